@@ -1,0 +1,245 @@
+//! The command table and the dispatcher.
+//!
+//! The table is data: each command's arity, flags and key positions live in a `CommandSpec`, and
+//! the dispatcher uses them for arity and unknown-command errors, for the locks a command needs,
+//! and for AOF propagation. Handlers hold only the command's own logic, one file per data type.
+
+pub mod args;
+pub mod ctx;
+pub mod error;
+
+pub mod connection;
+pub mod hash;
+pub mod keys;
+pub mod server;
+pub mod string;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use smallvec::SmallVec;
+
+pub use args::Args;
+pub use ctx::Ctx;
+pub use error::CommandError;
+
+use crate::client::Client;
+use crate::resp::ReplyBuf;
+use crate::shared::Shared;
+use crate::store::Slot;
+
+pub type Handler = fn(&mut Ctx, &[&[u8]]) -> Result<(), CommandError>;
+
+/// The slots a command touches, from its arguments and the client's database.
+pub type Slots = SmallVec<[Slot; 4]>;
+pub type PlanFn = fn(&Shared, usize, &[&[u8]]) -> Result<Slots, CommandError>;
+
+/// Command flags, named as COMMAND INFO prints them.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const NOSCRIPT: u32 = 1 << 4;
+    pub const LOADING: u32 = 1 << 5;
+    pub const STALE: u32 = 1 << 6;
+    pub const FAST: u32 = 1 << 7;
+    pub const NO_AUTH: u32 = 1 << 8;
+    pub const NO_MULTI: u32 = 1 << 9;
+    pub const ALLOW_BUSY: u32 = 1 << 10;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (NOSCRIPT, "noscript"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (NO_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// Which shards a command must hold while it runs.
+#[derive(Clone, Copy)]
+pub enum Keys {
+    /// Touches no keys.
+    None,
+    /// Keys at argv positions first, first+step, ... up to last (negative: from the end), in the
+    /// client's current database. Also what COMMAND INFO reports.
+    Range { first: i32, last: i32, step: i32 },
+    /// The whole current database (FLUSHDB, KEYS, SCAN, DBSIZE, RANDOMKEY).
+    Db,
+    /// Every database (FLUSHALL, SWAPDB).
+    All,
+    /// Computed from the arguments (MOVE, COPY ... DB n): returns the slots, or an error to
+    /// reply with. `range` is what COMMAND INFO reports.
+    Custom {
+        range: (i32, i32, i32),
+        plan: PlanFn,
+    },
+}
+
+pub struct CommandSpec {
+    /// Lower case; subcommands are `container|sub`.
+    pub name: &'static str,
+    /// As Redis counts it, the name included: `-3` means at least three words.
+    pub arity: i32,
+    pub flags: u32,
+    pub keys: Keys,
+    pub handler: Handler,
+}
+
+impl CommandSpec {
+    pub fn is_write(&self) -> bool {
+        self.flags & flags::WRITE != 0
+    }
+
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        if self.arity >= 0 {
+            argc == self.arity as usize
+        } else {
+            argc >= (-self.arity) as usize
+        }
+    }
+
+    /// The (first, last, step) COMMAND INFO reports.
+    pub fn key_range(&self) -> (i32, i32, i32) {
+        match self.keys {
+            Keys::Range { first, last, step } => (first, last, step),
+            Keys::Custom { range, .. } => range,
+            _ => (0, 0, 0),
+        }
+    }
+}
+
+/// Every command, from each module's own list.
+pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
+    [
+        connection::COMMANDS,
+        string::COMMANDS,
+        hash::COMMANDS,
+        keys::COMMANDS,
+        server::COMMANDS,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+fn table() -> &'static HashMap<&'static [u8], &'static CommandSpec> {
+    static TABLE: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
+    TABLE.get_or_init(|| all().map(|c| (c.name.as_bytes(), c)).collect())
+}
+
+/// Case-insensitive lookup without allocating for names of ordinary length.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    let mut buf = [0u8; 32];
+    if name.len() > buf.len() {
+        return None;
+    }
+    let lower = &mut buf[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    table().get(&*lower).copied()
+}
+
+/// The shards `spec` needs for `argv` when run from database `db`.
+pub fn plan(
+    shared: &Shared,
+    spec: &CommandSpec,
+    db: usize,
+    argv: &[&[u8]],
+) -> Result<SmallVec<[Slot; 4]>, CommandError> {
+    Ok(match spec.keys {
+        Keys::None => SmallVec::new(),
+        Keys::Range { first, last, step } => {
+            let argc = argv.len() as i32;
+            let last = if last < 0 {
+                argc + last
+            } else {
+                last.min(argc - 1)
+            };
+            let mut slots = SmallVec::new();
+            let mut i = first;
+            while i <= last && i < argc {
+                slots.push(Slot::of_key(db, argv[i as usize]));
+                i += step.max(1);
+            }
+            slots
+        }
+        Keys::Db => shared.store.db_slots(db).collect(),
+        Keys::All => shared.store.all_slots().collect(),
+        Keys::Custom { plan, .. } => plan(shared, db, argv)?,
+    })
+}
+
+/// Looks a request up, checks it, and runs it; the reply (or error) goes to `out`.
+pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut ReplyBuf) {
+    let Some(spec) = lookup(argv[0]) else {
+        let err = CommandError::UnknownCommand {
+            name: argv[0].to_vec(),
+            args: argv[1..].iter().take(16).map(|a| a.to_vec()).collect(),
+        };
+        out.error(&err.to_string());
+        return;
+    };
+    if !spec.arity_ok(argv.len()) {
+        out.error(&CommandError::WrongArity(spec.name).to_string());
+        return;
+    }
+    if let Err(e) = run(shared, client, spec, argv, out) {
+        out.error(&e.to_string());
+    }
+}
+
+/// Runs a command already checked for arity: takes its locks, runs its handler, and logs its
+/// effect to the AOF before the locks are released.
+pub fn run(
+    shared: &Shared,
+    client: &mut Client,
+    spec: &'static CommandSpec,
+    argv: &[&[u8]],
+    out: &mut ReplyBuf,
+) -> Result<(), CommandError> {
+    if spec.is_write() {
+        if let Some(e) = shared.write_refusal() {
+            return Err(e);
+        }
+    }
+    let slots = plan(shared, spec, client.db, argv)?;
+    let locked = shared.store.lock(slots, spec.is_write());
+    let mut ctx = Ctx::new(shared, client, out, locked);
+    let result = (spec.handler)(&mut ctx, argv);
+    ctx.finish(spec, argv);
+    shared.stats.commands_processed();
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_lowercase_and_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for c in all() {
+            assert_eq!(c.name, c.name.to_ascii_lowercase());
+            assert!(seen.insert(c.name), "duplicate {}", c.name);
+            assert!(c.arity != 0, "{} has no arity", c.name);
+        }
+    }
+
+    #[test]
+    fn lookup_ignores_case() {
+        assert_eq!(lookup(b"GeT").map(|c| c.name), Some("get"));
+        assert!(lookup(b"nosuchcommand").is_none());
+        assert!(lookup(&[b'a'; 100]).is_none());
+    }
+}

@@ -1,0 +1,13 @@
+//! rudis: a Redis-compatible key-value server on threads and `std::net`.
+
+pub mod aof;
+pub mod client;
+pub mod commands;
+pub mod config;
+pub mod connection;
+pub mod resp;
+pub mod server;
+pub mod shared;
+pub mod stats;
+pub mod store;
+pub mod watch;

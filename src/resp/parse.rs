@@ -1,0 +1,613 @@
+//! The request parser.
+//!
+//! It is resumable: a request that arrives in pieces is parsed once, not once per read, so a
+//! multibulk of a million arguments arriving in small reads costs linear time. Lengths claimed by
+//! the client are never allocated up front; the caller's buffer only grows as bytes arrive.
+
+use std::fmt;
+
+/// Redis's defaults (`proto-max-bulk-len`, the multibulk cap, `PROTO_INLINE_MAX_SIZE`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_bulk_len: usize,
+    pub max_multibulk_len: usize,
+    pub max_inline_len: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bulk_len: 512 * 1024 * 1024,
+            max_multibulk_len: 1024 * 1024,
+            max_inline_len: 64 * 1024,
+        }
+    }
+}
+
+/// A malformed request. The connection answers with `-ERR Protocol error: ...` and closes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProtocolError {
+    InvalidMultibulkLength,
+    InvalidBulkLength,
+    ExpectedDollar(u8),
+    TooBigInline,
+    TooBigMultibulkCount,
+    TooBigBulkCount,
+    UnbalancedQuotes,
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Protocol error: ")?;
+        match self {
+            ProtocolError::InvalidMultibulkLength => f.write_str("invalid multibulk length"),
+            ProtocolError::InvalidBulkLength => f.write_str("invalid bulk length"),
+            ProtocolError::ExpectedDollar(c) => write!(f, "expected '$', got '{}'", *c as char),
+            ProtocolError::TooBigInline => f.write_str("too big inline request"),
+            ProtocolError::TooBigMultibulkCount => f.write_str("too big mbulk count string"),
+            ProtocolError::TooBigBulkCount => f.write_str("too big bulk count string"),
+            ProtocolError::UnbalancedQuotes => f.write_str("unbalanced quotes in request"),
+        }
+    }
+}
+
+impl std::error::Error for ProtocolError {}
+
+/// One argument of a parsed request: a span of the input buffer, or bytes of its own when an
+/// inline argument had quotes or escapes to undo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arg {
+    Span(usize, usize),
+    Owned(Vec<u8>),
+}
+
+impl Arg {
+    pub fn bytes<'a>(&'a self, buf: &'a [u8]) -> &'a [u8] {
+        match self {
+            Arg::Span(s, e) => &buf[*s..*e],
+            Arg::Owned(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+enum State {
+    /// Between requests.
+    #[default]
+    Start,
+    /// Inside a multibulk: this many bulks still to read.
+    Multibulk { remaining: usize },
+    /// Inside a multibulk, after a bulk header: waiting for `len` bytes and CRLF.
+    Bulk { remaining: usize, len: usize },
+}
+
+/// Outcome of one call to [`RequestParser::parse`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// A complete request; its arguments are in [`RequestParser::args`]. `end` is the offset one
+    /// past its last byte.
+    Request { end: usize },
+    /// The buffer holds no complete request yet. `need` is a lower bound on the buffer length
+    /// worth parsing again at (the caller may wait for that many bytes before calling again).
+    Incomplete { need: usize },
+}
+
+/// Resumable parser over a caller-owned buffer. Offsets are absolute positions in that buffer;
+/// when the caller drops a consumed prefix it calls [`RequestParser::rebase`].
+#[derive(Debug, Default)]
+pub struct RequestParser {
+    limits: Limits,
+    state: State,
+    pos: usize,
+    /// Where the request being parsed began.
+    start: usize,
+    args: Vec<Arg>,
+}
+
+impl RequestParser {
+    pub fn new(limits: Limits) -> Self {
+        RequestParser {
+            limits,
+            ..Default::default()
+        }
+    }
+
+    /// Where the next unparsed byte is.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Where the request being parsed (or the next one) begins: bytes before it are no longer
+    /// needed.
+    pub fn request_start(&self) -> usize {
+        if self.is_idle() {
+            self.pos
+        } else {
+            self.start
+        }
+    }
+
+    /// True between requests (nothing of a partial request has been consumed).
+    pub fn is_idle(&self) -> bool {
+        matches!(self.state, State::Start)
+    }
+
+    /// The arguments of the request just returned by `parse`.
+    pub fn args(&self) -> &[Arg] {
+        &self.args
+    }
+
+    /// The caller removed `delta` bytes from the front of its buffer; all of them were already
+    /// consumed by complete requests or belong to the current partial request's start.
+    pub fn rebase(&mut self, delta: usize) {
+        self.pos -= delta;
+        self.start = self.start.saturating_sub(delta);
+        for a in &mut self.args {
+            if let Arg::Span(s, e) = a {
+                *s -= delta;
+                *e -= delta;
+            }
+        }
+    }
+
+    /// Parse the next request starting at the parser's position. Empty requests (a blank inline
+    /// line, `*0`) are skipped, as Redis does.
+    pub fn parse(&mut self, buf: &[u8]) -> Result<Parsed, ProtocolError> {
+        loop {
+            match self.state {
+                State::Start => {
+                    self.args.clear();
+                    self.start = self.pos;
+                    if self.pos >= buf.len() {
+                        return Ok(Parsed::Incomplete { need: self.pos + 1 });
+                    }
+                    if buf[self.pos] == b'*' {
+                        let Some((n, next)) = self.line_number(
+                            buf,
+                            self.pos + 1,
+                            ProtocolError::TooBigMultibulkCount,
+                        )?
+                        else {
+                            return Ok(Parsed::Incomplete {
+                                need: buf.len() + 1,
+                            });
+                        };
+                        let n = n.ok_or(ProtocolError::InvalidMultibulkLength)?;
+                        if n > self.limits.max_multibulk_len as i64 {
+                            return Err(ProtocolError::InvalidMultibulkLength);
+                        }
+                        self.pos = next;
+                        if n <= 0 {
+                            continue;
+                        }
+                        // Reserve for the arguments, but not more than a small amount: the count is
+                        // only a claim.
+                        self.args.reserve((n as usize).min(64));
+                        self.state = State::Multibulk {
+                            remaining: n as usize,
+                        };
+                    } else {
+                        match self.inline(buf)? {
+                            Some(true) => return Ok(Parsed::Request { end: self.pos }),
+                            Some(false) => continue,
+                            None => {
+                                return Ok(Parsed::Incomplete {
+                                    need: buf.len() + 1,
+                                })
+                            }
+                        }
+                    }
+                }
+                State::Multibulk { remaining } => {
+                    if remaining == 0 {
+                        self.state = State::Start;
+                        return Ok(Parsed::Request { end: self.pos });
+                    }
+                    if self.pos >= buf.len() {
+                        return Ok(Parsed::Incomplete { need: self.pos + 1 });
+                    }
+                    if buf[self.pos] != b'$' {
+                        return Err(ProtocolError::ExpectedDollar(buf[self.pos]));
+                    }
+                    let Some((len, next)) =
+                        self.line_number(buf, self.pos + 1, ProtocolError::TooBigBulkCount)?
+                    else {
+                        return Ok(Parsed::Incomplete {
+                            need: buf.len() + 1,
+                        });
+                    };
+                    let len = len.ok_or(ProtocolError::InvalidBulkLength)?;
+                    if len < 0 || len > self.limits.max_bulk_len as i64 {
+                        return Err(ProtocolError::InvalidBulkLength);
+                    }
+                    self.pos = next;
+                    self.state = State::Bulk {
+                        remaining,
+                        len: len as usize,
+                    };
+                }
+                State::Bulk { remaining, len } => {
+                    let end = self.pos + len;
+                    if buf.len() < end + 2 {
+                        return Ok(Parsed::Incomplete { need: end + 2 });
+                    }
+                    // Like Redis, the two bytes after the data are skipped, not checked.
+                    self.args.push(Arg::Span(self.pos, end));
+                    self.pos = end + 2;
+                    self.state = State::Multibulk {
+                        remaining: remaining - 1,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Reads `<integer>\r\n` starting at `from`. `Ok(None)`: the line is not complete yet.
+    /// `Ok(Some((None, _)))`: the line is complete but not a number.
+    #[allow(clippy::type_complexity)]
+    fn line_number(
+        &self,
+        buf: &[u8],
+        from: usize,
+        too_big: ProtocolError,
+    ) -> Result<Option<(Option<i64>, usize)>, ProtocolError> {
+        let Some(cr) = find(&buf[from..], b'\r').map(|i| from + i) else {
+            if buf.len() - self.pos > self.limits.max_inline_len {
+                return Err(too_big);
+            }
+            return Ok(None);
+        };
+        if cr - self.pos > self.limits.max_inline_len {
+            return Err(too_big);
+        }
+        if cr + 1 >= buf.len() {
+            return Ok(None);
+        }
+        Ok(Some((parse_i64(&buf[from..cr]), cr + 2)))
+    }
+
+    /// An inline request: one line, split like a shell would. `Some(true)`: a request is ready;
+    /// `Some(false)`: an empty line was skipped; `None`: the line is not complete.
+    fn inline(&mut self, buf: &[u8]) -> Result<Option<bool>, ProtocolError> {
+        let start = self.pos;
+        let Some(nl) = find(&buf[start..], b'\n').map(|i| start + i) else {
+            if buf.len() - start > self.limits.max_inline_len {
+                return Err(ProtocolError::TooBigInline);
+            }
+            return Ok(None);
+        };
+        if nl - start > self.limits.max_inline_len {
+            return Err(ProtocolError::TooBigInline);
+        }
+        let mut line_end = nl;
+        if line_end > start && buf[line_end - 1] == b'\r' {
+            line_end -= 1;
+        }
+        split_inline(buf, start, line_end, &mut self.args)?;
+        self.pos = nl + 1;
+        Ok(Some(!self.args.is_empty()))
+    }
+}
+
+fn find(hay: &[u8], b: u8) -> Option<usize> {
+    hay.iter().position(|&c| c == b)
+}
+
+/// Strict decimal i64 as Redis's `string2ll` reads it: optional '-', no '+', no spaces, no
+/// leading zeros (except "0" itself), within range.
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || (digits[0] == b'0' && (digits.len() > 1 || neg)) {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+    }
+    if neg {
+        if v > i64::MAX as u64 + 1 {
+            None
+        } else {
+            Some((v as i64).wrapping_neg())
+        }
+    } else {
+        i64::try_from(v).ok()
+    }
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Redis's `sdssplitargs`: whitespace-separated words, "double quotes" with C escapes
+/// (\n \r \t \b \a \xHH), 'single quotes' with only \' as an escape. A closing quote must be
+/// followed by a space or the end.
+fn split_inline(
+    buf: &[u8],
+    start: usize,
+    end: usize,
+    out: &mut Vec<Arg>,
+) -> Result<(), ProtocolError> {
+    let mut p = start;
+    loop {
+        while p < end && buf[p].is_ascii_whitespace() {
+            p += 1;
+        }
+        if p >= end {
+            return Ok(());
+        }
+        let word_start = p;
+        let mut owned: Option<Vec<u8>> = None;
+        let mut in_dq = false;
+        let mut in_sq = false;
+        let mut plain = true;
+        loop {
+            if in_dq {
+                if p >= end {
+                    return Err(ProtocolError::UnbalancedQuotes);
+                }
+                let cur = owned.get_or_insert_with(Vec::new);
+                let c = buf[p];
+                if c == b'\\'
+                    && p + 3 < end
+                    && buf[p + 1] == b'x'
+                    && hex_val(buf[p + 2]).is_some()
+                    && hex_val(buf[p + 3]).is_some()
+                {
+                    let hi = hex_val(buf[p + 2]).unwrap_or(0);
+                    let lo = hex_val(buf[p + 3]).unwrap_or(0);
+                    cur.push(hi * 16 + lo);
+                    p += 3;
+                } else if c == b'\\' && p + 1 < end {
+                    p += 1;
+                    cur.push(match buf[p] {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 8,
+                        b'a' => 7,
+                        other => other,
+                    });
+                } else if c == b'"' {
+                    if p + 1 < end && !buf[p + 1].is_ascii_whitespace() {
+                        return Err(ProtocolError::UnbalancedQuotes);
+                    }
+                    p += 1;
+                    break;
+                } else {
+                    cur.push(c);
+                }
+            } else if in_sq {
+                if p >= end {
+                    return Err(ProtocolError::UnbalancedQuotes);
+                }
+                let cur = owned.get_or_insert_with(Vec::new);
+                let c = buf[p];
+                if c == b'\\' && p + 1 < end && buf[p + 1] == b'\'' {
+                    p += 1;
+                    cur.push(b'\'');
+                } else if c == b'\'' {
+                    if p + 1 < end && !buf[p + 1].is_ascii_whitespace() {
+                        return Err(ProtocolError::UnbalancedQuotes);
+                    }
+                    p += 1;
+                    break;
+                } else {
+                    cur.push(c);
+                }
+            } else {
+                if p >= end {
+                    break;
+                }
+                let c = buf[p];
+                if c.is_ascii_whitespace() {
+                    break;
+                } else if c == b'"' || c == b'\'' {
+                    let cur = owned.get_or_insert_with(Vec::new);
+                    if plain {
+                        cur.extend_from_slice(&buf[word_start..p]);
+                        plain = false;
+                    }
+                    if c == b'"' {
+                        in_dq = true;
+                    } else {
+                        in_sq = true;
+                    }
+                } else if let Some(cur) = owned.as_mut() {
+                    cur.push(c);
+                }
+            }
+            p += 1;
+        }
+        out.push(match owned {
+            Some(v) => Arg::Owned(v),
+            None => Arg::Span(word_start, p),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(input: &[u8]) -> Result<Vec<Vec<Vec<u8>>>, ProtocolError> {
+        let mut p = RequestParser::new(Limits::default());
+        let mut out = Vec::new();
+        loop {
+            match p.parse(input)? {
+                Parsed::Request { .. } => {
+                    out.push(p.args().iter().map(|a| a.bytes(input).to_vec()).collect())
+                }
+                Parsed::Incomplete { .. } => return Ok(out),
+            }
+        }
+    }
+
+    fn req(words: &[&str]) -> Vec<Vec<u8>> {
+        words.iter().map(|w| w.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn multibulk() {
+        let r = parse_all(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n").unwrap();
+        assert_eq!(r, vec![req(&["GET", "k"])]);
+    }
+
+    #[test]
+    fn binary_safe_bulk() {
+        let r = parse_all(b"*1\r\n$4\r\na\r\n\0\r\n").unwrap();
+        assert_eq!(r, vec![vec![b"a\r\n\0".to_vec()]]);
+    }
+
+    #[test]
+    fn empty_bulk_and_empty_multibulk_skipped() {
+        let r = parse_all(b"*0\r\n*-1\r\n*1\r\n$0\r\n\r\n").unwrap();
+        assert_eq!(r, vec![vec![Vec::new()]]);
+    }
+
+    #[test]
+    fn pipelined_batch() {
+        let mut input = Vec::new();
+        for i in 0..100 {
+            let k = format!("k{i}");
+            input.extend_from_slice(
+                format!("*2\r\n$3\r\nGET\r\n${}\r\n{}\r\n", k.len(), k).as_bytes(),
+            );
+        }
+        let r = parse_all(&input).unwrap();
+        assert_eq!(r.len(), 100);
+        assert_eq!(r[42], req(&["GET", "k42"]));
+    }
+
+    #[test]
+    fn byte_at_a_time_is_same_as_whole() {
+        let input: &[u8] =
+            b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\nPING\r\n*1\r\n$4\r\nPING\r\n";
+        let mut p = RequestParser::new(Limits::default());
+        let mut got = Vec::new();
+        for n in 1..=input.len() {
+            let buf = &input[..n];
+            while let Parsed::Request { .. } = p.parse(buf).unwrap() {
+                got.push(
+                    p.args()
+                        .iter()
+                        .map(|a| a.bytes(buf).to_vec())
+                        .collect::<Vec<_>>(),
+                );
+            }
+        }
+        assert_eq!(
+            got,
+            vec![req(&["SET", "k", "hello"]), req(&["PING"]), req(&["PING"])]
+        );
+    }
+
+    #[test]
+    fn inline_commands() {
+        let r = parse_all(b"PING\r\nset a \"b c\\n\" 'it\\'s'\n\r\n   \nECHO \"\\x41\\x42\"\r\n")
+            .unwrap();
+        assert_eq!(
+            r,
+            vec![
+                req(&["PING"]),
+                req(&["set", "a", "b c\n", "it's"]),
+                req(&["ECHO", "AB"])
+            ]
+        );
+    }
+
+    #[test]
+    fn inline_unbalanced_quotes() {
+        assert_eq!(
+            parse_all(b"SET \"a\r\n"),
+            Err(ProtocolError::UnbalancedQuotes)
+        );
+        assert_eq!(
+            parse_all(b"SET \"a\"b\r\n"),
+            Err(ProtocolError::UnbalancedQuotes)
+        );
+    }
+
+    #[test]
+    fn malformed_inputs_are_errors() {
+        assert_eq!(
+            parse_all(b"*x\r\n"),
+            Err(ProtocolError::InvalidMultibulkLength)
+        );
+        assert_eq!(
+            parse_all(b"*2000000\r\n"),
+            Err(ProtocolError::InvalidMultibulkLength)
+        );
+        assert_eq!(
+            parse_all(b"*1\r\n$-1\r\n"),
+            Err(ProtocolError::InvalidBulkLength)
+        );
+        assert_eq!(
+            parse_all(b"*1\r\n$600000000\r\n"),
+            Err(ProtocolError::InvalidBulkLength)
+        );
+        assert_eq!(
+            parse_all(b"*1\r\n$abc\r\n"),
+            Err(ProtocolError::InvalidBulkLength)
+        );
+        assert_eq!(
+            parse_all(b"*1\r\nx3\r\n"),
+            Err(ProtocolError::ExpectedDollar(b'x'))
+        );
+        assert_eq!(
+            ProtocolError::ExpectedDollar(b'x').to_string(),
+            "Protocol error: expected '$', got 'x'"
+        );
+        let long = vec![b'a'; 70 * 1024];
+        assert_eq!(parse_all(&long), Err(ProtocolError::TooBigInline));
+        let mut mb = b"*".to_vec();
+        mb.extend(vec![b'1'; 70 * 1024]);
+        assert_eq!(parse_all(&mb), Err(ProtocolError::TooBigMultibulkCount));
+    }
+
+    #[test]
+    fn huge_claimed_bulk_waits_without_allocating() {
+        let mut p = RequestParser::new(Limits::default());
+        let buf = b"*1\r\n$500000000\r\nabc";
+        match p.parse(buf).unwrap() {
+            Parsed::Incomplete { need } => assert_eq!(need, 16 + 500_000_000 + 2),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(p.args.capacity() < 1000);
+    }
+
+    #[test]
+    fn rebase_keeps_partial_request() {
+        let mut p = RequestParser::new(Limits::default());
+        let mut buf = b"PING\r\n*2\r\n$4\r\nECHO\r\n$2\r\nh".to_vec();
+        assert!(matches!(p.parse(&buf).unwrap(), Parsed::Request { end: 6 }));
+        assert!(matches!(p.parse(&buf).unwrap(), Parsed::Incomplete { .. }));
+        buf.drain(..6);
+        p.rebase(6);
+        buf.extend_from_slice(b"i\r\n");
+        assert!(matches!(p.parse(&buf).unwrap(), Parsed::Request { .. }));
+        let args: Vec<_> = p.args().iter().map(|a| a.bytes(&buf).to_vec()).collect();
+        assert_eq!(args, req(&["ECHO", "hi"]));
+    }
+
+    #[test]
+    fn strict_integers() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64(b"9223372036854775808"), None);
+        assert_eq!(parse_i64(b"01"), None);
+        assert_eq!(parse_i64(b"+1"), None);
+        assert_eq!(parse_i64(b" 1"), None);
+        assert_eq!(parse_i64(b"-0"), None);
+        assert_eq!(parse_i64(b""), None);
+    }
+}

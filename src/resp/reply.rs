@@ -1,0 +1,148 @@
+//! The reply writer: handlers append RESP2 straight into the connection's output buffer, so no
+//! tree of reply values is built per request.
+
+/// A connection's output buffer.
+#[derive(Debug, Default, Clone)]
+pub struct ReplyBuf {
+    pub buf: Vec<u8>,
+}
+
+impl ReplyBuf {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.buf.clear();
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// `+OK`-style status. `s` must not contain CR or LF.
+    pub fn simple(&mut self, s: &str) {
+        self.buf.push(b'+');
+        self.buf.extend_from_slice(s.as_bytes());
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
+    pub fn ok(&mut self) {
+        self.buf.extend_from_slice(b"+OK\r\n");
+    }
+
+    /// An error line. `msg` includes its code (`ERR ...`, `WRONGTYPE ...`). Newlines would break
+    /// the protocol, so they become spaces as Redis does.
+    pub fn error(&mut self, msg: &str) {
+        self.buf.push(b'-');
+        self.buf.extend(
+            msg.bytes()
+                .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
+    pub fn int(&mut self, n: i64) {
+        self.buf.push(b':');
+        self.buf
+            .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
+    pub fn bulk(&mut self, b: &[u8]) {
+        self.header(b'$', b.len());
+        self.buf.extend_from_slice(b);
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
+    /// A bulk string holding the decimal form of `n`.
+    pub fn bulk_int(&mut self, n: i64) {
+        self.bulk(itoa::Buffer::new().format(n).as_bytes());
+    }
+
+    pub fn null(&mut self) {
+        self.buf.extend_from_slice(b"$-1\r\n");
+    }
+
+    pub fn array(&mut self, len: usize) {
+        self.header(b'*', len);
+    }
+
+    pub fn null_array(&mut self) {
+        self.buf.extend_from_slice(b"*-1\r\n");
+    }
+
+    /// An optional bulk: null when absent.
+    pub fn bulk_opt(&mut self, b: Option<&[u8]>) {
+        match b {
+            Some(b) => self.bulk(b),
+            None => self.null(),
+        }
+    }
+
+    /// Bytes that are already valid RESP.
+    pub fn raw(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+    }
+
+    fn header(&mut self, kind: u8, len: usize) {
+        self.buf.push(kind);
+        self.buf
+            .extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
+        self.buf.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Encode a command as a RESP array of bulk strings (the AOF's and the wire's request form).
+pub fn encode_command<A: AsRef<[u8]>>(out: &mut Vec<u8>, args: &[A]) {
+    out.push(b'*');
+    out.extend_from_slice(itoa::Buffer::new().format(args.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for a in args {
+        let a = a.as_ref();
+        out.push(b'$');
+        out.extend_from_slice(itoa::Buffer::new().format(a.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type() {
+        let mut r = ReplyBuf::new();
+        r.simple("PONG");
+        r.error("ERR bad\r\nthing");
+        r.int(-42);
+        r.bulk(b"a\r\nb");
+        r.null();
+        r.array(2);
+        r.bulk(b"");
+        r.array(0);
+        r.null_array();
+        r.bulk_int(7);
+        assert_eq!(
+            r.as_bytes(),
+            &b"+PONG\r\n-ERR bad  thing\r\n:-42\r\n$4\r\na\r\nb\r\n$-1\r\n*2\r\n$0\r\n\r\n*0\r\n*-1\r\n$1\r\n7\r\n"[..]
+        );
+    }
+
+    #[test]
+    fn command_encoding() {
+        let mut out = Vec::new();
+        encode_command(&mut out, &[&b"SET"[..], b"k", b""]);
+        assert_eq!(out, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n");
+    }
+}

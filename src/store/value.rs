@@ -1,0 +1,160 @@
+//! What a key holds.
+
+use std::collections::HashMap;
+
+use ahash::RandomState;
+
+/// Key and field bytes. Boxed slices: no spare capacity to pay for on millions of keys.
+pub type Bytes = Box<[u8]>;
+
+/// A key's value and its absolute deadline in Unix milliseconds (0: no expiry).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub value: Value,
+    pub expires_at: u64,
+}
+
+impl Entry {
+    pub fn new(value: Value) -> Self {
+        Entry {
+            value,
+            expires_at: 0,
+        }
+    }
+
+    /// Redis counts a key as expired only once the clock has passed its deadline.
+    pub fn is_expired(&self, clock: u64) -> bool {
+        self.expires_at != 0 && clock > self.expires_at
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Strings keep a `Vec` so APPEND and SETRANGE can grow in place.
+    Str(Vec<u8>),
+    Hash(Hash),
+}
+
+impl Value {
+    /// The name TYPE replies with.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
+        }
+    }
+}
+
+/// Past these sizes a hash becomes a hash table (Redis's `hash-max-listpack-entries` and
+/// `hash-max-listpack-value`).
+pub const SMALL_HASH_MAX_ENTRIES: usize = 128;
+pub const SMALL_HASH_MAX_VALUE: usize = 64;
+
+/// A hash. Small ones are a vector in insertion order, as Redis's listpack is: HGETALL on a small
+/// hash lists fields in the order they were first set, and users see that order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Hash {
+    Small(Vec<(Bytes, Bytes)>),
+    Large(HashMap<Bytes, Bytes, RandomState>),
+}
+
+impl Default for Hash {
+    fn default() -> Self {
+        Hash::Small(Vec::new())
+    }
+}
+
+impl Hash {
+    pub fn len(&self) -> usize {
+        match self {
+            Hash::Small(v) => v.len(),
+            Hash::Large(m) => m.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        match self {
+            Hash::Small(v) => v.iter().find(|(f, _)| &**f == field).map(|(_, v)| &**v),
+            Hash::Large(m) => m.get(field).map(|v| &**v),
+        }
+    }
+
+    /// Sets a field; true if it is new.
+    pub fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
+        if let Hash::Small(v) = self {
+            if let Some(slot) = v.iter_mut().find(|(f, _)| &**f == field) {
+                slot.1 = value.into();
+                return false;
+            }
+            if v.len() < SMALL_HASH_MAX_ENTRIES
+                && field.len() <= SMALL_HASH_MAX_VALUE
+                && value.len() <= SMALL_HASH_MAX_VALUE
+            {
+                v.push((field.into(), value.into()));
+                return true;
+            }
+            let mut m: HashMap<Bytes, Bytes, RandomState> =
+                HashMap::with_capacity_and_hasher(v.len() + 1, RandomState::new());
+            m.extend(v.drain(..));
+            *self = Hash::Large(m);
+        }
+        match self {
+            Hash::Large(m) => m.insert(field.into(), value.into()).is_none(),
+            Hash::Small(_) => unreachable!("converted above"),
+        }
+    }
+
+    /// Removes a field; true if it was there. Small hashes keep the order of the rest.
+    pub fn remove(&mut self, field: &[u8]) -> bool {
+        match self {
+            Hash::Small(v) => match v.iter().position(|(f, _)| &**f == field) {
+                Some(i) => {
+                    v.remove(i);
+                    true
+                }
+                None => false,
+            },
+            Hash::Large(m) => m.remove(field).is_some(),
+        }
+    }
+
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
+        match self {
+            Hash::Small(v) => Box::new(v.iter().map(|(f, v)| (&**f, &**v))),
+            Hash::Large(m) => Box::new(m.iter().map(|(f, v)| (&**f, &**v))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_hash_keeps_insertion_order_and_converts() {
+        let mut h = Hash::default();
+        assert!(h.insert(b"b", b"1"));
+        assert!(h.insert(b"a", b"2"));
+        assert!(!h.insert(b"b", b"3"));
+        let fields: Vec<_> = h.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
+        assert_eq!(
+            fields,
+            vec![
+                (b"b".to_vec(), b"3".to_vec()),
+                (b"a".to_vec(), b"2".to_vec())
+            ]
+        );
+        assert!(h.remove(b"b"));
+        assert!(!h.remove(b"b"));
+        for i in 0..200 {
+            h.insert(format!("f{i}").as_bytes(), b"v");
+        }
+        assert!(matches!(h, Hash::Large(_)));
+        assert_eq!(h.len(), 201);
+        assert_eq!(h.get(b"a"), Some(&b"2"[..]));
+    }
+}

@@ -1,0 +1,73 @@
+//! WATCH bookkeeping: which clients watch which keys, so that a change can flag them.
+//! Writers pay one atomic load when nobody watches anything.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+/// Flags of the clients watching each key of one database.
+type DbWatches = HashMap<Vec<u8>, Vec<Arc<AtomicBool>>>;
+
+#[derive(Default)]
+pub struct Watches {
+    active: AtomicUsize,
+    by_db: Mutex<HashMap<usize, DbWatches>>,
+}
+
+impl Watches {
+    /// `flag` is set when `key` in `db` changes.
+    pub fn watch(&self, db: usize, key: &[u8], flag: &Arc<AtomicBool>) {
+        let mut m = self.by_db.lock();
+        m.entry(db)
+            .or_default()
+            .entry(key.to_vec())
+            .or_default()
+            .push(flag.clone());
+        self.active.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Forgets every watch that sets `flag`.
+    pub fn unwatch_all(&self, flag: &Arc<AtomicBool>) {
+        let mut m = self.by_db.lock();
+        let mut removed = 0;
+        for keys in m.values_mut() {
+            keys.retain(|_, flags| {
+                let before = flags.len();
+                flags.retain(|f| !Arc::ptr_eq(f, flag));
+                removed += before - flags.len();
+                !flags.is_empty()
+            });
+        }
+        m.retain(|_, keys| !keys.is_empty());
+        self.active.fetch_sub(removed, Ordering::SeqCst);
+    }
+
+    pub fn touch(&self, db: usize, key: &[u8]) {
+        if self.active.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        if let Some(flags) = self.by_db.lock().get(&db).and_then(|k| k.get(key)) {
+            for f in flags {
+                f.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Flags every watcher of a key in `db` for which `exists(key)` holds (FLUSHDB, SWAPDB).
+    pub fn touch_db(&self, db: usize, exists: impl Fn(&[u8]) -> bool) {
+        if self.active.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        if let Some(keys) = self.by_db.lock().get(&db) {
+            for (k, flags) in keys {
+                if exists(k) {
+                    for f in flags {
+                        f.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! Shared helpers for the integration tests: start rudis (and a real redis-server) on free ports
+//! in temp dirs, and talk raw RESP to them.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rudis::resp::reply::encode_command;
+use rudis::resp::Frame;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_rudis-server");
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+/// Fails the test with an install hint when a tool is missing.
+pub fn require_tool(name: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{name} is not installed: run `apt-get install -y redis-server redis-tools` (bash .ci/run does)"
+    );
+}
+
+fn wait_ready(port: u16, child: &mut Child, what: &str, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "{what} exited early ({status}); log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+            if s.write_all(b"*1\r\n$4\r\nPING\r\n").is_ok() {
+                let mut b = [0u8; 64];
+                if let Ok(n) = s.read(&mut b) {
+                    if b[..n].starts_with(b"+PONG") {
+                        return;
+                    }
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{what} did not answer PING on port {port}");
+}
+
+/// A rudis-server process, killed on drop.
+pub struct Rudis {
+    pub port: u16,
+    pub dir: PathBuf,
+    pub child: Child,
+    args: Vec<String>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Rudis {
+    /// Starts rudis in a fresh temp dir with extra flags.
+    pub fn start(extra: &[&str]) -> Rudis {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut r = Rudis::start_in(&dir, extra);
+        r._tmp = Some(tmp);
+        r
+    }
+
+    /// Starts rudis with `--dir dir` (the dir outlives the server: restarts reuse it).
+    pub fn start_in(dir: &Path, extra: &[&str]) -> Rudis {
+        let port = free_port();
+        let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let child = spawn_rudis(port, dir, &args);
+        let mut r = Rudis {
+            port,
+            dir: dir.to_path_buf(),
+            child,
+            args,
+            _tmp: None,
+        };
+        let log = r.log_path();
+        wait_ready(port, &mut r.child, "rudis-server", &log);
+        r
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join(format!("rudis-{}.log", self.port))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn aof_path(&self) -> PathBuf {
+        self.dir.join("appendonly.aof")
+    }
+
+    /// SIGKILL, no goodbye.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the same server again on the same dir (and a new port).
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.port = free_port();
+        self.child = spawn_rudis(self.port, &self.dir, &self.args);
+        let log = self.log_path();
+        wait_ready(self.port, &mut self.child, "rudis-server", &log);
+    }
+
+    pub fn client(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
+            .and_then(|c| c.get_connection())
+            .expect("connect with the redis crate")
+    }
+
+    pub fn raw(&self) -> Raw {
+        Raw::connect(self.port)
+    }
+}
+
+fn spawn_rudis(port: u16, dir: &Path, args: &[String]) -> Child {
+    let log = std::fs::File::create(dir.join(format!("rudis-{port}.log"))).expect("log file");
+    Command::new(BIN)
+        .arg("--port")
+        .arg(port.to_string())
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn rudis-server")
+}
+
+impl Drop for Rudis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A real redis-server, for differential tests. Killed on drop.
+pub struct RealRedis {
+    pub port: u16,
+    child: Child,
+    _tmp: tempfile::TempDir,
+}
+
+impl RealRedis {
+    pub fn start(extra: &[&str]) -> RealRedis {
+        require_tool("redis-server");
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let log = tmp.path().join("redis.log");
+        let mut child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no", "--logfile"])
+            .arg(&log)
+            .arg("--dir")
+            .arg(tmp.path())
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        wait_ready(port, &mut child, "redis-server", &log);
+        RealRedis {
+            port,
+            child,
+            _tmp: tmp,
+        }
+    }
+
+    pub fn raw(&self) -> Raw {
+        Raw::connect(self.port)
+    }
+}
+
+impl Drop for RealRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw RESP connection: send commands, read whole replies as bytes.
+pub struct Raw {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    pub fn connect(port: u16) -> Raw {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        Raw {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send<A: AsRef<[u8]>>(&mut self, args: &[A]) {
+        let mut out = Vec::new();
+        encode_command(&mut out, args);
+        self.stream.write_all(&out).expect("send");
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    /// The next reply's raw bytes. Panics on timeout or close.
+    pub fn read_reply(&mut self) -> Vec<u8> {
+        self.try_read_reply()
+            .expect("connection closed before a reply")
+    }
+
+    /// The next reply's raw bytes, or None if the server closed the connection.
+    pub fn try_read_reply(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Some((_, n)) = Frame::parse(&self.buf).expect("server sent invalid RESP") {
+                return Some(self.buf.drain(..n).collect());
+            }
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("reading a reply: {e}"),
+            }
+        }
+    }
+
+    pub fn read_frame(&mut self) -> Frame {
+        let bytes = self.read_reply();
+        Frame::parse(&bytes).expect("valid").expect("complete").0
+    }
+
+    /// Sends one command and returns its raw reply.
+    pub fn cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Vec<u8> {
+        self.send(args);
+        self.read_reply()
+    }
+
+    pub fn frame<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Frame {
+        self.send(args);
+        self.read_frame()
+    }
+
+    /// True once the server has closed the connection (reads EOF or reset).
+    pub fn is_closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.stream.read(&mut b), Ok(0) | Err(_))
+    }
+}
+
+/// Runs `redis-cli` with `args` against `port`, returning stdout.
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    require_tool("redis-cli");
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("run redis-cli");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn show(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).replace("\r\n", "\\r\\n")
+}
