@@ -8,7 +8,7 @@ use crate::client::Client;
 use crate::resp::reply::encode_command;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
-use crate::store::{Entry, Hash, Locked, Slot, Value};
+use crate::store::{Hash, Locked, Shard, Slot, Value};
 
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -124,79 +124,125 @@ impl<'a> Ctx<'a> {
 }
 
 impl<'a> Keyspace<'a> {
-    /// A live entry in database `db`; expired ones read as absent.
-    pub fn get_in(&self, db: usize, key: &[u8]) -> Option<&Entry> {
-        let e = self.locked.shard(Slot::of_key(db, key)).map.get(key)?;
-        (!e.is_expired(self.clock)).then_some(e)
+    fn shard(&self, db: usize, key: &[u8]) -> &Shard {
+        self.locked.shard(Slot::of_key(db, key))
     }
 
-    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+    fn shard_mut(&mut self, db: usize, key: &[u8]) -> &mut Shard {
+        self.locked.shard_mut(Slot::of_key(db, key))
+    }
+
+    /// A live value in database `db`; expired keys read as absent.
+    pub fn get_in(&self, db: usize, key: &[u8]) -> Option<&Value> {
+        let shard = self.shard(db, key);
+        let v = shard.map.get(key)?;
+        (!shard.is_expired(key, self.clock)).then_some(v)
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<&Value> {
         self.get_in(self.db, key)
     }
 
-    /// A live entry, for changing in place. An expired one is removed (and its DEL logged) and
-    /// reads as absent. The key counts as modified for WATCH.
-    pub fn get_mut_in(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
-        self.expire_if_needed(db, key);
-        self.shared.watches.touch(db, key);
-        self.locked
-            .shard_mut(Slot::of_key(db, key))
-            .map
-            .get_mut(key)
+    /// The deadline (Unix ms) of a live key in `db`, if it has one.
+    pub fn deadline_in(&self, db: usize, key: &[u8]) -> Option<u64> {
+        self.get_in(db, key)?;
+        self.shard(db, key).deadline(key)
     }
 
-    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+    pub fn deadline(&self, key: &[u8]) -> Option<u64> {
+        self.deadline_in(self.db, key)
+    }
+
+    /// A live value, for changing in place (its deadline is kept). An expired key is removed
+    /// (and its DEL logged) and reads as absent. The key counts as modified for WATCH.
+    pub fn get_mut_in(&mut self, db: usize, key: &[u8]) -> Option<&mut Value> {
+        self.expire_if_needed(db, key);
+        self.shared.watches.touch(db, key);
+        self.shard_mut(db, key).map.get_mut(key)
+    }
+
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
         self.get_mut_in(self.db, key)
     }
 
-    /// Stores `entry` under `key`, replacing whatever was there.
-    pub fn set_in(&mut self, db: usize, key: &[u8], entry: Entry) {
+    /// Stores `value` under `key`, replacing what was there and clearing any deadline (as a
+    /// plain SET does).
+    pub fn set_in(&mut self, db: usize, key: &[u8], value: Value) {
         self.shared.watches.touch(db, key);
-        let map = &mut self.locked.shard_mut(Slot::of_key(db, key)).map;
-        match map.get_mut(key) {
-            Some(e) => *e = entry,
+        let shard = self.shard_mut(db, key);
+        if !shard.expires.is_empty() {
+            shard.expires.remove(key);
+        }
+        match shard.map.get_mut(key) {
+            Some(v) => *v = value,
             None => {
-                map.insert(key.into(), entry);
+                shard.map.insert(key.into(), value);
             }
         }
     }
 
-    pub fn set(&mut self, key: &[u8], entry: Entry) {
-        self.set_in(self.db, key, entry)
+    pub fn set(&mut self, key: &[u8], value: Value) {
+        self.set_in(self.db, key, value)
     }
 
-    /// Removes a live key and returns it; an expired one is removed and reads as absent.
-    pub fn remove_in(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
+    /// Sets or clears the deadline of an existing key. Returns false if the key is absent.
+    pub fn set_deadline_in(&mut self, db: usize, key: &[u8], deadline: Option<u64>) -> bool {
         self.expire_if_needed(db, key);
-        let e = self
-            .locked
-            .shard_mut(Slot::of_key(db, key))
-            .map
-            .remove(key)?;
+        let shard = self.shard_mut(db, key);
+        if !shard.map.contains_key(key) {
+            return false;
+        }
+        match deadline {
+            Some(d) => match shard.expires.get_mut(key) {
+                Some(slot) => *slot = d,
+                None => {
+                    shard.expires.insert(key.into(), d);
+                }
+            },
+            None => {
+                shard.expires.remove(key);
+            }
+        }
         self.shared.watches.touch(db, key);
-        Some(e)
+        true
     }
 
-    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+    pub fn set_deadline(&mut self, key: &[u8], deadline: Option<u64>) -> bool {
+        self.set_deadline_in(self.db, key, deadline)
+    }
+
+    /// Removes a live key (and its deadline) and returns its value; an expired key is removed
+    /// and reads as absent.
+    pub fn remove_in(&mut self, db: usize, key: &[u8]) -> Option<Value> {
+        self.expire_if_needed(db, key);
+        let v = self.shard_mut(db, key).remove(key)?;
+        self.shared.watches.touch(db, key);
+        Some(v)
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
         self.remove_in(self.db, key)
     }
 
-    fn expire_if_needed(&mut self, db: usize, key: &[u8]) {
-        let map = &mut self.locked.shard_mut(Slot::of_key(db, key)).map;
-        if map.get(key).is_some_and(|e| e.is_expired(self.clock)) {
-            map.remove(key);
-            self.shared.stats.expired_keys(1);
-            self.shared.watches.touch(db, key);
-            if db == self.db {
-                encode_command(&mut self.aof_pre, &[&b"DEL"[..], key]);
-            } else {
-                // A record must leave the AOF's selected database where it found it.
-                let there = db.to_string();
-                let here = self.db.to_string();
-                encode_command(&mut self.aof_pre, &[b"SELECT", there.as_bytes()]);
-                encode_command(&mut self.aof_pre, &[&b"DEL"[..], key]);
-                encode_command(&mut self.aof_pre, &[b"SELECT", here.as_bytes()]);
-            }
+    /// Removes `key` if it has expired, logging a DEL for it (so the AOF says what happened).
+    pub fn expire_if_needed(&mut self, db: usize, key: &[u8]) {
+        let clock = self.clock;
+        let shard = self.shard_mut(db, key);
+        if !shard.is_expired(key, clock) {
+            return;
+        }
+        shard.remove(key);
+        self.shared.stats.expired_keys(1);
+        self.shared.watches.touch(db, key);
+        if db == self.db {
+            encode_command(&mut self.aof_pre, &[&b"DEL"[..], key]);
+        } else {
+            // A record must leave the AOF's selected database where it found it.
+            let there = db.to_string();
+            let here = self.db.to_string();
+            encode_command(&mut self.aof_pre, &[b"SELECT", there.as_bytes()]);
+            encode_command(&mut self.aof_pre, &[&b"DEL"[..], key]);
+            encode_command(&mut self.aof_pre, &[b"SELECT", here.as_bytes()]);
         }
     }
 
@@ -204,10 +250,7 @@ impl<'a> Keyspace<'a> {
     pub fn get_str(&self, key: &[u8]) -> Result<Option<&[u8]>, CommandError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Entry {
-                value: Value::Str(s),
-                ..
-            }) => Ok(Some(s)),
+            Some(Value::Str(s)) => Ok(Some(s)),
             Some(_) => Err(CommandError::WrongType),
         }
     }
@@ -216,32 +259,21 @@ impl<'a> Keyspace<'a> {
     pub fn get_hash(&self, key: &[u8]) -> Result<Option<&Hash>, CommandError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Entry {
-                value: Value::Hash(h),
-                ..
-            }) => Ok(Some(h)),
+            Some(Value::Hash(h)) => Ok(Some(h)),
             Some(_) => Err(CommandError::WrongType),
         }
     }
 
     /// The hash at `key` for changing, created empty if absent; WRONGTYPE if it holds
-    /// something else. The caller removes it again if it leaves it empty.
+    /// something else. The caller removes the key again if it leaves the hash empty.
     pub fn hash_mut(&mut self, key: &[u8]) -> Result<&mut Hash, CommandError> {
         if self.get_mut(key).is_none() {
-            self.set(key, Entry::new(Value::Hash(Hash::default())));
+            self.set(key, Value::hash(Hash::default()));
         }
         match self.get_mut(key) {
-            Some(Entry {
-                value: Value::Hash(h),
-                ..
-            }) => Ok(h),
+            Some(Value::Hash(h)) => Ok(h),
             Some(_) => Err(CommandError::WrongType),
             None => unreachable!("inserted above"),
         }
-    }
-
-    /// Checks that `key` is absent or a hash, without creating it.
-    pub fn check_hash(&self, key: &[u8]) -> Result<(), CommandError> {
-        self.get_hash(key).map(|_| ())
     }
 }

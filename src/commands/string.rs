@@ -2,7 +2,7 @@
 
 use super::flags::*;
 use super::{CommandError, CommandSpec, Ctx, Keys};
-use crate::store::{Entry, Value};
+use crate::store::Value;
 
 const KEY1: Keys = Keys::Range {
     first: 1,
@@ -37,8 +37,7 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if argv.len() != 3 {
         return Err(CommandError::Syntax);
     }
-    ctx.ks
-        .set(argv[1], Entry::new(Value::Str(argv[2].to_vec())));
+    ctx.ks.set(argv[1], Value::str(argv[2]));
     ctx.dirty(1);
     ctx.out.ok();
     Ok(())

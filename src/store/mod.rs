@@ -15,16 +15,46 @@ use ahash::RandomState;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use smallvec::SmallVec;
 
-pub use value::{Bytes, Entry, Hash, Value};
+pub use value::{Bytes, Hash, Str, Value};
 
 /// Shards per database. A power of two; also the granularity of SCAN's cursor.
 pub const SHARDS: usize = 256;
 
-pub type Map = HashMap<Bytes, Entry, RandomState>;
+pub type Map = HashMap<Bytes, Value, RandomState>;
 
+/// A shard's keys, and beside them the deadlines of the keys that have one (as Redis keeps an
+/// `expires` dict): keys without a TTL pay nothing for expiry, and the active-expiry sweep
+/// walks only keys that can expire.
 #[derive(Debug, Default)]
 pub struct Shard {
     pub map: Map,
+    /// Absolute deadlines in Unix milliseconds.
+    pub expires: HashMap<Bytes, u64, RandomState>,
+}
+
+impl Shard {
+    /// The deadline of `key`, if it has one.
+    pub fn deadline(&self, key: &[u8]) -> Option<u64> {
+        if self.expires.is_empty() {
+            return None;
+        }
+        self.expires.get(key).copied()
+    }
+
+    /// True if `key` exists but its deadline has passed at `clock`.
+    pub fn is_expired(&self, key: &[u8], clock: u64) -> bool {
+        self.deadline(key)
+            .is_some_and(|d| value::is_expired(d, clock))
+    }
+
+    /// Removes `key` and its deadline.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
+        let v = self.map.remove(key)?;
+        if !self.expires.is_empty() {
+            self.expires.remove(key);
+        }
+        Some(v)
+    }
 }
 
 pub struct Db {

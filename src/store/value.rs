@@ -7,35 +7,26 @@ use ahash::RandomState;
 /// Key and field bytes. Boxed slices: no spare capacity to pay for on millions of keys.
 pub type Bytes = Box<[u8]>;
 
-/// A key's value and its absolute deadline in Unix milliseconds (0: no expiry).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
-    pub value: Value,
-    pub expires_at: u64,
-}
-
-impl Entry {
-    pub fn new(value: Value) -> Self {
-        Entry {
-            value,
-            expires_at: 0,
-        }
-    }
-
-    /// Redis counts a key as expired only once the clock has passed its deadline.
-    pub fn is_expired(&self, clock: u64) -> bool {
-        self.expires_at != 0 && clock > self.expires_at
-    }
-}
+/// A string value. Construct with `Str::from(vec)` or `.into()` and read through `Deref<[u8]>`:
+/// it may become a compact inline type, so code must not rely on it being a `Vec`.
+pub type Str = Vec<u8>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
-    /// Strings keep a `Vec` so APPEND and SETRANGE can grow in place.
-    Str(Vec<u8>),
-    Hash(Hash),
+    Str(Str),
+    /// Boxed so that a value stays two words and a tag, whatever the hash's size.
+    Hash(Box<Hash>),
 }
 
 impl Value {
+    pub fn str(b: &[u8]) -> Value {
+        Value::Str(Str::from(b))
+    }
+
+    pub fn hash(h: Hash) -> Value {
+        Value::Hash(Box::new(h))
+    }
+
     /// The name TYPE replies with.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -43,6 +34,11 @@ impl Value {
             Value::Hash(_) => "hash",
         }
     }
+}
+
+/// Redis counts a key as expired only once the clock has passed its deadline.
+pub fn is_expired(deadline: u64, clock: u64) -> bool {
+    clock > deadline
 }
 
 /// Past these sizes a hash becomes a hash table (Redis's `hash-max-listpack-entries` and
