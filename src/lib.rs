@@ -5,6 +5,7 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod connection;
+pub mod float80;
 pub mod resp;
 pub mod server;
 pub mod shared;

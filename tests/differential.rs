@@ -118,4 +118,4 @@ macro_rules! scripts {
     )*};
 }
 
-scripts!(seed);
+scripts!(seed, hashes);

@@ -1,7 +1,8 @@
 //! Hash commands (Redis's t_hash.c).
 
 use super::flags::*;
-use super::{CommandError, CommandSpec, Ctx, Keys};
+use super::{args, CommandError, CommandSpec, Ctx, Keys};
+use crate::store::Hash;
 
 const KEY1: Keys = Keys::Range {
     first: 1,
@@ -9,33 +10,39 @@ const KEY1: Keys = Keys::Range {
     step: 1,
 };
 
+const fn spec(name: &'static str, arity: i32, flags: u32, handler: super::Handler) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        keys: KEY1,
+        handler,
+    }
+}
+
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "hset",
-        arity: -4,
-        flags: WRITE | DENYOOM | FAST,
-        keys: KEY1,
-        handler: hset,
-    },
-    CommandSpec {
-        name: "hget",
-        arity: 3,
-        flags: READONLY | FAST,
-        keys: KEY1,
-        handler: hget,
-    },
-    CommandSpec {
-        name: "hgetall",
-        arity: 2,
-        flags: READONLY,
-        keys: KEY1,
-        handler: hgetall,
-    },
+    spec("hset", -4, WRITE | DENYOOM | FAST, hset),
+    spec("hmset", -4, WRITE | DENYOOM | FAST, hmset),
+    spec("hsetnx", 4, WRITE | DENYOOM | FAST, hsetnx),
+    spec("hget", 3, READONLY | FAST, hget),
+    spec("hmget", -3, READONLY | FAST, hmget),
+    spec("hgetall", 2, READONLY, hgetall),
+    spec("hkeys", 2, READONLY, hkeys),
+    spec("hvals", 2, READONLY, hvals),
+    spec("hdel", -3, WRITE | FAST, hdel),
+    spec("hexists", 3, READONLY | FAST, hexists),
+    spec("hlen", 2, READONLY | FAST, hlen),
+    spec("hstrlen", 3, READONLY | FAST, hstrlen),
+    spec("hincrby", 4, WRITE | DENYOOM | FAST, hincrby),
+    spec("hincrbyfloat", 4, WRITE | DENYOOM | FAST, hincrbyfloat),
+    spec("hrandfield", -2, READONLY, hrandfield),
+    spec("hscan", -3, READONLY, hscan),
 ];
 
-fn hset(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+/// Sets every field/value pair of HSET/HMSET; returns how many fields were new.
+fn set_pairs(ctx: &mut Ctx, argv: &[&[u8]], name: &'static str) -> Result<usize, CommandError> {
     if !argv.len().is_multiple_of(2) {
-        return Err(CommandError::WrongArity("hset"));
+        return Err(CommandError::WrongArity(name));
     }
     let h = ctx.ks.hash_mut(argv[1])?;
     let added = argv[2..]
@@ -43,7 +50,33 @@ fn hset(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         .filter(|fv| h.insert(fv[0], fv[1]))
         .count();
     ctx.dirty((argv.len() as u64 - 2) / 2);
+    Ok(added)
+}
+
+fn hset(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let added = set_pairs(ctx, argv, "hset")?;
     ctx.out.int(added as i64);
+    Ok(())
+}
+
+fn hmset(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    set_pairs(ctx, argv, "hmset")?;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn hsetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    if ctx
+        .ks
+        .get_hash(argv[1])?
+        .is_some_and(|h| h.get(argv[2]).is_some())
+    {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    ctx.ks.hash_mut(argv[1])?.insert(argv[2], argv[3]);
+    ctx.dirty(1);
+    ctx.out.int(1);
     Ok(())
 }
 
@@ -53,15 +86,372 @@ fn hget(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     Ok(())
 }
 
+fn hmget(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let h = ctx.ks.get_hash(argv[1])?;
+    ctx.out.array(argv.len() - 2);
+    for f in &argv[2..] {
+        ctx.out.bulk_opt(h.and_then(|h| h.get(f)));
+    }
+    Ok(())
+}
+
+/// HGETALL, HKEYS, HVALS: the fields and/or values, in the hash's order.
+fn list(ctx: &mut Ctx, key: &[u8], fields: bool, values: bool) -> Result<(), CommandError> {
+    let Some(h) = ctx.ks.get_hash(key)? else {
+        ctx.out.array(0);
+        return Ok(());
+    };
+    ctx.out.array(h.len() * (fields as usize + values as usize));
+    for (f, v) in h.iter() {
+        if fields {
+            ctx.out.bulk(f);
+        }
+        if values {
+            ctx.out.bulk(v);
+        }
+    }
+    Ok(())
+}
+
 fn hgetall(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    list(ctx, argv[1], true, true)
+}
+
+fn hkeys(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    list(ctx, argv[1], true, false)
+}
+
+fn hvals(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    list(ctx, argv[1], false, true)
+}
+
+fn hdel(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    if ctx.ks.get_hash(argv[1])?.is_none() {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    let h = ctx.ks.hash_mut(argv[1])?;
+    let deleted = argv[2..].iter().filter(|f| h.remove(f)).count();
+    if h.is_empty() {
+        ctx.ks.remove(argv[1]);
+    }
+    ctx.dirty(deleted as u64);
+    ctx.out.int(deleted as i64);
+    Ok(())
+}
+
+fn hexists(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let found = ctx
+        .ks
+        .get_hash(argv[1])?
+        .is_some_and(|h| h.get(argv[2]).is_some());
+    ctx.out.int(found as i64);
+    Ok(())
+}
+
+fn hlen(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let n = ctx.ks.get_hash(argv[1])?.map_or(0, Hash::len);
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+fn hstrlen(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let n = ctx
+        .ks
+        .get_hash(argv[1])?
+        .and_then(|h| h.get(argv[2]))
+        .map_or(0, <[u8]>::len);
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+fn hincrby(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let incr = args::int(argv[3])?;
+    let h = ctx.ks.hash_mut(argv[1])?;
+    let cur = match h.get(argv[2]) {
+        Some(v) => {
+            args::int(v).map_err(|_| CommandError::Err("hash value is not an integer".into()))?
+        }
+        None => 0,
+    };
+    let new = cur.checked_add(incr).ok_or(CommandError::Overflow)?;
+    h.insert(argv[2], itoa::Buffer::new().format(new).as_bytes());
+    ctx.dirty(1);
+    ctx.out.int(new);
+    Ok(())
+}
+
+fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let incr = args::long_double(argv[3]).ok_or(CommandError::NotFloat)?;
+    if !incr.is_finite() {
+        return Err(CommandError::Err("value is NaN or Infinity".into()));
+    }
+    let h = ctx.ks.hash_mut(argv[1])?;
+    let cur = match h.get(argv[2]) {
+        Some(v) => args::long_double(v)
+            .ok_or_else(|| CommandError::Err("hash value is not a float".into()))?,
+        None => Default::default(),
+    };
+    let new = cur + incr;
+    if !new.is_finite() {
+        return Err(CommandError::Err(
+            "increment would produce NaN or Infinity".into(),
+        ));
+    }
+    let text = new.to_human();
+    h.insert(argv[2], text.as_bytes());
+    ctx.dirty(1);
+    // Replayed as the value it produced, as Redis logs it, so a replay cannot round differently.
+    ctx.propagate(&[b"HSET", argv[1], argv[2], text.as_bytes()]);
+    ctx.out.bulk(text.as_bytes());
+    Ok(())
+}
+
+/// A small xorshift generator: HRANDFIELD needs spread, not cryptographic quality.
+fn random(bound: usize) -> usize {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(ahash::RandomState::new().hash_one(0u8) | 1);
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        (x % bound.max(1) as u64) as usize
+    })
+}
+
+fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    if argv.len() == 2 {
+        match ctx.ks.get_hash(argv[1])? {
+            None => ctx.out.null(),
+            Some(h) => {
+                let (f, _) = h.iter().nth(random(h.len())).unwrap_or_default();
+                ctx.out.bulk(f);
+            }
+        }
+        return Ok(());
+    }
+    let count = args::int(argv[2])?;
+    if count == i64::MIN {
+        return Err(CommandError::Err(format!(
+            "value is out of range, value must between {} and {}",
+            -i64::MAX,
+            i64::MAX
+        )));
+    }
+    let withvalues = match argv.len() {
+        3 => false,
+        4 if argv[3].eq_ignore_ascii_case(b"withvalues") => true,
+        _ => return Err(CommandError::Syntax),
+    };
+    if withvalues && !(-i64::MAX / 2..=i64::MAX / 2).contains(&count) {
+        return Err(CommandError::Err("value is out of range".into()));
+    }
     let Some(h) = ctx.ks.get_hash(argv[1])? else {
         ctx.out.array(0);
         return Ok(());
     };
-    ctx.out.array(h.len() * 2);
-    for (f, v) in h.iter() {
+    let pairs: Vec<(&[u8], &[u8])> = h.iter().collect();
+    let picks: Vec<usize> = if count < 0 {
+        // Negative: that many picks, each independent, so fields may repeat.
+        (0..count.unsigned_abs())
+            .map(|_| random(pairs.len()))
+            .collect()
+    } else if count as u64 >= pairs.len() as u64 {
+        (0..pairs.len()).collect()
+    } else {
+        // Distinct fields: a partial Fisher-Yates shuffle of the indexes.
+        let mut idx: Vec<usize> = (0..pairs.len()).collect();
+        let n = count as usize;
+        for i in 0..n {
+            let j = i + random(idx.len() - i);
+            idx.swap(i, j);
+        }
+        idx.truncate(n);
+        idx
+    };
+    ctx.out.array(picks.len() * (1 + withvalues as usize));
+    for i in picks {
+        let (f, v) = pairs[i];
+        ctx.out.bulk(f);
+        if withvalues {
+            ctx.out.bulk(v);
+        }
+    }
+    Ok(())
+}
+
+/// A SCAN cursor, as Redis's `parseScanCursorOrReply`: an unsigned 64-bit number.
+pub fn parse_cursor(arg: &[u8]) -> Result<u64, CommandError> {
+    std::str::from_utf8(arg)
+        .ok()
+        .and_then(|s| {
+            // strtoul accepts a sign; a negative cursor wraps, as in Redis.
+            s.parse::<u64>()
+                .ok()
+                .or_else(|| s.parse::<i64>().ok().map(|v| v as u64))
+        })
+        .ok_or_else(|| CommandError::Err("invalid cursor".into()))
+}
+
+/// HSCAN returns the whole hash in one reply with cursor 0, as Redis does for hashes small
+/// enough to be a listpack; COUNT is a hint Redis may ignore too.
+fn hscan(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    parse_cursor(argv[2])?;
+    let mut pattern: Option<&[u8]> = None;
+    let mut a = args::Args::new(&argv[2..]);
+    while !a.is_empty() {
+        if a.eat("count") {
+            if a.next_i64()? < 1 {
+                return Err(CommandError::Syntax);
+            }
+        } else if a.eat("match") {
+            pattern = Some(a.next_bytes()?);
+        } else {
+            return Err(CommandError::Syntax);
+        }
+    }
+    let Some(h) = ctx.ks.get_hash(argv[1])? else {
+        ctx.out.array(2);
+        ctx.out.bulk(b"0");
+        ctx.out.array(0);
+        return Ok(());
+    };
+    let matched: Vec<(&[u8], &[u8])> = h
+        .iter()
+        .filter(|(f, _)| pattern.is_none_or(|p| glob_match(p, f, false)))
+        .collect();
+    ctx.out.array(2);
+    ctx.out.bulk(b"0");
+    ctx.out.array(matched.len() * 2);
+    for (f, v) in matched {
         ctx.out.bulk(f);
         ctx.out.bulk(v);
     }
     Ok(())
+}
+
+/// Redis's `stringmatchlen`: `*`, `?`, `[...]` with ranges and `^`, `\` escapes.
+// TODO: use the shared matcher of src/commands/glob.rs once branch strkeys lands it.
+pub fn glob_match(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
+    let eq = |a: u8, b: u8| {
+        if nocase {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
+    };
+    let (mut p, mut i) = (0, 0);
+    while p < pattern.len() {
+        match pattern[p] {
+            b'*' => {
+                while p + 1 < pattern.len() && pattern[p + 1] == b'*' {
+                    p += 1;
+                }
+                if p + 1 == pattern.len() {
+                    return true;
+                }
+                // As Redis: a star never matches at the very end unless it ends the pattern.
+                return (i..s.len()).any(|k| glob_match(&pattern[p + 1..], &s[k..], nocase));
+            }
+            b'?' => {
+                if i >= s.len() {
+                    return false;
+                }
+                i += 1;
+            }
+            b'[' => {
+                if i >= s.len() {
+                    return false;
+                }
+                p += 1;
+                let not = pattern.get(p) == Some(&b'^');
+                if not {
+                    p += 1;
+                }
+                let mut matched = false;
+                loop {
+                    match pattern.get(p) {
+                        None => {
+                            p -= 1;
+                            break;
+                        }
+                        Some(b']') => break,
+                        Some(b'\\') if p + 1 < pattern.len() => {
+                            p += 1;
+                            if eq(pattern[p], s[i]) {
+                                matched = true;
+                            }
+                        }
+                        Some(&lo) if pattern.get(p + 1) == Some(&b'-') && p + 2 < pattern.len() => {
+                            let hi = pattern[p + 2];
+                            let (lo, hi) = if lo > hi { (hi, lo) } else { (lo, hi) };
+                            p += 2;
+                            let c = s[i];
+                            let in_range = |c: u8| lo <= c && c <= hi;
+                            if in_range(c)
+                                || (nocase
+                                    && (in_range(c.to_ascii_lowercase())
+                                        || in_range(c.to_ascii_uppercase())))
+                            {
+                                matched = true;
+                            }
+                        }
+                        Some(&c) => {
+                            if eq(c, s[i]) {
+                                matched = true;
+                            }
+                        }
+                    }
+                    p += 1;
+                }
+                if not {
+                    matched = !matched;
+                }
+                if !matched {
+                    return false;
+                }
+                i += 1;
+            }
+            b'\\' if p + 1 < pattern.len() => {
+                p += 1;
+                if i >= s.len() || !eq(pattern[p], s[i]) {
+                    return false;
+                }
+                i += 1;
+            }
+            c => {
+                if i >= s.len() || !eq(c, s[i]) {
+                    return false;
+                }
+                i += 1;
+            }
+        }
+        p += 1;
+    }
+    i == s.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob() {
+        let m = |p: &[u8], s: &[u8]| glob_match(p, s, false);
+        assert!(m(b"*", b""));
+        assert!(m(b"h?llo", b"hello"));
+        assert!(m(b"h*o", b"hello"));
+        assert!(!m(b"h*x", b"hello"));
+        assert!(m(b"h[ae]llo", b"hallo"));
+        assert!(!m(b"h[^e]llo", b"hello"));
+        assert!(m(b"h[a-z]llo", b"hxllo"));
+        assert!(m(b"h\\*", b"h*"));
+        assert!(!m(b"h\\*", b"hx"));
+        assert!(glob_match(b"HE*", b"hello", true));
+        assert!(!m(b"a[", b"a"));
+    }
 }
