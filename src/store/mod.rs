@@ -6,6 +6,7 @@
 //! and logs it to the AOF before releasing them. The fixed order rules out deadlock; logging
 //! under the locks makes the AOF's order the store's order for every key.
 
+pub mod bytes;
 pub mod value;
 
 use std::collections::HashMap;

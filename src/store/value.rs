@@ -4,12 +4,14 @@ use std::collections::HashMap;
 
 use ahash::RandomState;
 
-/// Key and field bytes. Boxed slices: no spare capacity to pay for on millions of keys.
-pub type Bytes = Box<[u8]>;
+pub use super::bytes::CompactBytes;
+
+/// Key and field bytes: 16 bytes, inline up to 15 (see `bytes.rs` for why).
+pub type Bytes = CompactBytes;
 
 /// A string value. Construct with `Str::from(vec)` or `.into()` and read through `Deref<[u8]>`:
 /// it may become a compact inline type, so code must not rely on it being a `Vec`.
-pub type Str = Vec<u8>;
+pub type Str = CompactBytes;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -152,5 +154,17 @@ mod tests {
         assert!(matches!(h, Hash::Large(_)));
         assert_eq!(h.len(), 201);
         assert_eq!(h.get(b"a"), Some(&b"2"[..]));
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// A map bucket is key + value; keep both small (the memory goal depends on it).
+    #[test]
+    fn value_is_small() {
+        assert_eq!(std::mem::size_of::<Bytes>(), 16);
+        assert!(std::mem::size_of::<Value>() <= 24);
     }
 }
