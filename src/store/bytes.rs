@@ -5,38 +5,27 @@
 //! `(Box<[u8]>, Vec<u8>)` costs 40 bytes plus two heap blocks of at least 32 bytes each per key.
 //! With this type a key and a short value fit in the bucket itself.
 //!
-//! Representation (little-endian only, checked at compile time): the first byte tells the two
-//! apart. Heap blocks are allocated with alignment 2, so a heap pointer's lowest bit is 0; the
-//! inline form stores `len << 1 | 1` in that byte and the data in the 15 bytes after it.
+//! Representation: the last byte is a tag, never zero (see the struct); the 15 before it hold
+//! the data inline, or a heap block's address and length.
 
 use std::alloc::{self, Layout};
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::num::NonZeroU8;
 use std::ops::{Deref, DerefMut};
-use std::ptr::NonNull;
-
-#[cfg(not(target_endian = "little"))]
-compile_error!("CompactBytes assumes a little-endian target");
 
 const INLINE_CAP: usize = 15;
+/// Tags 1..=16: inline, length tag - 1. Tags HEAP_TAG + e: heap, capacity 2^e.
+const HEAP_TAG: u8 = 0x80;
 
-#[derive(Clone, Copy)]
+/// Bytes 0..15 hold the inline data, or a heap block's address (0..8) and length (8..12).
+/// Byte 15 is the tag and never zero, which gives `Option<CompactBytes>` and enums holding one
+/// beside a pointer (the store's `Value`) a niche: they stay 16 bytes.
 #[repr(C)]
-struct Heap {
-    ptr: NonNull<u8>,
-    len: u32,
-    cap: u32,
-}
-
-#[repr(C)]
-union Repr {
-    inline: [u8; 16],
-    heap: Heap,
-}
-
 pub struct CompactBytes {
-    repr: Repr,
+    buf: [u8; 15],
+    tag: NonZeroU8,
 }
 
 // SAFETY: CompactBytes owns its heap block exclusively, like Vec<u8>.
@@ -45,8 +34,7 @@ unsafe impl Send for CompactBytes {}
 unsafe impl Sync for CompactBytes {}
 
 fn layout(cap: usize) -> Layout {
-    // Alignment 2 keeps the pointer's low bit free for the inline tag.
-    Layout::from_size_align(cap, 2).expect("capacity fits a layout")
+    Layout::from_size_align(cap, 1).expect("capacity fits a layout")
 }
 
 /// Lengths beyond u32 cannot arise: Redis's limits (512 MB) stop them long before.
@@ -54,27 +42,39 @@ fn len32(n: usize) -> u32 {
     u32::try_from(n).expect("CompactBytes is limited to 4 GiB")
 }
 
+fn tag(v: u8) -> NonZeroU8 {
+    NonZeroU8::new(v).expect("tags are never zero")
+}
+
 impl CompactBytes {
     pub const fn new() -> Self {
-        let mut inline = [0u8; 16];
-        inline[0] = 1;
         CompactBytes {
-            repr: Repr { inline },
+            buf: [0; 15],
+            // SAFETY: 1 is not zero.
+            tag: unsafe { NonZeroU8::new_unchecked(1) },
         }
     }
 
     fn is_inline(&self) -> bool {
-        // SAFETY: both variants start with an initialized byte.
-        unsafe { self.repr.inline[0] & 1 == 1 }
+        self.tag.get() < HEAP_TAG
+    }
+
+    fn heap_ptr(&self) -> *mut u8 {
+        let addr = usize::from_le_bytes(self.buf[0..8].try_into().expect("8 bytes"));
+        std::ptr::with_exposed_provenance_mut(addr)
+    }
+
+    fn set_heap(&mut self, ptr: *mut u8, len: usize, cap_exp: u32) {
+        self.buf[0..8].copy_from_slice(&ptr.expose_provenance().to_le_bytes());
+        self.buf[8..12].copy_from_slice(&len32(len).to_le_bytes());
+        self.tag = tag(HEAP_TAG + cap_exp as u8);
     }
 
     pub fn len(&self) -> usize {
         if self.is_inline() {
-            // SAFETY: inline variant checked.
-            unsafe { (self.repr.inline[0] >> 1) as usize }
+            (self.tag.get() - 1) as usize
         } else {
-            // SAFETY: heap variant checked.
-            unsafe { self.repr.heap.len as usize }
+            u32::from_le_bytes(self.buf[8..12].try_into().expect("4 bytes")) as usize
         }
     }
 
@@ -86,134 +86,81 @@ impl CompactBytes {
         if self.is_inline() {
             INLINE_CAP
         } else {
-            // SAFETY: heap variant checked.
-            unsafe { self.repr.heap.cap as usize }
+            1usize << (self.tag.get() - HEAP_TAG)
         }
     }
 
     pub fn as_slice(&self) -> &[u8] {
         if self.is_inline() {
-            let n = self.len();
-            // SAFETY: inline variant; n <= 15.
-            unsafe { &self.repr.inline[1..1 + n] }
+            &self.buf[..self.len()]
         } else {
-            // SAFETY: heap variant; ptr is valid for len bytes.
-            unsafe {
-                let h = self.repr.heap;
-                std::slice::from_raw_parts(h.ptr.as_ptr(), h.len as usize)
-            }
+            // SAFETY: a heap block is valid for len initialized bytes while we own it.
+            unsafe { std::slice::from_raw_parts(self.heap_ptr(), self.len()) }
         }
     }
 
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         if self.is_inline() {
             let n = self.len();
-            // SAFETY: inline variant; n <= 15.
-            unsafe { &mut self.repr.inline[1..1 + n] }
+            &mut self.buf[..n]
         } else {
-            // SAFETY: heap variant; ptr is valid and uniquely owned for len bytes.
-            unsafe {
-                let h = self.repr.heap;
-                std::slice::from_raw_parts_mut(h.ptr.as_ptr(), h.len as usize)
-            }
+            // SAFETY: as above, and &mut self makes the access unique.
+            unsafe { std::slice::from_raw_parts_mut(self.heap_ptr(), self.len()) }
         }
     }
 
-    fn heap_with(data: &[u8], cap: usize) -> Self {
-        debug_assert!(cap >= data.len() && cap > 0);
-        let l = layout(cap);
-        // SAFETY: cap > 0 so the layout is non-zero-sized.
-        let raw = unsafe { alloc::alloc(l) };
-        let Some(ptr) = NonNull::new(raw) else {
+    /// A heap block of at least `min_cap` bytes (a power of two) holding `data`.
+    fn heap_with(data: &[u8], min_cap: usize) -> Self {
+        let cap_exp = min_cap.max(16).next_power_of_two().trailing_zeros();
+        let l = layout(1usize << cap_exp);
+        // SAFETY: the layout is non-zero-sized.
+        let ptr = unsafe { alloc::alloc(l) };
+        if ptr.is_null() {
             alloc::handle_alloc_error(l)
-        };
-        // SAFETY: the new block holds cap >= data.len() bytes and does not overlap data.
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), ptr.as_ptr(), data.len()) };
-        CompactBytes {
-            repr: Repr {
-                heap: Heap {
-                    ptr,
-                    len: len32(data.len()),
-                    cap: len32(cap),
-                },
-            },
         }
+        // SAFETY: the new block holds >= data.len() bytes and does not overlap data.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), ptr, data.len()) };
+        let mut c = CompactBytes::new();
+        c.set_heap(ptr, data.len(), cap_exp);
+        c
     }
 
     pub fn from_slice(data: &[u8]) -> Self {
         if data.len() <= INLINE_CAP {
-            let mut inline = [0u8; 16];
-            inline[0] = ((data.len() as u8) << 1) | 1;
-            inline[1..1 + data.len()].copy_from_slice(data);
-            CompactBytes {
-                repr: Repr { inline },
-            }
+            let mut c = CompactBytes::new();
+            c.buf[..data.len()].copy_from_slice(data);
+            c.tag = tag(data.len() as u8 + 1);
+            c
         } else {
             Self::heap_with(data, data.len())
         }
     }
 
-    /// Makes room for `additional` more bytes, growing geometrically so that repeated APPENDs
-    /// cost amortized linear time.
+    /// Makes room for `additional` more bytes. Capacities are powers of two, so repeated
+    /// APPENDs cost amortized linear time.
     pub fn reserve(&mut self, additional: usize) {
         let need = self.len() + additional;
         if need <= self.capacity() {
             return;
         }
-        let new_cap = need.max(self.capacity() * 2).max(32);
-        if self.is_inline() {
-            *self = Self::heap_with(self.as_slice(), new_cap);
-        } else {
-            // SAFETY: heap variant; the block was allocated with layout(cap).
-            unsafe {
-                let h = self.repr.heap;
-                let raw = alloc::realloc(h.ptr.as_ptr(), layout(h.cap as usize), new_cap);
-                let Some(ptr) = NonNull::new(raw) else {
-                    alloc::handle_alloc_error(layout(new_cap))
-                };
-                self.repr.heap = Heap {
-                    ptr,
-                    len: h.len,
-                    cap: len32(new_cap),
-                };
-            }
-        }
+        let grown = Self::heap_with(self.as_slice(), need);
+        *self = grown;
     }
 
     fn set_len(&mut self, n: usize) {
         debug_assert!(n <= self.capacity());
         if self.is_inline() {
-            // SAFETY: inline variant; n <= 15.
-            unsafe { self.repr.inline[0] = ((n as u8) << 1) | 1 }
+            self.tag = tag(n as u8 + 1);
         } else {
-            // Writing a Copy field of a union is safe; callers keep n <= cap with the bytes
-            // up to n initialized.
-            self.repr.heap.len = len32(n)
+            self.buf[8..12].copy_from_slice(&len32(n).to_le_bytes());
         }
     }
 
     pub fn extend_from_slice(&mut self, data: &[u8]) {
         self.reserve(data.len());
         let old = self.len();
-        self.set_len_uninit_write(old, data);
-    }
-
-    /// Writes `data` at `at` (<= len) through to the end, growing the length to cover it.
-    fn set_len_uninit_write(&mut self, at: usize, data: &[u8]) {
-        let end = at + data.len();
-        debug_assert!(end <= self.capacity());
-        let base = if self.is_inline() {
-            // SAFETY: inline variant.
-            unsafe { self.repr.inline.as_mut_ptr().add(1) }
-        } else {
-            // SAFETY: heap variant.
-            unsafe { self.repr.heap.ptr.as_ptr() }
-        };
-        // SAFETY: at..end lies within capacity; data cannot alias our own buffer mutably.
-        unsafe { std::ptr::copy(data.as_ptr(), base.add(at), data.len()) };
-        if end > self.len() {
-            self.set_len(end);
-        }
+        self.set_len(old + data.len());
+        self.as_mut_slice()[old..].copy_from_slice(data);
     }
 
     /// Grows to `new_len` with `fill`, or truncates.
@@ -242,11 +189,8 @@ impl Default for CompactBytes {
 impl Drop for CompactBytes {
     fn drop(&mut self) {
         if !self.is_inline() {
-            // SAFETY: heap variant; the block was allocated with layout(cap).
-            unsafe {
-                let h = self.repr.heap;
-                alloc::dealloc(h.ptr.as_ptr(), layout(h.cap as usize));
-            }
+            // SAFETY: the block was allocated by heap_with with layout(capacity).
+            unsafe { alloc::dealloc(self.heap_ptr(), layout(self.capacity())) }
         }
     }
 }
@@ -365,6 +309,7 @@ mod tests {
     #[test]
     fn sizes() {
         assert_eq!(std::mem::size_of::<CompactBytes>(), 16);
+        assert_eq!(std::mem::size_of::<Option<CompactBytes>>(), 16);
     }
 
     #[test]
