@@ -101,6 +101,11 @@ pub struct Config {
     pub appendfsync: FsyncPolicy,
     pub loglevel: LogLevel,
     pub databases: usize,
+    /// Rewrite the AOF automatically once it has grown by this % since the last rewrite
+    /// (0: never).
+    pub auto_aof_rewrite_percentage: u64,
+    /// ... and is bigger than this many bytes.
+    pub auto_aof_rewrite_min_size: u64,
 }
 
 impl Default for Config {
@@ -115,6 +120,8 @@ impl Default for Config {
             appendfsync: FsyncPolicy::EverySec,
             loglevel: LogLevel::Notice,
             databases: 16,
+            auto_aof_rewrite_percentage: 100,
+            auto_aof_rewrite_min_size: 64 * 1024 * 1024,
         }
     }
 }
@@ -134,6 +141,27 @@ fn bad(name: &str, v: &str) -> ConfigError {
     }
 }
 
+/// A byte count as redis.conf writes it: `64mb`, `1gb`, `100k` (k = 1000, kb = 1024).
+pub fn parse_memory(name: &str, v: &str) -> Result<u64, ConfigError> {
+    let lower = v.to_ascii_lowercase();
+    let digits = lower.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let mul: u64 = match &lower[digits.len()..] {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return Err(bad(name, v)),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mul))
+        .ok_or_else(|| bad(name, v))
+}
+
 fn num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, ConfigError> {
     v.parse().map_err(|_| bad(name, v))
 }
@@ -150,6 +178,8 @@ impl Config {
         "appendfsync",
         "loglevel",
         "databases",
+        "auto-aof-rewrite-percentage",
+        "auto-aof-rewrite-min-size",
     ];
 
     /// Applies one setting by its redis.conf name.
@@ -196,6 +226,8 @@ impl Config {
                     return Err(bad(n, value));
                 }
             }
+            "auto-aof-rewrite-percentage" => self.auto_aof_rewrite_percentage = num(n, value)?,
+            "auto-aof-rewrite-min-size" => self.auto_aof_rewrite_min_size = parse_memory(n, value)?,
             _ => return Err(ConfigError::UnknownSetting(name)),
         }
         Ok(())
@@ -213,6 +245,8 @@ impl Config {
             "appendfsync" => self.appendfsync.name().into(),
             "loglevel" => self.loglevel.name().into(),
             "databases" => self.databases.to_string(),
+            "auto-aof-rewrite-percentage" => self.auto_aof_rewrite_percentage.to_string(),
+            "auto-aof-rewrite-min-size" => self.auto_aof_rewrite_min_size.to_string(),
             _ => return None,
         })
     }
@@ -289,6 +323,13 @@ pub struct Cli {
     /// Number of databases (SELECT 0 .. N-1).
     #[arg(long, value_name = "N")]
     pub databases: Option<usize>,
+    /// Rewrite the AOF automatically when it has grown by this many percent since the last
+    /// rewrite (0 disables).
+    #[arg(long, value_name = "PERCENT")]
+    pub auto_aof_rewrite_percentage: Option<u64>,
+    /// ... and is at least this big (bytes, or 64mb, 1gb...).
+    #[arg(long, value_name = "SIZE")]
+    pub auto_aof_rewrite_min_size: Option<String>,
 }
 
 impl Cli {
@@ -309,6 +350,14 @@ impl Cli {
         put("appendfsync", self.appendfsync.clone());
         put("loglevel", self.loglevel.clone());
         put("databases", self.databases.map(|d| d.to_string()));
+        put(
+            "auto-aof-rewrite-percentage",
+            self.auto_aof_rewrite_percentage.map(|p| p.to_string()),
+        );
+        put(
+            "auto-aof-rewrite-min-size",
+            self.auto_aof_rewrite_min_size.clone(),
+        );
         v
     }
 }
@@ -326,6 +375,15 @@ mod tests {
         assert!(c.appendonly);
         let cli = Cli::parse_from(["rudis-server", "--appendonly", "maybe"]);
         assert!(Config::from_cli(&cli).is_err());
+    }
+
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(parse_memory("x", "64mb"), Ok(64 * 1024 * 1024));
+        assert_eq!(parse_memory("x", "1K"), Ok(1000));
+        assert_eq!(parse_memory("x", "12"), Ok(12));
+        assert!(parse_memory("x", "12q").is_err());
+        assert!(parse_memory("x", "mb").is_err());
     }
 
     #[test]

@@ -38,23 +38,50 @@ impl std::error::Error for ServerError {}
 
 pub const MAX_CLIENTS_ERROR: &[u8] = b"-ERR max number of clients reached\r\n";
 
-/// Opens the AOF and replays it into a new store.
+/// Replays the AOF into a new store, then starts its writer and rewrite threads.
 pub fn prepare(config: Config) -> Result<Arc<Shared>, ServerError> {
-    let aof = if config.appendonly {
-        let path = config.aof_path();
-        let aof = Aof::start(path.clone(), config.appendfsync)
-            .map_err(|e| ServerError::Aof(format!("cannot open {}: {e}", path.display())))?;
-        Some(aof)
-    } else {
-        None
-    };
-    let path = config.aof_path();
-    let appendonly = config.appendonly;
+    let aof = config
+        .appendonly
+        .then(|| Aof::new(config.aof_path(), config.appendfsync));
     let shared = Arc::new(Shared::new(config, aof));
-    if appendonly {
-        loader::load(&shared, &path).map_err(|e| ServerError::Aof(e.to_string()))?;
+    if let Some(aof) = &shared.aof {
+        remove_stale_rewrites(aof.path());
+        loader::load(&shared, aof.path()).map_err(|e| ServerError::Aof(e.to_string()))?;
+        aof.start_writer()
+            .map_err(|e| ServerError::Aof(format!("cannot open {}: {e}", aof.path().display())))?;
+        let s = shared.clone();
+        std::thread::Builder::new()
+            .name("aof-rewrite".into())
+            .spawn(move || {
+                if let Some(aof) = &s.aof {
+                    aof.rewrite_loop(&s.store, || {
+                        let c = s.config.read();
+                        (c.auto_aof_rewrite_percentage, c.auto_aof_rewrite_min_size)
+                    });
+                }
+            })
+            .map_err(ServerError::Thread)?;
     }
     Ok(shared)
+}
+
+/// Temp files of rewrites a crash interrupted: never part of the data, so they go.
+fn remove_stale_rewrites(aof: &std::path::Path) {
+    let dir = match aof.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("temp-rewriteaof-bg-") && name.ends_with(".aof") {
+            log::info!("removing {name}, left by an interrupted AOF rewrite");
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Binds, loads, and serves until the process is stopped.
@@ -62,6 +89,12 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     let addr = format!("{}:{}", config.bind, config.port);
     let listener = TcpListener::bind(&addr).map_err(|e| ServerError::Bind(addr.clone(), e))?;
     let workers = config.workers;
+    // A file-size limit (ulimit -f) must make AOF writes fail with EFBIG, which the writer
+    // reports and retries, rather than kill the process.
+    // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let shared = prepare(config)?;
     spawn_signal_handler(&shared)?;
     log::info!(
@@ -80,9 +113,14 @@ fn spawn_signal_handler(shared: &Arc<Shared>) -> Result<(), ServerError> {
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            if let Some(sig) = signals.forever().next() {
-                log::warn!("received signal {sig}, shutting down");
-                shared.shutdown();
+            for sig in signals.forever() {
+                let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
+                log::warn!("Received {name} scheduling shutdown...");
+                shared.shutdown(false);
+                log::warn!(
+                    "{name} received but errors trying to shut down the server, check the \
+                     logs for more information"
+                );
             }
         })
         .map_err(ServerError::Thread)?;

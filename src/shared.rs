@@ -5,12 +5,13 @@ use std::time::Instant;
 
 use crossbeam_channel::Receiver;
 use parking_lot::RwLock;
+use smallvec::SmallVec;
 
 use crate::aof::Aof;
 use crate::commands::CommandError;
 use crate::config::Config;
 use crate::stats::Stats;
-use crate::store::Store;
+use crate::store::{Locked, Slot, Store};
 use crate::watch::Watches;
 
 pub struct Shared {
@@ -44,7 +45,8 @@ impl Shared {
         self.loading.store(on, Ordering::SeqCst);
     }
 
-    /// Why write commands are refused right now, if they are (the AOF cannot be written).
+    /// Why write commands are refused right now, if they are: the AOF cannot be written.
+    /// Redis's wording, with C's strerror text.
     pub fn write_refusal(&self) -> Option<CommandError> {
         self.aof
             .as_ref()?
@@ -52,21 +54,58 @@ impl Shared {
             .map(|e| CommandError::Coded(format!("MISCONF Errors writing to the AOF file: {e}")))
     }
 
-    /// Hands a write's AOF record to the writer thread. Called with the command's locks held.
-    /// Under `appendfsync always` returns what to wait on before replying.
-    pub fn propagate(&self, db: usize, data: Vec<u8>) -> Option<Receiver<()>> {
-        self.aof.as_ref()?.append(db, data)
+    /// Locks `slots` for a command (see `Store::lock`). A write that spans several shards
+    /// first settles its place in a running AOF rewrite (see `aof::rewrite`), before it
+    /// changes anything.
+    pub fn lock(&self, slots: SmallVec<[Slot; 4]>, write: bool) -> Locked<'_> {
+        let locked = self.store.lock(slots, write);
+        if write {
+            if let Some(aof) = &self.aof {
+                aof.rewrite.before_write(&locked);
+            }
+        }
+        locked
+    }
+
+    /// Hands a write's AOF record to the writer thread. Called with the command's locks held
+    /// (`locked`). Under `appendfsync always` returns what to wait on before replying.
+    pub fn propagate(&self, db: usize, data: Vec<u8>, locked: &Locked) -> Option<Receiver<()>> {
+        self.aof.as_ref()?.append(db, data, locked)
     }
 }
 
 impl Shared {
     /// Stops the process cleanly: waits for every command in flight (by taking every shard's
-    /// lock), writes and fsyncs the AOF, and exits 0.
-    pub fn shutdown(&self) -> ! {
+    /// lock, so no command changes data after this), writes and fsyncs the AOF, and exits 0.
+    /// Returns only if the AOF could not be written and `force` is false: the server then
+    /// keeps running, as Redis does when it cannot persist at shutdown.
+    pub fn shutdown(&self, force: bool) {
         let slots = self.store.all_slots().collect();
-        let _all = self.store.lock(slots, true);
+        let all = self.store.lock(slots, true);
         if let Some(aof) = &self.aof {
-            aof.sync();
+            log::warn!("Calling fsync() on the AOF file.");
+            if !aof.sync() {
+                if !force {
+                    log::warn!(
+                        "Error trying to shut down: the AOF {} cannot be written ({}); not \
+                         exiting (SHUTDOWN FORCE exits anyway)",
+                        aof.path().display(),
+                        aof.write_error().unwrap_or_default()
+                    );
+                    drop(all);
+                    return;
+                }
+                log::warn!("the AOF could not be written; exiting anyway (FORCE)");
+            }
+            log::info!(
+                "AOF: {} records written with {} fsyncs since start",
+                aof.status
+                    .records
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                aof.status.fsyncs.load(std::sync::atomic::Ordering::Relaxed)
+            );
+            // A rewrite still dumping is abandoned with its temp file, as Redis kills its child.
+            let _ = std::fs::remove_file(crate::aof::rewrite::temp_path(aof.path()));
         }
         log::warn!("rudis is now ready to exit, bye bye...");
         std::process::exit(0)

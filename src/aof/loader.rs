@@ -122,10 +122,13 @@ pub fn load(shared: &Shared, path: &Path) -> Result<LoadStats, LoadError> {
         f.set_len(at as u64).map_err(LoadError::Io)?;
         f.sync_all().map_err(LoadError::Io)?;
     }
+    let keys: usize = shared.store.dbs.iter().map(|d| d.len()).sum();
     log::info!(
-        "DB loaded from append only file {}: {} commands in {:.3} seconds",
+        "DB loaded from append only file {}: {} commands, {} keys, {} bytes in {:.3} seconds",
         path.display(),
         stats.commands,
+        keys,
+        stats.truncated_at.unwrap_or(data.len()),
         started.elapsed().as_secs_f64()
     );
     Ok(stats)

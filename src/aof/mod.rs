@@ -1,5 +1,5 @@
-//! The append-only file: a writer thread fed by a channel, and the loader that replays the file
-//! at start-up.
+//! The append-only file: a writer thread fed by a channel, the loader that replays the file at
+//! start-up, and the rewrite that compacts it while clients are served.
 //!
 //! Order: a command's record enters the channel while the command still holds the locks of every
 //! shard it touched (see `commands::Ctx::finish`). Two commands that touch a common key are
@@ -8,15 +8,19 @@
 //! for every key.
 
 pub mod loader;
+pub mod rewrite;
 pub mod writer;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
 use crate::config::FsyncPolicy;
+use crate::store::{Locked, Store};
 
 /// One command's effect, as RESP text, to be applied in database `db`. A record that selects
 /// other databases inside its text must select `db` again at its end.
@@ -25,66 +29,230 @@ pub struct Record {
     pub data: Vec<u8>,
     /// Under `always`: signalled once the record is on disk.
     pub ack: Option<Sender<()>>,
+    /// Non-zero: made while rewrite number `tail` ran, for shards it had already dumped, so the
+    /// rewritten file must get it too (see `rewrite`).
+    pub tail: u64,
 }
 
 pub enum Msg {
     Record(Record),
-    /// Write and fsync everything before this message, then signal.
-    Sync(Sender<()>),
+    /// Write and fsync everything before this message, then signal whether that worked.
+    Sync(Sender<bool>),
+    /// Rewrite `gen`'s dump is complete in `temp` (fsynced): append its tail, rename.
+    RewriteDone {
+        temp: PathBuf,
+        gen: u64,
+    },
+    /// Rewrite `gen` failed: forget its tail.
+    RewriteFailed {
+        gen: u64,
+    },
+}
+
+/// What INFO persistence and the tests read; written by the writer and the rewrite.
+#[derive(Default)]
+pub struct AofStatus {
+    /// Whether `error` is set: what every write command checks, without taking the lock.
+    failing: AtomicBool,
+    /// The last write or fsync error (strerror text), while it lasts.
+    error: Mutex<Option<String>>,
+    /// fsync calls made on the AOF.
+    pub fsyncs: AtomicU64,
+    /// Records written (each one command's effect).
+    pub records: AtomicU64,
+    /// Size of the file now, and right after the last rewrite (or load): the auto-rewrite
+    /// compares the two.
+    pub current_size: AtomicU64,
+    pub base_size: AtomicU64,
+    pub rewrite_in_progress: AtomicBool,
+    pub rewrites: AtomicU64,
+    pub last_rewrite_failed: AtomicBool,
+}
+
+impl AofStatus {
+    pub fn set_error(&self, e: Option<String>) {
+        let mut g = self.error.lock();
+        self.failing.store(e.is_some(), Ordering::SeqCst);
+        *g = e;
+    }
+
+    pub fn error(&self) -> Option<String> {
+        if !self.failing.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.error.lock().clone()
+    }
 }
 
 /// The handle workers use.
 pub struct Aof {
     tx: Sender<Msg>,
+    /// Held until the writer thread starts (after the load).
+    rx: Mutex<Option<Receiver<Msg>>>,
+    path: PathBuf,
     policy: FsyncPolicy,
-    /// The last write or fsync error, while it lasts.
-    error: std::sync::Arc<Mutex<Option<String>>>,
+    pub status: Arc<AofStatus>,
+    pub rewrite: rewrite::Rewrite,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// BGREWRITEAOF's requests to the rewrite thread.
+    rewrite_tx: Sender<()>,
+    rewrite_rx: Receiver<()>,
+}
+
+/// The text Redis puts in its MISCONF error: C's strerror, without Rust's "(os error N)".
+pub fn error_text(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
 }
 
 impl Aof {
-    /// Opens (creating if needed) the file for appending and starts the writer thread.
-    pub fn start(path: PathBuf, policy: FsyncPolicy) -> std::io::Result<Aof> {
+    /// The handle; records queue up until [`Aof::start_writer`] (called once the file is
+    /// loaded, so the writer appends after whatever the loader truncated).
+    pub fn new(path: PathBuf, policy: FsyncPolicy) -> Aof {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let error = std::sync::Arc::new(Mutex::new(None));
-        let w = writer::Writer::open(path, policy, error.clone())?;
+        let (rewrite_tx, rewrite_rx) = crossbeam_channel::unbounded();
+        Aof {
+            rewrite_tx,
+            rewrite_rx,
+            tx,
+            rx: Mutex::new(Some(rx)),
+            path,
+            policy,
+            status: Arc::new(AofStatus::default()),
+            rewrite: rewrite::Rewrite::default(),
+            writer: Mutex::new(None),
+        }
+    }
+
+    /// Opens (creating if needed) the file for appending and starts the writer thread.
+    pub fn start_writer(&self) -> std::io::Result<()> {
+        let Some(rx) = self.rx.lock().take() else {
+            return Ok(());
+        };
+        let w = writer::Writer::open(self.path.clone(), self.policy, self.status.clone())?;
         let handle = std::thread::Builder::new()
             .name("aof-writer".into())
             .spawn(move || w.run(rx))?;
-        Ok(Aof {
-            tx,
-            policy,
-            error,
-            writer: Mutex::new(Some(handle)),
-        })
+        *self.writer.lock() = Some(handle);
+        Ok(())
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    pub fn policy(&self) -> FsyncPolicy {
+        self.policy
     }
 
     pub fn write_error(&self) -> Option<String> {
-        self.error.lock().clone()
+        self.status.error()
     }
 
-    pub fn append(&self, db: usize, data: Vec<u8>) -> Option<Receiver<()>> {
+    /// Queues a record. Called with the command's shard locks held (`locked`), which is what
+    /// orders the file (see the module comment) and what tells whether a running rewrite must
+    /// also get the record.
+    pub fn append(&self, db: usize, data: Vec<u8>, locked: &Locked) -> Option<Receiver<()>> {
         let (ack, wait) = if self.policy == FsyncPolicy::Always {
             let (s, r) = crossbeam_channel::bounded(1);
             (Some(s), Some(r))
         } else {
             (None, None)
         };
+        let tail = self.rewrite.needs_tail(locked.slots());
         // The writer lives as long as the process; a send can only fail during exit.
-        let _ = self.tx.send(Msg::Record(Record { db, data, ack }));
+        let _ = self.tx.send(Msg::Record(Record {
+            db,
+            data,
+            ack,
+            tail,
+        }));
         wait
     }
 
-    /// Blocks until everything sent so far is written and fsynced.
-    pub fn sync(&self) {
+    pub(crate) fn send(&self, msg: Msg) {
+        let _ = self.tx.send(msg);
+    }
+
+    /// Blocks until everything sent so far is written and fsynced; false if that failed.
+    pub fn sync(&self) -> bool {
         let (s, r) = crossbeam_channel::bounded(1);
         if self.tx.send(Msg::Sync(s)).is_ok() {
-            let _ = r.recv();
+            return r.recv().unwrap_or(false);
         }
+        false
     }
 
     /// Joins the writer if it has stopped (used by tests of the lifecycle).
     pub fn take_writer(&self) -> Option<JoinHandle<()>> {
         self.writer.lock().take()
+    }
+
+    /// Asks the rewrite thread for a rewrite; false if one is in progress already.
+    pub fn request_rewrite(&self) -> bool {
+        if self
+            .status
+            .rewrite_in_progress
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return false;
+        }
+        let _ = self.rewrite_tx.send(());
+        true
+    }
+
+    /// The rewrite thread: runs requested rewrites, and every 100 ms checks whether the file
+    /// has grown enough for an automatic one (`auto` gives percentage and min size).
+    pub fn rewrite_loop(&self, store: &Store, auto: impl Fn() -> (u64, u64)) {
+        let mut last_run = std::time::Instant::now();
+        loop {
+            let requested = match self
+                .rewrite_rx
+                .recv_timeout(std::time::Duration::from_millis(100))
+            {
+                Ok(()) => true,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => false,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+            };
+            if !requested {
+                let (percentage, min_size) = auto();
+                // After a failure, wait a little before the automatic retry (as Redis does).
+                let backoff = self.status.last_rewrite_failed.load(Ordering::Relaxed)
+                    && last_run.elapsed() < std::time::Duration::from_secs(5);
+                if backoff
+                    || !self.wants_auto_rewrite(percentage, min_size)
+                    || !self.request_rewrite()
+                {
+                    continue;
+                }
+                // Ours, taken by request_rewrite: consume the request it queued.
+                let _ = self.rewrite_rx.try_recv();
+                log::info!(
+                    "Starting automatic rewriting of AOF on {}% growth",
+                    percentage
+                );
+            }
+            self.rewrite.run(self, store);
+            last_run = std::time::Instant::now();
+        }
+    }
+
+    /// Redis's auto-aof-rewrite rule: the file is past `min_size` and has grown by
+    /// `percentage` % since the last rewrite (or the load).
+    pub fn wants_auto_rewrite(&self, percentage: u64, min_size: u64) -> bool {
+        if percentage == 0 {
+            return false;
+        }
+        let cur = self.status.current_size.load(Ordering::Relaxed);
+        if cur <= min_size {
+            return false;
+        }
+        let base = self.status.base_size.load(Ordering::Relaxed).max(1);
+        let growth = (cur as u128 * 100 / base as u128).saturating_sub(100);
+        growth >= percentage as u128
     }
 }

@@ -1,53 +1,86 @@
 //! The AOF writer thread: drains every queued record, writes the batch with one call, and fsyncs
-//! as the policy says. Under `always`, one fsync acknowledges the whole batch (group commit).
+//! as the policy says. Under `always`, one fsync acknowledges the whole batch (group commit):
+//! workers wait on their record's ack before replying, and every record drained before the
+//! fsync is acknowledged by it.
+//!
+//! A failed write or fsync keeps the batch buffered and sets the error that makes write commands
+//! fail with MISCONF; every later wake-up (a new record, or 100 ms) retries. A write that failed
+//! half-way is first cut back off the file, as Redis does, so the retry cannot duplicate it.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use parking_lot::Mutex;
 
-use super::{Msg, Record};
+use super::{error_text, AofStatus, Msg, Record};
 use crate::config::FsyncPolicy;
 use crate::resp::reply::encode_command;
+
+/// Records for a running rewrite, in the order the main file gets them.
+#[derive(Default)]
+struct Tail {
+    buf: Vec<u8>,
+    selected: Option<usize>,
+}
+
+fn add_record(buf: &mut Vec<u8>, selected: &mut Option<usize>, r: &Record) {
+    if *selected != Some(r.db) {
+        let db = r.db.to_string();
+        encode_command(buf, &[b"SELECT", db.as_bytes()]);
+        *selected = Some(r.db);
+    }
+    buf.extend_from_slice(&r.data);
+}
 
 pub struct Writer {
     file: File,
     path: PathBuf,
     policy: FsyncPolicy,
-    error: Arc<Mutex<Option<String>>>,
+    status: Arc<AofStatus>,
     /// The database the file's last SELECT chose (None: not known, so select before the next).
     selected: Option<usize>,
     buf: Vec<u8>,
+    /// The file's length after the last complete write: what a failed write is cut back to.
+    good_len: u64,
     unsynced: bool,
     last_sync: Instant,
+    tail: Option<Tail>,
+    /// The generation of the last rewrite finished (or failed).
+    done_gen: u64,
 }
 
 impl Writer {
     pub fn open(
         path: PathBuf,
         policy: FsyncPolicy,
-        error: Arc<Mutex<Option<String>>>,
+        status: Arc<AofStatus>,
     ) -> std::io::Result<Writer> {
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let good_len = file.metadata()?.len();
+        status.current_size.store(good_len, Relaxed);
+        status.base_size.store(good_len, Relaxed);
         Ok(Writer {
             file,
             path,
             policy,
-            error,
+            status,
             selected: None,
             buf: Vec::with_capacity(64 * 1024),
+            good_len,
             unsynced: false,
             last_sync: Instant::now(),
+            tail: None,
+            done_gen: 0,
         })
     }
 
     pub fn run(mut self, rx: Receiver<Msg>) {
         let mut acks: Vec<Sender<()>> = Vec::new();
-        let mut syncs: Vec<Sender<()>> = Vec::new();
+        let mut syncs: Vec<Sender<bool>> = Vec::new();
         loop {
             let first = match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(m) => Some(m),
@@ -60,8 +93,30 @@ impl Writer {
             let mut next = first;
             while let Some(msg) = next {
                 match msg {
-                    Msg::Record(r) => self.add(r, &mut acks),
+                    Msg::Record(r) => {
+                        self.status.records.fetch_add(1, Relaxed);
+                        add_record(&mut self.buf, &mut self.selected, &r);
+                        // A record of a rewrite already finished is in the new file as it is.
+                        if r.tail > self.done_gen {
+                            let t = self.tail.get_or_insert_with(Tail::default);
+                            add_record(&mut t.buf, &mut t.selected, &r);
+                        }
+                        if let Some(a) = r.ack {
+                            acks.push(a);
+                        }
+                    }
                     Msg::Sync(s) => syncs.push(s),
+                    Msg::RewriteDone { temp, gen } => {
+                        // The old file stays complete until the rename replaces it.
+                        let _ = self.flush_and_sync(true);
+                        self.done_gen = gen;
+                        self.finish_rewrite(&temp);
+                    }
+                    Msg::RewriteFailed { gen } => {
+                        self.done_gen = gen;
+                        self.tail = None;
+                        self.status.rewrite_in_progress.store(false, Relaxed);
+                    }
                 }
                 next = rx.try_recv().ok();
             }
@@ -72,27 +127,63 @@ impl Writer {
                 }
                 FsyncPolicy::No => !syncs.is_empty(),
             };
-            if self.flush_and_sync(want_sync).is_ok() {
+            let ok = self.flush_and_sync(want_sync).is_ok();
+            if ok {
                 for a in acks.drain(..) {
                     let _ = a.send(());
                 }
             }
             for s in syncs.drain(..) {
-                let _ = s.send(());
+                let _ = s.send(ok);
             }
         }
     }
 
-    fn add(&mut self, r: Record, acks: &mut Vec<Sender<()>>) {
-        if self.selected != Some(r.db) {
-            let db = r.db.to_string();
-            encode_command(&mut self.buf, &[b"SELECT", db.as_bytes()]);
-            self.selected = Some(r.db);
+    /// Writes `buf` to the end of the file. On failure, bytes that made it are cut off again
+    /// (or, if that fails too, dropped from `buf` so they are never written twice).
+    fn write_buf(&mut self) -> std::io::Result<()> {
+        let mut written = 0;
+        while written < self.buf.len() {
+            match self.file.write(&self.buf[written..]) {
+                Ok(0) => {
+                    return Err(self.undo_partial(written, ErrorKind::WriteZero.into()));
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.undo_partial(written, e)),
+            }
         }
-        self.buf.extend_from_slice(&r.data);
-        if let Some(a) = r.ack {
-            acks.push(a);
+        self.good_len += written as u64;
+        self.status.current_size.store(self.good_len, Relaxed);
+        self.buf.clear();
+        self.unsynced = true;
+        Ok(())
+    }
+
+    fn undo_partial(&mut self, written: usize, e: std::io::Error) -> std::io::Error {
+        if written == 0 {
+            return e;
         }
+        match self.file.set_len(self.good_len) {
+            Ok(()) => log::warn!(
+                "AOF write to {} was short ({written} of {} bytes): cut back to {} bytes",
+                self.path.display(),
+                self.buf.len(),
+                self.good_len
+            ),
+            Err(te) => {
+                log::warn!(
+                    "AOF write to {} was short and cannot be cut back ({te}): keeping the \
+                     {written} bytes written",
+                    self.path.display()
+                );
+                self.buf.drain(..written);
+                self.good_len += written as u64;
+                self.status.current_size.store(self.good_len, Relaxed);
+                self.unsynced = true;
+            }
+        }
+        e
     }
 
     /// Writes the pending batch; fsyncs if asked and something is unsynced. On failure the
@@ -100,34 +191,100 @@ impl Writer {
     fn flush_and_sync(&mut self, sync: bool) -> std::io::Result<()> {
         let res = (|| -> std::io::Result<()> {
             if !self.buf.is_empty() {
-                self.file.write_all(&self.buf)?;
-                self.buf.clear();
-                self.unsynced = true;
+                self.write_buf()?;
             }
             if sync && self.unsynced {
+                self.status.fsyncs.fetch_add(1, Relaxed);
                 self.file.sync_data()?;
                 self.unsynced = false;
                 self.last_sync = Instant::now();
             }
             Ok(())
         })();
-        let mut err = self.error.lock();
-        match &res {
+        self.report(&res);
+        res
+    }
+
+    fn report(&self, res: &std::io::Result<()>) {
+        let had = self.status.error().is_some();
+        match res {
             Ok(()) => {
-                if err.take().is_some() {
-                    log::warn!("AOF writes to {} succeed again", self.path.display());
+                if had {
+                    log::warn!(
+                        "AOF write error looks solved: {} is written again",
+                        self.path.display()
+                    );
+                    self.status.set_error(None);
                 }
             }
             Err(e) => {
-                if err.is_none() {
+                if !had {
                     log::error!(
-                        "cannot write the AOF {}: {e}; refusing writes until it works",
+                        "cannot write the AOF {}: {e}; write commands are refused (MISCONF) \
+                         until it works again",
                         self.path.display()
                     );
                 }
-                *err = Some(e.to_string());
+                self.status.set_error(Some(error_text(e)));
             }
         }
-        res
+    }
+
+    /// Completes a rewrite: appends what arrived meanwhile to the dump, fsyncs it, and renames
+    /// it over the AOF. Until the rename the old file is whole; after it the new one is.
+    fn finish_rewrite(&mut self, temp: &Path) {
+        let tail = self.tail.take().unwrap_or_default();
+        let res = (|| -> std::io::Result<File> {
+            let mut f = OpenOptions::new().append(true).open(temp)?;
+            f.write_all(&tail.buf)?;
+            self.status.fsyncs.fetch_add(1, Relaxed);
+            f.sync_data()?;
+            std::fs::rename(temp, &self.path)?;
+            Ok(f)
+        })();
+        if res.is_ok() {
+            // Makes the rename itself durable. Past the rename there is no going back, so a
+            // failure here is only reported.
+            let dir = match self.path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+                log::warn!("cannot fsync the directory {}: {e}", dir.display());
+            }
+        }
+        match res {
+            Ok(f) => {
+                // The temp file's descriptor now is the AOF's: keep appending to it. Every
+                // record still buffered is in the new file already (in the dump, or in the
+                // tail if its shard had been dumped).
+                self.good_len = f.metadata().map(|m| m.len()).unwrap_or(0);
+                self.file = f;
+                self.buf.clear();
+                self.selected = tail.selected;
+                self.unsynced = false;
+                self.status.current_size.store(self.good_len, Relaxed);
+                self.status.base_size.store(self.good_len, Relaxed);
+                self.status.rewrites.fetch_add(1, Relaxed);
+                self.status.last_rewrite_failed.store(false, Relaxed);
+                self.report(&Ok(()));
+                log::info!(
+                    "Background AOF rewrite finished successfully: {} is now {} bytes \
+                     ({} bytes of writes made during the rewrite appended)",
+                    self.path.display(),
+                    self.good_len,
+                    tail.buf.len()
+                );
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(temp);
+                self.status.last_rewrite_failed.store(true, Relaxed);
+                log::warn!(
+                    "Background AOF rewrite failed: {e}; {} is kept as it was",
+                    self.path.display()
+                );
+            }
+        }
+        self.status.rewrite_in_progress.store(false, Relaxed);
     }
 }

@@ -114,7 +114,10 @@ impl<'a> Ctx<'a> {
                 None => {}
             }
             if !aof_pre.is_empty() {
-                if let Some(ack) = shared.propagate(client.db, aof_pre) {
+                // Sent before `locked` is dropped below: this is what makes the AOF's order the
+                // store's order (see aof/mod.rs), and what places the record in a running
+                // rewrite (see aof/rewrite.rs).
+                if let Some(ack) = shared.propagate(client.db, aof_pre, &locked) {
                     client.pending_ack = Some(ack);
                 }
             }

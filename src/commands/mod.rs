@@ -11,6 +11,7 @@ pub mod error;
 pub mod connection;
 pub mod hash;
 pub mod keys;
+pub mod persistence;
 pub mod server;
 pub mod string;
 
@@ -127,6 +128,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         string::COMMANDS,
         hash::COMMANDS,
         keys::COMMANDS,
+        persistence::COMMANDS,
         server::COMMANDS,
     ]
     .into_iter()
@@ -208,13 +210,14 @@ pub fn run(
     argv: &[&[u8]],
     out: &mut ReplyBuf,
 ) -> Result<(), CommandError> {
-    if spec.is_write() {
+    // Redis refuses PING too while its persistence fails, so that monitoring notices.
+    if spec.is_write() || spec.name == "ping" {
         if let Some(e) = shared.write_refusal() {
             return Err(e);
         }
     }
     let slots = plan(shared, spec, client.db, argv)?;
-    let locked = shared.store.lock(slots, spec.is_write());
+    let locked = shared.lock(slots, spec.is_write());
     let mut ctx = Ctx::new(shared, client, out, locked);
     let result = (spec.handler)(&mut ctx, argv);
     ctx.finish(spec, argv);

@@ -1,0 +1,248 @@
+//! BGREWRITEAOF: writes the data as it is now, compactly, to a temp file while clients keep
+//! being served, then the writer thread appends what changed meanwhile and renames the result
+//! over the AOF.
+//!
+//! There is no fork, so the dump cannot be one instant's snapshot. It walks the shards one at a
+//! time, each under its read lock, and marks the shard dumped while holding that lock. A record
+//! is made under its shards' locks, so it knows where it stands:
+//! - its shards are not dumped yet: the dump will see its effect; it goes to the old file only;
+//! - its shards are dumped: the dump missed it; it also goes to the rewrite's *tail*, which the
+//!   writer appends after the dump, in the order the records were made.
+//!
+//! A command locking several shards could find some dumped and some not; its record would then
+//! be half in the dump and, replayed from the tail, applied twice to the other half. So such a
+//! command, right after taking its locks and before it runs, dumps its undumped shards itself
+//! (it holds their locks; see [`Rewrite::before_write`]): then all its shards are dumped and its
+//! record goes to the tail. This keeps MSET, RENAME, EXEC, FLUSHALL... running during a rewrite
+//! (a gate that stopped them for the whole dump would stall them for seconds on a large data
+//! set); the cost is that such a command may dump a few shards inline.
+//!
+//! The old file is complete until the rename; the new file is complete (dump + tail, fsynced)
+//! before it. A crash at any moment leaves a file that loads completely.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::{Aof, Msg};
+use crate::commands::ctx::now_ms;
+use crate::resp::reply::encode_command;
+use crate::store::{value, Locked, Shard, Slot, Store, Value, SHARDS};
+
+/// Fields per HSET in the dump (Redis's AOF_REWRITE_ITEMS_PER_CMD).
+const ITEMS_PER_CMD: usize = 64;
+
+#[derive(Default)]
+pub struct Rewrite {
+    /// One atomic load is all a write pays when no rewrite runs.
+    active: AtomicBool,
+    run: Mutex<Option<Arc<Run>>>,
+    generation: AtomicU64,
+}
+
+struct Run {
+    gen: u64,
+    /// Per slot (db * SHARDS + shard). Read and written only under that shard's lock, which
+    /// orders them.
+    dumped: Box<[AtomicBool]>,
+    out: Mutex<Dump>,
+}
+
+struct Dump {
+    w: BufWriter<File>,
+    selected: Option<usize>,
+    error: Option<std::io::Error>,
+    /// Keys past their deadline at this time are left out.
+    now: u64,
+}
+
+impl Run {
+    fn index(slot: Slot) -> usize {
+        slot.db as usize * SHARDS + slot.shard as usize
+    }
+
+    fn is_dumped(&self, slot: Slot) -> bool {
+        self.dumped[Self::index(slot)].load(Ordering::Relaxed)
+    }
+
+    /// Writes the keys of `shard` (locked by the caller) to the dump and marks it dumped.
+    fn dump_shard(&self, slot: Slot, shard: &Shard) {
+        self.dumped[Self::index(slot)].store(true, Ordering::Relaxed);
+        if shard.map.is_empty() {
+            return;
+        }
+        let now = self.out.lock().now;
+        let mut text = Vec::with_capacity(shard.map.len() * 32);
+        for (k, v) in &shard.map {
+            let deadline = shard.deadline(k);
+            if deadline.is_some_and(|d| value::is_expired(d, now)) {
+                continue;
+            }
+            dump_value(&mut text, k, v);
+            if let Some(d) = deadline {
+                let d = d.to_string();
+                encode_command(&mut text, &[&b"PEXPIREAT"[..], k, d.as_bytes()]);
+            }
+        }
+        let mut out = self.out.lock();
+        if out.error.is_some() {
+            return;
+        }
+        let db = slot.db as usize;
+        let mut res = Ok(());
+        if out.selected != Some(db) {
+            let mut sel = Vec::new();
+            encode_command(&mut sel, &[b"SELECT", db.to_string().as_bytes()]);
+            res = out.w.write_all(&sel);
+            out.selected = Some(db);
+        }
+        if let Err(e) = res.and_then(|_| out.w.write_all(&text)) {
+            out.error = Some(e);
+        }
+    }
+}
+
+/// One key as the commands that rebuild it.
+fn dump_value(out: &mut Vec<u8>, key: &[u8], v: &Value) {
+    match v {
+        Value::Str(s) => encode_command(out, &[&b"SET"[..], key, s]),
+        Value::Hash(h) => {
+            let pairs: Vec<(&[u8], &[u8])> = h.iter().collect();
+            for chunk in pairs.chunks(ITEMS_PER_CMD) {
+                let mut args: Vec<&[u8]> = Vec::with_capacity(2 + chunk.len() * 2);
+                args.push(b"HSET");
+                args.push(key);
+                for (f, v) in chunk {
+                    args.push(f);
+                    args.push(v);
+                }
+                encode_command(out, &args);
+            }
+        }
+    }
+}
+
+/// Where this process's rewrite writes its dump, beside the AOF (Redis's child uses this name).
+pub fn temp_path(aof: &Path) -> PathBuf {
+    let dir = match aof.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()))
+}
+
+impl Rewrite {
+    fn current(&self) -> Option<Arc<Run>> {
+        if !self.active.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.run.lock().clone()
+    }
+
+    /// For a record made under the locks of `slots`: the rewrite whose tail must get it, or 0.
+    pub fn needs_tail(&self, slots: &[Slot]) -> u64 {
+        let Some(run) = self.current() else {
+            return 0;
+        };
+        // `before_write` made a command's shards all dumped or all not.
+        match slots.first() {
+            Some(&s) if !run.is_dumped(s) => 0,
+            _ => run.gen,
+        }
+    }
+
+    /// Called by a write command right after it locked `locked`, before it changes anything:
+    /// if a rewrite has dumped some of its shards but not others, dumps the others now.
+    pub fn before_write(&self, locked: &Locked) {
+        if locked.slots().len() < 2 {
+            return;
+        }
+        let Some(run) = self.current() else {
+            return;
+        };
+        if !locked.slots().iter().any(|&s| run.is_dumped(s)) {
+            return;
+        }
+        for &s in locked.slots() {
+            if !run.is_dumped(s) {
+                run.dump_shard(s, locked.shard(s));
+            }
+        }
+    }
+
+    /// Runs one rewrite of `store` to completion on the calling thread; the writer thread
+    /// finishes it (tail, fsync, rename). The caller set `rewrite_in_progress`.
+    pub fn run(&self, aof: &Aof, store: &Store) {
+        let gen = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let temp = temp_path(aof.path());
+        let started = std::time::Instant::now();
+        log::info!("Background append only file rewriting started");
+        let file = match File::create(&temp) {
+            Ok(f) => f,
+            Err(e) => {
+                log::warn!("cannot create {} for the AOF rewrite: {e}", temp.display());
+                aof.send(Msg::RewriteFailed { gen });
+                return;
+            }
+        };
+        let run = Arc::new(Run {
+            gen,
+            dumped: (0..store.dbs.len() * SHARDS)
+                .map(|_| AtomicBool::new(false))
+                .collect(),
+            out: Mutex::new(Dump {
+                w: BufWriter::with_capacity(1 << 20, file),
+                selected: None,
+                error: None,
+                now: now_ms(),
+            }),
+        });
+        *self.run.lock() = Some(run.clone());
+        self.active.store(true, Ordering::SeqCst);
+        for (db, d) in store.dbs.iter().enumerate() {
+            for (shard, lock) in d.shards.iter().enumerate() {
+                let slot = Slot {
+                    db: db as u32,
+                    shard: shard as u32,
+                };
+                let g = lock.read();
+                if !run.is_dumped(slot) {
+                    run.dump_shard(slot, &g);
+                }
+            }
+        }
+        let res = {
+            let mut out = run.out.lock();
+            match out.error.take() {
+                Some(e) => Err(e),
+                None => out.w.flush().and_then(|_| out.w.get_ref().sync_data()),
+            }
+        };
+        // Done goes first: a record made after it is written to the new file anyway, and one
+        // that still sees this run finds every shard dumped and is marked for its tail.
+        match res {
+            Ok(()) => {
+                log::info!(
+                    "AOF rewrite: dump written to {} in {:.3} seconds",
+                    temp.display(),
+                    started.elapsed().as_secs_f64()
+                );
+                aof.send(Msg::RewriteDone { temp, gen });
+            }
+            Err(e) => {
+                log::warn!(
+                    "Background AOF rewrite failed writing {}: {e}",
+                    temp.display()
+                );
+                let _ = std::fs::remove_file(&temp);
+                aof.send(Msg::RewriteFailed { gen });
+            }
+        }
+        self.active.store(false, Ordering::SeqCst);
+        *self.run.lock() = None;
+    }
+}
