@@ -10,7 +10,6 @@ pub mod bytes;
 pub mod value;
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
 use ahash::RandomState;
@@ -22,7 +21,7 @@ pub use value::{Bytes, Hash, Str, Value};
 /// Shards per database. A power of two; also the granularity of SCAN's cursor.
 pub const SHARDS: usize = 256;
 
-pub type Map = HashMap<Bytes, Value, KeyHasher>;
+pub type Map = HashMap<Bytes, Value, RandomState>;
 
 /// A shard's keys, and beside them the deadlines of the keys that have one (as Redis keeps an
 /// `expires` dict): keys without a TTL pay nothing for expiry, and the active-expiry sweep
@@ -31,7 +30,7 @@ pub type Map = HashMap<Bytes, Value, KeyHasher>;
 pub struct Shard {
     pub map: Map,
     /// Absolute deadlines in Unix milliseconds.
-    pub expires: HashMap<Bytes, u64, KeyHasher>,
+    pub expires: HashMap<Bytes, u64, RandomState>,
 }
 
 impl Shard {
@@ -84,38 +83,14 @@ pub struct Store {
     pub dbs: Box<[Db]>,
 }
 
-/// The one keyed hash every keyspace map uses, seeded randomly per process (hash flooding).
-fn key_state() -> &'static RandomState {
+fn shard_hasher() -> &'static RandomState {
     static H: OnceLock<RandomState> = OnceLock::new();
     H.get_or_init(RandomState::new)
 }
 
-/// The keyspace maps' hasher. All share `key_state`, and `shard_of` takes its bits from the
-/// same hash: independently seeded hashers turned out to be correlated (ahash derives instance
-/// keys from a counter), so every key of a shard fell into a few buckets of its map and lookups
-/// cost four times what they should.
-#[derive(Clone)]
-pub struct KeyHasher(RandomState);
-
-impl Default for KeyHasher {
-    fn default() -> Self {
-        KeyHasher(key_state().clone())
-    }
-}
-
-impl BuildHasher for KeyHasher {
-    type Hasher = ahash::AHasher;
-
-    fn build_hasher(&self) -> ahash::AHasher {
-        self.0.build_hasher()
-    }
-}
-
-/// Which shard of a database holds `key`. Bits 49..57 of the key's hash: the maps inside a
-/// shard index buckets by the low bits and tag them by the top seven, so the shard's bits must
-/// be neither.
+/// Which shard of a database holds `key`.
 pub fn shard_of(key: &[u8]) -> usize {
-    ((key_state().hash_one(key) >> 49) as usize) & (SHARDS - 1)
+    (shard_hasher().hash_one(key) as usize) & (SHARDS - 1)
 }
 
 /// One lockable unit: a shard of a database.
