@@ -6,6 +6,8 @@ pub mod commands;
 pub mod config;
 pub mod connection;
 pub mod float80;
+pub mod glob;
+pub mod ldouble;
 pub mod resp;
 pub mod server;
 pub mod shared;

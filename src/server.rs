@@ -97,6 +97,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     }
     let shared = prepare(config)?;
     spawn_signal_handler(&shared)?;
+    crate::store::expire::spawn(shared.clone()).map_err(ServerError::Thread)?;
     log::info!(
         "rudis {} ready to accept connections on {addr}, {workers} workers, pid {}",
         env!("CARGO_PKG_VERSION"),

@@ -44,7 +44,9 @@ fn shape(f: &Frame) -> String {
 
 fn sorted(f: Frame) -> Frame {
     match f {
-        Frame::Array(mut items) => {
+        Frame::Array(items) => {
+            // Nested arrays too: SCAN's reply is [cursor, [keys in hash order]].
+            let mut items: Vec<Frame> = items.into_iter().map(sorted).collect();
             items.sort_by_key(|i| i.to_bytes());
             Frame::Array(items)
         }
@@ -118,4 +120,4 @@ macro_rules! scripts {
     )*};
 }
 
-scripts!(seed, hashes);
+scripts!(seed, hashes, strings, keys, expire, databases);

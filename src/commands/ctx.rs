@@ -107,7 +107,10 @@ impl<'a> Ctx<'a> {
         if dirty > 0 {
             shared.stats.dirty(dirty);
         }
-        if spec.is_write() && (dirty > 0 || !aof_pre.is_empty()) && !shared.is_loading() {
+        // A custom record is logged even with no change counted: FLUSHDB on an empty database
+        // is still logged, as Redis forces its propagation.
+        let log = dirty > 0 || aof_custom.is_some() || !aof_pre.is_empty();
+        if spec.is_write() && log && !shared.is_loading() {
             match aof_custom {
                 Some(custom) => aof_pre.extend_from_slice(&custom),
                 None if dirty > 0 => encode_command(&mut aof_pre, argv),
@@ -186,6 +189,36 @@ impl<'a> Keyspace<'a> {
 
     pub fn set(&mut self, key: &[u8], value: Value) {
         self.set_in(self.db, key, value)
+    }
+
+    /// Stores `value` under `key`, keeping the deadline of a live key (KEEPTTL, INCR, APPEND).
+    pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
+        match self.get_mut(key) {
+            Some(v) => *v = value,
+            None => self.set(key, value),
+        }
+    }
+
+    /// The locked shards of database `db` (all of them under a `Keys::Db` or `Keys::All` plan).
+    pub fn db_shards(&self, db: usize) -> Vec<&Shard> {
+        self.locked
+            .slots()
+            .iter()
+            .filter(|s| s.db as usize == db)
+            .map(|s| self.locked.shard(*s))
+            .collect()
+    }
+
+    /// The live keys of the locked shards of `db`, with their values.
+    pub fn live_keys(&self, db: usize) -> impl Iterator<Item = (&[u8], &Value)> + '_ {
+        let clock = self.clock;
+        self.db_shards(db).into_iter().flat_map(move |shard| {
+            shard
+                .map
+                .iter()
+                .filter(move |(k, _)| !shard.is_expired(k, clock))
+                .map(|(k, v)| (&**k, v))
+        })
     }
 
     /// Sets or clears the deadline of an existing key. Returns false if the key is absent.

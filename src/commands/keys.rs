@@ -1,29 +1,56 @@
-//! Keyspace commands (Redis's db.c and expire.c).
+//! Keyspace and database commands (Redis's db.c): DEL, EXISTS, TYPE, KEYS, SCAN, RANDOMKEY,
+//! RENAME, COPY, MOVE, SWAPDB, FLUSHDB, ...
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 
 use super::flags::*;
-use super::{CommandError, CommandSpec, Ctx, Keys};
+use super::{args, CommandError, CommandSpec, Ctx, Keys, Slots, ALL_KEYS, KEY1};
+use crate::glob;
+use crate::shared::Shared;
+use crate::store::{Shard, Slot, Value, SHARDS};
 
-const ALL_KEYS: Keys = Keys::Range {
+const KEY12: Keys = Keys::Range {
     first: 1,
-    last: -1,
+    last: 2,
     step: 1,
 };
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "del",
-        arity: -2,
-        flags: WRITE,
-        keys: ALL_KEYS,
-        handler: del,
-    },
-    CommandSpec {
-        name: "exists",
-        arity: -2,
-        flags: READONLY | FAST,
-        keys: ALL_KEYS,
-        handler: exists,
-    },
+    cmd!("del", -2, WRITE, ALL_KEYS, del),
+    cmd!("unlink", -2, WRITE | FAST, ALL_KEYS, del),
+    cmd!("exists", -2, READONLY | FAST, ALL_KEYS, exists),
+    cmd!("touch", -2, READONLY | FAST, ALL_KEYS, exists),
+    cmd!("type", 2, READONLY | FAST, KEY1, type_),
+    cmd!("keys", 2, READONLY, Keys::Db, keys),
+    cmd!("scan", -2, READONLY, Keys::Db, scan),
+    cmd!("randomkey", 1, READONLY, Keys::Db, randomkey),
+    cmd!("dbsize", 1, READONLY | FAST, Keys::Db, dbsize),
+    cmd!("rename", 3, WRITE, KEY12, rename),
+    cmd!("renamenx", 3, WRITE | FAST, KEY12, renamenx),
+    cmd!(
+        "copy",
+        -3,
+        WRITE | DENYOOM,
+        Keys::Custom {
+            range: (1, 2, 1),
+            plan: copy_plan,
+        },
+        copy
+    ),
+    cmd!(
+        "move",
+        3,
+        WRITE | FAST,
+        Keys::Custom {
+            range: (1, 1, 1),
+            plan: move_plan,
+        },
+        move_
+    ),
+    cmd!("swapdb", 3, WRITE | FAST, Keys::All, swapdb),
+    cmd!("flushdb", -1, WRITE, Keys::Db, flushdb),
+    cmd!("flushall", -1, WRITE, Keys::All, flushall),
 ];
 
 fn del(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
@@ -38,8 +65,432 @@ fn del(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     Ok(())
 }
 
+/// EXISTS and TOUCH: how many of the keys (repeats counted) exist.
 fn exists(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let n = argv[1..].iter().filter(|k| ctx.ks.get(k).is_some()).count();
     ctx.out.int(n as i64);
     Ok(())
+}
+
+fn type_(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let name = ctx.ks.get(argv[1]).map_or("none", Value::type_name);
+    ctx.out.simple(name);
+    Ok(())
+}
+
+fn keys(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let pattern = argv[1];
+    let all = pattern == b"*";
+    let found: Vec<&[u8]> = ctx
+        .ks
+        .live_keys(ctx.ks.db)
+        .map(|(k, _)| k)
+        .filter(|k| all || glob::matches(pattern, k, false))
+        .collect();
+    ctx.out.array(found.len());
+    for k in found {
+        ctx.out.bulk(k);
+    }
+    Ok(())
+}
+
+/// SCAN's cursor, read as Redis reads it (`strtoul`): an optional sign and digits, or nothing
+/// at all (cursor 0); a negative number wraps around as C's `strtoul` does.
+fn parse_cursor(arg: &[u8]) -> Result<u64, CommandError> {
+    let invalid = || CommandError::Err("invalid cursor".into());
+    let (neg, digits) = match arg.first() {
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if arg.is_empty() {
+        return Ok(0);
+    }
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(invalid());
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add((d - b'0') as u64))
+            .ok_or_else(invalid)?;
+    }
+    Ok(if neg { v.wrapping_neg() } else { v })
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type].
+///
+/// The cursor is the index of the next shard to visit. A call takes whole shards until it has
+/// at least COUNT keys, so a key present from the scan's start to its end is in exactly one
+/// shard visit, whatever is added or removed meanwhile: it is returned at least once (exactly
+/// once, here, since a shard is visited once).
+fn scan(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let cursor = parse_cursor(argv[1])?;
+    let mut count: i64 = 10;
+    let mut pattern: Option<&[u8]> = None;
+    let mut type_name: Option<&[u8]> = None;
+    let mut i = 2;
+    while i < argv.len() {
+        let opt = argv[i];
+        let has_value = i + 1 < argv.len();
+        if opt.eq_ignore_ascii_case(b"count") && has_value {
+            count = args::int(argv[i + 1])?;
+            if count < 1 {
+                return Err(CommandError::Syntax);
+            }
+        } else if opt.eq_ignore_ascii_case(b"match") && has_value {
+            pattern = Some(argv[i + 1]).filter(|p| *p != b"*");
+        } else if opt.eq_ignore_ascii_case(b"type") && has_value {
+            type_name = Some(argv[i + 1]);
+        } else {
+            return Err(CommandError::Syntax);
+        }
+        i += 2;
+    }
+    let db = ctx.ks.db;
+    let clock = ctx.ks.clock;
+    let mut found: Vec<&[u8]> = Vec::new();
+    let mut next = 0;
+    if cursor < SHARDS as u64 {
+        let mut shard = cursor as usize;
+        while shard < SHARDS {
+            let s = ctx.ks.locked.shard(Slot {
+                db: db as u32,
+                shard: shard as u32,
+            });
+            found.extend(
+                s.map
+                    .iter()
+                    .filter(|(k, v)| {
+                        pattern.is_none_or(|p| glob::matches(p, k, false))
+                            && type_name
+                                .is_none_or(|t| t.eq_ignore_ascii_case(v.type_name().as_bytes()))
+                            && !s.is_expired(k, clock)
+                    })
+                    .map(|(k, _)| &**k),
+            );
+            shard += 1;
+            if found.len() as i64 >= count && shard < SHARDS {
+                next = shard;
+                break;
+            }
+        }
+    }
+    ctx.out.array(2);
+    ctx.out.bulk(next.to_string().as_bytes());
+    ctx.out.array(found.len());
+    for k in found {
+        ctx.out.bulk(k);
+    }
+    Ok(())
+}
+
+fn random_u64() -> u64 {
+    // Each RandomState is freshly keyed, which is all the randomness RANDOMKEY needs.
+    RandomState::new().hash_one(0u8)
+}
+
+/// A random live key: a random non-empty shard, a random key in it; after a run of expired
+/// picks, the first live key found by walking every shard.
+fn randomkey(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    let db = ctx.ks.db;
+    let clock = ctx.ks.clock;
+    let shards: Vec<&Shard> = ctx.ks.db_shards(db);
+    let mut pick = None;
+    if shards.iter().any(|s| !s.map.is_empty()) {
+        for _ in 0..100 {
+            let r = random_u64();
+            let start = (r as usize) % shards.len();
+            let Some(s) = (0..shards.len())
+                .map(|i| shards[(start + i) % shards.len()])
+                .find(|s| !s.map.is_empty())
+            else {
+                break;
+            };
+            let Some((k, _)) = s.map.iter().nth((r >> 32) as usize % s.map.len()) else {
+                break;
+            };
+            if !s.is_expired(k, clock) {
+                pick = Some(&**k);
+                break;
+            }
+        }
+        if pick.is_none() {
+            pick = ctx.ks.live_keys(db).map(|(k, _)| k).next();
+        }
+    }
+    ctx.out.bulk_opt(pick);
+    Ok(())
+}
+
+fn dbsize(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    // Expired keys not yet removed count, as in Redis.
+    let n: usize = ctx
+        .ks
+        .db_shards(ctx.ks.db)
+        .iter()
+        .map(|s| s.map.len())
+        .sum();
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) -> Result<(), CommandError> {
+    let (src, dst) = (argv[1], argv[2]);
+    if ctx.ks.get(src).is_none() {
+        return Err(CommandError::NoSuchKey);
+    }
+    if src == dst {
+        if nx {
+            ctx.out.int(0);
+        } else {
+            ctx.out.ok();
+        }
+        return Ok(());
+    }
+    if nx && ctx.ks.get(dst).is_some() {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    let deadline = ctx.ks.deadline(src);
+    if let Some(v) = ctx.ks.remove(src) {
+        ctx.ks.set(dst, v);
+        if deadline.is_some() {
+            ctx.ks.set_deadline(dst, deadline);
+        }
+    }
+    ctx.dirty(1);
+    if nx {
+        ctx.out.int(1);
+    } else {
+        ctx.out.ok();
+    }
+    Ok(())
+}
+
+fn rename(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    rename_generic(ctx, argv, false)
+}
+
+fn renamenx(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    rename_generic(ctx, argv, true)
+}
+
+/// A database index argument, as Redis's `getIntFromObjectOrReply` + `selectDb`.
+pub fn db_index(shared: &Shared, arg: &[u8]) -> Result<usize, CommandError> {
+    let n = args::int(arg)?;
+    if i32::try_from(n).is_err() {
+        return Err(CommandError::Err(
+            "value is out of range, value must between -2147483648 and 2147483647".into(),
+        ));
+    }
+    if n < 0 || n as usize >= shared.store.dbs.len() {
+        return Err(CommandError::DbIndexOutOfRange);
+    }
+    Ok(n as usize)
+}
+
+/// COPY's options: (target database, REPLACE).
+fn copy_options(shared: &Shared, db: usize, argv: &[&[u8]]) -> Result<(usize, bool), CommandError> {
+    let (mut target, mut replace) = (db, false);
+    let mut j = 3;
+    while j < argv.len() {
+        if argv[j].eq_ignore_ascii_case(b"replace") {
+            replace = true;
+        } else if argv[j].eq_ignore_ascii_case(b"db") && j + 1 < argv.len() {
+            target = db_index(shared, argv[j + 1])?;
+            j += 1;
+        } else {
+            return Err(CommandError::Syntax);
+        }
+        j += 1;
+    }
+    Ok((target, replace))
+}
+
+/// COPY locks the source in the current database and the destination in the target one. Bad
+/// options lock the source only: the handler then replies with the error.
+fn copy_plan(shared: &Shared, db: usize, argv: &[&[u8]]) -> Result<Slots, CommandError> {
+    let mut slots = Slots::new();
+    slots.push(Slot::of_key(db, argv[1]));
+    if let Ok((target, _)) = copy_options(shared, db, argv) {
+        slots.push(Slot::of_key(target, argv[2]));
+    }
+    Ok(slots)
+}
+
+fn same_object() -> CommandError {
+    CommandError::Err("source and destination objects are the same".into())
+}
+
+fn copy(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let (src, dst) = (argv[1], argv[2]);
+    let db = ctx.ks.db;
+    let (target, replace) = copy_options(ctx.shared, db, argv)?;
+    if target == db && src == dst {
+        return Err(same_object());
+    }
+    let Some(v) = ctx.ks.get(src).cloned() else {
+        ctx.out.int(0);
+        return Ok(());
+    };
+    let deadline = ctx.ks.deadline(src);
+    if ctx.ks.get_in(target, dst).is_some() && !replace {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    put(ctx, target, dst, v, deadline);
+    Ok(())
+}
+
+/// The end of COPY and MOVE: stores the value with its deadline in `db`, replies 1.
+fn put(ctx: &mut Ctx, db: usize, key: &[u8], v: Value, deadline: Option<u64>) {
+    ctx.ks.set_in(db, key, v);
+    if deadline.is_some() {
+        ctx.ks.set_deadline_in(db, key, deadline);
+    }
+    ctx.dirty(1);
+    ctx.out.int(1);
+}
+
+fn move_plan(shared: &Shared, db: usize, argv: &[&[u8]]) -> Result<Slots, CommandError> {
+    let mut slots = Slots::new();
+    slots.push(Slot::of_key(db, argv[1]));
+    if let Ok(target) = db_index(shared, argv[2]) {
+        slots.push(Slot::of_key(target, argv[1]));
+    }
+    Ok(slots)
+}
+
+fn move_(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let key = argv[1];
+    let db = ctx.ks.db;
+    let target = db_index(ctx.shared, argv[2])?;
+    if target == db {
+        return Err(same_object());
+    }
+    if ctx.ks.get(key).is_none() || ctx.ks.get_in(target, key).is_some() {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    let deadline = ctx.ks.deadline(key);
+    if let Some(v) = ctx.ks.remove(key) {
+        put(ctx, target, key, v, deadline);
+    }
+    Ok(())
+}
+
+/// True if `key` is in `db`'s map, expired or not (what Redis's flush and swap check before
+/// flagging a watcher).
+fn in_map(ctx: &Ctx, db: usize, key: &[u8]) -> bool {
+    ctx.ks
+        .locked
+        .shard(Slot::of_key(db, key))
+        .map
+        .contains_key(key)
+}
+
+fn swapdb(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let index = |arg: &[u8], what: &str| match args::int(arg).ok().map(i32::try_from) {
+        Some(Ok(n)) => Ok(n),
+        _ => Err(CommandError::Err(format!("invalid {what} DB index"))),
+    };
+    let a = index(argv[1], "first")?;
+    let b = index(argv[2], "second")?;
+    let n = ctx.shared.store.dbs.len() as i32;
+    if a < 0 || a >= n || b < 0 || b >= n {
+        return Err(CommandError::DbIndexOutOfRange);
+    }
+    let (a, b) = (a as usize, b as usize);
+    if a != b {
+        let either = |k: &[u8]| in_map(ctx, a, k) || in_map(ctx, b, k);
+        ctx.shared.watches.touch_db(a, either);
+        ctx.shared.watches.touch_db(b, either);
+        // A key's shard index is the same in every database, so swapping shard by shard swaps
+        // the databases.
+        for shard in 0..SHARDS as u32 {
+            let sa = Slot {
+                db: a as u32,
+                shard,
+            };
+            let sb = Slot {
+                db: b as u32,
+                shard,
+            };
+            let taken = std::mem::take(ctx.ks.locked.shard_mut(sa));
+            let other = std::mem::replace(ctx.ks.locked.shard_mut(sb), taken);
+            *ctx.ks.locked.shard_mut(sa) = other;
+        }
+    }
+    ctx.dirty(1);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// FLUSHDB's and FLUSHALL's optional ASYNC or SYNC (both flush at once here).
+fn flush_flags(argv: &[&[u8]]) -> Result<(), CommandError> {
+    match argv {
+        [_] => Ok(()),
+        [_, mode] if mode.eq_ignore_ascii_case(b"sync") || mode.eq_ignore_ascii_case(b"async") => {
+            Ok(())
+        }
+        _ => Err(CommandError::Syntax),
+    }
+}
+
+/// Empties database `db` (every shard of it must be locked); returns how many keys it held.
+fn empty_db(ctx: &mut Ctx, db: usize) -> u64 {
+    ctx.shared.watches.touch_db(db, |k| in_map(ctx, db, k));
+    let mut removed = 0;
+    for shard in 0..SHARDS as u32 {
+        let s = ctx.ks.locked.shard_mut(Slot {
+            db: db as u32,
+            shard,
+        });
+        removed += s.map.len() as u64;
+        if !s.map.is_empty() || !s.expires.is_empty() {
+            *s = Shard::default();
+        }
+    }
+    removed
+}
+
+fn flushdb(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    flush_flags(argv)?;
+    let n = empty_db(ctx, ctx.ks.db);
+    ctx.dirty(n);
+    // Logged even when there was nothing to remove, as Redis does.
+    ctx.propagate(argv);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn flushall(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    flush_flags(argv)?;
+    let mut n = 0;
+    for db in 0..ctx.shared.store.dbs.len() {
+        n += empty_db(ctx, db);
+    }
+    ctx.dirty(n);
+    ctx.propagate(argv);
+    ctx.out.ok();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cursor;
+
+    #[test]
+    fn cursors_as_strtoul() {
+        assert_eq!(parse_cursor(b"0"), Ok(0));
+        assert_eq!(parse_cursor(b""), Ok(0));
+        assert_eq!(parse_cursor(b"+7"), Ok(7));
+        assert_eq!(parse_cursor(b"-1"), Ok(u64::MAX));
+        assert!(parse_cursor(b" 0").is_err());
+        assert!(parse_cursor(b"+").is_err());
+        assert!(parse_cursor(b"1a").is_err());
+        assert!(parse_cursor(b"99999999999999999999").is_err());
+    }
 }

@@ -4,11 +4,25 @@
 //! the dispatcher uses them for arity and unknown-command errors, for the locks a command needs,
 //! and for AOF propagation. Handlers hold only the command's own logic, one file per data type.
 
+/// A `CommandSpec` on one line: name, arity, flags, keys, handler.
+macro_rules! cmd {
+    ($name:literal, $arity:expr, $flags:expr, $keys:expr, $handler:expr) => {
+        $crate::commands::CommandSpec {
+            name: $name,
+            arity: $arity,
+            flags: $flags,
+            keys: $keys,
+            handler: $handler,
+        }
+    };
+}
+
 pub mod args;
 pub mod ctx;
 pub mod error;
 
 pub mod connection;
+pub mod expire;
 pub mod hash;
 pub mod keys;
 pub mod persistence;
@@ -63,6 +77,20 @@ pub mod flags {
         (ALLOW_BUSY, "allow_busy"),
     ];
 }
+
+/// The key of a one-key command.
+pub const KEY1: Keys = Keys::Range {
+    first: 1,
+    last: 1,
+    step: 1,
+};
+
+/// Every argument is a key.
+pub const ALL_KEYS: Keys = Keys::Range {
+    first: 1,
+    last: -1,
+    step: 1,
+};
 
 /// Which shards a command must hold while it runs.
 #[derive(Clone, Copy)]
@@ -129,6 +157,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         hash::COMMANDS,
         keys::COMMANDS,
         persistence::COMMANDS,
+        expire::COMMANDS,
         server::COMMANDS,
     ]
     .into_iter()

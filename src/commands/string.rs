@@ -1,31 +1,191 @@
 //! String commands (Redis's t_string.c).
 
 use super::flags::*;
-use super::{CommandError, CommandSpec, Ctx, Keys};
+use super::{args, CommandError, CommandSpec, Ctx, Keys, ALL_KEYS, KEY1};
+use crate::ldouble;
+use crate::resp::parse::parse_i64;
+use crate::resp::Limits;
 use crate::store::Value;
 
-const KEY1: Keys = Keys::Range {
+const EVERY_OTHER: Keys = Keys::Range {
     first: 1,
-    last: 1,
-    step: 1,
+    last: -1,
+    step: 2,
 };
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "get",
-        arity: 2,
-        flags: READONLY | FAST,
-        keys: KEY1,
-        handler: get,
-    },
-    CommandSpec {
-        name: "set",
-        arity: -3,
-        flags: WRITE | DENYOOM,
-        keys: KEY1,
-        handler: set,
-    },
+    cmd!("get", 2, READONLY | FAST, KEY1, get),
+    cmd!("set", -3, WRITE | DENYOOM, KEY1, set),
+    cmd!("setnx", 3, WRITE | DENYOOM | FAST, KEY1, setnx),
+    cmd!("setex", 4, WRITE | DENYOOM, KEY1, setex),
+    cmd!("psetex", 4, WRITE | DENYOOM, KEY1, psetex),
+    cmd!("getset", 3, WRITE | DENYOOM | FAST, KEY1, getset),
+    cmd!("getdel", 2, WRITE | FAST, KEY1, getdel),
+    cmd!("getex", -2, WRITE | FAST, KEY1, getex),
+    cmd!("mget", -2, READONLY | FAST, ALL_KEYS, mget),
+    cmd!("mset", -3, WRITE | DENYOOM, EVERY_OTHER, mset),
+    cmd!("msetnx", -3, WRITE | DENYOOM, EVERY_OTHER, msetnx),
+    cmd!("incr", 2, WRITE | DENYOOM | FAST, KEY1, incr),
+    cmd!("decr", 2, WRITE | DENYOOM | FAST, KEY1, decr),
+    cmd!("incrby", 3, WRITE | DENYOOM | FAST, KEY1, incrby),
+    cmd!("decrby", 3, WRITE | DENYOOM | FAST, KEY1, decrby),
+    cmd!("incrbyfloat", 3, WRITE | DENYOOM | FAST, KEY1, incrbyfloat),
+    cmd!("append", 3, WRITE | DENYOOM, KEY1, append),
+    cmd!("strlen", 2, READONLY | FAST, KEY1, strlen),
+    cmd!("getrange", 4, READONLY, KEY1, getrange),
+    cmd!("substr", 4, READONLY, KEY1, getrange),
+    cmd!("setrange", 4, WRITE | DENYOOM, KEY1, setrange),
 ];
+
+/// How an expire argument counts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Ex,
+    Px,
+    ExAt,
+    PxAt,
+}
+
+impl Unit {
+    fn seconds(self) -> bool {
+        matches!(self, Unit::Ex | Unit::ExAt)
+    }
+
+    fn relative(self) -> bool {
+        matches!(self, Unit::Ex | Unit::Px)
+    }
+}
+
+/// SET's and GETEX's options (Redis's `parseExtendedStringArgumentsOrReply`).
+#[derive(Default)]
+struct Opts<'a> {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    keepttl: bool,
+    persist: bool,
+    expire: Option<(&'a [u8], Unit)>,
+}
+
+/// Parses options from `argv[from..]`; `set` tells SET's options from GETEX's. A repeated
+/// option is accepted (the last expire wins), conflicting ones are a syntax error, as in Redis.
+fn parse_opts<'a>(argv: &[&'a [u8]], from: usize, set: bool) -> Result<Opts<'a>, CommandError> {
+    let mut o = Opts::default();
+    let mut j = from;
+    while j < argv.len() {
+        let opt = argv[j];
+        let next = argv.get(j + 1).copied();
+        let is = |w: &str| opt.eq_ignore_ascii_case(w.as_bytes());
+        let unit = if is("ex") {
+            Some(Unit::Ex)
+        } else if is("px") {
+            Some(Unit::Px)
+        } else if is("exat") {
+            Some(Unit::ExAt)
+        } else if is("pxat") {
+            Some(Unit::PxAt)
+        } else {
+            None
+        };
+        if is("nx") && !o.xx && set {
+            o.nx = true;
+        } else if is("xx") && !o.nx && set {
+            o.xx = true;
+        } else if is("get") && set {
+            o.get = true;
+        } else if is("keepttl") && !o.persist && o.expire.is_none() && set {
+            o.keepttl = true;
+        } else if is("persist") && !set && o.expire.is_none() && !o.keepttl {
+            o.persist = true;
+        } else if let (Some(unit), Some(next)) = (unit, next) {
+            if o.keepttl || o.persist || o.expire.is_some_and(|(_, u)| u != unit) {
+                return Err(CommandError::Syntax);
+            }
+            o.expire = Some((next, unit));
+            j += 1;
+        } else {
+            return Err(CommandError::Syntax);
+        }
+        j += 1;
+    }
+    Ok(o)
+}
+
+/// The absolute deadline (Unix ms) an expire argument names, with Redis's checks.
+fn deadline(cmd: &'static str, arg: &[u8], unit: Unit, now: u64) -> Result<u64, CommandError> {
+    let n = args::int(arg)?;
+    let invalid = CommandError::InvalidExpire(cmd);
+    if n <= 0 || (unit.seconds() && n > i64::MAX / 1000) {
+        return Err(invalid);
+    }
+    let ms = if unit.seconds() { n * 1000 } else { n };
+    let when = if unit.relative() {
+        ms.checked_add(now as i64).ok_or(invalid)?
+    } else {
+        ms
+    };
+    Ok(when as u64)
+}
+
+/// The replies of a SET-like command: (done, not done because of NX/XX).
+enum SetReply {
+    OkNull,
+    OneZero,
+}
+
+/// Redis's `setGenericCommand`.
+fn set_generic(
+    ctx: &mut Ctx,
+    cmd: &'static str,
+    argv: &[&[u8]],
+    key: &[u8],
+    val: &[u8],
+    o: &Opts,
+    reply: SetReply,
+) -> Result<(), CommandError> {
+    let when = match o.expire {
+        Some((arg, unit)) => Some(deadline(cmd, arg, unit, ctx.ks.now)?),
+        None => None,
+    };
+    if o.get {
+        let old = ctx.ks.get_str(key)?;
+        ctx.out.bulk_opt(old);
+    }
+    let found = ctx.ks.get(key).is_some();
+    if (o.nx && found) || (o.xx && !found) {
+        if !o.get {
+            match reply {
+                SetReply::OkNull => ctx.out.null(),
+                SetReply::OneZero => ctx.out.int(0),
+            }
+        }
+        return Ok(());
+    }
+    if o.keepttl {
+        ctx.ks.set_keep_ttl(key, Value::str(val));
+    } else {
+        ctx.ks.set(key, Value::str(val));
+    }
+    ctx.dirty(1);
+    if let Some(when) = when {
+        ctx.ks.set_deadline(key, Some(when));
+        // Relative expiry is logged as absolute, so that a replay never extends a key's life.
+        let when = when.to_string();
+        ctx.propagate(&[b"SET", key, val, b"PXAT", when.as_bytes()]);
+    } else if o.get {
+        // GET changes nothing: logged without it.
+        let mut logged: Vec<&[u8]> = argv[..3].to_vec();
+        logged.extend(argv[3..].iter().filter(|a| !a.eq_ignore_ascii_case(b"get")));
+        ctx.propagate(&logged);
+    }
+    if !o.get {
+        match reply {
+            SetReply::OkNull => ctx.out.ok(),
+            SetReply::OneZero => ctx.out.int(1),
+        }
+    }
+    Ok(())
+}
 
 fn get(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let v = ctx.ks.get_str(argv[1])?;
@@ -34,11 +194,282 @@ fn get(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
-    if argv.len() != 3 {
-        return Err(CommandError::Syntax);
-    }
+    let o = parse_opts(argv, 3, true)?;
+    set_generic(ctx, "set", argv, argv[1], argv[2], &o, SetReply::OkNull)
+}
+
+fn setnx(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let o = Opts {
+        nx: true,
+        ..Opts::default()
+    };
+    set_generic(ctx, "setnx", argv, argv[1], argv[2], &o, SetReply::OneZero)
+}
+
+fn setex_generic(
+    ctx: &mut Ctx,
+    argv: &[&[u8]],
+    cmd: &'static str,
+    unit: Unit,
+) -> Result<(), CommandError> {
+    let o = Opts {
+        expire: Some((argv[2], unit)),
+        ..Opts::default()
+    };
+    set_generic(ctx, cmd, argv, argv[1], argv[3], &o, SetReply::OkNull)
+}
+
+fn setex(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    setex_generic(ctx, argv, "setex", Unit::Ex)
+}
+
+fn psetex(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    setex_generic(ctx, argv, "psetex", Unit::Px)
+}
+
+fn getset(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let old = ctx.ks.get_str(argv[1])?;
+    ctx.out.bulk_opt(old);
     ctx.ks.set(argv[1], Value::str(argv[2]));
     ctx.dirty(1);
+    Ok(())
+}
+
+fn getdel(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let old = ctx.ks.get_str(argv[1])?;
+    ctx.out.bulk_opt(old);
+    if old.is_some() {
+        ctx.ks.remove(argv[1]);
+        ctx.dirty(1);
+        ctx.propagate(&[b"DEL", argv[1]]);
+    }
+    Ok(())
+}
+
+fn getex(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let key = argv[1];
+    let o = parse_opts(argv, 2, false)?;
+    // Redis looks the key up before it checks the expire time.
+    if ctx.ks.get_str(key)?.is_none() {
+        ctx.out.null();
+        return Ok(());
+    }
+    let when = match o.expire {
+        Some((arg, unit)) => Some(deadline("getex", arg, unit, ctx.ks.now)?),
+        None => None,
+    };
+    ctx.out.bulk_opt(ctx.ks.get_str(key)?);
+    if let Some(when) = when {
+        if already_expired(ctx, when as i64) {
+            ctx.ks.remove(key);
+            ctx.propagate(&[b"DEL", key]);
+        } else {
+            ctx.ks.set_deadline(key, Some(when));
+            let when = when.to_string();
+            ctx.propagate(&[b"PEXPIREAT", key, when.as_bytes()]);
+        }
+        ctx.dirty(1);
+    } else if o.persist && ctx.ks.deadline(key).is_some() {
+        ctx.ks.set_deadline(key, None);
+        ctx.propagate(&[b"PERSIST", key]);
+        ctx.dirty(1);
+    }
+    Ok(())
+}
+
+/// Redis's `checkAlreadyExpired`: a deadline already reached deletes the key at once, except
+/// while the AOF loads (a replay must leave the key for the DEL that follows it).
+pub fn already_expired(ctx: &Ctx, when: i64) -> bool {
+    !ctx.shared.is_loading() && when <= ctx.ks.now as i64
+}
+
+fn mget(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    ctx.out.array(argv.len() - 1);
+    for k in &argv[1..] {
+        match ctx.ks.get(k) {
+            Some(Value::Str(s)) => ctx.out.bulk(s),
+            _ => ctx.out.null(),
+        }
+    }
+    Ok(())
+}
+
+fn mset(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    if argv.len().is_multiple_of(2) {
+        return Err(CommandError::WrongArity("mset"));
+    }
+    for kv in argv[1..].chunks(2) {
+        ctx.ks.set(kv[0], Value::str(kv[1]));
+    }
+    ctx.dirty((argv.len() as u64 - 1) / 2);
     ctx.out.ok();
+    Ok(())
+}
+
+fn msetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    if argv.len().is_multiple_of(2) {
+        return Err(CommandError::WrongArity("msetnx"));
+    }
+    if argv[1..].iter().step_by(2).any(|k| ctx.ks.get(k).is_some()) {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    for kv in argv[1..].chunks(2) {
+        ctx.ks.set(kv[0], Value::str(kv[1]));
+    }
+    ctx.dirty((argv.len() as u64 - 1) / 2);
+    ctx.out.int(1);
+    Ok(())
+}
+
+fn incr_decr(ctx: &mut Ctx, key: &[u8], by: i64) -> Result<(), CommandError> {
+    let cur = match ctx.ks.get_str(key)? {
+        None => 0,
+        Some(s) => parse_i64(s).ok_or(CommandError::NotInteger)?,
+    };
+    let new = cur.checked_add(by).ok_or(CommandError::Overflow)?;
+    ctx.ks
+        .set_keep_ttl(key, Value::str(itoa::Buffer::new().format(new).as_bytes()));
+    ctx.dirty(1);
+    ctx.out.int(new);
+    Ok(())
+}
+
+fn incr(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    incr_decr(ctx, argv[1], 1)
+}
+
+fn decr(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    incr_decr(ctx, argv[1], -1)
+}
+
+fn incrby(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let by = args::int(argv[2])?;
+    incr_decr(ctx, argv[1], by)
+}
+
+fn decrby(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let by = args::int(argv[2])?;
+    if by == i64::MIN {
+        return Err(CommandError::Err("decrement would overflow".into()));
+    }
+    incr_decr(ctx, argv[1], -by)
+}
+
+fn incrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let key = argv[1];
+    let new = ldouble::incr_by_float(ctx.ks.get_str(key)?, argv[2])?;
+    ctx.out.bulk(&new);
+    // Logged as the value it produced, so that a replay cannot round differently.
+    ctx.propagate(&[b"SET", key, &new, b"KEEPTTL"]);
+    ctx.ks.set_keep_ttl(key, Value::str(&new));
+    ctx.dirty(1);
+    Ok(())
+}
+
+/// Redis's `checkStringLength`: a string may not grow past `proto-max-bulk-len`.
+fn check_length(size: usize, append: usize) -> Result<(), CommandError> {
+    if size.saturating_add(append) > Limits::default().max_bulk_len {
+        return Err(CommandError::Err(
+            "string exceeds maximum allowed size (proto-max-bulk-len)".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn append(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let (key, add) = (argv[1], argv[2]);
+    let len = match ctx.ks.get_str(key)? {
+        None => {
+            ctx.ks.set(key, Value::str(add));
+            add.len()
+        }
+        Some(cur) => {
+            check_length(cur.len(), add.len())?;
+            match ctx.ks.get_mut(key) {
+                Some(Value::Str(s)) => {
+                    s.extend_from_slice(add);
+                    s.len()
+                }
+                _ => unreachable!("checked to be a string above"),
+            }
+        }
+    };
+    ctx.dirty(1);
+    ctx.out.int(len as i64);
+    Ok(())
+}
+
+fn strlen(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let n = ctx.ks.get_str(argv[1])?.map_or(0, |s| s.len());
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+fn getrange(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let mut start = args::int(argv[2])?;
+    let mut end = args::int(argv[3])?;
+    let s = ctx.ks.get_str(argv[1])?.unwrap_or(b"");
+    let len = s.len() as i64;
+    if start < 0 && end < 0 && start > end {
+        ctx.out.bulk(b"");
+        return Ok(());
+    }
+    if start < 0 {
+        start += len;
+    }
+    if end < 0 {
+        end += len;
+    }
+    start = start.max(0);
+    end = end.max(0);
+    if end >= len {
+        end = len - 1;
+    }
+    if start > end || len == 0 {
+        ctx.out.bulk(b"");
+    } else {
+        ctx.out.bulk(&s[start as usize..=end as usize]);
+    }
+    Ok(())
+}
+
+fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let (key, value) = (argv[1], argv[3]);
+    let offset = args::int(argv[2])?;
+    if offset < 0 {
+        return Err(CommandError::Err("offset is out of range".into()));
+    }
+    let offset = offset as usize;
+    match ctx.ks.get_str(key)? {
+        None => {
+            if value.is_empty() {
+                ctx.out.int(0);
+                return Ok(());
+            }
+            check_length(offset, value.len())?;
+            ctx.ks.set(key, Value::str(b""));
+        }
+        Some(cur) => {
+            if value.is_empty() {
+                ctx.out.int(cur.len() as i64);
+                return Ok(());
+            }
+            check_length(offset, value.len())?;
+        }
+    }
+    let len = match ctx.ks.get_mut(key) {
+        Some(Value::Str(s)) => {
+            let end = offset + value.len();
+            if s.len() < end {
+                s.resize(end, 0);
+            }
+            s[offset..end].copy_from_slice(value);
+            s.len()
+        }
+        _ => unreachable!("a string by now"),
+    };
+    ctx.dirty(1);
+    ctx.out.int(len as i64);
     Ok(())
 }

@@ -1,0 +1,72 @@
+//! INCRBYFLOAT's arithmetic as Redis does it: in C `long double`, parsed by `strtold` and
+//! printed with `%.17Lf` (csrc/ldouble.c). An `f64` gives other digits for everyday inputs
+//! (0.1 + 0.2), and users compare the digits.
+
+use crate::commands::CommandError;
+
+const MAX_LONG_DOUBLE_CHARS: usize = 5 * 1024;
+
+extern "C" {
+    fn rudis_incrbyfloat(
+        cur: *const u8,
+        curlen: usize,
+        incr: *const u8,
+        incrlen: usize,
+        out: *mut u8,
+    ) -> std::os::raw::c_long;
+}
+
+/// `current` (absent: 0) plus `incr`, formatted as Redis stores and replies with it.
+pub fn incr_by_float(current: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, CommandError> {
+    let mut out = vec![0u8; MAX_LONG_DOUBLE_CHARS];
+    let (cur_ptr, cur_len) = match current {
+        Some(c) => (c.as_ptr(), c.len()),
+        None => (std::ptr::null(), 0),
+    };
+    // SAFETY: the pointers are valid for the lengths given; `out` has the
+    // MAX_LONG_DOUBLE_CHARS bytes the C side writes at most (it NUL-terminates within them);
+    // the C side copies its inputs and keeps no pointer.
+    let n = unsafe {
+        rudis_incrbyfloat(
+            cur_ptr,
+            cur_len,
+            incr.as_ptr(),
+            incr.len(),
+            out.as_mut_ptr(),
+        )
+    };
+    match n {
+        -1 => Err(CommandError::NotFloat),
+        -2 => Err(CommandError::Err(
+            "increment would produce NaN or Infinity".into(),
+        )),
+        n => {
+            out.truncate(n.max(0) as usize);
+            Ok(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::incr_by_float;
+
+    fn s(cur: Option<&str>, by: &str) -> String {
+        String::from_utf8(incr_by_float(cur.map(str::as_bytes), by.as_bytes()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn like_redis() {
+        assert_eq!(s(None, "0.1"), "0.1");
+        assert_eq!(s(Some("0.1"), "0.2"), "0.3");
+        assert_eq!(s(Some("10.50"), "0.1"), "10.6");
+        assert_eq!(s(Some("5.0e3"), "2.0e2"), "5200");
+        assert_eq!(s(None, "1e-20"), "0");
+        assert_eq!(s(None, "0x10"), "16");
+        assert_eq!(s(Some("-1"), "1"), "0");
+        assert!(incr_by_float(Some(b" 1"), b"1").is_err());
+        assert!(incr_by_float(Some(b"1"), b"nan").is_err());
+        assert!(incr_by_float(Some(b"1"), b"").is_err());
+        assert!(incr_by_float(Some(b"inf"), b"1").is_err());
+    }
+}
