@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::TrySendError;
+use crossbeam_channel::SendTimeoutError;
 
 use crate::aof::{loader, Aof};
 use crate::config::Config;
@@ -37,6 +37,11 @@ impl std::fmt::Display for ServerError {
 impl std::error::Error for ServerError {}
 
 pub const MAX_CLIENTS_ERROR: &[u8] = b"-ERR max number of clients reached\r\n";
+
+/// How long a new client may wait for a worker before it is refused. A worker whose client has
+/// just closed may not have noticed yet (on a busy machine); Redis, which handles the close
+/// before the next accept, would not count that client any more, so neither should we.
+const HANDOFF_GRACE: Duration = Duration::from_millis(25);
 
 /// Replays the AOF into a new store, then starts its writer and rewrite threads.
 pub fn prepare(config: Config) -> Result<Arc<Shared>, ServerError> {
@@ -150,10 +155,10 @@ pub fn serve(
     }
     for stream in listener.incoming() {
         match stream {
-            Ok(stream) => match tx.try_send(stream) {
+            Ok(stream) => match tx.send_timeout(stream, HANDOFF_GRACE) {
                 Ok(()) => {}
-                Err(TrySendError::Full(stream)) => reject(shared, stream),
-                Err(TrySendError::Disconnected(_)) => break,
+                Err(SendTimeoutError::Timeout(stream)) => reject(shared, stream),
+                Err(SendTimeoutError::Disconnected(_)) => break,
             },
             Err(e) => {
                 // Typically out of file descriptors: wait rather than spin.

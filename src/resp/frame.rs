@@ -157,4 +157,73 @@ mod tests {
         assert!(Frame::parse(b"$3\r\nabcd\r\n").is_err());
         assert!(Frame::parse(b":1x\r\n").is_err());
     }
+
+    #[test]
+    fn frame_errors() {
+        assert_eq!(
+            Frame::parse(b"$-2\r\n"),
+            Err(FrameError("negative bulk length"))
+        );
+        assert_eq!(
+            Frame::parse(b"*-2\r\n"),
+            Err(FrameError("negative array length"))
+        );
+        assert_eq!(
+            Frame::parse(b"+\xff\r\n"),
+            Err(FrameError("non-UTF-8 status line"))
+        );
+        let deep = "*1\r\n".repeat(MAX_DEPTH + 2) + ":1\r\n";
+        assert_eq!(
+            Frame::parse(deep.as_bytes()),
+            Err(FrameError("nesting too deep"))
+        );
+        let ok = "*1\r\n".repeat(MAX_DEPTH) + ":1\r\n";
+        assert!(Frame::parse(ok.as_bytes()).unwrap().is_some());
+    }
+
+    #[test]
+    fn pipelined_frames_parse_one_at_a_time() {
+        let mut bytes = Frame::Simple("OK".into()).to_bytes();
+        bytes.extend(Frame::Integer(-1).to_bytes());
+        bytes.extend(Frame::Null.to_bytes());
+        let (a, n) = Frame::parse(&bytes).unwrap().unwrap();
+        let (b, m) = Frame::parse(&bytes[n..]).unwrap().unwrap();
+        let (c, k) = Frame::parse(&bytes[n + m..]).unwrap().unwrap();
+        assert_eq!(
+            (a, b, c),
+            (Frame::Simple("OK".into()), Frame::Integer(-1), Frame::Null)
+        );
+        assert_eq!(n + m + k, bytes.len());
+    }
+
+    mod prop {
+        use super::*;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+
+        fn frame() -> impl Strategy<Value = Frame> {
+            let leaf = prop_oneof![
+                "[a-zA-Z0-9 ]{0,12}".prop_map(Frame::Simple),
+                "ERR [a-z ]{0,12}".prop_map(Frame::Error),
+                any::<i64>().prop_map(Frame::Integer),
+                vec(any::<u8>(), 0..20).prop_map(Frame::Bulk),
+                Just(Frame::Null),
+                Just(Frame::NullArray),
+            ];
+            leaf.prop_recursive(4, 32, 6, |inner| vec(inner, 0..6).prop_map(Frame::Array))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+
+            #[test]
+            fn roundtrip_and_every_prefix_is_incomplete(f in frame()) {
+                let bytes = f.to_bytes();
+                prop_assert_eq!(Frame::parse(&bytes).unwrap(), Some((f, bytes.len())));
+                for n in 0..bytes.len() {
+                    prop_assert_eq!(Frame::parse(&bytes[..n]).unwrap(), None);
+                }
+            }
+        }
+    }
 }

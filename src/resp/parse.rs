@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-/// Redis's defaults (`proto-max-bulk-len`, the multibulk cap, `PROTO_INLINE_MAX_SIZE`).
+/// Redis 7's defaults (`proto-max-bulk-len`, the multibulk cap, `PROTO_INLINE_MAX_SIZE`).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_bulk_len: usize,
@@ -18,7 +18,9 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_bulk_len: 512 * 1024 * 1024,
-            max_multibulk_len: 1024 * 1024,
+            // Redis 7 accepts any count up to INT_MAX (older versions capped it at 1M); the
+            // count is only a claim, and arguments are stored only as they arrive.
+            max_multibulk_len: i32::MAX as usize,
             max_inline_len: 64 * 1024,
         }
     }
@@ -544,7 +546,7 @@ mod tests {
             Err(ProtocolError::InvalidMultibulkLength)
         );
         assert_eq!(
-            parse_all(b"*2000000\r\n"),
+            parse_all(b"*2147483648\r\n"),
             Err(ProtocolError::InvalidMultibulkLength)
         );
         assert_eq!(
@@ -609,5 +611,180 @@ mod tests {
         assert_eq!(parse_i64(b" 1"), None);
         assert_eq!(parse_i64(b"-0"), None);
         assert_eq!(parse_i64(b""), None);
+    }
+
+    #[test]
+    fn need_is_a_true_lower_bound() {
+        let input: &[u8] = b"*2\r\n$3\r\nGET\r\n$10\r\n0123456789\r\n";
+        let mut p = RequestParser::new(Limits::default());
+        let mut n = 0;
+        loop {
+            match p.parse(&input[..n]).unwrap() {
+                Parsed::Incomplete { need } => {
+                    assert!(need > n && need <= input.len(), "need {need} at {n}");
+                    // Nothing shorter than `need` completes the request.
+                    for m in n + 1..need {
+                        let mut fresh = RequestParser::new(Limits::default());
+                        assert!(matches!(
+                            fresh.parse(&input[..m]).unwrap(),
+                            Parsed::Incomplete { .. }
+                        ));
+                    }
+                    n = need;
+                }
+                Parsed::Request { end } => {
+                    assert_eq!(end, input.len());
+                    break;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn huge_multibulk_counts_wait_like_redis_7() {
+        assert_eq!(parse_all(b"*2147483647\r\n$4\r\nPING\r\n"), Ok(vec![]));
+        assert_eq!(parse_all(b"*2000000\r\n"), Ok(vec![]));
+    }
+
+    #[test]
+    fn any_negative_or_zero_multibulk_is_an_empty_request() {
+        let r = parse_all(b"*-5\r\n*0\r\n*-1\r\nPING\r\n").unwrap();
+        assert_eq!(r, vec![req(&["PING"])]);
+    }
+
+    #[test]
+    fn empty_and_binary_arguments_inside_a_request() {
+        let r = parse_all(b"*4\r\n$4\r\nHSET\r\n$0\r\n\r\n$2\r\n\r\n\r\n$1\r\n\xff\r\n").unwrap();
+        assert_eq!(
+            r,
+            vec![vec![
+                b"HSET".to_vec(),
+                Vec::new(),
+                b"\r\n".to_vec(),
+                b"\xff".to_vec()
+            ]]
+        );
+    }
+
+    #[test]
+    fn bulk_terminator_is_skipped_unchecked_as_redis_does() {
+        let r = parse_all(b"*1\r\n$4\r\nPINGxx*1\r\n$4\r\nPING\r\n").unwrap();
+        assert_eq!(r, vec![req(&["PING"]), req(&["PING"])]);
+    }
+
+    #[test]
+    fn inline_limit_is_redis_64k() {
+        let mut ok = vec![b'a'; 64 * 1024];
+        assert_eq!(parse_all(&ok), Ok(vec![]), "waits for the end of the line");
+        ok.push(b'\n');
+        assert_eq!(parse_all(&ok).unwrap().len(), 1);
+        let over = vec![b'a'; 64 * 1024 + 1];
+        assert_eq!(parse_all(&over), Err(ProtocolError::TooBigInline));
+        let mut bulk_count = b"*1\r\n$".to_vec();
+        bulk_count.extend(vec![b'1'; 64 * 1024]);
+        assert_eq!(parse_all(&bulk_count), Err(ProtocolError::TooBigBulkCount));
+        assert_eq!(parse_all(&bulk_count[..bulk_count.len() - 1]), Ok(vec![]));
+    }
+
+    #[test]
+    fn every_error_renders_as_redis_words_it() {
+        let all = [
+            (
+                ProtocolError::InvalidMultibulkLength,
+                "invalid multibulk length",
+            ),
+            (ProtocolError::InvalidBulkLength, "invalid bulk length"),
+            (ProtocolError::TooBigInline, "too big inline request"),
+            (
+                ProtocolError::TooBigMultibulkCount,
+                "too big mbulk count string",
+            ),
+            (ProtocolError::TooBigBulkCount, "too big bulk count string"),
+            (
+                ProtocolError::UnbalancedQuotes,
+                "unbalanced quotes in request",
+            ),
+        ];
+        for (e, words) in all {
+            assert_eq!(e.to_string(), format!("Protocol error: {words}"));
+        }
+    }
+
+    #[test]
+    fn inline_escapes_and_quotes_as_sdssplitargs() {
+        let r = parse_all(b"a\"b c\"d\n").err();
+        assert_eq!(r, Some(ProtocolError::UnbalancedQuotes));
+        let r = parse_all(b"ECHO \"\\x4g\" 'a\\nb' \"\\q\" x\"\"\n").unwrap();
+        assert_eq!(r, vec![req(&["ECHO", "x4g", "a\\nb", "q", "x"])]);
+        let r = parse_all(b"\t SET\tk  v \r\n").unwrap();
+        assert_eq!(r, vec![req(&["SET", "k", "v"])]);
+    }
+
+    /// Feeds `input` in the given pieces the way the connection loop does: append, parse every
+    /// complete request, drop the consumed prefix and rebase.
+    fn parse_in_pieces(input: &[u8], cuts: &[usize]) -> Result<Vec<Vec<Vec<u8>>>, ProtocolError> {
+        let mut p = RequestParser::new(Limits::default());
+        let mut buf = Vec::new();
+        let mut got = Vec::new();
+        let mut fed = 0;
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        cuts.push(input.len());
+        cuts.sort_unstable();
+        for cut in cuts {
+            buf.extend_from_slice(&input[fed..cut]);
+            fed = cut;
+            while let Parsed::Request { .. } = p.parse(&buf)? {
+                got.push(p.args().iter().map(|a| a.bytes(&buf).to_vec()).collect());
+            }
+            let done = p.request_start();
+            buf.drain(..done);
+            p.rebase(done);
+        }
+        Ok(got)
+    }
+
+    mod prop {
+        use super::*;
+        use crate::resp::reply::encode_command;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+
+            #[test]
+            fn any_split_parses_as_the_whole(
+                reqs in vec(vec(vec(any::<u8>(), 0..40), 1..6), 1..12),
+                cuts in vec(any::<usize>(), 0..30),
+            ) {
+                let mut input = Vec::new();
+                for r in &reqs {
+                    encode_command(&mut input, r);
+                }
+                prop_assert_eq!(&parse_all(&input).unwrap(), &reqs);
+                prop_assert_eq!(&parse_in_pieces(&input, &cuts).unwrap(), &reqs);
+            }
+
+            #[test]
+            fn garbage_never_panics_and_pieces_change_nothing(
+                input in vec(any::<u8>(), 0..200),
+                cuts in vec(any::<usize>(), 0..10),
+            ) {
+                prop_assert_eq!(parse_all(&input), parse_in_pieces(&input, &cuts));
+            }
+
+            #[test]
+            fn resp_like_garbage_pieces_change_nothing(
+                input in vec(prop_oneof![
+                    Just(&b"*"[..]), Just(&b"$"[..]), Just(&b"\r\n"[..]), Just(&b"1"[..]),
+                    Just(&b"3"[..]), Just(&b"-"[..]), Just(&b"a"[..]), Just(&b" "[..]),
+                    Just(&b"\""[..]), Just(&b"\n"[..]), Just(&b"0"[..]),
+                ], 0..60),
+                cuts in vec(any::<usize>(), 0..10),
+            ) {
+                let input = input.concat();
+                prop_assert_eq!(parse_all(&input), parse_in_pieces(&input, &cuts));
+            }
+        }
     }
 }

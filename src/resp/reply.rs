@@ -145,4 +145,47 @@ mod tests {
         encode_command(&mut out, &[&b"SET"[..], b"k", b""]);
         assert_eq!(out, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n");
     }
+
+    #[test]
+    fn integers_at_the_edges_and_bulk_forms() {
+        let mut r = ReplyBuf::new();
+        r.int(i64::MIN);
+        r.int(i64::MAX);
+        r.int(0);
+        r.bulk_int(-5);
+        r.bulk_opt(None);
+        r.bulk_opt(Some(b""));
+        r.raw(b"+RAW\r\n");
+        r.simple("");
+        assert_eq!(
+            r.as_bytes(),
+            &b":-9223372036854775808\r\n:9223372036854775807\r\n:0\r\n$2\r\n-5\r\n$-1\r\n$0\r\n\r\n+RAW\r\n+\r\n"[..]
+        );
+        let bulk: Vec<u8> = (0..=255u8).collect();
+        r.clear();
+        r.bulk(&bulk);
+        assert!(r.as_bytes().starts_with(b"$256\r\n\x00\x01"));
+        assert_eq!(r.len(), 6 + 256 + 2);
+    }
+
+    #[test]
+    fn written_replies_parse_back_as_frames() {
+        use crate::resp::Frame;
+        let mut r = ReplyBuf::new();
+        r.array(3);
+        r.bulk(b"a");
+        r.int(2);
+        r.null();
+        assert_eq!(
+            Frame::parse(r.as_bytes()).unwrap(),
+            Some((
+                Frame::Array(vec![
+                    Frame::Bulk(b"a".to_vec()),
+                    Frame::Integer(2),
+                    Frame::Null
+                ]),
+                r.len()
+            ))
+        );
+    }
 }
