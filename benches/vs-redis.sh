@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# rudis against a real redis-server, side by side on this machine, in three parts:
+#
+#   throughput  redis-benchmark on both, alternate rounds, medians, and the ratio rudis/redis
+#   memory      SET key:N <10-byte value> for N=1..KEYS loaded into both (redis-cli --pipe);
+#               RSS of each (VmRSS from /proc, and INFO's used_memory_rss where it answers)
+#   aof         an AOF of KEYS SETs loaded at start by both: seconds until the first PONG
+#
+#   benches/vs-redis.sh [options] [throughput|memory|aof ...]    (default: all three)
+#     -t TESTS     redis-benchmark tests (default set,get,incr,hset)
+#     -n N         requests per test (default 200000)
+#     -c C         parallel clients (default 50)
+#     -P P         pipeline depth (default 1)
+#     -w W         rudis --workers (default: same as -c, so every client is served)
+#     -a yes|no    appendonly on both servers during the throughput runs, everysec (default no)
+#     -r ROUNDS    alternate A/B rounds, median reported (default 3)
+#     -k KEYS      keys for the memory and aof parts (default 1000000)
+#     -b BINARY    rudis binary (default: target/release/rudis-server, built if missing)
+#
+# Ratios above 1 mean rudis is faster (throughput) or smaller/quicker (memory, aof).
+# Needs redis-server, redis-cli, redis-benchmark (apt-get install -y redis-server redis-tools)
+# and python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tests=set,get,incr,hset n=200000 c=50 P=1 w= aof=no rounds=3 keys=1000000
+bin=target/release/rudis-server
+while getopts "t:n:c:P:w:a:r:k:b:" o; do
+  case $o in t) tests=$OPTARG;; n) n=$OPTARG;; c) c=$OPTARG;; P) P=$OPTARG;; w) w=$OPTARG;;
+    a) aof=$OPTARG;; r) rounds=$OPTARG;; k) keys=$OPTARG;; b) bin=$OPTARG;;
+    *) sed -n 2,22p "$0"; exit 2;; esac
+done
+shift $((OPTIND - 1))
+parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(throughput memory aof)
+w=${w:-$c}
+for t in redis-server redis-benchmark redis-cli python3; do
+  command -v $t >/dev/null || { echo "vs-redis: $t missing: apt-get install -y redis-server redis-tools python3" >&2; exit 2; }
+done
+if [ ! -x "$bin" ]; then cargo build --release -q || exit 2; fi
+[ -x "$bin" ] || { echo "vs-redis: no binary at $bin" >&2; exit 2; }
+bin=$(realpath "$bin")
+
+work=$(mktemp -d); pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Waits until the server answers PING with PONG (not LOADING); prints the seconds it took.
+wait_pong() {
+  local port=$1 t0=$2
+  for _ in $(seq 6000); do
+    [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && { python3 -c "import time; print(f'{time.time()-$t0:.2f}')"; return 0; }
+    sleep 0.05
+  done
+  echo "vs-redis: nothing answers on port $port" >&2; exit 1
+}
+now() { python3 -c 'import time; print(time.time())'; }
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+info_rss() { redis-cli -p "$1" info memory 2>/dev/null | tr -d '\r' | awk -F: '$1=="used_memory_rss" {printf "%d", $2/1024}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", (b>0 ? a/b : 0)}'; }
+
+# start_redis DIR APPENDONLY -> sets $port and $pid
+start_redis() {
+  port=$(free_port); mkdir -p "$1"
+  (cd "$1" && exec redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly "$2" \
+     --appendfsync everysec --logfile "$1/redis.log") &
+  pid=$!; pids+=("$pid")
+}
+# start_rudis DIR APPENDONLY -> sets $port and $pid
+start_rudis() {
+  port=$(free_port); mkdir -p "$1"
+  "$bin" --port "$port" --bind 127.0.0.1 --dir "$1" --appendonly "$2" --appendfsync everysec \
+    --workers "$w" >"$1/rudis.log" 2>&1 &
+  pid=$!; pids+=("$pid")
+}
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+throughput() {
+  local t0 rp up rpid upid
+  t0=$(now); start_redis "$work/tp-redis" "$aof"; rp=$port rpid=$pid; wait_pong "$rp" "$t0" >/dev/null
+  t0=$(now); start_rudis "$work/tp-rudis" "$aof"; up=$port upid=$pid; wait_pong "$up" "$t0" >/dev/null
+  bench() { redis-benchmark -p "$1" --csv -t "$2" -n "$n" -c "$c" -P "$P" -r 100000 2>/dev/null | tail -n +2; }
+  median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+  printf "%-8s %12s %12s %8s %10s %10s   (n=%s c=%s P=%s workers=%s aof=%s rounds=%s)\n" \
+    test redis_rps rudis_rps ratio redis_p99 rudis_p99 "$n" "$c" "$P" "$w" "$aof" "$rounds"
+  local logsum=0 k=0
+  for t in ${tests//,/ }; do
+    : >"$work/r"; : >"$work/u"
+    for _ in $(seq "$rounds"); do
+      bench "$rp" "$t" | tr -d '"' | awk -F, '{print $2, $7}' >>"$work/r"
+      bench "$up" "$t" | tr -d '"' | awk -F, '{print $2, $7}' >>"$work/u"
+    done
+    local r u r99 u99 q
+    r=$(cut -d' ' -f1 "$work/r" | median); u=$(cut -d' ' -f1 "$work/u" | median)
+    r99=$(cut -d' ' -f2 "$work/r" | median); u99=$(cut -d' ' -f2 "$work/u" | median)
+    [ -n "$u" ] || u=0
+    q=$(ratio "$u" "$r")
+    printf "%-8s %12s %12s %8s %10s %10s\n" "$t" "$r" "$u" "$q" "$r99" "$u99"
+    logsum=$(awk -v s="$logsum" -v x="$q" 'BEGIN {print s + (x>0 ? log(x) : -100)}'); k=$((k+1))
+  done
+  awk -v s="$logsum" -v k="$k" 'BEGIN {printf "geomean ratio rudis/redis: %.3f\n", exp(s/k)}'
+  stop "$rpid"; stop "$upid"
+}
+
+# SET key:N <10-byte value> for N=1..keys, as RESP.
+gen_sets() {
+  python3 - "$keys" <<'EOF'
+import sys
+out = sys.stdout.buffer
+n = int(sys.argv[1])
+chunk = []
+for i in range(1, n + 1):
+    k = b"key:%d" % i
+    chunk.append(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$10\r\n%010d\r\n" % (len(k), k, i))
+    if len(chunk) == 10000:
+        out.write(b"".join(chunk)); chunk = []
+out.write(b"".join(chunk))
+EOF
+}
+
+memory() {
+  [ -f "$work/sets.resp" ] || gen_sets >"$work/sets.resp"
+  printf "%-6s %12s %12s %18s %14s   (%s keys: SET key:N <10 bytes>, appendonly no)\n" \
+    server rss_empty_kb rss_full_kb used_memory_rss_kb bytes_per_key "$keys"
+  local name t0 before after info
+  for name in redis rudis; do
+    t0=$(now); "start_$name" "$work/mem-$name" no; wait_pong "$port" "$t0" >/dev/null
+    before=$(rss_kb "$pid")
+    redis-cli -p "$port" --pipe <"$work/sets.resp" >"$work/pipe-$name.log" 2>&1 ||
+      { cat "$work/pipe-$name.log" >&2; exit 1; }
+    grep -q "errors: 0, replies: $keys" "$work/pipe-$name.log" ||
+      { echo "vs-redis: loading $name: $(tail -1 "$work/pipe-$name.log")" >&2; exit 1; }
+    after=$(rss_kb "$pid"); info=$(info_rss "$port"); info=${info:-n/a}
+    printf "%-6s %12s %12s %18s %14s\n" "$name" "$before" "$after" "$info" \
+      "$(awk -v a="$after" -v b="$before" -v k="$keys" 'BEGIN {printf "%.1f", (a-b)*1024/k}')"
+    eval "full_$name=$after"
+    stop "$pid"
+  done
+  echo "memory ratio redis/rudis (RSS full, >1 means rudis is smaller): $(ratio "$full_redis" "$full_rudis")"
+}
+
+aof() {
+  [ -f "$work/sets.resp" ] || gen_sets >"$work/sets.resp"
+  printf "%-6s %10s %12s   (an AOF of %s SETs, %s MB)\n" server load_s rss_kb "$keys" \
+    "$(du -m "$work/sets.resp" | cut -f1)"
+  local name t0 secs
+  for name in redis rudis; do
+    # Redis 7 adopts a lone appendonly.aof in its dir as the base of a new multi-part AOF.
+    mkdir -p "$work/aof-$name"; cp "$work/sets.resp" "$work/aof-$name/appendonly.aof"
+    t0=$(now); "start_$name" "$work/aof-$name" yes; secs=$(wait_pong "$port" "$t0")
+    [ "$(redis-cli -p "$port" get "key:$keys")" = "$(printf %010d "$keys")" ] ||
+      { echo "vs-redis: $name did not load the AOF" >&2; exit 1; }
+    printf "%-6s %10s %12s\n" "$name" "$secs" "$(rss_kb "$pid")"
+    eval "secs_$name=$secs"
+    stop "$pid"
+  done
+  echo "aof load ratio redis/rudis (>1 means rudis loads faster): $(ratio "$secs_redis" "$secs_rudis")"
+}
+
+for part in "${parts[@]}"; do
+  case $part in throughput|memory|aof) "$part"; echo;; *) echo "vs-redis: unknown part $part" >&2; exit 2;; esac
+done
