@@ -1,10 +1,13 @@
 //! Per-connection state.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::Receiver;
+
+use crate::clients::ClientHandle;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -12,22 +15,25 @@ pub struct Client {
     pub id: u64,
     pub addr: Option<SocketAddr>,
     pub db: usize,
-    pub name: Option<Vec<u8>>,
     pub created: Instant,
     /// Set by QUIT and protocol errors: close once the pending replies are written.
     pub close_after_reply: bool,
     /// Under `appendfsync always`: fsync acknowledgement of the last write; replies are held
     /// until it arrives.
     pub pending_ack: Option<Receiver<()>>,
+    /// What other connections see of this one (CLIENT LIST, CLIENT KILL).
+    pub handle: Arc<ClientHandle>,
 }
 
 impl Client {
-    pub fn new(addr: Option<SocketAddr>) -> Self {
+    /// A client; `stream` is its connection (none for the AOF loader's client).
+    pub fn new(stream: Option<&TcpStream>) -> Self {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         Client {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            addr,
+            id,
+            addr: stream.and_then(|s| s.peer_addr().ok()),
             db: 0,
-            name: None,
+            handle: Arc::new(ClientHandle::new(id, stream)),
             created: Instant::now(),
             close_after_reply: false,
             pending_ack: None,

@@ -45,13 +45,12 @@ impl LogLevel {
         }
     }
 
-    /// The env_logger filter this level stands for.
-    pub fn filter(self) -> &'static str {
+    /// The most verbose records this level lets through.
+    pub fn level_filter(self) -> log::LevelFilter {
         match self {
-            LogLevel::Debug => "debug",
-            LogLevel::Verbose => "info",
-            LogLevel::Notice => "info",
-            LogLevel::Warning => "warn",
+            LogLevel::Debug => log::LevelFilter::Debug,
+            LogLevel::Verbose | LogLevel::Notice => log::LevelFilter::Info,
+            LogLevel::Warning => log::LevelFilter::Warn,
         }
     }
 }
@@ -60,10 +59,14 @@ impl LogLevel {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
     UnknownSetting(String),
+    /// `reason` in Redis's words (`argument must be 'yes' or 'no'`).
     BadValue {
         name: String,
         value: String,
+        reason: String,
     },
+    /// CONFIG SET of a setting fixed at start-up.
+    Immutable(String),
     /// A problem in a config file, with its place.
     File {
         path: String,
@@ -77,9 +80,12 @@ impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConfigError::UnknownSetting(n) => write!(f, "unknown setting '{n}'"),
-            ConfigError::BadValue { name, value } => {
-                write!(f, "invalid value '{value}' for setting '{name}'")
-            }
+            ConfigError::BadValue {
+                name,
+                value,
+                reason,
+            } => write!(f, "invalid value '{value}' for '{name}': {reason}"),
+            ConfigError::Immutable(n) => write!(f, "'{n}' cannot be changed while running"),
             ConfigError::File { path, line, reason } => {
                 write!(f, "{path}:{line}: {reason}")
             }
@@ -88,11 +94,217 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
+impl ConfigError {
+    /// Why CONFIG SET failed, in Redis's words (after "possibly related to argument 'x' - ").
+    pub fn reason(&self) -> String {
+        match self {
+            ConfigError::BadValue { reason, .. } => reason.clone(),
+            ConfigError::Immutable(_) => "can't set immutable config".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl std::error::Error for ConfigError {}
+
+/// How a setting's value is read; one validation path for the file, the flags and CONFIG SET.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Int { min: i64, max: i64 },
+    Bool,
+    Enum(&'static [&'static str]),
+    /// Bytes, with redis.conf's units (`64mb`).
+    Memory,
+    Str,
+}
+
+/// A setting rudis has: its redis.conf name, how it is read, and whether CONFIG SET may
+/// change it while the server runs.
+#[derive(Debug)]
+pub struct Setting {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub mutable: bool,
+    /// Several words allowed (`bind 127.0.0.1 ::1`, `save 3600 1`); they are joined by spaces.
+    pub multi: bool,
+}
+
+const fn setting(name: &'static str, kind: Kind, mutable: bool) -> Setting {
+    Setting {
+        name,
+        kind,
+        mutable,
+        multi: false,
+    }
+}
+
+/// Every setting, in the order CONFIG GET * lists them.
+pub static SETTINGS: &[Setting] = &[
+    setting("port", Kind::Int { min: 0, max: 65535 }, false),
+    Setting {
+        multi: true,
+        ..setting("bind", Kind::Str, false)
+    },
+    setting(
+        "workers",
+        Kind::Int {
+            min: 1,
+            max: 100_000,
+        },
+        false,
+    ),
+    setting("dir", Kind::Str, false),
+    setting("appendonly", Kind::Bool, false),
+    setting("appendfilename", Kind::Str, false),
+    setting(
+        "appendfsync",
+        Kind::Enum(&["everysec", "always", "no"]),
+        false,
+    ),
+    setting(
+        "loglevel",
+        Kind::Enum(&["debug", "verbose", "notice", "warning"]),
+        true,
+    ),
+    setting(
+        "databases",
+        Kind::Int {
+            min: 1,
+            max: i32::MAX as i64,
+        },
+        false,
+    ),
+    setting(
+        "timeout",
+        Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        true,
+    ),
+    Setting {
+        multi: true,
+        ..setting("save", Kind::Str, true)
+    },
+    setting(
+        "auto-aof-rewrite-percentage",
+        Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        true,
+    ),
+    setting("auto-aof-rewrite-min-size", Kind::Memory, true),
+];
+
+pub fn find_setting(name: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.name.eq_ignore_ascii_case(name))
+}
+
+fn bad(name: &str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::BadValue {
+        name: name.into(),
+        value: value.into(),
+        reason: reason.into(),
+    }
+}
+
+/// A byte count as redis.conf writes it: `64mb`, `1gb`, `100k` (k = 1000, kb = 1024).
+pub fn parse_memory(v: &str) -> Option<u64> {
+    let lower = v.to_ascii_lowercase();
+    let digits = lower.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let mul: u64 = match &lower[digits.len()..] {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    digits.parse::<u64>().ok()?.checked_mul(mul)
+}
+
+/// A checked value, as the setting's kind reads it.
+enum Parsed {
+    Int(i64),
+    Bool(bool),
+    Word(&'static str),
+    Str(String),
+}
+
+impl Setting {
+    fn parse(&self, value: &str) -> Result<Parsed, ConfigError> {
+        let name = self.name;
+        Ok(match self.kind {
+            Kind::Int { min, max } => {
+                let n: i64 = crate::resp::parse::parse_i64(value.as_bytes()).ok_or_else(|| {
+                    bad(name, value, "argument couldn't be parsed into an integer")
+                })?;
+                if n < min || n > max {
+                    return Err(bad(
+                        name,
+                        value,
+                        format!("argument must be between {min} and {max} inclusive"),
+                    ));
+                }
+                Parsed::Int(n)
+            }
+            Kind::Bool => match value.to_ascii_lowercase().as_str() {
+                "yes" => Parsed::Bool(true),
+                "no" => Parsed::Bool(false),
+                _ => return Err(bad(name, value, "argument must be 'yes' or 'no'")),
+            },
+            Kind::Enum(words) => match words.iter().find(|w| w.eq_ignore_ascii_case(value)) {
+                Some(w) => Parsed::Word(w),
+                None => {
+                    return Err(bad(
+                        name,
+                        value,
+                        format!(
+                            "argument(s) must be one of the following: {}",
+                            words.join(", ")
+                        ),
+                    ))
+                }
+            },
+            Kind::Memory => Parsed::Int(
+                parse_memory(value)
+                    .and_then(|n| i64::try_from(n).ok())
+                    .ok_or_else(|| bad(name, value, "argument must be a memory value"))?,
+            ),
+            Kind::Str => Parsed::Str(value.to_string()),
+        })
+    }
+}
+
+impl Parsed {
+    fn int(&self) -> i64 {
+        match self {
+            Parsed::Int(n) => *n,
+            _ => 0,
+        }
+    }
+
+    fn bool(&self) -> bool {
+        matches!(self, Parsed::Bool(true))
+    }
+
+    fn word(&self) -> &str {
+        match self {
+            Parsed::Word(w) => w,
+            Parsed::Str(s) => s,
+            _ => "",
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub port: u16,
+    /// One or more addresses, space separated, as redis.conf's `bind`; rudis listens on the
+    /// first (see [`Config::listen_addr`]).
     pub bind: String,
     pub workers: usize,
     pub dir: PathBuf,
@@ -106,6 +318,10 @@ pub struct Config {
     pub auto_aof_rewrite_percentage: u64,
     /// ... and is bigger than this many bytes.
     pub auto_aof_rewrite_min_size: u64,
+    /// Seconds a client may stay idle before it is closed; 0: forever.
+    pub timeout: u64,
+    /// The config file the server was started with, for INFO.
+    pub config_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -122,133 +338,145 @@ impl Default for Config {
             databases: 16,
             auto_aof_rewrite_percentage: 100,
             auto_aof_rewrite_min_size: 64 * 1024 * 1024,
+            timeout: 0,
+            config_file: None,
         }
     }
 }
 
-fn yes_no(name: &str, v: &str) -> Result<bool, ConfigError> {
-    match v.to_ascii_lowercase().as_str() {
-        "yes" => Ok(true),
-        "no" => Ok(false),
-        _ => Err(bad(name, v)),
-    }
-}
-
-fn bad(name: &str, v: &str) -> ConfigError {
-    ConfigError::BadValue {
-        name: name.into(),
-        value: v.into(),
-    }
-}
-
-/// A byte count as redis.conf writes it: `64mb`, `1gb`, `100k` (k = 1000, kb = 1024).
-pub fn parse_memory(name: &str, v: &str) -> Result<u64, ConfigError> {
-    let lower = v.to_ascii_lowercase();
-    let digits = lower.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let mul: u64 = match &lower[digits.len()..] {
-        "" | "b" => 1,
-        "k" => 1000,
-        "kb" => 1024,
-        "m" => 1000 * 1000,
-        "mb" => 1024 * 1024,
-        "g" => 1000 * 1000 * 1000,
-        "gb" => 1024 * 1024 * 1024,
-        _ => return Err(bad(name, v)),
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mul))
-        .ok_or_else(|| bad(name, v))
-}
-
-fn num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, ConfigError> {
-    v.parse().map_err(|_| bad(name, v))
-}
-
 impl Config {
-    /// Every setting's name, in the order CONFIG GET * lists them.
-    pub const NAMES: &'static [&'static str] = &[
-        "port",
-        "bind",
-        "workers",
-        "dir",
-        "appendonly",
-        "appendfilename",
-        "appendfsync",
-        "loglevel",
-        "databases",
-        "auto-aof-rewrite-percentage",
-        "auto-aof-rewrite-min-size",
-    ];
-
-    /// Applies one setting by its redis.conf name.
+    /// Applies one setting by its redis.conf name (any case), after checking its value.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
-        let name = name.to_ascii_lowercase();
-        let n = name.as_str();
-        match n {
-            "port" => self.port = num(n, value)?,
-            "bind" => self.bind = value.split_whitespace().next().unwrap_or("").to_string(),
-            "workers" => {
-                self.workers = num(n, value)?;
-                if self.workers == 0 {
-                    return Err(bad(n, value));
+        let s = find_setting(name).ok_or_else(|| ConfigError::UnknownSetting(name.into()))?;
+        let v = s.parse(value)?;
+        match s.name {
+            "port" => self.port = v.int() as u16,
+            "bind" => {
+                if value.split_whitespace().next().is_none() {
+                    return Err(bad(s.name, value, "an address is needed"));
                 }
+                self.bind = value.split_whitespace().collect::<Vec<_>>().join(" ");
             }
-            "dir" => self.dir = PathBuf::from(value),
-            "appendonly" => self.appendonly = yes_no(n, value)?,
+            "workers" => self.workers = v.int() as usize,
+            "dir" => {
+                if value.is_empty() {
+                    return Err(bad(s.name, value, "a directory is needed"));
+                }
+                self.dir = PathBuf::from(value)
+            }
+            "appendonly" => self.appendonly = v.bool(),
             "appendfilename" => {
                 if value.is_empty() || value.contains('/') {
-                    return Err(bad(n, value));
+                    return Err(bad(
+                        s.name,
+                        value,
+                        "appendfilename can't be a path, just a filename",
+                    ));
                 }
                 self.appendfilename = value.into()
             }
             "appendfsync" => {
-                self.appendfsync = match value.to_ascii_lowercase().as_str() {
+                self.appendfsync = match v.word() {
                     "always" => FsyncPolicy::Always,
                     "everysec" => FsyncPolicy::EverySec,
-                    "no" => FsyncPolicy::No,
-                    _ => return Err(bad(n, value)),
+                    _ => FsyncPolicy::No,
                 }
             }
             "loglevel" => {
-                self.loglevel = match value.to_ascii_lowercase().as_str() {
+                self.loglevel = match v.word() {
                     "debug" => LogLevel::Debug,
                     "verbose" => LogLevel::Verbose,
                     "notice" => LogLevel::Notice,
-                    "warning" => LogLevel::Warning,
-                    _ => return Err(bad(n, value)),
+                    _ => LogLevel::Warning,
                 }
             }
-            "databases" => {
-                self.databases = num(n, value)?;
-                if self.databases == 0 {
-                    return Err(bad(n, value));
+            "databases" => self.databases = v.int() as usize,
+            "timeout" => self.timeout = v.int() as u64,
+            "auto-aof-rewrite-percentage" => self.auto_aof_rewrite_percentage = v.int() as u64,
+            "auto-aof-rewrite-min-size" => self.auto_aof_rewrite_min_size = v.int() as u64,
+            "save" => {
+                // rudis persists through the AOF only; "" is Redis's way of saying "no snapshots".
+                if !value.trim().is_empty() {
+                    return Err(bad(
+                        s.name,
+                        value,
+                        "rudis takes no RDB snapshots; only \"\" is accepted",
+                    ));
                 }
             }
-            "auto-aof-rewrite-percentage" => self.auto_aof_rewrite_percentage = num(n, value)?,
-            "auto-aof-rewrite-min-size" => self.auto_aof_rewrite_min_size = parse_memory(n, value)?,
-            _ => return Err(ConfigError::UnknownSetting(name)),
+            other => return Err(ConfigError::UnknownSetting(other.into())),
         }
         Ok(())
     }
 
     /// A setting's current value as CONFIG GET shows it.
     pub fn get(&self, name: &str) -> Option<String> {
-        Some(match name {
+        Some(match find_setting(name)?.name {
             "port" => self.port.to_string(),
             "bind" => self.bind.clone(),
             "workers" => self.workers.to_string(),
-            "dir" => self.dir.display().to_string(),
+            "dir" => std::fs::canonicalize(&self.dir)
+                .unwrap_or_else(|_| self.dir.clone())
+                .display()
+                .to_string(),
             "appendonly" => if self.appendonly { "yes" } else { "no" }.into(),
             "appendfilename" => self.appendfilename.clone(),
             "appendfsync" => self.appendfsync.name().into(),
             "loglevel" => self.loglevel.name().into(),
             "databases" => self.databases.to_string(),
+            "timeout" => self.timeout.to_string(),
+            "save" => String::new(),
             "auto-aof-rewrite-percentage" => self.auto_aof_rewrite_percentage.to_string(),
             "auto-aof-rewrite-min-size" => self.auto_aof_rewrite_min_size.to_string(),
             _ => return None,
         })
+    }
+
+    /// CONFIG SET of several settings at once, checked in Redis 7's order: every name is
+    /// looked up first (an unknown one is reported even after others), a fixed or repeated one
+    /// stops there, then the values are checked; either all are applied or none is. On error,
+    /// the name as the client gave it and why.
+    pub fn set_at_runtime(&mut self, pairs: &[(&str, &str)]) -> Result<(), (String, ConfigError)> {
+        let mut unknown: Option<&str> = None;
+        let mut seen: Vec<&str> = Vec::new();
+        for (name, _) in pairs {
+            let Some(s) = find_setting(name) else {
+                unknown.get_or_insert(name);
+                continue;
+            };
+            if unknown.is_some() {
+                continue;
+            }
+            if !s.mutable {
+                return Err((name.to_string(), ConfigError::Immutable(s.name.into())));
+            }
+            if seen.contains(&s.name) {
+                return Err((name.to_string(), bad(s.name, "", "duplicate parameter")));
+            }
+            seen.push(s.name);
+        }
+        if let Some(name) = unknown {
+            return Err((name.to_string(), ConfigError::UnknownSetting(name.into())));
+        }
+        let mut next = self.clone();
+        for (name, value) in pairs {
+            next.set(name, value).map_err(|e| (name.to_string(), e))?;
+        }
+        *self = next;
+        Ok(())
+    }
+
+    /// The address to listen on: the first of `bind` (a leading `-`, redis.conf's "optional"
+    /// mark, is dropped), with the port.
+    pub fn listen_addr(&self) -> String {
+        let first = self.bind.split_whitespace().next().unwrap_or("127.0.0.1");
+        let host = first.trim_start_matches('-');
+        let host = if host == "*" { "0.0.0.0" } else { host };
+        if host.contains(':') {
+            format!("[{host}]:{}", self.port)
+        } else {
+            format!("{host}:{}", self.port)
+        }
     }
 
     pub fn aof_path(&self) -> PathBuf {
@@ -261,6 +489,7 @@ impl Config {
         let mut c = Config::default();
         if let Some(path) = &cli.config_file {
             c.load_file(path)?;
+            c.config_file = Some(std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()));
         }
         for (name, value) in cli.overrides() {
             c.set(name, &value)?;
@@ -268,24 +497,70 @@ impl Config {
         Ok(c)
     }
 
-    /// Reads redis.conf syntax: `name value...` per line, `#` comments, quoted values.
+    /// Reads redis.conf syntax: one directive per line, its words split as Redis splits them
+    /// (double quotes with `\n`, `\xHH` escapes; single quotes), `#` comments. A directive rudis
+    /// does not have stops start-up, naming the file and line.
     pub fn load_file(&mut self, path: &std::path::Path) -> Result<(), ConfigError> {
-        let text = std::fs::read_to_string(path)
+        let text = std::fs::read(path)
             .map_err(|e| ConfigError::Io(format!("cannot read {}: {e}", path.display())))?;
+        self.load_text(&String::from_utf8_lossy(&text), &path.display().to_string())
+    }
+
+    /// [`Config::load_file`] on text already read; `origin` names it in errors.
+    pub fn load_text(&mut self, text: &str, origin: &str) -> Result<(), ConfigError> {
         for (i, line) in text.lines().enumerate() {
+            let at = |reason: String| ConfigError::File {
+                path: origin.to_string(),
+                line: i + 1,
+                reason,
+            };
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let (name, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-            let value = rest.trim().trim_matches('"');
-            self.set(name, value).map_err(|e| ConfigError::File {
-                path: path.display().to_string(),
-                line: i + 1,
-                reason: e.to_string(),
-            })?;
+            let words = split_args(line)
+                .ok_or_else(|| at("Unbalanced quotes in configuration line".into()))?;
+            let Some((name, values)) = words.split_first() else {
+                continue;
+            };
+            if name.eq_ignore_ascii_case("include") {
+                return Err(at(
+                    "'include' is not supported: put every setting in one file".into(),
+                ));
+            }
+            let setting =
+                find_setting(name).ok_or_else(|| at(format!("unknown directive '{name}'")))?;
+            if values.is_empty() || (values.len() > 1 && !setting.multi) {
+                return Err(at(format!(
+                    "wrong number of arguments for '{}'",
+                    setting.name
+                )));
+            }
+            self.set(name, &values.join(" "))
+                .map_err(|e| at(e.to_string()))?;
         }
         Ok(())
+    }
+}
+
+/// Splits a line into words as Redis's `sdssplitargs` (the inline-command splitter, which
+/// does exactly that): None on unbalanced quotes (or a closing quote not followed by a space).
+pub fn split_args(line: &str) -> Option<Vec<String>> {
+    use crate::resp::parse::{Limits, Parsed, RequestParser};
+    if line.starts_with('*') {
+        // The parser would read a RESP array; no directive starts so.
+        return Some(vec![line.to_string()]);
+    }
+    let input = format!("{line}\r\n");
+    let mut p = RequestParser::new(Limits::default());
+    match p.parse(input.as_bytes()) {
+        Ok(Parsed::Request { .. }) => Some(
+            p.args()
+                .iter()
+                .map(|a| String::from_utf8_lossy(a.bytes(input.as_bytes())).into_owned())
+                .collect(),
+        ),
+        _ => None,
     }
 }
 
@@ -330,6 +605,12 @@ pub struct Cli {
     /// ... and is at least this big (bytes, or 64mb, 1gb...).
     #[arg(long, value_name = "SIZE")]
     pub auto_aof_rewrite_min_size: Option<String>,
+    /// Close a client after it has been idle this many seconds (0: never).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// RDB snapshot schedule; rudis takes none, so only "" is accepted (as in redis.conf).
+    #[arg(long, value_name = "\"\"")]
+    pub save: Option<String>,
 }
 
 impl Cli {
@@ -358,6 +639,8 @@ impl Cli {
             "auto-aof-rewrite-min-size",
             self.auto_aof_rewrite_min_size.clone(),
         );
+        put("timeout", self.timeout.map(|t| t.to_string()));
+        put("save", self.save.clone());
         v
     }
 }
@@ -379,20 +662,98 @@ mod tests {
 
     #[test]
     fn memory_sizes() {
-        assert_eq!(parse_memory("x", "64mb"), Ok(64 * 1024 * 1024));
-        assert_eq!(parse_memory("x", "1K"), Ok(1000));
-        assert_eq!(parse_memory("x", "12"), Ok(12));
-        assert!(parse_memory("x", "12q").is_err());
-        assert!(parse_memory("x", "mb").is_err());
+        assert_eq!(parse_memory("64mb"), Some(64 * 1024 * 1024));
+        assert_eq!(parse_memory("1K"), Some(1000));
+        assert_eq!(parse_memory("12"), Some(12));
+        assert!(parse_memory("12q").is_none());
+        assert!(parse_memory("mb").is_none());
     }
 
     #[test]
     fn every_name_round_trips() {
         let mut c = Config::default();
-        for n in Config::NAMES {
-            let v = c.get(n).unwrap();
-            c.set(n, &v).unwrap();
-            assert_eq!(c.get(n).unwrap(), v);
+        for s in SETTINGS {
+            let v = c.get(s.name).unwrap();
+            c.set(s.name, &v).unwrap();
+            assert_eq!(c.get(s.name).unwrap(), v);
         }
+    }
+
+    #[test]
+    fn errors_in_redis_words() {
+        let mut c = Config::default();
+        let reason = |r: Result<(), ConfigError>| r.unwrap_err().reason();
+        assert_eq!(
+            reason(c.set("port", "abc")),
+            "argument couldn't be parsed into an integer"
+        );
+        assert_eq!(
+            reason(c.set("port", "99999")),
+            "argument must be between 0 and 65535 inclusive"
+        );
+        assert_eq!(
+            reason(c.set("appendonly", "maybe")),
+            "argument must be 'yes' or 'no'"
+        );
+        assert_eq!(
+            reason(c.set("loglevel", "loud")),
+            "argument(s) must be one of the following: debug, verbose, notice, warning"
+        );
+        assert!(matches!(
+            c.set("nosuch", "1"),
+            Err(ConfigError::UnknownSetting(_))
+        ));
+        let err = c
+            .set_at_runtime(&[("timeout", "5"), ("port", "1")])
+            .unwrap_err();
+        assert_eq!(err.1.reason(), "can't set immutable config");
+        assert_eq!(c.timeout, 0, "nothing applied when one pair fails");
+        c.set_at_runtime(&[("timeout", "5"), ("LOGLEVEL", "debug")])
+            .unwrap();
+        assert_eq!((c.timeout, c.loglevel), (5, LogLevel::Debug));
+    }
+
+    #[test]
+    fn words_split_as_redis_splits_them() {
+        let w = |l: &str| split_args(l);
+        assert_eq!(w("a  b"), Some(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            w(r#"dir "/tmp/with space" 'x\'y'"#),
+            Some(vec!["dir".into(), "/tmp/with space".into(), "x'y".into()])
+        );
+        assert_eq!(w(r#"x "a\x41\n""#), Some(vec!["x".into(), "aA\n".into()]));
+        assert_eq!(w(r#"x "unbalanced"#), None);
+        assert_eq!(w(r#"x "a"b"#), None);
+        assert_eq!(w(r#"save """#), Some(vec!["save".into(), "".into()]));
+    }
+
+    #[test]
+    fn file_syntax() {
+        let mut c = Config::default();
+        c.load_text(
+            "# comment\n\nport 7001\nbind 127.0.0.1 -::1\nAPPENDFSYNC \"always\"\nsave \"\"\n",
+            "t.conf",
+        )
+        .unwrap();
+        assert_eq!((c.port, c.appendfsync), (7001, FsyncPolicy::Always));
+        assert_eq!(c.listen_addr(), "127.0.0.1:7001");
+        let err = c
+            .load_text("port 1\nfrobnicate yes\n", "t.conf")
+            .unwrap_err();
+        assert_eq!(err.to_string(), "t.conf:2: unknown directive 'frobnicate'");
+        let err = c.load_text("include other.conf\n", "t.conf").unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with("t.conf:1: 'include' is not supported"));
+        let err = c.load_text("port 1 2\n", "t.conf").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.conf:1: wrong number of arguments for 'port'"
+        );
+        let err = c.load_text("port\n", "t.conf").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.conf:1: wrong number of arguments for 'port'"
+        );
     }
 }

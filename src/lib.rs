@@ -2,6 +2,7 @@
 
 pub mod aof;
 pub mod client;
+pub mod clients;
 pub mod commands;
 pub mod config;
 pub mod connection;

@@ -11,10 +11,16 @@ fn main() {
             std::process::exit(1);
         }
     };
-    env_logger::Builder::from_env(
-        env_logger::Env::default().default_filter_or(config.loglevel.filter()),
-    )
-    .init();
+    if std::env::var_os("RUST_LOG").is_some() {
+        env_logger::Builder::from_env(env_logger::Env::default()).init();
+    } else {
+        // Every level passes the logger's own filter; the global maximum, which CONFIG SET
+        // loglevel moves, does the filtering.
+        env_logger::Builder::new()
+            .filter_level(log::LevelFilter::Debug)
+            .init();
+        log::set_max_level(config.loglevel.level_filter());
+    }
     if let Err(e) = rudis::server::run(config) {
         log::error!("{e}");
         eprintln!("rudis-server: {e}");

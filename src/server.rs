@@ -91,7 +91,7 @@ fn remove_stale_rewrites(aof: &std::path::Path) {
 
 /// Binds, loads, and serves until the process is stopped.
 pub fn run(config: Config) -> Result<(), ServerError> {
-    let addr = format!("{}:{}", config.bind, config.port);
+    let addr = config.listen_addr();
     let listener = TcpListener::bind(&addr).map_err(|e| ServerError::Bind(addr.clone(), e))?;
     let workers = config.workers;
     // A file-size limit (ulimit -f) must make AOF writes fail with EFBIG, which the writer

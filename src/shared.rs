@@ -8,6 +8,7 @@ use parking_lot::RwLock;
 use smallvec::SmallVec;
 
 use crate::aof::Aof;
+use crate::clients::Clients;
 use crate::commands::CommandError;
 use crate::config::Config;
 use crate::stats::Stats;
@@ -19,6 +20,7 @@ pub struct Shared {
     pub store: Store,
     pub aof: Option<Aof>,
     pub stats: Stats,
+    pub clients: Clients,
     pub watches: Watches,
     pub started: Instant,
     loading: AtomicBool,
@@ -31,6 +33,7 @@ impl Shared {
             config: RwLock::new(config),
             aof,
             stats: Stats::default(),
+            clients: Clients::default(),
             watches: Watches::default(),
             started: Instant::now(),
             loading: AtomicBool::new(false),

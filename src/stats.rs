@@ -10,6 +10,9 @@ pub struct Stats {
     pub connected_clients: AtomicU64,
     pub expired_keys: AtomicU64,
     pub dirty: AtomicU64,
+    pub error_replies: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
 }
 
 impl Stats {
@@ -19,6 +22,10 @@ impl Stats {
 
     pub fn expired_keys(&self, n: u64) {
         self.expired_keys.fetch_add(n, Relaxed);
+    }
+
+    pub fn error_reply(&self) {
+        self.error_replies.fetch_add(1, Relaxed);
     }
 
     pub fn dirty(&self, n: u64) {

@@ -120,4 +120,4 @@ macro_rules! scripts {
     )*};
 }
 
-scripts!(seed, hashes, strings, keys, expire, databases);
+scripts!(seed, hashes, server, strings, keys, expire, databases);

@@ -1,4 +1,4 @@
-//! Connection commands: PING, ECHO, QUIT, SELECT.
+//! Connection commands: PING, ECHO, QUIT, SELECT, HELLO, RESET.
 
 use super::flags::*;
 use super::{args, CommandError, CommandSpec, Ctx, Keys};
@@ -14,16 +14,30 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "echo",
         arity: 2,
-        flags: FAST,
+        flags: LOADING | STALE | FAST,
         keys: Keys::None,
         handler: echo,
     },
     CommandSpec {
         name: "quit",
         arity: -1,
-        flags: ALLOW_BUSY | NO_AUTH | FAST | LOADING | STALE,
+        flags: NOSCRIPT | ALLOW_BUSY | NO_AUTH | FAST | LOADING | STALE,
         keys: Keys::None,
         handler: quit,
+    },
+    CommandSpec {
+        name: "hello",
+        arity: -1,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        keys: Keys::None,
+        handler: hello,
+    },
+    CommandSpec {
+        name: "reset",
+        arity: 1,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        keys: Keys::None,
+        handler: reset,
     },
     CommandSpec {
         name: "select",
@@ -62,5 +76,87 @@ fn select(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     }
     ctx.select(db as usize);
     ctx.out.ok();
+    Ok(())
+}
+
+/// The Redis version rudis answers as (HELLO, INFO's `redis_version`): clients gate features on
+/// it, and rudis speaks Redis 7.0's protocol.
+pub const REDIS_VERSION: &str = "7.0.15";
+
+/// HELLO [protover [AUTH user pass] [SETNAME name]]. Only RESP2 is spoken: protover 3 is
+/// refused as Redis refuses an unknown version, and clients then stay on RESP2.
+fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    if let Some(v) = argv.get(1) {
+        let ver = args::int(v).map_err(|_| {
+            CommandError::Err("Protocol version is not an integer or out of range".into())
+        })?;
+        if ver != 2 {
+            return Err(CommandError::Coded(
+                "NOPROTO unsupported protocol version".into(),
+            ));
+        }
+    }
+    let mut auth: Option<(&[u8], &[u8])> = None;
+    let mut name: Option<&[u8]> = None;
+    let mut i = 2;
+    while i < argv.len() {
+        let more = argv.len() - 1 - i;
+        if argv[i].eq_ignore_ascii_case(b"auth") && more >= 2 {
+            auth = Some((argv[i + 1], argv[i + 2]));
+            i += 3;
+        } else if argv[i].eq_ignore_ascii_case(b"setname") && more >= 1 {
+            super::client::validate_name(argv[i + 1])?;
+            name = Some(argv[i + 1]);
+            i += 2;
+        } else {
+            return Err(CommandError::Err(format!(
+                "Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(argv[i])
+            )));
+        }
+    }
+    if let Some((user, pass)) = auth {
+        hello_auth(ctx, user, pass)?;
+    }
+    if let Some(name) = name {
+        super::client::set_name(ctx, name)?;
+    }
+    ctx.out.array(14);
+    ctx.out.bulk(b"server");
+    ctx.out.bulk(b"redis");
+    ctx.out.bulk(b"version");
+    ctx.out.bulk(REDIS_VERSION.as_bytes());
+    ctx.out.bulk(b"proto");
+    ctx.out.int(2);
+    ctx.out.bulk(b"id");
+    ctx.out.int(ctx.client.id as i64);
+    ctx.out.bulk(b"mode");
+    ctx.out.bulk(b"standalone");
+    ctx.out.bulk(b"role");
+    ctx.out.bulk(b"master");
+    ctx.out.bulk(b"modules");
+    ctx.out.array(0);
+    Ok(())
+}
+
+/// AUTH hook for HELLO ... AUTH user pass: checks the credentials as AUTH does and marks the
+/// client authenticated. Until AUTH exists there is only Redis's passwordless `default` user,
+/// which accepts any password.
+fn hello_auth(_ctx: &mut Ctx, user: &[u8], _pass: &[u8]) -> Result<(), CommandError> {
+    if user == b"default" {
+        Ok(())
+    } else {
+        Err(CommandError::Coded(
+            "WRONGPASS invalid username-password pair or user is disabled.".into(),
+        ))
+    }
+}
+
+/// RESET: back to a fresh connection's state (database 0, no name) and `+RESET`.
+// MULTI/WATCH state and authentication are reset here too once they exist.
+fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    ctx.select(0);
+    ctx.client.handle.state.lock().name.clear();
+    ctx.out.simple("RESET");
     Ok(())
 }

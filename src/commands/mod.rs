@@ -21,9 +21,13 @@ pub mod args;
 pub mod ctx;
 pub mod error;
 
+pub mod client;
+pub mod config;
 pub mod connection;
+pub mod docs;
 pub mod expire;
 pub mod hash;
+pub mod info;
 pub mod keys;
 pub mod persistence;
 pub mod server;
@@ -153,6 +157,9 @@ impl CommandSpec {
 pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
     [
         connection::COMMANDS,
+        client::COMMANDS,
+        config::COMMANDS,
+        info::COMMANDS,
         string::COMMANDS,
         hash::COMMANDS,
         keys::COMMANDS,
@@ -179,6 +186,81 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
     table().get(&*lower).copied()
+}
+
+/// A command that touches no keys.
+pub const fn keyless(name: &'static str, arity: i32, flags: u32, handler: Handler) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        keys: Keys::None,
+        handler,
+    }
+}
+
+/// `<CONTAINER> HELP`: the container's help text, one status line per entry, as Redis's
+/// `addReplyHelp`.
+pub fn help(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let lines = match argv[0].to_ascii_lowercase().as_slice() {
+        b"client" => client::HELP,
+        b"config" => config::HELP,
+        _ => server::COMMAND_HELP,
+    };
+    ctx.out.array(lines.len());
+    for l in lines {
+        ctx.out.simple(l);
+    }
+    Ok(())
+}
+
+/// The subcommands of a container command (CLIENT, CONFIG, COMMAND), named `container|sub`.
+pub fn subcommands(container: &str) -> &'static [CommandSpec] {
+    match container {
+        "client" => client::SUBCOMMANDS,
+        "config" => config::SUBCOMMANDS,
+        "command" => server::SUBCOMMANDS,
+        _ => &[],
+    }
+}
+
+/// The subcommand `argv[1]` of container `spec`, if it has one by that name.
+pub fn lookup_sub(spec: &CommandSpec, argv: &[&[u8]]) -> Option<&'static CommandSpec> {
+    let sub = argv.get(1)?;
+    let prefix = spec.name.len() + 1;
+    subcommands(spec.name)
+        .iter()
+        .find(|c| c.name.as_bytes()[prefix..].eq_ignore_ascii_case(sub))
+}
+
+/// The handler of a container command: finds the subcommand, checks its arity, runs it.
+pub fn dispatch_sub(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let Some(container) = lookup(argv[0]) else {
+        return Err(CommandError::Syntax);
+    };
+    let Some(sub) = lookup_sub(container, argv) else {
+        return Err(CommandError::UnknownSubcommand {
+            sub: argv.get(1).map_or_else(Vec::new, |s| s.to_vec()),
+            cmd: container_upper(container.name),
+        });
+    };
+    if !sub.arity_ok(argv.len()) {
+        return Err(CommandError::WrongArity(sub.name));
+    }
+    (sub.handler)(ctx, argv)
+}
+
+fn container_upper(name: &str) -> &'static str {
+    match name {
+        "client" => "CLIENT",
+        "config" => "CONFIG",
+        _ => "COMMAND",
+    }
+}
+
+/// The name CLIENT LIST shows as a command's `cmd=`: `client|list` for subcommands.
+fn full_name(spec: &'static CommandSpec, argv: &[&[u8]]) -> &'static str {
+    lookup_sub(spec, argv).map_or(spec.name, |s| s.name)
 }
 
 /// The shards `spec` needs for `argv` when run from database `db`.
@@ -219,14 +301,22 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
             args: argv[1..].iter().take(16).map(|a| a.to_vec()).collect(),
         };
         out.error(&err.to_string());
+        shared.stats.error_reply();
         return;
     };
     if !spec.arity_ok(argv.len()) {
         out.error(&CommandError::WrongArity(spec.name).to_string());
+        shared.stats.error_reply();
         return;
     }
+    client.handle.touch(client.db, full_name(spec, argv));
+    let db = client.db;
     if let Err(e) = run(shared, client, spec, argv, out) {
         out.error(&e.to_string());
+        shared.stats.error_reply();
+    }
+    if client.db != db {
+        client.handle.state.lock().db = client.db;
     }
 }
 

@@ -1,16 +1,26 @@
-//! Server commands: COMMAND.
+//! Server commands: COMMAND (and its subcommands), TIME.
 
 use super::flags::*;
-use super::{all, CommandError, CommandSpec, Ctx, Keys};
+use super::{all, dispatch_sub, docs, subcommands, CommandError, CommandSpec, Ctx};
 
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
-    name: "command",
-    arity: -1,
-    flags: LOADING | STALE,
-    keys: Keys::None,
-    handler: command,
-}];
+use super::keyless as spec;
 
+pub static COMMANDS: &[CommandSpec] = &[
+    spec("command", -1, LOADING | STALE, command),
+    spec("time", 1, LOADING | STALE | FAST, time),
+];
+
+pub static SUBCOMMANDS: &[CommandSpec] = &[
+    spec("command|count", 2, LOADING | STALE, count),
+    spec("command|docs", -2, LOADING | STALE, command_docs),
+    spec("command|getkeys", -4, LOADING | STALE, getkeys),
+    spec("command|help", 2, LOADING | STALE, super::help),
+    spec("command|info", -2, LOADING | STALE, info),
+    spec("command|list", -2, LOADING | STALE, list),
+];
+
+/// One COMMAND INFO entry: what the table says, plus Redis's ACL categories, tips and key
+/// specs, plus the subcommands'.
 fn command_info(ctx: &mut Ctx, c: &CommandSpec) {
     let (first, last, step) = c.key_range();
     ctx.out.array(10);
@@ -28,46 +38,206 @@ fn command_info(ctx: &mut Ctx, c: &CommandSpec) {
     ctx.out.int(first as i64);
     ctx.out.int(last as i64);
     ctx.out.int(step as i64);
-    ctx.out.array(0); // ACL categories
-    ctx.out.array(0); // tips
-    ctx.out.array(0); // key specs
-    ctx.out.array(0); // subcommands
+    for extra in docs::info_extras(c.name) {
+        extra.encode(ctx.out);
+    }
+    let subs = subcommands(c.name);
+    ctx.out.array(subs.len());
+    for s in subs {
+        command_info(ctx, s);
+    }
+}
+
+/// A command or a subcommand (`client|kill`) by name, ignoring case.
+fn find(name: &[u8]) -> Option<&'static CommandSpec> {
+    let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+    match name.split_once('|') {
+        None => super::lookup(name.as_bytes()),
+        Some((container, _)) => subcommands(container).iter().find(|s| s.name == name),
+    }
 }
 
 fn command(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
-    let Some(sub) = argv.get(1) else {
-        let cmds: Vec<_> = all().collect();
-        ctx.out.array(cmds.len());
-        for c in cmds {
-            command_info(ctx, c);
-        }
-        return Ok(());
-    };
-    match sub.to_ascii_lowercase().as_slice() {
-        b"count" => ctx.out.int(all().count() as i64),
-        b"docs" => ctx.out.array(0),
-        b"info" => {
-            ctx.out.array(argv.len() - 2);
-            for name in &argv[2..] {
-                match super::lookup(name) {
-                    Some(c) => command_info(ctx, c),
-                    None => ctx.out.null_array(),
-                }
-            }
-        }
-        b"list" => {
-            let cmds: Vec<_> = all().collect();
-            ctx.out.array(cmds.len());
-            for c in cmds {
-                ctx.out.bulk(c.name.as_bytes());
-            }
-        }
-        _ => {
-            return Err(CommandError::UnknownSubcommand {
-                sub: sub.to_vec(),
-                cmd: "COMMAND",
-            })
+    if argv.len() > 1 {
+        return dispatch_sub(ctx, argv);
+    }
+    let cmds: Vec<_> = all().collect();
+    ctx.out.array(cmds.len());
+    for c in cmds {
+        command_info(ctx, c);
+    }
+    Ok(())
+}
+
+fn count(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    ctx.out.int(all().count() as i64);
+    Ok(())
+}
+
+fn info(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    if argv.len() == 2 {
+        return command(ctx, &argv[..1]);
+    }
+    ctx.out.array(argv.len() - 2);
+    for name in &argv[2..] {
+        match find(name) {
+            Some(c) => command_info(ctx, c),
+            None => ctx.out.null(),
         }
     }
     Ok(())
+}
+
+fn docs_entry(ctx: &mut Ctx, c: &CommandSpec) {
+    ctx.out.bulk(c.name.as_bytes());
+    let subs = subcommands(c.name);
+    docs::docs(c.name, |n| subs.iter().any(|s| s.name == n)).encode(ctx.out);
+}
+
+fn command_docs(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let cmds: Vec<&CommandSpec> = if argv.len() == 2 {
+        all().collect()
+    } else {
+        argv[2..].iter().filter_map(|n| find(n)).collect()
+    };
+    ctx.out.array(cmds.len() * 2);
+    for c in cmds {
+        docs_entry(ctx, c);
+    }
+    Ok(())
+}
+
+fn list(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let names: Vec<&str> = match argv.len() {
+        2 => all().map(|c| c.name).collect(),
+        5 if argv[2].eq_ignore_ascii_case(b"filterby") => {
+            let arg = argv[4];
+            let every = all().flat_map(|c| std::iter::once(c).chain(subcommands(c.name)));
+            match argv[3].to_ascii_lowercase().as_slice() {
+                b"module" => Vec::new(),
+                b"aclcat" => {
+                    let cat = String::from_utf8_lossy(arg).to_ascii_lowercase();
+                    every
+                        .filter(|c| docs::acl_categories(c.name).contains(&cat))
+                        .map(|c| c.name)
+                        .collect()
+                }
+                b"pattern" => every
+                    .filter(|c| super::hash::glob_match(arg, c.name.as_bytes(), true))
+                    .map(|c| c.name)
+                    .collect(),
+                _ => return Err(CommandError::Syntax),
+            }
+        }
+        _ => return Err(CommandError::Syntax),
+    };
+    ctx.out.array(names.len());
+    for n in names {
+        ctx.out.bulk(n.as_bytes());
+    }
+    Ok(())
+}
+
+fn getkeys(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let target = &argv[2..];
+    let spec = super::lookup(target[0])
+        .ok_or_else(|| CommandError::Err("Invalid command specified".into()))?;
+    let spec = super::lookup_sub(spec, target).unwrap_or(spec);
+    if !spec.arity_ok(target.len()) {
+        return Err(CommandError::Err(
+            "Invalid number of arguments specified for command".into(),
+        ));
+    }
+    let (first, last, step) = spec.key_range();
+    if first == 0 {
+        return Err(CommandError::Err("The command has no key arguments".into()));
+    }
+    let argc = target.len() as i32;
+    let last = if last < 0 {
+        argc + last
+    } else {
+        last.min(argc - 1)
+    };
+    let keys: Vec<&[u8]> = (first..=last)
+        .step_by(step.max(1) as usize)
+        .filter_map(|i| target.get(i as usize).copied())
+        .collect();
+    ctx.out.array(keys.len());
+    for k in keys {
+        ctx.out.bulk(k);
+    }
+    Ok(())
+}
+
+pub const COMMAND_HELP: &[&str] = &[
+    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "(no subcommand)",
+    "    Return details about all Redis commands.",
+    "COUNT",
+    "    Return the total number of commands in this Redis server.",
+    "LIST",
+    "    Return a list of all commands in this Redis server.",
+    "INFO [<command-name> ...]",
+    "    Return details about multiple Redis commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "DOCS [<command-name> ...]",
+    "    Return documentation details about multiple Redis commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "GETKEYS <full-command>",
+    "    Return the keys from a full Redis command.",
+    "HELP",
+    "    Prints this help.",
+];
+
+fn time(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    ctx.out.array(2);
+    ctx.out.bulk_int(now.as_secs() as i64);
+    ctx.out.bulk_int(now.subsec_micros() as i64);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resp::Frame;
+
+    /// rudis's table says what Redis 7.0 says of each command it shares with it, so COMMAND
+    /// INFO and the behaviour it describes (arity errors, flags) match.
+    #[test]
+    fn table_matches_redis() {
+        let mut wrong = Vec::new();
+        for c in all().flat_map(|c| std::iter::once(c).chain(subcommands(c.name))) {
+            let Some((arity, flags)) = docs::redis_arity_flags(c.name) else {
+                continue;
+            };
+            let ours: Vec<String> = NAMES
+                .iter()
+                .filter(|(f, _)| c.has(*f))
+                .map(|(_, n)| n.to_string())
+                .collect();
+            if arity != c.arity as i64 || ours != flags {
+                wrong.push(format!(
+                    "{}: redis {arity} {flags:?}, rudis {} {ours:?}",
+                    c.name, c.arity
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn docs_are_redis_docs() {
+        let Frame::Array(d) = docs::docs("hset", |_| false) else {
+            panic!()
+        };
+        assert_eq!(
+            docs::map_get(&d, "group"),
+            Some(&Frame::Bulk(b"hash".to_vec()))
+        );
+    }
 }

@@ -1,0 +1,256 @@
+//! CLIENT and its subcommands (Redis's networking.c), over the registry in `crate::clients`.
+
+use std::sync::Arc;
+
+use super::flags::*;
+use super::{args, dispatch_sub, CommandError, CommandSpec, Ctx};
+use crate::clients::ClientHandle;
+
+use super::keyless as sub;
+
+pub static COMMANDS: &[CommandSpec] = &[sub("client", -2, 0, dispatch_sub)];
+
+pub static SUBCOMMANDS: &[CommandSpec] = &[
+    sub("client|id", 2, NOSCRIPT | LOADING | STALE, id),
+    sub("client|getname", 2, NOSCRIPT | LOADING | STALE, getname),
+    sub("client|setname", 3, NOSCRIPT | LOADING | STALE, setname),
+    sub("client|setinfo", 4, NOSCRIPT | LOADING | STALE, setinfo),
+    sub("client|list", -2, ADMIN | NOSCRIPT | LOADING | STALE, list),
+    sub("client|info", 2, NOSCRIPT | LOADING | STALE, info),
+    sub("client|kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, kill),
+    sub("client|help", 2, LOADING | STALE, super::help),
+];
+
+fn id(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    ctx.out.int(ctx.client.id as i64);
+    Ok(())
+}
+
+fn getname(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    let name = ctx.client.handle.state.lock().name.clone();
+    if name.is_empty() {
+        ctx.out.null();
+    } else {
+        ctx.out.bulk(&name);
+    }
+    Ok(())
+}
+
+/// Checks a client name as Redis's `validateClientName`: printable ASCII without spaces.
+pub fn validate_name(name: &[u8]) -> Result<(), CommandError> {
+    if name.iter().all(|&c| (b'!'..=b'~').contains(&c)) {
+        Ok(())
+    } else {
+        Err(CommandError::Err(
+            "Client names cannot contain spaces, newlines or special characters.".into(),
+        ))
+    }
+}
+
+/// Sets the connection's name (empty clears it), after validation.
+pub fn set_name(ctx: &mut Ctx, name: &[u8]) -> Result<(), CommandError> {
+    validate_name(name)?;
+    ctx.client.handle.state.lock().name = name.to_vec();
+    Ok(())
+}
+
+fn setname(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    set_name(ctx, argv[2])?;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT SETINFO LIB-NAME|LIB-VER value, as Redis 7.2 has it (7.0 lacks it, but current client
+/// libraries send it on connect).
+fn setinfo(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let attr = argv[2].to_ascii_lowercase();
+    let value = argv[3];
+    let field = match attr.as_slice() {
+        b"lib-name" => "lib-name",
+        b"lib-ver" => "lib-ver",
+        _ => {
+            return Err(CommandError::Err(format!(
+                "Unrecognized option '{}'",
+                String::from_utf8_lossy(argv[2])
+            )))
+        }
+    };
+    if !value.iter().all(|&c| (b'!'..=b'~').contains(&c)) {
+        return Err(CommandError::Err(format!(
+            "{field} cannot contain spaces, newlines or special characters."
+        )));
+    }
+    if field == "lib-name" && value.contains(&b' ') {
+        return Err(CommandError::Syntax);
+    }
+    let mut st = ctx.client.handle.state.lock();
+    match field {
+        "lib-name" => st.lib_name = value.to_vec(),
+        _ => st.lib_ver = value.to_vec(),
+    }
+    drop(st);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// The client types Redis knows; rudis has only normal clients.
+fn client_type(name: &[u8]) -> Result<bool, CommandError> {
+    match name.to_ascii_lowercase().as_slice() {
+        b"normal" => Ok(true),
+        b"master" | b"replica" | b"slave" | b"pubsub" => Ok(false),
+        _ => Err(CommandError::Err(format!(
+            "Unknown client type '{}'",
+            String::from_utf8_lossy(name)
+        ))),
+    }
+}
+
+fn list(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let clients: Vec<Arc<ClientHandle>> = match argv.len() {
+        2 => ctx.shared.clients.all(),
+        4 if argv[2].eq_ignore_ascii_case(b"type") => {
+            if client_type(argv[3])? {
+                ctx.shared.clients.all()
+            } else {
+                Vec::new()
+            }
+        }
+        n if n > 3 && argv[2].eq_ignore_ascii_case(b"id") => {
+            let mut v = Vec::new();
+            for a in &argv[3..] {
+                let id = args::int(a).map_err(|_| CommandError::Err("Invalid client ID".into()))?;
+                v.extend(ctx.shared.clients.get(id as u64));
+            }
+            v
+        }
+        _ => return Err(CommandError::Syntax),
+    };
+    let mut text = String::new();
+    for c in clients {
+        text.push_str(&c.info_line());
+        text.push('\n');
+    }
+    ctx.out.bulk(text.as_bytes());
+    Ok(())
+}
+
+fn info(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    let line = format!("{}\n", ctx.client.handle.info_line());
+    ctx.out.bulk(line.as_bytes());
+    Ok(())
+}
+
+/// CLIENT KILL addr (old form: OK or "No such client"), or CLIENT KILL filter value ... (new
+/// form: the number killed). The caller itself is skipped by default in the new form; when it
+/// is killed, its reply is still written before it is closed, as in Redis.
+fn kill(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let mut id: Option<u64> = None;
+    let mut addr: Option<&[u8]> = None;
+    let mut laddr: Option<&[u8]> = None;
+    let mut normal = true;
+    let mut skipme = true;
+    if argv.len() == 3 {
+        addr = Some(argv[2]);
+        skipme = false;
+    } else {
+        let mut i = 2;
+        while i < argv.len() {
+            let opt = argv[i].to_ascii_lowercase();
+            let Some(&val) = argv.get(i + 1) else {
+                return Err(CommandError::Syntax);
+            };
+            match opt.as_slice() {
+                b"id" => {
+                    let n = args::int(val).ok().filter(|&n| n >= 1).ok_or_else(|| {
+                        CommandError::Err("client-id should be greater than 0".into())
+                    })?;
+                    id = Some(n as u64);
+                }
+                b"type" => normal = client_type(val)?,
+                b"addr" => addr = Some(val),
+                b"laddr" => laddr = Some(val),
+                b"user" => {
+                    // Only the default user exists until ACLs do.
+                    if val != b"default" {
+                        return Err(CommandError::Err(format!(
+                            "No such user '{}'",
+                            String::from_utf8_lossy(val)
+                        )));
+                    }
+                }
+                b"skipme" => {
+                    skipme = match val.to_ascii_lowercase().as_slice() {
+                        b"yes" => true,
+                        b"no" => false,
+                        _ => return Err(CommandError::Syntax),
+                    }
+                }
+                _ => return Err(CommandError::Syntax),
+            }
+            i += 2;
+        }
+    }
+    let me = ctx.client.id;
+    let mut killed = 0;
+    for c in ctx.shared.clients.all() {
+        let matches = normal
+            && id.is_none_or(|id| c.id == id)
+            && addr.is_none_or(|a| c.addr.as_bytes() == a)
+            && laddr.is_none_or(|a| c.laddr.as_bytes() == a)
+            && !(skipme && c.id == me);
+        if !matches {
+            continue;
+        }
+        if c.id == me {
+            ctx.client.close_after_reply = true;
+        } else {
+            c.kill();
+        }
+        killed += 1;
+    }
+    if argv.len() == 3 {
+        if killed == 0 {
+            return Err(CommandError::Err("No such client".into()));
+        }
+        ctx.out.ok();
+    } else {
+        ctx.out.int(killed);
+    }
+    Ok(())
+}
+
+pub const HELP: &[&str] = &[
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Kill connections by type.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "    * ID <client-id> [<client-id> ...]",
+    "      Return clients of the given ids.",
+    "SETINFO <option> <value>",
+    "    Set client meta attributes: LIB-NAME or LIB-VER.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "HELP",
+    "    Prints this help.",
+];

@@ -1,0 +1,123 @@
+//! CONFIG GET / SET / RESETSTAT / HELP over the settings registry in `crate::config`.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::flags::*;
+use super::{dispatch_sub, CommandError, CommandSpec, Ctx};
+use crate::config::{Config, ConfigError, SETTINGS};
+use crate::shared::Shared;
+
+use super::keyless as spec;
+
+pub static COMMANDS: &[CommandSpec] = &[spec("config", -2, 0, dispatch_sub)];
+
+pub static SUBCOMMANDS: &[CommandSpec] = &[
+    spec("config|get", -3, ADMIN | NOSCRIPT | LOADING | STALE, get),
+    spec("config|set", -4, ADMIN | NOSCRIPT | LOADING | STALE, set),
+    spec(
+        "config|resetstat",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        resetstat,
+    ),
+    spec("config|help", 2, LOADING | STALE, super::help),
+];
+
+fn get(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let config = ctx.shared.config.read().clone();
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for pattern in &argv[2..] {
+        let is_glob = pattern.iter().any(|c| b"*?[".contains(c));
+        if !is_glob {
+            // An exact name is answered under the name as given, as Redis does.
+            let name = String::from_utf8_lossy(pattern).into_owned();
+            if let Some(v) = config.get(&name) {
+                if !pairs.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+                    pairs.push((name, v));
+                }
+            }
+            continue;
+        }
+        for s in SETTINGS {
+            if super::hash::glob_match(pattern, s.name.as_bytes(), true)
+                && !pairs.iter().any(|(n, _)| n.eq_ignore_ascii_case(s.name))
+            {
+                pairs.push((s.name.to_string(), config.get(s.name).unwrap_or_default()));
+            }
+        }
+    }
+    ctx.out.array(pairs.len() * 2);
+    for (n, v) in pairs {
+        ctx.out.bulk(n.as_bytes());
+        ctx.out.bulk(v.as_bytes());
+    }
+    Ok(())
+}
+
+fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    if !argv.len().is_multiple_of(2) {
+        return Err(CommandError::Syntax);
+    }
+    let words: Vec<String> = argv[2..]
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let pairs: Vec<(&str, &str)> = words
+        .chunks(2)
+        .map(|p| (p[0].as_str(), p[1].as_str()))
+        .collect();
+    let mut config = ctx.shared.config.write();
+    match config.set_at_runtime(&pairs) {
+        Ok(()) => {
+            apply(ctx.shared, &config);
+            drop(config);
+            ctx.out.ok();
+            Ok(())
+        }
+        Err((name, ConfigError::UnknownSetting(_))) => Err(CommandError::Err(format!(
+            "Unknown option or number of arguments for CONFIG SET - '{name}'"
+        ))),
+        Err((name, e)) => Err(CommandError::Err(format!(
+            "CONFIG SET failed (possibly related to argument '{name}') - {}",
+            e.reason()
+        ))),
+    }
+}
+
+/// Puts settings changed at run time into effect. `timeout` needs nothing here: connections
+/// read it from the config as they wait.
+fn apply(_shared: &Shared, config: &Config) {
+    // With RUST_LOG set, the environment's filter stays in charge.
+    if std::env::var_os("RUST_LOG").is_none() {
+        log::set_max_level(config.loglevel.level_filter());
+    }
+}
+
+fn resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    let s = &ctx.shared.stats;
+    for counter in [
+        &s.total_commands,
+        &s.total_connections,
+        &s.rejected_connections,
+        &s.expired_keys,
+        &s.error_replies,
+        &s.net_input_bytes,
+        &s.net_output_bytes,
+    ] {
+        counter.store(0, Relaxed);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+pub const HELP: &[&str] = &[
+    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "HELP",
+    "    Prints this help.",
+];

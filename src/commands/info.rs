@@ -1,0 +1,346 @@
+//! INFO: Redis's sections and field names, with rudis's real figures. Fields rudis has no
+//! truthful figure for are left out rather than invented.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::connection::REDIS_VERSION;
+use super::flags::*;
+use super::{CommandError, CommandSpec, Ctx, Keys};
+use crate::shared::Shared;
+
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
+    name: "info",
+    arity: -1,
+    flags: LOADING | STALE,
+    keys: Keys::None,
+    handler: info,
+}];
+
+/// What `INFO` and `INFO default` show, in Redis's order.
+const DEFAULT: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+fn info(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let mut wanted: Vec<&str> = Vec::new();
+    if argv.len() == 1 {
+        wanted.extend(DEFAULT);
+    }
+    for a in &argv[1..] {
+        let a = String::from_utf8_lossy(a).to_ascii_lowercase();
+        match a.as_str() {
+            "default" | "all" | "everything" => wanted.extend(DEFAULT),
+            s => {
+                if let Some(&name) = DEFAULT.iter().find(|&&d| d == s) {
+                    wanted.push(name);
+                }
+            }
+        }
+    }
+    let text = render(ctx, &wanted);
+    ctx.out.bulk(text.as_bytes());
+    Ok(())
+}
+
+/// The INFO text of the given sections (each once, in Redis's order).
+pub fn render(ctx: &Ctx, wanted: &[&str]) -> String {
+    let mut out = String::new();
+    for &section in DEFAULT.iter().filter(|s| wanted.contains(s)) {
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        let mut title = section.to_string();
+        title[..1].make_ascii_uppercase();
+        let _ = write!(out, "# {title}\r\n");
+        for (k, v) in fields(ctx, section) {
+            let _ = write!(out, "{k}:{v}\r\n");
+        }
+    }
+    out
+}
+
+fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
+    let shared = ctx.shared;
+    let mut f: Vec<(String, String)> = Vec::new();
+    let mut put = |k: &str, v: String| f.push((k.to_string(), v));
+    match section {
+        "server" => server(shared, &mut put),
+        "clients" => {
+            put("connected_clients", shared.clients.len().to_string());
+            put("cluster_connections", "0".into());
+            put("maxclients", shared.config.read().workers.to_string());
+            put("blocked_clients", "0".into());
+            put("tracking_clients", "0".into());
+        }
+        "memory" => memory(&mut put),
+        "persistence" => persistence(shared, &mut put),
+        "stats" => {
+            let s = &shared.stats;
+            let n = |a: &std::sync::atomic::AtomicU64| a.load(Relaxed).to_string();
+            put("total_connections_received", n(&s.total_connections));
+            put("total_commands_processed", n(&s.total_commands));
+            put("total_net_input_bytes", n(&s.net_input_bytes));
+            put("total_net_output_bytes", n(&s.net_output_bytes));
+            put("rejected_connections", n(&s.rejected_connections));
+            put("expired_keys", n(&s.expired_keys));
+            put("evicted_keys", "0".into());
+            put("total_error_replies", n(&s.error_replies));
+        }
+        "replication" => {
+            put("role", "master".into());
+            put("connected_slaves", "0".into());
+        }
+        "cpu" => cpu(&mut put),
+        "cluster" => put("cluster_enabled", "0".into()),
+        "keyspace" => keyspace(ctx, &mut put),
+        _ => {}
+    }
+    f
+}
+
+fn unix_now() -> std::time::Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// 40 hex digits, fixed for the life of the process, as Redis's run_id.
+fn run_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        let s = ahash::RandomState::new();
+        let mut id = String::new();
+        for i in 0u8..3 {
+            let _ = write!(id, "{:016x}", s.hash_one((i, std::process::id())));
+        }
+        id.truncate(40);
+        id
+    })
+}
+
+fn uname() -> String {
+    // SAFETY: uname fills the zeroed struct it is given; the fields are NUL-terminated.
+    unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut u) != 0 {
+            return std::env::consts::OS.into();
+        }
+        let field = |f: &[libc::c_char]| {
+            std::ffi::CStr::from_ptr(f.as_ptr())
+                .to_string_lossy()
+                .into_owned()
+        };
+        format!(
+            "{} {} {}",
+            field(&u.sysname),
+            field(&u.release),
+            field(&u.machine)
+        )
+    }
+}
+
+fn server(shared: &Shared, put: &mut impl FnMut(&str, String)) {
+    let config = shared.config.read();
+    let uptime = shared.started.elapsed().as_secs();
+    put("redis_version", REDIS_VERSION.into());
+    put("rudis_version", env!("CARGO_PKG_VERSION").into());
+    put("redis_git_sha1", "00000000".into());
+    put("redis_git_dirty", "0".into());
+    put("redis_mode", "standalone".into());
+    put("os", uname());
+    put("arch_bits", (usize::BITS).to_string());
+    put("multiplexing_api", "threads".into());
+    put("process_id", std::process::id().to_string());
+    put("process_supervised", "no".into());
+    put("run_id", run_id().into());
+    put("tcp_port", config.port.to_string());
+    put("server_time_usec", unix_now().as_micros().to_string());
+    put("uptime_in_seconds", uptime.to_string());
+    put("uptime_in_days", (uptime / 86400).to_string());
+    put("hz", "10".into());
+    put("configured_hz", "10".into());
+    put(
+        "executable",
+        std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    );
+    put(
+        "config_file",
+        config
+            .config_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    );
+    put("workers", config.workers.to_string());
+}
+
+/// Bytes as Redis's `bytesToHuman` writes them.
+pub fn human(n: u64) -> String {
+    let n_f = n as f64;
+    const UNITS: [(f64, &str); 5] = [
+        (1024.0, "K"),
+        (1024.0 * 1024.0, "M"),
+        (1024.0 * 1024.0 * 1024.0, "G"),
+        (1024.0 * 1024.0 * 1024.0 * 1024.0, "T"),
+        (1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0, "P"),
+    ];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let mut unit = UNITS[0];
+    for u in UNITS {
+        if n_f >= u.0 {
+            unit = u;
+        }
+    }
+    format!("{:.2}{}", n_f / unit.0, unit.1)
+}
+
+/// Resident set size in bytes, from /proc/self/statm.
+pub fn rss_bytes() -> u64 {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * page.max(0) as u64
+}
+
+/// A `Key: N kB` line of a /proc file, in bytes.
+fn proc_kb(path: &str, key: &str) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix(key)?
+                    .trim()
+                    .strip_suffix("kB")?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+        })
+        .map_or(0, |kb: u64| kb * 1024)
+}
+
+fn memory(put: &mut impl FnMut(&str, String)) {
+    // No allocator statistics (the system allocator keeps none that are cheap to read), so
+    // used_memory is the resident set, as the process as a whole uses it.
+    let rss = rss_bytes();
+    let peak = proc_kb("/proc/self/status", "VmHWM:").max(rss);
+    let total = proc_kb("/proc/meminfo", "MemTotal:");
+    put("used_memory", rss.to_string());
+    put("used_memory_human", human(rss));
+    put("used_memory_rss", rss.to_string());
+    put("used_memory_rss_human", human(rss));
+    put("used_memory_peak", peak.to_string());
+    put("used_memory_peak_human", human(peak));
+    put("total_system_memory", total.to_string());
+    put("total_system_memory_human", human(total));
+    put("maxmemory", "0".into());
+    put("maxmemory_human", "0B".into());
+    put("maxmemory_policy", "noeviction".into());
+    put("mem_allocator", "libc".into());
+}
+
+fn persistence(shared: &Shared, put: &mut impl FnMut(&str, String)) {
+    put("loading", (shared.is_loading() as u8).to_string());
+    put("async_loading", "0".into());
+    put(
+        "rdb_changes_since_last_save",
+        shared.stats.dirty.load(Relaxed).to_string(),
+    );
+    put("rdb_bgsave_in_progress", "0".into());
+    let started = unix_now().as_secs() - shared.started.elapsed().as_secs();
+    put("rdb_last_save_time", started.to_string());
+    put("rdb_last_bgsave_status", "ok".into());
+    put("rdb_saves", "0".into());
+    put("aof_enabled", (shared.aof.is_some() as u8).to_string());
+    put("aof_rewrite_in_progress", "0".into());
+    put("aof_rewrite_scheduled", "0".into());
+    let write_error = shared.aof.as_ref().and_then(|a| a.write_error());
+    put(
+        "aof_last_write_status",
+        if write_error.is_some() { "err" } else { "ok" }.into(),
+    );
+    if shared.aof.is_some() {
+        let size = std::fs::metadata(shared.config.read().aof_path()).map_or(0, |m| m.len());
+        put("aof_current_size", size.to_string());
+    }
+}
+
+fn cpu(put: &mut impl FnMut(&str, String)) {
+    let usage = |who| {
+        // SAFETY: getrusage fills the zeroed struct it is given.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(who, &mut u) };
+        let t = |tv: libc::timeval| format!("{}.{:06}", tv.tv_sec, tv.tv_usec);
+        (t(u.ru_stime), t(u.ru_utime))
+    };
+    let (sys, user) = usage(libc::RUSAGE_SELF);
+    let (csys, cuser) = usage(libc::RUSAGE_CHILDREN);
+    put("used_cpu_sys", sys);
+    put("used_cpu_user", user);
+    put("used_cpu_sys_children", csys);
+    put("used_cpu_user_children", cuser);
+}
+
+/// `dbN:keys=..,expires=..,avg_ttl=..` for every non-empty database. The shards are read one
+/// at a time; INFO holds no other lock.
+fn keyspace(ctx: &Ctx, put: &mut impl FnMut(&str, String)) {
+    let now = ctx.ks.now;
+    for (i, db) in ctx.shared.store.dbs.iter().enumerate() {
+        let (mut keys, mut expires, mut ttl_sum) = (0u64, 0u64, 0u128);
+        for shard in db.shards.iter() {
+            let s = shard.read();
+            keys += s.map.len() as u64;
+            expires += s.expires.len() as u64;
+            ttl_sum += s
+                .expires
+                .values()
+                .map(|&d| d.saturating_sub(now) as u128)
+                .sum::<u128>();
+        }
+        if keys > 0 {
+            let avg = if expires > 0 {
+                ttl_sum / expires as u128
+            } else {
+                0
+            };
+            put(
+                &format!("db{i}"),
+                format!("keys={keys},expires={expires},avg_ttl={avg}"),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human(0), "0B");
+        assert_eq!(human(1023), "1023B");
+        assert_eq!(human(1024), "1.00K");
+        assert_eq!(human(7626752), "7.27M");
+        assert!(rss_bytes() > 0);
+    }
+}
