@@ -110,7 +110,10 @@ impl std::error::Error for ConfigError {}
 /// How a setting's value is read; one validation path for the file, the flags and CONFIG SET.
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     Bool,
     Enum(&'static [&'static str]),
     /// Bytes, with redis.conf's units (`64mb`).
