@@ -6,7 +6,6 @@ pub mod clients;
 pub mod commands;
 pub mod config;
 pub mod connection;
-pub mod float80;
 pub mod glob;
 pub mod ldouble;
 pub mod resp;

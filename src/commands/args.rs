@@ -31,12 +31,6 @@ pub fn fmt_float(v: f64) -> String {
     format!("{v}")
 }
 
-/// A number as Redis's `string2ld` reads it for HINCRBYFLOAT and INCRBYFLOAT: no leading space,
-/// no NaN, nothing left over, no overflow. See [`crate::float80`].
-pub fn long_double(arg: &[u8]) -> Option<crate::float80::F80> {
-    crate::float80::F80::parse(arg)
-}
-
 /// A cursor over a command's arguments (after the name), for option parsing.
 pub struct Args<'a, 'b> {
     argv: &'b [&'a [u8]],

@@ -3,6 +3,7 @@
 use super::flags::*;
 use super::{args, CommandError, CommandSpec, Ctx, Keys};
 use crate::store::Hash;
+use crate::{glob, ldouble};
 
 const KEY1: Keys = Keys::Range {
     first: 1,
@@ -182,28 +183,25 @@ fn hincrby(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
-    let incr = args::long_double(argv[3]).ok_or(CommandError::NotFloat)?;
-    if !incr.is_finite() {
-        return Err(CommandError::Err("value is NaN or Infinity".into()));
+    // The increment alone first: Redis rejects a bad one before it looks at the key.
+    match ldouble::incr_by_float(None, argv[3]) {
+        Ok(_) => {}
+        Err(CommandError::NotFloat) => return Err(CommandError::NotFloat),
+        Err(_) => return Err(CommandError::Err("value is NaN or Infinity".into())),
     }
     let h = ctx.ks.hash_mut(argv[1])?;
-    let cur = match h.get(argv[2]) {
-        Some(v) => args::long_double(v)
-            .ok_or_else(|| CommandError::Err("hash value is not a float".into()))?,
-        None => Default::default(),
+    let text = match ldouble::incr_by_float(h.get(argv[2]), argv[3]) {
+        Ok(t) => t,
+        Err(CommandError::NotFloat) => {
+            return Err(CommandError::Err("hash value is not a float".into()))
+        }
+        Err(e) => return Err(e),
     };
-    let new = cur + incr;
-    if !new.is_finite() {
-        return Err(CommandError::Err(
-            "increment would produce NaN or Infinity".into(),
-        ));
-    }
-    let text = new.to_human();
-    h.insert(argv[2], text.as_bytes());
+    h.insert(argv[2], &text);
     ctx.dirty(1);
     // Replayed as the value it produced, as Redis logs it, so a replay cannot round differently.
-    ctx.propagate(&[b"HSET", argv[1], argv[2], text.as_bytes()]);
-    ctx.out.bulk(text.as_bytes());
+    ctx.propagate(&[b"HSET", argv[1], argv[2], &text]);
+    ctx.out.bulk(&text);
     Ok(())
 }
 
@@ -322,7 +320,7 @@ fn hscan(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     };
     let matched: Vec<(&[u8], &[u8])> = h
         .iter()
-        .filter(|(f, _)| pattern.is_none_or(|p| glob_match(p, f, false)))
+        .filter(|(f, _)| pattern.is_none_or(|p| glob::matches(p, f, false)))
         .collect();
     ctx.out.array(2);
     ctx.out.bulk(b"0");
@@ -332,126 +330,4 @@ fn hscan(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.out.bulk(v);
     }
     Ok(())
-}
-
-/// Redis's `stringmatchlen`: `*`, `?`, `[...]` with ranges and `^`, `\` escapes.
-// TODO: use the shared matcher of src/commands/glob.rs once branch strkeys lands it.
-pub fn glob_match(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
-    let eq = |a: u8, b: u8| {
-        if nocase {
-            a.eq_ignore_ascii_case(&b)
-        } else {
-            a == b
-        }
-    };
-    let (mut p, mut i) = (0, 0);
-    while p < pattern.len() {
-        match pattern[p] {
-            b'*' => {
-                while p + 1 < pattern.len() && pattern[p + 1] == b'*' {
-                    p += 1;
-                }
-                if p + 1 == pattern.len() {
-                    return true;
-                }
-                // As Redis: a star never matches at the very end unless it ends the pattern.
-                return (i..s.len()).any(|k| glob_match(&pattern[p + 1..], &s[k..], nocase));
-            }
-            b'?' => {
-                if i >= s.len() {
-                    return false;
-                }
-                i += 1;
-            }
-            b'[' => {
-                if i >= s.len() {
-                    return false;
-                }
-                p += 1;
-                let not = pattern.get(p) == Some(&b'^');
-                if not {
-                    p += 1;
-                }
-                let mut matched = false;
-                loop {
-                    match pattern.get(p) {
-                        None => {
-                            p -= 1;
-                            break;
-                        }
-                        Some(b']') => break,
-                        Some(b'\\') if p + 1 < pattern.len() => {
-                            p += 1;
-                            if eq(pattern[p], s[i]) {
-                                matched = true;
-                            }
-                        }
-                        Some(&lo) if pattern.get(p + 1) == Some(&b'-') && p + 2 < pattern.len() => {
-                            let hi = pattern[p + 2];
-                            let (lo, hi) = if lo > hi { (hi, lo) } else { (lo, hi) };
-                            p += 2;
-                            let c = s[i];
-                            let in_range = |c: u8| lo <= c && c <= hi;
-                            if in_range(c)
-                                || (nocase
-                                    && (in_range(c.to_ascii_lowercase())
-                                        || in_range(c.to_ascii_uppercase())))
-                            {
-                                matched = true;
-                            }
-                        }
-                        Some(&c) => {
-                            if eq(c, s[i]) {
-                                matched = true;
-                            }
-                        }
-                    }
-                    p += 1;
-                }
-                if not {
-                    matched = !matched;
-                }
-                if !matched {
-                    return false;
-                }
-                i += 1;
-            }
-            b'\\' if p + 1 < pattern.len() => {
-                p += 1;
-                if i >= s.len() || !eq(pattern[p], s[i]) {
-                    return false;
-                }
-                i += 1;
-            }
-            c => {
-                if i >= s.len() || !eq(c, s[i]) {
-                    return false;
-                }
-                i += 1;
-            }
-        }
-        p += 1;
-    }
-    i == s.len()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn glob() {
-        let m = |p: &[u8], s: &[u8]| glob_match(p, s, false);
-        assert!(m(b"*", b""));
-        assert!(m(b"h?llo", b"hello"));
-        assert!(m(b"h*o", b"hello"));
-        assert!(!m(b"h*x", b"hello"));
-        assert!(m(b"h[ae]llo", b"hallo"));
-        assert!(!m(b"h[^e]llo", b"hello"));
-        assert!(m(b"h[a-z]llo", b"hxllo"));
-        assert!(m(b"h\\*", b"h*"));
-        assert!(!m(b"h\\*", b"hx"));
-        assert!(glob_match(b"HE*", b"hello", true));
-        assert!(!m(b"a[", b"a"));
-    }
 }

@@ -30,7 +30,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("incrby", 3, WRITE | DENYOOM | FAST, KEY1, incrby),
     cmd!("decrby", 3, WRITE | DENYOOM | FAST, KEY1, decrby),
     cmd!("incrbyfloat", 3, WRITE | DENYOOM | FAST, KEY1, incrbyfloat),
-    cmd!("append", 3, WRITE | DENYOOM, KEY1, append),
+    cmd!("append", 3, WRITE | DENYOOM | FAST, KEY1, append),
     cmd!("strlen", 2, READONLY | FAST, KEY1, strlen),
     cmd!("getrange", 4, READONLY, KEY1, getrange),
     cmd!("substr", 4, READONLY, KEY1, getrange),
