@@ -191,24 +191,28 @@ fn random_u64() -> u64 {
     RandomState::new().hash_one(0u8)
 }
 
-/// A random live key: a random non-empty shard, a random key in it; after a run of expired
-/// picks, the first live key found by walking every shard.
+/// A random live key, each key equally likely: a random index into the database's keys (the
+/// shards' sizes say which shard holds it), retried when it lands on an expired key; after a
+/// run of those, the first live key found by walking every shard.
 fn randomkey(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     let db = ctx.ks.db;
     let clock = ctx.ks.clock;
-    let shards: Vec<&Shard> = ctx.ks.db_shards(db);
+    let shards = ctx.ks.db_shards(db);
+    let total: usize = shards.iter().map(|s| s.map.len()).sum();
     let mut pick = None;
-    if shards.iter().any(|s| !s.map.is_empty()) {
+    if total > 0 {
         for _ in 0..100 {
-            let r = random_u64();
-            let start = (r as usize) % shards.len();
-            let Some(s) = (0..shards.len())
-                .map(|i| shards[(start + i) % shards.len()])
-                .find(|s| !s.map.is_empty())
-            else {
+            let mut i = (random_u64() % total as u64) as usize;
+            let Some(s) = shards.iter().find(|s| {
+                let here = i < s.map.len();
+                if !here {
+                    i -= s.map.len();
+                }
+                here
+            }) else {
                 break;
             };
-            let Some((k, _)) = s.map.iter().nth((r >> 32) as usize % s.map.len()) else {
+            let Some((k, _)) = s.map.iter().nth(i) else {
                 break;
             };
             if !s.is_expired(k, clock) {
