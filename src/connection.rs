@@ -3,7 +3,7 @@
 //! Replies accumulate in one output buffer and are written when the input holds no further
 //! complete request, so a pipelined batch costs one read and one write.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -13,11 +13,9 @@ use smallvec::SmallVec;
 use crate::client::Client;
 use crate::commands;
 use crate::resp::parse::{Limits, Parsed, RequestParser};
-use crate::resp::ReplyBuf;
+use crate::resp::{InBuf, ReplyBuf};
 use crate::shared::Shared;
 
-/// Read size when the buffer has no room; the buffer only grows as bytes arrive.
-const READ_CHUNK: usize = 16 * 1024;
 /// Replies beyond this are written out mid-batch, so a pipeline of large replies does not pile
 /// up in memory.
 const OUT_FLUSH: usize = 64 * 1024;
@@ -66,15 +64,18 @@ fn client_loop(
     client: &mut Client,
     stream: &mut TcpStream,
 ) -> std::io::Result<()> {
-    let mut inbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut inbuf = InBuf::new();
     let mut parser = RequestParser::new(Limits::default());
     let mut out = ReplyBuf::new();
     loop {
         loop {
-            match parser.parse(&inbuf) {
+            match parser.parse(inbuf.data()) {
                 Ok(Parsed::Request { .. }) => {
-                    let argv: SmallVec<[&[u8]; 8]> =
-                        parser.args().iter().map(|a| a.bytes(&inbuf)).collect();
+                    let argv: SmallVec<[&[u8]; 8]> = parser
+                        .args()
+                        .iter()
+                        .map(|a| a.bytes(inbuf.data()))
+                        .collect();
                     if client.handle.is_killed() {
                         return Ok(());
                     }
@@ -96,34 +97,19 @@ fn client_loop(
         }
         flush(shared, client, stream, &mut out)?;
         // Drop what complete requests used; keep a partial request's bytes.
-        let done = parser.request_start();
-        if done == inbuf.len() {
-            inbuf.clear();
-            parser.rebase(done);
-        } else if done > 0 && done >= inbuf.len() / 2 {
-            inbuf.drain(..done);
-            parser.rebase(done);
-        }
-        let old = inbuf.len();
-        let room = (inbuf.capacity() - old).max(READ_CHUNK);
-        inbuf.resize(old + room, 0);
+        let dropped = inbuf.discard(parser.request_start());
+        parser.rebase(dropped);
         let n = loop {
-            match stream.read(&mut inbuf[old..]) {
+            match inbuf.read_from(stream) {
                 Ok(n) => break n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     if client.handle.is_killed() || idle_too_long(shared, client) {
-                        inbuf.truncate(old);
                         return Ok(());
                     }
                 }
-                Err(e) => {
-                    inbuf.truncate(old);
-                    return Err(e);
-                }
+                Err(e) => return Err(e),
             }
         };
-        inbuf.truncate(old + n);
         shared.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
         if n == 0 || client.handle.is_killed() {
             return Ok(());
