@@ -367,3 +367,72 @@ fn flush_and_swap_keep_each_database_apart() {
     assert_eq!(c.cmd(&["FLUSHALL"]), b"+OK\r\n");
     assert_eq!(other.cmd(&["DBSIZE"]), b":0\r\n");
 }
+
+/// Runs commands straight through the library, on a store with no active-expiry thread, so
+/// that an expired key is still there for the next write to find.
+struct Direct {
+    shared: Arc<rudis::shared::Shared>,
+    client: rudis::client::Client,
+}
+
+impl Direct {
+    fn open(dir: &std::path::Path) -> Direct {
+        let config = rudis::config::Config {
+            dir: dir.to_path_buf(),
+            appendonly: true,
+            ..Default::default()
+        };
+        Direct {
+            shared: rudis::server::prepare(config).expect("prepare"),
+            client: rudis::client::Client::new(None),
+        }
+    }
+
+    fn cmd(&mut self, args: &[&str]) -> Vec<u8> {
+        let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        let mut out = rudis::resp::ReplyBuf::new();
+        rudis::commands::execute(&self.shared, &mut self.client, &argv, &mut out);
+        out.as_bytes().to_vec()
+    }
+}
+
+#[test]
+fn writes_on_expired_keys_replay_to_what_the_client_saw() {
+    // A replay expires nothing while it loads, so a write that found a key expired must log
+    // that key's DEL first, or the replayed write would act on the old value.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut c = Direct::open(dir.path());
+    for k in ["ap", "n", "sr", "h", "mv", "cp", "rn"] {
+        c.cmd(&["SET", k, "old", "PX", "30"]);
+    }
+    c.cmd(&["SELECT", "1"]);
+    c.cmd(&["SET", "mv", "old-in-1", "PX", "30"]);
+    c.cmd(&["SET", "cp", "old-in-1", "PX", "30"]);
+    c.cmd(&["SELECT", "0"]);
+    std::thread::sleep(Duration::from_millis(60));
+    assert_eq!(c.cmd(&["APPEND", "ap", "new"]), b":3\r\n");
+    assert_eq!(c.cmd(&["INCR", "n"]), b":1\r\n");
+    assert_eq!(c.cmd(&["SETRANGE", "sr", "1", "x"]), b":2\r\n");
+    assert_eq!(c.cmd(&["HSET", "h", "f", "v"]), b":1\r\n");
+    assert_eq!(c.cmd(&["RENAMENX", "src", "rn"]), b"-ERR no such key\r\n");
+    c.cmd(&["SET", "src", "v"]);
+    assert_eq!(c.cmd(&["RENAMENX", "src", "rn"]), b":1\r\n");
+    c.cmd(&["SET", "src", "v"]);
+    assert_eq!(c.cmd(&["COPY", "src", "cp", "DB", "1"]), b":1\r\n");
+    c.cmd(&["SET", "mv", "moving"]);
+    assert_eq!(c.cmd(&["MOVE", "mv", "1"]), b":1\r\n");
+    assert!(c.shared.aof.as_ref().expect("aof").sync());
+
+    let mut c = Direct::open(dir.path());
+    assert_eq!(c.cmd(&["GET", "ap"]), b"$3\r\nnew\r\n");
+    assert_eq!(c.cmd(&["GET", "n"]), b"$1\r\n1\r\n");
+    assert_eq!(c.cmd(&["GET", "sr"]), b"$2\r\n\x00x\r\n");
+    assert_eq!(c.cmd(&["HGET", "h", "f"]), b"$1\r\nv\r\n");
+    assert_eq!(c.cmd(&["GET", "rn"]), b"$1\r\nv\r\n");
+    c.cmd(&["SELECT", "1"]);
+    assert_eq!(c.cmd(&["GET", "cp"]), b"$1\r\nv\r\n");
+    assert_eq!(c.cmd(&["GET", "mv"]), b"$6\r\nmoving\r\n");
+    for k in ["cp", "mv"] {
+        assert_eq!(c.cmd(&["TTL", k]), b":-1\r\n");
+    }
+}

@@ -335,6 +335,7 @@ fn copy(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if target == db && src == dst {
         return Err(same_object());
     }
+    expire_both(ctx, (db, src), (target, dst));
     let Some(v) = ctx.ks.get(src).cloned() else {
         ctx.out.int(0);
         return Ok(());
@@ -358,6 +359,13 @@ fn put(ctx: &mut Ctx, db: usize, key: &[u8], v: Value, deadline: Option<u64>) {
     ctx.out.int(1);
 }
 
+/// COPY and MOVE name keys in two databases, beyond what the dispatcher expires before a
+/// write (see `commands::run`): expired ones go first, their DELs logged.
+fn expire_both(ctx: &mut Ctx, a: (usize, &[u8]), b: (usize, &[u8])) {
+    ctx.ks.expire_if_needed(a.0, a.1);
+    ctx.ks.expire_if_needed(b.0, b.1);
+}
+
 fn move_plan(shared: &Shared, db: usize, argv: &[&[u8]]) -> Result<Slots, CommandError> {
     let mut slots = Slots::new();
     slots.push(Slot::of_key(db, argv[1]));
@@ -374,6 +382,7 @@ fn move_(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if target == db {
         return Err(same_object());
     }
+    expire_both(ctx, (db, key), (target, key));
     if ctx.ks.get(key).is_none() || ctx.ks.get_in(target, key).is_some() {
         ctx.out.int(0);
         return Ok(());

@@ -272,25 +272,26 @@ pub fn plan(
 ) -> Result<SmallVec<[Slot; 4]>, CommandError> {
     Ok(match spec.keys {
         Keys::None => SmallVec::new(),
-        Keys::Range { first, last, step } => {
-            let argc = argv.len() as i32;
-            let last = if last < 0 {
-                argc + last
-            } else {
-                last.min(argc - 1)
-            };
-            let mut slots = SmallVec::new();
-            let mut i = first;
-            while i <= last && i < argc {
-                slots.push(Slot::of_key(db, argv[i as usize]));
-                i += step.max(1);
-            }
-            slots
-        }
+        Keys::Range { first, last, step } => key_positions(first, last, step, argv.len())
+            .map(|i| Slot::of_key(db, argv[i]))
+            .collect(),
         Keys::Db => shared.store.db_slots(db).collect(),
         Keys::All => shared.store.all_slots().collect(),
         Keys::Custom { plan, .. } => plan(shared, db, argv)?,
     })
+}
+
+/// The argv positions of a `Keys::Range` command's keys.
+fn key_positions(first: i32, last: i32, step: i32, argc: usize) -> impl Iterator<Item = usize> {
+    let argc = argc as i32;
+    let last = if last < 0 {
+        argc + last
+    } else {
+        last.min(argc - 1)
+    };
+    (first.max(0)..=last.min(argc - 1))
+        .step_by(step.max(1) as usize)
+        .map(|i| i as usize)
 }
 
 /// Looks a request up, checks it, and runs it; the reply (or error) goes to `out`.
@@ -338,6 +339,17 @@ pub fn run(
     let slots = plan(shared, spec, client.db, argv)?;
     let locked = shared.lock(slots, spec.is_write());
     let mut ctx = Ctx::new(shared, client, out, locked);
+    if spec.is_write() {
+        // As Redis's lookupKeyWrite: a write first removes the expired keys it names and logs
+        // their DELs ahead of its own record, so that a replay (which expires nothing while it
+        // loads) sees the same keys the command saw.
+        if let Keys::Range { first, last, step } = spec.keys {
+            let db = ctx.ks.db;
+            for i in key_positions(first, last, step, argv.len()) {
+                ctx.ks.expire_if_needed(db, argv[i]);
+            }
+        }
+    }
     let result = (spec.handler)(&mut ctx, argv);
     ctx.finish(spec, argv);
     shared.stats.commands_processed();
