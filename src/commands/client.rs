@@ -205,6 +205,8 @@ fn kill(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             ctx.client.close_after_reply = true;
         } else {
             c.kill();
+            // Gone from CLIENT LIST now, as in Redis, not once its worker notices.
+            ctx.shared.clients.unregister(c.id);
         }
         killed += 1;
     }

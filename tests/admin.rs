@@ -1,0 +1,389 @@
+//! CLIENT, INFO and CONFIG against a running server, and start-up from a redis.conf file.
+mod common;
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{free_port, Raw, Rudis, BIN};
+use rudis::resp::Frame;
+
+fn bulk(f: Frame) -> String {
+    match f {
+        Frame::Bulk(b) => String::from_utf8(b).expect("utf-8"),
+        other => panic!("expected a bulk reply, got {other:?}"),
+    }
+}
+
+fn int(f: Frame) -> i64 {
+    match f {
+        Frame::Integer(n) => n,
+        other => panic!("expected an integer, got {other:?}"),
+    }
+}
+
+/// One `name:value` field of an INFO reply.
+fn info_field(raw: &mut Raw, section: &str, name: &str) -> String {
+    let text = bulk(raw.frame(&["INFO", section]));
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in INFO {section}:\n{text}"))
+        .to_string()
+}
+
+/// Waits up to `secs` for the server to close `raw`.
+fn closed_within(raw: &mut Raw, secs: u64) -> bool {
+    raw.stream
+        .set_read_timeout(Some(Duration::from_secs(secs)))
+        .expect("timeout");
+    raw.is_closed()
+}
+
+/// CLIENT LIST once it lists `n` clients (closed connections leave the registry as their
+/// worker notices, e.g. the harness's readiness probe).
+fn wait_for_clients(raw: &mut Raw, n: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let list = bulk(raw.frame(&["CLIENT", "LIST"]));
+        if list.lines().count() == n || Instant::now() > deadline {
+            return list;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn client_kill_closes_the_target_connection() {
+    let r = Rudis::start(&["--appendonly", "no"]);
+    let mut killer = r.raw();
+    let mut victim = r.raw();
+    let mut by_addr = r.raw();
+    assert_eq!(victim.cmd(&["CLIENT", "SETNAME", "victim"]), b"+OK\r\n");
+    let victim_id = int(victim.frame(&["CLIENT", "ID"]));
+
+    by_addr.cmd(&["PING"]);
+    let list = wait_for_clients(&mut killer, 3);
+    assert_eq!(list.lines().count(), 3, "{list}");
+    let line = list
+        .lines()
+        .find(|l| l.starts_with(&format!("id={victim_id} ")))
+        .expect("victim listed");
+    assert!(line.contains(" name=victim "), "{line}");
+    assert!(line.contains(" cmd=client|id "), "{line}");
+
+    assert_eq!(
+        killer.cmd(&["CLIENT", "KILL", "ID", &victim_id.to_string()]),
+        b":1\r\n"
+    );
+    assert!(closed_within(&mut victim, 5), "killed client still open");
+    assert_eq!(
+        killer.cmd(&["CLIENT", "KILL", "ID", &victim_id.to_string()]),
+        b":0\r\n"
+    );
+
+    // The old form, by address: +OK, and the connection goes.
+    let addr = by_addr.stream.local_addr().expect("addr").to_string();
+    assert_eq!(killer.cmd(&["CLIENT", "KILL", &addr]), b"+OK\r\n");
+    assert!(closed_within(&mut by_addr, 5));
+    assert_eq!(
+        killer.cmd(&["CLIENT", "KILL", &addr]),
+        b"-ERR No such client\r\n"
+    );
+
+    // Killing oneself: the reply still arrives, then the connection closes.
+    let me = int(killer.frame(&["CLIENT", "ID"])).to_string();
+    assert_eq!(killer.cmd(&["CLIENT", "KILL", "ID", &me]), b":0\r\n");
+    assert_eq!(
+        killer.cmd(&["CLIENT", "KILL", "ID", &me, "SKIPME", "no"]),
+        b":1\r\n"
+    );
+    assert!(closed_within(&mut killer, 5));
+    let list = wait_for_clients(&mut r.raw(), 1);
+    assert_eq!(list.lines().count(), 1, "{list}");
+}
+
+#[test]
+fn info_reports_real_figures() {
+    let r = Rudis::start(&["--appendonly", "no"]);
+    let mut a = r.raw();
+    let mut b = r.raw();
+    let mut c = r.raw();
+    // A connection is registered once a worker has taken it: a reply proves that.
+    b.cmd(&["PING"]);
+    c.cmd(&["PING"]);
+    wait_for_clients(&mut a, 3);
+    assert_eq!(info_field(&mut a, "clients", "connected_clients"), "3");
+    drop(c);
+    wait_for_clients(&mut a, 2);
+    assert_eq!(info_field(&mut a, "clients", "connected_clients"), "2");
+    for i in 0..25 {
+        a.cmd(&["SET", &format!("k{i}"), "v"]);
+    }
+    a.cmd(&["HSET", "h", "f", "v"]);
+    a.cmd(&["SET", "ttl", "v", "EX", "1000"]);
+    a.cmd(&["SELECT", "2"]);
+    a.cmd(&["SET", "other", "v"]);
+    let keyspace = bulk(a.frame(&["INFO", "keyspace"]));
+    let lines: Vec<&str> = keyspace.lines().collect();
+    assert_eq!(lines[0], "# Keyspace", "{keyspace}");
+    assert!(
+        lines[1].starts_with("db0:keys=27,expires=1,avg_ttl="),
+        "{keyspace}"
+    );
+    let avg: u64 = lines[1].rsplit('=').next().unwrap().parse().unwrap();
+    assert!(avg > 900_000 && avg <= 1_000_000, "avg_ttl {avg}");
+    assert_eq!(lines[2], "db2:keys=1,expires=0,avg_ttl=0");
+
+    let before: u64 = info_field(&mut a, "stats", "total_commands_processed")
+        .parse()
+        .unwrap();
+    assert!(before >= 30, "{before}");
+    a.cmd(&["PING"]);
+    a.cmd(&["NOSUCHCOMMAND"]);
+    let after: u64 = info_field(&mut a, "stats", "total_commands_processed")
+        .parse()
+        .unwrap();
+    assert!(after >= before + 2, "{before} -> {after}");
+    assert!(
+        info_field(&mut a, "stats", "total_error_replies")
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    assert!(
+        info_field(&mut a, "stats", "total_connections_received")
+            .parse::<u64>()
+            .unwrap()
+            >= 3
+    );
+
+    // used_memory_rss is what /proc says of the process.
+    let rss: u64 = info_field(&mut a, "memory", "used_memory_rss")
+        .parse()
+        .unwrap();
+    let statm = std::fs::read_to_string(format!("/proc/{}/statm", r.child.id())).unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let proc_rss = pages * 4096;
+    assert!(
+        rss.abs_diff(proc_rss) < proc_rss / 5,
+        "INFO says {rss}, /proc says {proc_rss}"
+    );
+    assert_eq!(info_field(&mut a, "persistence", "aof_enabled"), "0");
+    assert_eq!(info_field(&mut a, "server", "tcp_port"), r.port.to_string());
+
+    // INFO everything has every section; several sections are given in Redis's order.
+    let all = bulk(a.frame(&["INFO", "everything"]));
+    for s in [
+        "Server",
+        "Clients",
+        "Memory",
+        "Persistence",
+        "Stats",
+        "Keyspace",
+    ] {
+        assert!(all.contains(&format!("# {s}\r\n")), "{s} missing");
+    }
+    let two = bulk(a.frame(&["INFO", "keyspace", "CLIENTS"]));
+    assert!(two.starts_with("# Clients\r\n"), "{two}");
+    assert!(two.contains("\r\n\r\n# Keyspace\r\n"), "{two}");
+
+    assert_eq!(a.cmd(&["CONFIG", "RESETSTAT"]), b"+OK\r\n");
+    let reset: u64 = info_field(&mut a, "stats", "total_commands_processed")
+        .parse()
+        .unwrap();
+    assert!(reset <= 2, "{reset} after RESETSTAT");
+}
+
+#[test]
+fn config_set_takes_effect() {
+    let r = Rudis::start(&["--appendonly", "no", "--loglevel", "notice"]);
+    let mut admin = r.raw();
+
+    // timeout: an idle client is closed once it has been idle that long, a busy one is not.
+    let mut idle = r.raw();
+    let mut busy = r.raw();
+    assert_eq!(admin.cmd(&["CONFIG", "SET", "timeout", "1"]), b"+OK\r\n");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(2500) {
+        assert_eq!(busy.cmd(&["PING"]), b"+PONG\r\n");
+        assert_eq!(admin.cmd(&["PING"]), b"+PONG\r\n");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(closed_within(&mut idle, 2), "idle client not closed");
+    assert_eq!(busy.cmd(&["PING"]), b"+PONG\r\n");
+    assert_eq!(admin.cmd(&["CONFIG", "SET", "timeout", "0"]), b"+OK\r\n");
+
+    // All or nothing: one bad pair and nothing changes.
+    assert_eq!(
+        admin.cmd(&["CONFIG", "SET", "timeout", "9", "loglevel", "loud"]),
+        b"-ERR CONFIG SET failed (possibly related to argument 'loglevel') - argument(s) must be one of the following: debug, verbose, notice, warning\r\n".to_vec()
+    );
+    assert_eq!(
+        admin.cmd(&["CONFIG", "GET", "timeout"]),
+        b"*2\r\n$7\r\ntimeout\r\n$1\r\n0\r\n"
+    );
+    assert_eq!(
+        admin.cmd(&["CONFIG", "SET", "port", "1"]),
+        b"-ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config\r\n".to_vec()
+    );
+}
+
+#[test]
+fn config_set_loglevel_takes_effect() {
+    // Started by hand: the harness sets RUST_LOG, which takes logging out of the config's hands.
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args(["--port", &port.to_string(), "--appendonly", "no"])
+        .args(["--loglevel", "notice"])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let mut admin = Raw::connect(port);
+    admin.cmd(&["PING"]);
+    assert!(!read_log().contains("DEBUG"), "debug logged at notice");
+    assert_eq!(
+        admin.cmd(&["CONFIG", "SET", "loglevel", "debug"]),
+        b"+OK\r\n"
+    );
+    Raw::connect(port).cmd(&["PING"]);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !read_log().contains("DEBUG") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        read_log().contains("DEBUG"),
+        "no debug line:\n{}",
+        read_log()
+    );
+}
+
+/// Starts the binary with `args`, returning its exit status and stderr if it exits within a
+/// few seconds, or None if it is still running (then it is killed).
+fn run_briefly(args: &[&str]) -> Option<(bool, String)> {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            child.stderr.take().unwrap().read_to_string(&mut err).ok();
+            return Some((status.success(), err));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[test]
+fn config_file_then_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data dir");
+    std::fs::create_dir(&data).unwrap();
+    let port = free_port();
+    let conf = tmp.path().join("redis.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "# rudis test\n\
+             port {port}\n\
+             bind 127.0.0.1\n\
+             dir \"{}\"\n\
+             APPENDONLY yes\n\
+             appendfilename 'my file.aof'\n\
+             appendfsync everysec\n\
+             timeout 300\n\
+             loglevel warning\n\
+             save \"\"\n\
+             databases 4\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .arg(&conf)
+        .args(["--appendfsync", "always", "--databases", "8"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut raw = Raw::connect(port);
+    let get = |raw: &mut Raw, name: &str| match raw.frame(&["CONFIG", "GET", name]) {
+        Frame::Array(v) if v.len() == 2 => bulk(v[1].clone()),
+        other => panic!("CONFIG GET {name}: {other:?}"),
+    };
+    assert_eq!(get(&mut raw, "timeout"), "300");
+    assert_eq!(get(&mut raw, "appendfilename"), "my file.aof");
+    assert_eq!(
+        get(&mut raw, "appendfsync"),
+        "always",
+        "flag overrides file"
+    );
+    assert_eq!(get(&mut raw, "databases"), "8", "flag overrides file");
+    assert_eq!(get(&mut raw, "loglevel"), "warning");
+    assert_eq!(
+        get(&mut raw, "dir"),
+        std::fs::canonicalize(&data).unwrap().display().to_string()
+    );
+    assert_eq!(raw.cmd(&["SET", "k", "v"]), b"+OK\r\n");
+    assert!(
+        data.join("my file.aof").exists(),
+        "AOF not in the configured dir"
+    );
+    let config_file = bulk(raw.frame(&["INFO", "server"]));
+    assert!(
+        config_file.contains(&format!(
+            "config_file:{}",
+            std::fs::canonicalize(&conf).unwrap().display()
+        )),
+        "{config_file}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // An unknown directive stops start-up, naming the file and the line.
+    std::fs::write(&conf, format!("port {port}\n\nprotected-mode yes\n")).unwrap();
+    let conf_s = conf.to_str().unwrap();
+    let (ok, err) = run_briefly(&[conf_s]).expect("should exit");
+    assert!(!ok);
+    assert!(
+        err.contains(&format!("{conf_s}:3: unknown directive 'protected-mode'")),
+        "{err}"
+    );
+    for (text, want) in [
+        ("include other.conf\n", ":1: 'include' is not supported"),
+        ("port 1 2\n", ":1: wrong number of arguments for 'port'"),
+        ("dir \"unbalanced\n", ":1: Unbalanced quotes"),
+        ("appendfsync sometimes\n", ":1: invalid value 'sometimes'"),
+    ] {
+        std::fs::write(&conf, text).unwrap();
+        let (ok, err) = run_briefly(&[conf_s]).expect("should exit");
+        assert!(!ok && err.contains(want), "{text:?}: {err}");
+    }
+    let (ok, err) = run_briefly(&["/nonexistent/redis.conf"]).expect("should exit");
+    assert!(!ok && err.contains("/nonexistent/redis.conf"), "{err}");
+}
