@@ -56,6 +56,7 @@ fn interactive(port: u16, lines: &[&str]) -> String {
     };
     for l in lines.iter().chain(&["quit"]) {
         wait_prompt();
+        std::thread::sleep(Duration::from_millis(50));
         // Typed in two halves, so that redis-cli shows its hints as a user would see them.
         let (a, b) = l.split_at(l.len() / 2);
         stdin.write_all(a.as_bytes()).expect("type");
