@@ -121,3 +121,86 @@ macro_rules! scripts {
 }
 
 scripts!(seed, hashes, server, strings, keys, expire, databases);
+
+/// A deterministic generator (xorshift64), so that a generated script is the same every run.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn bytes(&mut self, alphabet: &[u8], min: u64, max: u64) -> Vec<u8> {
+        let len = min + self.below(max - min + 1);
+        (0..len)
+            .map(|_| alphabet[self.below(alphabet.len() as u64) as usize])
+            .collect()
+    }
+}
+
+/// A script word holding exactly `b`, whatever its bytes.
+fn quoted(b: &[u8]) -> String {
+    let hex: String = b.iter().map(|c| format!("\\x{c:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// Redis's glob matcher against rudis's on random patterns over the bytes that mean something
+/// to it, through KEYS.
+#[test]
+fn generated_glob_patterns() {
+    let mut g = Gen(0x9e37_79b9_7f4a_7c15);
+    let alphabet = b"ab[]^-\\*?";
+    let mut script = String::from("MSET");
+    for _ in 0..80 {
+        let k = g.bytes(b"ab[]^-\\*?", 1, 5);
+        script.push_str(&format!(" {} v", quoted(&k)));
+    }
+    script.push('\n');
+    for _ in 0..400 {
+        let p = g.bytes(alphabet, 1, 7);
+        script.push_str(&format!("% KEYS {}\n", quoted(&p)));
+    }
+    run_script("generated_glob_patterns", &script);
+}
+
+/// INCRBYFLOAT on random numbers of every size and spelling: the digits must be Redis's.
+#[test]
+fn generated_incrbyfloat() {
+    let mut g = Gen(0x2545_f491_4f6c_dd1d);
+    let mut script = String::new();
+    for _ in 0..400 {
+        let sign = if g.below(3) == 0 { "-" } else { "" };
+        let digits = g.below(10) as u32;
+        let int = g.below(10u64.pow(digits));
+        let frac_digits = 1 + g.below(12) as u32;
+        let num = match g.below(6) {
+            0 => format!("{sign}{int}"),
+            1 => format!("{sign}{int}.{}", g.below(10u64.pow(frac_digits))),
+            2 => format!(
+                "{sign}{}.{}e{}",
+                g.below(10),
+                g.below(1000),
+                g.below(60) as i64 - 30
+            ),
+            3 => format!(
+                "{sign}0.{:0>width$}",
+                g.below(1000),
+                width = 1 + g.below(20) as usize
+            ),
+            4 => format!("{sign}{int}e{}", g.below(10)),
+            _ => [
+                "0.1", "0.2", "0.3", "1e-5", "5e-324", "1e308", "abc", "1.5.5", "0x1p3", ".5",
+            ][g.below(10) as usize]
+                .to_string(),
+        };
+        script.push_str(&format!("INCRBYFLOAT f{} {num}\n", g.below(6)));
+    }
+    run_script("generated_incrbyfloat", &script);
+}
