@@ -1,0 +1,127 @@
+//! kill -9 under load: client threads write distinct keys and note each acknowledged write;
+//! the server is killed at a random moment and restarted. Under `always` every acknowledged
+//! write must be back; under `everysec`, every write acknowledged more than ~2 s before the kill.
+mod aofutil;
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aofutil::Rng;
+use common::Rudis;
+use rudis::resp::reply::encode_command;
+
+const THREADS: usize = 4;
+
+/// Writes `prefix{t}:{i}` until the connection dies; returns (key, when acknowledged).
+fn writer(port: u16, prefix: String, stop: Arc<AtomicBool>) -> Vec<(String, Instant)> {
+    let mut acked = Vec::new();
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return acked;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut i = 0u64;
+    let mut cmd = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let key = format!("{prefix}:{i}");
+        cmd.clear();
+        encode_command(&mut cmd, &["SET", &key, &value_of(&key)]);
+        let mut reply = [0u8; 5];
+        if s.write_all(&cmd).is_err() || s.read_exact(&mut reply).is_err() {
+            break;
+        }
+        assert_eq!(&reply, b"+OK\r\n", "SET {key}");
+        acked.push((key, Instant::now()));
+        i += 1;
+    }
+    acked
+}
+
+fn value_of(key: &str) -> String {
+    format!("value-of-{key}")
+}
+
+/// GETs `keys` pipelined; returns those missing or wrong.
+fn missing(r: &Rudis, keys: &[String]) -> Vec<String> {
+    let mut c = r.raw();
+    let mut bad = Vec::new();
+    for chunk in keys.chunks(500) {
+        let mut out = Vec::new();
+        for k in chunk {
+            encode_command(&mut out, &["GET", k]);
+        }
+        c.send_raw(&out);
+        for k in chunk {
+            let v = value_of(k);
+            let want = format!("${}\r\n{v}\r\n", v.len());
+            if c.read_reply() != want.as_bytes() {
+                bad.push(k.clone());
+            }
+        }
+    }
+    bad
+}
+
+fn rounds(policy: &str, rounds: usize, min_ms: u64, spread_ms: u64, grace: Duration) {
+    let mut rng = Rng::new();
+    let mut r = Rudis::start(&["--appendfsync", policy, "--workers", "8"]);
+    let mut must_have: Vec<String> = Vec::new();
+    let mut total = 0;
+    for round in 0..rounds {
+        let stop = Arc::new(AtomicBool::new(false));
+        let results = Arc::new(Mutex::new(Vec::new()));
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (stop, results, port) = (stop.clone(), results.clone(), r.port);
+                std::thread::spawn(move || {
+                    let acked = writer(port, format!("r{round}t{t}"), stop);
+                    results.lock().unwrap().extend(acked);
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(min_ms + rng.below(spread_ms)));
+        r.kill9();
+        let killed = Instant::now();
+        stop.store(true, Ordering::Relaxed);
+        for t in threads {
+            t.join().unwrap();
+        }
+        let acked = std::mem::take(&mut *results.lock().unwrap());
+        assert!(!acked.is_empty(), "round {round}: no write was acknowledged");
+        total += acked.len();
+        must_have.extend(
+            acked
+                .into_iter()
+                .filter(|(_, at)| *at + grace <= killed)
+                .map(|(k, _)| k),
+        );
+        r.restart();
+        let lost = missing(&r, &must_have);
+        assert!(
+            lost.is_empty(),
+            "{policy}, round {round}: {} of {} acknowledged writes lost, e.g. {:?}; log:\n{}",
+            lost.len(),
+            must_have.len(),
+            &lost[..lost.len().min(5)],
+            r.log()
+        );
+    }
+    assert!(!must_have.is_empty(), "nothing was checked");
+    eprintln!(
+        "{policy}: {total} writes acknowledged, {} required after the kills",
+        must_have.len()
+    );
+}
+
+#[test]
+fn kill9_under_always_loses_no_acknowledged_write() {
+    rounds("always", 4, 200, 600, Duration::ZERO);
+}
+
+#[test]
+fn kill9_under_everysec_loses_nothing_older_than_two_seconds() {
+    rounds("everysec", 2, 2300, 800, Duration::from_secs(2));
+}
