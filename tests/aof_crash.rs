@@ -90,7 +90,10 @@ fn rounds(policy: &str, rounds: usize, min_ms: u64, spread_ms: u64, grace: Durat
             t.join().unwrap();
         }
         let acked = std::mem::take(&mut *results.lock().unwrap());
-        assert!(!acked.is_empty(), "round {round}: no write was acknowledged");
+        assert!(
+            !acked.is_empty(),
+            "round {round}: no write was acknowledged"
+        );
         total += acked.len();
         must_have.extend(
             acked

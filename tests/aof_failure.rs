@@ -28,7 +28,9 @@ fn set_fsize_limit(r: &Rudis, limit: Option<u64>) {
 }
 
 fn aof_len(r: &Rudis) -> u64 {
-    std::fs::metadata(r.aof_path()).map(|m| m.len()).unwrap_or(0)
+    std::fs::metadata(r.aof_path())
+        .map(|m| m.len())
+        .unwrap_or(0)
 }
 
 #[test]
@@ -39,7 +41,10 @@ fn writes_are_refused_while_the_aof_cannot_be_written_and_nothing_is_lost() {
     assert_eq!(c.cmd(&["SET", "before", "1"]), b"+OK\r\n");
     let start = Instant::now();
     while aof_len(&r) == 0 {
-        assert!(start.elapsed() < Duration::from_secs(5), "AOF never written");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "AOF never written"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     // Room for a few records, and then one cut in the middle.
@@ -73,7 +78,10 @@ fn writes_are_refused_while_the_aof_cannot_be_written_and_nothing_is_lost() {
             break;
         }
         assert_eq!(reply, MISCONF);
-        assert!(start.elapsed() < Duration::from_secs(5), "writes never resumed");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "writes never resumed"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
@@ -84,9 +92,15 @@ fn writes_are_refused_while_the_aof_cannot_be_written_and_nothing_is_lost() {
     );
     r.restart();
     let (ok, out) = check_aof(&r.aof_path());
-    assert!(ok, "the AOF is damaged (a retried write duplicated?):\n{out}");
+    assert!(
+        ok,
+        "the AOF is damaged (a retried write duplicated?):\n{out}"
+    );
     let mut c = r.raw();
-    for k in acked.iter().chain([&"before".to_string(), &"after".to_string()]) {
+    for k in acked
+        .iter()
+        .chain([&"before".to_string(), &"after".to_string()])
+    {
         assert_eq!(c.cmd(&["EXISTS", k]), b":1\r\n", "{k} lost");
     }
 }
@@ -104,7 +118,10 @@ fn under_always_a_write_is_acknowledged_only_once_it_is_on_disk() {
         .unwrap();
     let mut b = [0u8; 64];
     let early = std::io::Read::read(&mut c.stream, &mut b);
-    assert!(early.is_err(), "replied before the write was on disk: {early:?}");
+    assert!(
+        early.is_err(),
+        "replied before the write was on disk: {early:?}"
+    );
     let mut other = r.raw();
     assert_eq!(other.cmd(&["GET", "before"]), b"$1\r\n1\r\n");
     assert_eq!(

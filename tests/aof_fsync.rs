@@ -50,7 +50,11 @@ fn one_fsync_covers_many_concurrent_writes() {
     );
     r.restart();
     assert_eq!(
-        r.raw().cmd(&["EXISTS", "t0:0", &format!("t{}:{}", CLIENTS - 1, WRITES - 1)]),
+        r.raw().cmd(&[
+            "EXISTS",
+            "t0:0",
+            &format!("t{}:{}", CLIENTS - 1, WRITES - 1)
+        ]),
         b":2\r\n"
     );
 }

@@ -52,6 +52,8 @@ pub enum Msg {
 /// What INFO persistence and the tests read; written by the writer and the rewrite.
 #[derive(Default)]
 pub struct AofStatus {
+    /// The fsync policy (CONFIG SET may change it while the writer runs).
+    policy: std::sync::atomic::AtomicU8,
     /// Whether `error` is set: what every write command checks, without taking the lock.
     failing: AtomicBool,
     /// The last write or fsync error (strerror text), while it lasts.
@@ -76,6 +78,23 @@ impl AofStatus {
         *g = e;
     }
 
+    pub fn policy(&self) -> FsyncPolicy {
+        match self.policy.load(Ordering::Relaxed) {
+            0 => FsyncPolicy::Always,
+            1 => FsyncPolicy::EverySec,
+            _ => FsyncPolicy::No,
+        }
+    }
+
+    pub fn set_policy(&self, p: FsyncPolicy) {
+        let v = match p {
+            FsyncPolicy::Always => 0,
+            FsyncPolicy::EverySec => 1,
+            FsyncPolicy::No => 2,
+        };
+        self.policy.store(v, Ordering::Relaxed);
+    }
+
     pub fn error(&self) -> Option<String> {
         if !self.failing.load(Ordering::SeqCst) {
             return None;
@@ -90,7 +109,6 @@ pub struct Aof {
     /// Held until the writer thread starts (after the load).
     rx: Mutex<Option<Receiver<Msg>>>,
     path: PathBuf,
-    policy: FsyncPolicy,
     pub status: Arc<AofStatus>,
     pub rewrite: rewrite::Rewrite,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -114,14 +132,15 @@ impl Aof {
     pub fn new(path: PathBuf, policy: FsyncPolicy) -> Aof {
         let (tx, rx) = crossbeam_channel::unbounded();
         let (rewrite_tx, rewrite_rx) = crossbeam_channel::unbounded();
+        let status = Arc::new(AofStatus::default());
+        status.set_policy(policy);
         Aof {
             rewrite_tx,
             rewrite_rx,
             tx,
             rx: Mutex::new(Some(rx)),
             path,
-            policy,
-            status: Arc::new(AofStatus::default()),
+            status,
             rewrite: rewrite::Rewrite::default(),
             writer: Mutex::new(None),
         }
@@ -132,7 +151,7 @@ impl Aof {
         let Some(rx) = self.rx.lock().take() else {
             return Ok(());
         };
-        let w = writer::Writer::open(self.path.clone(), self.policy, self.status.clone())?;
+        let w = writer::Writer::open(self.path.clone(), self.status.clone())?;
         let handle = std::thread::Builder::new()
             .name("aof-writer".into())
             .spawn(move || w.run(rx))?;
@@ -145,7 +164,44 @@ impl Aof {
     }
 
     pub fn policy(&self) -> FsyncPolicy {
-        self.policy
+        self.status.policy()
+    }
+
+    /// For CONFIG SET appendfsync: takes effect with the next record.
+    pub fn set_policy(&self, p: FsyncPolicy) {
+        self.status.set_policy(p)
+    }
+
+    /// INFO persistence's AOF fields, in Redis's order and spelling.
+    pub fn info_fields(&self) -> Vec<(&'static str, String)> {
+        let s = &self.status;
+        let ok = |failed: bool| if failed { "err" } else { "ok" }.to_string();
+        vec![
+            ("aof_enabled", "1".into()),
+            (
+                "aof_rewrite_in_progress",
+                u8::from(s.rewrite_in_progress.load(Ordering::Relaxed)).to_string(),
+            ),
+            ("aof_rewrite_scheduled", "0".into()),
+            (
+                "aof_rewrites",
+                s.rewrites.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "aof_last_bgrewrite_status",
+                ok(s.last_rewrite_failed.load(Ordering::Relaxed)),
+            ),
+            ("aof_last_write_status", ok(s.error().is_some())),
+            (
+                "aof_current_size",
+                s.current_size.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "aof_base_size",
+                s.base_size.load(Ordering::Relaxed).to_string(),
+            ),
+            ("aof_fsyncs", s.fsyncs.load(Ordering::Relaxed).to_string()),
+        ]
     }
 
     pub fn write_error(&self) -> Option<String> {
@@ -156,7 +212,7 @@ impl Aof {
     /// orders the file (see the module comment) and what tells whether a running rewrite must
     /// also get the record.
     pub fn append(&self, db: usize, data: Vec<u8>, locked: &Locked) -> Option<Receiver<()>> {
-        let (ack, wait) = if self.policy == FsyncPolicy::Always {
+        let (ack, wait) = if self.policy() == FsyncPolicy::Always {
             let (s, r) = crossbeam_channel::bounded(1);
             (Some(s), Some(r))
         } else {

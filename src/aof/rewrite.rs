@@ -177,32 +177,17 @@ impl Rewrite {
     /// Runs one rewrite of `store` to completion on the calling thread; the writer thread
     /// finishes it (tail, fsync, rename). The caller set `rewrite_in_progress`.
     pub fn run(&self, aof: &Aof, store: &Store) {
-        let gen = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let temp = temp_path(aof.path());
         let started = std::time::Instant::now();
         log::info!("Background append only file rewriting started");
-        let file = match File::create(&temp) {
-            Ok(f) => f,
-            Err(e) => {
+        let run = match self.begin(store.dbs.len(), &temp) {
+            Ok(run) => run,
+            Err((gen, e)) => {
                 log::warn!("cannot create {} for the AOF rewrite: {e}", temp.display());
                 aof.send(Msg::RewriteFailed { gen });
                 return;
             }
         };
-        let run = Arc::new(Run {
-            gen,
-            dumped: (0..store.dbs.len() * SHARDS)
-                .map(|_| AtomicBool::new(false))
-                .collect(),
-            out: Mutex::new(Dump {
-                w: BufWriter::with_capacity(1 << 20, file),
-                selected: None,
-                error: None,
-                now: now_ms(),
-            }),
-        });
-        *self.run.lock() = Some(run.clone());
-        self.active.store(true, Ordering::SeqCst);
         for (db, d) in store.dbs.iter().enumerate() {
             for (shard, lock) in d.shards.iter().enumerate() {
                 let slot = Slot {
@@ -215,23 +200,16 @@ impl Rewrite {
                 }
             }
         }
-        let res = {
-            let mut out = run.out.lock();
-            match out.error.take() {
-                Some(e) => Err(e),
-                None => out.w.flush().and_then(|_| out.w.get_ref().sync_data()),
-            }
-        };
         // Done goes first: a record made after it is written to the new file anyway, and one
         // that still sees this run finds every shard dumped and is marked for its tail.
-        match res {
+        match run.finish() {
             Ok(()) => {
                 log::info!(
                     "AOF rewrite: dump written to {} in {:.3} seconds",
                     temp.display(),
                     started.elapsed().as_secs_f64()
                 );
-                aof.send(Msg::RewriteDone { temp, gen });
+                aof.send(Msg::RewriteDone { temp, gen: run.gen });
             }
             Err(e) => {
                 log::warn!(
@@ -239,10 +217,101 @@ impl Rewrite {
                     temp.display()
                 );
                 let _ = std::fs::remove_file(&temp);
-                aof.send(Msg::RewriteFailed { gen });
+                aof.send(Msg::RewriteFailed { gen: run.gen });
             }
         }
+        self.end();
+    }
+
+    /// Creates the dump file and makes the run visible to writers.
+    fn begin(&self, dbs: usize, temp: &Path) -> Result<Arc<Run>, (u64, std::io::Error)> {
+        let gen = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let file = File::create(temp).map_err(|e| (gen, e))?;
+        let run = Arc::new(Run {
+            gen,
+            dumped: (0..dbs * SHARDS).map(|_| AtomicBool::new(false)).collect(),
+            out: Mutex::new(Dump {
+                w: BufWriter::with_capacity(1 << 20, file),
+                selected: None,
+                error: None,
+                now: now_ms(),
+            }),
+        });
+        *self.run.lock() = Some(run.clone());
+        self.active.store(true, Ordering::SeqCst);
+        Ok(run)
+    }
+
+    fn end(&self) {
         self.active.store(false, Ordering::SeqCst);
         *self.run.lock() = None;
+    }
+}
+
+impl Run {
+    /// Flushes and fsyncs the dump.
+    fn finish(&self) -> std::io::Result<()> {
+        let mut out = self.out.lock();
+        match out.error.take() {
+            Some(e) => Err(e),
+            None => out.w.flush().and_then(|_| out.w.get_ref().sync_data()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smallvec::smallvec;
+
+    /// Two keys in different shards of db 0.
+    fn two_keys() -> (Vec<u8>, Vec<u8>) {
+        let a = b"key-a".to_vec();
+        let b = (0..)
+            .map(|i| format!("key-b{i}").into_bytes())
+            .find(|k| crate::store::shard_of(k) != crate::store::shard_of(&a))
+            .unwrap();
+        (a, b)
+    }
+
+    #[test]
+    fn a_write_spanning_dumped_and_undumped_shards_dumps_the_rest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let temp = dir.path().join("dump.aof");
+        let store = Store::new(1);
+        let (a, b) = two_keys();
+        let (sa, sb) = (Slot::of_key(0, &a), Slot::of_key(0, &b));
+        for (k, s) in [(&a, sa), (&b, sb)] {
+            let mut l = store.lock(smallvec![s], true);
+            l.shard_mut(s).map.insert(k[..].into(), Value::str(b"old"));
+        }
+        let rw = Rewrite::default();
+        let run = rw.begin(1, &temp).unwrap();
+        // The dumper has reached a's shard but not b's.
+        run.dump_shard(sa, &store.lock(smallvec![sa], false).shard(sa));
+        assert_eq!(rw.needs_tail(&[sa]), run.gen);
+        assert_eq!(rw.needs_tail(&[sb]), 0);
+        // A command writing both: b's shard is dumped before it changes anything ...
+        let mut l = store.lock(smallvec![sa, sb], true);
+        rw.before_write(&l);
+        assert!(run.is_dumped(sb));
+        for s in [sa, sb] {
+            l.shard_mut(s).map.clear();
+        }
+        // ... so its record goes to the tail, and the dump holds both keys as they were.
+        assert_eq!(rw.needs_tail(l.slots()), run.gen);
+        drop(l);
+        run.finish().unwrap();
+        rw.end();
+        assert_eq!(rw.needs_tail(&[sa]), 0);
+        let text = std::fs::read(&temp).unwrap();
+        let mut want = Vec::new();
+        encode_command(&mut want, &[b"SELECT", &b"0"[..]]);
+        encode_command(&mut want, &[&b"SET"[..], &a, b"old"]);
+        encode_command(&mut want, &[&b"SET"[..], &b, b"old"]);
+        assert_eq!(
+            String::from_utf8_lossy(&text),
+            String::from_utf8_lossy(&want)
+        );
     }
 }

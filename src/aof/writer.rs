@@ -39,7 +39,6 @@ fn add_record(buf: &mut Vec<u8>, selected: &mut Option<usize>, r: &Record) {
 pub struct Writer {
     file: File,
     path: PathBuf,
-    policy: FsyncPolicy,
     status: Arc<AofStatus>,
     /// The database the file's last SELECT chose (None: not known, so select before the next).
     selected: Option<usize>,
@@ -54,11 +53,7 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn open(
-        path: PathBuf,
-        policy: FsyncPolicy,
-        status: Arc<AofStatus>,
-    ) -> std::io::Result<Writer> {
+    pub fn open(path: PathBuf, status: Arc<AofStatus>) -> std::io::Result<Writer> {
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         let good_len = file.metadata()?.len();
         status.current_size.store(good_len, Relaxed);
@@ -66,7 +61,6 @@ impl Writer {
         Ok(Writer {
             file,
             path,
-            policy,
             status,
             selected: None,
             buf: Vec::with_capacity(64 * 1024),
@@ -120,13 +114,11 @@ impl Writer {
                 }
                 next = rx.try_recv().ok();
             }
-            let want_sync = match self.policy {
-                FsyncPolicy::Always => !acks.is_empty() || !syncs.is_empty(),
-                FsyncPolicy::EverySec => {
-                    !syncs.is_empty() || self.last_sync.elapsed() >= Duration::from_secs(1)
-                }
-                FsyncPolicy::No => !syncs.is_empty(),
-            };
+            // A record made under `always` waits for an fsync whatever the policy is now.
+            let want_sync = !acks.is_empty()
+                || !syncs.is_empty()
+                || (self.status.policy() == FsyncPolicy::EverySec
+                    && self.last_sync.elapsed() >= Duration::from_secs(1));
             let ok = self.flush_and_sync(want_sync).is_ok();
             if ok {
                 for a in acks.drain(..) {
