@@ -288,7 +288,7 @@ mod tests {
         let rw = Rewrite::default();
         let run = rw.begin(1, &temp).unwrap();
         // The dumper has reached a's shard but not b's.
-        run.dump_shard(sa, &store.lock(smallvec![sa], false).shard(sa));
+        run.dump_shard(sa, store.lock(smallvec![sa], false).shard(sa));
         assert_eq!(rw.needs_tail(&[sa]), run.gen);
         assert_eq!(rw.needs_tail(&[sb]), 0);
         // A command writing both: b's shard is dumped before it changes anything ...
