@@ -45,7 +45,7 @@ fn flush(
     out: &mut ReplyBuf,
 ) -> std::io::Result<()> {
     if let Some(ack) = client.pending_ack.take() {
-        // appendfsync always: no reply before its write is on disk.
+        // No reply before its write is in the AOF (on disk, under appendfsync always).
         let _ = ack.recv();
     }
     if !out.is_empty() {

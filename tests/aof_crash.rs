@@ -1,6 +1,8 @@
 //! kill -9 under load: client threads write distinct keys and note each acknowledged write;
 //! the server is killed at a random moment and restarted. Under `always` every acknowledged
-//! write must be back; under `everysec`, every write acknowledged more than ~2 s before the kill.
+//! write must be back. Under `everysec` a machine crash may lose the last second or two, but a
+//! killed process loses nothing acknowledged, as with Redis (the record is written before the
+//! reply; only its fsync is deferred), so that is what is checked.
 mod aofutil;
 mod common;
 
@@ -19,10 +21,9 @@ const THREADS: usize = 4;
 /// Writes `prefix{t}:{i}` until the connection dies; returns (key, when acknowledged).
 fn writer(port: u16, prefix: String, stop: Arc<AtomicBool>) -> Vec<(String, Instant)> {
     let mut acked = Vec::new();
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+    let Some(mut s) = connect(port) else {
         return acked;
     };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
     let mut i = 0u64;
     let mut cmd = Vec::new();
     while !stop.load(Ordering::Relaxed) {
@@ -38,6 +39,23 @@ fn writer(port: u16, prefix: String, stop: Arc<AtomicBool>) -> Vec<(String, Inst
         i += 1;
     }
     acked
+}
+
+/// A connection a worker has taken (on a loaded machine a just-started server may not have
+/// every worker waiting yet, and refuses the client).
+fn connect(port: u16) -> Option<TcpStream> {
+    for _ in 0..50 {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut reply = [0u8; 7];
+        if s.write_all(b"*1\r\n$4\r\nPING\r\n").is_ok() && s.read_exact(&mut reply).is_ok() {
+            if &reply == b"+PONG\r\n" {
+                return Some(s);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
 }
 
 fn value_of(key: &str) -> String {
@@ -125,6 +143,6 @@ fn kill9_under_always_loses_no_acknowledged_write() {
 }
 
 #[test]
-fn kill9_under_everysec_loses_nothing_older_than_two_seconds() {
-    rounds("everysec", 2, 2300, 800, Duration::from_secs(2));
+fn kill9_under_everysec_loses_no_acknowledged_write() {
+    rounds("everysec", 2, 1000, 800, Duration::ZERO);
 }

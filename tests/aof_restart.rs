@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use aofutil::{check_aof, redis_loading, signal, wait_exit};
 use common::{show, Raw, Rudis, BIN};
+use rudis::resp::Frame;
 
 const BINARY: &[u8] = b"a\r\nb\x00\xff$3\r\n*";
 
@@ -208,4 +209,177 @@ impl OutputWithTimeout for Command {
         done.store(true, std::sync::atomic::Ordering::SeqCst);
         out
     }
+}
+
+/// Every key of databases 0..4: (db, key) → (type, value with hash fields sorted, PTTL).
+fn state(c: &mut Raw) -> std::collections::BTreeMap<(usize, Vec<u8>), (Frame, Frame, i64)> {
+    let mut m = std::collections::BTreeMap::new();
+    for db in 0..4 {
+        assert_eq!(c.cmd(&["SELECT", &db.to_string()]), b"+OK\r\n");
+        let Frame::Array(keys) = c.frame(&["KEYS", "*"]) else {
+            panic!("KEYS")
+        };
+        for k in keys {
+            let Frame::Bulk(k) = k else { panic!("key") };
+            let ty = c.frame(&[&b"TYPE"[..], &k]);
+            let v = match &ty {
+                Frame::Simple(t) if t == "string" => c.frame(&[&b"GET"[..], &k]),
+                Frame::Simple(t) if t == "hash" => match c.frame(&[&b"HGETALL"[..], &k]) {
+                    Frame::Array(items) => {
+                        let mut pairs: Vec<_> = items.chunks(2).map(|p| p.to_vec()).collect();
+                        pairs.sort_by_key(|p| p[0].to_bytes());
+                        Frame::Array(pairs.concat())
+                    }
+                    other => other,
+                },
+                other => panic!("type {other:?}"),
+            };
+            let Frame::Integer(pttl) = c.frame(&[&b"PTTL"[..], &k]) else {
+                panic!("PTTL")
+            };
+            m.insert((db, k), (ty, v, pttl));
+        }
+    }
+    assert_eq!(c.cmd(&["SELECT", "0"]), b"+OK\r\n");
+    m
+}
+
+fn assert_same_state(
+    before: &std::collections::BTreeMap<(usize, Vec<u8>), (Frame, Frame, i64)>,
+    after: &std::collections::BTreeMap<(usize, Vec<u8>), (Frame, Frame, i64)>,
+) {
+    let keys = |m: &std::collections::BTreeMap<(usize, Vec<u8>), _>| {
+        m.keys()
+            .map(|(d, k)| format!("{d}:{}", String::from_utf8_lossy(k)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(before), keys(after));
+    for (k, (t, v, ttl)) in before {
+        let (t2, v2, ttl2) = &after[k];
+        assert_eq!((t, v), (t2, v2), "{k:?}");
+        // A deadline survives as it was: never extended by the replay, never dropped.
+        if *ttl < 0 {
+            assert_eq!(ttl, ttl2, "{k:?}");
+        } else {
+            assert!(
+                *ttl2 <= *ttl && *ttl2 > ttl - 20_000,
+                "{k:?}: {ttl} -> {ttl2}"
+            );
+        }
+    }
+}
+
+const EVERY_WRITE: &[&[&str]] = &[
+    &["SET", "s1", "v"],
+    &["SET", "s2", "v", "NX"],
+    &["SET", "s2", "w", "XX", "GET"],
+    &["SET", "s6", "v", "EX", "1000"],
+    &["SET", "s7", "v", "PX", "900000", "GET"],
+    &["SET", "s8", "v", "EXAT", "4102444800"],
+    &["SET", "s6", "v2", "KEEPTTL"],
+    &["SETNX", "s3", "v"],
+    &["SETEX", "s4", "100", "v"],
+    &["PSETEX", "s5", "100000", "v"],
+    &["GETSET", "s1", "new"],
+    &["GETDEL", "s3"],
+    &["GETEX", "s2", "EX", "200"],
+    &["GETEX", "s5", "PERSIST"],
+    &["MSET", "m1", "a", "m2", "b", "m3", "c"],
+    &["MSETNX", "n1", "a", "n2", "b"],
+    &["INCR", "i"],
+    &["INCRBY", "i", "10"],
+    &["DECR", "i"],
+    &["DECRBY", "i", "3"],
+    &["INCRBYFLOAT", "f", "1.5"],
+    &["INCRBYFLOAT", "f", "0.25"],
+    &["APPEND", "s1", "xyz"],
+    &["SETRANGE", "s1", "2", "ZZ"],
+    &["SETRANGE", "sr", "3", "pad"],
+    &["DEL", "m3"],
+    &["UNLINK", "n2"],
+    &["RENAME", "m1", "m1r"],
+    &["RENAMENX", "m2", "m2r"],
+    &["EXPIRE", "s1", "300"],
+    &["PEXPIRE", "m2r", "400000"],
+    &["EXPIREAT", "n1", "4102444800"],
+    &["PEXPIREAT", "s2", "4102444800000"],
+    &["EXPIRE", "s4", "100", "GT"],
+    &["PERSIST", "s4"],
+    &["HSET", "h", "a", "1", "b", "2"],
+    &["HMSET", "h", "c", "3"],
+    &["HSETNX", "h", "d", "4"],
+    &["HDEL", "h", "a"],
+    &["HINCRBY", "h", "hi", "5"],
+    &["HINCRBYFLOAT", "h", "hf", "2.5"],
+    &["HSET", "h2", "x", "1"],
+    &["EXPIRE", "h2", "500"],
+    &["COPY", "h", "hcopy"],
+    &["COPY", "s1", "s1copy", "DB", "2"],
+    &["MOVE", "n1", "1"],
+    &["SELECT", "1"],
+    &["SET", "x", "in-1"],
+    &["SELECT", "3"],
+    &["SET", "gone", "soon"],
+    &["FLUSHDB"],
+    &["SET", "kept", "after-flush"],
+    &["SWAPDB", "1", "2"],
+    &["SELECT", "0"],
+    &["SET", "tmp", "x"],
+    &["EXPIRE", "tmp", "-1"],
+];
+
+#[test]
+fn every_write_command_survives_restarts_and_a_rewrite() {
+    let mut r = Rudis::start(&["--appendfsync", "always"]);
+    let mut c = r.raw();
+    for cmd in EVERY_WRITE {
+        let reply = c.cmd(cmd);
+        assert!(!reply.starts_with(b"-"), "{cmd:?}: {}", show(&reply));
+    }
+    let before = state(&mut c);
+    assert!(before.len() >= 19, "{}", before.len());
+    r.restart();
+    assert_same_state(&before, &state(&mut r.raw()));
+    // Twice: replaying must not have changed anything (INCRs applied once, TTLs kept).
+    r.restart();
+    assert_same_state(&before, &state(&mut r.raw()));
+    let mut c = r.raw();
+    assert_eq!(
+        c.cmd(&["BGREWRITEAOF"]),
+        b"+Background append only file rewriting started\r\n"
+    );
+    aofutil::wait_log(&r, "rewrite finished successfully", 1, 10);
+    r.restart();
+    assert_same_state(&before, &state(&mut r.raw()));
+    let (ok, out) = check_aof(&r.aof_path());
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn replay_neither_extends_ttls_nor_revives_expired_keys() {
+    let mut r = Rudis::start(&["--appendfsync", "always"]);
+    let mut c = r.raw();
+    assert_eq!(c.cmd(&["SET", "k", "v", "EX", "3"]), b"+OK\r\n");
+    assert_eq!(c.cmd(&["SET", "e", "v", "PX", "200"]), b"+OK\r\n");
+    assert_eq!(c.cmd(&["SET", "h", "v"]), b"+OK\r\n");
+    assert_eq!(c.cmd(&["PEXPIRE", "h", "250"]), b":1\r\n");
+    std::thread::sleep(Duration::from_millis(700));
+    r.restart();
+    let mut c = r.raw();
+    let Frame::Integer(pttl) = c.frame(&["PTTL", "k"]) else {
+        panic!("PTTL")
+    };
+    assert!(
+        pttl > 0 && pttl <= 2300,
+        "TTL extended by the replay: {pttl} ms left"
+    );
+    assert_eq!(c.cmd(&["EXISTS", "e", "h"]), b":0\r\n");
+    // The file holds absolute deadlines, not the relative forms sent.
+    let text = String::from_utf8_lossy(&std::fs::read(r.aof_path()).unwrap()).to_lowercase();
+    assert!(
+        !text.contains("\r\nex\r\n")
+            && !text.contains("\r\npx\r\n")
+            && !text.contains("pexpire\r\n"),
+        "relative expiry in the AOF:\n{text}"
+    );
 }

@@ -27,8 +27,13 @@ use crate::store::{Locked, Store};
 pub struct Record {
     pub db: usize,
     pub data: Vec<u8>,
-    /// Under `always`: signalled once the record is on disk.
+    /// Signalled once the record is written (and, if `durable`, fsynced): the client's reply
+    /// waits for it. Like Redis, which writes the AOF before it sends replies, an acknowledged
+    /// write is then in the file (the OS's cache at least), so a killed process loses nothing
+    /// acknowledged under any policy; only a machine crash can, within the policy's bounds.
     pub ack: Option<Sender<()>>,
+    /// Made under `appendfsync always`: acknowledged only once fsynced.
+    pub durable: bool,
     /// Non-zero: made while rewrite number `tail` ran, for shards it had already dumped, so the
     /// rewritten file must get it too (see `rewrite`).
     pub tail: u64,
@@ -208,25 +213,22 @@ impl Aof {
         self.status.error()
     }
 
-    /// Queues a record. Called with the command's shard locks held (`locked`), which is what
+    /// Queues a record and returns what the reply must wait for. Called with the command's shard locks held (`locked`), which is what
     /// orders the file (see the module comment) and what tells whether a running rewrite must
     /// also get the record.
     pub fn append(&self, db: usize, data: Vec<u8>, locked: &Locked) -> Option<Receiver<()>> {
-        let (ack, wait) = if self.policy() == FsyncPolicy::Always {
-            let (s, r) = crossbeam_channel::bounded(1);
-            (Some(s), Some(r))
-        } else {
-            (None, None)
-        };
+        let (ack, wait) = crossbeam_channel::bounded(1);
+        let durable = self.policy() == FsyncPolicy::Always;
         let tail = self.rewrite.needs_tail(locked.slots());
         // The writer lives as long as the process; a send can only fail during exit.
         let _ = self.tx.send(Msg::Record(Record {
             db,
             data,
-            ack,
+            ack: Some(ack),
+            durable,
             tail,
         }));
-        wait
+        Some(wait)
     }
 
     pub(crate) fn send(&self, msg: Msg) {

@@ -1,11 +1,13 @@
 //! The AOF writer thread: drains every queued record, writes the batch with one call, and fsyncs
-//! as the policy says. Under `always`, one fsync acknowledges the whole batch (group commit):
-//! workers wait on their record's ack before replying, and every record drained before the
-//! fsync is acknowledged by it.
+//! as the policy says. Workers wait on their record's ack before replying: it comes once the
+//! batch is written, or under `always` once it is fsynced, so one write (and one fsync) serves
+//! every record drained before it (group commit).
 //!
 //! A failed write or fsync keeps the batch buffered and sets the error that makes write commands
-//! fail with MISCONF; every later wake-up (a new record, or 100 ms) retries. A write that failed
-//! half-way is first cut back off the file, as Redis does, so the retry cannot duplicate it.
+//! fail with MISCONF; every later wake-up (a new record, or 100 ms) retries. Meanwhile records
+//! made under `always` stay unacknowledged, the others are acknowledged (Redis replies to them
+//! too, keeping them in its buffer). A write that failed half-way is first cut back off the file,
+//! as Redis does, so the retry cannot duplicate it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
@@ -74,6 +76,7 @@ impl Writer {
 
     pub fn run(mut self, rx: Receiver<Msg>) {
         let mut acks: Vec<Sender<()>> = Vec::new();
+        let mut durable_acks: Vec<Sender<()>> = Vec::new();
         let mut syncs: Vec<Sender<bool>> = Vec::new();
         loop {
             let first = match rx.recv_timeout(Duration::from_millis(100)) {
@@ -96,7 +99,11 @@ impl Writer {
                             add_record(&mut t.buf, &mut t.selected, &r);
                         }
                         if let Some(a) = r.ack {
-                            acks.push(a);
+                            if r.durable {
+                                durable_acks.push(a);
+                            } else {
+                                acks.push(a);
+                            }
                         }
                     }
                     Msg::Sync(s) => syncs.push(s),
@@ -115,15 +122,18 @@ impl Writer {
                 next = rx.try_recv().ok();
             }
             // A record made under `always` waits for an fsync whatever the policy is now.
-            let want_sync = !acks.is_empty()
+            let want_sync = !durable_acks.is_empty()
                 || !syncs.is_empty()
                 || (self.status.policy() == FsyncPolicy::EverySec
                     && self.last_sync.elapsed() >= Duration::from_secs(1));
             let ok = self.flush_and_sync(want_sync).is_ok();
             if ok {
-                for a in acks.drain(..) {
+                for a in durable_acks.drain(..) {
                     let _ = a.send(());
                 }
+            }
+            for a in acks.drain(..) {
+                let _ = a.send(());
             }
             for s in syncs.drain(..) {
                 let _ = s.send(ok);
