@@ -48,10 +48,11 @@ fn connect(port: u16) -> Option<TcpStream> {
         let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
         let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
         let mut reply = [0u8; 7];
-        if s.write_all(b"*1\r\n$4\r\nPING\r\n").is_ok() && s.read_exact(&mut reply).is_ok() {
-            if &reply == b"+PONG\r\n" {
-                return Some(s);
-            }
+        if s.write_all(b"*1\r\n$4\r\nPING\r\n").is_ok()
+            && s.read_exact(&mut reply).is_ok()
+            && &reply == b"+PONG\r\n"
+        {
+            return Some(s);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
