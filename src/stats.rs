@@ -1,6 +1,9 @@
 //! Counters INFO reports.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use parking_lot::Mutex;
 
 #[derive(Default)]
 pub struct Stats {
@@ -13,6 +16,9 @@ pub struct Stats {
     pub error_replies: AtomicU64,
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
+    /// Error replies by their code (`ERR`, `WRONGTYPE`), for INFO errorstats. Only errors
+    /// take the lock.
+    pub errors_by_code: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Stats {
@@ -24,8 +30,31 @@ impl Stats {
         self.expired_keys.fetch_add(n, Relaxed);
     }
 
-    pub fn error_reply(&self) {
+    /// Counts an error reply; `msg` is its text, code first (`ERR ...`).
+    pub fn error_reply(&self, msg: &str) {
         self.error_replies.fetch_add(1, Relaxed);
+        let code = msg.split(' ').next().unwrap_or("ERR");
+        let mut m = self.errors_by_code.lock();
+        // Redis keeps at most 128 codes, so that odd client-made codes cannot grow it.
+        if m.len() < 128 || m.contains_key(code) {
+            *m.entry(code.to_string()).or_insert(0) += 1;
+        }
+    }
+
+    /// Zeroes what CONFIG RESETSTAT resets.
+    pub fn reset(&self) {
+        for c in [
+            &self.total_commands,
+            &self.total_connections,
+            &self.rejected_connections,
+            &self.expired_keys,
+            &self.error_replies,
+            &self.net_input_bytes,
+            &self.net_output_bytes,
+        ] {
+            c.store(0, Relaxed);
+        }
+        self.errors_by_code.lock().clear();
     }
 
     pub fn dirty(&self, n: u64) {

@@ -141,10 +141,17 @@ fn info_reports_real_figures() {
     assert!(before >= 30, "{before}");
     a.cmd(&["PING"]);
     a.cmd(&["NOSUCHCOMMAND"]);
+    a.cmd(&["SELECT", "0"]);
+    a.cmd(&["HSET", "k0", "f", "v"]);
+    let errors = bulk(a.frame(&["INFO", "errorstats"]));
+    assert_eq!(
+        errors,
+        "# Errorstats\r\nerrorstat_ERR:count=1\r\nerrorstat_WRONGTYPE:count=1\r\n"
+    );
     let after: u64 = info_field(&mut a, "stats", "total_commands_processed")
         .parse()
         .unwrap();
-    assert!(after >= before + 2, "{before} -> {after}");
+    assert!(after >= before + 3, "{before} -> {after}");
     assert!(
         info_field(&mut a, "stats", "total_error_replies")
             .parse::<u64>()

@@ -1,7 +1,5 @@
 //! CONFIG GET / SET / RESETSTAT / HELP over the settings registry in `crate::config`.
 
-use std::sync::atomic::Ordering::Relaxed;
-
 use super::flags::*;
 use super::{dispatch_sub, CommandError, CommandSpec, Ctx};
 use crate::config::{Config, ConfigError, SETTINGS};
@@ -94,18 +92,7 @@ fn apply(_shared: &Shared, config: &Config) {
 }
 
 fn resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
-    let s = &ctx.shared.stats;
-    for counter in [
-        &s.total_commands,
-        &s.total_connections,
-        &s.rejected_connections,
-        &s.expired_keys,
-        &s.error_replies,
-        &s.net_input_bytes,
-        &s.net_output_bytes,
-    ] {
-        counter.store(0, Relaxed);
-    }
+    ctx.shared.stats.reset();
     ctx.out.ok();
     Ok(())
 }

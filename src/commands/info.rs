@@ -10,6 +10,7 @@ use super::connection::REDIS_VERSION;
 use super::flags::*;
 use super::{CommandError, CommandSpec, Ctx, Keys};
 use crate::shared::Shared;
+use crate::store::Slot;
 
 pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
     name: "info",
@@ -104,6 +105,11 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
             put("connected_slaves", "0".into());
         }
         "cpu" => cpu(&mut put),
+        "errorstats" => {
+            for (code, n) in shared.stats.errors_by_code.lock().iter() {
+                put(&format!("errorstat_{code}"), format!("count={n}"));
+            }
+        }
         "cluster" => put("cluster_enabled", "0".into()),
         "keyspace" => keyspace(ctx, &mut put),
         _ => {}
@@ -307,8 +313,20 @@ fn keyspace(ctx: &Ctx, put: &mut impl FnMut(&str, String)) {
     let now = ctx.ks.now;
     for (i, db) in ctx.shared.store.dbs.iter().enumerate() {
         let (mut keys, mut expires, mut ttl_sum) = (0u64, 0u64, 0u128);
-        for shard in db.shards.iter() {
-            let s = shard.read();
+        for (j, shard) in db.shards.iter().enumerate() {
+            let slot = Slot {
+                db: i as u32,
+                shard: j as u32,
+            };
+            // A shard this command already holds (INFO inside EXEC) is read through its guard:
+            // locking it again would deadlock.
+            let guard;
+            let s = if ctx.ks.locked.holds(slot) {
+                ctx.ks.locked.shard(slot)
+            } else {
+                guard = shard.read();
+                &*guard
+            };
             keys += s.map.len() as u64;
             expires += s.expires.len() as u64;
             ttl_sum += s

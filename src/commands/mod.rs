@@ -301,20 +301,23 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
             name: argv[0].to_vec(),
             args: argv[1..].iter().take(16).map(|a| a.to_vec()).collect(),
         };
-        out.error(&err.to_string());
-        shared.stats.error_reply();
+        let msg = err.to_string();
+        out.error(&msg);
+        shared.stats.error_reply(&msg);
         return;
     };
     if !spec.arity_ok(argv.len()) {
-        out.error(&CommandError::WrongArity(spec.name).to_string());
-        shared.stats.error_reply();
+        let msg = CommandError::WrongArity(spec.name).to_string();
+        out.error(&msg);
+        shared.stats.error_reply(&msg);
         return;
     }
     client.handle.touch(client.db, full_name(spec, argv));
     let db = client.db;
     if let Err(e) = run(shared, client, spec, argv, out) {
-        out.error(&e.to_string());
-        shared.stats.error_reply();
+        let msg = e.to_string();
+        out.error(&msg);
+        shared.stats.error_reply(&msg);
     }
     if client.db != db {
         client.handle.state.lock().db = client.db;
