@@ -436,3 +436,48 @@ fn writes_on_expired_keys_replay_to_what_the_client_saw() {
         assert_eq!(c.cmd(&["TTL", k]), b":-1\r\n");
     }
 }
+
+#[test]
+fn flushes_and_swaps_flag_the_watchers_of_keys_they_change() {
+    use std::sync::atomic::AtomicBool;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut c = Direct::open(dir.path());
+    let watch = |c: &Direct, db: usize, key: &str| {
+        let flag = Arc::new(AtomicBool::new(false));
+        c.shared.watches.watch(db, key.as_bytes(), &flag);
+        flag
+    };
+    let set = |f: &Arc<AtomicBool>| f.load(Ordering::SeqCst);
+
+    c.cmd(&["SET", "here", "v"]);
+    let here = watch(&c, 0, "here");
+    let absent = watch(&c, 0, "absent");
+    let other_db = watch(&c, 1, "here");
+    c.cmd(&["FLUSHDB"]);
+    assert!(set(&here), "FLUSHDB removed a watched key");
+    assert!(
+        !set(&absent),
+        "as in Redis, a key that was not there is not flagged"
+    );
+    assert!(!set(&other_db), "FLUSHDB leaves other databases alone");
+
+    // SWAPDB flags a watched key present on either side.
+    c.cmd(&["SELECT", "1"]);
+    c.cmd(&["SET", "only-in-1", "v"]);
+    c.cmd(&["SELECT", "0"]);
+    let arriving = watch(&c, 0, "only-in-1");
+    let nowhere = watch(&c, 0, "nowhere");
+    c.cmd(&["SWAPDB", "0", "1"]);
+    assert!(
+        set(&arriving),
+        "SWAPDB brought a watched key into database 0"
+    );
+    assert!(!set(&nowhere));
+
+    let in3 = watch(&c, 3, "k");
+    c.cmd(&["SELECT", "3"]);
+    c.cmd(&["SET", "k", "v"]);
+    in3.store(false, Ordering::SeqCst);
+    c.cmd(&["FLUSHALL"]);
+    assert!(set(&in3), "FLUSHALL reaches every database");
+}
