@@ -394,3 +394,17 @@ fn config_file_then_flags() {
     let (ok, err) = run_briefly(&["/nonexistent/redis.conf"]).expect("should exit");
     assert!(!ok && err.contains("/nonexistent/redis.conf"), "{err}");
 }
+
+#[test]
+fn hrandfield_refuses_a_reply_too_big_to_build() {
+    let r = Rudis::start(&["--appendonly", "no"]);
+    let mut c = r.raw();
+    c.cmd(&["HSET", "h", "f", "v"]);
+    assert_eq!(
+        c.cmd(&["HRANDFIELD", "h", "-9223372036854775807"]),
+        b"-ERR value is out of range\r\n"
+    );
+    let reply = c.cmd(&["HRANDFIELD", "h", "-1000"]);
+    assert!(reply.starts_with(b"*1000\r\n$1\r\nf\r\n"));
+    assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
+}

@@ -75,6 +75,11 @@ fn info_index() -> &'static HashMap<String, Vec<Frame>> {
     })
 }
 
+/// True if Redis 7.0 documents `name`.
+pub fn has_docs(name: &str) -> bool {
+    docs_index().contains_key(name)
+}
+
 /// The value under `key` in a flat key/value array.
 pub fn map_get<'a>(map: &'a [Frame], key: &str) -> Option<&'a Frame> {
     map.chunks(2)

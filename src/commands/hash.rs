@@ -253,12 +253,26 @@ fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         return Ok(());
     };
     let pairs: Vec<(&[u8], &[u8])> = h.iter().collect();
-    let picks: Vec<usize> = if count < 0 {
-        // Negative: that many picks, each independent, so fields may repeat.
-        (0..count.unsigned_abs())
-            .map(|_| random(pairs.len()))
-            .collect()
-    } else if count as u64 >= pairs.len() as u64 {
+    let reply = |out: &mut crate::resp::ReplyBuf, (f, v): (&[u8], &[u8])| {
+        out.bulk(f);
+        if withvalues {
+            out.bulk(v);
+        }
+    };
+    if count < 0 {
+        // Negative: that many picks, each independent, so fields may repeat. Redis would build
+        // a reply of any length; rudis builds replies in memory, so it refuses absurd ones.
+        let n = count.unsigned_abs();
+        if n > MAX_RANDOM_PICKS {
+            return Err(CommandError::Err("value is out of range".into()));
+        }
+        ctx.out.array(n as usize * (1 + withvalues as usize));
+        for _ in 0..n {
+            reply(ctx.out, pairs[random(pairs.len())]);
+        }
+        return Ok(());
+    }
+    let picks: Vec<usize> = if count as u64 >= pairs.len() as u64 {
         (0..pairs.len()).collect()
     } else {
         // Distinct fields: a partial Fisher-Yates shuffle of the indexes.
@@ -273,14 +287,13 @@ fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     };
     ctx.out.array(picks.len() * (1 + withvalues as usize));
     for i in picks {
-        let (f, v) = pairs[i];
-        ctx.out.bulk(f);
-        if withvalues {
-            ctx.out.bulk(v);
-        }
+        reply(ctx.out, pairs[i]);
     }
     Ok(())
 }
+
+/// The most picks HRANDFIELD with a negative count makes: its reply is built in memory.
+const MAX_RANDOM_PICKS: u64 = 10_000_000;
 
 /// A SCAN cursor, as Redis's `parseScanCursorOrReply`: an unsigned 64-bit number.
 pub fn parse_cursor(arg: &[u8]) -> Result<u64, CommandError> {
