@@ -204,3 +204,21 @@ fn generated_incrbyfloat() {
     }
     run_script("generated_incrbyfloat", &script);
 }
+
+/// LCS on random strings over a small alphabet (many ties in the table walk), every form.
+#[test]
+fn generated_lcs() {
+    let mut g = Gen(0x6a09_e667_f3bc_c908);
+    let mut script = String::new();
+    for _ in 0..150 {
+        let a = g.bytes(b"abc", 0, 12);
+        let b = g.bytes(b"abc", 0, 12);
+        script.push_str(&format!("MSET a {} b {}\n", quoted(&a), quoted(&b)));
+        script.push_str(&format!(
+            "LCS a b IDX MINMATCHLEN {} WITHMATCHLEN\n",
+            g.below(3)
+        ));
+        script.push_str("LCS a b\n");
+    }
+    run_script("generated_lcs", &script);
+}

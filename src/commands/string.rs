@@ -35,6 +35,17 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("getrange", 4, READONLY, KEY1, getrange),
     cmd!("substr", 4, READONLY, KEY1, getrange),
     cmd!("setrange", 4, WRITE | DENYOOM, KEY1, setrange),
+    cmd!(
+        "lcs",
+        -3,
+        READONLY,
+        Keys::Range {
+            first: 1,
+            last: 2,
+            step: 1
+        },
+        lcs
+    ),
 ];
 
 /// How an expire argument counts.
@@ -471,5 +482,127 @@ fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     };
     ctx.dirty(1);
     ctx.out.int(len as i64);
+    Ok(())
+}
+
+/// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]: Redis's dynamic programming
+/// over the two strings, and its walk back through the table for the matched ranges.
+fn lcs(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let (a, b) = match (ctx.ks.get_str(argv[1]), ctx.ks.get_str(argv[2])) {
+        (Ok(a), Ok(b)) => (a.unwrap_or(b""), b.unwrap_or(b"")),
+        _ => {
+            return Err(CommandError::Err(
+                "The specified keys must contain string values".into(),
+            ))
+        }
+    };
+    let (mut get_len, mut get_idx, mut with_len, mut min_len) = (false, false, false, 0i64);
+    let mut j = 3;
+    while j < argv.len() {
+        let opt = argv[j];
+        if opt.eq_ignore_ascii_case(b"idx") {
+            get_idx = true;
+        } else if opt.eq_ignore_ascii_case(b"len") {
+            get_len = true;
+        } else if opt.eq_ignore_ascii_case(b"withmatchlen") {
+            with_len = true;
+        } else if opt.eq_ignore_ascii_case(b"minmatchlen") && j + 1 < argv.len() {
+            min_len = args::int(argv[j + 1])?.max(0);
+            j += 1;
+        } else {
+            return Err(CommandError::Syntax);
+        }
+        j += 1;
+    }
+    if get_idx && get_len {
+        return Err(CommandError::Err(
+            "If you want both the length and indexes, please just use IDX.".into(),
+        ));
+    }
+    let (alen, blen) = (a.len(), b.len());
+    // The table is (alen+1)*(blen+1) u32s; past proto-max-bulk-len Redis 7.2 refuses it, and a
+    // worker must not try to allocate gigabytes for one request.
+    let cells = (alen + 1).checked_mul(blen + 1);
+    if cells.is_none_or(|c| c.saturating_mul(4) > Limits::default().max_bulk_len) {
+        return Err(CommandError::Err(
+            "Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len".into(),
+        ));
+    }
+    let w = blen + 1;
+    let mut dp = vec![0u32; (alen + 1) * w];
+    for i in 1..=alen {
+        for j in 1..=blen {
+            dp[i * w + j] = if a[i - 1] == b[j - 1] {
+                dp[(i - 1) * w + j - 1] + 1
+            } else {
+                dp[(i - 1) * w + j].max(dp[i * w + j - 1])
+            };
+        }
+    }
+    let total = dp[alen * w + blen];
+    if get_len {
+        ctx.out.int(total as i64);
+        return Ok(());
+    }
+    let mut result = vec![0u8; total as usize];
+    let mut ranges: Vec<[usize; 4]> = Vec::new();
+    // (a start, a end, b start, b end) of the range being walked; None between ranges.
+    let mut range: Option<[usize; 4]> = None;
+    let (mut i, mut j, mut idx) = (alen, blen, total as usize);
+    while i > 0 && j > 0 {
+        let mut emit = false;
+        if a[i - 1] == b[j - 1] {
+            result[idx - 1] = a[i - 1];
+            match &mut range {
+                None => range = Some([i - 1, i - 1, j - 1, j - 1]),
+                Some(r) if r[0] == i && r[2] == j => {
+                    r[0] -= 1;
+                    r[2] -= 1;
+                }
+                Some(_) => emit = true,
+            }
+            if range.is_some_and(|r| r[0] == 0 || r[2] == 0) {
+                emit = true;
+            }
+            idx -= 1;
+            i -= 1;
+            j -= 1;
+        } else {
+            if dp[(i - 1) * w + j] > dp[i * w + j - 1] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            emit = range.is_some();
+        }
+        if emit {
+            if let Some(r) = range.take() {
+                if (r[1] - r[0] + 1) as i64 >= min_len {
+                    ranges.push(r);
+                }
+            }
+        }
+    }
+    if !get_idx {
+        ctx.out.bulk(&result);
+        return Ok(());
+    }
+    ctx.out.array(4);
+    ctx.out.bulk(b"matches");
+    ctx.out.array(ranges.len());
+    for r in ranges {
+        ctx.out.array(2 + with_len as usize);
+        ctx.out.array(2);
+        ctx.out.int(r[0] as i64);
+        ctx.out.int(r[1] as i64);
+        ctx.out.array(2);
+        ctx.out.int(r[2] as i64);
+        ctx.out.int(r[3] as i64);
+        if with_len {
+            ctx.out.int((r[1] - r[0] + 1) as i64);
+        }
+    }
+    ctx.out.bulk(b"len");
+    ctx.out.int(total as i64);
     Ok(())
 }
