@@ -43,20 +43,34 @@ fn interactive(port: u16, lines: &[&str]) -> String {
         })
     };
     let prompt = format!("127.0.0.1:{port}> ");
-    let wait_prompt = || {
+    // A fresh prompt starts a line; the prompt redrawn while a line is edited does not (it
+    // follows "\r" and an erase). Waiting for the n-th fresh prompt, not merely for output that
+    // ends with the prompt, keeps a redraw split across reads from passing for one.
+    let fresh_prompts = |screen: &[u8]| {
+        let fresh = format!("\n{prompt}");
+        screen
+            .windows(fresh.len())
+            .filter(|w| *w == fresh.as_bytes())
+            .count()
+            + screen.starts_with(prompt.as_bytes()) as usize
+    };
+    let wait_prompt = |n: usize| {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !screen.lock().unwrap().ends_with(prompt.as_bytes()) {
+        loop {
+            let s = screen.lock().unwrap().clone();
+            if fresh_prompts(&s) >= n && s.ends_with(prompt.as_bytes()) {
+                return;
+            }
             assert!(
                 Instant::now() < deadline,
                 "no prompt:\n{}",
-                String::from_utf8_lossy(&screen.lock().unwrap())
+                String::from_utf8_lossy(&s)
             );
             std::thread::sleep(Duration::from_millis(10));
         }
     };
-    for l in lines.iter().chain(&["quit"]) {
-        wait_prompt();
-        std::thread::sleep(Duration::from_millis(50));
+    for (i, l) in lines.iter().chain(&["quit"]).enumerate() {
+        wait_prompt(i + 1);
         // Typed in two halves, so that redis-cli shows its hints as a user would see them.
         let (a, b) = l.split_at(l.len() / 2);
         stdin.write_all(a.as_bytes()).expect("type");
