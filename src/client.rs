@@ -1,13 +1,14 @@
 //! Per-connection state.
 
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::Receiver;
 
 use crate::clients::ClientHandle;
+use crate::commands::transaction::{Multi, Watched};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -23,6 +24,15 @@ pub struct Client {
     pub pending_ack: Option<Receiver<()>>,
     /// What other connections see of this one (CLIENT LIST, CLIENT KILL).
     pub handle: Arc<ClientHandle>,
+    /// Passed AUTH, or connected while no password was required (as Redis, a password set
+    /// later does not lock out clients already connected). True for clients without a
+    /// connection (the AOF loader's); the connection code decides for network clients.
+    pub authenticated: bool,
+    /// Between MULTI and EXEC/DISCARD: the queued commands.
+    pub multi: Option<Multi>,
+    /// Set by any change to a key this client WATCHes; created by its first WATCH.
+    pub watch_flag: Option<Arc<AtomicBool>>,
+    pub watched: Watched,
 }
 
 impl Client {
@@ -37,6 +47,10 @@ impl Client {
             created: Instant::now(),
             close_after_reply: false,
             pending_ack: None,
+            authenticated: true,
+            multi: None,
+            watch_flag: None,
+            watched: Watched::default(),
         }
     }
 }

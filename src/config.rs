@@ -198,6 +198,21 @@ pub static SETTINGS: &[Setting] = &[
         true,
     ),
     setting("auto-aof-rewrite-min-size", Kind::Memory, true),
+    setting("requirepass", Kind::Str, true),
+    setting("protected-mode", Kind::Bool, true),
+    setting("client-query-buffer-limit", Kind::Memory, true),
+    Setting {
+        multi: true,
+        ..setting("client-output-buffer-limit", Kind::Str, true)
+    },
+    setting(
+        "client-write-timeout",
+        Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        true,
+    ),
 ];
 
 pub fn find_setting(name: &str) -> Option<&'static Setting> {
@@ -303,6 +318,94 @@ impl Parsed {
     }
 }
 
+/// A password: kept out of `Debug` output so that it never reaches a log.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn is_set(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    /// Compares in time independent of where the first difference is.
+    pub fn matches(&self, given: &[u8]) -> bool {
+        let want = self.0.as_bytes();
+        let mut diff = want.len() ^ given.len();
+        for (i, &b) in given.iter().enumerate() {
+            diff |= (b ^ want.get(i).copied().unwrap_or(0)) as usize;
+        }
+        diff == 0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_set() { "<set>" } else { "<none>" })
+    }
+}
+
+/// One class of `client-output-buffer-limit`: bytes (0 = none) and seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputLimit {
+    pub hard: u64,
+    pub soft: u64,
+    pub soft_seconds: u64,
+}
+
+/// Redis's classes; rudis has only normal clients, the others are kept for CONFIG GET.
+pub const OUTPUT_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
+
+/// Parses `<class> <hard> <soft> <seconds>` groups onto `limits`; classes not named keep
+/// theirs.
+fn output_limits(value: &str, limits: &mut [OutputLimit; 3]) -> Result<(), ConfigError> {
+    let name = "client-output-buffer-limit";
+    let words: Vec<&str> = value.split_whitespace().collect();
+    if words.is_empty() || !words.len().is_multiple_of(4) {
+        return Err(bad(
+            name,
+            value,
+            "Wrong number of arguments in buffer limit configuration.",
+        ));
+    }
+    let mut next = *limits;
+    for group in words.chunks(4) {
+        let class = match group[0].to_ascii_lowercase().as_str() {
+            "normal" => 0,
+            "slave" | "replica" => 1,
+            "pubsub" => 2,
+            _ => {
+                return Err(bad(
+                    name,
+                    value,
+                    "Invalid client class specified in buffer limit configuration.",
+                ))
+            }
+        };
+        let mem = |v: &str| {
+            parse_memory(v).ok_or_else(|| {
+                bad(
+                    name,
+                    value,
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration.",
+                )
+            })
+        };
+        next[class] = OutputLimit {
+            hard: mem(group[1])?,
+            soft: mem(group[2])?,
+            soft_seconds: group[3].parse().map_err(|_| {
+                bad(
+                    name,
+                    value,
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration.",
+                )
+            })?,
+        };
+    }
+    *limits = next;
+    Ok(())
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub port: u16,
@@ -325,6 +428,18 @@ pub struct Config {
     pub timeout: u64,
     /// The config file the server was started with, for INFO.
     pub config_file: Option<PathBuf>,
+    /// Empty: no password, every client is authenticated.
+    pub requirepass: Secret,
+    /// Without a password, refuse clients from other addresses than the loopback one.
+    pub protected_mode: bool,
+    /// Close a client whose unprocessed input exceeds this many bytes.
+    pub client_query_buffer_limit: u64,
+    /// Per class as in `OUTPUT_CLASSES`.
+    pub client_output_buffer_limit: [OutputLimit; 3],
+    /// Close a client that accepts none of its pending replies for this many seconds (0:
+    /// never). rudis's own: a worker thread serves one client, so a client that sends but
+    /// never reads would otherwise hold its worker forever.
+    pub client_write_timeout: u64,
 }
 
 impl Default for Config {
@@ -343,6 +458,27 @@ impl Default for Config {
             auto_aof_rewrite_min_size: 64 * 1024 * 1024,
             timeout: 0,
             config_file: None,
+            requirepass: Secret::default(),
+            protected_mode: true,
+            client_query_buffer_limit: 1024 * 1024 * 1024,
+            client_output_buffer_limit: [
+                OutputLimit {
+                    hard: 0,
+                    soft: 0,
+                    soft_seconds: 0,
+                },
+                OutputLimit {
+                    hard: 256 << 20,
+                    soft: 64 << 20,
+                    soft_seconds: 60,
+                },
+                OutputLimit {
+                    hard: 32 << 20,
+                    soft: 8 << 20,
+                    soft_seconds: 60,
+                },
+            ],
+            client_write_timeout: 60,
         }
     }
 }
@@ -397,6 +533,23 @@ impl Config {
             "timeout" => self.timeout = v.int() as u64,
             "auto-aof-rewrite-percentage" => self.auto_aof_rewrite_percentage = v.int() as u64,
             "auto-aof-rewrite-min-size" => self.auto_aof_rewrite_min_size = v.int() as u64,
+            "requirepass" => self.requirepass = Secret(value.to_string()),
+            "protected-mode" => self.protected_mode = v.bool(),
+            "client-query-buffer-limit" => {
+                // Redis's own floor: below it ordinary requests would be refused.
+                if v.int() < 1024 * 1024 {
+                    return Err(bad(
+                        s.name,
+                        value,
+                        "argument must be between 1048576 and 9223372036854775807 inclusive",
+                    ));
+                }
+                self.client_query_buffer_limit = v.int() as u64;
+            }
+            "client-output-buffer-limit" => {
+                output_limits(value, &mut self.client_output_buffer_limit)?
+            }
+            "client-write-timeout" => self.client_write_timeout = v.int() as u64,
             "save" => {
                 // rudis persists through the AOF only; "" is Redis's way of saying "no snapshots".
                 if !value.trim().is_empty() {
@@ -431,6 +584,17 @@ impl Config {
             "save" => String::new(),
             "auto-aof-rewrite-percentage" => self.auto_aof_rewrite_percentage.to_string(),
             "auto-aof-rewrite-min-size" => self.auto_aof_rewrite_min_size.to_string(),
+            // As Redis: CONFIG GET shows the password itself.
+            "requirepass" => self.requirepass.0.clone(),
+            "protected-mode" => if self.protected_mode { "yes" } else { "no" }.into(),
+            "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
+            "client-output-buffer-limit" => OUTPUT_CLASSES
+                .iter()
+                .zip(&self.client_output_buffer_limit)
+                .map(|(c, l)| format!("{c} {} {} {}", l.hard, l.soft, l.soft_seconds))
+                .collect::<Vec<_>>()
+                .join(" "),
+            "client-write-timeout" => self.client_write_timeout.to_string(),
             _ => return None,
         })
     }
@@ -614,6 +778,22 @@ pub struct Cli {
     /// RDB snapshot schedule; rudis takes none, so only "" is accepted (as in redis.conf).
     #[arg(long, value_name = "\"\"")]
     pub save: Option<String>,
+    /// Password clients must give with AUTH before any other command.
+    #[arg(long, value_name = "PASSWORD")]
+    pub requirepass: Option<String>,
+    /// Without a password, accept clients only from 127.0.0.1 and ::1 (yes|no).
+    #[arg(long, value_name = "yes|no")]
+    pub protected_mode: Option<String>,
+    /// Close a client whose unprocessed input grows past this (bytes, or 1mb, 1gb...).
+    #[arg(long, value_name = "BYTES")]
+    pub client_query_buffer_limit: Option<String>,
+    /// `normal <hard> <soft> <seconds>`: close a client whose pending replies pass the hard
+    /// limit, or stay above the soft one that long.
+    #[arg(long, value_name = "LIMITS")]
+    pub client_output_buffer_limit: Option<String>,
+    /// Close a client that reads none of its replies for this many seconds (0: never).
+    #[arg(long, value_name = "SECONDS")]
+    pub client_write_timeout: Option<u64>,
 }
 
 impl Cli {
@@ -644,6 +824,20 @@ impl Cli {
         );
         put("timeout", self.timeout.map(|t| t.to_string()));
         put("save", self.save.clone());
+        put("requirepass", self.requirepass.clone());
+        put("protected-mode", self.protected_mode.clone());
+        put(
+            "client-query-buffer-limit",
+            self.client_query_buffer_limit.clone(),
+        );
+        put(
+            "client-output-buffer-limit",
+            self.client_output_buffer_limit.clone(),
+        );
+        put(
+            "client-write-timeout",
+            self.client_write_timeout.map(|t| t.to_string()),
+        );
         v
     }
 }

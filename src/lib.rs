@@ -7,6 +7,7 @@ pub mod commands;
 pub mod config;
 pub mod connection;
 pub mod glob;
+pub mod harness;
 pub mod ldouble;
 pub mod resp;
 pub mod server;

@@ -102,6 +102,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    install_panic_hook();
     let shared = prepare(config)?;
     spawn_signal_handler(&shared)?;
     crate::store::expire::spawn(shared.clone()).map_err(ServerError::Thread)?;
@@ -111,6 +112,19 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         std::process::id()
     );
     serve(&shared, listener, workers)
+}
+
+/// Panics go to the log (with a backtrace if RUST_BACKTRACE asks for one); the dispatcher
+/// contains a panicking command to its own client.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        let backtrace = std::backtrace::Backtrace::capture();
+        log::error!(
+            "thread '{}' panicked: {info}\n{backtrace}",
+            thread.name().unwrap_or("?")
+        );
+    }));
 }
 
 fn spawn_signal_handler(shared: &Arc<Shared>) -> Result<(), ServerError> {

@@ -70,6 +70,11 @@ impl Shared {
         locked
     }
 
+    /// True while a password is configured: clients must AUTH before other commands.
+    pub fn requires_auth(&self) -> bool {
+        self.config.read().requirepass.is_set()
+    }
+
     /// Hands a write's AOF record to the writer thread. Called with the command's locks held
     /// (`locked`). Under `appendfsync always` returns what to wait on before replying.
     pub fn propagate(&self, db: usize, data: Vec<u8>, locked: &Locked) -> Option<Receiver<()>> {

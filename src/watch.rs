@@ -17,6 +17,11 @@ pub struct Watches {
 }
 
 impl Watches {
+    /// How many (key, client) watches are registered.
+    pub fn count(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+
     /// `flag` is set when `key` in `db` changes.
     pub fn watch(&self, db: usize, key: &[u8], flag: &Arc<AtomicBool>) {
         let mut m = self.by_db.lock();
@@ -26,6 +31,32 @@ impl Watches {
             .or_default()
             .push(flag.clone());
         self.active.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Forgets the watches of `keys` ((db, key) pairs) that set `flag`.
+    pub fn unwatch_keys<'k>(
+        &self,
+        keys: impl Iterator<Item = (usize, &'k [u8])>,
+        flag: &Arc<AtomicBool>,
+    ) {
+        let mut m = self.by_db.lock();
+        let mut removed = 0;
+        for (db, key) in keys {
+            let Some(dbw) = m.get_mut(&db) else { continue };
+            let Some(flags) = dbw.get_mut(key) else {
+                continue;
+            };
+            let before = flags.len();
+            flags.retain(|f| !Arc::ptr_eq(f, flag));
+            removed += before - flags.len();
+            if flags.is_empty() {
+                dbw.remove(key);
+                if dbw.is_empty() {
+                    m.remove(&db);
+                }
+            }
+        }
+        self.active.fetch_sub(removed, Ordering::SeqCst);
     }
 
     /// Forgets every watch that sets `flag`.

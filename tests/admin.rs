@@ -373,12 +373,12 @@ fn config_file_then_flags() {
     let _ = child.wait();
 
     // An unknown directive stops start-up, naming the file and the line.
-    std::fs::write(&conf, format!("port {port}\n\nprotected-mode yes\n")).unwrap();
+    std::fs::write(&conf, format!("port {port}\n\nno-such-directive yes\n")).unwrap();
     let conf_s = conf.to_str().unwrap();
     let (ok, err) = run_briefly(&[conf_s]).expect("should exit");
     assert!(!ok);
     assert!(
-        err.contains(&format!("{conf_s}:3: unknown directive 'protected-mode'")),
+        err.contains(&format!("{conf_s}:3: unknown directive 'no-such-directive'")),
         "{err}"
     );
     for (text, want) in [

@@ -120,7 +120,16 @@ macro_rules! scripts {
     )*};
 }
 
-scripts!(seed, hashes, server, strings, keys, expire, databases);
+scripts!(
+    seed,
+    hashes,
+    server,
+    strings,
+    keys,
+    expire,
+    databases,
+    transactions
+);
 
 /// A deterministic generator (xorshift64), so that a generated script is the same every run.
 struct Gen(u64);

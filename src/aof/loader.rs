@@ -64,6 +64,9 @@ pub fn load(shared: &Shared, path: &Path) -> Result<LoadStats, LoadError> {
     shared.set_loading(true);
     let result = (|| {
         let mut last_complete = 0;
+        // Where the open MULTI began: a transaction the file does not finish was cut off by a
+        // crash, and is dropped with what follows it (Redis does the same).
+        let mut before_multi = 0;
         loop {
             if parser.is_idle() && last_complete < data.len() && data[last_complete] != b'*' {
                 return Err(LoadError::Corrupt {
@@ -86,13 +89,18 @@ pub fn load(shared: &Shared, path: &Path) -> Result<LoadStats, LoadError> {
                     }
                     // Like Redis, a command that fails on replay (it failed live too) is
                     // skipped, not fatal.
+                    if client.multi.is_none() {
+                        before_multi = last_complete;
+                    }
                     out.clear();
                     commands::execute(shared, &mut client, &argv, &mut out);
                     stats.commands += 1;
                     last_complete = end;
                 }
                 Ok(Parsed::Incomplete { .. }) => {
-                    if last_complete < data.len() {
+                    if client.multi.is_some() {
+                        stats.truncated_at = Some(before_multi);
+                    } else if last_complete < data.len() {
                         stats.truncated_at = Some(last_complete);
                     }
                     return Ok(());

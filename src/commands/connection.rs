@@ -1,7 +1,9 @@
-//! Connection commands: PING, ECHO, QUIT, SELECT, HELLO, RESET.
+//! Connection commands: PING, ECHO, QUIT, SELECT, HELLO, RESET, AUTH.
 
 use super::flags::*;
 use super::{args, CommandError, CommandSpec, Ctx, Keys};
+use crate::client::Client;
+use crate::shared::Shared;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
@@ -46,7 +48,58 @@ pub static COMMANDS: &[CommandSpec] = &[
         keys: Keys::None,
         handler: select,
     },
+    CommandSpec {
+        name: "auth",
+        arity: -2,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        keys: Keys::None,
+        handler: auth,
+    },
 ];
+
+/// AUTH [username] password, and HELLO's AUTH option. rudis has one user, `default`, whose
+/// password is `requirepass`.
+pub fn authenticate(
+    shared: &Shared,
+    client: &mut Client,
+    user: Option<&[u8]>,
+    password: &[u8],
+) -> Result<(), CommandError> {
+    let config = shared.config.read();
+    let ok = match user {
+        None if !config.requirepass.is_set() => {
+            return Err(CommandError::Err(
+                "AUTH <password> called without any password configured for the default \
+                 user. Are you sure your configuration is correct?"
+                    .into(),
+            ))
+        }
+        // The default user without a password accepts any.
+        Some(b"default") if !config.requirepass.is_set() => true,
+        Some(b"default") | None => config.requirepass.matches(password),
+        Some(_) => false,
+    };
+    drop(config);
+    if !ok {
+        log::debug!("client {} gave a wrong password", client.id);
+        return Err(CommandError::Coded(
+            "WRONGPASS invalid username-password pair or user is disabled.".into(),
+        ));
+    }
+    client.authenticated = true;
+    Ok(())
+}
+
+fn auth(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let (user, password) = match argv {
+        [_, password] => (None, *password),
+        [_, user, password] => (Some(*user), *password),
+        _ => return Err(CommandError::Syntax),
+    };
+    authenticate(ctx.shared, ctx.client, user, password)?;
+    ctx.out.ok();
+    Ok(())
+}
 
 fn ping(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     match argv {
@@ -116,7 +169,15 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         }
     }
     if let Some((user, pass)) = auth {
-        hello_auth(ctx, user, pass)?;
+        authenticate(ctx.shared, ctx.client, Some(user), pass)?;
+    }
+    if !ctx.client.authenticated {
+        return Err(CommandError::Coded(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise \
+             the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the \
+             client and select the RESP protocol version at the same time"
+                .into(),
+        ));
     }
     if let Some(name) = name {
         super::client::set_name(ctx, name)?;
@@ -139,23 +200,13 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// AUTH hook for HELLO ... AUTH user pass: checks the credentials as AUTH does and marks the
-/// client authenticated. Until AUTH exists there is only Redis's passwordless `default` user,
-/// which accepts any password.
-fn hello_auth(_ctx: &mut Ctx, user: &[u8], _pass: &[u8]) -> Result<(), CommandError> {
-    if user == b"default" {
-        Ok(())
-    } else {
-        Err(CommandError::Coded(
-            "WRONGPASS invalid username-password pair or user is disabled.".into(),
-        ))
-    }
-}
-
-/// RESET: back to a fresh connection's state (database 0, no name) and `+RESET`.
-// MULTI/WATCH state and authentication are reset here too once they exist.
+/// RESET: back to a fresh connection's state (database 0, no name, no transaction or watches,
+/// and unauthenticated if a password is set) and `+RESET`.
 fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     ctx.select(0);
+    ctx.client.multi = None;
+    super::transaction::unwatch_all(ctx.shared, ctx.client);
+    ctx.client.authenticated = !ctx.shared.requires_auth();
     ctx.client.handle.state.lock().name.clear();
     ctx.out.simple("RESET");
     Ok(())

@@ -88,44 +88,42 @@ impl<'a> Ctx<'a> {
     pub fn propagate<A: AsRef<[u8]>>(&mut self, args: &[A]) {
         encode_command(self.aof_custom.get_or_insert_with(Vec::new), args);
     }
-    /// After the handler: log the command's effect (under the locks still held) and release
-    /// the locks.
-    pub(super) fn finish(self, spec: &CommandSpec, argv: &[&[u8]]) {
-        let Ctx {
-            shared,
-            client,
-            ks,
-            dirty,
-            aof_custom,
-            ..
-        } = self;
-        let Keyspace {
-            locked,
-            mut aof_pre,
-            ..
-        } = ks;
+    /// After the handler: the AOF text of the command's effect (None if there is nothing to
+    /// log), resetting what the command recorded so that the same Ctx can run the next command
+    /// of a transaction.
+    pub(crate) fn take_record(&mut self, spec: &CommandSpec, argv: &[&[u8]]) -> Option<Vec<u8>> {
+        let dirty = std::mem::take(&mut self.dirty);
+        let custom = self.aof_custom.take();
+        let mut text = std::mem::take(&mut self.ks.aof_pre);
         if dirty > 0 {
-            shared.stats.dirty(dirty);
+            self.shared.stats.dirty(dirty);
         }
         // A custom record is logged even with no change counted: FLUSHDB on an empty database
         // is still logged, as Redis forces its propagation.
-        let log = dirty > 0 || aof_custom.is_some() || !aof_pre.is_empty();
-        if spec.is_write() && log && !shared.is_loading() {
-            match aof_custom {
-                Some(custom) => aof_pre.extend_from_slice(&custom),
-                None if dirty > 0 => encode_command(&mut aof_pre, argv),
-                None => {}
-            }
-            if !aof_pre.is_empty() {
-                // Sent before `locked` is dropped below: this is what makes the AOF's order the
-                // store's order (see aof/mod.rs), and what places the record in a running
-                // rewrite (see aof/rewrite.rs).
-                if let Some(ack) = shared.propagate(client.db, aof_pre, &locked) {
-                    client.pending_ack = Some(ack);
-                }
+        let log = dirty > 0 || custom.is_some() || !text.is_empty();
+        if !spec.is_write() || !log || self.shared.is_loading() {
+            return None;
+        }
+        match custom {
+            Some(custom) => text.extend_from_slice(&custom),
+            None if dirty > 0 => encode_command(&mut text, argv),
+            None => {}
+        }
+        (!text.is_empty()).then_some(text)
+    }
+
+    /// After the handler: log the command's effect (under the locks still held) and release
+    /// the locks.
+    pub(super) fn finish(mut self, spec: &CommandSpec, argv: &[&[u8]]) {
+        if let Some(text) = self.take_record(spec, argv) {
+            // Sent before the locks are dropped below: this is what makes the AOF's order the
+            // store's order (see aof/mod.rs), and what places the record in a running rewrite
+            // (see aof/rewrite.rs).
+            if let Some(ack) = self.shared.propagate(self.client.db, text, &self.ks.locked) {
+                self.client.pending_ack = Some(ack);
             }
         }
-        drop(locked);
+        drop(self);
     }
 }
 

@@ -24,6 +24,8 @@ pub enum CommandError {
     DbIndexOutOfRange,
     /// `invalid expire time in '<cmd>' command`.
     InvalidExpire(&'static str),
+    /// `NOAUTH Authentication required.`
+    NoAuth,
     /// `ERR <message>`, for the rarer messages.
     Err(String),
     /// A full error line with its own code (`NOAUTH ...`, `MISCONF ...`).
@@ -72,6 +74,7 @@ impl fmt::Display for CommandError {
             CommandError::InvalidExpire(cmd) => {
                 write!(f, "ERR invalid expire time in '{cmd}' command")
             }
+            CommandError::NoAuth => f.write_str("NOAUTH Authentication required."),
             CommandError::Err(m) => write!(f, "ERR {m}"),
             CommandError::Coded(m) => f.write_str(m),
         }

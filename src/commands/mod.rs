@@ -32,6 +32,7 @@ pub mod keys;
 pub mod persistence;
 pub mod server;
 pub mod string;
+pub mod transaction;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -166,6 +167,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         persistence::COMMANDS,
         expire::COMMANDS,
         server::COMMANDS,
+        transaction::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -173,7 +175,12 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
 
 fn table() -> &'static HashMap<&'static [u8], &'static CommandSpec> {
     static TABLE: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
-    TABLE.get_or_init(|| all().map(|c| (c.name.as_bytes(), c)).collect())
+    TABLE.get_or_init(|| {
+        all()
+            .chain(test_hooks::COMMANDS)
+            .map(|c| (c.name.as_bytes(), c))
+            .collect()
+    })
 }
 
 /// Case-insensitive lookup without allocating for names of ordinary length.
@@ -294,25 +301,35 @@ fn key_positions(first: i32, last: i32, step: i32, argc: usize) -> impl Iterator
         .map(|i| i as usize)
 }
 
-/// Looks a request up, checks it, and runs it; the reply (or error) goes to `out`.
+/// Looks a request up, checks it, and runs it (or queues it inside MULTI); the reply (or
+/// error) goes to `out`.
 pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut ReplyBuf) {
     let Some(spec) = lookup(argv[0]) else {
         let err = CommandError::UnknownCommand {
             name: argv[0].to_vec(),
             args: argv[1..].iter().take(16).map(|a| a.to_vec()).collect(),
         };
-        let msg = err.to_string();
-        out.error(&msg);
-        shared.stats.error_reply(&msg);
-        return;
+        return reject(shared, client, out, err);
     };
     if !spec.arity_ok(argv.len()) {
-        let msg = CommandError::WrongArity(spec.name).to_string();
-        out.error(&msg);
-        shared.stats.error_reply(&msg);
-        return;
+        return reject(shared, client, out, CommandError::WrongArity(spec.name));
+    }
+    // As Redis: unknown commands and arity are reported before authentication is asked for.
+    if !client.authenticated && !spec.has(flags::NO_AUTH) && shared.requires_auth() {
+        return reject(shared, client, out, CommandError::NoAuth);
     }
     client.handle.touch(client.db, full_name(spec, argv));
+    if client.multi.is_some() {
+        if spec.has(flags::NO_MULTI) {
+            let err = CommandError::Err("Command not allowed inside a transaction".into());
+            return reject(shared, client, out, err);
+        }
+        if transaction::queues(spec) {
+            transaction::queue(client, spec, argv);
+            out.simple("QUEUED");
+            return;
+        }
+    }
     let db = client.db;
     if let Err(e) = run(shared, client, spec, argv, out) {
         let msg = e.to_string();
@@ -322,6 +339,17 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
     if client.db != db {
         client.handle.state.lock().db = client.db;
     }
+}
+
+/// Refuses a request before it runs; inside MULTI this also dooms the transaction, as Redis's
+/// `rejectCommand` does.
+fn reject(shared: &Shared, client: &mut Client, out: &mut ReplyBuf, err: CommandError) {
+    if let Some(m) = client.multi.as_mut() {
+        m.failed = true;
+    }
+    let msg = err.to_string();
+    out.error(&msg);
+    shared.stats.error_reply(&msg);
 }
 
 /// Runs a command already checked for arity: takes its locks, runs its handler, and logs its
@@ -342,6 +370,17 @@ pub fn run(
     let slots = plan(shared, spec, client.db, argv)?;
     let locked = shared.lock(slots, spec.is_write());
     let mut ctx = Ctx::new(shared, client, out, locked);
+    let result = call(&mut ctx, spec, argv);
+    ctx.finish(spec, argv);
+    shared.stats.commands_processed();
+    result
+}
+
+/// Runs `spec`'s handler on `ctx`. A panic (a bug: nothing client-controlled should panic)
+/// is contained to this command: its partial reply is dropped, the client gets an error, the
+/// panic is in the log, and the locks are released as usual by the caller (parking_lot locks
+/// are not poisoned).
+pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[&[u8]]) -> Result<(), CommandError> {
     if spec.is_write() {
         // As Redis's lookupKeyWrite: a write first removes the expired keys it names and logs
         // their DELs ahead of its own record, so that a replay (which expires nothing while it
@@ -353,10 +392,65 @@ pub fn run(
             }
         }
     }
-    let result = (spec.handler)(&mut ctx, argv);
-    ctx.finish(spec, argv);
-    shared.stats.commands_processed();
-    result
+    let reply_start = ctx.out.len();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (spec.handler)(ctx, argv))) {
+        Ok(result) => result,
+        Err(_) => {
+            ctx.out.buf.truncate(reply_start);
+            log::error!(
+                "command '{}' of client {} panicked (see above); the client got an error",
+                spec.name,
+                ctx.client.id
+            );
+            Err(CommandError::Err(format!(
+                "internal error while running '{}'; the server log has the details",
+                spec.name
+            )))
+        }
+    }
+}
+
+/// Commands that exist only to test the server's own defences; compiled into debug builds and
+/// unit tests, never into a release build.
+mod test_hooks {
+    use super::*;
+
+    #[cfg(any(test, debug_assertions))]
+    pub static COMMANDS: &[CommandSpec] = &[
+        CommandSpec {
+            name: "rudis-test-panic",
+            arity: 2,
+            flags: flags::WRITE,
+            keys: Keys::Range {
+                first: 1,
+                last: 1,
+                step: 1,
+            },
+            handler: panic_holding_lock,
+        },
+        // Stands for Redis's no_multi commands (SYNC, PSYNC, SAVE...) until rudis has one.
+        CommandSpec {
+            name: "rudis-test-nomulti",
+            arity: 1,
+            flags: flags::NO_MULTI,
+            keys: Keys::None,
+            handler: |ctx, _| {
+                ctx.out.ok();
+                Ok(())
+            },
+        },
+    ];
+
+    #[cfg(not(any(test, debug_assertions)))]
+    pub static COMMANDS: &[CommandSpec] = &[];
+
+    /// Writes half a reply and changes a key under its write lock, then panics.
+    #[cfg(any(test, debug_assertions))]
+    fn panic_holding_lock(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+        ctx.out.array(2);
+        ctx.ks.set(argv[1], crate::store::Value::str(b"half-done"));
+        panic!("rudis-test-panic called, as asked");
+    }
 }
 
 #[cfg(test)]
@@ -371,6 +465,64 @@ mod tests {
             assert!(seen.insert(c.name), "duplicate {}", c.name);
             assert!(c.arity != 0, "{} has no arity", c.name);
         }
+    }
+
+    #[test]
+    fn a_panicking_handler_is_contained() {
+        let mut h = crate::harness::Harness::new();
+        h.run(&["SET", "k", "v"]);
+        let reply = h.run(&["rudis-test-panic", "k"]).to_vec();
+        assert!(
+            reply.starts_with(b"-ERR internal error while running 'rudis-test-panic'"),
+            "{}",
+            String::from_utf8_lossy(&reply)
+        );
+        assert_eq!(h.run(&["PING"]), b"+PONG\r\n");
+        // The write lock it held is free: another thread can take it.
+        let shared = &h.shared;
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut c = Client::new(None);
+                let mut out = ReplyBuf::new();
+                execute(shared, &mut c, &[b"SET", b"k", b"w"], &mut out);
+                assert_eq!(out.as_bytes(), b"+OK\r\n");
+            });
+        });
+        assert_eq!(h.run(&["GET", "k"]), b"$1\r\nw\r\n");
+        // Inside EXEC too: its slot gets the error, the others run.
+        h.run(&["MULTI"]);
+        h.run(&["SET", "a", "1"]);
+        h.run(&["rudis-test-panic", "k"]);
+        h.run(&["SET", "b", "2"]);
+        let reply = String::from_utf8_lossy(h.run(&["EXEC"])).into_owned();
+        assert!(
+            reply.starts_with("*3\r\n+OK\r\n-ERR internal error"),
+            "{reply}"
+        );
+        assert!(reply.ends_with("+OK\r\n"), "{reply}");
+        assert_eq!(h.run(&["EXISTS", "a", "b"]), b":2\r\n");
+    }
+
+    #[test]
+    fn no_multi_commands_are_refused_inside_multi() {
+        let mut h = crate::harness::Harness::new();
+        assert_eq!(h.run(&["rudis-test-nomulti"]), b"+OK\r\n");
+        h.run(&["MULTI"]);
+        assert_eq!(
+            h.run(&["rudis-test-nomulti"]),
+            b"-ERR Command not allowed inside a transaction\r\n"
+        );
+        h.run(&["SET", "a", "1"]);
+        assert_eq!(
+            h.run(&["EXEC"]),
+            b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+        );
+        assert_eq!(h.run(&["EXISTS", "a"]), b":0\r\n");
+    }
+
+    #[test]
+    fn test_hooks_are_not_listed() {
+        assert!(all().all(|c| !c.name.starts_with("rudis-test")));
     }
 
     #[test]

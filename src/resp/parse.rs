@@ -7,6 +7,8 @@
 use std::fmt;
 
 /// Redis 7's defaults (`proto-max-bulk-len`, the multibulk cap, `PROTO_INLINE_MAX_SIZE`).
+/// Until the client has authenticated, Redis 7 allows it much less (see
+/// [`RequestParser::set_auth_required`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_bulk_len: usize,
@@ -36,7 +38,14 @@ pub enum ProtocolError {
     TooBigMultibulkCount,
     TooBigBulkCount,
     UnbalancedQuotes,
+    UnauthenticatedMultibulkLength,
+    UnauthenticatedBulkLength,
 }
+
+/// What a client that has yet to pass AUTH may send, as Redis 7 limits it: a few arguments,
+/// none long, so that no one can make the server buffer much without the password.
+const UNAUTHENTICATED_MULTIBULK_LEN: i64 = 10;
+const UNAUTHENTICATED_BULK_LEN: i64 = 16384;
 
 impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -49,6 +58,10 @@ impl fmt::Display for ProtocolError {
             ProtocolError::TooBigMultibulkCount => f.write_str("too big mbulk count string"),
             ProtocolError::TooBigBulkCount => f.write_str("too big bulk count string"),
             ProtocolError::UnbalancedQuotes => f.write_str("unbalanced quotes in request"),
+            ProtocolError::UnauthenticatedMultibulkLength => {
+                f.write_str("unauthenticated multibulk length")
+            }
+            ProtocolError::UnauthenticatedBulkLength => f.write_str("unauthenticated bulk length"),
         }
     }
 }
@@ -104,6 +117,7 @@ pub struct RequestParser {
     /// Where the request being parsed began.
     start: usize,
     args: Vec<Arg>,
+    auth_required: bool,
 }
 
 impl RequestParser {
@@ -112,6 +126,11 @@ impl RequestParser {
             limits,
             ..Default::default()
         }
+    }
+
+    /// The client has yet to authenticate: apply Redis's tighter limits.
+    pub fn set_auth_required(&mut self, on: bool) {
+        self.auth_required = on;
     }
 
     /// Where the next unparsed byte is.
@@ -178,6 +197,9 @@ impl RequestParser {
                         if n > self.limits.max_multibulk_len as i64 {
                             return Err(ProtocolError::InvalidMultibulkLength);
                         }
+                        if n > UNAUTHENTICATED_MULTIBULK_LEN && self.auth_required {
+                            return Err(ProtocolError::UnauthenticatedMultibulkLength);
+                        }
                         self.pos = next;
                         if n <= 0 {
                             continue;
@@ -221,6 +243,9 @@ impl RequestParser {
                     let len = len.ok_or(ProtocolError::InvalidBulkLength)?;
                     if len < 0 || len > self.limits.max_bulk_len as i64 {
                         return Err(ProtocolError::InvalidBulkLength);
+                    }
+                    if len > UNAUTHENTICATED_BULK_LEN && self.auth_required {
+                        return Err(ProtocolError::UnauthenticatedBulkLength);
                     }
                     self.pos = next;
                     self.state = State::Bulk {

@@ -48,7 +48,8 @@ fn wait_ready(port: u16, child: &mut Child, what: &str, log: &Path) {
             if s.write_all(b"*1\r\n$4\r\nPING\r\n").is_ok() {
                 let mut b = [0u8; 64];
                 if let Ok(n) = s.read(&mut b) {
-                    if b[..n].starts_with(b"+PONG") {
+                    // A server with a password answers NOAUTH: it is up all the same.
+                    if b[..n].starts_with(b"+PONG") || b[..n].starts_with(b"-NOAUTH") {
                         return;
                     }
                 }

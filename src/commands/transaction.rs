@@ -1,0 +1,294 @@
+//! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH (Redis's multi.c).
+//!
+//! EXEC is atomic: it takes, at once, the union of the locks every queued command needs (and
+//! those of the watched keys), runs every command against those same held locks, and sends one
+//! AOF record for the whole transaction before releasing them. No other client can see, in a
+//! reply or in the AOF, half of a transaction.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use smallvec::SmallVec;
+
+use super::flags::*;
+use super::{args, call, plan, CommandError, CommandSpec, Ctx, Keys, Slots};
+use crate::client::Client;
+use crate::resp::reply::encode_command;
+use crate::shared::Shared;
+use crate::store::{Locked, Slot};
+
+/// A client's open transaction.
+#[derive(Default)]
+pub struct Multi {
+    pub queue: Vec<Queued>,
+    /// A command was refused while queueing: EXEC will answer EXECABORT.
+    pub failed: bool,
+}
+
+pub struct Queued {
+    pub spec: &'static CommandSpec,
+    pub argv: Vec<Vec<u8>>,
+}
+
+impl Queued {
+    fn args(&self) -> SmallVec<[&[u8]; 8]> {
+        self.argv.iter().map(|a| a.as_slice()).collect()
+    }
+}
+
+/// The keys a client WATCHes, as (db, key), each with whether it had already expired when it
+/// was watched (a key that expires after WATCH fails the EXEC, as in Redis 7).
+pub type Watched = HashMap<(usize, Vec<u8>), bool>;
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "multi",
+        arity: 1,
+        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        keys: Keys::None,
+        handler: multi,
+    },
+    CommandSpec {
+        name: "exec",
+        arity: 1,
+        flags: NOSCRIPT | LOADING | STALE,
+        keys: Keys::None,
+        handler: exec,
+    },
+    CommandSpec {
+        name: "discard",
+        arity: 1,
+        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        keys: Keys::None,
+        handler: discard,
+    },
+    CommandSpec {
+        name: "watch",
+        arity: -2,
+        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        keys: Keys::Range {
+            first: 1,
+            last: -1,
+            step: 1,
+        },
+        handler: watch,
+    },
+    CommandSpec {
+        name: "unwatch",
+        arity: 1,
+        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        keys: Keys::None,
+        handler: unwatch,
+    },
+];
+
+/// Whether `spec` is queued inside MULTI rather than run at once.
+pub fn queues(spec: &CommandSpec) -> bool {
+    !matches!(
+        spec.name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
+}
+
+pub fn queue(client: &mut Client, spec: &'static CommandSpec, argv: &[&[u8]]) {
+    if let Some(m) = client.multi.as_mut() {
+        m.queue.push(Queued {
+            spec,
+            argv: argv.iter().map(|a| a.to_vec()).collect(),
+        });
+    }
+}
+
+/// Forgets every key `client` watches (UNWATCH, EXEC, DISCARD, and a disconnect).
+pub fn unwatch_all(shared: &Shared, client: &mut Client) {
+    let Some(flag) = &client.watch_flag else {
+        return;
+    };
+    if !client.watched.is_empty() {
+        shared.watches.unwatch_keys(
+            client.watched.keys().map(|(db, k)| (*db, k.as_slice())),
+            flag,
+        );
+        client.watched.clear();
+    }
+    // No watch of ours is registered any more, so nothing can set the flag after this.
+    flag.store(false, Ordering::SeqCst);
+}
+
+fn multi(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    if ctx.client.multi.is_some() {
+        return Err(CommandError::Err("MULTI calls can not be nested".into()));
+    }
+    ctx.client.multi = Some(Multi::default());
+    ctx.out.ok();
+    Ok(())
+}
+
+fn discard(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    if ctx.client.multi.take().is_none() {
+        return Err(CommandError::Err("DISCARD without MULTI".into()));
+    }
+    unwatch_all(ctx.shared, ctx.client);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn unwatch(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    unwatch_all(ctx.shared, ctx.client);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Runs under read locks of the keys' shards, so a change made after WATCH returns is seen.
+fn watch(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    if ctx.client.multi.is_some() {
+        return Err(CommandError::Err(
+            "WATCH inside MULTI is not allowed".into(),
+        ));
+    }
+    let flag = ctx
+        .client
+        .watch_flag
+        .get_or_insert_with(Default::default)
+        .clone();
+    let db = ctx.ks.db;
+    for key in &argv[1..] {
+        let id = (db, key.to_vec());
+        if ctx.client.watched.contains_key(&id) {
+            continue;
+        }
+        let expired = ctx
+            .ks
+            .locked
+            .shard(Slot::of_key(db, key))
+            .is_expired(key, ctx.ks.clock);
+        ctx.shared.watches.watch(db, key, &flag);
+        ctx.client.watched.insert(id, expired);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// The database a queued SELECT moves to, if it is valid.
+fn selected_db(shared: &Shared, q: &Queued) -> Option<usize> {
+    if q.spec.name != "select" {
+        return None;
+    }
+    let db = args::int(q.argv.get(1)?).ok()?;
+    (db >= 0 && (db as usize) < shared.store.dbs.len()).then_some(db as usize)
+}
+
+/// True if a watched key changed (or expired) since WATCH. Called with the watched keys'
+/// shards locked.
+fn watched_key_changed(ctx: &Ctx) -> bool {
+    if ctx
+        .client
+        .watch_flag
+        .as_ref()
+        .is_some_and(|f| f.load(Ordering::SeqCst))
+    {
+        return true;
+    }
+    ctx.client.watched.iter().any(|((db, key), expired_then)| {
+        !expired_then
+            && ctx
+                .ks
+                .locked
+                .shard(Slot::of_key(*db, key))
+                .is_expired(key, ctx.ks.clock)
+    })
+}
+
+fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    let Some(multi) = ctx.client.multi.take() else {
+        return Err(CommandError::Err("EXEC without MULTI".into()));
+    };
+    if multi.failed {
+        unwatch_all(ctx.shared, ctx.client);
+        return Err(CommandError::Coded(
+            "EXECABORT Transaction discarded because of previous errors.".into(),
+        ));
+    }
+    let write = multi.queue.iter().any(|q| q.spec.is_write());
+    if write {
+        if let Some(e) = ctx.shared.write_refusal() {
+            unwatch_all(ctx.shared, ctx.client);
+            return Err(CommandError::Coded(format!(
+                "EXECABORT Transaction discarded because of: {e}"
+            )));
+        }
+    }
+
+    // The union of every command's lock plan, each planned in the database it will run in.
+    let mut slots = Slots::new();
+    let mut plans: Vec<Result<(), CommandError>> = Vec::with_capacity(multi.queue.len());
+    let mut db = ctx.client.db;
+    for q in &multi.queue {
+        if let Some(d) = selected_db(ctx.shared, q) {
+            db = d;
+        }
+        plans.push(plan(ctx.shared, q.spec, db, &q.args()).map(|s| slots.extend(s)));
+    }
+    slots.extend(
+        ctx.client
+            .watched
+            .keys()
+            .map(|(db, k)| Slot::of_key(*db, k)),
+    );
+    // Through `Shared::lock`, as every multi-shard writer: it settles the transaction's place
+    // in a running AOF rewrite before anything changes.
+    ctx.ks.locked = ctx.shared.lock(slots, write);
+
+    let changed = watched_key_changed(ctx);
+    unwatch_all(ctx.shared, ctx.client);
+    if changed {
+        ctx.ks.locked = Locked::none();
+        ctx.out.null_array();
+        return Ok(());
+    }
+
+    let start_db = ctx.client.db;
+    let mut record_db = start_db;
+    let mut record = Vec::new();
+    let mut logged = 0;
+    ctx.out.array(multi.queue.len());
+    for (q, planned) in multi.queue.iter().zip(plans) {
+        let argv = q.args();
+        if let Err(e) = planned.and_then(|()| call(ctx, q.spec, &argv)) {
+            let msg = e.to_string();
+            ctx.out.error(&msg);
+            ctx.shared.stats.error_reply(&msg);
+        }
+        if let Some(text) = ctx.take_record(q.spec, &argv) {
+            if ctx.ks.db != record_db {
+                record_db = ctx.ks.db;
+                encode_command(&mut record, &[b"SELECT", record_db.to_string().as_bytes()]);
+            }
+            record.extend_from_slice(&text);
+            logged += 1;
+        }
+        ctx.shared.stats.commands_processed();
+    }
+    if !record.is_empty() {
+        // A record must leave the AOF's selected database where it found it.
+        if record_db != start_db {
+            encode_command(&mut record, &[b"SELECT", start_db.to_string().as_bytes()]);
+        }
+        // One command is atomic by itself; several are wrapped so that a reader of the AOF
+        // (and the loader, at a cut-off tail) applies all of them or none.
+        let record = if logged > 1 {
+            let mut wrapped = Vec::with_capacity(record.len() + 32);
+            encode_command(&mut wrapped, &[b"MULTI"]);
+            wrapped.extend_from_slice(&record);
+            encode_command(&mut wrapped, &[b"EXEC"]);
+            wrapped
+        } else {
+            record
+        };
+        if let Some(ack) = ctx.shared.propagate(start_db, record, &ctx.ks.locked) {
+            ctx.client.pending_ack = Some(ack);
+        }
+    }
+    ctx.ks.locked = Locked::none();
+    Ok(())
+}

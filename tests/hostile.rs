@@ -1,0 +1,240 @@
+//! Hostile and careless clients: malformed requests, huge buffers, idle and non-reading
+//! clients, a panicking command. Each offender is closed (with Redis's error where Redis sends
+//! one); the server and its other clients carry on.
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::{show, RealRedis, Rudis};
+
+/// Sends `bytes` and returns everything received until the server closes the connection
+/// (`<closed>` is appended) or 1.5 s pass in silence.
+fn exchange(port: u16, bytes: &[u8]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    let _ = s.write_all(bytes);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return show(&got) + "<closed>",
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return show(&got) + "<closed>"
+            }
+            Err(_) => return show(&got),
+        }
+    }
+}
+
+fn malformed() -> Vec<Vec<u8>> {
+    let mut cases: Vec<Vec<u8>> = vec![
+        b"*x\r\n".to_vec(),
+        b"*3000000000\r\n".to_vec(),
+        b"*1\r\n$-1\r\n".to_vec(),
+        b"*1\r\n$600000000\r\n".to_vec(),
+        b"*1\r\n$01\r\na\r\n".to_vec(),
+        b"*1\r\nx3\r\n".to_vec(),
+        b"SET \"a\r\n".to_vec(),
+        b"SET 'a'b\r\n".to_vec(),
+        b"PING\r\n*x\r\n".to_vec(),
+        b"*-5\r\nPING\r\n*1\r\n$4\r\nPINGxx*1\r\n$1\r\n".to_vec(),
+    ];
+    // Oversize inline request, multibulk count and bulk length lines (64 KB limit).
+    cases.push(vec![b'a'; 70 * 1024]);
+    let mut c = b"*".to_vec();
+    c.extend(vec![b'1'; 70 * 1024]);
+    cases.push(c);
+    let mut c = b"*1\r\n$".to_vec();
+    c.extend(vec![b'1'; 70 * 1024]);
+    cases.push(c);
+    cases
+}
+
+#[test]
+fn protocol_errors_like_redis_and_only_the_offender_is_closed() {
+    let redis = RealRedis::start(&[]);
+    let rudis = Rudis::start(&[]);
+    let mut bystander = rudis.raw();
+    bystander.cmd(&["SET", "k", "v"]);
+    for case in malformed() {
+        let want = exchange(redis.port, &case);
+        let got = exchange(rudis.port, &case);
+        assert_eq!(got, want, "input {}", show(&case[..case.len().min(40)]));
+        assert_eq!(bystander.cmd(&["GET", "k"]), b"$1\r\nv\r\n");
+    }
+}
+
+#[test]
+fn unauthenticated_clients_get_redis_tighter_limits() {
+    let redis = RealRedis::start(&["--requirepass", "pw"]);
+    let rudis = Rudis::start(&["--requirepass", "pw"]);
+    for case in [
+        &b"*11\r\n"[..],
+        b"*1\r\n$16385\r\n",
+        b"*3\r\n$4\r\nAUTH\r\n$2\r\npw\r\n",
+        b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*12\r\n$4\r\nPING\r\n",
+        b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*1\r\n$20000\r\n",
+    ] {
+        assert_eq!(exchange(rudis.port, case), exchange(redis.port, case));
+    }
+}
+
+#[test]
+fn query_buffer_limit_closes_the_offender() {
+    let r = Rudis::start(&["--client-query-buffer-limit", "1mb"]);
+    let mut bystander = r.raw();
+    let mut s = TcpStream::connect(("127.0.0.1", r.port)).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4000000\r\n");
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..32 {
+        if s.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "expected a close, got {}", show(&buf[..n]));
+    assert_eq!(bystander.cmd(&["PING"]), b"+PONG\r\n");
+    let log = r.log();
+    assert!(log.contains("max query buffer length"), "{log}");
+    // Requests below the limit are fine.
+    let big = vec![b'y'; 512 * 1024];
+    assert_eq!(bystander.cmd(&[&b"SET"[..], b"k", &big]), b"+OK\r\n");
+}
+
+#[test]
+fn idle_clients_are_closed_after_timeout_and_free_their_worker() {
+    let r = Rudis::start(&["--timeout", "1", "--workers", "1"]);
+    // The start-up check's connection may still hold the worker for a moment.
+    let mut idle = r.raw();
+    for _ in 0..50 {
+        if idle.cmd(&["PING"]) == b"+PONG\r\n" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        idle = r.raw();
+    }
+    // The only worker is held: a second client is refused at once.
+    let mut second = r.raw();
+    assert_eq!(
+        second.try_read_reply().as_deref(),
+        Some(&b"-ERR max number of clients reached\r\n"[..])
+    );
+    let started = Instant::now();
+    assert!(idle.is_closed());
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(500) && waited < Duration::from_secs(4),
+        "closed after {waited:?}"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(r.raw().cmd(&["PING"]), b"+PONG\r\n");
+    assert!(r.log().contains("Closing idle client"), "{}", r.log());
+}
+
+#[test]
+fn timeout_zero_means_never() {
+    let r = Rudis::start(&["--timeout", "0"]);
+    let mut c = r.raw();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+/// A client that pipelines requests for large replies and never reads them: the server's
+/// memory stays bounded (it stops reading the client while its replies are stuck) and the
+/// client is closed once it has read nothing for client-write-timeout.
+#[test]
+fn client_that_never_reads_is_closed_and_memory_stays_bounded() {
+    let r = Rudis::start(&["--client-write-timeout", "1", "--appendonly", "no"]);
+    let mut other = r.raw();
+    let big = vec![b'v'; 1 << 20];
+    assert_eq!(other.cmd(&[&b"SET"[..], b"big", &big]), b"+OK\r\n");
+    let before = rss_kb(r.child.id());
+
+    let mut hostile = TcpStream::connect(("127.0.0.1", r.port)).unwrap();
+    hostile
+        .set_write_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let started = Instant::now();
+    // 500 MB of replies asked for, never read.
+    let req = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(500);
+    let _ = hostile.write_all(&req);
+    // Meanwhile other clients are served.
+    assert_eq!(other.cmd(&["PING"]), b"+PONG\r\n");
+    let mut closed = false;
+    while started.elapsed() < Duration::from_secs(8) {
+        if r.log().contains("read none of its replies") {
+            closed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(closed, "not closed:\n{}", r.log());
+    let grown = rss_kb(r.child.id()).saturating_sub(before);
+    assert!(grown < 64 * 1024, "the server grew by {grown} kB");
+    assert_eq!(other.cmd(&["PING"]), b"+PONG\r\n");
+}
+
+/// `client-output-buffer-limit normal <hard>`: a reply past the hard limit closes the client
+/// without the reply, as Redis does.
+#[test]
+fn output_buffer_hard_limit_like_redis() {
+    let limit = ["--client-output-buffer-limit", "normal 1mb 0 0"];
+    let redis = RealRedis::start(&limit);
+    let rudis = Rudis::start(&limit);
+    let big = vec![b'v'; 2 << 20];
+    for port in [redis.port, rudis.port] {
+        assert_eq!(
+            common::Raw::connect(port).cmd(&[&b"SET"[..], b"big", &big]),
+            b"+OK\r\n"
+        );
+    }
+    let req = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n";
+    assert_eq!(exchange(rudis.port, req), exchange(redis.port, req));
+    assert_eq!(exchange(rudis.port, req), "<closed>");
+    let small = b"*2\r\n$6\r\nSTRLEN\r\n$3\r\nbig\r\n*1\r\n$4\r\nPING\r\n";
+    assert!(exchange(rudis.port, small).ends_with("+PONG\\r\\n"));
+}
+
+/// A bug that panics inside a handler costs only that command: the client gets an error, the
+/// log has the panic, the lock it held is released, everyone else carries on. The command
+/// that panics on purpose exists only in debug builds (`cargo test` without --release); the
+/// same is tested in-process in `commands::tests` for every build.
+#[cfg(debug_assertions)]
+#[test]
+fn panicking_command_is_contained() {
+    let r = Rudis::start(&[]);
+    let mut a = r.raw();
+    let mut b = r.raw();
+    assert_eq!(a.cmd(&["SET", "k", "before"]), b"+OK\r\n");
+    let reply = a.cmd(&["rudis-test-panic", "k"]);
+    assert!(
+        reply.starts_with(b"-ERR internal error while running 'rudis-test-panic'"),
+        "{}",
+        show(&reply)
+    );
+    // The same connection goes on; the key's shard is not left locked.
+    assert_eq!(a.cmd(&["PING"]), b"+PONG\r\n");
+    assert_eq!(b.cmd(&["SET", "k", "after"]), b"+OK\r\n");
+    assert_eq!(a.cmd(&["GET", "k"]), b"$5\r\nafter\r\n");
+    let log = r.log();
+    assert!(
+        log.contains("panicked") && log.contains("rudis-test-panic"),
+        "{log}"
+    );
+}
