@@ -378,7 +378,9 @@ fn config_file_then_flags() {
     let (ok, err) = run_briefly(&[conf_s]).expect("should exit");
     assert!(!ok);
     assert!(
-        err.contains(&format!("{conf_s}:3: unknown directive 'no-such-directive'")),
+        err.contains(&format!(
+            "{conf_s}:3: unknown directive 'no-such-directive'"
+        )),
         "{err}"
     );
     for (text, want) in [
