@@ -16,7 +16,7 @@ fn interactive(port: u16, lines: &[&str]) -> String {
     require_tool("redis-cli");
     assert!(
         Command::new("script").arg("--version").output().is_ok(),
-        "script is not installed: run `apt-get install -y util-linux`"
+        "script is not installed: run `apt-get install -y bsdutils` (util-linux elsewhere)"
     );
     // Without a size, linenoise asks the terminal for one and waits for an answer.
     let cmd = format!("stty cols 200 rows 50; redis-cli -p {port}");
