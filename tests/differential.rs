@@ -125,6 +125,7 @@ scripts!(
     hashes,
     server,
     strings,
+    bitmaps,
     keys,
     expire,
     databases,
@@ -230,4 +231,26 @@ fn generated_lcs() {
         script.push_str("LCS a b\n");
     }
     run_script("generated_lcs", &script);
+}
+
+/// BITCOUNT and BITPOS over random strings and ranges, in bytes and in bits.
+#[test]
+fn generated_bit_ranges() {
+    let mut g = Gen(0xbb67_ae85_84ca_a73b);
+    let mut script = String::new();
+    for _ in 0..60 {
+        let s = g.bytes(b"\x00\x01\x0f\x80\xf0\xfe\xff\x55", 0, 5);
+        script.push_str(&format!("SET s {}\n", quoted(&s)));
+        for _ in 0..6 {
+            let start = g.below(90) as i64 - 45;
+            let end = g.below(90) as i64 - 45;
+            let unit = ["", " BYTE", " BIT"][g.below(3) as usize];
+            let bit = g.below(2);
+            script.push_str(&format!("BITCOUNT s {start} {end}{unit}\n"));
+            script.push_str(&format!("BITPOS s {bit} {start} {end}{unit}\n"));
+            script.push_str(&format!("BITPOS s {bit} {start}\n"));
+        }
+        script.push_str("BITPOS s 0\nBITPOS s 1\nBITCOUNT s\n");
+    }
+    run_script("generated_bit_ranges", &script);
 }

@@ -21,6 +21,7 @@ pub mod args;
 pub mod ctx;
 pub mod error;
 
+pub mod bitmap;
 pub mod client;
 pub mod config;
 pub mod connection;
@@ -162,6 +163,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         config::COMMANDS,
         info::COMMANDS,
         string::COMMANDS,
+        bitmap::COMMANDS,
         hash::COMMANDS,
         keys::COMMANDS,
         persistence::COMMANDS,

@@ -417,30 +417,32 @@ fn strlen(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     Ok(())
 }
 
-fn getrange(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
-    let mut start = args::int(argv[2])?;
-    let mut end = args::int(argv[3])?;
-    let s = ctx.ks.get_str(argv[1])?.unwrap_or(b"");
-    let len = s.len() as i64;
-    if start < 0 && end < 0 && start > end {
-        ctx.out.bulk(b"");
-        return Ok(());
-    }
+/// Redis's range rule (GETRANGE, BITCOUNT, BITPOS): negative indexes count from the end,
+/// both are clamped into `[0, total)`; None when nothing is left.
+pub fn clamp_range(mut start: i64, mut end: i64, total: i64) -> Option<(i64, i64)> {
     if start < 0 {
-        start += len;
+        start += total;
     }
     if end < 0 {
-        end += len;
+        end += total;
     }
     start = start.max(0);
-    end = end.max(0);
-    if end >= len {
-        end = len - 1;
-    }
-    if start > end || len == 0 {
-        ctx.out.bulk(b"");
+    end = end.max(0).min(total - 1);
+    (start <= end).then_some((start, end))
+}
+
+fn getrange(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let start = args::int(argv[2])?;
+    let end = args::int(argv[3])?;
+    let s = ctx.ks.get_str(argv[1])?.unwrap_or(b"");
+    let range = if start < 0 && end < 0 && start > end {
+        None
     } else {
-        ctx.out.bulk(&s[start as usize..=end as usize]);
+        clamp_range(start, end, s.len() as i64)
+    };
+    match range {
+        Some((start, end)) => ctx.out.bulk(&s[start as usize..=end as usize]),
+        None => ctx.out.bulk(b""),
     }
     Ok(())
 }
