@@ -19,8 +19,8 @@ pub struct Client {
     pub created: Instant,
     /// Set by QUIT and protocol errors: close once the pending replies are written.
     pub close_after_reply: bool,
-    /// The AOF writer's acknowledgement of the last write (written, or under `always`
-    /// fsynced); replies are held until it arrives.
+    /// Under `appendfsync always`: fsync acknowledgement of the last write; replies are held
+    /// until it arrives.
     pub pending_ack: Option<Receiver<()>>,
     /// What other connections see of this one (CLIENT LIST, CLIENT KILL).
     pub handle: Arc<ClientHandle>,

@@ -90,7 +90,7 @@ fn flush(
     out: &mut ReplyBuf,
 ) -> std::io::Result<()> {
     if let Some(ack) = client.pending_ack.take() {
-        // No reply before its write is in the AOF (on disk, under appendfsync always).
+        // appendfsync always: no reply before its write is on disk.
         let _ = ack.recv();
     }
     if !out.is_empty() {

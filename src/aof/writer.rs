@@ -1,13 +1,11 @@
 //! The AOF writer thread: drains every queued record, writes the batch with one call, and fsyncs
-//! as the policy says. Workers wait on their record's ack before replying: it comes once the
-//! batch is written, or under `always` once it is fsynced, so one write (and one fsync) serves
-//! every record drained before it (group commit).
+//! as the policy says. Under `always`, workers wait on their record's ack before replying, and
+//! one fsync acknowledges every record drained before it (group commit).
 //!
 //! A failed write or fsync keeps the batch buffered and sets the error that makes write commands
-//! fail with MISCONF; every later wake-up (a new record, or 100 ms) retries. Meanwhile records
-//! made under `always` stay unacknowledged, the others are acknowledged (Redis replies to them
-//! too, keeping them in its buffer). A write that failed half-way is first cut back off the file,
-//! as Redis does, so the retry cannot duplicate it.
+//! fail with MISCONF; every later wake-up (a new record, or 100 ms) retries, and records made
+//! under `always` stay unacknowledged meanwhile. A write that failed half-way is first cut back
+//! off the file, as Redis does, so the retry cannot duplicate it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
