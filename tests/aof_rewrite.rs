@@ -36,10 +36,10 @@ fn cmd(words: &[&str]) -> Vec<String> {
     words.iter().map(|s| s.to_string()).collect()
 }
 
-fn preload(c: &mut Raw) {
+fn preload(c: &mut Raw, keys: usize) {
     let mut cmds = Vec::new();
     for round in 0..3 {
-        for i in 0..PRELOAD {
+        for i in 0..keys {
             cmds.push(cmd(&["SET", &format!("k{i}"), &format!("v{i}-{round}")]));
         }
     }
@@ -172,7 +172,7 @@ fn size(r: &Rudis) -> u64 {
 fn bgrewriteaof_under_concurrent_writes_loses_nothing_and_shrinks_the_file() {
     let mut r = Rudis::start(&["--workers", "8", "--auto-aof-rewrite-percentage", "0"]);
     let mut c = r.raw();
-    preload(&mut c);
+    preload(&mut c, PRELOAD);
     let before = size(&r);
     let stop = Arc::new(AtomicBool::new(false));
     let ops = Arc::new(AtomicU64::new(0));
@@ -252,7 +252,7 @@ fn a_crash_during_a_rewrite_leaves_a_file_that_loads_completely() {
         "--auto-aof-rewrite-percentage",
         "0",
     ]);
-    preload(&mut r.raw());
+    preload(&mut r.raw(), PRELOAD / 4);
     let truth = snapshot(&mut r.raw());
     let mut rng = Rng::new();
     for _ in 0..4 {
