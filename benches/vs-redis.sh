@@ -77,7 +77,16 @@ throughput() {
   local t0 rp up rpid upid
   t0=$(now); start_redis "$work/tp-redis" "$aof"; rp=$port rpid=$pid; wait_pong "$rp" "$t0" >/dev/null
   t0=$(now); start_rudis "$work/tp-rudis" "$aof"; up=$port upid=$pid; wait_pong "$up" "$t0" >/dev/null
-  bench() { redis-benchmark -p "$1" --csv -t "$2" -n "$n" -c "$c" -P "$P" -r 100000 2>/dev/null | tail -n +2; }
+  # One run's "rps p99"; a failed run is reported and counts as 0.
+  bench() {
+    if redis-benchmark -p "$1" --csv -t "$2" -n "$n" -c "$c" -P "$P" -r 100000 \
+         >"$work/bench.out" 2>"$work/bench.err"; then
+      tail -n +2 "$work/bench.out" | tr -d '"' | awk -F, '{print $2, $7}'
+    else
+      echo "vs-redis: redis-benchmark -t $2 on port $1 failed: $(grep -v WARN "$work/bench.err" | tail -2)" >&2
+      echo "0 0"
+    fi
+  }
   median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
   printf "%-8s %12s %12s %8s %10s %10s   (n=%s c=%s P=%s workers=%s aof=%s rounds=%s)\n" \
     test redis_rps rudis_rps ratio redis_p99 rudis_p99 "$n" "$c" "$P" "$w" "$aof" "$rounds"
@@ -85,8 +94,8 @@ throughput() {
   for t in ${tests//,/ }; do
     : >"$work/r"; : >"$work/u"
     for _ in $(seq "$rounds"); do
-      bench "$rp" "$t" | tr -d '"' | awk -F, '{print $2, $7}' >>"$work/r"
-      bench "$up" "$t" | tr -d '"' | awk -F, '{print $2, $7}' >>"$work/u"
+      bench "$rp" "$t" >>"$work/r"
+      bench "$up" "$t" >>"$work/u"
     done
     local r u r99 u99 q
     r=$(cut -d' ' -f1 "$work/r" | median); u=$(cut -d' ' -f1 "$work/u" | median)

@@ -446,18 +446,53 @@ fn redis_benchmark_set_get_hset_runs_clean() {
     );
 }
 
+/// A process's resident set, in kB, as the kernel counts it.
+fn vm_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS")
+}
+
+#[test]
+fn info_memory_reports_the_true_rss() {
+    let rudis = Rudis::start(&["--appendonly", "no"]);
+    let mut raw = rudis.raw();
+    let mut batch = Vec::new();
+    for i in 0..50_000 {
+        let k = format!("key:{i}");
+        rudis::resp::reply::encode_command(&mut batch, &[&b"SET"[..], k.as_bytes(), b"0123456789"]);
+    }
+    let mut w = raw.stream.try_clone().unwrap();
+    let writer = std::thread::spawn(move || w.write_all(&batch).unwrap());
+    for _ in 0..50_000 {
+        assert_eq!(raw.read_reply(), b"+OK\r\n");
+    }
+    writer.join().unwrap();
+    let info = match raw.frame(&["INFO", "memory"]) {
+        rudis::resp::Frame::Bulk(b) => String::from_utf8(b).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let reported: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory_rss:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no used_memory_rss in:\n{info}"));
+    let actual = vm_rss_kb(rudis.child.id()) * 1024;
+    let diff = reported.abs_diff(actual);
+    assert!(
+        diff < actual / 10,
+        "INFO says {reported} bytes, /proc says {actual}"
+    );
+}
+
 #[test]
 fn a_claimed_huge_bulk_costs_no_memory() {
     let rudis = Rudis::start(&["--appendonly", "no"]);
-    let rss = || -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", rudis.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .expect("VmRSS")
-    };
+    let rss = || vm_rss_kb(rudis.child.id());
     let before = rss();
     let mut greedy: Vec<Raw> = (0..4).map(|_| rudis.raw()).collect();
     greedy[0].send_raw(b"*1\r\n$500000000\r\nabc");
