@@ -197,3 +197,67 @@ fn protected_mode_off_or_password_set_lets_outside_clients_in() {
         b"-NOAUTH Authentication required.\r\n"
     );
 }
+
+/// HELLO's AUTH option, HELLO without it before AUTH, and RESET forgetting authentication:
+/// the same replies as Redis (HELLO's own reply holds the client id, so only its shape).
+#[test]
+fn hello_auth_and_reset_like_redis() {
+    let redis = RealRedis::start(&["--requirepass", "pw"]);
+    let rudis = Rudis::start(&["--requirepass", "pw"]);
+    let (mut a, mut b) = (redis.raw(), rudis.raw());
+    same_replies(
+        &mut a,
+        &mut b,
+        &[
+            "HELLO 2",
+            "HELLO 2 AUTH nobody pw",
+            "HELLO 2 AUTH default nope",
+            "PING",
+        ],
+    );
+    for c in [&mut a, &mut b] {
+        assert!(c
+            .cmd(&words("HELLO 2 AUTH default pw"))
+            .starts_with(b"*14\r\n"));
+    }
+    same_replies(
+        &mut a,
+        &mut b,
+        &[
+            "PING", "MULTI", "SET x 1", "RESET", "PING", "EXEC", "AUTH pw", "PING",
+        ],
+    );
+}
+
+/// CONFIG SET / GET requirepass over the protocol, with two connections, as Redis answers.
+#[test]
+fn config_set_requirepass_like_redis() {
+    let redis = RealRedis::start(&[]);
+    let rudis = Rudis::start(&[]);
+    let (mut a1, mut b1) = (redis.raw(), rudis.raw());
+    same_replies(
+        &mut a1,
+        &mut b1,
+        &[
+            "CONFIG GET requirepass",
+            "CONFIG SET requirepass sekrit",
+            "CONFIG GET requirepass",
+            "PING",
+        ],
+    );
+    let (mut a2, mut b2) = (redis.raw(), rudis.raw());
+    same_replies(
+        &mut a2,
+        &mut b2,
+        &["PING", "AUTH wrong", "AUTH sekrit", "PING"],
+    );
+    for c in [&mut a1, &mut b1] {
+        assert_eq!(c.cmd(&["CONFIG", "SET", "requirepass", ""]), b"+OK\r\n");
+    }
+    let (mut a3, mut b3) = (redis.raw(), rudis.raw());
+    same_replies(
+        &mut a3,
+        &mut b3,
+        &["PING", "AUTH sekrit", "CONFIG GET protected-mode"],
+    );
+}

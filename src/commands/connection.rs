@@ -174,8 +174,8 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if !ctx.client.authenticated {
         return Err(CommandError::Coded(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise \
-             the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the \
-             client and select the RESP protocol version at the same time"
+             the HELLO AUTH <user> <pass> option can be used to authenticate the client and \
+             select the RESP protocol version at the same time"
                 .into(),
         ));
     }

@@ -311,20 +311,26 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
             name: argv[0].to_vec(),
             args: argv[1..].iter().take(16).map(|a| a.to_vec()).collect(),
         };
-        return reject(shared, client, out, err);
+        return reject(shared, client, out, None, err);
     };
     if !spec.arity_ok(argv.len()) {
-        return reject(shared, client, out, CommandError::WrongArity(spec.name));
+        return reject(
+            shared,
+            client,
+            out,
+            Some(spec),
+            CommandError::WrongArity(spec.name),
+        );
     }
     // As Redis: unknown commands and arity are reported before authentication is asked for.
     if !client.authenticated && !spec.has(flags::NO_AUTH) && shared.requires_auth() {
-        return reject(shared, client, out, CommandError::NoAuth);
+        return reject(shared, client, out, Some(spec), CommandError::NoAuth);
     }
     client.handle.touch(client.db, full_name(spec, argv));
     if client.multi.is_some() {
         if spec.has(flags::NO_MULTI) {
             let err = CommandError::Err("Command not allowed inside a transaction".into());
-            return reject(shared, client, out, err);
+            return reject(shared, client, out, Some(spec), err);
         }
         if transaction::queues(spec) {
             transaction::queue(client, spec, argv);
@@ -344,12 +350,23 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
 }
 
 /// Refuses a request before it runs; inside MULTI this also dooms the transaction, as Redis's
-/// `rejectCommand` does.
-fn reject(shared: &Shared, client: &mut Client, out: &mut ReplyBuf, err: CommandError) {
-    if let Some(m) = client.multi.as_mut() {
+/// `rejectCommand` does, and a refused EXEC discards the transaction it would have run.
+fn reject(
+    shared: &Shared,
+    client: &mut Client,
+    out: &mut ReplyBuf,
+    spec: Option<&CommandSpec>,
+    err: CommandError,
+) {
+    let mut msg = err.to_string();
+    if spec.is_some_and(|s| s.name == "exec") {
+        client.multi = None;
+        transaction::unwatch_all(shared, client);
+        let why = msg.strip_prefix("ERR ").unwrap_or(&msg);
+        msg = format!("EXECABORT Transaction discarded because of: {why}");
+    } else if let Some(m) = client.multi.as_mut() {
         m.failed = true;
     }
-    let msg = err.to_string();
     out.error(&msg);
     shared.stats.error_reply(&msg);
 }
