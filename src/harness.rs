@@ -22,9 +22,14 @@ impl Default for Harness {
 impl Harness {
     /// A store without AOF, with the default configuration otherwise.
     pub fn new() -> Harness {
+        Harness::with_config(Config::default())
+    }
+
+    /// A store without AOF, configured by `config` otherwise.
+    pub fn with_config(config: Config) -> Harness {
         let config = Config {
             appendonly: false,
-            ..Config::default()
+            ..config
         };
         Harness {
             shared: Shared::new(config, None),
