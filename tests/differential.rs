@@ -254,3 +254,50 @@ fn generated_bit_ranges() {
     }
     run_script("generated_bit_ranges", &script);
 }
+
+/// BITFIELD with random widths, offsets, values and overflow modes on one key.
+#[test]
+fn generated_bitfield() {
+    let mut g = Gen(0x3c6e_f372_fe94_f82b);
+    let mut script = String::from("DEL bf\n");
+    for _ in 0..300 {
+        let mut line = String::from("BITFIELD bf");
+        for _ in 0..1 + g.below(3) {
+            if g.below(4) == 0 {
+                line.push_str(
+                    [" OVERFLOW WRAP", " OVERFLOW SAT", " OVERFLOW FAIL"][g.below(3) as usize],
+                );
+            }
+            let signed = g.below(2) == 0;
+            let bits = 1 + g.below(if signed { 64 } else { 63 });
+            let ty = format!("{}{bits}", if signed { 'i' } else { 'u' });
+            let offset = if g.below(3) == 0 {
+                format!("#{}", g.below(4))
+            } else {
+                g.below(80).to_string()
+            };
+            let value = match g.below(4) {
+                0 => (g.below(1 << 16) as i64 - (1 << 15)).to_string(),
+                1 => (g.next() as i64).to_string(),
+                2 => [
+                    "0",
+                    "1",
+                    "-1",
+                    "9223372036854775807",
+                    "-9223372036854775808",
+                ][g.below(5) as usize]
+                    .to_string(),
+                _ => (g.below(600) as i64 - 300).to_string(),
+            };
+            match g.below(3) {
+                0 => line.push_str(&format!(" GET {ty} {offset}")),
+                1 => line.push_str(&format!(" SET {ty} {offset} {value}")),
+                _ => line.push_str(&format!(" INCRBY {ty} {offset} {value}")),
+            }
+        }
+        // The value after each command, so a difference in what was stored shows at once.
+        script.push_str(&line);
+        script.push_str("\nGET bf\n");
+    }
+    run_script("generated_bitfield", &script);
+}

@@ -22,12 +22,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         },
         bitop
     ),
+    cmd!("bitfield", -2, WRITE | DENYOOM, KEY1, bitfield),
+    cmd!("bitfield_ro", -2, READONLY | FAST, KEY1, bitfield_ro),
 ];
 
 /// A bit offset: a non-negative integer whose byte lies within `proto-max-bulk-len`.
 fn bit_offset(arg: &[u8]) -> Result<u64, CommandError> {
-    match args::int(arg) {
-        Ok(n) if n >= 0 && ((n >> 3) as usize) < Limits::default().max_bulk_len => Ok(n as u64),
+    offset_in_range(args::int(arg).ok())
+}
+
+fn offset_in_range(n: Option<i64>) -> Result<u64, CommandError> {
+    match n {
+        Some(n) if n >= 0 && ((n >> 3) as usize) < Limits::default().max_bulk_len => Ok(n as u64),
         _ => Err(CommandError::Err(
             "bit offset is not an integer or out of range".into(),
         )),
@@ -240,4 +246,286 @@ fn bitop(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     }
     ctx.out.int(maxlen as i64);
     Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Overflow {
+    Wrap,
+    Sat,
+    Fail,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FieldOp {
+    Get,
+    Set,
+    IncrBy,
+}
+
+struct Field {
+    op: FieldOp,
+    signed: bool,
+    bits: u32,
+    offset: u64,
+    value: i64,
+    overflow: Overflow,
+}
+
+/// `i1`..`i64` or `u1`..`u63`.
+fn field_type(arg: &[u8]) -> Result<(bool, u32), CommandError> {
+    let err = || {
+        CommandError::Err(
+            "Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported \
+             but i64 is."
+                .into(),
+        )
+    };
+    let signed = match arg.first() {
+        Some(b'i') => true,
+        Some(b'u') => false,
+        _ => return Err(err()),
+    };
+    // Redis reads the width as a C string: it stops at a NUL byte.
+    let digits = arg[1..].split(|&b| b == 0).next().unwrap_or_default();
+    match args::int(digits) {
+        Ok(n) if n >= 1 && n <= if signed { 64 } else { 63 } => Ok((signed, n as u32)),
+        _ => Err(err()),
+    }
+}
+
+/// A field offset: bits, or `#n` for the n-th field of this width.
+fn field_offset(arg: &[u8], bits: u32) -> Result<u64, CommandError> {
+    let n = match arg {
+        [b'#', rest @ ..] if !rest.is_empty() => args::int(rest)
+            .ok()
+            .and_then(|n| n.checked_mul(bits as i64)),
+        _ => args::int(arg).ok(),
+    };
+    offset_in_range(n)
+}
+
+fn parse_fields(argv: &[&[u8]]) -> Result<Vec<Field>, CommandError> {
+    let mut fields = Vec::new();
+    let mut overflow = Overflow::Wrap;
+    let mut j = 2;
+    while j < argv.len() {
+        let remaining = argv.len() - j - 1;
+        let sub = argv[j];
+        let op = if sub.eq_ignore_ascii_case(b"get") && remaining >= 2 {
+            FieldOp::Get
+        } else if sub.eq_ignore_ascii_case(b"set") && remaining >= 3 {
+            FieldOp::Set
+        } else if sub.eq_ignore_ascii_case(b"incrby") && remaining >= 3 {
+            FieldOp::IncrBy
+        } else if sub.eq_ignore_ascii_case(b"overflow") && remaining >= 1 {
+            let kind = argv[j + 1];
+            overflow = if kind.eq_ignore_ascii_case(b"wrap") {
+                Overflow::Wrap
+            } else if kind.eq_ignore_ascii_case(b"sat") {
+                Overflow::Sat
+            } else if kind.eq_ignore_ascii_case(b"fail") {
+                Overflow::Fail
+            } else {
+                return Err(CommandError::Err("Invalid OVERFLOW type specified".into()));
+            };
+            j += 2;
+            continue;
+        } else {
+            return Err(CommandError::Syntax);
+        };
+        let (signed, bits) = field_type(argv[j + 1])?;
+        let offset = field_offset(argv[j + 2], bits)?;
+        let value = if op == FieldOp::Get {
+            0
+        } else {
+            args::int(argv[j + 3])?
+        };
+        fields.push(Field {
+            op,
+            signed,
+            bits,
+            offset,
+            value,
+            overflow,
+        });
+        j += if op == FieldOp::Get { 3 } else { 4 };
+    }
+    Ok(fields)
+}
+
+/// The `bits`-wide unsigned field at bit `offset` (bits past the end read as 0).
+fn get_field(s: &[u8], offset: u64, bits: u32) -> u64 {
+    (0..bits as u64).fold(0, |v, j| {
+        let i = offset + j;
+        let bit = s
+            .get((i >> 3) as usize)
+            .is_some_and(|b| b & (0x80 >> (i & 7)) != 0);
+        (v << 1) | bit as u64
+    })
+}
+
+fn set_field(s: &mut [u8], offset: u64, bits: u32, value: u64) {
+    for j in 0..bits as u64 {
+        let i = offset + j;
+        let mask = 0x80u8 >> (i & 7);
+        let byte = &mut s[(i >> 3) as usize];
+        if (value >> (bits as u64 - 1 - j)) & 1 == 1 {
+            *byte |= mask;
+        } else {
+            *byte &= !mask;
+        }
+    }
+}
+
+fn sign_extend(v: u64, bits: u32) -> i64 {
+    if bits < 64 && v & (1 << (bits - 1)) != 0 {
+        (v | (u64::MAX << bits)) as i64
+    } else {
+        v as i64
+    }
+}
+
+/// Redis's `checkUnsignedBitfieldOverflow`: Some(value to store) when `value + incr` leaves the
+/// width (None under FAIL), else the plain sum.
+fn unsigned_result(value: u64, incr: i64, bits: u32, ow: Overflow) -> (bool, u64) {
+    let max = (1u64 << bits) - 1;
+    let wrap = || value.wrapping_add(incr as u64) & max;
+    if value > max || (incr > 0 && incr as u64 > max - value) {
+        (true, if ow == Overflow::Sat { max } else { wrap() })
+    } else if incr < 0 && incr.unsigned_abs() > value {
+        (true, if ow == Overflow::Sat { 0 } else { wrap() })
+    } else {
+        (false, value.wrapping_add(incr as u64))
+    }
+}
+
+/// Redis's `checkSignedBitfieldOverflow`, likewise, computed as Redis computes it: its
+/// `max - value` may wrap for a SET value out of range, and which limit SAT picks then follows
+/// from the wrapped number (SET i8 0 -9223372036854775808 saturates to 127), so the same
+/// arithmetic is kept.
+fn signed_result(value: i64, incr: i64, bits: u32, ow: Overflow) -> (bool, i64) {
+    let max = if bits == 64 {
+        i64::MAX
+    } else {
+        (1i64 << (bits - 1)) - 1
+    };
+    let min = -max - 1;
+    let max_incr = (max as u64).wrapping_sub(value as u64) as i64;
+    let min_incr = min.wrapping_sub(value);
+    let wrap = || {
+        let c = (value as u64).wrapping_add(incr as u64);
+        sign_extend(
+            if bits < 64 {
+                c & ((1u64 << bits) - 1)
+            } else {
+                c
+            },
+            bits,
+        )
+    };
+    let narrow = bits != 64;
+    if value > max || (narrow && incr > max_incr) || (value >= 0 && incr > 0 && incr > max_incr) {
+        (true, if ow == Overflow::Sat { max } else { wrap() })
+    } else if value < min
+        || (narrow && incr < min_incr)
+        || (value < 0 && incr < 0 && incr < min_incr)
+    {
+        (true, if ow == Overflow::Sat { min } else { wrap() })
+    } else {
+        (false, value.wrapping_add(incr))
+    }
+}
+
+fn bitfield_generic(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> Result<(), CommandError> {
+    let key = argv[1];
+    let fields = parse_fields(argv)?;
+    let writes = fields.iter().any(|f| f.op != FieldOp::Get);
+    if !writes {
+        let s = ctx.ks.get_str(key)?.unwrap_or(b"");
+        ctx.out.array(fields.len());
+        for f in &fields {
+            let v = get_field(s, f.offset, f.bits);
+            ctx.out.int(if f.signed {
+                sign_extend(v, f.bits)
+            } else {
+                v as i64
+            });
+        }
+        return Ok(());
+    }
+    if read_only {
+        return Err(CommandError::Err(
+            "BITFIELD_RO only supports the GET subcommand".into(),
+        ));
+    }
+    // Room up to the farthest bit written, made before any field is (as Redis does, even for
+    // a write that then fails on overflow).
+    let highest = fields
+        .iter()
+        .filter(|f| f.op != FieldOp::Get)
+        .map(|f| f.offset + f.bits as u64 - 1)
+        .max()
+        .unwrap_or(0);
+    if ctx.ks.get_str(key)?.is_none() {
+        ctx.ks.set(key, Value::str(b""));
+    }
+    let Some(Value::Str(s)) = ctx.ks.get_mut(key) else {
+        unreachable!("a string by now");
+    };
+    let need = (highest >> 3) as usize + 1;
+    if s.len() < need {
+        s.resize(need, 0);
+    }
+    ctx.out.array(fields.len());
+    let mut changes = 0;
+    for f in &fields {
+        let old = get_field(s, f.offset, f.bits);
+        if f.op == FieldOp::Get {
+            ctx.out.int(if f.signed {
+                sign_extend(old, f.bits)
+            } else {
+                old as i64
+            });
+            continue;
+        }
+        changes += 1;
+        let (overflowed, new, reply) = if f.signed {
+            let old = sign_extend(old, f.bits);
+            let (o, n) = if f.op == FieldOp::IncrBy {
+                signed_result(old, f.value, f.bits, f.overflow)
+            } else {
+                signed_result(f.value, 0, f.bits, f.overflow)
+            };
+            let reply = if f.op == FieldOp::IncrBy { n } else { old };
+            (o, n as u64, reply)
+        } else {
+            let (o, n) = if f.op == FieldOp::IncrBy {
+                unsigned_result(old, f.value, f.bits, f.overflow)
+            } else {
+                unsigned_result(f.value as u64, 0, f.bits, f.overflow)
+            };
+            let reply = if f.op == FieldOp::IncrBy {
+                n as i64
+            } else {
+                old as i64
+            };
+            (o, n, reply)
+        };
+        if overflowed && f.overflow == Overflow::Fail {
+            ctx.out.null();
+        } else {
+            ctx.out.int(reply);
+            set_field(s, f.offset, f.bits, new);
+        }
+    }
+    ctx.dirty(changes);
+    Ok(())
+}
+
+fn bitfield(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    bitfield_generic(ctx, argv, false)
+}
+
+fn bitfield_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    bitfield_generic(ctx, argv, true)
 }
