@@ -340,10 +340,26 @@ fn keys_and_values_are_binary_safe() {
     let () = c.set(&b""[..], &b""[..]).unwrap();
     let empty: Option<Vec<u8>> = c.get(&b""[..]).unwrap();
     assert_eq!(empty, Some(Vec::new()));
-    // And they survive the AOF.
+    // And they survive the AOF. Under everysec a reply may go out before the writer thread
+    // has written its record, so wait for the last record to reach the file before the kill.
+    let last = b"*3\r\n$3\r\nSET\r\n$0\r\n\r\n$0\r\n\r\n";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read(rudis.aof_path())
+        .unwrap_or_default()
+        .ends_with(last)
+    {
+        assert!(Instant::now() < deadline, "the AOF never got the last SET");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let mut rudis = rudis;
     rudis.restart();
-    assert_eq!(rudis.raw().cmd(&[&b"GET"[..], &key]), want);
+    let mut raw = rudis.raw();
+    assert_eq!(raw.cmd(&[&b"GET"[..], &key]), want);
+    assert_eq!(
+        raw.cmd(&[&b"HGET"[..], b"h\xff", b"\0f"]),
+        b"$2\r\n\r\n\r\n"
+    );
+    assert_eq!(raw.cmd(&[&b"GET"[..], b""]), b"$0\r\n\r\n");
 }
 
 #[test]
