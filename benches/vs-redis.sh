@@ -2,11 +2,14 @@
 # rudis against a real redis-server, side by side on this machine, in three parts:
 #
 #   throughput  redis-benchmark on both, alternate rounds, medians, and the ratio rudis/redis
+#   cpu         the CPU time (user+sys) each server spends per request under the same runs: the
+#               figure to trust on a busy machine, where rudis's threads get more CPU than
+#               Redis's one and requests per second flatter rudis
 #   memory      SET key:N <10-byte value> for N=1..KEYS loaded into both (redis-cli --pipe);
 #               RSS of each (VmRSS from /proc, and INFO's used_memory_rss where it answers)
 #   aof         an AOF of KEYS SETs loaded at start by both: seconds until the first PONG
 #
-#   benches/vs-redis.sh [options] [throughput|memory|aof ...]    (default: all three)
+#   benches/vs-redis.sh [options] [throughput|cpu|memory|aof ...]    (default: all four)
 #     -t TESTS     redis-benchmark tests (default set,get,incr,hset)
 #     -n N         requests per test (default 200000)
 #     -c C         parallel clients (default 50)
@@ -17,20 +20,20 @@
 #     -k KEYS      keys for the memory and aof parts (default 1000000)
 #     -b BINARY    rudis binary (default: target/release/rudis-server, built if missing)
 #
-# Ratios above 1 mean rudis is faster (throughput) or smaller/quicker (memory, aof).
+# Ratios above 1 mean rudis is faster (throughput), cheaper (cpu) or smaller/quicker (memory, aof).
 # Needs redis-server, redis-cli, redis-benchmark (apt-get install -y redis-server redis-tools)
 # and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests=set,get,incr,hset n=200000 c=50 P=1 w= aof=no rounds=3 keys=1000000
 bin=target/release/rudis-server
-while getopts "t:n:c:P:w:a:r:k:b:" o; do
+while getopts "t:n:c:P:w:a:r:k:b:h" o; do
   case $o in t) tests=$OPTARG;; n) n=$OPTARG;; c) c=$OPTARG;; P) P=$OPTARG;; w) w=$OPTARG;;
     a) aof=$OPTARG;; r) rounds=$OPTARG;; k) keys=$OPTARG;; b) bin=$OPTARG;;
-    *) sed -n 2,22p "$0"; exit 2;; esac
+    h) sed -n 2,25p "$0"; exit 0;; *) sed -n 2,25p "$0"; exit 2;; esac
 done
 shift $((OPTIND - 1))
-parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(throughput memory aof)
+parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(throughput cpu memory aof)
 w=${w:-$c}
 for t in redis-server redis-benchmark redis-cli python3; do
   command -v $t >/dev/null || { echo "vs-redis: $t missing: apt-get install -y redis-server redis-tools python3" >&2; exit 2; }
@@ -109,6 +112,29 @@ throughput() {
   stop "$rpid"; stop "$upid"
 }
 
+cpu() {
+  local t0 rp up rpid upid tick
+  tick=$(getconf CLK_TCK)
+  cpu_s() { awk -v t="$tick" '{print ($14+$15)/t}' "/proc/$1/stat"; }
+  t0=$(now); start_redis "$work/cpu-redis" "$aof"; rp=$port rpid=$pid; wait_pong "$rp" "$t0" >/dev/null
+  t0=$(now); start_rudis "$work/cpu-rudis" "$aof"; up=$port upid=$pid; wait_pong "$up" "$t0" >/dev/null
+  printf "%-8s %14s %14s %8s   (us of server CPU per request; n=%s c=%s P=%s aof=%s)\n" \
+    test redis_us rudis_us ratio "$n" "$c" "$P" "$aof"
+  local t r u a b
+  for t in ${tests//,/ }; do
+    for s in r:"$rp":"$rpid" u:"$up":"$upid"; do
+      IFS=: read -r who p id <<<"$s"
+      a=$(cpu_s "$id")
+      redis-benchmark -p "$p" -t "$t" -n "$n" -c "$c" -P "$P" -r 100000 -q >/dev/null 2>&1 ||
+        echo "vs-redis: redis-benchmark -t $t on port $p failed" >&2
+      b=$(cpu_s "$id")
+      eval "$who=$(awk -v a="$a" -v b="$b" -v n="$n" 'BEGIN {printf "%.2f", (b-a)*1e6/n}')"
+    done
+    printf "%-8s %14s %14s %8s\n" "$t" "$r" "$u" "$(ratio "$r" "$u")"
+  done
+  stop "$rpid"; stop "$upid"
+}
+
 # SET key:N <10-byte value> for N=1..keys, as RESP.
 gen_sets() {
   python3 - "$keys" <<'EOF'
@@ -165,5 +191,5 @@ aof() {
 }
 
 for part in "${parts[@]}"; do
-  case $part in throughput|memory|aof) "$part"; echo;; *) echo "vs-redis: unknown part $part" >&2; exit 2;; esac
+  case $part in throughput|cpu|memory|aof) "$part"; echo;; *) echo "vs-redis: unknown part $part" >&2; exit 2;; esac
 done
