@@ -81,6 +81,8 @@ fn writes_are_refused_while_the_aof_cannot_be_written_and_nothing_is_lost() {
     assert_eq!(c.cmd(&["GET", "before"]), b"$1\r\n1\r\n");
     assert_eq!(c.cmd(&["EXISTS", &acked[0]]), b":1\r\n");
     assert_eq!(c.cmd(&["PING"]), MISCONF);
+    let info = String::from_utf8_lossy(&c.cmd(&["INFO", "persistence"])).into_owned();
+    assert!(info.contains("aof_last_write_status:err\r\n"), "{info}");
     assert_eq!(c.cmd(&["HSET", "h", "f", "v"]), MISCONF);
 
     set_fsize_limit(&r, None);

@@ -349,6 +349,19 @@ fn every_write_command_survives_restarts_and_a_rewrite() {
         b"+Background append only file rewriting started\r\n"
     );
     aofutil::wait_log(&r, "rewrite finished successfully", 1, 10);
+    let info = String::from_utf8_lossy(&c.cmd(&["INFO", "persistence"])).into_owned();
+    let size = std::fs::metadata(r.aof_path()).unwrap().len();
+    for want in [
+        "aof_enabled:1\r\n".to_string(),
+        "aof_rewrite_in_progress:0\r\n".into(),
+        "aof_rewrites:1\r\n".into(),
+        "aof_last_bgrewrite_status:ok\r\n".into(),
+        "aof_last_write_status:ok\r\n".into(),
+        format!("aof_current_size:{size}\r\n"),
+        format!("aof_base_size:{size}\r\n"),
+    ] {
+        assert!(info.contains(&want), "no {want:?} in\n{info}");
+    }
     r.restart();
     assert_same_state(&before, &state(&mut r.raw()));
     let (ok, out) = check_aof(&r.aof_path());

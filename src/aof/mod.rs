@@ -19,6 +19,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
+use crate::commands::ctx::now_ms;
 use crate::config::FsyncPolicy;
 use crate::store::{Locked, Store};
 
@@ -78,6 +79,11 @@ pub struct AofStatus {
     pub rewrite_in_progress: AtomicBool,
     pub rewrites: AtomicU64,
     pub last_rewrite_failed: AtomicBool,
+    pub rewrite_failures_in_a_row: AtomicU64,
+    /// Unix ms when the running rewrite was asked for, and how long the last one took + 1 (0:
+    /// none yet), for INFO's rewrite times.
+    rewrite_started_ms: AtomicU64,
+    last_rewrite_ms_plus1: AtomicU64,
 }
 
 impl AofStatus {
@@ -102,6 +108,22 @@ impl AofStatus {
             FsyncPolicy::No => 2,
         };
         self.policy.store(v, Ordering::Relaxed);
+    }
+
+    /// A rewrite ended (the writer calls this last, so a new one may start after it).
+    pub fn rewrite_ended(&self, failed: bool) {
+        let took = now_ms().saturating_sub(self.rewrite_started_ms.load(Ordering::Relaxed));
+        self.last_rewrite_ms_plus1
+            .store(took + 1, Ordering::Relaxed);
+        self.last_rewrite_failed.store(failed, Ordering::Relaxed);
+        if failed {
+            self.rewrite_failures_in_a_row
+                .fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.rewrites.fetch_add(1, Ordering::Relaxed);
+            self.rewrite_failures_in_a_row.store(0, Ordering::Relaxed);
+        }
+        self.rewrite_in_progress.store(false, Ordering::SeqCst);
     }
 
     pub fn error(&self) -> Option<String> {
@@ -181,26 +203,49 @@ impl Aof {
         self.status.set_policy(p)
     }
 
-    /// INFO persistence's AOF fields, in Redis's order and spelling.
-    pub fn info_fields(&self) -> Vec<(&'static str, String)> {
+    /// INFO persistence's AOF fields, in Redis's order and spelling (Redis lists the sizes and
+    /// buffers after its fork fields).
+    pub fn info_fields(&self) -> (Vec<(&'static str, String)>, Vec<(&'static str, String)>) {
         let s = &self.status;
         let ok = |failed: bool| if failed { "err" } else { "ok" }.to_string();
-        vec![
+        let running = s.rewrite_in_progress.load(Ordering::Relaxed);
+        let secs = |ms: u64| (ms / 1000).to_string();
+        let last = s.last_rewrite_ms_plus1.load(Ordering::Relaxed);
+        let current = if running {
+            secs(now_ms().saturating_sub(s.rewrite_started_ms.load(Ordering::Relaxed)))
+        } else {
+            "-1".into()
+        };
+        let head = vec![
             ("aof_enabled", "1".into()),
-            (
-                "aof_rewrite_in_progress",
-                u8::from(s.rewrite_in_progress.load(Ordering::Relaxed)).to_string(),
-            ),
+            ("aof_rewrite_in_progress", u8::from(running).to_string()),
             ("aof_rewrite_scheduled", "0".into()),
+            (
+                "aof_last_rewrite_time_sec",
+                if last == 0 {
+                    "-1".into()
+                } else {
+                    secs(last - 1)
+                },
+            ),
+            ("aof_current_rewrite_time_sec", current),
+            (
+                "aof_last_bgrewrite_status",
+                ok(s.last_rewrite_failed.load(Ordering::Relaxed)),
+            ),
             (
                 "aof_rewrites",
                 s.rewrites.load(Ordering::Relaxed).to_string(),
             ),
             (
-                "aof_last_bgrewrite_status",
-                ok(s.last_rewrite_failed.load(Ordering::Relaxed)),
+                "aof_rewrites_consecutive_failures",
+                s.rewrite_failures_in_a_row
+                    .load(Ordering::Relaxed)
+                    .to_string(),
             ),
             ("aof_last_write_status", ok(s.error().is_some())),
+        ];
+        let tail = vec![
             (
                 "aof_current_size",
                 s.current_size.load(Ordering::Relaxed).to_string(),
@@ -209,8 +254,12 @@ impl Aof {
                 "aof_base_size",
                 s.base_size.load(Ordering::Relaxed).to_string(),
             ),
-            ("aof_fsyncs", s.fsyncs.load(Ordering::Relaxed).to_string()),
-        ]
+            ("aof_pending_rewrite", "0".into()),
+            ("aof_buffer_length", "0".into()),
+            ("aof_pending_bio_fsync", "0".into()),
+            ("aof_delayed_fsync", "0".into()),
+        ];
+        (head, tail)
     }
 
     pub fn write_error(&self) -> Option<String> {
@@ -268,6 +317,9 @@ impl Aof {
         {
             return false;
         }
+        self.status
+            .rewrite_started_ms
+            .store(now_ms(), Ordering::Relaxed);
         let _ = self.rewrite_tx.send(());
         true
     }

@@ -114,7 +114,7 @@ impl Writer {
                     Msg::RewriteFailed { gen } => {
                         self.done_gen = gen;
                         self.tail = None;
-                        self.status.rewrite_in_progress.store(false, Relaxed);
+                        self.status.rewrite_ended(true);
                     }
                 }
                 next = rx.try_recv().ok();
@@ -253,6 +253,7 @@ impl Writer {
                 log::warn!("cannot fsync the directory {}: {e}", dir.display());
             }
         }
+        let res_failed = res.is_err();
         match res {
             Ok(f) => {
                 // The temp file's descriptor now is the AOF's: keep appending to it. Every
@@ -265,8 +266,6 @@ impl Writer {
                 self.unsynced = false;
                 self.status.current_size.store(self.good_len, Relaxed);
                 self.status.base_size.store(self.good_len, Relaxed);
-                self.status.rewrites.fetch_add(1, Relaxed);
-                self.status.last_rewrite_failed.store(false, Relaxed);
                 self.report(&Ok(()));
                 log::info!(
                     "Background AOF rewrite finished successfully: {} is now {} bytes \
@@ -278,13 +277,12 @@ impl Writer {
             }
             Err(e) => {
                 let _ = std::fs::remove_file(temp);
-                self.status.last_rewrite_failed.store(true, Relaxed);
                 log::warn!(
                     "Background AOF rewrite failed: {e}; {} is kept as it was",
                     self.path.display()
                 );
             }
         }
-        self.status.rewrite_in_progress.store(false, Relaxed);
+        self.status.rewrite_ended(res_failed);
     }
 }

@@ -277,17 +277,19 @@ fn persistence(shared: &Shared, put: &mut impl FnMut(&str, String)) {
     put("rdb_last_save_time", started.to_string());
     put("rdb_last_bgsave_status", "ok".into());
     put("rdb_saves", "0".into());
-    put("aof_enabled", (shared.aof.is_some() as u8).to_string());
-    put("aof_rewrite_in_progress", "0".into());
-    put("aof_rewrite_scheduled", "0".into());
-    let write_error = shared.aof.as_ref().and_then(|a| a.write_error());
-    put(
-        "aof_last_write_status",
-        if write_error.is_some() { "err" } else { "ok" }.into(),
-    );
-    if shared.aof.is_some() {
-        let size = std::fs::metadata(shared.config.read().aof_path()).map_or(0, |m| m.len());
-        put("aof_current_size", size.to_string());
+    match &shared.aof {
+        Some(aof) => {
+            let (head, tail) = aof.info_fields();
+            for (k, v) in head.into_iter().chain(tail) {
+                put(k, v);
+            }
+        }
+        None => {
+            put("aof_enabled", "0".into());
+            put("aof_rewrite_in_progress", "0".into());
+            put("aof_rewrite_scheduled", "0".into());
+            put("aof_last_write_status", "ok".into());
+        }
     }
 }
 
