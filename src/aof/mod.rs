@@ -134,6 +134,9 @@ impl AofStatus {
     }
 }
 
+/// `(name, value)` lines of INFO.
+pub type InfoFields = Vec<(&'static str, String)>;
+
 /// The handle workers use.
 pub struct Aof {
     tx: Sender<Msg>,
@@ -205,7 +208,7 @@ impl Aof {
 
     /// INFO persistence's AOF fields, in Redis's order and spelling (Redis lists the sizes and
     /// buffers after its fork fields).
-    pub fn info_fields(&self) -> (Vec<(&'static str, String)>, Vec<(&'static str, String)>) {
+    pub fn info_fields(&self) -> (InfoFields, InfoFields) {
         let s = &self.status;
         let ok = |failed: bool| if failed { "err" } else { "ok" }.to_string();
         let running = s.rewrite_in_progress.load(Ordering::Relaxed);
