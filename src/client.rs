@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::Receiver;
+use crate::aof::AofWait;
 
 use crate::clients::ClientHandle;
 use crate::commands::transaction::{Multi, Watched};
@@ -19,9 +19,9 @@ pub struct Client {
     pub created: Instant,
     /// Set by QUIT and protocol errors: close once the pending replies are written.
     pub close_after_reply: bool,
-    /// Under `appendfsync always`: fsync acknowledgement of the last write; replies are held
-    /// until it arrives.
-    pub pending_ack: Option<Receiver<()>>,
+    /// Set when a command of this client was logged to the AOF: replies are held until the
+    /// record is written (and under `always` fsynced).
+    pub pending_ack: Option<AofWait>,
     /// What other connections see of this one (CLIENT LIST, CLIENT KILL).
     pub handle: Arc<ClientHandle>,
     /// Passed AUTH, or connected while no password was required (as Redis, a password set

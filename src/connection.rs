@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use smallvec::SmallVec;
 
+use crate::aof::AofWait;
 use crate::client::Client;
 use crate::commands;
 use crate::config::OutputLimit;
@@ -89,9 +90,17 @@ fn flush(
     stream: &mut TcpStream,
     out: &mut ReplyBuf,
 ) -> std::io::Result<()> {
-    if let Some(ack) = client.pending_ack.take() {
-        // appendfsync always: no reply before its write is on disk.
-        let _ = ack.recv();
+    if let Some(wait) = client.pending_ack.take() {
+        // No reply before its write is in the AOF, as in Redis (and on disk under always).
+        let ticket = match &wait {
+            AofWait::Written(t) | AofWait::Synced(t, _) => *t,
+        };
+        if let Some(aof) = &shared.aof {
+            aof.help(ticket);
+        }
+        if let AofWait::Synced(_, ack) = wait {
+            let _ = ack.recv();
+        }
     }
     if !out.is_empty() {
         if let Err(e) = stream.write_all(out.as_bytes()) {

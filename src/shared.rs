@@ -3,11 +3,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crossbeam_channel::Receiver;
 use parking_lot::RwLock;
 use smallvec::SmallVec;
 
-use crate::aof::Aof;
+use crate::aof::{Aof, AofWait};
 use crate::clients::Clients;
 use crate::commands::CommandError;
 use crate::config::Config;
@@ -76,8 +75,8 @@ impl Shared {
     }
 
     /// Hands a write's AOF record to the writer thread. Called with the command's locks held
-    /// (`locked`). Under `appendfsync always` returns what to wait on before replying.
-    pub fn propagate(&self, db: usize, data: Vec<u8>, locked: &Locked) -> Option<Receiver<()>> {
+    /// (`locked`). Returns what the client's reply must wait for (see `connection::flush`).
+    pub fn propagate(&self, db: usize, data: Vec<u8>, locked: &Locked) -> Option<AofWait> {
         self.aof.as_ref()?.append(db, data, locked)
     }
 }

@@ -29,19 +29,18 @@ pub struct Record {
     pub db: usize,
     pub data: Vec<u8>,
     /// Under `always`: signalled once the record is fsynced; the client's reply waits for it.
-    ///
-    /// Under `everysec` and `no` nothing waits: the writer writes each record as soon as it
-    /// wakes, typically microseconds later. Redis writes the AOF before it sends replies, so a
-    /// killed Redis (not a crashed machine) loses nothing acknowledged even under `everysec`;
-    /// here a kill -9 may lose that last instant. Waiting for the writer's write() on every
-    /// reply was measured to cost about half the throughput of unpipelined writes (two thread
-    /// wake-ups per reply), so it is not done; `always` gives the stronger guarantee.
     pub ack: Option<Sender<()>>,
-    /// Made under `appendfsync always`: acknowledged only once fsynced.
-    pub durable: bool,
     /// Non-zero: made while rewrite number `tail` ran, for shards it had already dumped, so the
     /// rewritten file must get it too (see `rewrite`).
     pub tail: u64,
+}
+
+/// What a client's reply must wait for after its command was logged.
+pub enum AofWait {
+    /// The record written to the file (see `Aof::help`; the number is its ticket).
+    Written(u64),
+    /// ... and fsynced (`appendfsync always`).
+    Synced(u64, Receiver<()>),
 }
 
 pub enum Msg {
@@ -62,6 +61,9 @@ pub enum Msg {
 /// What INFO persistence and the tests read; written by the writer and the rewrite.
 #[derive(Default)]
 pub struct AofStatus {
+    /// Pumps of the queue started and finished (see `Aof::help`).
+    pub pumps_started: AtomicU64,
+    pub pumps_done: AtomicU64,
     /// The fsync policy (CONFIG SET may change it while the writer runs).
     policy: std::sync::atomic::AtomicU8,
     /// Whether `error` is set: what every write command checks, without taking the lock.
@@ -140,8 +142,9 @@ pub type InfoFields = Vec<(&'static str, String)>;
 /// The handle workers use.
 pub struct Aof {
     tx: Sender<Msg>,
-    /// Held until the writer thread starts (after the load).
-    rx: Mutex<Option<Receiver<Msg>>>,
+    rx: Receiver<Msg>,
+    /// The writer, once started (after the load); pumped by its thread and by workers.
+    core: std::sync::OnceLock<Arc<Mutex<writer::Writer>>>,
     path: PathBuf,
     pub status: Arc<AofStatus>,
     pub rewrite: rewrite::Rewrite,
@@ -172,7 +175,8 @@ impl Aof {
             rewrite_tx,
             rewrite_rx,
             tx,
-            rx: Mutex::new(Some(rx)),
+            rx,
+            core: std::sync::OnceLock::new(),
             path,
             status,
             rewrite: rewrite::Rewrite::default(),
@@ -182,15 +186,35 @@ impl Aof {
 
     /// Opens (creating if needed) the file for appending and starts the writer thread.
     pub fn start_writer(&self) -> std::io::Result<()> {
-        let Some(rx) = self.rx.lock().take() else {
+        if self.core.get().is_some() {
             return Ok(());
-        };
+        }
         let w = writer::Writer::open(self.path.clone(), self.status.clone())?;
+        let w = Arc::new(Mutex::new(w));
+        let _ = self.core.set(w.clone());
+        let rx = self.rx.clone();
         let handle = std::thread::Builder::new()
             .name("aof-writer".into())
-            .spawn(move || w.run(rx))?;
+            .spawn(move || writer::Writer::run(w, rx))?;
         *self.writer.lock() = Some(handle);
         Ok(())
+    }
+
+    /// Returns once the record with `ticket` is written: called before replies are sent to a
+    /// client whose commands were logged (see writer.rs). The ticket is the number of pumps
+    /// started when the record had been queued; any pump started later drains it, so once one
+    /// has finished there is nothing to do, and the client does not queue for the mutex only
+    /// to find its record written.
+    pub fn help(&self, ticket: u64) {
+        if self.status.pumps_done.load(Ordering::SeqCst) > ticket {
+            return;
+        }
+        if let Some(w) = self.core.get() {
+            let mut w = w.lock();
+            if self.status.pumps_done.load(Ordering::SeqCst) <= ticket {
+                w.pump(&self.rx);
+            }
+        }
     }
 
     pub fn path(&self) -> &std::path::Path {
@@ -269,12 +293,11 @@ impl Aof {
         self.status.error()
     }
 
-    /// Queues a record; under `always` returns what the reply must wait for. Called with the command's shard locks held (`locked`), which is what
+    /// Queues a record and returns what the reply must wait for. Called with the command's shard locks held (`locked`), which is what
     /// orders the file (see the module comment) and what tells whether a running rewrite must
     /// also get the record.
-    pub fn append(&self, db: usize, data: Vec<u8>, locked: &Locked) -> Option<Receiver<()>> {
-        let durable = self.policy() == FsyncPolicy::Always;
-        let (ack, wait) = if durable {
+    pub fn append(&self, db: usize, data: Vec<u8>, locked: &Locked) -> Option<AofWait> {
+        let (ack, rx) = if self.policy() == FsyncPolicy::Always {
             let (s, r) = crossbeam_channel::bounded(1);
             (Some(s), Some(r))
         } else {
@@ -286,10 +309,13 @@ impl Aof {
             db,
             data,
             ack,
-            durable,
             tail,
         }));
-        wait
+        let ticket = self.status.pumps_started.load(Ordering::SeqCst);
+        Some(match rx {
+            Some(r) => AofWait::Synced(ticket, r),
+            None => AofWait::Written(ticket),
+        })
     }
 
     pub(crate) fn send(&self, msg: Msg) {

@@ -1,20 +1,33 @@
-//! The AOF writer thread: drains every queued record, writes the batch with one call, and fsyncs
-//! as the policy says. Under `always`, workers wait on their record's ack before replying, and
-//! one fsync acknowledges every record drained before it (group commit).
+//! The AOF writer: drains every queued record, writes the batch with one call, and fsyncs as
+//! the policy says.
+//!
+//! Whoever pumps the queue holds the writer's mutex, and a pump drains the queue to empty before
+//! it writes. A worker pumps before it sends replies to a client whose commands were logged (see
+//! `Aof::help`): any pump that starts after a record was queued writes it, so once the worker
+//! holds the mutex its records are in the file. Like Redis, which writes its AOF buffer before
+//! it replies, an acknowledged write is thus in the file (the OS's cache at least) and a killed
+//! process loses nothing acknowledged under any policy; only a machine crash can, within the
+//! policy's bounds. This costs no thread hand-off: the worker writes itself, and one write
+//! serves every record queued meanwhile by any client. The writer thread fsyncs everysec,
+//! retries after failures, and pumps what nobody else did.
+//!
+//! Under `always`, replies also wait for their record's fsync, and one fsync acknowledges every
+//! record drained before it (group commit).
 //!
 //! A failed write or fsync keeps the batch buffered and sets the error that makes write commands
-//! fail with MISCONF; every later wake-up (a new record, or 100 ms) retries, and records made
-//! under `always` stay unacknowledged meanwhile. A write that failed half-way is first cut back
-//! off the file, as Redis does, so the retry cannot duplicate it.
+//! fail with MISCONF; every later pump (a worker's, or the thread's every 100 ms) retries, and
+//! records made under `always` stay unacknowledged meanwhile. A write that failed half-way is
+//! first cut back off the file, as Redis does, so the retry cannot duplicate it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
+use parking_lot::Mutex;
 
 use super::{error_text, AofStatus, Msg, Record};
 use crate::config::FsyncPolicy;
@@ -50,6 +63,9 @@ pub struct Writer {
     tail: Option<Tail>,
     /// The generation of the last rewrite finished (or failed).
     done_gen: u64,
+    /// Records made under `always`, waiting for the fsync that covers them.
+    durable_acks: Vec<Sender<()>>,
+    syncs: Vec<Sender<bool>>,
 }
 
 impl Writer {
@@ -69,72 +85,110 @@ impl Writer {
             last_sync: Instant::now(),
             tail: None,
             done_gen: 0,
+            durable_acks: Vec::new(),
+            syncs: Vec::new(),
         })
     }
 
-    pub fn run(mut self, rx: Receiver<Msg>) {
-        let mut acks: Vec<Sender<()>> = Vec::new();
-        let mut durable_acks: Vec<Sender<()>> = Vec::new();
-        let mut syncs: Vec<Sender<bool>> = Vec::new();
+    /// The writer thread: whenever a message is queued (or every 100 ms, for everysec's fsync
+    /// and for retries after a failure), pumps. Workers pump too (see `Aof::help`), so the
+    /// thread mostly finds the queue drained already.
+    pub fn run(writer: Arc<Mutex<Writer>>, rx: Receiver<Msg>) {
         loop {
-            let first = match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(m) => Some(m),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => {
-                    let _ = self.flush_and_sync(true);
-                    return;
-                }
+            let mut sel = Select::new();
+            sel.recv(&rx);
+            let _ = sel.ready_timeout(Duration::from_millis(100));
+            let (closed, due) = {
+                let mut w = writer.lock();
+                (w.pump(&rx), w.everysec_due())
             };
-            let mut next = first;
-            while let Some(msg) = next {
-                match msg {
-                    Msg::Record(r) => {
-                        self.status.records.fetch_add(1, Relaxed);
-                        add_record(&mut self.buf, &mut self.selected, &r);
-                        // A record of a rewrite already finished is in the new file as it is.
-                        if r.tail > self.done_gen {
-                            let t = self.tail.get_or_insert_with(Tail::default);
-                            add_record(&mut t.buf, &mut t.selected, &r);
-                        }
-                        if let Some(a) = r.ack {
-                            if r.durable {
-                                durable_acks.push(a);
-                            } else {
-                                acks.push(a);
-                            }
-                        }
-                    }
-                    Msg::Sync(s) => syncs.push(s),
-                    Msg::RewriteDone { temp, gen } => {
-                        // The old file stays complete until the rename replaces it.
-                        let _ = self.flush_and_sync(true);
-                        self.done_gen = gen;
-                        self.finish_rewrite(&temp);
-                    }
-                    Msg::RewriteFailed { gen } => {
-                        self.done_gen = gen;
-                        self.tail = None;
-                        self.status.rewrite_ended(true);
-                    }
-                }
-                next = rx.try_recv().ok();
-            }
-            // A record made under `always` waits for an fsync whatever the policy is now.
-            let want_sync = !durable_acks.is_empty()
-                || !syncs.is_empty()
-                || (self.status.policy() == FsyncPolicy::EverySec
-                    && self.last_sync.elapsed() >= Duration::from_secs(1));
-            let ok = self.flush_and_sync(want_sync).is_ok();
-            if ok {
-                for a in durable_acks.drain(..) {
-                    let _ = a.send(());
+            // everysec's fsync runs without the mutex (on a second descriptor), so workers
+            // keep writing meanwhile: a slow disk delays the fsync, not the replies (Redis
+            // fsyncs in a background thread for the same reason).
+            if let Some(f) = due {
+                if let Err(e) = f.sync_data() {
+                    writer.lock().fsync_failed(&e);
                 }
             }
-            for a in acks.drain(..) {
+            if closed {
+                return;
+            }
+        }
+    }
+
+    /// Under everysec, once a second with something unsynced: a descriptor to fsync, outside
+    /// the mutex. What is written from now on counts as unsynced again.
+    fn everysec_due(&mut self) -> Option<File> {
+        if self.status.policy() != FsyncPolicy::EverySec
+            || !self.unsynced
+            || self.last_sync.elapsed() < Duration::from_secs(1)
+        {
+            return None;
+        }
+        let f = self.file.try_clone().ok()?;
+        self.unsynced = false;
+        self.last_sync = Instant::now();
+        self.status.fsyncs.fetch_add(1, Relaxed);
+        Some(f)
+    }
+
+    fn fsync_failed(&mut self, e: &std::io::Error) {
+        self.unsynced = true;
+        self.report(&Err(std::io::Error::new(e.kind(), error_text(e))));
+    }
+
+    /// Drains every queued message in order, writes them with one call, fsyncs if due, and
+    /// acknowledges. Runs under the writer's mutex, so the file gets the queue's order
+    /// whichever thread pumps. True once the queue is closed (the process is exiting).
+    pub fn pump(&mut self, rx: &Receiver<Msg>) -> bool {
+        let pump = self.status.pumps_started.fetch_add(1, SeqCst) + 1;
+        let closed = loop {
+            match rx.try_recv() {
+                Ok(msg) => self.process(msg),
+                Err(TryRecvError::Empty) => break false,
+                Err(TryRecvError::Disconnected) => break true,
+            }
+        };
+        // A record made under `always` waits for an fsync whatever the policy is now.
+        let want_sync = closed || !self.durable_acks.is_empty() || !self.syncs.is_empty();
+        let ok = self.flush_and_sync(want_sync).is_ok();
+        if ok {
+            for a in self.durable_acks.drain(..) {
                 let _ = a.send(());
             }
-            for s in syncs.drain(..) {
-                let _ = s.send(ok);
+        }
+        for s in self.syncs.drain(..) {
+            let _ = s.send(ok);
+        }
+        self.status.pumps_done.store(pump, SeqCst);
+        closed
+    }
+
+    fn process(&mut self, msg: Msg) {
+        match msg {
+            Msg::Record(r) => {
+                self.status.records.fetch_add(1, Relaxed);
+                add_record(&mut self.buf, &mut self.selected, &r);
+                // A record of a rewrite already finished is in the new file as it is.
+                if r.tail > self.done_gen {
+                    let t = self.tail.get_or_insert_with(Tail::default);
+                    add_record(&mut t.buf, &mut t.selected, &r);
+                }
+                if let Some(a) = r.ack {
+                    self.durable_acks.push(a);
+                }
+            }
+            Msg::Sync(s) => self.syncs.push(s),
+            Msg::RewriteDone { temp, gen } => {
+                // The old file stays complete until the rename replaces it.
+                let _ = self.flush_and_sync(true);
+                self.done_gen = gen;
+                self.finish_rewrite(&temp);
+            }
+            Msg::RewriteFailed { gen } => {
+                self.done_gen = gen;
+                self.tail = None;
+                self.status.rewrite_ended(true);
             }
         }
     }
