@@ -563,3 +563,28 @@ fn moves_copies_swaps_and_flushes_under_concurrent_writes_do_not_deadlock() {
     }
     assert_eq!(r.raw().cmd(&["PING"]), b"+PONG\r\n");
 }
+
+#[test]
+fn a_read_that_finds_a_key_expired_removes_it_and_logs_its_del() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut c = Direct::open(dir.path());
+    c.cmd(&["SET", "k", "v", "PX", "30"]);
+    c.cmd(&["SET", "other", "v", "PX", "30"]);
+    std::thread::sleep(Duration::from_millis(60));
+    // No sweeper runs here: only the read can remove it.
+    assert_eq!(c.cmd(&["DBSIZE"]), b":2\r\n");
+    assert_eq!(c.cmd(&["GET", "k"]), b"$-1\r\n");
+    assert_eq!(c.cmd(&["DBSIZE"]), b":1\r\n");
+    assert_eq!(c.cmd(&["EXISTS", "other"]), b":0\r\n");
+    assert_eq!(c.cmd(&["DBSIZE"]), b":0\r\n");
+    assert!(c.shared.aof.as_ref().expect("aof").sync());
+    let aof = std::fs::read(dir.path().join("appendonly.aof")).expect("aof");
+    let logged: Vec<Vec<String>> = commands(&aof)
+        .iter()
+        .map(|c| text(c))
+        .filter(|c| c[0] != "SELECT")
+        .collect();
+    assert_eq!(logged.len(), 4, "{logged:?}");
+    assert_eq!(logged[2], ["DEL", "k"]);
+    assert_eq!(logged[3], ["DEL", "other"]);
+}

@@ -1,6 +1,7 @@
 //! What a handler sees while it runs: the locked shards, the client, the reply buffer, the
 //! clock, and the AOF record being built.
 
+use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{CommandError, CommandSpec};
@@ -43,6 +44,9 @@ pub struct Keyspace<'a> {
     pub clock: u64,
     /// AOF text to log before the command itself (DELs of keys found expired).
     aof_pre: Vec<u8>,
+    /// Keys a read found expired: removed once its (read) locks are released, see
+    /// `store::expire::remove_expired`.
+    seen_expired: RefCell<Vec<(usize, Box<[u8]>)>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -66,6 +70,7 @@ impl<'a> Ctx<'a> {
                 now,
                 clock,
                 aof_pre: Vec::new(),
+                seen_expired: RefCell::new(Vec::new()),
             },
             dirty: 0,
             aof_custom: None,
@@ -140,7 +145,11 @@ impl<'a> Keyspace<'a> {
     pub fn get_in(&self, db: usize, key: &[u8]) -> Option<&Value> {
         let shard = self.shard(db, key);
         let v = shard.map.get(key)?;
-        (!shard.is_expired(key, self.clock)).then_some(v)
+        if shard.is_expired(key, self.clock) {
+            self.seen_expired.borrow_mut().push((db, key.into()));
+            return None;
+        }
+        Some(v)
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&Value> {
@@ -195,6 +204,12 @@ impl<'a> Keyspace<'a> {
             Some(v) => *v = value,
             None => self.set(key, value),
         }
+    }
+
+    /// The expired keys reads came across, for removal after the command (Redis deletes a key
+    /// that a read finds expired; a read here holds only read locks).
+    pub fn take_seen_expired(&mut self) -> Vec<(usize, Box<[u8]>)> {
+        std::mem::take(self.seen_expired.get_mut())
     }
 
     /// The locked shards of database `db` (all of them under a `Keys::Db` or `Keys::All` plan).

@@ -390,7 +390,11 @@ pub fn run(
     let locked = shared.lock(slots, spec.is_write());
     let mut ctx = Ctx::new(shared, client, out, locked);
     let result = call(&mut ctx, spec, argv);
+    let expired = ctx.ks.take_seen_expired();
     ctx.finish(spec, argv);
+    for (db, key) in expired {
+        crate::store::expire::remove_expired(shared, db, &key);
+    }
     shared.stats.commands_processed();
     result
 }

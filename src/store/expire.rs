@@ -38,6 +38,24 @@ pub fn spawn(shared: Arc<Shared>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Removes `key` from `db` if it has expired, logging its DEL: what a read that found it
+/// expired leaves to do once its read locks are released. Checked again under the write lock,
+/// since another client may have written the key in between.
+pub fn remove_expired(shared: &Shared, db: usize, key: &[u8]) {
+    let slot = Slot::of_key(db, key);
+    let mut locked = shared.lock(smallvec![slot], true);
+    let shard = locked.shard_mut(slot);
+    if !shard.is_expired(key, now_ms()) || shared.is_loading() {
+        return;
+    }
+    shard.remove(key);
+    shared.watches.touch(db, key);
+    shared.stats.expired_keys(1);
+    let mut record = Vec::new();
+    encode_command(&mut record, &[&b"DEL"[..], key]);
+    shared.propagate(db, record, &locked);
+}
+
 /// Where each shard's window starts.
 pub struct Sweeper {
     offsets: Vec<usize>,
