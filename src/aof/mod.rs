@@ -311,7 +311,9 @@ impl Aof {
             ack,
             tail,
         }));
-        let ticket = self.status.pumps_started.load(Ordering::SeqCst);
+        // A read-modify-write, not a load: a pump's own increment then reads from it, which
+        // makes this send visible to that pump's drain (on any memory model, not only x86's).
+        let ticket = self.status.pumps_started.fetch_add(0, Ordering::SeqCst);
         Some(match rx {
             Some(r) => AofWait::Synced(ticket, r),
             None => AofWait::Written(ticket),
