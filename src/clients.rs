@@ -24,6 +24,9 @@ pub struct ClientState {
     pub last_active: Instant,
     pub lib_name: Vec<u8>,
     pub lib_ver: Vec<u8>,
+    /// Commands queued since MULTI; -1 outside a transaction (CLIENT LIST's `multi=`, and
+    /// its `x` flag).
+    pub multi: i64,
 }
 
 pub struct ClientHandle {
@@ -69,6 +72,7 @@ impl ClientHandle {
                 last_active: now,
                 lib_name: Vec::new(),
                 lib_ver: Vec::new(),
+                multi: -1,
             }),
         }
     }
@@ -98,8 +102,8 @@ impl ClientHandle {
         let st = self.state.lock().clone();
         let now = Instant::now();
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 \
-             ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 \
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 \
+             ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 \
              omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp=2 lib-name={} \
              lib-ver={}",
             self.id,
@@ -109,7 +113,9 @@ impl ClientHandle {
             String::from_utf8_lossy(&st.name),
             now.duration_since(self.created).as_secs(),
             now.duration_since(st.last_active).as_secs(),
+            if st.multi >= 0 { "x" } else { "N" },
             st.db,
+            st.multi,
             st.last_cmd,
             String::from_utf8_lossy(&st.lib_name),
             String::from_utf8_lossy(&st.lib_ver),

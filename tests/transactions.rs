@@ -330,3 +330,34 @@ fn disconnect_frees_watches() {
     });
     assert_eq!(shared.watches.count(), 0);
 }
+
+/// CLIENT LIST shows a client in MULTI as Redis does: `flags=x` and how many are queued.
+#[test]
+fn client_list_shows_the_open_transaction() {
+    let r = Rudis::start(&[]);
+    let mut a = r.raw();
+    let mut b = r.raw();
+    let id = String::from_utf8(a.cmd(&["CLIENT", "ID"])).unwrap();
+    let id = id.trim_start_matches(':').trim_end().to_string();
+    let line_of_a = |b: &mut Raw| {
+        let list = String::from_utf8(b.cmd(&["CLIENT", "LIST"])).unwrap();
+        list.lines()
+            .find(|l| l.contains(&format!("id={id} ")))
+            .unwrap_or_else(|| panic!("no id={id} in {list}"))
+            .to_string()
+    };
+    a.cmd(&["MULTI"]);
+    a.cmd(&words("SET k 1"));
+    a.cmd(&words("SET k 2"));
+    let line = line_of_a(&mut b);
+    assert!(
+        line.contains(" flags=x ") && line.contains(" multi=2 "),
+        "{line}"
+    );
+    a.cmd(&["EXEC"]);
+    let line = line_of_a(&mut b);
+    assert!(
+        line.contains(" flags=N ") && line.contains(" multi=-1 "),
+        "{line}"
+    );
+}

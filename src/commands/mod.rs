@@ -334,11 +334,13 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
         }
         if transaction::queues(spec) {
             transaction::queue(client, spec, argv);
+            transaction::show_multi(client);
             out.simple("QUEUED");
             return;
         }
     }
     let db = client.db;
+    let in_multi = client.multi.is_some();
     if let Err(e) = run(shared, client, spec, argv, out) {
         let msg = e.to_string();
         out.error(&msg);
@@ -346,6 +348,9 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
     }
     if client.db != db {
         client.handle.state.lock().db = client.db;
+    }
+    if client.multi.is_some() != in_multi {
+        transaction::show_multi(client);
     }
 }
 
@@ -361,6 +366,7 @@ fn reject(
     let mut msg = err.to_string();
     if spec.is_some_and(|s| s.name == "exec") {
         client.multi = None;
+        transaction::show_multi(client);
         transaction::unwatch_all(shared, client);
         let why = msg.strip_prefix("ERR ").unwrap_or(&msg);
         msg = format!("EXECABORT Transaction discarded because of: {why}");

@@ -99,6 +99,11 @@ pub fn queue(client: &mut Client, spec: &'static CommandSpec, argv: &[&[u8]]) {
     }
 }
 
+/// Publishes the transaction's state to CLIENT LIST (`flags=x multi=<queued>`).
+pub fn show_multi(client: &Client) {
+    client.handle.state.lock().multi = client.multi.as_ref().map_or(-1, |m| m.queue.len() as i64);
+}
+
 /// Forgets every key `client` watches (UNWATCH, EXEC, DISCARD, and a disconnect).
 pub fn unwatch_all(shared: &Shared, client: &mut Client) {
     let Some(flag) = &client.watch_flag else {
