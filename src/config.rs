@@ -162,7 +162,7 @@ pub static SETTINGS: &[Setting] = &[
     setting(
         "appendfsync",
         Kind::Enum(&["everysec", "always", "no"]),
-        false,
+        true,
     ),
     setting(
         "loglevel",

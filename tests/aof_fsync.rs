@@ -79,3 +79,27 @@ fn a_lone_client_gets_an_fsync_per_write_and_everysec_far_fewer() {
     assert_eq!(records, 300);
     assert!(fsyncs <= 5, "{fsyncs} fsyncs under everysec");
 }
+
+#[test]
+fn config_set_appendfsync_takes_effect_at_once() {
+    let mut r = Rudis::start(&["--appendfsync", "no"]);
+    let mut c = r.raw();
+    for i in 0..50 {
+        assert_eq!(c.cmd(&["SET", &format!("a{i}"), "v"]), b"+OK\r\n");
+    }
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "appendfsync", "always"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "appendfsync"]),
+        b"*2\r\n$11\r\nappendfsync\r\n$6\r\nalways\r\n"
+    );
+    for i in 0..50 {
+        assert_eq!(c.cmd(&["SET", &format!("b{i}"), "v"]), b"+OK\r\n");
+    }
+    let (records, fsyncs) = counts(&mut r);
+    assert_eq!(records, 100);
+    // The shutdown adds one; under `no` the first 50 got none.
+    assert!((50..=52).contains(&fsyncs), "{fsyncs} fsyncs");
+}

@@ -83,8 +83,14 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 /// Puts settings changed at run time into effect. `timeout` needs nothing here: connections
-/// read it from the config as they wait.
-fn apply(_shared: &Shared, config: &Config) {
+/// read it from the config as they wait; nor do the auto-aof-rewrite settings, which the
+/// rewrite thread reads.
+fn apply(shared: &Shared, config: &Config) {
+    if let Some(aof) = &shared.aof {
+        // Records made from now on follow it; one made under `always` still waits for its
+        // fsync.
+        aof.set_policy(config.appendfsync);
+    }
     // With RUST_LOG set, the environment's filter stays in charge.
     if std::env::var_os("RUST_LOG").is_none() {
         log::set_max_level(config.loglevel.level_filter());
