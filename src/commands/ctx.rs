@@ -106,7 +106,8 @@ impl<'a> Ctx<'a> {
         // A custom record is logged even with no change counted: FLUSHDB on an empty database
         // is still logged, as Redis forces its propagation.
         let log = dirty > 0 || custom.is_some() || !text.is_empty();
-        if !spec.is_write() || !log || self.shared.is_loading() {
+        // With no AOF nothing reads the record: don't build it.
+        if !spec.is_write() || !log || self.shared.is_loading() || self.shared.aof.is_none() {
             return None;
         }
         match custom {

@@ -175,8 +175,11 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
     .flatten()
 }
 
-fn table() -> &'static HashMap<&'static [u8], &'static CommandSpec> {
-    static TABLE: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
+/// Looked up once per request: ahash rather than SipHash, as the names are not secret.
+type Table = HashMap<&'static [u8], &'static CommandSpec, ahash::RandomState>;
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
         all()
             .chain(test_hooks::COMMANDS)
