@@ -121,6 +121,12 @@ pub enum Kind {
     Str,
 }
 
+/// An int setting from 0 up, as Redis bounds its own (a C int).
+const NON_NEGATIVE: Kind = Kind::Int {
+    min: 0,
+    max: i32::MAX as i64,
+};
+
 /// A setting rudis has: its redis.conf name, how it is read, and whether CONFIG SET may
 /// change it while the server runs.
 #[derive(Debug)]
@@ -177,26 +183,12 @@ pub static SETTINGS: &[Setting] = &[
         },
         false,
     ),
-    setting(
-        "timeout",
-        Kind::Int {
-            min: 0,
-            max: i32::MAX as i64,
-        },
-        true,
-    ),
+    setting("timeout", NON_NEGATIVE, true),
     Setting {
         multi: true,
         ..setting("save", Kind::Str, true)
     },
-    setting(
-        "auto-aof-rewrite-percentage",
-        Kind::Int {
-            min: 0,
-            max: i32::MAX as i64,
-        },
-        true,
-    ),
+    setting("auto-aof-rewrite-percentage", NON_NEGATIVE, true),
     setting("auto-aof-rewrite-min-size", Kind::Memory, true),
     setting("requirepass", Kind::Str, true),
     setting("protected-mode", Kind::Bool, true),
@@ -205,14 +197,7 @@ pub static SETTINGS: &[Setting] = &[
         multi: true,
         ..setting("client-output-buffer-limit", Kind::Str, true)
     },
-    setting(
-        "client-write-timeout",
-        Kind::Int {
-            min: 0,
-            max: i32::MAX as i64,
-        },
-        true,
-    ),
+    setting("client-write-timeout", NON_NEGATIVE, true),
 ];
 
 pub fn find_setting(name: &str) -> Option<&'static Setting> {

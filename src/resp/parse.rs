@@ -355,6 +355,14 @@ fn hex_val(c: u8) -> Option<u8> {
     (c as char).to_digit(16).map(|d| d as u8)
 }
 
+/// A closing quote at `p` must end the word: followed by whitespace or the end of the line.
+fn after_closing_quote(buf: &[u8], p: usize, end: usize) -> Result<usize, ProtocolError> {
+    if p + 1 < end && !buf[p + 1].is_ascii_whitespace() {
+        return Err(ProtocolError::UnbalancedQuotes);
+    }
+    Ok(p + 1)
+}
+
 /// Redis's `sdssplitargs`: whitespace-separated words, "double quotes" with C escapes
 /// (\n \r \t \b \a \xHH), 'single quotes' with only \' as an escape. A closing quote must be
 /// followed by a space or the end.
@@ -405,10 +413,7 @@ fn split_inline(
                         other => other,
                     });
                 } else if c == b'"' {
-                    if p + 1 < end && !buf[p + 1].is_ascii_whitespace() {
-                        return Err(ProtocolError::UnbalancedQuotes);
-                    }
-                    p += 1;
+                    p = after_closing_quote(buf, p, end)?;
                     break;
                 } else {
                     cur.push(c);
@@ -423,10 +428,7 @@ fn split_inline(
                     p += 1;
                     cur.push(b'\'');
                 } else if c == b'\'' {
-                    if p + 1 < end && !buf[p + 1].is_ascii_whitespace() {
-                        return Err(ProtocolError::UnbalancedQuotes);
-                    }
-                    p += 1;
+                    p = after_closing_quote(buf, p, end)?;
                     break;
                 } else {
                     cur.push(c);
