@@ -6,7 +6,8 @@
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -157,25 +158,43 @@ pub fn serve(
 ) -> Result<(), ServerError> {
     // A rendezvous channel: a hand-off succeeds only when a worker is idle and waiting.
     let (tx, rx) = crossbeam_channel::bounded::<TcpStream>(0);
+    // Clients handed to a worker and not yet finished. A worker counts itself free as soon as
+    // its client has gone, a moment before it is back at the channel.
+    let serving = Arc::new(AtomicUsize::new(0));
     for i in 0..workers {
         let rx = rx.clone();
         let shared = shared.clone();
+        let serving = serving.clone();
         std::thread::Builder::new()
             .name(format!("worker-{i}"))
             .spawn(move || {
                 for stream in rx {
                     connection::serve(&shared, stream);
+                    serving.fetch_sub(1, SeqCst);
                 }
             })
             .map_err(ServerError::Thread)?;
     }
     for stream in listener.incoming() {
         match stream {
-            Ok(stream) => match tx.send_timeout(stream, HANDOFF_GRACE) {
-                Ok(()) => {}
-                Err(SendTimeoutError::Timeout(stream)) => reject(shared, stream),
-                Err(SendTimeoutError::Disconnected(_)) => break,
-            },
+            Ok(stream) => {
+                // Every worker holds a client: refuse at once, as Redis does at maxclients,
+                // without holding up the clients queued behind this one.
+                if serving.load(SeqCst) >= workers {
+                    reject(shared, stream);
+                    continue;
+                }
+                // A worker is free or just finishing with its client: wait for it, briefly.
+                serving.fetch_add(1, SeqCst);
+                match tx.send_timeout(stream, HANDOFF_GRACE) {
+                    Ok(()) => {}
+                    Err(SendTimeoutError::Timeout(stream)) => {
+                        serving.fetch_sub(1, SeqCst);
+                        reject(shared, stream)
+                    }
+                    Err(SendTimeoutError::Disconnected(_)) => break,
+                }
+            }
             Err(e) => {
                 // Typically out of file descriptors: wait rather than spin.
                 log::warn!("accept failed: {e}");

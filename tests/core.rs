@@ -170,6 +170,28 @@ fn connect_served(port: u16) -> Raw {
 }
 
 #[test]
+fn clients_beyond_the_workers_are_refused_without_queueing_behind_each_other() {
+    let rudis = Rudis::start(&["--workers", "1", "--appendonly", "no"]);
+    let mut served = connect_served(rudis.port);
+    // Twenty at once: each must be told at once, not after a hand-off wait per client before
+    // it (20 x 200 ms = 4 s when the accept loop waited for a worker per refused client).
+    let started = std::time::Instant::now();
+    let mut extra: Vec<Raw> = (0..20).map(|_| Raw::connect(rudis.port)).collect();
+    for c in &mut extra {
+        assert_eq!(
+            c.try_read_reply().as_deref(),
+            Some(&b"-ERR max number of clients reached\r\n"[..])
+        );
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(2500),
+        "20 refusals took {took:?}"
+    );
+    assert_eq!(served.cmd(&["PING"]), b"+PONG\r\n");
+}
+
+#[test]
 fn a_client_beyond_the_workers_is_refused_and_the_others_go_on() {
     let rudis = Rudis::start(&["--workers", "5", "--appendonly", "no"]);
     // wait_ready's probe connection may still hold a worker for a moment.
