@@ -170,6 +170,40 @@ fn connect_served(port: u16) -> Raw {
 }
 
 #[test]
+fn stalled_clients_do_not_hold_up_the_others() {
+    // Five workers, five clients: two misbehave, three must be served as if alone.
+    let rudis = Rudis::start(&["--workers", "5", "--appendonly", "no"]);
+    // One stops in the middle of a 1 MB value.
+    let mut half = connect_served(rudis.port);
+    half.send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1000000\r\nabc");
+    // One pipelines large replies and never reads them.
+    let mut deaf = connect_served(rudis.port);
+    assert_eq!(deaf.cmd(&["SET", "big", &"x".repeat(1 << 20)]), b"+OK\r\n");
+    let mut flood = Vec::new();
+    for _ in 0..64 {
+        rudis::resp::reply::encode_command(&mut flood, &[&b"GET"[..], b"big"]);
+    }
+    deaf.send_raw(&flood);
+    let mut others: Vec<Raw> = (0..3).map(|_| connect_served(rudis.port)).collect();
+    for round in 0..100 {
+        for (i, c) in others.iter_mut().enumerate() {
+            let k = format!("c{i}");
+            let v = round.to_string();
+            assert_eq!(c.cmd(&["SET", &k, &v]), b"+OK\r\n");
+            assert_eq!(
+                c.cmd(&["GET", &k]),
+                format!("${}\r\n{v}\r\n", v.len()).into_bytes()
+            );
+        }
+    }
+    // The stalled request completes when its bytes arrive.
+    let mut rest = vec![b'a'; 1_000_000 - 3];
+    rest.extend_from_slice(b"\r\n");
+    half.send_raw(&rest);
+    assert_eq!(half.read_reply(), b"+OK\r\n");
+}
+
+#[test]
 fn clients_beyond_the_workers_are_refused_without_queueing_behind_each_other() {
     let rudis = Rudis::start(&["--workers", "1", "--appendonly", "no"]);
     let mut served = connect_served(rudis.port);
