@@ -14,7 +14,6 @@ pub mod writer;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
@@ -148,7 +147,6 @@ pub struct Aof {
     path: PathBuf,
     pub status: Arc<AofStatus>,
     pub rewrite: rewrite::Rewrite,
-    writer: Mutex<Option<JoinHandle<()>>>,
     /// BGREWRITEAOF's requests to the rewrite thread.
     rewrite_tx: Sender<()>,
     rewrite_rx: Receiver<()>,
@@ -180,7 +178,6 @@ impl Aof {
             path,
             status,
             rewrite: rewrite::Rewrite::default(),
-            writer: Mutex::new(None),
         }
     }
 
@@ -193,10 +190,10 @@ impl Aof {
         let w = Arc::new(Mutex::new(w));
         let _ = self.core.set(w.clone());
         let rx = self.rx.clone();
-        let handle = std::thread::Builder::new()
+        // The writer lives as long as the process; nothing joins it.
+        std::thread::Builder::new()
             .name("aof-writer".into())
             .spawn(move || writer::Writer::run(w, rx))?;
-        *self.writer.lock() = Some(handle);
         Ok(())
     }
 
@@ -331,11 +328,6 @@ impl Aof {
             return r.recv().unwrap_or(false);
         }
         false
-    }
-
-    /// Joins the writer if it has stopped (used by tests of the lifecycle).
-    pub fn take_writer(&self) -> Option<JoinHandle<()>> {
-        self.writer.lock().take()
     }
 
     /// Asks the rewrite thread for a rewrite; false if one is in progress already.

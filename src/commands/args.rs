@@ -8,29 +8,6 @@ pub fn int(arg: &[u8]) -> Result<i64, CommandError> {
     parse_i64(arg).ok_or(CommandError::NotInteger)
 }
 
-/// Float argument, as Redis's `getLongDoubleFromObjectOrReply`: no spaces, no NaN.
-pub fn float(arg: &[u8]) -> Result<f64, CommandError> {
-    let s = std::str::from_utf8(arg).map_err(|_| CommandError::NotFloat)?;
-    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_whitespace()) {
-        return Err(CommandError::NotFloat);
-    }
-    match s.parse::<f64>() {
-        Ok(v) if !v.is_nan() => Ok(v),
-        _ => Err(CommandError::NotFloat),
-    }
-}
-
-/// Formats a double the way Redis replies with one (`%.17g`, shortest round-trip here).
-pub fn fmt_float(v: f64) -> String {
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if v == 0.0 {
-        return "0".into();
-    }
-    format!("{v}")
-}
-
 /// A cursor over a command's arguments (after the name), for option parsing.
 pub struct Args<'a, 'b> {
     argv: &'b [&'a [u8]],
@@ -62,10 +39,6 @@ impl<'a, 'b> Args<'a, 'b> {
         int(self.next_bytes()?)
     }
 
-    pub fn next_f64(&mut self) -> Result<f64, CommandError> {
-        float(self.next_bytes()?)
-    }
-
     /// Consumes the next argument if it equals `word`, ignoring ASCII case.
     pub fn eat(&mut self, word: &str) -> bool {
         match self.argv.get(self.pos) {
@@ -85,19 +58,6 @@ impl<'a, 'b> Args<'a, 'b> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn floats() {
-        assert_eq!(float(b"1.5").unwrap(), 1.5);
-        assert_eq!(float(b"1e3").unwrap(), 1000.0);
-        assert!(float(b" 1").is_err());
-        assert!(float(b"nan").is_err());
-        assert!(float(b"").is_err());
-        assert!(float(b"1x").is_err());
-        assert_eq!(fmt_float(10.5), "10.5");
-        assert_eq!(fmt_float(3.0), "3");
-        assert_eq!(fmt_float(1e20), "100000000000000000000");
-    }
 
     #[test]
     fn cursor() {
