@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aofutil::Rng;
+use common::Rng;
 use common::Rudis;
 use rudis::resp::reply::encode_command;
 
@@ -85,7 +85,7 @@ fn missing(r: &Rudis, keys: &[String]) -> Vec<String> {
 }
 
 fn rounds(policy: &str, rounds: usize, min_ms: u64, spread_ms: u64, grace: Duration) {
-    let mut rng = Rng::new();
+    let mut rng = Rng::from_clock();
     let mut r = Rudis::start(&["--appendfsync", policy, "--workers", "8"]);
     let mut must_have: Vec<String> = Vec::new();
     let mut total = 0;

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aofutil::{check_aof, redis_loading, wait_log, Rng};
+use aofutil::{check_aof, redis_loading, wait_log};
+use common::Rng;
 use common::{Raw, Rudis};
 use rudis::resp::reply::encode_command;
 use rudis::resp::Frame;
@@ -117,7 +118,7 @@ fn start_writers(
         .map(|t| {
             let (stop, ops) = (stop.clone(), ops.clone());
             std::thread::spawn(move || {
-                let mut rng = Rng::new();
+                let mut rng = Rng::from_clock();
                 let mut c = Raw::connect(port);
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
@@ -254,7 +255,7 @@ fn a_crash_during_a_rewrite_leaves_a_file_that_loads_completely() {
     ]);
     preload(&mut r.raw(), PRELOAD / 4);
     let truth = snapshot(&mut r.raw());
-    let mut rng = Rng::new();
+    let mut rng = Rng::from_clock();
     for _ in 0..4 {
         let mut c = r.raw();
         assert!(c.cmd(&["BGREWRITEAOF"]).starts_with(b"+"));

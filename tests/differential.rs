@@ -10,7 +10,7 @@
 //!   `!sleep 1100`    pause (milliseconds), for expiry
 mod common;
 
-use common::{show, RealRedis, Rudis};
+use common::{show, RealRedis, Rng, Rudis};
 use rudis::resp::parse::{Limits, Parsed, RequestParser};
 use rudis::resp::Frame;
 
@@ -132,29 +132,6 @@ scripts!(
     transactions
 );
 
-/// A deterministic generator (xorshift64), so that a generated script is the same every run.
-struct Gen(u64);
-
-impl Gen {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn bytes(&mut self, alphabet: &[u8], min: u64, max: u64) -> Vec<u8> {
-        let len = min + self.below(max - min + 1);
-        (0..len)
-            .map(|_| alphabet[self.below(alphabet.len() as u64) as usize])
-            .collect()
-    }
-}
-
 /// A script word holding exactly `b`, whatever its bytes.
 fn quoted(b: &[u8]) -> String {
     let hex: String = b.iter().map(|c| format!("\\x{c:02x}")).collect();
@@ -165,7 +142,7 @@ fn quoted(b: &[u8]) -> String {
 /// to it, through KEYS.
 #[test]
 fn generated_glob_patterns() {
-    let mut g = Gen(0x9e37_79b9_7f4a_7c15);
+    let mut g = Rng::seeded(0x9e37_79b9_7f4a_7c15);
     let alphabet = b"ab[]^-\\*?";
     let mut script = String::from("MSET");
     for _ in 0..80 {
@@ -183,7 +160,7 @@ fn generated_glob_patterns() {
 /// INCRBYFLOAT on random numbers of every size and spelling: the digits must be Redis's.
 #[test]
 fn generated_incrbyfloat() {
-    let mut g = Gen(0x2545_f491_4f6c_dd1d);
+    let mut g = Rng::seeded(0x2545_f491_4f6c_dd1d);
     let mut script = String::new();
     for _ in 0..400 {
         let sign = if g.below(3) == 0 { "-" } else { "" };
@@ -218,7 +195,7 @@ fn generated_incrbyfloat() {
 /// LCS on random strings over a small alphabet (many ties in the table walk), every form.
 #[test]
 fn generated_lcs() {
-    let mut g = Gen(0x6a09_e667_f3bc_c908);
+    let mut g = Rng::seeded(0x6a09_e667_f3bc_c908);
     let mut script = String::new();
     for _ in 0..150 {
         let a = g.bytes(b"abc", 0, 12);
@@ -236,7 +213,7 @@ fn generated_lcs() {
 /// BITCOUNT and BITPOS over random strings and ranges, in bytes and in bits.
 #[test]
 fn generated_bit_ranges() {
-    let mut g = Gen(0xbb67_ae85_84ca_a73b);
+    let mut g = Rng::seeded(0xbb67_ae85_84ca_a73b);
     let mut script = String::new();
     for _ in 0..60 {
         let s = g.bytes(b"\x00\x01\x0f\x80\xf0\xfe\xff\x55", 0, 5);
@@ -258,7 +235,7 @@ fn generated_bit_ranges() {
 /// BITFIELD with random widths, offsets, values and overflow modes on one key.
 #[test]
 fn generated_bitfield() {
-    let mut g = Gen(0x3c6e_f372_fe94_f82b);
+    let mut g = Rng::seeded(0x3c6e_f372_fe94_f82b);
     let mut script = String::from("DEL bf\n");
     for _ in 0..300 {
         let mut line = String::from("BITFIELD bf");
@@ -308,7 +285,7 @@ fn generated_bitfield() {
 /// that both servers see the same outcome whatever their clocks.
 #[test]
 fn generated_keyspace_commands() {
-    let mut g = Gen(0xa54f_f53a_5f1d_36f1);
+    let mut g = Rng::seeded(0xa54f_f53a_5f1d_36f1);
     let commands = [
         "SET",
         "GET",

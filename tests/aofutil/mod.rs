@@ -68,23 +68,3 @@ pub fn redis_loading(aof: &Path) -> (RealRedis, tempfile::TempDir) {
     let redis = RealRedis::start(&["--appendonly", "yes", "--dir", &d]);
     (redis, dir)
 }
-
-/// A tiny PRNG (xorshift), seeded from the clock: random enough for kill moments.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new() -> Rng {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1);
-        Rng(t | 1)
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}

@@ -301,3 +301,42 @@ pub fn redis_cli(port: u16, args: &[&str]) -> String {
 pub fn show(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).replace("\r\n", "\\r\\n")
 }
+
+/// A tiny xorshift64 generator for the tests: seeded for a script that is the same every run,
+/// or from the clock where only spread matters (kill moments).
+pub struct Rng(u64);
+
+impl Rng {
+    /// `seed` must not be 0.
+    pub fn seeded(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn from_clock() -> Rng {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        Rng(t | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    /// Between `min` and `max` bytes, each drawn from `alphabet`.
+    pub fn bytes(&mut self, alphabet: &[u8], min: u64, max: u64) -> Vec<u8> {
+        let len = min + self.below(max - min + 1);
+        (0..len)
+            .map(|_| alphabet[self.below(alphabet.len() as u64) as usize])
+            .collect()
+    }
+}
