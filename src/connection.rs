@@ -1,17 +1,22 @@
-//! One client's read → parse → execute → write loop, run on a worker thread.
+//! One client's session: its socket, its buffers and the read → parse → execute → write steps a
+//! worker runs when the socket is ready (see `pool`).
 //!
-//! Replies accumulate in one output buffer and are written when the input holds no further
-//! complete request, so a pipelined batch costs one read and one write.
+//! The socket is non-blocking, so no step waits on the client. A step reads once, runs every
+//! complete request, and leaves the replies in one output buffer; the worker writes them after
+//! the batch's AOF records are written (an acknowledged write is in the file), one write per
+//! pipelined batch. A client that does not read its replies stops being read from once a
+//! socket's worth is pending, and costs nothing until it reads again.
 //!
 //! Defences against hostile or careless clients, each closing only the offender: the parser's
 //! protocol limits (answered with Redis's error), `client-query-buffer-limit` (unprocessed
 //! input), `client-output-buffer-limit` (pending replies), `timeout` (idle clients) and
-//! `client-write-timeout` (a client that never reads would otherwise hold its worker forever).
+//! `client-write-timeout` (a client that never reads its replies).
 
 use std::io::{ErrorKind, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use smallvec::SmallVec;
 
@@ -23,11 +28,9 @@ use crate::resp::parse::{Limits, Parsed, RequestParser};
 use crate::resp::{InBuf, ReplyBuf};
 use crate::shared::Shared;
 
-/// Replies beyond this are written out mid-batch, so a pipeline of large replies does not pile
-/// up in memory.
+/// Pending replies beyond this stop the session from running further requests until they are
+/// written: a pipeline of large replies does not pile up in memory.
 const OUT_FLUSH: usize = 64 * 1024;
-/// How often an idle connection checks whether it has been idle longer than `timeout`.
-const IDLE_CHECK: Duration = Duration::from_millis(250);
 
 pub const PROTECTED_MODE_ERROR: &[u8] = b"-DENIED Redis is running in protected mode because \
 protected mode is enabled and no password is set for the default user. In this mode connections \
@@ -53,81 +56,21 @@ fn is_loopback(addr: Option<SocketAddr>) -> bool {
     }
 }
 
-pub fn serve(shared: &Shared, mut stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
-    // Wake up now and then while idle, to apply `timeout` (which CONFIG SET may change).
-    let _ = stream.set_read_timeout(Some(IDLE_CHECK));
-    let (password, protected) = {
-        let c = shared.config.read();
-        (c.requirepass.is_set(), c.protected_mode)
-    };
-    if protected && !password && !is_loopback(stream.peer_addr().ok()) {
-        log::debug!(
-            "refused client from {:?}: protected mode",
-            stream.peer_addr().ok()
-        );
-        let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-        let _ = stream.write_all(PROTECTED_MODE_ERROR);
-        return;
-    }
-    let mut client = Client::new(Some(&stream));
-    client.authenticated = !password;
-    log::debug!("client {} connected from {:?}", client.id, client.addr);
-    shared.stats.connected_clients.fetch_add(1, Relaxed);
-    shared.stats.total_connections.fetch_add(1, Relaxed);
-    shared.clients.register(client.handle.clone());
-    if let Err(e) = client_loop(shared, &mut client, &mut stream) {
-        log::debug!("client {} closed: {e}", client.id);
-    }
-    commands::transaction::unwatch_all(shared, &mut client);
-    shared.clients.unregister(client.id);
-    shared.stats.connected_clients.fetch_sub(1, Relaxed);
+/// What the worker does with the session after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing to do until the socket is ready again.
+    Wait,
+    /// More may be waiting (a full read, or requests held back while replies were pending):
+    /// step again soon.
+    Again,
+    /// Close the connection now.
+    Close,
 }
 
-fn flush(
-    shared: &Shared,
-    client: &mut Client,
-    stream: &mut TcpStream,
-    out: &mut ReplyBuf,
-) -> std::io::Result<()> {
-    if let Some(wait) = client.pending_ack.take() {
-        // No reply before its write is in the AOF, as in Redis (and on disk under always).
-        let ticket = match &wait {
-            AofWait::Written(t) | AofWait::Synced(t, _) => *t,
-        };
-        if let Some(aof) = &shared.aof {
-            aof.help(ticket);
-        }
-        if let AofWait::Synced(_, ack) = wait {
-            let _ = ack.recv();
-        }
-    }
-    if !out.is_empty() {
-        if let Err(e) = stream.write_all(out.as_bytes()) {
-            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
-                log::warn!(
-                    "closing client id={} addr={:?}: it read none of its replies for \
-                     client-write-timeout ({} bytes pending)",
-                    client.id,
-                    client.addr,
-                    out.len()
-                );
-            }
-            return Err(e);
-        }
-        shared
-            .stats
-            .net_output_bytes
-            .fetch_add(out.len() as u64, Relaxed);
-        out.clear();
-    }
-    Ok(())
-}
-
-/// The limits the loop obeys, read from the shared config once per read so that CONFIG SET
+/// The limits a session obeys, read from the shared config once per step so that CONFIG SET
 /// applies to connected clients too.
 struct Policy {
-    write_timeout: Option<Duration>,
     query_limit: usize,
     output: OutputLimit,
     password: bool,
@@ -136,19 +79,9 @@ struct Policy {
 impl Policy {
     fn read(shared: &Shared) -> Policy {
         let c = shared.config.read();
-        let output = c.client_output_buffer_limit[0];
-        let mut write_timeout =
-            (c.client_write_timeout > 0).then(|| Duration::from_secs(c.client_write_timeout));
-        // Replies held above the soft limit for its seconds close the client too; for us
-        // that is a write that blocks that long.
-        if output.soft > 0 && output.soft_seconds > 0 {
-            let soft = Duration::from_secs(output.soft_seconds);
-            write_timeout = Some(write_timeout.map_or(soft, |w| w.min(soft)));
-        }
         Policy {
-            write_timeout,
             query_limit: c.client_query_buffer_limit.try_into().unwrap_or(usize::MAX),
-            output,
+            output: c.client_output_buffer_limit[0],
             password: c.requirepass.is_set(),
         }
     }
@@ -166,107 +99,309 @@ impl Policy {
     }
 }
 
-fn client_loop(
-    shared: &Shared,
-    client: &mut Client,
-    stream: &mut TcpStream,
-) -> std::io::Result<()> {
-    let mut inbuf = InBuf::new();
-    let mut parser = RequestParser::new(Limits::default());
-    let mut out = ReplyBuf::new();
-    let mut write_timeout = None;
-    loop {
-        let policy = Policy::read(shared);
-        if write_timeout != policy.write_timeout {
-            stream.set_write_timeout(policy.write_timeout)?;
-            write_timeout = policy.write_timeout;
+pub struct Session {
+    stream: TcpStream,
+    pub client: Client,
+    inbuf: InBuf,
+    parser: RequestParser,
+    out: ReplyBuf,
+    /// Bytes at the front of `out` already written.
+    sent: usize,
+    /// Since when replies have been pending that the socket would not take.
+    blocked_since: Option<Instant>,
+    /// QUIT, a protocol error or the end of the input: run nothing more, close once the
+    /// replies are written.
+    closing: bool,
+    /// The peer has shut its side: read to the end, as no further event will say there is
+    /// more to read.
+    hung_up: bool,
+}
+
+impl Session {
+    /// Starts a session for a newly accepted client, or refuses it (protected mode) and
+    /// returns None.
+    pub fn open(shared: &Shared, mut stream: TcpStream) -> Option<Session> {
+        let (password, protected) = {
+            let c = shared.config.read();
+            (c.requirepass.is_set(), c.protected_mode)
+        };
+        if protected && !password && !is_loopback(stream.peer_addr().ok()) {
+            log::debug!(
+                "refused client from {:?}: protected mode",
+                stream.peer_addr().ok()
+            );
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+            let _ = stream.write_all(PROTECTED_MODE_ERROR);
+            return None;
         }
+        let _ = stream.set_nodelay(true);
+        if let Err(e) = stream.set_nonblocking(true) {
+            log::warn!("refused client {:?}: {e}", stream.peer_addr().ok());
+            return None;
+        }
+        let mut client = Client::new(Some(&stream));
+        client.authenticated = !password;
+        log::debug!("client {} connected from {:?}", client.id, client.addr);
+        shared.stats.connected_clients.fetch_add(1, Relaxed);
+        shared.stats.total_connections.fetch_add(1, Relaxed);
+        shared.clients.register(client.handle.clone());
+        Some(Session {
+            stream,
+            client,
+            inbuf: InBuf::new(),
+            parser: RequestParser::new(Limits::default()),
+            out: ReplyBuf::new(),
+            sent: 0,
+            blocked_since: None,
+            closing: false,
+            hung_up: false,
+        })
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.stream.as_raw_fd()
+    }
+
+    /// Ends the session: its watches and its entry in the client registry go.
+    pub fn close(mut self, shared: &Shared) {
+        log::debug!("client {} closed", self.client.id);
+        commands::transaction::unwatch_all(shared, &mut self.client);
+        shared.clients.unregister(self.client.id);
+        shared.stats.connected_clients.fetch_sub(1, Relaxed);
+    }
+
+    /// The AOF ticket the pending replies wait for, so that a worker can write the AOF once
+    /// for a whole batch of sessions before writing their replies.
+    pub fn aof_ticket(&self) -> Option<u64> {
+        self.client.pending_ack.as_ref().map(|w| match w {
+            AofWait::Written(t) | AofWait::Synced(t, _) => *t,
+        })
+    }
+
+    /// True when the replies must wait for an fsync (`appendfsync always`).
+    pub fn awaits_fsync(&self) -> bool {
+        matches!(self.client.pending_ack, Some(AofWait::Synced(..)))
+    }
+
+    /// Reads once and runs the complete requests; the replies stay in the output buffer for
+    /// `output`. Replies still pending from an earlier step are written first: they were
+    /// cleared with the AOF then.
+    /// `hung_up`: the event that led here says the peer has shut its side.
+    pub fn input(&mut self, shared: &Shared, hung_up: bool) -> Next {
+        self.hung_up |= hung_up;
+        if self.client.handle.is_killed() {
+            return Next::Close;
+        }
+        if self.closing {
+            return Next::Wait;
+        }
+        if self.pending() > 0 {
+            match self.write_out(shared) {
+                Next::Close => return Next::Close,
+                _ if self.pending() > 0 => return Next::Wait,
+                _ => {}
+            }
+        }
+        let policy = Policy::read(shared);
+        let mut read = false;
+        let mut full = false;
         loop {
-            parser.set_auth_required(!client.authenticated && policy.password);
-            match parser.parse(inbuf.data()) {
+            match self.run_buffered(shared, &policy) {
+                Next::Wait => {}
+                other => return other,
+            }
+            let unprocessed = self.inbuf.len() - self.parser.request_start();
+            if unprocessed > policy.query_limit {
+                let head = &self.inbuf.data()[self.parser.request_start()..];
+                log::warn!(
+                    "Closing client that reached max query buffer length: id={} addr={:?} \
+                     (qbuf initial bytes: {:?})",
+                    self.client.id,
+                    self.client.addr,
+                    String::from_utf8_lossy(&head[..head.len().min(64)])
+                );
+                return Next::Close;
+            }
+            if read && !self.hung_up {
+                return if full { Next::Again } else { Next::Wait };
+            }
+            read = true;
+            match self.inbuf.read_from(&mut self.stream) {
+                Ok(0) => {
+                    // Replies to what came before the end are still written.
+                    self.closing = true;
+                    return Next::Wait;
+                }
+                Ok(n) => {
+                    shared.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
+                    // A read that filled the room may have left more behind, for which the
+                    // socket signals nothing new.
+                    full = self.inbuf.is_full();
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Next::Wait,
+                Err(e) => {
+                    log::debug!("client {} read failed: {e}", self.client.id);
+                    return Next::Close;
+                }
+            }
+        }
+    }
+
+    /// Runs the complete requests in the input buffer. `Wait` once they are all run; `Again`
+    /// when replies piled up first (the rest runs once they are written); `Close`.
+    fn run_buffered(&mut self, shared: &Shared, policy: &Policy) -> Next {
+        let next = loop {
+            if self.pending() > OUT_FLUSH {
+                break Next::Again;
+            }
+            self.parser
+                .set_auth_required(!self.client.authenticated && policy.password);
+            match self.parser.parse(self.inbuf.data()) {
                 Ok(Parsed::Request { .. }) => {
-                    let argv: SmallVec<[&[u8]; 8]> = parser
+                    let argv: SmallVec<[&[u8]; 8]> = self
+                        .parser
                         .args()
                         .iter()
-                        .map(|a| a.bytes(inbuf.data()))
+                        .map(|a| a.bytes(self.inbuf.data()))
                         .collect();
-                    if client.handle.is_killed() {
-                        return Ok(());
+                    if self.client.handle.is_killed() {
+                        break Next::Close;
                     }
-                    commands::execute(shared, client, &argv, &mut out);
-                    if policy.output_exceeded(out.len()) {
+                    commands::execute(shared, &mut self.client, &argv, &mut self.out);
+                    if policy.output_exceeded(self.pending()) {
                         log::warn!(
                             "Client id={} addr={:?} closed for overcoming of output buffer \
                              limits ({} bytes pending).",
-                            client.id,
-                            client.addr,
-                            out.len()
+                            self.client.id,
+                            self.client.addr,
+                            self.pending()
                         );
-                        return Ok(());
+                        break Next::Close;
                     }
-                    if client.close_after_reply {
-                        return flush(shared, client, stream, &mut out);
-                    }
-                    if out.len() > OUT_FLUSH {
-                        flush(shared, client, stream, &mut out)?;
+                    if self.client.close_after_reply {
+                        self.closing = true;
+                        break Next::Wait;
                     }
                 }
-                Ok(Parsed::Incomplete { .. }) => break,
+                Ok(Parsed::Incomplete { .. }) => break Next::Wait,
                 Err(e) => {
                     log::info!(
                         "client id={} addr={:?}: {e}; closing it",
-                        client.id,
-                        client.addr
+                        self.client.id,
+                        self.client.addr
                     );
-                    out.error(&format!("ERR {e}"));
-                    return flush(shared, client, stream, &mut out);
+                    self.out.error(&format!("ERR {e}"));
+                    self.closing = true;
+                    break Next::Wait;
                 }
-            }
-        }
-        flush(shared, client, stream, &mut out)?;
-        // Drop what complete requests used; keep a partial request's bytes.
-        let dropped = inbuf.discard(parser.request_start());
-        parser.rebase(dropped);
-        let pending = inbuf.len() - parser.request_start();
-        if pending > policy.query_limit {
-            let head = &inbuf.data()[parser.request_start()..][..pending.min(64)];
-            log::warn!(
-                "Closing client that reached max query buffer length: id={} addr={:?} \
-                 (qbuf initial bytes: {:?})",
-                client.id,
-                client.addr,
-                String::from_utf8_lossy(head)
-            );
-            return Ok(());
-        }
-        let n = loop {
-            match inbuf.read_from(stream) {
-                Ok(n) => break n,
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    if client.handle.is_killed() {
-                        return Ok(());
-                    }
-                    if idle_too_long(shared, client) {
-                        log::info!(
-                            "Closing idle client id={} addr={:?}",
-                            client.id,
-                            client.addr
-                        );
-                        return Ok(());
-                    }
-                }
-                Err(e) => return Err(e),
             }
         };
-        shared.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
-        if n == 0 || client.handle.is_killed() {
-            return Ok(());
-        }
+        // Drop what complete requests used; keep a partial request's bytes.
+        let dropped = self.inbuf.discard(self.parser.request_start());
+        self.parser.rebase(dropped);
+        next
     }
-}
 
-/// True once the client has sent nothing for longer than the `timeout` setting (0: never).
-fn idle_too_long(shared: &Shared, client: &Client) -> bool {
-    let timeout = shared.config.read().timeout;
-    timeout > 0 && client.handle.state.lock().last_active.elapsed() > Duration::from_secs(timeout)
+    /// Writes the replies, once their AOF records are written (the worker has normally done
+    /// that for its whole batch already). `Close` when the session is over.
+    pub fn output(&mut self, shared: &Shared) -> Next {
+        if let Some(wait) = self.client.pending_ack.take() {
+            // No reply before its write is in the AOF, as in Redis (and on disk under always).
+            let ticket = match &wait {
+                AofWait::Written(t) | AofWait::Synced(t, _) => *t,
+            };
+            if let Some(aof) = &shared.aof {
+                aof.help(ticket);
+            }
+            if let AofWait::Synced(_, ack) = wait {
+                let _ = ack.recv();
+            }
+        }
+        let next = self.write_out(shared);
+        if next == Next::Close || (self.closing && self.pending() == 0) {
+            return Next::Close;
+        }
+        next
+    }
+
+    /// Replies are pending that the socket would not take.
+    pub fn is_blocked(&self) -> bool {
+        self.pending() > 0
+    }
+
+    fn pending(&self) -> usize {
+        self.out.len() - self.sent
+    }
+
+    /// Writes as much of the pending replies as the socket takes.
+    fn write_out(&mut self, shared: &Shared) -> Next {
+        while self.pending() > 0 {
+            match self.stream.write(&self.out.as_bytes()[self.sent..]) {
+                Ok(0) => return Next::Close,
+                Ok(n) => {
+                    self.sent += n;
+                    self.blocked_since = None;
+                    shared.stats.net_output_bytes.fetch_add(n as u64, Relaxed);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.blocked_since.get_or_insert_with(Instant::now);
+                    // Keep the unsent tail only, once the sent part is worth a copy.
+                    if self.sent >= OUT_FLUSH {
+                        self.out.buf.drain(..self.sent);
+                        self.sent = 0;
+                    }
+                    return Next::Wait;
+                }
+                Err(e) => {
+                    log::debug!("client {} write failed: {e}", self.client.id);
+                    return Next::Close;
+                }
+            }
+        }
+        self.out.clear();
+        self.sent = 0;
+        Next::Wait
+    }
+
+    /// The periodic check (see `pool`): true when the session must be closed because it has
+    /// been idle longer than `timeout`, or has left its replies unread too long.
+    pub fn expired(&self, shared: &Shared) -> bool {
+        if self.client.handle.is_killed() {
+            return true;
+        }
+        let c = shared.config.read();
+        if let Some(since) = self.blocked_since {
+            let mut limit = (c.client_write_timeout > 0).then_some(c.client_write_timeout);
+            // Replies held above the soft limit for its seconds close the client too; for us
+            // that is a socket that takes none of them that long.
+            let soft = c.client_output_buffer_limit[0];
+            if soft.soft > 0 && soft.soft_seconds > 0 && self.pending() as u64 > soft.soft {
+                limit = Some(limit.map_or(soft.soft_seconds, |l| l.min(soft.soft_seconds)));
+            }
+            if limit.is_some_and(|l| since.elapsed() >= Duration::from_secs(l)) {
+                log::warn!(
+                    "closing client id={} addr={:?}: it read none of its replies for \
+                     client-write-timeout ({} bytes pending)",
+                    self.client.id,
+                    self.client.addr,
+                    self.pending()
+                );
+                return true;
+            }
+        }
+        let timeout = c.timeout;
+        drop(c);
+        if timeout > 0
+            && self.client.handle.state.lock().last_active.elapsed() > Duration::from_secs(timeout)
+        {
+            log::info!(
+                "Closing idle client id={} addr={:?}",
+                self.client.id,
+                self.client.addr
+            );
+            return true;
+        }
+        false
+    }
 }

@@ -1,21 +1,18 @@
 //! The listener and the bounded worker pool.
 //!
-//! Each worker serves one client at a time, so `--workers` is also the number of clients served
-//! at once. A client that arrives when every worker is busy is told so, as Redis tells a client
-//! beyond `maxclients`, and closed: it is never queued without an answer.
+//! The pool (see `pool`) holds at most one client per worker, so `--workers` is also the number
+//! of clients served at once. A client that arrives when every worker holds one is told so, as
+//! Redis tells a client beyond `maxclients`, and closed: it is never queued without an answer.
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::SendTimeoutError;
-
 use crate::aof::{loader, Aof};
 use crate::config::Config;
-use crate::connection;
+use crate::pool::Pool;
 use crate::shared::Shared;
 
 #[derive(Debug)]
@@ -39,11 +36,10 @@ impl std::error::Error for ServerError {}
 
 pub const MAX_CLIENTS_ERROR: &[u8] = b"-ERR max number of clients reached\r\n";
 
-/// How long a new client may wait for a worker before it is refused. A worker whose client has
-/// just closed may not have noticed yet: on a loaded machine a woken thread can wait 100 ms and
-/// more for a CPU, and redis-benchmark reconnects all its clients between tests. Redis, which
-/// handles the close before the next accept, would not count that client any more, so neither
-/// should we. (25 ms was measured too short at a load average of 20.)
+/// How long a new client may wait, when the pool is full but a client in it has hung up, for
+/// that client to be let go. On a loaded machine a woken thread can wait 100 ms and more for a
+/// CPU, and redis-benchmark reconnects all its clients between tests. (25 ms was measured too
+/// short at a load average of 20.)
 const HANDOFF_GRACE: Duration = Duration::from_millis(200);
 
 /// Replays the AOF into a new store, then starts its writer and rewrite threads.
@@ -150,49 +146,19 @@ fn spawn_signal_handler(shared: &Arc<Shared>) -> Result<(), ServerError> {
     Ok(())
 }
 
-/// The accept loop.
+/// The accept loop: hands each client to the pool, or refuses it when the pool is full.
 pub fn serve(
     shared: &Arc<Shared>,
     listener: TcpListener,
     workers: usize,
 ) -> Result<(), ServerError> {
-    // A rendezvous channel: a hand-off succeeds only when a worker is idle and waiting.
-    let (tx, rx) = crossbeam_channel::bounded::<TcpStream>(0);
-    // Clients handed to a worker and not yet finished. A worker counts itself free as soon as
-    // its client has gone, a moment before it is back at the channel.
-    let serving = Arc::new(AtomicUsize::new(0));
-    for i in 0..workers {
-        let rx = rx.clone();
-        let shared = shared.clone();
-        let serving = serving.clone();
-        std::thread::Builder::new()
-            .name(format!("worker-{i}"))
-            .spawn(move || {
-                for stream in rx {
-                    connection::serve(&shared, stream);
-                    serving.fetch_sub(1, SeqCst);
-                }
-            })
-            .map_err(ServerError::Thread)?;
-    }
+    let pool = Pool::new(shared.clone(), workers).map_err(ServerError::Thread)?;
+    pool.start(workers).map_err(ServerError::Thread)?;
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
-                // Every worker holds a client: refuse at once, as Redis does at maxclients,
-                // without holding up the clients queued behind this one.
-                if serving.load(SeqCst) >= workers {
+                if let Err(stream) = pool.admit(stream, HANDOFF_GRACE) {
                     reject(shared, stream);
-                    continue;
-                }
-                // A worker is free or just finishing with its client: wait for it, briefly.
-                serving.fetch_add(1, SeqCst);
-                match tx.send_timeout(stream, HANDOFF_GRACE) {
-                    Ok(()) => {}
-                    Err(SendTimeoutError::Timeout(stream)) => {
-                        serving.fetch_sub(1, SeqCst);
-                        reject(shared, stream)
-                    }
-                    Err(SendTimeoutError::Disconnected(_)) => break,
                 }
             }
             Err(e) => {

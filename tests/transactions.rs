@@ -2,7 +2,6 @@
 //! and the AOF's MULTI/EXEC blocks.
 mod common;
 
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -313,21 +312,19 @@ fn watched_key_expiring_after_watch_aborts() {
 /// A disconnected client's watches are freed.
 #[test]
 fn disconnect_frees_watches() {
-    let shared = Harness::new().shared;
+    let shared = std::sync::Arc::new(Harness::new().shared);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    std::thread::scope(|s| {
-        let server = s.spawn(|| {
-            let (stream, _) = listener.accept().unwrap();
-            rudis::connection::serve(&shared, stream);
-        });
-        let mut c = Raw::connect(port);
-        assert_eq!(c.cmd(&words("WATCH a b c")), b"+OK\r\n");
-        assert_eq!(shared.watches.count(), 3);
-        c.stream.flush().unwrap();
-        drop(c);
-        server.join().unwrap();
-    });
+    let s = shared.clone();
+    std::thread::spawn(move || rudis::server::serve(&s, listener, 2));
+    let mut c = Raw::connect(port);
+    assert_eq!(c.cmd(&words("WATCH a b c")), b"+OK\r\n");
+    assert_eq!(shared.watches.count(), 3);
+    drop(c);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while shared.watches.count() != 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(shared.watches.count(), 0);
 }
 

@@ -45,6 +45,11 @@ impl InBuf {
         self.filled == 0
     }
 
+    /// True when the last read filled all the room it had.
+    pub fn is_full(&self) -> bool {
+        self.filled == self.buf.len()
+    }
+
     /// Bytes of storage held (for tests and memory accounting).
     pub fn capacity(&self) -> usize {
         self.buf.len()
