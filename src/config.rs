@@ -198,6 +198,11 @@ pub static SETTINGS: &[Setting] = &[
         ..setting("client-output-buffer-limit", Kind::Str, true)
     },
     setting("client-write-timeout", NON_NEGATIVE, true),
+    setting(
+        "enable-debug-command",
+        Kind::Enum(&["no", "yes", "local"]),
+        false,
+    ),
 ];
 
 pub fn find_setting(name: &str) -> Option<&'static Setting> {
@@ -422,9 +427,18 @@ pub struct Config {
     /// Per class as in `OUTPUT_CLASSES`.
     pub client_output_buffer_limit: [OutputLimit; 3],
     /// Close a client that accepts none of its pending replies for this many seconds (0:
-    /// never). rudis's own: a worker thread serves one client, so a client that sends but
-    /// never reads would otherwise hold its worker forever.
+    /// never). rudis's own: a client that sends but never reads would otherwise hold its
+    /// place in the pool (one of `workers`) forever.
     pub client_write_timeout: u64,
+    /// Who may run DEBUG: nobody (Redis 7's default), everybody, or loopback clients only.
+    pub enable_debug_command: DebugCommand,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DebugCommand {
+    No,
+    Yes,
+    Local,
 }
 
 impl Default for Config {
@@ -464,6 +478,7 @@ impl Default for Config {
                 },
             ],
             client_write_timeout: 60,
+            enable_debug_command: DebugCommand::No,
         }
     }
 }
@@ -535,6 +550,13 @@ impl Config {
                 output_limits(value, &mut self.client_output_buffer_limit)?
             }
             "client-write-timeout" => self.client_write_timeout = v.int() as u64,
+            "enable-debug-command" => {
+                self.enable_debug_command = match v.word() {
+                    "yes" => DebugCommand::Yes,
+                    "local" => DebugCommand::Local,
+                    _ => DebugCommand::No,
+                }
+            }
             "save" => {
                 // rudis persists through the AOF only; "" is Redis's way of saying "no snapshots".
                 if !value.trim().is_empty() {
@@ -580,6 +602,12 @@ impl Config {
                 .collect::<Vec<_>>()
                 .join(" "),
             "client-write-timeout" => self.client_write_timeout.to_string(),
+            "enable-debug-command" => match self.enable_debug_command {
+                DebugCommand::No => "no",
+                DebugCommand::Yes => "yes",
+                DebugCommand::Local => "local",
+            }
+            .into(),
             _ => return None,
         })
     }
@@ -779,6 +807,9 @@ pub struct Cli {
     /// Close a client that reads none of its replies for this many seconds (0: never).
     #[arg(long, value_name = "SECONDS")]
     pub client_write_timeout: Option<u64>,
+    /// Allow the DEBUG command: no, yes, or local (loopback clients only).
+    #[arg(long, value_name = "no|yes|local")]
+    pub enable_debug_command: Option<String>,
 }
 
 impl Cli {
@@ -823,6 +854,7 @@ impl Cli {
             "client-write-timeout",
             self.client_write_timeout.map(|t| t.to_string()),
         );
+        put("enable-debug-command", self.enable_debug_command.clone());
         v
     }
 }

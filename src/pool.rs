@@ -39,6 +39,8 @@ const SLICE: Duration = Duration::from_millis(2);
 const CRON: Duration = Duration::from_millis(100);
 /// Sessions stepped before their replies are written, at most.
 const BATCH: usize = 64;
+/// Steps a worker runs, while clients stay queued, between two looks at the epoll set.
+const POLL_EVERY: usize = 16;
 /// epoll data of the pool's eventfd (connection tokens never reach it).
 const WAKE_TOKEN: u64 = u64::MAX;
 
@@ -112,6 +114,16 @@ pub struct Pool {
     /// The watchdog sleeps long while the pool is idle; the first poll to find work wakes it.
     watch_idle: AtomicBool,
     watch: (Mutex<()>, Condvar),
+}
+
+/// What a worker does next.
+enum Job {
+    Step(u64, u32),
+    Flush,
+    /// Look at the epoll set; `wait`: until something is ready.
+    Poll {
+        wait: bool,
+    },
 }
 
 /// One worker's stepped sessions whose replies are not written yet.
@@ -307,47 +319,58 @@ impl Pool {
     fn work(&self) {
         let mut done: Vec<Done> = Vec::new();
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
+        // Steps since this worker last looked at the epoll set: with clients always queued
+        // (a long pipeline is stepped again and again), it still looks now and then, as
+        // Redis's loop does on every turn, so that a newly ready client is not starved.
+        let mut since_poll = 0;
         loop {
-            let token = {
+            let job = {
                 let mut c = self.coord.lock();
                 loop {
-                    if let Some(t) = c.queue.pop_front() {
-                        break Some(t);
+                    if !c.polling
+                        && (since_poll >= POLL_EVERY || c.queue.is_empty() && done.is_empty())
+                    {
+                        c.polling = true;
+                        let wait = c.queue.is_empty() && done.is_empty();
+                        break Job::Poll { wait };
+                    }
+                    if let Some((token, events)) = c.queue.pop_front() {
+                        break Job::Step(token, events);
                     }
                     if !done.is_empty() {
-                        break None;
-                    }
-                    if !c.polling {
-                        c.polling = true;
-                        break None;
+                        break Job::Flush;
                     }
                     c.parked += 1;
                     self.work.wait(&mut c);
                     c.parked -= 1;
                 }
             };
-            match token {
-                Some((token, events)) => {
+            match job {
+                Job::Step(token, events) => {
+                    since_poll += 1;
                     self.step(token, events, &mut done);
                     if done.len() >= BATCH {
                         self.flush(&mut done);
                     }
                 }
-                None if !done.is_empty() => self.flush(&mut done),
-                None => self.poll(&mut events),
+                Job::Flush => self.flush(&mut done),
+                Job::Poll { wait } => {
+                    since_poll = 0;
+                    self.poll(&mut events, wait);
+                }
             }
         }
     }
 
     /// Waits for ready sockets and queues them.
-    fn poll(&self, events: &mut [libc::epoll_event]) {
+    fn poll(&self, events: &mut [libc::epoll_event], wait: bool) {
         // SAFETY: `events` is a writable array of its length.
         let n = unsafe {
             libc::epoll_wait(
                 self.epoll.as_raw_fd(),
                 events.as_mut_ptr(),
                 events.len() as libc::c_int,
-                -1,
+                if wait { -1 } else { 0 },
             )
         };
         let mut c = self.coord.lock();

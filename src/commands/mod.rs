@@ -25,6 +25,7 @@ pub mod bitmap;
 pub mod client;
 pub mod config;
 pub mod connection;
+pub mod debug;
 pub mod docs;
 pub mod expire;
 pub mod hash;
@@ -169,6 +170,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         persistence::COMMANDS,
         expire::COMMANDS,
         server::COMMANDS,
+        debug::COMMANDS,
         transaction::COMMANDS,
     ]
     .into_iter()
