@@ -4,12 +4,15 @@
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use hashbrown::hash_map::RawEntryMut;
+use smallvec::SmallVec;
+
 use super::{CommandError, CommandSpec};
 use crate::client::Client;
 use crate::resp::reply::encode_command;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
-use crate::store::{Hash, Locked, Shard, Slot, Value};
+use crate::store::{hash_key, Hash, Locked, Shard, Slot, Value};
 
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -47,6 +50,31 @@ pub struct Keyspace<'a> {
     /// Keys a read found expired: removed once its (read) locks are released, see
     /// `store::expire::remove_expired`.
     seen_expired: RefCell<Vec<(usize, Box<[u8]>)>>,
+    /// The hashes of the running command's keys, computed once when its locks were planned.
+    known: KnownKeys,
+}
+
+/// Key hashes remembered by the address and length of the key's bytes in the command's
+/// arguments: a handler passes those very slices back (`argv[1]`), so finding one costs a
+/// comparison where hashing it again would cost a pass over its bytes. Only argument slices are
+/// recorded, and only while the command runs (see `commands::run`); the arguments are borrowed
+/// all that time, so no other bytes can sit at such an address with such a length meanwhile.
+/// Addresses are compared, never followed.
+#[derive(Default)]
+pub struct KnownKeys(SmallVec<[(usize, usize, u64); 2]>);
+
+impl KnownKeys {
+    pub fn push(&mut self, key: &[u8], hash: u64) {
+        self.0.push((key.as_ptr() as usize, key.len(), hash));
+    }
+
+    fn find(&self, key: &[u8]) -> Option<u64> {
+        let (addr, len) = (key.as_ptr() as usize, key.len());
+        self.0
+            .iter()
+            .find(|k| k.0 == addr && k.1 == len)
+            .map(|k| k.2)
+    }
 }
 
 impl<'a> Ctx<'a> {
@@ -71,6 +99,7 @@ impl<'a> Ctx<'a> {
                 clock,
                 aof_pre: Vec::new(),
                 seen_expired: RefCell::new(Vec::new()),
+                known: KnownKeys::default(),
             },
             dirty: 0,
             aof_custom: None,
@@ -134,19 +163,31 @@ impl<'a> Ctx<'a> {
 }
 
 impl<'a> Keyspace<'a> {
-    fn shard(&self, db: usize, key: &[u8]) -> &Shard {
-        self.locked.shard(Slot::of_key(db, key))
+    /// The running command's key hashes (see `KnownKeys`).
+    pub(crate) fn set_known(&mut self, known: KnownKeys) {
+        self.known = known;
     }
 
-    fn shard_mut(&mut self, db: usize, key: &[u8]) -> &mut Shard {
-        self.locked.shard_mut(Slot::of_key(db, key))
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.known.find(key).unwrap_or_else(|| hash_key(key))
+    }
+
+    /// The shard holding `key`, and the key's hash.
+    fn shard(&self, db: usize, key: &[u8]) -> (&Shard, u64) {
+        let h = self.hash(key);
+        (self.locked.shard(Slot::of_hash(db, h)), h)
+    }
+
+    fn shard_mut(&mut self, db: usize, key: &[u8]) -> (&mut Shard, u64) {
+        let h = self.hash(key);
+        (self.locked.shard_mut(Slot::of_hash(db, h)), h)
     }
 
     /// A live value in database `db`; expired keys read as absent.
     pub fn get_in(&self, db: usize, key: &[u8]) -> Option<&Value> {
-        let shard = self.shard(db, key);
-        let v = shard.map.get(key)?;
-        if shard.is_expired(key, self.clock) {
+        let (shard, h) = self.shard(db, key);
+        let v = shard.get_hashed(h, key)?;
+        if shard.is_expired_hashed(h, key, self.clock) {
             self.seen_expired.borrow_mut().push((db, key.into()));
             return None;
         }
@@ -160,7 +201,8 @@ impl<'a> Keyspace<'a> {
     /// The deadline (Unix ms) of a live key in `db`, if it has one.
     pub fn deadline_in(&self, db: usize, key: &[u8]) -> Option<u64> {
         self.get_in(db, key)?;
-        self.shard(db, key).deadline(key)
+        let (shard, h) = self.shard(db, key);
+        shard.deadline_hashed(h, key)
     }
 
     pub fn deadline(&self, key: &[u8]) -> Option<u64> {
@@ -172,7 +214,8 @@ impl<'a> Keyspace<'a> {
     pub fn get_mut_in(&mut self, db: usize, key: &[u8]) -> Option<&mut Value> {
         self.expire_if_needed(db, key);
         self.shared.watches.touch(db, key);
-        self.shard_mut(db, key).map.get_mut(key)
+        let (shard, h) = self.shard_mut(db, key);
+        shard.get_mut_hashed(h, key)
     }
 
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
@@ -183,16 +226,9 @@ impl<'a> Keyspace<'a> {
     /// plain SET does).
     pub fn set_in(&mut self, db: usize, key: &[u8], value: Value) {
         self.shared.watches.touch(db, key);
-        let shard = self.shard_mut(db, key);
-        if !shard.expires.is_empty() {
-            shard.expires.remove(key);
-        }
-        match shard.map.get_mut(key) {
-            Some(v) => *v = value,
-            None => {
-                shard.map.insert(key.into(), value);
-            }
-        }
+        let (shard, h) = self.shard_mut(db, key);
+        shard.clear_deadline_hashed(h, key);
+        shard.insert_hashed(h, key, value);
     }
 
     pub fn set(&mut self, key: &[u8], value: Value) {
@@ -238,20 +274,22 @@ impl<'a> Keyspace<'a> {
     /// Sets or clears the deadline of an existing key. Returns false if the key is absent.
     pub fn set_deadline_in(&mut self, db: usize, key: &[u8], deadline: Option<u64>) -> bool {
         self.expire_if_needed(db, key);
-        let shard = self.shard_mut(db, key);
-        if !shard.map.contains_key(key) {
+        let (shard, h) = self.shard_mut(db, key);
+        if shard.get_hashed(h, key).is_none() {
             return false;
         }
         match deadline {
-            Some(d) => match shard.expires.get_mut(key) {
-                Some(slot) => *slot = d,
-                None => {
-                    shard.expires.insert(key.into(), d);
+            Some(d) => match shard
+                .expires
+                .raw_entry_mut()
+                .from_key_hashed_nocheck(h, key)
+            {
+                RawEntryMut::Occupied(mut e) => *e.get_mut() = d,
+                RawEntryMut::Vacant(e) => {
+                    e.insert_hashed_nocheck(h, key.into(), d);
                 }
             },
-            None => {
-                shard.expires.remove(key);
-            }
+            None => shard.clear_deadline_hashed(h, key),
         }
         self.shared.watches.touch(db, key);
         true
@@ -265,7 +303,8 @@ impl<'a> Keyspace<'a> {
     /// and reads as absent.
     pub fn remove_in(&mut self, db: usize, key: &[u8]) -> Option<Value> {
         self.expire_if_needed(db, key);
-        let v = self.shard_mut(db, key).remove(key)?;
+        let (shard, h) = self.shard_mut(db, key);
+        let v = shard.remove_hashed(h, key)?;
         self.shared.watches.touch(db, key);
         Some(v)
     }
@@ -277,11 +316,11 @@ impl<'a> Keyspace<'a> {
     /// Removes `key` if it has expired, logging a DEL for it (so the AOF says what happened).
     pub fn expire_if_needed(&mut self, db: usize, key: &[u8]) {
         let clock = self.clock;
-        let shard = self.shard_mut(db, key);
-        if !shard.is_expired(key, clock) {
+        let (shard, h) = self.shard_mut(db, key);
+        if !shard.is_expired_hashed(h, key, clock) {
             return;
         }
-        shard.remove(key);
+        shard.remove_hashed(h, key);
         self.shared.stats.expired_keys(1);
         self.shared.watches.touch(db, key);
         if db == self.db {

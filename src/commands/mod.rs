@@ -43,12 +43,13 @@ use smallvec::SmallVec;
 
 pub use args::Args;
 pub use ctx::Ctx;
+use ctx::KnownKeys;
 pub use error::CommandError;
 
 use crate::client::Client;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
-use crate::store::Slot;
+use crate::store::{hash_key, Slot};
 
 pub type Handler = fn(&mut Ctx, &[&[u8]]) -> Result<(), CommandError>;
 
@@ -283,12 +284,30 @@ pub fn plan(
     spec: &CommandSpec,
     db: usize,
     argv: &[&[u8]],
-) -> Result<SmallVec<[Slot; 4]>, CommandError> {
+) -> Result<Slots, CommandError> {
+    plan_hashed(shared, spec, db, argv, &mut KnownKeys::default())
+}
+
+/// `plan`, also recording the hashes of the keys it names in `known`, for the command's own
+/// accesses to reuse (see `KnownKeys`).
+fn plan_hashed(
+    shared: &Shared,
+    spec: &CommandSpec,
+    db: usize,
+    argv: &[&[u8]],
+    known: &mut KnownKeys,
+) -> Result<Slots, CommandError> {
     Ok(match spec.keys {
         Keys::None => SmallVec::new(),
-        Keys::Range { first, last, step } => key_positions(first, last, step, argv.len())
-            .map(|i| Slot::of_key(db, argv[i]))
-            .collect(),
+        Keys::Range { first, last, step } => {
+            let mut slots = Slots::new();
+            for i in key_positions(first, last, step, argv.len()) {
+                let h = hash_key(argv[i]);
+                known.push(argv[i], h);
+                slots.push(Slot::of_hash(db, h));
+            }
+            slots
+        }
         Keys::Db => shared.store.db_slots(db).collect(),
         Keys::All => shared.store.all_slots().collect(),
         Keys::Custom { plan, .. } => plan(shared, db, argv)?,
@@ -296,16 +315,38 @@ pub fn plan(
 }
 
 /// The argv positions of a `Keys::Range` command's keys.
-fn key_positions(first: i32, last: i32, step: i32, argc: usize) -> impl Iterator<Item = usize> {
+fn key_positions(first: i32, last: i32, step: i32, argc: usize) -> KeyPositions {
     let argc = argc as i32;
     let last = if last < 0 {
         argc + last
     } else {
         last.min(argc - 1)
     };
-    (first.max(0)..=last.min(argc - 1))
-        .step_by(step.max(1) as usize)
-        .map(|i| i as usize)
+    KeyPositions {
+        next: first.max(0),
+        last: last.min(argc - 1),
+        step: step.max(1),
+    }
+}
+
+/// What `key_positions` returns: a plain loop, cheaper than a stepped range for the one or two
+/// keys most commands have.
+struct KeyPositions {
+    next: i32,
+    last: i32,
+    step: i32,
+}
+
+impl Iterator for KeyPositions {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        if self.next > self.last {
+            return None;
+        }
+        let i = self.next;
+        self.next += self.step;
+        Some(i as usize)
+    }
 }
 
 /// Looks a request up, checks it, and runs it (or queues it inside MULTI); the reply (or
@@ -397,9 +438,12 @@ pub fn run(
             return Err(e);
         }
     }
-    let slots = plan(shared, spec, client.db, argv)?;
+    let mut known = KnownKeys::default();
+    let slots = plan_hashed(shared, spec, client.db, argv, &mut known)?;
     let locked = shared.lock(slots, spec.is_write());
     let mut ctx = Ctx::new(shared, client, out, locked);
+    // `argv` outlives `ctx`, as `KnownKeys` requires.
+    ctx.ks.set_known(known);
     let result = call(&mut ctx, spec, argv);
     let expired = ctx.ks.take_seen_expired();
     ctx.finish(spec, argv);

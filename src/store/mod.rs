@@ -10,10 +10,11 @@ pub mod bytes;
 pub mod expire;
 pub mod value;
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
 use ahash::RandomState;
+use hashbrown::hash_map::RawEntryMut;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use smallvec::SmallVec;
 
@@ -22,7 +23,20 @@ pub use value::{Bytes, Hash, Str, Value};
 /// Shards per database. A power of two; also the granularity of SCAN's cursor.
 pub const SHARDS: usize = 256;
 
-pub type Map = HashMap<Bytes, Value, RandomState>;
+/// The hash of every key, as `hash_key` computes it: one per process, shared by every shard's
+/// maps, so that a command hashes its key once and uses that hash both to pick the shard and
+/// to look the key up in it (see `Shard::get_hashed`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyHasher;
+
+impl BuildHasher for KeyHasher {
+    type Hasher = ahash::AHasher;
+    fn build_hasher(&self) -> ahash::AHasher {
+        key_hasher().build_hasher()
+    }
+}
+
+pub type Map = hashbrown::HashMap<Bytes, Value, KeyHasher>;
 
 /// A shard's keys, and beside them the deadlines of the keys that have one (as Redis keeps an
 /// `expires` dict): keys without a TTL pay nothing for expiry, and the active-expiry sweep
@@ -31,31 +45,86 @@ pub type Map = HashMap<Bytes, Value, RandomState>;
 pub struct Shard {
     pub map: Map,
     /// Absolute deadlines in Unix milliseconds.
-    pub expires: HashMap<Bytes, u64, RandomState>,
+    pub expires: hashbrown::HashMap<Bytes, u64, KeyHasher>,
 }
 
+/// The `*_hashed` methods take `hash`, which must be `hash_key(key)`: callers that already
+/// have it (a command's keys are hashed once, when its locks are planned) skip hashing again.
 impl Shard {
-    /// The deadline of `key`, if it has one.
-    pub fn deadline(&self, key: &[u8]) -> Option<u64> {
+    pub fn get_hashed(&self, hash: u64, key: &[u8]) -> Option<&Value> {
+        self.map
+            .raw_entry()
+            .from_key_hashed_nocheck(hash, key)
+            .map(|(_, v)| v)
+    }
+
+    pub fn get_mut_hashed(&mut self, hash: u64, key: &[u8]) -> Option<&mut Value> {
+        match self.map.raw_entry_mut().from_key_hashed_nocheck(hash, key) {
+            RawEntryMut::Occupied(e) => Some(e.into_mut()),
+            RawEntryMut::Vacant(_) => None,
+        }
+    }
+
+    /// Stores `value` under `key`, replacing its value (its deadline is left as it was).
+    pub fn insert_hashed(&mut self, hash: u64, key: &[u8], value: Value) {
+        match self.map.raw_entry_mut().from_key_hashed_nocheck(hash, key) {
+            RawEntryMut::Occupied(mut e) => *e.get_mut() = value,
+            RawEntryMut::Vacant(e) => {
+                e.insert_hashed_nocheck(hash, key.into(), value);
+            }
+        }
+    }
+
+    pub fn deadline_hashed(&self, hash: u64, key: &[u8]) -> Option<u64> {
         if self.expires.is_empty() {
             return None;
         }
-        self.expires.get(key).copied()
+        self.expires
+            .raw_entry()
+            .from_key_hashed_nocheck(hash, key)
+            .map(|(_, d)| *d)
+    }
+
+    pub fn is_expired_hashed(&self, hash: u64, key: &[u8], clock: u64) -> bool {
+        self.deadline_hashed(hash, key)
+            .is_some_and(|d| value::is_expired(d, clock))
+    }
+
+    pub fn clear_deadline_hashed(&mut self, hash: u64, key: &[u8]) {
+        if self.expires.is_empty() {
+            return;
+        }
+        if let RawEntryMut::Occupied(e) = self
+            .expires
+            .raw_entry_mut()
+            .from_key_hashed_nocheck(hash, key)
+        {
+            e.remove();
+        }
+    }
+
+    pub fn remove_hashed(&mut self, hash: u64, key: &[u8]) -> Option<Value> {
+        let v = match self.map.raw_entry_mut().from_key_hashed_nocheck(hash, key) {
+            RawEntryMut::Occupied(e) => e.remove(),
+            RawEntryMut::Vacant(_) => return None,
+        };
+        self.clear_deadline_hashed(hash, key);
+        Some(v)
+    }
+
+    /// The deadline of `key`, if it has one.
+    pub fn deadline(&self, key: &[u8]) -> Option<u64> {
+        self.deadline_hashed(hash_key(key), key)
     }
 
     /// True if `key` exists but its deadline has passed at `clock`.
     pub fn is_expired(&self, key: &[u8], clock: u64) -> bool {
-        self.deadline(key)
-            .is_some_and(|d| value::is_expired(d, clock))
+        self.is_expired_hashed(hash_key(key), key, clock)
     }
 
     /// Removes `key` and its deadline.
     pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
-        let v = self.map.remove(key)?;
-        if !self.expires.is_empty() {
-            self.expires.remove(key);
-        }
-        Some(v)
+        self.remove_hashed(hash_key(key), key)
     }
 }
 
@@ -84,14 +153,26 @@ pub struct Store {
     pub dbs: Box<[Db]>,
 }
 
-fn shard_hasher() -> &'static RandomState {
+fn key_hasher() -> &'static RandomState {
     static H: OnceLock<RandomState> = OnceLock::new();
     H.get_or_init(RandomState::new)
 }
 
+/// The hash of `key`: picks its shard (`shard_of_hash`) and finds it in the shard's maps.
+pub fn hash_key(key: &[u8]) -> u64 {
+    key_hasher().hash_one(key)
+}
+
+/// Which shard holds a key of hash `hash`. Bits the shard's own map does not use for its
+/// buckets (it takes the low bits for the bucket and the top seven as tag): keys in one shard
+/// all share these bits, and would crowd a few buckets if the map used them too.
+pub fn shard_of_hash(hash: u64) -> usize {
+    ((hash >> 40) as usize) & (SHARDS - 1)
+}
+
 /// Which shard of a database holds `key`.
 pub fn shard_of(key: &[u8]) -> usize {
-    (shard_hasher().hash_one(key) as usize) & (SHARDS - 1)
+    shard_of_hash(hash_key(key))
 }
 
 /// One lockable unit: a shard of a database.
@@ -103,9 +184,13 @@ pub struct Slot {
 
 impl Slot {
     pub fn of_key(db: usize, key: &[u8]) -> Slot {
+        Slot::of_hash(db, hash_key(key))
+    }
+
+    pub fn of_hash(db: usize, hash: u64) -> Slot {
         Slot {
             db: db as u32,
-            shard: shard_of(key) as u32,
+            shard: shard_of_hash(hash) as u32,
         }
     }
 }
@@ -205,5 +290,32 @@ impl Store {
     /// Every shard of every database.
     pub fn all_slots(&self) -> impl Iterator<Item = Slot> + '_ {
         (0..self.dbs.len()).flat_map(|db| self.db_slots(db))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashed_access_agrees_with_plain_map_access() {
+        let mut s = Shard::default();
+        let keys: Vec<String> = (0..2000).map(|i| format!("key:{i:012}")).collect();
+        // Enough inserts to rehash several times: the map must rehash with `hash_key` too.
+        for k in &keys {
+            s.insert_hashed(hash_key(k.as_bytes()), k.as_bytes(), Value::str(b"v"));
+        }
+        assert_eq!(s.map.len(), keys.len());
+        for k in &keys {
+            let k = k.as_bytes();
+            assert!(s.map.get(k).is_some());
+            assert!(s.get_hashed(hash_key(k), k).is_some());
+        }
+        s.expires.insert(Bytes::from("key:000000000001"), 5);
+        assert_eq!(s.deadline(b"key:000000000001"), Some(5));
+        assert!(s.is_expired(b"key:000000000001", 6));
+        assert!(s.remove(b"key:000000000001").is_some());
+        assert!(s.expires.is_empty());
+        assert!(s.get_hashed(hash_key(b"nope"), b"nope").is_none());
     }
 }
