@@ -92,7 +92,10 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
             let s = &shared.stats;
             let n = |a: &std::sync::atomic::AtomicU64| a.load(Relaxed).to_string();
             put("total_connections_received", n(&s.total_connections));
-            put("total_commands_processed", n(&s.total_commands));
+            put(
+                "total_commands_processed",
+                s.total_commands.get().to_string(),
+            );
             put("total_net_input_bytes", n(&s.net_input_bytes));
             put("total_net_output_bytes", n(&s.net_output_bytes));
             put("rejected_connections", n(&s.rejected_connections));
@@ -270,7 +273,7 @@ fn persistence(shared: &Shared, put: &mut impl FnMut(&str, String)) {
     put("async_loading", "0".into());
     put(
         "rdb_changes_since_last_save",
-        shared.stats.dirty.load(Relaxed).to_string(),
+        shared.stats.dirty.get().to_string(),
     );
     put("rdb_bgsave_in_progress", "0".into());
     let started = unix_now().as_secs() - shared.started.elapsed().as_secs();
