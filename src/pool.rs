@@ -532,3 +532,62 @@ impl Pool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Conn {
+        Conn {
+            token: 0,
+            fd: -1,
+            state: AtomicU8::new(IDLE),
+            session: Mutex::new(None),
+        }
+    }
+
+    #[test]
+    fn an_event_for_a_held_connection_is_not_lost() {
+        let c = conn();
+        assert!(c.claim());
+        // Another worker's event while this one holds it: refused, but remembered.
+        assert!(!c.claim());
+        assert!(!c.claim());
+        assert!(c.release(), "the holder must step it again");
+        assert!(c.claim());
+        assert!(!c.release());
+    }
+
+    #[test]
+    fn a_closed_connection_cannot_be_claimed() {
+        let c = conn();
+        assert!(c.claim());
+        c.state.store(CLOSED, SeqCst);
+        assert!(!c.claim());
+    }
+
+    #[test]
+    fn claims_from_many_threads_admit_one_holder_at_a_time() {
+        let c = Arc::new(conn());
+        let inside = Arc::new(AtomicU8::new(0));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (c, inside) = (c.clone(), inside.clone());
+                std::thread::spawn(move || {
+                    let mut held = 0;
+                    for _ in 0..20_000 {
+                        if c.claim() {
+                            assert_eq!(inside.fetch_add(1, SeqCst), 0, "two holders");
+                            held += 1;
+                            inside.fetch_sub(1, SeqCst);
+                            c.release();
+                        }
+                    }
+                    held
+                })
+            })
+            .collect();
+        let total: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert!(total > 0);
+    }
+}
