@@ -36,7 +36,6 @@ pub mod server;
 pub mod string;
 pub mod transaction;
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use smallvec::SmallVec;
@@ -178,29 +177,103 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
     .flatten()
 }
 
-/// Looked up once per request: ahash rather than SipHash, as the names are not secret.
-type Table = HashMap<&'static [u8], &'static CommandSpec, ahash::RandomState>;
+/// Looked up once per request, so built for that: a name is read as three words, and hashed
+/// and compared word by word with ASCII case folded by a mask, with no copy, no lowercasing
+/// pass and no byte loop to compare (a general map needs a lowercased copy and a full hash of
+/// it, several times the cost). Open addressing, at most a quarter full.
+struct Table {
+    slots: Box<[Option<Entry>]>,
+    /// 64 minus log2 of the table's size: the hash's top bits pick the slot.
+    shift: u32,
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    spec: &'static CommandSpec,
+    /// The name (lower case), zero padded.
+    words: [u64; 3],
+    /// 0x20 on the name's letters: an input byte matches a letter with or without it.
+    folds: [u64; 3],
+}
+
+/// The longest name the table can hold (the longest today is 18 bytes).
+const MAX_NAME: usize = 24;
+
+/// `name` (at most `MAX_NAME` bytes) as three little-endian words, zero padded.
+fn name_words(name: &[u8]) -> [u64; 3] {
+    let mut w = [0u64; 3];
+    for (i, &b) in name.iter().enumerate() {
+        w[i / 8] |= (b as u64) << (8 * (i % 8));
+    }
+    w
+}
+
+/// Equal for names equal but for ASCII case (bit 0x20 set on every byte folds the letters;
+/// other bytes that collide so only cost a comparison).
+fn name_hash(w: [u64; 3], shift: u32) -> usize {
+    const FOLD: u64 = 0x2020_2020_2020_2020;
+    let h = (w[0] | FOLD) ^ (w[1] | FOLD).rotate_left(21) ^ (w[2] | FOLD).rotate_left(42);
+    (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> shift) as usize
+}
+
+impl Table {
+    fn new(specs: impl Iterator<Item = &'static CommandSpec>) -> Table {
+        let specs: Vec<_> = specs.collect();
+        let size = (specs.len() * 4).next_power_of_two();
+        let shift = 64 - size.trailing_zeros();
+        let mut slots = vec![None; size].into_boxed_slice();
+        for spec in specs {
+            let name = spec.name.as_bytes();
+            assert!(
+                name.len() <= MAX_NAME,
+                "command name {} too long",
+                spec.name
+            );
+            let words = name_words(name);
+            let folds = name_words(
+                &name
+                    .iter()
+                    .map(|b| if b.is_ascii_lowercase() { 0x20 } else { 0 })
+                    .collect::<Vec<u8>>(),
+            );
+            let mut i = name_hash(words, shift);
+            while slots[i].is_some() {
+                i = (i + 1) & (size - 1);
+            }
+            slots[i] = Some(Entry { spec, words, folds });
+        }
+        Table { slots, shift }
+    }
+
+    fn get(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+        if name.len() > MAX_NAME {
+            return None;
+        }
+        let w = name_words(name);
+        let mask = self.slots.len() - 1;
+        let mut i = name_hash(w, self.shift);
+        loop {
+            let e = self.slots[i].as_ref()?;
+            if (w[0] | e.folds[0]) == e.words[0]
+                && (w[1] | e.folds[1]) == e.words[1]
+                && (w[2] | e.folds[2]) == e.words[2]
+                && e.spec.name.len() == name.len()
+            {
+                return Some(e.spec);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+}
 
 fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        all()
-            .chain(test_hooks::COMMANDS)
-            .map(|c| (c.name.as_bytes(), c))
-            .collect()
-    })
+    TABLE.get_or_init(|| Table::new(all().chain(test_hooks::COMMANDS)))
 }
 
-/// Case-insensitive lookup without allocating for names of ordinary length.
+/// Case-insensitive lookup, without allocating.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    let mut buf = [0u8; 32];
-    if name.len() > buf.len() {
-        return None;
-    }
-    let lower = &mut buf[..name.len()];
-    lower.copy_from_slice(name);
-    lower.make_ascii_lowercase();
-    table().get(&*lower).copied()
+    table().get(name)
 }
 
 /// A command that touches no keys.
@@ -608,5 +681,17 @@ mod tests {
         assert_eq!(lookup(b"GeT").map(|c| c.name), Some("get"));
         assert!(lookup(b"nosuchcommand").is_none());
         assert!(lookup(&[b'a'; 100]).is_none());
+        for c in all() {
+            let upper = c.name.to_ascii_uppercase();
+            assert!(lookup(upper.as_bytes()).is_some_and(|f| std::ptr::eq(f, c)));
+        }
+        // '-' and '\r' fold to the same hash; the names are still told apart. So are names
+        // that differ only in trailing zero bytes.
+        assert!(lookup(b"rudis-test-panic").is_some());
+        assert!(lookup(b"rudis\rtest-panic").is_none());
+        assert!(lookup(b"get\0").is_none());
+        assert!(lookup(b"GET").is_some());
+        assert!(lookup(b"gEt ").is_none());
+        assert!(lookup(b"").is_none());
     }
 }
