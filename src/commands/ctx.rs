@@ -181,6 +181,7 @@ impl<'a> Keyspace<'a> {
         self.known = known;
     }
 
+    #[inline]
     fn hash(&self, key: &[u8]) -> u64 {
         self.known.find(key).unwrap_or_else(|| hash_key(key))
     }
@@ -225,10 +226,12 @@ impl<'a> Keyspace<'a> {
     /// A live value, for changing in place (its deadline is kept). An expired key is removed
     /// (and its DEL logged) and reads as absent. The key counts as modified for WATCH.
     pub fn get_mut_in(&mut self, db: usize, key: &[u8]) -> Option<&mut Value> {
-        self.expire_if_needed(db, key);
+        let h = self.hash(key);
+        self.expire_hashed(db, key, h);
         self.shared.watches.touch(db, key);
-        let (shard, h) = self.shard_mut(db, key);
-        shard.get_mut_hashed(h, key)
+        self.locked
+            .shard_mut(Slot::of_hash(db, h))
+            .get_mut_hashed(h, key)
     }
 
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
@@ -250,10 +253,13 @@ impl<'a> Keyspace<'a> {
 
     /// Stores `value` under `key`, keeping the deadline of a live key (KEEPTTL, INCR, APPEND).
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
-        match self.get_mut(key) {
-            Some(v) => *v = value,
-            None => self.set(key, value),
-        }
+        let (db, h) = (self.db, self.hash(key));
+        self.expire_hashed(db, key, h);
+        self.shared.watches.touch(db, key);
+        // A live key keeps its deadline; an absent one has none.
+        self.locked
+            .shard_mut(Slot::of_hash(db, h))
+            .insert_hashed(h, key, value);
     }
 
     /// The expired keys reads came across, for removal after the command (Redis deletes a key
@@ -328,12 +334,28 @@ impl<'a> Keyspace<'a> {
 
     /// Removes `key` if it has expired, logging a DEL for it (so the AOF says what happened).
     pub fn expire_if_needed(&mut self, db: usize, key: &[u8]) {
-        let clock = self.clock;
-        let (shard, h) = self.shard_mut(db, key);
-        if !shard.is_expired_hashed(h, key, clock) {
-            return;
+        let h = self.hash(key);
+        self.expire_hashed(db, key, h);
+    }
+
+    /// `expire_if_needed` for a key whose hash is known.
+    #[inline]
+    fn expire_hashed(&mut self, db: usize, key: &[u8], h: u64) {
+        let slot = Slot::of_hash(db, h);
+        if self
+            .locked
+            .shard(slot)
+            .is_expired_hashed(h, key, self.clock)
+        {
+            self.remove_expired(db, key, h);
         }
-        shard.remove_hashed(h, key);
+    }
+
+    #[cold]
+    fn remove_expired(&mut self, db: usize, key: &[u8], h: u64) {
+        self.locked
+            .shard_mut(Slot::of_hash(db, h))
+            .remove_hashed(h, key);
         self.shared.stats.expired_keys(1);
         self.shared.watches.touch(db, key);
         if db == self.db {
@@ -369,13 +391,13 @@ impl<'a> Keyspace<'a> {
     /// The hash at `key` for changing, created empty if absent; WRONGTYPE if it holds
     /// something else. The caller removes the key again if it leaves the hash empty.
     pub fn hash_mut(&mut self, key: &[u8]) -> Result<&mut Hash, CommandError> {
-        if self.get_mut(key).is_none() {
-            self.set(key, Value::hash(Hash::default()));
-        }
-        match self.get_mut(key) {
-            Some(Value::Hash(h)) => Ok(h),
-            Some(_) => Err(CommandError::WrongType),
-            None => unreachable!("inserted above"),
+        let (db, h) = (self.db, self.hash(key));
+        self.expire_hashed(db, key, h);
+        self.shared.watches.touch(db, key);
+        let shard = self.locked.shard_mut(Slot::of_hash(db, h));
+        match shard.get_or_insert_hashed(h, key, || Value::hash(Hash::default())) {
+            Value::Hash(h) => Ok(h),
+            _ => Err(CommandError::WrongType),
         }
     }
 }

@@ -51,6 +51,7 @@ pub struct Shard {
 /// The `*_hashed` methods take `hash`, which must be `hash_key(key)`: callers that already
 /// have it (a command's keys are hashed once, when its locks are planned) skip hashing again.
 impl Shard {
+    #[inline]
     pub fn get_hashed(&self, hash: u64, key: &[u8]) -> Option<&Value> {
         self.map
             .raw_entry()
@@ -58,6 +59,7 @@ impl Shard {
             .map(|(_, v)| v)
     }
 
+    #[inline]
     pub fn get_mut_hashed(&mut self, hash: u64, key: &[u8]) -> Option<&mut Value> {
         match self.map.raw_entry_mut().from_key_hashed_nocheck(hash, key) {
             RawEntryMut::Occupied(e) => Some(e.into_mut()),
@@ -65,7 +67,22 @@ impl Shard {
         }
     }
 
+    /// The value at `key`, inserted with `make` if absent.
+    #[inline]
+    pub fn get_or_insert_hashed(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        make: impl FnOnce() -> Value,
+    ) -> &mut Value {
+        match self.map.raw_entry_mut().from_key_hashed_nocheck(hash, key) {
+            RawEntryMut::Occupied(e) => e.into_mut(),
+            RawEntryMut::Vacant(e) => e.insert_hashed_nocheck(hash, key.into(), make()).1,
+        }
+    }
+
     /// Stores `value` under `key`, replacing its value (its deadline is left as it was).
+    #[inline]
     pub fn insert_hashed(&mut self, hash: u64, key: &[u8], value: Value) {
         match self.map.raw_entry_mut().from_key_hashed_nocheck(hash, key) {
             RawEntryMut::Occupied(mut e) => *e.get_mut() = value,
@@ -75,6 +92,7 @@ impl Shard {
         }
     }
 
+    #[inline]
     pub fn deadline_hashed(&self, hash: u64, key: &[u8]) -> Option<u64> {
         if self.expires.is_empty() {
             return None;
@@ -85,11 +103,13 @@ impl Shard {
             .map(|(_, d)| *d)
     }
 
+    #[inline]
     pub fn is_expired_hashed(&self, hash: u64, key: &[u8], clock: u64) -> bool {
         self.deadline_hashed(hash, key)
             .is_some_and(|d| value::is_expired(d, clock))
     }
 
+    #[inline]
     pub fn clear_deadline_hashed(&mut self, hash: u64, key: &[u8]) {
         if self.expires.is_empty() {
             return;
@@ -200,55 +220,95 @@ pub enum Guard<'a> {
     Write(RwLockWriteGuard<'a, Shard>),
 }
 
+#[cold]
+#[inline(never)]
+fn not_locked(slot: Slot) -> ! {
+    panic!("shard {slot:?} used without being locked")
+}
+
+#[cold]
+#[inline(never)]
+fn read_locked(slot: Slot) -> ! {
+    panic!("shard {slot:?} written under a read lock")
+}
+
 /// The shards a command holds while it runs.
 pub struct Locked<'a> {
-    slots: SmallVec<[Slot; 4]>,
-    guards: SmallVec<[Guard<'a>; 4]>,
+    held: Held<'a>,
+}
+
+enum Held<'a> {
+    None,
+    /// Most commands name one key: no vector, no search.
+    One(Slot, Guard<'a>),
+    /// Sorted by slot.
+    Many {
+        slots: SmallVec<[Slot; 4]>,
+        guards: SmallVec<[Guard<'a>; 4]>,
+    },
 }
 
 impl<'a> Locked<'a> {
     pub fn none() -> Self {
-        Locked {
-            slots: SmallVec::new(),
-            guards: SmallVec::new(),
+        Locked { held: Held::None }
+    }
+
+    #[inline]
+    fn guard(&self, slot: Slot) -> Option<&Guard<'a>> {
+        match &self.held {
+            Held::One(s, g) => (*s == slot).then_some(g),
+            Held::Many { slots, guards } => slots.binary_search(&slot).ok().map(|i| &guards[i]),
+            Held::None => None,
         }
     }
 
-    fn index(&self, slot: Slot) -> Option<usize> {
-        if self.slots.len() == 1 {
-            return (self.slots[0] == slot).then_some(0);
+    #[inline]
+    fn guard_mut(&mut self, slot: Slot) -> Option<&mut Guard<'a>> {
+        match &mut self.held {
+            Held::One(s, g) => (*s == slot).then_some(g),
+            Held::Many { slots, guards } => slots.binary_search(&slot).ok().map(|i| &mut guards[i]),
+            Held::None => None,
         }
-        self.slots.binary_search(&slot).ok()
     }
 
     pub fn holds(&self, slot: Slot) -> bool {
-        self.index(slot).is_some()
+        self.guard(slot).is_some()
     }
 
     pub fn is_write(&self) -> bool {
-        matches!(self.guards.first(), Some(Guard::Write(_)))
+        match &self.held {
+            Held::One(_, g) => matches!(g, Guard::Write(_)),
+            Held::Many { guards, .. } => matches!(guards.first(), Some(Guard::Write(_))),
+            Held::None => false,
+        }
     }
 
     /// The shard at `slot`. Asking for a shard the lock plan did not take is a bug in the
     /// command's key spec, hence the panic (caught per command by the dispatcher).
+    #[inline]
     pub fn shard(&self, slot: Slot) -> &Shard {
-        match self.index(slot).map(|i| &self.guards[i]) {
+        match self.guard(slot) {
             Some(Guard::Read(g)) => g,
             Some(Guard::Write(g)) => g,
-            None => panic!("shard {slot:?} used without being locked"),
+            None => not_locked(slot),
         }
     }
 
+    #[inline]
     pub fn shard_mut(&mut self, slot: Slot) -> &mut Shard {
-        match self.index(slot).map(|i| &mut self.guards[i]) {
+        match self.guard_mut(slot) {
             Some(Guard::Write(g)) => g,
-            Some(Guard::Read(_)) => panic!("shard {slot:?} written under a read lock"),
-            None => panic!("shard {slot:?} used without being locked"),
+            Some(Guard::Read(_)) => read_locked(slot),
+            None => not_locked(slot),
         }
     }
 
     pub fn slots(&self) -> &[Slot] {
-        &self.slots
+        match &self.held {
+            Held::One(s, _) => std::slice::from_ref(s),
+            Held::Many { slots, .. } => slots,
+            Held::None => &[],
+        }
     }
 }
 
@@ -261,22 +321,25 @@ impl Store {
 
     /// Lock `slots` (sorted and deduplicated here) in the global order.
     pub fn lock(&self, mut slots: SmallVec<[Slot; 4]>, write: bool) -> Locked<'_> {
-        if slots.len() > 1 {
-            slots.sort_unstable();
-            slots.dedup();
-        }
-        let guards = slots
-            .iter()
-            .map(|s| {
-                let lock = &self.dbs[s.db as usize].shards[s.shard as usize];
-                if write {
-                    Guard::Write(lock.write())
-                } else {
-                    Guard::Read(lock.read())
-                }
-            })
-            .collect();
-        Locked { slots, guards }
+        let take = |s: &Slot| {
+            let lock = &self.dbs[s.db as usize].shards[s.shard as usize];
+            if write {
+                Guard::Write(lock.write())
+            } else {
+                Guard::Read(lock.read())
+            }
+        };
+        let held = match slots.len() {
+            0 => Held::None,
+            1 => Held::One(slots[0], take(&slots[0])),
+            _ => {
+                slots.sort_unstable();
+                slots.dedup();
+                let guards = slots.iter().map(take).collect();
+                Held::Many { slots, guards }
+            }
+        };
+        Locked { held }
     }
 
     /// Every shard of one database.
