@@ -101,7 +101,14 @@ impl Hash {
             *self = Hash::Large(m);
         }
         match self {
-            Hash::Large(m) => m.insert(field.into(), value.into()).is_none(),
+            // An existing field keeps its key: no allocation for the field name again.
+            Hash::Large(m) => match m.get_mut(field) {
+                Some(slot) => {
+                    *slot = value.into();
+                    false
+                }
+                None => m.insert(field.into(), value.into()).is_none(),
+            },
             Hash::Small(_) => unreachable!("converted above"),
         }
     }
