@@ -150,6 +150,9 @@ pub struct Aof {
     /// BGREWRITEAOF's requests to the rewrite thread.
     rewrite_tx: Sender<()>,
     rewrite_rx: Receiver<()>,
+    /// Wakes the writer thread before its next 100 ms tick (see `Writer::run`).
+    wake_tx: Sender<()>,
+    wake_rx: Receiver<()>,
 }
 
 /// The text Redis puts in its MISCONF error: C's strerror, without Rust's "(os error N)".
@@ -167,11 +170,14 @@ impl Aof {
     pub fn new(path: PathBuf, policy: FsyncPolicy) -> Aof {
         let (tx, rx) = crossbeam_channel::unbounded();
         let (rewrite_tx, rewrite_rx) = crossbeam_channel::unbounded();
+        let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
         let status = Arc::new(AofStatus::default());
         status.set_policy(policy);
         Aof {
             rewrite_tx,
             rewrite_rx,
+            wake_tx,
+            wake_rx,
             tx,
             rx,
             core: std::sync::OnceLock::new(),
@@ -189,11 +195,11 @@ impl Aof {
         let w = writer::Writer::open(self.path.clone(), self.status.clone())?;
         let w = Arc::new(Mutex::new(w));
         let _ = self.core.set(w.clone());
-        let rx = self.rx.clone();
+        let (rx, wake) = (self.rx.clone(), self.wake_rx.clone());
         // The writer lives as long as the process; nothing joins it.
         std::thread::Builder::new()
             .name("aof-writer".into())
-            .spawn(move || writer::Writer::run(w, rx))?;
+            .spawn(move || writer::Writer::run(w, rx, wake))?;
         Ok(())
     }
 
@@ -312,19 +318,29 @@ impl Aof {
         // makes this send visible to that pump's drain (on any memory model, not only x86's).
         let ticket = self.status.pumps_started.fetch_add(0, Ordering::SeqCst);
         Some(match rx {
-            Some(r) => AofWait::Synced(ticket, r),
+            Some(r) => {
+                self.wake_writer();
+                AofWait::Synced(ticket, r)
+            }
             None => AofWait::Written(ticket),
         })
     }
 
     pub(crate) fn send(&self, msg: Msg) {
         let _ = self.tx.send(msg);
+        self.wake_writer();
+    }
+
+    fn wake_writer(&self) {
+        // Full means a wake-up is pending already.
+        let _ = self.wake_tx.try_send(());
     }
 
     /// Blocks until everything sent so far is written and fsynced; false if that failed.
     pub fn sync(&self) -> bool {
         let (s, r) = crossbeam_channel::bounded(1);
         if self.tx.send(Msg::Sync(s)).is_ok() {
+            self.wake_writer();
             return r.recv().unwrap_or(false);
         }
         false

@@ -26,7 +26,7 @@ use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use parking_lot::Mutex;
 
 use super::{error_text, AofStatus, Msg, Record};
@@ -90,14 +90,14 @@ impl Writer {
         })
     }
 
-    /// The writer thread: whenever a message is queued (or every 100 ms, for everysec's fsync
-    /// and for retries after a failure), pumps. Workers pump too (see `Aof::help`), so the
-    /// thread mostly finds the queue drained already.
-    pub fn run(writer: Arc<Mutex<Writer>>, rx: Receiver<Msg>) {
+    /// The writer thread: pumps every 100 ms (for everysec's fsync, for retries after a
+    /// failure, and for records no client waits on, such as active expiry's DELs), and at once
+    /// when woken: by a record under `always`, a SYNC or a rewrite's end. A client's own records
+    /// do not wake it, since the client's worker pumps them itself before replying (see
+    /// `Aof::help`): a wake-up per write would cost a context switch per write.
+    pub fn run(writer: Arc<Mutex<Writer>>, rx: Receiver<Msg>, wake: Receiver<()>) {
         loop {
-            let mut sel = Select::new();
-            sel.recv(&rx);
-            let _ = sel.ready_timeout(Duration::from_millis(100));
+            let _ = wake.recv_timeout(Duration::from_millis(100));
             let (closed, due) = {
                 let mut w = writer.lock();
                 (w.pump(&rx), w.everysec_due())
