@@ -11,7 +11,7 @@ use crate::client::Client;
 use crate::resp::reply::encode_command;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
-use crate::store::{hash_key, Hash, Locked, Shard, Slot, Value};
+use crate::store::{hash_key, Hash, Locked, Shard, Slot, Str, Value};
 
 /// Wall-clock Unix milliseconds (0 before 1970). Straight from `clock_gettime`, read once per
 /// command: `SystemTime::now().duration_since(UNIX_EPOCH)` costs twice the instructions.
@@ -261,6 +261,36 @@ impl<'a> Keyspace<'a> {
         self.locked
             .shard_mut(Slot::of_hash(db, h))
             .insert_hashed(h, key, value);
+    }
+
+    /// Replaces the string at `key` (keeping its deadline) with what `f` makes of it (`None`:
+    /// absent), finding the key once. On an error from `f`, or WRONGTYPE, nothing changes and
+    /// WATCH sees nothing, as with a read followed by `set_keep_ttl`.
+    pub fn update_str(
+        &mut self,
+        key: &[u8],
+        f: impl FnOnce(Option<&[u8]>) -> Result<Str, CommandError>,
+    ) -> Result<(), CommandError> {
+        let (db, h) = (self.db, self.hash(key));
+        self.expire_hashed(db, key, h);
+        let shared = self.shared;
+        let shard = self.locked.shard_mut(Slot::of_hash(db, h));
+        match shard.map.raw_entry_mut().from_key_hashed_nocheck(h, key) {
+            RawEntryMut::Occupied(mut e) => {
+                let Value::Str(cur) = e.get() else {
+                    return Err(CommandError::WrongType);
+                };
+                let new = f(Some(cur))?;
+                shared.watches.touch(db, key);
+                *e.get_mut() = Value::Str(new);
+            }
+            RawEntryMut::Vacant(e) => {
+                let new = f(None)?;
+                shared.watches.touch(db, key);
+                e.insert_hashed_nocheck(h, key.into(), Value::Str(new));
+            }
+        }
+        Ok(())
     }
 
     /// The expired keys reads came across, for removal after the command (Redis deletes a key

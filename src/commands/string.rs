@@ -162,8 +162,9 @@ fn set_generic(
         let old = ctx.ks.get_str(key)?;
         ctx.out.bulk_opt(old);
     }
-    let found = ctx.ks.get(key).is_some();
-    if (o.nx && found) || (o.xx && !found) {
+    // Looked up only when NX or XX asks: a plain SET need not know.
+    let blocked = (o.nx || o.xx) && (ctx.ks.get(key).is_some() == o.nx);
+    if blocked {
         if !o.get {
             match reply {
                 SetReply::OkNull => ctx.out.null(),
@@ -334,13 +335,15 @@ fn msetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 fn incr_decr(ctx: &mut Ctx, key: &[u8], by: i64) -> Result<(), CommandError> {
-    let cur = match ctx.ks.get_str(key)? {
-        None => 0,
-        Some(s) => parse_i64(s).ok_or(CommandError::NotInteger)?,
-    };
-    let new = cur.checked_add(by).ok_or(CommandError::Overflow)?;
-    ctx.ks
-        .set_keep_ttl(key, Value::str(itoa::Buffer::new().format(new).as_bytes()));
+    let mut new = 0;
+    ctx.ks.update_str(key, |cur| {
+        let cur = match cur {
+            None => 0,
+            Some(s) => parse_i64(s).ok_or(CommandError::NotInteger)?,
+        };
+        new = cur.checked_add(by).ok_or(CommandError::Overflow)?;
+        Ok(itoa::Buffer::new().format(new).as_bytes().into())
+    })?;
     ctx.dirty(1);
     ctx.out.int(new);
     Ok(())
