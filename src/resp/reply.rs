@@ -51,10 +51,12 @@ impl ReplyBuf {
     }
 
     pub fn int(&mut self, n: i64) {
-        self.buf.push(b':');
-        self.buf
-            .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-        self.buf.extend_from_slice(b"\r\n");
+        if (0..10).contains(&n) {
+            self.buf
+                .extend_from_slice(&[b':', b'0' + n as u8, b'\r', b'\n']);
+            return;
+        }
+        self.line(b':', itoa::Buffer::new().format(n).as_bytes());
     }
 
     pub fn bulk(&mut self, b: &[u8]) {
@@ -93,10 +95,22 @@ impl ReplyBuf {
         self.buf.extend_from_slice(b);
     }
 
+    /// `kind`, then `len` in decimal, then CRLF. Most lengths are one digit: four bytes
+    /// in one append.
     fn header(&mut self, kind: u8, len: usize) {
+        if len < 10 {
+            self.buf
+                .extend_from_slice(&[kind, b'0' + len as u8, b'\r', b'\n']);
+            return;
+        }
+        self.line(kind, itoa::Buffer::new().format(len).as_bytes());
+    }
+
+    /// `kind`, `text` and CRLF, with one reservation.
+    fn line(&mut self, kind: u8, text: &[u8]) {
+        self.buf.reserve(text.len() + 3);
         self.buf.push(kind);
-        self.buf
-            .extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
+        self.buf.extend_from_slice(text);
         self.buf.extend_from_slice(b"\r\n");
     }
 }
