@@ -69,6 +69,11 @@ impl Shared {
         locked
     }
 
+    /// `lock` for one shard.
+    pub fn lock_one(&self, slot: Slot, write: bool) -> Locked<'_> {
+        self.store.lock_one(slot, write)
+    }
+
     /// True while a password is configured: clients must AUTH before other commands.
     pub fn requires_auth(&self) -> bool {
         self.config.read().requirepass.is_set()

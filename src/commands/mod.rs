@@ -387,6 +387,16 @@ fn plan_hashed(
     })
 }
 
+/// The key of a command whose only key is its first argument, as `plan` would find it.
+fn one_key<'a>(spec: &CommandSpec, argv: &[&'a [u8]]) -> Option<&'a [u8]> {
+    match spec.keys {
+        Keys::Range {
+            first: 1, last: 1, ..
+        } if argv.len() >= 2 => Some(argv[1]),
+        _ => None,
+    }
+}
+
 /// The argv positions of a `Keys::Range` command's keys.
 fn key_positions(first: i32, last: i32, step: i32, argc: usize) -> KeyPositions {
     let argc = argc as i32;
@@ -512,8 +522,18 @@ pub fn run(
         }
     }
     let mut known = KnownKeys::default();
-    let slots = plan_hashed(shared, spec, client.db, argv, &mut known)?;
-    let locked = shared.lock(slots, spec.is_write());
+    let locked = match one_key(spec, argv) {
+        // Most commands name one key: no vector of slots to build, sort or search.
+        Some(key) => {
+            let h = hash_key(key);
+            known.push(key, h);
+            shared.lock_one(Slot::of_hash(client.db, h), spec.is_write())
+        }
+        None => {
+            let slots = plan_hashed(shared, spec, client.db, argv, &mut known)?;
+            shared.lock(slots, spec.is_write())
+        }
+    };
     let mut ctx = Ctx::new(shared, client, out, locked);
     // `argv` outlives `ctx`, as `KnownKeys` requires.
     ctx.ks.set_known(known);

@@ -319,27 +319,36 @@ impl Store {
         }
     }
 
+    fn guard(&self, slot: Slot, write: bool) -> Guard<'_> {
+        let lock = &self.dbs[slot.db as usize].shards[slot.shard as usize];
+        if write {
+            Guard::Write(lock.write())
+        } else {
+            Guard::Read(lock.read())
+        }
+    }
+
     /// Lock `slots` (sorted and deduplicated here) in the global order.
     pub fn lock(&self, mut slots: SmallVec<[Slot; 4]>, write: bool) -> Locked<'_> {
-        let take = |s: &Slot| {
-            let lock = &self.dbs[s.db as usize].shards[s.shard as usize];
-            if write {
-                Guard::Write(lock.write())
-            } else {
-                Guard::Read(lock.read())
-            }
-        };
         let held = match slots.len() {
             0 => Held::None,
-            1 => Held::One(slots[0], take(&slots[0])),
+            1 => Held::One(slots[0], self.guard(slots[0], write)),
             _ => {
                 slots.sort_unstable();
                 slots.dedup();
-                let guards = slots.iter().map(take).collect();
+                let guards = slots.iter().map(|&s| self.guard(s, write)).collect();
                 Held::Many { slots, guards }
             }
         };
         Locked { held }
+    }
+
+    /// `lock` for one shard. (A single shard cannot concern a running AOF rewrite: see
+    /// `aof::rewrite`'s `before_write`, which looks only at writes to several.)
+    pub fn lock_one(&self, slot: Slot, write: bool) -> Locked<'_> {
+        Locked {
+            held: Held::One(slot, self.guard(slot, write)),
+        }
     }
 
     /// Every shard of one database.
