@@ -139,6 +139,17 @@ impl<'a> Ctx<'a> {
     /// log), resetting what the command recorded so that the same Ctx can run the next command
     /// of a transaction.
     pub(crate) fn take_record(&mut self, spec: &CommandSpec, argv: &[&[u8]]) -> Option<Vec<u8>> {
+        // The common cases, a read or no AOF: nothing to log, only the changes to count.
+        if !spec.is_write() || self.shared.aof.is_none() {
+            if self.dirty > 0 {
+                self.shared.stats.dirty(std::mem::take(&mut self.dirty));
+            }
+            if self.aof_custom.is_some() {
+                self.aof_custom = None;
+            }
+            self.ks.aof_pre.clear();
+            return None;
+        }
         let dirty = std::mem::take(&mut self.dirty);
         let custom = self.aof_custom.take();
         let mut text = std::mem::take(&mut self.ks.aof_pre);
