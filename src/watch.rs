@@ -75,10 +75,17 @@ impl Watches {
         self.active.fetch_sub(removed, Ordering::SeqCst);
     }
 
+    /// Flags the watchers of `key` in `db`. Inline, as every write calls it: the check for
+    /// no watchers at all is the whole cost in the common case.
+    #[inline]
     pub fn touch(&self, db: usize, key: &[u8]) {
-        if self.active.load(Ordering::SeqCst) == 0 {
-            return;
+        if self.active.load(Ordering::SeqCst) != 0 {
+            self.touch_watched(db, key);
         }
+    }
+
+    #[cold]
+    fn touch_watched(&self, db: usize, key: &[u8]) {
         if let Some(flags) = self.by_db.lock().get(&db).and_then(|k| k.get(key)) {
             for f in flags {
                 f.store(true, Ordering::SeqCst);
