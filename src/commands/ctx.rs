@@ -1,7 +1,7 @@
 //! What a handler sees while it runs: the locked shards, the client, the reply buffer, the
 //! clock, and the AOF record being built.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use hashbrown::hash_map::RawEntryMut;
 use smallvec::SmallVec;
@@ -47,11 +47,13 @@ pub struct Keyspace<'a> {
     pub locked: Locked<'a>,
     /// The client's current database.
     pub db: usize,
-    /// Wall-clock milliseconds, read once per command as Redis caches it.
-    pub now: u64,
-    /// The clock keys expire by: 0 while the AOF is loading, since Redis expires nothing during a
+    /// Wall-clock milliseconds, read once per command as Redis caches it, when first needed
+    /// (0: not yet): most commands touch no key with a deadline and never need it. See `now`.
+    now: Cell<u64>,
+    /// True while the AOF loads: keys expire by a clock of 0 then (see `clock`), since Redis
+    /// expires nothing during a
     /// load (a replayed INCR must see the key it saw when it first ran).
-    pub clock: u64,
+    loading: bool,
     /// AOF text to log before the command itself (DELs of keys found expired).
     aof_pre: Vec<u8>,
     /// Keys a read found expired: removed once its (read) locks are released, see
@@ -91,8 +93,6 @@ impl<'a> Ctx<'a> {
         out: &'a mut ReplyBuf,
         locked: Locked<'a>,
     ) -> Self {
-        let now = now_ms();
-        let clock = if shared.is_loading() { 0 } else { now };
         let db = client.db;
         Ctx {
             shared,
@@ -102,8 +102,8 @@ impl<'a> Ctx<'a> {
                 shared,
                 locked,
                 db,
-                now,
-                clock,
+                now: Cell::new(0),
+                loading: shared.is_loading(),
                 aof_pre: Vec::new(),
                 seen_expired: RefCell::new(Vec::new()),
                 known: KnownKeys::default(),
@@ -113,10 +113,10 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// The wall-clock milliseconds this command runs at (read once, when it started), for
+    /// The wall-clock milliseconds this command runs at (read once, when first needed), for
     /// callers that need the time too and need not read the clock again.
     pub fn now_ms(&self) -> u64 {
-        self.ks.now
+        self.ks.now()
     }
 
     /// Switches the client's current database.
@@ -188,6 +188,36 @@ impl<'a> Ctx<'a> {
 }
 
 impl<'a> Keyspace<'a> {
+    /// The wall-clock milliseconds of this command: read at the first call, the same after.
+    pub fn now(&self) -> u64 {
+        match self.now.get() {
+            0 => {
+                let now = now_ms();
+                self.now.set(now);
+                now
+            }
+            now => now,
+        }
+    }
+
+    /// The clock keys expire by: `now`, or 0 while the AOF loads.
+    pub fn clock(&self) -> u64 {
+        if self.loading {
+            0
+        } else {
+            self.now()
+        }
+    }
+
+    /// True if `key` (hash `h`) has a deadline that has passed. Reads the clock only for a key
+    /// that has a deadline.
+    #[inline]
+    fn has_expired(&self, shard: &Shard, h: u64, key: &[u8]) -> bool {
+        shard
+            .deadline_hashed(h, key)
+            .is_some_and(|d| crate::store::value::is_expired(d, self.clock()))
+    }
+
     /// The running command's key hashes (see `KnownKeys`).
     pub(crate) fn set_known(&mut self, known: KnownKeys) {
         self.known = known;
@@ -213,7 +243,7 @@ impl<'a> Keyspace<'a> {
     pub fn get_in(&self, db: usize, key: &[u8]) -> Option<&Value> {
         let (shard, h) = self.shard(db, key);
         let v = shard.get_hashed(h, key)?;
-        if shard.is_expired_hashed(h, key, self.clock) {
+        if self.has_expired(shard, h, key) {
             self.seen_expired.borrow_mut().push((db, key.into()));
             return None;
         }
@@ -322,7 +352,7 @@ impl<'a> Keyspace<'a> {
 
     /// The live keys of the locked shards of `db`, with their values.
     pub fn live_keys(&self, db: usize) -> impl Iterator<Item = (&[u8], &Value)> + '_ {
-        let clock = self.clock;
+        let clock = self.clock();
         self.db_shards(db).into_iter().flat_map(move |shard| {
             shard
                 .map
@@ -384,11 +414,7 @@ impl<'a> Keyspace<'a> {
     #[inline]
     fn expire_hashed(&mut self, db: usize, key: &[u8], h: u64) {
         let slot = Slot::of_hash(db, h);
-        if self
-            .locked
-            .shard(slot)
-            .is_expired_hashed(h, key, self.clock)
-        {
+        if self.has_expired(self.locked.shard(slot), h, key) {
             self.remove_expired(db, key, h);
         }
     }

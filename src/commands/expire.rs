@@ -105,12 +105,12 @@ fn expire_generic(
 }
 
 fn expire(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
-    let now = ctx.ks.now as i64;
+    let now = ctx.ks.now() as i64;
     expire_generic(ctx, argv, "expire", now, true)
 }
 
 fn pexpire(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
-    let now = ctx.ks.now as i64;
+    let now = ctx.ks.now() as i64;
     expire_generic(ctx, argv, "pexpire", now, false)
 }
 
@@ -136,7 +136,7 @@ fn ttl_generic(ctx: &mut Ctx, key: &[u8], ms: bool, absolute: bool) -> Result<()
     let ttl = if absolute {
         deadline
     } else {
-        deadline - ctx.ks.now as i64
+        deadline - ctx.ks.now() as i64
     }
     .max(0);
     ctx.out.int(if ms { ttl } else { (ttl + 500) / 1000 });

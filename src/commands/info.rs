@@ -315,7 +315,7 @@ fn cpu(put: &mut impl FnMut(&str, String)) {
 /// `dbN:keys=..,expires=..,avg_ttl=..` for every non-empty database. The shards are read one
 /// at a time; INFO holds no other lock.
 fn keyspace(ctx: &Ctx, put: &mut impl FnMut(&str, String)) {
-    let now = ctx.ks.now;
+    let now = ctx.ks.now();
     for (i, db) in ctx.shared.store.dbs.iter().enumerate() {
         let (mut keys, mut expires, mut ttl_sum) = (0u64, 0u64, 0u128);
         for (j, shard) in db.shards.iter().enumerate() {

@@ -149,7 +149,7 @@ fn scan(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         i += 2;
     }
     let db = ctx.ks.db;
-    let clock = ctx.ks.clock;
+    let clock = ctx.ks.clock();
     let mut found: Vec<&[u8]> = Vec::new();
     let mut next = 0;
     if cursor < SHARDS as u64 {
@@ -196,7 +196,7 @@ fn random_u64() -> u64 {
 /// run of those, the first live key found by walking every shard.
 fn randomkey(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     let db = ctx.ks.db;
-    let clock = ctx.ks.clock;
+    let clock = ctx.ks.clock();
     let shards = ctx.ks.db_shards(db);
     let total: usize = shards.iter().map(|s| s.map.len()).sum();
     let mut pick = None;

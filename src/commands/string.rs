@@ -155,7 +155,7 @@ fn set_generic(
     reply: SetReply,
 ) -> Result<(), CommandError> {
     let when = match o.expire {
-        Some((arg, unit)) => Some(deadline(cmd, arg, unit, ctx.ks.now)?),
+        Some((arg, unit)) => Some(deadline(cmd, arg, unit, ctx.ks.now())?),
         None => None,
     };
     if o.get {
@@ -267,7 +267,7 @@ fn getex(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         return Ok(());
     }
     let when = match o.expire {
-        Some((arg, unit)) => Some(deadline("getex", arg, unit, ctx.ks.now)?),
+        Some((arg, unit)) => Some(deadline("getex", arg, unit, ctx.ks.now())?),
         None => None,
     };
     ctx.out.bulk_opt(ctx.ks.get_str(key)?);
@@ -292,7 +292,7 @@ fn getex(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 /// Redis's `checkAlreadyExpired`: a deadline already reached deletes the key at once, except
 /// while the AOF loads (a replay must leave the key for the DEL that follows it).
 pub fn already_expired(ctx: &Ctx, when: i64) -> bool {
-    !ctx.shared.is_loading() && when <= ctx.ks.now as i64
+    !ctx.shared.is_loading() && when <= ctx.ks.now() as i64
 }
 
 fn mget(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {

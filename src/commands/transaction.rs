@@ -166,7 +166,7 @@ fn watch(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             .ks
             .locked
             .shard(Slot::of_key(db, key))
-            .is_expired(key, ctx.ks.clock);
+            .is_expired(key, ctx.ks.clock());
         ctx.shared.watches.watch(db, key, &flag);
         ctx.client.watched.insert(id, expired);
     }
@@ -200,7 +200,7 @@ fn watched_key_changed(ctx: &Ctx) -> bool {
                 .ks
                 .locked
                 .shard(Slot::of_key(*db, key))
-                .is_expired(key, ctx.ks.clock)
+                .is_expired(key, ctx.ks.clock())
     })
 }
 
