@@ -1,5 +1,6 @@
 //! Counters INFO reports.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
@@ -19,13 +20,21 @@ const STRIPES: usize = 16;
 #[repr(align(64))]
 struct Stripe(AtomicU64);
 
-/// Threads take stripes in turn.
+/// Threads take stripes in turn. (A const thread-local with a sentinel: a lazily
+/// initialized one checks its state on every access.)
 fn my_stripe() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
-        static STRIPE: usize = NEXT.fetch_add(1, Relaxed) % STRIPES;
+        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
     }
-    STRIPE.with(|s| *s)
+    STRIPE.with(|s| match s.get() {
+        usize::MAX => {
+            let mine = NEXT.fetch_add(1, Relaxed) % STRIPES;
+            s.set(mine);
+            mine
+        }
+        mine => mine,
+    })
 }
 
 impl Counter {

@@ -556,8 +556,10 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[&[u8]]) -> Result<
         // As Redis's lookupKeyWrite: a write first removes the expired keys it names and logs
         // their DELs ahead of its own record, so that a replay (which expires nothing while it
         // loads) sees the same keys the command saw.
-        if let Keys::Range { first, last, step } = spec.keys {
-            let db = ctx.ks.db;
+        let db = ctx.ks.db;
+        if let Some(key) = one_key(spec, argv) {
+            ctx.ks.expire_if_needed(db, key);
+        } else if let Keys::Range { first, last, step } = spec.keys {
             for i in key_positions(first, last, step, argv.len()) {
                 ctx.ks.expire_if_needed(db, argv[i]);
             }
