@@ -337,11 +337,17 @@ fn msetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 fn incr_decr(ctx: &mut Ctx, key: &[u8], by: i64) -> Result<(), CommandError> {
     let mut new = 0;
     ctx.ks.update_str(key, |cur| {
-        let cur = match cur {
+        // Matches rather than ok_or: an error value built eagerly is also dropped, and the
+        // drop is a call, on every INCR.
+        let cur = match cur.map(parse_i64) {
             None => 0,
-            Some(s) => parse_i64(s).ok_or(CommandError::NotInteger)?,
+            Some(Some(n)) => n,
+            Some(None) => return Err(CommandError::NotInteger),
         };
-        new = cur.checked_add(by).ok_or(CommandError::Overflow)?;
+        let Some(sum) = cur.checked_add(by) else {
+            return Err(CommandError::Overflow);
+        };
+        new = sum;
         Ok(itoa::Buffer::new().format(new).as_bytes().into())
     })?;
     ctx.dirty(1);
