@@ -49,6 +49,7 @@ impl Shared {
 
     /// Why write commands are refused right now, if they are: the AOF cannot be written.
     /// Redis's wording, with C's strerror text.
+    #[inline]
     pub fn write_refusal(&self) -> Option<CommandError> {
         self.aof
             .as_ref()?

@@ -223,6 +223,11 @@ impl<'a> Keyspace<'a> {
         self.known = known;
     }
 
+    /// One more of the running command's key hashes (see `KnownKeys`).
+    pub(crate) fn known_key(&mut self, key: &[u8], hash: u64) {
+        self.known.push(key, hash);
+    }
+
     #[inline]
     fn hash(&self, key: &[u8]) -> u64 {
         self.known.find(key).unwrap_or_else(|| hash_key(key))

@@ -521,22 +521,25 @@ pub fn run(
             return Err(e);
         }
     }
-    let mut known = KnownKeys::default();
-    let locked = match one_key(spec, argv) {
+    // `argv` outlives `ctx`, as `KnownKeys` requires.
+    let mut ctx = match one_key(spec, argv) {
         // Most commands name one key: no vector of slots to build, sort or search.
         Some(key) => {
             let h = hash_key(key);
-            known.push(key, h);
-            shared.lock_one(Slot::of_hash(client.db, h), spec.is_write())
+            let locked = shared.lock_one(Slot::of_hash(client.db, h), spec.is_write());
+            let mut ctx = Ctx::new(shared, client, out, locked);
+            ctx.ks.known_key(key, h);
+            ctx
         }
         None => {
+            let mut known = KnownKeys::default();
             let slots = plan_hashed(shared, spec, client.db, argv, &mut known)?;
-            shared.lock(slots, spec.is_write())
+            let locked = shared.lock(slots, spec.is_write());
+            let mut ctx = Ctx::new(shared, client, out, locked);
+            ctx.ks.set_known(known);
+            ctx
         }
     };
-    let mut ctx = Ctx::new(shared, client, out, locked);
-    // `argv` outlives `ctx`, as `KnownKeys` requires.
-    ctx.ks.set_known(known);
     let result = call(&mut ctx, spec, argv);
     let expired = ctx.ks.take_seen_expired();
     ctx.finish(spec, argv);
