@@ -341,8 +341,9 @@ impl<'a> Keyspace<'a> {
 
     /// The expired keys reads came across, for removal after the command (Redis deletes a key
     /// that a read finds expired; a read here holds only read locks).
-    pub fn take_seen_expired(&mut self) -> Vec<(usize, Box<[u8]>)> {
-        std::mem::take(self.seen_expired.get_mut())
+    pub fn take_seen_expired(&mut self) -> Option<Vec<(usize, Box<[u8]>)>> {
+        let seen = self.seen_expired.get_mut();
+        (!seen.is_empty()).then(|| std::mem::take(seen))
     }
 
     /// The locked shards of database `db` (all of them under a `Keys::Db` or `Keys::All` plan).

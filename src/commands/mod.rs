@@ -541,10 +541,12 @@ pub fn run(
         }
     };
     let result = call(&mut ctx, spec, argv);
-    let expired = ctx.ks.take_seen_expired();
     ctx.finish(spec, argv);
-    for (db, key) in expired {
-        crate::store::expire::remove_expired(shared, db, &key);
+    // The locks are released: removing takes its own.
+    if let Some(expired) = ctx.ks.take_seen_expired() {
+        for (db, key) in expired {
+            crate::store::expire::remove_expired(shared, db, &key);
+        }
     }
     shared.stats.commands_processed();
     result
