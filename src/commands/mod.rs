@@ -699,6 +699,25 @@ mod tests {
     }
 
     #[test]
+    fn a_read_that_finds_a_key_expired_removes_it() {
+        let mut h = crate::harness::Harness::new();
+        h.run(&["SET", "k", "v", "PX", "1"]);
+        h.run(&["SET", "other", "v"]);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        // DBSIZE counts a key until it is removed, as Redis's does.
+        assert_eq!(h.run(&["DBSIZE"]), b":2\r\n");
+        assert_eq!(h.run(&["GET", "k"]), b"$-1\r\n");
+        assert_eq!(h.run(&["DBSIZE"]), b":1\r\n");
+        assert_eq!(
+            h.shared
+                .stats
+                .expired_keys
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+    }
+
+    #[test]
     fn test_hooks_are_not_listed() {
         assert!(all().all(|c| !c.name.starts_with("rudis-test")));
     }
