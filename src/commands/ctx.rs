@@ -11,7 +11,7 @@ use crate::client::Client;
 use crate::resp::reply::encode_command;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
-use crate::store::{hash_key, Hash, Locked, Shard, Slot, Str, Value};
+use crate::store::{hash_key, is_key, Hash, Locked, Shard, Slot, Str, Value};
 
 /// Wall-clock Unix milliseconds (0 before 1970). Straight from `clock_gettime`, read once per
 /// command: `SystemTime::now().duration_since(UNIX_EPOCH)` costs twice the instructions.
@@ -321,7 +321,7 @@ impl<'a> Keyspace<'a> {
         self.expire_hashed(db, key, h);
         let shared = self.shared;
         let shard = self.locked.shard_mut(Slot::of_hash(db, h));
-        match shard.map.raw_entry_mut().from_key_hashed_nocheck(h, key) {
+        match shard.map.raw_entry_mut().from_hash(h, |k| is_key(k, key)) {
             RawEntryMut::Occupied(mut e) => {
                 let Value::Str(cur) = e.get() else {
                     return Err(CommandError::WrongType);
@@ -379,7 +379,7 @@ impl<'a> Keyspace<'a> {
             Some(d) => match shard
                 .expires
                 .raw_entry_mut()
-                .from_key_hashed_nocheck(h, key)
+                .from_hash(h, |k| is_key(k, key))
             {
                 RawEntryMut::Occupied(mut e) => *e.get_mut() = d,
                 RawEntryMut::Vacant(e) => {

@@ -48,6 +48,29 @@ pub struct Shard {
     pub expires: hashbrown::HashMap<Bytes, u64, KeyHasher>,
 }
 
+/// True if the map key `k` is `key`. Keys of 8 to 16 bytes (the usual `key:NNNN...`) are
+/// compared as two overlapping words rather than through a call to memcmp.
+#[inline]
+pub fn is_key(k: &Bytes, key: &[u8]) -> bool {
+    let k = k.as_slice();
+    let n = key.len();
+    if k.len() != n {
+        return false;
+    }
+    if (8..=16).contains(&n) {
+        return word_at(k, 0) == word_at(key, 0) && word_at(k, n - 8) == word_at(key, n - 8);
+    }
+    k == key
+}
+
+/// The eight bytes of `b` from `i` (the caller knows they are there).
+#[inline]
+fn word_at(b: &[u8], i: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[i..i + 8]);
+    u64::from_ne_bytes(w)
+}
+
 /// The `*_hashed` methods take `hash`, which must be `hash_key(key)`: callers that already
 /// have it (a command's keys are hashed once, when its locks are planned) skip hashing again.
 impl Shard {
@@ -55,13 +78,13 @@ impl Shard {
     pub fn get_hashed(&self, hash: u64, key: &[u8]) -> Option<&Value> {
         self.map
             .raw_entry()
-            .from_key_hashed_nocheck(hash, key)
+            .from_hash(hash, |k| is_key(k, key))
             .map(|(_, v)| v)
     }
 
     #[inline]
     pub fn get_mut_hashed(&mut self, hash: u64, key: &[u8]) -> Option<&mut Value> {
-        match self.map.raw_entry_mut().from_key_hashed_nocheck(hash, key) {
+        match self.map.raw_entry_mut().from_hash(hash, |k| is_key(k, key)) {
             RawEntryMut::Occupied(e) => Some(e.into_mut()),
             RawEntryMut::Vacant(_) => None,
         }
@@ -75,7 +98,7 @@ impl Shard {
         key: &[u8],
         make: impl FnOnce() -> Value,
     ) -> &mut Value {
-        match self.map.raw_entry_mut().from_key_hashed_nocheck(hash, key) {
+        match self.map.raw_entry_mut().from_hash(hash, |k| is_key(k, key)) {
             RawEntryMut::Occupied(e) => e.into_mut(),
             RawEntryMut::Vacant(e) => e.insert_hashed_nocheck(hash, key.into(), make()).1,
         }
@@ -84,7 +107,7 @@ impl Shard {
     /// Stores `value` under `key`, replacing its value (its deadline is left as it was).
     #[inline]
     pub fn insert_hashed(&mut self, hash: u64, key: &[u8], value: Value) {
-        match self.map.raw_entry_mut().from_key_hashed_nocheck(hash, key) {
+        match self.map.raw_entry_mut().from_hash(hash, |k| is_key(k, key)) {
             RawEntryMut::Occupied(mut e) => *e.get_mut() = value,
             RawEntryMut::Vacant(e) => {
                 e.insert_hashed_nocheck(hash, key.into(), value);
@@ -99,7 +122,7 @@ impl Shard {
         }
         self.expires
             .raw_entry()
-            .from_key_hashed_nocheck(hash, key)
+            .from_hash(hash, |k| is_key(k, key))
             .map(|(_, d)| *d)
     }
 
@@ -117,14 +140,14 @@ impl Shard {
         if let RawEntryMut::Occupied(e) = self
             .expires
             .raw_entry_mut()
-            .from_key_hashed_nocheck(hash, key)
+            .from_hash(hash, |k| is_key(k, key))
         {
             e.remove();
         }
     }
 
     pub fn remove_hashed(&mut self, hash: u64, key: &[u8]) -> Option<Value> {
-        let v = match self.map.raw_entry_mut().from_key_hashed_nocheck(hash, key) {
+        let v = match self.map.raw_entry_mut().from_hash(hash, |k| is_key(k, key)) {
             RawEntryMut::Occupied(e) => e.remove(),
             RawEntryMut::Vacant(_) => return None,
         };
@@ -368,6 +391,21 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn is_key_is_byte_equality() {
+        let base = b"abcdefghijklmnopqrstuvwxyz";
+        for n in 0..base.len() {
+            let k = Bytes::from(&base[..n]);
+            assert!(is_key(&k, &base[..n]));
+            for i in 0..n {
+                let mut other = base[..n].to_vec();
+                other[i] ^= 1;
+                assert!(!is_key(&k, &other), "{n} {i}");
+            }
+            assert!(!is_key(&k, &base[..n + 1]));
+        }
+    }
 
     #[test]
     fn hashed_access_agrees_with_plain_map_access() {
