@@ -51,8 +51,8 @@ pub struct Keyspace<'a> {
     /// (0: not yet): most commands touch no key with a deadline and never need it. See `now`.
     now: Cell<u64>,
     /// True while the AOF loads: keys expire by a clock of 0 then (see `clock`), since Redis
-    /// expires nothing during a
-    /// load (a replayed INCR must see the key it saw when it first ran).
+    /// expires nothing during a load (a replayed INCR must see the key it saw when it first
+    /// ran).
     loading: bool,
     /// AOF text to log before the command itself (DELs of keys found expired).
     aof_pre: Vec<u8>,
