@@ -5,7 +5,7 @@ mod aofutil;
 mod common;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -66,8 +66,9 @@ fn scan_returns_every_stable_key_while_others_come_and_go() {
         assert_eq!(c.cmd(&args), b"+OK\r\n");
     }
     let stop = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(AtomicU64::new(0));
     let writer = {
-        let stop = stop.clone();
+        let (stop, progress) = (stop.clone(), progress.clone());
         let mut w = Raw::connect(r.port);
         std::thread::spawn(move || {
             let mut i = 0u64;
@@ -79,10 +80,21 @@ fn scan_returns_every_stable_key_while_others_come_and_go() {
                     w.cmd(&["SET", &k, "x"]);
                 }
                 i += 1;
+                progress.store(i, Ordering::Relaxed);
             }
             i
         })
     };
+    // The scan takes milliseconds: start it only once the writer is under way, or it may be
+    // over before the writer's first command.
+    let started = Instant::now();
+    while progress.load(Ordering::Relaxed) < 100 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the writer does not get going"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
     let mut cursor = "0".to_string();
     let mut calls = 0;
