@@ -24,6 +24,8 @@ rm -f "$out".*
 valgrind --tool=callgrind --callgrind-out-file="$out.%p" "$bin" --port "$port" \
   --appendonly no --workers "$((c + 2))" >/dev/null 2>&1 &
 vg=$!
+# Whatever goes wrong below, the server does not outlive the script.
+trap 'kill $vg 2>/dev/null || true' EXIT
 for _ in $(seq 200); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 ntests=$(tr ',' '\n' <<<"$tests" | wc -l)
 redis-benchmark -p "$port" -t "$tests" -n "$n" -c "$c" -P "$P" "${r[@]}" -q >/dev/null
