@@ -18,8 +18,6 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use smallvec::SmallVec;
-
 use crate::aof::AofWait;
 use crate::client::Client;
 use crate::commands;
@@ -258,12 +256,7 @@ impl Session {
                 .set_auth_required(!self.client.authenticated && policy.password);
             match self.parser.parse(self.inbuf.data()) {
                 Ok(Parsed::Request { .. }) => {
-                    let argv: SmallVec<[&[u8]; 8]> = self
-                        .parser
-                        .args()
-                        .iter()
-                        .map(|a| a.bytes(self.inbuf.data()))
-                        .collect();
+                    let argv = self.parser.argv(self.inbuf.data());
                     if self.client.handle.is_killed() {
                         break Next::Close;
                     }
