@@ -8,8 +8,12 @@
 #   memory      SET key:N <10-byte value> for N=1..KEYS loaded into both (redis-cli --pipe);
 #               RSS of each (VmRSS from /proc, and INFO's used_memory_rss where it answers)
 #   aof         an AOF of KEYS SETs loaded at start by both: seconds until the first PONG
+#   fragment    the memory part's KEYS loaded, then 90% of them deleted (DEL key:N for N not a
+#               multiple of 10, pipelined), then FLUSHALL: RSS after each, read again once the
+#               allocator has settled (jemalloc hands freed pages back over ~10 s)
 #
-#   benches/vs-redis.sh [options] [throughput|cpu|memory|aof ...]    (default: all four)
+#   benches/vs-redis.sh [options] [throughput|cpu|memory|aof|fragment ...]
+#                (default: throughput cpu memory aof)
 #     -t TESTS     redis-benchmark tests (default set,get,incr,hset)
 #     -n N         requests per test (default 200000)
 #     -c C         parallel clients (default 50)
@@ -17,7 +21,7 @@
 #     -w W         rudis --workers (default: same as -c, so every client is served)
 #     -a yes|no    appendonly on both servers during the throughput runs, everysec (default no)
 #     -r ROUNDS    alternate A/B rounds, median reported (default 3)
-#     -k KEYS      keys for the memory and aof parts (default 1000000)
+#     -k KEYS      keys for the memory, aof and fragment parts (default 1000000)
 #     -b BINARY    rudis binary (default: target/release/rudis-server, built if missing)
 #
 # Ratios above 1 mean rudis is faster (throughput), cheaper (cpu) or smaller/quicker (memory, aof).
@@ -30,7 +34,7 @@ bin=target/release/rudis-server
 while getopts "t:n:c:P:w:a:r:k:b:h" o; do
   case $o in t) tests=$OPTARG;; n) n=$OPTARG;; c) c=$OPTARG;; P) P=$OPTARG;; w) w=$OPTARG;;
     a) aof=$OPTARG;; r) rounds=$OPTARG;; k) keys=$OPTARG;; b) bin=$OPTARG;;
-    h) sed -n 2,25p "$0"; exit 0;; *) sed -n 2,25p "$0"; exit 2;; esac
+    h) sed -n 2,29p "$0"; exit 0;; *) sed -n 2,29p "$0"; exit 2;; esac
 done
 shift $((OPTIND - 1))
 parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(throughput cpu memory aof)
@@ -135,24 +139,28 @@ cpu() {
   stop "$rpid"; stop "$upid"
 }
 
-# SET key:N <10-byte value> for N=1..keys, as RESP.
-gen_sets() {
-  python3 - "$keys" <<'EOF'
+# gen_resp sets: SET key:N <10-byte value> for N=1..keys, as RESP.
+# gen_resp dels: DEL key:N for the N in 1..keys that are not multiples of 10.
+gen_resp() {
+  python3 - "$keys" "$1" <<'EOF'
 import sys
 out = sys.stdout.buffer
-n = int(sys.argv[1])
+n, what = int(sys.argv[1]), sys.argv[2]
 chunk = []
 for i in range(1, n + 1):
     k = b"key:%d" % i
-    chunk.append(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$10\r\n%010d\r\n" % (len(k), k, i))
-    if len(chunk) == 10000:
+    if what == "sets":
+        chunk.append(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$10\r\n%010d\r\n" % (len(k), k, i))
+    elif i % 10:
+        chunk.append(b"*2\r\n$3\r\nDEL\r\n$%d\r\n%s\r\n" % (len(k), k))
+    if len(chunk) >= 10000:
         out.write(b"".join(chunk)); chunk = []
 out.write(b"".join(chunk))
 EOF
 }
 
 memory() {
-  [ -f "$work/sets.resp" ] || gen_sets >"$work/sets.resp"
+  [ -f "$work/sets.resp" ] || gen_resp sets >"$work/sets.resp"
   printf "%-6s %12s %12s %18s %14s   (%s keys: SET key:N <10 bytes>, appendonly no)\n" \
     server rss_empty_kb rss_full_kb used_memory_rss_kb bytes_per_key "$keys"
   local name t0 before after info
@@ -173,7 +181,7 @@ memory() {
 }
 
 aof() {
-  [ -f "$work/sets.resp" ] || gen_sets >"$work/sets.resp"
+  [ -f "$work/sets.resp" ] || gen_resp sets >"$work/sets.resp"
   printf "%-6s %10s %12s   (an AOF of %s SETs, %s MB)\n" server load_s rss_kb "$keys" \
     "$(du -m "$work/sets.resp" | cut -f1)"
   local name t0 secs
@@ -190,6 +198,29 @@ aof() {
   echo "aof load ratio redis/rudis (>1 means rudis loads faster): $(ratio "$secs_redis" "$secs_rudis")"
 }
 
+fragment() {
+  [ -f "$work/sets.resp" ] || gen_resp sets >"$work/sets.resp"
+  [ -f "$work/dels.resp" ] || gen_resp dels >"$work/dels.resp"
+  local settle=12 dels=$((keys - keys / 10))
+  printf "%-6s %10s %10s %12s %14s   (RSS kB: %s keys, %s deleted, FLUSHALL; settled = %ss later)\n" \
+    server full_kb del_kb del_settled flush_settled "$keys" "$dels" "$settle"
+  local name t0 full del del_settled flushed
+  for name in redis rudis; do
+    t0=$(now); "start_$name" "$work/frag-$name" no; wait_pong "$port" "$t0" >/dev/null
+    redis-cli -p "$port" --pipe <"$work/sets.resp" >"$work/fpipe-$name.log" 2>&1 ||
+      { cat "$work/fpipe-$name.log" >&2; exit 1; }
+    full=$(rss_kb "$pid")
+    redis-cli -p "$port" --pipe <"$work/dels.resp" >"$work/fdel-$name.log" 2>&1 ||
+      { cat "$work/fdel-$name.log" >&2; exit 1; }
+    [ "$(redis-cli -p "$port" dbsize)" = $((keys / 10)) ] ||
+      { echo "vs-redis: $name did not delete $dels keys: $(tail -1 "$work/fdel-$name.log")" >&2; exit 1; }
+    del=$(rss_kb "$pid"); sleep "$settle"; del_settled=$(rss_kb "$pid")
+    redis-cli -p "$port" flushall >/dev/null; sleep "$settle"; flushed=$(rss_kb "$pid")
+    printf "%-6s %10s %10s %12s %14s\n" "$name" "$full" "$del" "$del_settled" "$flushed"
+    stop "$pid"
+  done
+}
+
 for part in "${parts[@]}"; do
-  case $part in throughput|cpu|memory|aof) "$part"; echo;; *) echo "vs-redis: unknown part $part" >&2; exit 2;; esac
+  case $part in throughput|cpu|memory|aof|fragment) "$part"; echo;; *) echo "vs-redis: unknown part $part" >&2; exit 2;; esac
 done
