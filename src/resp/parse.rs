@@ -179,6 +179,12 @@ impl RequestParser {
     pub fn rebase(&mut self, delta: usize) {
         self.pos -= delta;
         self.start = self.start.saturating_sub(delta);
+        if self.is_idle() {
+            // What `args` holds is the last complete request's, in the dropped bytes: the next
+            // parse clears it, and shifting those spans would go below zero.
+            self.args.clear();
+            return;
+        }
         for a in &mut self.args {
             if let Arg::Span(s, e) = a {
                 *s -= delta;
@@ -712,6 +718,25 @@ mod tests {
         assert!(matches!(p.parse(&buf).unwrap(), Parsed::Request { .. }));
         let args: Vec<_> = p.args().iter().map(|a| a.bytes(&buf).to_vec()).collect();
         assert_eq!(args, req(&["ECHO", "hi"]));
+    }
+
+    #[test]
+    fn rebase_after_complete_requests_drops_their_arguments() {
+        // A caller may stop right after a request (QUIT, a full batch) and drop its bytes: its
+        // arguments are still in `args`, and rebasing must not move them below zero.
+        for input in [&b"ECHO hi\r\n"[..], b"*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n"] {
+            let mut p = RequestParser::new(Limits::default());
+            let mut buf = input.to_vec();
+            assert!(matches!(p.parse(&buf).unwrap(), Parsed::Request { .. }));
+            let done = p.request_start();
+            assert_eq!(done, buf.len());
+            buf.drain(..done);
+            p.rebase(done);
+            buf.extend_from_slice(b"ECHO x\r\n");
+            assert!(matches!(p.parse(&buf).unwrap(), Parsed::Request { end: 8 }));
+            let args: Vec<_> = p.args().iter().map(|a| a.bytes(&buf).to_vec()).collect();
+            assert_eq!(args, req(&["ECHO", "x"]));
+        }
     }
 
     #[test]
