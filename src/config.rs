@@ -198,6 +198,7 @@ pub static SETTINGS: &[Setting] = &[
         ..setting("client-output-buffer-limit", Kind::Str, true)
     },
     setting("client-write-timeout", NON_NEGATIVE, true),
+    setting("busy-poll-us", Kind::Int { min: 0, max: 1000 }, false),
     setting(
         "enable-debug-command",
         Kind::Enum(&["no", "yes", "local"]),
@@ -430,6 +431,9 @@ pub struct Config {
     /// never). rudis's own: a client that sends but never reads would otherwise hold its
     /// place in the pool (one of `workers`) forever.
     pub client_write_timeout: u64,
+    /// Under heavy load, how long a worker about to sleep in epoll_wait polls first (see
+    /// `pool`); 0: never.
+    pub busy_poll_us: u64,
     /// Who may run DEBUG: nobody (Redis 7's default), everybody, or loopback clients only.
     pub enable_debug_command: DebugCommand,
 }
@@ -479,6 +483,7 @@ impl Default for Config {
             ],
             client_write_timeout: 60,
             enable_debug_command: DebugCommand::No,
+            busy_poll_us: 50,
         }
     }
 }
@@ -550,6 +555,7 @@ impl Config {
                 output_limits(value, &mut self.client_output_buffer_limit)?
             }
             "client-write-timeout" => self.client_write_timeout = v.int() as u64,
+            "busy-poll-us" => self.busy_poll_us = v.int() as u64,
             "enable-debug-command" => {
                 self.enable_debug_command = match v.word() {
                     "yes" => DebugCommand::Yes,
@@ -602,6 +608,7 @@ impl Config {
                 .collect::<Vec<_>>()
                 .join(" "),
             "client-write-timeout" => self.client_write_timeout.to_string(),
+            "busy-poll-us" => self.busy_poll_us.to_string(),
             "enable-debug-command" => match self.enable_debug_command {
                 DebugCommand::No => "no",
                 DebugCommand::Yes => "yes",
@@ -807,6 +814,10 @@ pub struct Cli {
     /// Close a client that reads none of its replies for this many seconds (0: never).
     #[arg(long, value_name = "SECONDS")]
     pub client_write_timeout: Option<u64>,
+    /// Under heavy load, microseconds a worker about to sleep in epoll_wait polls first
+    /// (0: never). Costs CPU, saves the clients' wake-ups.
+    #[arg(long, value_name = "MICROSECONDS")]
+    pub busy_poll_us: Option<u64>,
     /// Allow the DEBUG command: no, yes, or local (loopback clients only).
     #[arg(long, value_name = "no|yes|local")]
     pub enable_debug_command: Option<String>,
@@ -855,6 +866,7 @@ impl Cli {
             self.client_write_timeout.map(|t| t.to_string()),
         );
         put("enable-debug-command", self.enable_debug_command.clone());
+        put("busy-poll-us", self.busy_poll_us.map(|t| t.to_string()));
         v
     }
 }

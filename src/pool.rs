@@ -41,6 +41,10 @@ const CRON: Duration = Duration::from_millis(100);
 const BATCH: usize = 64;
 /// Steps a worker runs, while clients stay queued, between two looks at the epoll set.
 const POLL_EVERY: usize = 16;
+/// Busy polling applies only while the last sleep in epoll_wait was shorter than this: clients
+/// are then writing faster than every 20 us, and a worker that sleeps would be woken at once.
+/// Below that rate, the spin would mostly burn CPU.
+const BUSY_POLL_IF_SLEPT_UNDER_US: u64 = 20;
 /// epoll data of the pool's eventfd (connection tokens never reach it).
 const WAKE_TOKEN: u64 = u64::MAX;
 
@@ -111,6 +115,10 @@ pub struct Pool {
     work: Condvar,
     /// Steps finished, so that the watchdog can tell a stuck pool from a busy one.
     progress: AtomicU64,
+    /// `busy-poll-us`: how long a worker about to sleep in epoll_wait looks again first.
+    busy_poll: Duration,
+    /// How long the last blocking epoll_wait slept.
+    last_sleep_us: AtomicU64,
     /// The watchdog sleeps long while the pool is idle; the first poll to find work wakes it.
     watch_idle: AtomicBool,
     watch: (Mutex<()>, Condvar),
@@ -139,7 +147,11 @@ fn os_error() -> std::io::Error {
 }
 
 impl Pool {
-    pub fn new(shared: Arc<Shared>, capacity: usize) -> std::io::Result<Arc<Pool>> {
+    pub fn new(
+        shared: Arc<Shared>,
+        capacity: usize,
+        busy_poll: Duration,
+    ) -> std::io::Result<Arc<Pool>> {
         // SAFETY: plain syscalls; each returned descriptor is checked and then owned.
         let epoll = unsafe {
             let fd = libc::epoll_create1(libc::EPOLL_CLOEXEC);
@@ -166,6 +178,8 @@ impl Pool {
             coord: Mutex::new(Coord::default()),
             work: Condvar::new(),
             progress: AtomicU64::new(0),
+            busy_poll,
+            last_sleep_us: AtomicU64::new(u64::MAX),
             watch_idle: AtomicBool::new(false),
             watch: (Mutex::new(()), Condvar::new()),
         };
@@ -364,15 +378,38 @@ impl Pool {
 
     /// Waits for ready sockets and queues them.
     fn poll(&self, events: &mut [libc::epoll_event], wait: bool) {
-        // SAFETY: `events` is a writable array of its length.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.epoll.as_raw_fd(),
-                events.as_mut_ptr(),
-                events.len() as libc::c_int,
-                if wait { -1 } else { 0 },
-            )
+        let epoll_wait = |events: &mut [libc::epoll_event], timeout| {
+            // SAFETY: `events` is a writable array of its length.
+            unsafe {
+                libc::epoll_wait(
+                    self.epoll.as_raw_fd(),
+                    events.as_mut_ptr(),
+                    events.len() as libc::c_int,
+                    timeout,
+                )
+            }
         };
+        let mut n = epoll_wait(events, 0);
+        if n == 0 && wait {
+            // Busy polling, under heavy load only (the last sleep was short): a worker asleep
+            // in epoll_wait must be woken by the next client's write, and on loopback that
+            // client pays for the wake-up; one that is still looking pays nothing.
+            if self.busy_poll > Duration::ZERO
+                && self.last_sleep_us.load(Relaxed) < BUSY_POLL_IF_SLEPT_UNDER_US
+            {
+                let until = Instant::now() + self.busy_poll;
+                while n == 0 && Instant::now() < until {
+                    std::hint::spin_loop();
+                    n = epoll_wait(events, 0);
+                }
+            }
+            if n == 0 {
+                let slept = Instant::now();
+                n = epoll_wait(events, -1);
+                let us = slept.elapsed().as_micros().min(u64::MAX as u128) as u64;
+                self.last_sleep_us.store(us, Relaxed);
+            }
+        }
         let mut c = self.coord.lock();
         c.polling = false;
         for ev in &events[..n.max(0) as usize] {

@@ -152,7 +152,8 @@ pub fn serve(
     listener: TcpListener,
     workers: usize,
 ) -> Result<(), ServerError> {
-    let pool = Pool::new(shared.clone(), workers).map_err(ServerError::Thread)?;
+    let busy_poll = Duration::from_micros(shared.config.read().busy_poll_us);
+    let pool = Pool::new(shared.clone(), workers, busy_poll).map_err(ServerError::Thread)?;
     pool.start(workers).map_err(ServerError::Thread)?;
     for stream in listener.incoming() {
         match stream {
