@@ -100,13 +100,18 @@ impl Sweeper {
                         .filter(|(_, d)| is_expired(**d, now))
                         .map(|(k, _)| k.clone())
                         .collect();
-                    // Removing leaves the others' iteration order as it was: the window moves
-                    // past the keys that stay.
+                    // Removing leaves the others' iteration order as it was (the window moves
+                    // past the keys that stay), unless the table shrank (see `Shard::remove`):
+                    // then the walk starts over.
                     *offset += window - expired.len();
+                    let capacity = shard.expires.capacity();
                     for k in &expired {
                         shard.remove(k);
                         shared.watches.touch(db, k);
                         encode_command(&mut record, &[&b"DEL"[..], k]);
+                    }
+                    if shard.expires.capacity() != capacity {
+                        *offset = 0;
                     }
                     removed += expired.len() as u64;
                     shared.stats.expired_keys(expired.len() as u64);

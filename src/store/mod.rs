@@ -63,6 +63,16 @@ pub fn is_key(k: &Bytes, key: &[u8]) -> bool {
     k == key
 }
 
+/// Hash tables never shrink by themselves: once most of a shard's keys are gone, its table is
+/// cut to twice what it holds, so that deleting keys gives memory back (as Redis resizes its
+/// dicts). An eighth full before shrinking to half full keeps the rehashes amortized.
+#[inline]
+fn shrink_if_sparse<V>(map: &mut hashbrown::HashMap<Bytes, V, KeyHasher>) {
+    if map.capacity() > 64 && map.len() < map.capacity() / 8 {
+        map.shrink_to(map.len() * 2);
+    }
+}
+
 /// The eight bytes of `b` from `i` (the caller knows they are there).
 #[inline]
 fn word_at(b: &[u8], i: usize) -> u64 {
@@ -143,6 +153,7 @@ impl Shard {
             .from_hash(hash, |k| is_key(k, key))
         {
             e.remove();
+            shrink_if_sparse(&mut self.expires);
         }
     }
 
@@ -151,6 +162,7 @@ impl Shard {
             RawEntryMut::Occupied(e) => e.remove(),
             RawEntryMut::Vacant(_) => return None,
         };
+        shrink_if_sparse(&mut self.map);
         self.clear_deadline_hashed(hash, key);
         Some(v)
     }
@@ -404,6 +416,31 @@ mod tests {
                 assert!(!is_key(&k, &other), "{n} {i}");
             }
             assert!(!is_key(&k, &base[..n + 1]));
+        }
+    }
+
+    #[test]
+    fn a_shard_gives_memory_back_once_most_keys_are_gone() {
+        let mut s = Shard::default();
+        let keys: Vec<String> = (0..10_000).map(|i| format!("key:{i:012}")).collect();
+        for k in &keys {
+            s.insert_hashed(hash_key(k.as_bytes()), k.as_bytes(), Value::str(b"v"));
+            s.expires.insert(k.as_bytes().into(), 1);
+        }
+        let (full, full_expires) = (s.map.capacity(), s.expires.capacity());
+        for k in &keys[100..] {
+            assert!(s.remove(k.as_bytes()).is_some());
+        }
+        assert!(
+            s.map.capacity() * 8 <= full,
+            "{} of {full}",
+            s.map.capacity()
+        );
+        assert!(s.expires.capacity() * 8 <= full_expires);
+        // The survivors are all still there, with their deadlines.
+        for k in &keys[..100] {
+            assert!(s.get_hashed(hash_key(k.as_bytes()), k.as_bytes()).is_some());
+            assert_eq!(s.deadline(k.as_bytes()), Some(1));
         }
     }
 
