@@ -175,7 +175,7 @@ pub fn serve(
 fn reject(shared: &Shared, mut stream: TcpStream) {
     shared.stats.rejected_connections.fetch_add(1, Relaxed);
     log::warn!(
-        "refused client {:?}: max number of clients reached (every one of the workers is busy)",
+        "refused client {:?}: max number of clients reached (every worker holds a client)",
         stream.peer_addr().ok()
     );
     let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
