@@ -171,9 +171,7 @@ impl Session {
     /// The AOF ticket the pending replies wait for, so that a worker can write the AOF once
     /// for a whole batch of sessions before writing their replies.
     pub fn aof_ticket(&self) -> Option<u64> {
-        self.client.pending_ack.as_ref().map(|w| match w {
-            AofWait::Written(t) | AofWait::Synced(t, _) => *t,
-        })
+        self.client.pending_ack.as_ref().map(AofWait::ticket)
     }
 
     /// True when the replies must wait for an fsync (`appendfsync always`).
@@ -300,11 +298,8 @@ impl Session {
     pub fn output(&mut self, shared: &Shared) -> Next {
         if let Some(wait) = self.client.pending_ack.take() {
             // No reply before its write is in the AOF, as in Redis (and on disk under always).
-            let ticket = match &wait {
-                AofWait::Written(t) | AofWait::Synced(t, _) => *t,
-            };
             if let Some(aof) = &shared.aof {
-                aof.help(ticket);
+                aof.help(wait.ticket());
             }
             if let AofWait::Synced(_, ack) = wait {
                 let _ = ack.recv();

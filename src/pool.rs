@@ -87,6 +87,12 @@ impl Conn {
     }
 }
 
+/// A connection's token is its slab slot (low 32 bits) and the slot's generation (high 32
+/// bits), so that an event harvested for a closed connection never reaches the slot's next one.
+fn slot_of(token: u64) -> usize {
+    (token & 0xffff_ffff) as usize
+}
+
 #[derive(Default)]
 struct Slab {
     entries: Vec<(u32, Option<Arc<Conn>>)>,
@@ -216,15 +222,6 @@ impl Pool {
         Ok(())
     }
 
-    /// Clients held now.
-    pub fn len(&self) -> usize {
-        self.conns.lock().len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Takes a newly accepted client, or gives it back when the pool is full. A full pool
     /// waits up to `grace` for a client that has hung up to be let go: the worker that will
     /// notice may be waiting for a CPU, and Redis, which handles a close before its next
@@ -301,7 +298,7 @@ impl Pool {
 
     fn lookup(&self, token: u64) -> Option<Arc<Conn>> {
         let slab = self.conns.lock();
-        match slab.entries.get((token & 0xffff_ffff) as usize) {
+        match slab.entries.get(slot_of(token)) {
             Some((gen, Some(conn))) if u64::from(*gen) == token >> 32 => Some(conn.clone()),
             _ => None,
         }
@@ -316,11 +313,11 @@ impl Pool {
         let _ = self.ctl(libc::EPOLL_CTL_DEL, conn.fd, 0, 0);
         {
             let mut slab = self.conns.lock();
-            let index = (conn.token & 0xffff_ffff) as u32;
-            if let Some(entry) = slab.entries.get_mut(index as usize) {
+            let index = slot_of(conn.token);
+            if let Some(entry) = slab.entries.get_mut(index) {
                 entry.0 = entry.0.wrapping_add(1);
                 entry.1 = None;
-                slab.free.push(index);
+                slab.free.push(index as u32);
                 slab.len -= 1;
             }
         }
@@ -389,26 +386,28 @@ impl Pool {
                 )
             }
         };
-        let mut n = epoll_wait(events, 0);
-        if n == 0 && wait {
-            // Busy polling, under heavy load only (the last sleep was short): a worker asleep
-            // in epoll_wait must be woken by the next client's write, and on loopback that
-            // client pays for the wake-up; one that is still looking pays nothing.
-            if self.busy_poll > Duration::ZERO
-                && self.last_sleep_us.load(Relaxed) < BUSY_POLL_IF_SLEPT_UNDER_US
-            {
-                let until = Instant::now() + self.busy_poll;
-                while n == 0 && Instant::now() < until {
-                    std::hint::spin_loop();
-                    n = epoll_wait(events, 0);
+        // Busy polling, under heavy load only (the last sleep was short): a worker asleep in
+        // epoll_wait must be woken by the next client's write, and on loopback that client
+        // pays for the wake-up; one that is still looking pays nothing.
+        let spin = wait
+            && self.busy_poll > Duration::ZERO
+            && self.last_sleep_us.load(Relaxed) < BUSY_POLL_IF_SLEPT_UNDER_US;
+        let mut n = 0;
+        if !wait || spin {
+            let until = Instant::now() + self.busy_poll;
+            loop {
+                n = epoll_wait(events, 0);
+                if n != 0 || !spin || Instant::now() >= until {
+                    break;
                 }
+                std::hint::spin_loop();
             }
-            if n == 0 {
-                let slept = Instant::now();
-                n = epoll_wait(events, -1);
-                let us = slept.elapsed().as_micros().min(u64::MAX as u128) as u64;
-                self.last_sleep_us.store(us, Relaxed);
-            }
+        }
+        if n == 0 && wait {
+            let slept = Instant::now();
+            n = epoll_wait(events, -1);
+            let us = slept.elapsed().as_micros().min(u64::MAX as u128) as u64;
+            self.last_sleep_us.store(us, Relaxed);
         }
         let mut c = self.coord.lock();
         c.polling = false;

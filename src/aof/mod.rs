@@ -42,6 +42,15 @@ pub enum AofWait {
     Synced(u64, Receiver<()>),
 }
 
+impl AofWait {
+    /// The record's ticket (see `Aof::help`).
+    pub fn ticket(&self) -> u64 {
+        match self {
+            AofWait::Written(t) | AofWait::Synced(t, _) => *t,
+        }
+    }
+}
+
 pub enum Msg {
     Record(Record),
     /// Write and fsync everything before this message, then signal whether that worked.
