@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# rudis against a real redis-server, side by side on this machine, in three parts:
+# rudis against a real redis-server, side by side on this machine, in these parts:
 #
 #   throughput  redis-benchmark on both, alternate rounds, medians, and the ratio rudis/redis
 #   cpu         the CPU time (user+sys) each server spends per request under the same runs: the
 #               figure to trust on a busy machine, where rudis's threads get more CPU than
 #               Redis's one and requests per second flatter rudis
+#   idle        the CPU time each server spends in 10 s with no requests (and -i idle clients)
 #   memory      SET key:N <10-byte value> for N=1..KEYS loaded into both (redis-cli --pipe);
 #               RSS of each (VmRSS from /proc, and INFO's used_memory_rss where it answers)
 #   aof         an AOF of KEYS SETs loaded at start by both: seconds until the first PONG
@@ -12,13 +13,16 @@
 #               multiple of 10, pipelined), then FLUSHALL: RSS after each, read again once the
 #               allocator has settled (jemalloc hands freed pages back over ~10 s)
 #
-#   benches/vs-redis.sh [options] [throughput|cpu|memory|aof|fragment ...]
+#   benches/vs-redis.sh [options] [throughput|cpu|idle|memory|aof|fragment ...]
 #                (default: throughput cpu memory aof)
 #     -t TESTS     redis-benchmark tests (default set,get,incr,hset)
 #     -n N         requests per test (default 200000)
 #     -c C         parallel clients (default 50)
 #     -P P         pipeline depth (default 1)
-#     -w W         rudis --workers (default: same as -c, so every client is served)
+#     -w W         rudis --workers (default: rudis's own default, 5)
+#     -3           redis-benchmark speaks RESP3 (HELLO 3) to both servers
+#     -i IDLE      hold IDLE idle connections open to each server during the throughput, cpu
+#                  and idle parts (default 0)
 #     -a yes|no    appendonly on both servers during the throughput runs, everysec (default no)
 #     -r ROUNDS    alternate A/B rounds, median reported (default 3)
 #     -k KEYS      keys for the memory, aof and fragment parts (default 1000000)
@@ -29,16 +33,16 @@
 # and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tests=set,get,incr,hset n=200000 c=50 P=1 w= aof=no rounds=3 keys=1000000
+tests=set,get,incr,hset n=200000 c=50 P=1 w=5 aof=no rounds=3 keys=1000000 proto=() idle=0
 bin=target/release/rudis-server
-while getopts "t:n:c:P:w:a:r:k:b:h" o; do
+while getopts "t:n:c:P:w:a:r:k:b:i:3h" o; do
   case $o in t) tests=$OPTARG;; n) n=$OPTARG;; c) c=$OPTARG;; P) P=$OPTARG;; w) w=$OPTARG;;
     a) aof=$OPTARG;; r) rounds=$OPTARG;; k) keys=$OPTARG;; b) bin=$OPTARG;;
-    h) sed -n 2,29p "$0"; exit 0;; *) sed -n 2,29p "$0"; exit 2;; esac
+    3) proto=(-3);; i) idle=$OPTARG;;
+    h) sed -n 2,33p "$0"; exit 0;; *) sed -n 2,33p "$0"; exit 2;; esac
 done
 shift $((OPTIND - 1))
 parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(throughput cpu memory aof)
-w=${w:-$c}
 for t in redis-server redis-benchmark redis-cli python3; do
   command -v $t >/dev/null || { echo "vs-redis: $t missing: apt-get install -y redis-server redis-tools python3" >&2; exit 2; }
 done
@@ -79,14 +83,31 @@ start_rudis() {
   pid=$!; pids+=("$pid")
 }
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+# hold_idle PORT: opens $idle connections to PORT that send nothing, until killed.
+hold_idle() {
+  [ "$idle" -gt 0 ] || return 0
+  python3 - "$1" "$idle" >"$work/idle-$1.log" 2>&1 <<'EOF' &
+import resource, socket, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, n + 64)), hard))
+conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
+print("holding", len(conns), flush=True)
+time.sleep(1e6)
+EOF
+  pids+=("$!")
+  for _ in $(seq 400); do grep -q holding "$work/idle-$1.log" 2>/dev/null && return 0; sleep 0.05; done
+  echo "vs-redis: could not open $idle idle connections to $1: $(tail -1 "$work/idle-$1.log")" >&2; exit 1
+}
 
 throughput() {
   local t0 rp up rpid upid
   t0=$(now); start_redis "$work/tp-redis" "$aof"; rp=$port rpid=$pid; wait_pong "$rp" "$t0" >/dev/null
   t0=$(now); start_rudis "$work/tp-rudis" "$aof"; up=$port upid=$pid; wait_pong "$up" "$t0" >/dev/null
+  hold_idle "$rp"; hold_idle "$up"
   # One run's "rps p99"; a failed run is reported and counts as 0.
   bench() {
-    if redis-benchmark -p "$1" --csv -t "$2" -n "$n" -c "$c" -P "$P" -r 100000 \
+    if redis-benchmark ${proto[@]+"${proto[@]}"} -p "$1" --csv -t "$2" -n "$n" -c "$c" -P "$P" -r 100000 \
          >"$work/bench.out" 2>"$work/bench.err"; then
       tail -n +2 "$work/bench.out" | tr -d '"' | awk -F, '{print $2, $7}'
     else
@@ -95,8 +116,9 @@ throughput() {
     fi
   }
   median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-  printf "%-8s %12s %12s %8s %10s %10s   (n=%s c=%s P=%s workers=%s aof=%s rounds=%s)\n" \
-    test redis_rps rudis_rps ratio redis_p99 rudis_p99 "$n" "$c" "$P" "$w" "$aof" "$rounds"
+  printf "%-8s %12s %12s %8s %10s %10s   (n=%s c=%s P=%s workers=%s aof=%s rounds=%s resp=%s idle=%s)\n" \
+    test redis_rps rudis_rps ratio redis_p99 rudis_p99 "$n" "$c" "$P" "$w" "$aof" "$rounds" \
+    "$([ ${#proto[@]} -gt 0 ] && echo 3 || echo 2)" "$idle"
   local logsum=0 k=0
   for t in ${tests//,/ }; do
     : >"$work/r"; : >"$work/u"
@@ -122,6 +144,7 @@ cpu() {
   cpu_s() { awk -v t="$tick" '{print ($14+$15)/t}' "/proc/$1/stat"; }
   t0=$(now); start_redis "$work/cpu-redis" "$aof"; rp=$port rpid=$pid; wait_pong "$rp" "$t0" >/dev/null
   t0=$(now); start_rudis "$work/cpu-rudis" "$aof"; up=$port upid=$pid; wait_pong "$up" "$t0" >/dev/null
+  hold_idle "$rp"; hold_idle "$up"
   printf "%-8s %14s %14s %8s   (us of server CPU per request; n=%s c=%s P=%s aof=%s)\n" \
     test redis_us rudis_us ratio "$n" "$c" "$P" "$aof"
   local t r u a b
@@ -129,13 +152,27 @@ cpu() {
     for s in r:"$rp":"$rpid" u:"$up":"$upid"; do
       IFS=: read -r who p id <<<"$s"
       a=$(cpu_s "$id")
-      redis-benchmark -p "$p" -t "$t" -n "$n" -c "$c" -P "$P" -r 100000 -q >/dev/null 2>&1 ||
+      redis-benchmark ${proto[@]+"${proto[@]}"} -p "$p" -t "$t" -n "$n" -c "$c" -P "$P" -r 100000 -q >/dev/null 2>&1 ||
         echo "vs-redis: redis-benchmark -t $t on port $p failed" >&2
       b=$(cpu_s "$id")
       eval "$who=$(awk -v a="$a" -v b="$b" -v n="$n" 'BEGIN {printf "%.2f", (b-a)*1e6/n}')"
     done
     printf "%-8s %14s %14s %8s\n" "$t" "$r" "$u" "$(ratio "$r" "$u")"
   done
+  stop "$rpid"; stop "$upid"
+}
+
+idle() {
+  local t0 rp up rpid upid tick a b c d
+  tick=$(getconf CLK_TCK)
+  cpu_s() { awk -v t="$tick" '{print ($14+$15)/t}' "/proc/$1/stat"; }
+  t0=$(now); start_redis "$work/idle-redis" "$aof"; rp=$port rpid=$pid; wait_pong "$rp" "$t0" >/dev/null
+  t0=$(now); start_rudis "$work/idle-rudis" "$aof"; up=$port upid=$pid; wait_pong "$up" "$t0" >/dev/null
+  hold_idle "$rp"; hold_idle "$up"
+  sleep 1
+  a=$(cpu_s "$rpid"); c=$(cpu_s "$upid"); sleep 10; b=$(cpu_s "$rpid"); d=$(cpu_s "$upid")
+  printf "idle CPU over 10 s (%s idle clients): redis %.2f s, rudis %.2f s\n" "$idle" \
+    "$(awk -v a="$a" -v b="$b" 'BEGIN {print b-a}')" "$(awk -v a="$c" -v b="$d" 'BEGIN {print b-a}')"
   stop "$rpid"; stop "$upid"
 }
 
@@ -222,5 +259,5 @@ fragment() {
 }
 
 for part in "${parts[@]}"; do
-  case $part in throughput|cpu|memory|aof|fragment) "$part"; echo;; *) echo "vs-redis: unknown part $part" >&2; exit 2;; esac
+  case $part in throughput|cpu|idle|memory|aof|fragment) "$part"; echo;; *) echo "vs-redis: unknown part $part" >&2; exit 2;; esac
 done
