@@ -29,7 +29,7 @@ fn id(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
 fn getname(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     let name = ctx.client.handle.state.lock().name.clone();
     if name.is_empty() {
-        ctx.out.null();
+        ctx.out.null_bulk();
     } else {
         ctx.out.bulk(&name);
     }

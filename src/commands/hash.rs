@@ -224,7 +224,7 @@ fn random(bound: usize) -> usize {
 fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if argv.len() == 2 {
         match ctx.ks.get_hash(argv[1])? {
-            None => ctx.out.null(),
+            None => ctx.out.null_bulk(),
             Some(h) => {
                 let (f, _) = h.iter().nth(random(h.len())).unwrap_or_default();
                 ctx.out.bulk(f);

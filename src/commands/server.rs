@@ -82,7 +82,7 @@ fn info(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     for name in &argv[2..] {
         match find(name) {
             Some(c) => command_info(ctx, c),
-            None => ctx.out.null(),
+            None => ctx.out.null_bulk(),
         }
     }
     Ok(())
