@@ -598,7 +598,7 @@ fn lcs(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.out.bulk(&result);
         return Ok(());
     }
-    ctx.out.array(4);
+    ctx.out.map(2);
     ctx.out.bulk(b"matches");
     ctx.out.array(ranges.len());
     for r in ranges {

@@ -68,8 +68,7 @@ impl Frame {
                 encode_pairs(pairs, out);
             }
             Frame::Attributed(pairs, reply) => {
-                out.attribute(pairs.len());
-                encode_pairs(pairs, out);
+                out.attribute(pairs.len(), |out| encode_pairs(pairs, out));
                 reply.encode(out);
             }
             Frame::Double(text) => out.double(text.parse().unwrap_or(f64::NAN)),

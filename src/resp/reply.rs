@@ -119,6 +119,19 @@ impl ReplyBuf {
         }
     }
 
+    /// An array of `len` pairs, each opened by `pair()` (HRANDFIELD WITHVALUES): in RESP3 an
+    /// array of two-element arrays, in RESP2 one flat array of `2 * len`, as Redis has it.
+    pub fn pairs(&mut self, len: usize) {
+        self.header(b'*', if self.resp3 { len } else { 2 * len });
+    }
+
+    /// Opens one pair of a `pairs` reply: its two elements follow.
+    pub fn pair(&mut self) {
+        if self.resp3 {
+            self.buf.extend_from_slice(b"*2\r\n");
+        }
+    }
+
     /// A set of `len` elements: an array in RESP2.
     pub fn set(&mut self, len: usize) {
         self.header(if self.resp3 { b'~' } else { b'*' }, len);
@@ -129,15 +142,19 @@ impl ReplyBuf {
         self.header(if self.resp3 { b'>' } else { b'*' }, len);
     }
 
-    /// Attributes (`len` pairs) for the reply that follows. RESP2 has none: there they are
-    /// written as a map would be, for whoever asks for them in RESP2 (only `DEBUG PROTOCOL
-    /// attrib` does, and Redis answers it with the attribute map and then the reply too).
-    pub fn attribute(&mut self, len: usize) {
+    /// Attributes (`len` pairs, which `write` writes) for the reply that follows. RESP2 has
+    /// none: there they are dropped, as Redis drops them.
+    pub fn attribute(&mut self, len: usize, write: impl FnOnce(&mut Self)) {
         if self.resp3 {
             self.header(b'|', len);
-        } else {
-            self.header(b'*', 2 * len);
+            write(self);
         }
+    }
+
+    /// True if the protocol has out-of-band pushes (RESP3). Only for the rare command that
+    /// refuses RESP2 for them, as DEBUG PROTOCOL push does; other pushes fall back to arrays.
+    pub fn has_push(&self) -> bool {
+        self.resp3
     }
 
     /// A boolean: `:1`/`:0` in RESP2.
@@ -289,9 +306,14 @@ mod tests {
             let mut r = ReplyBuf::new();
             r.set_protocol(proto);
             r.map(2);
+            r.pairs(2);
+            r.pair();
             r.set(3);
             r.push(1);
-            r.attribute(1);
+            r.attribute(1, |r| {
+                r.simple("a");
+                r.int(1);
+            });
             r.bool(true);
             r.bool(false);
             r.null_bulk();
@@ -310,13 +332,13 @@ mod tests {
         };
         assert_eq!(
             write(3),
-            "%2\r\n~3\r\n>1\r\n|1\r\n#t\r\n#f\r\n_\r\n_\r\n,3.1400000000000001\r\n,inf\r\n\
+            "%2\r\n*2\r\n*2\r\n~3\r\n>1\r\n|1\r\n+a\r\n:1\r\n#t\r\n#f\r\n_\r\n_\r\n,3.1400000000000001\r\n,inf\r\n\
              ,-inf\r\n,0.10000000000000001\r\n,1.0000000000000001e+300\r\n,-0\r\n,10\r\n\
              (1234567999999999999999999999999999999\r\n=8\r\ntxt:a\r\nb\r\n=4\r\nmd :\r\n"
         );
         assert_eq!(
             write(2),
-            "*4\r\n*3\r\n*1\r\n*2\r\n:1\r\n:0\r\n$-1\r\n*-1\r\n$18\r\n3.1400000000000001\r\n\
+            "*4\r\n*4\r\n*3\r\n*1\r\n:1\r\n:0\r\n$-1\r\n*-1\r\n$18\r\n3.1400000000000001\r\n\
              $3\r\ninf\r\n$4\r\n-inf\r\n$19\r\n0.10000000000000001\r\n$23\r\n1.0000000000000001e+300\r\n\
              $2\r\n-0\r\n$2\r\n10\r\n$37\r\n1234567999999999999999999999999999999\r\n\
              $4\r\na\r\nb\r\n$0\r\n\r\n"
