@@ -318,7 +318,7 @@ mod tests {
             r.bool(false);
             r.null_bulk();
             r.null_array();
-            r.double(3.14);
+            r.double(2.75);
             r.double(f64::INFINITY);
             r.double(f64::NEG_INFINITY);
             r.double(0.1);
@@ -332,13 +332,13 @@ mod tests {
         };
         assert_eq!(
             write(3),
-            "%2\r\n*2\r\n*2\r\n~3\r\n>1\r\n|1\r\n+a\r\n:1\r\n#t\r\n#f\r\n_\r\n_\r\n,3.1400000000000001\r\n,inf\r\n\
+            "%2\r\n*2\r\n*2\r\n~3\r\n>1\r\n|1\r\n+a\r\n:1\r\n#t\r\n#f\r\n_\r\n_\r\n,2.75\r\n,inf\r\n\
              ,-inf\r\n,0.10000000000000001\r\n,1.0000000000000001e+300\r\n,-0\r\n,10\r\n\
              (1234567999999999999999999999999999999\r\n=8\r\ntxt:a\r\nb\r\n=4\r\nmd :\r\n"
         );
         assert_eq!(
             write(2),
-            "*4\r\n*4\r\n*3\r\n*1\r\n:1\r\n:0\r\n$-1\r\n*-1\r\n$18\r\n3.1400000000000001\r\n\
+            "*4\r\n*4\r\n*3\r\n*1\r\n:1\r\n:0\r\n$-1\r\n*-1\r\n$4\r\n2.75\r\n\
              $3\r\ninf\r\n$4\r\n-inf\r\n$19\r\n0.10000000000000001\r\n$23\r\n1.0000000000000001e+300\r\n\
              $2\r\n-0\r\n$2\r\n10\r\n$37\r\n1234567999999999999999999999999999999\r\n\
              $4\r\na\r\nb\r\n$0\r\n\r\n"
