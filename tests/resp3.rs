@@ -135,6 +135,14 @@ fn a_switch_inside_a_pipeline_and_a_transaction() {
             "MULTI",
             "HGETALL h",
             "EXEC",
+            // A HELLO queued in a transaction switches the replies after it within EXEC's.
+            "MULTI",
+            "GET missing",
+            "HELLO 2",
+            "GET missing",
+            "HGETALL h",
+            "EXEC",
+            "GET missing",
         ],
     );
 }
