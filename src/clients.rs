@@ -27,6 +27,8 @@ pub struct ClientState {
     /// Commands queued since MULTI; -1 outside a transaction (CLIENT LIST's `multi=`, and
     /// its `x` flag).
     pub multi: i64,
+    /// The protocol the connection speaks (2 or 3, set by HELLO): CLIENT LIST's `resp=`.
+    pub resp: u8,
 }
 
 pub struct ClientHandle {
@@ -73,6 +75,7 @@ impl ClientHandle {
                 lib_name: Vec::new(),
                 lib_ver: Vec::new(),
                 multi: -1,
+                resp: 2,
             }),
         }
     }
@@ -104,7 +107,7 @@ impl ClientHandle {
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 \
              ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 \
-             omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp=2 lib-name={} \
+             omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} \
              lib-ver={}",
             self.id,
             self.addr,
@@ -117,6 +120,7 @@ impl ClientHandle {
             st.db,
             st.multi,
             st.last_cmd,
+            st.resp,
             String::from_utf8_lossy(&st.lib_name),
             String::from_utf8_lossy(&st.lib_ver),
         )

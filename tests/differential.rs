@@ -1,5 +1,7 @@
 //! Differential tests: every script in tests/diff/ is run against a real redis-server and
-//! against rudis, each on fresh ports, and the raw reply bytes must be identical.
+//! against rudis, each on fresh ports, and the raw reply bytes must be identical. Each script
+//! runs twice, on connections that first said HELLO 2 and HELLO 3: every reply is compared in
+//! both protocols. Both servers allow DEBUG (for DEBUG PROTOCOL).
 //!
 //! Script syntax, one command per line, words split as redis-cli splits them (quotes, \x41):
 //!   `# ...`          a comment
@@ -8,6 +10,8 @@
 //!                    that legitimately differ: INFO text, CLIENT ID, server version, ...
 //!   `% KEYS *`       arrays compared as multisets, for replies whose order is Redis's hash order
 //!   `!sleep 1100`    pause (milliseconds), for expiry
+//!   `!debug`         (anywhere) both servers start with `enable-debug-command yes`
+//!   `{proto}`        in a command: the protocol the script runs in, 2 or 3
 mod common;
 
 use common::{show, RealRedis, Rng, Rudis};
@@ -35,42 +39,96 @@ fn shape(f: &Frame) -> String {
         Frame::Bulk(_) => "bulk".into(),
         Frame::Null => "null".into(),
         Frame::NullArray => "nullarray".into(),
-        Frame::Array(items) => format!(
-            "[{}]",
-            items.iter().map(shape).collect::<Vec<_>>().join(",")
-        ),
+        Frame::Array(items) => format!("[{}]", shapes(items)),
+        Frame::Set(items) => format!("~[{}]", shapes(items)),
+        Frame::Push(items) => format!(">[{}]", shapes(items)),
+        Frame::Map(pairs) => format!("{{{}}}", pair_shapes(pairs)),
+        Frame::Attributed(pairs, reply) => format!("|{{{}}}{}", pair_shapes(pairs), shape(reply)),
+        Frame::Double(_) => "double".into(),
+        Frame::Boolean(_) => "bool".into(),
+        Frame::BigNumber(_) => "bignum".into(),
+        Frame::Verbatim(format, _) => format!("verbatim:{format}"),
     }
 }
 
+fn shapes(items: &[Frame]) -> String {
+    items.iter().map(shape).collect::<Vec<_>>().join(",")
+}
+
+fn pair_shapes(pairs: &[(Frame, Frame)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}:{}", shape(k), shape(v)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn sorted(f: Frame) -> Frame {
+    let sort = |items: Vec<Frame>| {
+        // Nested arrays too: SCAN's reply is [cursor, [keys in hash order]].
+        let mut items: Vec<Frame> = items.into_iter().map(sorted).collect();
+        items.sort_by_key(|i| i.to_resp3());
+        items
+    };
     match f {
-        Frame::Array(items) => {
-            // Nested arrays too: SCAN's reply is [cursor, [keys in hash order]].
-            let mut items: Vec<Frame> = items.into_iter().map(sorted).collect();
-            items.sort_by_key(|i| i.to_bytes());
-            Frame::Array(items)
+        Frame::Array(items) => Frame::Array(sort(items)),
+        Frame::Set(items) => Frame::Set(sort(items)),
+        Frame::Map(pairs) => {
+            let mut pairs: Vec<(Frame, Frame)> = pairs
+                .into_iter()
+                .map(|(k, v)| (sorted(k), sorted(v)))
+                .collect();
+            pairs.sort_by_key(|(k, v)| (k.to_resp3(), v.to_resp3()));
+            Frame::Map(pairs)
         }
         other => other,
     }
 }
 
-fn parse(bytes: &[u8]) -> Frame {
-    Frame::parse(bytes)
-        .expect("valid RESP")
-        .expect("complete")
-        .0
+/// The reply in `bytes`, after any pushes.
+fn parse(mut bytes: &[u8]) -> Frame {
+    loop {
+        let (f, n) = Frame::parse(bytes).expect("valid RESP").expect("complete");
+        if n == bytes.len() {
+            return f;
+        }
+        bytes = &bytes[n..];
+    }
 }
 
-/// Runs one script file against both servers; returns every mismatch.
+/// Runs one script file against both servers, in RESP2 and then in RESP3; fails with every
+/// mismatch.
 pub fn run_script(name: &str, text: &str) {
-    let redis = RealRedis::start(&[]);
-    let rudis = Rudis::start(&["--appendonly", "no"]);
+    let mut failures = run_in(name, text, 2);
+    failures.extend(run_in(name, text, 3));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Runs one script on fresh servers, on connections that said `HELLO protocol` first.
+fn run_in(name: &str, text: &str, protocol: u8) -> Vec<String> {
+    let debug: &[&str] = if text.lines().any(|l| l.trim() == "!debug") {
+        &["--enable-debug-command", "yes"]
+    } else {
+        &[]
+    };
+    let redis = RealRedis::start(debug);
+    let rudis = Rudis::start(&[&["--appendonly", "no"], debug].concat());
     let mut a = redis.raw();
     let mut b = rudis.raw();
+    let hello = ["HELLO".to_string(), protocol.to_string()];
+    // The reply holds the client id: only its shape is compared.
+    let (want, got) = (parse(&a.cmd(&hello)), parse(&b.cmd(&hello)));
+    assert_eq!(shape(&want), shape(&got), "HELLO {protocol}");
+    let name = format!("{name} (RESP{protocol})");
     let mut failures = Vec::new();
     for (no, line) in text.lines().enumerate() {
         let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
+        if line.is_empty() || line.starts_with('#') || line == "!debug" {
             continue;
         }
         if let Some(ms) = line.strip_prefix("!sleep ") {
@@ -84,9 +142,11 @@ pub fn run_script(name: &str, text: &str) {
             b'%' => ('%', line[1..].trim()),
             _ => ('=', line),
         };
-        let words = split_words(cmd);
-        let want = a.cmd(&words);
-        let got = b.cmd(&words);
+        let words = split_words(&cmd.replace("{proto}", &protocol.to_string()));
+        a.send(&words);
+        b.send(&words);
+        let want = a.read_reply_with_pushes();
+        let got = b.read_reply_with_pushes();
         let same = match mode {
             '~' => shape(&parse(&want)) == shape(&parse(&got)),
             '%' => sorted(parse(&want)) == sorted(parse(&got)),
@@ -101,12 +161,7 @@ pub fn run_script(name: &str, text: &str) {
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    failures
 }
 
 macro_rules! scripts {
@@ -129,7 +184,8 @@ scripts!(
     keys,
     expire,
     databases,
-    transactions
+    transactions,
+    resp3
 );
 
 /// A script word holding exactly `b`, whatever its bytes.

@@ -2,8 +2,9 @@
 """Regenerates src/commands/data/command-{info,docs}.resp from a running Redis 7.0 server.
 
 rudis answers COMMAND DOCS (summary, since, group, arguments: what redis-cli 7 turns into
-hints) and the ACL categories, tips and key specs of COMMAND INFO from these raw RESP2
-replies, for the commands it has. Redis is BSD-3 licensed; the text is its commands/*.json.
+hints) and the ACL categories, tips and key specs of COMMAND INFO from these raw RESP3
+replies (taken after HELLO 3, so that maps and sets are marked as such), for the commands it
+has; the RESP2 form is the reply layer's fallback. Redis is BSD-3 licensed; the text is its commands/*.json.
 
     redis-server --port 7379 --save '' --appendonly no &
     tools/gen-command-data.py 7379
@@ -12,9 +13,7 @@ import socket
 import sys
 
 
-def raw_reply(port, command):
-    s = socket.create_connection(("127.0.0.1", port))
-    s.sendall(command)
+def read_all(s):
     s.settimeout(1.0)
     buf = b""
     try:
@@ -28,11 +27,28 @@ def raw_reply(port, command):
     return buf
 
 
+def raw_reply(port, command, protocol=3):
+    s = socket.create_connection(("127.0.0.1", port))
+    if protocol == 3:
+        s.sendall(b"HELLO 3\r\n")
+        if not read_all(s).startswith(b"%"):
+            sys.exit("HELLO 3 failed: is this Redis 7?")
+    s.sendall(command)
+    return read_all(s)
+
+
 def main():
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 6379
     out = "src/commands/data/"
     open(out + "command-docs.resp", "wb").write(raw_reply(port, b"COMMAND DOCS\r\n"))
     open(out + "command-info.resp", "wb").write(raw_reply(port, b"COMMAND\r\n"))
+    # The RESP2 replies for a few commands, from the same server (so subcommands come in the
+    # same order): a unit test checks that the reply layer's fallback writes exactly these.
+    sample = b"client config get hset bitfield lcs"
+    for kind in ["DOCS", "INFO"]:
+        name = out + "resp2-command-%s-sample.resp" % kind.lower()
+        command = b"COMMAND " + kind.encode() + b" " + sample + b"\r\n"
+        open(name, "wb").write(raw_reply(port, command, protocol=2))
 
 
 if __name__ == "__main__":

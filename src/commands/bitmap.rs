@@ -512,7 +512,7 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> Result<()
             (o, n, reply)
         };
         if overflowed && f.overflow == Overflow::Fail {
-            ctx.out.null();
+            ctx.out.null_bulk();
         } else {
             ctx.out.int(reply);
             set_field(s, f.offset, f.bits, new);

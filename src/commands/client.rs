@@ -29,7 +29,7 @@ fn id(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
 fn getname(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     let name = ctx.client.handle.state.lock().name.clone();
     if name.is_empty() {
-        ctx.out.null();
+        ctx.out.null_bulk();
     } else {
         ctx.out.bulk(&name);
     }
@@ -130,13 +130,13 @@ fn list(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         text.push_str(&c.info_line());
         text.push('\n');
     }
-    ctx.out.bulk(text.as_bytes());
+    ctx.out.verbatim("txt", text.as_bytes());
     Ok(())
 }
 
 fn info(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     let line = format!("{}\n", ctx.client.handle.info_line());
-    ctx.out.bulk(line.as_bytes());
+    ctx.out.verbatim("txt", line.as_bytes());
     Ok(())
 }
 

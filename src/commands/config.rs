@@ -44,7 +44,7 @@ fn get(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             }
         }
     }
-    ctx.out.array(pairs.len() * 2);
+    ctx.out.map(pairs.len());
     for (n, v) in pairs {
         ctx.out.bulk(n.as_bytes());
         ctx.out.bulk(v.as_bytes());

@@ -136,30 +136,30 @@ fn select(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 /// it, and rudis speaks Redis 7.0's protocol.
 pub const REDIS_VERSION: &str = "7.0.15";
 
-/// HELLO [protover [AUTH user pass] [SETNAME name]]. Only RESP2 is spoken: protover 3 is
-/// refused as Redis refuses an unknown version, and clients then stay on RESP2.
+/// HELLO [protover [AUTH user pass] [SETNAME name]], as Redis 7.0's `helloCommand`: options
+/// take effect in their order (a SETNAME before a failing AUTH stays), and the protocol switches
+/// only once the client is authenticated, before the server map is written in it.
 fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let mut version = None;
     if let Some(v) = argv.get(1) {
-        let ver = args::int(v).map_err(|_| {
+        let v = args::int(v).map_err(|_| {
             CommandError::Err("Protocol version is not an integer or out of range".into())
         })?;
-        if ver != 2 {
+        if !(2..=3).contains(&v) {
             return Err(CommandError::Coded(
                 "NOPROTO unsupported protocol version".into(),
             ));
         }
+        version = Some(v as u8);
     }
-    let mut auth: Option<(&[u8], &[u8])> = None;
-    let mut name: Option<&[u8]> = None;
     let mut i = 2;
     while i < argv.len() {
         let more = argv.len() - 1 - i;
         if argv[i].eq_ignore_ascii_case(b"auth") && more >= 2 {
-            auth = Some((argv[i + 1], argv[i + 2]));
+            authenticate(ctx.shared, ctx.client, Some(argv[i + 1]), argv[i + 2])?;
             i += 3;
         } else if argv[i].eq_ignore_ascii_case(b"setname") && more >= 1 {
-            super::client::validate_name(argv[i + 1])?;
-            name = Some(argv[i + 1]);
+            super::client::set_name(ctx, argv[i + 1])?;
             i += 2;
         } else {
             return Err(CommandError::Err(format!(
@@ -167,9 +167,6 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                 String::from_utf8_lossy(argv[i])
             )));
         }
-    }
-    if let Some((user, pass)) = auth {
-        authenticate(ctx.shared, ctx.client, Some(user), pass)?;
     }
     if !ctx.client.authenticated {
         return Err(CommandError::Coded(
@@ -179,25 +176,32 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                 .into(),
         ));
     }
-    if let Some(name) = name {
-        super::client::set_name(ctx, name)?;
+    if let Some(v) = version {
+        set_protocol(ctx, v);
     }
-    ctx.out.array(14);
-    ctx.out.bulk(b"server");
-    ctx.out.bulk(b"redis");
-    ctx.out.bulk(b"version");
-    ctx.out.bulk(REDIS_VERSION.as_bytes());
-    ctx.out.bulk(b"proto");
-    ctx.out.int(2);
-    ctx.out.bulk(b"id");
-    ctx.out.int(ctx.client.id as i64);
-    ctx.out.bulk(b"mode");
-    ctx.out.bulk(b"standalone");
-    ctx.out.bulk(b"role");
-    ctx.out.bulk(b"master");
-    ctx.out.bulk(b"modules");
-    ctx.out.array(0);
+    let out = &mut *ctx.out;
+    out.map(7);
+    out.bulk(b"server");
+    out.bulk(b"redis");
+    out.bulk(b"version");
+    out.bulk(REDIS_VERSION.as_bytes());
+    out.bulk(b"proto");
+    out.int(out.protocol() as i64);
+    out.bulk(b"id");
+    out.int(ctx.client.id as i64);
+    out.bulk(b"mode");
+    out.bulk(b"standalone");
+    out.bulk(b"role");
+    out.bulk(b"master");
+    out.bulk(b"modules");
+    out.array(0);
     Ok(())
+}
+
+/// The connection's replies are written in `version` from now on, and CLIENT LIST says so.
+fn set_protocol(ctx: &mut Ctx, version: u8) {
+    ctx.out.set_protocol(version);
+    ctx.client.handle.state.lock().resp = version;
 }
 
 /// RESET: back to a fresh connection's state (database 0, no name, no transaction or watches,
@@ -208,6 +212,7 @@ fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     super::transaction::unwatch_all(ctx.shared, ctx.client);
     ctx.client.authenticated = !ctx.shared.requires_auth();
     ctx.client.handle.state.lock().name.clear();
+    set_protocol(ctx, 2);
     ctx.out.simple("RESET");
     Ok(())
 }

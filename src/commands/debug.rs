@@ -1,4 +1,5 @@
-//! DEBUG: only SLEEP so far, which tests use to hold a client in a long command.
+//! DEBUG: SLEEP, which tests use to hold a client in a long command, and PROTOCOL, which writes
+//! each reply type (the differential tests compare them under RESP2 and RESP3).
 
 use std::time::Duration;
 
@@ -36,10 +37,75 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.out.ok();
         return Ok(());
     }
+    if sub.eq_ignore_ascii_case(b"protocol") && argv.len() == 3 {
+        return protocol(ctx, argv[2]);
+    }
     Err(CommandError::Err(format!(
         "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
         String::from_utf8_lossy(sub)
     )))
+}
+
+/// DEBUG PROTOCOL <type>: one reply of that type, Redis's sample values.
+fn protocol(ctx: &mut Ctx, kind: &[u8]) -> Result<(), CommandError> {
+    let out = &mut *ctx.out;
+    match kind.to_ascii_lowercase().as_slice() {
+        b"string" => out.bulk(b"Hello World"),
+        b"integer" => out.int(12345),
+        // Redis's sample value, not an approximation of pi.
+        #[allow(clippy::approx_constant)]
+        b"double" => out.double(3.141),
+        b"bignum" => out.big_number(b"1234567999999999999999999999999999999"),
+        b"null" => out.null_bulk(),
+        b"array" | b"set" => {
+            if kind.eq_ignore_ascii_case(b"set") {
+                out.set(3);
+            } else {
+                out.array(3);
+            }
+            (0..3).for_each(|j| out.int(j));
+        }
+        b"map" => {
+            out.map(3);
+            for j in 0..3 {
+                out.int(j);
+                out.bool(j == 1);
+            }
+        }
+        b"attrib" => {
+            out.attribute(1, |out| {
+                out.bulk(b"key-popularity");
+                out.array(2);
+                out.bulk(b"key:123");
+                out.int(90);
+            });
+            // Attributes are not replies: a reply follows them.
+            out.bulk(b"Some real reply following the attribute");
+        }
+        b"push" => {
+            if !out.has_push() {
+                return Err(CommandError::Err(
+                    "RESP2 is not supported by this command".into(),
+                ));
+            }
+            out.push(2);
+            out.bulk(b"server-cpu-usage");
+            out.int(42);
+            // A push is not the reply: blocking clients that skip pushes still get one.
+            out.bulk(b"Some real reply following the push reply");
+        }
+        b"true" => out.bool(true),
+        b"false" => out.bool(false),
+        b"verbatim" => out.verbatim("txt", b"This is a verbatim\nstring"),
+        _ => {
+            return Err(CommandError::Err(
+                "Wrong protocol type name. Please use one of the following: \
+                 string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false"
+                    .into(),
+            ))
+        }
+    }
+    Ok(())
 }
 
 /// C's atof: the longest leading number, or 0. (Looks at 64 bytes at most: no number is longer.)

@@ -96,13 +96,22 @@ fn hmget(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// HGETALL, HKEYS, HVALS: the fields and/or values, in the hash's order.
+/// HGETALL (a map), HKEYS, HVALS: the fields and/or values, in the hash's order.
 fn list(ctx: &mut Ctx, key: &[u8], fields: bool, values: bool) -> Result<(), CommandError> {
+    let both = fields && values;
     let Some(h) = ctx.ks.get_hash(key)? else {
-        ctx.out.array(0);
+        if both {
+            ctx.out.map(0);
+        } else {
+            ctx.out.array(0);
+        }
         return Ok(());
     };
-    ctx.out.array(h.len() * (fields as usize + values as usize));
+    if both {
+        ctx.out.map(h.len());
+    } else {
+        ctx.out.array(h.len());
+    }
     for (f, v) in h.iter() {
         if fields {
             ctx.out.bulk(f);
@@ -224,7 +233,7 @@ fn random(bound: usize) -> usize {
 fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if argv.len() == 2 {
         match ctx.ks.get_hash(argv[1])? {
-            None => ctx.out.null(),
+            None => ctx.out.null_bulk(),
             Some(h) => {
                 let (f, _) = h.iter().nth(random(h.len())).unwrap_or_default();
                 ctx.out.bulk(f);
@@ -253,7 +262,17 @@ fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         return Ok(());
     };
     let pairs: Vec<(&[u8], &[u8])> = h.iter().collect();
+    let header = |out: &mut crate::resp::ReplyBuf, n: usize| {
+        if withvalues {
+            out.pairs(n);
+        } else {
+            out.array(n);
+        }
+    };
     let reply = |out: &mut crate::resp::ReplyBuf, (f, v): (&[u8], &[u8])| {
+        if withvalues {
+            out.pair();
+        }
         out.bulk(f);
         if withvalues {
             out.bulk(v);
@@ -266,7 +285,7 @@ fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         if n > MAX_RANDOM_PICKS {
             return Err(CommandError::Err("value is out of range".into()));
         }
-        ctx.out.array(n as usize * (1 + withvalues as usize));
+        header(ctx.out, n as usize);
         for _ in 0..n {
             reply(ctx.out, pairs[random(pairs.len())]);
         }
@@ -285,7 +304,7 @@ fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         idx.truncate(n);
         idx
     };
-    ctx.out.array(picks.len() * (1 + withvalues as usize));
+    header(ctx.out, picks.len());
     for i in picks {
         reply(ctx.out, pairs[i]);
     }

@@ -52,7 +52,7 @@ fn info(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         }
     }
     let text = render(ctx, &wanted);
-    ctx.out.bulk(text.as_bytes());
+    ctx.out.verbatim("txt", text.as_bytes());
     Ok(())
 }
 

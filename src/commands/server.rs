@@ -31,7 +31,7 @@ fn command_info(ctx: &mut Ctx, c: &CommandSpec) {
         .filter(|(f, _)| c.has(*f))
         .map(|(_, n)| *n)
         .collect();
-    ctx.out.array(names.len());
+    ctx.out.set(names.len());
     for n in names {
         ctx.out.simple(n);
     }
@@ -41,8 +41,13 @@ fn command_info(ctx: &mut Ctx, c: &CommandSpec) {
     for extra in docs::info_extras(c.name) {
         extra.encode(ctx.out);
     }
+    // As Redis: an empty set when there are none, else an array.
     let subs = subcommands(c.name);
-    ctx.out.array(subs.len());
+    if subs.is_empty() {
+        ctx.out.set(0);
+    } else {
+        ctx.out.array(subs.len());
+    }
     for s in subs {
         command_info(ctx, s);
     }
@@ -82,7 +87,7 @@ fn info(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     for name in &argv[2..] {
         match find(name) {
             Some(c) => command_info(ctx, c),
-            None => ctx.out.null(),
+            None => ctx.out.null_bulk(),
         }
     }
     Ok(())
@@ -100,7 +105,7 @@ fn command_docs(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     } else {
         argv[2..].iter().filter_map(|n| find(n)).collect()
     };
-    ctx.out.array(cmds.len() * 2);
+    ctx.out.map(cmds.len());
     for c in cmds {
         docs_entry(ctx, c);
     }
@@ -249,7 +254,7 @@ mod tests {
 
     #[test]
     fn docs_are_redis_docs() {
-        let Frame::Array(d) = docs::docs("hset", |_| false) else {
+        let Frame::Map(d) = docs::docs("hset", |_| false) else {
             panic!()
         };
         assert_eq!(

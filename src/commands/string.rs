@@ -167,7 +167,7 @@ fn set_generic(
     if blocked {
         if !o.get {
             match reply {
-                SetReply::OkNull => ctx.out.null(),
+                SetReply::OkNull => ctx.out.null_bulk(),
                 SetReply::OneZero => ctx.out.int(0),
             }
         }
@@ -263,7 +263,7 @@ fn getex(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let o = parse_opts(argv, 2, false)?;
     // Redis looks the key up before it checks the expire time.
     if ctx.ks.get_str(key)?.is_none() {
-        ctx.out.null();
+        ctx.out.null_bulk();
         return Ok(());
     }
     let when = match o.expire {
@@ -300,7 +300,7 @@ fn mget(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     for k in &argv[1..] {
         match ctx.ks.get(k) {
             Some(Value::Str(s)) => ctx.out.bulk(s),
-            _ => ctx.out.null(),
+            _ => ctx.out.null_bulk(),
         }
     }
     Ok(())
@@ -598,7 +598,7 @@ fn lcs(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.out.bulk(&result);
         return Ok(());
     }
-    ctx.out.array(4);
+    ctx.out.map(2);
     ctx.out.bulk(b"matches");
     ctx.out.array(ranges.len());
     for r in ranges {

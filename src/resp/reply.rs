@@ -1,15 +1,38 @@
-//! The reply writer: handlers append RESP2 straight into the connection's output buffer, so no
+//! The reply writer: handlers append RESP straight into the connection's output buffer, so no
 //! tree of reply values is built per request.
+//!
+//! One reply layer, two protocols (Redis's `addReplyMap`, `addReplyDouble`, `addReplyNull`...):
+//! a handler says what it replies (`map`, `double`, `null_bulk`), and this buffer, which knows the
+//! connection's protocol, writes RESP3 natively or exactly Redis 7.0's RESP2 fallback. The types
+//! both protocols share (`int`, `bulk`, `simple`, `array`) never look at the protocol, so the hot
+//! path costs what it did before RESP3.
 
 /// A connection's output buffer.
 #[derive(Debug, Default, Clone)]
 pub struct ReplyBuf {
     pub buf: Vec<u8>,
+    /// The connection speaks RESP3 (after `HELLO 3`); RESP2 otherwise.
+    resp3: bool,
 }
 
 impl ReplyBuf {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The protocol version replies are written in: 2 or 3.
+    pub fn protocol(&self) -> u8 {
+        if self.resp3 {
+            3
+        } else {
+            2
+        }
+    }
+
+    /// Switches the protocol of the replies written from now on (HELLO, RESET). Any version but
+    /// 3 means RESP2, the only other one there is.
+    pub fn set_protocol(&mut self, version: u8) {
+        self.resp3 = version == 3;
     }
 
     pub fn len(&self) -> usize {
@@ -70,23 +93,124 @@ impl ReplyBuf {
         self.bulk(itoa::Buffer::new().format(n).as_bytes());
     }
 
-    pub fn null(&mut self) {
-        self.buf.extend_from_slice(b"$-1\r\n");
+    /// The null a RESP2 reply writes as a null bulk string (`$-1`); RESP3's null `_`.
+    pub fn null_bulk(&mut self) {
+        self.buf
+            .extend_from_slice(if self.resp3 { b"_\r\n" } else { b"$-1\r\n" });
     }
 
     pub fn array(&mut self, len: usize) {
         self.header(b'*', len);
     }
 
+    /// The null a RESP2 reply writes as a null array (`*-1`); RESP3's null `_`.
     pub fn null_array(&mut self) {
-        self.buf.extend_from_slice(b"*-1\r\n");
+        self.buf
+            .extend_from_slice(if self.resp3 { b"_\r\n" } else { b"*-1\r\n" });
+    }
+
+    /// A map of `len` pairs (key, value, key, value... follow): a flat array of `2 * len` in
+    /// RESP2.
+    pub fn map(&mut self, len: usize) {
+        if self.resp3 {
+            self.header(b'%', len);
+        } else {
+            self.header(b'*', 2 * len);
+        }
+    }
+
+    /// An array of `len` pairs, each opened by `pair()` (HRANDFIELD WITHVALUES): in RESP3 an
+    /// array of two-element arrays, in RESP2 one flat array of `2 * len`, as Redis has it.
+    pub fn pairs(&mut self, len: usize) {
+        self.header(b'*', if self.resp3 { len } else { 2 * len });
+    }
+
+    /// Opens one pair of a `pairs` reply: its two elements follow.
+    pub fn pair(&mut self) {
+        if self.resp3 {
+            self.buf.extend_from_slice(b"*2\r\n");
+        }
+    }
+
+    /// A set of `len` elements: an array in RESP2.
+    pub fn set(&mut self, len: usize) {
+        self.header(if self.resp3 { b'~' } else { b'*' }, len);
+    }
+
+    /// Out-of-band data of `len` elements (Pub/Sub messages, invalidations): an array in RESP2.
+    pub fn push(&mut self, len: usize) {
+        self.header(if self.resp3 { b'>' } else { b'*' }, len);
+    }
+
+    /// Attributes (`len` pairs, which `write` writes) for the reply that follows. RESP2 has
+    /// none: there they are dropped, as Redis drops them.
+    pub fn attribute(&mut self, len: usize, write: impl FnOnce(&mut Self)) {
+        if self.resp3 {
+            self.header(b'|', len);
+            write(self);
+        }
+    }
+
+    /// True if the protocol has out-of-band pushes (RESP3). Only for the rare command that
+    /// refuses RESP2 for them, as DEBUG PROTOCOL push does; other pushes fall back to arrays.
+    pub fn has_push(&self) -> bool {
+        self.resp3
+    }
+
+    /// A boolean: `:1`/`:0` in RESP2.
+    pub fn bool(&mut self, b: bool) {
+        self.buf.extend_from_slice(match (self.resp3, b) {
+            (true, true) => b"#t\r\n",
+            (true, false) => b"#f\r\n",
+            (false, true) => b":1\r\n",
+            (false, false) => b":0\r\n",
+        });
+    }
+
+    /// A double as Redis's `addReplyDouble` writes it: `%.17g` (`inf`, `-inf` spelt out), as a
+    /// bulk string in RESP2.
+    pub fn double(&mut self, x: f64) {
+        let mut text = [0u8; 40];
+        let text = format_double(x, &mut text);
+        if self.resp3 {
+            self.line(b',', text);
+        } else {
+            self.bulk(text);
+        }
+    }
+
+    /// A number too big for an integer reply, in decimal: a bulk string in RESP2.
+    pub fn big_number(&mut self, digits: &[u8]) {
+        if self.resp3 {
+            self.line(b'(', digits);
+        } else {
+            self.bulk(digits);
+        }
+    }
+
+    /// Text with a three-letter format (`txt`, `mkd`; shorter ones are padded with spaces, as
+    /// Redis pads them): a bulk string of the bare text in RESP2.
+    pub fn verbatim(&mut self, format: &str, s: &[u8]) {
+        if !self.resp3 {
+            self.bulk(s);
+            return;
+        }
+        self.header(b'=', s.len() + 4);
+        let mut ext = [b' '; 3];
+        for (e, f) in ext.iter_mut().zip(format.bytes()) {
+            *e = f;
+        }
+        self.buf.extend_from_slice(&ext);
+        self.buf.push(b':');
+        self.buf.extend_from_slice(s);
+        self.buf.extend_from_slice(b"\r\n");
     }
 
     /// An optional bulk: null when absent.
     pub fn bulk_opt(&mut self, b: Option<&[u8]>) {
         match b {
             Some(b) => self.bulk(b),
-            None => self.null(),
+            None => self.null_bulk(),
         }
     }
 
@@ -113,6 +237,26 @@ impl ReplyBuf {
         self.buf.extend_from_slice(text);
         self.buf.extend_from_slice(b"\r\n");
     }
+}
+
+/// `x` as C's `%.17g` writes it (what Redis replies with), infinities as `inf` and `-inf`.
+/// Returns the text, inside `buf`.
+pub fn format_double(x: f64, buf: &mut [u8; 40]) -> &[u8] {
+    if x.is_infinite() {
+        return if x > 0.0 { b"inf" } else { b"-inf" };
+    }
+    // SAFETY: `buf` is writable for its 40 bytes, which snprintf is told and never exceeds
+    // (it truncates and NUL-terminates); the format takes exactly one double. `%.17g` of a
+    // finite double or a NaN takes at most 24 characters.
+    let n = unsafe {
+        libc::snprintf(
+            buf.as_mut_ptr() as *mut libc::c_char,
+            buf.len(),
+            c"%.17g".as_ptr(),
+            x,
+        )
+    };
+    &buf[..(n.max(0) as usize).min(buf.len() - 1)]
 }
 
 /// Encode a command as a RESP array of bulk strings (the AOF's and the wire's request form).
@@ -144,7 +288,7 @@ mod tests {
         r.error("ERR bad\r\nthing");
         r.int(-42);
         r.bulk(b"a\r\nb");
-        r.null();
+        r.null_bulk();
         r.array(2);
         r.bulk(b"");
         r.array(0);
@@ -154,6 +298,58 @@ mod tests {
             r.as_bytes(),
             &b"+PONG\r\n-ERR bad  thing\r\n:-42\r\n$4\r\na\r\nb\r\n$-1\r\n*2\r\n$0\r\n\r\n*0\r\n*-1\r\n$1\r\n7\r\n"[..]
         );
+    }
+
+    #[test]
+    fn resp3_types_in_both_protocols() {
+        let write = |proto: u8| {
+            let mut r = ReplyBuf::new();
+            r.set_protocol(proto);
+            r.map(2);
+            r.pairs(2);
+            r.pair();
+            r.set(3);
+            r.push(1);
+            r.attribute(1, |r| {
+                r.simple("a");
+                r.int(1);
+            });
+            r.bool(true);
+            r.bool(false);
+            r.null_bulk();
+            r.null_array();
+            r.double(2.75);
+            r.double(f64::INFINITY);
+            r.double(f64::NEG_INFINITY);
+            r.double(0.1);
+            r.double(1e300);
+            r.double(-0.0);
+            r.double(10.0);
+            r.big_number(b"1234567999999999999999999999999999999");
+            r.verbatim("txt", b"a\r\nb");
+            r.verbatim("md", b"");
+            String::from_utf8(r.buf).unwrap()
+        };
+        assert_eq!(
+            write(3),
+            "%2\r\n*2\r\n*2\r\n~3\r\n>1\r\n|1\r\n+a\r\n:1\r\n#t\r\n#f\r\n_\r\n_\r\n,2.75\r\n,inf\r\n\
+             ,-inf\r\n,0.10000000000000001\r\n,1.0000000000000001e+300\r\n,-0\r\n,10\r\n\
+             (1234567999999999999999999999999999999\r\n=8\r\ntxt:a\r\nb\r\n=4\r\nmd :\r\n"
+        );
+        assert_eq!(
+            write(2),
+            "*4\r\n*4\r\n*3\r\n*1\r\n:1\r\n:0\r\n$-1\r\n*-1\r\n$4\r\n2.75\r\n\
+             $3\r\ninf\r\n$4\r\n-inf\r\n$19\r\n0.10000000000000001\r\n$23\r\n1.0000000000000001e+300\r\n\
+             $2\r\n-0\r\n$2\r\n10\r\n$37\r\n1234567999999999999999999999999999999\r\n\
+             $4\r\na\r\nb\r\n$0\r\n\r\n"
+        );
+        let mut r = ReplyBuf::new();
+        r.set_protocol(3);
+        assert_eq!(r.protocol(), 3);
+        r.clear();
+        assert_eq!(r.protocol(), 3, "clearing the buffer keeps the protocol");
+        r.set_protocol(2);
+        assert_eq!(r.protocol(), 2);
     }
 
     #[test]
@@ -192,7 +388,7 @@ mod tests {
         r.array(3);
         r.bulk(b"a");
         r.int(2);
-        r.null();
+        r.null_bulk();
         assert_eq!(
             Frame::parse(r.as_bytes()).unwrap(),
             Some((

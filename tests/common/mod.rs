@@ -259,6 +259,20 @@ impl Raw {
         }
     }
 
+    /// The next reply's raw bytes together with any RESP3 pushes before it (a push is not a
+    /// reply: DEBUG PROTOCOL push, for one, writes a push and then its reply).
+    pub fn read_reply_with_pushes(&mut self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        loop {
+            let reply = self.read_reply();
+            let push = reply.starts_with(b">");
+            bytes.extend(reply);
+            if !push {
+                return bytes;
+            }
+        }
+    }
+
     pub fn read_frame(&mut self) -> Frame {
         let bytes = self.read_reply();
         Frame::parse(&bytes).expect("valid").expect("complete").0
