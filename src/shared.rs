@@ -4,15 +4,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use parking_lot::RwLock;
-use smallvec::SmallVec;
+use smallvec::{smallvec, SmallVec};
 
 use crate::aof::{Aof, AofWait};
 use crate::clients::Clients;
-use crate::commands::CommandError;
 use crate::config::Config;
+use crate::resp::reply::encode_command;
 use crate::stats::Stats;
 use crate::store::{Locked, Slot, Store};
+use crate::util::clock::now_ms;
 use crate::watch::Watches;
+
+/// Why writes are refused: the AOF's write error, as C's strerror words it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteRefusal(pub String);
+
+impl std::fmt::Display for WriteRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MISCONF Errors writing to the AOF file: {}", self.0)
+    }
+}
 
 pub struct Shared {
     pub config: RwLock<Config>,
@@ -50,11 +61,8 @@ impl Shared {
     /// Why write commands are refused right now, if they are: the AOF cannot be written.
     /// Redis's wording, with C's strerror text.
     #[inline]
-    pub fn write_refusal(&self) -> Option<CommandError> {
-        self.aof
-            .as_ref()?
-            .write_error()
-            .map(|e| CommandError::Coded(format!("MISCONF Errors writing to the AOF file: {e}")))
+    pub fn write_refusal(&self) -> Option<WriteRefusal> {
+        self.aof.as_ref()?.write_error().map(WriteRefusal)
     }
 
     /// Locks `slots` for a command (see `Store::lock`). A write that spans several shards
@@ -78,6 +86,24 @@ impl Shared {
     /// True while a password is configured: clients must AUTH before other commands.
     pub fn requires_auth(&self) -> bool {
         self.config.read().requirepass.is_set()
+    }
+
+    /// Removes `key` from `db` if it has expired, logging its DEL: what a read that found it
+    /// expired leaves to do once its read locks are released. Checked again under the write
+    /// lock, since another client may have written the key in between.
+    pub fn remove_expired(&self, db: usize, key: &[u8]) {
+        let slot = Slot::of_key(db, key);
+        let mut locked = self.lock(smallvec![slot], true);
+        let shard = locked.shard_mut(slot);
+        if !shard.is_expired(key, now_ms()) || self.is_loading() {
+            return;
+        }
+        shard.remove(key);
+        self.watches.touch(db, key);
+        self.stats.expired_keys(1);
+        let mut record = Vec::new();
+        encode_command(&mut record, &[&b"DEL"[..], key]);
+        self.propagate(db, record, &locked);
     }
 
     /// Hands a write's AOF record to the writer thread. Called with the command's locks held

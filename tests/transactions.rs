@@ -280,7 +280,7 @@ fn watch_is_per_database_and_sees_own_changes() {
 fn expire_in(h: &Harness, key: &str, ms: u64) {
     let slot = Slot::of_key(0, key.as_bytes());
     let mut locked = h.shared.store.lock([slot].into_iter().collect(), true);
-    let deadline = rudis::commands::ctx::now_ms() + ms;
+    let deadline = rudis::util::clock::now_ms() + ms;
     locked
         .shard_mut(slot)
         .expires

@@ -1,5 +1,6 @@
-//! The append-only file: a writer thread fed by a channel, the loader that replays the file at
-//! start-up, and the rewrite that compacts it while clients are served.
+//! The append-only file: a writer thread fed by a channel, and the rewrite that compacts it
+//! while clients are served. Replaying it at start-up runs commands, so that is server-level
+//! (`crate::loading`).
 //!
 //! Order: a command's record enters the channel while the command still holds the locks of every
 //! shard it touched (see `commands::Ctx::finish`). Two commands that touch a common key are
@@ -7,7 +8,6 @@
 //! its record first; the channel is FIFO and has one consumer, so the file has the store's order
 //! for every key.
 
-pub mod loader;
 pub mod rewrite;
 pub mod writer;
 
@@ -18,9 +18,9 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
-use crate::commands::ctx::now_ms;
 use crate::config::FsyncPolicy;
 use crate::store::{Locked, Store};
+use crate::util::clock::now_ms;
 
 /// One command's effect, as RESP text, to be applied in database `db`. A record that selects
 /// other databases inside its text must select `db` again at its end.

@@ -29,9 +29,9 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::{Aof, Msg};
-use crate::commands::ctx::now_ms;
 use crate::resp::reply::encode_command;
 use crate::store::{value, Locked, Shard, Slot, Store, Value, SHARDS};
+use crate::util::clock::now_ms;
 
 /// Fields per HSET in the dump (Redis's AOF_REWRITE_ITEMS_PER_CMD).
 const ITEMS_PER_CMD: usize = 64;

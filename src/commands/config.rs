@@ -37,7 +37,7 @@ fn get(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             continue;
         }
         for s in SETTINGS {
-            if crate::glob::matches(pattern, s.name.as_bytes(), true)
+            if crate::util::glob::matches(pattern, s.name.as_bytes(), true)
                 && !pairs.iter().any(|(n, _)| n.eq_ignore_ascii_case(s.name))
             {
                 pairs.push((s.name.to_string(), config.get(s.name).unwrap_or_default()));

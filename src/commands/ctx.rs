@@ -12,21 +12,7 @@ use crate::resp::reply::encode_command;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
 use crate::store::{hash_key, is_key, Hash, Locked, Shard, Slot, Str, Value};
-
-/// Wall-clock Unix milliseconds (0 before 1970). Straight from `clock_gettime`, read once per
-/// command: `SystemTime::now().duration_since(UNIX_EPOCH)` costs twice the instructions.
-pub fn now_ms() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec for the call to fill; CLOCK_REALTIME always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    if ts.tv_sec < 0 {
-        return 0;
-    }
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
-}
+use crate::util::clock::now_ms;
 
 pub struct Ctx<'a> {
     pub shared: &'a Shared,
@@ -57,7 +43,7 @@ pub struct Keyspace<'a> {
     /// AOF text to log before the command itself (DELs of keys found expired).
     aof_pre: Vec<u8>,
     /// Keys a read found expired: removed once its (read) locks are released, see
-    /// `store::expire::remove_expired`.
+    /// `Shared::remove_expired`.
     seen_expired: RefCell<Vec<(usize, Box<[u8]>)>>,
     /// The hashes of the running command's keys, computed once when its locks were planned.
     known: KnownKeys,
@@ -473,18 +459,5 @@ impl<'a> Keyspace<'a> {
             Value::Hash(h) => Ok(h),
             _ => Err(CommandError::WrongType),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn now_ms_is_the_unix_time() {
-        let std_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        let ours = super::now_ms();
-        assert!(ours.abs_diff(std_ms) < 1000, "{ours} vs {std_ms}");
     }
 }

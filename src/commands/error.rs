@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+use crate::shared::WriteRefusal;
+use crate::util::ldouble::FloatError;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommandError {
     /// Holds the command's full name as Redis prints it (`get`, `client|setname`).
@@ -82,6 +85,24 @@ impl fmt::Display for CommandError {
 }
 
 impl std::error::Error for CommandError {}
+
+/// INCRBYFLOAT's wording; HINCRBYFLOAT words its own.
+impl From<FloatError> for CommandError {
+    fn from(e: FloatError) -> Self {
+        match e {
+            FloatError::NotFloat => CommandError::NotFloat,
+            FloatError::NanOrInfinity => {
+                CommandError::Err("increment would produce NaN or Infinity".into())
+            }
+        }
+    }
+}
+
+impl From<WriteRefusal> for CommandError {
+    fn from(e: WriteRefusal) -> Self {
+        CommandError::Coded(e.to_string())
+    }
+}
 
 #[cfg(test)]
 mod tests {

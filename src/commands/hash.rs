@@ -3,7 +3,8 @@
 use super::flags::*;
 use super::{args, CommandError, CommandSpec, Ctx, Keys};
 use crate::store::Hash;
-use crate::{glob, ldouble};
+use crate::util::glob;
+use crate::util::ldouble::{self, FloatError};
 
 const KEY1: Keys = Keys::Range {
     first: 1,
@@ -186,16 +187,18 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     // The increment alone first: Redis rejects a bad one before it looks at the key.
     match ldouble::incr_by_float(None, argv[3]) {
         Ok(_) => {}
-        Err(CommandError::NotFloat) => return Err(CommandError::NotFloat),
-        Err(_) => return Err(CommandError::Err("value is NaN or Infinity".into())),
+        Err(FloatError::NotFloat) => return Err(CommandError::NotFloat),
+        Err(FloatError::NanOrInfinity) => {
+            return Err(CommandError::Err("value is NaN or Infinity".into()))
+        }
     }
     let h = ctx.ks.hash_mut(argv[1])?;
     let text = match ldouble::incr_by_float(h.get(argv[2]), argv[3]) {
         Ok(t) => t,
-        Err(CommandError::NotFloat) => {
+        Err(FloatError::NotFloat) => {
             return Err(CommandError::Err("hash value is not a float".into()))
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     h.insert(argv[2], &text);
     ctx.dirty(1);

@@ -6,9 +6,9 @@ use std::hash::BuildHasher;
 
 use super::flags::*;
 use super::{args, CommandError, CommandSpec, Ctx, Keys, Slots, ALL_KEYS, KEY1};
-use crate::glob;
 use crate::shared::Shared;
 use crate::store::{Shard, Slot, Value, SHARDS};
+use crate::util::glob;
 
 const KEY12: Keys = Keys::Range {
     first: 1,

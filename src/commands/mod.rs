@@ -518,7 +518,7 @@ pub fn run(
     // Redis refuses PING too while its persistence fails, so that monitoring notices.
     if spec.is_write() || spec.name == "ping" {
         if let Some(e) = shared.write_refusal() {
-            return Err(e);
+            return Err(e.into());
         }
     }
     // `argv` outlives `ctx`, as `KnownKeys` requires.
@@ -545,7 +545,7 @@ pub fn run(
     // The locks are released: removing takes its own.
     if let Some(expired) = ctx.ks.take_seen_expired() {
         for (db, key) in expired {
-            crate::store::expire::remove_expired(shared, db, &key);
+            shared.remove_expired(db, &key);
         }
     }
     shared.stats.commands_processed();

@@ -123,7 +123,7 @@ fn list(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                         .collect()
                 }
                 b"pattern" => every
-                    .filter(|c| crate::glob::matches(arg, c.name.as_bytes(), true))
+                    .filter(|c| crate::util::glob::matches(arg, c.name.as_bytes(), true))
                     .map(|c| c.name)
                     .collect(),
                 _ => return Err(CommandError::Syntax),
