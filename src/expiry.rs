@@ -12,7 +12,7 @@ use smallvec::smallvec;
 
 use crate::resp::reply::encode_command;
 use crate::shared::Shared;
-use crate::store::{Slot, SHARDS};
+use crate::store::{ShardId, SHARDS};
 use crate::util::clock::now_ms;
 
 pub const TICK: Duration = Duration::from_millis(100);
@@ -54,15 +54,15 @@ impl Sweeper {
                     continue;
                 }
                 let offset = &mut self.offsets[db * SHARDS + i];
-                let slot = Slot {
+                let id = ShardId {
                     db: db as u32,
                     shard: i as u32,
                 };
                 // Through `Shared::lock`, as a command's write, so that a running AOF rewrite
                 // sees it too.
-                let mut locked = shared.lock(smallvec![slot], true);
+                let mut locked = shared.lock(smallvec![id], true);
                 let mut record = Vec::new();
-                let n = locked.shard_mut(slot).expire_sample(offset, now, |k| {
+                let n = locked.shard_mut(id).expire_sample(offset, now, |k| {
                     shared.watches.touch(db, k);
                     encode_command(&mut record, &[&b"DEL"[..], k]);
                 });

@@ -11,7 +11,7 @@ use crate::clients::Clients;
 use crate::config::Config;
 use crate::resp::reply::encode_command;
 use crate::stats::Stats;
-use crate::store::{Locked, Slot, Store};
+use crate::store::{Locked, ShardId, Store};
 use crate::util::clock::now_ms;
 use crate::watch::Watches;
 
@@ -65,11 +65,11 @@ impl Shared {
         self.aof.as_ref()?.write_error().map(WriteRefusal)
     }
 
-    /// Locks `slots` for a command (see `Store::lock`). A write that spans several shards
+    /// Locks `ids` for a command (see `Store::lock`). A write that spans several shards
     /// first settles its place in a running AOF rewrite (see `aof::rewrite`), before it
     /// changes anything.
-    pub fn lock(&self, slots: SmallVec<[Slot; 4]>, write: bool) -> Locked<'_> {
-        let locked = self.store.lock(slots, write);
+    pub fn lock(&self, ids: SmallVec<[ShardId; 4]>, write: bool) -> Locked<'_> {
+        let locked = self.store.lock(ids, write);
         if write {
             if let Some(aof) = &self.aof {
                 aof.rewrite.before_write(&locked);
@@ -79,8 +79,8 @@ impl Shared {
     }
 
     /// `lock` for one shard.
-    pub fn lock_one(&self, slot: Slot, write: bool) -> Locked<'_> {
-        self.store.lock_one(slot, write)
+    pub fn lock_one(&self, id: ShardId, write: bool) -> Locked<'_> {
+        self.store.lock_one(id, write)
     }
 
     /// True while a password is configured: clients must AUTH before other commands.
@@ -92,9 +92,9 @@ impl Shared {
     /// expired leaves to do once its read locks are released. Checked again under the write
     /// lock, since another client may have written the key in between.
     pub fn remove_expired(&self, db: usize, key: &[u8]) {
-        let slot = Slot::of_key(db, key);
-        let mut locked = self.lock(smallvec![slot], true);
-        let shard = locked.shard_mut(slot);
+        let id = ShardId::of_key(db, key);
+        let mut locked = self.lock(smallvec![id], true);
+        let shard = locked.shard_mut(id);
         if !shard.is_expired(key, now_ms()) || self.is_loading() {
             return;
         }
@@ -119,8 +119,8 @@ impl Shared {
     /// Returns only if the AOF could not be written and `force` is false: the server then
     /// keeps running, as Redis does when it cannot persist at shutdown.
     pub fn shutdown(&self, force: bool) {
-        let slots = self.store.all_slots().collect();
-        let all = self.store.lock(slots, true);
+        let ids = self.store.all_shards().collect();
+        let all = self.store.lock(ids, true);
         if let Some(aof) = &self.aof {
             log::warn!("Calling fsync() on the AOF file.");
             if !aof.sync() {

@@ -11,7 +11,7 @@ use crate::client::Client;
 use crate::resp::reply::encode_command;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
-use crate::store::{hash_key, is_key, Hash, Locked, Shard, Slot, Str, Value};
+use crate::store::{hash_key, is_key, Hash, Locked, Shard, ShardId, Str, Value};
 use crate::util::clock::now_ms;
 
 pub struct Ctx<'a> {
@@ -222,12 +222,12 @@ impl<'a> Keyspace<'a> {
     /// The shard holding `key`, and the key's hash.
     fn shard(&self, db: usize, key: &[u8]) -> (&Shard, u64) {
         let h = self.hash(key);
-        (self.locked.shard(Slot::of_hash(db, h)), h)
+        (self.locked.shard(ShardId::of_hash(db, h)), h)
     }
 
     fn shard_mut(&mut self, db: usize, key: &[u8]) -> (&mut Shard, u64) {
         let h = self.hash(key);
-        (self.locked.shard_mut(Slot::of_hash(db, h)), h)
+        (self.locked.shard_mut(ShardId::of_hash(db, h)), h)
     }
 
     /// A live value in database `db`; expired keys read as absent.
@@ -263,7 +263,7 @@ impl<'a> Keyspace<'a> {
         self.expire_hashed(db, key, h);
         self.shared.watches.touch(db, key);
         self.locked
-            .shard_mut(Slot::of_hash(db, h))
+            .shard_mut(ShardId::of_hash(db, h))
             .get_mut_hashed(h, key)
     }
 
@@ -291,7 +291,7 @@ impl<'a> Keyspace<'a> {
         self.shared.watches.touch(db, key);
         // A live key keeps its deadline; an absent one has none.
         self.locked
-            .shard_mut(Slot::of_hash(db, h))
+            .shard_mut(ShardId::of_hash(db, h))
             .insert_hashed(h, key, value);
     }
 
@@ -306,7 +306,7 @@ impl<'a> Keyspace<'a> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
         let shared = self.shared;
-        let shard = self.locked.shard_mut(Slot::of_hash(db, h));
+        let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
         match shard.map.raw_entry_mut().from_hash(h, |k| is_key(k, key)) {
             RawEntryMut::Occupied(mut e) => {
                 let Value::Str(cur) = e.get() else {
@@ -335,7 +335,7 @@ impl<'a> Keyspace<'a> {
     /// The locked shards of database `db` (all of them under a `Keys::Db` or `Keys::All` plan).
     pub fn db_shards(&self, db: usize) -> Vec<&Shard> {
         self.locked
-            .slots()
+            .shard_ids()
             .iter()
             .filter(|s| s.db as usize == db)
             .map(|s| self.locked.shard(*s))
@@ -405,7 +405,7 @@ impl<'a> Keyspace<'a> {
     /// `expire_if_needed` for a key whose hash is known.
     #[inline]
     fn expire_hashed(&mut self, db: usize, key: &[u8], h: u64) {
-        let slot = Slot::of_hash(db, h);
+        let slot = ShardId::of_hash(db, h);
         if self.has_expired(self.locked.shard(slot), h, key) {
             self.remove_expired(db, key, h);
         }
@@ -414,7 +414,7 @@ impl<'a> Keyspace<'a> {
     #[cold]
     fn remove_expired(&mut self, db: usize, key: &[u8], h: u64) {
         self.locked
-            .shard_mut(Slot::of_hash(db, h))
+            .shard_mut(ShardId::of_hash(db, h))
             .remove_hashed(h, key);
         self.shared.stats.expired_keys(1);
         self.shared.watches.touch(db, key);
@@ -454,7 +454,7 @@ impl<'a> Keyspace<'a> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
         self.shared.watches.touch(db, key);
-        let shard = self.locked.shard_mut(Slot::of_hash(db, h));
+        let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
         match shard.get_or_insert_hashed(h, key, || Value::hash(Hash::default())) {
             Value::Hash(h) => Ok(h),
             _ => Err(CommandError::WrongType),

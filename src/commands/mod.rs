@@ -48,13 +48,13 @@ pub use error::CommandError;
 use crate::client::Client;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
-use crate::store::{hash_key, Slot};
+use crate::store::{hash_key, ShardId};
 
 pub type Handler = fn(&mut Ctx, &[&[u8]]) -> Result<(), CommandError>;
 
 /// The slots a command touches, from its arguments and the client's database.
-pub type Slots = SmallVec<[Slot; 4]>;
-pub type PlanFn = fn(&Shared, usize, &[&[u8]]) -> Result<Slots, CommandError>;
+pub type ShardIds = SmallVec<[ShardId; 4]>;
+pub type PlanFn = fn(&Shared, usize, &[&[u8]]) -> Result<ShardIds, CommandError>;
 
 /// Command flags, named as COMMAND INFO prints them.
 pub mod flags {
@@ -357,7 +357,7 @@ pub fn plan(
     spec: &CommandSpec,
     db: usize,
     argv: &[&[u8]],
-) -> Result<Slots, CommandError> {
+) -> Result<ShardIds, CommandError> {
     plan_hashed(shared, spec, db, argv, &mut KnownKeys::default())
 }
 
@@ -369,20 +369,20 @@ fn plan_hashed(
     db: usize,
     argv: &[&[u8]],
     known: &mut KnownKeys,
-) -> Result<Slots, CommandError> {
+) -> Result<ShardIds, CommandError> {
     Ok(match spec.keys {
         Keys::None => SmallVec::new(),
         Keys::Range { first, last, step } => {
-            let mut slots = Slots::new();
+            let mut slots = ShardIds::new();
             for i in key_positions(first, last, step, argv.len()) {
                 let h = hash_key(argv[i]);
                 known.push(argv[i], h);
-                slots.push(Slot::of_hash(db, h));
+                slots.push(ShardId::of_hash(db, h));
             }
             slots
         }
-        Keys::Db => shared.store.db_slots(db).collect(),
-        Keys::All => shared.store.all_slots().collect(),
+        Keys::Db => shared.store.db_shards(db).collect(),
+        Keys::All => shared.store.all_shards().collect(),
         Keys::Custom { plan, .. } => plan(shared, db, argv)?,
     })
 }
@@ -526,7 +526,7 @@ pub fn run(
         // Most commands name one key: no vector of slots to build, sort or search.
         Some(key) => {
             let h = hash_key(key);
-            let locked = shared.lock_one(Slot::of_hash(client.db, h), spec.is_write());
+            let locked = shared.lock_one(ShardId::of_hash(client.db, h), spec.is_write());
             let mut ctx = Ctx::new(shared, client, out, locked);
             ctx.ks.known_key(key, h);
             ctx

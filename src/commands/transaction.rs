@@ -11,11 +11,11 @@ use std::sync::atomic::Ordering;
 use smallvec::SmallVec;
 
 use super::flags::*;
-use super::{args, call, plan, CommandError, CommandSpec, Ctx, Keys, Slots};
+use super::{args, call, plan, CommandError, CommandSpec, Ctx, Keys, ShardIds};
 use crate::client::Client;
 use crate::resp::reply::encode_command;
 use crate::shared::Shared;
-use crate::store::{Locked, Slot};
+use crate::store::{Locked, ShardId};
 
 /// A client's open transaction.
 #[derive(Default)]
@@ -165,7 +165,7 @@ fn watch(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         let expired = ctx
             .ks
             .locked
-            .shard(Slot::of_key(db, key))
+            .shard(ShardId::of_key(db, key))
             .is_expired(key, ctx.ks.clock());
         ctx.shared.watches.watch(db, key, &flag);
         ctx.client.watched.insert(id, expired);
@@ -199,7 +199,7 @@ fn watched_key_changed(ctx: &Ctx) -> bool {
             && ctx
                 .ks
                 .locked
-                .shard(Slot::of_key(*db, key))
+                .shard(ShardId::of_key(*db, key))
                 .is_expired(key, ctx.ks.clock())
     })
 }
@@ -225,7 +225,7 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     }
 
     // The union of every command's lock plan, each planned in the database it will run in.
-    let mut slots = Slots::new();
+    let mut slots = ShardIds::new();
     let mut plans: Vec<Result<(), CommandError>> = Vec::with_capacity(multi.queue.len());
     let mut db = ctx.client.db;
     for q in &multi.queue {
@@ -238,7 +238,7 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.client
             .watched
             .keys()
-            .map(|(db, k)| Slot::of_key(*db, k)),
+            .map(|(db, k)| ShardId::of_key(*db, k)),
     );
     // Through `Shared::lock`, as every multi-shard writer: it settles the transaction's place
     // in a running AOF rewrite before anything changes.
