@@ -4,14 +4,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use parking_lot::RwLock;
-use smallvec::{smallvec, SmallVec};
+use smallvec::smallvec;
 
 use crate::aof::{Aof, AofWait};
 use crate::clients::Clients;
 use crate::config::Config;
 use crate::resp::reply::encode_command;
 use crate::stats::Stats;
-use crate::store::{Locked, ShardId, Store};
+use crate::store::{Locked, ShardId, ShardIds, Store};
 use crate::util::clock::now_ms;
 use crate::watch::Watches;
 
@@ -68,7 +68,7 @@ impl Shared {
     /// Locks `ids` for a command (see `Store::lock`). A write that spans several shards
     /// first settles its place in a running AOF rewrite (see `aof::rewrite`), before it
     /// changes anything.
-    pub fn lock(&self, ids: SmallVec<[ShardId; 4]>, write: bool) -> Locked<'_> {
+    pub fn lock(&self, ids: ShardIds, write: bool) -> Locked<'_> {
         let locked = self.store.lock(ids, write);
         if write {
             if let Some(aof) = &self.aof {

@@ -13,7 +13,8 @@ pub enum CommandError {
         name: Vec<u8>,
         args: Vec<Vec<u8>>,
     },
-    /// `sub` as the client typed it; `cmd` upper-case, as in Redis's "Try CLIENT HELP.".
+    /// `sub` as the client typed it; `cmd` the container's name (upper-cased in the message, as
+    /// in Redis's "Try CLIENT HELP.").
     UnknownSubcommand {
         sub: Vec<u8>,
         cmd: &'static str,
@@ -62,8 +63,9 @@ impl fmt::Display for CommandError {
             }
             CommandError::UnknownSubcommand { sub, cmd } => write!(
                 f,
-                "ERR unknown subcommand '{}'. Try {cmd} HELP.",
-                String::from_utf8_lossy(&sub[..sub.len().min(128)])
+                "ERR unknown subcommand '{}'. Try {} HELP.",
+                String::from_utf8_lossy(&sub[..sub.len().min(128)]),
+                cmd.to_ascii_uppercase()
             ),
             CommandError::WrongType => {
                 f.write_str("WRONGTYPE Operation against a key holding the wrong kind of value")

@@ -12,13 +12,7 @@ use super::{CommandError, CommandSpec, Ctx, Keys};
 use crate::shared::Shared;
 use crate::store::ShardId;
 
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
-    name: "info",
-    arity: -1,
-    flags: LOADING | STALE,
-    keys: Keys::None,
-    handler: info,
-}];
+pub static COMMANDS: &[CommandSpec] = &[cmd!("info", -1, LOADING | STALE, Keys::None, info)];
 
 /// What `INFO` and `INFO default` show, in Redis's order.
 const DEFAULT: &[&str] = &[

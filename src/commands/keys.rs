@@ -5,9 +5,9 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 
 use super::flags::*;
-use super::{args, CommandError, CommandSpec, Ctx, Keys, ShardIds, ALL_KEYS, KEY1};
+use super::{args, CommandError, CommandSpec, Ctx, Keys, ALL_KEYS, KEY1};
 use crate::shared::Shared;
-use crate::store::{Shard, ShardId, Value, SHARDS};
+use crate::store::{Shard, ShardId, ShardIds, Value, SHARDS};
 use crate::util::glob;
 
 const KEY12: Keys = Keys::Range {

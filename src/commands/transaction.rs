@@ -11,11 +11,11 @@ use std::sync::atomic::Ordering;
 use smallvec::SmallVec;
 
 use super::flags::*;
-use super::{args, call, plan, CommandError, CommandSpec, Ctx, Keys, ShardIds};
+use super::{args, call, plan, CommandError, CommandSpec, Ctx, Keys, ALL_KEYS};
 use crate::client::Client;
 use crate::resp::reply::encode_command;
 use crate::shared::Shared;
-use crate::store::{Locked, ShardId};
+use crate::store::{Locked, ShardId, ShardIds};
 
 /// A client's open transaction.
 #[derive(Default)]
@@ -41,54 +41,42 @@ impl Queued {
 pub type Watched = HashMap<(usize, Vec<u8>), bool>;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "multi",
-        arity: 1,
-        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
-        keys: Keys::None,
-        handler: multi,
-    },
-    CommandSpec {
-        name: "exec",
-        arity: 1,
-        flags: NOSCRIPT | LOADING | STALE,
-        keys: Keys::None,
-        handler: exec,
-    },
-    CommandSpec {
-        name: "discard",
-        arity: 1,
-        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
-        keys: Keys::None,
-        handler: discard,
-    },
-    CommandSpec {
-        name: "watch",
-        arity: -2,
-        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
-        keys: Keys::Range {
-            first: 1,
-            last: -1,
-            step: 1,
-        },
-        handler: watch,
-    },
-    CommandSpec {
-        name: "unwatch",
-        arity: 1,
-        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
-        keys: Keys::None,
-        handler: unwatch,
-    },
+    cmd!(
+        "multi",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | NOT_QUEUED,
+        Keys::None,
+        multi
+    ),
+    cmd!(
+        "exec",
+        1,
+        NOSCRIPT | LOADING | STALE | NOT_QUEUED | RUNS_QUEUE,
+        Keys::None,
+        exec
+    ),
+    cmd!(
+        "discard",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | NOT_QUEUED,
+        Keys::None,
+        discard
+    ),
+    cmd!(
+        "watch",
+        -2,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | NOT_QUEUED,
+        ALL_KEYS,
+        watch
+    ),
+    cmd!(
+        "unwatch",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        Keys::None,
+        unwatch
+    ),
 ];
-
-/// Whether `spec` is queued inside MULTI rather than run at once.
-pub fn queues(spec: &CommandSpec) -> bool {
-    !matches!(
-        spec.name,
-        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
-    )
-}
 
 pub fn queue(client: &mut Client, spec: &'static CommandSpec, argv: &[&[u8]]) {
     if let Some(m) = client.multi.as_mut() {

@@ -230,6 +230,9 @@ pub fn shard_of(key: &[u8]) -> usize {
     shard_of_hash(hash_key(key))
 }
 
+/// The shards a command locks: most name one or two.
+pub type ShardIds = SmallVec<[ShardId; 4]>;
+
 /// One lockable unit: a shard of a database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ShardId {
@@ -278,7 +281,7 @@ enum Held<'a> {
     One(ShardId, Guard<'a>),
     /// Sorted.
     Many {
-        ids: SmallVec<[ShardId; 4]>,
+        ids: ShardIds,
         guards: SmallVec<[Guard<'a>; 4]>,
     },
 }
@@ -364,7 +367,7 @@ impl Store {
     }
 
     /// Lock `ids` (sorted and deduplicated here) in the global order.
-    pub fn lock(&self, mut ids: SmallVec<[ShardId; 4]>, write: bool) -> Locked<'_> {
+    pub fn lock(&self, mut ids: ShardIds, write: bool) -> Locked<'_> {
         let held = match ids.len() {
             0 => Held::None,
             1 => Held::One(ids[0], self.guard(ids[0], write)),
