@@ -29,7 +29,13 @@ pub static COMMANDS: &[CommandSpec] = &[
         Keys::None,
         reset
     ),
-    cmd!("select", 2, LOADING | STALE | FAST, Keys::None, select),
+    cmd!(
+        "select",
+        2,
+        LOADING | STALE | FAST | SELECTS_DB,
+        Keys::None,
+        select
+    ),
     cmd!(
         "auth",
         -2,

@@ -43,6 +43,9 @@ pub mod flags {
     /// Refused while persistence fails, though not a write (PING: so that monitoring notices,
     /// as Redis's `processCommand` does).
     pub const DISK_ERROR_REFUSES: u32 = 1 << 26;
+    /// Moves the client to the database its first argument names (SELECT): inside EXEC, the
+    /// commands after it are planned in that database.
+    pub const SELECTS_DB: u32 = 1 << 27;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),

@@ -164,7 +164,7 @@ fn watch(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 
 /// The database a queued SELECT moves to, if it is valid.
 fn selected_db(shared: &Shared, q: &Queued) -> Option<usize> {
-    if q.spec.name != "select" {
+    if !q.spec.has(SELECTS_DB) {
         return None;
     }
     let db = args::int(q.argv.get(1)?).ok()?;
