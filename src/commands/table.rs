@@ -183,6 +183,44 @@ mod tests {
         }
     }
 
+    /// Where Redis compares command procs, rudis has a flag: on the same commands, and never
+    /// shown by COMMAND INFO.
+    #[test]
+    fn the_dispatchers_own_flags_mark_redis_s_commands() {
+        use crate::commands::flags::*;
+        let with = |f| {
+            let mut v: Vec<&str> = all().filter(|c| c.has(f)).map(|c| c.name).collect();
+            v.sort_unstable();
+            v
+        };
+        let ours = NOT_QUEUED | RUNS_QUEUE | DISK_ERROR_REFUSES | SELECTS_DB;
+        assert_eq!(
+            with(NOT_QUEUED),
+            ["discard", "exec", "multi", "quit", "reset", "watch"]
+        );
+        assert_eq!(with(RUNS_QUEUE), ["exec"]);
+        assert_eq!(with(DISK_ERROR_REFUSES), ["ping"]);
+        assert_eq!(with(SELECTS_DB), ["select"]);
+        assert!(NAMES.iter().all(|(f, _)| f & ours == 0));
+    }
+
+    #[test]
+    fn containers_carry_their_subcommands_and_help() {
+        for c in all().filter(|c| !c.subcommands.is_empty()) {
+            assert!(!c.help.is_empty(), "{} has no help", c.name);
+            for s in c.subcommands {
+                assert!(s.name.starts_with(&format!("{}|", c.name)), "{}", s.name);
+            }
+            let help = format!("{}|help", c.name);
+            assert!(c.subcommands.iter().any(|s| s.name == help), "{help}");
+        }
+        let containers: Vec<&str> = all()
+            .filter(|c| !c.subcommands.is_empty())
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(containers, ["client", "config", "command"]);
+    }
+
     #[test]
     fn test_hooks_are_not_listed() {
         assert!(all().all(|c| !c.name.starts_with("rudis-test")));

@@ -57,3 +57,31 @@ impl Shard {
         count
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{hash_key, Value};
+    use super::*;
+
+    #[test]
+    fn a_turn_removes_the_expired_keys_it_samples_and_keeps_the_others() {
+        let mut s = Shard::default();
+        for i in 0..100 {
+            let k = format!("k{i}");
+            s.insert_hashed(hash_key(k.as_bytes()), k.as_bytes(), Value::str(b"v"));
+            // Keys 0..80 are past their deadline at 10, the others not.
+            let deadline = if i < 80 { 5 } else { 50 };
+            s.expires.insert(Bytes::from(k.as_str()), deadline);
+        }
+        let (mut offset, mut seen) = (0, Vec::new());
+        let mut removed = 0;
+        for _ in 0..10 {
+            removed += s.expire_sample(&mut offset, 10, |k| seen.push(k.to_vec()));
+        }
+        assert_eq!(removed, 80);
+        assert_eq!(seen.len(), 80);
+        assert_eq!(s.expires.len(), 20);
+        assert!(s.get_hashed(hash_key(b"k0"), b"k0").is_none());
+        assert!(s.get_hashed(hash_key(b"k99"), b"k99").is_some());
+    }
+}
