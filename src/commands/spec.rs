@@ -170,7 +170,11 @@ impl CommandSpec {
     /// The argv positions of the keys in a call with `argc` words, as `key_range` places
     /// them: what the lock plan, a write's expiry of its keys and COMMAND GETKEYS all use.
     pub fn key_positions(&self, argc: usize) -> KeyPositions {
-        KeyPositions::new(self.key_range(), argc)
+        match self.keys {
+            Keys::Range { first, last, step } => KeyPositions::new((first, last, step), argc),
+            Keys::Custom { range, .. } => KeyPositions::new(range, argc),
+            Keys::None | Keys::Db | Keys::All => KeyPositions::new((1, 0, 1), 0),
+        }
     }
 
     /// The subcommand `argv[1]` of this container, if it has one by that name.
@@ -192,17 +196,10 @@ pub struct KeyPositions {
 }
 
 impl KeyPositions {
-    /// Positions first, first+step, ... up to last (negative: from the end) within `argc`.
-    /// A first position of 0 means no keys, as in Redis's tables.
+    /// Positions first, first+step, ... up to last (negative: from the end) within `argc`;
+    /// `first` is at least 1 (a key range's first key follows the command's name).
     #[inline]
     pub fn new((first, last, step): (i32, i32, i32), argc: usize) -> KeyPositions {
-        if first <= 0 {
-            return KeyPositions {
-                next: 1,
-                last: 0,
-                step: 1,
-            };
-        }
         let argc = argc as i32;
         let last = if last < 0 {
             argc + last
@@ -241,6 +238,7 @@ mod tests {
         assert_eq!(at((1, -1, 2), 5), [1, 3]);
         assert_eq!(at((2, -1, 1), 2), Vec::<usize>::new());
         assert_eq!(at((1, 2, 1), 2), [1]);
-        assert_eq!(at((0, 0, 0), 3), Vec::<usize>::new());
+        let none = CommandSpec::new("x", 1, 0, Keys::Db, |_, _| Ok(()));
+        assert_eq!(none.key_positions(3).count(), 0);
     }
 }
