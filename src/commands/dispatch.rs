@@ -78,7 +78,15 @@ fn plan_hashed(
         }
         Keys::Db => shared.store.db_shards(db).collect(),
         Keys::All => shared.store.all_shards().collect(),
-        Keys::Custom { plan, .. } => plan(shared, db, argv)?,
+        Keys::Custom { range, dbs } => {
+            let mut ids = ShardIds::new();
+            for i in KeyPositions::new(range, argv.len()) {
+                for d in dbs(shared, db, argv, i) {
+                    ids.push(ShardId::of_key(d, argv[i]));
+                }
+            }
+            ids
+        }
     })
 }
 

@@ -4,10 +4,12 @@
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 
+use smallvec::smallvec;
+
 use super::flags::*;
-use super::{args, CommandError, CommandSpec, Ctx, Keys, ALL_KEYS, KEY1};
+use super::{args, CommandError, CommandSpec, Ctx, KeyDbs, Keys, ALL_KEYS, KEY1};
 use crate::shared::Shared;
-use crate::store::{Shard, ShardId, ShardIds, Value, SHARDS};
+use crate::store::{Shard, ShardId, Value, SHARDS};
 use crate::util::glob;
 
 const KEY12: Keys = Keys::Range {
@@ -34,7 +36,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         WRITE | DENYOOM,
         Keys::Custom {
             range: (1, 2, 1),
-            plan: copy_plan,
+            dbs: copy_dbs,
         },
         copy
     ),
@@ -44,7 +46,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         WRITE | FAST,
         Keys::Custom {
             range: (1, 1, 1),
-            plan: move_plan,
+            dbs: move_dbs,
         },
         move_
     ),
@@ -313,15 +315,15 @@ fn copy_options(shared: &Shared, db: usize, argv: &[&[u8]]) -> Result<(usize, bo
     Ok((target, replace))
 }
 
-/// COPY locks the source in the current database and the destination in the target one. Bad
+/// COPY's source is in the current database and its destination in the target one. Bad
 /// options lock the source only: the handler then replies with the error.
-fn copy_plan(shared: &Shared, db: usize, argv: &[&[u8]]) -> Result<ShardIds, CommandError> {
-    let mut slots = ShardIds::new();
-    slots.push(ShardId::of_key(db, argv[1]));
-    if let Ok((target, _)) = copy_options(shared, db, argv) {
-        slots.push(ShardId::of_key(target, argv[2]));
+fn copy_dbs(shared: &Shared, db: usize, argv: &[&[u8]], pos: usize) -> KeyDbs {
+    match pos {
+        1 => smallvec![db],
+        _ => copy_options(shared, db, argv)
+            .map(|(target, _)| smallvec![target])
+            .unwrap_or_default(),
     }
-    Ok(slots)
 }
 
 fn same_object() -> CommandError {
@@ -366,13 +368,11 @@ fn expire_both(ctx: &mut Ctx, a: (usize, &[u8]), b: (usize, &[u8])) {
     ctx.ks.expire_if_needed(b.0, b.1);
 }
 
-fn move_plan(shared: &Shared, db: usize, argv: &[&[u8]]) -> Result<ShardIds, CommandError> {
-    let mut slots = ShardIds::new();
-    slots.push(ShardId::of_key(db, argv[1]));
-    if let Ok(target) = db_index(shared, argv[2]) {
-        slots.push(ShardId::of_key(target, argv[1]));
-    }
-    Ok(slots)
+/// MOVE's key is in the current database and the target one (if it names one).
+fn move_dbs(shared: &Shared, db: usize, argv: &[&[u8]], _pos: usize) -> KeyDbs {
+    let mut dbs = smallvec![db];
+    dbs.extend(db_index(shared, argv[2]).ok());
+    dbs
 }
 
 fn move_(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {

@@ -35,5 +35,5 @@ pub use ctx::Ctx;
 pub(crate) use dispatch::call;
 pub use dispatch::{dispatch_sub, execute, help, plan, run};
 pub use error::CommandError;
-pub use spec::{flags, CommandSpec, Handler, Keys, PlanFn, ALL_KEYS, KEY1};
+pub use spec::{flags, CommandSpec, Handler, KeyDbs, KeyDbsFn, Keys, ALL_KEYS, KEY1};
 pub use table::{all, lookup};

@@ -2,10 +2,11 @@
 //! for a container (CLIENT, CONFIG, COMMAND) its subcommands and help text. Every command's
 //! spec is written one way, with `cmd!`; a container adds `.container(SUBCOMMANDS, HELP)`.
 
+use smallvec::SmallVec;
+
 use super::ctx::Ctx;
 use super::error::CommandError;
 use crate::shared::Shared;
-use crate::store::ShardIds;
 
 /// A `CommandSpec` on one line: name, arity, flags, keys, handler.
 macro_rules! cmd {
@@ -16,8 +17,12 @@ macro_rules! cmd {
 
 pub type Handler = fn(&mut Ctx, &[&[u8]]) -> Result<(), CommandError>;
 
-/// The shards a `Keys::Custom` command needs, from its arguments and the client's database.
-pub type PlanFn = fn(&Shared, usize, &[&[u8]]) -> Result<ShardIds, CommandError>;
+/// For a `Keys::Custom` command run from database `db` with `argv`: the databases the key at
+/// position `pos` is read or written in (COPY ... DB n, MOVE).
+pub type KeyDbsFn = fn(shared: &Shared, db: usize, argv: &[&[u8]], pos: usize) -> KeyDbs;
+
+/// A key's databases: one or two.
+pub type KeyDbs = SmallVec<[usize; 2]>;
 
 /// Command flags. Those in `NAMES` are Redis's, named as COMMAND INFO prints them; the others
 /// are the dispatcher's own, for what Redis decides by comparing command procs.
@@ -88,11 +93,11 @@ pub enum Keys {
     Db,
     /// Every database (FLUSHALL, SWAPDB).
     All,
-    /// Computed from the arguments (MOVE, COPY ... DB n): returns the shards, or an error to
-    /// reply with. `range` is what COMMAND INFO reports.
+    /// Keys at `range`'s positions, as `Range`, each in the databases `dbs` names for it
+    /// (MOVE, COPY ... DB n).
     Custom {
         range: (i32, i32, i32),
-        plan: PlanFn,
+        dbs: KeyDbsFn,
     },
 }
 
