@@ -35,7 +35,7 @@ f=$(ls "$out".* | head -1)
 reqs=$((n * ntests))
 total=$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}')
 exec_ir=$(callgrind_annotate --inclusive=yes "$f" 2>/dev/null \
-  | awk '/rudis::commands::execute[^_a-z]/ && !x {gsub(",","",$1); print $1; x=1}')
+  | awk '/rudis::commands::(dispatch::)?execute[^_a-z]/ && !x {gsub(",","",$1); print $1; x=1}')
 echo "requests: $reqs ($tests, -c $c -P $P)"
 echo "total Ir/request:   $((total / reqs))"
 [ -n "$exec_ir" ] && echo "execute Ir/request: $((exec_ir / reqs))"

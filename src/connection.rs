@@ -299,7 +299,7 @@ impl Session {
         if let Some(wait) = self.client.pending_ack.take() {
             // No reply before its write is in the AOF, as in Redis (and on disk under always).
             if let Some(aof) = &shared.aof {
-                aof.help(wait.ticket());
+                aof.write_through(wait.ticket());
             }
             if let AofWait::Synced(_, ack) = wait {
                 let _ = ack.recv();

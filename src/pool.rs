@@ -467,7 +467,7 @@ impl Pool {
                 // An fsync takes milliseconds: let someone else serve the others meanwhile.
                 self.nudge();
             }
-            aof.help(ticket);
+            aof.write_through(ticket);
         }
         for d in done.drain(..) {
             let mut guard = d.conn.session.lock();

@@ -10,8 +10,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::aof::{loader, Aof};
+use crate::aof::Aof;
 use crate::config::Config;
+use crate::loading;
 use crate::pool::Pool;
 use crate::shared::Shared;
 
@@ -50,7 +51,7 @@ pub fn prepare(config: Config) -> Result<Arc<Shared>, ServerError> {
     let shared = Arc::new(Shared::new(config, aof));
     if let Some(aof) = &shared.aof {
         remove_stale_rewrites(aof.path());
-        loader::load(&shared, aof.path()).map_err(|e| ServerError::Aof(e.to_string()))?;
+        loading::load(&shared, aof.path()).map_err(|e| ServerError::Aof(e.to_string()))?;
         aof.start_writer()
             .map_err(|e| ServerError::Aof(format!("cannot open {}: {e}", aof.path().display())))?;
         let s = shared.clone();
@@ -102,7 +103,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     install_panic_hook();
     let shared = prepare(config)?;
     spawn_signal_handler(&shared)?;
-    crate::store::expire::spawn(shared.clone()).map_err(ServerError::Thread)?;
+    crate::expiry::spawn(shared.clone()).map_err(ServerError::Thread)?;
     log::info!(
         "rudis {} ready to accept connections on {addr}, {workers} workers, pid {}",
         env!("CARGO_PKG_VERSION"),

@@ -4,15 +4,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use parking_lot::RwLock;
-use smallvec::SmallVec;
+use smallvec::smallvec;
 
 use crate::aof::{Aof, AofWait};
 use crate::clients::Clients;
-use crate::commands::CommandError;
 use crate::config::Config;
+use crate::resp::reply::encode_command;
 use crate::stats::Stats;
-use crate::store::{Locked, Slot, Store};
+use crate::store::{Locked, ShardId, ShardIds, Store};
+use crate::util::clock::now_ms;
 use crate::watch::Watches;
+
+/// Why writes are refused: the AOF's write error, as C's strerror words it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteRefusal(pub String);
+
+impl std::fmt::Display for WriteRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MISCONF Errors writing to the AOF file: {}", self.0)
+    }
+}
 
 pub struct Shared {
     pub config: RwLock<Config>,
@@ -50,18 +61,15 @@ impl Shared {
     /// Why write commands are refused right now, if they are: the AOF cannot be written.
     /// Redis's wording, with C's strerror text.
     #[inline]
-    pub fn write_refusal(&self) -> Option<CommandError> {
-        self.aof
-            .as_ref()?
-            .write_error()
-            .map(|e| CommandError::Coded(format!("MISCONF Errors writing to the AOF file: {e}")))
+    pub fn write_refusal(&self) -> Option<WriteRefusal> {
+        self.aof.as_ref()?.write_error().map(WriteRefusal)
     }
 
-    /// Locks `slots` for a command (see `Store::lock`). A write that spans several shards
+    /// Locks `ids` for a command (see `Store::lock`). A write that spans several shards
     /// first settles its place in a running AOF rewrite (see `aof::rewrite`), before it
     /// changes anything.
-    pub fn lock(&self, slots: SmallVec<[Slot; 4]>, write: bool) -> Locked<'_> {
-        let locked = self.store.lock(slots, write);
+    pub fn lock(&self, ids: ShardIds, write: bool) -> Locked<'_> {
+        let locked = self.store.lock(ids, write);
         if write {
             if let Some(aof) = &self.aof {
                 aof.rewrite.before_write(&locked);
@@ -71,13 +79,31 @@ impl Shared {
     }
 
     /// `lock` for one shard.
-    pub fn lock_one(&self, slot: Slot, write: bool) -> Locked<'_> {
-        self.store.lock_one(slot, write)
+    pub fn lock_one(&self, id: ShardId, write: bool) -> Locked<'_> {
+        self.store.lock_one(id, write)
     }
 
     /// True while a password is configured: clients must AUTH before other commands.
     pub fn requires_auth(&self) -> bool {
         self.config.read().requirepass.is_set()
+    }
+
+    /// Removes `key` from `db` if it has expired, logging its DEL: what a read that found it
+    /// expired leaves to do once its read locks are released. Checked again under the write
+    /// lock, since another client may have written the key in between.
+    pub fn remove_expired(&self, db: usize, key: &[u8]) {
+        let id = ShardId::of_key(db, key);
+        let mut locked = self.lock(smallvec![id], true);
+        let shard = locked.shard_mut(id);
+        if !shard.is_expired(key, now_ms()) || self.is_loading() {
+            return;
+        }
+        shard.remove(key);
+        self.watches.touch(db, key);
+        self.stats.expired_keys(1);
+        let mut record = Vec::new();
+        encode_command(&mut record, &[&b"DEL"[..], key]);
+        self.propagate(db, record, &locked);
     }
 
     /// Hands a write's AOF record to the writer thread. Called with the command's locks held
@@ -93,8 +119,8 @@ impl Shared {
     /// Returns only if the AOF could not be written and `force` is false: the server then
     /// keeps running, as Redis does when it cannot persist at shutdown.
     pub fn shutdown(&self, force: bool) {
-        let slots = self.store.all_slots().collect();
-        let all = self.store.lock(slots, true);
+        let ids = self.store.all_shards().collect();
+        let all = self.store.lock(ids, true);
         if let Some(aof) = &self.aof {
             log::warn!("Calling fsync() on the AOF file.");
             if !aof.sync() {

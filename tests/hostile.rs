@@ -214,7 +214,7 @@ fn output_buffer_hard_limit_like_redis() {
 /// A bug that panics inside a handler costs only that command: the client gets an error, the
 /// log has the panic, the lock it held is released, everyone else carries on. The command
 /// that panics on purpose exists only in debug builds (`cargo test` without --release); the
-/// same is tested in-process in `commands::tests` for every build.
+/// same is tested in-process in `commands::dispatch::tests` for every build.
 #[cfg(debug_assertions)]
 #[test]
 fn panicking_command_is_contained() {

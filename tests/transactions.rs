@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{show, Raw, Rudis};
 use rudis::harness::Harness;
-use rudis::store::Slot;
+use rudis::store::ShardId;
 
 fn words(s: &str) -> Vec<&str> {
     s.split_whitespace().collect()
@@ -278,9 +278,9 @@ fn watch_is_per_database_and_sees_own_changes() {
 
 /// Gives `key` in database 0 a deadline `ms` from now, directly in the store.
 fn expire_in(h: &Harness, key: &str, ms: u64) {
-    let slot = Slot::of_key(0, key.as_bytes());
+    let slot = ShardId::of_key(0, key.as_bytes());
     let mut locked = h.shared.store.lock([slot].into_iter().collect(), true);
-    let deadline = rudis::commands::ctx::now_ms() + ms;
+    let deadline = rudis::util::clock::now_ms() + ms;
     locked
         .shard_mut(slot)
         .expires

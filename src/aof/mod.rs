@@ -1,5 +1,6 @@
-//! The append-only file: a writer thread fed by a channel, the loader that replays the file at
-//! start-up, and the rewrite that compacts it while clients are served.
+//! The append-only file: a writer thread fed by a channel, and the rewrite that compacts it
+//! while clients are served. Replaying it at start-up runs commands, so that is server-level
+//! (`crate::loading`).
 //!
 //! Order: a command's record enters the channel while the command still holds the locks of every
 //! shard it touched (see `commands::Ctx::finish`). Two commands that touch a common key are
@@ -7,7 +8,6 @@
 //! its record first; the channel is FIFO and has one consumer, so the file has the store's order
 //! for every key.
 
-pub mod loader;
 pub mod rewrite;
 pub mod writer;
 
@@ -18,9 +18,9 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
-use crate::commands::ctx::now_ms;
 use crate::config::FsyncPolicy;
 use crate::store::{Locked, Store};
+use crate::util::clock::now_ms;
 
 /// One command's effect, as RESP text, to be applied in database `db`. A record that selects
 /// other databases inside its text must select `db` again at its end.
@@ -36,14 +36,14 @@ pub struct Record {
 
 /// What a client's reply must wait for after its command was logged.
 pub enum AofWait {
-    /// The record written to the file (see `Aof::help`; the number is its ticket).
+    /// The record written to the file (see `Aof::write_through`; the number is its ticket).
     Written(u64),
     /// ... and fsynced (`appendfsync always`).
     Synced(u64, Receiver<()>),
 }
 
 impl AofWait {
-    /// The record's ticket (see `Aof::help`).
+    /// The record's ticket (see `Aof::write_through`).
     pub fn ticket(&self) -> u64 {
         match self {
             AofWait::Written(t) | AofWait::Synced(t, _) => *t,
@@ -69,7 +69,7 @@ pub enum Msg {
 /// What INFO persistence and the tests read; written by the writer and the rewrite.
 #[derive(Default)]
 pub struct AofStatus {
-    /// Pumps of the queue started and finished (see `Aof::help`).
+    /// Pumps of the queue started and finished (see `Aof::write_through`).
     pub pumps_started: AtomicU64,
     pub pumps_done: AtomicU64,
     /// The fsync policy (CONFIG SET may change it while the writer runs).
@@ -217,7 +217,7 @@ impl Aof {
     /// started when the record had been queued; any pump started later drains it, so once one
     /// has finished there is nothing to do, and the client does not queue for the mutex only
     /// to find its record written.
-    pub fn help(&self, ticket: u64) {
+    pub fn write_through(&self, ticket: u64) {
         if self.status.pumps_done.load(Ordering::SeqCst) > ticket {
             return;
         }
@@ -315,7 +315,7 @@ impl Aof {
         } else {
             (None, None)
         };
-        let tail = self.rewrite.needs_tail(locked.slots());
+        let tail = self.rewrite.needs_tail(locked.shard_ids());
         // The writer lives as long as the process; a send can only fail during exit.
         let _ = self.tx.send(Msg::Record(Record {
             db,

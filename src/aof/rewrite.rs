@@ -29,9 +29,9 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::{Aof, Msg};
-use crate::commands::ctx::now_ms;
 use crate::resp::reply::encode_command;
-use crate::store::{value, Locked, Shard, Slot, Store, Value, SHARDS};
+use crate::store::{value, Locked, Shard, ShardId, Store, Value, SHARDS};
+use crate::util::clock::now_ms;
 
 /// Fields per HSET in the dump (Redis's AOF_REWRITE_ITEMS_PER_CMD).
 const ITEMS_PER_CMD: usize = 64;
@@ -46,7 +46,7 @@ pub struct Rewrite {
 
 struct Run {
     gen: u64,
-    /// Per slot (db * SHARDS + shard). Read and written only under that shard's lock, which
+    /// Per shard (db * SHARDS + shard). Read and written only under that shard's lock, which
     /// orders them.
     dumped: Box<[AtomicBool]>,
     out: Mutex<Dump>,
@@ -61,17 +61,17 @@ struct Dump {
 }
 
 impl Run {
-    fn index(slot: Slot) -> usize {
-        slot.db as usize * SHARDS + slot.shard as usize
+    fn index(id: ShardId) -> usize {
+        id.db as usize * SHARDS + id.shard as usize
     }
 
-    fn is_dumped(&self, slot: Slot) -> bool {
-        self.dumped[Self::index(slot)].load(Ordering::Relaxed)
+    fn is_dumped(&self, id: ShardId) -> bool {
+        self.dumped[Self::index(id)].load(Ordering::Relaxed)
     }
 
     /// Writes the keys of `shard` (locked by the caller) to the dump and marks it dumped.
-    fn dump_shard(&self, slot: Slot, shard: &Shard) {
-        self.dumped[Self::index(slot)].store(true, Ordering::Relaxed);
+    fn dump_shard(&self, id: ShardId, shard: &Shard) {
+        self.dumped[Self::index(id)].store(true, Ordering::Relaxed);
         if shard.map.is_empty() {
             return;
         }
@@ -92,7 +92,7 @@ impl Run {
         if out.error.is_some() {
             return;
         }
-        let db = slot.db as usize;
+        let db = id.db as usize;
         let mut res = Ok(());
         if out.selected != Some(db) {
             let mut sel = Vec::new();
@@ -143,13 +143,13 @@ impl Rewrite {
         self.run.lock().clone()
     }
 
-    /// For a record made under the locks of `slots`: the rewrite whose tail must get it, or 0.
-    pub fn needs_tail(&self, slots: &[Slot]) -> u64 {
+    /// For a record made under the locks of `ids`: the rewrite whose tail must get it, or 0.
+    pub fn needs_tail(&self, ids: &[ShardId]) -> u64 {
         let Some(run) = self.current() else {
             return 0;
         };
         // `before_write` made a command's shards all dumped or all not.
-        match slots.first() {
+        match ids.first() {
             Some(&s) if !run.is_dumped(s) => 0,
             _ => run.gen,
         }
@@ -158,16 +158,16 @@ impl Rewrite {
     /// Called by a write command right after it locked `locked`, before it changes anything:
     /// if a rewrite has dumped some of its shards but not others, dumps the others now.
     pub fn before_write(&self, locked: &Locked) {
-        if locked.slots().len() < 2 {
+        if locked.shard_ids().len() < 2 {
             return;
         }
         let Some(run) = self.current() else {
             return;
         };
-        if !locked.slots().iter().any(|&s| run.is_dumped(s)) {
+        if !locked.shard_ids().iter().any(|&s| run.is_dumped(s)) {
             return;
         }
-        for &s in locked.slots() {
+        for &s in locked.shard_ids() {
             if !run.is_dumped(s) {
                 run.dump_shard(s, locked.shard(s));
             }
@@ -190,13 +190,13 @@ impl Rewrite {
         };
         for (db, d) in store.dbs.iter().enumerate() {
             for (shard, lock) in d.shards.iter().enumerate() {
-                let slot = Slot {
+                let id = ShardId {
                     db: db as u32,
                     shard: shard as u32,
                 };
                 let g = lock.read();
-                if !run.is_dumped(slot) {
-                    run.dump_shard(slot, &g);
+                if !run.is_dumped(id) {
+                    run.dump_shard(id, &g);
                 }
             }
         }
@@ -280,7 +280,7 @@ mod tests {
         let temp = dir.path().join("dump.aof");
         let store = Store::new(1);
         let (a, b) = two_keys();
-        let (sa, sb) = (Slot::of_key(0, &a), Slot::of_key(0, &b));
+        let (sa, sb) = (ShardId::of_key(0, &a), ShardId::of_key(0, &b));
         for (k, s) in [(&a, sa), (&b, sb)] {
             let mut l = store.lock(smallvec![s], true);
             l.shard_mut(s).map.insert(k[..].into(), Value::str(b"old"));
@@ -299,7 +299,7 @@ mod tests {
             l.shard_mut(s).map.clear();
         }
         // ... so its record goes to the tail, and the dump holds both keys as they were.
-        assert_eq!(rw.needs_tail(l.slots()), run.gen);
+        assert_eq!(rw.needs_tail(l.shard_ids()), run.gen);
         drop(l);
         run.finish().unwrap();
         rw.end();

@@ -2,9 +2,9 @@
 //! the policy says.
 //!
 //! Whoever pumps the queue holds the writer's mutex, and a pump drains the queue to empty before
-//! it writes. A worker pumps before it sends replies to a client whose commands were logged (see
-//! `Aof::help`): any pump that starts after a record was queued writes it, so once the worker
-//! holds the mutex its records are in the file. Like Redis, which writes its AOF buffer before
+//! it writes. A worker pumps before it sends replies to a client whose commands were logged
+//! (see `Aof::write_through`): any pump that starts after a record was queued writes it, so
+//! once the worker holds the mutex its records are in the file. Like Redis, which writes its AOF buffer before
 //! it replies, an acknowledged write is thus in the file (the OS's cache at least) and a killed
 //! process loses nothing acknowledged under any policy; only a machine crash can, within the
 //! policy's bounds. This costs no thread hand-off: the worker writes itself, and one write
@@ -94,7 +94,7 @@ impl Writer {
     /// failure, and for records no client waits on, such as active expiry's DELs), and at once
     /// when woken: by a record under `always`, a SYNC or a rewrite's end. A client's own records
     /// do not wake it, since the client's worker pumps them itself before replying (see
-    /// `Aof::help`): a wake-up per write would cost a context switch per write.
+    /// `Aof::write_through`): a wake-up per write would cost a context switch per write.
     pub fn run(writer: Arc<Mutex<Writer>>, rx: Receiver<Msg>, wake: Receiver<()>) {
         loop {
             let _ = wake.recv_timeout(Duration::from_millis(100));

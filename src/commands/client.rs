@@ -3,22 +3,57 @@
 use std::sync::Arc;
 
 use super::flags::*;
-use super::{args, dispatch_sub, CommandError, CommandSpec, Ctx};
+use super::{args, dispatch_sub, help, CommandError, CommandSpec, Ctx, Keys};
 use crate::clients::ClientHandle;
 
-use super::keyless as sub;
+pub static COMMANDS: &[CommandSpec] =
+    &[cmd!("client", -2, 0, Keys::None, dispatch_sub).container(SUBCOMMANDS, HELP)];
 
-pub static COMMANDS: &[CommandSpec] = &[sub("client", -2, 0, dispatch_sub)];
-
-pub static SUBCOMMANDS: &[CommandSpec] = &[
-    sub("client|id", 2, NOSCRIPT | LOADING | STALE, id),
-    sub("client|getname", 2, NOSCRIPT | LOADING | STALE, getname),
-    sub("client|setname", 3, NOSCRIPT | LOADING | STALE, setname),
-    sub("client|setinfo", 4, NOSCRIPT | LOADING | STALE, setinfo),
-    sub("client|list", -2, ADMIN | NOSCRIPT | LOADING | STALE, list),
-    sub("client|info", 2, NOSCRIPT | LOADING | STALE, info),
-    sub("client|kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, kill),
-    sub("client|help", 2, LOADING | STALE, super::help),
+const SUBCOMMANDS: &[CommandSpec] = &[
+    cmd!("client|id", 2, NOSCRIPT | LOADING | STALE, Keys::None, id),
+    cmd!(
+        "client|getname",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        getname
+    ),
+    cmd!(
+        "client|setname",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        setname
+    ),
+    cmd!(
+        "client|setinfo",
+        4,
+        NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        setinfo
+    ),
+    cmd!(
+        "client|list",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        list
+    ),
+    cmd!(
+        "client|info",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        info
+    ),
+    cmd!(
+        "client|kill",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        kill
+    ),
+    cmd!("client|help", 2, LOADING | STALE, Keys::None, help),
 ];
 
 fn id(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
@@ -221,7 +256,7 @@ fn kill(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     Ok(())
 }
 
-pub const HELP: &[&str] = &[
+const HELP: &[&str] = &[
     "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "GETNAME",
     "    Return the name of the current connection.",

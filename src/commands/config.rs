@@ -1,24 +1,36 @@
 //! CONFIG GET / SET / RESETSTAT / HELP over the settings registry in `crate::config`.
 
 use super::flags::*;
-use super::{dispatch_sub, CommandError, CommandSpec, Ctx};
+use super::{dispatch_sub, help, CommandError, CommandSpec, Ctx, Keys};
 use crate::config::{Config, ConfigError, SETTINGS};
 use crate::shared::Shared;
 
-use super::keyless as spec;
+pub static COMMANDS: &[CommandSpec] =
+    &[cmd!("config", -2, 0, Keys::None, dispatch_sub).container(SUBCOMMANDS, HELP)];
 
-pub static COMMANDS: &[CommandSpec] = &[spec("config", -2, 0, dispatch_sub)];
-
-pub static SUBCOMMANDS: &[CommandSpec] = &[
-    spec("config|get", -3, ADMIN | NOSCRIPT | LOADING | STALE, get),
-    spec("config|set", -4, ADMIN | NOSCRIPT | LOADING | STALE, set),
-    spec(
+const SUBCOMMANDS: &[CommandSpec] = &[
+    cmd!(
+        "config|get",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        get
+    ),
+    cmd!(
+        "config|set",
+        -4,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        set
+    ),
+    cmd!(
         "config|resetstat",
         2,
         ADMIN | NOSCRIPT | LOADING | STALE,
-        resetstat,
+        Keys::None,
+        resetstat
     ),
-    spec("config|help", 2, LOADING | STALE, super::help),
+    cmd!("config|help", 2, LOADING | STALE, Keys::None, help),
 ];
 
 fn get(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
@@ -37,7 +49,7 @@ fn get(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             continue;
         }
         for s in SETTINGS {
-            if crate::glob::matches(pattern, s.name.as_bytes(), true)
+            if crate::util::glob::matches(pattern, s.name.as_bytes(), true)
                 && !pairs.iter().any(|(n, _)| n.eq_ignore_ascii_case(s.name))
             {
                 pairs.push((s.name.to_string(), config.get(s.name).unwrap_or_default()));
@@ -103,7 +115,7 @@ fn resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     Ok(())
 }
 
-pub const HELP: &[&str] = &[
+const HELP: &[&str] = &[
     "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "GET <pattern>",
     "    Return parameters matching the glob-like <pattern> and their values.",

@@ -6,55 +6,43 @@ use crate::client::Client;
 use crate::shared::Shared;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "ping",
-        arity: -1,
-        flags: FAST,
-        keys: Keys::None,
-        handler: ping,
-    },
-    CommandSpec {
-        name: "echo",
-        arity: 2,
-        flags: LOADING | STALE | FAST,
-        keys: Keys::None,
-        handler: echo,
-    },
-    CommandSpec {
-        name: "quit",
-        arity: -1,
-        flags: NOSCRIPT | ALLOW_BUSY | NO_AUTH | FAST | LOADING | STALE,
-        keys: Keys::None,
-        handler: quit,
-    },
-    CommandSpec {
-        name: "hello",
-        arity: -1,
-        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
-        keys: Keys::None,
-        handler: hello,
-    },
-    CommandSpec {
-        name: "reset",
-        arity: 1,
-        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
-        keys: Keys::None,
-        handler: reset,
-    },
-    CommandSpec {
-        name: "select",
-        arity: 2,
-        flags: LOADING | STALE | FAST,
-        keys: Keys::None,
-        handler: select,
-    },
-    CommandSpec {
-        name: "auth",
-        arity: -2,
-        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
-        keys: Keys::None,
-        handler: auth,
-    },
+    cmd!("ping", -1, FAST | DISK_ERROR_REFUSES, Keys::None, ping),
+    cmd!("echo", 2, LOADING | STALE | FAST, Keys::None, echo),
+    cmd!(
+        "quit",
+        -1,
+        NOSCRIPT | ALLOW_BUSY | NO_AUTH | FAST | LOADING | STALE | NOT_QUEUED,
+        Keys::None,
+        quit
+    ),
+    cmd!(
+        "hello",
+        -1,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        Keys::None,
+        hello
+    ),
+    cmd!(
+        "reset",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | NOT_QUEUED,
+        Keys::None,
+        reset
+    ),
+    cmd!(
+        "select",
+        2,
+        LOADING | STALE | FAST | SELECTS_DB,
+        Keys::None,
+        select
+    ),
+    cmd!(
+        "auth",
+        -2,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        Keys::None,
+        auth
+    ),
 ];
 
 /// AUTH [username] password, and HELLO's AUTH option. rudis has one user, `default`, whose

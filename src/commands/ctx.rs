@@ -11,22 +11,8 @@ use crate::client::Client;
 use crate::resp::reply::encode_command;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
-use crate::store::{hash_key, is_key, Hash, Locked, Shard, Slot, Str, Value};
-
-/// Wall-clock Unix milliseconds (0 before 1970). Straight from `clock_gettime`, read once per
-/// command: `SystemTime::now().duration_since(UNIX_EPOCH)` costs twice the instructions.
-pub fn now_ms() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec for the call to fill; CLOCK_REALTIME always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    if ts.tv_sec < 0 {
-        return 0;
-    }
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
-}
+use crate::store::{hash_key, is_key, Hash, Locked, Shard, ShardId, Str, Value};
+use crate::util::clock::now_ms;
 
 pub struct Ctx<'a> {
     pub shared: &'a Shared,
@@ -57,7 +43,7 @@ pub struct Keyspace<'a> {
     /// AOF text to log before the command itself (DELs of keys found expired).
     aof_pre: Vec<u8>,
     /// Keys a read found expired: removed once its (read) locks are released, see
-    /// `store::expire::remove_expired`.
+    /// `Shared::remove_expired`.
     seen_expired: RefCell<Vec<(usize, Box<[u8]>)>>,
     /// The hashes of the running command's keys, computed once when its locks were planned.
     known: KnownKeys,
@@ -236,12 +222,12 @@ impl<'a> Keyspace<'a> {
     /// The shard holding `key`, and the key's hash.
     fn shard(&self, db: usize, key: &[u8]) -> (&Shard, u64) {
         let h = self.hash(key);
-        (self.locked.shard(Slot::of_hash(db, h)), h)
+        (self.locked.shard(ShardId::of_hash(db, h)), h)
     }
 
     fn shard_mut(&mut self, db: usize, key: &[u8]) -> (&mut Shard, u64) {
         let h = self.hash(key);
-        (self.locked.shard_mut(Slot::of_hash(db, h)), h)
+        (self.locked.shard_mut(ShardId::of_hash(db, h)), h)
     }
 
     /// A live value in database `db`; expired keys read as absent.
@@ -277,7 +263,7 @@ impl<'a> Keyspace<'a> {
         self.expire_hashed(db, key, h);
         self.shared.watches.touch(db, key);
         self.locked
-            .shard_mut(Slot::of_hash(db, h))
+            .shard_mut(ShardId::of_hash(db, h))
             .get_mut_hashed(h, key)
     }
 
@@ -305,7 +291,7 @@ impl<'a> Keyspace<'a> {
         self.shared.watches.touch(db, key);
         // A live key keeps its deadline; an absent one has none.
         self.locked
-            .shard_mut(Slot::of_hash(db, h))
+            .shard_mut(ShardId::of_hash(db, h))
             .insert_hashed(h, key, value);
     }
 
@@ -320,7 +306,7 @@ impl<'a> Keyspace<'a> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
         let shared = self.shared;
-        let shard = self.locked.shard_mut(Slot::of_hash(db, h));
+        let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
         match shard.map.raw_entry_mut().from_hash(h, |k| is_key(k, key)) {
             RawEntryMut::Occupied(mut e) => {
                 let Value::Str(cur) = e.get() else {
@@ -349,7 +335,7 @@ impl<'a> Keyspace<'a> {
     /// The locked shards of database `db` (all of them under a `Keys::Db` or `Keys::All` plan).
     pub fn db_shards(&self, db: usize) -> Vec<&Shard> {
         self.locked
-            .slots()
+            .shard_ids()
             .iter()
             .filter(|s| s.db as usize == db)
             .map(|s| self.locked.shard(*s))
@@ -419,7 +405,7 @@ impl<'a> Keyspace<'a> {
     /// `expire_if_needed` for a key whose hash is known.
     #[inline]
     fn expire_hashed(&mut self, db: usize, key: &[u8], h: u64) {
-        let slot = Slot::of_hash(db, h);
+        let slot = ShardId::of_hash(db, h);
         if self.has_expired(self.locked.shard(slot), h, key) {
             self.remove_expired(db, key, h);
         }
@@ -428,7 +414,7 @@ impl<'a> Keyspace<'a> {
     #[cold]
     fn remove_expired(&mut self, db: usize, key: &[u8], h: u64) {
         self.locked
-            .shard_mut(Slot::of_hash(db, h))
+            .shard_mut(ShardId::of_hash(db, h))
             .remove_hashed(h, key);
         self.shared.stats.expired_keys(1);
         self.shared.watches.touch(db, key);
@@ -468,23 +454,10 @@ impl<'a> Keyspace<'a> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
         self.shared.watches.touch(db, key);
-        let shard = self.locked.shard_mut(Slot::of_hash(db, h));
+        let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
         match shard.get_or_insert_hashed(h, key, || Value::hash(Hash::default())) {
             Value::Hash(h) => Ok(h),
             _ => Err(CommandError::WrongType),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn now_ms_is_the_unix_time() {
-        let std_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        let ours = super::now_ms();
-        assert!(ours.abs_diff(std_ms) < 1000, "{ours} vs {std_ms}");
     }
 }

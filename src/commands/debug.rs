@@ -4,14 +4,15 @@
 use std::time::Duration;
 
 use super::flags::*;
-use super::{keyless, CommandError, CommandSpec, Ctx};
+use super::{CommandError, CommandSpec, Ctx, Keys};
 use crate::config::DebugCommand;
 
-pub static COMMANDS: &[CommandSpec] = &[keyless(
+pub static COMMANDS: &[CommandSpec] = &[cmd!(
     "debug",
     -2,
     ADMIN | NOSCRIPT | LOADING | STALE,
-    debug,
+    Keys::None,
+    debug
 )];
 
 const NOT_ALLOWED: &str = "DEBUG command not allowed. If the enable-debug-command option is set \

@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+use crate::shared::WriteRefusal;
+use crate::util::ldouble::FloatError;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommandError {
     /// Holds the command's full name as Redis prints it (`get`, `client|setname`).
@@ -10,7 +13,8 @@ pub enum CommandError {
         name: Vec<u8>,
         args: Vec<Vec<u8>>,
     },
-    /// `sub` as the client typed it; `cmd` upper-case, as in Redis's "Try CLIENT HELP.".
+    /// `sub` as the client typed it; `cmd` the container's name (upper-cased in the message, as
+    /// in Redis's "Try CLIENT HELP.").
     UnknownSubcommand {
         sub: Vec<u8>,
         cmd: &'static str,
@@ -59,8 +63,9 @@ impl fmt::Display for CommandError {
             }
             CommandError::UnknownSubcommand { sub, cmd } => write!(
                 f,
-                "ERR unknown subcommand '{}'. Try {cmd} HELP.",
-                String::from_utf8_lossy(&sub[..sub.len().min(128)])
+                "ERR unknown subcommand '{}'. Try {} HELP.",
+                String::from_utf8_lossy(&sub[..sub.len().min(128)]),
+                cmd.to_ascii_uppercase()
             ),
             CommandError::WrongType => {
                 f.write_str("WRONGTYPE Operation against a key holding the wrong kind of value")
@@ -82,6 +87,24 @@ impl fmt::Display for CommandError {
 }
 
 impl std::error::Error for CommandError {}
+
+/// INCRBYFLOAT's wording; HINCRBYFLOAT words its own.
+impl From<FloatError> for CommandError {
+    fn from(e: FloatError) -> Self {
+        match e {
+            FloatError::NotFloat => CommandError::NotFloat,
+            FloatError::NanOrInfinity => {
+                CommandError::Err("increment would produce NaN or Infinity".into())
+            }
+        }
+    }
+}
+
+impl From<WriteRefusal> for CommandError {
+    fn from(e: WriteRefusal) -> Self {
+        CommandError::Coded(e.to_string())
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,43 +1,34 @@
 //! Hash commands (Redis's t_hash.c).
 
 use super::flags::*;
-use super::{args, CommandError, CommandSpec, Ctx, Keys};
+use super::{args, CommandError, CommandSpec, Ctx, KEY1};
 use crate::store::Hash;
-use crate::{glob, ldouble};
-
-const KEY1: Keys = Keys::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-
-const fn spec(name: &'static str, arity: i32, flags: u32, handler: super::Handler) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        keys: KEY1,
-        handler,
-    }
-}
+use crate::util::glob;
+use crate::util::ldouble::{self, FloatError};
 
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("hset", -4, WRITE | DENYOOM | FAST, hset),
-    spec("hmset", -4, WRITE | DENYOOM | FAST, hmset),
-    spec("hsetnx", 4, WRITE | DENYOOM | FAST, hsetnx),
-    spec("hget", 3, READONLY | FAST, hget),
-    spec("hmget", -3, READONLY | FAST, hmget),
-    spec("hgetall", 2, READONLY, hgetall),
-    spec("hkeys", 2, READONLY, hkeys),
-    spec("hvals", 2, READONLY, hvals),
-    spec("hdel", -3, WRITE | FAST, hdel),
-    spec("hexists", 3, READONLY | FAST, hexists),
-    spec("hlen", 2, READONLY | FAST, hlen),
-    spec("hstrlen", 3, READONLY | FAST, hstrlen),
-    spec("hincrby", 4, WRITE | DENYOOM | FAST, hincrby),
-    spec("hincrbyfloat", 4, WRITE | DENYOOM | FAST, hincrbyfloat),
-    spec("hrandfield", -2, READONLY, hrandfield),
-    spec("hscan", -3, READONLY, hscan),
+    cmd!("hset", -4, WRITE | DENYOOM | FAST, KEY1, hset),
+    cmd!("hmset", -4, WRITE | DENYOOM | FAST, KEY1, hmset),
+    cmd!("hsetnx", 4, WRITE | DENYOOM | FAST, KEY1, hsetnx),
+    cmd!("hget", 3, READONLY | FAST, KEY1, hget),
+    cmd!("hmget", -3, READONLY | FAST, KEY1, hmget),
+    cmd!("hgetall", 2, READONLY, KEY1, hgetall),
+    cmd!("hkeys", 2, READONLY, KEY1, hkeys),
+    cmd!("hvals", 2, READONLY, KEY1, hvals),
+    cmd!("hdel", -3, WRITE | FAST, KEY1, hdel),
+    cmd!("hexists", 3, READONLY | FAST, KEY1, hexists),
+    cmd!("hlen", 2, READONLY | FAST, KEY1, hlen),
+    cmd!("hstrlen", 3, READONLY | FAST, KEY1, hstrlen),
+    cmd!("hincrby", 4, WRITE | DENYOOM | FAST, KEY1, hincrby),
+    cmd!(
+        "hincrbyfloat",
+        4,
+        WRITE | DENYOOM | FAST,
+        KEY1,
+        hincrbyfloat
+    ),
+    cmd!("hrandfield", -2, READONLY, KEY1, hrandfield),
+    cmd!("hscan", -3, READONLY, KEY1, hscan),
 ];
 
 /// Sets every field/value pair of HSET/HMSET; returns how many fields were new.
@@ -195,16 +186,18 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     // The increment alone first: Redis rejects a bad one before it looks at the key.
     match ldouble::incr_by_float(None, argv[3]) {
         Ok(_) => {}
-        Err(CommandError::NotFloat) => return Err(CommandError::NotFloat),
-        Err(_) => return Err(CommandError::Err("value is NaN or Infinity".into())),
+        Err(FloatError::NotFloat) => return Err(CommandError::NotFloat),
+        Err(FloatError::NanOrInfinity) => {
+            return Err(CommandError::Err("value is NaN or Infinity".into()))
+        }
     }
     let h = ctx.ks.hash_mut(argv[1])?;
     let text = match ldouble::incr_by_float(h.get(argv[2]), argv[3]) {
         Ok(t) => t,
-        Err(CommandError::NotFloat) => {
+        Err(FloatError::NotFloat) => {
             return Err(CommandError::Err("hash value is not a float".into()))
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     h.insert(argv[2], &text);
     ctx.dirty(1);

@@ -10,15 +10,9 @@ use super::connection::REDIS_VERSION;
 use super::flags::*;
 use super::{CommandError, CommandSpec, Ctx, Keys};
 use crate::shared::Shared;
-use crate::store::Slot;
+use crate::store::ShardId;
 
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
-    name: "info",
-    arity: -1,
-    flags: LOADING | STALE,
-    keys: Keys::None,
-    handler: info,
-}];
+pub static COMMANDS: &[CommandSpec] = &[cmd!("info", -1, LOADING | STALE, Keys::None, info)];
 
 /// What `INFO` and `INFO default` show, in Redis's order.
 const DEFAULT: &[&str] = &[
@@ -319,7 +313,7 @@ fn keyspace(ctx: &Ctx, put: &mut impl FnMut(&str, String)) {
     for (i, db) in ctx.shared.store.dbs.iter().enumerate() {
         let (mut keys, mut expires, mut ttl_sum) = (0u64, 0u64, 0u128);
         for (j, shard) in db.shards.iter().enumerate() {
-            let slot = Slot {
+            let slot = ShardId {
                 db: i as u32,
                 shard: j as u32,
             };

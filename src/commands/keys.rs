@@ -4,11 +4,13 @@
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 
+use smallvec::smallvec;
+
 use super::flags::*;
-use super::{args, CommandError, CommandSpec, Ctx, Keys, Slots, ALL_KEYS, KEY1};
-use crate::glob;
+use super::{args, CommandError, CommandSpec, Ctx, KeyDbs, Keys, ALL_KEYS, KEY1};
 use crate::shared::Shared;
-use crate::store::{Shard, Slot, Value, SHARDS};
+use crate::store::{Shard, ShardId, Value, SHARDS};
+use crate::util::glob;
 
 const KEY12: Keys = Keys::Range {
     first: 1,
@@ -34,7 +36,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         WRITE | DENYOOM,
         Keys::Custom {
             range: (1, 2, 1),
-            plan: copy_plan,
+            dbs: copy_dbs,
         },
         copy
     ),
@@ -44,7 +46,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         WRITE | FAST,
         Keys::Custom {
             range: (1, 1, 1),
-            plan: move_plan,
+            dbs: move_dbs,
         },
         move_
     ),
@@ -155,7 +157,7 @@ fn scan(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if cursor < SHARDS as u64 {
         let mut shard = cursor as usize;
         while shard < SHARDS {
-            let s = ctx.ks.locked.shard(Slot {
+            let s = ctx.ks.locked.shard(ShardId {
                 db: db as u32,
                 shard: shard as u32,
             });
@@ -313,15 +315,15 @@ fn copy_options(shared: &Shared, db: usize, argv: &[&[u8]]) -> Result<(usize, bo
     Ok((target, replace))
 }
 
-/// COPY locks the source in the current database and the destination in the target one. Bad
+/// COPY's source is in the current database and its destination in the target one. Bad
 /// options lock the source only: the handler then replies with the error.
-fn copy_plan(shared: &Shared, db: usize, argv: &[&[u8]]) -> Result<Slots, CommandError> {
-    let mut slots = Slots::new();
-    slots.push(Slot::of_key(db, argv[1]));
-    if let Ok((target, _)) = copy_options(shared, db, argv) {
-        slots.push(Slot::of_key(target, argv[2]));
+fn copy_dbs(shared: &Shared, db: usize, argv: &[&[u8]], pos: usize) -> KeyDbs {
+    match pos {
+        1 => smallvec![db],
+        _ => copy_options(shared, db, argv)
+            .map(|(target, _)| smallvec![target])
+            .unwrap_or_default(),
     }
-    Ok(slots)
 }
 
 fn same_object() -> CommandError {
@@ -366,13 +368,11 @@ fn expire_both(ctx: &mut Ctx, a: (usize, &[u8]), b: (usize, &[u8])) {
     ctx.ks.expire_if_needed(b.0, b.1);
 }
 
-fn move_plan(shared: &Shared, db: usize, argv: &[&[u8]]) -> Result<Slots, CommandError> {
-    let mut slots = Slots::new();
-    slots.push(Slot::of_key(db, argv[1]));
-    if let Ok(target) = db_index(shared, argv[2]) {
-        slots.push(Slot::of_key(target, argv[1]));
-    }
-    Ok(slots)
+/// MOVE's key is in the current database and the target one (if it names one).
+fn move_dbs(shared: &Shared, db: usize, argv: &[&[u8]], _pos: usize) -> KeyDbs {
+    let mut dbs = smallvec![db];
+    dbs.extend(db_index(shared, argv[2]).ok());
+    dbs
 }
 
 fn move_(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
@@ -399,7 +399,7 @@ fn move_(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 fn in_map(ctx: &Ctx, db: usize, key: &[u8]) -> bool {
     ctx.ks
         .locked
-        .shard(Slot::of_key(db, key))
+        .shard(ShardId::of_key(db, key))
         .map
         .contains_key(key)
 }
@@ -423,11 +423,11 @@ fn swapdb(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         // A key's shard index is the same in every database, so swapping shard by shard swaps
         // the databases.
         for shard in 0..SHARDS as u32 {
-            let sa = Slot {
+            let sa = ShardId {
                 db: a as u32,
                 shard,
             };
-            let sb = Slot {
+            let sb = ShardId {
                 db: b as u32,
                 shard,
             };
@@ -457,7 +457,7 @@ fn empty_db(ctx: &mut Ctx, db: usize) -> u64 {
     ctx.shared.watches.touch_db(db, |k| in_map(ctx, db, k));
     let mut removed = 0;
     for shard in 0..SHARDS as u32 {
-        let s = ctx.ks.locked.shard_mut(Slot {
+        let s = ctx.ks.locked.shard_mut(ShardId {
             db: db as u32,
             shard,
         });

@@ -4,20 +4,20 @@ use super::flags::*;
 use super::{CommandError, CommandSpec, Ctx, Keys};
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "bgrewriteaof",
-        arity: 1,
-        flags: ADMIN | NOSCRIPT,
-        keys: Keys::None,
-        handler: bgrewriteaof,
-    },
-    CommandSpec {
-        name: "shutdown",
-        arity: -1,
-        flags: ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
-        keys: Keys::None,
-        handler: shutdown,
-    },
+    cmd!(
+        "bgrewriteaof",
+        1,
+        ADMIN | NOSCRIPT,
+        Keys::None,
+        bgrewriteaof
+    ),
+    cmd!(
+        "shutdown",
+        -1,
+        ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
+        Keys::None,
+        shutdown
+    ),
 ];
 
 fn bgrewriteaof(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {

@@ -1,22 +1,26 @@
 //! Server commands: COMMAND (and its subcommands), TIME.
 
 use super::flags::*;
-use super::{all, dispatch_sub, docs, subcommands, CommandError, CommandSpec, Ctx};
-
-use super::keyless as spec;
+use super::{all, dispatch_sub, docs, help, lookup, CommandError, CommandSpec, Ctx, Keys};
 
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("command", -1, LOADING | STALE, command),
-    spec("time", 1, LOADING | STALE | FAST, time),
+    cmd!("command", -1, LOADING | STALE, Keys::None, command).container(SUBCOMMANDS, HELP),
+    cmd!("time", 1, LOADING | STALE | FAST, Keys::None, time),
 ];
 
-pub static SUBCOMMANDS: &[CommandSpec] = &[
-    spec("command|count", 2, LOADING | STALE, count),
-    spec("command|docs", -2, LOADING | STALE, command_docs),
-    spec("command|getkeys", -4, LOADING | STALE, getkeys),
-    spec("command|help", 2, LOADING | STALE, super::help),
-    spec("command|info", -2, LOADING | STALE, info),
-    spec("command|list", -2, LOADING | STALE, list),
+const SUBCOMMANDS: &[CommandSpec] = &[
+    cmd!("command|count", 2, LOADING | STALE, Keys::None, count),
+    cmd!(
+        "command|docs",
+        -2,
+        LOADING | STALE,
+        Keys::None,
+        command_docs
+    ),
+    cmd!("command|getkeys", -4, LOADING | STALE, Keys::None, getkeys),
+    cmd!("command|help", 2, LOADING | STALE, Keys::None, help),
+    cmd!("command|info", -2, LOADING | STALE, Keys::None, info),
+    cmd!("command|list", -2, LOADING | STALE, Keys::None, list),
 ];
 
 /// One COMMAND INFO entry: what the table says, plus Redis's ACL categories, tips and key
@@ -42,13 +46,12 @@ fn command_info(ctx: &mut Ctx, c: &CommandSpec) {
         extra.encode(ctx.out);
     }
     // As Redis: an empty set when there are none, else an array.
-    let subs = subcommands(c.name);
-    if subs.is_empty() {
+    if c.subcommands.is_empty() {
         ctx.out.set(0);
     } else {
-        ctx.out.array(subs.len());
+        ctx.out.array(c.subcommands.len());
     }
-    for s in subs {
+    for s in c.subcommands {
         command_info(ctx, s);
     }
 }
@@ -57,8 +60,11 @@ fn command_info(ctx: &mut Ctx, c: &CommandSpec) {
 fn find(name: &[u8]) -> Option<&'static CommandSpec> {
     let name = String::from_utf8_lossy(name).to_ascii_lowercase();
     match name.split_once('|') {
-        None => super::lookup(name.as_bytes()),
-        Some((container, _)) => subcommands(container).iter().find(|s| s.name == name),
+        None => lookup(name.as_bytes()),
+        Some((container, _)) => lookup(container.as_bytes())?
+            .subcommands
+            .iter()
+            .find(|s| s.name == name),
     }
 }
 
@@ -95,8 +101,7 @@ fn info(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 
 fn docs_entry(ctx: &mut Ctx, c: &CommandSpec) {
     ctx.out.bulk(c.name.as_bytes());
-    let subs = subcommands(c.name);
-    docs::docs(c.name, |n| subs.iter().any(|s| s.name == n)).encode(ctx.out);
+    docs::docs(c.name, |n| c.subcommands.iter().any(|s| s.name == n)).encode(ctx.out);
 }
 
 fn command_docs(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
@@ -117,7 +122,7 @@ fn list(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         2 => all().map(|c| c.name).collect(),
         5 if argv[2].eq_ignore_ascii_case(b"filterby") => {
             let arg = argv[4];
-            let every = all().flat_map(|c| std::iter::once(c).chain(subcommands(c.name)));
+            let every = all().flat_map(|c| std::iter::once(c).chain(c.subcommands));
             match argv[3].to_ascii_lowercase().as_slice() {
                 b"module" => Vec::new(),
                 b"aclcat" => {
@@ -128,7 +133,7 @@ fn list(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                         .collect()
                 }
                 b"pattern" => every
-                    .filter(|c| crate::glob::matches(arg, c.name.as_bytes(), true))
+                    .filter(|c| crate::util::glob::matches(arg, c.name.as_bytes(), true))
                     .map(|c| c.name)
                     .collect(),
                 _ => return Err(CommandError::Syntax),
@@ -145,27 +150,20 @@ fn list(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 
 fn getkeys(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let target = &argv[2..];
-    let spec = super::lookup(target[0])
-        .ok_or_else(|| CommandError::Err("Invalid command specified".into()))?;
-    let spec = super::lookup_sub(spec, target).unwrap_or(spec);
+    let spec =
+        lookup(target[0]).ok_or_else(|| CommandError::Err("Invalid command specified".into()))?;
+    let spec = spec.subcommand(target).unwrap_or(spec);
     if !spec.arity_ok(target.len()) {
         return Err(CommandError::Err(
             "Invalid number of arguments specified for command".into(),
         ));
     }
-    let (first, last, step) = spec.key_range();
-    if first == 0 {
+    if spec.key_range().0 == 0 {
         return Err(CommandError::Err("The command has no key arguments".into()));
     }
-    let argc = target.len() as i32;
-    let last = if last < 0 {
-        argc + last
-    } else {
-        last.min(argc - 1)
-    };
-    let keys: Vec<&[u8]> = (first..=last)
-        .step_by(step.max(1) as usize)
-        .filter_map(|i| target.get(i as usize).copied())
+    let keys: Vec<&[u8]> = spec
+        .key_positions(target.len())
+        .map(|i| target[i])
         .collect();
     ctx.out.array(keys.len());
     for k in keys {
@@ -174,7 +172,7 @@ fn getkeys(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     Ok(())
 }
 
-pub const COMMAND_HELP: &[&str] = &[
+const HELP: &[&str] = &[
     "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "(no subcommand)",
     "    Return details about all Redis commands.",
@@ -216,7 +214,7 @@ mod tests {
     #[test]
     fn table_matches_redis() {
         let mut wrong = Vec::new();
-        for c in all().flat_map(|c| std::iter::once(c).chain(subcommands(c.name))) {
+        for c in all().flat_map(|c| std::iter::once(c).chain(c.subcommands)) {
             let Some((arity, flags)) = docs::redis_arity_flags(c.name) else {
                 continue;
             };
@@ -245,7 +243,7 @@ mod tests {
     #[test]
     fn every_command_is_documented() {
         let missing: Vec<&str> = all()
-            .flat_map(|c| std::iter::once(c).chain(subcommands(c.name)))
+            .flat_map(|c| std::iter::once(c).chain(c.subcommands))
             .map(|c| c.name)
             .filter(|n| !docs::has_docs(n) && *n != "client|setinfo")
             .collect();

@@ -2,10 +2,10 @@
 
 use super::flags::*;
 use super::{args, CommandError, CommandSpec, Ctx, Keys, ALL_KEYS, KEY1};
-use crate::ldouble;
 use crate::resp::parse::parse_i64;
 use crate::resp::Limits;
 use crate::store::Value;
+use crate::util::ldouble;
 
 const EVERY_OTHER: Keys = Keys::Range {
     first: 1,

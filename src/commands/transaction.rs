@@ -11,11 +11,11 @@ use std::sync::atomic::Ordering;
 use smallvec::SmallVec;
 
 use super::flags::*;
-use super::{args, call, plan, CommandError, CommandSpec, Ctx, Keys, Slots};
+use super::{args, call, plan, CommandError, CommandSpec, Ctx, Keys, ALL_KEYS};
 use crate::client::Client;
 use crate::resp::reply::encode_command;
 use crate::shared::Shared;
-use crate::store::{Locked, Slot};
+use crate::store::{Locked, ShardId, ShardIds};
 
 /// A client's open transaction.
 #[derive(Default)]
@@ -41,54 +41,42 @@ impl Queued {
 pub type Watched = HashMap<(usize, Vec<u8>), bool>;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "multi",
-        arity: 1,
-        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
-        keys: Keys::None,
-        handler: multi,
-    },
-    CommandSpec {
-        name: "exec",
-        arity: 1,
-        flags: NOSCRIPT | LOADING | STALE,
-        keys: Keys::None,
-        handler: exec,
-    },
-    CommandSpec {
-        name: "discard",
-        arity: 1,
-        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
-        keys: Keys::None,
-        handler: discard,
-    },
-    CommandSpec {
-        name: "watch",
-        arity: -2,
-        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
-        keys: Keys::Range {
-            first: 1,
-            last: -1,
-            step: 1,
-        },
-        handler: watch,
-    },
-    CommandSpec {
-        name: "unwatch",
-        arity: 1,
-        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
-        keys: Keys::None,
-        handler: unwatch,
-    },
+    cmd!(
+        "multi",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | NOT_QUEUED,
+        Keys::None,
+        multi
+    ),
+    cmd!(
+        "exec",
+        1,
+        NOSCRIPT | LOADING | STALE | NOT_QUEUED | RUNS_QUEUE,
+        Keys::None,
+        exec
+    ),
+    cmd!(
+        "discard",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | NOT_QUEUED,
+        Keys::None,
+        discard
+    ),
+    cmd!(
+        "watch",
+        -2,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | NOT_QUEUED,
+        ALL_KEYS,
+        watch
+    ),
+    cmd!(
+        "unwatch",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        Keys::None,
+        unwatch
+    ),
 ];
-
-/// Whether `spec` is queued inside MULTI rather than run at once.
-pub fn queues(spec: &CommandSpec) -> bool {
-    !matches!(
-        spec.name,
-        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
-    )
-}
 
 pub fn queue(client: &mut Client, spec: &'static CommandSpec, argv: &[&[u8]]) {
     if let Some(m) = client.multi.as_mut() {
@@ -165,7 +153,7 @@ fn watch(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         let expired = ctx
             .ks
             .locked
-            .shard(Slot::of_key(db, key))
+            .shard(ShardId::of_key(db, key))
             .is_expired(key, ctx.ks.clock());
         ctx.shared.watches.watch(db, key, &flag);
         ctx.client.watched.insert(id, expired);
@@ -176,7 +164,7 @@ fn watch(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 
 /// The database a queued SELECT moves to, if it is valid.
 fn selected_db(shared: &Shared, q: &Queued) -> Option<usize> {
-    if q.spec.name != "select" {
+    if !q.spec.has(SELECTS_DB) {
         return None;
     }
     let db = args::int(q.argv.get(1)?).ok()?;
@@ -199,7 +187,7 @@ fn watched_key_changed(ctx: &Ctx) -> bool {
             && ctx
                 .ks
                 .locked
-                .shard(Slot::of_key(*db, key))
+                .shard(ShardId::of_key(*db, key))
                 .is_expired(key, ctx.ks.clock())
     })
 }
@@ -225,7 +213,7 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     }
 
     // The union of every command's lock plan, each planned in the database it will run in.
-    let mut slots = Slots::new();
+    let mut slots = ShardIds::new();
     let mut plans: Vec<Result<(), CommandError>> = Vec::with_capacity(multi.queue.len());
     let mut db = ctx.client.db;
     for q in &multi.queue {
@@ -238,7 +226,7 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.client
             .watched
             .keys()
-            .map(|(db, k)| Slot::of_key(*db, k)),
+            .map(|(db, k)| ShardId::of_key(*db, k)),
     );
     // Through `Shared::lock`, as every multi-shard writer: it settles the transaction's place
     // in a running AOF rewrite before anything changes.

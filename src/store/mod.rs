@@ -230,20 +230,23 @@ pub fn shard_of(key: &[u8]) -> usize {
     shard_of_hash(hash_key(key))
 }
 
+/// The shards a command locks: most name one or two.
+pub type ShardIds = SmallVec<[ShardId; 4]>;
+
 /// One lockable unit: a shard of a database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Slot {
+pub struct ShardId {
     pub db: u32,
     pub shard: u32,
 }
 
-impl Slot {
-    pub fn of_key(db: usize, key: &[u8]) -> Slot {
-        Slot::of_hash(db, hash_key(key))
+impl ShardId {
+    pub fn of_key(db: usize, key: &[u8]) -> ShardId {
+        ShardId::of_hash(db, hash_key(key))
     }
 
-    pub fn of_hash(db: usize, hash: u64) -> Slot {
-        Slot {
+    pub fn of_hash(db: usize, hash: u64) -> ShardId {
+        ShardId {
             db: db as u32,
             shard: shard_of_hash(hash) as u32,
         }
@@ -257,14 +260,14 @@ pub enum Guard<'a> {
 
 #[cold]
 #[inline(never)]
-fn not_locked(slot: Slot) -> ! {
-    panic!("shard {slot:?} used without being locked")
+fn not_locked(id: ShardId) -> ! {
+    panic!("shard {id:?} used without being locked")
 }
 
 #[cold]
 #[inline(never)]
-fn read_locked(slot: Slot) -> ! {
-    panic!("shard {slot:?} written under a read lock")
+fn read_locked(id: ShardId) -> ! {
+    panic!("shard {id:?} written under a read lock")
 }
 
 /// The shards a command holds while it runs.
@@ -275,10 +278,10 @@ pub struct Locked<'a> {
 enum Held<'a> {
     None,
     /// Most commands name one key: no vector, no search.
-    One(Slot, Guard<'a>),
-    /// Sorted by slot.
+    One(ShardId, Guard<'a>),
+    /// Sorted.
     Many {
-        slots: SmallVec<[Slot; 4]>,
+        ids: ShardIds,
         guards: SmallVec<[Guard<'a>; 4]>,
     },
 }
@@ -289,25 +292,25 @@ impl<'a> Locked<'a> {
     }
 
     #[inline]
-    fn guard(&self, slot: Slot) -> Option<&Guard<'a>> {
+    fn guard(&self, id: ShardId) -> Option<&Guard<'a>> {
         match &self.held {
-            Held::One(s, g) => (*s == slot).then_some(g),
-            Held::Many { slots, guards } => slots.binary_search(&slot).ok().map(|i| &guards[i]),
+            Held::One(s, g) => (*s == id).then_some(g),
+            Held::Many { ids, guards } => ids.binary_search(&id).ok().map(|i| &guards[i]),
             Held::None => None,
         }
     }
 
     #[inline]
-    fn guard_mut(&mut self, slot: Slot) -> Option<&mut Guard<'a>> {
+    fn guard_mut(&mut self, id: ShardId) -> Option<&mut Guard<'a>> {
         match &mut self.held {
-            Held::One(s, g) => (*s == slot).then_some(g),
-            Held::Many { slots, guards } => slots.binary_search(&slot).ok().map(|i| &mut guards[i]),
+            Held::One(s, g) => (*s == id).then_some(g),
+            Held::Many { ids, guards } => ids.binary_search(&id).ok().map(|i| &mut guards[i]),
             Held::None => None,
         }
     }
 
-    pub fn holds(&self, slot: Slot) -> bool {
-        self.guard(slot).is_some()
+    pub fn holds(&self, id: ShardId) -> bool {
+        self.guard(id).is_some()
     }
 
     pub fn is_write(&self) -> bool {
@@ -318,30 +321,30 @@ impl<'a> Locked<'a> {
         }
     }
 
-    /// The shard at `slot`. Asking for a shard the lock plan did not take is a bug in the
+    /// The shard at `id`. Asking for a shard the lock plan did not take is a bug in the
     /// command's key spec, hence the panic (caught per command by the dispatcher).
     #[inline]
-    pub fn shard(&self, slot: Slot) -> &Shard {
-        match self.guard(slot) {
+    pub fn shard(&self, id: ShardId) -> &Shard {
+        match self.guard(id) {
             Some(Guard::Read(g)) => g,
             Some(Guard::Write(g)) => g,
-            None => not_locked(slot),
+            None => not_locked(id),
         }
     }
 
     #[inline]
-    pub fn shard_mut(&mut self, slot: Slot) -> &mut Shard {
-        match self.guard_mut(slot) {
+    pub fn shard_mut(&mut self, id: ShardId) -> &mut Shard {
+        match self.guard_mut(id) {
             Some(Guard::Write(g)) => g,
-            Some(Guard::Read(_)) => read_locked(slot),
-            None => not_locked(slot),
+            Some(Guard::Read(_)) => read_locked(id),
+            None => not_locked(id),
         }
     }
 
-    pub fn slots(&self) -> &[Slot] {
+    pub fn shard_ids(&self) -> &[ShardId] {
         match &self.held {
             Held::One(s, _) => std::slice::from_ref(s),
-            Held::Many { slots, .. } => slots,
+            Held::Many { ids, .. } => ids,
             Held::None => &[],
         }
     }
@@ -354,8 +357,8 @@ impl Store {
         }
     }
 
-    fn guard(&self, slot: Slot, write: bool) -> Guard<'_> {
-        let lock = &self.dbs[slot.db as usize].shards[slot.shard as usize];
+    fn guard(&self, id: ShardId, write: bool) -> Guard<'_> {
+        let lock = &self.dbs[id.db as usize].shards[id.shard as usize];
         if write {
             Guard::Write(lock.write())
         } else {
@@ -363,16 +366,16 @@ impl Store {
         }
     }
 
-    /// Lock `slots` (sorted and deduplicated here) in the global order.
-    pub fn lock(&self, mut slots: SmallVec<[Slot; 4]>, write: bool) -> Locked<'_> {
-        let held = match slots.len() {
+    /// Lock `ids` (sorted and deduplicated here) in the global order.
+    pub fn lock(&self, mut ids: ShardIds, write: bool) -> Locked<'_> {
+        let held = match ids.len() {
             0 => Held::None,
-            1 => Held::One(slots[0], self.guard(slots[0], write)),
+            1 => Held::One(ids[0], self.guard(ids[0], write)),
             _ => {
-                slots.sort_unstable();
-                slots.dedup();
-                let guards = slots.iter().map(|&s| self.guard(s, write)).collect();
-                Held::Many { slots, guards }
+                ids.sort_unstable();
+                ids.dedup();
+                let guards = ids.iter().map(|&s| self.guard(s, write)).collect();
+                Held::Many { ids, guards }
             }
         };
         Locked { held }
@@ -380,23 +383,23 @@ impl Store {
 
     /// `lock` for one shard. (A single shard cannot concern a running AOF rewrite: see
     /// `aof::rewrite`'s `before_write`, which looks only at writes to several.)
-    pub fn lock_one(&self, slot: Slot, write: bool) -> Locked<'_> {
+    pub fn lock_one(&self, id: ShardId, write: bool) -> Locked<'_> {
         Locked {
-            held: Held::One(slot, self.guard(slot, write)),
+            held: Held::One(id, self.guard(id, write)),
         }
     }
 
     /// Every shard of one database.
-    pub fn db_slots(&self, db: usize) -> impl Iterator<Item = Slot> {
-        (0..SHARDS as u32).map(move |shard| Slot {
+    pub fn db_shards(&self, db: usize) -> impl Iterator<Item = ShardId> {
+        (0..SHARDS as u32).map(move |shard| ShardId {
             db: db as u32,
             shard,
         })
     }
 
     /// Every shard of every database.
-    pub fn all_slots(&self) -> impl Iterator<Item = Slot> + '_ {
-        (0..self.dbs.len()).flat_map(|db| self.db_slots(db))
+    pub fn all_shards(&self) -> impl Iterator<Item = ShardId> + '_ {
+        (0..self.dbs.len()).flat_map(|db| self.db_shards(db))
     }
 }
 

@@ -2,7 +2,14 @@
 //! printed with `%.17Lf` (csrc/ldouble.c). An `f64` gives other digits for everyday inputs
 //! (0.1 + 0.2), and users compare the digits.
 
-use crate::commands::CommandError;
+/// Why an increment has no result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloatError {
+    /// The current value or the increment is not a number `strtold` reads whole.
+    NotFloat,
+    /// The sum is NaN or infinite, which Redis refuses to store.
+    NanOrInfinity,
+}
 
 const MAX_LONG_DOUBLE_CHARS: usize = 5 * 1024;
 
@@ -17,7 +24,7 @@ extern "C" {
 }
 
 /// `current` (absent: 0) plus `incr`, formatted as Redis stores and replies with it.
-pub fn incr_by_float(current: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, CommandError> {
+pub fn incr_by_float(current: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, FloatError> {
     let mut out = vec![0u8; MAX_LONG_DOUBLE_CHARS];
     let (cur_ptr, cur_len) = match current {
         Some(c) => (c.as_ptr(), c.len()),
@@ -36,10 +43,8 @@ pub fn incr_by_float(current: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, Com
         )
     };
     match n {
-        -1 => Err(CommandError::NotFloat),
-        -2 => Err(CommandError::Err(
-            "increment would produce NaN or Infinity".into(),
-        )),
+        -1 => Err(FloatError::NotFloat),
+        -2 => Err(FloatError::NanOrInfinity),
         n => {
             out.truncate(n.max(0) as usize);
             Ok(out)

@@ -1,4 +1,5 @@
-//! Replays the AOF into the store at start-up.
+//! Replays the AOF into the store at start-up, through the command dispatcher, as Redis's
+//! `loadAppendOnlyFile` does with a fake client.
 
 use std::fmt;
 use std::path::Path;

@@ -1,0 +1,336 @@
+//! The dispatcher: a request's gates, in Redis's order (`processCommand`), then its locks,
+//! its handler and its AOF record. Every gate asks the spec's flags, never a command's name.
+
+use smallvec::SmallVec;
+
+use super::ctx::{Ctx, KnownKeys};
+use super::error::CommandError;
+use super::spec::{flags, CommandSpec, KeyPositions, Keys};
+use super::table::lookup;
+use super::transaction;
+use crate::client::Client;
+use crate::resp::ReplyBuf;
+use crate::shared::Shared;
+use crate::store::{hash_key, ShardId, ShardIds};
+
+/// The handler of a container command: finds the subcommand, checks its arity, runs it.
+pub fn dispatch_sub(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let Some(container) = lookup(argv[0]) else {
+        return Err(CommandError::Syntax);
+    };
+    let Some(sub) = container.subcommand(argv) else {
+        return Err(CommandError::UnknownSubcommand {
+            sub: argv.get(1).map_or_else(Vec::new, |s| s.to_vec()),
+            cmd: container.name,
+        });
+    };
+    if !sub.arity_ok(argv.len()) {
+        return Err(CommandError::WrongArity(sub.name));
+    }
+    (sub.handler)(ctx, argv)
+}
+
+/// `<CONTAINER> HELP`: the container's help text, one status line per entry, as Redis's
+/// `addReplyHelp`.
+pub fn help(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let lines = lookup(argv[0]).map_or(&[][..], |c| c.help);
+    ctx.out.array(lines.len());
+    for l in lines {
+        ctx.out.simple(l);
+    }
+    Ok(())
+}
+
+/// The name CLIENT LIST shows as a command's `cmd=`: `client|list` for subcommands.
+fn full_name(spec: &'static CommandSpec, argv: &[&[u8]]) -> &'static str {
+    spec.subcommand(argv).map_or(spec.name, |s| s.name)
+}
+
+/// The shards `spec` needs for `argv` when run from database `db`.
+pub fn plan(
+    shared: &Shared,
+    spec: &CommandSpec,
+    db: usize,
+    argv: &[&[u8]],
+) -> Result<ShardIds, CommandError> {
+    plan_hashed(shared, spec, db, argv, &mut KnownKeys::default())
+}
+
+/// `plan`, also recording the hashes of the keys it names in `known`, for the command's own
+/// accesses to reuse (see `KnownKeys`).
+fn plan_hashed(
+    shared: &Shared,
+    spec: &CommandSpec,
+    db: usize,
+    argv: &[&[u8]],
+    known: &mut KnownKeys,
+) -> Result<ShardIds, CommandError> {
+    Ok(match spec.keys {
+        Keys::None => SmallVec::new(),
+        Keys::Range { first, last, step } => {
+            let mut ids = ShardIds::new();
+            for i in KeyPositions::new((first, last, step), argv.len()) {
+                let h = hash_key(argv[i]);
+                known.push(argv[i], h);
+                ids.push(ShardId::of_hash(db, h));
+            }
+            ids
+        }
+        Keys::Db => shared.store.db_shards(db).collect(),
+        Keys::All => shared.store.all_shards().collect(),
+        Keys::Custom { range, dbs } => {
+            let mut ids = ShardIds::new();
+            for i in KeyPositions::new(range, argv.len()) {
+                for d in dbs(shared, db, argv, i) {
+                    ids.push(ShardId::of_key(d, argv[i]));
+                }
+            }
+            ids
+        }
+    })
+}
+
+/// The key of a command whose only key is its first argument, as `plan` would find it.
+fn one_key<'a>(spec: &CommandSpec, argv: &[&'a [u8]]) -> Option<&'a [u8]> {
+    match spec.keys {
+        Keys::Range {
+            first: 1, last: 1, ..
+        } if argv.len() >= 2 => Some(argv[1]),
+        _ => None,
+    }
+}
+
+/// Looks a request up, checks it, and runs it (or queues it inside MULTI); the reply (or
+/// error) goes to `out`. The gates, in Redis 7.0's order: unknown command, arity,
+/// authentication (`NO_AUTH`), `NO_MULTI`, MULTI queueing (`NOT_QUEUED`); then, in `run`, the
+/// disk-error refusal (`WRITE`, `DISK_ERROR_REFUSES`).
+pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut ReplyBuf) {
+    let Some(spec) = lookup(argv[0]) else {
+        let err = CommandError::UnknownCommand {
+            name: argv[0].to_vec(),
+            args: argv[1..].iter().take(16).map(|a| a.to_vec()).collect(),
+        };
+        return reject(shared, client, out, None, err);
+    };
+    if !spec.arity_ok(argv.len()) {
+        return reject(
+            shared,
+            client,
+            out,
+            Some(spec),
+            CommandError::WrongArity(spec.name),
+        );
+    }
+    // As Redis: unknown commands and arity are reported before authentication is asked for.
+    if !client.authenticated && !spec.has(flags::NO_AUTH) && shared.requires_auth() {
+        return reject(shared, client, out, Some(spec), CommandError::NoAuth);
+    }
+    client.handle.touch(client.db, full_name(spec, argv));
+    if client.multi.is_some() {
+        if spec.has(flags::NO_MULTI) {
+            let err = CommandError::Err("Command not allowed inside a transaction".into());
+            return reject(shared, client, out, Some(spec), err);
+        }
+        if !spec.has(flags::NOT_QUEUED) {
+            transaction::queue(client, spec, argv);
+            transaction::show_multi(client);
+            out.simple("QUEUED");
+            return;
+        }
+    }
+    let db = client.db;
+    let in_multi = client.multi.is_some();
+    if let Err(e) = run(shared, client, spec, argv, out) {
+        let msg = e.to_string();
+        out.error(&msg);
+        shared.stats.error_reply(&msg);
+    }
+    if client.db != db {
+        client.handle.state.lock().db = client.db;
+    }
+    if client.multi.is_some() != in_multi {
+        transaction::show_multi(client);
+    }
+}
+
+/// Refuses a request before it runs; inside MULTI this also dooms the transaction, as Redis's
+/// `rejectCommand` does, and a refused EXEC discards the transaction it would have run.
+fn reject(
+    shared: &Shared,
+    client: &mut Client,
+    out: &mut ReplyBuf,
+    spec: Option<&CommandSpec>,
+    err: CommandError,
+) {
+    let mut msg = err.to_string();
+    if spec.is_some_and(|s| s.has(flags::RUNS_QUEUE)) {
+        client.multi = None;
+        transaction::show_multi(client);
+        transaction::unwatch_all(shared, client);
+        let why = msg.strip_prefix("ERR ").unwrap_or(&msg);
+        msg = format!("EXECABORT Transaction discarded because of: {why}");
+    } else if let Some(m) = client.multi.as_mut() {
+        m.failed = true;
+    }
+    out.error(&msg);
+    shared.stats.error_reply(&msg);
+}
+
+/// Runs a command already checked for arity: takes its locks, runs its handler, and logs its
+/// effect to the AOF before the locks are released.
+pub fn run(
+    shared: &Shared,
+    client: &mut Client,
+    spec: &'static CommandSpec,
+    argv: &[&[u8]],
+    out: &mut ReplyBuf,
+) -> Result<(), CommandError> {
+    if spec.has(flags::WRITE | flags::DISK_ERROR_REFUSES) {
+        if let Some(e) = shared.write_refusal() {
+            return Err(e.into());
+        }
+    }
+    // `argv` outlives `ctx`, as `KnownKeys` requires.
+    let mut ctx = match one_key(spec, argv) {
+        // Most commands name one key: no vector of slots to build, sort or search.
+        Some(key) => {
+            let h = hash_key(key);
+            let locked = shared.lock_one(ShardId::of_hash(client.db, h), spec.is_write());
+            let mut ctx = Ctx::new(shared, client, out, locked);
+            ctx.ks.known_key(key, h);
+            ctx
+        }
+        None => {
+            let mut known = KnownKeys::default();
+            let slots = plan_hashed(shared, spec, client.db, argv, &mut known)?;
+            let locked = shared.lock(slots, spec.is_write());
+            let mut ctx = Ctx::new(shared, client, out, locked);
+            ctx.ks.set_known(known);
+            ctx
+        }
+    };
+    let result = call(&mut ctx, spec, argv);
+    ctx.finish(spec, argv);
+    // The locks are released: removing takes its own.
+    if let Some(expired) = ctx.ks.take_seen_expired() {
+        for (db, key) in expired {
+            shared.remove_expired(db, &key);
+        }
+    }
+    shared.stats.commands_processed();
+    result
+}
+
+/// Runs `spec`'s handler on `ctx`. A panic (a bug: nothing client-controlled should panic)
+/// is contained to this command: its partial reply is dropped, the client gets an error, the
+/// panic is in the log, and the locks are released as usual by the caller (parking_lot locks
+/// are not poisoned).
+pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[&[u8]]) -> Result<(), CommandError> {
+    if spec.is_write() {
+        // As Redis's lookupKeyWrite: a write first removes the expired keys it names and logs
+        // their DELs ahead of its own record, so that a replay (which expires nothing while it
+        // loads) sees the same keys the command saw.
+        let db = ctx.ks.db;
+        if let Some(key) = one_key(spec, argv) {
+            ctx.ks.expire_if_needed(db, key);
+        } else if let Keys::Range { first, last, step } = spec.keys {
+            // Not a `Keys::Custom` command's: some of its keys are in another database.
+            for i in KeyPositions::new((first, last, step), argv.len()) {
+                ctx.ks.expire_if_needed(db, argv[i]);
+            }
+        }
+    }
+    let reply_start = ctx.out.len();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (spec.handler)(ctx, argv))) {
+        Ok(result) => result,
+        Err(_) => {
+            ctx.out.buf.truncate(reply_start);
+            log::error!(
+                "command '{}' of client {} panicked (see above); the client got an error",
+                spec.name,
+                ctx.client.id
+            );
+            Err(CommandError::Err(format!(
+                "internal error while running '{}'; the server log has the details",
+                spec.name
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_handler_is_contained() {
+        let mut h = crate::harness::Harness::new();
+        h.run(&["SET", "k", "v"]);
+        let reply = h.run(&["rudis-test-panic", "k"]).to_vec();
+        assert!(
+            reply.starts_with(b"-ERR internal error while running 'rudis-test-panic'"),
+            "{}",
+            String::from_utf8_lossy(&reply)
+        );
+        assert_eq!(h.run(&["PING"]), b"+PONG\r\n");
+        // The write lock it held is free: another thread can take it.
+        let shared = &h.shared;
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut c = Client::new(None);
+                let mut out = ReplyBuf::new();
+                execute(shared, &mut c, &[b"SET", b"k", b"w"], &mut out);
+                assert_eq!(out.as_bytes(), b"+OK\r\n");
+            });
+        });
+        assert_eq!(h.run(&["GET", "k"]), b"$1\r\nw\r\n");
+        // Inside EXEC too: its slot gets the error, the others run.
+        h.run(&["MULTI"]);
+        h.run(&["SET", "a", "1"]);
+        h.run(&["rudis-test-panic", "k"]);
+        h.run(&["SET", "b", "2"]);
+        let reply = String::from_utf8_lossy(h.run(&["EXEC"])).into_owned();
+        assert!(
+            reply.starts_with("*3\r\n+OK\r\n-ERR internal error"),
+            "{reply}"
+        );
+        assert!(reply.ends_with("+OK\r\n"), "{reply}");
+        assert_eq!(h.run(&["EXISTS", "a", "b"]), b":2\r\n");
+    }
+
+    #[test]
+    fn no_multi_commands_are_refused_inside_multi() {
+        let mut h = crate::harness::Harness::new();
+        assert_eq!(h.run(&["rudis-test-nomulti"]), b"+OK\r\n");
+        h.run(&["MULTI"]);
+        assert_eq!(
+            h.run(&["rudis-test-nomulti"]),
+            b"-ERR Command not allowed inside a transaction\r\n"
+        );
+        h.run(&["SET", "a", "1"]);
+        assert_eq!(
+            h.run(&["EXEC"]),
+            b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+        );
+        assert_eq!(h.run(&["EXISTS", "a"]), b":0\r\n");
+    }
+
+    #[test]
+    fn a_read_that_finds_a_key_expired_removes_it() {
+        let mut h = crate::harness::Harness::new();
+        h.run(&["SET", "k", "v", "PX", "1"]);
+        h.run(&["SET", "other", "v"]);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        // DBSIZE counts a key until it is removed, as Redis's does.
+        assert_eq!(h.run(&["DBSIZE"]), b":2\r\n");
+        assert_eq!(h.run(&["GET", "k"]), b"$-1\r\n");
+        assert_eq!(h.run(&["DBSIZE"]), b":1\r\n");
+        assert_eq!(
+            h.shared
+                .stats
+                .expired_keys
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! What the table says of a command: its name, arity, flags, key positions and handler, and
+//! for a container (CLIENT, CONFIG, COMMAND) its subcommands and help text. Every command's
+//! spec is written one way, with `cmd!`; a container adds `.container(SUBCOMMANDS, HELP)`.
+
+use smallvec::SmallVec;
+
+use super::ctx::Ctx;
+use super::error::CommandError;
+use crate::shared::Shared;
+
+/// A `CommandSpec` on one line: name, arity, flags, keys, handler.
+macro_rules! cmd {
+    ($name:literal, $arity:expr, $flags:expr, $keys:expr, $handler:expr) => {
+        $crate::commands::CommandSpec::new($name, $arity, $flags, $keys, $handler)
+    };
+}
+
+pub type Handler = fn(&mut Ctx, &[&[u8]]) -> Result<(), CommandError>;
+
+/// For a `Keys::Custom` command run from database `db` with `argv`: the databases the key at
+/// position `pos` is read or written in (COPY ... DB n, MOVE).
+pub type KeyDbsFn = fn(shared: &Shared, db: usize, argv: &[&[u8]], pos: usize) -> KeyDbs;
+
+/// A key's databases: one or two.
+pub type KeyDbs = SmallVec<[usize; 2]>;
+
+/// Command flags. Those in `NAMES` are Redis's, named as COMMAND INFO prints them; the others
+/// are the dispatcher's own, for what Redis decides by comparing command procs.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const NOSCRIPT: u32 = 1 << 4;
+    pub const LOADING: u32 = 1 << 5;
+    pub const STALE: u32 = 1 << 6;
+    pub const FAST: u32 = 1 << 7;
+    pub const NO_AUTH: u32 = 1 << 8;
+    pub const NO_MULTI: u32 = 1 << 9;
+    pub const ALLOW_BUSY: u32 = 1 << 10;
+
+    /// Runs at once inside MULTI instead of being queued (EXEC, DISCARD, MULTI, WATCH, QUIT,
+    /// RESET: Redis's list in `processCommand`).
+    pub const NOT_QUEUED: u32 = 1 << 24;
+    /// Runs the transaction: refused before it runs, it discards the transaction and answers
+    /// EXECABORT (Redis's `rejectCommand` for `execCommand`).
+    pub const RUNS_QUEUE: u32 = 1 << 25;
+    /// Refused while persistence fails, though not a write (PING: so that monitoring notices,
+    /// as Redis's `processCommand` does).
+    pub const DISK_ERROR_REFUSES: u32 = 1 << 26;
+    /// Moves the client to the database its first argument names (SELECT): inside EXEC, the
+    /// commands after it are planned in that database.
+    pub const SELECTS_DB: u32 = 1 << 27;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (NOSCRIPT, "noscript"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (NO_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// The key of a one-key command.
+pub const KEY1: Keys = Keys::Range {
+    first: 1,
+    last: 1,
+    step: 1,
+};
+
+/// Every argument is a key.
+pub const ALL_KEYS: Keys = Keys::Range {
+    first: 1,
+    last: -1,
+    step: 1,
+};
+
+/// Which shards a command must hold while it runs.
+#[derive(Clone, Copy)]
+pub enum Keys {
+    /// Touches no keys.
+    None,
+    /// Keys at argv positions first, first+step, ... up to last (negative: from the end), in the
+    /// client's current database. Also what COMMAND INFO reports.
+    Range { first: i32, last: i32, step: i32 },
+    /// The whole current database (FLUSHDB, KEYS, SCAN, DBSIZE, RANDOMKEY).
+    Db,
+    /// Every database (FLUSHALL, SWAPDB).
+    All,
+    /// Keys at `range`'s positions, as `Range`, each in the databases `dbs` names for it
+    /// (MOVE, COPY ... DB n).
+    Custom {
+        range: (i32, i32, i32),
+        dbs: KeyDbsFn,
+    },
+}
+
+pub struct CommandSpec {
+    /// Lower case; subcommands are `container|sub`.
+    pub name: &'static str,
+    /// As Redis counts it, the name included: `-3` means at least three words.
+    pub arity: i32,
+    pub flags: u32,
+    pub keys: Keys,
+    pub handler: Handler,
+    /// A container's subcommands, named `container|sub` (empty for other commands).
+    pub subcommands: &'static [CommandSpec],
+    /// A container's `HELP` text, one status line per entry.
+    pub help: &'static [&'static str],
+}
+
+impl CommandSpec {
+    pub const fn new(
+        name: &'static str,
+        arity: i32,
+        flags: u32,
+        keys: Keys,
+        handler: Handler,
+    ) -> CommandSpec {
+        CommandSpec {
+            name,
+            arity,
+            flags,
+            keys,
+            handler,
+            subcommands: &[],
+            help: &[],
+        }
+    }
+
+    /// This command as a container of `subcommands`, answering `help` to `<NAME> HELP`.
+    pub const fn container(
+        self,
+        subcommands: &'static [CommandSpec],
+        help: &'static [&'static str],
+    ) -> CommandSpec {
+        CommandSpec {
+            subcommands,
+            help,
+            ..self
+        }
+    }
+
+    pub fn is_write(&self) -> bool {
+        self.flags & flags::WRITE != 0
+    }
+
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        if self.arity >= 0 {
+            argc == self.arity as usize
+        } else {
+            argc >= (-self.arity) as usize
+        }
+    }
+
+    /// The (first, last, step) COMMAND INFO reports.
+    pub fn key_range(&self) -> (i32, i32, i32) {
+        match self.keys {
+            Keys::Range { first, last, step } => (first, last, step),
+            Keys::Custom { range, .. } => range,
+            _ => (0, 0, 0),
+        }
+    }
+
+    /// The argv positions of the keys in a call with `argc` words, as `key_range` places
+    /// them: what the lock plan, a write's expiry of its keys and COMMAND GETKEYS all use.
+    pub fn key_positions(&self, argc: usize) -> KeyPositions {
+        match self.keys {
+            Keys::Range { first, last, step } => KeyPositions::new((first, last, step), argc),
+            Keys::Custom { range, .. } => KeyPositions::new(range, argc),
+            Keys::None | Keys::Db | Keys::All => KeyPositions::new((1, 0, 1), 0),
+        }
+    }
+
+    /// The subcommand `argv[1]` of this container, if it has one by that name.
+    pub fn subcommand(&self, argv: &[&[u8]]) -> Option<&'static CommandSpec> {
+        let sub = argv.get(1)?;
+        let prefix = self.name.len() + 1;
+        self.subcommands
+            .iter()
+            .find(|c| c.name.as_bytes()[prefix..].eq_ignore_ascii_case(sub))
+    }
+}
+
+/// What `CommandSpec::key_positions` returns: a plain loop, cheaper than a stepped range for
+/// the one or two keys most commands have.
+pub struct KeyPositions {
+    next: i32,
+    last: i32,
+    step: i32,
+}
+
+impl KeyPositions {
+    /// Positions first, first+step, ... up to last (negative: from the end) within `argc`;
+    /// `first` is at least 1 (a key range's first key follows the command's name).
+    #[inline]
+    pub fn new((first, last, step): (i32, i32, i32), argc: usize) -> KeyPositions {
+        let argc = argc as i32;
+        let last = if last < 0 {
+            argc + last
+        } else {
+            last.min(argc - 1)
+        };
+        KeyPositions {
+            next: first,
+            last: last.min(argc - 1),
+            step: step.max(1),
+        }
+    }
+}
+
+impl Iterator for KeyPositions {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        if self.next > self.last {
+            return None;
+        }
+        let i = self.next;
+        self.next += self.step;
+        Some(i as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_positions_follow_the_range() {
+        let at = |range, argc| KeyPositions::new(range, argc).collect::<Vec<_>>();
+        assert_eq!(at((1, 1, 1), 3), [1]);
+        assert_eq!(at((1, -1, 1), 4), [1, 2, 3]);
+        assert_eq!(at((1, -1, 2), 5), [1, 3]);
+        assert_eq!(at((2, -1, 1), 2), Vec::<usize>::new());
+        assert_eq!(at((1, 2, 1), 2), [1]);
+        let none = CommandSpec::new("x", 1, 0, Keys::Db, |_, _| Ok(()));
+        assert_eq!(none.key_positions(3).count(), 0);
+    }
+}

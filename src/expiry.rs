@@ -1,0 +1,79 @@
+//! Active expiry: a background thread that finds expired keys nobody reads and removes them,
+//! as Redis's `activeExpireCycle` does, so that they do not pile up in memory.
+//!
+//! Every tick (100 ms) it gives each shard that has deadlines a turn of
+//! `Shard::expire_sample`, under the shard's write lock, and logs a DEL for each key removed
+//! to the AOF before releasing the lock, as a command would.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use smallvec::smallvec;
+
+use crate::resp::reply::encode_command;
+use crate::shared::Shared;
+use crate::store::{ShardId, SHARDS};
+use crate::util::clock::now_ms;
+
+pub const TICK: Duration = Duration::from_millis(100);
+
+/// Starts the sweeper thread; it runs as long as the process.
+pub fn spawn(shared: Arc<Shared>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("active-expire".into())
+        .spawn(move || {
+            let mut sweeper = Sweeper::new(&shared);
+            loop {
+                std::thread::sleep(TICK);
+                if !shared.is_loading() {
+                    sweeper.sweep(&shared, now_ms());
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// Where each shard's window starts.
+pub struct Sweeper {
+    offsets: Vec<usize>,
+}
+
+impl Sweeper {
+    pub fn new(shared: &Shared) -> Self {
+        Sweeper {
+            offsets: vec![0; shared.store.dbs.len() * SHARDS],
+        }
+    }
+
+    /// One pass over every shard; returns how many keys it removed.
+    pub fn sweep(&mut self, shared: &Shared, now: u64) -> u64 {
+        let mut removed = 0;
+        for (db, d) in shared.store.dbs.iter().enumerate() {
+            for (i, lock) in d.shards.iter().enumerate() {
+                if lock.read().expires.is_empty() {
+                    continue;
+                }
+                let offset = &mut self.offsets[db * SHARDS + i];
+                let id = ShardId {
+                    db: db as u32,
+                    shard: i as u32,
+                };
+                // Through `Shared::lock`, as a command's write, so that a running AOF rewrite
+                // sees it too.
+                let mut locked = shared.lock(smallvec![id], true);
+                let mut record = Vec::new();
+                let n = locked.shard_mut(id).expire_sample(offset, now, |k| {
+                    shared.watches.touch(db, k);
+                    encode_command(&mut record, &[&b"DEL"[..], k]);
+                });
+                removed += n;
+                shared.stats.expired_keys(n);
+                if !record.is_empty() {
+                    // Under the shard's lock: the AOF's order stays the store's order.
+                    shared.propagate(db, record, &locked);
+                }
+            }
+        }
+        removed
+    }
+}

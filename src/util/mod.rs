@@ -1,0 +1,5 @@
+//! Small pieces below every other layer: they import nothing from the crate.
+
+pub mod clock;
+pub mod glob;
+pub mod ldouble;
