@@ -9,6 +9,7 @@ pub mod connection;
 pub mod glob;
 pub mod harness;
 pub mod ldouble;
+pub mod listen;
 pub mod pool;
 pub mod resp;
 pub mod server;

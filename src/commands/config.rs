@@ -2,7 +2,7 @@
 
 use super::flags::*;
 use super::{dispatch_sub, CommandError, CommandSpec, Ctx};
-use crate::config::{Config, ConfigError, SETTINGS};
+use crate::config::{listed_names, Config, ConfigError};
 use crate::shared::Shared;
 
 use super::keyless as spec;
@@ -17,6 +17,12 @@ pub static SUBCOMMANDS: &[CommandSpec] = &[
         2,
         ADMIN | NOSCRIPT | LOADING | STALE,
         resetstat,
+    ),
+    spec(
+        "config|rewrite",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        rewrite,
     ),
     spec("config|help", 2, LOADING | STALE, super::help),
 ];
@@ -36,11 +42,11 @@ fn get(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             }
             continue;
         }
-        for s in SETTINGS {
-            if crate::glob::matches(pattern, s.name.as_bytes(), true)
-                && !pairs.iter().any(|(n, _)| n.eq_ignore_ascii_case(s.name))
+        for name in listed_names() {
+            if crate::glob::matches(pattern, name.as_bytes(), true)
+                && !pairs.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
             {
-                pairs.push((s.name.to_string(), config.get(s.name).unwrap_or_default()));
+                pairs.push((name.to_string(), config.get(name).unwrap_or_default()));
             }
         }
     }
@@ -97,6 +103,21 @@ fn apply(shared: &Shared, config: &Config) {
     }
 }
 
+fn rewrite(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    let config = ctx.shared.config.read().clone();
+    match config.rewrite_file() {
+        Ok(()) => {
+            log::info!("CONFIG REWRITE executed with success.");
+            ctx.out.ok();
+            Ok(())
+        }
+        Err(e) => {
+            log::warn!("CONFIG REWRITE failed: {e}");
+            Err(CommandError::Err(e.to_string()))
+        }
+    }
+}
+
 fn resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     ctx.shared.stats.reset();
     ctx.out.ok();
@@ -111,6 +132,8 @@ pub const HELP: &[&str] = &[
     "    Set the configuration <directive> to <value>.",
     "RESETSTAT",
     "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
     "HELP",
     "    Prints this help.",
 ];
