@@ -382,20 +382,24 @@ impl Setting {
     }
 }
 
+fn in_range(name: &str, value: &str, n: i64, min: i64, max: i64) -> Result<Parsed, ConfigError> {
+    if n < min || n > max {
+        return Err(bad(
+            name,
+            value,
+            format!("argument must be between {min} and {max} inclusive"),
+        ));
+    }
+    Ok(Parsed::Int(n))
+}
+
 /// Checks `value` as `kind` reads it; errors in Redis's words.
 fn parse_value(name: &str, kind: Kind, value: &str) -> Result<Parsed, ConfigError> {
     Ok(match kind {
         Kind::Int { min, max } => {
             let n: i64 = crate::resp::parse::parse_i64(value.as_bytes())
                 .ok_or_else(|| bad(name, value, "argument couldn't be parsed into an integer"))?;
-            if n < min || n > max {
-                return Err(bad(
-                    name,
-                    value,
-                    format!("argument must be between {min} and {max} inclusive"),
-                ));
-            }
-            Parsed::Int(n)
+            in_range(name, value, n, min, max)?
         }
         Kind::Bool => match value.to_ascii_lowercase().as_str() {
             "yes" => Parsed::Bool(true),
@@ -428,14 +432,7 @@ fn parse_value(name: &str, kind: Kind, value: &str) -> Result<Parsed, ConfigErro
                     crate::resp::parse::parse_i64(value.as_bytes())
                 })
                 .ok_or_else(|| bad(name, value, "argument must be a memory value"))?;
-            if n < min || n > max {
-                return Err(bad(
-                    name,
-                    value,
-                    format!("argument must be between {min} and {max} inclusive"),
-                ));
-            }
-            Parsed::Int(n)
+            in_range(name, value, n, min, max)?
         }
         Kind::Str => Parsed::Str(value.to_string()),
     })
