@@ -329,6 +329,7 @@ pub static SETTINGS: &[Setting] = &[
         Kind::Enum(&["upstart", "systemd", "auto", "no"]),
         false,
     ),
+    setting("tcp-keepalive", NON_NEGATIVE, true),
     setting(
         "tcp-backlog",
         Kind::Int {
@@ -616,6 +617,8 @@ pub struct Config {
     pub supervised: &'static str,
     /// The listen(2) backlog.
     pub tcp_backlog: i32,
+    /// Seconds of silence before TCP probes a client (0: no probes).
+    pub tcp_keepalive: u64,
     /// Redis's RDB schedule, `seconds changes` pairs; "" = none. rudis takes no snapshots
     /// and keeps it only with the AOF on, which persists every write anyway.
     pub save: String,
@@ -677,6 +680,7 @@ impl Default for Config {
             logfile: String::new(),
             supervised: "no",
             tcp_backlog: 511,
+            tcp_keepalive: 300,
             save: String::new(),
             other: Default::default(),
             ignored_given: Vec::new(),
@@ -698,6 +702,9 @@ impl Config {
             "bind" => {
                 if value.split_whitespace().next().is_none() {
                     return Err(bad(s.name, value, "an address is needed"));
+                }
+                for word in value.split_whitespace() {
+                    crate::listen::parse_bind_word(word).map_err(|e| bad(s.name, value, e))?;
                 }
                 self.bind = value.split_whitespace().collect::<Vec<_>>().join(" ");
             }
@@ -769,6 +776,7 @@ impl Config {
             "logfile" => self.logfile = value.into(),
             "supervised" => self.supervised = v.word_static(),
             "tcp-backlog" => self.tcp_backlog = v.int() as i32,
+            "tcp-keepalive" => self.tcp_keepalive = v.int() as u64,
             other => return Err(ConfigError::UnknownSetting(other.into())),
         }
         Ok(())
@@ -846,6 +854,7 @@ impl Config {
             "logfile" => self.logfile.clone(),
             "supervised" => self.supervised.into(),
             "tcp-backlog" => self.tcp_backlog.to_string(),
+            "tcp-keepalive" => self.tcp_keepalive.to_string(),
             "auto-aof-rewrite-percentage" => self.auto_aof_rewrite_percentage.to_string(),
             "auto-aof-rewrite-min-size" => self.auto_aof_rewrite_min_size.to_string(),
             // As Redis: CONFIG GET shows the password itself.
@@ -1609,10 +1618,7 @@ mod tests {
         assert!(c.ignored_given.is_empty());
         c.load_text("tcp-keepalive 60\nhash-max-ziplist-entries 100\nhz 10\nhz 20\n")
             .unwrap();
-        assert_eq!(
-            c.ignored_given,
-            ["tcp-keepalive", "hash-max-listpack-entries", "hz"]
-        );
+        assert_eq!(c.ignored_given, ["hash-max-listpack-entries", "hz"]);
         assert_eq!(c.get("hash-max-listpack-entries").unwrap(), "100");
         assert_eq!(c.get("HASH-MAX-ZIPLIST-ENTRIES").unwrap(), "100");
         assert_eq!(c.get("hz").unwrap(), "20");

@@ -163,6 +163,23 @@ fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     (storage, len as libc::socklen_t)
 }
 
+/// TCP keepalive as Redis sets it (`tcp-keepalive`): the first probe after `secs` of
+/// silence, the next ones `secs / 3` apart, three unanswered ones close the connection.
+pub fn keepalive(stream: &std::net::TcpStream, secs: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = stream.as_raw_fd();
+    let secs = secs.min(i32::MAX as u64) as libc::c_int;
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)?;
+    setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs)?;
+    setsockopt(
+        fd,
+        libc::IPPROTO_TCP,
+        libc::TCP_KEEPINTVL,
+        (secs / 3).max(1),
+    )?;
+    setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3)
+}
+
 /// Under `supervised systemd` (or `auto` with systemd's $NOTIFY_SOCKET set), tells systemd
 /// the server is ready, as Redis does; a failure is only logged.
 pub fn notify_ready(supervised: &str) {
@@ -225,5 +242,32 @@ mod tests {
         let ls = bind_all("127.0.0.1 127.0.0.2 -192.0.2.1", port, 16).unwrap();
         assert_eq!(ls.len(), 2);
         assert!(bind_all("192.0.2.1", port, 16).is_err(), "not optional");
+    }
+
+    #[test]
+    fn keepalive_as_redis_sets_it() {
+        use std::os::fd::AsRawFd;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let s = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        keepalive(&s, 60).unwrap();
+        let get = |level, opt| {
+            let mut v: libc::c_int = 0;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: v and len are valid for getsockopt to write.
+            let r = unsafe {
+                libc::getsockopt(
+                    s.as_raw_fd(),
+                    level,
+                    opt,
+                    &mut v as *mut _ as *mut _,
+                    &mut len,
+                )
+            };
+            assert_eq!(r, 0);
+            v
+        };
+        assert_eq!(get(libc::SOL_SOCKET, libc::SO_KEEPALIVE), 1);
+        assert_eq!(get(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE), 60);
+        assert_eq!(get(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL), 20);
     }
 }

@@ -184,6 +184,12 @@ fn accept_loop(shared: &Arc<Shared>, pool: &Pool, listener: TcpListener) {
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
+                let keepalive = shared.config.read().tcp_keepalive;
+                if keepalive > 0 {
+                    if let Err(e) = crate::listen::keepalive(&stream, keepalive) {
+                        log::warn!("cannot set TCP keepalive on a client: {e}");
+                    }
+                }
                 if let Err(stream) = pool.admit(stream, HANDOFF_GRACE) {
                     reject(shared, stream);
                 }

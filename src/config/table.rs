@@ -782,19 +782,6 @@ pub static REDIS_ONLY: &[RedisOnly] = &[
         status: Ignored,
     },
     RedisOnly {
-        name: "tcp-keepalive",
-        alias: None,
-        kind: Kind::Int {
-            min: 0,
-            max: I32_MAX,
-        },
-        default: "300",
-        mutable: true,
-        hidden: false,
-        multi: false,
-        status: Ignored,
-    },
-    RedisOnly {
         name: "cluster-migration-barrier",
         alias: None,
         kind: Kind::Int {
