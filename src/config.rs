@@ -1438,7 +1438,10 @@ impl Cli {
             };
             let mut values: Vec<String> = inline.into_iter().collect();
             i += 1;
-            while i < rest.len() && !rest[i].starts_with("--") {
+            // A flag clap knows takes one value unless the setting has several words: what
+            // follows it is the config file, as clap has always read `--port 1 redis.conf`.
+            let one = known.contains(&name) && !lookup(&name).is_some_and(|e| e.multi());
+            while i < rest.len() && !rest[i].starts_with("--") && (!one || values.is_empty()) {
                 values.push(rest[i].clone());
                 i += 1;
             }
@@ -1662,6 +1665,10 @@ mod tests {
             ]
         );
         assert_eq!(cli.save.as_deref(), Some(""));
+        let args = ["rudis-server", "--port", "7000", "f.conf", "--dir", "d"];
+        let cli = Cli::parse_redis_style(args.iter().map(|s| s.to_string()));
+        assert_eq!(cli.config_file, Some(PathBuf::from("f.conf")));
+        assert_eq!((cli.port, cli.dir), (Some(7000), Some(PathBuf::from("d"))));
     }
 
     #[test]

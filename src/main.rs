@@ -44,7 +44,8 @@ fn main() {
         log::warn!("{w}");
     }
     if !config.appendonly {
-        log::warn!(
+        // Redis's own default; said once, as it is not Redis's meaning of "no".
+        log::info!(
             "appendonly is no and rudis takes no RDB snapshots: nothing written is persisted"
         );
     }

@@ -90,9 +90,14 @@ fn remove_stale_rewrites(aof: &std::path::Path) {
 
 /// Binds, loads, and serves until the process is stopped.
 pub fn run(config: Config) -> Result<(), ServerError> {
-    let addr = config.bind.clone();
     let listeners = crate::listen::bind_all(&config.bind, config.port, config.tcp_backlog)
         .map_err(|e| ServerError::Bind(e.addr, e.error))?;
+    let addr = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
     let workers = config.workers;
     // A file-size limit (ulimit -f) must make AOF writes fail with EFBIG, which the writer
     // reports and retries, rather than kill the process.
@@ -105,9 +110,8 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     spawn_signal_handler(&shared)?;
     crate::store::expire::spawn(shared.clone()).map_err(ServerError::Thread)?;
     log::info!(
-        "rudis {} ready to accept connections on {addr} port {}, {workers} workers, pid {}",
+        "rudis {} ready to accept connections on {addr}, {workers} workers, pid {}",
         env!("CARGO_PKG_VERSION"),
-        shared.config.read().port,
         std::process::id()
     );
     crate::listen::notify_ready(shared.config.read().supervised);
