@@ -555,6 +555,78 @@ fn output_limits(value: &str, limits: &mut [OutputLimit; 3]) -> Result<(), Confi
     Ok(())
 }
 
+/// The few settings rudis ignores whose values Redis checks and rewrites in its own way.
+fn special_value(name: &str, v: &str) -> Result<String, &'static str> {
+    let words: Vec<&str> = v.split_whitespace().collect();
+    match name {
+        "notify-keyspace-events" => keyspace_events(v),
+        "oom-score-adj-values" => {
+            if words.len() != 3 {
+                return Err("wrong number of arguments");
+            }
+            let ok = words
+                .iter()
+                .all(|w| w.parse::<i64>().is_ok_and(|n| (-2000..=2000).contains(&n)));
+            if !ok {
+                return Err(
+                    "Invalid oom-score-adj-values, elements must be between -2000 and 2000.",
+                );
+            }
+            Ok(words.join(" "))
+        }
+        "latency-tracking-info-percentiles" => {
+            let mut out = Vec::new();
+            for w in words {
+                let p: f64 = w
+                    .parse()
+                    .map_err(|_| "Invalid latency-tracking-info-percentiles parameters")?;
+                if !(0.0..=100.0).contains(&p) {
+                    return Err(
+                        "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]",
+                    );
+                }
+                // "%f" with the trailing zeros trimmed, as Redis prints them.
+                let f = format!("{p:.6}");
+                out.push(f.trim_end_matches('0').trim_end_matches('.').to_string());
+            }
+            Ok(out.join(" "))
+        }
+        "shutdown-on-sigint" | "shutdown-on-sigterm" => {
+            let known = ["default", "save", "nosave", "now", "force"];
+            if words.is_empty()
+                || !words
+                    .iter()
+                    .all(|w| known.contains(&w.to_ascii_lowercase().as_str()))
+            {
+                return Err(
+                    "argument(s) must be one of the following: default, save, nosave, now, force",
+                );
+            }
+            Ok(words.join(" ").to_ascii_lowercase())
+        }
+        _ => Ok(v.to_string()),
+    }
+}
+
+/// `notify-keyspace-events` classes in Redis's canonical order (notify.c's
+/// keyspaceEventsFlagsToString): `KEA` reads back as `AKE`.
+fn keyspace_events(v: &str) -> Result<String, &'static str> {
+    const ALL: &str = "g$lshzxetd";
+    if v.chars().any(|c| !"Ag$lshzxeKEtmdn".contains(c)) {
+        return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
+    }
+    let has = |c: char| v.contains(c) || (v.contains('A') && ALL.contains(c));
+    let mut out = String::new();
+    if ALL.chars().all(has) {
+        // As Redis: `A` then stands for `n` too.
+        out.push('A');
+    } else {
+        out.extend("g$lshzxetdn".chars().filter(|c| has(*c)));
+    }
+    out.extend("KEm".chars().filter(|c| v.contains(*c)));
+    Ok(out)
+}
+
 /// `save` as Redis 7 reads it: "" for none, else `seconds changes` pairs of integers.
 fn parse_save(value: &str) -> Result<String, ConfigError> {
     let words: Vec<&str> = value.split_whitespace().collect();
@@ -791,6 +863,7 @@ impl Config {
             Parsed::Word(w) => w.to_string(),
             Parsed::Str(s) => s.split_whitespace().collect::<Vec<_>>().join(" "),
         };
+        let v = special_value(o.name, &v).map_err(|reason| bad(o.name, value, reason))?;
         if let Status::Refused(what) = o.status {
             if v != o.default {
                 return Err(bad(
@@ -1626,6 +1699,53 @@ mod tests {
         assert_eq!(c.get("HASH-MAX-ZIPLIST-ENTRIES").unwrap(), "100");
         assert_eq!(c.get("hz").unwrap(), "20");
         assert_eq!(c.get("tcp-keepalive").unwrap(), "60");
+    }
+
+    #[test]
+    fn values_redis_rewrites() {
+        let mut c = Config::default();
+        let mut got = |name: &str, v: &str| {
+            c.set(name, v).map_err(|e| e.reason())?;
+            Ok::<_, String>(c.get(name).unwrap())
+        };
+        assert_eq!(got("notify-keyspace-events", "KEA").unwrap(), "AKE");
+        assert_eq!(got("notify-keyspace-events", "Ex$").unwrap(), "$xE");
+        assert_eq!(got("notify-keyspace-events", "").unwrap(), "");
+        assert_eq!(got("notify-keyspace-events", "An").unwrap(), "A");
+        assert_eq!(
+            got("notify-keyspace-events", "Kq").unwrap_err(),
+            "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
+        );
+        assert_eq!(
+            got("latency-tracking-info-percentiles", "50 99.90 100").unwrap(),
+            "50 99.9 100"
+        );
+        assert!(got("latency-tracking-info-percentiles", "101").is_err());
+        assert_eq!(
+            got("oom-score-adj-values", "0 200 800").unwrap(),
+            "0 200 800"
+        );
+        assert!(got("oom-score-adj-values", "0 200").is_err());
+        assert_eq!(
+            got("shutdown-on-sigterm", "NOSAVE now").unwrap(),
+            "nosave now"
+        );
+        assert!(got("shutdown-on-sigterm", "later").is_err());
+    }
+
+    #[test]
+    fn include_reads_another_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("inner.conf");
+        std::fs::write(&inner, "timeout 42\n").unwrap();
+        let mut c = Config::default();
+        c.load_text(&format!("include {}\nport 7002\n", inner.display()))
+            .unwrap();
+        assert_eq!((c.timeout, c.port), (42, 7002));
+        // Including itself ends, with an error, rather than recursing forever.
+        let own = dir.path().join("self.conf");
+        std::fs::write(&own, format!("include {}\n", own.display())).unwrap();
+        assert!(c.load_file(&own).is_err());
     }
 
     #[test]
