@@ -571,3 +571,27 @@ fn config_rewrite_without_a_file() {
         b"-ERR The server is running without a config file\r\n"
     );
 }
+
+#[test]
+fn supervised_systemd_is_told_ready() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sock_path = tmp.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args(["--port", &port.to_string(), "--appendonly", "no"])
+        .args(["--supervised", "systemd"])
+        .current_dir(tmp.path())
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let got = sock.recv(&mut buf);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(&buf[..got.expect("no READY from rudis")], b"READY=1\n");
+}
