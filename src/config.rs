@@ -643,8 +643,8 @@ fn parse_save(value: &str) -> Result<String, ConfigError> {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub port: u16,
-    /// One or more addresses, space separated, as redis.conf's `bind`; rudis listens on the
-    /// first (see [`Config::listen_addr`]).
+    /// One or more addresses, space separated, as redis.conf's `bind` (`-` marks an
+    /// optional one); `listen::bind_all` listens on each.
     pub bind: String,
     pub workers: usize,
     pub dir: PathBuf,
@@ -985,19 +985,6 @@ impl Config {
         next.check().map_err(|e| ("save".to_string(), e))?;
         *self = next;
         Ok(())
-    }
-
-    /// The address to listen on: the first of `bind` (a leading `-`, redis.conf's "optional"
-    /// mark, is dropped), with the port.
-    pub fn listen_addr(&self) -> String {
-        let first = self.bind.split_whitespace().next().unwrap_or("127.0.0.1");
-        let host = first.trim_start_matches('-');
-        let host = if host == "*" { "0.0.0.0" } else { host };
-        if host.contains(':') {
-            format!("[{host}]:{}", self.port)
-        } else {
-            format!("{host}:{}", self.port)
-        }
     }
 
     pub fn aof_path(&self) -> PathBuf {
@@ -1409,7 +1396,7 @@ pub struct Cli {
     /// TCP port to listen on.
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
-    /// Address to listen on.
+    /// Addresses to listen on, space separated; a leading `-` marks one optional.
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<String>,
     /// Worker threads, and so the most clients served at once; one more is refused with
@@ -1444,7 +1431,8 @@ pub struct Cli {
     /// Close a client after it has been idle this many seconds (0: never).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<u64>,
-    /// RDB snapshot schedule; rudis takes none, so only "" is accepted (as in redis.conf).
+    /// Redis's RDB snapshot schedule ("seconds changes" pairs, "" for none). rudis takes no
+    /// snapshots, so a schedule is accepted only with appendonly yes.
     #[arg(long, value_name = "\"\"")]
     pub save: Option<String>,
     /// Password clients must give with AUTH before any other command.
