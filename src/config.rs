@@ -429,8 +429,8 @@ fn parse_value(name: &str, kind: Kind, value: &str) -> Result<Parsed, ConfigErro
             let n = parse_memory(value)
                 .and_then(|n| i64::try_from(n).ok())
                 .or_else(|| {
-                    // Redis's memory settings take negative plain numbers too.
-                    crate::resp::parse::parse_i64(value.as_bytes())
+                    // Redis's signed memory settings take negative plain numbers too.
+                    crate::resp::parse::parse_i64(value.as_bytes()).filter(|_| min < 0)
                 })
                 .ok_or_else(|| bad(name, value, "argument must be a memory value"))?;
             in_range(name, value, n, min, max)?
@@ -970,10 +970,12 @@ impl Config {
             if !s.mutable() {
                 return Err((name.to_string(), ConfigError::Immutable(s.name().into())));
             }
-            if seen.contains(&s.name()) {
+            // By the name given: Redis 7.0 takes a setting and its alias in one call, in
+            // order.
+            if seen.iter().any(|n| n.eq_ignore_ascii_case(name)) {
                 return Err((name.to_string(), bad(s.name(), "", "duplicate parameter")));
             }
-            seen.push(s.name());
+            seen.push(name);
         }
         if let Some(name) = unknown {
             return Err((name.to_string(), ConfigError::UnknownSetting(name.into())));

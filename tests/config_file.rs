@@ -595,3 +595,61 @@ fn supervised_systemd_is_told_ready() {
     let _ = child.wait();
     assert_eq!(&buf[..got.expect("no READY from rudis")], b"READY=1\n");
 }
+
+/// CONFIG SET and exact-name CONFIG GET answer byte for byte as Redis, errors included.
+#[test]
+fn config_set_and_get_replies_match_redis() {
+    let redis = RealRedis::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let args: Vec<String> = ["--port", &port.to_string(), "--appendonly", "no"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let _s = start(BIN, &args, port, tmp.path());
+    let (mut ours, mut theirs) = (Raw::connect(port), redis.raw());
+    let cases: &[&[&str]] = &[
+        &["CONFIG", "SET", "nosuch", "1"],
+        &["CONFIG", "SET", "activerehashing", "maybe"],
+        &["CONFIG", "SET", "maxmemory-policy", "foo"],
+        &["CONFIG", "SET", "hash-max-listpack-value", "10kb"],
+        &["CONFIG", "GET", "hash-max-ziplist-value"],
+        &["CONFIG", "SET", "hash-max-listpack-value", "-1"],
+        &["CONFIG", "SET", "proto-max-bulk-len", "100"],
+        &["CONFIG", "SET", "hz", "1", "hz", "2"],
+        &[
+            "CONFIG",
+            "SET",
+            "hash-max-ziplist-entries",
+            "2",
+            "hash-max-listpack-entries",
+            "3",
+        ],
+        &["CONFIG", "GET", "hash-max-ziplist-entries"],
+        &["CONFIG", "SET", "list-max-listpack-size", "-70000000000"],
+        &["CONFIG", "SET", "repl-backlog-size", "1gb"],
+        &["CONFIG", "GET", "repl-backlog-size"],
+        &["CONFIG", "SET", "notify-keyspace-events", "KEA"],
+        &["CONFIG", "GET", "notify-keyspace-events"],
+        &["CONFIG", "SET", "notify-keyspace-events", "Kq"],
+        &["CONFIG", "SET", "tcp-keepalive", "100"],
+        &["CONFIG", "GET", "tcp-keepalive"],
+        &["CONFIG", "SET", "daemonize", "no"],
+        &["CONFIG", "SET", "timeout", "10", "nosuch", "1"],
+        &["CONFIG", "GET", "timeout"],
+        &["CONFIG", "GET", "LUA-TIME-LIMIT"],
+        &["CONFIG", "GET", "watchdog-period"],
+        &["CONFIG", "GET", "watchdog*"],
+        &["CONFIG", "GET", "maxmemory", "maxmemory"],
+        &["CONFIG", "GET", "save"],
+        &["CONFIG", "SET", "save", ""],
+        &["CONFIG", "GET", "databases"],
+    ];
+    for c in cases {
+        assert_eq!(
+            common::show(&ours.cmd(c)),
+            common::show(&theirs.cmd(c)),
+            "{c:?}"
+        );
+    }
+}
