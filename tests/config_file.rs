@@ -422,34 +422,48 @@ fn same_settings(rudis: u16, redis: u16, differ: &[(&str, &str)]) {
 
 #[test]
 fn config_get_star_matches_redis_defaults() {
-    let redis = RealRedis::start(&[]);
+    common::require_tool("redis-server");
     let tmp = tempfile::tempdir().unwrap();
-    let port = free_port();
-    // As RealRedis starts: no snapshots, no AOF, loopback only.
-    let args: Vec<String> = [
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([tmp.path().display().to_string()])
-    .collect();
-    let _s = start(BIN, &args, port, tmp.path());
+    let (rdir, pdir) = (tmp.path().join("redis"), tmp.path().join("rudis"));
+    std::fs::create_dir(&rdir).unwrap();
+    std::fs::create_dir(&pdir).unwrap();
+    let (rp, port) = (free_port(), free_port());
+    // Nothing but the port: every other setting at its default.
+    let _redis = start(
+        "redis-server",
+        &["--port".into(), rp.to_string()],
+        rp,
+        &rdir,
+    );
+    let _s = start(BIN, &["--port".into(), port.to_string()], port, &pdir);
     same_settings(
         port,
-        redis.port,
+        rp,
         &[
             ("port", "each its own free port"),
-            ("dir", "each its own temp dir"),
-            ("logfile", "RealRedis logs to a file, rudis here to stdout"),
+            ("dir", "each its own working directory"),
+            (
+                "bind",
+                "rudis listens on 127.0.0.1 by default, Redis on every address (* -::*)",
+            ),
+            (
+                "appendonly",
+                "rudis persists through the AOF, on by default; Redis through snapshots",
+            ),
+            (
+                "save",
+                "rudis takes no RDB snapshots: \"\", not Redis's 3600 1 300 100 60 10000",
+            ),
         ],
+    );
+    let got = config_get(port, "*");
+    assert_eq!(
+        (
+            got["bind"].as_str(),
+            got["appendonly"].as_str(),
+            got["save"].as_str()
+        ),
+        ("127.0.0.1", "yes", "")
     );
     // Several patterns in one call, each name once.
     let got = config_get(port, "*max-*-entries");
