@@ -360,6 +360,18 @@ fn daemonize_writes_and_removes_the_pid_file() {
         .trim()
         .parse()
         .unwrap();
+    // Whatever fails below, the daemon does not outlive the test.
+    struct Reap(i32, PathBuf);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            // Only while its pid file is there: after that the pid may be another's.
+            if self.1.exists() {
+                // SAFETY: kill(2) on the pid the running daemon wrote.
+                unsafe { libc::kill(self.0, libc::SIGKILL) };
+            }
+        }
+    }
+    let _reap = Reap(pid, pidfile.clone());
     let mut raw = Raw::connect(port);
     assert_eq!(raw.cmd(&["PING"]), b"+PONG\r\n");
     // SAFETY: signal 0 only checks that the process exists.
