@@ -67,12 +67,14 @@ pub enum ConfigError {
     },
     /// CONFIG SET of a setting fixed at start-up.
     Immutable(String),
-    /// A problem in a config file, with its place.
+    /// A problem in a config file (or a `--name value` option), with its place.
     File {
-        path: String,
         line: usize,
+        text: String,
         reason: String,
     },
+    /// Start-up cannot go on, for this reason.
+    Startup(String),
     Io(String),
 }
 
@@ -86,9 +88,12 @@ impl std::fmt::Display for ConfigError {
                 reason,
             } => write!(f, "invalid value '{value}' for '{name}': {reason}"),
             ConfigError::Immutable(n) => write!(f, "'{n}' cannot be changed while running"),
-            ConfigError::File { path, line, reason } => {
-                write!(f, "{path}:{line}: {reason}")
-            }
+            ConfigError::File { line, text, reason } => write!(
+                f,
+                "\n*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***\n\
+                 Reading the configuration file, at line {line}\n>>> '{text}'\n{reason}"
+            ),
+            ConfigError::Startup(e) => f.write_str(e),
             ConfigError::Io(e) => f.write_str(e),
         }
     }
@@ -118,8 +123,120 @@ pub enum Kind {
     Enum(&'static [&'static str]),
     /// Bytes, with redis.conf's units (`64mb`).
     Memory,
+    /// Bytes, within bounds (Redis's MEMORY_CONFIG integers).
+    MemoryIn {
+        min: i64,
+        max: i64,
+    },
     Str,
 }
+
+/// Bounds Redis gives its C ints.
+pub const I32_MAX: i64 = i32::MAX as i64;
+pub const I32_MIN: i64 = i32::MIN as i64;
+pub const U32_MAX: i64 = u32::MAX as i64;
+
+mod table;
+pub use table::REDIS_ONLY;
+
+/// What rudis does with a setting Redis 7.0 has and rudis does not implement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Accepted, shown by CONFIG GET, without effect: ignoring it loses no data and weakens
+    /// no security. Named in one start-up warning when a file or flag gives it.
+    Ignored,
+    /// Any value but the default stops start-up (and CONFIG SET refuses it): it asks for
+    /// this, which rudis does not have.
+    Refused(&'static str),
+}
+
+/// A Redis 7.0 setting rudis does not implement (see `table`).
+#[derive(Debug)]
+pub struct RedisOnly {
+    pub name: &'static str,
+    /// Redis's other name for it (`slaveof`, `hash-max-ziplist-entries`).
+    pub alias: Option<&'static str>,
+    pub kind: Kind,
+    /// As CONFIG GET prints it.
+    pub default: &'static str,
+    pub mutable: bool,
+    /// Redis lists it only when asked by its exact name.
+    pub hidden: bool,
+    /// Several words (`replicaof host port`).
+    pub multi: bool,
+    pub status: Status,
+}
+
+/// A setting found by name or alias.
+#[derive(Debug, Clone, Copy)]
+pub enum Entry {
+    /// rudis implements it.
+    Own(&'static Setting),
+    Other(&'static RedisOnly),
+}
+
+impl Entry {
+    /// The setting's own name (an alias resolves to it).
+    pub fn name(self) -> &'static str {
+        match self {
+            Entry::Own(s) => s.name,
+            Entry::Other(o) => o.name,
+        }
+    }
+
+    pub fn mutable(self) -> bool {
+        match self {
+            Entry::Own(s) => s.mutable,
+            Entry::Other(o) => o.mutable,
+        }
+    }
+
+    pub fn multi(self) -> bool {
+        match self {
+            Entry::Own(s) => s.multi,
+            Entry::Other(o) => o.multi,
+        }
+    }
+}
+
+/// Finds a setting by its name or alias, in any case.
+pub fn lookup(name: &str) -> Option<Entry> {
+    if let Some(s) = find_setting(name) {
+        return Some(Entry::Own(s));
+    }
+    REDIS_ONLY
+        .iter()
+        .find(|o| {
+            o.name.eq_ignore_ascii_case(name)
+                || o.alias.is_some_and(|a| a.eq_ignore_ascii_case(name))
+        })
+        .map(Entry::Other)
+}
+
+/// Every name CONFIG GET with a pattern may list, aliases included, hidden settings not.
+pub fn listed_names() -> impl Iterator<Item = &'static str> {
+    SETTINGS.iter().map(|s| s.name).chain(
+        REDIS_ONLY
+            .iter()
+            .filter(|o| !o.hidden)
+            .flat_map(|o| std::iter::once(o.name).chain(o.alias)),
+    )
+}
+
+/// Directives only a config file has (no CONFIG GET), and what rudis lacks to honour them.
+const FILE_ONLY_REFUSED: &[(&str, &str)] = &[
+    ("rename-command", "renaming commands"),
+    ("user", "ACL users"),
+    ("loadmodule", "modules"),
+    ("sentinel", "Sentinel mode"),
+];
+
+/// Directives Redis 7.0 still accepts and ignores.
+const DEPRECATED: &[&str] = &[
+    "list-max-ziplist-entries",
+    "list-max-ziplist-value",
+    "lua-replicate-commands",
+];
 
 /// An int setting from 0 up, as Redis bounds its own (a C int).
 const NON_NEGATIVE: Kind = Kind::Int {
@@ -204,6 +321,23 @@ pub static SETTINGS: &[Setting] = &[
         Kind::Enum(&["no", "yes", "local"]),
         false,
     ),
+    setting("daemonize", Kind::Bool, false),
+    setting("pidfile", Kind::Str, false),
+    setting("logfile", Kind::Str, false),
+    setting(
+        "supervised",
+        Kind::Enum(&["upstart", "systemd", "auto", "no"]),
+        false,
+    ),
+    setting("tcp-keepalive", NON_NEGATIVE, true),
+    setting(
+        "tcp-backlog",
+        Kind::Int {
+            min: 0,
+            max: I32_MAX,
+        },
+        false,
+    ),
 ];
 
 pub fn find_setting(name: &str) -> Option<&'static Setting> {
@@ -245,47 +379,64 @@ enum Parsed {
 
 impl Setting {
     fn parse(&self, value: &str) -> Result<Parsed, ConfigError> {
-        let name = self.name;
-        Ok(match self.kind {
-            Kind::Int { min, max } => {
-                let n: i64 = crate::resp::parse::parse_i64(value.as_bytes()).ok_or_else(|| {
-                    bad(name, value, "argument couldn't be parsed into an integer")
-                })?;
-                if n < min || n > max {
-                    return Err(bad(
-                        name,
-                        value,
-                        format!("argument must be between {min} and {max} inclusive"),
-                    ));
-                }
-                Parsed::Int(n)
-            }
-            Kind::Bool => match value.to_ascii_lowercase().as_str() {
-                "yes" => Parsed::Bool(true),
-                "no" => Parsed::Bool(false),
-                _ => return Err(bad(name, value, "argument must be 'yes' or 'no'")),
-            },
-            Kind::Enum(words) => match words.iter().find(|w| w.eq_ignore_ascii_case(value)) {
-                Some(w) => Parsed::Word(w),
-                None => {
-                    return Err(bad(
-                        name,
-                        value,
-                        format!(
-                            "argument(s) must be one of the following: {}",
-                            words.join(", ")
-                        ),
-                    ))
-                }
-            },
-            Kind::Memory => Parsed::Int(
-                parse_memory(value)
-                    .and_then(|n| i64::try_from(n).ok())
-                    .ok_or_else(|| bad(name, value, "argument must be a memory value"))?,
-            ),
-            Kind::Str => Parsed::Str(value.to_string()),
-        })
+        parse_value(self.name, self.kind, value)
     }
+}
+
+fn in_range(name: &str, value: &str, n: i64, min: i64, max: i64) -> Result<Parsed, ConfigError> {
+    if n < min || n > max {
+        return Err(bad(
+            name,
+            value,
+            format!("argument must be between {min} and {max} inclusive"),
+        ));
+    }
+    Ok(Parsed::Int(n))
+}
+
+/// Checks `value` as `kind` reads it; errors in Redis's words.
+fn parse_value(name: &str, kind: Kind, value: &str) -> Result<Parsed, ConfigError> {
+    Ok(match kind {
+        Kind::Int { min, max } => {
+            let n: i64 = crate::resp::parse::parse_i64(value.as_bytes())
+                .ok_or_else(|| bad(name, value, "argument couldn't be parsed into an integer"))?;
+            in_range(name, value, n, min, max)?
+        }
+        Kind::Bool => match value.to_ascii_lowercase().as_str() {
+            "yes" => Parsed::Bool(true),
+            "no" => Parsed::Bool(false),
+            _ => return Err(bad(name, value, "argument must be 'yes' or 'no'")),
+        },
+        Kind::Enum(words) => match words.iter().find(|w| w.eq_ignore_ascii_case(value)) {
+            Some(w) => Parsed::Word(w),
+            None => {
+                return Err(bad(
+                    name,
+                    value,
+                    format!(
+                        "argument(s) must be one of the following: {}",
+                        words.join(", ")
+                    ),
+                ))
+            }
+        },
+        Kind::Memory => Parsed::Int(
+            parse_memory(value)
+                .and_then(|n| i64::try_from(n).ok())
+                .ok_or_else(|| bad(name, value, "argument must be a memory value"))?,
+        ),
+        Kind::MemoryIn { min, max } => {
+            let n = parse_memory(value)
+                .and_then(|n| i64::try_from(n).ok())
+                .or_else(|| {
+                    // Redis's signed memory settings take negative plain numbers too.
+                    crate::resp::parse::parse_i64(value.as_bytes()).filter(|_| min < 0)
+                })
+                .ok_or_else(|| bad(name, value, "argument must be a memory value"))?;
+            in_range(name, value, n, min, max)?
+        }
+        Kind::Str => Parsed::Str(value.to_string()),
+    })
 }
 
 impl Parsed {
@@ -298,6 +449,13 @@ impl Parsed {
 
     fn bool(&self) -> bool {
         matches!(self, Parsed::Bool(true))
+    }
+
+    fn word_static(&self) -> &'static str {
+        match self {
+            Parsed::Word(w) => w,
+            _ => "",
+        }
     }
 
     fn word(&self) -> &str {
@@ -397,11 +555,96 @@ fn output_limits(value: &str, limits: &mut [OutputLimit; 3]) -> Result<(), Confi
     Ok(())
 }
 
+/// The few settings rudis ignores whose values Redis checks and rewrites in its own way.
+fn special_value(name: &str, v: &str) -> Result<String, &'static str> {
+    let words: Vec<&str> = v.split_whitespace().collect();
+    match name {
+        "notify-keyspace-events" => keyspace_events(v),
+        "oom-score-adj-values" => {
+            if words.len() != 3 {
+                return Err("wrong number of arguments");
+            }
+            let ok = words
+                .iter()
+                .all(|w| w.parse::<i64>().is_ok_and(|n| (-2000..=2000).contains(&n)));
+            if !ok {
+                return Err(
+                    "Invalid oom-score-adj-values, elements must be between -2000 and 2000.",
+                );
+            }
+            Ok(words.join(" "))
+        }
+        "latency-tracking-info-percentiles" => {
+            let mut out = Vec::new();
+            for w in words {
+                let p: f64 = w
+                    .parse()
+                    .map_err(|_| "Invalid latency-tracking-info-percentiles parameters")?;
+                if !(0.0..=100.0).contains(&p) {
+                    return Err(
+                        "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]",
+                    );
+                }
+                // "%f" with the trailing zeros trimmed, as Redis prints them.
+                let f = format!("{p:.6}");
+                out.push(f.trim_end_matches('0').trim_end_matches('.').to_string());
+            }
+            Ok(out.join(" "))
+        }
+        "shutdown-on-sigint" | "shutdown-on-sigterm" => {
+            let known = ["default", "save", "nosave", "now", "force"];
+            if words.is_empty()
+                || !words
+                    .iter()
+                    .all(|w| known.contains(&w.to_ascii_lowercase().as_str()))
+            {
+                return Err(
+                    "argument(s) must be one of the following: default, save, nosave, now, force",
+                );
+            }
+            Ok(words.join(" ").to_ascii_lowercase())
+        }
+        _ => Ok(v.to_string()),
+    }
+}
+
+/// `notify-keyspace-events` classes in Redis's canonical order (notify.c's
+/// keyspaceEventsFlagsToString): `KEA` reads back as `AKE`.
+fn keyspace_events(v: &str) -> Result<String, &'static str> {
+    const ALL: &str = "g$lshzxetd";
+    if v.chars().any(|c| !"Ag$lshzxeKEtmdn".contains(c)) {
+        return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
+    }
+    let has = |c: char| v.contains(c) || (v.contains('A') && ALL.contains(c));
+    let mut out = String::new();
+    if ALL.chars().all(has) {
+        // As Redis: `A` then stands for `n` too.
+        out.push('A');
+    } else {
+        out.extend("g$lshzxetdn".chars().filter(|c| has(*c)));
+    }
+    out.extend("KEm".chars().filter(|c| v.contains(*c)));
+    Ok(out)
+}
+
+/// `save` as Redis 7 reads it: "" for none, else `seconds changes` pairs of integers.
+fn parse_save(value: &str) -> Result<String, ConfigError> {
+    let words: Vec<&str> = value.split_whitespace().collect();
+    let ok = words.len().is_multiple_of(2)
+        && words
+            .iter()
+            .all(|w| crate::resp::parse::parse_i64(w.as_bytes()).is_some());
+    if !ok {
+        return Err(bad("save", value, "Invalid save parameters"));
+    }
+    Ok(words.join(" "))
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub port: u16,
-    /// One or more addresses, space separated, as redis.conf's `bind`; rudis listens on the
-    /// first (see [`Config::listen_addr`]).
+    /// One or more addresses, space separated, as redis.conf's `bind` (`-` marks an
+    /// optional one); `listen::bind_all` listens on each.
     pub bind: String,
     pub workers: usize,
     pub dir: PathBuf,
@@ -436,6 +679,26 @@ pub struct Config {
     pub busy_poll_us: u64,
     /// Who may run DEBUG: nobody (Redis 7's default), everybody, or loopback clients only.
     pub enable_debug_command: DebugCommand,
+    /// Fork into the background at start (before any thread exists).
+    pub daemonize: bool,
+    /// Where the pid goes; empty: nowhere (daemonized: Redis's `/var/run/redis.pid`).
+    pub pidfile: String,
+    /// Where the log goes; empty: standard output (daemonized: nowhere, as Redis).
+    pub logfile: String,
+    /// upstart, systemd, auto or no; under systemd, READY=1 goes to $NOTIFY_SOCKET.
+    pub supervised: &'static str,
+    /// The listen(2) backlog.
+    pub tcp_backlog: i32,
+    /// Seconds of silence before TCP probes a client (0: no probes).
+    pub tcp_keepalive: u64,
+    /// Redis's RDB schedule, `seconds changes` pairs; "" = none. rudis takes no snapshots
+    /// and keeps it only with the AOF on, which persists every write anyway.
+    pub save: String,
+    /// Redis 7.0's settings rudis does not implement (see `REDIS_ONLY`), by their own
+    /// name, as CONFIG GET prints them; absent ones are at their default.
+    pub other: std::collections::BTreeMap<&'static str, String>,
+    /// The ignored directives a file or the command line gave, for one start-up warning.
+    pub ignored_given: Vec<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -484,6 +747,15 @@ impl Default for Config {
             client_write_timeout: 60,
             enable_debug_command: DebugCommand::No,
             busy_poll_us: 50,
+            daemonize: false,
+            pidfile: String::new(),
+            logfile: String::new(),
+            supervised: "no",
+            tcp_backlog: 511,
+            tcp_keepalive: 300,
+            save: String::new(),
+            other: Default::default(),
+            ignored_given: Vec::new(),
         }
     }
 }
@@ -491,13 +763,20 @@ impl Default for Config {
 impl Config {
     /// Applies one setting by its redis.conf name (any case), after checking its value.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
-        let s = find_setting(name).ok_or_else(|| ConfigError::UnknownSetting(name.into()))?;
+        let s = match lookup(name) {
+            None => return Err(ConfigError::UnknownSetting(name.into())),
+            Some(Entry::Other(o)) => return self.set_other(o, value),
+            Some(Entry::Own(s)) => s,
+        };
         let v = s.parse(value)?;
         match s.name {
             "port" => self.port = v.int() as u16,
             "bind" => {
                 if value.split_whitespace().next().is_none() {
                     return Err(bad(s.name, value, "an address is needed"));
+                }
+                for word in value.split_whitespace() {
+                    crate::listen::parse_bind_word(word).map_err(|e| bad(s.name, value, e))?;
                 }
                 self.bind = value.split_whitespace().collect::<Vec<_>>().join(" ");
             }
@@ -563,24 +842,72 @@ impl Config {
                     _ => DebugCommand::No,
                 }
             }
-            "save" => {
-                // rudis persists through the AOF only; "" is Redis's way of saying "no snapshots".
-                if !value.trim().is_empty() {
-                    return Err(bad(
-                        s.name,
-                        value,
-                        "rudis takes no RDB snapshots; only \"\" is accepted",
-                    ));
-                }
-            }
+            "save" => self.save = parse_save(value)?,
+            "daemonize" => self.daemonize = v.bool(),
+            "pidfile" => self.pidfile = value.into(),
+            "logfile" => self.logfile = value.into(),
+            "supervised" => self.supervised = v.word_static(),
+            "tcp-backlog" => self.tcp_backlog = v.int() as i32,
+            "tcp-keepalive" => self.tcp_keepalive = v.int() as u64,
             other => return Err(ConfigError::UnknownSetting(other.into())),
+        }
+        Ok(())
+    }
+
+    /// A setting rudis does not implement: checked as Redis checks it and kept for CONFIG
+    /// GET; one that asks for what rudis lacks is refused unless at its default.
+    fn set_other(&mut self, o: &'static RedisOnly, value: &str) -> Result<(), ConfigError> {
+        let v = match parse_value(o.name, o.kind, value)? {
+            Parsed::Int(n) => n.to_string(),
+            Parsed::Bool(b) => if b { "yes" } else { "no" }.to_string(),
+            Parsed::Word(w) => w.to_string(),
+            Parsed::Str(s) => s.split_whitespace().collect::<Vec<_>>().join(" "),
+        };
+        let v = special_value(o.name, &v).map_err(|reason| bad(o.name, value, reason))?;
+        if let Status::Refused(what) = o.status {
+            if v != o.default {
+                return Err(bad(
+                    o.name,
+                    value,
+                    format!(
+                        "'{}' asks for {what}, which rudis does not have (only '{}' is accepted)",
+                        o.name, o.default
+                    ),
+                ));
+            }
+        }
+        self.other.insert(o.name, v);
+        Ok(())
+    }
+
+    /// Checks that hold between settings: a snapshot schedule needs the AOF to stand in for
+    /// the snapshots rudis does not take.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if !self.save.is_empty() && !self.appendonly {
+            return Err(bad(
+                "save",
+                &self.save,
+                "rudis takes no RDB snapshots: with appendonly no nothing would be persisted; \
+                 set appendonly yes (rudis persists through the AOF) or save \"\"",
+            ));
         }
         Ok(())
     }
 
     /// A setting's current value as CONFIG GET shows it.
     pub fn get(&self, name: &str) -> Option<String> {
-        Some(match find_setting(name)?.name {
+        let s = match lookup(name)? {
+            Entry::Other(o) => {
+                return Some(
+                    self.other
+                        .get(o.name)
+                        .cloned()
+                        .unwrap_or_else(|| o.default.to_string()),
+                )
+            }
+            Entry::Own(s) => s,
+        };
+        Some(match s.name {
             "port" => self.port.to_string(),
             "bind" => self.bind.clone(),
             "workers" => self.workers.to_string(),
@@ -594,7 +921,13 @@ impl Config {
             "loglevel" => self.loglevel.name().into(),
             "databases" => self.databases.to_string(),
             "timeout" => self.timeout.to_string(),
-            "save" => String::new(),
+            "save" => self.save.clone(),
+            "daemonize" => if self.daemonize { "yes" } else { "no" }.into(),
+            "pidfile" => self.pidfile.clone(),
+            "logfile" => self.logfile.clone(),
+            "supervised" => self.supervised.into(),
+            "tcp-backlog" => self.tcp_backlog.to_string(),
+            "tcp-keepalive" => self.tcp_keepalive.to_string(),
             "auto-aof-rewrite-percentage" => self.auto_aof_rewrite_percentage.to_string(),
             "auto-aof-rewrite-min-size" => self.auto_aof_rewrite_min_size.to_string(),
             // As Redis: CONFIG GET shows the password itself.
@@ -627,20 +960,22 @@ impl Config {
         let mut unknown: Option<&str> = None;
         let mut seen: Vec<&str> = Vec::new();
         for (name, _) in pairs {
-            let Some(s) = find_setting(name) else {
+            let Some(s) = lookup(name) else {
                 unknown.get_or_insert(name);
                 continue;
             };
             if unknown.is_some() {
                 continue;
             }
-            if !s.mutable {
-                return Err((name.to_string(), ConfigError::Immutable(s.name.into())));
+            if !s.mutable() {
+                return Err((name.to_string(), ConfigError::Immutable(s.name().into())));
             }
-            if seen.contains(&s.name) {
-                return Err((name.to_string(), bad(s.name, "", "duplicate parameter")));
+            // By the name given: Redis 7.0 takes a setting and its alias in one call, in
+            // order.
+            if seen.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                return Err((name.to_string(), bad(s.name(), "", "duplicate parameter")));
             }
-            seen.push(s.name);
+            seen.push(name);
         }
         if let Some(name) = unknown {
             return Err((name.to_string(), ConfigError::UnknownSetting(name.into())));
@@ -649,21 +984,9 @@ impl Config {
         for (name, value) in pairs {
             next.set(name, value).map_err(|e| (name.to_string(), e))?;
         }
+        next.check().map_err(|e| ("save".to_string(), e))?;
         *self = next;
         Ok(())
-    }
-
-    /// The address to listen on: the first of `bind` (a leading `-`, redis.conf's "optional"
-    /// mark, is dropped), with the port.
-    pub fn listen_addr(&self) -> String {
-        let first = self.bind.split_whitespace().next().unwrap_or("127.0.0.1");
-        let host = first.trim_start_matches('-');
-        let host = if host == "*" { "0.0.0.0" } else { host };
-        if host.contains(':') {
-            format!("[{host}]:{}", self.port)
-        } else {
-            format!("{host}:{}", self.port)
-        }
     }
 
     pub fn aof_path(&self) -> PathBuf {
@@ -671,7 +994,8 @@ impl Config {
     }
 
     /// Builds the configuration from the command line: defaults, then the config file if one
-    /// is given, then the flags.
+    /// is given, then the flags, then Redis-style `--name value...` options, as Redis
+    /// appends its command-line options to the file.
     pub fn from_cli(cli: &Cli) -> Result<Config, ConfigError> {
         let mut c = Config::default();
         if let Some(path) = &cli.config_file {
@@ -681,53 +1005,367 @@ impl Config {
         for (name, value) in cli.overrides() {
             c.set(name, &value)?;
         }
+        let mut loader = Loader::default();
+        for (i, words) in cli.directives.iter().enumerate() {
+            let line = words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ");
+            loader.directive(&mut c, words, &line, i + 1, 0)?;
+        }
+        c.check().map_err(|e| ConfigError::Startup(e.reason()))?;
         Ok(c)
     }
 
     /// Reads redis.conf syntax: one directive per line, its words split as Redis splits them
-    /// (double quotes with `\n`, `\xHH` escapes; single quotes), `#` comments. A directive rudis
-    /// does not have stops start-up, naming the file and line.
+    /// (double quotes with `\n`, `\xHH` escapes; single quotes), `#` comments, `include`.
+    /// A directive Redis does not know, or one asking for what rudis lacks, stops start-up
+    /// with Redis's FATAL CONFIG FILE ERROR.
     pub fn load_file(&mut self, path: &std::path::Path) -> Result<(), ConfigError> {
-        let text = std::fs::read(path)
-            .map_err(|e| ConfigError::Io(format!("cannot read {}: {e}", path.display())))?;
-        self.load_text(&String::from_utf8_lossy(&text), &path.display().to_string())
+        Loader::default().file(self, path, 0)
     }
 
-    /// [`Config::load_file`] on text already read; `origin` names it in errors.
-    pub fn load_text(&mut self, text: &str, origin: &str) -> Result<(), ConfigError> {
-        for (i, line) in text.lines().enumerate() {
-            let at = |reason: String| ConfigError::File {
-                path: origin.to_string(),
-                line: i + 1,
-                reason,
+    /// [`Config::load_file`] on text already read.
+    pub fn load_text(&mut self, text: &str) -> Result<(), ConfigError> {
+        Loader::default().text(self, text, 0)
+    }
+
+    /// Names the ignored directives given, in one line; None when there are none.
+    pub fn ignored_warning(&self) -> Option<String> {
+        if self.ignored_given.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "rudis accepts but ignores these Redis directives (no effect here): {}",
+            self.ignored_given.join(", ")
+        ))
+    }
+}
+
+/// The line CONFIG REWRITE puts before the settings it appends, as Redis does.
+pub const REWRITE_SIGNATURE: &str = "# Generated by CONFIG REWRITE";
+
+/// Directives a file may hold that are no setting; CONFIG REWRITE keeps their lines.
+const FILE_DIRECTIVES: &[&str] = &[
+    "include",
+    "rename-command",
+    "user",
+    "loadmodule",
+    "sentinel",
+];
+
+/// String settings whose empty value Redis writes as `""` (the others it leaves out).
+const EMPTY_IS_A_VALUE: &[&str] = &[
+    "logfile",
+    "aclfile",
+    "dbfilename",
+    "appendfilename",
+    "appenddirname",
+    "cluster-config-file",
+    "syslog-ident",
+    "ignore-warnings",
+    "proc-title-template",
+    "notify-keyspace-events",
+];
+
+/// Bytes as redis.conf writes them back: `64mb` when that is exact.
+fn format_memory(n: i64) -> String {
+    for (unit, size) in [("gb", 1i64 << 30), ("mb", 1 << 20), ("kb", 1 << 10)] {
+        if n != 0 && n % size == 0 {
+            return format!("{}{unit}", n / size);
+        }
+    }
+    n.to_string()
+}
+
+impl Config {
+    /// The lines CONFIG REWRITE writes for one setting (by its own name).
+    fn rewrite_lines(&self, entry: Entry) -> Vec<String> {
+        let name = entry.name();
+        let value = self.get(name).unwrap_or_default();
+        let kind = match entry {
+            Entry::Own(s) => s.kind,
+            Entry::Other(o) => o.kind,
+        };
+        match name {
+            "save" if value.is_empty() => vec!["save \"\"".into()],
+            "save" => value
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .chunks(2)
+                .map(|p| format!("save {}", p.join(" ")))
+                .collect(),
+            "client-output-buffer-limit" => OUTPUT_CLASSES
+                .iter()
+                .zip(&self.client_output_buffer_limit)
+                .map(|(c, l)| {
+                    format!(
+                        "{name} {c} {} {} {}",
+                        format_memory(l.hard as i64),
+                        format_memory(l.soft as i64),
+                        l.soft_seconds
+                    )
+                })
+                .collect(),
+            "dir" => vec![format!("dir {}", repr(&value))],
+            _ if entry.multi() => {
+                if value.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![format!("{name} {value}")]
+                }
+            }
+            _ => match kind {
+                Kind::Memory | Kind::MemoryIn { .. } => {
+                    vec![format!(
+                        "{name} {}",
+                        format_memory(value.parse().unwrap_or(0))
+                    )]
+                }
+                Kind::Str if value.is_empty() && !EMPTY_IS_A_VALUE.contains(&name) => Vec::new(),
+                Kind::Str => vec![format!("{name} {}", repr(&value))],
+                _ => vec![format!("{name} {value}")],
+            },
+        }
+    }
+
+    /// CONFIG REWRITE: `old` (the file as it is) with every setting's lines replaced in
+    /// place, comments and unknown lines kept, lines of a setting left over removed, and
+    /// settings not in the file appended after [`REWRITE_SIGNATURE`] when they differ
+    /// from the default (as Redis's rewriteConfig).
+    pub fn rewritten(&self, old: &str) -> String {
+        let mut lines: Vec<String> = Vec::new();
+        let mut slots: std::collections::HashMap<&'static str, std::collections::VecDeque<usize>> =
+            Default::default();
+        let mut needs_signature = true;
+        let old = old.strip_suffix('\n').unwrap_or(old);
+        for raw in old.split('\n').filter(|_| !old.is_empty()) {
+            let line = raw.trim_matches(|ch| matches!(ch, ' ' | '\t' | '\r' | '\n'));
+            if line.is_empty() || line.starts_with('#') {
+                needs_signature &= line != REWRITE_SIGNATURE;
+                lines.push(line.to_string());
+                continue;
+            }
+            let words = split_args(line).unwrap_or_default();
+            let Some(first) = words.first().map(|w| w.to_ascii_lowercase()) else {
+                lines.push(format!("# ??? {line}"));
+                continue;
             };
-            let line = line.trim();
+            if let Some(entry) = lookup(&first) {
+                slots
+                    .entry(entry.name())
+                    .or_default()
+                    .push_back(lines.len());
+            } else if !FILE_DIRECTIVES.contains(&first.as_str()) {
+                lines.push(format!("# ??? {line}"));
+                continue;
+            }
+            lines.push(line.to_string());
+        }
+        let defaults = Config::default();
+        let entries = SETTINGS
+            .iter()
+            .map(Entry::Own)
+            .chain(REDIS_ONLY.iter().map(Entry::Other));
+        for entry in entries {
+            let name = entry.name();
+            let mut mine = slots.remove(name).unwrap_or_default();
+            let force = name == "dir" || self.get(name) != defaults.get(name);
+            for new in self.rewrite_lines(entry) {
+                if let Some(at) = mine.pop_front() {
+                    lines[at] = new;
+                } else if force {
+                    if needs_signature {
+                        lines.push(REWRITE_SIGNATURE.into());
+                        needs_signature = false;
+                    }
+                    lines.push(new);
+                }
+            }
+            for orphan in mine {
+                lines[orphan].clear();
+            }
+        }
+        let mut out = String::new();
+        let mut was_empty = false;
+        for l in &lines {
+            if l.is_empty() && was_empty {
+                continue;
+            }
+            was_empty = l.is_empty();
+            out.push_str(l);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Writes [`Config::rewritten`] over the config file the server started with: to a
+    /// temporary file beside it, synced, then renamed over it.
+    pub fn rewrite_file(&self) -> Result<(), ConfigError> {
+        let Some(path) = &self.config_file else {
+            return Err(ConfigError::Startup(
+                "The server is running without a config file".into(),
+            ));
+        };
+        let old = match std::fs::read(path) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(ConfigError::Io(format!("Rewriting config file: {e}"))),
+        };
+        let text = self.rewritten(&old);
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        let written = (|| {
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, text.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        written.map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            ConfigError::Io(format!("Rewriting config file: {e}"))
+        })
+    }
+}
+
+/// How deep `include` may nest: beyond this a file surely includes itself.
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// One pass over config files: what it has seen, for directives that accumulate.
+#[derive(Default)]
+struct Loader {
+    /// The first `save` line replaces the default, later ones add to it (as Redis 7).
+    save_seen: bool,
+}
+
+impl Loader {
+    fn file(
+        &mut self,
+        c: &mut Config,
+        path: &std::path::Path,
+        depth: usize,
+    ) -> Result<(), ConfigError> {
+        let text = std::fs::read(path).map_err(|e| {
+            ConfigError::Startup(format!(
+                "Fatal error, can't open config file '{}': {e}",
+                path.display()
+            ))
+        })?;
+        self.text(c, &String::from_utf8_lossy(&text), depth)
+    }
+
+    fn text(&mut self, c: &mut Config, text: &str, depth: usize) -> Result<(), ConfigError> {
+        for (i, raw) in text.split('\n').enumerate() {
+            let line = raw.trim_matches(|ch| matches!(ch, ' ' | '\t' | '\r' | '\n'));
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let words = split_args(line)
-                .ok_or_else(|| at("Unbalanced quotes in configuration line".into()))?;
-            let Some((name, values)) = words.split_first() else {
-                continue;
-            };
-            if name.eq_ignore_ascii_case("include") {
-                return Err(at(
-                    "'include' is not supported: put every setting in one file".into(),
+            let Some(words) = split_args(line) else {
+                return Err(file_error(
+                    i + 1,
+                    line,
+                    "Unbalanced quotes in configuration line",
                 ));
+            };
+            if words.is_empty() {
+                continue;
             }
-            let setting =
-                find_setting(name).ok_or_else(|| at(format!("unknown directive '{name}'")))?;
-            if values.is_empty() || (values.len() > 1 && !setting.multi) {
-                return Err(at(format!(
-                    "wrong number of arguments for '{}'",
-                    setting.name
-                )));
-            }
-            self.set(name, &values.join(" "))
-                .map_err(|e| at(e.to_string()))?;
+            self.directive(c, &words, line, i + 1, depth)?;
         }
         Ok(())
     }
+
+    fn directive(
+        &mut self,
+        c: &mut Config,
+        words: &[String],
+        line: &str,
+        at: usize,
+        depth: usize,
+    ) -> Result<(), ConfigError> {
+        let fail = |reason: &str| Err(file_error(at, line, reason));
+        let name = words[0].to_ascii_lowercase();
+        let values = &words[1..];
+        if let Some(entry) = lookup(&name) {
+            if !entry.multi() && values.len() != 1 {
+                return fail("wrong number of arguments");
+            }
+            // One word holding several is split, as Redis does for `--save "60 1"`.
+            let mut value = values.join(" ");
+            if entry.name() == "save" && self.save_seen && !value.is_empty() {
+                value = format!("{} {value}", c.save);
+            }
+            if entry.name() == "save" {
+                self.save_seen = true;
+            }
+            if let Err(e) = c.set(&name, &value) {
+                return fail(&e.reason());
+            }
+            if let Entry::Other(o) = entry {
+                if o.status == Status::Ignored && !c.ignored_given.contains(&o.name) {
+                    c.ignored_given.push(o.name);
+                }
+            }
+            return Ok(());
+        }
+        if name == "include" && values.len() == 1 {
+            if depth >= MAX_INCLUDE_DEPTH {
+                return fail("include nested too deep");
+            }
+            return self.file(c, std::path::Path::new(&values[0]), depth + 1);
+        }
+        if let Some((_, what)) = FILE_ONLY_REFUSED.iter().find(|(n, _)| *n == name) {
+            return fail(&format!(
+                "'{name}' asks for {what}, which rudis does not have"
+            ));
+        }
+        if name.contains('.') {
+            return fail(&format!(
+                "'{name}' is a module's setting, and rudis has no modules"
+            ));
+        }
+        if DEPRECATED.contains(&name.as_str()) && values.len() == 1 {
+            return Ok(());
+        }
+        fail("Bad directive or wrong number of arguments")
+    }
+}
+
+/// A config file problem, as Redis reports it before exiting.
+fn file_error(line: usize, text: &str, reason: &str) -> ConfigError {
+    ConfigError::File {
+        line,
+        text: text.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// A word as redis.conf may hold it: bare when that reads back the same, else quoted as
+/// Redis's `sdscatrepr` quotes.
+pub fn quote(w: &str) -> String {
+    let plain = !w.is_empty()
+        && w.bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'\\'));
+    if plain {
+        return w.to_string();
+    }
+    repr(w)
+}
+
+/// `sdscatrepr`: always quoted, escapes for quotes, backslashes and bytes outside print.
+pub fn repr(w: &str) -> String {
+    let mut out = String::from("\"");
+    for b in w.bytes() {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b'"' => out.push_str("\\\""),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            7 => out.push_str("\\a"),
+            8 => out.push_str("\\b"),
+            b if b.is_ascii_graphic() || b == b' ' => out.push(b as char),
+            b => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Splits a line into words as Redis's `sdssplitargs` (the inline-command splitter, which
@@ -760,7 +1398,7 @@ pub struct Cli {
     /// TCP port to listen on.
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
-    /// Address to listen on.
+    /// Addresses to listen on, space separated; a leading `-` marks one optional.
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<String>,
     /// Worker threads, and so the most clients served at once; one more is refused with
@@ -795,7 +1433,8 @@ pub struct Cli {
     /// Close a client after it has been idle this many seconds (0: never).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<u64>,
-    /// RDB snapshot schedule; rudis takes none, so only "" is accepted (as in redis.conf).
+    /// Redis's RDB snapshot schedule ("seconds changes" pairs, "" for none). rudis takes no
+    /// snapshots, so a schedule is accepted only with appendonly yes.
     #[arg(long, value_name = "\"\"")]
     pub save: Option<String>,
     /// Password clients must give with AUTH before any other command.
@@ -821,9 +1460,66 @@ pub struct Cli {
     /// Allow the DEBUG command: no, yes, or local (loopback clients only).
     #[arg(long, value_name = "no|yes|local")]
     pub enable_debug_command: Option<String>,
+    /// Redis-style `--name value...` options for any other directive, applied after the
+    /// file in order (see [`Cli::parse_redis_style`]).
+    #[arg(skip)]
+    pub directives: Vec<Vec<String>>,
 }
 
 impl Cli {
+    /// Parses the command line as Redis does (`rudis-server [file] [--name value...]...`,
+    /// each option's values running to the next `--`), handing the flags clap knows, with
+    /// one value, to clap and keeping the others as directives.
+    pub fn parse_redis_style(args: impl IntoIterator<Item = String>) -> Cli {
+        use clap::CommandFactory;
+        let known: Vec<String> = Cli::command()
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(str::to_string))
+            .collect();
+        let mut args = args.into_iter();
+        let mut for_clap: Vec<String> = args.next().into_iter().collect();
+        let mut directives: Vec<Vec<String>> = Vec::new();
+        let mut rest: Vec<String> = args.collect();
+        if rest
+            .iter()
+            .any(|a| matches!(a.as_str(), "-h" | "--help" | "-V" | "--version"))
+        {
+            for_clap.append(&mut rest);
+            return Cli::parse_from(for_clap);
+        }
+        let mut i = 0;
+        while i < rest.len() {
+            let Some(name) = rest[i].strip_prefix("--") else {
+                // Before any option: the config file (clap reports a second one).
+                for_clap.push(rest[i].clone());
+                i += 1;
+                continue;
+            };
+            let (name, inline) = match name.split_once('=') {
+                Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                None => (name.to_string(), None),
+            };
+            let mut values: Vec<String> = inline.into_iter().collect();
+            i += 1;
+            // A flag clap knows takes one value unless the setting has several words: what
+            // follows it is the config file, as clap has always read `--port 1 redis.conf`.
+            let one = known.contains(&name) && !lookup(&name).is_some_and(|e| e.multi());
+            while i < rest.len() && !rest[i].starts_with("--") && (!one || values.is_empty()) {
+                values.push(rest[i].clone());
+                i += 1;
+            }
+            if known.contains(&name) && values.len() == 1 {
+                for_clap.push(format!("--{name}"));
+                for_clap.append(&mut values);
+            } else {
+                directives.push(std::iter::once(name).chain(values).collect());
+            }
+        }
+        let mut cli = Cli::parse_from(for_clap);
+        cli.directives = directives;
+        cli
+    }
+
     /// The flags given, as (setting name, value) pairs.
     fn overrides(&self) -> Vec<(&'static str, String)> {
         let mut v = Vec::new();
@@ -958,28 +1654,173 @@ mod tests {
         let mut c = Config::default();
         c.load_text(
             "# comment\n\nport 7001\nbind 127.0.0.1 -::1\nAPPENDFSYNC \"always\"\nsave \"\"\n",
-            "t.conf",
         )
         .unwrap();
         assert_eq!((c.port, c.appendfsync), (7001, FsyncPolicy::Always));
-        assert_eq!(c.listen_addr(), "127.0.0.1:7001");
-        let err = c
-            .load_text("port 1\nfrobnicate yes\n", "t.conf")
-            .unwrap_err();
-        assert_eq!(err.to_string(), "t.conf:2: unknown directive 'frobnicate'");
-        let err = c.load_text("include other.conf\n", "t.conf").unwrap_err();
-        assert!(err
-            .to_string()
-            .starts_with("t.conf:1: 'include' is not supported"));
-        let err = c.load_text("port 1 2\n", "t.conf").unwrap_err();
+        assert_eq!(c.bind, "127.0.0.1 -::1");
+        let err = c.load_text("port 1\nfrobnicate yes\n").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "t.conf:1: wrong number of arguments for 'port'"
+            "\n*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***\n\
+             Reading the configuration file, at line 2\n>>> 'frobnicate yes'\n\
+             Bad directive or wrong number of arguments"
         );
-        let err = c.load_text("port\n", "t.conf").unwrap_err();
+        let reason = |r: Result<(), ConfigError>| match r.unwrap_err() {
+            ConfigError::File { reason, .. } => reason,
+            other => panic!("{other:?}"),
+        };
         assert_eq!(
-            err.to_string(),
-            "t.conf:1: wrong number of arguments for 'port'"
+            reason(c.load_text("port 1 2\n")),
+            "wrong number of arguments"
         );
+        assert_eq!(reason(c.load_text("port\n")), "wrong number of arguments");
+        assert!(reason(c.load_text("rename-command FLUSHALL \"\"\n")).contains("renaming commands"));
+        assert!(reason(c.load_text("cluster-enabled yes\n")).contains("cluster mode"));
+        assert!(reason(c.load_text("tls-port 6380\n")).contains("TLS"));
+        assert!(reason(c.load_text("mymodule.opt 1\n")).contains("modules"));
+        // At its default a refused directive asks for nothing.
+        c.load_text("cluster-enabled no\ntls-port 0\nmaxmemory 0\nreplicaof \"\"\n")
+            .unwrap();
+        assert!(c.ignored_given.is_empty());
+        c.load_text("tcp-keepalive 60\nhash-max-ziplist-entries 100\nhz 10\nhz 20\n")
+            .unwrap();
+        assert_eq!(c.ignored_given, ["hash-max-listpack-entries", "hz"]);
+        assert_eq!(c.get("hash-max-listpack-entries").unwrap(), "100");
+        assert_eq!(c.get("HASH-MAX-ZIPLIST-ENTRIES").unwrap(), "100");
+        assert_eq!(c.get("hz").unwrap(), "20");
+        assert_eq!(c.get("tcp-keepalive").unwrap(), "60");
+    }
+
+    #[test]
+    fn values_redis_rewrites() {
+        let mut c = Config::default();
+        let mut got = |name: &str, v: &str| {
+            c.set(name, v).map_err(|e| e.reason())?;
+            Ok::<_, String>(c.get(name).unwrap())
+        };
+        assert_eq!(got("notify-keyspace-events", "KEA").unwrap(), "AKE");
+        assert_eq!(got("notify-keyspace-events", "Ex$").unwrap(), "$xE");
+        assert_eq!(got("notify-keyspace-events", "").unwrap(), "");
+        assert_eq!(got("notify-keyspace-events", "An").unwrap(), "A");
+        assert_eq!(
+            got("notify-keyspace-events", "Kq").unwrap_err(),
+            "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
+        );
+        assert_eq!(
+            got("latency-tracking-info-percentiles", "50 99.90 100").unwrap(),
+            "50 99.9 100"
+        );
+        assert!(got("latency-tracking-info-percentiles", "101").is_err());
+        assert_eq!(
+            got("oom-score-adj-values", "0 200 800").unwrap(),
+            "0 200 800"
+        );
+        assert!(got("oom-score-adj-values", "0 200").is_err());
+        assert_eq!(
+            got("shutdown-on-sigterm", "NOSAVE now").unwrap(),
+            "nosave now"
+        );
+        assert!(got("shutdown-on-sigterm", "later").is_err());
+    }
+
+    #[test]
+    fn include_reads_another_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("inner.conf");
+        std::fs::write(&inner, "timeout 42\n").unwrap();
+        let mut c = Config::default();
+        c.load_text(&format!("include {}\nport 7002\n", inner.display()))
+            .unwrap();
+        assert_eq!((c.timeout, c.port), (42, 7002));
+        // Including itself ends, with an error, rather than recursing forever.
+        let own = dir.path().join("self.conf");
+        std::fs::write(&own, format!("include {}\n", own.display())).unwrap();
+        assert!(c.load_file(&own).is_err());
+    }
+
+    #[test]
+    fn save_lines_accumulate_and_need_the_aof() {
+        let mut c = Config::default();
+        c.load_text("save 900 1\nsave 60 10000\n").unwrap();
+        assert_eq!(c.save, "900 1 60 10000");
+        c.check().unwrap();
+        c.appendonly = false;
+        assert!(c.check().unwrap_err().reason().contains("RDB"));
+        assert!(c.set("save", "1 2 3").is_err());
+    }
+
+    #[test]
+    fn redis_style_options_after_the_file() {
+        let args = [
+            "rudis-server",
+            "f.conf",
+            "--port",
+            "7000",
+            "--bind",
+            "127.0.0.1",
+            "-::1",
+            "--hz",
+            "20",
+            "--save",
+            "",
+        ];
+        let cli = Cli::parse_redis_style(args.iter().map(|s| s.to_string()));
+        assert_eq!(cli.config_file, Some(PathBuf::from("f.conf")));
+        assert_eq!(cli.port, Some(7000));
+        assert_eq!(
+            cli.directives,
+            vec![
+                vec!["bind".to_string(), "127.0.0.1".into(), "-::1".into()],
+                vec!["hz".to_string(), "20".into()]
+            ]
+        );
+        assert_eq!(cli.save.as_deref(), Some(""));
+        let args = ["rudis-server", "--port", "7000", "f.conf", "--dir", "d"];
+        let cli = Cli::parse_redis_style(args.iter().map(|s| s.to_string()));
+        assert_eq!(cli.config_file, Some(PathBuf::from("f.conf")));
+        assert_eq!((cli.port, cli.dir), (Some(7000), Some(PathBuf::from("d"))));
+    }
+
+    #[test]
+    fn rewrite_keeps_comments_and_appends_what_changed() {
+        let mut c = Config::default();
+        let old = "# top\nport 6379\n\n\n# save\nsave 900 1\nsave 60 5\nslaveof \"\"\nfrob x\n";
+        c.load_text(old).unwrap_err();
+        c.set("port", "7000").unwrap();
+        c.set("save", "100 1").unwrap();
+        c.set("hz", "50").unwrap();
+        c.set("maxmemory-policy", "allkeys-lru").unwrap();
+        let out = c.rewritten(old);
+        let dir = std::env::current_dir().unwrap().display().to_string();
+        assert_eq!(
+            out,
+            format!(
+                "# top\nport 7000\n\n# save\nsave 100 1\n\n# ??? frob x\n{REWRITE_SIGNATURE}\n\
+                 dir \"{dir}\"\nmaxmemory-policy allkeys-lru\nhz 50\n"
+            )
+        );
+        let mut back = Config::default();
+        back.load_text(&out.replace("# ??? ", "# ")).unwrap();
+        assert_eq!(back.get("hz").unwrap(), "50");
+        assert_eq!((back.port, back.save.as_str()), (7000, "100 1"));
+    }
+
+    #[test]
+    fn every_redis_setting_reads_back_its_default() {
+        let mut c = Config::default();
+        for o in REDIS_ONLY {
+            c.set(o.name, o.default)
+                .unwrap_or_else(|e| panic!("{}: {e}", o.name));
+            assert_eq!(c.get(o.name).unwrap(), o.default, "{}", o.name);
+            if let Some(a) = o.alias {
+                assert_eq!(c.get(a).unwrap(), o.default);
+            }
+        }
+        assert_eq!(format_memory(64 << 20), "64mb");
+        assert_eq!(format_memory(4096), "4kb");
+        assert_eq!(format_memory(1000), "1000");
+        assert_eq!(quote("a b"), "\"a b\"");
+        assert_eq!(quote(""), "\"\"");
+        assert_eq!(quote("x"), "x");
     }
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod connection;
 pub mod expiry;
 pub mod harness;
+pub mod listen;
 pub mod loading;
 pub mod pool;
 pub mod resp;

@@ -91,8 +91,14 @@ fn remove_stale_rewrites(aof: &std::path::Path) {
 
 /// Binds, loads, and serves until the process is stopped.
 pub fn run(config: Config) -> Result<(), ServerError> {
-    let addr = config.listen_addr();
-    let listener = TcpListener::bind(&addr).map_err(|e| ServerError::Bind(addr.clone(), e))?;
+    let listeners = crate::listen::bind_all(&config.bind, config.port, config.tcp_backlog)
+        .map_err(|e| ServerError::Bind(e.addr, e.error))?;
+    let addr = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
     let workers = config.workers;
     // A file-size limit (ulimit -f) must make AOF writes fail with EFBIG, which the writer
     // reports and retries, rather than kill the process.
@@ -109,7 +115,8 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         env!("CARGO_PKG_VERSION"),
         std::process::id()
     );
-    serve(&shared, listener, workers)
+    crate::listen::notify_ready(shared.config.read().supervised);
+    serve_all(&shared, listeners, workers)
 }
 
 /// Panics go to the log (with a backtrace if RUST_BACKTRACE asks for one); the dispatcher
@@ -147,18 +154,47 @@ fn spawn_signal_handler(shared: &Arc<Shared>) -> Result<(), ServerError> {
     Ok(())
 }
 
-/// The accept loop: hands each client to the pool, or refuses it when the pool is full.
+/// [`serve_all`] on one listener.
 pub fn serve(
     shared: &Arc<Shared>,
     listener: TcpListener,
     workers: usize,
 ) -> Result<(), ServerError> {
+    serve_all(shared, vec![listener], workers)
+}
+
+/// One accept loop per listener (`bind` may name several addresses), all feeding one pool.
+pub fn serve_all(
+    shared: &Arc<Shared>,
+    listeners: Vec<TcpListener>,
+    workers: usize,
+) -> Result<(), ServerError> {
     let busy_poll = Duration::from_micros(shared.config.read().busy_poll_us);
     let pool = Pool::new(shared.clone(), workers, busy_poll).map_err(ServerError::Thread)?;
     pool.start(workers).map_err(ServerError::Thread)?;
+    std::thread::scope(|scope| {
+        for listener in listeners {
+            let pool = &pool;
+            std::thread::Builder::new()
+                .name("accept".into())
+                .spawn_scoped(scope, move || accept_loop(shared, pool, listener))
+                .map_err(ServerError::Thread)?;
+        }
+        Ok(())
+    })
+}
+
+/// Hands each client to the pool, or refuses it when the pool is full.
+fn accept_loop(shared: &Arc<Shared>, pool: &Pool, listener: TcpListener) {
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
+                let keepalive = shared.config.read().tcp_keepalive;
+                if keepalive > 0 {
+                    if let Err(e) = crate::listen::keepalive(&stream, keepalive) {
+                        log::warn!("cannot set TCP keepalive on a client: {e}");
+                    }
+                }
                 if let Err(stream) = pool.admit(stream, HANDOFF_GRACE) {
                     reject(shared, stream);
                 }
@@ -170,7 +206,6 @@ pub fn serve(
             }
         }
     }
-    Ok(())
 }
 
 fn reject(shared: &Shared, mut stream: TcpStream) {

@@ -372,22 +372,37 @@ fn config_file_then_flags() {
     let _ = child.kill();
     let _ = child.wait();
 
-    // An unknown directive stops start-up, naming the file and the line.
+    // An unknown directive stops start-up, in Redis's words, naming the line.
     std::fs::write(&conf, format!("port {port}\n\nno-such-directive yes\n")).unwrap();
     let conf_s = conf.to_str().unwrap();
     let (ok, err) = run_briefly(&[conf_s]).expect("should exit");
     assert!(!ok);
     assert!(
-        err.contains(&format!(
-            "{conf_s}:3: unknown directive 'no-such-directive'"
-        )),
+        err.contains(
+            "*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***\n\
+             Reading the configuration file, at line 3\n\
+             >>> 'no-such-directive yes'\n\
+             Bad directive or wrong number of arguments"
+        ),
         "{err}"
     );
     for (text, want) in [
-        ("include other.conf\n", ":1: 'include' is not supported"),
-        ("port 1 2\n", ":1: wrong number of arguments for 'port'"),
-        ("dir \"unbalanced\n", ":1: Unbalanced quotes"),
-        ("appendfsync sometimes\n", ":1: invalid value 'sometimes'"),
+        (
+            "include /nonexistent/other.conf\n",
+            "can't open config file '/nonexistent/other.conf'",
+        ),
+        (
+            "port 1 2\n",
+            "at line 1\n>>> 'port 1 2'\nwrong number of arguments",
+        ),
+        (
+            "dir \"unbalanced\n",
+            "Unbalanced quotes in configuration line",
+        ),
+        (
+            "appendfsync sometimes\n",
+            "argument(s) must be one of the following: everysec, always, no",
+        ),
     ] {
         std::fs::write(&conf, text).unwrap();
         let (ok, err) = run_briefly(&[conf_s]).expect("should exit");

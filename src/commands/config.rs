@@ -2,7 +2,7 @@
 
 use super::flags::*;
 use super::{dispatch_sub, help, CommandError, CommandSpec, Ctx, Keys};
-use crate::config::{Config, ConfigError, SETTINGS};
+use crate::config::{listed_names, Config, ConfigError};
 use crate::shared::Shared;
 
 pub static COMMANDS: &[CommandSpec] =
@@ -30,6 +30,13 @@ const SUBCOMMANDS: &[CommandSpec] = &[
         Keys::None,
         resetstat
     ),
+    cmd!(
+        "config|rewrite",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        rewrite
+    ),
     cmd!("config|help", 2, LOADING | STALE, Keys::None, help),
 ];
 
@@ -48,11 +55,11 @@ fn get(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             }
             continue;
         }
-        for s in SETTINGS {
-            if crate::util::glob::matches(pattern, s.name.as_bytes(), true)
-                && !pairs.iter().any(|(n, _)| n.eq_ignore_ascii_case(s.name))
+        for name in listed_names() {
+            if crate::util::glob::matches(pattern, name.as_bytes(), true)
+                && !pairs.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
             {
-                pairs.push((s.name.to_string(), config.get(s.name).unwrap_or_default()));
+                pairs.push((name.to_string(), config.get(name).unwrap_or_default()));
             }
         }
     }
@@ -109,6 +116,21 @@ fn apply(shared: &Shared, config: &Config) {
     }
 }
 
+fn rewrite(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    let config = ctx.shared.config.read().clone();
+    match config.rewrite_file() {
+        Ok(()) => {
+            log::info!("CONFIG REWRITE executed with success.");
+            ctx.out.ok();
+            Ok(())
+        }
+        Err(e) => {
+            log::warn!("CONFIG REWRITE failed: {e}");
+            Err(CommandError::Err(e.to_string()))
+        }
+    }
+}
+
 fn resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     ctx.shared.stats.reset();
     ctx.out.ok();
@@ -123,6 +145,8 @@ const HELP: &[&str] = &[
     "    Set the configuration <directive> to <value>.",
     "RESETSTAT",
     "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
     "HELP",
     "    Prints this help.",
 ];

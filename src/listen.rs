@@ -1,0 +1,273 @@
+//! The listening sockets `bind` asks for: one per address, each with `tcp-backlog`, IPv6
+//! ones IPv6-only so that `bind * -::*` can take both families on one port, as Redis does.
+
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::os::fd::FromRawFd;
+
+/// A `bind` address could not be listened on.
+#[derive(Debug)]
+pub struct BindError {
+    pub addr: String,
+    pub error: std::io::Error,
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "could not listen on {}: {}", self.addr, self.error)
+    }
+}
+
+/// One `bind` word: the address and whether failing to bind it is fatal (`-` marks it
+/// optional). `*` is every IPv4 address, `::*` every IPv6 one.
+pub fn parse_bind_word(word: &str) -> Result<(IpAddr, bool), String> {
+    let (optional, host) = match word.strip_prefix('-') {
+        Some(h) => (true, h),
+        None => (false, word),
+    };
+    let ip = match host {
+        "*" => IpAddr::from([0u8; 4]),
+        "::*" => IpAddr::from([0u16; 8]),
+        h => match h.parse() {
+            Ok(ip) => ip,
+            // A host name, as Redis's getaddrinfo takes it: its first address.
+            Err(_) => std::net::ToSocketAddrs::to_socket_addrs(&(h, 0))
+                .ok()
+                .and_then(|mut a| a.next())
+                .map(|a| a.ip())
+                .ok_or_else(|| format!("'{h}' is not an address"))?,
+        },
+    };
+    Ok((ip, optional))
+}
+
+/// Binds every address of `bind` on `port`. An optional address the machine does not have
+/// (or whose family it lacks) is skipped with a log line; any other failure is an error.
+pub fn bind_all(bind: &str, port: u16, backlog: i32) -> Result<Vec<TcpListener>, BindError> {
+    let mut listeners = Vec::new();
+    for word in bind.split_whitespace() {
+        let (ip, optional) = parse_bind_word(word).map_err(|e| BindError {
+            addr: word.to_string(),
+            error: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+        })?;
+        let addr = SocketAddr::new(ip, port);
+        match listen(addr, backlog) {
+            Ok(l) => listeners.push(l),
+            Err(e) if optional && unavailable(&e) => {
+                log::warn!("skipping optional bind address {addr}: {e}");
+            }
+            Err(error) => {
+                return Err(BindError {
+                    addr: addr.to_string(),
+                    error,
+                })
+            }
+        }
+    }
+    if listeners.is_empty() {
+        return Err(BindError {
+            addr: bind.to_string(),
+            error: std::io::Error::new(
+                std::io::ErrorKind::AddrNotAvailable,
+                "no address of bind could be listened on",
+            ),
+        });
+    }
+    Ok(listeners)
+}
+
+/// The errors Redis forgives on an optional address: the address or its family is missing.
+fn unavailable(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::EADDRNOTAVAIL
+                | libc::EAFNOSUPPORT
+                | libc::EPROTONOSUPPORT
+                | libc::ESOCKTNOSUPPORT
+                | libc::EPFNOSUPPORT
+                | libc::ENOPROTOOPT
+        )
+    )
+}
+
+fn listen(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
+    let family = if addr.is_ipv6() {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    };
+    // SAFETY: socket(2) with constant arguments; the fd is owned by the listener below or
+    // closed on every error path.
+    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh socket nobody else owns; from here the listener closes it.
+    let listener = unsafe { TcpListener::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, one)?;
+    if addr.is_ipv6() {
+        setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, one)?;
+    }
+    let (storage, len) = sockaddr(addr);
+    // SAFETY: storage holds a sockaddr of `len` bytes for this family.
+    if unsafe { libc::bind(fd, &storage as *const _ as *const libc::sockaddr, len) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is a bound socket.
+    if unsafe { libc::listen(fd, backlog) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(listener)
+}
+
+fn setsockopt(fd: i32, level: i32, opt: i32, value: libc::c_int) -> std::io::Result<()> {
+    // SAFETY: value is a c_int that lives across the call, its size given.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            opt,
+            &value as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is larger than, and aligned for, sockaddr_in.
+            let sin = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in) };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr.s_addr = u32::from(*a.ip()).to_be();
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6) };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_addr.s6_addr = a.ip().octets();
+            sin6.sin6_scope_id = a.scope_id();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// TCP keepalive as Redis sets it (`tcp-keepalive`): the first probe after `secs` of
+/// silence, the next ones `secs / 3` apart, three unanswered ones close the connection.
+pub fn keepalive(stream: &std::net::TcpStream, secs: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = stream.as_raw_fd();
+    let secs = secs.min(i32::MAX as u64) as libc::c_int;
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)?;
+    setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs)?;
+    setsockopt(
+        fd,
+        libc::IPPROTO_TCP,
+        libc::TCP_KEEPINTVL,
+        (secs / 3).max(1),
+    )?;
+    setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3)
+}
+
+/// Under `supervised systemd` (or `auto` with systemd's $NOTIFY_SOCKET set), tells systemd
+/// the server is ready, as Redis does; a failure is only logged.
+pub fn notify_ready(supervised: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        if supervised == "systemd" {
+            log::warn!("systemd supervision requested, but NOTIFY_SOCKET not found");
+        }
+        return;
+    };
+    if !matches!(supervised, "systemd" | "auto") {
+        return;
+    }
+    let sock = match std::os::unix::net::UnixDatagram::unbound() {
+        Ok(s) => s,
+        Err(e) => return log::warn!("cannot notify systemd: {e}"),
+    };
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
+    let sent = if let Some(name) = bytes.strip_prefix(b"@") {
+        // An abstract socket, as systemd may hand out.
+        use std::os::linux::net::SocketAddrExt;
+        std::os::unix::net::SocketAddr::from_abstract_name(name)
+            .and_then(|a| sock.send_to_addr(b"READY=1\n", &a))
+    } else {
+        sock.send_to(b"READY=1\n", &path)
+    };
+    match sent {
+        Ok(_) => log::info!("supervised by systemd, told it we are ready"),
+        Err(e) => log::warn!("cannot notify systemd: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_words() {
+        assert_eq!(
+            parse_bind_word("-::1").unwrap(),
+            ("::1".parse().unwrap(), true)
+        );
+        assert_eq!(
+            parse_bind_word("*").unwrap(),
+            ("0.0.0.0".parse().unwrap(), false)
+        );
+        assert_eq!(
+            parse_bind_word("::*").unwrap().0,
+            "::".parse::<IpAddr>().unwrap()
+        );
+        assert!(parse_bind_word("no such host.invalid").is_err());
+    }
+
+    #[test]
+    fn several_addresses_and_a_missing_optional_one() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let ls = bind_all("127.0.0.1 127.0.0.2 -192.0.2.1", port, 16).unwrap();
+        assert_eq!(ls.len(), 2);
+        assert!(bind_all("192.0.2.1", port, 16).is_err(), "not optional");
+    }
+
+    #[test]
+    fn keepalive_as_redis_sets_it() {
+        use std::os::fd::AsRawFd;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let s = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        keepalive(&s, 60).unwrap();
+        let get = |level, opt| {
+            let mut v: libc::c_int = 0;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: v and len are valid for getsockopt to write.
+            let r = unsafe {
+                libc::getsockopt(
+                    s.as_raw_fd(),
+                    level,
+                    opt,
+                    &mut v as *mut _ as *mut _,
+                    &mut len,
+                )
+            };
+            assert_eq!(r, 0);
+            v
+        };
+        assert_eq!(get(libc::SOL_SOCKET, libc::SO_KEEPALIVE), 1);
+        assert_eq!(get(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE), 60);
+        assert_eq!(get(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL), 20);
+    }
+}
