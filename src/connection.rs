@@ -188,6 +188,9 @@ impl Session {
         if self.client.handle.is_killed() {
             return Next::Close;
         }
+        // What other clients delivered goes out with this step's replies (after those
+        // already pending, before those of requests still to run).
+        self.client.handle.take_outbox(&mut self.out.buf);
         if self.closing {
             return Next::Wait;
         }
@@ -312,8 +315,8 @@ impl Session {
         next
     }
 
-    /// Replies are pending that the socket would not take.
-    pub fn is_blocked(&self) -> bool {
+    /// Output is pending that the socket would not take yet.
+    pub fn has_unsent_output(&self) -> bool {
         self.pending() > 0
     }
 
@@ -354,10 +357,8 @@ impl Session {
 
     /// The periodic check (see `pool`): true when the session must be closed because it has
     /// been idle longer than `timeout`, or has left its replies unread too long.
+    /// (A killed client needs no check here: its kill wakes it.)
     pub fn expired(&self, shared: &Shared) -> bool {
-        if self.client.handle.is_killed() {
-            return true;
-        }
         let c = shared.config.read();
         if let Some(since) = self.blocked_since {
             let mut limit = (c.client_write_timeout > 0).then_some(c.client_write_timeout);

@@ -6,6 +6,7 @@ pub mod clients;
 pub mod commands;
 pub mod config;
 pub mod connection;
+pub mod fdlimit;
 pub mod glob;
 pub mod harness;
 pub mod ldouble;

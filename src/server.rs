@@ -1,8 +1,9 @@
-//! The listener and the bounded worker pool.
+//! The listener and the worker pool.
 //!
-//! The pool (see `pool`) holds at most one client per worker, so `--workers` is also the number
-//! of clients served at once. A client that arrives when every worker holds one is told so, as
-//! Redis tells a client beyond `maxclients`, and closed: it is never queued without an answer.
+//! The pool (see `pool`) holds up to `maxclients` clients over `--workers` threads. A client
+//! that arrives when `maxclients` are connected is told so, as Redis tells it, and closed: it
+//! is never queued without an answer. At start the open files limit is raised for maxclients,
+//! or maxclients lowered to what it allows (see `fdlimit`).
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -20,6 +21,8 @@ pub enum ServerError {
     Bind(String, std::io::Error),
     Aof(String),
     Thread(std::io::Error),
+    /// The open files limit leaves no room for a client (logged in Redis's words already).
+    OpenFiles,
 }
 
 impl std::fmt::Display for ServerError {
@@ -28,6 +31,7 @@ impl std::fmt::Display for ServerError {
             ServerError::Bind(addr, e) => write!(f, "could not listen on {addr}: {e}"),
             ServerError::Aof(e) => f.write_str(e),
             ServerError::Thread(e) => write!(f, "could not start a thread: {e}"),
+            ServerError::OpenFiles => f.write_str("the open files limit is too low to start"),
         }
     }
 }
@@ -36,7 +40,7 @@ impl std::error::Error for ServerError {}
 
 pub const MAX_CLIENTS_ERROR: &[u8] = b"-ERR max number of clients reached\r\n";
 
-/// How long a new client may wait, when the pool is full but a client in it has hung up, for
+/// How long a new client may wait, when maxclients are connected but a client in it has hung up, for
 /// that client to be let go. On a loaded machine a woken thread can wait 100 ms and more for a
 /// CPU, and redis-benchmark reconnects all its clients between tests. (25 ms was measured too
 /// short at a load average of 20.)
@@ -89,9 +93,12 @@ fn remove_stale_rewrites(aof: &std::path::Path) {
 }
 
 /// Binds, loads, and serves until the process is stopped.
-pub fn run(config: Config) -> Result<(), ServerError> {
+pub fn run(mut config: Config) -> Result<(), ServerError> {
+    config.maxclients = crate::fdlimit::adjust(config.maxclients).ok_or(ServerError::OpenFiles)?;
+    crate::fdlimit::grow_table(config.maxclients);
     let addr = config.listen_addr();
     let listener = TcpListener::bind(&addr).map_err(|e| ServerError::Bind(addr.clone(), e))?;
+    set_backlog(&listener);
     let workers = config.workers;
     // A file-size limit (ulimit -f) must make AOF writes fail with EFBIG, which the writer
     // reports and retries, rather than kill the process.
@@ -109,6 +116,22 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         std::process::id()
     );
     serve(&shared, listener, workers)
+}
+
+/// Redis's `tcp-backlog` default. std listens with 128, which a burst of connections overflows
+/// whenever the accept thread waits a few milliseconds for a CPU: the kernel then drops SYNs,
+/// and each dropped client waits a second for its retransmission.
+const TCP_BACKLOG: libc::c_int = 511;
+
+fn set_backlog(listener: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: listen on a listening socket only changes its backlog (Linux allows it).
+    if unsafe { libc::listen(listener.as_raw_fd(), TCP_BACKLOG) } != 0 {
+        log::warn!(
+            "cannot set the listen backlog to {TCP_BACKLOG}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
 }
 
 /// Panics go to the log (with a backtrace if RUST_BACKTRACE asks for one); the dispatcher
@@ -146,14 +169,14 @@ fn spawn_signal_handler(shared: &Arc<Shared>) -> Result<(), ServerError> {
     Ok(())
 }
 
-/// The accept loop: hands each client to the pool, or refuses it when the pool is full.
+/// The accept loop: hands each client to the pool, or refuses it when maxclients are connected.
 pub fn serve(
     shared: &Arc<Shared>,
     listener: TcpListener,
     workers: usize,
 ) -> Result<(), ServerError> {
     let busy_poll = Duration::from_micros(shared.config.read().busy_poll_us);
-    let pool = Pool::new(shared.clone(), workers, busy_poll).map_err(ServerError::Thread)?;
+    let pool = Pool::new(shared.clone(), busy_poll).map_err(ServerError::Thread)?;
     pool.start(workers).map_err(ServerError::Thread)?;
     for stream in listener.incoming() {
         match stream {
@@ -175,8 +198,9 @@ pub fn serve(
 fn reject(shared: &Shared, mut stream: TcpStream) {
     shared.stats.rejected_connections.fetch_add(1, Relaxed);
     log::warn!(
-        "refused client {:?}: max number of clients reached (every worker holds a client)",
-        stream.peer_addr().ok()
+        "refused client {:?}: max number of clients reached (maxclients {})",
+        stream.peer_addr().ok(),
+        shared.config.read().maxclients
     );
     let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
     let _ = stream.write_all(MAX_CLIENTS_ERROR);
