@@ -56,6 +56,9 @@ pub struct ClientHandle {
     pub created: Instant,
     killed: AtomicBool,
     pub state: Mutex<ClientState>,
+    /// Set by any change to a key the client WATCHes (Redis's CLIENT_DIRTY_CAS); the
+    /// watchers' registry (`watch`) holds a clone.
+    pub watch_flag: Arc<AtomicBool>,
     /// Bytes other threads have delivered, not yet moved into the client's output.
     outbox: Mutex<Vec<u8>>,
     /// Set by a delivery or a kill whose wake-up the owner has not yet answered: further ones
@@ -98,6 +101,7 @@ impl ClientHandle {
                 lib_ver: Vec::new(),
                 multi: -1,
             }),
+            watch_flag: Arc::default(),
             outbox: Mutex::new(Vec::new()),
             signalled: AtomicBool::new(false),
             waker: OnceLock::new(),
