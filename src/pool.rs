@@ -601,7 +601,11 @@ mod tests {
 
     /// A pool on its own listener, and a client connected to it and served once.
     fn pool_with_client() -> (Arc<Shared>, TcpStream) {
-        let shared = Arc::new(Shared::new(crate::config::Config::default(), None));
+        pool_with_client_of(crate::config::Config::default())
+    }
+
+    fn pool_with_client_of(config: crate::config::Config) -> (Arc<Shared>, TcpStream) {
+        let shared = Arc::new(Shared::new(config, None));
         let pool = Pool::new(shared.clone(), Duration::ZERO).unwrap();
         pool.start(2).unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -638,6 +642,26 @@ mod tests {
         let mut buf = [0u8; 4];
         client.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b":3\r\n");
+    }
+
+    #[test]
+    fn deliveries_beyond_the_output_limit_close_the_client() {
+        use std::io::Read;
+        let mut config = crate::config::Config::default();
+        config.client_output_buffer_limit[0].hard = 1 << 20;
+        let (shared, mut client) = pool_with_client_of(config);
+        let handle = shared.clients.all().pop().expect("registered");
+        // Never read: the socket's buffers fill, then the output buffer passes the limit.
+        let chunk = vec![b'x'; 64 * 1024];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !shared.clients.is_empty() {
+            assert!(Instant::now() < deadline, "never closed");
+            handle.deliver(&chunk);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut all = Vec::new();
+        let _ = client.read_to_end(&mut all);
+        assert!(all.len() < 64 << 20, "{} bytes", all.len());
     }
 
     #[test]
