@@ -228,21 +228,19 @@ impl Pool {
     /// newcomers are refused until enough have left, as in Redis.
     pub fn admit(self: &Arc<Self>, stream: TcpStream, grace: Duration) -> Result<(), TcpStream> {
         let capacity = usize::try_from(self.shared.config.read().maxclients).unwrap_or(usize::MAX);
-        {
+        if self.conns.lock().len >= capacity {
+            if !self.some_hung_up() {
+                return Err(stream);
+            }
             let mut slab = self.conns.lock();
+            let deadline = Instant::now() + grace;
+            while slab.len >= capacity {
+                if self.room.wait_until(&mut slab, deadline).timed_out() {
+                    break;
+                }
+            }
             if slab.len >= capacity {
-                if !self.some_hung_up(&slab) {
-                    return Err(stream);
-                }
-                let deadline = Instant::now() + grace;
-                while slab.len >= capacity {
-                    if self.room.wait_until(&mut slab, deadline).timed_out() {
-                        break;
-                    }
-                }
-                if slab.len >= capacity {
-                    return Err(stream);
-                }
+                return Err(stream);
             }
         }
         let Some(session) = Session::open(&self.shared, stream) else {
@@ -283,8 +281,13 @@ impl Pool {
     }
 
     /// True when some client held has hung up (its close is on its way to a worker).
-    fn some_hung_up(&self, slab: &Slab) -> bool {
-        let mut fds: Vec<libc::pollfd> = slab
+    fn some_hung_up(&self) -> bool {
+        // Polled without the slab's lock, which every step takes: with thousands of clients
+        // the poll takes a millisecond. A descriptor closed meanwhile answers POLLNVAL, one
+        // reused answers for its new owner: either costs at most one needless grace wait.
+        let mut fds: Vec<libc::pollfd> = self
+            .conns
+            .lock()
             .entries
             .iter()
             .filter_map(|(_, c)| c.as_ref())
@@ -294,8 +297,7 @@ impl Pool {
                 revents: 0,
             })
             .collect();
-        // SAFETY: `fds` is a valid array of its length; the descriptors stay open while the
-        // slab is locked (a connection leaves the slab before its socket closes).
+        // SAFETY: `fds` is a valid array of its length.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
         n > 0
             && fds
