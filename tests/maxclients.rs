@@ -144,6 +144,7 @@ fn wait_served(port: u16, child: &mut Child, log: &std::path::Path) -> Raw {
 
 #[test]
 fn a_low_open_files_limit_lowers_maxclients_as_in_redis() {
+    require_tool("redis-server");
     let dir = tempfile::tempdir().unwrap();
     let (rport, port) = (free_port(), free_port());
     let (rlog, log) = (dir.path().join("redis.log"), dir.path().join("rudis.log"));
