@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use smallvec::SmallVec;
 
@@ -53,7 +52,6 @@ pub struct Client {
     pub addr: Option<SocketAddr>,
     /// The selected database. The handle shows a copy to CLIENT LIST, updated when it changes.
     pub db: usize,
-    pub created: Instant,
     /// Set by QUIT and protocol errors: close once the pending replies are written.
     pub close_after_reply: bool,
     /// Set when a command of this client was logged to the AOF: replies are held until the
@@ -80,7 +78,6 @@ impl Client {
             addr: stream.and_then(|s| s.peer_addr().ok()),
             db: 0,
             handle: Arc::new(ClientHandle::new(id, stream)),
-            created: Instant::now(),
             close_after_reply: false,
             pending_ack: None,
             authenticated: true,
