@@ -1,28 +1,64 @@
-//! Per-connection state.
+//! The state a command runs against, owned by the client's connection (see `connection`) and
+//! reached by no other thread: the selected database, authentication, the open transaction,
+//! the watched keys, the AOF write its reply waits for. What others may see or do is in its
+//! handle (see `clients`).
+//!
+//! Layering: this sits at the bottom of the commands layer, beside the command spec, below the
+//! handlers and the dispatcher that use it. So it imports only downwards: the spec (data about
+//! commands, which a queued MULTI command refers to), the AOF's wait ticket (persistence), the
+//! handle. The transaction's types live here, as client state, rather than in the handlers'
+//! module (`commands::transaction`, which re-exports them), so that the handlers look down on
+//! the client and not the other way round.
 
+use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+
+use smallvec::SmallVec;
 
 use crate::aof::AofWait;
-
 use crate::clients::ClientHandle;
-use crate::commands::transaction::{Multi, Watched};
+use crate::commands::CommandSpec;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// A client's open transaction.
+#[derive(Default)]
+pub struct Multi {
+    pub queue: Vec<Queued>,
+    /// A command was refused while queueing: EXEC will answer EXECABORT.
+    pub failed: bool,
+}
+
+pub struct Queued {
+    pub spec: &'static CommandSpec,
+    pub argv: Vec<Vec<u8>>,
+}
+
+impl Queued {
+    pub fn args(&self) -> SmallVec<[&[u8]; 8]> {
+        self.argv.iter().map(|a| a.as_slice()).collect()
+    }
+}
+
+/// The keys a client WATCHes, as (db, key), each with whether it had already expired when it
+/// was watched (a key that expires after WATCH fails the EXEC, as in Redis 7).
+pub type Watched = HashMap<(usize, Vec<u8>), bool>;
+
 pub struct Client {
+    /// The handle's id, copied for the commands that log or compare it.
     pub id: u64,
     pub addr: Option<SocketAddr>,
+    /// The selected database. The handle shows a copy to CLIENT LIST, updated when it changes.
     pub db: usize,
-    pub created: Instant,
     /// Set by QUIT and protocol errors: close once the pending replies are written.
     pub close_after_reply: bool,
     /// Set when a command of this client was logged to the AOF: replies are held until the
     /// record is written (and under `always` fsynced).
     pub pending_ack: Option<AofWait>,
-    /// What other connections see of this one (CLIENT LIST, CLIENT KILL).
+    /// What other connections see of this one and may do to it (CLIENT LIST, CLIENT KILL,
+    /// WATCH's flag, deliveries).
     pub handle: Arc<ClientHandle>,
     /// Passed AUTH, or connected while no password was required (as Redis, a password set
     /// later does not lock out clients already connected). True for clients without a
@@ -30,8 +66,6 @@ pub struct Client {
     pub authenticated: bool,
     /// Between MULTI and EXEC/DISCARD: the queued commands.
     pub multi: Option<Multi>,
-    /// Set by any change to a key this client WATCHes; created by its first WATCH.
-    pub watch_flag: Option<Arc<AtomicBool>>,
     pub watched: Watched,
 }
 
@@ -44,12 +78,10 @@ impl Client {
             addr: stream.and_then(|s| s.peer_addr().ok()),
             db: 0,
             handle: Arc::new(ClientHandle::new(id, stream)),
-            created: Instant::now(),
             close_after_reply: false,
             pending_ack: None,
             authenticated: true,
             multi: None,
-            watch_flag: None,
             watched: Watched::default(),
         }
     }

@@ -1,15 +1,22 @@
-//! The registry of connected clients, for CLIENT LIST / INFO / KILL and INFO's clients section.
+//! The registry of connected clients, and the handle through which one client is reached by
+//! the others (CLIENT LIST / INFO / KILL, INFO's clients section, and next Pub/Sub, client-side
+//! caching invalidations and MONITOR).
 //!
-//! Each connection registers a [`ClientHandle`] when it starts and drops it when it ends. What
-//! other connections may read (name, database, last command, idle time) sits behind a small
-//! mutex the owning connection updates once per command; the kill flag is an atomic, and a
-//! clone of the socket lets a killer shut the target's connection down while it is blocked in
-//! `read`.
+//! A connection's own worker owns everything else about it (buffers, parser, database, MULTI)
+//! under a lock that it holds for as long as a step runs, which may be a long command. So what
+//! another thread may read or do goes through the [`ClientHandle`] alone, never that lock:
+//! - read what CLIENT LIST shows, from a small mutex the owner updates once per command;
+//! - [`ClientHandle::kill`]: a flag, and a wake-up, so that the owner closes the connection;
+//! - [`ClientHandle::deliver`]: bytes appended to the client's outbox, and a wake-up, so that
+//!   the owner writes them to the socket promptly, even if the client sends nothing.
+//!
+//! The wake-up is a [`Waker`] the server's pool installs when it takes the connection: this
+//! module knows only the trait, so that nothing below the server layer depends on the pool.
 
 use std::collections::BTreeMap;
-use std::net::{Shutdown, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use parking_lot::Mutex;
@@ -31,16 +38,37 @@ pub struct ClientState {
     pub resp: u8,
 }
 
+/// Gets a connection's owner to serve it soon: implemented by the server's pool, which knows
+/// the connection by `token`.
+pub trait Wake: Send + Sync {
+    fn wake(&self, token: u64);
+}
+
+/// A connection's wake-up: who serves it, and how they know it.
+pub struct Waker {
+    pub by: Arc<dyn Wake>,
+    pub token: u64,
+}
+
 pub struct ClientHandle {
     pub id: u64,
     pub addr: String,
     pub laddr: String,
     pub fd: i64,
     pub created: Instant,
-    /// A clone of the connection's socket: shutting it down wakes the owner from `read`.
-    stream: Option<TcpStream>,
     killed: AtomicBool,
     pub state: Mutex<ClientState>,
+    /// Set by any change to a key the client WATCHes (Redis's CLIENT_DIRTY_CAS); the
+    /// watchers' registry (`watch`) holds a clone.
+    pub watch_flag: Arc<AtomicBool>,
+    /// Bytes other threads have delivered, not yet moved into the client's output.
+    outbox: Mutex<Vec<u8>>,
+    /// Set by a delivery or a kill whose wake-up the owner has not yet answered: further ones
+    /// add no wake-up of their own.
+    signalled: AtomicBool,
+    /// Installed once the pool has the connection; a client without one (the AOF loader's) is
+    /// never reached by others.
+    waker: OnceLock<Waker>,
 }
 
 impl ClientHandle {
@@ -65,7 +93,6 @@ impl ClientHandle {
             laddr: local,
             fd,
             created: now,
-            stream: stream.and_then(|s| s.try_clone().ok()),
             killed: AtomicBool::new(false),
             state: Mutex::new(ClientState {
                 name: Vec::new(),
@@ -77,19 +104,66 @@ impl ClientHandle {
                 multi: -1,
                 resp: 2,
             }),
+            watch_flag: Arc::default(),
+            outbox: Mutex::new(Vec::new()),
+            signalled: AtomicBool::new(false),
+            waker: OnceLock::new(),
+        }
+    }
+
+    /// Installs the connection's wake-up (once; later calls are ignored).
+    pub fn set_waker(&self, waker: Waker) {
+        let _ = self.waker.set(waker);
+        // Something delivered before the waker was there must not wait for the next event.
+        if self.signalled.load(Ordering::SeqCst) {
+            self.wake_owner();
         }
     }
 
     /// Marks the client killed and wakes its connection, which then closes.
     pub fn kill(&self) {
         self.killed.store(true, Ordering::SeqCst);
-        if let Some(s) = &self.stream {
-            let _ = s.shutdown(Shutdown::Both);
-        }
+        self.signal();
     }
 
     pub fn is_killed(&self) -> bool {
         self.killed.load(Ordering::Relaxed)
+    }
+
+    /// Queues `bytes` (complete replies in the client's protocol) for the client, from any
+    /// thread, and wakes its connection to write them. Never waits for the client's own step.
+    pub fn deliver(&self, bytes: &[u8]) {
+        self.outbox.lock().extend_from_slice(bytes);
+        self.signal();
+    }
+
+    fn signal(&self) {
+        if !self.signalled.swap(true, Ordering::AcqRel) {
+            self.wake_owner();
+        }
+    }
+
+    fn wake_owner(&self) {
+        if let Some(w) = self.waker.get() {
+            w.by.wake(w.token);
+        }
+    }
+
+    /// For the owner: moves what was delivered to the end of `out`; true when there was some.
+    /// One atomic load when nothing was.
+    pub fn take_outbox(&self, out: &mut Vec<u8>) -> bool {
+        if !self.signalled.load(Ordering::Acquire) {
+            return false;
+        }
+        // Cleared before the outbox is read: a delivery after this signals again.
+        self.signalled.store(false, Ordering::SeqCst);
+        let mut outbox = self.outbox.lock();
+        if outbox.is_empty() {
+            return false;
+        }
+        out.extend_from_slice(&outbox);
+        outbox.clear();
+        true
     }
 
     /// Records a command just run.

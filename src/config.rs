@@ -279,6 +279,15 @@ pub static SETTINGS: &[Setting] = &[
         },
         false,
     ),
+    // Redis's range: 1 up to an unsigned int; the fd limit may lower it (see `fdlimit`).
+    setting(
+        "maxclients",
+        Kind::Int {
+            min: 1,
+            max: u32::MAX as i64,
+        },
+        true,
+    ),
     setting("dir", Kind::Str, false),
     setting("appendonly", Kind::Bool, false),
     setting("appendfilename", Kind::Str, false),
@@ -647,6 +656,8 @@ pub struct Config {
     /// optional one); `listen::bind_all` listens on each.
     pub bind: String,
     pub workers: usize,
+    /// Connections served at once (over `workers` threads); the one past it is refused.
+    pub maxclients: u64,
     pub dir: PathBuf,
     pub appendonly: bool,
     pub appendfilename: String,
@@ -672,7 +683,7 @@ pub struct Config {
     pub client_output_buffer_limit: [OutputLimit; 3],
     /// Close a client that accepts none of its pending replies for this many seconds (0:
     /// never). rudis's own: a client that sends but never reads would otherwise hold its
-    /// place in the pool (one of `workers`) forever.
+    /// place (one of `maxclients`) forever.
     pub client_write_timeout: u64,
     /// Under heavy load, how long a worker about to sleep in epoll_wait polls first (see
     /// `pool`); 0: never.
@@ -714,6 +725,7 @@ impl Default for Config {
             port: 6379,
             bind: "127.0.0.1".into(),
             workers: 5,
+            maxclients: 10_000,
             dir: PathBuf::from("."),
             appendonly: true,
             appendfilename: "appendonly.aof".into(),
@@ -781,6 +793,7 @@ impl Config {
                 self.bind = value.split_whitespace().collect::<Vec<_>>().join(" ");
             }
             "workers" => self.workers = v.int() as usize,
+            "maxclients" => self.maxclients = v.int() as u64,
             "dir" => {
                 if value.is_empty() {
                     return Err(bad(s.name, value, "a directory is needed"));
@@ -911,6 +924,7 @@ impl Config {
             "port" => self.port.to_string(),
             "bind" => self.bind.clone(),
             "workers" => self.workers.to_string(),
+            "maxclients" => self.maxclients.to_string(),
             "dir" => std::fs::canonicalize(&self.dir)
                 .unwrap_or_else(|_| self.dir.clone())
                 .display()
@@ -1401,10 +1415,13 @@ pub struct Cli {
     /// Addresses to listen on, space separated; a leading `-` marks one optional.
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<String>,
-    /// Worker threads, and so the most clients served at once; one more is refused with
-    /// "max number of clients reached".
+    /// Worker threads serving the clients.
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
+    /// Most clients connected at once; one more is refused with "max number of clients
+    /// reached". Lowered at start when the open files limit cannot cover it.
+    #[arg(long, value_name = "N")]
+    pub maxclients: Option<u64>,
     /// Directory the AOF lives in.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -1531,6 +1548,7 @@ impl Cli {
         put("port", self.port.map(|p| p.to_string()));
         put("bind", self.bind.clone());
         put("workers", self.workers.map(|w| w.to_string()));
+        put("maxclients", self.maxclients.map(|w| w.to_string()));
         put("dir", self.dir.as_ref().map(|d| d.display().to_string()));
         put("appendonly", self.appendonly.clone());
         put("appendfilename", self.appendfilename.clone());

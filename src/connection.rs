@@ -7,6 +7,10 @@
 //! pipelined batch. A client that does not read its replies stops being read from once a
 //! socket's worth is pending, and costs nothing until it reads again.
 //!
+//! Other threads reach the session only through its client's handle (see `clients`): what
+//! they deliver to its outbox is moved into the output buffer at the start of a step, which
+//! their wake-up brings about.
+//!
 //! Defences against hostile or careless clients, each closing only the offender: the parser's
 //! protocol limits (answered with Redis's error), `client-query-buffer-limit` (unprocessed
 //! input), `client-output-buffer-limit` (pending replies), `timeout` (idle clients) and
@@ -106,7 +110,7 @@ pub struct Session {
     /// Bytes at the front of `out` already written.
     sent: usize,
     /// Since when replies have been pending that the socket would not take.
-    blocked_since: Option<Instant>,
+    unsent_since: Option<Instant>,
     /// QUIT, a protocol error or the end of the input: run nothing more, close once the
     /// replies are written.
     closing: bool,
@@ -150,7 +154,7 @@ impl Session {
             parser: RequestParser::new(Limits::default()),
             out: ReplyBuf::new(),
             sent: 0,
-            blocked_since: None,
+            unsent_since: None,
             closing: false,
             hung_up: false,
         })
@@ -188,6 +192,15 @@ impl Session {
         if self.client.handle.is_killed() {
             return Next::Close;
         }
+        let policy = Policy::read(shared);
+        // What other clients delivered goes out with this step's replies (after those
+        // already pending, before those of requests still to run), under the same limit.
+        if self.client.handle.take_outbox(&mut self.out.buf)
+            && policy.output_exceeded(self.pending())
+        {
+            self.log_output_exceeded();
+            return Next::Close;
+        }
         if self.closing {
             return Next::Wait;
         }
@@ -198,7 +211,6 @@ impl Session {
                 _ => {}
             }
         }
-        let policy = Policy::read(shared);
         let mut read = false;
         let mut full = false;
         loop {
@@ -260,13 +272,7 @@ impl Session {
                     }
                     commands::execute(shared, &mut self.client, &argv, &mut self.out);
                     if policy.output_exceeded(self.pending()) {
-                        log::warn!(
-                            "Client id={} addr={:?} closed for overcoming of output buffer \
-                             limits ({} bytes pending).",
-                            self.client.id,
-                            self.client.addr,
-                            self.pending()
-                        );
+                        self.log_output_exceeded();
                         break Next::Close;
                     }
                     if self.client.close_after_reply {
@@ -293,6 +299,16 @@ impl Session {
         next
     }
 
+    fn log_output_exceeded(&self) {
+        log::warn!(
+            "Client id={} addr={:?} closed for overcoming of output buffer limits ({} bytes \
+             pending).",
+            self.client.id,
+            self.client.addr,
+            self.pending()
+        );
+    }
+
     /// Writes the replies, once their AOF records are written (the worker has normally done
     /// that for its whole batch already). `Close` when the session is over.
     pub fn output(&mut self, shared: &Shared) -> Next {
@@ -312,8 +328,8 @@ impl Session {
         next
     }
 
-    /// Replies are pending that the socket would not take.
-    pub fn is_blocked(&self) -> bool {
+    /// Output is pending that the socket would not take yet.
+    pub fn has_unsent_output(&self) -> bool {
         self.pending() > 0
     }
 
@@ -328,12 +344,12 @@ impl Session {
                 Ok(0) => return Next::Close,
                 Ok(n) => {
                     self.sent += n;
-                    self.blocked_since = None;
+                    self.unsent_since = None;
                     shared.stats.net_output_bytes.fetch_add(n as u64, Relaxed);
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.blocked_since.get_or_insert_with(Instant::now);
+                    self.unsent_since.get_or_insert_with(Instant::now);
                     // Keep the unsent tail only, once the sent part is worth a copy.
                     if self.sent >= OUT_FLUSH {
                         self.out.buf.drain(..self.sent);
@@ -354,12 +370,10 @@ impl Session {
 
     /// The periodic check (see `pool`): true when the session must be closed because it has
     /// been idle longer than `timeout`, or has left its replies unread too long.
+    /// (A killed client needs no check here: its kill wakes it.)
     pub fn expired(&self, shared: &Shared) -> bool {
-        if self.client.handle.is_killed() {
-            return true;
-        }
         let c = shared.config.read();
-        if let Some(since) = self.blocked_since {
+        if let Some(since) = self.unsent_since {
             let mut limit = (c.client_write_timeout > 0).then_some(c.client_write_timeout);
             // Replies held above the soft limit for its seconds close the client too; for us
             // that is a socket that takes none of them that long.

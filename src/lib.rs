@@ -7,6 +7,7 @@ pub mod commands;
 pub mod config;
 pub mod connection;
 pub mod expiry;
+pub mod fdlimit;
 pub mod harness;
 pub mod listen;
 pub mod loading;

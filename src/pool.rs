@@ -1,4 +1,4 @@
-//! The worker pool: `--workers` threads serving up to `--workers` clients through one shared
+//! The worker pool: `--workers` threads serving up to `maxclients` clients through one shared
 //! epoll set.
 //!
 //! Why not one thread blocked in `read` per client: then every request wakes a sleeping thread,
@@ -11,12 +11,16 @@
 //!
 //! No client waits long on another, though: a watchdog wakes a sleeping worker whenever ready
 //! clients (or the epoll set itself) have gone a slice (`SLICE`) without any worker finishing a
-//! step: a long command, a long pipeline or an fsync wait then holds up only its own client. As
-//! the pool holds at most one client per worker, a woken worker always finds one to serve.
+//! step. A long command, a long pipeline or an fsync wait then holds up only its own client
+//! and the few its worker stepped just before it (their replies wait for the batch's flush);
+//! every other client is served by the other workers from the shared queue. Only as many long
+//! commands at once as there are workers hold up everybody, as one does in Redis.
 //!
 //! A connection is served by one worker at a time: its `state` is claimed before a step and
 //! released after. An event that arrives for a claimed connection marks it, and the holder
-//! steps it again, so that with edge-triggered epoll no event is lost.
+//! steps it again, so that with edge-triggered epoll no event is lost. Other threads reach a
+//! client through its handle (see `clients`): the pool is its [`Wake`], and a wake-up queues
+//! the connection as an event would.
 
 use std::collections::VecDeque;
 use std::net::TcpStream;
@@ -29,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::clients::{Wake, Waker};
 use crate::connection::{Next, Session};
 use crate::shared::Shared;
 
@@ -114,7 +119,6 @@ pub struct Pool {
     shared: Arc<Shared>,
     epoll: OwnedFd,
     wake: OwnedFd,
-    capacity: usize,
     conns: Mutex<Slab>,
     room: Condvar,
     coord: Mutex<Coord>,
@@ -153,11 +157,7 @@ fn os_error() -> std::io::Error {
 }
 
 impl Pool {
-    pub fn new(
-        shared: Arc<Shared>,
-        capacity: usize,
-        busy_poll: Duration,
-    ) -> std::io::Result<Arc<Pool>> {
+    pub fn new(shared: Arc<Shared>, busy_poll: Duration) -> std::io::Result<Arc<Pool>> {
         // SAFETY: plain syscalls; each returned descriptor is checked and then owned.
         let epoll = unsafe {
             let fd = libc::epoll_create1(libc::EPOLL_CLOEXEC);
@@ -178,7 +178,6 @@ impl Pool {
             shared,
             epoll,
             wake,
-            capacity,
             conns: Mutex::new(Slab::default()),
             room: Condvar::new(),
             coord: Mutex::new(Coord::default()),
@@ -222,32 +221,33 @@ impl Pool {
         Ok(())
     }
 
-    /// Takes a newly accepted client, or gives it back when the pool is full. A full pool
-    /// waits up to `grace` for a client that has hung up to be let go: the worker that will
-    /// notice may be waiting for a CPU, and Redis, which handles a close before its next
-    /// accept, would not count that client any more.
-    pub fn admit(&self, stream: TcpStream, grace: Duration) -> Result<(), TcpStream> {
-        {
+    /// Takes a newly accepted client, or gives it back when `maxclients` are connected. A full
+    /// pool waits up to `grace` for a client that has hung up to be let go: the worker that
+    /// will notice may be waiting for a CPU, and Redis, which handles a close before its next
+    /// accept, would not count that client any more. Lowering maxclients closes nobody: the
+    /// newcomers are refused until enough have left, as in Redis.
+    pub fn admit(self: &Arc<Self>, stream: TcpStream, grace: Duration) -> Result<(), TcpStream> {
+        let capacity = usize::try_from(self.shared.config.read().maxclients).unwrap_or(usize::MAX);
+        if self.conns.lock().len >= capacity {
+            if !self.some_hung_up() {
+                return Err(stream);
+            }
             let mut slab = self.conns.lock();
-            if slab.len >= self.capacity {
-                if !self.some_hung_up(&slab) {
-                    return Err(stream);
+            let deadline = Instant::now() + grace;
+            while slab.len >= capacity {
+                if self.room.wait_until(&mut slab, deadline).timed_out() {
+                    break;
                 }
-                let deadline = Instant::now() + grace;
-                while slab.len >= self.capacity {
-                    if self.room.wait_until(&mut slab, deadline).timed_out() {
-                        break;
-                    }
-                }
-                if slab.len >= self.capacity {
-                    return Err(stream);
-                }
+            }
+            if slab.len >= capacity {
+                return Err(stream);
             }
         }
         let Some(session) = Session::open(&self.shared, stream) else {
             return Ok(());
         };
         let fd = session.fd();
+        let handle = session.client.handle.clone();
         let conn = {
             let mut slab = self.conns.lock();
             let index = slab.free.pop().unwrap_or_else(|| {
@@ -265,6 +265,11 @@ impl Pool {
             slab.len += 1;
             conn
         };
+        let by: Arc<dyn Wake> = self.clone();
+        handle.set_waker(Waker {
+            by,
+            token: conn.token,
+        });
         let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
         if let Err(e) = self.ctl(libc::EPOLL_CTL_ADD, fd, events, conn.token) {
             log::warn!("cannot watch a new client's socket: {e}");
@@ -276,8 +281,13 @@ impl Pool {
     }
 
     /// True when some client held has hung up (its close is on its way to a worker).
-    fn some_hung_up(&self, slab: &Slab) -> bool {
-        let mut fds: Vec<libc::pollfd> = slab
+    fn some_hung_up(&self) -> bool {
+        // Polled without the slab's lock, which every step takes: with thousands of clients
+        // the poll takes a millisecond. A descriptor closed meanwhile answers POLLNVAL, one
+        // reused answers for its new owner: either costs at most one needless grace wait.
+        let mut fds: Vec<libc::pollfd> = self
+            .conns
+            .lock()
             .entries
             .iter()
             .filter_map(|(_, c)| c.as_ref())
@@ -287,8 +297,7 @@ impl Pool {
                 revents: 0,
             })
             .collect();
-        // SAFETY: `fds` is a valid array of its length; the descriptors stay open while the
-        // slab is locked (a connection leaves the slab before its socket closes).
+        // SAFETY: `fds` is a valid array of its length.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
         n > 0
             && fds
@@ -308,8 +317,7 @@ impl Pool {
     fn close(&self, conn: &Conn) {
         conn.state.store(CLOSED, SeqCst);
         let session = conn.session.lock().take();
-        // The client registry holds a duplicate of the socket (for CLIENT KILL), so closing
-        // ours alone would not take it out of the epoll set.
+        // Out of the epoll set before the descriptor is closed and its number reused.
         let _ = self.ctl(libc::EPOLL_CTL_DEL, conn.fd, 0, 0);
         {
             let mut slab = self.conns.lock();
@@ -479,14 +487,14 @@ impl Pool {
             } else {
                 catch_unwind(AssertUnwindSafe(|| s.output(&self.shared))).unwrap_or(Next::Close)
             };
-            let blocked = s.is_blocked();
+            let unsent = s.has_unsent_output();
             drop(guard);
             if out == Next::Close {
                 self.close(&d.conn);
                 continue;
             }
             let again = d.conn.release();
-            if again || (d.next == Next::Again && !blocked) {
+            if again || (d.next == Next::Again && !unsent) {
                 self.coord.lock().queue.push_back((d.conn.token, 0));
             }
         }
@@ -495,7 +503,10 @@ impl Pool {
 
     /// Makes sure a worker is free to serve the queue and the epoll set.
     fn nudge(&self) {
-        let c = self.coord.lock();
+        self.nudge_locked(&self.coord.lock());
+    }
+
+    fn nudge_locked(&self, c: &Coord) {
         if c.parked > 0 {
             self.work.notify_one();
         } else if c.polling {
@@ -562,10 +573,18 @@ impl Pool {
             if expired {
                 self.close(&conn);
             } else if conn.release() {
-                self.coord.lock().queue.push_back((conn.token, 0));
-                self.nudge();
+                self.wake(conn.token);
             }
         }
+    }
+}
+
+impl Wake for Pool {
+    /// Queues the connection as if epoll had reported it, and gets a worker to it.
+    fn wake(&self, token: u64) {
+        let mut c = self.coord.lock();
+        c.queue.push_back((token, 0));
+        self.nudge_locked(&c);
     }
 }
 
@@ -579,6 +598,85 @@ mod tests {
             fd: -1,
             state: AtomicU8::new(IDLE),
             session: Mutex::new(None),
+        }
+    }
+
+    /// A pool on its own listener, and a client connected to it and served once.
+    fn pool_with_client() -> (Arc<Shared>, TcpStream) {
+        pool_with_client_of(crate::config::Config::default())
+    }
+
+    fn pool_with_client_of(config: crate::config::Config) -> (Arc<Shared>, TcpStream) {
+        let shared = Arc::new(Shared::new(config, None));
+        let pool = Pool::new(shared.clone(), Duration::ZERO).unwrap();
+        pool.start(2).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (stream, _) = listener.accept().unwrap();
+        pool.admit(stream, Duration::ZERO).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        use std::io::{Read, Write};
+        client.write_all(b"PING\r\n").unwrap();
+        let mut buf = [0u8; 7];
+        client.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"+PONG\r\n");
+        (shared, client)
+    }
+
+    #[test]
+    fn bytes_delivered_from_another_thread_reach_an_idle_client() {
+        use std::io::Read;
+        let (shared, mut client) = pool_with_client();
+        let handle = shared.clients.all().pop().expect("registered");
+        // The client sends nothing: only the wake-up can get its worker to write.
+        let from = std::thread::spawn(move || {
+            handle.deliver(b"+one\r\n");
+            handle.deliver(b"+two\r\n");
+        });
+        from.join().unwrap();
+        let mut buf = [0u8; 12];
+        client.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"+one\r\n+two\r\n");
+        // And again, once the first wake-up has been answered.
+        shared.clients.all()[0].deliver(b":3\r\n");
+        let mut buf = [0u8; 4];
+        client.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b":3\r\n");
+    }
+
+    #[test]
+    fn deliveries_beyond_the_output_limit_close_the_client() {
+        use std::io::Read;
+        let mut config = crate::config::Config::default();
+        config.client_output_buffer_limit[0].hard = 1 << 20;
+        let (shared, mut client) = pool_with_client_of(config);
+        let handle = shared.clients.all().pop().expect("registered");
+        // Never read: the socket's buffers fill, then the output buffer passes the limit.
+        let chunk = vec![b'x'; 64 * 1024];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !shared.clients.is_empty() {
+            assert!(Instant::now() < deadline, "never closed");
+            handle.deliver(&chunk);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut all = Vec::new();
+        let _ = client.read_to_end(&mut all);
+        assert!(all.len() < 64 << 20, "{} bytes", all.len());
+    }
+
+    #[test]
+    fn a_killed_idle_client_is_closed_by_its_worker() {
+        use std::io::Read;
+        let (shared, mut client) = pool_with_client();
+        shared.clients.all()[0].kill();
+        let mut buf = [0u8; 1];
+        assert_eq!(client.read(&mut buf).unwrap(), 0, "closed");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !shared.clients.is_empty() {
+            assert!(Instant::now() < deadline, "still registered");
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 

@@ -1,8 +1,9 @@
-//! The listener and the bounded worker pool.
+//! The listener and the worker pool.
 //!
-//! The pool (see `pool`) holds at most one client per worker, so `--workers` is also the number
-//! of clients served at once. A client that arrives when every worker holds one is told so, as
-//! Redis tells a client beyond `maxclients`, and closed: it is never queued without an answer.
+//! The pool (see `pool`) holds up to `maxclients` clients over `--workers` threads. A client
+//! that arrives when `maxclients` are connected is told so, as Redis tells it, and closed: it
+//! is never queued without an answer. At start the open files limit is raised for maxclients,
+//! or maxclients lowered to what it allows (see `fdlimit`).
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -21,6 +22,8 @@ pub enum ServerError {
     Bind(String, std::io::Error),
     Aof(String),
     Thread(std::io::Error),
+    /// The open files limit leaves no room for a client (logged in Redis's words already).
+    OpenFiles,
 }
 
 impl std::fmt::Display for ServerError {
@@ -29,6 +32,7 @@ impl std::fmt::Display for ServerError {
             ServerError::Bind(addr, e) => write!(f, "could not listen on {addr}: {e}"),
             ServerError::Aof(e) => f.write_str(e),
             ServerError::Thread(e) => write!(f, "could not start a thread: {e}"),
+            ServerError::OpenFiles => f.write_str("the open files limit is too low to start"),
         }
     }
 }
@@ -37,7 +41,7 @@ impl std::error::Error for ServerError {}
 
 pub const MAX_CLIENTS_ERROR: &[u8] = b"-ERR max number of clients reached\r\n";
 
-/// How long a new client may wait, when the pool is full but a client in it has hung up, for
+/// How long a new client may wait, when maxclients are connected but a client in it has hung up, for
 /// that client to be let go. On a loaded machine a woken thread can wait 100 ms and more for a
 /// CPU, and redis-benchmark reconnects all its clients between tests. (25 ms was measured too
 /// short at a load average of 20.)
@@ -90,7 +94,9 @@ fn remove_stale_rewrites(aof: &std::path::Path) {
 }
 
 /// Binds, loads, and serves until the process is stopped.
-pub fn run(config: Config) -> Result<(), ServerError> {
+pub fn run(mut config: Config) -> Result<(), ServerError> {
+    config.maxclients = crate::fdlimit::adjust(config.maxclients).ok_or(ServerError::OpenFiles)?;
+    crate::fdlimit::grow_table(config.maxclients);
     let listeners = crate::listen::bind_all(&config.bind, config.port, config.tcp_backlog)
         .map_err(|e| ServerError::Bind(e.addr, e.error))?;
     let addr = listeners
@@ -170,7 +176,7 @@ pub fn serve_all(
     workers: usize,
 ) -> Result<(), ServerError> {
     let busy_poll = Duration::from_micros(shared.config.read().busy_poll_us);
-    let pool = Pool::new(shared.clone(), workers, busy_poll).map_err(ServerError::Thread)?;
+    let pool = Pool::new(shared.clone(), busy_poll).map_err(ServerError::Thread)?;
     pool.start(workers).map_err(ServerError::Thread)?;
     std::thread::scope(|scope| {
         for listener in listeners {
@@ -184,8 +190,8 @@ pub fn serve_all(
     })
 }
 
-/// Hands each client to the pool, or refuses it when the pool is full.
-fn accept_loop(shared: &Arc<Shared>, pool: &Pool, listener: TcpListener) {
+/// Hands each client to the pool, or refuses it when maxclients are connected.
+fn accept_loop(shared: &Arc<Shared>, pool: &Arc<Pool>, listener: TcpListener) {
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
@@ -211,8 +217,9 @@ fn accept_loop(shared: &Arc<Shared>, pool: &Pool, listener: TcpListener) {
 fn reject(shared: &Shared, mut stream: TcpStream) {
     shared.stats.rejected_connections.fetch_add(1, Relaxed);
     log::warn!(
-        "refused client {:?}: max number of clients reached (every worker holds a client)",
-        stream.peer_addr().ok()
+        "refused client {:?}: max number of clients reached (maxclients {})",
+        stream.peer_addr().ok(),
+        shared.config.read().maxclients
     );
     let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
     let _ = stream.write_all(MAX_CLIENTS_ERROR);

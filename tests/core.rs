@@ -204,8 +204,8 @@ fn stalled_clients_do_not_hold_up_the_others() {
 }
 
 #[test]
-fn clients_beyond_the_workers_are_refused_without_queueing_behind_each_other() {
-    let rudis = Rudis::start(&["--workers", "1", "--appendonly", "no"]);
+fn clients_beyond_maxclients_are_refused_without_queueing_behind_each_other() {
+    let rudis = Rudis::start(&["--maxclients", "1", "--appendonly", "no"]);
     let mut served = connect_served(rudis.port);
     // Twenty at once: each must be told at once, not after a hand-off wait per client before
     // it (20 x 200 ms = 4 s when the accept loop waited for a worker per refused client).
@@ -226,8 +226,8 @@ fn clients_beyond_the_workers_are_refused_without_queueing_behind_each_other() {
 }
 
 #[test]
-fn a_client_beyond_the_workers_is_refused_and_the_others_go_on() {
-    let rudis = Rudis::start(&["--workers", "5", "--appendonly", "no"]);
+fn a_client_beyond_maxclients_is_refused_and_the_others_go_on() {
+    let rudis = Rudis::start(&["--maxclients", "5", "--appendonly", "no"]);
     // wait_ready's probe connection may still hold a worker for a moment.
     let mut five: Vec<Raw> = (0..5).map(|_| connect_served(rudis.port)).collect();
     let mut sixth = Raw::connect(rudis.port);

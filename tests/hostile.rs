@@ -109,8 +109,8 @@ fn query_buffer_limit_closes_the_offender() {
 }
 
 #[test]
-fn idle_clients_are_closed_after_timeout_and_free_their_worker() {
-    let r = Rudis::start(&["--timeout", "1", "--workers", "1"]);
+fn idle_clients_are_closed_after_timeout_and_free_their_place() {
+    let r = Rudis::start(&["--timeout", "1", "--maxclients", "1"]);
     // The start-up check's connection may still hold the worker for a moment.
     let mut idle = r.raw();
     for _ in 0..50 {
@@ -120,7 +120,7 @@ fn idle_clients_are_closed_after_timeout_and_free_their_worker() {
         std::thread::sleep(Duration::from_millis(20));
         idle = r.raw();
     }
-    // The only worker is held: a second client is refused at once.
+    // The only place is held: a second client is refused at once.
     let mut second = r.raw();
     assert_eq!(
         second.try_read_reply().as_deref(),

@@ -20,8 +20,9 @@ fn served(port: u16) -> Raw {
     c
 }
 
-#[test]
-fn a_slow_command_holds_up_only_its_own_client() {
+/// Many more clients than workers: `sleepers` clients each run a 3 s DEBUG SLEEP on one of the
+/// five workers, and 100 others must be served meanwhile by the workers left.
+fn slow_commands_hold_up_only_their_own_clients(sleepers: usize) {
     let rudis = Rudis::start(&[
         "--workers",
         "5",
@@ -30,13 +31,15 @@ fn a_slow_command_holds_up_only_its_own_client() {
         "--enable-debug-command",
         "yes",
     ]);
-    let mut sleeper = served(rudis.port);
-    let mut others: Vec<Raw> = (0..4).map(|_| served(rudis.port)).collect();
-    sleeper.send(&["DEBUG", "SLEEP", "3"]);
-    // Let the sleep begin.
+    let mut sleeping: Vec<Raw> = (0..sleepers).map(|_| served(rudis.port)).collect();
+    let mut others: Vec<Raw> = (0..100).map(|_| served(rudis.port)).collect();
+    for s in &mut sleeping {
+        s.send(&["DEBUG", "SLEEP", "3"]);
+    }
+    // Let the sleeps begin.
     std::thread::sleep(Duration::from_millis(100));
     let started = Instant::now();
-    for round in 0..20 {
+    for round in 0..5 {
         for (i, c) in others.iter_mut().enumerate() {
             let k = format!("k{i}");
             assert_eq!(c.cmd(&["SET", &k, &round.to_string()]), b"+OK\r\n");
@@ -47,16 +50,33 @@ fn a_slow_command_holds_up_only_its_own_client() {
         }
     }
     let took = started.elapsed();
-    // Had the others waited for the sleep, the sleeper's reply would be there by now.
-    sleeper.stream.set_nonblocking(true).unwrap();
-    let mut byte = [0u8; 1];
-    let early = sleeper.stream.peek(&mut byte);
-    assert!(
-        matches!(&early, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
-        "the others were served only after the 3 s sleep ({took:?}): {early:?}"
-    );
-    sleeper.stream.set_nonblocking(false).unwrap();
-    assert_eq!(sleeper.read_reply(), b"+OK\r\n");
+    // Had the others waited for the sleeps, the sleepers' replies would be there by now.
+    for s in &mut sleeping {
+        s.stream.set_nonblocking(true).unwrap();
+        let mut byte = [0u8; 1];
+        let early = s.stream.peek(&mut byte);
+        assert!(
+            matches!(&early, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "the others were served only after the 3 s sleep ({took:?}): {early:?}"
+        );
+        s.stream.set_nonblocking(false).unwrap();
+    }
+    let info = String::from_utf8(others[0].cmd(&["INFO", "clients"])).unwrap();
+    let want = format!("connected_clients:{}\r\n", 100 + sleepers);
+    assert!(info.contains(&want), "{info}");
+    for s in &mut sleeping {
+        assert_eq!(s.read_reply(), b"+OK\r\n");
+    }
+}
+
+#[test]
+fn a_slow_command_holds_up_only_its_own_client() {
+    slow_commands_hold_up_only_their_own_clients(1);
+}
+
+#[test]
+fn four_slow_commands_on_five_workers_leave_one_for_a_hundred_clients() {
+    slow_commands_hold_up_only_their_own_clients(4);
 }
 
 #[test]
@@ -107,6 +127,8 @@ fn a_long_pipeline_does_not_starve_another_client() {
         })
     };
     let write_thread = std::thread::spawn(move || writer.write_all(&flood).expect("write"));
+    // Among many idle clients, one is to be served while the pipeline runs.
+    let _idle: Vec<Raw> = (0..50).map(|_| served(rudis.port)).collect();
     let mut other = served(rudis.port);
     // Once the pipeline is being answered, another client's request comes in.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -136,20 +158,38 @@ fn requests_sent_before_the_peer_shuts_its_side_are_answered() {
         c.stream.read_to_end(&mut all).unwrap();
         assert_eq!(all, b"+PONG\r\n$2\r\nhi\r\n+OK\r\n", "{}", show(&all));
     }
-    // The closed clients gave their places back: all of the default five are free.
-    let five: Vec<Raw> = (0..5).map(|_| served(rudis.port)).collect();
-    assert_eq!(five.len(), 5);
+    // The closed clients gave their places back.
+    let mut c = served(rudis.port);
+    let info = String::from_utf8(c.cmd(&["INFO", "clients"])).unwrap();
+    assert!(info.contains("connected_clients:1\r\n"), "{info}");
 }
 
 #[test]
-fn a_killed_client_is_closed_and_its_place_freed() {
-    let rudis = Rudis::start(&["--workers", "2", "--appendonly", "no"]);
+fn a_killed_idle_client_is_closed_and_its_place_freed() {
+    let rudis = Rudis::start(&["--workers", "2", "--maxclients", "3", "--appendonly", "no"]);
+    // Idle clients around it, more than workers.
+    let mut idle: Vec<Raw> = (0..1).map(|_| served(rudis.port)).collect();
     let mut victim = served(rudis.port);
     let mut killer = served(rudis.port);
     let id = String::from_utf8(victim.cmd(&["CLIENT", "ID"])).unwrap();
     let id = id.trim_start_matches(':').trim_end();
+    let started = Instant::now();
     assert_eq!(killer.cmd(&["CLIENT", "KILL", "ID", id]), b":1\r\n");
+    // The victim sends nothing: its worker closes it on the kill's wake-up.
     assert!(victim.is_closed());
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Its place (of three) is free again.
     let mut third = Raw::connect(rudis.port);
-    assert_eq!(third.cmd(&["PING"]), b"+PONG\r\n");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while third.cmd(&["PING"]) != b"+PONG\r\n" {
+        assert!(
+            Instant::now() < deadline,
+            "the victim's place was not freed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        third = Raw::connect(rudis.port);
+    }
+    assert_eq!(idle[0].cmd(&["PING"]), b"+PONG\r\n");
+    let list = String::from_utf8(killer.cmd(&["CLIENT", "LIST"])).unwrap();
+    assert_eq!(list.matches("id=").count(), 3, "{list}");
 }

@@ -84,8 +84,24 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         .map(|p| (p[0].as_str(), p[1].as_str()))
         .collect();
     let mut config = ctx.shared.config.write();
+    let before = config.clone();
     match config.set_at_runtime(&pairs) {
         Ok(()) => {
+            if config.maxclients != before.maxclients {
+                // As Redis's updateMaxclients: a value the open files limit cannot cover
+                // undoes the whole CONFIG SET.
+                if let Err(reason) = crate::fdlimit::update_maxclients(config.maxclients) {
+                    log::warn!(
+                        "Failed applying new configuration. Possibly related to new maxclients \
+                         setting. Restoring previous settings."
+                    );
+                    *config = before;
+                    return Err(CommandError::Err(format!(
+                        "CONFIG SET failed (possibly related to argument 'maxclients') - \
+                         {reason}"
+                    )));
+                }
+            }
             apply(ctx.shared, &config);
             drop(config);
             ctx.out.ok();

@@ -76,7 +76,7 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
         "clients" => {
             put("connected_clients", shared.clients.len().to_string());
             put("cluster_connections", "0".into());
-            put("maxclients", shared.config.read().workers.to_string());
+            put("maxclients", shared.config.read().maxclients.to_string());
             put("blocked_clients", "0".into());
             put("tracking_clients", "0".into());
         }

@@ -5,10 +5,7 @@
 //! AOF record for the whole transaction before releasing them. No other client can see, in a
 //! reply or in the AOF, half of a transaction.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-
-use smallvec::SmallVec;
 
 use super::flags::*;
 use super::{args, call, plan, CommandError, CommandSpec, Ctx, Keys, ALL_KEYS};
@@ -17,28 +14,7 @@ use crate::resp::reply::encode_command;
 use crate::shared::Shared;
 use crate::store::{Locked, ShardId, ShardIds};
 
-/// A client's open transaction.
-#[derive(Default)]
-pub struct Multi {
-    pub queue: Vec<Queued>,
-    /// A command was refused while queueing: EXEC will answer EXECABORT.
-    pub failed: bool,
-}
-
-pub struct Queued {
-    pub spec: &'static CommandSpec,
-    pub argv: Vec<Vec<u8>>,
-}
-
-impl Queued {
-    fn args(&self) -> SmallVec<[&[u8]; 8]> {
-        self.argv.iter().map(|a| a.as_slice()).collect()
-    }
-}
-
-/// The keys a client WATCHes, as (db, key), each with whether it had already expired when it
-/// was watched (a key that expires after WATCH fails the EXEC, as in Redis 7).
-pub type Watched = HashMap<(usize, Vec<u8>), bool>;
+pub use crate::client::{Multi, Queued, Watched};
 
 pub static COMMANDS: &[CommandSpec] = &[
     cmd!(
@@ -94,9 +70,7 @@ pub fn show_multi(client: &Client) {
 
 /// Forgets every key `client` watches (UNWATCH, EXEC, DISCARD, and a disconnect).
 pub fn unwatch_all(shared: &Shared, client: &mut Client) {
-    let Some(flag) = &client.watch_flag else {
-        return;
-    };
+    let flag = &client.handle.watch_flag;
     if !client.watched.is_empty() {
         shared.watches.unwatch_keys(
             client.watched.keys().map(|(db, k)| (*db, k.as_slice())),
@@ -139,11 +113,7 @@ fn watch(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             "WATCH inside MULTI is not allowed".into(),
         ));
     }
-    let flag = ctx
-        .client
-        .watch_flag
-        .get_or_insert_with(Default::default)
-        .clone();
+    let flag = ctx.client.handle.watch_flag.clone();
     let db = ctx.ks.db;
     for key in &argv[1..] {
         let id = (db, key.to_vec());
@@ -174,12 +144,7 @@ fn selected_db(shared: &Shared, q: &Queued) -> Option<usize> {
 /// True if a watched key changed (or expired) since WATCH. Called with the watched keys'
 /// shards locked.
 fn watched_key_changed(ctx: &Ctx) -> bool {
-    if ctx
-        .client
-        .watch_flag
-        .as_ref()
-        .is_some_and(|f| f.load(Ordering::SeqCst))
-    {
+    if ctx.client.handle.watch_flag.load(Ordering::SeqCst) {
         return true;
     }
     ctx.client.watched.iter().any(|((db, key), expired_then)| {
