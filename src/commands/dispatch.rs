@@ -67,9 +67,9 @@ fn plan_hashed(
 ) -> Result<ShardIds, CommandError> {
     Ok(match spec.keys {
         Keys::None => SmallVec::new(),
-        Keys::Range { first, last, step } => {
+        Keys::Range { .. } | Keys::KeyNum { .. } => {
             let mut ids = ShardIds::new();
-            for i in KeyPositions::new((first, last, step), argv.len()) {
+            for i in spec.key_positions(argv) {
                 let h = hash_key(argv[i]);
                 known.push(argv[i], h);
                 ids.push(ShardId::of_hash(db, h));
@@ -233,9 +233,9 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[&[u8]]) -> Result<
         let db = ctx.ks.db;
         if let Some(key) = one_key(spec, argv) {
             ctx.ks.expire_if_needed(db, key);
-        } else if let Keys::Range { first, last, step } = spec.keys {
+        } else if let Keys::Range { .. } | Keys::KeyNum { .. } = spec.keys {
             // Not a `Keys::Custom` command's: some of its keys are in another database.
-            for i in KeyPositions::new((first, last, step), argv.len()) {
+            for i in spec.key_positions(argv) {
                 ctx.ks.expire_if_needed(db, argv[i]);
             }
         }

@@ -158,13 +158,10 @@ fn getkeys(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             "Invalid number of arguments specified for command".into(),
         ));
     }
-    if spec.key_range().0 == 0 {
+    if !spec.has_key_arguments() {
         return Err(CommandError::Err("The command has no key arguments".into()));
     }
-    let keys: Vec<&[u8]> = spec
-        .key_positions(target.len())
-        .map(|i| target[i])
-        .collect();
+    let keys: Vec<&[u8]> = spec.key_positions(target).map(|i| target[i]).collect();
     ctx.out.array(keys.len());
     for k in keys {
         ctx.out.bulk(k);

@@ -38,6 +38,8 @@ pub mod flags {
     pub const NO_AUTH: u32 = 1 << 8;
     pub const NO_MULTI: u32 = 1 << 9;
     pub const ALLOW_BUSY: u32 = 1 << 10;
+    /// The key positions depend on the arguments (`Keys::KeyNum`, COPY's and MOVE's databases).
+    pub const MOVABLEKEYS: u32 = 1 << 11;
 
     /// Runs at once inside MULTI instead of being queued (EXEC, DISCARD, MULTI, WATCH, QUIT,
     /// RESET: Redis's list in `processCommand`).
@@ -63,6 +65,7 @@ pub mod flags {
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (NO_MULTI, "no_multi"),
+        (MOVABLEKEYS, "movablekeys"),
         (ALLOW_BUSY, "allow_busy"),
     ];
 }
@@ -93,6 +96,11 @@ pub enum Keys {
     Db,
     /// Every database (FLUSHALL, SWAPDB).
     All,
+    /// Keys counted by an argument, Redis's "keynum" key spec (LMPOP, SINTERCARD, ZUNION,
+    /// EVAL): `argv[count]` says how many there are; they start at `first`, `step` apart.
+    /// COMMAND INFO reports 0 0 0 for them, and the command carries `MOVABLEKEYS`. A count
+    /// that is not a positive integer names no keys: the handler reports it.
+    KeyNum { count: i32, first: i32, step: i32 },
     /// Keys at `range`'s positions, as `Range`, each in the databases `dbs` names for it
     /// (MOVE, COPY ... DB n).
     Custom {
@@ -172,13 +180,25 @@ impl CommandSpec {
         }
     }
 
-    /// The argv positions of the keys in a call with `argc` words, as `key_range` places
-    /// them: what the lock plan, a write's expiry of its keys and COMMAND GETKEYS all use.
-    pub fn key_positions(&self, argc: usize) -> KeyPositions {
+    /// The argv positions of the keys in `argv`: what the lock plan, a write's expiry of its
+    /// keys and COMMAND GETKEYS all use.
+    pub fn key_positions(&self, argv: &[&[u8]]) -> KeyPositions {
+        let argc = argv.len();
         match self.keys {
             Keys::Range { first, last, step } => KeyPositions::new((first, last, step), argc),
+            Keys::KeyNum { count, first, step } => KeyPositions::counted(argv, count, first, step),
             Keys::Custom { range, .. } => KeyPositions::new(range, argc),
             Keys::None | Keys::Db | Keys::All => KeyPositions::new((1, 0, 1), 0),
+        }
+    }
+
+    /// True if the command names keys among its arguments (COMMAND GETKEYS refuses others).
+    pub fn has_key_arguments(&self) -> bool {
+        match self.keys {
+            Keys::Range { first, .. } => first > 0,
+            Keys::Custom { range, .. } => range.0 > 0,
+            Keys::KeyNum { .. } => true,
+            Keys::None | Keys::Db | Keys::All => false,
         }
     }
 
@@ -219,6 +239,21 @@ impl KeyPositions {
     }
 }
 
+impl KeyPositions {
+    /// A keynum spec's positions: `argv[count]` keys from `first`, `step` apart, within argv.
+    pub fn counted(argv: &[&[u8]], count: i32, first: i32, step: i32) -> KeyPositions {
+        let n = argv
+            .get(count as usize)
+            .and_then(|a| std::str::from_utf8(a).ok())
+            .and_then(|a| a.parse::<i32>().ok())
+            .filter(|&n| n > 0 && n <= argv.len() as i32);
+        match n {
+            Some(n) => KeyPositions::new((first, first + (n - 1) * step.max(1), step), argv.len()),
+            None => KeyPositions::new((1, 0, 1), 0),
+        }
+    }
+}
+
 impl Iterator for KeyPositions {
     type Item = usize;
     fn next(&mut self) -> Option<usize> {
@@ -244,6 +279,27 @@ mod tests {
         assert_eq!(at((2, -1, 1), 2), Vec::<usize>::new());
         assert_eq!(at((1, 2, 1), 2), [1]);
         let none = CommandSpec::new("x", 1, 0, Keys::Db, |_, _| Ok(()));
-        assert_eq!(none.key_positions(3).count(), 0);
+        assert_eq!(none.key_positions(&[b"x", b"a", b"b"]).count(), 0);
+        let lmpop = CommandSpec::new(
+            "x",
+            -4,
+            flags::MOVABLEKEYS,
+            Keys::KeyNum {
+                count: 1,
+                first: 2,
+                step: 1,
+            },
+            |_, _| Ok(()),
+        );
+        let keys = |argv: &[&[u8]]| lmpop.key_positions(argv).collect::<Vec<_>>();
+        assert_eq!(keys(&[b"lmpop", b"2", b"a", b"b", b"left"]), [2, 3]);
+        assert_eq!(keys(&[b"lmpop", b"1", b"a", b"left"]), [2]);
+        // More keys counted than given: only those there are.
+        assert_eq!(keys(&[b"lmpop", b"3", b"a", b"b"]), [2, 3]);
+        for bad in [&b"0"[..], b"-1", b"x", b"99999999999"] {
+            assert!(keys(&[b"lmpop", bad, b"a", b"left"]).is_empty());
+        }
+        assert!(lmpop.has_key_arguments());
+        assert!(!none.has_key_arguments());
     }
 }
