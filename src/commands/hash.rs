@@ -215,7 +215,7 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 /// A small xorshift generator: HRANDFIELD needs spread, not cryptographic quality.
-fn random(bound: usize) -> usize {
+pub(crate) fn random(bound: usize) -> usize {
     use std::cell::Cell;
     thread_local! {
         static STATE: Cell<u64> = Cell::new(ahash::RandomState::new().hash_one(0u8) | 1);

@@ -33,6 +33,7 @@ pub mod info;
 pub mod keys;
 pub mod persistence;
 pub mod server;
+pub mod set;
 pub mod string;
 pub mod transaction;
 
@@ -166,6 +167,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         string::COMMANDS,
         bitmap::COMMANDS,
         hash::COMMANDS,
+        set::COMMANDS,
         keys::COMMANDS,
         persistence::COMMANDS,
         expire::COMMANDS,
