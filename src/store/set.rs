@@ -41,7 +41,7 @@ impl Member<'_> {
 /// The width of an intset's entries, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
-enum Width {
+pub enum Width {
     W16 = 2,
     W32 = 4,
     W64 = 8,
@@ -63,41 +63,89 @@ impl Width {
     }
 }
 
-/// Sorted integers, little-endian, all of one width. Small ones live inline (8 integers of
-/// 16 bits), so that a small set is a single allocation: the box of its `Set`.
+/// Sorted integers, little-endian, all of one width. Up to `INLINE` bytes of them (10 of 16
+/// bits, 5 of 32) live inline, so that a small set is a single allocation of 32 bytes: the box
+/// of its `Set` (as Redis's robj + intset are 16 + 32).
 #[derive(Debug, Clone, PartialEq)]
-pub struct IntSet {
-    width: Width,
-    data: SmallVec<[u8; 16]>,
+pub enum IntSet {
+    Inline {
+        width: Width,
+        len: u8,
+        buf: [u8; INLINE],
+    },
+    /// Exactly as long as the entries: an intset is rewritten on every change anyway.
+    Heap { width: Width, data: Box<[u8]> },
 }
+
+const INLINE: usize = 21;
+
+/// A working copy of an intset's bytes, on the stack for the inline ones.
+type Scratch = SmallVec<[u8; 32]>;
 
 impl Default for IntSet {
     fn default() -> Self {
-        IntSet {
+        IntSet::Inline {
             width: Width::W16,
-            data: SmallVec::new(),
+            len: 0,
+            buf: [0; INLINE],
         }
     }
 }
 
 impl IntSet {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            IntSet::Inline { len, buf, .. } => &buf[..*len as usize],
+            IntSet::Heap { data, .. } => data,
+        }
+    }
+
+    fn w(&self) -> Width {
+        match self {
+            IntSet::Inline { width, .. } | IntSet::Heap { width, .. } => *width,
+        }
+    }
+
+    fn store(&mut self, width: Width, bytes: &[u8]) {
+        *self = if bytes.len() <= INLINE {
+            let mut buf = [0; INLINE];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            IntSet::Inline {
+                width,
+                len: bytes.len() as u8,
+                buf,
+            }
+        } else {
+            IntSet::Heap {
+                width,
+                data: bytes.into(),
+            }
+        };
+    }
+
+    fn edit(&mut self, f: impl FnOnce(&mut Scratch)) {
+        let mut v = Scratch::from_slice(self.bytes());
+        f(&mut v);
+        self.store(self.w(), &v);
+    }
+
     pub fn len(&self) -> usize {
-        self.data.len() / self.width.bytes()
+        self.bytes().len() / self.w().bytes()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.bytes().is_empty()
     }
 
     /// The width of the entries in bytes (2, 4 or 8), as Redis's intset encoding field.
     pub fn width(&self) -> usize {
-        self.width.bytes()
+        self.w().bytes()
     }
 
     pub fn get(&self, i: usize) -> i64 {
-        let w = self.width.bytes();
-        let b = &self.data[i * w..(i + 1) * w];
-        match self.width {
+        let w = self.w().bytes();
+        let b = &self.bytes()[i * w..(i + 1) * w];
+        match self.w() {
             Width::W16 => i16::from_le_bytes([b[0], b[1]]) as i64,
             Width::W32 => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64,
             Width::W64 => i64::from_le_bytes(b.try_into().expect("8 bytes")),
@@ -116,7 +164,7 @@ impl IntSet {
 
     /// The position of `v`, or where it would go.
     fn search(&self, v: i64) -> Result<usize, usize> {
-        if Width::of(v) > self.width {
+        if Width::of(v) > self.w() {
             // Wider than every entry: it is past one end.
             return Err(if v < 0 { 0 } else { self.len() });
         }
@@ -139,20 +187,19 @@ impl IntSet {
     /// Adds `v`; true if it is new. Widens every entry first if `v` needs more bits.
     pub fn insert(&mut self, v: i64) -> bool {
         let w = Width::of(v);
-        if w > self.width {
-            let mut data = SmallVec::with_capacity((self.len() + 1) * w.bytes());
+        if w > self.w() {
+            let mut data = Scratch::with_capacity((self.len() + 1) * w.bytes());
             for i in 0..self.len() {
                 let (b, n) = Self::encode(w, self.get(i));
                 data.extend_from_slice(&b[..n]);
             }
-            self.data = data;
-            self.width = w;
+            self.store(w, &data);
         }
         match self.search(v) {
             Ok(_) => false,
             Err(i) => {
-                let (b, n) = Self::encode(self.width, v);
-                self.data.insert_from_slice(i * n, &b[..n]);
+                let (b, n) = Self::encode(self.w(), v);
+                self.edit(|d| d.insert_from_slice(i * n, &b[..n]));
                 true
             }
         }
@@ -171,8 +218,10 @@ impl IntSet {
 
     fn remove_at(&mut self, i: usize) -> i64 {
         let v = self.get(i);
-        let w = self.width.bytes();
-        self.data.drain(i * w..(i + 1) * w);
+        let w = self.w().bytes();
+        self.edit(|d| {
+            d.drain(i * w..(i + 1) * w);
+        });
         v
     }
 
@@ -496,17 +545,22 @@ mod tests {
 
     #[test]
     fn small_integer_sets_stay_inline() {
-        // The size of the box a Value points to, and no heap buffer for 5 integers.
-        assert!(
-            std::mem::size_of::<Set>() <= 40,
-            "{}",
-            std::mem::size_of::<Set>()
-        );
+        // The size of the box a Value points to (one 32-byte block of malloc), and no heap
+        // buffer for 5 integers of 32 bits.
+        assert_eq!(std::mem::size_of::<Set>(), 24);
         let mut s = IntSet::default();
-        for v in 0..8 {
-            s.insert(v * 4000 - 10_000);
+        for v in 0..5 {
+            s.insert(v * 100_000 - 200_000);
         }
-        assert!(!s.data.spilled());
+        assert_eq!(s.width(), 4);
+        assert!(matches!(s, IntSet::Inline { .. }));
+        s.insert(1 << 40);
+        assert!(matches!(s, IntSet::Heap { .. }));
+        s.remove(1 << 40);
+        assert_eq!(
+            s.iter().collect::<Vec<_>>(),
+            [-200_000, -100_000, 0, 100_000, 200_000]
+        );
     }
 
     #[test]
