@@ -3,7 +3,7 @@
 
 use super::ctx::Keyspace;
 use super::flags::*;
-use super::hash::{parse_cursor, random};
+use super::hash::{distinct_picks, parse_cursor, random};
 use super::{args, CommandError, CommandSpec, Ctx, Keys, Slots, ALL_KEYS, KEY1};
 use crate::glob;
 use crate::resp::ReplyBuf;
@@ -252,27 +252,7 @@ fn srandmember(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         return Ok(());
     }
     let n = n as usize;
-    let picks: Vec<usize> = if n * 3 > size {
-        // Many of them: a partial Fisher-Yates shuffle of the positions.
-        let mut idx: Vec<usize> = (0..size).collect();
-        for i in 0..n {
-            let j = i + random(size - i);
-            idx.swap(i, j);
-        }
-        idx.truncate(n);
-        idx
-    } else {
-        // Few of a big set: random positions until n distinct ones.
-        let mut seen = hashbrown::HashSet::with_capacity_and_hasher(n, ahash::RandomState::new());
-        let mut picks = Vec::with_capacity(n);
-        while picks.len() < n {
-            let i = random(size);
-            if seen.insert(i) {
-                picks.push(i);
-            }
-        }
-        picks
-    };
+    let picks = distinct_picks(size, n);
     out.array(n);
     for i in picks {
         reply_member(out, s.get(i));
