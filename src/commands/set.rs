@@ -279,7 +279,9 @@ fn smove(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.ks.remove(src);
     }
     ctx.dirty(1);
-    if ctx.ks.set_mut(dst)?.insert(m) {
+    // A destination that has the member already is unchanged: WATCH must not see it.
+    if !ctx.ks.get_set(dst)?.is_some_and(|d| d.contains(m)) {
+        ctx.ks.set_mut(dst)?.insert(m);
         ctx.dirty(1);
     }
     ctx.out.int(1);
