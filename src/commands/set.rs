@@ -31,7 +31,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!(
         "sintercard",
         -3,
-        READONLY,
+        READONLY | MOVABLEKEYS,
         Keys::Custom {
             range: (0, 0, 0),
             plan: sintercard_plan,
