@@ -27,6 +27,7 @@ pub mod info;
 pub mod keys;
 pub mod persistence;
 pub mod server;
+pub mod set;
 pub mod string;
 pub mod transaction;
 
