@@ -99,7 +99,6 @@ impl Shared {
             return;
         }
         shard.remove(key);
-        self.watches.touch(db, key);
         self.stats.expired_keys(1);
         let mut record = Vec::new();
         encode_command(&mut record, &[&b"DEL"[..], key]);
