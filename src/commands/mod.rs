@@ -31,6 +31,7 @@ pub mod expire;
 pub mod hash;
 pub mod info;
 pub mod keys;
+pub mod list;
 pub mod persistence;
 pub mod server;
 pub mod string;
@@ -166,6 +167,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         string::COMMANDS,
         bitmap::COMMANDS,
         hash::COMMANDS,
+        list::COMMANDS,
         keys::COMMANDS,
         persistence::COMMANDS,
         expire::COMMANDS,
