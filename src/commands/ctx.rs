@@ -485,12 +485,15 @@ impl<'a> Keyspace<'a> {
     }
 
     /// The list at `key` for changing: `None` if absent, WRONGTYPE if it holds something
-    /// else. The caller removes the key if it leaves the list empty.
+    /// else; only a list found counts as modified for WATCH. The caller removes the key if it
+    /// leaves the list empty.
     pub fn list_mut(&mut self, key: &[u8]) -> Result<Option<&mut List>, CommandError> {
+        if self.get_list(key)?.is_none() {
+            return Ok(None);
+        }
         match self.get_mut(key) {
-            None => Ok(None),
             Some(Value::List(l)) => Ok(Some(l)),
-            Some(_) => Err(CommandError::WrongType),
+            _ => unreachable!("a list was read above"),
         }
     }
 

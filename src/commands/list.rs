@@ -281,6 +281,11 @@ fn lrem(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         return Ok(());
     };
     let needle = Elem::of(argv[3]);
+    // Nothing to remove changes nothing (and touches no WATCH).
+    if !list.iter().any(|e| e == needle) {
+        ctx.out.int(0);
+        return Ok(());
+    }
     let len = list.len();
     // The matches to remove are those on the near side of a cutoff index: found by walking
     // from the end the count starts at.
