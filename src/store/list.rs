@@ -246,6 +246,15 @@ impl Node {
     fn insert_at(&mut self, at: usize, e: Elem) {
         let n = entry_len(e);
         let old = self.buf.len();
+        if old + n > self.buf.capacity() {
+            // Powers of two up to the node sizes: a full 8 KB node then has 8 KB of capacity,
+            // where doubling from its first entry's size would leave up to 40% unused.
+            let want = match old + n {
+                need if need <= 65536 => need.next_power_of_two(),
+                need => need,
+            };
+            self.buf.reserve_exact(want - old);
+        }
         self.buf.resize(old + n, 0);
         self.buf.copy_within(at..old, at + n);
         write_entry(&mut self.buf[at..at + n], e);
