@@ -179,6 +179,8 @@ fn watch_sees_list_writes_and_ignores_pops_of_nothing() {
     b.cmd(&["LPOP", "nokey"]);
     b.cmd(&["LRANGE", "q", "0", "-1"]);
     b.cmd(&["LPUSHX", "nokey", "a"]);
+    assert_eq!(b.cmd(&["LPOP", "q", "0"]), b"*0\r\n");
+    assert_eq!(b.cmd(&["LREM", "q", "0", "absent"]), b":0\r\n");
     a.cmd(&["MULTI"]);
     a.cmd(&["RPUSH", "q", "2"]);
     a.cmd(&["LRANGE", "q", "0", "-1"]);

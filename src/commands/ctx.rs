@@ -488,12 +488,16 @@ impl<'a> Keyspace<'a> {
     /// else; only a list found counts as modified for WATCH. The caller removes the key if it
     /// leaves the list empty.
     pub fn list_mut(&mut self, key: &[u8]) -> Result<Option<&mut List>, CommandError> {
-        if self.get_list(key)?.is_none() {
-            return Ok(None);
-        }
-        match self.get_mut(key) {
-            Some(Value::List(l)) => Ok(Some(l)),
-            _ => unreachable!("a list was read above"),
+        let (db, h) = (self.db, self.hash(key));
+        self.expire_hashed(db, key, h);
+        let shard = self.locked.shard_mut(Slot::of_hash(db, h));
+        match shard.get_mut_hashed(h, key) {
+            None => Ok(None),
+            Some(Value::List(l)) => {
+                self.shared.watches.touch(db, key);
+                Ok(Some(l))
+            }
+            Some(_) => Err(CommandError::WrongType),
         }
     }
 

@@ -177,11 +177,17 @@ fn pop(ctx: &mut Ctx, argv: &[&[u8]], end: End) -> Result<(), CommandError> {
         Some(a) => Some(positive(a, "value is out of range, must be positive")? as usize),
         None => None,
     };
-    match ctx.ks.get_list(argv[1])? {
-        None if count.is_some() => ctx.out.null_array(),
-        None => ctx.out.null_bulk(),
-        Some(_) if count == Some(0) => ctx.out.array(0),
-        Some(_) => {
+    // COUNT 0 is a read: it touches no WATCH, as in Redis.
+    let exists = if count == Some(0) {
+        ctx.ks.get_list(argv[1])?.is_some()
+    } else {
+        ctx.ks.list_mut(argv[1])?.is_some()
+    };
+    match (exists, count) {
+        (false, Some(_)) => ctx.out.null_array(),
+        (false, None) => ctx.out.null_bulk(),
+        (true, Some(0)) => ctx.out.array(0),
+        (true, _) => {
             pop_reply(ctx, argv[1], end, count);
         }
     }

@@ -226,11 +226,25 @@ fn entry_before(buf: &[u8], end: usize) -> usize {
     p - body
 }
 
-/// One packed buffer of entries.
+/// One packed buffer of entries: they live in `buf[head..]`. The gap before `head` makes both
+/// ends O(1): a pop from the front only moves `head`, and a push to the front fills the gap
+/// (made when the buffer grows for a front push) instead of moving the node's bytes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Node {
     buf: Vec<u8>,
+    head: u32,
     count: u32,
+}
+
+/// Capacity for `need` bytes: powers of two up to the node sizes, so that a full 8 KB node
+/// has 8 KB of capacity, where doubling from its first entry's size would leave up to 40%
+/// unused.
+fn capacity_for(need: usize) -> usize {
+    if need <= 65536 {
+        need.next_power_of_two()
+    } else {
+        need
+    }
 }
 
 impl Node {
@@ -238,22 +252,43 @@ impl Node {
         self.count as usize
     }
 
-    fn accepts(&self, e: Elem, fill: i32) -> bool {
-        self.count == 0 || fits(self.buf.len() + entry_len(e), self.len() + 1, fill)
+    /// The entries' bytes.
+    fn data(&self) -> &[u8] {
+        &self.buf[self.head as usize..]
     }
 
-    /// Writes `e` as a new entry at byte offset `at`.
+    fn size(&self) -> usize {
+        self.buf.len() - self.head as usize
+    }
+
+    fn accepts(&self, e: Elem, fill: i32) -> bool {
+        self.count == 0 || fits(self.size() + entry_len(e), self.len() + 1, fill)
+    }
+
+    /// Writes `e` as a new entry at byte offset `at` of the data.
     fn insert_at(&mut self, at: usize, e: Elem) {
         let n = entry_len(e);
+        let head = self.head as usize;
+        if at == 0 {
+            if head < n {
+                // Rebuild with the free space in front, where the next pushes will go.
+                let size = self.size();
+                let cap = capacity_for(size + n).max(self.buf.capacity());
+                let mut buf = vec![0u8; cap];
+                buf[cap - size..].copy_from_slice(self.data());
+                self.buf = buf;
+                self.head = (cap - size) as u32;
+            }
+            self.head -= n as u32;
+            let h = self.head as usize;
+            write_entry(&mut self.buf[h..h + n], e);
+            self.count += 1;
+            return;
+        }
+        let at = head + at;
         let old = self.buf.len();
         if old + n > self.buf.capacity() {
-            // Powers of two up to the node sizes: a full 8 KB node then has 8 KB of capacity,
-            // where doubling from its first entry's size would leave up to 40% unused.
-            let want = match old + n {
-                need if need <= 65536 => need.next_power_of_two(),
-                need => need,
-            };
-            self.buf.reserve_exact(want - old);
+            self.buf.reserve_exact(capacity_for(old + n) - old);
         }
         self.buf.resize(old + n, 0);
         self.buf.copy_within(at..old, at + n);
@@ -262,31 +297,55 @@ impl Node {
     }
 
     fn push_back(&mut self, e: Elem) {
-        self.insert_at(self.buf.len(), e);
+        self.insert_at(self.size(), e);
     }
 
     fn push_front(&mut self, e: Elem) {
         self.insert_at(0, e);
     }
 
-    /// Removes the entry at byte offset `at` whose next entry starts at `next`.
+    /// Removes the entry at byte offset `at` of the data, whose next entry starts at `next`.
     fn remove_at(&mut self, at: usize, next: usize) {
-        self.buf.drain(at..next);
         self.count -= 1;
+        if self.count == 0 {
+            self.buf.clear();
+            self.head = 0;
+        } else if at == 0 {
+            self.head += next as u32;
+        } else {
+            let head = self.head as usize;
+            self.buf.drain(head + at..head + next);
+        }
     }
 
-    /// Byte offset of entry `i` (< len), walking from the closer end.
+    /// Pops the first or last entry, handing it to `f` first.
+    fn pop_with<R>(&mut self, end: End, f: impl FnOnce(Elem) -> R) -> Option<R> {
+        if self.count == 0 {
+            return None;
+        }
+        let data = self.data();
+        let (at, next) = match end {
+            End::Left => (0, read_entry(data, 0).1),
+            End::Right => (entry_before(data, data.len()), data.len()),
+        };
+        let r = f(read_entry(data, at).0);
+        self.remove_at(at, next);
+        Some(r)
+    }
+
+    /// Byte offset of entry `i` (≤ len) in the data, walking from the closer end.
     fn offset_of(&self, i: usize) -> usize {
+        let data = self.data();
         if i <= self.len() / 2 {
             let mut off = 0;
             for _ in 0..i {
-                off = read_entry(&self.buf, off).1;
+                off = read_entry(data, off).1;
             }
             off
         } else {
-            let mut off = self.buf.len();
+            let mut off = data.len();
             for _ in i..self.len() {
-                off = entry_before(&self.buf, off);
+                off = entry_before(data, off);
             }
             off
         }
@@ -294,21 +353,24 @@ impl Node {
 
     /// Removes the first `n` (≤ len) entries.
     fn remove_front(&mut self, n: usize) {
-        let off = self.offset_of(n.min(self.len()));
-        let off = if n >= self.len() { self.buf.len() } else { off };
-        self.buf.drain(..off);
+        let off = self.offset_of(n);
+        self.head += off as u32;
         self.count -= n as u32;
+        if self.count == 0 {
+            self.buf.clear();
+            self.head = 0;
+        }
     }
 
     /// Removes the last `n` (≤ len) entries.
     fn remove_back(&mut self, n: usize) {
-        let off = if n >= self.len() {
-            0
-        } else {
-            self.offset_of(self.len() - n)
-        };
-        self.buf.truncate(off);
+        let off = self.offset_of(self.len() - n);
+        self.buf.truncate(self.head as usize + off);
         self.count -= n as u32;
+        if self.count == 0 {
+            self.buf.clear();
+            self.head = 0;
+        }
     }
 
     /// Moves the second half of the entries into a new node.
@@ -316,20 +378,25 @@ impl Node {
         let keep = self.len() / 2;
         let off = self.offset_of(keep);
         let tail = Node {
-            buf: self.buf[off..].to_vec(),
+            buf: self.data()[off..].to_vec(),
+            head: 0,
             count: self.count - keep as u32,
         };
-        self.buf.truncate(off);
+        let head = self.head as usize;
+        self.buf.truncate(head + off);
+        self.buf.drain(..head);
         self.buf.shrink_to_fit();
+        self.head = 0;
         self.count = keep as u32;
         tail
     }
 
     fn iter(&self) -> impl DoubleEndedIterator<Item = Elem<'_>> + '_ {
+        let buf = self.data();
         NodeIter {
-            buf: &self.buf,
+            buf,
             front: 0,
-            back: self.buf.len(),
+            back: buf.len(),
         }
     }
 }
@@ -503,24 +570,7 @@ impl List {
                 (n, emptied)
             }
         };
-        if node.count == 0 {
-            return None;
-        }
-        let r = match end {
-            End::Left => {
-                let (e, next) = read_entry(&node.buf, 0);
-                let r = f(e);
-                node.remove_at(0, next);
-                r
-            }
-            End::Right => {
-                let end = node.buf.len();
-                let at = entry_before(&node.buf, end);
-                let r = f(read_entry(&node.buf, at).0);
-                node.remove_at(at, end);
-                r
-            }
-        };
+        let r = node.pop_with(end, f)?;
         if emptied {
             if let List::Chain(c) = self {
                 match end {
@@ -566,7 +616,7 @@ impl List {
         }
         let (k, j) = self.locate(i);
         let node = self.nodes().nth(k).expect("located");
-        Some(read_entry(&node.buf, node.offset_of(j)).0)
+        Some(read_entry(node.data(), node.offset_of(j)).0)
     }
 
     /// Elements from index `i` to the tail.
@@ -594,7 +644,7 @@ impl List {
     /// Splits node `k` if it has outgrown the limit.
     fn split_if_needed(&mut self, k: usize, fill: i32) {
         let node = &self.nodes_mut()[k];
-        if node.len() <= 1 || fits(node.buf.len(), node.len(), fill) {
+        if node.len() <= 1 || fits(node.size(), node.len(), fill) {
             return;
         }
         let c = self.chain();
@@ -613,7 +663,7 @@ impl List {
         let (k, j) = self.locate(i);
         let node = &mut self.nodes_mut()[k];
         let at = node.offset_of(j);
-        let next = read_entry(&node.buf, at).1;
+        let next = read_entry(node.data(), at).1;
         node.remove_at(at, next);
         node.insert_at(at, Elem::of(v));
         self.split_if_needed(k, fill);
@@ -651,10 +701,11 @@ impl List {
             let mut count = 0u32;
             let mut off = 0;
             let mut changed = false;
-            while off < node.buf.len() {
-                let (e, next) = read_entry(&node.buf, off);
+            let data = node.data();
+            while off < data.len() {
+                let (e, next) = read_entry(data, off);
                 if keep(index, e) {
-                    out.extend_from_slice(&node.buf[off..next]);
+                    out.extend_from_slice(&data[off..next]);
                     count += 1;
                 } else {
                     changed = true;
@@ -665,6 +716,7 @@ impl List {
             }
             if changed {
                 node.buf = out;
+                node.head = 0;
                 node.count = count;
             }
         }
@@ -788,7 +840,7 @@ mod tests {
         // 8 KB nodes of 10-byte entries: about 819 to a node.
         let nodes = l.nodes().count();
         assert_eq!(nodes, 3, "nodes: {nodes}");
-        assert!(l.nodes().all(|n| n.buf.len() <= 8192));
+        assert!(l.nodes().all(|n| n.size() <= 8192));
     }
 
     /// Both ends touch one node: pushing and popping a million elements at the ends stays
@@ -912,7 +964,7 @@ mod tests {
                     }
                     prop_assert_eq!(l.len(), m.len());
                     prop_assert!(l.nodes().all(|n| n.count > 0) || !l.is_chained());
-                    prop_assert!(l.nodes().all(|n| n.len() == 1 || fits(n.buf.len(), n.len(), fill)));
+                    prop_assert!(l.nodes().all(|n| n.len() == 1 || fits(n.size(), n.len(), fill)));
                 }
                 let got: Vec<Vec<u8>> = l.iter().collect::<Vec<_>>().iter().map(|e| e.to_vec()).collect();
                 let want: Vec<Vec<u8>> = m.iter().cloned().collect();
