@@ -268,9 +268,8 @@ impl Node {
     /// Writes `e` as a new entry at byte offset `at` of the data.
     fn insert_at(&mut self, at: usize, e: Elem) {
         let n = entry_len(e);
-        let head = self.head as usize;
-        if at == 0 {
-            if head < n {
+        if at == 0 && self.count > 0 {
+            if (self.head as usize) < n {
                 // Rebuild with the free space in front, where the next pushes will go.
                 let size = self.size();
                 let cap = capacity_for(size + n).max(self.buf.capacity());
@@ -285,7 +284,13 @@ impl Node {
             self.count += 1;
             return;
         }
-        let at = head + at;
+        if self.buf.len() + n > self.buf.capacity() && self.head > 0 {
+            // Reclaim the gap before growing: the node's bytes then stay within its limit's
+            // power of two.
+            self.buf.drain(..self.head as usize);
+            self.head = 0;
+        }
+        let at = self.head as usize + at;
         let old = self.buf.len();
         if old + n > self.buf.capacity() {
             self.buf.reserve_exact(capacity_for(old + n) - old);
