@@ -389,7 +389,13 @@ fn lpos(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let needle = Elem::of(argv[2]);
     let len = list.len();
     let scan = if maxlen == 0 { len } else { maxlen.min(len) };
-    let skip = rank.unsigned_abs() as usize - 1;
+    // Redis negates RANK in a C long: i64::MIN stays negative, so every match counts (it
+    // searches from the tail, from the first match).
+    let skip = if rank == i64::MIN {
+        0
+    } else {
+        rank.unsigned_abs() as usize - 1
+    };
     // COUNT 0 means every match.
     let take = match count {
         Some(0) => usize::MAX,
