@@ -43,6 +43,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     ),
 ];
 
+#[inline]
 fn reply_elem(out: &mut ReplyBuf, e: Elem) {
     match e {
         Elem::Bytes(b) => out.bulk(b),
@@ -216,11 +217,7 @@ fn lrange(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     };
     let (first, n) = range(start, stop, list.len());
     ctx.out.array(n);
-    if n > 0 {
-        for e in list.iter_from(first).take(n) {
-            reply_elem(ctx.out, e);
-        }
-    }
+    list.for_range(first, n, |e| reply_elem(ctx.out, e));
     Ok(())
 }
 
