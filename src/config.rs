@@ -215,12 +215,15 @@ pub fn lookup(name: &str) -> Option<Entry> {
 
 /// Every name CONFIG GET with a pattern may list, aliases included, hidden settings not.
 pub fn listed_names() -> impl Iterator<Item = &'static str> {
-    SETTINGS.iter().map(|s| s.name).chain(
-        REDIS_ONLY
-            .iter()
-            .filter(|o| !o.hidden)
-            .flat_map(|o| std::iter::once(o.name).chain(o.alias)),
-    )
+    SETTINGS
+        .iter()
+        .flat_map(|s| std::iter::once(s.name).chain(s.alias))
+        .chain(
+            REDIS_ONLY
+                .iter()
+                .filter(|o| !o.hidden)
+                .flat_map(|o| std::iter::once(o.name).chain(o.alias)),
+        )
 }
 
 /// Directives only a config file has (no CONFIG GET), and what rudis lacks to honour them.
@@ -253,6 +256,8 @@ pub struct Setting {
     pub mutable: bool,
     /// Several words allowed (`bind 127.0.0.1 ::1`, `save 3600 1`); they are joined by spaces.
     pub multi: bool,
+    /// Redis's other name for it (`list-max-ziplist-size`).
+    pub alias: Option<&'static str>,
 }
 
 const fn setting(name: &'static str, kind: Kind, mutable: bool) -> Setting {
@@ -261,6 +266,7 @@ const fn setting(name: &'static str, kind: Kind, mutable: bool) -> Setting {
         kind,
         mutable,
         multi: false,
+        alias: None,
     }
 }
 
@@ -325,6 +331,17 @@ pub static SETTINGS: &[Setting] = &[
     },
     setting("client-write-timeout", NON_NEGATIVE, true),
     setting("busy-poll-us", Kind::Int { min: 0, max: 1000 }, false),
+    Setting {
+        alias: Some("list-max-ziplist-size"),
+        ..setting(
+            "list-max-listpack-size",
+            Kind::Int {
+                min: i32::MIN as i64,
+                max: i32::MAX as i64,
+            },
+            true,
+        )
+    },
     setting(
         "enable-debug-command",
         Kind::Enum(&["no", "yes", "local"]),
@@ -350,7 +367,9 @@ pub static SETTINGS: &[Setting] = &[
 ];
 
 pub fn find_setting(name: &str) -> Option<&'static Setting> {
-    SETTINGS.iter().find(|s| s.name.eq_ignore_ascii_case(name))
+    SETTINGS.iter().find(|s| {
+        s.name.eq_ignore_ascii_case(name) || s.alias.is_some_and(|a| a.eq_ignore_ascii_case(name))
+    })
 }
 
 fn bad(name: &str, value: &str, reason: impl Into<String>) -> ConfigError {
@@ -848,6 +867,8 @@ impl Config {
             }
             "client-write-timeout" => self.client_write_timeout = v.int() as u64,
             "busy-poll-us" => self.busy_poll_us = v.int() as u64,
+            // One value for every list, read where nodes fill (as Redis's server global).
+            "list-max-listpack-size" => crate::store::list::set_max_listpack_size(v.int() as i32),
             "enable-debug-command" => {
                 self.enable_debug_command = match v.word() {
                     "yes" => DebugCommand::Yes,
@@ -956,6 +977,7 @@ impl Config {
                 .join(" "),
             "client-write-timeout" => self.client_write_timeout.to_string(),
             "busy-poll-us" => self.busy_poll_us.to_string(),
+            "list-max-listpack-size" => crate::store::list::max_listpack_size().to_string(),
             "enable-debug-command" => match self.enable_debug_command {
                 DebugCommand::No => "no",
                 DebugCommand::Yes => "yes",

@@ -245,7 +245,8 @@ fn ignored_directives_give_one_warning() {
     let conf = tmp.path().join("i.conf");
     std::fs::write(
         &conf,
-        "hz 20\nlazyfree-lazy-eviction yes\nlist-max-ziplist-size -3\nappendonly no\n",
+        "hz 20\nlazyfree-lazy-eviction yes\nzset-max-ziplist-entries 64\nlist-max-ziplist-size -3\n\
+         appendonly no\n",
     )
     .unwrap();
     let args: Vec<String> = ["--port", &port.to_string(), "--activerehashing", "no"]
@@ -261,12 +262,15 @@ fn ignored_directives_give_one_warning() {
     assert_eq!(warnings.len(), 1, "{log}");
     assert!(
         warnings[0]
-            .ends_with("hz, lazyfree-lazy-eviction, list-max-listpack-size, activerehashing"),
+            .ends_with("hz, lazyfree-lazy-eviction, zset-max-listpack-entries, activerehashing"),
         "{log}"
     );
     let got = config_get(port, "*");
     assert_eq!(got["hz"], "20");
+    assert_eq!(got["zset-max-ziplist-entries"], "64");
+    // Applied, under its old name too: not among the ignored.
     assert_eq!(got["list-max-ziplist-size"], "-3");
+    assert_eq!(got["list-max-listpack-size"], "-3");
     assert_eq!(got["activerehashing"], "no");
     // CONFIG SET takes the mutable ones, several at once, and refuses the rest as Redis.
     let mut raw = Raw::connect(port);

@@ -4,8 +4,8 @@ use std::sync::OnceLock;
 
 use super::spec::CommandSpec;
 use super::{
-    bitmap, client, config, connection, debug, expire, hash, info, keys, persistence, server, set,
-    string, transaction,
+    bitmap, client, config, connection, debug, expire, hash, info, keys, list, persistence, server,
+    set, string, transaction,
 };
 
 /// Every command, from each module's own list.
@@ -18,6 +18,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         string::COMMANDS,
         bitmap::COMMANDS,
         hash::COMMANDS,
+        list::COMMANDS,
         set::COMMANDS,
         keys::COMMANDS,
         persistence::COMMANDS,

@@ -113,7 +113,6 @@ pub static REDIS_ONLY: &[RedisOnly] = &[
     r("shutdown-on-sigterm", None, Str, "default", MUT | MULTI, Ignored),
     r("io-threads", None, Int { min: 1, max: 128 }, "1", FIXED, Ignored),
     r("cluster-replica-validity-factor", Some("cluster-slave-validity-factor"), Int { min: 0, max: I32_MAX }, "10", MUT, Ignored),
-    r("list-max-listpack-size", Some("list-max-ziplist-size"), Int { min: I32_MIN, max: I32_MAX }, "-2", MUT, Ignored),
     r("cluster-migration-barrier", None, Int { min: 0, max: I32_MAX }, "1", MUT, Ignored),
     r("active-defrag-cycle-min", None, Int { min: 1, max: 99 }, "1", MUT, Ignored),
     r("active-defrag-cycle-max", None, Int { min: 1, max: 99 }, "25", MUT, Ignored),

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use ahash::RandomState;
 
 pub use super::bytes::CompactBytes;
+pub use super::list::List;
 pub use super::set::Set;
 
 /// Key and field bytes: 16 bytes, inline up to 15 (see `bytes.rs` for why).
@@ -19,6 +20,7 @@ pub enum Value {
     Str(Str),
     /// Boxed so that the pointer fits beside `CompactBytes`'s niche: a `Value` is 16 bytes.
     Hash(Box<Hash>),
+    List(Box<List>),
     Set(Box<Set>),
 }
 
@@ -36,6 +38,7 @@ impl Value {
         match self {
             Value::Str(_) => "string",
             Value::Hash(_) => "hash",
+            Value::List(_) => "list",
             Value::Set(_) => "set",
         }
     }
