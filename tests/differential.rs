@@ -178,6 +178,7 @@ macro_rules! scripts {
 scripts!(
     seed,
     hashes,
+    lists,
     server,
     strings,
     bitmaps,

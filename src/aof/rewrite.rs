@@ -123,6 +123,16 @@ fn dump_value(out: &mut Vec<u8>, key: &[u8], v: &Value) {
                 encode_command(out, &args);
             }
         }
+        Value::List(l) => {
+            let items: Vec<Vec<u8>> = l.iter().map(|e| e.to_vec()).collect();
+            for chunk in items.chunks(ITEMS_PER_CMD) {
+                let mut args: Vec<&[u8]> = Vec::with_capacity(2 + chunk.len());
+                args.push(b"RPUSH");
+                args.push(key);
+                args.extend(chunk.iter().map(|e| &e[..]));
+                encode_command(out, &args);
+            }
+        }
     }
 }
 

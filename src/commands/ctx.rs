@@ -11,7 +11,7 @@ use crate::client::Client;
 use crate::resp::reply::encode_command;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
-use crate::store::{hash_key, is_key, Hash, Locked, Shard, ShardId, Str, Value};
+use crate::store::{hash_key, is_key, Hash, List, Locked, Shard, ShardId, Str, Value};
 use crate::util::clock::now_ms;
 
 pub struct Ctx<'a> {
@@ -457,6 +457,45 @@ impl<'a> Keyspace<'a> {
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
         match shard.get_or_insert_hashed(h, key, || Value::hash(Hash::default())) {
             Value::Hash(h) => Ok(h),
+            _ => Err(CommandError::WrongType),
+        }
+    }
+
+    /// The list at `key`: `None` if absent, WRONGTYPE if it holds something else.
+    pub fn get_list(&self, key: &[u8]) -> Result<Option<&List>, CommandError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::List(l)) => Ok(Some(l)),
+            Some(_) => Err(CommandError::WrongType),
+        }
+    }
+
+    /// The list at `key` for changing: `None` if absent, WRONGTYPE if it holds something
+    /// else; only a list found counts as modified for WATCH. The caller removes the key if it
+    /// leaves the list empty.
+    pub fn list_mut(&mut self, key: &[u8]) -> Result<Option<&mut List>, CommandError> {
+        let (db, h) = (self.db, self.hash(key));
+        self.expire_hashed(db, key, h);
+        let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
+        match shard.get_mut_hashed(h, key) {
+            None => Ok(None),
+            Some(Value::List(l)) => {
+                self.shared.watches.touch(db, key);
+                Ok(Some(l))
+            }
+            Some(_) => Err(CommandError::WrongType),
+        }
+    }
+
+    /// The list at `key` for changing, created empty if absent; WRONGTYPE if it holds
+    /// something else.
+    pub fn list_or_new(&mut self, key: &[u8]) -> Result<&mut List, CommandError> {
+        let (db, h) = (self.db, self.hash(key));
+        self.expire_hashed(db, key, h);
+        self.shared.watches.touch(db, key);
+        let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
+        match shard.get_or_insert_hashed(h, key, || Value::List(Box::default())) {
+            Value::List(l) => Ok(l),
             _ => Err(CommandError::WrongType),
         }
     }

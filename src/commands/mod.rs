@@ -25,6 +25,7 @@ pub mod expire;
 pub mod hash;
 pub mod info;
 pub mod keys;
+pub mod list;
 pub mod persistence;
 pub mod server;
 pub mod string;

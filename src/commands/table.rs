@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use super::spec::CommandSpec;
 use super::{
-    bitmap, client, config, connection, debug, expire, hash, info, keys, persistence, server,
+    bitmap, client, config, connection, debug, expire, hash, info, keys, list, persistence, server,
     string, transaction,
 };
 
@@ -18,6 +18,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         string::COMMANDS,
         bitmap::COMMANDS,
         hash::COMMANDS,
+        list::COMMANDS,
         keys::COMMANDS,
         persistence::COMMANDS,
         expire::COMMANDS,

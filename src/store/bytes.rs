@@ -12,7 +12,6 @@ use std::alloc::{self, Layout};
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::num::NonZeroU8;
 use std::ops::{Deref, DerefMut};
 
 const INLINE_CAP: usize = 15;
@@ -25,7 +24,71 @@ const HEAP_TAG: u8 = 0x80;
 #[repr(C)]
 pub struct CompactBytes {
     buf: [u8; 15],
-    tag: NonZeroU8,
+    tag: Tag,
+}
+
+/// Every valid tag byte as a variant, so that the compiler knows the other 206 values are free:
+/// an enum holding a `CompactBytes` beside several boxed variants (the store's `Value`) keeps
+/// its own tag there and stays 16 bytes (`NonZeroU8` would leave room for one other variant).
+#[repr(u8)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[allow(dead_code)] // built by transmute in `tag`
+enum Tag {
+    I1 = 1,
+    I2,
+    I3,
+    I4,
+    I5,
+    I6,
+    I7,
+    I8,
+    I9,
+    I10,
+    I11,
+    I12,
+    I13,
+    I14,
+    I15,
+    I16,
+    H0 = HEAP_TAG,
+    H1,
+    H2,
+    H3,
+    H4,
+    H5,
+    H6,
+    H7,
+    H8,
+    H9,
+    H10,
+    H11,
+    H12,
+    H13,
+    H14,
+    H15,
+    H16,
+    H17,
+    H18,
+    H19,
+    H20,
+    H21,
+    H22,
+    H23,
+    H24,
+    H25,
+    H26,
+    H27,
+    H28,
+    H29,
+    H30,
+    H31,
+    H32,
+}
+
+impl Tag {
+    fn get(self) -> u8 {
+        self as u8
+    }
 }
 
 // SAFETY: CompactBytes owns its heap block exclusively, like Vec<u8>.
@@ -42,16 +105,17 @@ fn len32(n: usize) -> u32 {
     u32::try_from(n).expect("CompactBytes is limited to 4 GiB")
 }
 
-fn tag(v: u8) -> NonZeroU8 {
-    NonZeroU8::new(v).expect("tags are never zero")
+fn tag(v: u8) -> Tag {
+    assert!(matches!(v, 1..=16 | HEAP_TAG..=0xa0), "invalid tag {v}");
+    // SAFETY: checked above: `v` is one of Tag's discriminants.
+    unsafe { std::mem::transmute::<u8, Tag>(v) }
 }
 
 impl CompactBytes {
     pub const fn new() -> Self {
         CompactBytes {
             buf: [0; 15],
-            // SAFETY: 1 is not zero.
-            tag: unsafe { NonZeroU8::new_unchecked(1) },
+            tag: Tag::I1,
         }
     }
 

@@ -8,6 +8,7 @@
 
 pub mod bytes;
 pub mod expire;
+pub mod list;
 pub mod value;
 
 use std::hash::BuildHasher;
@@ -18,7 +19,7 @@ use hashbrown::hash_map::RawEntryMut;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use smallvec::SmallVec;
 
-pub use value::{Bytes, Hash, Str, Value};
+pub use value::{Bytes, Hash, List, Str, Value};
 
 /// Shards per database. A power of two; also the granularity of SCAN's cursor.
 pub const SHARDS: usize = 256;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use ahash::RandomState;
 
 pub use super::bytes::CompactBytes;
+pub use super::list::List;
 
 /// Key and field bytes: 16 bytes, inline up to 15 (see `bytes.rs` for why).
 pub type Bytes = CompactBytes;
@@ -18,6 +19,7 @@ pub enum Value {
     Str(Str),
     /// Boxed so that the pointer fits beside `CompactBytes`'s niche: a `Value` is 16 bytes.
     Hash(Box<Hash>),
+    List(Box<List>),
 }
 
 impl Value {
@@ -34,6 +36,7 @@ impl Value {
         match self {
             Value::Str(_) => "string",
             Value::Hash(_) => "hash",
+            Value::List(_) => "list",
         }
     }
 }
