@@ -50,7 +50,7 @@ fn reply_elem(out: &mut ReplyBuf, e: Elem) {
 }
 
 /// `left` / `right`, any case.
-fn parse_end(arg: &[u8]) -> Result<End, CommandError> {
+pub(super) fn parse_end(arg: &[u8]) -> Result<End, CommandError> {
     if arg.eq_ignore_ascii_case(b"left") {
         Ok(End::Left)
     } else if arg.eq_ignore_ascii_case(b"right") {
@@ -477,7 +477,9 @@ fn lmpop_keys(argv: &[&[u8]]) -> Result<usize, CommandError> {
     Ok(n)
 }
 
-fn lmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+/// LMPOP's arguments after its name (`argv[0]` is not read: BLMPOP's timeout sits there):
+/// numkeys, the end, the count (1 without COUNT), checked in Redis's order.
+pub(super) fn lmpop_args(argv: &[&[u8]]) -> Result<(usize, End, usize), CommandError> {
     let n = lmpop_keys(argv)?;
     let end = parse_end(argv[2 + n])?;
     let mut count = None;
@@ -490,7 +492,11 @@ fn lmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             return Err(CommandError::Syntax);
         }
     }
-    let count = count.unwrap_or(1);
+    Ok((n, end, count.unwrap_or(1)))
+}
+
+fn lmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let (n, end, count) = lmpop_args(argv)?;
     for key in &argv[2..2 + n] {
         if ctx.ks.get_list(key)?.is_none() {
             continue;
