@@ -314,15 +314,13 @@ impl Blocking {
             // another drain is passed over.
             let picked = {
                 let mut st = self.inner.state.lock();
-                match st.keys.get(&k).and_then(|q| q.fifo.get(skip).copied()) {
-                    Some(id) => Some(
-                        st.waiters
-                            .get_mut(&id)
-                            .and_then(|w| w.serve.take())
-                            .map(|s| (id, s)),
-                    ),
-                    None => None,
-                }
+                let id = st.keys.get(&k).and_then(|q| q.fifo.get(skip).copied());
+                id.map(|id| {
+                    st.waiters
+                        .get_mut(&id)
+                        .and_then(|w| w.serve.take())
+                        .map(|s| (id, s))
+                })
             };
             let (id, mut serve) = match picked {
                 Some(Some(p)) => p,

@@ -179,6 +179,7 @@ scripts!(
     seed,
     hashes,
     lists,
+    blocking,
     server,
     strings,
     bitmaps,

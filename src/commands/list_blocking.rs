@@ -31,14 +31,38 @@ const KEY12: Keys = Keys::Range {
 };
 
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd!("blpop", -3, WRITE, KEYS_BUT_LAST, blpop),
-    cmd!("brpop", -3, WRITE, KEYS_BUT_LAST, brpop),
-    cmd!("blmove", 6, WRITE | DENYOOM, KEY12, blmove),
-    cmd!("brpoplpush", 4, WRITE | DENYOOM, KEY12, brpoplpush),
+    cmd!(
+        "blpop",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING,
+        KEYS_BUT_LAST,
+        blpop
+    ),
+    cmd!(
+        "brpop",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING,
+        KEYS_BUT_LAST,
+        brpop
+    ),
+    cmd!(
+        "blmove",
+        6,
+        WRITE | DENYOOM | NOSCRIPT | BLOCKING,
+        KEY12,
+        blmove
+    ),
+    cmd!(
+        "brpoplpush",
+        4,
+        WRITE | DENYOOM | NOSCRIPT | BLOCKING,
+        KEY12,
+        brpoplpush
+    ),
     cmd!(
         "blmpop",
         -5,
-        WRITE | MOVABLEKEYS,
+        WRITE | BLOCKING | MOVABLEKEYS,
         Keys::KeyNum {
             count: 2,
             first: 3,
@@ -51,27 +75,19 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// A timeout in seconds (fractions allowed), as Redis's `getTimeoutFromObjectOrReply`: the
 /// deadline, None for 0 (for ever).
 fn deadline(arg: &[u8]) -> Result<Option<Instant>, CommandError> {
-    let not_float = || CommandError::Err("timeout is not a float or out of range".into());
-    // As `string2ld`: no leading space, the whole string, no NaN.
-    let text = std::str::from_utf8(arg).map_err(|_| not_float())?;
-    if text.is_empty() || text.starts_with(|c: char| c.is_ascii_whitespace()) {
-        return Err(not_float());
-    }
-    let secs: f64 = text.parse().map_err(|_| not_float())?;
-    if secs.is_nan() {
-        return Err(not_float());
-    }
-    let ms = (secs * 1000.0).ceil();
-    if ms < 0.0 {
+    let Some(ms) = crate::util::ldouble::timeout_ms(arg) else {
+        return Err(CommandError::Err(
+            "timeout is not a float or out of range".into(),
+        ));
+    };
+    if ms < 0 {
         return Err(CommandError::Err("timeout is negative".into()));
     }
-    if ms == 0.0 {
+    if ms == 0 {
         return Ok(None);
     }
     // Beyond what an Instant holds is for ever.
-    Ok(Duration::try_from_secs_f64(ms / 1000.0)
-        .ok()
-        .and_then(|d| Instant::now().checked_add(d)))
+    Ok(Instant::now().checked_add(Duration::from_millis(ms as u64)))
 }
 
 fn end_word(end: End) -> &'static [u8] {
