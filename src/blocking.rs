@@ -83,8 +83,9 @@ struct Queue {
 struct State {
     keys: HashMap<(usize, Vec<u8>), Queue>,
     waiters: HashMap<u64, Waiter>,
-    /// Signalled keys with waiters, not yet drained.
-    ready: Vec<(usize, Vec<u8>)>,
+    /// Signalled keys with waiters, not yet drained, in the order they were signalled (the
+    /// order Redis serves them in).
+    ready: VecDeque<(usize, Vec<u8>)>,
     deadlines: BTreeSet<(Instant, u64)>,
 }
 
@@ -223,7 +224,7 @@ impl Blocking {
         let mut st = self.inner.state.lock();
         let k = (db, key.to_vec());
         if st.keys.contains_key(&k) && !st.ready.contains(&k) {
-            st.ready.push(k);
+            st.ready.push_back(k);
             self.inner.has_ready.store(true, Ordering::SeqCst);
         }
     }
@@ -242,7 +243,7 @@ impl Blocking {
             .collect();
         for k in keys {
             if !st.ready.contains(&k) {
-                st.ready.push(k);
+                st.ready.push_back(k);
             }
         }
         if !st.ready.is_empty() {
@@ -260,7 +261,7 @@ impl Blocking {
         loop {
             let next = {
                 let mut st = self.inner.state.lock();
-                let k = st.ready.pop();
+                let k = st.ready.pop_front();
                 if st.ready.is_empty() {
                     self.inner.has_ready.store(false, Ordering::SeqCst);
                 }
