@@ -412,7 +412,9 @@ impl Session {
         }
         let timeout = c.timeout;
         drop(c);
+        // A blocked client is not idle: its wait has its own timeout (as Redis's clientsCron).
         if timeout > 0
+            && !self.client.blocked
             && self.client.handle.state.lock().last_active.elapsed() > Duration::from_secs(timeout)
         {
             log::info!(
