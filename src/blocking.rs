@@ -442,3 +442,104 @@ fn timer(inner: &Inner) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    fn shared() -> Shared {
+        Shared::new(crate::config::Config::default(), None)
+    }
+
+    /// A waiter whose serve succeeds while `stock` has something, taking one each time.
+    fn waiter(stock: &Arc<AtomicUsize>, tag: &'static str) -> Serve {
+        let stock = stock.clone();
+        Box::new(move |_: &Shared, _: &[u8]| {
+            let ok = stock
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if ok {
+                Served::Reply(tag.as_bytes().to_vec(), None)
+            } else {
+                Served::NotYet
+            }
+        })
+    }
+
+    fn take(h: &ClientHandle) -> Vec<u8> {
+        let mut out = Vec::new();
+        h.take_outbox(&mut out);
+        out
+    }
+
+    #[test]
+    fn waiters_are_served_in_order_and_the_rest_keep_waiting() {
+        let shared = shared();
+        let b = &shared.blocking;
+        let stock = Arc::new(AtomicUsize::new(0));
+        let hs: Vec<Arc<ClientHandle>> = (1..=3)
+            .map(|i| Arc::new(ClientHandle::new(i, None)))
+            .collect();
+        for (h, tag) in hs.iter().zip(["one", "two", "three"]) {
+            b.block(
+                h,
+                0,
+                vec![b"k".to_vec()],
+                None,
+                b"*-1\r\n".to_vec(),
+                waiter(&stock, tag),
+            );
+        }
+        assert_eq!(b.count(), 3);
+        // Signalled with nothing there: nobody is served, nobody loses their place.
+        b.signal(0, b"k");
+        b.drain(&shared);
+        assert_eq!(b.count(), 3);
+        stock.store(2, Ordering::SeqCst);
+        // A key nobody waits on, or another database, signals nothing.
+        b.signal(1, b"k");
+        b.signal(0, b"other");
+        b.drain(&shared);
+        assert_eq!(b.count(), 3);
+        b.signal(0, b"k");
+        b.drain(&shared);
+        assert_eq!(take(&hs[0]), b"one");
+        assert_eq!(take(&hs[1]), b"two");
+        assert!(!hs[0].is_blocked() && !hs[1].is_blocked() && hs[2].is_blocked());
+        assert_eq!(b.count(), 1);
+        // Ended by CLIENT UNBLOCK: the timeout reply; a second end finds nothing.
+        assert!(b.end(3, End::Timeout));
+        assert_eq!(take(&hs[2]), b"*-1\r\n");
+        assert!(!b.end(3, End::Error));
+        assert_eq!(b.count(), 0);
+    }
+
+    #[test]
+    fn deadlines_answer_with_the_timeout_reply() {
+        let shared = shared();
+        let b = &shared.blocking;
+        let stock = Arc::new(AtomicUsize::new(0));
+        let h = Arc::new(ClientHandle::new(9, None));
+        let start = Instant::now();
+        let deadline = start + std::time::Duration::from_millis(50);
+        b.block(
+            &h,
+            0,
+            vec![b"k".to_vec()],
+            Some(deadline),
+            b"_\r\n".to_vec(),
+            waiter(&stock, "x"),
+        );
+        while h.is_blocked() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(5),
+                "never timed out"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(Instant::now() >= deadline);
+        assert_eq!(take(&h), b"_\r\n");
+        assert_eq!(b.count(), 0);
+    }
+}
