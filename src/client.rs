@@ -90,7 +90,9 @@ impl Client {
             multi: None,
             watched: Watched::default(),
             blocked: false,
-            deny_blocking: false,
+            // Without a connection (the AOF loader's client) nothing could deliver the reply
+            // of a wait: a blocking command acts as its non-blocking form.
+            deny_blocking: stream.is_none(),
         }
     }
 

@@ -284,3 +284,23 @@ fn blmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_client_without_a_connection_never_blocks() {
+        // The AOF loader's case: a BLPOP in a file must not park the loader's client.
+        let mut h = crate::harness::Harness::new();
+        assert_eq!(h.run(&["BLPOP", "q", "0"]), b"*-1\r\n");
+        assert_eq!(
+            h.run(&["BLMOVE", "q", "d", "LEFT", "LEFT", "0"]),
+            b"$-1\r\n"
+        );
+        assert_eq!(h.run(&["BLMPOP", "0", "1", "q", "LEFT"]), b"*-1\r\n");
+        assert_eq!(h.shared.blocking.count(), 0);
+        h.run(&["RPUSH", "q", "a", "b"]);
+        assert_eq!(h.run(&["BLPOP", "q", "0"]), b"*2\r\n$1\r\nq\r\n$1\r\na\r\n");
+        assert_eq!(h.run(&["BRPOPLPUSH", "q", "d", "0"]), b"$1\r\nb\r\n");
+        assert_eq!(h.run(&["LRANGE", "d", "0", "-1"]), b"*1\r\n$1\r\nb\r\n");
+    }
+}
