@@ -326,6 +326,14 @@ pub static SETTINGS: &[Setting] = &[
     setting("client-write-timeout", NON_NEGATIVE, true),
     setting("busy-poll-us", Kind::Int { min: 0, max: 1000 }, false),
     setting(
+        "list-max-listpack-size",
+        Kind::Int {
+            min: i32::MIN as i64,
+            max: i32::MAX as i64,
+        },
+        true,
+    ),
+    setting(
         "enable-debug-command",
         Kind::Enum(&["no", "yes", "local"]),
         false,
@@ -848,6 +856,8 @@ impl Config {
             }
             "client-write-timeout" => self.client_write_timeout = v.int() as u64,
             "busy-poll-us" => self.busy_poll_us = v.int() as u64,
+            // One value for every list, read where nodes fill (as Redis's server global).
+            "list-max-listpack-size" => crate::store::list::set_max_listpack_size(v.int() as i32),
             "enable-debug-command" => {
                 self.enable_debug_command = match v.word() {
                     "yes" => DebugCommand::Yes,
@@ -956,6 +966,7 @@ impl Config {
                 .join(" "),
             "client-write-timeout" => self.client_write_timeout.to_string(),
             "busy-poll-us" => self.busy_poll_us.to_string(),
+            "list-max-listpack-size" => crate::store::list::max_listpack_size().to_string(),
             "enable-debug-command" => match self.enable_debug_command {
                 DebugCommand::No => "no",
                 DebugCommand::Yes => "yes",
