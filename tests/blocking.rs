@@ -445,3 +445,31 @@ fn a_queue_delivers_each_element_once_across_kill_9() {
         &missing[..missing.len().min(10)]
     );
 }
+
+#[test]
+fn moves_copies_and_swaps_into_a_waited_name_serve_it() {
+    both(&["--workers", "2"], |port| {
+        let mut w: Vec<Raw> = (0..3).map(|_| Raw::connect(port)).collect();
+        w[0].cmd(&["SELECT", "1"]);
+        w[0].send(&["BLPOP", "moved", "0"]);
+        wait_blocked(port, 1);
+        w[1].cmd(&["SELECT", "2"]);
+        w[1].send(&["BRPOP", "swapped", "0"]);
+        wait_blocked(port, 2);
+        w[2].send(&["BLPOP", "copied", "0"]);
+        wait_blocked(port, 3);
+        let mut p = Raw::connect(port);
+        let mut t = vec![p.cmd(&["RPUSH", "moved", "m"])];
+        t.push(p.cmd(&["MOVE", "moved", "1"]));
+        t.push(w[0].read_reply());
+        t.push(p.cmd(&["RPUSH", "swapped", "s1", "s2"]));
+        t.push(p.cmd(&["SWAPDB", "0", "2"]));
+        t.push(w[1].read_reply());
+        t.push(p.cmd(&["SELECT", "2"]));
+        t.push(p.cmd(&["RPUSH", "orig", "c"]));
+        t.push(p.cmd(&["COPY", "orig", "copied", "DB", "0"]));
+        t.push(w[2].read_reply());
+        t.push(p.cmd(&["LRANGE", "swapped", "0", "-1"]));
+        t
+    });
+}
