@@ -1,5 +1,6 @@
-//! List commands (Redis's t_list.c). The blocking forms are not here yet; they will serve a
-//! woken client through `pop_reply` and `move_one`, the same paths LPOP/LMPOP/LMOVE take.
+//! List commands (Redis's t_list.c). The blocking forms are in `list_blocking`: they pop through
+//! `pop_reply` and `move_one` when a key has elements, and a served waiter re-runs LPOP, LMOVE
+//! or LMPOP.
 
 use super::flags::*;
 use super::{args, CommandError, CommandSpec, Ctx, Keys, KEY1};
