@@ -473,3 +473,14 @@ fn moves_copies_and_swaps_into_a_waited_name_serve_it() {
         t
     });
 }
+
+#[test]
+fn a_blocked_client_outlives_the_idle_timeout() {
+    // As Redis's clientsCron: a blocked client is not idle; its wait has its own timeout.
+    let r = Rudis::start(&["--timeout", "1"]);
+    let mut w = blocked_clients(r.port, &[&["BLPOP", "q", "0"]]);
+    std::thread::sleep(Duration::from_millis(2300));
+    let mut p = r.raw();
+    assert_eq!(p.cmd(&["RPUSH", "q", "v"]), b":1\r\n");
+    assert_eq!(w[0].read_reply(), b"*2\r\n$1\r\nq\r\n$1\r\nv\r\n");
+}
