@@ -81,3 +81,17 @@ long rudis_incrbyfloat(const char *cur, size_t curlen, const char *incr, size_t 
     if (isnan(value) || isinf(value)) return -2;
     return (long)ld2string_human(out, MAX_LONG_DOUBLE_CHARS, value);
 }
+
+/* A blocking command's timeout in milliseconds, as Redis 7.0's getTimeoutFromObjectOrReply
+ * computes it: (long long) ceill(seconds * 1000.0), in long double (-0.001 gives 0 there, -1 in
+ * a double). Returns 0 when the text is not a float (string2ld), else 1. The cast is clamped
+ * where C's would be undefined. */
+int rudis_timeout_ms(const char *s, size_t slen, long long *ms) {
+    long double v;
+    if (!string2ld(s, slen, &v)) return 0;
+    long double t = ceill(v * 1000.0L);
+    if (t >= 9.2e18L) *ms = 9200000000000000000LL;
+    else if (t <= -9.2e18L) *ms = -9200000000000000000LL;
+    else *ms = (long long)t;
+    return 1;
+}

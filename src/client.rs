@@ -76,6 +76,12 @@ pub struct Client {
     /// Between MULTI and EXEC/DISCARD: the queued commands.
     pub multi: Option<Multi>,
     pub watched: Watched,
+    /// The last command blocked the client (see `blocking`): its session runs nothing more
+    /// until the handle says it is unblocked. Owner-side, beside the handle's flag.
+    pub blocked: bool,
+    /// Blocking commands act as their non-blocking forms (inside EXEC, and scripts later):
+    /// Redis's CLIENT_DENY_BLOCKING.
+    pub deny_blocking: bool,
 }
 
 impl Client {
@@ -92,6 +98,28 @@ impl Client {
             authenticated: true,
             multi: None,
             watched: Watched::default(),
+            blocked: false,
+            // Without a connection (the AOF loader's client) nothing could deliver the reply
+            // of a wait: a blocking command acts as its non-blocking form.
+            deny_blocking: stream.is_none(),
+        }
+    }
+
+    /// A client that runs a command on behalf of a blocked one being served (see
+    /// `blocking`): its handle and database, no connection, never blocking.
+    pub fn acting_for(handle: Arc<ClientHandle>, db: usize) -> Self {
+        Client {
+            id: handle.id,
+            addr: None,
+            db,
+            handle,
+            close_after_reply: false,
+            pending_ack: None,
+            authenticated: true,
+            multi: None,
+            watched: Watched::default(),
+            blocked: false,
+            deny_blocking: true,
         }
     }
 }

@@ -57,6 +57,9 @@ pub struct ClientHandle {
     pub fd: i64,
     pub created: Instant,
     killed: AtomicBool,
+    /// Waiting in a blocking command (see `blocking`): its session runs nothing more until
+    /// this clears, which `unblock_with` does.
+    blocked: AtomicBool,
     pub state: Mutex<ClientState>,
     /// Set by any change to a key the client WATCHes (Redis's CLIENT_DIRTY_CAS); the
     /// watchers' registry (`watch`) holds a clone.
@@ -94,6 +97,7 @@ impl ClientHandle {
             fd,
             created: now,
             killed: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
             state: Mutex::new(ClientState {
                 name: Vec::new(),
                 db: 0,
@@ -166,6 +170,28 @@ impl ClientHandle {
         true
     }
 
+    pub fn is_blocked(&self) -> bool {
+        self.blocked.load(Ordering::SeqCst)
+    }
+
+    pub fn set_blocked(&self, on: bool) {
+        self.blocked.store(on, Ordering::SeqCst);
+    }
+
+    /// Ends the client's wait: queues the blocking command's reply and wakes the connection.
+    /// The reply is in the outbox before the flag clears, so that a session that sees itself
+    /// unblocked has it before anything it runs next; the wake-up is unconditional, since a
+    /// wake-up already pending may be answered by a step that still saw the flag set.
+    pub fn unblock_with(&self, reply: &[u8]) {
+        {
+            let mut outbox = self.outbox.lock();
+            outbox.extend_from_slice(reply);
+            self.blocked.store(false, Ordering::SeqCst);
+        }
+        self.signalled.store(true, Ordering::SeqCst);
+        self.wake_owner();
+    }
+
     /// Records a command just run.
     pub fn touch(&self, db: usize, cmd: &'static str) {
         let mut st = self.state.lock();
@@ -190,7 +216,12 @@ impl ClientHandle {
             String::from_utf8_lossy(&st.name),
             now.duration_since(self.created).as_secs(),
             now.duration_since(st.last_active).as_secs(),
-            if st.multi >= 0 { "x" } else { "N" },
+            match (st.multi >= 0, self.is_blocked()) {
+                (true, true) => "xb",
+                (true, false) => "x",
+                (false, true) => "b",
+                (false, false) => "N",
+            },
             st.db,
             st.multi,
             st.last_cmd,

@@ -168,6 +168,11 @@ impl Session {
     pub fn close(mut self, shared: &Shared) {
         log::debug!("client {} closed", self.client.id);
         commands::transaction::unwatch_all(shared, &mut self.client);
+        if self.client.blocked {
+            shared
+                .blocking
+                .end(self.client.id, crate::blocking::End::Gone);
+        }
         shared.clients.unregister(self.client.id);
         shared.stats.connected_clients.fetch_sub(1, Relaxed);
     }
@@ -193,6 +198,9 @@ impl Session {
             return Next::Close;
         }
         let policy = Policy::read(shared);
+        // Read before the outbox: an unblocked client's reply is in the outbox before its flag
+        // clears (see `ClientHandle::unblock_with`), so it goes out before what runs next.
+        let unblocked = self.client.blocked && !self.client.handle.is_blocked();
         // What other clients delivered goes out with this step's replies (after those
         // already pending, before those of requests still to run), under the same limit.
         if self.client.handle.take_outbox(&mut self.out.buf)
@@ -200,6 +208,9 @@ impl Session {
         {
             self.log_output_exceeded();
             return Next::Close;
+        }
+        if unblocked {
+            self.client.blocked = false;
         }
         if self.closing {
             return Next::Wait;
@@ -214,9 +225,13 @@ impl Session {
         let mut read = false;
         let mut full = false;
         loop {
-            match self.run_buffered(shared, &policy) {
-                Next::Wait => {}
-                other => return other,
+            // A blocked client's further requests wait, as in Redis; its input is still read,
+            // so that a disconnect ends the wait.
+            if !self.client.blocked {
+                match self.run_buffered(shared, &policy) {
+                    Next::Wait => {}
+                    other => return other,
+                }
             }
             let unprocessed = self.inbuf.len() - self.parser.request_start();
             if unprocessed > policy.query_limit {
@@ -277,6 +292,9 @@ impl Session {
                     }
                     if self.client.close_after_reply {
                         self.closing = true;
+                        break Next::Wait;
+                    }
+                    if self.client.blocked {
                         break Next::Wait;
                     }
                 }
@@ -394,7 +412,9 @@ impl Session {
         }
         let timeout = c.timeout;
         drop(c);
+        // A blocked client is not idle: its wait has its own timeout (as Redis's clientsCron).
         if timeout > 0
+            && !self.client.blocked
             && self.client.handle.state.lock().last_active.elapsed() > Duration::from_secs(timeout)
         {
             log::info!(

@@ -1,6 +1,7 @@
 //! rudis: a Redis-compatible key-value server on threads and `std::net`.
 
 pub mod aof;
+pub mod blocking;
 pub mod client;
 pub mod clients;
 pub mod commands;

@@ -336,6 +336,7 @@ impl Pool {
     }
 
     fn work(&self) {
+        IN_WORKER.with(|w| w.set(true));
         let mut done: Vec<Done> = Vec::new();
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
         // Steps since this worker last looked at the epoll set: with clients always queued
@@ -579,12 +580,23 @@ impl Pool {
     }
 }
 
+thread_local! {
+    /// Set on the pool's workers.
+    static IN_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 impl Wake for Pool {
-    /// Queues the connection as if epoll had reported it, and gets a worker to it.
+    /// Queues the connection as if epoll had reported it, and gets a worker to it. A worker
+    /// that wakes a client (a push serving a blocked client, CLIENT KILL) takes it from the
+    /// queue itself once its step is over, as Redis's loop would: waking another worker for it
+    /// would cost a thread switch per served client (the watchdog still moves it elsewhere if
+    /// the step runs long).
     fn wake(&self, token: u64) {
         let mut c = self.coord.lock();
         c.queue.push_back((token, 0));
-        self.nudge_locked(&c);
+        if !IN_WORKER.with(|w| w.get()) {
+            self.nudge_locked(&c);
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use parking_lot::RwLock;
 use smallvec::smallvec;
 
 use crate::aof::{Aof, AofWait};
+use crate::blocking::Blocking;
 use crate::clients::Clients;
 use crate::config::Config;
 use crate::resp::reply::encode_command;
@@ -32,6 +33,8 @@ pub struct Shared {
     pub stats: Stats,
     pub clients: Clients,
     pub watches: Watches,
+    /// Blocked clients and the keys they wait on.
+    pub blocking: Blocking,
     pub started: Instant,
     loading: AtomicBool,
 }
@@ -45,6 +48,7 @@ impl Shared {
             stats: Stats::default(),
             clients: Clients::default(),
             watches: Watches::default(),
+            blocking: Blocking::default(),
             started: Instant::now(),
             loading: AtomicBool::new(false),
         }

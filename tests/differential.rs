@@ -180,6 +180,7 @@ scripts!(
     hashes,
     lists,
     sets,
+    blocking,
     server,
     strings,
     bitmaps,

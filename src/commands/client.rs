@@ -53,6 +53,13 @@ const SUBCOMMANDS: &[CommandSpec] = &[
         Keys::None,
         kill
     ),
+    cmd!(
+        "client|unblock",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        unblock
+    ),
     cmd!("client|help", 2, LOADING | STALE, Keys::None, help),
 ];
 
@@ -256,6 +263,32 @@ fn kill(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     Ok(())
 }
 
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends a client's wait in a blocking command, with its
+/// timeout reply or an UNBLOCKED error. 1 if it was blocked.
+fn unblock(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    if argv.len() > 4 {
+        // Redis's `addReplySubcommandSyntaxError`.
+        return Err(CommandError::Err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(argv[1])
+        )));
+    }
+    let how = match argv.get(3) {
+        None => crate::blocking::End::Timeout,
+        Some(r) if r.eq_ignore_ascii_case(b"timeout") => crate::blocking::End::Timeout,
+        Some(r) if r.eq_ignore_ascii_case(b"error") => crate::blocking::End::Error,
+        Some(_) => {
+            return Err(CommandError::Err(
+                "CLIENT UNBLOCK reason should be TIMEOUT or ERROR".into(),
+            ))
+        }
+    };
+    let id = args::int(argv[2])?;
+    let done = u64::try_from(id).is_ok_and(|id| ctx.shared.blocking.end(id, how));
+    ctx.out.int(done as i64);
+    Ok(())
+}
+
 const HELP: &[&str] = &[
     "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "GETNAME",
@@ -288,6 +321,8 @@ const HELP: &[&str] = &[
     "    Set client meta attributes: LIB-NAME or LIB-VER.",
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
     "HELP",
     "    Prints this help.",
 ];

@@ -275,6 +275,10 @@ impl<'a> Keyspace<'a> {
     /// plain SET does).
     pub fn set_in(&mut self, db: usize, key: &[u8], value: Value) {
         self.shared.watches.touch(db, key);
+        if let Value::List(_) = value {
+            // RENAME, COPY, MOVE: a list arriving under a name clients wait on.
+            self.shared.blocking.signal(db, key);
+        }
         let (shard, h) = self.shard_mut(db, key);
         shard.clear_deadline_hashed(h, key);
         shard.insert_hashed(h, key, value);
@@ -544,7 +548,16 @@ impl<'a> Keyspace<'a> {
         self.expire_hashed(db, key, h);
         self.shared.watches.touch(db, key);
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
-        match shard.get_or_insert_hashed(h, key, || Value::List(Box::default())) {
+        let mut created = false;
+        let v = shard.get_or_insert_hashed(h, key, || {
+            created = true;
+            Value::List(Box::default())
+        });
+        if created {
+            // Under the writer's locks, as blocking registration is: no wake-up is lost.
+            self.shared.blocking.signal(db, key);
+        }
+        match v {
             Value::List(l) => Ok(l),
             _ => Err(CommandError::WrongType),
         }

@@ -151,6 +151,9 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
     if client.multi.is_some() != in_multi {
         transaction::show_multi(client);
     }
+    // As Redis's handleClientsBlockedOnKeys after each command: the keys it made ready serve
+    // their waiters, now that its locks are released.
+    shared.blocking.drain(shared);
 }
 
 /// Refuses a request before it runs; inside MULTI this also dooms the transaction, as Redis's

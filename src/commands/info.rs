@@ -77,7 +77,7 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
             put("connected_clients", shared.clients.len().to_string());
             put("cluster_connections", "0".into());
             put("maxclients", shared.config.read().maxclients.to_string());
-            put("blocked_clients", "0".into());
+            put("blocked_clients", shared.blocking.count().to_string());
             put("tracking_clients", "0".into());
         }
         "memory" => memory(&mut put),

@@ -420,6 +420,15 @@ fn swapdb(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         let either = |k: &[u8]| in_map(ctx, a, k) || in_map(ctx, b, k);
         ctx.shared.watches.touch_db(a, either);
         ctx.shared.watches.touch_db(b, either);
+        // Waiters on a name that holds a list after the swap are served.
+        let list_in = |d: usize, k: &[u8]| {
+            matches!(
+                ctx.ks.locked.shard(ShardId::of_key(d, k)).map.get(k),
+                Some(crate::store::Value::List(_))
+            )
+        };
+        ctx.shared.blocking.signal_db(a, |k| list_in(b, k));
+        ctx.shared.blocking.signal_db(b, |k| list_in(a, k));
         // A key's shard index is the same in every database, so swapping shard by shard swaps
         // the databases.
         for shard in 0..SHARDS as u32 {

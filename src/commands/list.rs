@@ -1,5 +1,6 @@
-//! List commands (Redis's t_list.c). The blocking forms are not here yet; they will serve a
-//! woken client through `pop_reply` and `move_one`, the same paths LPOP/LMPOP/LMOVE take.
+//! List commands (Redis's t_list.c). The blocking forms are in `list_blocking`: they pop through
+//! `pop_reply` and `move_one` when a key has elements, and a served waiter re-runs LPOP, LMOVE
+//! or LMPOP.
 
 use super::flags::*;
 use super::{args, CommandError, CommandSpec, Ctx, Keys, KEY1};
@@ -51,7 +52,7 @@ fn reply_elem(out: &mut ReplyBuf, e: Elem) {
 }
 
 /// `left` / `right`, any case.
-fn parse_end(arg: &[u8]) -> Result<End, CommandError> {
+pub(super) fn parse_end(arg: &[u8]) -> Result<End, CommandError> {
     if arg.eq_ignore_ascii_case(b"left") {
         Ok(End::Left)
     } else if arg.eq_ignore_ascii_case(b"right") {
@@ -480,7 +481,9 @@ fn lmpop_keys(argv: &[&[u8]]) -> Result<usize, CommandError> {
     Ok(n)
 }
 
-fn lmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+/// LMPOP's arguments after its name (`argv[0]` is not read: BLMPOP's timeout sits there):
+/// numkeys, the end, the count (1 without COUNT), checked in Redis's order.
+pub(super) fn lmpop_args(argv: &[&[u8]]) -> Result<(usize, End, usize), CommandError> {
     let n = lmpop_keys(argv)?;
     let end = parse_end(argv[2 + n])?;
     let mut count = None;
@@ -493,7 +496,11 @@ fn lmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             return Err(CommandError::Syntax);
         }
     }
-    let count = count.unwrap_or(1);
+    Ok((n, end, count.unwrap_or(1)))
+}
+
+fn lmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let (n, end, count) = lmpop_args(argv)?;
     for key in &argv[2..2 + n] {
         if ctx.ks.get_list(key)?.is_none() {
             continue;

@@ -40,6 +40,8 @@ pub mod flags {
     pub const ALLOW_BUSY: u32 = 1 << 10;
     /// The key positions depend on the arguments (`Keys::KeyNum`, COPY's and MOVE's databases).
     pub const MOVABLEKEYS: u32 = 1 << 11;
+    /// May block the client (BLPOP ...).
+    pub const BLOCKING: u32 = 1 << 12;
 
     /// Runs at once inside MULTI instead of being queued (EXEC, DISCARD, MULTI, WATCH, QUIT,
     /// RESET: Redis's list in `processCommand`).
@@ -60,6 +62,7 @@ pub mod flags {
         (DENYOOM, "denyoom"),
         (ADMIN, "admin"),
         (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
         (LOADING, "loading"),
         (STALE, "stale"),
         (FAST, "fast"),

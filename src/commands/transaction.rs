@@ -210,6 +210,7 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     let mut record = Vec::new();
     let mut logged = 0;
     ctx.out.array(multi.queue.len());
+    let deny_blocking = std::mem::replace(&mut ctx.client.deny_blocking, true);
     for (q, planned) in multi.queue.iter().zip(plans) {
         let argv = q.args();
         if let Err(e) = planned.and_then(|()| call(ctx, q.spec, &argv)) {
@@ -227,6 +228,7 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
         }
         ctx.shared.stats.commands_processed();
     }
+    ctx.client.deny_blocking = deny_blocking;
     if !record.is_empty() {
         // A record must leave the AOF's selected database where it found it.
         if record_db != start_db {

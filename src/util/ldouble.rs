@@ -52,6 +52,19 @@ pub fn incr_by_float(current: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, Flo
     }
 }
 
+extern "C" {
+    fn rudis_timeout_ms(s: *const u8, len: usize, ms: *mut std::os::raw::c_longlong) -> i32;
+}
+
+/// A blocking command's timeout (seconds, fractions allowed) in milliseconds, rounded up in
+/// `long double` as Redis does; None when it is not a float `strtold` reads whole.
+pub fn timeout_ms(text: &[u8]) -> Option<i64> {
+    let mut ms: std::os::raw::c_longlong = 0;
+    // SAFETY: `text` is valid for its length; the C side copies it and writes only `ms`.
+    let ok = unsafe { rudis_timeout_ms(text.as_ptr(), text.len(), &mut ms) };
+    (ok == 1).then_some(ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::incr_by_float;
@@ -73,5 +86,18 @@ mod tests {
         assert!(incr_by_float(Some(b"1"), b"nan").is_err());
         assert!(incr_by_float(Some(b"1"), b"").is_err());
         assert!(incr_by_float(Some(b"inf"), b"1").is_err());
+    }
+
+    #[test]
+    fn timeouts_round_up_in_long_double() {
+        use super::timeout_ms;
+        assert_eq!(timeout_ms(b"0.1"), Some(100));
+        assert_eq!(timeout_ms(b"1.0001"), Some(1001));
+        assert_eq!(timeout_ms(b"-0.001"), Some(0));
+        assert_eq!(timeout_ms(b"-1"), Some(-1000));
+        assert_eq!(timeout_ms(b"0x10"), Some(16000));
+        assert_eq!(timeout_ms(b" 1"), None);
+        assert_eq!(timeout_ms(b"abc"), None);
+        assert_eq!(timeout_ms(b""), None);
     }
 }
