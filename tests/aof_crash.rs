@@ -8,7 +8,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,12 @@ use rudis::resp::reply::encode_command;
 const THREADS: usize = 4;
 
 /// Writes `prefix{t}:{i}` until the connection dies; returns (key, when acknowledged).
-fn writer(port: u16, prefix: String, stop: Arc<AtomicBool>) -> Vec<(String, Instant)> {
+fn writer(
+    port: u16,
+    prefix: String,
+    stop: Arc<AtomicBool>,
+    acks: Arc<AtomicUsize>,
+) -> Vec<(String, Instant)> {
     let mut acked = Vec::new();
     let Some(mut s) = connect(port) else {
         return acked;
@@ -36,6 +41,7 @@ fn writer(port: u16, prefix: String, stop: Arc<AtomicBool>) -> Vec<(String, Inst
         }
         assert_eq!(&reply, b"+OK\r\n", "SET {key}");
         acked.push((key, Instant::now()));
+        acks.fetch_add(1, Ordering::Relaxed);
         i += 1;
     }
     acked
@@ -92,16 +98,24 @@ fn rounds(policy: &str, rounds: usize, min_ms: u64, spread_ms: u64, grace: Durat
     for round in 0..rounds {
         let stop = Arc::new(AtomicBool::new(false));
         let results = Arc::new(Mutex::new(Vec::new()));
+        let acks = Arc::new(AtomicUsize::new(0));
         let threads: Vec<_> = (0..THREADS)
             .map(|t| {
                 let (stop, results, port) = (stop.clone(), results.clone(), r.port);
+                let acks = acks.clone();
                 std::thread::spawn(move || {
-                    let acked = writer(port, format!("r{round}t{t}"), stop);
+                    let acked = writer(port, format!("r{round}t{t}"), stop, acks);
                     results.lock().unwrap().extend(acked);
                 })
             })
             .collect();
         std::thread::sleep(Duration::from_millis(min_ms + rng.below(spread_ms)));
+        // On a loaded machine the first fsyncs after a restart can take that long: the kill
+        // must fall among acknowledged writes, or the round checks nothing.
+        let patience = Instant::now() + Duration::from_secs(20);
+        while acks.load(Ordering::Relaxed) == 0 && Instant::now() < patience {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         r.kill9();
         let killed = Instant::now();
         stop.store(true, Ordering::Relaxed);
