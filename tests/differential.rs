@@ -179,6 +179,7 @@ scripts!(
     seed,
     hashes,
     lists,
+    sets,
     server,
     strings,
     bitmaps,

@@ -133,6 +133,16 @@ fn dump_value(out: &mut Vec<u8>, key: &[u8], v: &Value) {
                 encode_command(out, &args);
             }
         }
+        Value::Set(set) => {
+            let members: Vec<Vec<u8>> = set.iter().map(|m| m.to_vec()).collect();
+            for chunk in members.chunks(ITEMS_PER_CMD) {
+                let mut args: Vec<&[u8]> = Vec::with_capacity(2 + chunk.len());
+                args.push(b"SADD");
+                args.push(key);
+                args.extend(chunk.iter().map(Vec::as_slice));
+                encode_command(out, &args);
+            }
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use crate::client::Client;
 use crate::resp::reply::encode_command;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
-use crate::store::{hash_key, is_key, Hash, List, Locked, Shard, ShardId, Str, Value};
+use crate::store::{hash_key, is_key, Hash, List, Locked, Set, Shard, ShardId, Str, Value};
 use crate::util::clock::now_ms;
 
 pub struct Ctx<'a> {
@@ -457,6 +457,57 @@ impl<'a> Keyspace<'a> {
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
         match shard.get_or_insert_hashed(h, key, || Value::hash(Hash::default())) {
             Value::Hash(h) => Ok(h),
+            _ => Err(CommandError::WrongType),
+        }
+    }
+
+    /// The set at `key` in database `db`: `None` if absent, WRONGTYPE if it holds something
+    /// else.
+    pub fn get_set_in(&self, db: usize, key: &[u8]) -> Result<Option<&Set>, CommandError> {
+        match self.get_in(db, key) {
+            None => Ok(None),
+            Some(Value::Set(s)) => Ok(Some(s)),
+            Some(_) => Err(CommandError::WrongType),
+        }
+    }
+
+    pub fn get_set(&self, key: &[u8]) -> Result<Option<&Set>, CommandError> {
+        self.get_set_in(self.db, key)
+    }
+
+    /// The live set at `key` for changing (`None` if absent, and nothing is created);
+    /// WRONGTYPE if it holds something else. The key counts as modified for WATCH only if it
+    /// is a set. The caller removes the key if it leaves the set empty.
+    pub fn existing_set_mut(&mut self, key: &[u8]) -> Result<Option<&mut Set>, CommandError> {
+        let (db, h) = (self.db, self.hash(key));
+        self.expire_hashed(db, key, h);
+        let shared = self.shared;
+        match self
+            .locked
+            .shard_mut(ShardId::of_hash(db, h))
+            .get_mut_hashed(h, key)
+        {
+            None => Ok(None),
+            Some(Value::Set(s)) => {
+                shared.watches.touch(db, key);
+                Ok(Some(s))
+            }
+            Some(_) => Err(CommandError::WrongType),
+        }
+    }
+
+    /// The set at `key` for changing, created empty if absent; WRONGTYPE if it holds
+    /// something else. The caller removes the key again if it leaves the set empty.
+    pub fn set_mut(&mut self, key: &[u8]) -> Result<&mut Set, CommandError> {
+        let (db, h) = (self.db, self.hash(key));
+        self.expire_hashed(db, key, h);
+        let shared = self.shared;
+        let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
+        match shard.get_or_insert_hashed(h, key, || Value::Set(Box::default())) {
+            Value::Set(s) => {
+                shared.watches.touch(db, key);
+                Ok(s)
+            }
             _ => Err(CommandError::WrongType),
         }
     }

@@ -208,7 +208,7 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 /// A small xorshift generator: HRANDFIELD needs spread, not cryptographic quality.
-fn random(bound: usize) -> usize {
+pub(crate) fn random(bound: usize) -> usize {
     use std::cell::Cell;
     thread_local! {
         static STATE: Cell<u64> = Cell::new(ahash::RandomState::new().hash_one(0u8) | 1);
@@ -221,6 +221,31 @@ fn random(bound: usize) -> usize {
         s.set(x);
         (x % bound.max(1) as u64) as usize
     })
+}
+
+/// `n` distinct random positions below `size` (n < size), for HRANDFIELD and SRANDMEMBER.
+pub(crate) fn distinct_picks(size: usize, n: usize) -> Vec<usize> {
+    if n * 3 > size {
+        // Many of them: a partial Fisher-Yates shuffle of the positions.
+        let mut idx: Vec<usize> = (0..size).collect();
+        for i in 0..n {
+            let j = i + random(size - i);
+            idx.swap(i, j);
+        }
+        idx.truncate(n);
+        idx
+    } else {
+        // Few of many: random positions until n distinct ones, without a vector of them all.
+        let mut seen = hashbrown::HashSet::with_capacity_and_hasher(n, ahash::RandomState::new());
+        let mut picks = Vec::with_capacity(n);
+        while picks.len() < n {
+            let i = random(size);
+            if seen.insert(i) {
+                picks.push(i);
+            }
+        }
+        picks
+    }
 }
 
 fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
@@ -287,15 +312,7 @@ fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let picks: Vec<usize> = if count as u64 >= pairs.len() as u64 {
         (0..pairs.len()).collect()
     } else {
-        // Distinct fields: a partial Fisher-Yates shuffle of the indexes.
-        let mut idx: Vec<usize> = (0..pairs.len()).collect();
-        let n = count as usize;
-        for i in 0..n {
-            let j = i + random(idx.len() - i);
-            idx.swap(i, j);
-        }
-        idx.truncate(n);
-        idx
+        distinct_picks(pairs.len(), count as usize)
     };
     header(ctx.out, picks.len());
     for i in picks {

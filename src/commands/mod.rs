@@ -28,6 +28,7 @@ pub mod keys;
 pub mod list;
 pub mod persistence;
 pub mod server;
+pub mod set;
 pub mod string;
 pub mod transaction;
 

@@ -183,13 +183,20 @@ impl CommandSpec {
     /// The argv positions of the keys in `argv`: what the lock plan, a write's expiry of its
     /// keys and COMMAND GETKEYS all use.
     pub fn key_positions(&self, argv: &[&[u8]]) -> KeyPositions {
+        self.checked_key_positions(argv)
+            .unwrap_or_else(|| KeyPositions::new((1, 0, 1), 0))
+    }
+
+    /// `key_positions`, or None when a keynum spec's count is not a positive integer or names
+    /// more words than there are (COMMAND GETKEYS's "Invalid arguments").
+    pub fn checked_key_positions(&self, argv: &[&[u8]]) -> Option<KeyPositions> {
         let argc = argv.len();
-        match self.keys {
+        Some(match self.keys {
             Keys::Range { first, last, step } => KeyPositions::new((first, last, step), argc),
-            Keys::KeyNum { count, first, step } => KeyPositions::counted(argv, count, first, step),
+            Keys::KeyNum { count, first, step } => KeyPositions::counted(argv, count, first, step)?,
             Keys::Custom { range, .. } => KeyPositions::new(range, argc),
             Keys::None | Keys::Db | Keys::All => KeyPositions::new((1, 0, 1), 0),
-        }
+        })
     }
 
     /// True if the command names keys among its arguments (COMMAND GETKEYS refuses others).
@@ -240,17 +247,19 @@ impl KeyPositions {
 }
 
 impl KeyPositions {
-    /// A keynum spec's positions: `argv[count]` keys from `first`, `step` apart, within argv.
-    pub fn counted(argv: &[&[u8]], count: i32, first: i32, step: i32) -> KeyPositions {
-        let n = argv
-            .get(count as usize)
-            .and_then(|a| std::str::from_utf8(a).ok())
-            .and_then(|a| a.parse::<i32>().ok())
-            .filter(|&n| n > 0 && n <= argv.len() as i32);
-        match n {
-            Some(n) => KeyPositions::new((first, first + (n - 1) * step.max(1), step), argv.len()),
-            None => KeyPositions::new((1, 0, 1), 0),
+    /// A keynum spec's positions: `argv[count]` keys from `first`, `step` apart; None unless
+    /// that is a positive integer and they all are within argv.
+    pub fn counted(argv: &[&[u8]], count: i32, first: i32, step: i32) -> Option<KeyPositions> {
+        let n = std::str::from_utf8(argv.get(count as usize)?)
+            .ok()?
+            .parse::<i64>()
+            .ok()
+            .filter(|&n| n > 0)?;
+        let last = i64::from(first) + (n - 1) * i64::from(step.max(1));
+        if last >= argv.len() as i64 {
+            return None;
         }
+        Some(KeyPositions::new((first, last as i32, step), argv.len()))
     }
 }
 
@@ -294,10 +303,12 @@ mod tests {
         let keys = |argv: &[&[u8]]| lmpop.key_positions(argv).collect::<Vec<_>>();
         assert_eq!(keys(&[b"lmpop", b"2", b"a", b"b", b"left"]), [2, 3]);
         assert_eq!(keys(&[b"lmpop", b"1", b"a", b"left"]), [2]);
-        // More keys counted than given: only those there are.
-        assert_eq!(keys(&[b"lmpop", b"3", b"a", b"b"]), [2, 3]);
-        for bad in [&b"0"[..], b"-1", b"x", b"99999999999"] {
-            assert!(keys(&[b"lmpop", bad, b"a", b"left"]).is_empty());
+        // As Redis counts them: the keys may run into the other arguments, not past the end.
+        assert_eq!(keys(&[b"lmpop", b"3", b"a", b"b", b"left"]), [2, 3, 4]);
+        for bad in [&b"0"[..], b"-1", b"x", b"99999999999", b"4"] {
+            let argv: &[&[u8]] = &[b"lmpop", bad, b"a", b"b", b"left"];
+            assert!(keys(argv).is_empty());
+            assert!(lmpop.checked_key_positions(argv).is_none());
         }
         assert!(lmpop.has_key_arguments());
         assert!(!none.has_key_arguments());

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use super::spec::CommandSpec;
 use super::{
     bitmap, client, config, connection, debug, expire, hash, info, keys, list, persistence, server,
-    string, transaction,
+    set, string, transaction,
 };
 
 /// Every command, from each module's own list.
@@ -19,6 +19,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         bitmap::COMMANDS,
         hash::COMMANDS,
         list::COMMANDS,
+        set::COMMANDS,
         keys::COMMANDS,
         persistence::COMMANDS,
         expire::COMMANDS,

@@ -19,70 +19,70 @@ const INLINE_CAP: usize = 15;
 const HEAP_TAG: u8 = 0x80;
 
 /// Bytes 0..15 hold the inline data, or a heap block's address (0..8) and length (8..12).
-/// Byte 15 is the tag and never zero, which gives `Option<CompactBytes>` and enums holding one
-/// beside a pointer (the store's `Value`) a niche: they stay 16 bytes.
+/// Byte 15 is the tag, one of the values of `Tag`: the values it can never take give
+/// `Option<CompactBytes>` and enums holding one beside several pointers (the store's `Value`)
+/// niches, so they stay 16 bytes.
 #[repr(C)]
 pub struct CompactBytes {
     buf: [u8; 15],
     tag: Tag,
 }
 
-/// Every valid tag byte as a variant, so that the compiler knows the other 206 values are free:
-/// an enum holding a `CompactBytes` beside several boxed variants (the store's `Value`) keeps
-/// its own tag there and stays 16 bytes (`NonZeroU8` would leave room for one other variant).
+/// The valid tags: `I<n>` inline with length n - 1, `H<e>` on the heap with capacity 2^e.
+/// An enum rather than a `NonZeroU8` so that the compiler knows all the other values are free.
+#[allow(dead_code)] // Made only through `tag()`.
+#[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[allow(dead_code)] // built by transmute in `tag`
 enum Tag {
     I1 = 1,
-    I2,
-    I3,
-    I4,
-    I5,
-    I6,
-    I7,
-    I8,
-    I9,
-    I10,
-    I11,
-    I12,
-    I13,
-    I14,
-    I15,
-    I16,
-    H0 = HEAP_TAG,
-    H1,
-    H2,
-    H3,
-    H4,
-    H5,
-    H6,
-    H7,
-    H8,
-    H9,
-    H10,
-    H11,
-    H12,
-    H13,
-    H14,
-    H15,
-    H16,
-    H17,
-    H18,
-    H19,
-    H20,
-    H21,
-    H22,
-    H23,
-    H24,
-    H25,
-    H26,
-    H27,
-    H28,
-    H29,
-    H30,
-    H31,
-    H32,
+    I2 = 2,
+    I3 = 3,
+    I4 = 4,
+    I5 = 5,
+    I6 = 6,
+    I7 = 7,
+    I8 = 8,
+    I9 = 9,
+    I10 = 10,
+    I11 = 11,
+    I12 = 12,
+    I13 = 13,
+    I14 = 14,
+    I15 = 15,
+    I16 = 16,
+    H0 = 0x80,
+    H1 = 0x80 + 1,
+    H2 = 0x80 + 2,
+    H3 = 0x80 + 3,
+    H4 = 0x80 + 4,
+    H5 = 0x80 + 5,
+    H6 = 0x80 + 6,
+    H7 = 0x80 + 7,
+    H8 = 0x80 + 8,
+    H9 = 0x80 + 9,
+    H10 = 0x80 + 10,
+    H11 = 0x80 + 11,
+    H12 = 0x80 + 12,
+    H13 = 0x80 + 13,
+    H14 = 0x80 + 14,
+    H15 = 0x80 + 15,
+    H16 = 0x80 + 16,
+    H17 = 0x80 + 17,
+    H18 = 0x80 + 18,
+    H19 = 0x80 + 19,
+    H20 = 0x80 + 20,
+    H21 = 0x80 + 21,
+    H22 = 0x80 + 22,
+    H23 = 0x80 + 23,
+    H24 = 0x80 + 24,
+    H25 = 0x80 + 25,
+    H26 = 0x80 + 26,
+    H27 = 0x80 + 27,
+    H28 = 0x80 + 28,
+    H29 = 0x80 + 29,
+    H30 = 0x80 + 30,
+    H31 = 0x80 + 31,
+    H32 = 0x80 + 32,
 }
 
 impl Tag {
@@ -106,8 +106,11 @@ fn len32(n: usize) -> u32 {
 }
 
 fn tag(v: u8) -> Tag {
-    assert!(matches!(v, 1..=16 | HEAP_TAG..=0xa0), "invalid tag {v}");
-    // SAFETY: checked above: `v` is one of Tag's discriminants.
+    assert!(
+        (1..=16).contains(&v) || (HEAP_TAG..=HEAP_TAG + 32).contains(&v),
+        "invalid tag {v}"
+    );
+    // SAFETY: `Tag` is `repr(u8)` with exactly the values checked above.
     unsafe { std::mem::transmute::<u8, Tag>(v) }
 }
 

@@ -9,6 +9,7 @@
 pub mod bytes;
 pub mod expire;
 pub mod list;
+pub mod set;
 pub mod value;
 
 use std::hash::BuildHasher;
@@ -19,7 +20,7 @@ use hashbrown::hash_map::RawEntryMut;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use smallvec::SmallVec;
 
-pub use value::{Bytes, Hash, List, Str, Value};
+pub use value::{Bytes, Hash, List, Set, Str, Value};
 
 /// Shards per database. A power of two; also the granularity of SCAN's cursor.
 pub const SHARDS: usize = 256;

@@ -6,6 +6,7 @@ use ahash::RandomState;
 
 pub use super::bytes::CompactBytes;
 pub use super::list::List;
+pub use super::set::Set;
 
 /// Key and field bytes: 16 bytes, inline up to 15 (see `bytes.rs` for why).
 pub type Bytes = CompactBytes;
@@ -20,6 +21,7 @@ pub enum Value {
     /// Boxed so that the pointer fits beside `CompactBytes`'s niche: a `Value` is 16 bytes.
     Hash(Box<Hash>),
     List(Box<List>),
+    Set(Box<Set>),
 }
 
 impl Value {
@@ -37,6 +39,7 @@ impl Value {
             Value::Str(_) => "string",
             Value::Hash(_) => "hash",
             Value::List(_) => "list",
+            Value::Set(_) => "set",
         }
     }
 }
