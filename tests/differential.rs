@@ -180,6 +180,7 @@ scripts!(
     hashes,
     lists,
     sets,
+    sort,
     server,
     strings,
     bitmaps,

@@ -29,6 +29,7 @@ pub mod list;
 pub mod persistence;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod string;
 pub mod transaction;
 

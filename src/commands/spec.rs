@@ -107,6 +107,16 @@ pub enum Keys {
         range: (i32, i32, i32),
         dbs: KeyDbsFn,
     },
+    /// Keys at `range`'s positions, as `Range`, unless `whole_db` says the arguments reach
+    /// keys not known before the command runs (SORT's BY/GET patterns, its STORE destination
+    /// found by parsing): then the whole current database, as `Db`.
+    /// `more_key` finds a key the range does not hold (STORE's destination), for COMMAND
+    /// GETKEYS.
+    Parsed {
+        range: (i32, i32, i32),
+        whole_db: fn(&[&[u8]]) -> bool,
+        more_key: fn(&[&[u8]]) -> Option<usize>,
+    },
 }
 
 pub struct CommandSpec {
@@ -175,7 +185,7 @@ impl CommandSpec {
     pub fn key_range(&self) -> (i32, i32, i32) {
         match self.keys {
             Keys::Range { first, last, step } => (first, last, step),
-            Keys::Custom { range, .. } => range,
+            Keys::Custom { range, .. } | Keys::Parsed { range, .. } => range,
             _ => (0, 0, 0),
         }
     }
@@ -194,7 +204,9 @@ impl CommandSpec {
         Some(match self.keys {
             Keys::Range { first, last, step } => KeyPositions::new((first, last, step), argc),
             Keys::KeyNum { count, first, step } => KeyPositions::counted(argv, count, first, step)?,
-            Keys::Custom { range, .. } => KeyPositions::new(range, argc),
+            Keys::Custom { range, .. } | Keys::Parsed { range, .. } => {
+                KeyPositions::new(range, argc)
+            }
             Keys::None | Keys::Db | Keys::All => KeyPositions::new((1, 0, 1), 0),
         })
     }
@@ -203,7 +215,7 @@ impl CommandSpec {
     pub fn has_key_arguments(&self) -> bool {
         match self.keys {
             Keys::Range { first, .. } => first > 0,
-            Keys::Custom { range, .. } => range.0 > 0,
+            Keys::Custom { range, .. } | Keys::Parsed { range, .. } => range.0 > 0,
             Keys::KeyNum { .. } => true,
             Keys::None | Keys::Db | Keys::All => false,
         }

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use super::spec::CommandSpec;
 use super::{
     bitmap, client, config, connection, debug, expire, hash, info, keys, list, persistence, server,
-    set, string, transaction,
+    set, sort, string, transaction,
 };
 
 /// Every command, from each module's own list.
@@ -20,6 +20,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         hash::COMMANDS,
         list::COMMANDS,
         set::COMMANDS,
+        sort::COMMANDS,
         keys::COMMANDS,
         persistence::COMMANDS,
         expire::COMMANDS,
