@@ -145,6 +145,9 @@ pub enum Status {
     /// Accepted, shown by CONFIG GET, without effect: ignoring it loses no data and weakens
     /// no security. Named in one start-up warning when a file or flag gives it.
     Ignored,
+    /// Kept as an unimplemented setting is (CONFIG GET shows it as Redis does), and put into
+    /// effect by `store::limits::apply`: the encoding limits.
+    Applied,
     /// Any value but the default stops start-up (and CONFIG SET refuses it): it asks for
     /// this, which rudis does not have.
     Refused(&'static str),
@@ -1702,7 +1705,7 @@ mod tests {
         assert!(c.ignored_given.is_empty());
         c.load_text("tcp-keepalive 60\nhash-max-ziplist-entries 100\nhz 10\nhz 20\n")
             .unwrap();
-        assert_eq!(c.ignored_given, ["hash-max-listpack-entries", "hz"]);
+        assert_eq!(c.ignored_given, ["hz"]);
         assert_eq!(c.get("hash-max-listpack-entries").unwrap(), "100");
         assert_eq!(c.get("HASH-MAX-ZIPLIST-ENTRIES").unwrap(), "100");
         assert_eq!(c.get("hz").unwrap(), "20");

@@ -38,6 +38,7 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(config: Config, aof: Option<Aof>) -> Self {
+        crate::store::limits::apply(|name| config.get(name));
         Shared {
             store: Store::new(config.databases),
             config: RwLock::new(config),

@@ -181,6 +181,7 @@ scripts!(
     lists,
     sets,
     sort,
+    object,
     server,
     strings,
     bitmaps,

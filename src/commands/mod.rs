@@ -26,6 +26,7 @@ pub mod hash;
 pub mod info;
 pub mod keys;
 pub mod list;
+pub mod object;
 pub mod persistence;
 pub mod server;
 pub mod set;

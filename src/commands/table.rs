@@ -4,8 +4,8 @@ use std::sync::OnceLock;
 
 use super::spec::CommandSpec;
 use super::{
-    bitmap, client, config, connection, debug, expire, hash, info, keys, list, persistence, server,
-    set, sort, string, transaction,
+    bitmap, client, config, connection, debug, expire, hash, info, keys, list, object, persistence,
+    server, set, sort, string, transaction,
 };
 
 /// Every command, from each module's own list.
@@ -22,6 +22,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         set::COMMANDS,
         sort::COMMANDS,
         keys::COMMANDS,
+        object::COMMANDS,
         persistence::COMMANDS,
         expire::COMMANDS,
         server::COMMANDS,
@@ -221,7 +222,7 @@ mod tests {
             .filter(|c| !c.subcommands.is_empty())
             .map(|c| c.name)
             .collect();
-        assert_eq!(containers, ["client", "config", "command"]);
+        assert_eq!(containers, ["client", "config", "object", "command"]);
     }
 
     #[test]
