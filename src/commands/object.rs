@@ -1,9 +1,9 @@
 //! OBJECT (Redis's object.c): what a key's value looks like inside. Encodings are named as
 //! Redis 7.0 names them for the same contents.
 //!
-//! rudis keeps no access clock per key: IDLETIME answers 0. It has no LFU policy either (its
-//! `maxmemory-policy` is accepted but not applied, see config/table.rs), so FREQ always gives
-//! Redis's error for a policy that is not LFU.
+//! rudis keeps no access clock nor frequency per key (it evicts nothing: `maxmemory-policy`
+//! is accepted but not applied, see config/table.rs): IDLETIME answers 0, and FREQ 0 under an
+//! LFU policy; each gives Redis's error under the policy that does not track it.
 
 use super::flags::*;
 use super::{dispatch_sub, help, CommandError, CommandSpec, Ctx, Keys};
@@ -101,21 +101,41 @@ fn refcount(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     Ok(())
 }
 
+/// True under an LFU `maxmemory-policy`: Redis then tracks frequencies instead of idle times.
+fn lfu(ctx: &Ctx) -> bool {
+    let config = ctx.shared.config.read();
+    config
+        .get("maxmemory-policy")
+        .is_some_and(|p| p.ends_with("-lfu"))
+}
+
+const SWITCHING: &str = "Please note that when switching between policies at runtime LRU and \
+                         LFU data will take some time to adjust.";
+
+/// Not tracked: 0 (see the module's comment).
 fn idletime(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
-    if value(ctx, argv[2]).is_some() {
-        ctx.out.int(0);
+    if value(ctx, argv[2]).is_none() {
+        return Ok(());
     }
+    if lfu(ctx) {
+        return Err(CommandError::Err(format!(
+            "An LFU maxmemory policy is selected, idle time not tracked. {SWITCHING}"
+        )));
+    }
+    ctx.out.int(0);
     Ok(())
 }
 
+/// Not tracked: 0 under an LFU policy (see the module's comment).
 fn freq(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if value(ctx, argv[2]).is_none() {
         return Ok(());
     }
-    Err(CommandError::Err(
-        "An LFU maxmemory policy is not selected, access frequency not tracked. Please note \
-         that when switching between policies at runtime LRU and LFU data will take some time \
-         to adjust."
-            .into(),
-    ))
+    if !lfu(ctx) {
+        return Err(CommandError::Err(format!(
+            "An LFU maxmemory policy is not selected, access frequency not tracked. {SWITCHING}"
+        )));
+    }
+    ctx.out.int(0);
+    Ok(())
 }
