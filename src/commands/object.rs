@@ -24,10 +24,10 @@ pub static COMMANDS: &[CommandSpec] =
 
 const SUBCOMMANDS: &[CommandSpec] = &[
     cmd!("object|encoding", 3, READONLY, KEY2, encoding),
-    cmd!("object|freq", 3, READONLY, KEY2, freq),
+    cmd!("object|refcount", 3, READONLY, KEY2, refcount),
     cmd!("object|help", 2, LOADING | STALE, Keys::None, help),
     cmd!("object|idletime", 3, READONLY, KEY2, idletime),
-    cmd!("object|refcount", 3, READONLY, KEY2, refcount),
+    cmd!("object|freq", 3, READONLY, KEY2, freq),
 ];
 
 const HELP: &[&str] = &[
