@@ -110,7 +110,8 @@ fn parse<'a>(argv: &[&'a [u8]], readonly: bool) -> Result<Options<'a>, CommandEr
             j += 1;
         } else if a.eq_ignore_ascii_case(b"by") && left >= 1 {
             o.by = Some(argv[j + 1]);
-            o.dontsort = !argv[j + 1].contains(&b'*');
+            // Never unset: after `BY nosort`, a later BY pattern still does not sort.
+            o.dontsort |= !argv[j + 1].contains(&b'*');
             j += 1;
         } else if a.eq_ignore_ascii_case(b"get") && left >= 1 {
             o.get.push(argv[j + 1]);
@@ -175,11 +176,9 @@ fn score(b: &[u8]) -> Option<f64> {
     let v = if let Some(hex) = digits
         .strip_prefix("0x")
         .or_else(|| digits.strip_prefix("0X"))
-        .filter(|h| !h.is_empty() && h.bytes().all(|c| c.is_ascii_hexdigit()))
+        .filter(|h| h.starts_with(|c: char| c.is_ascii_hexdigit() || c == '.'))
     {
-        hex.bytes().fold(0f64, |acc, c| {
-            acc * 16.0 + (c as char).to_digit(16).unwrap_or(0) as f64
-        })
+        hex_float(hex)?
     } else {
         if digits.starts_with(['+', '-']) {
             return None;
@@ -199,6 +198,40 @@ fn score(b: &[u8]) -> Option<f64> {
         v
     };
     Some(if neg { -v } else { v })
+}
+
+/// A C99 hexadecimal float after its `0x`: `h[.h][p[+-]d]`, at least one hex digit.
+fn hex_float(s: &str) -> Option<f64> {
+    let (mantissa, exp) = match s.find(['p', 'P']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v = 0f64;
+    for c in int.chars() {
+        v = v * 16.0 + c.to_digit(16)? as f64;
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac.chars() {
+        v += c.to_digit(16)? as f64 * scale;
+        scale /= 16.0;
+    }
+    let exp: i32 = match exp {
+        None => 0,
+        Some(e)
+            if e.trim_start_matches(['+', '-'])
+                .bytes()
+                .all(|c| c.is_ascii_digit()) =>
+        {
+            e.parse().ok()?
+        }
+        Some(_) => return None,
+    };
+    let v = v * 2f64.powi(exp);
+    v.is_finite().then_some(v)
 }
 
 /// The bytes C's string functions see: up to the first NUL.
@@ -392,6 +425,8 @@ mod tests {
         assert_eq!(score(b"-3"), Some(-3.0));
         assert_eq!(score(b"1e3"), Some(1000.0));
         assert_eq!(score(b"0x10"), Some(16.0));
+        assert_eq!(score(b"0x1p3"), Some(8.0));
+        assert_eq!(score(b"-0x.8"), Some(-0.5));
         assert_eq!(score(b"inf"), Some(f64::INFINITY));
         assert_eq!(score(b"-Infinity"), Some(f64::NEG_INFINITY));
         assert_eq!(score(b"2\0junk"), Some(2.0));
