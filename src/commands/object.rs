@@ -57,8 +57,7 @@ const EMBSTR_MAX: usize = 44;
 
 /// OBJECT ENCODING's name for a value. A string's is what Redis's `tryObjectEncoding` makes
 /// of the same bytes (a string built by APPEND or SETRANGE is `raw` in Redis whatever its
-/// contents: rudis does not know how a string was made). Lists: Redis 7.0 makes every list a
-/// quicklist (the small-list `listpack` is 7.2's).
+/// contents: rudis does not know how a string was made).
 pub fn encoding_name(v: &Value) -> &'static str {
     match v {
         Value::Str(s) if parse_i64(s).is_some() => "int",
@@ -68,7 +67,7 @@ pub fn encoding_name(v: &Value) -> &'static str {
             Hash::Small(_) => "listpack",
             Hash::Large(_) => "hashtable",
         },
-        Value::List(_) => "quicklist",
+        Value::List(l) => l.encoding(),
         Value::Set(s) => s.encoding(),
     }
 }
