@@ -42,9 +42,18 @@ impl Queued {
     }
 }
 
-/// The keys a client WATCHes, as (db, key), each with whether it had already expired when it
-/// was watched (a key that expires after WATCH fails the EXEC, as in Redis 7).
-pub type Watched = HashMap<(usize, Vec<u8>), bool>;
+/// The keys a client WATCHes, as (db, key), each with what it was when it was watched.
+pub type Watched = HashMap<(usize, Vec<u8>), WatchedAs>;
+
+/// A watched key's state at WATCH. Expiry itself flags no watcher: EXEC compares what the key
+/// was then with what it is now (as Redis 7's `wk->expired`), so a key that expires after WATCH
+/// fails the EXEC, and one already expired at WATCH that expiry then removes does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchedAs {
+    Absent,
+    Live,
+    Expired,
+}
 
 pub struct Client {
     /// The handle's id, copied for the commands that log or compare it.

@@ -145,9 +145,6 @@ pub enum Status {
     /// Accepted, shown by CONFIG GET, without effect: ignoring it loses no data and weakens
     /// no security. Named in one start-up warning when a file or flag gives it.
     Ignored,
-    /// Kept as an unimplemented setting is (CONFIG GET shows it as Redis does), and put into
-    /// effect by `store::limits::apply`: the encoding limits.
-    Applied,
     /// Any value but the default stops start-up (and CONFIG SET refuses it): it asks for
     /// this, which rudis does not have.
     Refused(&'static str),
@@ -218,12 +215,15 @@ pub fn lookup(name: &str) -> Option<Entry> {
 
 /// Every name CONFIG GET with a pattern may list, aliases included, hidden settings not.
 pub fn listed_names() -> impl Iterator<Item = &'static str> {
-    SETTINGS.iter().map(|s| s.name).chain(
-        REDIS_ONLY
-            .iter()
-            .filter(|o| !o.hidden)
-            .flat_map(|o| std::iter::once(o.name).chain(o.alias)),
-    )
+    SETTINGS
+        .iter()
+        .flat_map(|s| std::iter::once(s.name).chain(s.alias))
+        .chain(
+            REDIS_ONLY
+                .iter()
+                .filter(|o| !o.hidden)
+                .flat_map(|o| std::iter::once(o.name).chain(o.alias)),
+        )
 }
 
 /// Directives only a config file has (no CONFIG GET), and what rudis lacks to honour them.
@@ -242,6 +242,12 @@ const DEPRECATED: &[&str] = &[
 ];
 
 /// An int setting from 0 up, as Redis bounds its own (a C int).
+/// An encoding limit's range (Redis's size_t configs).
+const LIMIT: Kind = Kind::Int {
+    min: 0,
+    max: i64::MAX,
+};
+
 const NON_NEGATIVE: Kind = Kind::Int {
     min: 0,
     max: i32::MAX as i64,
@@ -256,6 +262,8 @@ pub struct Setting {
     pub mutable: bool,
     /// Several words allowed (`bind 127.0.0.1 ::1`, `save 3600 1`); they are joined by spaces.
     pub multi: bool,
+    /// Redis's other name for it (`list-max-ziplist-size`).
+    pub alias: Option<&'static str>,
 }
 
 const fn setting(name: &'static str, kind: Kind, mutable: bool) -> Setting {
@@ -264,6 +272,7 @@ const fn setting(name: &'static str, kind: Kind, mutable: bool) -> Setting {
         kind,
         mutable,
         multi: false,
+        alias: None,
     }
 }
 
@@ -328,6 +337,33 @@ pub static SETTINGS: &[Setting] = &[
     },
     setting("client-write-timeout", NON_NEGATIVE, true),
     setting("busy-poll-us", Kind::Int { min: 0, max: 1000 }, false),
+    Setting {
+        alias: Some("list-max-ziplist-size"),
+        ..setting(
+            "list-max-listpack-size",
+            Kind::Int {
+                min: i32::MIN as i64,
+                max: i32::MAX as i64,
+            },
+            true,
+        )
+    },
+    Setting {
+        alias: Some("hash-max-ziplist-entries"),
+        ..setting("hash-max-listpack-entries", LIMIT, true)
+    },
+    Setting {
+        alias: Some("hash-max-ziplist-value"),
+        ..setting(
+            "hash-max-listpack-value",
+            Kind::MemoryIn {
+                min: 0,
+                max: i64::MAX,
+            },
+            true,
+        )
+    },
+    setting("set-max-intset-entries", LIMIT, true),
     setting(
         "enable-debug-command",
         Kind::Enum(&["no", "yes", "local"]),
@@ -353,7 +389,9 @@ pub static SETTINGS: &[Setting] = &[
 ];
 
 pub fn find_setting(name: &str) -> Option<&'static Setting> {
-    SETTINGS.iter().find(|s| s.name.eq_ignore_ascii_case(name))
+    SETTINGS.iter().find(|s| {
+        s.name.eq_ignore_ascii_case(name) || s.alias.is_some_and(|a| a.eq_ignore_ascii_case(name))
+    })
 }
 
 fn bad(name: &str, value: &str, reason: impl Into<String>) -> ConfigError {
@@ -851,6 +889,15 @@ impl Config {
             }
             "client-write-timeout" => self.client_write_timeout = v.int() as u64,
             "busy-poll-us" => self.busy_poll_us = v.int() as u64,
+            // One value for every list, read where nodes fill (as Redis's server global).
+            "list-max-listpack-size" => crate::store::list::set_max_listpack_size(v.int() as i32),
+            "hash-max-listpack-entries" => {
+                crate::store::limits::set_hash_max_entries(v.int() as usize)
+            }
+            "hash-max-listpack-value" => crate::store::limits::set_hash_max_value(v.int() as usize),
+            "set-max-intset-entries" => {
+                crate::store::limits::set_max_intset_entries(v.int() as usize)
+            }
             "enable-debug-command" => {
                 self.enable_debug_command = match v.word() {
                     "yes" => DebugCommand::Yes,
@@ -959,6 +1006,10 @@ impl Config {
                 .join(" "),
             "client-write-timeout" => self.client_write_timeout.to_string(),
             "busy-poll-us" => self.busy_poll_us.to_string(),
+            "list-max-listpack-size" => crate::store::list::max_listpack_size().to_string(),
+            "hash-max-listpack-entries" => crate::store::limits::hash_max_entries().to_string(),
+            "hash-max-listpack-value" => crate::store::limits::hash_max_value().to_string(),
+            "set-max-intset-entries" => crate::store::limits::max_intset_entries().to_string(),
             "enable-debug-command" => match self.enable_debug_command {
                 DebugCommand::No => "no",
                 DebugCommand::Yes => "yes",

@@ -62,8 +62,8 @@ impl Sweeper {
                 // sees it too.
                 let mut locked = shared.lock(smallvec![id], true);
                 let mut record = Vec::new();
+                // No WATCH flag: EXEC tells an expiry from the state it saw at WATCH.
                 let n = locked.shard_mut(id).expire_sample(offset, now, |k| {
-                    shared.watches.touch(db, k);
                     encode_command(&mut record, &[&b"DEL"[..], k]);
                 });
                 removed += n;

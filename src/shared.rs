@@ -38,7 +38,6 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(config: Config, aof: Option<Aof>) -> Self {
-        crate::store::limits::apply(|name| config.get(name));
         Shared {
             store: Store::new(config.databases),
             config: RwLock::new(config),
@@ -100,7 +99,6 @@ impl Shared {
             return;
         }
         shard.remove(key);
-        self.watches.touch(db, key);
         self.stats.expired_keys(1);
         let mut record = Vec::new();
         encode_command(&mut record, &[&b"DEL"[..], key]);

@@ -245,7 +245,8 @@ fn ignored_directives_give_one_warning() {
     let conf = tmp.path().join("i.conf");
     std::fs::write(
         &conf,
-        "hz 20\nlazyfree-lazy-eviction yes\nlist-max-ziplist-size -3\nappendonly no\n",
+        "hz 20\nlazyfree-lazy-eviction yes\nzset-max-ziplist-entries 64\nlist-max-ziplist-size -3\n\
+         appendonly no\n",
     )
     .unwrap();
     let args: Vec<String> = [
@@ -267,12 +268,16 @@ fn ignored_directives_give_one_warning() {
         .collect();
     assert_eq!(warnings.len(), 1, "{log}");
     assert!(
-        warnings[0].ends_with("hz, lazyfree-lazy-eviction, activerehashing"),
+        warnings[0]
+            .ends_with("hz, lazyfree-lazy-eviction, zset-max-listpack-entries, activerehashing"),
         "{log}"
     );
     let got = config_get(port, "*");
     assert_eq!(got["hz"], "20");
+    assert_eq!(got["zset-max-ziplist-entries"], "64");
+    // Applied, under its old name too: not among the ignored.
     assert_eq!(got["list-max-ziplist-size"], "-3");
+    assert_eq!(got["list-max-listpack-size"], "-3");
     assert_eq!(got["activerehashing"], "no");
     // The encoding limits are not ignored: they take effect, from a flag as from the file.
     assert_eq!(got["set-max-intset-entries"], "2");

@@ -121,7 +121,6 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 /// read it from the config as they wait; nor do the auto-aof-rewrite settings, which the
 /// rewrite thread reads.
 fn apply(shared: &Shared, config: &Config) {
-    crate::store::limits::apply(|name| config.get(name));
     if let Some(aof) = &shared.aof {
         // Records made from now on follow it; one made under `always` still waits for its
         // fsync.

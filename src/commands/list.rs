@@ -42,6 +42,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     ),
 ];
 
+#[inline]
 fn reply_elem(out: &mut ReplyBuf, e: Elem) {
     match e {
         Elem::Bytes(b) => out.bulk(b),
@@ -215,11 +216,7 @@ fn lrange(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     };
     let (first, n) = range(start, stop, list.len());
     ctx.out.array(n);
-    if n > 0 {
-        for e in list.iter_from(first).take(n) {
-            reply_elem(ctx.out, e);
-        }
-    }
+    list.for_range(first, n, |e| reply_elem(ctx.out, e));
     Ok(())
 }
 
@@ -388,7 +385,13 @@ fn lpos(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let needle = Elem::of(argv[2]);
     let len = list.len();
     let scan = if maxlen == 0 { len } else { maxlen.min(len) };
-    let skip = rank.unsigned_abs() as usize - 1;
+    // Redis negates RANK in a C long: i64::MIN stays negative, so every match counts (it
+    // searches from the tail, from the first match).
+    let skip = if rank == i64::MIN {
+        0
+    } else {
+        rank.unsigned_abs() as usize - 1
+    };
     // COUNT 0 means every match.
     let take = match count {
         Some(0) => usize::MAX,

@@ -267,7 +267,10 @@ impl KeyPositions {
             .parse::<i64>()
             .ok()
             .filter(|&n| n > 0)?;
-        let last = i64::from(first) + (n - 1) * i64::from(step.max(1));
+        // Checked: a count near i64::MAX names no keys rather than overflowing.
+        let last = (n - 1)
+            .checked_mul(i64::from(step.max(1)))?
+            .checked_add(i64::from(first))?;
         if last >= argv.len() as i64 {
             return None;
         }
@@ -317,7 +320,14 @@ mod tests {
         assert_eq!(keys(&[b"lmpop", b"1", b"a", b"left"]), [2]);
         // As Redis counts them: the keys may run into the other arguments, not past the end.
         assert_eq!(keys(&[b"lmpop", b"3", b"a", b"b", b"left"]), [2, 3, 4]);
-        for bad in [&b"0"[..], b"-1", b"x", b"99999999999", b"4"] {
+        for bad in [
+            &b"0"[..],
+            b"-1",
+            b"x",
+            b"99999999999",
+            b"4",
+            b"9223372036854775807",
+        ] {
             let argv: &[&[u8]] = &[b"lmpop", bad, b"a", b"b", b"left"];
             assert!(keys(argv).is_empty());
             assert!(lmpop.checked_key_positions(argv).is_none());

@@ -14,7 +14,7 @@ use crate::resp::reply::encode_command;
 use crate::shared::Shared;
 use crate::store::{Locked, ShardId, ShardIds};
 
-pub use crate::client::{Multi, Queued, Watched};
+pub use crate::client::{Multi, Queued, Watched, WatchedAs};
 
 pub static COMMANDS: &[CommandSpec] = &[
     cmd!(
@@ -120,13 +120,16 @@ fn watch(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         if ctx.client.watched.contains_key(&id) {
             continue;
         }
-        let expired = ctx
-            .ks
-            .locked
-            .shard(ShardId::of_key(db, key))
-            .is_expired(key, ctx.ks.clock());
+        let shard = ctx.ks.locked.shard(ShardId::of_key(db, key));
+        let state = if shard.is_expired(key, ctx.ks.clock()) {
+            WatchedAs::Expired
+        } else if shard.contains(key) {
+            WatchedAs::Live
+        } else {
+            WatchedAs::Absent
+        };
         ctx.shared.watches.watch(db, key, &flag);
-        ctx.client.watched.insert(id, expired);
+        ctx.client.watched.insert(id, state);
     }
     ctx.out.ok();
     Ok(())
@@ -142,18 +145,15 @@ fn selected_db(shared: &Shared, q: &Queued) -> Option<usize> {
 }
 
 /// True if a watched key changed (or expired) since WATCH. Called with the watched keys'
-/// shards locked.
+/// shards locked. A write flags the watchers; expiry does not, so a key live at WATCH that is
+/// now expired, or gone with no write, has expired since.
 fn watched_key_changed(ctx: &Ctx) -> bool {
     if ctx.client.handle.watch_flag.load(Ordering::SeqCst) {
         return true;
     }
-    ctx.client.watched.iter().any(|((db, key), expired_then)| {
-        !expired_then
-            && ctx
-                .ks
-                .locked
-                .shard(ShardId::of_key(*db, key))
-                .is_expired(key, ctx.ks.clock())
+    ctx.client.watched.iter().any(|((db, key), then)| {
+        let shard = ctx.ks.locked.shard(ShardId::of_key(*db, key));
+        *then == WatchedAs::Live && (!shard.contains(key) || shard.is_expired(key, ctx.ks.clock()))
     })
 }
 
@@ -249,4 +249,53 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     }
     ctx.ks.locked = Locked::none();
     Ok(())
+}
+
+#[cfg(test)]
+mod expiry_tests {
+    use crate::harness::Harness;
+
+    fn sleep_ms(ms: u64) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+
+    /// As Redis 7's `wk->expired`: a key already expired at WATCH that expiry then removes has
+    /// not changed, whenever the sweeper gets to it; one live at WATCH that expires has.
+    #[test]
+    fn expiry_fails_exec_only_for_keys_live_at_watch() {
+        let mut h = Harness::new();
+        h.run(&["SET", "gone", "v", "PX", "1"]);
+        sleep_ms(5);
+        h.run(&["WATCH", "gone"]);
+        h.shared.remove_expired(0, b"gone");
+        h.run(&["MULTI"]);
+        h.run(&["PING"]);
+        assert_eq!(h.run(&["EXEC"]), b"*1\r\n+PONG\r\n");
+
+        h.run(&["SET", "live", "v", "PX", "30"]);
+        h.run(&["WATCH", "live"]);
+        sleep_ms(40);
+        h.shared.remove_expired(0, b"live");
+        h.run(&["MULTI"]);
+        h.run(&["PING"]);
+        assert_eq!(h.run(&["EXEC"]), b"*-1\r\n");
+
+        // Expired but not yet removed at EXEC: changed all the same.
+        h.run(&["SET", "late", "v", "PX", "30"]);
+        h.run(&["WATCH", "late"]);
+        sleep_ms(40);
+        h.run(&["MULTI"]);
+        h.run(&["PING"]);
+        assert_eq!(h.run(&["EXEC"]), b"*-1\r\n");
+
+        // Already expired at WATCH, then written: changed.
+        h.run(&["SET", "again", "v", "PX", "1"]);
+        sleep_ms(5);
+        h.run(&["WATCH", "again"]);
+        h.shared.remove_expired(0, b"again");
+        h.run(&["SET", "again", "new"]);
+        h.run(&["MULTI"]);
+        h.run(&["PING"]);
+        assert_eq!(h.run(&["EXEC"]), b"*-1\r\n");
+    }
 }

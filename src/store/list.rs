@@ -180,6 +180,7 @@ fn write_entry(dst: &mut [u8], e: Elem) {
 }
 
 /// The entry at `off`, and the offset of the next one.
+#[inline]
 fn read_entry(buf: &[u8], off: usize) -> (Elem<'_>, usize) {
     let h = buf[off];
     let (e, body) = match h {
@@ -268,9 +269,8 @@ impl Node {
     /// Writes `e` as a new entry at byte offset `at` of the data.
     fn insert_at(&mut self, at: usize, e: Elem) {
         let n = entry_len(e);
-        let head = self.head as usize;
-        if at == 0 {
-            if head < n {
+        if at == 0 && self.count > 0 {
+            if (self.head as usize) < n {
                 // Rebuild with the free space in front, where the next pushes will go.
                 let size = self.size();
                 let cap = capacity_for(size + n).max(self.buf.capacity());
@@ -285,7 +285,13 @@ impl Node {
             self.count += 1;
             return;
         }
-        let at = head + at;
+        if self.buf.len() + n > self.buf.capacity() && self.head > 0 {
+            // Reclaim the gap before growing: the node's bytes then stay within its limit's
+            // power of two.
+            self.buf.drain(..self.head as usize);
+            self.head = 0;
+        }
+        let at = self.head as usize + at;
         let old = self.buf.len();
         if old + n > self.buf.capacity() {
             self.buf.reserve_exact(capacity_for(old + n) - old);
@@ -638,6 +644,28 @@ impl List {
             .flat_map(move |(n, node)| node.iter().skip(if n == k { j } else { 0 }))
     }
 
+    /// Calls `f` on `n` elements from index `first` (fewer if the list ends first): LRANGE's
+    /// loop, kept free of iterator adaptors because it runs once per element replied.
+    pub fn for_range(&self, first: usize, mut n: usize, mut f: impl FnMut(Elem)) {
+        if n == 0 || first >= self.len() {
+            return;
+        }
+        let (k, j) = self.locate(first);
+        for (i, node) in self.nodes().skip(k).enumerate() {
+            let data = node.data();
+            let mut off = if i == 0 { node.offset_of(j) } else { 0 };
+            while off < data.len() {
+                let (e, next) = read_entry(data, off);
+                f(e);
+                n -= 1;
+                if n == 0 {
+                    return;
+                }
+                off = next;
+            }
+        }
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = Elem<'_>> + '_ {
         self.nodes().flat_map(|n| n.iter())
     }
@@ -982,6 +1010,9 @@ mod tests {
                     prop_assert_eq!(l.get(i).map(|e| e.to_vec()), Some(m[i].clone()));
                     let from: Vec<Vec<u8>> = l.iter_from(i).map(|e| e.to_vec()).collect();
                     prop_assert_eq!(&from[..], &want[i..]);
+                    let mut ranged = Vec::new();
+                    l.for_range(i, 7, |e| ranged.push(e.to_vec()));
+                    prop_assert_eq!(&ranged[..], &want[i..(i + 7).min(want.len())]);
                 }
                 prop_assert_eq!(l.get(m.len()), None);
             }

@@ -180,6 +180,14 @@ impl Shard {
         self.is_expired_hashed(hash_key(key), key, clock)
     }
 
+    /// True if `key` is in the map, expired or not.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.map
+            .raw_entry()
+            .from_hash(hash_key(key), |k| is_key(k, key))
+            .is_some()
+    }
+
     /// Removes `key` and its deadline.
     pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
         self.remove_hashed(hash_key(key), key)

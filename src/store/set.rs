@@ -407,7 +407,7 @@ impl Set {
 
     /// Adds `m`; true if it is new.
     pub fn insert(&mut self, m: &[u8]) -> bool {
-        self.insert_limit(m, super::limits::set_max_intset_entries())
+        self.insert_limit(m, super::limits::max_intset_entries())
     }
 
     /// Adds `m` with `max_intset` as `set-max-intset-entries`.
@@ -435,7 +435,7 @@ impl Set {
     /// Adds a member read from another set.
     pub fn insert_member(&mut self, m: Member) -> bool {
         match (&mut *self, m) {
-            (Set::Ints(s), Member::Int(v)) if s.len() < super::limits::set_max_intset_entries() => {
+            (Set::Ints(s), Member::Int(v)) if s.len() < super::limits::max_intset_entries() => {
                 s.insert(v)
             }
             _ => m.with_bytes(|b| self.insert(b)),
