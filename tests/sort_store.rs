@@ -72,3 +72,31 @@ fn sort_store_survives_a_restart_and_loads_in_redis() {
     let (redis, _dir) = redis_loading(&r.aof_path());
     check(&mut redis.raw());
 }
+
+#[test]
+fn sort_store_is_a_change_watch_sees() {
+    let r = Rudis::start(&[]);
+    let (mut a, mut b) = (r.raw(), r.raw());
+    assert_eq!(b.cmd(&["RPUSH", "l", "2", "1"]), b":2\r\n");
+    for (sort, aborted) in [
+        // A stored result replaces the destination.
+        (&["SORT", "l", "STORE", "d"][..], true),
+        // An empty result deletes it.
+        (&["SORT", "nokey", "STORE", "d"], true),
+        // An empty result where there was nothing changes nothing.
+        (&["SORT", "nokey", "STORE", "d"], false),
+        // Neither does a read, patterns and all.
+        (&["SORT", "l", "BY", "w_*", "GET", "d"], false),
+    ] {
+        assert_eq!(a.cmd(&["WATCH", "d"]), b"+OK\r\n");
+        b.cmd(sort);
+        assert_eq!(a.cmd(&["MULTI"]), b"+OK\r\n");
+        assert_eq!(a.cmd(&["PING"]), b"+QUEUED\r\n");
+        let want: &[u8] = if aborted {
+            b"*-1\r\n"
+        } else {
+            b"*1\r\n+PONG\r\n"
+        };
+        assert_eq!(a.cmd(&["EXEC"]), want, "{sort:?}");
+    }
+}
