@@ -297,7 +297,8 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) -> Result<(), Com
             elems.reverse();
         }
     } else {
-        let order = sort_order(&ctx.ks, &o, &elems)?;
+        let partial = (start != 0 || end != len - 1).then_some((range.start, range.end));
+        let order = sort_order(&ctx.ks, &o, &elems, partial.filter(|(a, b)| a < b))?;
         let mut taken: Vec<Option<Vec<u8>>> = elems.into_iter().map(Some).collect();
         elems = order
             .into_iter()
@@ -356,7 +357,14 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) -> Result<(), Com
 /// The order of `elems` as `sortCompare` does: by score (ties by the elements' bytes), or as
 /// strings; ALPHA BY puts elements whose key is missing first and keeps equal ones in their
 /// order.
-fn sort_order(ks: &Keyspace, o: &Options, elems: &[Vec<u8>]) -> Result<Vec<usize>, CommandError> {
+///
+/// `partial`: the output range, when LIMIT cuts the result.
+fn sort_order(
+    ks: &Keyspace,
+    o: &Options,
+    elems: &[Vec<u8>],
+    partial: Option<(usize, usize)>,
+) -> Result<Vec<usize>, CommandError> {
     let mut weighted: Vec<(Weight, usize)> = Vec::with_capacity(elems.len());
     let mut bad_score = false;
     for (i, e) in elems.iter().enumerate() {
@@ -393,7 +401,7 @@ fn sort_order(ks: &Keyspace, o: &Options, elems: &[Vec<u8>]) -> Result<Vec<usize
             c_str(a).cmp(c_str(b))
         }
     };
-    weighted.sort_by(|(wa, ia), (wb, ib)| {
+    let cmp = |(wa, ia): &(Weight, usize), (wb, ib): &(Weight, usize)| {
         let ord = match (wa, wb) {
             (Weight::Score(a), Weight::Score(b)) => a
                 .partial_cmp(b)
@@ -410,8 +418,122 @@ fn sort_order(ks: &Keyspace, o: &Options, elems: &[Vec<u8>]) -> Result<Vec<usize
         } else {
             ord
         }
-    });
+    };
+    // As Redis: BY with a LIMIT that cuts sorts only as far as the range needs, with its own
+    // quicksort (which orders equal ALPHA weights its own way); otherwise qsort, stable in
+    // glibc (a merge sort).
+    match partial {
+        Some((first, last)) if o.by.is_some() => pqsort(&mut weighted, &cmp, first, last),
+        _ => weighted.sort_by(cmp),
+    }
     Ok(weighted.into_iter().map(|(_, i)| i).collect())
+}
+
+/// Redis's pqsort.c (NetBSD's qsort, made to skip the parts outside `first..last`): the
+/// same comparisons and swaps, so that elements with equal weights come out in Redis's order.
+fn pqsort<T>(v: &mut [T], cmp: &impl Fn(&T, &T) -> Ordering, first: usize, last: usize) {
+    let (lrange, rrange) = (first, last - 1);
+    // True if a part from `s`, `m` long, holds none of the range.
+    let outside =
+        |s: usize, m: usize| (lrange < s && rrange < s) || (lrange >= s + m && rrange >= s + m);
+    let med3 = |v: &[T], a: usize, b: usize, c: usize| {
+        if cmp(&v[a], &v[b]) == Ordering::Less {
+            if cmp(&v[b], &v[c]) == Ordering::Less {
+                b
+            } else if cmp(&v[a], &v[c]) == Ordering::Less {
+                c
+            } else {
+                a
+            }
+        } else if cmp(&v[b], &v[c]) == Ordering::Greater {
+            b
+        } else if cmp(&v[a], &v[c]) == Ordering::Less {
+            a
+        } else {
+            c
+        }
+    };
+    fn vecswap<T>(v: &mut [T], a: usize, b: usize, n: usize) {
+        for i in 0..n {
+            v.swap(a + i, b + i);
+        }
+    }
+    // The C code's explicit stack: its recursion and its loop.
+    let mut parts = vec![(0usize, v.len())];
+    while let Some((mut a, mut n)) = parts.pop() {
+        loop {
+            if n < 7 {
+                for pm in a + 1..a + n {
+                    let mut pl = pm;
+                    while pl > a && cmp(&v[pl - 1], &v[pl]) == Ordering::Greater {
+                        v.swap(pl, pl - 1);
+                        pl -= 1;
+                    }
+                }
+                break;
+            }
+            let mut pm = a + n / 2;
+            if n > 7 {
+                let (mut pl, mut pn) = (a, a + n - 1);
+                if n > 40 {
+                    let d = n / 8;
+                    pl = med3(v, pl, pl + d, pl + 2 * d);
+                    pm = med3(v, pm - d, pm, pm + d);
+                    pn = med3(v, pn - 2 * d, pn - d, pn);
+                }
+                pm = med3(v, pl, pm, pn);
+            }
+            v.swap(a, pm);
+            let (mut pa, mut pb) = (a + 1, a + 1);
+            let (mut pc, mut pd) = (a + n - 1, a + n - 1);
+            loop {
+                while pb <= pc {
+                    let c = cmp(&v[pb], &v[a]);
+                    if c == Ordering::Greater {
+                        break;
+                    }
+                    if c == Ordering::Equal {
+                        v.swap(pa, pb);
+                        pa += 1;
+                    }
+                    pb += 1;
+                }
+                while pb <= pc {
+                    let c = cmp(&v[pc], &v[a]);
+                    if c == Ordering::Less {
+                        break;
+                    }
+                    if c == Ordering::Equal {
+                        v.swap(pc, pd);
+                        pd -= 1;
+                    }
+                    pc -= 1;
+                }
+                if pb > pc {
+                    break;
+                }
+                v.swap(pb, pc);
+                pb += 1;
+                pc -= 1;
+            }
+            let pn = a + n;
+            let r = (pa - a).min(pb - pa);
+            vecswap(v, a, pb - r, r);
+            let r = (pd - pc).min(pn - pd - 1);
+            vecswap(v, pb, pn - r, r);
+            let left = pb - pa;
+            let right = pd - pc;
+            // The C code recurses into the left part first, then loops on the right one.
+            if right > 1 && !outside(pn - right, right) {
+                parts.push((pn - right, right));
+            }
+            if left > 1 && !outside(a, left) {
+                (a, n) = (a, left);
+                continue;
+            }
+            break;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -441,6 +563,40 @@ mod tests {
             b"1x",
         ] {
             assert_eq!(score(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn pqsort_orders_the_range_it_is_asked_for() {
+        let mut x: u64 = 0x9e3779b97f4a7c15;
+        for n in [0usize, 1, 6, 7, 8, 40, 41, 300] {
+            let v: Vec<u32> = (0..n)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (x % 50) as u32
+                })
+                .collect();
+            let mut sorted = v.clone();
+            sorted.sort();
+            for (first, last) in [
+                (0, n),
+                (0, n / 2),
+                (n / 3, (n / 2 + 1).min(n)),
+                (n.saturating_sub(1), n),
+            ] {
+                if first >= last {
+                    continue;
+                }
+                let mut got = v.clone();
+                pqsort(&mut got, &|a: &u32, b: &u32| a.cmp(b), first, last);
+                assert_eq!(
+                    got[first..last],
+                    sorted[first..last],
+                    "n {n} {first}..{last}"
+                );
+            }
         }
     }
 
