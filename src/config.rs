@@ -388,6 +388,14 @@ pub static SETTINGS: &[Setting] = &[
     ),
 ];
 
+/// Settings whose value is process-wide state rather than a `Config` field.
+const PROCESS_WIDE: &[&str] = &[
+    "list-max-listpack-size",
+    "hash-max-listpack-entries",
+    "hash-max-listpack-value",
+    "set-max-intset-entries",
+];
+
 pub fn find_setting(name: &str) -> Option<&'static Setting> {
     SETTINGS.iter().find(|s| {
         s.name.eq_ignore_ascii_case(name) || s.alias.is_some_and(|a| a.eq_ignore_ascii_case(name))
@@ -1048,11 +1056,29 @@ impl Config {
         if let Some(name) = unknown {
             return Err((name.to_string(), ConfigError::UnknownSetting(name.into())));
         }
+        // The encoding limits live outside the Config (process-wide, read by the types): a
+        // failed CONFIG SET puts back those it had already changed.
+        let saved: Vec<(&str, String)> = pairs
+            .iter()
+            .filter(|(n, _)| {
+                PROCESS_WIDE
+                    .iter()
+                    .any(|p| find_setting(n).is_some_and(|s| s.name == *p))
+            })
+            .filter_map(|(n, _)| Some((*n, self.get(n)?)))
+            .collect();
         let mut next = self.clone();
-        for (name, value) in pairs {
-            next.set(name, value).map_err(|e| (name.to_string(), e))?;
+        let result = pairs
+            .iter()
+            .try_for_each(|(name, value)| next.set(name, value).map_err(|e| (name.to_string(), e)))
+            .and_then(|()| next.check().map_err(|e| ("save".to_string(), e)));
+        if let Err(e) = result {
+            for (name, value) in saved {
+                // A value CONFIG GET gave back is one `set` takes.
+                let _ = next.set(name, &value);
+            }
+            return Err(e);
         }
-        next.check().map_err(|e| ("save".to_string(), e))?;
         *self = next;
         Ok(())
     }
@@ -1754,11 +1780,13 @@ mod tests {
         c.load_text("cluster-enabled no\ntls-port 0\nmaxmemory 0\nreplicaof \"\"\n")
             .unwrap();
         assert!(c.ignored_given.is_empty());
-        c.load_text("tcp-keepalive 60\nhash-max-ziplist-entries 100\nhz 10\nhz 20\n")
+        // (Not an encoding limit that rudis applies: those are process-wide, and other tests
+        // in this process build hashes.)
+        c.load_text("tcp-keepalive 60\nzset-max-ziplist-entries 100\nhz 10\nhz 20\n")
             .unwrap();
-        assert_eq!(c.ignored_given, ["hz"]);
-        assert_eq!(c.get("hash-max-listpack-entries").unwrap(), "100");
-        assert_eq!(c.get("HASH-MAX-ZIPLIST-ENTRIES").unwrap(), "100");
+        assert_eq!(c.ignored_given, ["zset-max-listpack-entries", "hz"]);
+        assert_eq!(c.get("zset-max-listpack-entries").unwrap(), "100");
+        assert_eq!(c.get("ZSET-MAX-ZIPLIST-ENTRIES").unwrap(), "100");
         assert_eq!(c.get("hz").unwrap(), "20");
         assert_eq!(c.get("tcp-keepalive").unwrap(), "60");
     }
