@@ -242,6 +242,12 @@ const DEPRECATED: &[&str] = &[
 ];
 
 /// An int setting from 0 up, as Redis bounds its own (a C int).
+/// An encoding limit's range (Redis's size_t configs).
+const LIMIT: Kind = Kind::Int {
+    min: 0,
+    max: i64::MAX,
+};
+
 const NON_NEGATIVE: Kind = Kind::Int {
     min: 0,
     max: i32::MAX as i64,
@@ -342,6 +348,22 @@ pub static SETTINGS: &[Setting] = &[
             true,
         )
     },
+    Setting {
+        alias: Some("hash-max-ziplist-entries"),
+        ..setting("hash-max-listpack-entries", LIMIT, true)
+    },
+    Setting {
+        alias: Some("hash-max-ziplist-value"),
+        ..setting(
+            "hash-max-listpack-value",
+            Kind::MemoryIn {
+                min: 0,
+                max: i64::MAX,
+            },
+            true,
+        )
+    },
+    setting("set-max-intset-entries", LIMIT, true),
     setting(
         "enable-debug-command",
         Kind::Enum(&["no", "yes", "local"]),
@@ -364,6 +386,14 @@ pub static SETTINGS: &[Setting] = &[
         },
         false,
     ),
+];
+
+/// Settings whose value is process-wide state rather than a `Config` field.
+const PROCESS_WIDE: &[&str] = &[
+    "list-max-listpack-size",
+    "hash-max-listpack-entries",
+    "hash-max-listpack-value",
+    "set-max-intset-entries",
 ];
 
 pub fn find_setting(name: &str) -> Option<&'static Setting> {
@@ -869,6 +899,13 @@ impl Config {
             "busy-poll-us" => self.busy_poll_us = v.int() as u64,
             // One value for every list, read where nodes fill (as Redis's server global).
             "list-max-listpack-size" => crate::store::list::set_max_listpack_size(v.int() as i32),
+            "hash-max-listpack-entries" => {
+                crate::store::limits::set_hash_max_entries(v.int() as usize)
+            }
+            "hash-max-listpack-value" => crate::store::limits::set_hash_max_value(v.int() as usize),
+            "set-max-intset-entries" => {
+                crate::store::limits::set_max_intset_entries(v.int() as usize)
+            }
             "enable-debug-command" => {
                 self.enable_debug_command = match v.word() {
                     "yes" => DebugCommand::Yes,
@@ -978,6 +1015,9 @@ impl Config {
             "client-write-timeout" => self.client_write_timeout.to_string(),
             "busy-poll-us" => self.busy_poll_us.to_string(),
             "list-max-listpack-size" => crate::store::list::max_listpack_size().to_string(),
+            "hash-max-listpack-entries" => crate::store::limits::hash_max_entries().to_string(),
+            "hash-max-listpack-value" => crate::store::limits::hash_max_value().to_string(),
+            "set-max-intset-entries" => crate::store::limits::max_intset_entries().to_string(),
             "enable-debug-command" => match self.enable_debug_command {
                 DebugCommand::No => "no",
                 DebugCommand::Yes => "yes",
@@ -1016,11 +1056,29 @@ impl Config {
         if let Some(name) = unknown {
             return Err((name.to_string(), ConfigError::UnknownSetting(name.into())));
         }
+        // The encoding limits live outside the Config (process-wide, read by the types): a
+        // failed CONFIG SET puts back those it had already changed.
+        let saved: Vec<(&str, String)> = pairs
+            .iter()
+            .filter(|(n, _)| {
+                PROCESS_WIDE
+                    .iter()
+                    .any(|p| find_setting(n).is_some_and(|s| s.name == *p))
+            })
+            .filter_map(|(n, _)| Some((*n, self.get(n)?)))
+            .collect();
         let mut next = self.clone();
-        for (name, value) in pairs {
-            next.set(name, value).map_err(|e| (name.to_string(), e))?;
+        let result = pairs
+            .iter()
+            .try_for_each(|(name, value)| next.set(name, value).map_err(|e| (name.to_string(), e)))
+            .and_then(|()| next.check().map_err(|e| ("save".to_string(), e)));
+        if let Err(e) = result {
+            for (name, value) in saved {
+                // A value CONFIG GET gave back is one `set` takes.
+                let _ = next.set(name, &value);
+            }
+            return Err(e);
         }
-        next.check().map_err(|e| ("save".to_string(), e))?;
         *self = next;
         Ok(())
     }
@@ -1722,11 +1780,13 @@ mod tests {
         c.load_text("cluster-enabled no\ntls-port 0\nmaxmemory 0\nreplicaof \"\"\n")
             .unwrap();
         assert!(c.ignored_given.is_empty());
-        c.load_text("tcp-keepalive 60\nhash-max-ziplist-entries 100\nhz 10\nhz 20\n")
+        // (Not an encoding limit that rudis applies: those are process-wide, and other tests
+        // in this process build hashes.)
+        c.load_text("tcp-keepalive 60\nzset-max-ziplist-entries 100\nhz 10\nhz 20\n")
             .unwrap();
-        assert_eq!(c.ignored_given, ["hash-max-listpack-entries", "hz"]);
-        assert_eq!(c.get("hash-max-listpack-entries").unwrap(), "100");
-        assert_eq!(c.get("HASH-MAX-ZIPLIST-ENTRIES").unwrap(), "100");
+        assert_eq!(c.ignored_given, ["zset-max-listpack-entries", "hz"]);
+        assert_eq!(c.get("zset-max-listpack-entries").unwrap(), "100");
+        assert_eq!(c.get("ZSET-MAX-ZIPLIST-ENTRIES").unwrap(), "100");
         assert_eq!(c.get("hz").unwrap(), "20");
         assert_eq!(c.get("tcp-keepalive").unwrap(), "60");
     }

@@ -249,10 +249,17 @@ fn ignored_directives_give_one_warning() {
          appendonly no\n",
     )
     .unwrap();
-    let args: Vec<String> = ["--port", &port.to_string(), "--activerehashing", "no"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let args: Vec<String> = [
+        "--port",
+        &port.to_string(),
+        "--activerehashing",
+        "no",
+        "--set-max-intset-entries",
+        "2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let s = rudis_on(&conf, &args, port, tmp.path());
     let log = s.log();
     let warnings: Vec<&str> = log
@@ -272,6 +279,14 @@ fn ignored_directives_give_one_warning() {
     assert_eq!(got["list-max-ziplist-size"], "-3");
     assert_eq!(got["list-max-listpack-size"], "-3");
     assert_eq!(got["activerehashing"], "no");
+    // The encoding limits are not ignored: they take effect, from a flag as from the file.
+    assert_eq!(got["set-max-intset-entries"], "2");
+    let mut raw = Raw::connect(port);
+    raw.cmd(&["SADD", "s", "1", "2", "3"]);
+    assert_eq!(
+        raw.cmd(&["OBJECT", "ENCODING", "s"]),
+        b"$9\r\nhashtable\r\n"
+    );
     // CONFIG SET takes the mutable ones, several at once, and refuses the rest as Redis.
     let mut raw = Raw::connect(port);
     assert_eq!(

@@ -181,6 +181,8 @@ scripts!(
     lists,
     sets,
     blocking,
+    sort,
+    object,
     server,
     strings,
     bitmaps,

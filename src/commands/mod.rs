@@ -27,9 +27,11 @@ pub mod info;
 pub mod keys;
 pub mod list;
 pub mod list_blocking;
+pub mod object;
 pub mod persistence;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod string;
 pub mod transaction;
 

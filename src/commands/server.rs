@@ -161,11 +161,14 @@ fn getkeys(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if !spec.has_key_arguments() {
         return Err(CommandError::Err("The command has no key arguments".into()));
     }
-    let keys: Vec<&[u8]> = spec
+    let mut keys: Vec<&[u8]> = spec
         .checked_key_positions(target)
         .ok_or_else(|| CommandError::Err("Invalid arguments specified for command".into()))?
         .map(|i| target[i])
         .collect();
+    if let Keys::Parsed { more_key, .. } = spec.keys {
+        keys.extend(more_key(target).map(|i| target[i]));
+    }
     ctx.out.array(keys.len());
     for k in keys {
         ctx.out.bulk(k);

@@ -110,6 +110,16 @@ pub enum Keys {
         range: (i32, i32, i32),
         dbs: KeyDbsFn,
     },
+    /// Keys at `range`'s positions, as `Range`, unless `whole_db` says the arguments reach
+    /// keys not known before the command runs (SORT's BY/GET patterns, its STORE destination
+    /// found by parsing): then the whole current database, as `Db`.
+    /// `more_key` finds a key the range does not hold (STORE's destination), for COMMAND
+    /// GETKEYS.
+    Parsed {
+        range: (i32, i32, i32),
+        whole_db: fn(&[&[u8]]) -> bool,
+        more_key: fn(&[&[u8]]) -> Option<usize>,
+    },
 }
 
 pub struct CommandSpec {
@@ -178,7 +188,7 @@ impl CommandSpec {
     pub fn key_range(&self) -> (i32, i32, i32) {
         match self.keys {
             Keys::Range { first, last, step } => (first, last, step),
-            Keys::Custom { range, .. } => range,
+            Keys::Custom { range, .. } | Keys::Parsed { range, .. } => range,
             _ => (0, 0, 0),
         }
     }
@@ -197,7 +207,9 @@ impl CommandSpec {
         Some(match self.keys {
             Keys::Range { first, last, step } => KeyPositions::new((first, last, step), argc),
             Keys::KeyNum { count, first, step } => KeyPositions::counted(argv, count, first, step)?,
-            Keys::Custom { range, .. } => KeyPositions::new(range, argc),
+            Keys::Custom { range, .. } | Keys::Parsed { range, .. } => {
+                KeyPositions::new(range, argc)
+            }
             Keys::None | Keys::Db | Keys::All => KeyPositions::new((1, 0, 1), 0),
         })
     }
@@ -206,7 +218,7 @@ impl CommandSpec {
     pub fn has_key_arguments(&self) -> bool {
         match self.keys {
             Keys::Range { first, .. } => first > 0,
-            Keys::Custom { range, .. } => range.0 > 0,
+            Keys::Custom { range, .. } | Keys::Parsed { range, .. } => range.0 > 0,
             Keys::KeyNum { .. } => true,
             Keys::None | Keys::Db | Keys::All => false,
         }
@@ -258,7 +270,10 @@ impl KeyPositions {
             .parse::<i64>()
             .ok()
             .filter(|&n| n > 0)?;
-        let last = i64::from(first) + (n - 1) * i64::from(step.max(1));
+        // Checked: a count near i64::MAX names no keys rather than overflowing.
+        let last = (n - 1)
+            .checked_mul(i64::from(step.max(1)))?
+            .checked_add(i64::from(first))?;
         if last >= argv.len() as i64 {
             return None;
         }
@@ -308,7 +323,14 @@ mod tests {
         assert_eq!(keys(&[b"lmpop", b"1", b"a", b"left"]), [2]);
         // As Redis counts them: the keys may run into the other arguments, not past the end.
         assert_eq!(keys(&[b"lmpop", b"3", b"a", b"b", b"left"]), [2, 3, 4]);
-        for bad in [&b"0"[..], b"-1", b"x", b"99999999999", b"4"] {
+        for bad in [
+            &b"0"[..],
+            b"-1",
+            b"x",
+            b"99999999999",
+            b"4",
+            b"9223372036854775807",
+        ] {
             let argv: &[&[u8]] = &[b"lmpop", bad, b"a", b"b", b"left"];
             assert!(keys(argv).is_empty());
             assert!(lmpop.checked_key_positions(argv).is_none());

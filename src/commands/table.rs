@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use super::spec::CommandSpec;
 use super::{
     bitmap, client, config, connection, debug, expire, hash, info, keys, list, list_blocking,
-    persistence, server, set, string, transaction,
+    object, persistence, server, set, sort, string, transaction,
 };
 
 /// Every command, from each module's own list.
@@ -21,7 +21,9 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         list::COMMANDS,
         set::COMMANDS,
         list_blocking::COMMANDS,
+        sort::COMMANDS,
         keys::COMMANDS,
+        object::COMMANDS,
         persistence::COMMANDS,
         expire::COMMANDS,
         server::COMMANDS,
@@ -221,7 +223,7 @@ mod tests {
             .filter(|c| !c.subcommands.is_empty())
             .map(|c| c.name)
             .collect();
-        assert_eq!(containers, ["client", "config", "command"]);
+        assert_eq!(containers, ["client", "config", "object", "command"]);
     }
 
     #[test]

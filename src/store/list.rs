@@ -482,6 +482,12 @@ impl List {
         self.len() == 0
     }
 
+    /// OBJECT ENCODING's name: Redis 7.0 makes every list a quicklist, however small (7.2
+    /// says `listpack` while it is one node).
+    pub fn encoding(&self) -> &'static str {
+        "quicklist"
+    }
+
     /// True once the list has outgrown one node (OBJECT ENCODING's `quicklist` in Redis 7.2;
     /// 7.0 says `quicklist` for every list).
     pub fn is_chained(&self) -> bool {

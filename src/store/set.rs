@@ -15,6 +15,7 @@ use super::{Bytes, KeyHasher};
 use crate::resp::parse::parse_i64;
 
 /// Redis's `set-max-intset-entries` default: past this many members an intset becomes a table.
+/// `set-max-intset-entries`'s default (see `limits`).
 pub const SET_MAX_INTSET_ENTRIES: usize = 512;
 
 /// One member as a set holds it: an intset's members are integers, a table's are bytes.
@@ -406,7 +407,7 @@ impl Set {
 
     /// Adds `m`; true if it is new.
     pub fn insert(&mut self, m: &[u8]) -> bool {
-        self.insert_limit(m, SET_MAX_INTSET_ENTRIES)
+        self.insert_limit(m, super::limits::max_intset_entries())
     }
 
     /// Adds `m` with `max_intset` as `set-max-intset-entries`.
@@ -434,7 +435,9 @@ impl Set {
     /// Adds a member read from another set.
     pub fn insert_member(&mut self, m: Member) -> bool {
         match (&mut *self, m) {
-            (Set::Ints(s), Member::Int(v)) if s.len() < SET_MAX_INTSET_ENTRIES => s.insert(v),
+            (Set::Ints(s), Member::Int(v)) if s.len() < super::limits::max_intset_entries() => {
+                s.insert(v)
+            }
             _ => m.with_bytes(|b| self.insert(b)),
         }
     }

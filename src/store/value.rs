@@ -49,11 +49,6 @@ pub fn is_expired(deadline: u64, clock: u64) -> bool {
     clock > deadline
 }
 
-/// Past these sizes a hash becomes a hash table (Redis's `hash-max-listpack-entries` and
-/// `hash-max-listpack-value`).
-pub const SMALL_HASH_MAX_ENTRIES: usize = 128;
-pub const SMALL_HASH_MAX_VALUE: usize = 64;
-
 /// A hash. Small ones are a vector in insertion order, as Redis's listpack is: HGETALL on a small
 /// hash lists fields in the order they were first set, and users see that order.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,13 +85,17 @@ impl Hash {
     /// Sets a field; true if it is new.
     pub fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
         if let Hash::Small(v) = self {
-            if let Some(slot) = v.iter_mut().find(|(f, _)| &**f == field) {
+            // Past `hash-max-listpack-entries` or `hash-max-listpack-value` a hash becomes a
+            // hash table; a field's new value too long converts it as well, as in Redis.
+            let max_value = super::limits::hash_max_value();
+            let slot = v.iter_mut().find(|(f, _)| &**f == field);
+            if let Some(slot) = slot.filter(|_| value.len() <= max_value) {
                 slot.1 = value.into();
                 return false;
             }
-            if v.len() < SMALL_HASH_MAX_ENTRIES
-                && field.len() <= SMALL_HASH_MAX_VALUE
-                && value.len() <= SMALL_HASH_MAX_VALUE
+            if v.len() < super::limits::hash_max_entries()
+                && field.len() <= max_value
+                && value.len() <= max_value
             {
                 v.push((field.into(), value.into()));
                 return true;
@@ -161,11 +160,11 @@ mod tests {
         );
         assert!(h.remove(b"b"));
         assert!(!h.remove(b"b"));
-        for i in 0..200 {
+        for i in 0..600 {
             h.insert(format!("f{i}").as_bytes(), b"v");
         }
         assert!(matches!(h, Hash::Large(_)));
-        assert_eq!(h.len(), 201);
+        assert_eq!(h.len(), 601);
         assert_eq!(h.get(b"a"), Some(&b"2"[..]));
     }
 }

@@ -1,0 +1,36 @@
+//! The encoding limits redis.conf and CONFIG SET set (`set-max-intset-entries`,
+//! `hash-max-listpack-*`; `list-max-listpack-size` lives beside the list code), read by a
+//! value when it converts. The config's own value: CONFIG GET reads them here.
+//! Process-wide atomics: one relaxed load where a value grows, no lock and no config lookup
+//! on the hot paths. As in Redis, a new limit applies to values from their next write on;
+//! none is converted back.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static SET_MAX_INTSET_ENTRIES: AtomicUsize = AtomicUsize::new(512);
+static HASH_MAX_ENTRIES: AtomicUsize = AtomicUsize::new(512);
+static HASH_MAX_VALUE: AtomicUsize = AtomicUsize::new(64);
+
+pub fn max_intset_entries() -> usize {
+    SET_MAX_INTSET_ENTRIES.load(Ordering::Relaxed)
+}
+
+pub fn hash_max_entries() -> usize {
+    HASH_MAX_ENTRIES.load(Ordering::Relaxed)
+}
+
+pub fn hash_max_value() -> usize {
+    HASH_MAX_VALUE.load(Ordering::Relaxed)
+}
+
+pub fn set_max_intset_entries(n: usize) {
+    SET_MAX_INTSET_ENTRIES.store(n, Ordering::Relaxed);
+}
+
+pub fn set_hash_max_entries(n: usize) {
+    HASH_MAX_ENTRIES.store(n, Ordering::Relaxed);
+}
+
+pub fn set_hash_max_value(n: usize) {
+    HASH_MAX_VALUE.store(n, Ordering::Relaxed);
+}
