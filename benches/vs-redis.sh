@@ -27,19 +27,20 @@
 #     -r ROUNDS    alternate A/B rounds, median reported (default 3)
 #     -k KEYS      keys for the memory, aof and fragment parts (default 1000000)
 #     -b BINARY    rudis binary (default: target/release/rudis-server, built if missing)
+#     -x ARGS      more rudis flags, e.g. -x "--busy-poll-us 0"
 #
 # Ratios above 1 mean rudis is faster (throughput), cheaper (cpu) or smaller/quicker (memory, aof).
 # Needs redis-server, redis-cli, redis-benchmark (apt-get install -y redis-server redis-tools)
 # and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tests=set,get,incr,hset n=200000 c=50 P=1 w=5 aof=no rounds=3 keys=1000000 proto=() idle=0
+tests=set,get,incr,hset n=200000 c=50 P=1 w=5 aof=no rounds=3 keys=1000000 proto=() idle=0 extra=""
 bin=target/release/rudis-server
-while getopts "t:n:c:P:w:a:r:k:b:i:3h" o; do
+while getopts "t:n:c:P:w:a:r:k:b:i:x:3h" o; do
   case $o in t) tests=$OPTARG;; n) n=$OPTARG;; c) c=$OPTARG;; P) P=$OPTARG;; w) w=$OPTARG;;
     a) aof=$OPTARG;; r) rounds=$OPTARG;; k) keys=$OPTARG;; b) bin=$OPTARG;;
-    3) proto=(-3);; i) idle=$OPTARG;;
-    h) sed -n 2,33p "$0"; exit 0;; *) sed -n 2,33p "$0"; exit 2;; esac
+    3) proto=(-3);; i) idle=$OPTARG;; x) extra=$OPTARG;;
+    h) sed -n 2,34p "$0"; exit 0;; *) sed -n 2,34p "$0"; exit 2;; esac
 done
 shift $((OPTIND - 1))
 parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(throughput cpu memory aof)
@@ -79,7 +80,7 @@ start_redis() {
 start_rudis() {
   port=$(free_port); mkdir -p "$1"
   "$bin" --port "$port" --bind 127.0.0.1 --dir "$1" --appendonly "$2" --appendfsync everysec \
-    --workers "$w" >"$1/rudis.log" 2>&1 &
+    --workers "$w" $extra >"$1/rudis.log" 2>&1 &
   pid=$!; pids+=("$pid")
 }
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
