@@ -88,29 +88,32 @@ impl Client {
     /// A client; `stream` is its connection (none for the AOF loader's client).
     pub fn new(stream: Option<&TcpStream>) -> Self {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        Client {
-            id,
-            addr: stream.and_then(|s| s.peer_addr().ok()),
-            db: 0,
-            handle: Arc::new(ClientHandle::new(id, stream)),
-            close_after_reply: false,
-            pending_ack: None,
-            authenticated: true,
-            multi: None,
-            watched: Watched::default(),
-            blocked: false,
-            // Without a connection (the AOF loader's client) nothing could deliver the reply
-            // of a wait: a blocking command acts as its non-blocking form.
-            deny_blocking: stream.is_none(),
-        }
+        let handle = Arc::new(ClientHandle::new(id, stream));
+        // Without a connection (the AOF loader's client) nothing could deliver the reply of a
+        // wait: a blocking command acts as its non-blocking form.
+        Client::with_handle(
+            handle,
+            stream.and_then(|s| s.peer_addr().ok()),
+            0,
+            stream.is_none(),
+        )
     }
 
     /// A client that runs a command on behalf of a blocked one being served (see
     /// `blocking`): its handle and database, no connection, never blocking.
     pub fn acting_for(handle: Arc<ClientHandle>, db: usize) -> Self {
+        Client::with_handle(handle, None, db, true)
+    }
+
+    fn with_handle(
+        handle: Arc<ClientHandle>,
+        addr: Option<SocketAddr>,
+        db: usize,
+        deny_blocking: bool,
+    ) -> Self {
         Client {
             id: handle.id,
-            addr: None,
+            addr,
             db,
             handle,
             close_after_reply: false,
@@ -119,7 +122,7 @@ impl Client {
             multi: None,
             watched: Watched::default(),
             blocked: false,
-            deny_blocking: true,
+            deny_blocking,
         }
     }
 }

@@ -499,21 +499,37 @@ pub(super) fn lmpop_args(argv: &[&[u8]]) -> Result<(usize, End, usize), CommandE
     Ok((n, end, count.unwrap_or(1)))
 }
 
-fn lmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
-    let (n, end, count) = lmpop_args(argv)?;
-    for key in &argv[2..2 + n] {
+/// Pops from the first of `keys` that holds a list and replies `[key, popped]` (one element
+/// with `count` None, else an array), logged as the LPOP/RPOP it was, as Redis propagates
+/// LMPOP, BLPOP and BLMPOP. False, with nothing replied, when every key is empty.
+pub(super) fn pop_first(
+    ctx: &mut Ctx,
+    keys: &[&[u8]],
+    end: End,
+    count: Option<usize>,
+) -> Result<bool, CommandError> {
+    for key in keys {
         if ctx.ks.get_list(key)?.is_none() {
             continue;
         }
         ctx.out.array(2);
         ctx.out.bulk(key);
-        let popped = pop_reply(ctx, key, end, Some(count));
-        // Logged as the pop it was, as Redis propagates it.
+        let popped = pop_reply(ctx, key, end, count);
         let name: &[u8] = if end == End::Left { b"LPOP" } else { b"RPOP" };
-        ctx.propagate(&[name, key, itoa::Buffer::new().format(popped).as_bytes()]);
-        return Ok(());
+        match count {
+            None => ctx.propagate(&[name, key]),
+            Some(_) => ctx.propagate(&[name, key, itoa::Buffer::new().format(popped).as_bytes()]),
+        }
+        return Ok(true);
     }
-    ctx.out.null_array();
+    Ok(false)
+}
+
+fn lmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let (n, end, count) = lmpop_args(argv)?;
+    if !pop_first(ctx, &argv[2..2 + n], end, Some(count))? {
+        ctx.out.null_array();
+    }
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::flags::*;
-use super::list::{lmpop_args, move_one, parse_end, pop_reply};
+use super::list::{lmpop_args, move_one, parse_end, pop_first};
 use super::{lookup, run, CommandError, CommandSpec, Ctx, Keys};
 use crate::blocking::{Serve, Served};
 use crate::client::Client;
@@ -108,12 +108,12 @@ fn block(
         ctx.out.null_array();
         return;
     }
+    let protocol = ctx.out.protocol();
     let mut timeout = ReplyBuf::new();
-    timeout.set_protocol(ctx.out.protocol());
+    timeout.set_protocol(protocol);
     timeout.null_array();
     let handle = ctx.client.handle.clone();
     let db = ctx.ks.db;
-    let protocol = ctx.out.protocol();
     let serve = serving(handle.clone(), db, protocol, serve);
     ctx.shared.blocking.block(
         &handle,
@@ -163,16 +163,8 @@ fn run_for(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut Reply
 fn bpop(ctx: &mut Ctx, argv: &[&[u8]], end: End) -> Result<(), CommandError> {
     let deadline = deadline(argv[argv.len() - 1])?;
     let keys = &argv[1..argv.len() - 1];
-    for key in keys {
-        if ctx.ks.get_list(key)?.is_some() {
-            ctx.out.array(2);
-            ctx.out.bulk(key);
-            pop_reply(ctx, key, end, None);
-            // Logged as the pop it was, as Redis rewrites it.
-            let name: &[u8] = if end == End::Left { b"LPOP" } else { b"RPOP" };
-            ctx.propagate(&[name, key]);
-            return Ok(());
-        }
+    if pop_first(ctx, keys, end, None)? {
+        return Ok(());
     }
     let name: &'static [u8] = if end == End::Left { b"lpop" } else { b"rpop" };
     block(ctx, keys, deadline, move |shared, client, key, out| {
@@ -262,15 +254,8 @@ fn blmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let (n, end, count) = lmpop_args(&argv[1..])?;
     let deadline = deadline(argv[1])?;
     let keys = &argv[3..3 + n];
-    for key in keys {
-        if ctx.ks.get_list(key)?.is_some() {
-            ctx.out.array(2);
-            ctx.out.bulk(key);
-            let popped = pop_reply(ctx, key, end, Some(count));
-            let name: &[u8] = if end == End::Left { b"LPOP" } else { b"RPOP" };
-            ctx.propagate(&[name, key, itoa::Buffer::new().format(popped).as_bytes()]);
-            return Ok(());
-        }
+    if pop_first(ctx, keys, end, Some(count))? {
+        return Ok(());
     }
     let count = count.to_string().into_bytes();
     block(ctx, keys, deadline, move |shared, client, key, out| {
