@@ -5,7 +5,7 @@ use smallvec::SmallVec;
 
 use super::ctx::{Ctx, KnownKeys};
 use super::error::CommandError;
-use super::spec::{flags, CommandSpec, KeyPositions, Keys};
+use super::spec::{flags, CommandSpec, Keys};
 use super::table::lookup;
 use super::transaction;
 use crate::client::Client;
@@ -79,9 +79,9 @@ fn plan_hashed(
         }
         Keys::Db => shared.store.db_shards(db).collect(),
         Keys::All => shared.store.all_shards().collect(),
-        Keys::Custom { range, dbs } => {
+        Keys::Custom { dbs, .. } => {
             let mut ids = ShardIds::new();
-            for i in KeyPositions::new(range, argv.len()) {
+            for i in spec.key_positions(argv) {
                 for d in dbs(shared, db, argv, i) {
                     ids.push(ShardId::of_key(d, argv[i]));
                 }
