@@ -898,7 +898,7 @@ impl Config {
             "client-write-timeout" => self.client_write_timeout = v.int() as u64,
             "busy-poll-us" => self.busy_poll_us = v.int() as u64,
             // One value for every list, read where nodes fill (as Redis's server global).
-            "list-max-listpack-size" => crate::store::list::set_max_listpack_size(v.int() as i32),
+            "list-max-listpack-size" => crate::store::limits::set_max_listpack_size(v.int() as i32),
             "hash-max-listpack-entries" => {
                 crate::store::limits::set_hash_max_entries(v.int() as usize)
             }
@@ -1014,7 +1014,7 @@ impl Config {
                 .join(" "),
             "client-write-timeout" => self.client_write_timeout.to_string(),
             "busy-poll-us" => self.busy_poll_us.to_string(),
-            "list-max-listpack-size" => crate::store::list::max_listpack_size().to_string(),
+            "list-max-listpack-size" => crate::store::limits::max_listpack_size().to_string(),
             "hash-max-listpack-entries" => crate::store::limits::hash_max_entries().to_string(),
             "hash-max-listpack-value" => crate::store::limits::hash_max_value().to_string(),
             "set-max-intset-entries" => crate::store::limits::max_intset_entries().to_string(),

@@ -1,15 +1,26 @@
 //! The encoding limits redis.conf and CONFIG SET set (`set-max-intset-entries`,
-//! `hash-max-listpack-*`; `list-max-listpack-size` lives beside the list code), read by a
-//! value when it converts. The config's own value: CONFIG GET reads them here.
+//! `hash-max-listpack-*`, `list-max-listpack-size`), read by a value when it converts (a
+//! list: when it fills a node). The config's own value: CONFIG GET reads them here.
 //! Process-wide atomics: one relaxed load where a value grows, no lock and no config lookup
 //! on the hot paths. As in Redis, a new limit applies to values from their next write on;
 //! none is converted back.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+
+/// `list-max-listpack-size`: Redis's default -2 (8 KB nodes); positive: entries per node.
+static LIST_MAX_LISTPACK_SIZE: AtomicI32 = AtomicI32::new(-2);
 
 static SET_MAX_INTSET_ENTRIES: AtomicUsize = AtomicUsize::new(512);
 static HASH_MAX_ENTRIES: AtomicUsize = AtomicUsize::new(512);
 static HASH_MAX_VALUE: AtomicUsize = AtomicUsize::new(64);
+
+pub fn max_listpack_size() -> i32 {
+    LIST_MAX_LISTPACK_SIZE.load(Ordering::Relaxed)
+}
+
+pub fn set_max_listpack_size(fill: i32) {
+    LIST_MAX_LISTPACK_SIZE.store(fill, Ordering::Relaxed);
+}
 
 pub fn max_intset_entries() -> usize {
     SET_MAX_INTSET_ENTRIES.load(Ordering::Relaxed)

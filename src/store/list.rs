@@ -13,19 +13,8 @@
 //! from its end.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicI32, Ordering};
 
-/// `list-max-listpack-size`, shared by every list: Redis's default -2 (8 KB nodes).
-static FILL: AtomicI32 = AtomicI32::new(-2);
-
-pub fn max_listpack_size() -> i32 {
-    FILL.load(Ordering::Relaxed)
-}
-
-/// Applies to nodes filled from now on; existing nodes keep their size, as in Redis.
-pub fn set_max_listpack_size(fill: i32) {
-    FILL.store(fill, Ordering::Relaxed);
-}
+use super::limits::max_listpack_size;
 
 /// A node with a count limit still stops at this many bytes (Redis's SIZE_SAFETY_LIMIT).
 const SAFETY_LIMIT: usize = 8192;
