@@ -5,24 +5,9 @@ mod common;
 
 use aofutil::{check_aof, redis_loading, wait_log};
 use common::{Raw, Rudis};
-use rudis::resp::reply::encode_command;
 use rudis::resp::Frame;
 
 const DONE: &str = "Background AOF rewrite finished successfully";
-
-fn run(c: &mut Raw, cmds: &[Vec<String>]) {
-    for chunk in cmds.chunks(500) {
-        let mut out = Vec::new();
-        for cmd in chunk {
-            encode_command(&mut out, cmd);
-        }
-        c.send_raw(&out);
-        for cmd in chunk {
-            let r = c.read_reply();
-            assert!(!r.starts_with(b"-"), "{cmd:?}: {}", common::show(&r));
-        }
-    }
-}
 
 fn words(s: &str) -> Vec<String> {
     s.split(' ').map(String::from).collect()
@@ -90,7 +75,7 @@ fn snapshot(c: &mut Raw) -> Vec<Frame> {
 fn lists_survive_restart_and_rewrite_and_real_redis_loads_them() {
     let mut r = Rudis::start(&["--appendfsync", "always"]);
     let mut c = r.raw();
-    run(&mut c, &workload());
+    c.pipeline_ok(&workload());
     let truth = snapshot(&mut c);
     assert_eq!(
         truth[200],

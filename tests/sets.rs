@@ -8,27 +8,7 @@ use std::collections::HashMap;
 
 use aofutil::{check_aof, redis_loading, wait_log};
 use common::{Raw, RealRedis, Rudis};
-use rudis::resp::reply::encode_command;
 use rudis::resp::Frame;
-
-fn pipeline(c: &mut Raw, cmds: &[Vec<Vec<u8>>]) {
-    for chunk in cmds.chunks(500) {
-        let mut out = Vec::new();
-        for cmd in chunk {
-            encode_command(&mut out, cmd);
-        }
-        c.send_raw(&out);
-        for cmd in chunk {
-            let r = c.read_reply();
-            assert!(
-                !r.starts_with(b"-"),
-                "{:?}: {}",
-                String::from_utf8_lossy(&cmd[0]),
-                common::show(&r)
-            );
-        }
-    }
-}
 
 fn words(w: &[&str]) -> Vec<Vec<u8>> {
     w.iter().map(|s| s.as_bytes().to_vec()).collect()
@@ -91,7 +71,7 @@ fn load(c: &mut Raw) {
     cmds.push(words(&["SADD", "whole", "1", "2"]));
     cmds.push(words(&["SPOP", "whole", "5"]));
     cmds.push(words(&["SELECT", "0"]));
-    pipeline(c, &cmds);
+    c.pipeline_ok(&cmds);
 }
 
 /// Every key's type and sorted members, in both databases used.

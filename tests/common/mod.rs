@@ -235,6 +235,26 @@ impl Raw {
         self.stream.write_all(bytes).expect("send");
     }
 
+    /// Sends `cmds` pipelined, 500 at a time, and fails the test on any error reply.
+    pub fn pipeline_ok<A: AsRef<[u8]>>(&mut self, cmds: &[Vec<A>]) {
+        for chunk in cmds.chunks(500) {
+            let mut out = Vec::new();
+            for cmd in chunk {
+                encode_command(&mut out, cmd);
+            }
+            self.send_raw(&out);
+            for cmd in chunk {
+                let r = self.read_reply();
+                assert!(
+                    !r.starts_with(b"-"),
+                    "{:?}: {}",
+                    String::from_utf8_lossy(cmd[0].as_ref()),
+                    show(&r)
+                );
+            }
+        }
+    }
+
     /// The next reply's raw bytes. Panics on timeout or close.
     pub fn read_reply(&mut self) -> Vec<u8> {
         self.try_read_reply()
