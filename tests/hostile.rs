@@ -289,3 +289,61 @@ fn a_command_over_many_keys_stalls_other_clients_only_briefly() {
         "another client's SET waited {worst:?} behind EXISTS/DEL of {n} keys"
     );
 }
+
+/// A TCP connection to 127.0.0.1:`port` from the source address `from`.
+fn connect_from(from: std::net::Ipv4Addr, port: u16) -> TcpStream {
+    use std::os::fd::FromRawFd;
+    let sockaddr = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: plain socket calls on a descriptor this function owns until `from_raw_fd`.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0, "socket");
+        let src = sockaddr(from, 0);
+        assert_eq!(
+            libc::bind(fd, &src as *const _ as *const libc::sockaddr, len),
+            0,
+            "bind"
+        );
+        let dst = sockaddr(std::net::Ipv4Addr::LOCALHOST, port);
+        assert_eq!(
+            libc::connect(fd, &dst as *const _ as *const libc::sockaddr, len),
+            0,
+            "connect"
+        );
+        TcpStream::from_raw_fd(fd)
+    }
+}
+
+/// Issue 21: `enable-debug-command local` allows only 127.0.0.1 and ::1, as Redis (and as
+/// rudis's own protected mode): not every 127.x.x.x address.
+#[test]
+fn debug_local_means_only_the_two_loopback_addresses() {
+    let args = ["--enable-debug-command", "local", "--protected-mode", "no"];
+    let redis = RealRedis::start(&args);
+    let rudis = Rudis::start(&args);
+    for from in ["127.0.0.1", "127.0.0.2", "127.1.2.3"] {
+        let reply = |port: u16| {
+            let mut s = connect_from(from.parse().unwrap(), port);
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(b"DEBUG SLEEP 0\r\n").unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = s.read(&mut buf).unwrap();
+            show(&buf[..n])
+        };
+        let want = reply(redis.port);
+        assert_eq!(reply(rudis.port), want, "from {from}");
+        assert_eq!(
+            want.starts_with("+OK"),
+            from == "127.0.0.1",
+            "{from}: {want}"
+        );
+    }
+}
