@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{show, RealRedis, Rudis};
+use common::{connect_from, show, RealRedis, Rudis};
 
 /// Sends `bytes` and returns everything received until the server closes the connection
 /// (`<closed>` is appended) or 1.5 s pass in silence.
@@ -288,38 +288,6 @@ fn a_command_over_many_keys_stalls_other_clients_only_briefly() {
         worst < Duration::from_millis(2500),
         "another client's SET waited {worst:?} behind EXISTS/DEL of {n} keys"
     );
-}
-
-/// A TCP connection to 127.0.0.1:`port` from the source address `from`.
-fn connect_from(from: std::net::Ipv4Addr, port: u16) -> TcpStream {
-    use std::os::fd::FromRawFd;
-    let sockaddr = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: port.to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(ip).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    // SAFETY: plain socket calls on a descriptor this function owns until `from_raw_fd`.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-        assert!(fd >= 0, "socket");
-        let src = sockaddr(from, 0);
-        assert_eq!(
-            libc::bind(fd, &src as *const _ as *const libc::sockaddr, len),
-            0,
-            "bind"
-        );
-        let dst = sockaddr(std::net::Ipv4Addr::LOCALHOST, port);
-        assert_eq!(
-            libc::connect(fd, &dst as *const _ as *const libc::sockaddr, len),
-            0,
-            "connect"
-        );
-        TcpStream::from_raw_fd(fd)
-    }
 }
 
 /// Issue 21: `enable-debug-command local` allows only 127.0.0.1 and ::1, as Redis (and as
