@@ -328,6 +328,9 @@ impl Session {
                 let _ = ack.recv();
             }
         }
+        if let Some(aof) = &shared.aof {
+            aof.wait_observed();
+        }
         let next = self.write_out(shared);
         if next == Next::Close || (self.closing && self.pending() == 0) {
             return Next::Close;
