@@ -559,7 +559,7 @@ pub struct OutputLimit {
     pub soft_seconds: u64,
 }
 
-/// Redis's classes; rudis has only normal clients, the others are kept for CONFIG GET.
+/// Redis's classes: subscribed clients are held to `pubsub`; `slave` is kept for CONFIG GET.
 pub const OUTPUT_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
 
 /// Parses `<class> <hard> <soft> <seconds>` groups onto `limits`; classes not named keep

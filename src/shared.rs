@@ -35,6 +35,7 @@ pub struct Shared {
     pub watches: Watches,
     /// Blocked clients and the keys they wait on.
     pub blocking: Blocking,
+    pub pubsub: crate::notify::pubsub::PubSub,
     pub started: Instant,
     loading: AtomicBool,
 }
@@ -49,6 +50,7 @@ impl Shared {
             clients: Clients::default(),
             watches: Watches::default(),
             blocking: Blocking::default(),
+            pubsub: Default::default(),
             started: Instant::now(),
             loading: AtomicBool::new(false),
         }

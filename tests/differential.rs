@@ -12,6 +12,12 @@
 //!   `!sleep 1100`    pause (milliseconds), for expiry
 //!   `!debug`         (anywhere) both servers start with `enable-debug-command yes`
 //!   `{proto}`        in a command: the protocol the script runs in, 2 or 3
+//!   `@sub CMD`       runs CMD on the connection named `sub` (opened, with the script's HELLO,
+//!                    at its first use) instead of the main one
+//!   `*3 CMD`         reads three frames (pushes or replies) instead of one reply: SUBSCRIBE
+//!                    a b c answers with three; `@sub *2` with no command reads two frames
+//!                    the connection was sent (Pub/Sub messages); `%` compares them as a
+//!                    multiset
 mod common;
 
 use common::{show, RealRedis, Rng, Rudis};
@@ -118,12 +124,16 @@ fn run_in(name: &str, text: &str, protocol: u8) -> Vec<String> {
     };
     let redis = RealRedis::start(debug);
     let rudis = Rudis::start(&[&["--appendonly", "no"], debug].concat());
-    let mut a = redis.raw();
-    let mut b = rudis.raw();
     let hello = ["HELLO".to_string(), protocol.to_string()];
-    // The reply holds the client id: only its shape is compared.
-    let (want, got) = (parse(&a.cmd(&hello)), parse(&b.cmd(&hello)));
-    assert_eq!(shape(&want), shape(&got), "HELLO {protocol}");
+    let connect = || {
+        let (mut a, mut b) = (redis.raw(), rudis.raw());
+        // The reply holds the client id: only its shape is compared.
+        let (want, got) = (parse(&a.cmd(&hello)), parse(&b.cmd(&hello)));
+        assert_eq!(shape(&want), shape(&got), "HELLO {protocol}");
+        (a, b)
+    };
+    let mut conns = std::collections::HashMap::new();
+    conns.insert(String::new(), connect());
     let name = format!("{name} (RESP{protocol})");
     let mut failures = Vec::new();
     for (no, line) in text.lines().enumerate() {
@@ -137,20 +147,46 @@ fn run_in(name: &str, text: &str, protocol: u8) -> Vec<String> {
             ));
             continue;
         }
-        let (mode, cmd) = match line.as_bytes()[0] {
+        let (mode, mut cmd) = match line.as_bytes()[0] {
             b'~' => ('~', line[1..].trim()),
             b'%' => ('%', line[1..].trim()),
             _ => ('=', line),
         };
-        let words = split_words(&cmd.replace("{proto}", &protocol.to_string()));
-        a.send(&words);
-        b.send(&words);
-        let want = a.read_reply_with_pushes();
-        let got = b.read_reply_with_pushes();
-        let same = match mode {
-            '~' => shape(&parse(&want)) == shape(&parse(&got)),
-            '%' => sorted(parse(&want)) == sorted(parse(&got)),
-            _ => want == got,
+        let mut conn = "";
+        if let Some(rest) = cmd.strip_prefix('@') {
+            let (c, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+            (conn, cmd) = (c, rest.trim());
+        }
+        let mut frames = None;
+        if let Some(rest) = cmd.strip_prefix('*') {
+            let (n, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+            frames = Some(n.parse::<usize>().expect("frame count"));
+            cmd = rest.trim();
+        }
+        let (a, b) = conns.entry(conn.to_string()).or_insert_with(connect);
+        if !cmd.is_empty() {
+            let words = split_words(&cmd.replace("{proto}", &protocol.to_string()));
+            a.send(&words);
+            b.send(&words);
+        }
+        let (same, want, got) = if let Some(n) = frames {
+            let read = |c: &mut common::Raw| (0..n).map(|_| c.read_reply()).collect::<Vec<_>>();
+            let (mut want, mut got) = (read(a), read(b));
+            if mode == '%' {
+                want.sort();
+                got.sort();
+            }
+            let (want, got) = (want.concat(), got.concat());
+            (want == got, want, got)
+        } else {
+            let want = a.read_reply_with_pushes();
+            let got = b.read_reply_with_pushes();
+            let same = match mode {
+                '~' => shape(&parse(&want)) == shape(&parse(&got)),
+                '%' => sorted(parse(&want)) == sorted(parse(&got)),
+                _ => want == got,
+            };
+            (same, want, got)
         };
         if !same {
             failures.push(format!(
@@ -190,7 +226,8 @@ scripts!(
     expire,
     databases,
     transactions,
-    resp3
+    resp3,
+    pubsub
 );
 
 /// A script word holding exactly `b`, whatever its bytes.

@@ -127,6 +127,14 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
         return reject(shared, client, out, Some(spec), CommandError::NoAuth);
     }
     client.handle.touch(client.db, full_name(spec, argv));
+    if client.subs.active() && !out.has_push() && !spec.has(flags::PUBSUB_CONTEXT) {
+        let err = CommandError::Err(format!(
+            "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET \
+             are allowed in this context",
+            full_name(spec, argv)
+        ));
+        return reject(shared, client, out, Some(spec), err);
+    }
     if client.multi.is_some() {
         if spec.has(flags::NO_MULTI) {
             let err = CommandError::Err("Command not allowed inside a transaction".into());

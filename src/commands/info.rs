@@ -95,6 +95,17 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
             put("rejected_connections", n(&s.rejected_connections));
             put("expired_keys", n(&s.expired_keys));
             put("evicted_keys", "0".into());
+            use crate::notify::pubsub::Kind;
+            let ps = &shared.pubsub;
+            put(
+                "pubsub_channels",
+                ps.channel_count(Kind::Channel).to_string(),
+            );
+            put("pubsub_patterns", ps.numpat().to_string());
+            put(
+                "pubsubshard_channels",
+                ps.channel_count(Kind::Shard).to_string(),
+            );
             put("total_error_replies", n(&s.error_replies));
         }
         "replication" => {
