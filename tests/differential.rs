@@ -18,6 +18,8 @@
 //!                    a b c answers with three; `@sub *2` with no command reads two frames
 //!                    the connection was sent (Pub/Sub messages); `%` compares them as a
 //!                    multiset
+//!   `^ @ev PING`     reads Pub/Sub messages (pushes, or RESP2 message arrays) up to the
+//!                    command's reply: what a subscriber received before it, in order
 mod common;
 
 use common::{show, RealRedis, Rng, Rudis};
@@ -102,6 +104,22 @@ fn parse(mut bytes: &[u8]) -> Frame {
     }
 }
 
+/// Frames up to the first that is neither a push nor a RESP2 Pub/Sub message, which ends it.
+fn read_messages_then_reply(c: &mut common::Raw) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    loop {
+        let frame = c.read_reply();
+        let message = frame.starts_with(b">")
+            || [&b"*3\r\n$7\r\nmessage\r\n"[..], b"*4\r\n$8\r\npmessage\r\n"]
+                .iter()
+                .any(|m| frame.starts_with(m));
+        bytes.extend(frame);
+        if !message {
+            return bytes;
+        }
+    }
+}
+
 /// Runs one script file against both servers, in RESP2 and then in RESP3; fails with every
 /// mismatch.
 pub fn run_script(name: &str, text: &str) {
@@ -150,6 +168,7 @@ fn run_in(name: &str, text: &str, protocol: u8) -> Vec<String> {
         let (mode, mut cmd) = match line.as_bytes()[0] {
             b'~' => ('~', line[1..].trim()),
             b'%' => ('%', line[1..].trim()),
+            b'^' => ('^', line[1..].trim()),
             _ => ('=', line),
         };
         let mut conn = "";
@@ -177,6 +196,9 @@ fn run_in(name: &str, text: &str, protocol: u8) -> Vec<String> {
                 got.sort();
             }
             let (want, got) = (want.concat(), got.concat());
+            (want == got, want, got)
+        } else if mode == '^' {
+            let (want, got) = (read_messages_then_reply(a), read_messages_then_reply(b));
             (want == got, want, got)
         } else {
             let want = a.read_reply_with_pushes();
@@ -227,7 +249,8 @@ scripts!(
     databases,
     transactions,
     resp3,
-    pubsub
+    pubsub,
+    keyspace_events
 );
 
 /// A script word holding exactly `b`, whatever its bytes.

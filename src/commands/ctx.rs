@@ -8,6 +8,7 @@ use smallvec::SmallVec;
 
 use super::{CommandError, CommandSpec};
 use crate::client::Client;
+use crate::notify::events::class::{EXPIRED, NEW};
 use crate::resp::reply::encode_command;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
@@ -116,6 +117,32 @@ impl<'a> Ctx<'a> {
         self.dirty += n;
     }
 
+    /// Publishes a keyspace event on `key` in the current database (see `notify::events`):
+    /// the one call a handler makes per event, after its change.
+    pub fn notify(&mut self, class: u32, event: &str, key: &[u8]) {
+        self.notify_in(self.ks.db, class, event, key);
+    }
+
+    /// `notify` for a key in database `db` (MOVE, COPY ... DB).
+    pub fn notify_in(&mut self, db: usize, class: u32, event: &str, key: &[u8]) {
+        if !crate::notify::events::enabled(class) {
+            return;
+        }
+        let me = crate::notify::pubsub::Publisher {
+            id: self.client.id,
+            out: self.out,
+        };
+        crate::notify::events::emit(self.shared, class, event, db, key, Some(me));
+    }
+
+    /// The generic `del` event for a container a command left empty (and so removed):
+    /// call after the type's own event when `emptied`.
+    pub fn notify_del_if(&mut self, emptied: bool, key: &[u8]) {
+        if emptied {
+            self.notify(crate::notify::events::class::GENERIC, "del", key);
+        }
+    }
+
     /// Logs `args` to the AOF instead of the command as it was sent. Call once per command
     /// to be logged; several calls log several commands.
     pub fn propagate<A: AsRef<[u8]>>(&mut self, args: &[A]) {
@@ -170,6 +197,15 @@ impl<'a> Ctx<'a> {
             }
         }
         self.ks.locked = Locked::none();
+    }
+}
+
+/// The events the keyspace emits itself, whatever the command: `new` for a key created,
+/// `expired` for one found expired (see `notify::events`).
+#[inline]
+fn key_event(shared: &Shared, class: u32, event: &str, db: usize, key: &[u8]) {
+    if crate::notify::events::enabled(class) {
+        crate::notify::events::emit(shared, class, event, db, key, None);
     }
 }
 
@@ -279,9 +315,14 @@ impl<'a> Keyspace<'a> {
             // RENAME, COPY, MOVE: a list arriving under a name clients wait on.
             self.shared.blocking.signal(db, key);
         }
+        let new_events = crate::notify::events::enabled(NEW);
         let (shard, h) = self.shard_mut(db, key);
+        let created = new_events && shard.get_hashed(h, key).is_none();
         shard.clear_deadline_hashed(h, key);
         shard.insert_hashed(h, key, value);
+        if created {
+            self.event(NEW, "new", db, key);
+        }
     }
 
     pub fn set(&mut self, key: &[u8], value: Value) {
@@ -294,9 +335,12 @@ impl<'a> Keyspace<'a> {
         self.expire_hashed(db, key, h);
         self.shared.watches.touch(db, key);
         // A live key keeps its deadline; an absent one has none.
-        self.locked
-            .shard_mut(ShardId::of_hash(db, h))
-            .insert_hashed(h, key, value);
+        let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
+        let created = crate::notify::events::enabled(NEW) && shard.get_hashed(h, key).is_none();
+        shard.insert_hashed(h, key, value);
+        if created {
+            self.event(NEW, "new", db, key);
+        }
     }
 
     /// Replaces the string at `key` (keeping its deadline) with what `f` makes of it (`None`:
@@ -324,6 +368,7 @@ impl<'a> Keyspace<'a> {
                 let new = f(None)?;
                 shared.watches.touch(db, key);
                 e.insert_hashed_nocheck(h, key.into(), Value::Str(new));
+                self.event(NEW, "new", db, key);
             }
         }
         Ok(())
@@ -415,12 +460,17 @@ impl<'a> Keyspace<'a> {
         }
     }
 
+    fn event(&self, class: u32, event: &str, db: usize, key: &[u8]) {
+        key_event(self.shared, class, event, db, key);
+    }
+
     #[cold]
     fn remove_expired(&mut self, db: usize, key: &[u8], h: u64) {
         self.locked
             .shard_mut(ShardId::of_hash(db, h))
             .remove_hashed(h, key);
         self.shared.stats.expired_keys(1);
+        self.event(EXPIRED, "expired", db, key);
         if db == self.db {
             encode_command(&mut self.aof_pre, &[&b"DEL"[..], key]);
         } else {
@@ -457,8 +507,12 @@ impl<'a> Keyspace<'a> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
         self.shared.watches.touch(db, key);
+        let shared = self.shared;
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
-        match shard.get_or_insert_hashed(h, key, || Value::hash(Hash::default())) {
+        match shard.get_or_insert_hashed(h, key, || {
+            key_event(shared, NEW, "new", db, key);
+            Value::hash(Hash::default())
+        }) {
             Value::Hash(h) => Ok(h),
             _ => Err(CommandError::WrongType),
         }
@@ -506,7 +560,10 @@ impl<'a> Keyspace<'a> {
         self.expire_hashed(db, key, h);
         let shared = self.shared;
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
-        match shard.get_or_insert_hashed(h, key, || Value::Set(Box::default())) {
+        match shard.get_or_insert_hashed(h, key, || {
+            key_event(shared, NEW, "new", db, key);
+            Value::Set(Box::default())
+        }) {
             Value::Set(s) => {
                 shared.watches.touch(db, key);
                 Ok(s)
@@ -547,16 +604,14 @@ impl<'a> Keyspace<'a> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
         self.shared.watches.touch(db, key);
+        let shared = self.shared;
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
-        let mut created = false;
         let v = shard.get_or_insert_hashed(h, key, || {
-            created = true;
+            // Under the writer's locks, as blocking registration is: no wake-up is lost.
+            shared.blocking.signal(db, key);
+            key_event(shared, NEW, "new", db, key);
             Value::List(Box::default())
         });
-        if created {
-            // Under the writer's locks, as blocking registration is: no wake-up is lost.
-            self.shared.blocking.signal(db, key);
-        }
         match v {
             Value::List(l) => Ok(l),
             _ => Err(CommandError::WrongType),

@@ -224,7 +224,10 @@ mod tests {
             .filter(|c| !c.subcommands.is_empty())
             .map(|c| c.name)
             .collect();
-        assert_eq!(containers, ["client", "config", "object", "command", "pubsub"]);
+        assert_eq!(
+            containers,
+            ["client", "config", "object", "command", "pubsub"]
+        );
     }
 
     #[test]

@@ -185,7 +185,6 @@ pub static REDIS_ONLY: &[RedisOnly] = &[
     r("tls-ciphers", None, Str, "", MUT, Ignored),
     r("tls-ciphersuites", None, Str, "", MUT, Ignored),
     r("oom-score-adj-values", None, Str, "0 200 800", MUT | MULTI, Ignored),
-    r("notify-keyspace-events", None, Str, "", MUT, Ignored),
     r("replicaof", Some("slaveof"), Str, "", MULTI, Refused("replication")),
     r("latency-tracking-info-percentiles", None, Str, "50 99 99.9", MUT | MULTI, Ignored),
 ];

@@ -3,4 +3,5 @@
 //! caching's invalidations (`tracking`, sent as pushes or on a Pub/Sub channel). All of them
 //! reach other clients through their handles' outboxes, never their sessions.
 
+pub mod events;
 pub mod pubsub;
