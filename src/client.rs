@@ -85,6 +85,8 @@ pub struct Client {
     /// Channels and patterns subscribed to (the registry, `notify::pubsub`, has the other
     /// side).
     pub subs: crate::notify::pubsub::Subscriptions,
+    /// CLIENT TRACKING's mode (the handle's state shows what others need of it).
+    pub tracking: crate::notify::tracking::ClientTracking,
 }
 
 impl Client {
@@ -127,6 +129,7 @@ impl Client {
             blocked: false,
             deny_blocking,
             subs: Default::default(),
+            tracking: Default::default(),
         }
     }
 }

@@ -46,6 +46,8 @@ pub struct ClientState {
     pub tracking: bool,
     pub bcast: bool,
     pub redir: i64,
+    /// CLIENT TRACKING ... NOLOOP: its own writes invalidate nothing for it.
+    pub noloop: bool,
 }
 
 /// Gets a connection's owner to serve it soon: implemented by the server's pool, which knows
@@ -126,6 +128,7 @@ impl ClientHandle {
                 tracking: false,
                 bcast: false,
                 redir: -1,
+                noloop: false,
             }),
             watch_flag: Arc::default(),
             outbox: Mutex::new(Vec::new()),

@@ -365,6 +365,7 @@ pub static SETTINGS: &[Setting] = &[
     },
     setting("set-max-intset-entries", LIMIT, true),
     setting("notify-keyspace-events", Kind::Str, true),
+    setting("tracking-table-max-keys", LIMIT, true),
     setting(
         "enable-debug-command",
         Kind::Enum(&["no", "yes", "local"]),
@@ -396,6 +397,7 @@ const PROCESS_WIDE: &[&str] = &[
     "hash-max-listpack-value",
     "set-max-intset-entries",
     "notify-keyspace-events",
+    "tracking-table-max-keys",
 ];
 
 pub fn find_setting(name: &str) -> Option<&'static Setting> {
@@ -888,6 +890,7 @@ impl Config {
             "set-max-intset-entries" => {
                 crate::store::limits::set_max_intset_entries(v.int() as usize)
             }
+            "tracking-table-max-keys" => crate::notify::tracking::set_max_keys(v.int() as usize),
             "notify-keyspace-events" => crate::notify::events::set_flags(
                 crate::notify::events::parse(value).map_err(|e| bad(s.name, value, e))?,
             ),
@@ -1006,6 +1009,7 @@ impl Config {
             "notify-keyspace-events" => {
                 crate::notify::events::format(crate::notify::events::flags())
             }
+            "tracking-table-max-keys" => crate::notify::tracking::max_keys().to_string(),
             "enable-debug-command" => match self.enable_debug_command {
                 DebugCommand::No => "no",
                 DebugCommand::Yes => "yes",

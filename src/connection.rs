@@ -187,6 +187,9 @@ impl Session {
         shared
             .pubsub
             .unsubscribe_all(&mut self.client.subs, &self.client.handle);
+        shared
+            .tracking
+            .disable(self.client.id, &self.client.tracking);
         shared.clients.unregister(self.client.id);
         shared.stats.connected_clients.fetch_sub(1, Relaxed);
     }

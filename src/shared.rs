@@ -36,6 +36,7 @@ pub struct Shared {
     /// Blocked clients and the keys they wait on.
     pub blocking: Blocking,
     pub pubsub: crate::notify::pubsub::PubSub,
+    pub tracking: crate::notify::tracking::Tracking,
     pub started: Instant,
     loading: AtomicBool,
 }
@@ -51,6 +52,7 @@ impl Shared {
             watches: Watches::default(),
             blocking: Blocking::default(),
             pubsub: Default::default(),
+            tracking: Default::default(),
             started: Instant::now(),
             loading: AtomicBool::new(false),
         }

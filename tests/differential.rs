@@ -250,7 +250,8 @@ scripts!(
     transactions,
     resp3,
     pubsub,
-    keyspace_events
+    keyspace_events,
+    tracking
 );
 
 /// A script word holding exactly `b`, whatever its bytes.

@@ -209,3 +209,90 @@ fn a_resp3_subscriber_runs_any_command_and_gets_its_own_messages_first() {
         b">3\r\n$7\r\nmessage\r\n$2\r\nme\r\n$5\r\nstill\r\n"
     );
 }
+
+/// REDIRECT to a RESP2 subscriber of `__redis__:invalidate`, and the way rueidis caches
+/// (HELLO 3, OPTIN, CLIENT CACHING YES before a MULTI of PTTL + GET): the bytes each client
+/// receives, the same from rudis as from redis-server.
+fn tracking_transcript(port: u16) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut sub = Raw::connect(port);
+    let id = String::from_utf8(sub.cmd(&["CLIENT", "ID"])).unwrap();
+    let id = id.trim_start_matches(':').trim().to_string();
+    got.push(sub.cmd(&["SUBSCRIBE", "__redis__:invalidate"]));
+    let mut t = Raw::connect(port);
+    got.push(t.cmd(&["CLIENT", "TRACKING", "on", "REDIRECT", &id]));
+    got.push(t.cmd(&["CLIENT", "GETREDIR"]).len().to_le_bytes().to_vec());
+    got.push(t.cmd(&["GET", "k"]));
+    let mut w = Raw::connect(port);
+    got.push(w.cmd(&["SET", "k", "v"]));
+    got.push(sub.read_reply());
+    // rueidis's client-side caching: OPTIN, then CACHING YES + MULTI PTTL GET EXEC.
+    let mut r = Raw::connect(port);
+    r.cmd(&["HELLO", "3"]);
+    got.push(r.cmd(&["CLIENT", "TRACKING", "on", "OPTIN"]));
+    for c in [
+        &["CLIENT", "CACHING", "YES"][..],
+        &["MULTI"],
+        &["PTTL", "k"],
+        &["GET", "k"],
+    ] {
+        got.push(r.cmd(c));
+    }
+    got.push(r.cmd(&["EXEC"]));
+    got.push(r.cmd(&["GET", "other"]));
+    got.push(w.cmd(&["MSET", "k", "v2", "other", "x"]));
+    got.push(r.read_reply());
+    got.push(r.cmd(&["PING"]));
+    // The redirect target gone: a RESP3 tracker is told once its key changes.
+    let mut t3 = Raw::connect(port);
+    t3.cmd(&["HELLO", "3"]);
+    let mut gone = Raw::connect(port);
+    let gid = String::from_utf8(gone.cmd(&["CLIENT", "ID"])).unwrap();
+    let gid = gid.trim_start_matches(':').trim().to_string();
+    got.push(t3.cmd(&["CLIENT", "TRACKING", "on", "REDIRECT", &gid]));
+    got.push(t3.cmd(&["GET", "g"]));
+    drop(gone);
+    std::thread::sleep(Duration::from_millis(200));
+    got.push(w.cmd(&["SET", "g", "1"]));
+    // Client ids differ between the servers: the id is compared to the one it named.
+    let broken = String::from_utf8(t3.read_reply()).unwrap();
+    got.push(
+        broken
+            .replace(&format!(":{gid}\r\n"), ":ID\r\n")
+            .into_bytes(),
+    );
+    got
+}
+
+#[test]
+fn tracking_redirects_and_rueidis_caching_as_redis() {
+    let redis = common::RealRedis::start(&[]);
+    let rudis = Rudis::start(&["--appendonly", "no"]);
+    let want = tracking_transcript(redis.port);
+    let got = tracking_transcript(rudis.port);
+    for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+        assert_eq!(show(w), show(g), "step {i}");
+    }
+    assert_eq!(want.len(), got.len());
+}
+
+#[test]
+fn tracking_table_max_keys_evicts_and_invalidates() {
+    let r = Rudis::start(&["--appendonly", "no"]);
+    let mut c = r.raw();
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "tracking-table-max-keys", "2"]),
+        b"+OK\r\n"
+    );
+    c.cmd(&["HELLO", "3"]);
+    c.cmd(&["CLIENT", "TRACKING", "on"]);
+    for k in ["a", "b", "c"] {
+        c.cmd(&["GET", k]);
+    }
+    // The third key read pushed one out: its client is told to forget it.
+    let f = c.read_frame();
+    let w = words(&f);
+    assert_eq!(w[0], b"invalidate");
+    let info = String::from_utf8(c.cmd(&["INFO", "stats"])).unwrap();
+    assert!(info.contains("tracking_total_keys:2\r\n"), "{info}");
+}

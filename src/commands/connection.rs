@@ -218,6 +218,7 @@ fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
         let mut st = ctx.client.handle.state.lock();
         (st.sub, st.psub, st.ssub) = (0, 0, 0);
     }
+    super::tracking::off(ctx);
     ctx.client.authenticated = !ctx.shared.requires_auth();
     ctx.client.handle.state.lock().name.clear();
     set_protocol(ctx, 2);

@@ -48,6 +48,9 @@ pub struct Keyspace<'a> {
     seen_expired: RefCell<Vec<(usize, Box<[u8]>)>>,
     /// The hashes of the running command's keys, computed once when its locks were planned.
     known: KnownKeys,
+    /// The client running the command: a tracking client with NOLOOP is not told of its
+    /// own changes.
+    client_id: u64,
 }
 
 /// Key hashes remembered by the address and length of the key's bytes in the command's
@@ -80,7 +83,7 @@ impl<'a> Ctx<'a> {
         out: &'a mut ReplyBuf,
         locked: Locked<'a>,
     ) -> Self {
-        let db = client.db;
+        let (db, client_id) = (client.db, client.id);
         Ctx {
             shared,
             client,
@@ -94,6 +97,7 @@ impl<'a> Ctx<'a> {
                 aof_pre: Vec::new(),
                 seen_expired: RefCell::new(Vec::new()),
                 known: KnownKeys::default(),
+                client_id,
             },
             dirty: 0,
             aof_custom: None,
@@ -200,6 +204,14 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// A key changed (Redis's signalModifiedKey): its watchers are flagged and its tracking
+/// clients invalidated.
+#[inline]
+fn modified(shared: &Shared, by: u64, db: usize, key: &[u8]) {
+    shared.watches.touch(db, key);
+    shared.tracking.invalidate(shared, key, by);
+}
+
 /// The events the keyspace emits itself, whatever the command: `new` for a key created,
 /// `expired` for one found expired (see `notify::events`).
 #[inline]
@@ -297,7 +309,7 @@ impl<'a> Keyspace<'a> {
     pub fn get_mut_in(&mut self, db: usize, key: &[u8]) -> Option<&mut Value> {
         let h = self.hash(key);
         self.expire_hashed(db, key, h);
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
         self.locked
             .shard_mut(ShardId::of_hash(db, h))
             .get_mut_hashed(h, key)
@@ -310,7 +322,7 @@ impl<'a> Keyspace<'a> {
     /// Stores `value` under `key`, replacing what was there and clearing any deadline (as a
     /// plain SET does).
     pub fn set_in(&mut self, db: usize, key: &[u8], value: Value) {
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
         if let Value::List(_) = value {
             // RENAME, COPY, MOVE: a list arriving under a name clients wait on.
             self.shared.blocking.signal(db, key);
@@ -333,7 +345,7 @@ impl<'a> Keyspace<'a> {
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
         // A live key keeps its deadline; an absent one has none.
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
         let created = crate::notify::events::enabled(NEW) && shard.get_hashed(h, key).is_none();
@@ -353,7 +365,7 @@ impl<'a> Keyspace<'a> {
     ) -> Result<(), CommandError> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
-        let shared = self.shared;
+        let (shared, client_id) = (self.shared, self.client_id);
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
         match shard.map.raw_entry_mut().from_hash(h, |k| is_key(k, key)) {
             RawEntryMut::Occupied(mut e) => {
@@ -361,12 +373,12 @@ impl<'a> Keyspace<'a> {
                     return Err(CommandError::WrongType);
                 };
                 let new = f(Some(cur))?;
-                shared.watches.touch(db, key);
+                modified(shared, client_id, db, key);
                 *e.get_mut() = Value::Str(new);
             }
             RawEntryMut::Vacant(e) => {
                 let new = f(None)?;
-                shared.watches.touch(db, key);
+                modified(shared, client_id, db, key);
                 e.insert_hashed_nocheck(h, key.into(), Value::Str(new));
                 self.event(NEW, "new", db, key);
             }
@@ -423,7 +435,7 @@ impl<'a> Keyspace<'a> {
             },
             None => shard.clear_deadline_hashed(h, key),
         }
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
         true
     }
 
@@ -437,7 +449,7 @@ impl<'a> Keyspace<'a> {
         self.expire_if_needed(db, key);
         let (shard, h) = self.shard_mut(db, key);
         let v = shard.remove_hashed(h, key)?;
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
         Some(v)
     }
 
@@ -506,7 +518,7 @@ impl<'a> Keyspace<'a> {
     pub fn hash_mut(&mut self, key: &[u8]) -> Result<&mut Hash, CommandError> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
         let shared = self.shared;
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
         match shard.get_or_insert_hashed(h, key, || {
@@ -538,7 +550,7 @@ impl<'a> Keyspace<'a> {
     pub fn existing_set_mut(&mut self, key: &[u8]) -> Result<Option<&mut Set>, CommandError> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
-        let shared = self.shared;
+        let (shared, client_id) = (self.shared, self.client_id);
         match self
             .locked
             .shard_mut(ShardId::of_hash(db, h))
@@ -546,7 +558,7 @@ impl<'a> Keyspace<'a> {
         {
             None => Ok(None),
             Some(Value::Set(s)) => {
-                shared.watches.touch(db, key);
+                modified(shared, client_id, db, key);
                 Ok(Some(s))
             }
             Some(_) => Err(CommandError::WrongType),
@@ -558,14 +570,14 @@ impl<'a> Keyspace<'a> {
     pub fn set_mut(&mut self, key: &[u8]) -> Result<&mut Set, CommandError> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
-        let shared = self.shared;
+        let (shared, client_id) = (self.shared, self.client_id);
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
         match shard.get_or_insert_hashed(h, key, || {
             key_event(shared, NEW, "new", db, key);
             Value::Set(Box::default())
         }) {
             Value::Set(s) => {
-                shared.watches.touch(db, key);
+                modified(shared, client_id, db, key);
                 Ok(s)
             }
             _ => Err(CommandError::WrongType),
@@ -591,7 +603,7 @@ impl<'a> Keyspace<'a> {
         match shard.get_mut_hashed(h, key) {
             None => Ok(None),
             Some(Value::List(l)) => {
-                self.shared.watches.touch(db, key);
+                modified(self.shared, self.client_id, db, key);
                 Ok(Some(l))
             }
             Some(_) => Err(CommandError::WrongType),
@@ -603,7 +615,7 @@ impl<'a> Keyspace<'a> {
     pub fn list_or_new(&mut self, key: &[u8]) -> Result<&mut List, CommandError> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
         let shared = self.shared;
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
         let v = shard.get_or_insert_hashed(h, key, || {

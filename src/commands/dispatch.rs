@@ -160,9 +160,14 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
     if client.multi.is_some() != in_multi {
         transaction::show_multi(client);
     }
+    // CLIENT CACHING applies to the one command (or transaction) after it.
+    if client.multi.is_none() && spec.name != "client" {
+        client.tracking.caching = false;
+    }
     // As Redis's handleClientsBlockedOnKeys after each command: the keys it made ready serve
     // their waiters, now that its locks are released.
     shared.blocking.drain(shared);
+    shared.tracking.broadcast(shared);
 }
 
 /// Refuses a request before it runs; inside MULTI this also dooms the transaction, as Redis's
@@ -254,7 +259,17 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[&[u8]]) -> Result<
     }
     let reply_start = ctx.out.len();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (spec.handler)(ctx, argv))) {
-        Ok(result) => result,
+        Ok(result) => {
+            // As Redis's call(): a tracking client may now cache the keys it read.
+            if spec.has(flags::READONLY) && ctx.client.tracking.remembers() {
+                for i in spec.key_positions(argv) {
+                    ctx.shared
+                        .tracking
+                        .remember(ctx.shared, ctx.client.id, argv[i]);
+                }
+            }
+            result
+        }
         Err(_) => {
             ctx.out.buf.truncate(reply_start);
             log::error!(

@@ -489,6 +489,7 @@ fn flushdb(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     flush_flags(argv)?;
     let n = empty_db(ctx, ctx.ks.db);
     ctx.dirty(n);
+    ctx.shared.tracking.flush(ctx.shared);
     // Logged even when there was nothing to remove, as Redis does.
     ctx.propagate(argv);
     ctx.out.ok();
@@ -502,6 +503,7 @@ fn flushall(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         n += empty_db(ctx, db);
     }
     ctx.dirty(n);
+    ctx.shared.tracking.flush(ctx.shared);
     ctx.propagate(argv);
     ctx.out.ok();
     Ok(())

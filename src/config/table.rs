@@ -160,7 +160,6 @@ pub static REDIS_ONLY: &[RedisOnly] = &[
     r("stream-node-max-bytes", None, MemoryIn { min: 0, max: i64::MAX }, "4096", MUT, Ignored),
     r("zset-max-listpack-value", Some("zset-max-ziplist-value"), MemoryIn { min: 0, max: i64::MAX }, "64", MUT, Ignored),
     r("hll-sparse-max-bytes", None, MemoryIn { min: 0, max: i64::MAX }, "3000", MUT, Ignored),
-    r("tracking-table-max-keys", None, Int { min: 0, max: i64::MAX }, "1000000", MUT, Ignored),
     r("maxmemory-clients", None, Str, "0", MUT, Refused("client eviction")),
     r("repl-backlog-ttl", None, Int { min: 0, max: i64::MAX }, "3600", MUT, Ignored),
     r("loading-process-events-interval-bytes", None, Int { min: 1024, max: I32_MAX }, "2097152", MUT | HIDDEN, Ignored),

@@ -5,3 +5,4 @@
 
 pub mod events;
 pub mod pubsub;
+pub mod tracking;
