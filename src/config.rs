@@ -366,6 +366,8 @@ pub static SETTINGS: &[Setting] = &[
         )
     },
     setting("set-max-intset-entries", LIMIT, true),
+    setting("notify-keyspace-events", Kind::Str, true),
+    setting("tracking-table-max-keys", LIMIT, true),
     setting(
         "enable-debug-command",
         Kind::Enum(&["no", "yes", "local"]),
@@ -396,6 +398,8 @@ const PROCESS_WIDE: &[&str] = &[
     "hash-max-listpack-entries",
     "hash-max-listpack-value",
     "set-max-intset-entries",
+    "notify-keyspace-events",
+    "tracking-table-max-keys",
 ];
 
 pub fn find_setting(name: &str) -> Option<&'static Setting> {
@@ -561,7 +565,7 @@ pub struct OutputLimit {
     pub soft_seconds: u64,
 }
 
-/// Redis's classes; rudis has only normal clients, the others are kept for CONFIG GET.
+/// Redis's classes: subscribed clients are held to `pubsub`; `slave` is kept for CONFIG GET.
 pub const OUTPUT_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
 
 /// Parses `<class> <hard> <soft> <seconds>` groups onto `limits`; classes not named keep
@@ -619,7 +623,6 @@ fn output_limits(value: &str, limits: &mut [OutputLimit; 3]) -> Result<(), Confi
 fn special_value(name: &str, v: &str) -> Result<String, &'static str> {
     let words: Vec<&str> = v.split_whitespace().collect();
     match name {
-        "notify-keyspace-events" => keyspace_events(v),
         "oom-score-adj-values" => {
             if words.len() != 3 {
                 return Err("wrong number of arguments");
@@ -666,25 +669,6 @@ fn special_value(name: &str, v: &str) -> Result<String, &'static str> {
         }
         _ => Ok(v.to_string()),
     }
-}
-
-/// `notify-keyspace-events` classes in Redis's canonical order (notify.c's
-/// keyspaceEventsFlagsToString): `KEA` reads back as `AKE`.
-fn keyspace_events(v: &str) -> Result<String, &'static str> {
-    const ALL: &str = "g$lshzxetd";
-    if v.chars().any(|c| !"Ag$lshzxeKEtmdn".contains(c)) {
-        return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
-    }
-    let has = |c: char| v.contains(c) || (v.contains('A') && ALL.contains(c));
-    let mut out = String::new();
-    if ALL.chars().all(has) {
-        // As Redis: `A` then stands for `n` too.
-        out.push('A');
-    } else {
-        out.extend("g$lshzxetdn".chars().filter(|c| has(*c)));
-    }
-    out.extend("KEm".chars().filter(|c| v.contains(*c)));
-    Ok(out)
 }
 
 /// `save` as Redis 7 reads it: "" for none, else `seconds changes` pairs of integers.
@@ -916,6 +900,10 @@ impl Config {
             "set-max-intset-entries" => {
                 crate::store::limits::set_max_intset_entries(v.int() as usize)
             }
+            "tracking-table-max-keys" => crate::notify::tracking::set_max_keys(v.int() as usize),
+            "notify-keyspace-events" => crate::notify::events::set_flags(
+                crate::notify::events::parse(value).map_err(|e| bad(s.name, value, e))?,
+            ),
             "enable-debug-command" => {
                 self.enable_debug_command = match v.word() {
                     "yes" => DebugCommand::Yes,
@@ -1040,6 +1028,10 @@ impl Config {
             "hash-max-listpack-entries" => crate::store::limits::hash_max_entries().to_string(),
             "hash-max-listpack-value" => crate::store::limits::hash_max_value().to_string(),
             "set-max-intset-entries" => crate::store::limits::max_intset_entries().to_string(),
+            "notify-keyspace-events" => {
+                crate::notify::events::format(crate::notify::events::flags())
+            }
+            "tracking-table-max-keys" => crate::notify::tracking::max_keys().to_string(),
             "enable-debug-command" => match self.enable_debug_command {
                 DebugCommand::No => "no",
                 DebugCommand::Yes => "yes",
@@ -1565,10 +1557,13 @@ pub struct Cli {
     /// Close a client whose unprocessed input grows past this (bytes, or 1mb, 1gb...).
     #[arg(long, value_name = "BYTES")]
     pub client_query_buffer_limit: Option<String>,
-    /// `normal <hard> <soft> <seconds>`: close a client whose pending replies pass the hard
-    /// limit, or stay above the soft one that long.
+    /// `<class> <hard> <soft> <seconds>` (normal, pubsub): close a client whose pending
+    /// replies pass the hard limit, or stay above the soft one that long.
     #[arg(long, value_name = "LIMITS")]
     pub client_output_buffer_limit: Option<String>,
+    /// Keyspace event classes to publish, in Redis's letters (KEA, Ex, ...).
+    #[arg(long, value_name = "CLASSES")]
+    pub notify_keyspace_events: Option<String>,
     /// Close a client that reads none of its replies for this many seconds (0: never).
     #[arg(long, value_name = "SECONDS")]
     pub client_write_timeout: Option<u64>,
@@ -1680,6 +1675,10 @@ impl Cli {
         put(
             "client-write-timeout",
             self.client_write_timeout.map(|t| t.to_string()),
+        );
+        put(
+            "notify-keyspace-events",
+            self.notify_keyspace_events.clone(),
         );
         put("enable-debug-command", self.enable_debug_command.clone());
         put("busy-poll-us", self.busy_poll_us.map(|t| t.to_string()));
@@ -1820,14 +1819,7 @@ mod tests {
             c.set(name, v).map_err(|e| e.reason())?;
             Ok::<_, String>(c.get(name).unwrap())
         };
-        assert_eq!(got("notify-keyspace-events", "KEA").unwrap(), "AKE");
-        assert_eq!(got("notify-keyspace-events", "Ex$").unwrap(), "$xE");
-        assert_eq!(got("notify-keyspace-events", "").unwrap(), "");
-        assert_eq!(got("notify-keyspace-events", "An").unwrap(), "A");
-        assert_eq!(
-            got("notify-keyspace-events", "Kq").unwrap_err(),
-            "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
-        );
+        // notify-keyspace-events: see notify::events.
         assert_eq!(
             got("latency-tracking-info-percentiles", "50 99.90 100").unwrap(),
             "50 99.9 100"

@@ -35,6 +35,8 @@ pub struct Shared {
     pub watches: Watches,
     /// Blocked clients and the keys they wait on.
     pub blocking: Blocking,
+    pub pubsub: crate::notify::pubsub::PubSub,
+    pub tracking: crate::notify::tracking::Tracking,
     pub started: Instant,
     loading: AtomicBool,
 }
@@ -49,6 +51,8 @@ impl Shared {
             clients: Clients::default(),
             watches: Watches::default(),
             blocking: Blocking::default(),
+            pubsub: Default::default(),
+            tracking: Default::default(),
             started: Instant::now(),
             loading: AtomicBool::new(false),
         }
@@ -104,6 +108,7 @@ impl Shared {
         }
         shard.remove(key);
         self.stats.expired_keys(1);
+        crate::notify::events::expired(self, db, key);
         let mut record = Vec::new();
         encode_command(&mut record, &[&b"DEL"[..], key]);
         self.propagate(db, record, &locked);

@@ -2,6 +2,7 @@
 
 use super::flags::*;
 use super::{args, CommandError, CommandSpec, Ctx, KEY1};
+use crate::notify::events::class::HASH;
 use crate::store::Hash;
 use crate::util::glob;
 use crate::util::ldouble::{self, FloatError};
@@ -42,6 +43,7 @@ fn set_pairs(ctx: &mut Ctx, argv: &[&[u8]], name: &'static str) -> Result<usize,
         .filter(|fv| h.insert(fv[0], fv[1]))
         .count();
     ctx.dirty((argv.len() as u64 - 2) / 2);
+    ctx.notify(HASH, "hset", argv[1]);
     Ok(added)
 }
 
@@ -68,6 +70,7 @@ fn hsetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     }
     ctx.ks.hash_mut(argv[1])?.insert(argv[2], argv[3]);
     ctx.dirty(1);
+    ctx.notify(HASH, "hset", argv[1]);
     ctx.out.int(1);
     Ok(())
 }
@@ -133,10 +136,15 @@ fn hdel(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     }
     let h = ctx.ks.hash_mut(argv[1])?;
     let deleted = argv[2..].iter().filter(|f| h.remove(f)).count();
-    if h.is_empty() {
+    let emptied = h.is_empty();
+    if emptied {
         ctx.ks.remove(argv[1]);
     }
     ctx.dirty(deleted as u64);
+    if deleted > 0 {
+        ctx.notify(HASH, "hdel", argv[1]);
+        ctx.notify_del_if(emptied, argv[1]);
+    }
     ctx.out.int(deleted as i64);
     Ok(())
 }
@@ -178,6 +186,7 @@ fn hincrby(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let new = cur.checked_add(incr).ok_or(CommandError::Overflow)?;
     h.insert(argv[2], itoa::Buffer::new().format(new).as_bytes());
     ctx.dirty(1);
+    ctx.notify(HASH, "hincrby", argv[1]);
     ctx.out.int(new);
     Ok(())
 }
@@ -201,6 +210,7 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     };
     h.insert(argv[2], &text);
     ctx.dirty(1);
+    ctx.notify(HASH, "hincrbyfloat", argv[1]);
     // Replayed as the value it produced, as Redis logs it, so a replay cannot round differently.
     ctx.propagate(&[b"HSET", argv[1], argv[2], &text]);
     ctx.out.bulk(&text);

@@ -8,6 +8,7 @@ use smallvec::smallvec;
 
 use super::flags::*;
 use super::{args, CommandError, CommandSpec, Ctx, KeyDbs, Keys, ALL_KEYS, KEY1};
+use crate::notify::events::class::GENERIC;
 use crate::shared::Shared;
 use crate::store::{lazyfree, ShardId, Value, SHARDS};
 use crate::util::glob;
@@ -64,6 +65,7 @@ fn del(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     for k in &argv[1..] {
         if let Some(v) = ctx.ks.remove(k) {
             n += 1;
+            ctx.notify(GENERIC, "del", k);
             if lazy {
                 lazyfree::free(v);
             }
@@ -274,6 +276,8 @@ fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) -> Result<(), Command
         }
     }
     ctx.dirty(1);
+    ctx.notify(GENERIC, "rename_from", src);
+    ctx.notify(GENERIC, "rename_to", dst);
     if nx {
         ctx.out.int(1);
     } else {
@@ -354,17 +358,19 @@ fn copy(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.out.int(0);
         return Ok(());
     }
-    put(ctx, target, dst, v, deadline);
+    put(ctx, target, dst, v, deadline, "copy_to");
     Ok(())
 }
 
-/// The end of COPY and MOVE: stores the value with its deadline in `db`, replies 1.
-fn put(ctx: &mut Ctx, db: usize, key: &[u8], v: Value, deadline: Option<u64>) {
+/// The end of COPY and MOVE: stores the value with its deadline in `db`, emits `event` there,
+/// replies 1.
+fn put(ctx: &mut Ctx, db: usize, key: &[u8], v: Value, deadline: Option<u64>, event: &str) {
     ctx.ks.set_in(db, key, v);
     if deadline.is_some() {
         ctx.ks.set_deadline_in(db, key, deadline);
     }
     ctx.dirty(1);
+    ctx.notify_in(db, GENERIC, event, key);
     ctx.out.int(1);
 }
 
@@ -396,7 +402,8 @@ fn move_(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     }
     let deadline = ctx.ks.deadline(key);
     if let Some(v) = ctx.ks.remove(key) {
-        put(ctx, target, key, v, deadline);
+        ctx.notify(GENERIC, "move_from", key);
+        put(ctx, target, key, v, deadline, "move_to");
     }
     Ok(())
 }
@@ -494,6 +501,7 @@ fn flushdb(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let lazy = flush_flags(ctx, argv)?;
     let n = empty_db(ctx, ctx.ks.db, lazy);
     ctx.dirty(n);
+    ctx.shared.tracking.flush(ctx.shared);
     // Logged even when there was nothing to remove, as Redis does.
     ctx.propagate(argv);
     ctx.out.ok();
@@ -507,6 +515,7 @@ fn flushall(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         n += empty_db(ctx, db, lazy);
     }
     ctx.dirty(n);
+    ctx.shared.tracking.flush(ctx.shared);
     ctx.propagate(argv);
     ctx.out.ok();
     Ok(())

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use super::spec::CommandSpec;
 use super::{
     bitmap, client, config, connection, debug, expire, hash, info, keys, list, list_blocking,
-    object, persistence, server, set, sort, string, transaction,
+    object, persistence, pubsub, server, set, sort, string, transaction,
 };
 
 /// Every command, from each module's own list.
@@ -29,6 +29,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         server::COMMANDS,
         debug::COMMANDS,
         transaction::COMMANDS,
+        pubsub::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -223,7 +224,10 @@ mod tests {
             .filter(|c| !c.subcommands.is_empty())
             .map(|c| c.name)
             .collect();
-        assert_eq!(containers, ["client", "config", "object", "command"]);
+        assert_eq!(
+            containers,
+            ["client", "config", "object", "command", "pubsub"]
+        );
     }
 
     #[test]

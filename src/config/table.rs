@@ -158,7 +158,6 @@ pub static REDIS_ONLY: &[RedisOnly] = &[
     r("stream-node-max-bytes", None, MemoryIn { min: 0, max: i64::MAX }, "4096", MUT, Ignored),
     r("zset-max-listpack-value", Some("zset-max-ziplist-value"), MemoryIn { min: 0, max: i64::MAX }, "64", MUT, Ignored),
     r("hll-sparse-max-bytes", None, MemoryIn { min: 0, max: i64::MAX }, "3000", MUT, Ignored),
-    r("tracking-table-max-keys", None, Int { min: 0, max: i64::MAX }, "1000000", MUT, Ignored),
     r("maxmemory-clients", None, Str, "0", MUT, Refused("client eviction")),
     r("repl-backlog-ttl", None, Int { min: 0, max: i64::MAX }, "3600", MUT, Ignored),
     r("loading-process-events-interval-bytes", None, Int { min: 1024, max: I32_MAX }, "2097152", MUT | HIDDEN, Ignored),
@@ -183,7 +182,6 @@ pub static REDIS_ONLY: &[RedisOnly] = &[
     r("tls-ciphers", None, Str, "", MUT, Ignored),
     r("tls-ciphersuites", None, Str, "", MUT, Ignored),
     r("oom-score-adj-values", None, Str, "0 200 800", MUT | MULTI, Ignored),
-    r("notify-keyspace-events", None, Str, "", MUT, Ignored),
     r("replicaof", Some("slaveof"), Str, "", MULTI, Refused("replication")),
     r("latency-tracking-info-percentiles", None, Str, "50 99 99.9", MUT | MULTI, Ignored),
 ];
