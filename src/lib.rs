@@ -14,6 +14,7 @@ pub mod listen;
 pub mod loading;
 pub mod pool;
 pub mod resp;
+pub mod scripts;
 pub mod server;
 pub mod shared;
 pub mod stats;

@@ -11,6 +11,7 @@ use crate::blocking::Blocking;
 use crate::clients::Clients;
 use crate::config::Config;
 use crate::resp::reply::encode_command;
+use crate::scripts::Scripts;
 use crate::stats::Stats;
 use crate::store::{Locked, ShardId, ShardIds, Store};
 use crate::util::clock::now_ms;
@@ -35,6 +36,8 @@ pub struct Shared {
     pub watches: Watches,
     /// Blocked clients and the keys they wait on.
     pub blocking: Blocking,
+    /// The script cache, the function libraries, the scripts running long.
+    pub scripts: Scripts,
     pub started: Instant,
     loading: AtomicBool,
 }
@@ -49,6 +52,7 @@ impl Shared {
             clients: Clients::default(),
             watches: Watches::default(),
             blocking: Blocking::default(),
+            scripts: Scripts::default(),
             started: Instant::now(),
             loading: AtomicBool::new(false),
         }

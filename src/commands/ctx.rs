@@ -25,6 +25,8 @@ pub struct Ctx<'a> {
     dirty: u64,
     /// AOF text that replaces the command (e.g. SET ... EX becomes SET ... PXAT).
     aof_custom: Option<Vec<u8>>,
+    /// Inside EXEC: the transaction's record, which a script it runs adds its effects to.
+    pub(crate) effects: Option<super::transaction::Effects>,
 }
 
 /// The locked shards, seen from the client's current database.
@@ -96,6 +98,7 @@ impl<'a> Ctx<'a> {
             },
             dirty: 0,
             aof_custom: None,
+            effects: None,
         }
     }
 

@@ -29,6 +29,7 @@ pub mod list;
 pub mod list_blocking;
 pub mod object;
 pub mod persistence;
+pub mod script;
 pub mod server;
 pub mod set;
 pub mod sort;

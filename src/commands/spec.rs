@@ -55,6 +55,9 @@ pub mod flags {
     /// Moves the client to the database its first argument names (SELECT): inside EXEC, the
     /// commands after it are planned in that database.
     pub const SELECTS_DB: u32 = 1 << 27;
+    /// Runs a script (EVAL, FCALL): it takes its own locks, as the script's flags and what it
+    /// touches decide, and logs the script's effects, never itself (see `commands::script`).
+    pub const RUNS_SCRIPT: u32 = 1 << 28;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
