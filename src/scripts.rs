@@ -108,8 +108,10 @@ pub struct Scripts {
     /// 0: no script is past the threshold; 1: an EVAL is; 2: a function is. One load for the
     /// dispatcher's BUSY gate.
     busy: AtomicU8,
-    /// Interpreter memory, summed over the threads (INFO used_memory_lua).
-    pub vm_bytes: AtomicUsize,
+    /// Interpreter memory, summed over the threads (INFO used_memory_vm_eval and
+    /// used_memory_vm_functions).
+    pub eval_vm_bytes: AtomicUsize,
+    pub function_vm_bytes: AtomicUsize,
 }
 
 impl Scripts {
@@ -158,6 +160,17 @@ impl Scripts {
     pub fn cache_memory(&self) -> usize {
         let n = self.cached();
         self.cache_bytes.load(Ordering::Relaxed) + n * 48 + n.next_power_of_two() * 8
+    }
+
+    /// Memory of the libraries (INFO used_memory_functions): their code and names, and an
+    /// entry's overhead per function, as Redis's functionsMemoryOverhead roughly counts.
+    pub fn functions_memory(&self) -> usize {
+        let libs = self.libraries();
+        libs.libs
+            .values()
+            .map(|l| l.code.len() + l.name.len() + 64 + l.functions.len() * 96)
+            .sum::<usize>()
+            + 184
     }
 
     pub fn libraries(&self) -> Arc<Libraries> {

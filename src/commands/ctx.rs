@@ -128,6 +128,11 @@ impl<'a> Ctx<'a> {
     /// log), resetting what the command recorded so that the same Ctx can run the next command
     /// of a transaction.
     pub(crate) fn take_record(&mut self, spec: &CommandSpec, argv: &[&[u8]]) -> Option<Vec<u8>> {
+        // A container's subcommand says whether it writes (FUNCTION LOAD does).
+        let spec = match spec.subcommands {
+            [] => spec,
+            _ => spec.subcommand(argv).unwrap_or(spec),
+        };
         // The common cases, a read or no AOF: nothing to log, only the changes to count.
         if !spec.is_write() || self.shared.aof.is_none() {
             if self.dirty > 0 {

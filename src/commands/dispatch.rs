@@ -129,7 +129,8 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
     client.handle.touch(client.db, full_name(spec, argv));
     // Before any lock is taken: the running script may hold the locks this command needs.
     if let Some(eval) = shared.scripts.busy() {
-        if !spec.has(flags::ALLOW_BUSY) {
+        // A container's subcommand decides (SCRIPT KILL is allowed, SCRIPT LOAD is not).
+        if !spec.subcommand(argv).unwrap_or(spec).has(flags::ALLOW_BUSY) {
             return reject(
                 shared,
                 client,

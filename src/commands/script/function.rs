@@ -190,10 +190,17 @@ fn compile(code: &[u8], timeout_ms: u64) -> Result<(String, Vec<Function>), Comm
 }
 
 /// Adds a compiled library to `libs` (Redis's libraryJoin for one library).
-fn link(libs: &mut Libraries, lib: Library, replace: bool) -> Result<(), CommandError> {
+/// `quoted`: FUNCTION LOAD's wording of a name taken; RESTORE's has no quotes.
+fn link(
+    libs: &mut Libraries,
+    lib: Library,
+    replace: bool,
+    quoted: bool,
+) -> Result<(), CommandError> {
     if libs.libs.contains_key(&lib.name) && !replace {
+        let q = if quoted { "'" } else { "" };
         return Err(CommandError::Err(format!(
-            "Library '{}' already exists",
+            "Library {q}{}{q} already exists",
             lib.name
         )));
     }
@@ -254,7 +261,7 @@ fn load(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         if same {
             Ok(())
         } else {
-            link(libs, lib, replace)
+            link(libs, lib, replace, true)
         }
     })?;
     ctx.dirty(1);
@@ -401,34 +408,30 @@ fn fcall_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 
 /// Runs `f` on this thread's functions interpreter, with every library loaded.
 fn with_function_vm<R>(shared: &Shared, f: impl FnOnce(&mut Vm) -> R) -> R {
-    let generation = shared.scripts.lib_gen.load(Ordering::SeqCst);
-    FUNCTION_VM.with(|cell| {
-        let mut vm = cell.borrow_mut();
-        if vm.as_ref().is_none_or(|v| v.generation != generation) {
-            if let Some(old) = vm.take() {
-                run::forget_memory(shared, &old);
-            }
-            let mut new = Vm::new_functions(generation);
-            for lib in shared.scripts.libraries().libs.values() {
-                let Ok((_, body)) = metadata(&lib.code) else {
-                    continue;
-                };
-                // It loaded when FUNCTION LOAD checked it; without a time limit here.
-                if let Ok(registered) = new.load_library(body, 0) {
-                    for r in registered {
-                        new.functions.insert(r.name, r.reference);
-                    }
+    let scripts = &shared.scripts;
+    let generation = scripts.lib_gen.load(Ordering::SeqCst);
+    let make = || {
+        let mut vm = Vm::new_functions(generation);
+        for lib in scripts.libraries().libs.values() {
+            let Ok((_, body)) = metadata(&lib.code) else {
+                continue;
+            };
+            // It loaded when FUNCTION LOAD checked it; without a time limit here.
+            if let Ok(registered) = vm.load_library(body, 0) {
+                for r in registered {
+                    vm.functions.insert(r.name, r.reference);
                 }
             }
-            run::account_memory(shared, 0, new.memory());
-            *vm = Some(new);
         }
-        let vm = vm.as_mut().expect("made above");
-        let before = vm.memory();
-        let r = f(vm);
-        run::account_memory(shared, before, vm.memory());
-        r
-    })
+        vm
+    };
+    run::with_vm(
+        &FUNCTION_VM,
+        generation,
+        &scripts.function_vm_bytes,
+        make,
+        f,
+    )
 }
 
 fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], ro: bool) -> Result<(), CommandError> {
@@ -508,7 +511,7 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             code: Arc::from(code),
             functions,
         };
-        link(&mut restored, lib, false)?;
+        link(&mut restored, lib, false, false)?;
     }
     ctx.shared.scripts.change_libraries(|libs| {
         if policy == Policy::Flush {
@@ -517,7 +520,7 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         }
         let mut joined = libs.clone();
         for lib in restored.libs.into_values() {
-            link(&mut joined, lib, policy == Policy::Replace)?;
+            link(&mut joined, lib, policy == Policy::Replace, false)?;
         }
         *libs = joined;
         Ok(())

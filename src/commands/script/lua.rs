@@ -32,9 +32,17 @@ extern "C-unwind" {
     fn luaopen_bit(L: *mut lua_State) -> c_int;
 }
 
-/// The version scripts see as REDIS_VERSION / REDIS_VERSION_NUM.
-const REDIS_VERSION: &CStr = c"7.0.15";
-const REDIS_VERSION_NUM: f64 = ((7 << 16) | 15) as f64;
+/// The version scripts see as REDIS_VERSION_NUM: 0x00MMmmpp, as Redis numbers it.
+fn version_num() -> f64 {
+    let mut parts = crate::commands::connection::REDIS_VERSION
+        .split('.')
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let mut n = 0;
+    for _ in 0..3 {
+        n = (n << 8) | parts.next().unwrap_or(0);
+    }
+    n as f64
+}
 
 /// What a script run asks of the server.
 pub trait Host {
@@ -1019,9 +1027,9 @@ unsafe fn register_log(l: *mut lua_State) {
 }
 
 unsafe fn register_version(l: *mut lua_State) {
-    set_field_num(l, c"REDIS_VERSION_NUM", REDIS_VERSION_NUM);
+    set_field_num(l, c"REDIS_VERSION_NUM", version_num());
     ffi::lua_pushstring_(l, c"REDIS_VERSION".as_ptr());
-    ffi::lua_pushstring_(l, REDIS_VERSION.as_ptr());
+    push_bytes(l, crate::commands::connection::REDIS_VERSION.as_bytes());
     ffi::lua_settable(l, -3);
 }
 

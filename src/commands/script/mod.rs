@@ -113,24 +113,15 @@ thread_local! {
 /// Runs `f` on this thread's EVAL interpreter, made anew after SCRIPT FLUSH (Redis resets its
 /// interpreter there too).
 fn with_eval_vm<R>(shared: &Shared, f: impl FnOnce(&mut Vm) -> R) -> R {
-    let generation = shared
-        .scripts
-        .cache_gen
-        .load(std::sync::atomic::Ordering::SeqCst);
-    EVAL_VM.with(|cell| {
-        let mut vm = cell.borrow_mut();
-        if vm.as_ref().is_none_or(|v| v.generation != generation) {
-            if let Some(old) = vm.take() {
-                run::forget_memory(shared, &old);
-            }
-            *vm = Some(Vm::new_eval(generation));
-        }
-        let vm = vm.as_mut().expect("made above");
-        let before = vm.memory();
-        let r = f(vm);
-        run::account_memory(shared, before, vm.memory());
-        r
-    })
+    let scripts = &shared.scripts;
+    let generation = scripts.cache_gen.load(std::sync::atomic::Ordering::SeqCst);
+    run::with_vm(
+        &EVAL_VM,
+        generation,
+        &scripts.eval_vm_bytes,
+        || Vm::new_eval(generation),
+        f,
+    )
 }
 
 /// The body Lua compiles: the shebang line blanked, its line feed kept so that line numbers
