@@ -111,6 +111,8 @@ pub struct Scripts {
     /// Interpreter memory, summed over the threads (INFO used_memory_vm_eval and
     /// used_memory_vm_functions).
     pub eval_vm_bytes: AtomicUsize,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may run `noscript` commands.
+    pub disable_deny_script: AtomicBool,
     pub function_vm_bytes: AtomicUsize,
 }
 

@@ -354,3 +354,28 @@ fn an_undeclared_key_held_elsewhere_reruns_or_fails() {
     assert_eq!(c.cmd(&["EVAL", &writer, "0"]), b"$5\r\nafter\r\n");
     assert_eq!(h.read_reply(), b"+OK\r\n");
 }
+
+#[test]
+fn shutdown_nosave_ends_a_script_that_wrote() {
+    let mut r = Rudis::start(&["--workers", "4", "--busy-reply-threshold", "100"]);
+    let mut c = r.raw();
+    c.cmd(&["SET", "before", "1"]);
+    let mut runner = r.raw();
+    runner.send(&[
+        "EVAL",
+        "redis.call('set', 'partial', 1) while true do end",
+        "0",
+    ]);
+    let mut other = r.raw();
+    assert_eq!(wait_until_not(&mut other, &["PING"], b"+PONG\r\n", 5), BUSY);
+    assert!(other.cmd(&["SCRIPT", "KILL"]).starts_with(b"-UNKILLABLE"));
+    assert_eq!(other.cmd(&["SHUTDOWN"]), BUSY);
+    other.send(&["SHUTDOWN", "NOSAVE"]);
+    let status = aofutil::wait_exit(&mut r, 10);
+    assert!(status.success(), "{status:?}");
+    // Started again: what was logged before the script is there, the script's write is not.
+    r.restart();
+    let mut c = r.raw();
+    assert_eq!(c.cmd(&["GET", "before"]), b"$1\r\n1\r\n");
+    assert_eq!(c.cmd(&["EXISTS", "partial"]), b":0\r\n");
+}

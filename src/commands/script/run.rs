@@ -259,7 +259,14 @@ impl Host for Run<'_, '_, '_> {
         if !spec.arity_ok(argv.len()) {
             return Err("Wrong number of args calling Redis command from script".into());
         }
-        if spec.has(crate::commands::flags::NOSCRIPT) {
+        if spec.has(crate::commands::flags::NOSCRIPT)
+            && !self
+                .ctx
+                .shared
+                .scripts
+                .disable_deny_script
+                .load(Ordering::Relaxed)
+        {
             return Err("This Redis command is not allowed from script".into());
         }
         let write = spec.is_write();
