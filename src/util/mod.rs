@@ -3,4 +3,5 @@
 pub mod clock;
 pub mod glob;
 pub mod ldouble;
+pub mod net;
 pub mod sha1;
