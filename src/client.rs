@@ -82,6 +82,9 @@ pub struct Client {
     /// Blocking commands act as their non-blocking forms (inside EXEC, and scripts later):
     /// Redis's CLIENT_DENY_BLOCKING.
     pub deny_blocking: bool,
+    /// Commands run from a script's redis.call (Redis's CLIENT_SCRIPT): SORT orders a set's
+    /// elements then, for the script to see the same everywhere.
+    pub in_script: bool,
 }
 
 impl Client {
@@ -123,6 +126,7 @@ impl Client {
             watched: Watched::default(),
             blocked: false,
             deny_blocking,
+            in_script: false,
         }
     }
 }

@@ -124,6 +124,7 @@ pub fn run(ctx: &mut Ctx, vm: &mut Vm, target: Target, plan: &Plan) -> Result<()
         }
         let effects = ctx.effects.take().unwrap_or_else(|| Effects::new(start_db));
         let deny_blocking = std::mem::replace(&mut ctx.client.deny_blocking, true);
+        let in_script = std::mem::replace(&mut ctx.client.in_script, true);
         let mut host = Run {
             ctx: &mut *ctx,
             plan,
@@ -149,6 +150,7 @@ pub fn run(ctx: &mut Ctx, vm: &mut Vm, target: Target, plan: &Plan) -> Result<()
         }
         drop(host);
         ctx.client.deny_blocking = deny_blocking;
+        ctx.client.in_script = in_script;
         ctx.select(start_db);
         if let Some(mark) = restart {
             plan.wide.store(true, Ordering::Relaxed);
