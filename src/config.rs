@@ -365,6 +365,14 @@ pub static SETTINGS: &[Setting] = &[
     },
     setting("set-max-intset-entries", LIMIT, true),
     setting(
+        "hll-sparse-max-bytes",
+        Kind::MemoryIn {
+            min: 0,
+            max: i64::MAX,
+        },
+        true,
+    ),
+    setting(
         "enable-debug-command",
         Kind::Enum(&["no", "yes", "local"]),
         false,
@@ -394,6 +402,7 @@ const PROCESS_WIDE: &[&str] = &[
     "hash-max-listpack-entries",
     "hash-max-listpack-value",
     "set-max-intset-entries",
+    "hll-sparse-max-bytes",
 ];
 
 pub fn find_setting(name: &str) -> Option<&'static Setting> {
@@ -906,6 +915,7 @@ impl Config {
             "set-max-intset-entries" => {
                 crate::store::limits::set_max_intset_entries(v.int() as usize)
             }
+            "hll-sparse-max-bytes" => crate::store::limits::set_hll_sparse_max(v.int() as usize),
             "enable-debug-command" => {
                 self.enable_debug_command = match v.word() {
                     "yes" => DebugCommand::Yes,
@@ -1018,6 +1028,7 @@ impl Config {
             "hash-max-listpack-entries" => crate::store::limits::hash_max_entries().to_string(),
             "hash-max-listpack-value" => crate::store::limits::hash_max_value().to_string(),
             "set-max-intset-entries" => crate::store::limits::max_intset_entries().to_string(),
+            "hll-sparse-max-bytes" => crate::store::limits::hll_sparse_max().to_string(),
             "enable-debug-command" => match self.enable_debug_command {
                 DebugCommand::No => "no",
                 DebugCommand::Yes => "yes",

@@ -190,7 +190,8 @@ scripts!(
     expire,
     databases,
     transactions,
-    resp3
+    resp3,
+    hll
 );
 
 /// A script word holding exactly `b`, whatever its bytes.

@@ -126,7 +126,7 @@ impl<'a> Ctx<'a> {
     /// of a transaction.
     pub(crate) fn take_record(&mut self, spec: &CommandSpec, argv: &[&[u8]]) -> Option<Vec<u8>> {
         // The common cases, a read or no AOF: nothing to log, only the changes to count.
-        if !spec.is_write() || self.shared.aof.is_none() {
+        if !spec.may_change() || self.shared.aof.is_none() {
             if self.dirty > 0 {
                 self.shared.stats.dirty(std::mem::take(&mut self.dirty));
             }
@@ -146,7 +146,7 @@ impl<'a> Ctx<'a> {
         // is still logged, as Redis forces its propagation.
         let log = dirty > 0 || custom.is_some() || !text.is_empty();
         // With no AOF nothing reads the record: don't build it.
-        if !spec.is_write() || !log || self.shared.is_loading() || self.shared.aof.is_none() {
+        if !spec.may_change() || !log || self.shared.is_loading() || self.shared.aof.is_none() {
             return None;
         }
         match custom {
@@ -269,6 +269,16 @@ impl<'a> Keyspace<'a> {
 
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
         self.get_mut_in(self.db, key)
+    }
+
+    /// A live value for a change of representation only, which Redis does not signal to WATCH
+    /// (PFDEBUG TODENSE): like `get_mut`, but the key does not count as modified.
+    pub fn get_mut_unsignalled(&mut self, key: &[u8]) -> Option<&mut Value> {
+        let (db, h) = (self.db, self.hash(key));
+        self.expire_hashed(db, key, h);
+        self.locked
+            .shard_mut(ShardId::of_hash(db, h))
+            .get_mut_hashed(h, key)
     }
 
     /// Stores `value` under `key`, replacing what was there and clearing any deadline (as a

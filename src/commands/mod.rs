@@ -23,6 +23,7 @@ pub mod debug;
 pub mod docs;
 pub mod expire;
 pub mod hash;
+pub mod hll;
 pub mod info;
 pub mod keys;
 pub mod list;

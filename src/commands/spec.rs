@@ -55,6 +55,10 @@ pub mod flags {
     /// Moves the client to the database its first argument names (SELECT): inside EXEC, the
     /// commands after it are planned in that database.
     pub const SELECTS_DB: u32 = 1 << 27;
+    /// Redis's MAY_REPLICATE (which its 7.0 COMMAND INFO does not show): not a write, but may
+    /// change a value and be logged (PFCOUNT caching its count). Takes write locks; its record
+    /// is logged if it counted a change.
+    pub const MAY_REPLICATE: u32 = 1 << 28;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -170,6 +174,11 @@ impl CommandSpec {
 
     pub fn is_write(&self) -> bool {
         self.flags & flags::WRITE != 0
+    }
+
+    /// Takes write locks and may be logged: a write, or a read that may change a value.
+    pub fn may_change(&self) -> bool {
+        self.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0
     }
 
     pub fn has(&self, flag: u32) -> bool {

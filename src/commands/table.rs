@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use super::spec::CommandSpec;
 use super::{
-    bitmap, client, config, connection, debug, expire, hash, info, keys, list, list_blocking,
+    bitmap, client, config, connection, debug, expire, hash, hll, info, keys, list, list_blocking,
     object, persistence, server, set, sort, string, transaction,
 };
 
@@ -18,6 +18,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         string::COMMANDS,
         bitmap::COMMANDS,
         hash::COMMANDS,
+        hll::COMMANDS,
         list::COMMANDS,
         set::COMMANDS,
         list_blocking::COMMANDS,
@@ -198,7 +199,7 @@ mod tests {
             v.sort_unstable();
             v
         };
-        let ours = NOT_QUEUED | RUNS_QUEUE | DISK_ERROR_REFUSES | SELECTS_DB;
+        let ours = NOT_QUEUED | RUNS_QUEUE | DISK_ERROR_REFUSES | SELECTS_DB | MAY_REPLICATE;
         assert_eq!(
             with(NOT_QUEUED),
             ["discard", "exec", "multi", "quit", "reset", "watch"]

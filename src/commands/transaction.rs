@@ -195,7 +195,8 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     );
     // Through `Shared::lock`, as every multi-shard writer: it settles the transaction's place
     // in a running AOF rewrite before anything changes.
-    ctx.ks.locked = ctx.shared.lock(slots, write);
+    let may_change = multi.queue.iter().any(|q| q.spec.may_change());
+    ctx.ks.locked = ctx.shared.lock(slots, may_change);
 
     let changed = watched_key_changed(ctx);
     unwatch_all(ctx.shared, ctx.client);

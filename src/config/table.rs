@@ -159,7 +159,6 @@ pub static REDIS_ONLY: &[RedisOnly] = &[
     r("active-defrag-ignore-bytes", None, MemoryIn { min: 1, max: i64::MAX }, "104857600", MUT, Ignored),
     r("stream-node-max-bytes", None, MemoryIn { min: 0, max: i64::MAX }, "4096", MUT, Ignored),
     r("zset-max-listpack-value", Some("zset-max-ziplist-value"), MemoryIn { min: 0, max: i64::MAX }, "64", MUT, Ignored),
-    r("hll-sparse-max-bytes", None, MemoryIn { min: 0, max: i64::MAX }, "3000", MUT, Ignored),
     r("tracking-table-max-keys", None, Int { min: 0, max: i64::MAX }, "1000000", MUT, Ignored),
     r("maxmemory-clients", None, Str, "0", MUT, Refused("client eviction")),
     r("repl-backlog-ttl", None, Int { min: 0, max: i64::MAX }, "3600", MUT, Ignored),

@@ -8,6 +8,7 @@
 
 pub mod bytes;
 pub mod expire;
+pub mod hll;
 pub mod limits;
 pub mod list;
 pub mod set;
