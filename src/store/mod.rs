@@ -8,6 +8,7 @@
 
 pub mod bytes;
 pub mod expire;
+pub mod geo;
 pub mod hll;
 pub mod limits;
 pub mod list;
