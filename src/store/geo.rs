@@ -235,39 +235,29 @@ pub fn geohash_string(longitude: f64, latitude: f64) -> Option<[u8; 11]> {
     Some(out)
 }
 
-fn move_x(hash: &mut HashBits, d: i8) {
+/// Moves a geohash one cell along the axis whose bits `axis` masks (longitude: the odd bits
+/// 0xaaaa..., latitude: the even ones), by adding or subtracting one across the other axis's
+/// bits (Redis's `geohash_move_x` / `geohash_move_y`).
+fn move_axis(hash: &mut HashBits, d: i8, axis: u64) {
     if d == 0 {
         return;
     }
-    let mut x = hash.bits & 0xaaaa_aaaa_aaaa_aaaa;
-    let y = hash.bits & 0x5555_5555_5555_5555;
-    let zz = 0x5555_5555_5555_5555u64 >> (64 - hash.step as u32 * 2);
+    let shift = 64 - hash.step as u32 * 2;
+    let mut own = hash.bits & axis;
+    let other = hash.bits & !axis;
+    let zz = !axis >> shift;
     if d > 0 {
-        x = x.wrapping_add(zz + 1);
+        own = own.wrapping_add(zz + 1);
     } else {
-        x |= zz;
-        x = x.wrapping_sub(zz + 1);
+        own |= zz;
+        own = own.wrapping_sub(zz + 1);
     }
-    x &= 0xaaaa_aaaa_aaaa_aaaau64 >> (64 - hash.step as u32 * 2);
-    hash.bits = x | y;
+    own &= axis >> shift;
+    hash.bits = own | other;
 }
 
-fn move_y(hash: &mut HashBits, d: i8) {
-    if d == 0 {
-        return;
-    }
-    let x = hash.bits & 0xaaaa_aaaa_aaaa_aaaa;
-    let mut y = hash.bits & 0x5555_5555_5555_5555;
-    let zz = 0xaaaa_aaaa_aaaa_aaaau64 >> (64 - hash.step as u32 * 2);
-    if d > 0 {
-        y = y.wrapping_add(zz + 1);
-    } else {
-        y |= zz;
-        y = y.wrapping_sub(zz + 1);
-    }
-    y &= 0x5555_5555_5555_5555u64 >> (64 - hash.step as u32 * 2);
-    hash.bits = x | y;
-}
+const X_BITS: u64 = 0xaaaa_aaaa_aaaa_aaaa;
+const Y_BITS: u64 = 0x5555_5555_5555_5555;
 
 /// The eight cells around one.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -285,8 +275,8 @@ pub struct Neighbors {
 pub fn neighbors(hash: HashBits) -> Neighbors {
     let moved = |dx: i8, dy: i8| {
         let mut h = hash;
-        move_x(&mut h, dx);
-        move_y(&mut h, dy);
+        move_axis(&mut h, dx, X_BITS);
+        move_axis(&mut h, dy, Y_BITS);
         h
     };
     Neighbors {
@@ -617,6 +607,31 @@ mod tests {
                 assert_eq!(format_distance(distance(px, py, qx, qy) / 1000.0), dist);
             }
             prev = Some((px, py));
+        }
+    }
+
+    #[test]
+    fn neighbours_are_the_adjacent_cells() {
+        for step in [3u8, 10, 26] {
+            let hash = encode_wgs84(15.0, 37.0, step).unwrap();
+            let a = decode_wgs84(hash).unwrap();
+            let n = neighbors(hash);
+            let cell = |h| decode_wgs84(h).unwrap();
+            let close = |x: f64, y: f64| (x - y).abs() < 1e-9;
+            assert!(close(cell(n.east).longitude.min, a.longitude.max));
+            assert!(close(cell(n.west).longitude.max, a.longitude.min));
+            assert!(close(cell(n.north).latitude.min, a.latitude.max));
+            assert!(close(cell(n.south).latitude.max, a.latitude.min));
+            assert_eq!(cell(n.north).longitude, a.longitude);
+            assert_eq!(cell(n.east).latitude, a.latitude);
+            let ne = cell(n.north_east);
+            assert!(
+                close(ne.longitude.min, a.longitude.max) && close(ne.latitude.min, a.latitude.max)
+            );
+            let sw = cell(n.south_west);
+            assert!(
+                close(sw.longitude.max, a.longitude.min) && close(sw.latitude.max, a.latitude.min)
+            );
         }
     }
 
