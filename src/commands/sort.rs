@@ -244,7 +244,8 @@ fn elements(v: &Value) -> Result<Vec<Vec<u8>>, CommandError> {
     Ok(match v {
         Value::List(l) => l.iter().map(|e| e.to_vec()).collect(),
         Value::Set(s) => s.iter().map(|m| m.to_vec()).collect(),
-        // A sorted set arm goes here: its members in score order.
+        // In score order, as Redis's SORT reads a sorted set (it is not a set to order).
+        Value::ZSet(z) => z.iter().map(|(m, _)| m.to_vec()).collect(),
         _ => return Err(CommandError::WrongType),
     })
 }

@@ -7,6 +7,7 @@ use ahash::RandomState;
 pub use super::bytes::CompactBytes;
 pub use super::list::List;
 pub use super::set::Set;
+pub use super::zset::ZSet;
 
 /// Key and field bytes: 16 bytes, inline up to 15 (see `bytes.rs` for why).
 pub type Bytes = CompactBytes;
@@ -22,6 +23,7 @@ pub enum Value {
     Hash(Box<Hash>),
     List(Box<List>),
     Set(Box<Set>),
+    ZSet(Box<ZSet>),
 }
 
 impl Value {
@@ -40,6 +42,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::List(_) => "list",
             Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 }
