@@ -214,7 +214,8 @@ scripts!(
     databases,
     transactions,
     resp3,
-    hll
+    hll,
+    geo
 );
 
 /// A script word holding exactly `b`, whatever its bytes.

@@ -22,6 +22,7 @@ pub mod connection;
 pub mod debug;
 pub mod docs;
 pub mod expire;
+pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod info;

@@ -4,8 +4,8 @@ use std::sync::OnceLock;
 
 use super::spec::CommandSpec;
 use super::{
-    bitmap, client, config, connection, debug, expire, hash, hll, info, keys, list, list_blocking,
-    object, persistence, server, set, sort, string, transaction,
+    bitmap, client, config, connection, debug, expire, geo, hash, hll, info, keys, list,
+    list_blocking, object, persistence, server, set, sort, string, transaction,
 };
 
 /// Every command, from each module's own list.
@@ -19,6 +19,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         bitmap::COMMANDS,
         hash::COMMANDS,
         hll::COMMANDS,
+        geo::COMMANDS,
         list::COMMANDS,
         set::COMMANDS,
         list_blocking::COMMANDS,

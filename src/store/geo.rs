@@ -635,6 +635,34 @@ mod tests {
         }
     }
 
+    /// Scores no GEOADD makes, decoded as redis-server 7.0.15 decodes them (`ZADD wz -1 a
+    /// 1e20 b ...`, then GEOPOS): C's cast wraps or saturates, and the position is clamped.
+    #[test]
+    fn foreign_scores_as_redis() {
+        let ne = ("180", "85.0511287799999991");
+        let sw = ("-179.99999731779098511", "-85.05112751263942528");
+        let cases = [
+            (-1.0, ne),
+            (1e20, sw),
+            (0.5, sw),
+            (
+                4503599627370496.0,
+                ("-179.99999731779098511", "85.0511287799999991"),
+            ),
+            (-1e300, ("180", "-85.05112751263942528")),
+            (18446744073709551616.0, sw),
+            (9.3e18, ne),
+        ];
+        for (score, (x, y)) in cases {
+            let (lon, lat) = decode_score(score).unwrap();
+            assert_eq!(
+                (format_coord(lon).as_str(), format_coord(lat).as_str()),
+                (x, y),
+                "{score}"
+            );
+        }
+    }
+
     #[test]
     fn interleaving_round_trips() {
         for (x, y) in [
