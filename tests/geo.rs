@@ -184,4 +184,66 @@ fn geoadd_is_logged_as_zadd_and_redis_loads_the_file() {
     for q in ask {
         same(&mut c, &mut theirs, &words(q));
     }
+
+    // The rewrite dumps the sets as ZADD of the same scores: Redis loads that file too.
+    c.cmd(&words("BGREWRITEAOF"));
+    aofutil::wait_log(&r, "Background AOF rewrite finished successfully", 1, 30);
+    let text = String::from_utf8_lossy(&std::fs::read(r.aof_path()).unwrap()).into_owned();
+    assert!(!text.contains("GEOSEARCHSTORE"), "the rewrite dumps values");
+    let (redis, _dir) = redis_loading(&r.aof_path());
+    let mut theirs = redis.raw();
+    for q in ask {
+        same(&mut c, &mut theirs, &words(q));
+    }
+}
+
+/// WATCH sees what Redis signals: a GEOADD that changes nothing and the searches do not
+/// count; a GEOADD that moves a member and a GEOSEARCHSTORE (storing or deleting) do.
+#[test]
+fn watch_sees_the_geo_changes_redis_sees() {
+    let setup: &[&[&str]] = &[
+        &["DEL", "w"],
+        &["GEOADD", "w", "13", "38", "a", "15", "37", "b"],
+    ];
+    let cmds: &[&[&str]] = &[
+        &["GEOADD", "w", "13", "38", "a"],
+        &["GEOADD", "w", "NX", "14", "38", "a"],
+        &["GEOADD", "w", "XX", "14", "38", "nosuch"],
+        &["GEOPOS", "w", "a"],
+        &[
+            "GEOSEARCH",
+            "w",
+            "FROMLONLAT",
+            "13",
+            "38",
+            "BYRADIUS",
+            "10",
+            "km",
+        ],
+        &["GEORADIUS", "w", "13", "38", "10", "km"],
+        &["GEOADD", "w", "14", "38", "a"],
+        &[
+            "GEOSEARCHSTORE",
+            "w",
+            "w",
+            "FROMLONLAT",
+            "13",
+            "38",
+            "BYRADIUS",
+            "10",
+            "km",
+        ],
+        &[
+            "GEOSEARCHSTORE",
+            "w",
+            "w",
+            "FROMLONLAT",
+            "0",
+            "0",
+            "BYRADIUS",
+            "1",
+            "m",
+        ],
+    ];
+    common::assert_watch_outcomes("w", setup, cmds, |i| i >= 6);
 }
