@@ -205,45 +205,17 @@ fn watch_sees_the_geo_changes_redis_sees() {
         &["DEL", "w"],
         &["GEOADD", "w", "13", "38", "a", "15", "37", "b"],
     ];
+    #[rustfmt::skip]
     let cmds: &[&[&str]] = &[
         &["GEOADD", "w", "13", "38", "a"],
         &["GEOADD", "w", "NX", "14", "38", "a"],
         &["GEOADD", "w", "XX", "14", "38", "nosuch"],
         &["GEOPOS", "w", "a"],
-        &[
-            "GEOSEARCH",
-            "w",
-            "FROMLONLAT",
-            "13",
-            "38",
-            "BYRADIUS",
-            "10",
-            "km",
-        ],
+        &["GEOSEARCH", "w", "FROMLONLAT", "13", "38", "BYRADIUS", "10", "km"],
         &["GEORADIUS", "w", "13", "38", "10", "km"],
         &["GEOADD", "w", "14", "38", "a"],
-        &[
-            "GEOSEARCHSTORE",
-            "w",
-            "w",
-            "FROMLONLAT",
-            "13",
-            "38",
-            "BYRADIUS",
-            "10",
-            "km",
-        ],
-        &[
-            "GEOSEARCHSTORE",
-            "w",
-            "w",
-            "FROMLONLAT",
-            "0",
-            "0",
-            "BYRADIUS",
-            "1",
-            "m",
-        ],
+        &["GEOSEARCHSTORE", "w", "w", "FROMLONLAT", "13", "38", "BYRADIUS", "10", "km"],
+        &["GEOSEARCHSTORE", "w", "w", "FROMLONLAT", "0", "0", "BYRADIUS", "1", "m"],
     ];
     common::assert_watch_outcomes("w", setup, cmds, |i| i >= 6);
 }
