@@ -84,7 +84,8 @@ fn double(arg: &[u8], msg: Option<&str>) -> Result<f64, CommandError> {
         Some(m) => CommandError::Err(m.into()),
         None => CommandError::NotFloat,
     };
-    if arg.is_empty() || arg[0].is_ascii_whitespace() || arg.contains(&0) {
+    // C's isspace: \v too, which Rust's is_ascii_whitespace leaves out.
+    if arg.is_empty() || b" \t\n\x0b\x0c\r".contains(&arg[0]) || arg.contains(&0) {
         return Err(bad());
     }
     super::sort::score(arg).ok_or_else(bad)
