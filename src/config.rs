@@ -372,6 +372,29 @@ pub static SETTINGS: &[Setting] = &[
     setting("set-max-intset-entries", LIMIT, true),
     setting("notify-keyspace-events", Kind::Str, true),
     setting("tracking-table-max-keys", LIMIT, true),
+    Setting {
+        alias: Some("zset-max-ziplist-entries"),
+        ..setting("zset-max-listpack-entries", LIMIT, true)
+    },
+    Setting {
+        alias: Some("zset-max-ziplist-value"),
+        ..setting(
+            "zset-max-listpack-value",
+            Kind::MemoryIn {
+                min: 0,
+                max: i64::MAX,
+            },
+            true,
+        )
+    },
+    setting(
+        "hll-sparse-max-bytes",
+        Kind::MemoryIn {
+            min: 0,
+            max: i64::MAX,
+        },
+        true,
+    ),
     setting(
         "enable-debug-command",
         Kind::Enum(&["no", "yes", "local"]),
@@ -404,6 +427,7 @@ const PROCESS_WIDE: &[&str] = &[
     "set-max-intset-entries",
     "notify-keyspace-events",
     "tracking-table-max-keys",
+    "hll-sparse-max-bytes",
 ];
 
 pub fn find_setting(name: &str) -> Option<&'static Setting> {
@@ -913,6 +937,11 @@ impl Config {
             "notify-keyspace-events" => crate::notify::events::set_flags(
                 crate::notify::events::parse(value).map_err(|e| bad(s.name, value, e))?,
             ),
+            "hll-sparse-max-bytes" => crate::store::limits::set_hll_sparse_max(v.int() as usize),
+            "zset-max-listpack-entries" => {
+                crate::store::limits::set_zset_max_entries(v.int() as usize)
+            }
+            "zset-max-listpack-value" => crate::store::limits::set_zset_max_value(v.int() as usize),
             "enable-debug-command" => {
                 self.enable_debug_command = match v.word() {
                     "yes" => DebugCommand::Yes,
@@ -1042,6 +1071,9 @@ impl Config {
                 crate::notify::events::format(crate::notify::events::flags())
             }
             "tracking-table-max-keys" => crate::notify::tracking::max_keys().to_string(),
+            "hll-sparse-max-bytes" => crate::store::limits::hll_sparse_max().to_string(),
+            "zset-max-listpack-entries" => crate::store::limits::zset_max_entries().to_string(),
+            "zset-max-listpack-value" => crate::store::limits::zset_max_value().to_string(),
             "enable-debug-command" => match self.enable_debug_command {
                 DebugCommand::No => "no",
                 DebugCommand::Yes => "yes",
@@ -1813,11 +1845,11 @@ mod tests {
         assert!(c.ignored_given.is_empty());
         // (Not an encoding limit that rudis applies: those are process-wide, and other tests
         // in this process build hashes.)
-        c.load_text("tcp-keepalive 60\nzset-max-ziplist-entries 100\nhz 10\nhz 20\n")
+        c.load_text("tcp-keepalive 60\nstream-node-max-entries 100\nhz 10\nhz 20\n")
             .unwrap();
-        assert_eq!(c.ignored_given, ["zset-max-listpack-entries", "hz"]);
-        assert_eq!(c.get("zset-max-listpack-entries").unwrap(), "100");
-        assert_eq!(c.get("ZSET-MAX-ZIPLIST-ENTRIES").unwrap(), "100");
+        assert_eq!(c.ignored_given, ["stream-node-max-entries", "hz"]);
+        assert_eq!(c.get("stream-node-max-entries").unwrap(), "100");
+        assert_eq!(c.get("STREAM-NODE-MAX-ENTRIES").unwrap(), "100");
         assert_eq!(c.get("hz").unwrap(), "20");
         assert_eq!(c.get("tcp-keepalive").unwrap(), "60");
     }

@@ -275,7 +275,9 @@ scripts!(
     pubsub,
     keyspace_events,
     tracking,
-    scripting
+    scripting,
+    hll,
+    geo
 );
 
 /// A script word holding exactly `b`, whatever its bytes.

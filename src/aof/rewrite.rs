@@ -29,7 +29,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::{Aof, Msg};
-use crate::resp::reply::encode_command;
+use crate::resp::reply::{encode_command, format_double};
 use crate::store::{value, Locked, Shard, ShardId, Store, Value, SHARDS};
 use crate::util::clock::now_ms;
 
@@ -140,6 +140,23 @@ fn dump_value(out: &mut Vec<u8>, key: &[u8], v: &Value) {
                 args.push(b"SADD");
                 args.push(key);
                 args.extend(chunk.iter().map(Vec::as_slice));
+                encode_command(out, &args);
+            }
+        }
+        Value::ZSet(z) => {
+            // Scores as `%.17g`, which reads back as the same double.
+            let items: Vec<(&[u8], Vec<u8>)> = z
+                .iter()
+                .map(|(m, s)| (m, format_double(s, &mut [0; 40]).to_vec()))
+                .collect();
+            for chunk in items.chunks(ITEMS_PER_CMD) {
+                let mut args: Vec<&[u8]> = Vec::with_capacity(2 + chunk.len() * 2);
+                args.push(b"ZADD");
+                args.push(key);
+                for (m, s) in chunk {
+                    args.push(s);
+                    args.push(m);
+                }
                 encode_command(out, &args);
             }
         }

@@ -12,7 +12,7 @@ use crate::notify::events::class::{EXPIRED, NEW};
 use crate::resp::reply::encode_command;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
-use crate::store::{hash_key, is_key, Hash, List, Locked, Set, Shard, ShardId, Str, Value};
+use crate::store::{hash_key, is_key, Hash, List, Locked, Set, Shard, ShardId, Str, Value, ZSet};
 use crate::util::clock::now_ms;
 
 pub struct Ctx<'a> {
@@ -195,7 +195,7 @@ impl<'a> Ctx<'a> {
             _ => spec.subcommand(argv).unwrap_or(spec),
         };
         // The common cases, a read or no AOF: nothing to log, only the changes to count.
-        if !spec.is_write() || self.shared.aof.is_none() {
+        if !spec.may_change() || self.shared.aof.is_none() {
             if self.dirty > 0 {
                 self.shared.stats.dirty(std::mem::take(&mut self.dirty));
             }
@@ -215,7 +215,7 @@ impl<'a> Ctx<'a> {
         // is still logged, as Redis forces its propagation.
         let log = dirty > 0 || custom.is_some() || !text.is_empty();
         // With no AOF nothing reads the record: don't build it.
-        if !spec.is_write() || !log || self.shared.is_loading() || self.shared.aof.is_none() {
+        if !spec.may_change() || !log || self.shared.is_loading() || self.shared.aof.is_none() {
             return None;
         }
         match custom {
@@ -357,12 +357,23 @@ impl<'a> Keyspace<'a> {
         self.get_mut_in(self.db, key)
     }
 
+    /// A live value for a change of representation only, which Redis does not signal to WATCH
+    /// (PFDEBUG TODENSE): like `get_mut`, but the key does not count as modified.
+    pub fn get_mut_unsignalled(&mut self, key: &[u8]) -> Option<&mut Value> {
+        let (db, h) = (self.db, self.hash(key));
+        self.expire_hashed(db, key, h);
+        self.locked
+            .shard_mut(ShardId::of_hash(db, h))
+            .get_mut_hashed(h, key)
+    }
+
     /// Stores `value` under `key`, replacing what was there and clearing any deadline (as a
     /// plain SET does).
     pub fn set_in(&mut self, db: usize, key: &[u8], value: Value) {
         modified(self.shared, self.client_id, db, key);
-        if let Value::List(_) = value {
-            // RENAME, COPY, MOVE: a list arriving under a name clients wait on.
+        if let Value::List(_) | Value::ZSet(_) = value {
+            // RENAME, COPY, MOVE, *STORE: a list or sorted set arriving under a name clients
+            // wait on.
             self.shared.blocking.signal(db, key);
         }
         let new_events = crate::notify::events::enabled(NEW);
@@ -586,6 +597,19 @@ impl<'a> Keyspace<'a> {
     /// WRONGTYPE if it holds something else. The key counts as modified for WATCH only if it
     /// is a set. The caller removes the key if it leaves the set empty.
     pub fn existing_set_mut(&mut self, key: &[u8]) -> Result<Option<&mut Set>, CommandError> {
+        self.existing_mut(key, |v| match v {
+            Value::Set(s) => Some(&mut **s),
+            _ => None,
+        })
+    }
+
+    /// The live value at `key` for changing if `pick` finds it of its type (`None` if absent);
+    /// WRONGTYPE if it is of another. Only a value of the type counts as modified for WATCH.
+    fn existing_mut<T: ?Sized>(
+        &mut self,
+        key: &[u8],
+        pick: impl FnOnce(&mut Value) -> Option<&mut T>,
+    ) -> Result<Option<&mut T>, CommandError> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
         let (shared, client_id) = (self.shared, self.client_id);
@@ -595,11 +619,11 @@ impl<'a> Keyspace<'a> {
             .get_mut_hashed(h, key)
         {
             None => Ok(None),
-            Some(Value::Set(s)) => {
+            Some(v) => {
+                let t = pick(v).ok_or(CommandError::WrongType)?;
                 modified(shared, client_id, db, key);
-                Ok(Some(s))
+                Ok(Some(t))
             }
-            Some(_) => Err(CommandError::WrongType),
         }
     }
 
@@ -664,6 +688,59 @@ impl<'a> Keyspace<'a> {
         });
         match v {
             Value::List(l) => Ok(l),
+            _ => Err(CommandError::WrongType),
+        }
+    }
+
+    // Sorted sets.
+
+    /// The sorted set at `key` in database `db`: `None` if absent, WRONGTYPE if it holds
+    /// something else.
+    pub fn get_zset_in(&self, db: usize, key: &[u8]) -> Result<Option<&ZSet>, CommandError> {
+        match self.get_in(db, key) {
+            None => Ok(None),
+            Some(Value::ZSet(z)) => Ok(Some(z)),
+            Some(_) => Err(CommandError::WrongType),
+        }
+    }
+
+    pub fn get_zset(&self, key: &[u8]) -> Result<Option<&ZSet>, CommandError> {
+        self.get_zset_in(self.db, key)
+    }
+
+    /// The live sorted set at `key` for changing (`None` if absent, nothing is created);
+    /// WRONGTYPE if it holds something else. Only a sorted set found counts as modified for
+    /// WATCH. The caller removes the key if it leaves the set empty.
+    pub fn existing_zset_mut(&mut self, key: &[u8]) -> Result<Option<&mut ZSet>, CommandError> {
+        self.existing_mut(key, |v| match v {
+            Value::ZSet(z) => Some(&mut **z),
+            _ => None,
+        })
+    }
+
+    /// The sorted set at `key` for changing, created by `make` if absent (and then signalled
+    /// to clients blocked on the key, as a new list is); WRONGTYPE if it holds something
+    /// else. The caller removes the key again if it leaves the set empty.
+    pub fn zset_or_new(
+        &mut self,
+        key: &[u8],
+        make: impl FnOnce() -> ZSet,
+    ) -> Result<&mut ZSet, CommandError> {
+        let (db, h) = (self.db, self.hash(key));
+        self.expire_hashed(db, key, h);
+        self.shared.watches.touch(db, key);
+        let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
+        let mut created = false;
+        let v = shard.get_or_insert_hashed(h, key, || {
+            created = true;
+            Value::ZSet(Box::new(make()))
+        });
+        if created {
+            // Under the writer's locks, as blocking registration is: no wake-up is lost.
+            self.shared.blocking.signal(db, key);
+        }
+        match v {
+            Value::ZSet(z) => Ok(z),
             _ => Err(CommandError::WrongType),
         }
     }

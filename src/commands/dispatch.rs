@@ -226,7 +226,7 @@ pub fn run(
         // Most commands name one key: no vector of slots to build, sort or search.
         Some(key) => {
             let h = hash_key(key);
-            let locked = shared.lock_one(ShardId::of_hash(client.db, h), spec.is_write());
+            let locked = shared.lock_one(ShardId::of_hash(client.db, h), spec.may_change());
             let mut ctx = Ctx::new(shared, client, out, locked);
             ctx.ks.known_key(key, h);
             ctx
@@ -235,7 +235,7 @@ pub fn run(
             let mut known = KnownKeys::default();
             let slots = plan_hashed(shared, spec, client.db, argv, &mut known)?;
             known.seal();
-            let locked = shared.lock(slots, spec.is_write());
+            let locked = shared.lock(slots, spec.may_change());
             let mut ctx = Ctx::new(shared, client, out, locked);
             ctx.ks.set_known(known);
             ctx

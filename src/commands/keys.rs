@@ -438,7 +438,7 @@ fn swapdb(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         let list_in = |d: usize, k: &[u8]| {
             matches!(
                 ctx.ks.locked.shard(ShardId::of_key(d, k)).map.get(k),
-                Some(crate::store::Value::List(_))
+                Some(crate::store::Value::List(_) | crate::store::Value::ZSet(_))
             )
         };
         ctx.shared.blocking.signal_db(a, |k| list_in(b, k));

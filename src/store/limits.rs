@@ -1,6 +1,7 @@
 //! The encoding limits redis.conf and CONFIG SET set (`set-max-intset-entries`,
-//! `hash-max-listpack-*`, `list-max-listpack-size`), read by a value when it converts (a
-//! list: when it fills a node). The config's own value: CONFIG GET reads them here.
+//! `hash-max-listpack-*`, `zset-max-listpack-*`, `list-max-listpack-size`,
+//! `hll-sparse-max-bytes`), read by a value when it converts (a list: when it fills a node).
+//! The config's own value: CONFIG GET reads them here.
 //! Process-wide atomics: one relaxed load where a value grows, no lock and no config lookup
 //! on the hot paths. As in Redis, a new limit applies to values from their next write on;
 //! none is converted back.
@@ -13,6 +14,8 @@ static LIST_MAX_LISTPACK_SIZE: AtomicI32 = AtomicI32::new(-2);
 static SET_MAX_INTSET_ENTRIES: AtomicUsize = AtomicUsize::new(512);
 static HASH_MAX_ENTRIES: AtomicUsize = AtomicUsize::new(512);
 static HASH_MAX_VALUE: AtomicUsize = AtomicUsize::new(64);
+static ZSET_MAX_ENTRIES: AtomicUsize = AtomicUsize::new(128);
+static ZSET_MAX_VALUE: AtomicUsize = AtomicUsize::new(64);
 
 pub fn max_listpack_size() -> i32 {
     LIST_MAX_LISTPACK_SIZE.load(Ordering::Relaxed)
@@ -44,4 +47,31 @@ pub fn set_hash_max_entries(n: usize) {
 
 pub fn set_hash_max_value(n: usize) {
     HASH_MAX_VALUE.store(n, Ordering::Relaxed);
+}
+
+/// `hll-sparse-max-bytes`: a sparse HyperLogLog that would grow past it turns dense.
+static HLL_SPARSE_MAX: AtomicUsize = AtomicUsize::new(3000);
+
+pub fn hll_sparse_max() -> usize {
+    HLL_SPARSE_MAX.load(Ordering::Relaxed)
+}
+
+pub fn set_hll_sparse_max(n: usize) {
+    HLL_SPARSE_MAX.store(n, Ordering::Relaxed);
+}
+
+pub fn zset_max_entries() -> usize {
+    ZSET_MAX_ENTRIES.load(Ordering::Relaxed)
+}
+
+pub fn zset_max_value() -> usize {
+    ZSET_MAX_VALUE.load(Ordering::Relaxed)
+}
+
+pub fn set_zset_max_entries(n: usize) {
+    ZSET_MAX_ENTRIES.store(n, Ordering::Relaxed);
+}
+
+pub fn set_zset_max_value(n: usize) {
+    ZSET_MAX_VALUE.store(n, Ordering::Relaxed);
 }

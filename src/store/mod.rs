@@ -9,11 +9,14 @@
 pub mod bytes;
 pub mod dense;
 pub mod expire;
+pub mod geo;
+pub mod hll;
 pub mod lazyfree;
 pub mod limits;
 pub mod list;
 pub mod set;
 pub mod value;
+pub mod zset;
 
 use std::hash::BuildHasher;
 use std::sync::OnceLock;
@@ -23,7 +26,7 @@ use hashbrown::hash_map::RawEntryMut;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use smallvec::SmallVec;
 
-pub use value::{Bytes, Hash, List, Set, Str, Value};
+pub use value::{Bytes, Hash, List, Set, Str, Value, ZSet};
 
 /// Shards per database. A power of two; also the granularity of SCAN's cursor.
 pub const SHARDS: usize = 256;

@@ -4,6 +4,7 @@ pub use super::bytes::CompactBytes;
 use super::dense::DenseTable;
 pub use super::list::List;
 pub use super::set::Set;
+pub use super::zset::ZSet;
 
 /// Key and field bytes: 16 bytes, inline up to 15 (see `bytes.rs` for why).
 pub type Bytes = CompactBytes;
@@ -19,6 +20,7 @@ pub enum Value {
     Hash(Box<Hash>),
     List(Box<List>),
     Set(Box<Set>),
+    ZSet(Box<ZSet>),
 }
 
 impl Value {
@@ -37,6 +39,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::List(_) => "list",
             Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 }
