@@ -85,6 +85,11 @@ pub struct Client {
     /// Commands run from a script's redis.call (Redis's CLIENT_SCRIPT): SORT orders a set's
     /// elements then, for the script to see the same everywhere.
     pub in_script: bool,
+    /// Channels and patterns subscribed to (the registry, `notify::pubsub`, has the other
+    /// side).
+    pub subs: crate::notify::pubsub::Subscriptions,
+    /// CLIENT TRACKING's mode (the handle's state shows what others need of it).
+    pub tracking: crate::notify::tracking::ClientTracking,
 }
 
 impl Client {
@@ -127,6 +132,8 @@ impl Client {
             blocked: false,
             deny_blocking,
             in_script: false,
+            subs: Default::default(),
+            tracking: Default::default(),
         }
     }
 }

@@ -330,6 +330,8 @@ pub static SETTINGS: &[Setting] = &[
     setting("auto-aof-rewrite-min-size", Kind::Memory, true),
     setting("requirepass", Kind::Str, true),
     setting("protected-mode", Kind::Bool, true),
+    setting("lazyfree-lazy-user-del", Kind::Bool, true),
+    setting("lazyfree-lazy-user-flush", Kind::Bool, true),
     setting("client-query-buffer-limit", Kind::Memory, true),
     Setting {
         multi: true,
@@ -368,6 +370,8 @@ pub static SETTINGS: &[Setting] = &[
         )
     },
     setting("set-max-intset-entries", LIMIT, true),
+    setting("notify-keyspace-events", Kind::Str, true),
+    setting("tracking-table-max-keys", LIMIT, true),
     setting(
         "enable-debug-command",
         Kind::Enum(&["no", "yes", "local"]),
@@ -398,6 +402,8 @@ const PROCESS_WIDE: &[&str] = &[
     "hash-max-listpack-entries",
     "hash-max-listpack-value",
     "set-max-intset-entries",
+    "notify-keyspace-events",
+    "tracking-table-max-keys",
 ];
 
 pub fn find_setting(name: &str) -> Option<&'static Setting> {
@@ -563,7 +569,7 @@ pub struct OutputLimit {
     pub soft_seconds: u64,
 }
 
-/// Redis's classes; rudis has only normal clients, the others are kept for CONFIG GET.
+/// Redis's classes: subscribed clients are held to `pubsub`; `slave` is kept for CONFIG GET.
 pub const OUTPUT_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
 
 /// Parses `<class> <hard> <soft> <seconds>` groups onto `limits`; classes not named keep
@@ -621,7 +627,6 @@ fn output_limits(value: &str, limits: &mut [OutputLimit; 3]) -> Result<(), Confi
 fn special_value(name: &str, v: &str) -> Result<String, &'static str> {
     let words: Vec<&str> = v.split_whitespace().collect();
     match name {
-        "notify-keyspace-events" => keyspace_events(v),
         "oom-score-adj-values" => {
             if words.len() != 3 {
                 return Err("wrong number of arguments");
@@ -670,25 +675,6 @@ fn special_value(name: &str, v: &str) -> Result<String, &'static str> {
     }
 }
 
-/// `notify-keyspace-events` classes in Redis's canonical order (notify.c's
-/// keyspaceEventsFlagsToString): `KEA` reads back as `AKE`.
-fn keyspace_events(v: &str) -> Result<String, &'static str> {
-    const ALL: &str = "g$lshzxetd";
-    if v.chars().any(|c| !"Ag$lshzxeKEtmdn".contains(c)) {
-        return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
-    }
-    let has = |c: char| v.contains(c) || (v.contains('A') && ALL.contains(c));
-    let mut out = String::new();
-    if ALL.chars().all(has) {
-        // As Redis: `A` then stands for `n` too.
-        out.push('A');
-    } else {
-        out.extend("g$lshzxetdn".chars().filter(|c| has(*c)));
-    }
-    out.extend("KEm".chars().filter(|c| v.contains(*c)));
-    Ok(out)
-}
-
 /// `save` as Redis 7 reads it: "" for none, else `seconds changes` pairs of integers.
 fn parse_save(value: &str) -> Result<String, ConfigError> {
     let words: Vec<&str> = value.split_whitespace().collect();
@@ -730,6 +716,10 @@ pub struct Config {
     pub requirepass: Secret,
     /// Without a password, refuse clients from other addresses than the loopback one.
     pub protected_mode: bool,
+    /// DEL frees as UNLINK does (big values in the background), and FLUSHALL/FLUSHDB without
+    /// SYNC as with ASYNC.
+    pub lazyfree_lazy_user_del: bool,
+    pub lazyfree_lazy_user_flush: bool,
     /// Close a client whose unprocessed input exceeds this many bytes.
     pub client_query_buffer_limit: u64,
     /// Per class as in `OUTPUT_CLASSES`.
@@ -794,6 +784,8 @@ impl Default for Config {
             config_file: None,
             requirepass: Secret::default(),
             protected_mode: true,
+            lazyfree_lazy_user_del: false,
+            lazyfree_lazy_user_flush: false,
             client_query_buffer_limit: 1024 * 1024 * 1024,
             client_output_buffer_limit: [
                 OutputLimit {
@@ -889,6 +881,8 @@ impl Config {
             "auto-aof-rewrite-min-size" => self.auto_aof_rewrite_min_size = v.int() as u64,
             "requirepass" => self.requirepass = Secret(value.to_string()),
             "protected-mode" => self.protected_mode = v.bool(),
+            "lazyfree-lazy-user-del" => self.lazyfree_lazy_user_del = v.bool(),
+            "lazyfree-lazy-user-flush" => self.lazyfree_lazy_user_flush = v.bool(),
             "client-query-buffer-limit" => {
                 // Redis's own floor: below it ordinary requests would be refused.
                 if v.int() < 1024 * 1024 {
@@ -915,6 +909,10 @@ impl Config {
             "set-max-intset-entries" => {
                 crate::store::limits::set_max_intset_entries(v.int() as usize)
             }
+            "tracking-table-max-keys" => crate::notify::tracking::set_max_keys(v.int() as usize),
+            "notify-keyspace-events" => crate::notify::events::set_flags(
+                crate::notify::events::parse(value).map_err(|e| bad(s.name, value, e))?,
+            ),
             "enable-debug-command" => {
                 self.enable_debug_command = match v.word() {
                     "yes" => DebugCommand::Yes,
@@ -1014,6 +1012,18 @@ impl Config {
             // As Redis: CONFIG GET shows the password itself.
             "requirepass" => self.requirepass.0.clone(),
             "protected-mode" => if self.protected_mode { "yes" } else { "no" }.into(),
+            "lazyfree-lazy-user-del" => if self.lazyfree_lazy_user_del {
+                "yes"
+            } else {
+                "no"
+            }
+            .into(),
+            "lazyfree-lazy-user-flush" => if self.lazyfree_lazy_user_flush {
+                "yes"
+            } else {
+                "no"
+            }
+            .into(),
             "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
             "client-output-buffer-limit" => OUTPUT_CLASSES
                 .iter()
@@ -1028,6 +1038,10 @@ impl Config {
             "hash-max-listpack-entries" => crate::store::limits::hash_max_entries().to_string(),
             "hash-max-listpack-value" => crate::store::limits::hash_max_value().to_string(),
             "set-max-intset-entries" => crate::store::limits::max_intset_entries().to_string(),
+            "notify-keyspace-events" => {
+                crate::notify::events::format(crate::notify::events::flags())
+            }
+            "tracking-table-max-keys" => crate::notify::tracking::max_keys().to_string(),
             "enable-debug-command" => match self.enable_debug_command {
                 DebugCommand::No => "no",
                 DebugCommand::Yes => "yes",
@@ -1553,10 +1567,13 @@ pub struct Cli {
     /// Close a client whose unprocessed input grows past this (bytes, or 1mb, 1gb...).
     #[arg(long, value_name = "BYTES")]
     pub client_query_buffer_limit: Option<String>,
-    /// `normal <hard> <soft> <seconds>`: close a client whose pending replies pass the hard
-    /// limit, or stay above the soft one that long.
+    /// `<class> <hard> <soft> <seconds>` (normal, pubsub): close a client whose pending
+    /// replies pass the hard limit, or stay above the soft one that long.
     #[arg(long, value_name = "LIMITS")]
     pub client_output_buffer_limit: Option<String>,
+    /// Keyspace event classes to publish, in Redis's letters (KEA, Ex, ...).
+    #[arg(long, value_name = "CLASSES")]
+    pub notify_keyspace_events: Option<String>,
     /// Close a client that reads none of its replies for this many seconds (0: never).
     #[arg(long, value_name = "SECONDS")]
     pub client_write_timeout: Option<u64>,
@@ -1668,6 +1685,10 @@ impl Cli {
         put(
             "client-write-timeout",
             self.client_write_timeout.map(|t| t.to_string()),
+        );
+        put(
+            "notify-keyspace-events",
+            self.notify_keyspace_events.clone(),
         );
         put("enable-debug-command", self.enable_debug_command.clone());
         put("busy-poll-us", self.busy_poll_us.map(|t| t.to_string()));
@@ -1808,14 +1829,7 @@ mod tests {
             c.set(name, v).map_err(|e| e.reason())?;
             Ok::<_, String>(c.get(name).unwrap())
         };
-        assert_eq!(got("notify-keyspace-events", "KEA").unwrap(), "AKE");
-        assert_eq!(got("notify-keyspace-events", "Ex$").unwrap(), "$xE");
-        assert_eq!(got("notify-keyspace-events", "").unwrap(), "");
-        assert_eq!(got("notify-keyspace-events", "An").unwrap(), "A");
-        assert_eq!(
-            got("notify-keyspace-events", "Kq").unwrap_err(),
-            "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
-        );
+        // notify-keyspace-events: see notify::events.
         assert_eq!(
             got("latency-tracking-info-percentiles", "50 99.90 100").unwrap(),
             "50 99.9 100"

@@ -47,6 +47,16 @@ manually just for testing, restart it with the '--protected-mode no' option. 4) 
 authentication password for the default user. NOTE: You only need to do one of the above things \
 in order for the server to start accepting connections from the outside.\r\n";
 
+/// The `client-output-buffer-limit` class of a client: `normal`, or `pubsub` while it is
+/// subscribed (Redis's getClientType).
+fn output_class(pubsub: bool) -> usize {
+    if pubsub {
+        2
+    } else {
+        0
+    }
+}
+
 /// What the worker does with the session after a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
@@ -68,11 +78,12 @@ struct Policy {
 }
 
 impl Policy {
-    fn read(shared: &Shared) -> Policy {
+    /// `pubsub`: the client is subscribed, and so in Redis's `pubsub` output class.
+    fn read(shared: &Shared, pubsub: bool) -> Policy {
         let c = shared.config.read();
         Policy {
             query_limit: c.client_query_buffer_limit.try_into().unwrap_or(usize::MAX),
-            output: c.client_output_buffer_limit[0],
+            output: c.client_output_buffer_limit[output_class(pubsub)],
             password: c.requirepass.is_set(),
         }
     }
@@ -162,6 +173,12 @@ impl Session {
                 .blocking
                 .end(self.client.id, crate::blocking::End::Gone);
         }
+        shared
+            .pubsub
+            .unsubscribe_all(&mut self.client.subs, &self.client.handle);
+        shared
+            .tracking
+            .disable(self.client.id, &self.client.tracking);
         shared.clients.unregister(self.client.id);
         shared.stats.connected_clients.fetch_sub(1, Relaxed);
     }
@@ -186,7 +203,7 @@ impl Session {
         if self.client.handle.is_killed() {
             return Next::Close;
         }
-        let policy = Policy::read(shared);
+        let policy = Policy::read(shared, self.client.subs.active());
         // Read before the outbox: an unblocked client's reply is in the outbox before its flag
         // clears (see `ClientHandle::unblock_with`), so it goes out before what runs next.
         let unblocked = self.client.blocked && !self.client.handle.is_blocked();
@@ -387,7 +404,7 @@ impl Session {
             let mut limit = (c.client_write_timeout > 0).then_some(c.client_write_timeout);
             // Replies held above the soft limit for its seconds close the client too; for us
             // that is a socket that takes none of them that long.
-            let soft = c.client_output_buffer_limit[0];
+            let soft = c.client_output_buffer_limit[output_class(self.client.subs.active())];
             if soft.soft > 0 && soft.soft_seconds > 0 && self.pending() as u64 > soft.soft {
                 limit = Some(limit.map_or(soft.soft_seconds, |l| l.min(soft.soft_seconds)));
             }
@@ -404,9 +421,11 @@ impl Session {
         }
         let timeout = c.timeout;
         drop(c);
-        // A blocked client is not idle: its wait has its own timeout (as Redis's clientsCron).
+        // A blocked client is not idle: its wait has its own timeout (as Redis's clientsCron);
+        // nor is a subscriber, which waits for messages.
         if timeout > 0
             && !self.client.blocked
+            && !self.client.subs.active()
             && self.client.handle.state.lock().last_active.elapsed() > Duration::from_secs(timeout)
         {
             log::info!(

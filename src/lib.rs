@@ -12,6 +12,7 @@ pub mod fdlimit;
 pub mod harness;
 pub mod listen;
 pub mod loading;
+pub mod notify;
 pub mod pool;
 pub mod resp;
 pub mod scripts;

@@ -38,6 +38,8 @@ pub struct Shared {
     pub blocking: Blocking,
     /// The script cache, the function libraries, the scripts running long.
     pub scripts: Scripts,
+    pub pubsub: crate::notify::pubsub::PubSub,
+    pub tracking: crate::notify::tracking::Tracking,
     pub started: Instant,
     loading: AtomicBool,
 }
@@ -53,6 +55,8 @@ impl Shared {
             watches: Watches::default(),
             blocking: Blocking::default(),
             scripts: Scripts::default(),
+            pubsub: Default::default(),
+            tracking: Default::default(),
             started: Instant::now(),
             loading: AtomicBool::new(false),
         }
@@ -123,6 +127,7 @@ impl Shared {
         }
         shard.remove(key);
         self.stats.expired_keys(1);
+        crate::notify::events::expired(self, db, key);
         let mut record = Vec::new();
         encode_command(&mut record, &[&b"DEL"[..], key]);
         self.propagate(db, record, &locked);

@@ -3,6 +3,7 @@
 use super::flags::*;
 use super::string::clamp_range;
 use super::{args, CommandError, CommandSpec, Ctx, Keys, KEY1};
+use crate::notify::events::class::{GENERIC, STRING};
 use crate::resp::Limits;
 use crate::store::Value;
 
@@ -75,6 +76,7 @@ fn setbit(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     };
     if grew || was != on {
         ctx.dirty(1);
+        ctx.notify(STRING, "setbit", key);
     }
     ctx.out.int(was as i64);
     Ok(())
@@ -241,8 +243,10 @@ fn bitop(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if maxlen > 0 {
         ctx.ks.set(dest, Value::str(&result));
         ctx.dirty(1);
+        ctx.notify(STRING, "set", dest);
     } else if ctx.ks.remove(dest).is_some() {
         ctx.dirty(1);
+        ctx.notify(GENERIC, "del", dest);
     }
     ctx.out.int(maxlen as i64);
     Ok(())
@@ -527,6 +531,9 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> Result<()
         }
     }
     ctx.dirty(changes);
+    if changes > 0 {
+        ctx.notify(STRING, "setbit", argv[1]);
+    }
     Ok(())
 }
 

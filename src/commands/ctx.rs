@@ -8,6 +8,7 @@ use smallvec::SmallVec;
 
 use super::{CommandError, CommandSpec};
 use crate::client::Client;
+use crate::notify::events::class::{EXPIRED, NEW};
 use crate::resp::reply::encode_command;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
@@ -49,6 +50,9 @@ pub struct Keyspace<'a> {
     seen_expired: RefCell<Vec<(usize, Box<[u8]>)>>,
     /// The hashes of the running command's keys, computed once when its locks were planned.
     known: KnownKeys,
+    /// The client running the command: a tracking client with NOLOOP is not told of its
+    /// own changes.
+    client_id: u64,
 }
 
 /// Key hashes remembered by the address and length of the key's bytes in the command's
@@ -111,7 +115,7 @@ impl<'a> Ctx<'a> {
         out: &'a mut ReplyBuf,
         locked: Locked<'a>,
     ) -> Self {
-        let db = client.db;
+        let (db, client_id) = (client.db, client.id);
         Ctx {
             shared,
             client,
@@ -125,6 +129,7 @@ impl<'a> Ctx<'a> {
                 aof_pre: Vec::new(),
                 seen_expired: RefCell::new(Vec::new()),
                 known: KnownKeys::default(),
+                client_id,
             },
             dirty: 0,
             aof_custom: None,
@@ -147,6 +152,32 @@ impl<'a> Ctx<'a> {
     /// Records `n` changes to the data set.
     pub fn dirty(&mut self, n: u64) {
         self.dirty += n;
+    }
+
+    /// Publishes a keyspace event on `key` in the current database (see `notify::events`):
+    /// the one call a handler makes per event, after its change.
+    pub fn notify(&mut self, class: u32, event: &str, key: &[u8]) {
+        self.notify_in(self.ks.db, class, event, key);
+    }
+
+    /// `notify` for a key in database `db` (MOVE, COPY ... DB).
+    pub fn notify_in(&mut self, db: usize, class: u32, event: &str, key: &[u8]) {
+        if !crate::notify::events::enabled(class) {
+            return;
+        }
+        let me = crate::notify::pubsub::Publisher {
+            id: self.client.id,
+            out: self.out,
+        };
+        crate::notify::events::emit(self.shared, class, event, db, key, Some(me));
+    }
+
+    /// The generic `del` event for a container a command left empty (and so removed):
+    /// call after the type's own event when `emptied`.
+    pub fn notify_del_if(&mut self, emptied: bool, key: &[u8]) {
+        if emptied {
+            self.notify(crate::notify::events::class::GENERIC, "del", key);
+        }
     }
 
     /// Logs `args` to the AOF instead of the command as it was sent. Call once per command
@@ -208,6 +239,23 @@ impl<'a> Ctx<'a> {
             }
         }
         self.ks.locked = Locked::none();
+    }
+}
+
+/// A key changed (Redis's signalModifiedKey): its watchers are flagged and its tracking
+/// clients invalidated.
+#[inline]
+fn modified(shared: &Shared, by: u64, db: usize, key: &[u8]) {
+    shared.watches.touch(db, key);
+    shared.tracking.invalidate(shared, key, by);
+}
+
+/// The events the keyspace emits itself, whatever the command: `new` for a key created,
+/// `expired` for one found expired (see `notify::events`).
+#[inline]
+fn key_event(shared: &Shared, class: u32, event: &str, db: usize, key: &[u8]) {
+    if crate::notify::events::enabled(class) {
+        crate::notify::events::emit(shared, class, event, db, key, None);
     }
 }
 
@@ -299,7 +347,7 @@ impl<'a> Keyspace<'a> {
     pub fn get_mut_in(&mut self, db: usize, key: &[u8]) -> Option<&mut Value> {
         let h = self.hash(key);
         self.expire_hashed(db, key, h);
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
         self.locked
             .shard_mut(ShardId::of_hash(db, h))
             .get_mut_hashed(h, key)
@@ -312,14 +360,19 @@ impl<'a> Keyspace<'a> {
     /// Stores `value` under `key`, replacing what was there and clearing any deadline (as a
     /// plain SET does).
     pub fn set_in(&mut self, db: usize, key: &[u8], value: Value) {
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
         if let Value::List(_) = value {
             // RENAME, COPY, MOVE: a list arriving under a name clients wait on.
             self.shared.blocking.signal(db, key);
         }
+        let new_events = crate::notify::events::enabled(NEW);
         let (shard, h) = self.shard_mut(db, key);
+        let created = new_events && shard.get_hashed(h, key).is_none();
         shard.clear_deadline_hashed(h, key);
         shard.insert_hashed(h, key, value);
+        if created {
+            self.event(NEW, "new", db, key);
+        }
     }
 
     pub fn set(&mut self, key: &[u8], value: Value) {
@@ -330,11 +383,14 @@ impl<'a> Keyspace<'a> {
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
         // A live key keeps its deadline; an absent one has none.
-        self.locked
-            .shard_mut(ShardId::of_hash(db, h))
-            .insert_hashed(h, key, value);
+        let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
+        let created = crate::notify::events::enabled(NEW) && shard.get_hashed(h, key).is_none();
+        shard.insert_hashed(h, key, value);
+        if created {
+            self.event(NEW, "new", db, key);
+        }
     }
 
     /// Replaces the string at `key` (keeping its deadline) with what `f` makes of it (`None`:
@@ -347,7 +403,7 @@ impl<'a> Keyspace<'a> {
     ) -> Result<(), CommandError> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
-        let shared = self.shared;
+        let (shared, client_id) = (self.shared, self.client_id);
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
         match shard.map.raw_entry_mut().from_hash(h, |k| is_key(k, key)) {
             RawEntryMut::Occupied(mut e) => {
@@ -355,13 +411,14 @@ impl<'a> Keyspace<'a> {
                     return Err(CommandError::WrongType);
                 };
                 let new = f(Some(cur))?;
-                shared.watches.touch(db, key);
+                modified(shared, client_id, db, key);
                 *e.get_mut() = Value::Str(new);
             }
             RawEntryMut::Vacant(e) => {
                 let new = f(None)?;
-                shared.watches.touch(db, key);
+                modified(shared, client_id, db, key);
                 e.insert_hashed_nocheck(h, key.into(), Value::Str(new));
+                self.event(NEW, "new", db, key);
             }
         }
         Ok(())
@@ -416,7 +473,7 @@ impl<'a> Keyspace<'a> {
             },
             None => shard.clear_deadline_hashed(h, key),
         }
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
         true
     }
 
@@ -430,7 +487,7 @@ impl<'a> Keyspace<'a> {
         self.expire_if_needed(db, key);
         let (shard, h) = self.shard_mut(db, key);
         let v = shard.remove_hashed(h, key)?;
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
         Some(v)
     }
 
@@ -453,12 +510,17 @@ impl<'a> Keyspace<'a> {
         }
     }
 
+    fn event(&self, class: u32, event: &str, db: usize, key: &[u8]) {
+        key_event(self.shared, class, event, db, key);
+    }
+
     #[cold]
     fn remove_expired(&mut self, db: usize, key: &[u8], h: u64) {
         self.locked
             .shard_mut(ShardId::of_hash(db, h))
             .remove_hashed(h, key);
         self.shared.stats.expired_keys(1);
+        self.event(EXPIRED, "expired", db, key);
         if db == self.db {
             encode_command(&mut self.aof_pre, &[&b"DEL"[..], key]);
         } else {
@@ -494,9 +556,13 @@ impl<'a> Keyspace<'a> {
     pub fn hash_mut(&mut self, key: &[u8]) -> Result<&mut Hash, CommandError> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
+        let shared = self.shared;
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
-        match shard.get_or_insert_hashed(h, key, || Value::hash(Hash::default())) {
+        match shard.get_or_insert_hashed(h, key, || {
+            key_event(shared, NEW, "new", db, key);
+            Value::hash(Hash::default())
+        }) {
             Value::Hash(h) => Ok(h),
             _ => Err(CommandError::WrongType),
         }
@@ -522,7 +588,7 @@ impl<'a> Keyspace<'a> {
     pub fn existing_set_mut(&mut self, key: &[u8]) -> Result<Option<&mut Set>, CommandError> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
-        let shared = self.shared;
+        let (shared, client_id) = (self.shared, self.client_id);
         match self
             .locked
             .shard_mut(ShardId::of_hash(db, h))
@@ -530,7 +596,7 @@ impl<'a> Keyspace<'a> {
         {
             None => Ok(None),
             Some(Value::Set(s)) => {
-                shared.watches.touch(db, key);
+                modified(shared, client_id, db, key);
                 Ok(Some(s))
             }
             Some(_) => Err(CommandError::WrongType),
@@ -542,11 +608,14 @@ impl<'a> Keyspace<'a> {
     pub fn set_mut(&mut self, key: &[u8]) -> Result<&mut Set, CommandError> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
-        let shared = self.shared;
+        let (shared, client_id) = (self.shared, self.client_id);
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
-        match shard.get_or_insert_hashed(h, key, || Value::Set(Box::default())) {
+        match shard.get_or_insert_hashed(h, key, || {
+            key_event(shared, NEW, "new", db, key);
+            Value::Set(Box::default())
+        }) {
             Value::Set(s) => {
-                shared.watches.touch(db, key);
+                modified(shared, client_id, db, key);
                 Ok(s)
             }
             _ => Err(CommandError::WrongType),
@@ -572,7 +641,7 @@ impl<'a> Keyspace<'a> {
         match shard.get_mut_hashed(h, key) {
             None => Ok(None),
             Some(Value::List(l)) => {
-                self.shared.watches.touch(db, key);
+                modified(self.shared, self.client_id, db, key);
                 Ok(Some(l))
             }
             Some(_) => Err(CommandError::WrongType),
@@ -584,17 +653,15 @@ impl<'a> Keyspace<'a> {
     pub fn list_or_new(&mut self, key: &[u8]) -> Result<&mut List, CommandError> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
+        let shared = self.shared;
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
-        let mut created = false;
         let v = shard.get_or_insert_hashed(h, key, || {
-            created = true;
+            // Under the writer's locks, as blocking registration is: no wake-up is lost.
+            shared.blocking.signal(db, key);
+            key_event(shared, NEW, "new", db, key);
             Value::List(Box::default())
         });
-        if created {
-            // Under the writer's locks, as blocking registration is: no wake-up is lost.
-            self.shared.blocking.signal(db, key);
-        }
         match v {
             Value::List(l) => Ok(l),
             _ => Err(CommandError::WrongType),

@@ -127,6 +127,14 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
         return reject(shared, client, out, Some(spec), CommandError::NoAuth);
     }
     client.handle.touch(client.db, full_name(spec, argv));
+    if client.subs.active() && !out.has_push() && !spec.has(flags::PUBSUB_CONTEXT) {
+        let err = CommandError::Err(format!(
+            "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET \
+             are allowed in this context",
+            full_name(spec, argv)
+        ));
+        return reject(shared, client, out, Some(spec), err);
+    }
     // Before any lock is taken: the running script may hold the locks this command needs.
     if let Some(eval) = shared.scripts.busy() {
         // A container's subcommand decides (SCRIPT KILL is allowed, SCRIPT LOAD is not).
@@ -165,9 +173,14 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
     if client.multi.is_some() != in_multi {
         transaction::show_multi(client);
     }
+    // CLIENT CACHING applies to the one command (or transaction) after it.
+    if client.multi.is_none() && spec.name != "client" {
+        client.tracking.caching = false;
+    }
     // As Redis's handleClientsBlockedOnKeys after each command: the keys it made ready serve
     // their waiters, now that its locks are released.
     shared.blocking.drain(shared);
+    shared.tracking.broadcast(shared);
 }
 
 /// Refuses a request before it runs; inside MULTI this also dooms the transaction, as Redis's
@@ -274,7 +287,17 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[&[u8]]) -> Result<
     }
     let reply_start = ctx.out.len();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (spec.handler)(ctx, argv))) {
-        Ok(result) => result,
+        Ok(result) => {
+            // As Redis's call(): a tracking client may now cache the keys it read.
+            if spec.has(flags::READONLY) && ctx.client.tracking.remembers() {
+                for i in spec.key_positions(argv) {
+                    ctx.shared
+                        .tracking
+                        .remember(ctx.shared, ctx.client.id, argv[i]);
+                }
+            }
+            result
+        }
         Err(_) => {
             ctx.out.buf.truncate(reply_start);
             log::error!(

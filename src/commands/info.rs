@@ -78,7 +78,10 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
             put("cluster_connections", "0".into());
             put("maxclients", shared.config.read().maxclients.to_string());
             put("blocked_clients", shared.blocking.count().to_string());
-            put("tracking_clients", "0".into());
+            put(
+                "tracking_clients",
+                shared.tracking.clients.load(Relaxed).to_string(),
+            );
         }
         "memory" => memory(shared, &mut put),
         "persistence" => persistence(shared, &mut put),
@@ -95,6 +98,21 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
             put("rejected_connections", n(&s.rejected_connections));
             put("expired_keys", n(&s.expired_keys));
             put("evicted_keys", "0".into());
+            use crate::notify::pubsub::Kind;
+            let ps = &shared.pubsub;
+            put(
+                "pubsub_channels",
+                ps.channel_count(Kind::Channel).to_string(),
+            );
+            put("pubsub_patterns", ps.numpat().to_string());
+            put(
+                "pubsubshard_channels",
+                ps.channel_count(Kind::Shard).to_string(),
+            );
+            let t = &shared.tracking;
+            put("tracking_total_keys", t.key_count().to_string());
+            put("tracking_total_items", t.item_count().to_string());
+            put("tracking_total_prefixes", t.prefix_count().to_string());
             put("total_error_replies", n(&s.error_replies));
         }
         "replication" => {
@@ -282,6 +300,10 @@ fn memory(shared: &Shared, put: &mut impl FnMut(&str, String)) {
     put("maxmemory_human", "0B".into());
     put("maxmemory_policy", "noeviction".into());
     put("mem_allocator", "libc".into());
+    put("active_defrag_running", "0".into());
+    let (pending, freed) = crate::store::lazyfree::stats();
+    put("lazyfree_pending_objects", pending.to_string());
+    put("lazyfreed_objects", freed.to_string());
 }
 
 fn persistence(shared: &Shared, put: &mut impl FnMut(&str, String)) {

@@ -5,6 +5,7 @@ use super::ctx::Keyspace;
 use super::flags::*;
 use super::hash::{distinct_picks, parse_cursor, random};
 use super::{args, CommandError, CommandSpec, Ctx, Keys, ALL_KEYS, KEY1};
+use crate::notify::events::class::{GENERIC, SET};
 use crate::resp::ReplyBuf;
 use crate::store::set::Member;
 use crate::store::{Set, Value};
@@ -64,6 +65,7 @@ fn sadd(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let s = ctx.ks.set_mut(argv[1])?;
     let added = argv[2..].iter().filter(|m| s.insert(m)).count();
     ctx.dirty(added as u64);
+    ctx.notify(SET, "sadd", argv[1]);
     ctx.out.int(added as i64);
     Ok(())
 }
@@ -79,10 +81,13 @@ fn srem(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     }
     let s = ctx.ks.existing_set_mut(argv[1])?.expect("read above");
     let deleted = argv[2..].iter().filter(|m| s.remove(m)).count();
-    if s.is_empty() {
+    let emptied = s.is_empty();
+    if emptied {
         ctx.ks.remove(argv[1]);
     }
     ctx.dirty(deleted as u64);
+    ctx.notify(SET, "srem", argv[1]);
+    ctx.notify_del_if(emptied, argv[1]);
     ctx.out.int(deleted as i64);
     Ok(())
 }
@@ -155,6 +160,7 @@ fn spop(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         // Logged as the SREM of what was popped, so that a replay removes the same member.
         ctx.propagate(&[b"SREM", key, &popped[0]]);
         ctx.dirty(1);
+        notify_spop(ctx, key);
         ctx.out.bulk(&popped[0]);
         return Ok(());
     }
@@ -181,6 +187,7 @@ fn spop(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.ks.remove(key);
         ctx.propagate(&[&b"DEL"[..], key]);
         ctx.dirty(size as u64);
+        notify_spop(ctx, key);
         return Ok(());
     }
     let popped = pop_random(ctx, key, count as usize)?;
@@ -194,7 +201,15 @@ fn spop(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.propagate(&srem);
     }
     ctx.dirty(popped.len() as u64);
+    notify_spop(ctx, key);
     Ok(())
+}
+
+/// SPOP's events: `spop`, and `del` if it took the last members.
+fn notify_spop(ctx: &mut Ctx, key: &[u8]) {
+    ctx.notify(SET, "spop", key);
+    let emptied = ctx.ks.get(key).is_none();
+    ctx.notify_del_if(emptied, key);
 }
 
 /// Members per SREM that SPOP with a count is logged as.
@@ -275,14 +290,18 @@ fn smove(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     }
     let s = ctx.ks.existing_set_mut(src)?.expect("read above");
     s.remove(m);
-    if s.is_empty() {
+    let emptied = s.is_empty();
+    if emptied {
         ctx.ks.remove(src);
     }
     ctx.dirty(1);
+    ctx.notify(SET, "srem", src);
+    ctx.notify_del_if(emptied, src);
     // A destination that has the member already is unchanged: WATCH must not see it.
     if !ctx.ks.get_set(dst)?.is_some_and(|d| d.contains(m)) {
         ctx.ks.set_mut(dst)?.insert(m);
         ctx.dirty(1);
+        ctx.notify(SET, "sadd", dst);
     }
     ctx.out.int(1);
     Ok(())
@@ -295,14 +314,16 @@ fn lookup<'k>(ks: &'k Keyspace, keys: &[&[u8]]) -> Result<Vec<Option<&'k Set>>, 
 }
 
 /// Stores `result` at `dst` (replacing what is there, deadline included) if it has members,
-/// else deletes `dst`; replies with its size.
-fn store(ctx: &mut Ctx, dst: &[u8], result: Set) {
+/// else deletes `dst`; emits `event` (or `del`), replies with its size.
+fn store(ctx: &mut Ctx, dst: &[u8], result: Set, event: &str) {
     let n = result.len();
     if n > 0 {
         ctx.ks.set(dst, Value::Set(Box::new(result)));
         ctx.dirty(1);
+        ctx.notify(SET, event, dst);
     } else if ctx.ks.remove(dst).is_some() {
         ctx.dirty(1);
+        ctx.notify(GENERIC, "del", dst);
     }
     ctx.out.int(n as i64);
 }
@@ -327,7 +348,7 @@ fn inter(
         // A missing key is an empty set, and so is the intersection.
         None => {
             match (dst, card) {
-                (Some(dst), _) => store(ctx, dst, Set::default()),
+                (Some(dst), _) => store(ctx, dst, Set::default(), "sinterstore"),
                 (None, Some(_)) => ctx.out.int(0),
                 (None, None) => ctx.out.set(0),
             }
@@ -355,7 +376,7 @@ fn inter(
             for m in common {
                 result.insert_member(m);
             }
-            store(ctx, dst, result);
+            store(ctx, dst, result, "sinterstore");
         }
         None => {
             // In the first set's order, as Redis replies (no new set is built).
@@ -448,7 +469,13 @@ fn union_diff(
         }
     }
     match dst {
-        Some(dst) => store(ctx, dst, result),
+        Some(dst) => {
+            let event = match op {
+                Op::Union => "sunionstore",
+                Op::Diff => "sdiffstore",
+            };
+            store(ctx, dst, result, event)
+        }
         None => reply_set(ctx.out, &result),
     }
     Ok(())
@@ -481,24 +508,8 @@ fn sscan(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.out.array(0);
         return Ok(());
     };
-    let mut count: i64 = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < argv.len() {
-        let has_value = i + 1 < argv.len();
-        if argv[i].eq_ignore_ascii_case(b"count") && has_value {
-            count = args::int(argv[i + 1])?;
-            if count < 1 {
-                return Err(CommandError::Syntax);
-            }
-        } else if argv[i].eq_ignore_ascii_case(b"match") && has_value {
-            pattern = Some(argv[i + 1]).filter(|p| *p != b"*");
-        } else {
-            return Err(CommandError::Syntax);
-        }
-        i += 2;
-    }
-    let (next, members) = s.scan(cursor, count.min(usize::MAX as i64) as usize);
+    let (count, pattern) = args::scan_options(argv)?;
+    let (next, members) = s.scan(cursor, count);
     let matched: Vec<Member> = members
         .into_iter()
         .filter(|m| pattern.is_none_or(|p| m.with_bytes(|b| glob::matches(p, b, false))))

@@ -11,6 +11,7 @@ use std::cmp::Ordering;
 use super::ctx::Keyspace;
 use super::flags::*;
 use super::{args, CommandError, CommandSpec, Ctx, Keys};
+use crate::notify::events::class::{GENERIC, LIST};
 use crate::store::list::End;
 use crate::store::{List, Value};
 
@@ -336,6 +337,7 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) -> Result<(), Com
         if ctx.ks.remove(dest).is_some() {
             ctx.dirty(1);
             ctx.propagate(&[&b"DEL"[..], dest]);
+            ctx.notify(GENERIC, "del", dest);
         }
     } else {
         let mut list = List::default();
@@ -344,6 +346,7 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) -> Result<(), Com
         }
         ctx.ks.set(dest, Value::List(Box::new(list)));
         ctx.dirty(out.len() as u64);
+        ctx.notify(LIST, "sortstore", dest);
         // Logged as its effect: a replay must not depend on a set's iteration order.
         ctx.propagate(&[&b"DEL"[..], dest]);
         let mut rpush: Vec<&[u8]> = vec![b"RPUSH", dest];

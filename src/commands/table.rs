@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use super::spec::CommandSpec;
 use super::{
     bitmap, client, config, connection, debug, expire, hash, info, keys, list, list_blocking,
-    object, persistence, script, server, set, sort, string, transaction,
+    object, persistence, pubsub, script, server, set, sort, string, transaction,
 };
 
 /// Every command, from each module's own list.
@@ -31,6 +31,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         transaction::COMMANDS,
         script::COMMANDS,
         script::function::COMMANDS,
+        pubsub::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -238,7 +239,7 @@ mod tests {
             .collect();
         assert_eq!(
             containers,
-            ["client", "config", "object", "command", "script", "function"]
+            ["client", "config", "object", "command", "script", "function", "pubsub"]
         );
     }
 

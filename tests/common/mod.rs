@@ -230,6 +230,37 @@ pub fn connect_from(src: std::net::Ipv4Addr, port: u16) -> TcpStream {
     }
 }
 
+/// Runs a SCAN-family command (`prefix` is e.g. `["HSCAN", "key"]`) with COUNT `count` from
+/// cursor 0 until the cursor is 0 again. Returns every element of every page in order, the
+/// number of calls, and the largest page's element count.
+pub fn scan_pages(c: &mut Raw, prefix: &[&str], count: usize) -> (Vec<Vec<u8>>, usize, usize) {
+    let (mut cursor, mut items, mut calls, mut largest) = ("0".to_string(), Vec::new(), 0, 0);
+    loop {
+        let count = count.to_string();
+        let mut cmd: Vec<&str> = prefix.to_vec();
+        cmd.extend([cursor.as_str(), "COUNT", &count]);
+        let reply = c.frame(&cmd);
+        let Frame::Array(parts) = reply else {
+            panic!("{reply:?}")
+        };
+        let (Frame::Bulk(next), Frame::Array(page)) = (&parts[0], &parts[1]) else {
+            panic!("{parts:?}")
+        };
+        largest = largest.max(page.len());
+        for item in page {
+            let Frame::Bulk(b) = item else {
+                panic!("{item:?}")
+            };
+            items.push(b.clone());
+        }
+        calls += 1;
+        cursor = String::from_utf8(next.clone()).unwrap();
+        if cursor == "0" {
+            return (items, calls, largest);
+        }
+    }
+}
+
 /// A raw RESP connection: send commands, read whole replies as bytes.
 pub struct Raw {
     pub stream: TcpStream,
