@@ -226,7 +226,14 @@ pub fn run(
         // Most commands name one key: no vector of slots to build, sort or search.
         Some(key) => {
             let h = hash_key(key);
-            let locked = shared.lock_one(ShardId::of_hash(client.db, h), spec.may_change());
+            let id = ShardId::of_hash(client.db, h);
+            let locked = if spec.has(flags::ALLOW_BUSY) {
+                shared.lock_one(id, spec.may_change())
+            } else {
+                shared
+                    .lock_unless_busy(smallvec::smallvec![id], spec.may_change())
+                    .map_err(super::script::busy_error)?
+            };
             let mut ctx = Ctx::new(shared, client, out, locked);
             ctx.ks.known_key(key, h);
             ctx
@@ -235,7 +242,13 @@ pub fn run(
             let mut known = KnownKeys::default();
             let slots = plan_hashed(shared, spec, client.db, argv, &mut known)?;
             known.seal();
-            let locked = shared.lock(slots, spec.may_change());
+            let locked = if spec.has(flags::ALLOW_BUSY) {
+                shared.lock(slots, spec.may_change())
+            } else {
+                shared
+                    .lock_unless_busy(slots, spec.may_change())
+                    .map_err(super::script::busy_error)?
+            };
             let mut ctx = Ctx::new(shared, client, out, locked);
             ctx.ks.set_known(known);
             ctx
