@@ -756,7 +756,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             port: 6379,
-            bind: "127.0.0.1".into(),
+            bind: "127.0.0.1 -::1".into(),
             workers: 5,
             maxclients: 10_000,
             dir: PathBuf::from("."),

@@ -17,7 +17,7 @@
 //! `client-write-timeout` (a client that never reads its replies).
 
 use std::io::{ErrorKind, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -46,17 +46,6 @@ protected mode option to 'no', and then restarting the server. 3) If you started
 manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an \
 authentication password for the default user. NOTE: You only need to do one of the above things \
 in order for the server to start accepting connections from the outside.\r\n";
-
-/// Redis counts only these two addresses as the loopback interface.
-fn is_loopback(addr: Option<SocketAddr>) -> bool {
-    match addr.map(|a| a.ip()) {
-        Some(IpAddr::V4(ip)) => ip == Ipv4Addr::LOCALHOST,
-        Some(IpAddr::V6(ip)) => {
-            ip.is_loopback() || ip.to_ipv4_mapped() == Some(Ipv4Addr::LOCALHOST)
-        }
-        None => false,
-    }
-}
 
 /// The `client-output-buffer-limit` class of a client: `normal`, or `pubsub` while it is
 /// subscribed (Redis's getClientType).
@@ -138,7 +127,7 @@ impl Session {
             let c = shared.config.read();
             (c.requirepass.is_set(), c.protected_mode)
         };
-        if protected && !password && !is_loopback(stream.peer_addr().ok()) {
+        if protected && !password && !crate::util::net::is_local(stream.peer_addr().ok()) {
             log::debug!(
                 "refused client from {:?}: protected mode",
                 stream.peer_addr().ok()
@@ -355,6 +344,9 @@ impl Session {
             if let AofWait::Synced(_, ack) = wait {
                 let _ = ack.recv();
             }
+        }
+        if let Some(aof) = &shared.aof {
+            aof.wait_observed();
         }
         let next = self.write_out(shared);
         if next == Next::Close || (self.closing && self.pending() == 0) {

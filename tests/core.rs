@@ -598,3 +598,24 @@ fn a_claimed_huge_bulk_costs_no_memory() {
         );
     }
 }
+
+/// By default rudis listens on 127.0.0.1 and, where the machine has IPv6, on ::1, as the
+/// redis.conf that Redis ships (`bind 127.0.0.1 -::1`): a client resolving "localhost" to ::1
+/// finds it.
+#[test]
+fn default_bind_serves_both_loopback_addresses() {
+    let server = Rudis::start(&[]);
+    let mut v4 = Raw::connect(server.port);
+    assert_eq!(
+        show(&v4.cmd(&["CONFIG", "GET", "bind"])),
+        "*2\\r\\n$4\\r\\nbind\\r\\n$14\\r\\n127.0.0.1 -::1\\r\\n"
+    );
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        // No IPv6 loopback here: `-::1` is optional, and the server above started without it.
+        eprintln!("this machine has no ::1; only the IPv4 half was checked");
+        return;
+    }
+    let v6 = std::net::TcpStream::connect(("::1", server.port)).expect("rudis on [::1]");
+    let mut v6 = Raw::from_stream(v6);
+    assert_eq!(show(&v6.cmd(&["PING"])), "+PONG\\r\\n");
+}

@@ -11,6 +11,9 @@
 //!   `% KEYS *`       arrays compared as multisets, for replies whose order is Redis's hash order
 //!   `!sleep 1100`    pause (milliseconds), for expiry
 //!   `!debug`         (anywhere) both servers start with `enable-debug-command yes`
+//!   `!changes SET k v`  replies must be identical, and so must the number of changes the
+//!                    command added to INFO's `rdb_changes_since_last_save` (what Redis
+//!                    counts as a change is also what it propagates)
 //!   `{proto}`        in a command: the protocol the script runs in, 2 or 3
 //!   `@sub CMD`       runs CMD on the connection named `sub` (opened, with the script's HELLO,
 //!                    at its first use) instead of the main one
@@ -169,7 +172,10 @@ fn run_in(name: &str, text: &str, protocol: u8) -> Vec<String> {
             b'~' => ('~', line[1..].trim()),
             b'%' => ('%', line[1..].trim()),
             b'^' => ('^', line[1..].trim()),
-            _ => ('=', line),
+            _ => match line.strip_prefix("!changes ") {
+                Some(cmd) => ('c', cmd.trim()),
+                None => ('=', line),
+            },
         };
         let mut conn = "";
         if let Some(rest) = cmd.strip_prefix('@') {
@@ -183,6 +189,7 @@ fn run_in(name: &str, text: &str, protocol: u8) -> Vec<String> {
             cmd = rest.trim();
         }
         let (a, b) = conns.entry(conn.to_string()).or_insert_with(connect);
+        let before = (mode == 'c').then(|| (changes(a), changes(b)));
         if !cmd.is_empty() {
             let words = split_words(&cmd.replace("{proto}", &protocol.to_string()));
             a.send(&words);
@@ -201,8 +208,14 @@ fn run_in(name: &str, text: &str, protocol: u8) -> Vec<String> {
             let (want, got) = (read_messages_then_reply(a), read_messages_then_reply(b));
             (want == got, want, got)
         } else {
-            let want = a.read_reply_with_pushes();
-            let got = b.read_reply_with_pushes();
+            let mut want = a.read_reply_with_pushes();
+            let mut got = b.read_reply_with_pushes();
+            if let Some((was_a, was_b)) = before {
+                let counted =
+                    |c: &mut common::Raw, was: u64| format!(" (+{} changes)", changes(c) - was);
+                want.extend(counted(a, was_a).as_bytes());
+                got.extend(counted(b, was_b).as_bytes());
+            }
             let same = match mode {
                 '~' => shape(&parse(&want)) == shape(&parse(&got)),
                 '%' => sorted(parse(&want)) == sorted(parse(&got)),
@@ -220,6 +233,16 @@ fn run_in(name: &str, text: &str, protocol: u8) -> Vec<String> {
         }
     }
     failures
+}
+
+/// INFO's `rdb_changes_since_last_save`.
+fn changes(c: &mut common::Raw) -> u64 {
+    let info = String::from_utf8(c.cmd(&["INFO", "persistence"])).unwrap();
+    let field = info
+        .lines()
+        .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
+        .expect("rdb_changes_since_last_save in INFO");
+    field.trim().parse().unwrap()
 }
 
 macro_rules! scripts {

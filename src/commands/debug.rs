@@ -23,7 +23,7 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let allowed = match ctx.shared.config.read().enable_debug_command {
         DebugCommand::Yes => true,
         DebugCommand::No => false,
-        DebugCommand::Local => ctx.client.addr.is_some_and(|a| a.ip().is_loopback()),
+        DebugCommand::Local => crate::util::net::is_local(ctx.client.addr),
     };
     if !allowed {
         return Err(CommandError::Err(NOT_ALLOWED.into()));

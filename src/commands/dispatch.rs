@@ -220,6 +220,7 @@ pub fn run(
         None => {
             let mut known = KnownKeys::default();
             let slots = plan_hashed(shared, spec, client.db, argv, &mut known)?;
+            known.seal();
             let locked = shared.lock(slots, spec.is_write());
             let mut ctx = Ctx::new(shared, client, out, locked);
             ctx.ks.set_known(known);

@@ -508,24 +508,8 @@ fn sscan(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.out.array(0);
         return Ok(());
     };
-    let mut count: i64 = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < argv.len() {
-        let has_value = i + 1 < argv.len();
-        if argv[i].eq_ignore_ascii_case(b"count") && has_value {
-            count = args::int(argv[i + 1])?;
-            if count < 1 {
-                return Err(CommandError::Syntax);
-            }
-        } else if argv[i].eq_ignore_ascii_case(b"match") && has_value {
-            pattern = Some(argv[i + 1]).filter(|p| *p != b"*");
-        } else {
-            return Err(CommandError::Syntax);
-        }
-        i += 2;
-    }
-    let (next, members) = s.scan(cursor, count.min(usize::MAX as i64) as usize);
+    let (count, pattern) = args::scan_options(argv)?;
+    let (next, members) = s.scan(cursor, count);
     let matched: Vec<Member> = members
         .into_iter()
         .filter(|m| pattern.is_none_or(|p| m.with_bytes(|b| glob::matches(p, b, false))))

@@ -7,6 +7,7 @@
 //! under the locks makes the AOF's order the store's order for every key.
 
 pub mod bytes;
+pub mod dense;
 pub mod expire;
 pub mod limits;
 pub mod list;
