@@ -330,6 +330,8 @@ pub static SETTINGS: &[Setting] = &[
     setting("auto-aof-rewrite-min-size", Kind::Memory, true),
     setting("requirepass", Kind::Str, true),
     setting("protected-mode", Kind::Bool, true),
+    setting("lazyfree-lazy-user-del", Kind::Bool, true),
+    setting("lazyfree-lazy-user-flush", Kind::Bool, true),
     setting("client-query-buffer-limit", Kind::Memory, true),
     Setting {
         multi: true,
@@ -710,6 +712,10 @@ pub struct Config {
     pub requirepass: Secret,
     /// Without a password, refuse clients from other addresses than the loopback one.
     pub protected_mode: bool,
+    /// DEL frees as UNLINK does (big values in the background), and FLUSHALL/FLUSHDB without
+    /// SYNC as with ASYNC.
+    pub lazyfree_lazy_user_del: bool,
+    pub lazyfree_lazy_user_flush: bool,
     /// Close a client whose unprocessed input exceeds this many bytes.
     pub client_query_buffer_limit: u64,
     /// Per class as in `OUTPUT_CLASSES`.
@@ -771,6 +777,8 @@ impl Default for Config {
             config_file: None,
             requirepass: Secret::default(),
             protected_mode: true,
+            lazyfree_lazy_user_del: false,
+            lazyfree_lazy_user_flush: false,
             client_query_buffer_limit: 1024 * 1024 * 1024,
             client_output_buffer_limit: [
                 OutputLimit {
@@ -865,6 +873,8 @@ impl Config {
             "auto-aof-rewrite-min-size" => self.auto_aof_rewrite_min_size = v.int() as u64,
             "requirepass" => self.requirepass = Secret(value.to_string()),
             "protected-mode" => self.protected_mode = v.bool(),
+            "lazyfree-lazy-user-del" => self.lazyfree_lazy_user_del = v.bool(),
+            "lazyfree-lazy-user-flush" => self.lazyfree_lazy_user_flush = v.bool(),
             "client-query-buffer-limit" => {
                 // Redis's own floor: below it ordinary requests would be refused.
                 if v.int() < 1024 * 1024 {
@@ -993,6 +1003,18 @@ impl Config {
             // As Redis: CONFIG GET shows the password itself.
             "requirepass" => self.requirepass.0.clone(),
             "protected-mode" => if self.protected_mode { "yes" } else { "no" }.into(),
+            "lazyfree-lazy-user-del" => if self.lazyfree_lazy_user_del {
+                "yes"
+            } else {
+                "no"
+            }
+            .into(),
+            "lazyfree-lazy-user-flush" => if self.lazyfree_lazy_user_flush {
+                "yes"
+            } else {
+                "no"
+            }
+            .into(),
             "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
             "client-output-buffer-limit" => OUTPUT_CLASSES
                 .iter()

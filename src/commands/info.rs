@@ -278,6 +278,10 @@ fn memory(put: &mut impl FnMut(&str, String)) {
     put("maxmemory_human", "0B".into());
     put("maxmemory_policy", "noeviction".into());
     put("mem_allocator", "libc".into());
+    put("active_defrag_running", "0".into());
+    let (pending, freed) = crate::store::lazyfree::stats();
+    put("lazyfree_pending_objects", pending.to_string());
+    put("lazyfreed_objects", freed.to_string());
 }
 
 fn persistence(shared: &Shared, put: &mut impl FnMut(&str, String)) {

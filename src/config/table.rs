@@ -50,8 +50,6 @@ pub static REDIS_ONLY: &[RedisOnly] = &[
     r("lazyfree-lazy-eviction", None, Bool, "no", MUT, Ignored),
     r("lazyfree-lazy-expire", None, Bool, "no", MUT, Ignored),
     r("lazyfree-lazy-server-del", None, Bool, "no", MUT, Ignored),
-    r("lazyfree-lazy-user-del", None, Bool, "no", MUT, Ignored),
-    r("lazyfree-lazy-user-flush", None, Bool, "no", MUT, Ignored),
     r("repl-disable-tcp-nodelay", None, Bool, "no", MUT, Ignored),
     r("repl-diskless-sync", None, Bool, "yes", MUT, Ignored),
     r("aof-rewrite-incremental-fsync", None, Bool, "yes", MUT, Ignored),

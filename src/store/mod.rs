@@ -9,6 +9,7 @@
 pub mod bytes;
 pub mod dense;
 pub mod expire;
+pub mod lazyfree;
 pub mod limits;
 pub mod list;
 pub mod set;

@@ -275,6 +275,14 @@ impl Set {
     }
 
     /// OBJECT ENCODING's name for the set's encoding.
+    /// What freeing the set costs in allocations (see `lazyfree`): an intset is one.
+    pub fn free_effort(&self) -> usize {
+        match self {
+            Set::Ints(_) => 1,
+            Set::Table(t) => t.len(),
+        }
+    }
+
     pub fn encoding(&self) -> &'static str {
         match self {
             Set::Ints(_) => "intset",
