@@ -8,7 +8,7 @@ use smallvec::SmallVec;
 
 use super::{CommandError, CommandSpec};
 use crate::client::Client;
-use crate::notify::events::class::{EXPIRED, NEW};
+use crate::notify::events::class::NEW;
 use crate::resp::reply::encode_command;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
@@ -512,7 +512,7 @@ impl<'a> Keyspace<'a> {
             .shard_mut(ShardId::of_hash(db, h))
             .remove_hashed(h, key);
         self.shared.stats.expired_keys(1);
-        self.event(EXPIRED, "expired", db, key);
+        crate::notify::key_expired(self.shared, db, key);
         if db == self.db {
             encode_command(&mut self.aof_pre, &[&b"DEL"[..], key]);
         } else {
