@@ -87,6 +87,9 @@ pub struct Client {
     pub subs: crate::notify::pubsub::Subscriptions,
     /// CLIENT TRACKING's mode (the handle's state shows what others need of it).
     pub tracking: crate::notify::tracking::ClientTracking,
+    /// Commands run from a script's redis.call (Redis's CLIENT_SCRIPT): SORT orders a set's
+    /// elements then, for the script to see the same everywhere.
+    pub in_script: bool,
 }
 
 impl Client {
@@ -130,6 +133,7 @@ impl Client {
             deny_blocking,
             subs: Default::default(),
             tracking: Default::default(),
+            in_script: false,
         }
     }
 }

@@ -340,6 +340,10 @@ pub static SETTINGS: &[Setting] = &[
     setting("client-write-timeout", NON_NEGATIVE, true),
     setting("busy-poll-us", Kind::Int { min: 0, max: 1000 }, false),
     Setting {
+        alias: Some("lua-time-limit"),
+        ..setting("busy-reply-threshold", NON_NEGATIVE, true)
+    },
+    Setting {
         alias: Some("list-max-ziplist-size"),
         ..setting(
             "list-max-listpack-size",
@@ -727,6 +731,9 @@ pub struct Config {
     /// Under heavy load, how long a worker about to sleep in epoll_wait polls first (see
     /// `pool`); 0: never.
     pub busy_poll_us: u64,
+    /// Milliseconds a script runs before other clients get BUSY and SCRIPT KILL may stop it
+    /// (0: never).
+    pub busy_reply_threshold: u64,
     /// Who may run DEBUG: nobody (Redis 7's default), everybody, or loopback clients only.
     pub enable_debug_command: DebugCommand,
     /// Fork into the background at start (before any thread exists).
@@ -800,6 +807,7 @@ impl Default for Config {
             client_write_timeout: 60,
             enable_debug_command: DebugCommand::No,
             busy_poll_us: 50,
+            busy_reply_threshold: 5000,
             daemonize: false,
             pidfile: String::new(),
             logfile: String::new(),
@@ -891,6 +899,7 @@ impl Config {
             }
             "client-write-timeout" => self.client_write_timeout = v.int() as u64,
             "busy-poll-us" => self.busy_poll_us = v.int() as u64,
+            "busy-reply-threshold" => self.busy_reply_threshold = v.int() as u64,
             // One value for every list, read where nodes fill (as Redis's server global).
             "list-max-listpack-size" => crate::store::limits::set_max_listpack_size(v.int() as i32),
             "hash-max-listpack-entries" => {
@@ -1024,6 +1033,7 @@ impl Config {
                 .join(" "),
             "client-write-timeout" => self.client_write_timeout.to_string(),
             "busy-poll-us" => self.busy_poll_us.to_string(),
+            "busy-reply-threshold" => self.busy_reply_threshold.to_string(),
             "list-max-listpack-size" => crate::store::limits::max_listpack_size().to_string(),
             "hash-max-listpack-entries" => crate::store::limits::hash_max_entries().to_string(),
             "hash-max-listpack-value" => crate::store::limits::hash_max_value().to_string(),

@@ -15,6 +15,7 @@ pub mod loading;
 pub mod notify;
 pub mod pool;
 pub mod resp;
+pub mod scripts;
 pub mod server;
 pub mod shared;
 pub mod stats;

@@ -63,10 +63,14 @@ pub fn prepare(config: Config) -> Result<Arc<Shared>, ServerError> {
             .name("aof-rewrite".into())
             .spawn(move || {
                 if let Some(aof) = &s.aof {
-                    aof.rewrite_loop(&s.store, || {
-                        let c = s.config.read();
-                        (c.auto_aof_rewrite_percentage, c.auto_aof_rewrite_min_size)
-                    });
+                    aof.rewrite_loop(
+                        &s.store,
+                        || {
+                            let c = s.config.read();
+                            (c.auto_aof_rewrite_percentage, c.auto_aof_rewrite_min_size)
+                        },
+                        || crate::commands::script::function::aof_records(&s),
+                    );
                 }
             })
             .map_err(ServerError::Thread)?;

@@ -11,6 +11,7 @@ use crate::blocking::Blocking;
 use crate::clients::Clients;
 use crate::config::Config;
 use crate::resp::reply::encode_command;
+use crate::scripts::Scripts;
 use crate::stats::Stats;
 use crate::store::{Locked, ShardId, ShardIds, Store};
 use crate::util::clock::now_ms;
@@ -37,6 +38,8 @@ pub struct Shared {
     pub blocking: Blocking,
     pub pubsub: crate::notify::pubsub::PubSub,
     pub tracking: crate::notify::tracking::Tracking,
+    /// The script cache, the function libraries, the scripts running long.
+    pub scripts: Scripts,
     pub started: Instant,
     loading: AtomicBool,
 }
@@ -53,6 +56,7 @@ impl Shared {
             blocking: Blocking::default(),
             pubsub: Default::default(),
             tracking: Default::default(),
+            scripts: Scripts::default(),
             started: Instant::now(),
             loading: AtomicBool::new(false),
         }

@@ -274,7 +274,8 @@ scripts!(
     resp3,
     pubsub,
     keyspace_events,
-    tracking
+    tracking,
+    scripting
 );
 
 /// A script word holding exactly `b`, whatever its bytes.

@@ -412,7 +412,14 @@ impl Aof {
 
     /// The rewrite thread: runs requested rewrites, and every 100 ms checks whether the file
     /// has grown enough for an automatic one (`auto` gives percentage and min size).
-    pub fn rewrite_loop(&self, store: &Store, auto: impl Fn() -> (u64, u64)) {
+    /// `prelude` gives what the new file starts with (the function libraries, which are not
+    /// in the store).
+    pub fn rewrite_loop(
+        &self,
+        store: &Store,
+        auto: impl Fn() -> (u64, u64),
+        prelude: impl Fn() -> Vec<u8>,
+    ) {
         let mut last_run = std::time::Instant::now();
         loop {
             let requested = match self
@@ -441,7 +448,7 @@ impl Aof {
                     percentage
                 );
             }
-            self.rewrite.run(self, store);
+            self.rewrite.run(self, store, &prelude);
             last_run = std::time::Instant::now();
         }
     }

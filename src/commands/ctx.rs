@@ -26,6 +26,8 @@ pub struct Ctx<'a> {
     dirty: u64,
     /// AOF text that replaces the command (e.g. SET ... EX becomes SET ... PXAT).
     aof_custom: Option<Vec<u8>>,
+    /// Inside EXEC: the transaction's record, which a script it runs adds its effects to.
+    pub(crate) effects: Option<super::transaction::Effects>,
 }
 
 /// The locked shards, seen from the client's current database.
@@ -135,6 +137,7 @@ impl<'a> Ctx<'a> {
             },
             dirty: 0,
             aof_custom: None,
+            effects: None,
         }
     }
 
@@ -190,6 +193,11 @@ impl<'a> Ctx<'a> {
     /// log), resetting what the command recorded so that the same Ctx can run the next command
     /// of a transaction.
     pub(crate) fn take_record(&mut self, spec: &CommandSpec, argv: &[&[u8]]) -> Option<Vec<u8>> {
+        // A container's subcommand says whether it writes (FUNCTION LOAD does).
+        let spec = match spec.subcommands {
+            [] => spec,
+            _ => spec.subcommand(argv).unwrap_or(spec),
+        };
         // The common cases, a read or no AOF: nothing to log, only the changes to count.
         if !spec.is_write() || self.shared.aof.is_none() {
             if self.dirty > 0 {

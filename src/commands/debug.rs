@@ -41,6 +41,16 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if sub.eq_ignore_ascii_case(b"protocol") && argv.len() == 3 {
         return protocol(ctx, argv[2]);
     }
+    if sub.eq_ignore_ascii_case(b"set-disable-deny-scripts") && argv.len() == 3 {
+        // Lets scripts run `noscript` commands, for Redis's own tests (C's atoi).
+        let on = super::args::int(argv[2]).unwrap_or(0) != 0;
+        ctx.shared
+            .scripts
+            .disable_deny_script
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+        ctx.out.ok();
+        return Ok(());
+    }
     Err(CommandError::Err(format!(
         "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
         String::from_utf8_lossy(sub)

@@ -11,7 +11,7 @@ use super::transaction;
 use crate::client::Client;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
-use crate::store::{hash_key, ShardId, ShardIds};
+use crate::store::{hash_key, Locked, ShardId, ShardIds};
 
 /// The handler of a container command: finds the subcommand, checks its arity, runs it.
 pub fn dispatch_sub(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
@@ -135,6 +135,19 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
         ));
         return reject(shared, client, out, Some(spec), err);
     }
+    // Before any lock is taken: the running script may hold the locks this command needs.
+    if let Some(eval) = shared.scripts.busy() {
+        // A container's subcommand decides (SCRIPT KILL is allowed, SCRIPT LOAD is not).
+        if !spec.subcommand(argv).unwrap_or(spec).has(flags::ALLOW_BUSY) {
+            return reject(
+                shared,
+                client,
+                out,
+                Some(spec),
+                super::script::busy_error(eval),
+            );
+        }
+    }
     if client.multi.is_some() {
         if spec.has(flags::NO_MULTI) {
             let err = CommandError::Err("Command not allowed inside a transaction".into());
@@ -209,6 +222,7 @@ pub fn run(
     }
     // `argv` outlives `ctx`, as `KnownKeys` requires.
     let mut ctx = match one_key(spec, argv) {
+        _ if spec.has(flags::RUNS_SCRIPT) => Ctx::new(shared, client, out, Locked::none()),
         // Most commands name one key: no vector of slots to build, sort or search.
         Some(key) => {
             let h = hash_key(key);

@@ -83,7 +83,7 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
                 shared.tracking.clients.load(Relaxed).to_string(),
             );
         }
-        "memory" => memory(&mut put),
+        "memory" => memory(shared, &mut put),
         "persistence" => persistence(shared, &mut put),
         "stats" => {
             let s = &shared.stats;
@@ -260,7 +260,7 @@ fn proc_kb(path: &str, key: &str) -> u64 {
         .map_or(0, |kb: u64| kb * 1024)
 }
 
-fn memory(put: &mut impl FnMut(&str, String)) {
+fn memory(shared: &Shared, put: &mut impl FnMut(&str, String)) {
     // No allocator statistics (the system allocator keeps none that are cheap to read), so
     // used_memory is the resident set, as the process as a whole uses it.
     let rss = rss_bytes();
@@ -274,6 +274,28 @@ fn memory(put: &mut impl FnMut(&str, String)) {
     put("used_memory_peak_human", human(peak));
     put("total_system_memory", total.to_string());
     put("total_system_memory_human", human(total));
+    let scripts = &shared.scripts;
+    let vm_eval = scripts.eval_vm_bytes.load(Relaxed) as u64;
+    let vm_functions = scripts.function_vm_bytes.load(Relaxed) as u64;
+    let scripts_eval = scripts.cache_memory() as u64;
+    let functions = scripts.functions_memory() as u64;
+    let libs = scripts.libraries();
+    put("used_memory_lua", vm_eval.to_string());
+    put("used_memory_vm_eval", vm_eval.to_string());
+    put("used_memory_lua_human", human(vm_eval));
+    put("used_memory_scripts_eval", scripts_eval.to_string());
+    put("number_of_cached_scripts", scripts.cached().to_string());
+    put("number_of_functions", libs.functions.len().to_string());
+    put("number_of_libraries", libs.libs.len().to_string());
+    put("used_memory_vm_functions", vm_functions.to_string());
+    put("used_memory_vm_total", (vm_eval + vm_functions).to_string());
+    put("used_memory_vm_total_human", human(vm_eval + vm_functions));
+    put("used_memory_functions", functions.to_string());
+    put(
+        "used_memory_scripts",
+        (scripts_eval + functions).to_string(),
+    );
+    put("used_memory_scripts_human", human(scripts_eval + functions));
     put("maxmemory", "0".into());
     put("maxmemory_human", "0B".into());
     put("maxmemory_policy", "noeviction".into());

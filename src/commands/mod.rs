@@ -30,6 +30,7 @@ pub mod list_blocking;
 pub mod object;
 pub mod persistence;
 pub mod pubsub;
+pub mod script;
 pub mod server;
 pub mod set;
 pub mod sort;

@@ -264,9 +264,9 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) -> Result<(), Com
         None => (Vec::new(), false),
         Some(v) => (elements(v)?, matches!(v, Value::Set(_))),
     };
-    // A set has no order of its own: one that is stored (and so logged and replayed) is
-    // sorted, as strings, for the result to be the same everywhere.
-    if o.dontsort && is_set && o.store.is_some() {
+    // A set has no order of its own: one that is stored (and so logged and replayed), or read
+    // by a script, is sorted, as strings, for the result to be the same everywhere.
+    if o.dontsort && is_set && (o.store.is_some() || ctx.client.in_script) {
         o.dontsort = false;
         o.alpha = true;
         o.by = None;

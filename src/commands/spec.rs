@@ -59,6 +59,9 @@ pub mod flags {
     /// Allowed to a RESP2 client in subscribed mode (Redis's list in `processCommand`: the
     /// subscribe family, PING, QUIT, RESET).
     pub const PUBSUB_CONTEXT: u32 = 1 << 28;
+    /// Runs a script (EVAL, FCALL): it takes its own locks, as the script's flags and what it
+    /// touches decide, and logs the script's effects, never itself (see `commands::script`).
+    pub const RUNS_SCRIPT: u32 = 1 << 29;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),

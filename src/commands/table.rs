@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use super::spec::CommandSpec;
 use super::{
     bitmap, client, config, connection, debug, expire, hash, info, keys, list, list_blocking,
-    object, persistence, pubsub, server, set, sort, string, transaction,
+    object, persistence, pubsub, script, server, set, sort, string, transaction,
 };
 
 /// Every command, from each module's own list.
@@ -30,6 +30,8 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         debug::COMMANDS,
         transaction::COMMANDS,
         pubsub::COMMANDS,
+        script::COMMANDS,
+        script::function::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -199,7 +201,7 @@ mod tests {
             v.sort_unstable();
             v
         };
-        let ours = NOT_QUEUED | RUNS_QUEUE | DISK_ERROR_REFUSES | SELECTS_DB;
+        let ours = NOT_QUEUED | RUNS_QUEUE | DISK_ERROR_REFUSES | SELECTS_DB | RUNS_SCRIPT;
         assert_eq!(
             with(NOT_QUEUED),
             ["discard", "exec", "multi", "quit", "reset", "watch"]
@@ -207,6 +209,17 @@ mod tests {
         assert_eq!(with(RUNS_QUEUE), ["exec"]);
         assert_eq!(with(DISK_ERROR_REFUSES), ["ping"]);
         assert_eq!(with(SELECTS_DB), ["select"]);
+        assert_eq!(
+            with(RUNS_SCRIPT),
+            [
+                "eval",
+                "eval_ro",
+                "evalsha",
+                "evalsha_ro",
+                "fcall",
+                "fcall_ro"
+            ]
+        );
         assert!(NAMES.iter().all(|(f, _)| f & ours == 0));
     }
 
@@ -226,7 +239,7 @@ mod tests {
             .collect();
         assert_eq!(
             containers,
-            ["client", "config", "object", "command", "pubsub"]
+            ["client", "config", "object", "command", "pubsub", "script", "function"]
         );
     }
 

@@ -144,7 +144,6 @@ pub static REDIS_ONLY: &[RedisOnly] = &[
     r("active-defrag-max-scan-fields", None, Int { min: 1, max: i64::MAX }, "1000", MUT, Ignored),
     r("slowlog-max-len", None, Int { min: 0, max: i64::MAX }, "128", MUT, Ignored),
     r("acllog-max-len", None, Int { min: 0, max: i64::MAX }, "128", MUT, Ignored),
-    r("busy-reply-threshold", Some("lua-time-limit"), Int { min: 0, max: i64::MAX }, "5000", MUT, Ignored),
     r("cluster-node-timeout", None, Int { min: 0, max: i64::MAX }, "15000", MUT, Ignored),
     r("slowlog-log-slower-than", None, Int { min: -1, max: i64::MAX }, "10000", MUT, Ignored),
     r("latency-monitor-threshold", None, Int { min: 0, max: i64::MAX }, "0", MUT, Ignored),

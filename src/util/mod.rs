@@ -4,3 +4,4 @@ pub mod clock;
 pub mod glob;
 pub mod ldouble;
 pub mod net;
+pub mod sha1;
