@@ -127,7 +127,7 @@ impl Shared {
         }
         shard.remove(key);
         self.stats.expired_keys(1);
-        crate::notify::events::expired(self, db, key);
+        crate::notify::key_expired(self, db, key);
         let mut record = Vec::new();
         encode_command(&mut record, &[&b"DEL"[..], key]);
         self.propagate(db, record, &locked);

@@ -285,6 +285,7 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[&[u8]]) -> Result<
             }
         }
     }
+    ctx.ks.report_misses = spec.has(flags::READONLY);
     let reply_start = ctx.out.len();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (spec.handler)(ctx, argv))) {
         Ok(result) => {
