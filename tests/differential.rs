@@ -190,7 +190,8 @@ scripts!(
     expire,
     databases,
     transactions,
-    resp3
+    resp3,
+    zsets
 );
 
 /// A script word holding exactly `b`, whatever its bytes.

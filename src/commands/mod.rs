@@ -34,6 +34,7 @@ pub mod set;
 pub mod sort;
 pub mod string;
 pub mod transaction;
+pub mod zset;
 
 pub use args::Args;
 pub use ctx::Ctx;

@@ -10,7 +10,7 @@ use crate::store::set::Member;
 use crate::store::{Set, Value};
 use crate::util::glob;
 
-const KEY12: Keys = Keys::Range {
+pub(super) const KEY12: Keys = Keys::Range {
     first: 1,
     last: 2,
     step: 1,
@@ -117,7 +117,7 @@ fn scard(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 /// A count that must not be negative (Redis's `getPositiveLongFromObjectOrReply`).
-fn positive(arg: &[u8]) -> Result<u64, CommandError> {
+pub(super) fn positive(arg: &[u8]) -> Result<u64, CommandError> {
     args::int(arg)
         .ok()
         .filter(|n| *n >= 0)
@@ -298,8 +298,14 @@ fn lookup<'k>(ks: &'k Keyspace, keys: &[&[u8]]) -> Result<Vec<Option<&'k Set>>, 
 /// else deletes `dst`; replies with its size.
 fn store(ctx: &mut Ctx, dst: &[u8], result: Set) {
     let n = result.len();
+    store_result(ctx, dst, n, || Value::Set(Box::new(result)));
+}
+
+/// A *STORE command's end (sets and sorted sets): `value` (of `n` members) replaces `dst`, or
+/// with none `dst` is deleted; the reply is `n`.
+pub(super) fn store_result(ctx: &mut Ctx, dst: &[u8], n: usize, value: impl FnOnce() -> Value) {
     if n > 0 {
-        ctx.ks.set(dst, Value::Set(Box::new(result)));
+        ctx.ks.set(dst, value());
         ctx.dirty(1);
     } else if ctx.ks.remove(dst).is_some() {
         ctx.dirty(1);
@@ -470,20 +476,13 @@ fn sdiffstore(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     union_diff(ctx, &argv[2..], Some(argv[1]), Op::Diff)
 }
 
-/// SSCAN key cursor [MATCH pattern] [COUNT count]. As Redis 7.0: the cursor is checked first,
-/// then the key (a missing one replies an empty scan before the options are read), then the
-/// options. See `Set::scan` for the cursor.
-fn sscan(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
-    let cursor = parse_cursor(argv[2])?;
-    let Some(s) = ctx.ks.get_set(argv[1])? else {
-        ctx.out.array(2);
-        ctx.out.bulk(b"0");
-        ctx.out.array(0);
-        return Ok(());
-    };
+/// SSCAN's and ZSCAN's options: COUNT (default 10, at least 1) and MATCH (None for `*`).
+pub(super) fn scan_options<'a>(
+    argv: &[&'a [u8]],
+) -> Result<(usize, Option<&'a [u8]>), CommandError> {
     let mut count: i64 = 10;
     let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
+    let mut i = 0;
     while i < argv.len() {
         let has_value = i + 1 < argv.len();
         if argv[i].eq_ignore_ascii_case(b"count") && has_value {
@@ -498,7 +497,22 @@ fn sscan(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         }
         i += 2;
     }
-    let (next, members) = s.scan(cursor, count.min(usize::MAX as i64) as usize);
+    Ok((count.min(usize::MAX as i64) as usize, pattern))
+}
+
+/// SSCAN key cursor [MATCH pattern] [COUNT count]. As Redis 7.0: the cursor is checked first,
+/// then the key (a missing one replies an empty scan before the options are read), then the
+/// options. See `Set::scan` for the cursor.
+fn sscan(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let cursor = parse_cursor(argv[2])?;
+    let Some(s) = ctx.ks.get_set(argv[1])? else {
+        ctx.out.array(2);
+        ctx.out.bulk(b"0");
+        ctx.out.array(0);
+        return Ok(());
+    };
+    let (count, pattern) = scan_options(&argv[3..])?;
+    let (next, members) = s.scan(cursor, count);
     let matched: Vec<Member> = members
         .into_iter()
         .filter(|m| pattern.is_none_or(|p| m.with_bytes(|b| glob::matches(p, b, false))))

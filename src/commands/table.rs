@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use super::spec::CommandSpec;
 use super::{
     bitmap, client, config, connection, debug, expire, hash, info, keys, list, list_blocking,
-    object, persistence, server, set, sort, string, transaction,
+    object, persistence, server, set, sort, string, transaction, zset,
 };
 
 /// Every command, from each module's own list.
@@ -29,6 +29,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         server::COMMANDS,
         debug::COMMANDS,
         transaction::COMMANDS,
+        zset::COMMANDS,
     ]
     .into_iter()
     .flatten()

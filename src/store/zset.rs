@@ -158,7 +158,13 @@ impl ZSet {
         let end = end.min(self.len());
         let start = start.min(end);
         match self {
-            ZSet::Packed(p) => Iter::Packed(p.iter().skip(start).take(end - start)),
+            ZSet::Packed(p) => {
+                let mut it = p.iter();
+                for _ in 0..start {
+                    it.next();
+                }
+                Iter::Packed(it, end - start)
+            }
             ZSet::Large(l) => {
                 let (c, p) = if start < l.len {
                     l.locate(start)
@@ -268,7 +274,7 @@ fn from_ordered_bits(b: u64) -> f64 {
 
 /// Ascending members of a range.
 pub enum Iter<'a> {
-    Packed(std::iter::Take<std::iter::Skip<PackedIter<'a>>>),
+    Packed(PackedIter<'a>, usize),
     Large {
         chunks: &'a [Vec<Entry>],
         c: usize,
@@ -282,7 +288,13 @@ impl<'a> Iterator for Iter<'a> {
 
     fn next(&mut self) -> Option<Item<'a>> {
         match self {
-            Iter::Packed(it) => it.next(),
+            Iter::Packed(it, left) => {
+                if *left == 0 {
+                    return None;
+                }
+                *left -= 1;
+                it.next()
+            }
             Iter::Large { chunks, c, p, left } => {
                 if *left == 0 {
                     return None;
@@ -303,11 +315,12 @@ impl<'a> Iterator for Iter<'a> {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         match self {
-            Iter::Packed(it) => it.size_hint(),
-            Iter::Large { left, .. } => (*left, Some(*left)),
+            Iter::Packed(_, left) | Iter::Large { left, .. } => (*left, Some(*left)),
         }
     }
 }
+
+impl ExactSizeIterator for Iter<'_> {}
 
 // ---------------------------------------------------------------------------------------
 // The packed form.
@@ -326,10 +339,9 @@ const TAG_I16: u8 = 2;
 const TAG_I32: u8 = 3;
 
 fn encode_entry(out: &mut Vec<u8>, member: &[u8], score: f64) {
-    let int = (score.fract() == 0.0
-        && score.abs() < 2147483648.0
-        && !(score == 0.0 && score.is_sign_negative()))
-    .then_some(score as i32);
+    // -0 is stored as the integer 0, as a listpack stores the text "-0": a packed set reads it
+    // back as 0 (a large one keeps the sign), and Redis replies so.
+    let int = (score.fract() == 0.0 && score.abs() < 2147483648.0).then_some(score as i32);
     match int {
         Some(i) if i8::try_from(i).is_ok() => {
             out.push(TAG_I8);
@@ -806,7 +818,6 @@ mod tests {
         let mut z = ZSet::default();
         for (i, s) in [
             0.0,
-            -0.0,
             1.0,
             -1.0,
             300.0,
@@ -825,6 +836,9 @@ mod tests {
             );
         }
         assert_eq!(z.encoding(), "listpack");
+        // As a listpack holds it: the text "-0" reads back as the integer 0.
+        z.insert(b"negzero", -0.0);
+        assert_eq!(z.score(b"negzero").unwrap().to_bits(), 0.0f64.to_bits());
     }
 
     #[test]

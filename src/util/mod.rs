@@ -3,3 +3,4 @@
 pub mod clock;
 pub mod glob;
 pub mod ldouble;
+pub mod strtod;
