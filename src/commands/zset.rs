@@ -389,8 +389,17 @@ fn zrange_generic(
     let result = match ctx.ks.get_zset(key)? {
         None => ZSet::default(),
         Some(z) => {
-            let mut r = ZSet::default();
-            for (m, s) in select(z, &sel, rev) {
+            let items = select(z, &sel, rev);
+            // As Redis's `zrangeResultBeginStore`: packed unless a rank range is known to be
+            // longer than a listpack may be (a score or lex range's length is not known).
+            let long = matches!(sel, Select::Rank(..))
+                && items.len() > crate::store::limits::zset_max_entries();
+            let mut r = if long {
+                ZSet::new_large()
+            } else {
+                ZSet::default()
+            };
+            for (m, s) in items {
                 r.insert(m, s);
             }
             r
@@ -1060,7 +1069,8 @@ fn setop(
         // Smallest first: its members are the intersection's candidates.
         inputs.sort_by_key(|(s, _)| s.len());
     }
-    let mut result = ZSet::default();
+    // Built large and packed at the end if small, as Redis builds it (see `ZSet::new_large`).
+    let mut result = ZSet::new_large();
     let mut count = 0u64;
     match op {
         Op::Inter => {
@@ -1128,7 +1138,10 @@ fn setop(
         return Ok(());
     }
     match dst {
-        Some(dst) => store(ctx, dst, result),
+        Some(dst) => {
+            result.pack_if_fits();
+            store(ctx, dst, result)
+        }
         None => reply_items(ctx.out, result.iter(), withscores),
     }
     Ok(())

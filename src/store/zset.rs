@@ -46,13 +46,28 @@ impl Default for ZSet {
 }
 
 impl ZSet {
-    /// An empty set that will hold about `n` members of at most `max_len` bytes: packed if
-    /// those fit the limits (as Redis's `zsetTypeCreate`).
-    pub fn with_hint(n: usize, max_len: usize) -> ZSet {
-        if n <= limits::zset_max_entries() && max_len <= limits::zset_max_value() {
-            ZSet::default()
-        } else {
-            ZSet::Large(Box::default())
+    /// An empty set in the large form whatever it will hold, as Redis starts the result of
+    /// ZUNIONSTORE (and a ZRANGESTORE of many ranks): it keeps a score of -0, which a packed
+    /// set would read back as 0.
+    pub fn new_large() -> ZSet {
+        ZSet::Large(Box::default())
+    }
+
+    /// Packs a large set that is within `zset-max-listpack-*` (Redis's
+    /// `zsetConvertToListpackIfNeeded`, which *STORE results go through).
+    pub fn pack_if_fits(&mut self) {
+        if let ZSet::Large(l) = self {
+            if l.len <= limits::zset_max_entries()
+                && self.max_member_len() <= limits::zset_max_value()
+            {
+                let mut p = Packed::default();
+                for (m, s) in self.iter() {
+                    encode_entry(&mut p.buf, m, s);
+                    p.len += 1;
+                }
+                p.buf.shrink_to_fit();
+                *self = ZSet::Packed(p);
+            }
         }
     }
 
