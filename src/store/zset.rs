@@ -60,13 +60,7 @@ impl ZSet {
             if l.len <= limits::zset_max_entries()
                 && self.max_member_len() <= limits::zset_max_value()
             {
-                let mut p = Packed::default();
-                for (m, s) in self.iter() {
-                    encode_entry(&mut p.buf, m, s);
-                    p.len += 1;
-                }
-                p.buf.shrink_to_fit();
-                *self = ZSet::Packed(p);
+                *self = ZSet::Packed(Packed::from_sorted(self.iter()));
             }
         }
     }
@@ -340,13 +334,18 @@ impl ExactSizeIterator for Iter<'_> {}
 // ---------------------------------------------------------------------------------------
 // The packed form.
 
-/// Entries in order: `tag score len member`. Tags: integral scores in 1, 2 or 4 bytes, other
-/// scores as the 8 bytes of the double; the length is a LEB128 varint.
+/// One allocation, exactly as long as it must be (it is rewritten on each change, as a
+/// listpack is): the member count (4 bytes) then the entries in order, `tag [score] len
+/// member`. Tags: an integral score of 0 to 251 is the tag itself (4 + the score), others in
+/// 1, 2 or 4 bytes after it, any other score as the 8 bytes of the double; the length is a
+/// LEB128 varint. An empty set has no bytes at all.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Packed {
-    buf: Vec<u8>,
-    len: u32,
+    buf: Box<[u8]>,
 }
+
+/// The first tag that is a score by itself (score = tag - TAG_SMALL).
+const TAG_SMALL: u8 = 4;
 
 const TAG_F64: u8 = 0;
 const TAG_I8: u8 = 1;
@@ -358,6 +357,7 @@ fn encode_entry(out: &mut Vec<u8>, member: &[u8], score: f64) {
     // back as 0 (a large one keeps the sign), and Redis replies so.
     let int = (score.fract() == 0.0 && score.abs() < 2147483648.0).then_some(score as i32);
     match int {
+        Some(i) if (0..=(255 - TAG_SMALL) as i32).contains(&i) => out.push(TAG_SMALL + i as u8),
         Some(i) if i8::try_from(i).is_ok() => {
             out.push(TAG_I8);
             out.push(i as i8 as u8);
@@ -404,10 +404,11 @@ fn decode_entry(buf: &[u8], at: usize) -> (&[u8], f64, usize) {
             i += 4;
             i32::from_le_bytes(buf[at + 1..at + 5].try_into().expect("4 bytes")) as f64
         }
-        _ => {
+        TAG_F64 => {
             i += 8;
             f64::from_le_bytes(buf[at + 1..at + 9].try_into().expect("8 bytes"))
         }
+        t => (t - TAG_SMALL) as f64,
     };
     let (mut n, mut shift) = (0usize, 0);
     loop {
@@ -443,36 +444,73 @@ impl<'a> Iterator for PackedIter<'a> {
 
 impl Packed {
     pub fn len(&self) -> usize {
-        self.len as usize
+        match self.buf.get(..4) {
+            Some(h) => u32::from_le_bytes(h.try_into().expect("4 bytes")) as usize,
+            None => 0,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.buf.is_empty()
+    }
+
+    fn body(&self) -> &[u8] {
+        self.buf.get(4..).unwrap_or_default()
     }
 
     pub fn iter(&self) -> PackedIter<'_> {
         PackedIter {
-            buf: &self.buf,
+            buf: self.body(),
             at: 0,
         }
     }
 
-    /// Byte offsets of every entry, and the end.
+    /// Byte offsets (in the body) of every entry, and the end.
     fn offsets(&self) -> Vec<usize> {
+        let body = self.body();
         let mut out = Vec::with_capacity(self.len() + 1);
         let mut at = 0;
-        while at < self.buf.len() {
+        while at < body.len() {
             out.push(at);
-            at = decode_entry(&self.buf, at).2;
+            at = decode_entry(body, at).2;
         }
         out.push(at);
         out
     }
 
+    /// Replaces the body's bytes `cut` with `with`, and the count by `len`.
+    fn splice(&mut self, cut: std::ops::Range<usize>, with: &[u8], len: usize) {
+        if len == 0 {
+            self.buf = Box::default();
+            return;
+        }
+        let body = self.body();
+        let mut buf = Vec::with_capacity(4 + body.len() - cut.len() + with.len());
+        buf.extend_from_slice(&(len as u32).to_le_bytes());
+        buf.extend_from_slice(&body[..cut.start]);
+        buf.extend_from_slice(with);
+        buf.extend_from_slice(&body[cut.end..]);
+        self.buf = buf.into_boxed_slice();
+    }
+
+    /// Entries appended in order (the caller's order must be the set's).
+    fn from_sorted<'a>(items: impl Iterator<Item = Item<'a>>) -> Packed {
+        let mut body = Vec::new();
+        let mut n = 0;
+        for (m, s) in items {
+            encode_entry(&mut body, m, s);
+            n += 1;
+        }
+        let mut p = Packed::default();
+        p.splice(0..0, &body, n);
+        p
+    }
+
     fn insert(&mut self, member: &[u8], score: f64) {
+        let body = self.body();
         let mut at = 0;
-        while at < self.buf.len() {
-            let (m, s, next) = decode_entry(&self.buf, at);
+        while at < body.len() {
+            let (m, s, next) = decode_entry(body, at);
             if cmp_items((m, s), (member, score)) == Ordering::Greater {
                 break;
             }
@@ -480,23 +518,16 @@ impl Packed {
         }
         let mut e = Vec::with_capacity(member.len() + 10);
         encode_entry(&mut e, member, score);
-        // Exactly as long as the entries, as a listpack is (it is rewritten on each change).
-        let mut buf = Vec::with_capacity(self.buf.len() + e.len());
-        buf.extend_from_slice(&self.buf[..at]);
-        buf.extend_from_slice(&e);
-        buf.extend_from_slice(&self.buf[at..]);
-        self.buf = buf;
-        self.len += 1;
+        self.splice(at..at, &e, self.len() + 1);
     }
 
     fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        let body = self.body();
         let mut at = 0;
-        while at < self.buf.len() {
-            let (m, s, next) = decode_entry(&self.buf, at);
+        while at < body.len() {
+            let (m, s, next) = decode_entry(body, at);
             if m == member {
-                self.buf.drain(at..next);
-                self.buf.shrink_to_fit();
-                self.len -= 1;
+                self.splice(at..next, &[], self.len() - 1);
                 return Some(s);
             }
             at = next;
@@ -506,9 +537,7 @@ impl Packed {
 
     fn remove_range(&mut self, start: usize, end: usize) {
         let off = self.offsets();
-        self.buf.drain(off[start]..off[end]);
-        self.buf.shrink_to_fit();
-        self.len -= (end - start) as u32;
+        self.splice(off[start]..off[end], &[], self.len() - (end - start));
     }
 }
 
@@ -834,6 +863,11 @@ mod tests {
         for (i, s) in [
             0.0,
             1.0,
+            127.0,
+            128.0,
+            251.0,
+            252.0,
+            -128.0,
             -1.0,
             300.0,
             -70000.0,
