@@ -767,6 +767,7 @@ impl Large {
     fn remove_range(&mut self, start: usize, end: usize) {
         let (mut c, mut p) = self.locate(start);
         let mut left = end - start;
+        let mut dropped = false;
         while left > 0 {
             let k = left.min(self.chunks[c].len() - p);
             for e in self.chunks[c].drain(p..p + k) {
@@ -781,12 +782,20 @@ impl Large {
             self.len -= k;
             if self.chunks[c].is_empty() && self.chunks.len() > 1 {
                 self.chunks.remove(c);
+                dropped = true;
             } else {
+                // Chunk positions still hold until one is dropped; after that the tree is
+                // rebuilt anyway. (A pop from one end costs O(log n), not a rebuild.)
+                if !dropped {
+                    self.fen_add(c, -(k as isize));
+                }
                 c += 1;
             }
             p = 0;
         }
-        self.rebuild();
+        if dropped {
+            self.rebuild();
+        }
         let c = c.min(self.chunks.len() - 1);
         self.tidy(c);
         if c > 0 && c - 1 < self.chunks.len() {
