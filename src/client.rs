@@ -82,6 +82,14 @@ pub struct Client {
     /// Blocking commands act as their non-blocking forms (inside EXEC, and scripts later):
     /// Redis's CLIENT_DENY_BLOCKING.
     pub deny_blocking: bool,
+    /// Channels and patterns subscribed to (the registry, `notify::pubsub`, has the other
+    /// side).
+    pub subs: crate::notify::pubsub::Subscriptions,
+    /// CLIENT TRACKING's mode (the handle's state shows what others need of it).
+    pub tracking: crate::notify::tracking::ClientTracking,
+    /// Commands run from a script's redis.call (Redis's CLIENT_SCRIPT): SORT orders a set's
+    /// elements then, for the script to see the same everywhere.
+    pub in_script: bool,
 }
 
 impl Client {
@@ -123,6 +131,9 @@ impl Client {
             watched: Watched::default(),
             blocked: false,
             deny_blocking,
+            subs: Default::default(),
+            tracking: Default::default(),
+            in_script: false,
         }
     }
 }

@@ -36,6 +36,18 @@ pub struct ClientState {
     pub multi: i64,
     /// The protocol the connection speaks (2 or 3, set by HELLO): CLIENT LIST's `resp=`.
     pub resp: u8,
+    /// Channels, patterns and shard channels subscribed to (CLIENT LIST's `sub=`, `psub=`,
+    /// `ssub=`, and its `P` flag).
+    pub sub: usize,
+    pub psub: usize,
+    pub ssub: usize,
+    /// CLIENT TRACKING: on (`t`), in BCAST mode (`B`), and the client its invalidations go
+    /// to (`redir=`; -1 none, 0 itself).
+    pub tracking: bool,
+    pub bcast: bool,
+    pub redir: i64,
+    /// CLIENT TRACKING ... NOLOOP: its own writes invalidate nothing for it.
+    pub noloop: bool,
 }
 
 /// Gets a connection's owner to serve it soon: implemented by the server's pool, which knows
@@ -72,6 +84,9 @@ pub struct ClientHandle {
     /// Installed once the pool has the connection; a client without one (the AOF loader's) is
     /// never reached by others.
     waker: OnceLock<Waker>,
+    /// Speaks RESP3: what a publisher writes for it (a push, not an array). Beside `state`'s
+    /// copy so that a delivery takes no lock to know it.
+    resp3: AtomicBool,
 }
 
 impl ClientHandle {
@@ -107,12 +122,30 @@ impl ClientHandle {
                 lib_ver: Vec::new(),
                 multi: -1,
                 resp: 2,
+                sub: 0,
+                psub: 0,
+                ssub: 0,
+                tracking: false,
+                bcast: false,
+                redir: -1,
+                noloop: false,
             }),
             watch_flag: Arc::default(),
             outbox: Mutex::new(Vec::new()),
             signalled: AtomicBool::new(false),
             waker: OnceLock::new(),
+            resp3: AtomicBool::new(false),
         }
+    }
+
+    /// Records the protocol the connection switched to (HELLO, RESET).
+    pub fn set_protocol(&self, version: u8) {
+        self.state.lock().resp = version;
+        self.resp3.store(version == 3, Ordering::Relaxed);
+    }
+
+    pub fn is_resp3(&self) -> bool {
+        self.resp3.load(Ordering::Relaxed)
     }
 
     /// Installs the connection's wake-up (once; later calls are ignored).
@@ -136,9 +169,15 @@ impl ClientHandle {
 
     /// Queues `bytes` (complete replies in the client's protocol) for the client, from any
     /// thread, and wakes its connection to write them. Never waits for the client's own step.
-    pub fn deliver(&self, bytes: &[u8]) {
-        self.outbox.lock().extend_from_slice(bytes);
+    /// Returns how many bytes wait in the outbox now, for the sender to enforce a limit.
+    pub fn deliver(&self, bytes: &[u8]) -> usize {
+        let len = {
+            let mut outbox = self.outbox.lock();
+            outbox.extend_from_slice(bytes);
+            outbox.len()
+        };
         self.signal();
+        len
     }
 
     fn signal(&self) {
@@ -204,10 +243,26 @@ impl ClientHandle {
     pub fn info_line(&self) -> String {
         let st = self.state.lock().clone();
         let now = Instant::now();
+        // In Redis's order (catClientInfoString).
+        let mut flags = String::new();
+        for (on, c) in [
+            (st.sub + st.psub + st.ssub > 0, 'P'),
+            (st.multi >= 0, 'x'),
+            (self.is_blocked(), 'b'),
+            (st.tracking, 't'),
+            (st.bcast, 'B'),
+        ] {
+            if on {
+                flags.push(c);
+            }
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 \
-             ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 \
-             omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} \
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} \
+             ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 \
+             omem=0 tot-mem=0 events=r cmd={} user=default redir={} resp={} lib-name={} \
              lib-ver={}",
             self.id,
             self.addr,
@@ -216,15 +271,14 @@ impl ClientHandle {
             String::from_utf8_lossy(&st.name),
             now.duration_since(self.created).as_secs(),
             now.duration_since(st.last_active).as_secs(),
-            match (st.multi >= 0, self.is_blocked()) {
-                (true, true) => "xb",
-                (true, false) => "x",
-                (false, true) => "b",
-                (false, false) => "N",
-            },
+            flags,
             st.db,
+            st.sub,
+            st.psub,
+            st.ssub,
             st.multi,
             st.last_cmd,
+            st.redir,
             st.resp,
             String::from_utf8_lossy(&st.lib_name),
             String::from_utf8_lossy(&st.lib_ver),

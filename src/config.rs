@@ -330,6 +330,8 @@ pub static SETTINGS: &[Setting] = &[
     setting("auto-aof-rewrite-min-size", Kind::Memory, true),
     setting("requirepass", Kind::Str, true),
     setting("protected-mode", Kind::Bool, true),
+    setting("lazyfree-lazy-user-del", Kind::Bool, true),
+    setting("lazyfree-lazy-user-flush", Kind::Bool, true),
     setting("client-query-buffer-limit", Kind::Memory, true),
     Setting {
         multi: true,
@@ -337,6 +339,10 @@ pub static SETTINGS: &[Setting] = &[
     },
     setting("client-write-timeout", NON_NEGATIVE, true),
     setting("busy-poll-us", Kind::Int { min: 0, max: 1000 }, false),
+    Setting {
+        alias: Some("lua-time-limit"),
+        ..setting("busy-reply-threshold", NON_NEGATIVE, true)
+    },
     Setting {
         alias: Some("list-max-ziplist-size"),
         ..setting(
@@ -379,6 +385,8 @@ pub static SETTINGS: &[Setting] = &[
             true,
         )
     },
+    setting("notify-keyspace-events", Kind::Str, true),
+    setting("tracking-table-max-keys", LIMIT, true),
     setting(
         "enable-debug-command",
         Kind::Enum(&["no", "yes", "local"]),
@@ -409,6 +417,8 @@ const PROCESS_WIDE: &[&str] = &[
     "hash-max-listpack-entries",
     "hash-max-listpack-value",
     "set-max-intset-entries",
+    "notify-keyspace-events",
+    "tracking-table-max-keys",
 ];
 
 pub fn find_setting(name: &str) -> Option<&'static Setting> {
@@ -574,7 +584,7 @@ pub struct OutputLimit {
     pub soft_seconds: u64,
 }
 
-/// Redis's classes; rudis has only normal clients, the others are kept for CONFIG GET.
+/// Redis's classes: subscribed clients are held to `pubsub`; `slave` is kept for CONFIG GET.
 pub const OUTPUT_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
 
 /// Parses `<class> <hard> <soft> <seconds>` groups onto `limits`; classes not named keep
@@ -632,7 +642,6 @@ fn output_limits(value: &str, limits: &mut [OutputLimit; 3]) -> Result<(), Confi
 fn special_value(name: &str, v: &str) -> Result<String, &'static str> {
     let words: Vec<&str> = v.split_whitespace().collect();
     match name {
-        "notify-keyspace-events" => keyspace_events(v),
         "oom-score-adj-values" => {
             if words.len() != 3 {
                 return Err("wrong number of arguments");
@@ -681,25 +690,6 @@ fn special_value(name: &str, v: &str) -> Result<String, &'static str> {
     }
 }
 
-/// `notify-keyspace-events` classes in Redis's canonical order (notify.c's
-/// keyspaceEventsFlagsToString): `KEA` reads back as `AKE`.
-fn keyspace_events(v: &str) -> Result<String, &'static str> {
-    const ALL: &str = "g$lshzxetd";
-    if v.chars().any(|c| !"Ag$lshzxeKEtmdn".contains(c)) {
-        return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
-    }
-    let has = |c: char| v.contains(c) || (v.contains('A') && ALL.contains(c));
-    let mut out = String::new();
-    if ALL.chars().all(has) {
-        // As Redis: `A` then stands for `n` too.
-        out.push('A');
-    } else {
-        out.extend("g$lshzxetdn".chars().filter(|c| has(*c)));
-    }
-    out.extend("KEm".chars().filter(|c| v.contains(*c)));
-    Ok(out)
-}
-
 /// `save` as Redis 7 reads it: "" for none, else `seconds changes` pairs of integers.
 fn parse_save(value: &str) -> Result<String, ConfigError> {
     let words: Vec<&str> = value.split_whitespace().collect();
@@ -741,6 +731,10 @@ pub struct Config {
     pub requirepass: Secret,
     /// Without a password, refuse clients from other addresses than the loopback one.
     pub protected_mode: bool,
+    /// DEL frees as UNLINK does (big values in the background), and FLUSHALL/FLUSHDB without
+    /// SYNC as with ASYNC.
+    pub lazyfree_lazy_user_del: bool,
+    pub lazyfree_lazy_user_flush: bool,
     /// Close a client whose unprocessed input exceeds this many bytes.
     pub client_query_buffer_limit: u64,
     /// Per class as in `OUTPUT_CLASSES`.
@@ -752,6 +746,9 @@ pub struct Config {
     /// Under heavy load, how long a worker about to sleep in epoll_wait polls first (see
     /// `pool`); 0: never.
     pub busy_poll_us: u64,
+    /// Milliseconds a script runs before other clients get BUSY and SCRIPT KILL may stop it
+    /// (0: never).
+    pub busy_reply_threshold: u64,
     /// Who may run DEBUG: nobody (Redis 7's default), everybody, or loopback clients only.
     pub enable_debug_command: DebugCommand,
     /// Fork into the background at start (before any thread exists).
@@ -787,7 +784,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             port: 6379,
-            bind: "127.0.0.1".into(),
+            bind: "127.0.0.1 -::1".into(),
             workers: 5,
             maxclients: 10_000,
             dir: PathBuf::from("."),
@@ -802,6 +799,8 @@ impl Default for Config {
             config_file: None,
             requirepass: Secret::default(),
             protected_mode: true,
+            lazyfree_lazy_user_del: false,
+            lazyfree_lazy_user_flush: false,
             client_query_buffer_limit: 1024 * 1024 * 1024,
             client_output_buffer_limit: [
                 OutputLimit {
@@ -823,6 +822,7 @@ impl Default for Config {
             client_write_timeout: 60,
             enable_debug_command: DebugCommand::No,
             busy_poll_us: 50,
+            busy_reply_threshold: 5000,
             daemonize: false,
             pidfile: String::new(),
             logfile: String::new(),
@@ -896,6 +896,8 @@ impl Config {
             "auto-aof-rewrite-min-size" => self.auto_aof_rewrite_min_size = v.int() as u64,
             "requirepass" => self.requirepass = Secret(value.to_string()),
             "protected-mode" => self.protected_mode = v.bool(),
+            "lazyfree-lazy-user-del" => self.lazyfree_lazy_user_del = v.bool(),
+            "lazyfree-lazy-user-flush" => self.lazyfree_lazy_user_flush = v.bool(),
             "client-query-buffer-limit" => {
                 // Redis's own floor: below it ordinary requests would be refused.
                 if v.int() < 1024 * 1024 {
@@ -912,6 +914,7 @@ impl Config {
             }
             "client-write-timeout" => self.client_write_timeout = v.int() as u64,
             "busy-poll-us" => self.busy_poll_us = v.int() as u64,
+            "busy-reply-threshold" => self.busy_reply_threshold = v.int() as u64,
             // One value for every list, read where nodes fill (as Redis's server global).
             "list-max-listpack-size" => crate::store::limits::set_max_listpack_size(v.int() as i32),
             "hash-max-listpack-entries" => {
@@ -925,6 +928,10 @@ impl Config {
                 crate::store::limits::set_zset_max_entries(v.int() as usize)
             }
             "zset-max-listpack-value" => crate::store::limits::set_zset_max_value(v.int() as usize),
+            "tracking-table-max-keys" => crate::notify::tracking::set_max_keys(v.int() as usize),
+            "notify-keyspace-events" => crate::notify::events::set_flags(
+                crate::notify::events::parse(value).map_err(|e| bad(s.name, value, e))?,
+            ),
             "enable-debug-command" => {
                 self.enable_debug_command = match v.word() {
                     "yes" => DebugCommand::Yes,
@@ -1024,6 +1031,18 @@ impl Config {
             // As Redis: CONFIG GET shows the password itself.
             "requirepass" => self.requirepass.0.clone(),
             "protected-mode" => if self.protected_mode { "yes" } else { "no" }.into(),
+            "lazyfree-lazy-user-del" => if self.lazyfree_lazy_user_del {
+                "yes"
+            } else {
+                "no"
+            }
+            .into(),
+            "lazyfree-lazy-user-flush" => if self.lazyfree_lazy_user_flush {
+                "yes"
+            } else {
+                "no"
+            }
+            .into(),
             "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
             "client-output-buffer-limit" => OUTPUT_CLASSES
                 .iter()
@@ -1033,12 +1052,17 @@ impl Config {
                 .join(" "),
             "client-write-timeout" => self.client_write_timeout.to_string(),
             "busy-poll-us" => self.busy_poll_us.to_string(),
+            "busy-reply-threshold" => self.busy_reply_threshold.to_string(),
             "list-max-listpack-size" => crate::store::limits::max_listpack_size().to_string(),
             "hash-max-listpack-entries" => crate::store::limits::hash_max_entries().to_string(),
             "hash-max-listpack-value" => crate::store::limits::hash_max_value().to_string(),
             "set-max-intset-entries" => crate::store::limits::max_intset_entries().to_string(),
             "zset-max-listpack-entries" => crate::store::limits::zset_max_entries().to_string(),
             "zset-max-listpack-value" => crate::store::limits::zset_max_value().to_string(),
+            "notify-keyspace-events" => {
+                crate::notify::events::format(crate::notify::events::flags())
+            }
+            "tracking-table-max-keys" => crate::notify::tracking::max_keys().to_string(),
             "enable-debug-command" => match self.enable_debug_command {
                 DebugCommand::No => "no",
                 DebugCommand::Yes => "yes",
@@ -1564,10 +1588,13 @@ pub struct Cli {
     /// Close a client whose unprocessed input grows past this (bytes, or 1mb, 1gb...).
     #[arg(long, value_name = "BYTES")]
     pub client_query_buffer_limit: Option<String>,
-    /// `normal <hard> <soft> <seconds>`: close a client whose pending replies pass the hard
-    /// limit, or stay above the soft one that long.
+    /// `<class> <hard> <soft> <seconds>` (normal, pubsub): close a client whose pending
+    /// replies pass the hard limit, or stay above the soft one that long.
     #[arg(long, value_name = "LIMITS")]
     pub client_output_buffer_limit: Option<String>,
+    /// Keyspace event classes to publish, in Redis's letters (KEA, Ex, ...).
+    #[arg(long, value_name = "CLASSES")]
+    pub notify_keyspace_events: Option<String>,
     /// Close a client that reads none of its replies for this many seconds (0: never).
     #[arg(long, value_name = "SECONDS")]
     pub client_write_timeout: Option<u64>,
@@ -1679,6 +1706,10 @@ impl Cli {
         put(
             "client-write-timeout",
             self.client_write_timeout.map(|t| t.to_string()),
+        );
+        put(
+            "notify-keyspace-events",
+            self.notify_keyspace_events.clone(),
         );
         put("enable-debug-command", self.enable_debug_command.clone());
         put("busy-poll-us", self.busy_poll_us.map(|t| t.to_string()));
@@ -1819,14 +1850,7 @@ mod tests {
             c.set(name, v).map_err(|e| e.reason())?;
             Ok::<_, String>(c.get(name).unwrap())
         };
-        assert_eq!(got("notify-keyspace-events", "KEA").unwrap(), "AKE");
-        assert_eq!(got("notify-keyspace-events", "Ex$").unwrap(), "$xE");
-        assert_eq!(got("notify-keyspace-events", "").unwrap(), "");
-        assert_eq!(got("notify-keyspace-events", "An").unwrap(), "A");
-        assert_eq!(
-            got("notify-keyspace-events", "Kq").unwrap_err(),
-            "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
-        );
+        // notify-keyspace-events: see notify::events.
         assert_eq!(
             got("latency-tracking-info-percentiles", "50 99.90 100").unwrap(),
             "50 99.9 100"

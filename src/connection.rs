@@ -17,7 +17,7 @@
 //! `client-write-timeout` (a client that never reads its replies).
 
 use std::io::{ErrorKind, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -47,14 +47,13 @@ manually just for testing, restart it with the '--protected-mode no' option. 4) 
 authentication password for the default user. NOTE: You only need to do one of the above things \
 in order for the server to start accepting connections from the outside.\r\n";
 
-/// Redis counts only these two addresses as the loopback interface.
-fn is_loopback(addr: Option<SocketAddr>) -> bool {
-    match addr.map(|a| a.ip()) {
-        Some(IpAddr::V4(ip)) => ip == Ipv4Addr::LOCALHOST,
-        Some(IpAddr::V6(ip)) => {
-            ip.is_loopback() || ip.to_ipv4_mapped() == Some(Ipv4Addr::LOCALHOST)
-        }
-        None => false,
+/// The `client-output-buffer-limit` class of a client: `normal`, or `pubsub` while it is
+/// subscribed (Redis's getClientType).
+fn output_class(pubsub: bool) -> usize {
+    if pubsub {
+        2
+    } else {
+        0
     }
 }
 
@@ -79,11 +78,12 @@ struct Policy {
 }
 
 impl Policy {
-    fn read(shared: &Shared) -> Policy {
+    /// `pubsub`: the client is subscribed, and so in Redis's `pubsub` output class.
+    fn read(shared: &Shared, pubsub: bool) -> Policy {
         let c = shared.config.read();
         Policy {
             query_limit: c.client_query_buffer_limit.try_into().unwrap_or(usize::MAX),
-            output: c.client_output_buffer_limit[0],
+            output: c.client_output_buffer_limit[output_class(pubsub)],
             password: c.requirepass.is_set(),
         }
     }
@@ -127,7 +127,7 @@ impl Session {
             let c = shared.config.read();
             (c.requirepass.is_set(), c.protected_mode)
         };
-        if protected && !password && !is_loopback(stream.peer_addr().ok()) {
+        if protected && !password && !crate::util::net::is_local(stream.peer_addr().ok()) {
             log::debug!(
                 "refused client from {:?}: protected mode",
                 stream.peer_addr().ok()
@@ -173,6 +173,12 @@ impl Session {
                 .blocking
                 .end(self.client.id, crate::blocking::End::Gone);
         }
+        shared
+            .pubsub
+            .unsubscribe_all(&mut self.client.subs, &self.client.handle);
+        shared
+            .tracking
+            .disable(self.client.id, &self.client.tracking);
         shared.clients.unregister(self.client.id);
         shared.stats.connected_clients.fetch_sub(1, Relaxed);
     }
@@ -197,7 +203,7 @@ impl Session {
         if self.client.handle.is_killed() {
             return Next::Close;
         }
-        let policy = Policy::read(shared);
+        let policy = Policy::read(shared, self.client.subs.active());
         // Read before the outbox: an unblocked client's reply is in the outbox before its flag
         // clears (see `ClientHandle::unblock_with`), so it goes out before what runs next.
         let unblocked = self.client.blocked && !self.client.handle.is_blocked();
@@ -339,6 +345,9 @@ impl Session {
                 let _ = ack.recv();
             }
         }
+        if let Some(aof) = &shared.aof {
+            aof.wait_observed();
+        }
         let next = self.write_out(shared);
         if next == Next::Close || (self.closing && self.pending() == 0) {
             return Next::Close;
@@ -395,7 +404,7 @@ impl Session {
             let mut limit = (c.client_write_timeout > 0).then_some(c.client_write_timeout);
             // Replies held above the soft limit for its seconds close the client too; for us
             // that is a socket that takes none of them that long.
-            let soft = c.client_output_buffer_limit[0];
+            let soft = c.client_output_buffer_limit[output_class(self.client.subs.active())];
             if soft.soft > 0 && soft.soft_seconds > 0 && self.pending() as u64 > soft.soft {
                 limit = Some(limit.map_or(soft.soft_seconds, |l| l.min(soft.soft_seconds)));
             }
@@ -412,9 +421,11 @@ impl Session {
         }
         let timeout = c.timeout;
         drop(c);
-        // A blocked client is not idle: its wait has its own timeout (as Redis's clientsCron).
+        // A blocked client is not idle: its wait has its own timeout (as Redis's clientsCron);
+        // nor is a subscriber, which waits for messages.
         if timeout > 0
             && !self.client.blocked
+            && !self.client.subs.active()
             && self.client.handle.state.lock().last_active.elapsed() > Duration::from_secs(timeout)
         {
             log::info!(

@@ -3,8 +3,11 @@ use std::sync::OnceLock;
 
 use rudis::config::{Cli, Config, ConfigError};
 
+mod proctitle;
+
 fn main() {
     let cli = Cli::parse_redis_style(std::env::args());
+    proctitle::hide_secrets();
     let mut config = match Config::from_cli(&cli) {
         Ok(c) => c,
         Err(e @ ConfigError::File { .. }) => {

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::aof::Aof;
 use crate::config::Config;
@@ -63,10 +63,14 @@ pub fn prepare(config: Config) -> Result<Arc<Shared>, ServerError> {
             .name("aof-rewrite".into())
             .spawn(move || {
                 if let Some(aof) = &s.aof {
-                    aof.rewrite_loop(&s.store, || {
-                        let c = s.config.read();
-                        (c.auto_aof_rewrite_percentage, c.auto_aof_rewrite_min_size)
-                    });
+                    aof.rewrite_loop(
+                        &s.store,
+                        || {
+                            let c = s.config.read();
+                            (c.auto_aof_rewrite_percentage, c.auto_aof_rewrite_min_size)
+                        },
+                        || crate::commands::script::function::aof_records(&s),
+                    );
                 }
             })
             .map_err(ServerError::Thread)?;
@@ -190,8 +194,36 @@ pub fn serve_all(
     })
 }
 
+/// A warning logged at most once a second; the ones held back are counted in the next.
+#[derive(Default)]
+struct Throttled {
+    last: Option<Instant>,
+    held_back: u64,
+}
+
+impl Throttled {
+    fn warn(&mut self, message: impl FnOnce() -> String) {
+        if self
+            .last
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            self.held_back += 1;
+            return;
+        }
+        match std::mem::take(&mut self.held_back) {
+            0 => log::warn!("{}", message()),
+            n => log::warn!("{} ({n} more like it in the last second)", message()),
+        }
+        self.last = Some(Instant::now());
+    }
+}
+
 /// Hands each client to the pool, or refuses it when maxclients are connected.
 fn accept_loop(shared: &Arc<Shared>, pool: &Arc<Pool>, listener: TcpListener) {
+    // A flood of refusals or a run out of descriptors would otherwise write a log line per
+    // attempt (hundreds a second); one a second, with a count, says the same.
+    let mut refusals = Throttled::default();
+    let mut failures = Throttled::default();
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
@@ -202,25 +234,27 @@ fn accept_loop(shared: &Arc<Shared>, pool: &Arc<Pool>, listener: TcpListener) {
                     }
                 }
                 if let Err(stream) = pool.admit(stream, HANDOFF_GRACE) {
-                    reject(shared, stream);
+                    reject(shared, stream, &mut refusals);
                 }
             }
             Err(e) => {
                 // Typically out of file descriptors: wait rather than spin.
-                log::warn!("accept failed: {e}");
+                failures.warn(|| format!("accept failed: {e}"));
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
     }
 }
 
-fn reject(shared: &Shared, mut stream: TcpStream) {
+fn reject(shared: &Shared, mut stream: TcpStream, log: &mut Throttled) {
     shared.stats.rejected_connections.fetch_add(1, Relaxed);
-    log::warn!(
-        "refused client {:?}: max number of clients reached (maxclients {})",
-        stream.peer_addr().ok(),
-        shared.config.read().maxclients
-    );
+    log.warn(|| {
+        format!(
+            "refused client {:?}: max number of clients reached (maxclients {})",
+            stream.peer_addr().ok(),
+            shared.config.read().maxclients
+        )
+    });
     let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
     let _ = stream.write_all(MAX_CLIENTS_ERROR);
     let _ = stream.shutdown(std::net::Shutdown::Write);

@@ -11,6 +11,7 @@ use crate::blocking::Blocking;
 use crate::clients::Clients;
 use crate::config::Config;
 use crate::resp::reply::encode_command;
+use crate::scripts::Scripts;
 use crate::stats::Stats;
 use crate::store::{Locked, ShardId, ShardIds, Store};
 use crate::util::clock::now_ms;
@@ -35,6 +36,10 @@ pub struct Shared {
     pub watches: Watches,
     /// Blocked clients and the keys they wait on.
     pub blocking: Blocking,
+    pub pubsub: crate::notify::pubsub::PubSub,
+    pub tracking: crate::notify::tracking::Tracking,
+    /// The script cache, the function libraries, the scripts running long.
+    pub scripts: Scripts,
     pub started: Instant,
     loading: AtomicBool,
 }
@@ -49,6 +54,9 @@ impl Shared {
             clients: Clients::default(),
             watches: Watches::default(),
             blocking: Blocking::default(),
+            pubsub: Default::default(),
+            tracking: Default::default(),
+            scripts: Scripts::default(),
             started: Instant::now(),
             loading: AtomicBool::new(false),
         }
@@ -104,6 +112,7 @@ impl Shared {
         }
         shard.remove(key);
         self.stats.expired_keys(1);
+        crate::notify::events::expired(self, db, key);
         let mut record = Vec::new();
         encode_command(&mut record, &[&b"DEL"[..], key]);
         self.propagate(db, record, &locked);

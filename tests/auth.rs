@@ -3,12 +3,11 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::os::fd::FromRawFd;
+use std::net::{Ipv4Addr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{show, Raw, RealRedis, Rudis};
+use common::{connect_from, show, Raw, RealRedis, Rudis};
 use rudis::config::Config;
 use rudis::shared::Shared;
 
@@ -130,27 +129,6 @@ fn password_set_at_run_time_applies_to_new_connections() {
         .starts_with(b"-ERR AUTH <password> called without"));
 }
 
-/// A TCP connection to 127.0.0.1:`port` from source address `src` (any 127.x.y.z works on
-/// Linux's loopback interface; Redis counts only 127.0.0.1 and ::1 as local).
-fn connect_from(src: Ipv4Addr, port: u16) -> TcpStream {
-    // SAFETY: plain socket calls on a descriptor owned here and handed to TcpStream.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-        assert!(fd >= 0, "socket");
-        let mut sa: libc::sockaddr_in = std::mem::zeroed();
-        sa.sin_family = libc::AF_INET as libc::sa_family_t;
-        sa.sin_addr.s_addr = u32::from(src).to_be();
-        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        let sap = &sa as *const libc::sockaddr_in as *const libc::sockaddr;
-        assert_eq!(libc::bind(fd, sap, len), 0, "bind {src}");
-        sa.sin_addr.s_addr = u32::from(Ipv4Addr::LOCALHOST).to_be();
-        sa.sin_port = port.to_be();
-        let sap = &sa as *const libc::sockaddr_in as *const libc::sockaddr;
-        assert_eq!(libc::connect(fd, sap, len), 0, "connect");
-        TcpStream::from_raw_fd(fd)
-    }
-}
-
 /// Sends PING from a non-loopback source and returns everything the server sends until it
 /// closes (or 2 s pass).
 fn ping_from_outside(port: u16) -> Vec<u8> {
@@ -260,4 +238,26 @@ fn config_set_requirepass_like_redis() {
         &mut b3,
         &["PING", "AUTH sekrit", "CONFIG GET protected-mode"],
     );
+}
+
+/// Issue 21: `/proc/PID/cmdline` is readable by every local user; a password given as a flag
+/// must not be in it (Redis rewrites its process title for the same reason).
+#[test]
+fn a_password_flag_is_not_visible_in_the_process_arguments() {
+    let server = Rudis::start(&[
+        "--requirepass",
+        "s3cret-in-argv",
+        "--masterauth=other-s3cret",
+    ]);
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", server.child.id())).unwrap();
+    let text = String::from_utf8_lossy(&cmdline);
+    assert!(!text.contains("s3cret"), "cmdline shows a secret: {text:?}");
+    // The rest is still there (pgrep -f patterns keep working), and the password works.
+    assert!(text.contains("--requirepass\0"), "{text:?}");
+    assert!(
+        text.contains(&format!("--port\0{}\0", server.port)),
+        "{text:?}"
+    );
+    let mut c = server.raw();
+    assert_eq!(show(&c.cmd(&["AUTH", "s3cret-in-argv"])), "+OK\\r\\n");
 }

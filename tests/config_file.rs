@@ -471,7 +471,7 @@ fn config_get_star_matches_redis_defaults() {
             ("dir", "each its own working directory"),
             (
                 "bind",
-                "rudis listens on 127.0.0.1 by default, Redis on every address (* -::*)",
+                "rudis listens on 127.0.0.1 -::1 by default, Redis on every address (* -::*)",
             ),
             (
                 "appendonly",
@@ -490,7 +490,7 @@ fn config_get_star_matches_redis_defaults() {
             got["appendonly"].as_str(),
             got["save"].as_str()
         ),
-        ("127.0.0.1", "yes", "")
+        ("127.0.0.1 -::1", "yes", "")
     );
     // Several patterns in one call, each name once.
     let got = config_get(port, "*max-*-entries");

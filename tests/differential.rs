@@ -11,7 +11,18 @@
 //!   `% KEYS *`       arrays compared as multisets, for replies whose order is Redis's hash order
 //!   `!sleep 1100`    pause (milliseconds), for expiry
 //!   `!debug`         (anywhere) both servers start with `enable-debug-command yes`
+//!   `!changes SET k v`  replies must be identical, and so must the number of changes the
+//!                    command added to INFO's `rdb_changes_since_last_save` (what Redis
+//!                    counts as a change is also what it propagates)
 //!   `{proto}`        in a command: the protocol the script runs in, 2 or 3
+//!   `@sub CMD`       runs CMD on the connection named `sub` (opened, with the script's HELLO,
+//!                    at its first use) instead of the main one
+//!   `*3 CMD`         reads three frames (pushes or replies) instead of one reply: SUBSCRIBE
+//!                    a b c answers with three; `@sub *2` with no command reads two frames
+//!                    the connection was sent (Pub/Sub messages); `%` compares them as a
+//!                    multiset
+//!   `^ @ev PING`     reads Pub/Sub messages (pushes, or RESP2 message arrays) up to the
+//!                    command's reply: what a subscriber received before it, in order
 mod common;
 
 use common::{show, RealRedis, Rng, Rudis};
@@ -96,6 +107,22 @@ fn parse(mut bytes: &[u8]) -> Frame {
     }
 }
 
+/// Frames up to the first that is neither a push nor a RESP2 Pub/Sub message, which ends it.
+fn read_messages_then_reply(c: &mut common::Raw) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    loop {
+        let frame = c.read_reply();
+        let message = frame.starts_with(b">")
+            || [&b"*3\r\n$7\r\nmessage\r\n"[..], b"*4\r\n$8\r\npmessage\r\n"]
+                .iter()
+                .any(|m| frame.starts_with(m));
+        bytes.extend(frame);
+        if !message {
+            return bytes;
+        }
+    }
+}
+
 /// Runs one script file against both servers, in RESP2 and then in RESP3; fails with every
 /// mismatch.
 pub fn run_script(name: &str, text: &str) {
@@ -118,12 +145,16 @@ fn run_in(name: &str, text: &str, protocol: u8) -> Vec<String> {
     };
     let redis = RealRedis::start(debug);
     let rudis = Rudis::start(&[&["--appendonly", "no"], debug].concat());
-    let mut a = redis.raw();
-    let mut b = rudis.raw();
     let hello = ["HELLO".to_string(), protocol.to_string()];
-    // The reply holds the client id: only its shape is compared.
-    let (want, got) = (parse(&a.cmd(&hello)), parse(&b.cmd(&hello)));
-    assert_eq!(shape(&want), shape(&got), "HELLO {protocol}");
+    let connect = || {
+        let (mut a, mut b) = (redis.raw(), rudis.raw());
+        // The reply holds the client id: only its shape is compared.
+        let (want, got) = (parse(&a.cmd(&hello)), parse(&b.cmd(&hello)));
+        assert_eq!(shape(&want), shape(&got), "HELLO {protocol}");
+        (a, b)
+    };
+    let mut conns = std::collections::HashMap::new();
+    conns.insert(String::new(), connect());
     let name = format!("{name} (RESP{protocol})");
     let mut failures = Vec::new();
     for (no, line) in text.lines().enumerate() {
@@ -137,20 +168,60 @@ fn run_in(name: &str, text: &str, protocol: u8) -> Vec<String> {
             ));
             continue;
         }
-        let (mode, cmd) = match line.as_bytes()[0] {
+        let (mode, mut cmd) = match line.as_bytes()[0] {
             b'~' => ('~', line[1..].trim()),
             b'%' => ('%', line[1..].trim()),
-            _ => ('=', line),
+            b'^' => ('^', line[1..].trim()),
+            _ => match line.strip_prefix("!changes ") {
+                Some(cmd) => ('c', cmd.trim()),
+                None => ('=', line),
+            },
         };
-        let words = split_words(&cmd.replace("{proto}", &protocol.to_string()));
-        a.send(&words);
-        b.send(&words);
-        let want = a.read_reply_with_pushes();
-        let got = b.read_reply_with_pushes();
-        let same = match mode {
-            '~' => shape(&parse(&want)) == shape(&parse(&got)),
-            '%' => sorted(parse(&want)) == sorted(parse(&got)),
-            _ => want == got,
+        let mut conn = "";
+        if let Some(rest) = cmd.strip_prefix('@') {
+            let (c, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+            (conn, cmd) = (c, rest.trim());
+        }
+        let mut frames = None;
+        if let Some(rest) = cmd.strip_prefix('*') {
+            let (n, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+            frames = Some(n.parse::<usize>().expect("frame count"));
+            cmd = rest.trim();
+        }
+        let (a, b) = conns.entry(conn.to_string()).or_insert_with(connect);
+        let before = (mode == 'c').then(|| (changes(a), changes(b)));
+        if !cmd.is_empty() {
+            let words = split_words(&cmd.replace("{proto}", &protocol.to_string()));
+            a.send(&words);
+            b.send(&words);
+        }
+        let (same, want, got) = if let Some(n) = frames {
+            let read = |c: &mut common::Raw| (0..n).map(|_| c.read_reply()).collect::<Vec<_>>();
+            let (mut want, mut got) = (read(a), read(b));
+            if mode == '%' {
+                want.sort();
+                got.sort();
+            }
+            let (want, got) = (want.concat(), got.concat());
+            (want == got, want, got)
+        } else if mode == '^' {
+            let (want, got) = (read_messages_then_reply(a), read_messages_then_reply(b));
+            (want == got, want, got)
+        } else {
+            let mut want = a.read_reply_with_pushes();
+            let mut got = b.read_reply_with_pushes();
+            if let Some((was_a, was_b)) = before {
+                let counted =
+                    |c: &mut common::Raw, was: u64| format!(" (+{} changes)", changes(c) - was);
+                want.extend(counted(a, was_a).as_bytes());
+                got.extend(counted(b, was_b).as_bytes());
+            }
+            let same = match mode {
+                '~' => shape(&parse(&want)) == shape(&parse(&got)),
+                '%' => sorted(parse(&want)) == sorted(parse(&got)),
+                _ => want == got,
+            };
+            (same, want, got)
         };
         if !same {
             failures.push(format!(
@@ -162,6 +233,16 @@ fn run_in(name: &str, text: &str, protocol: u8) -> Vec<String> {
         }
     }
     failures
+}
+
+/// INFO's `rdb_changes_since_last_save`.
+fn changes(c: &mut common::Raw) -> u64 {
+    let info = String::from_utf8(c.cmd(&["INFO", "persistence"])).unwrap();
+    let field = info
+        .lines()
+        .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
+        .expect("rdb_changes_since_last_save in INFO");
+    field.trim().parse().unwrap()
 }
 
 macro_rules! scripts {
@@ -191,6 +272,10 @@ scripts!(
     databases,
     transactions,
     resp3,
+    pubsub,
+    keyspace_events,
+    tracking,
+    scripting,
     zsets
 );
 

@@ -48,3 +48,38 @@ fn hash_writes_survive_a_restart_and_log_what_they_did() {
     assert_eq!(c.cmd(&["HLEN", "big"]), b":200\r\n");
     assert_eq!(c.cmd(&["HGET", "big", "f199"]), b"$3\r\n199\r\n");
 }
+
+/// Issue 21: HSCAN of a big hash pages through it COUNT fields at a time with a real cursor
+/// (it used to return the whole hash at cursor 0, one huge reply built under the shard's lock),
+/// and the pages together return every field exactly once when nothing changes meanwhile.
+#[test]
+fn hscan_of_a_million_fields_in_count_sized_pages() {
+    let server = common::Rudis::start(&["--appendonly", "no"]);
+    let mut c = server.raw();
+    let n = 1_000_000usize;
+    let cmds: Vec<Vec<String>> = (0..n)
+        .collect::<Vec<_>>()
+        .chunks(1000)
+        .map(|chunk| {
+            let mut cmd = vec!["HSET".to_string(), "big".into()];
+            for i in chunk {
+                cmd.push(format!("f{i}"));
+                cmd.push(i.to_string());
+            }
+            cmd
+        })
+        .collect();
+    c.pipeline_ok(&cmds);
+    let (items, calls, largest) = common::scan_pages(&mut c, &["HSCAN", "big"], 1000);
+    let mut seen = vec![false; n];
+    for pair in items.chunks(2) {
+        let i: usize = std::str::from_utf8(&pair[1]).unwrap().parse().unwrap();
+        assert_eq!(pair[0], format!("f{i}").as_bytes());
+        assert!(!seen[i], "field f{i} returned twice");
+        seen[i] = true;
+    }
+    let largest = largest / 2;
+    assert!(seen.iter().all(|&s| s), "some fields never returned");
+    assert!(largest <= 1000, "a page of {largest} fields for COUNT 1000");
+    assert!(calls >= n / 1000, "{calls} calls");
+}

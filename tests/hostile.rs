@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{show, RealRedis, Rudis};
+use common::{connect_from, show, RealRedis, Rudis};
 
 /// Sends `bytes` and returns everything received until the server closes the connection
 /// (`<closed>` is appended) or 1.5 s pass in silence.
@@ -237,4 +237,81 @@ fn panicking_command_is_contained() {
         log.contains("panicked") && log.contains("rudis-test-panic"),
         "{log}"
     );
+}
+
+/// Issue 21: a command naming many keys once took time quadratic in their number while holding
+/// its locks (EXISTS of 100,000 keys: 2–8 s, with other clients' SETs waiting ~2 s). Redis's
+/// single thread makes a concurrent SET wait for the whole command, which for 200,000 keys is
+/// ~0.1–0.3 s there; the bound below leaves room for a slow, loaded CI machine while a quadratic
+/// lookup (~7 s here) cannot meet it.
+#[test]
+fn a_command_over_many_keys_stalls_other_clients_only_briefly() {
+    let server = Rudis::start(&["--appendonly", "no"]);
+    let n = 200_000;
+    let keys: Vec<String> = (0..n).map(|i| format!("key:{i}")).collect();
+    let mut mset = vec!["MSET".to_string()];
+    for k in &keys {
+        mset.push(k.clone());
+        mset.push("v".into());
+    }
+    let mut big = server.raw();
+    big.stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    assert_eq!(show(&big.cmd(&mset)), "+OK\\r\\n");
+
+    let port = server.port;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let other = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut c = common::Raw::connect(port);
+            let mut worst = Duration::ZERO;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = Instant::now();
+                assert_eq!(show(&c.cmd(&["SET", "other", "1"])), "+OK\\r\\n");
+                worst = worst.max(t.elapsed());
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            worst
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    for cmd in ["EXISTS", "DEL"] {
+        let mut argv = vec![cmd.to_string()];
+        argv.extend(keys.iter().cloned());
+        assert_eq!(show(&big.cmd(&argv)), format!(":{n}\\r\\n"), "{cmd}");
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let worst = other.join().unwrap();
+    assert!(
+        worst < Duration::from_millis(2500),
+        "another client's SET waited {worst:?} behind EXISTS/DEL of {n} keys"
+    );
+}
+
+/// Issue 21: `enable-debug-command local` allows only 127.0.0.1 and ::1, as Redis (and as
+/// rudis's own protected mode): not every 127.x.x.x address.
+#[test]
+fn debug_local_means_only_the_two_loopback_addresses() {
+    let args = ["--enable-debug-command", "local", "--protected-mode", "no"];
+    let redis = RealRedis::start(&args);
+    let rudis = Rudis::start(&args);
+    for from in ["127.0.0.1", "127.0.0.2", "127.1.2.3"] {
+        let reply = |port: u16| {
+            let mut s = connect_from(from.parse().unwrap(), port);
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(b"DEBUG SLEEP 0\r\n").unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = s.read(&mut buf).unwrap();
+            show(&buf[..n])
+        };
+        let want = reply(redis.port);
+        assert_eq!(reply(rudis.port), want, "from {from}");
+        assert_eq!(
+            want.starts_with("+OK"),
+            from == "127.0.0.1",
+            "{from}: {want}"
+        );
+    }
 }

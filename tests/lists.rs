@@ -174,3 +174,87 @@ fn watch_sees_list_writes_and_ignores_pops_of_nothing() {
         b"*2\r\n:3\r\n*3\r\n$1\r\n0\r\n$1\r\n1\r\n$1\r\n2\r\n"
     );
 }
+
+fn lazyfreed(c: &mut Raw) -> u64 {
+    let info = String::from_utf8(c.cmd(&["INFO", "memory"])).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("lazyfreed_objects:"))
+        .expect("lazyfreed_objects")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Waits until INFO's `lazyfreed_objects` reaches `n`.
+fn wait_lazyfreed(c: &mut Raw, n: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while lazyfreed(c) < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lazyfreed_objects never reached {n}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// UNLINK (and DEL under lazyfree-lazy-user-del, FLUSHALL ASYNC or under
+/// lazyfree-lazy-user-flush) frees a big value in the background, as Redis's lazyfree; DEL by
+/// default and small values are freed in place.
+#[test]
+fn big_values_are_freed_in_the_background_by_unlink_and_async_flushes() {
+    let server = Rudis::start(&["--appendonly", "no"]);
+    let mut c = server.raw();
+    let fill = |c: &mut Raw, key: &str| {
+        let cmds: Vec<Vec<String>> = (0..200)
+            .map(|_| {
+                let mut cmd = vec!["RPUSH".to_string(), key.to_string()];
+                cmd.extend((0..1000).map(|i| format!("element-{i}")));
+                cmd
+            })
+            .collect();
+        c.pipeline_ok(&cmds);
+    };
+    fill(&mut c, "big");
+    c.cmd(&["RPUSH", "small", "a", "b"]);
+    assert_eq!(lazyfreed(&mut c), 0);
+    assert_eq!(c.cmd(&["UNLINK", "big", "small", "none"]), b":2\r\n");
+    wait_lazyfreed(&mut c, 1);
+    assert_eq!(c.cmd(&["EXISTS", "big"]), b":0\r\n");
+
+    // DEL frees in place unless lazyfree-lazy-user-del says otherwise.
+    fill(&mut c, "big");
+    assert_eq!(c.cmd(&["DEL", "big"]), b":1\r\n");
+    assert_eq!(lazyfreed(&mut c), 1);
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "lazyfree-lazy-user-del", "yes"]),
+        b"+OK\r\n"
+    );
+    fill(&mut c, "big");
+    assert_eq!(c.cmd(&["DEL", "big"]), b":1\r\n");
+    wait_lazyfreed(&mut c, 2);
+
+    // FLUSHALL ASYNC hands over the shards it emptied; SYNC does not.
+    for _ in 0..100 {
+        fill_keys(&mut c);
+    }
+    assert_eq!(c.cmd(&["FLUSHALL", "SYNC"]), b"+OK\r\n");
+    assert_eq!(lazyfreed(&mut c), 2);
+    for _ in 0..100 {
+        fill_keys(&mut c);
+    }
+    assert_eq!(c.cmd(&["FLUSHALL", "ASYNC"]), b"+OK\r\n");
+    wait_lazyfreed(&mut c, 3);
+    assert_eq!(c.cmd(&["DBSIZE"]), b":0\r\n");
+}
+
+/// 2,000 small keys per call, spread over every shard.
+fn fill_keys(c: &mut Raw) {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let base = N.fetch_add(2000, std::sync::atomic::Ordering::Relaxed);
+    let mut cmd = vec!["MSET".to_string()];
+    for i in base..base + 2000 {
+        cmd.push(format!("key:{i}"));
+        cmd.push("v".into());
+    }
+    assert_eq!(c.cmd(&cmd), b"+OK\r\n");
+}

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -196,4 +198,58 @@ fn a_low_open_files_limit_lowers_maxclients_as_in_redis() {
     // a handful will do, and the server has not crashed.
     let more: Vec<Raw> = (0..20).map(|_| served(port)).collect();
     assert_eq!(more.len(), 20);
+}
+
+/// Issue 21: under a low descriptor limit, clients past it are refused with Redis's error (none
+/// left hanging in the accept backlog), the refusals are logged at most once a second, and the
+/// server serves again once clients leave.
+#[test]
+fn descriptor_exhaustion_refuses_with_the_error_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let log = dir.path().join("rudis.log");
+    let p = port.to_string();
+    let args = [
+        "--port",
+        &p,
+        "--appendonly",
+        "no",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ];
+    let mut rudis = Killed(spawn_limited(BIN, &args, 200, &log));
+    let mut c = wait_served(port, &mut rudis.0, &log);
+    let maxclients = show(&c.cmd(&["CONFIG", "GET", "maxclients"]));
+    assert!(maxclients.ends_with("$3\\r\\n168\\r\\n"), "{maxclients}");
+
+    let (mut served, mut refused, mut held) = (Vec::new(), 0, 0);
+    for _ in 0..300 {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        s.write_all(b"PING\r\n").unwrap();
+        let mut buf = [0u8; 64];
+        match s.read(&mut buf) {
+            Ok(n) if buf[..n].starts_with(b"+PONG") => served.push(s),
+            Ok(n) if &buf[..n] == REFUSED => refused += 1,
+            other => {
+                held += 1;
+                eprintln!("neither served nor refused: {other:?}");
+            }
+        }
+    }
+    assert_eq!(held, 0, "clients left without a reply");
+    // 168 places, one taken by `c`.
+    assert_eq!(served.len(), 167);
+    assert_eq!(refused, 300 - 167);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines = text.matches("max number of clients reached").count();
+    assert!(
+        (1..=3).contains(&lines),
+        "{lines} refusal lines for {refused} refusals in one burst:\n{text}"
+    );
+    drop(served);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut again = Raw::connect(port);
+    assert_eq!(show(&again.cmd(&["PING"])), "+PONG\\r\\n");
+    assert_eq!(show(&c.cmd(&["PING"])), "+PONG\\r\\n");
 }

@@ -296,3 +296,27 @@ fn sscan_of_a_big_table_returns_every_member_once_more_or_less() {
         }
     }
 }
+
+/// SSCAN of a big set gives about COUNT members a call (a COUNT of any size used to return
+/// the whole set: the count was mangled on its way to the table), each member exactly once.
+#[test]
+fn sscan_pages_are_count_sized() {
+    let server = Rudis::start(&["--appendonly", "no"]);
+    let mut c = server.raw();
+    let n = 200_000;
+    let cmds: Vec<Vec<String>> = (0..n)
+        .collect::<Vec<usize>>()
+        .chunks(1000)
+        .map(|chunk| {
+            let mut cmd = vec!["SADD".to_string(), "big".into()];
+            cmd.extend(chunk.iter().map(|i| format!("m{i}")));
+            cmd
+        })
+        .collect();
+    c.pipeline_ok(&cmds);
+    let (items, calls, largest) = common::scan_pages(&mut c, &["SSCAN", "big"], 100);
+    assert!(largest <= 100, "a page of {largest} members for COUNT 100");
+    assert!(calls >= n / 100, "{calls} calls");
+    let distinct: std::collections::HashSet<_> = items.iter().collect();
+    assert_eq!((items.len(), distinct.len()), (n, n));
+}

@@ -94,6 +94,12 @@ pub struct AofStatus {
     /// none yet), for INFO's rewrite times.
     rewrite_started_ms: AtomicU64,
     last_rewrite_ms_plus1: AtomicU64,
+    /// Records queued (counted while their command holds its locks), and how many of the first
+    /// of them are fsynced: under `always`, a reply waits until every write it could have
+    /// observed is on disk (see `Aof::wait_observed`).
+    queued: AtomicU64,
+    synced: AtomicU64,
+    synced_changed: (Mutex<()>, parking_lot::Condvar),
 }
 
 impl AofStatus {
@@ -134,6 +140,15 @@ impl AofStatus {
             self.rewrite_failures_in_a_row.store(0, Ordering::Relaxed);
         }
         self.rewrite_in_progress.store(false, Ordering::SeqCst);
+    }
+
+    /// The writer has fsynced the first `n` records queued.
+    pub(crate) fn set_synced(&self, n: u64) {
+        if self.synced.load(Ordering::SeqCst) < n {
+            let _g = self.synced_changed.0.lock();
+            self.synced.store(n, Ordering::SeqCst);
+            self.synced_changed.1.notify_all();
+        }
     }
 
     pub fn error(&self) -> Option<String> {
@@ -229,6 +244,28 @@ impl Aof {
         }
     }
 
+    /// Under `always`, returns once every record queued so far is fsynced: called before a
+    /// client's replies are sent, so that no client, a reader included, sees a write that is
+    /// not yet on disk, as in Redis (which fsyncs before it sends any reply of its event loop
+    /// turn). Such a write cannot fail afterwards: under `always` a failed write or fsync
+    /// stops the process, as Redis does, so what was observed is what a restart loads.
+    pub fn wait_observed(&self) {
+        let s = &self.status;
+        let want = s.queued.load(Ordering::SeqCst);
+        if s.policy() != FsyncPolicy::Always || s.synced.load(Ordering::SeqCst) >= want {
+            return;
+        }
+        self.wake_writer();
+        let mut g = s.synced_changed.0.lock();
+        while s.synced.load(Ordering::SeqCst) < want && s.policy() == FsyncPolicy::Always {
+            // A timeout, in case the records were made before the policy became `always` and
+            // so asked no fsync: the writer thread's tick then syncs them.
+            s.synced_changed
+                .1
+                .wait_for(&mut g, std::time::Duration::from_millis(100));
+        }
+    }
+
     pub fn path(&self) -> &std::path::Path {
         &self.path
     }
@@ -316,6 +353,7 @@ impl Aof {
             (None, None)
         };
         let tail = self.rewrite.needs_tail(locked.shard_ids());
+        self.status.queued.fetch_add(1, Ordering::SeqCst);
         // The writer lives as long as the process; a send can only fail during exit.
         let _ = self.tx.send(Msg::Record(Record {
             db,
@@ -374,7 +412,14 @@ impl Aof {
 
     /// The rewrite thread: runs requested rewrites, and every 100 ms checks whether the file
     /// has grown enough for an automatic one (`auto` gives percentage and min size).
-    pub fn rewrite_loop(&self, store: &Store, auto: impl Fn() -> (u64, u64)) {
+    /// `prelude` gives what the new file starts with (the function libraries, which are not
+    /// in the store).
+    pub fn rewrite_loop(
+        &self,
+        store: &Store,
+        auto: impl Fn() -> (u64, u64),
+        prelude: impl Fn() -> Vec<u8>,
+    ) {
         let mut last_run = std::time::Instant::now();
         loop {
             let requested = match self
@@ -403,7 +448,7 @@ impl Aof {
                     percentage
                 );
             }
-            self.rewrite.run(self, store);
+            self.rewrite.run(self, store, &prelude);
             last_run = std::time::Instant::now();
         }
     }

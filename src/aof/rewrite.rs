@@ -173,6 +173,12 @@ pub fn temp_path(aof: &Path) -> PathBuf {
 }
 
 impl Rewrite {
+    /// True while a rewrite runs (a script then takes no shard beyond those it started with:
+    /// see `Locked::try_add`, and `before_write` for why a write's shards are settled at once).
+    pub fn in_progress(&self) -> bool {
+        self.active.load(Ordering::SeqCst)
+    }
+
     fn current(&self) -> Option<Arc<Run>> {
         if !self.active.load(Ordering::SeqCst) {
             return None;
@@ -213,11 +219,11 @@ impl Rewrite {
 
     /// Runs one rewrite of `store` to completion on the calling thread; the writer thread
     /// finishes it (tail, fsync, rename). The caller set `rewrite_in_progress`.
-    pub fn run(&self, aof: &Aof, store: &Store) {
+    pub fn run(&self, aof: &Aof, store: &Store, prelude: &dyn Fn() -> Vec<u8>) {
         let temp = temp_path(aof.path());
         let started = std::time::Instant::now();
         log::info!("Background append only file rewriting started");
-        let run = match self.begin(store.dbs.len(), &temp) {
+        let run = match self.begin(store.dbs.len(), &temp, prelude) {
             Ok(run) => run,
             Err((gen, e)) => {
                 log::warn!("cannot create {} for the AOF rewrite: {e}", temp.display());
@@ -261,9 +267,17 @@ impl Rewrite {
     }
 
     /// Creates the dump file and makes the run visible to writers.
-    fn begin(&self, dbs: usize, temp: &Path) -> Result<Arc<Run>, (u64, std::io::Error)> {
+    fn begin(
+        &self,
+        dbs: usize,
+        temp: &Path,
+        prelude: &dyn Fn() -> Vec<u8>,
+    ) -> Result<Arc<Run>, (u64, std::io::Error)> {
         let gen = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        let file = File::create(temp).map_err(|e| (gen, e))?;
+        let mut file = File::create(temp).map_err(|e| (gen, e))?;
+        // Taken after the file exists and before the run is visible: a library changed later
+        // is logged to the tail (and loading the same library twice is a no-op).
+        file.write_all(&prelude()).map_err(|e| (gen, e))?;
         let run = Arc::new(Run {
             gen,
             dumped: (0..dbs * SHARDS).map(|_| AtomicBool::new(false)).collect(),
@@ -323,7 +337,7 @@ mod tests {
             l.shard_mut(s).map.insert(k[..].into(), Value::str(b"old"));
         }
         let rw = Rewrite::default();
-        let run = rw.begin(1, &temp).unwrap();
+        let run = rw.begin(1, &temp, &Vec::new).unwrap();
         // The dumper has reached a's shard but not b's.
         run.dump_shard(sa, store.lock(smallvec![sa], false).shard(sa));
         assert_eq!(rw.needs_tail(&[sa]), run.gen);

@@ -15,9 +15,11 @@
 //! record drained before it (group commit).
 //!
 //! A failed write or fsync keeps the batch buffered and sets the error that makes write commands
-//! fail with MISCONF; every later pump (a worker's, or the thread's every 100 ms) retries, and
-//! records made under `always` stay unacknowledged meanwhile. A write that failed half-way is
-//! first cut back off the file, as Redis does, so the retry cannot duplicate it.
+//! fail with MISCONF; every later pump (a worker's, or the thread's every 100 ms) retries. A
+//! write that failed half-way is first cut back off the file, as Redis does, so the retry cannot
+//! duplicate it. Under `always` the process exits instead, with Redis's message: the write is
+//! already applied in memory and may have been read by others (see `Aof::wait_observed`), and
+//! Redis's contract is that an acknowledged or observed write is on disk.
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
@@ -66,6 +68,8 @@ pub struct Writer {
     /// Records made under `always`, waiting for the fsync that covers them.
     durable_acks: Vec<Sender<()>>,
     syncs: Vec<Sender<bool>>,
+    /// Records drained from the queue so far.
+    drained: u64,
 }
 
 impl Writer {
@@ -87,6 +91,7 @@ impl Writer {
             done_gen: 0,
             durable_acks: Vec::new(),
             syncs: Vec::new(),
+            drained: 0,
         })
     }
 
@@ -150,8 +155,12 @@ impl Writer {
             }
         };
         // A record made under `always` waits for an fsync whatever the policy is now.
-        let want_sync = closed || !self.durable_acks.is_empty() || !self.syncs.is_empty();
+        let always = self.status.policy() == FsyncPolicy::Always;
+        let want_sync = closed || always || !self.durable_acks.is_empty() || !self.syncs.is_empty();
         let ok = self.flush_and_sync(want_sync).is_ok();
+        if ok && !self.unsynced {
+            self.status.set_synced(self.drained);
+        }
         if ok {
             for a in self.durable_acks.drain(..) {
                 let _ = a.send(());
@@ -167,6 +176,7 @@ impl Writer {
     fn process(&mut self, msg: Msg) {
         match msg {
             Msg::Record(r) => {
+                self.drained += 1;
                 self.status.records.fetch_add(1, Relaxed);
                 add_record(&mut self.buf, &mut self.selected, &r);
                 // A record of a rewrite already finished is in the new file as it is.
@@ -243,18 +253,40 @@ impl Writer {
     /// Writes the pending batch; fsyncs if asked and something is unsynced. On failure the
     /// batch stays buffered for the next attempt and the error refuses writes meanwhile.
     fn flush_and_sync(&mut self, sync: bool) -> std::io::Result<()> {
-        let res = (|| -> std::io::Result<()> {
-            if !self.buf.is_empty() {
-                self.write_buf()?;
+        let always = self.status.policy() == FsyncPolicy::Always;
+        if !self.buf.is_empty() {
+            if let Err(e) = self.write_buf() {
+                if always {
+                    log::warn!(
+                        "Can't recover from AOF write error when the AOF fsync policy is \
+                         'always'. Exiting..."
+                    );
+                    std::process::exit(1);
+                }
+                let res = Err(e);
+                self.report(&res);
+                return res;
             }
-            if sync && self.unsynced {
-                self.status.fsyncs.fetch_add(1, Relaxed);
-                self.file.sync_data()?;
-                self.unsynced = false;
-                self.last_sync = Instant::now();
+        }
+        let mut res = Ok(());
+        if sync && self.unsynced {
+            self.status.fsyncs.fetch_add(1, Relaxed);
+            match self.file.sync_data() {
+                Ok(()) => {
+                    self.unsynced = false;
+                    self.last_sync = Instant::now();
+                }
+                Err(e) if always => {
+                    log::warn!(
+                        "Can't persist AOF for fsync error when the AOF fsync policy is \
+                         'always': {}. Exiting...",
+                        error_text(&e)
+                    );
+                    std::process::exit(1);
+                }
+                Err(e) => res = Err(e),
             }
-            Ok(())
-        })();
+        }
         self.report(&res);
         res
     }

@@ -55,6 +55,30 @@ impl<'a, 'b> Args<'a, 'b> {
     }
 }
 
+/// The options of HSCAN, SSCAN and ZSCAN after the key and cursor (`argv[3..]`): COUNT (10 by
+/// default) and MATCH (None for none, or for `*`, which matches everything). As Redis's
+/// `scanGenericCommand`, this runs once the key was found.
+pub fn scan_options<'a>(argv: &[&'a [u8]]) -> Result<(usize, Option<&'a [u8]>), CommandError> {
+    let mut count: i64 = 10;
+    let mut pattern = None;
+    let mut i = 3;
+    while i < argv.len() {
+        let has_value = i + 1 < argv.len();
+        if argv[i].eq_ignore_ascii_case(b"count") && has_value {
+            count = int(argv[i + 1])?;
+            if count < 1 {
+                return Err(CommandError::Syntax);
+            }
+        } else if argv[i].eq_ignore_ascii_case(b"match") && has_value {
+            pattern = Some(argv[i + 1]).filter(|p| *p != b"*");
+        } else {
+            return Err(CommandError::Syntax);
+        }
+        i += 2;
+    }
+    Ok((usize::try_from(count).unwrap_or(usize::MAX), pattern))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 use super::flags::*;
 use super::string::clamp_range;
 use super::{args, CommandError, CommandSpec, Ctx, Keys, KEY1};
+use crate::notify::events::class::{GENERIC, STRING};
 use crate::resp::Limits;
 use crate::store::Value;
 
@@ -75,6 +76,7 @@ fn setbit(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     };
     if grew || was != on {
         ctx.dirty(1);
+        ctx.notify(STRING, "setbit", key);
     }
     ctx.out.int(was as i64);
     Ok(())
@@ -241,8 +243,10 @@ fn bitop(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if maxlen > 0 {
         ctx.ks.set(dest, Value::str(&result));
         ctx.dirty(1);
+        ctx.notify(STRING, "set", dest);
     } else if ctx.ks.remove(dest).is_some() {
         ctx.dirty(1);
+        ctx.notify(GENERIC, "del", dest);
     }
     ctx.out.int(maxlen as i64);
     Ok(())
@@ -466,8 +470,11 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> Result<()
         .map(|f| f.offset + f.bits as u64 - 1)
         .max()
         .unwrap_or(0);
+    // As Redis's `dirty`: a key created or grown is a change even where no field's value is.
+    let mut grew = false;
     if ctx.ks.get_str(key)?.is_none() {
         ctx.ks.set(key, Value::str(b""));
+        grew = true;
     }
     let Some(Value::Str(s)) = ctx.ks.get_mut(key) else {
         unreachable!("a string by now");
@@ -475,6 +482,7 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> Result<()
     let need = (highest >> 3) as usize + 1;
     if s.len() < need {
         s.resize(need, 0);
+        grew = true;
     }
     ctx.out.array(fields.len());
     let mut changes = 0;
@@ -488,7 +496,6 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> Result<()
             });
             continue;
         }
-        changes += 1;
         let (overflowed, new, reply) = if f.signed {
             let old = sign_extend(old, f.bits);
             let (o, n) = if f.op == FieldOp::IncrBy {
@@ -516,9 +523,17 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> Result<()
         } else {
             ctx.out.int(reply);
             set_field(s, f.offset, f.bits, new);
+            // A SET to the value already there changes nothing: not counted, not logged.
+            let mask = u64::MAX >> (64 - f.bits);
+            if grew || new & mask != old {
+                changes += 1;
+            }
         }
     }
     ctx.dirty(changes);
+    if changes > 0 {
+        ctx.notify(STRING, "setbit", argv[1]);
+    }
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::flags::*;
-use super::{args, dispatch_sub, help, CommandError, CommandSpec, Ctx, Keys};
+use super::{args, dispatch_sub, help, tracking, CommandError, CommandSpec, Ctx, Keys};
 use crate::clients::ClientHandle;
 
 pub static COMMANDS: &[CommandSpec] =
@@ -61,6 +61,34 @@ const SUBCOMMANDS: &[CommandSpec] = &[
         unblock
     ),
     cmd!("client|help", 2, LOADING | STALE, Keys::None, help),
+    cmd!(
+        "client|tracking",
+        -3,
+        NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        tracking::tracking
+    ),
+    cmd!(
+        "client|caching",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        tracking::caching
+    ),
+    cmd!(
+        "client|getredir",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        tracking::getredir
+    ),
+    cmd!(
+        "client|trackinginfo",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        tracking::trackinginfo
+    ),
 ];
 
 fn id(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
@@ -291,6 +319,10 @@ fn unblock(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 
 const HELP: &[&str] = &[
     "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
     "GETNAME",
     "    Return the name of the current connection.",
     "ID",
@@ -323,6 +355,11 @@ const HELP: &[&str] = &[
     "    Assign the name <name> to the current connection.",
     "UNBLOCK <clientid> [TIMEOUT|ERROR]",
     "    Unblock the specified blocked client.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
     "HELP",
     "    Prints this help.",
 ];

@@ -6,12 +6,18 @@ use crate::client::Client;
 use crate::shared::Shared;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd!("ping", -1, FAST | DISK_ERROR_REFUSES, Keys::None, ping),
+    cmd!(
+        "ping",
+        -1,
+        FAST | DISK_ERROR_REFUSES | PUBSUB_CONTEXT,
+        Keys::None,
+        ping
+    ),
     cmd!("echo", 2, LOADING | STALE | FAST, Keys::None, echo),
     cmd!(
         "quit",
         -1,
-        NOSCRIPT | ALLOW_BUSY | NO_AUTH | FAST | LOADING | STALE | NOT_QUEUED,
+        NOSCRIPT | ALLOW_BUSY | NO_AUTH | FAST | LOADING | STALE | NOT_QUEUED | PUBSUB_CONTEXT,
         Keys::None,
         quit
     ),
@@ -25,7 +31,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!(
         "reset",
         1,
-        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | NOT_QUEUED,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | NOT_QUEUED | PUBSUB_CONTEXT,
         Keys::None,
         reset
     ),
@@ -90,6 +96,13 @@ fn auth(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 fn ping(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    // A RESP2 subscriber reads only arrays: its PONG is one, as in Redis.
+    if ctx.client.subs.active() && !ctx.out.has_push() && argv.len() <= 2 {
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(argv.get(1).copied().unwrap_or(b""));
+        return Ok(());
+    }
     match argv {
         [_] => ctx.out.simple("PONG"),
         [_, msg] => ctx.out.bulk(msg),
@@ -189,7 +202,7 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 /// The connection's replies are written in `version` from now on, and CLIENT LIST says so.
 fn set_protocol(ctx: &mut Ctx, version: u8) {
     ctx.out.set_protocol(version);
-    ctx.client.handle.state.lock().resp = version;
+    ctx.client.handle.set_protocol(version);
 }
 
 /// RESET: back to a fresh connection's state (database 0, no name, no transaction or watches,
@@ -198,6 +211,14 @@ fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     ctx.select(0);
     ctx.client.multi = None;
     super::transaction::unwatch_all(ctx.shared, ctx.client);
+    ctx.shared
+        .pubsub
+        .unsubscribe_all(&mut ctx.client.subs, &ctx.client.handle);
+    {
+        let mut st = ctx.client.handle.state.lock();
+        (st.sub, st.psub, st.ssub) = (0, 0, 0);
+    }
+    super::tracking::off(ctx);
     ctx.client.authenticated = !ctx.shared.requires_auth();
     ctx.client.handle.state.lock().name.clear();
     set_protocol(ctx, 2);

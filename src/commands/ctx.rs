@@ -8,6 +8,7 @@ use smallvec::SmallVec;
 
 use super::{CommandError, CommandSpec};
 use crate::client::Client;
+use crate::notify::events::class::{EXPIRED, NEW};
 use crate::resp::reply::encode_command;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
@@ -25,6 +26,8 @@ pub struct Ctx<'a> {
     dirty: u64,
     /// AOF text that replaces the command (e.g. SET ... EX becomes SET ... PXAT).
     aof_custom: Option<Vec<u8>>,
+    /// Inside EXEC: the transaction's record, which a script it runs adds its effects to.
+    pub(crate) effects: Option<super::transaction::Effects>,
 }
 
 /// The locked shards, seen from the client's current database.
@@ -47,6 +50,9 @@ pub struct Keyspace<'a> {
     seen_expired: RefCell<Vec<(usize, Box<[u8]>)>>,
     /// The hashes of the running command's keys, computed once when its locks were planned.
     known: KnownKeys,
+    /// The client running the command: a tracking client with NOLOOP is not told of its
+    /// own changes.
+    client_id: u64,
 }
 
 /// Key hashes remembered by the address and length of the key's bytes in the command's
@@ -55,20 +61,50 @@ pub struct Keyspace<'a> {
 /// recorded, and only while the command runs (see `commands::run`); the arguments are borrowed
 /// all that time, so no other bytes can sit at such an address with such a length meanwhile.
 /// Addresses are compared, never followed.
+///
+/// Kept sorted by address so that a command naming a million keys finds each in O(log n): a
+/// linear search made DEL/MSET/EXISTS quadratic in their key count, all of it under their locks.
+/// Arguments parsed from one buffer arrive in address order, so `push` rarely has to sort.
 #[derive(Default)]
-pub struct KnownKeys(SmallVec<[(usize, usize, u64); 2]>);
+pub struct KnownKeys {
+    keys: SmallVec<[(usize, usize, u64); 2]>,
+    unsorted: bool,
+}
 
 impl KnownKeys {
     pub fn push(&mut self, key: &[u8], hash: u64) {
-        self.0.push((key.as_ptr() as usize, key.len(), hash));
+        let k = (key.as_ptr() as usize, key.len(), hash);
+        if self
+            .keys
+            .last()
+            .is_some_and(|last| (last.0, last.1) > (k.0, k.1))
+        {
+            self.unsorted = true;
+        }
+        self.keys.push(k);
+    }
+
+    /// Sorts what `push` could not keep in order; `find` then searches by halving.
+    pub fn seal(&mut self) {
+        if self.unsorted {
+            self.keys.sort_unstable_by_key(|k| (k.0, k.1));
+            self.unsorted = false;
+        }
     }
 
     fn find(&self, key: &[u8]) -> Option<u64> {
         let (addr, len) = (key.as_ptr() as usize, key.len());
-        self.0
-            .iter()
-            .find(|k| k.0 == addr && k.1 == len)
-            .map(|k| k.2)
+        if self.keys.len() <= 8 || self.unsorted {
+            return self
+                .keys
+                .iter()
+                .find(|k| k.0 == addr && k.1 == len)
+                .map(|k| k.2);
+        }
+        self.keys
+            .binary_search_by_key(&(addr, len), |k| (k.0, k.1))
+            .ok()
+            .map(|i| self.keys[i].2)
     }
 }
 
@@ -79,7 +115,7 @@ impl<'a> Ctx<'a> {
         out: &'a mut ReplyBuf,
         locked: Locked<'a>,
     ) -> Self {
-        let db = client.db;
+        let (db, client_id) = (client.db, client.id);
         Ctx {
             shared,
             client,
@@ -93,9 +129,11 @@ impl<'a> Ctx<'a> {
                 aof_pre: Vec::new(),
                 seen_expired: RefCell::new(Vec::new()),
                 known: KnownKeys::default(),
+                client_id,
             },
             dirty: 0,
             aof_custom: None,
+            effects: None,
         }
     }
 
@@ -116,6 +154,32 @@ impl<'a> Ctx<'a> {
         self.dirty += n;
     }
 
+    /// Publishes a keyspace event on `key` in the current database (see `notify::events`):
+    /// the one call a handler makes per event, after its change.
+    pub fn notify(&mut self, class: u32, event: &str, key: &[u8]) {
+        self.notify_in(self.ks.db, class, event, key);
+    }
+
+    /// `notify` for a key in database `db` (MOVE, COPY ... DB).
+    pub fn notify_in(&mut self, db: usize, class: u32, event: &str, key: &[u8]) {
+        if !crate::notify::events::enabled(class) {
+            return;
+        }
+        let me = crate::notify::pubsub::Publisher {
+            id: self.client.id,
+            out: self.out,
+        };
+        crate::notify::events::emit(self.shared, class, event, db, key, Some(me));
+    }
+
+    /// The generic `del` event for a container a command left empty (and so removed):
+    /// call after the type's own event when `emptied`.
+    pub fn notify_del_if(&mut self, emptied: bool, key: &[u8]) {
+        if emptied {
+            self.notify(crate::notify::events::class::GENERIC, "del", key);
+        }
+    }
+
     /// Logs `args` to the AOF instead of the command as it was sent. Call once per command
     /// to be logged; several calls log several commands.
     pub fn propagate<A: AsRef<[u8]>>(&mut self, args: &[A]) {
@@ -125,6 +189,11 @@ impl<'a> Ctx<'a> {
     /// log), resetting what the command recorded so that the same Ctx can run the next command
     /// of a transaction.
     pub(crate) fn take_record(&mut self, spec: &CommandSpec, argv: &[&[u8]]) -> Option<Vec<u8>> {
+        // A container's subcommand says whether it writes (FUNCTION LOAD does).
+        let spec = match spec.subcommands {
+            [] => spec,
+            _ => spec.subcommand(argv).unwrap_or(spec),
+        };
         // The common cases, a read or no AOF: nothing to log, only the changes to count.
         if !spec.is_write() || self.shared.aof.is_none() {
             if self.dirty > 0 {
@@ -170,6 +239,23 @@ impl<'a> Ctx<'a> {
             }
         }
         self.ks.locked = Locked::none();
+    }
+}
+
+/// A key changed (Redis's signalModifiedKey): its watchers are flagged and its tracking
+/// clients invalidated.
+#[inline]
+fn modified(shared: &Shared, by: u64, db: usize, key: &[u8]) {
+    shared.watches.touch(db, key);
+    shared.tracking.invalidate(shared, key, by);
+}
+
+/// The events the keyspace emits itself, whatever the command: `new` for a key created,
+/// `expired` for one found expired (see `notify::events`).
+#[inline]
+fn key_event(shared: &Shared, class: u32, event: &str, db: usize, key: &[u8]) {
+    if crate::notify::events::enabled(class) {
+        crate::notify::events::emit(shared, class, event, db, key, None);
     }
 }
 
@@ -261,7 +347,7 @@ impl<'a> Keyspace<'a> {
     pub fn get_mut_in(&mut self, db: usize, key: &[u8]) -> Option<&mut Value> {
         let h = self.hash(key);
         self.expire_hashed(db, key, h);
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
         self.locked
             .shard_mut(ShardId::of_hash(db, h))
             .get_mut_hashed(h, key)
@@ -274,15 +360,20 @@ impl<'a> Keyspace<'a> {
     /// Stores `value` under `key`, replacing what was there and clearing any deadline (as a
     /// plain SET does).
     pub fn set_in(&mut self, db: usize, key: &[u8], value: Value) {
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
         if let Value::List(_) | Value::ZSet(_) = value {
             // RENAME, COPY, MOVE, *STORE: a list or sorted set arriving under a name clients
             // wait on.
             self.shared.blocking.signal(db, key);
         }
+        let new_events = crate::notify::events::enabled(NEW);
         let (shard, h) = self.shard_mut(db, key);
+        let created = new_events && shard.get_hashed(h, key).is_none();
         shard.clear_deadline_hashed(h, key);
         shard.insert_hashed(h, key, value);
+        if created {
+            self.event(NEW, "new", db, key);
+        }
     }
 
     pub fn set(&mut self, key: &[u8], value: Value) {
@@ -293,11 +384,14 @@ impl<'a> Keyspace<'a> {
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
         // A live key keeps its deadline; an absent one has none.
-        self.locked
-            .shard_mut(ShardId::of_hash(db, h))
-            .insert_hashed(h, key, value);
+        let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
+        let created = crate::notify::events::enabled(NEW) && shard.get_hashed(h, key).is_none();
+        shard.insert_hashed(h, key, value);
+        if created {
+            self.event(NEW, "new", db, key);
+        }
     }
 
     /// Replaces the string at `key` (keeping its deadline) with what `f` makes of it (`None`:
@@ -310,7 +404,7 @@ impl<'a> Keyspace<'a> {
     ) -> Result<(), CommandError> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
-        let shared = self.shared;
+        let (shared, client_id) = (self.shared, self.client_id);
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
         match shard.map.raw_entry_mut().from_hash(h, |k| is_key(k, key)) {
             RawEntryMut::Occupied(mut e) => {
@@ -318,13 +412,14 @@ impl<'a> Keyspace<'a> {
                     return Err(CommandError::WrongType);
                 };
                 let new = f(Some(cur))?;
-                shared.watches.touch(db, key);
+                modified(shared, client_id, db, key);
                 *e.get_mut() = Value::Str(new);
             }
             RawEntryMut::Vacant(e) => {
                 let new = f(None)?;
-                shared.watches.touch(db, key);
+                modified(shared, client_id, db, key);
                 e.insert_hashed_nocheck(h, key.into(), Value::Str(new));
+                self.event(NEW, "new", db, key);
             }
         }
         Ok(())
@@ -379,7 +474,7 @@ impl<'a> Keyspace<'a> {
             },
             None => shard.clear_deadline_hashed(h, key),
         }
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
         true
     }
 
@@ -393,7 +488,7 @@ impl<'a> Keyspace<'a> {
         self.expire_if_needed(db, key);
         let (shard, h) = self.shard_mut(db, key);
         let v = shard.remove_hashed(h, key)?;
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
         Some(v)
     }
 
@@ -416,12 +511,17 @@ impl<'a> Keyspace<'a> {
         }
     }
 
+    fn event(&self, class: u32, event: &str, db: usize, key: &[u8]) {
+        key_event(self.shared, class, event, db, key);
+    }
+
     #[cold]
     fn remove_expired(&mut self, db: usize, key: &[u8], h: u64) {
         self.locked
             .shard_mut(ShardId::of_hash(db, h))
             .remove_hashed(h, key);
         self.shared.stats.expired_keys(1);
+        self.event(EXPIRED, "expired", db, key);
         if db == self.db {
             encode_command(&mut self.aof_pre, &[&b"DEL"[..], key]);
         } else {
@@ -457,9 +557,13 @@ impl<'a> Keyspace<'a> {
     pub fn hash_mut(&mut self, key: &[u8]) -> Result<&mut Hash, CommandError> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
+        let shared = self.shared;
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
-        match shard.get_or_insert_hashed(h, key, || Value::hash(Hash::default())) {
+        match shard.get_or_insert_hashed(h, key, || {
+            key_event(shared, NEW, "new", db, key);
+            Value::hash(Hash::default())
+        }) {
             Value::Hash(h) => Ok(h),
             _ => Err(CommandError::WrongType),
         }
@@ -498,7 +602,7 @@ impl<'a> Keyspace<'a> {
     ) -> Result<Option<&mut T>, CommandError> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
-        let shared = self.shared;
+        let (shared, client_id) = (self.shared, self.client_id);
         match self
             .locked
             .shard_mut(ShardId::of_hash(db, h))
@@ -507,7 +611,7 @@ impl<'a> Keyspace<'a> {
             None => Ok(None),
             Some(v) => {
                 let t = pick(v).ok_or(CommandError::WrongType)?;
-                shared.watches.touch(db, key);
+                modified(shared, client_id, db, key);
                 Ok(Some(t))
             }
         }
@@ -518,11 +622,14 @@ impl<'a> Keyspace<'a> {
     pub fn set_mut(&mut self, key: &[u8]) -> Result<&mut Set, CommandError> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
-        let shared = self.shared;
+        let (shared, client_id) = (self.shared, self.client_id);
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
-        match shard.get_or_insert_hashed(h, key, || Value::Set(Box::default())) {
+        match shard.get_or_insert_hashed(h, key, || {
+            key_event(shared, NEW, "new", db, key);
+            Value::Set(Box::default())
+        }) {
             Value::Set(s) => {
-                shared.watches.touch(db, key);
+                modified(shared, client_id, db, key);
                 Ok(s)
             }
             _ => Err(CommandError::WrongType),
@@ -548,7 +655,7 @@ impl<'a> Keyspace<'a> {
         match shard.get_mut_hashed(h, key) {
             None => Ok(None),
             Some(Value::List(l)) => {
-                self.shared.watches.touch(db, key);
+                modified(self.shared, self.client_id, db, key);
                 Ok(Some(l))
             }
             Some(_) => Err(CommandError::WrongType),
@@ -560,17 +667,15 @@ impl<'a> Keyspace<'a> {
     pub fn list_or_new(&mut self, key: &[u8]) -> Result<&mut List, CommandError> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
+        let shared = self.shared;
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
-        let mut created = false;
         let v = shard.get_or_insert_hashed(h, key, || {
-            created = true;
+            // Under the writer's locks, as blocking registration is: no wake-up is lost.
+            shared.blocking.signal(db, key);
+            key_event(shared, NEW, "new", db, key);
             Value::List(Box::default())
         });
-        if created {
-            // Under the writer's locks, as blocking registration is: no wake-up is lost.
-            self.shared.blocking.signal(db, key);
-        }
         match v {
             Value::List(l) => Ok(l),
             _ => Err(CommandError::WrongType),
@@ -613,17 +718,15 @@ impl<'a> Keyspace<'a> {
     ) -> Result<&mut ZSet, CommandError> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
+        let shared = self.shared;
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
-        let mut created = false;
         let v = shard.get_or_insert_hashed(h, key, || {
-            created = true;
+            // Under the writer's locks, as blocking registration is: no wake-up is lost.
+            shared.blocking.signal(db, key);
+            key_event(shared, NEW, "new", db, key);
             Value::ZSet(Box::new(make()))
         });
-        if created {
-            // Under the writer's locks, as blocking registration is: no wake-up is lost.
-            self.shared.blocking.signal(db, key);
-        }
         match v {
             Value::ZSet(z) => Ok(z),
             _ => Err(CommandError::WrongType),

@@ -23,7 +23,7 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let allowed = match ctx.shared.config.read().enable_debug_command {
         DebugCommand::Yes => true,
         DebugCommand::No => false,
-        DebugCommand::Local => ctx.client.addr.is_some_and(|a| a.ip().is_loopback()),
+        DebugCommand::Local => crate::util::net::is_local(ctx.client.addr),
     };
     if !allowed {
         return Err(CommandError::Err(NOT_ALLOWED.into()));
@@ -40,6 +40,16 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     }
     if sub.eq_ignore_ascii_case(b"protocol") && argv.len() == 3 {
         return protocol(ctx, argv[2]);
+    }
+    if sub.eq_ignore_ascii_case(b"set-disable-deny-scripts") && argv.len() == 3 {
+        // Lets scripts run `noscript` commands, for Redis's own tests (C's atoi).
+        let on = super::args::int(argv[2]).unwrap_or(0) != 0;
+        ctx.shared
+            .scripts
+            .disable_deny_script
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+        ctx.out.ok();
+        return Ok(());
     }
     Err(CommandError::Err(format!(
         "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",

@@ -11,7 +11,7 @@ use super::transaction;
 use crate::client::Client;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
-use crate::store::{hash_key, ShardId, ShardIds};
+use crate::store::{hash_key, Locked, ShardId, ShardIds};
 
 /// The handler of a container command: finds the subcommand, checks its arity, runs it.
 pub fn dispatch_sub(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
@@ -130,6 +130,27 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
         return reject(shared, client, out, Some(spec), CommandError::NoAuth);
     }
     client.handle.touch(client.db, full_name(spec, argv));
+    if client.subs.active() && !out.has_push() && !spec.has(flags::PUBSUB_CONTEXT) {
+        let err = CommandError::Err(format!(
+            "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET \
+             are allowed in this context",
+            full_name(spec, argv)
+        ));
+        return reject(shared, client, out, Some(spec), err);
+    }
+    // Before any lock is taken: the running script may hold the locks this command needs.
+    if let Some(eval) = shared.scripts.busy() {
+        // A container's subcommand decides (SCRIPT KILL is allowed, SCRIPT LOAD is not).
+        if !spec.subcommand(argv).unwrap_or(spec).has(flags::ALLOW_BUSY) {
+            return reject(
+                shared,
+                client,
+                out,
+                Some(spec),
+                super::script::busy_error(eval),
+            );
+        }
+    }
     if client.multi.is_some() {
         if spec.has(flags::NO_MULTI) {
             let err = CommandError::Err("Command not allowed inside a transaction".into());
@@ -155,9 +176,14 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
     if client.multi.is_some() != in_multi {
         transaction::show_multi(client);
     }
+    // CLIENT CACHING applies to the one command (or transaction) after it.
+    if client.multi.is_none() && spec.name != "client" {
+        client.tracking.caching = false;
+    }
     // As Redis's handleClientsBlockedOnKeys after each command: the keys it made ready serve
     // their waiters, now that its locks are released.
     shared.blocking.drain(shared);
+    shared.tracking.broadcast(shared);
 }
 
 /// Refuses a request before it runs; inside MULTI this also dooms the transaction, as Redis's
@@ -199,6 +225,7 @@ pub fn run(
     }
     // `argv` outlives `ctx`, as `KnownKeys` requires.
     let mut ctx = match one_key(spec, argv) {
+        _ if spec.has(flags::RUNS_SCRIPT) => Ctx::new(shared, client, out, Locked::none()),
         // Most commands name one key: no vector of slots to build, sort or search.
         Some(key) => {
             let h = hash_key(key);
@@ -210,6 +237,7 @@ pub fn run(
         None => {
             let mut known = KnownKeys::default();
             let slots = plan_hashed(shared, spec, client.db, argv, &mut known)?;
+            known.seal();
             let locked = shared.lock(slots, spec.is_write());
             let mut ctx = Ctx::new(shared, client, out, locked);
             ctx.ks.set_known(known);
@@ -253,7 +281,17 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[&[u8]]) -> Result<
     }
     let reply_start = ctx.out.len();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (spec.handler)(ctx, argv))) {
-        Ok(result) => result,
+        Ok(result) => {
+            // As Redis's call(): a tracking client may now cache the keys it read.
+            if spec.has(flags::READONLY) && ctx.client.tracking.remembers() {
+                for i in spec.key_positions(argv) {
+                    ctx.shared
+                        .tracking
+                        .remember(ctx.shared, ctx.client.id, argv[i]);
+                }
+            }
+            result
+        }
         Err(_) => {
             ctx.out.buf.truncate(reply_start);
             log::error!(

@@ -6,6 +6,7 @@
 use super::flags::*;
 use super::string::already_expired;
 use super::{args, CommandError, CommandSpec, Ctx, KEY1};
+use crate::notify::events::class::GENERIC;
 
 pub static COMMANDS: &[CommandSpec] = &[
     cmd!("expire", -3, WRITE | FAST, KEY1, expire),
@@ -92,12 +93,14 @@ fn expire_generic(
     if already_expired(ctx, when) {
         ctx.ks.remove(key);
         ctx.propagate(&[b"DEL", key]);
+        ctx.notify(GENERIC, "del", key);
     } else {
         ctx.ks.set_deadline(key, Some(when.max(0) as u64));
         let when = when.to_string();
         let mut logged: Vec<&[u8]> = vec![b"PEXPIREAT", key, when.as_bytes()];
         logged.extend_from_slice(&argv[3..]);
         ctx.propagate(&logged);
+        ctx.notify(GENERIC, "expire", key);
     }
     ctx.dirty(1);
     ctx.out.int(1);
@@ -164,6 +167,7 @@ fn persist(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if ctx.ks.get(key).is_some() && ctx.ks.deadline(key).is_some() {
         ctx.ks.set_deadline(key, None);
         ctx.dirty(1);
+        ctx.notify(GENERIC, "persist", key);
         ctx.out.int(1);
     } else {
         ctx.out.int(0);

@@ -2,6 +2,7 @@
 
 use super::flags::*;
 use super::{args, CommandError, CommandSpec, Ctx, KEY1};
+use crate::notify::events::class::HASH;
 use crate::store::Hash;
 use crate::util::glob;
 use crate::util::ldouble::{self, FloatError};
@@ -42,6 +43,7 @@ fn set_pairs(ctx: &mut Ctx, argv: &[&[u8]], name: &'static str) -> Result<usize,
         .filter(|fv| h.insert(fv[0], fv[1]))
         .count();
     ctx.dirty((argv.len() as u64 - 2) / 2);
+    ctx.notify(HASH, "hset", argv[1]);
     Ok(added)
 }
 
@@ -68,6 +70,7 @@ fn hsetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     }
     ctx.ks.hash_mut(argv[1])?.insert(argv[2], argv[3]);
     ctx.dirty(1);
+    ctx.notify(HASH, "hset", argv[1]);
     ctx.out.int(1);
     Ok(())
 }
@@ -133,10 +136,15 @@ fn hdel(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     }
     let h = ctx.ks.hash_mut(argv[1])?;
     let deleted = argv[2..].iter().filter(|f| h.remove(f)).count();
-    if h.is_empty() {
+    let emptied = h.is_empty();
+    if emptied {
         ctx.ks.remove(argv[1]);
     }
     ctx.dirty(deleted as u64);
+    if deleted > 0 {
+        ctx.notify(HASH, "hdel", argv[1]);
+        ctx.notify_del_if(emptied, argv[1]);
+    }
     ctx.out.int(deleted as i64);
     Ok(())
 }
@@ -178,6 +186,7 @@ fn hincrby(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let new = cur.checked_add(incr).ok_or(CommandError::Overflow)?;
     h.insert(argv[2], itoa::Buffer::new().format(new).as_bytes());
     ctx.dirty(1);
+    ctx.notify(HASH, "hincrby", argv[1]);
     ctx.out.int(new);
     Ok(())
 }
@@ -201,6 +210,7 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     };
     h.insert(argv[2], &text);
     ctx.dirty(1);
+    ctx.notify(HASH, "hincrbyfloat", argv[1]);
     // Replayed as the value it produced, as Redis logs it, so a replay cannot round differently.
     ctx.propagate(&[b"HSET", argv[1], argv[2], &text]);
     ctx.out.bulk(&text);
@@ -253,7 +263,7 @@ fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         match ctx.ks.get_hash(argv[1])? {
             None => ctx.out.null_bulk(),
             Some(h) => {
-                let (f, _) = h.iter().nth(random(h.len())).unwrap_or_default();
+                let (f, _) = h.at(random(h.len()));
                 ctx.out.bulk(f);
             }
         }
@@ -279,7 +289,7 @@ fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.out.array(0);
         return Ok(());
     };
-    let pairs: Vec<(&[u8], &[u8])> = h.iter().collect();
+    let len = h.len();
     let header = |out: &mut crate::resp::ReplyBuf, n: usize| {
         if withvalues {
             out.pairs(n);
@@ -305,18 +315,18 @@ fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         }
         header(ctx.out, n as usize);
         for _ in 0..n {
-            reply(ctx.out, pairs[random(pairs.len())]);
+            reply(ctx.out, h.at(random(len)));
         }
         return Ok(());
     }
-    let picks: Vec<usize> = if count as u64 >= pairs.len() as u64 {
-        (0..pairs.len()).collect()
+    let picks: Vec<usize> = if count as u64 >= len as u64 {
+        (0..len).collect()
     } else {
-        distinct_picks(pairs.len(), count as usize)
+        distinct_picks(len, count as usize)
     };
     header(ctx.out, picks.len());
     for i in picks {
-        reply(ctx.out, pairs[i]);
+        reply(ctx.out, h.at(i));
     }
     Ok(())
 }
@@ -337,35 +347,25 @@ pub fn parse_cursor(arg: &[u8]) -> Result<u64, CommandError> {
         .ok_or_else(|| CommandError::Err("invalid cursor".into()))
 }
 
-/// HSCAN returns the whole hash in one reply with cursor 0, as Redis does for hashes small
-/// enough to be a listpack; COUNT is a hint Redis may ignore too.
+/// HSCAN: a small hash (a listpack in Redis) is returned whole with cursor 0, as Redis does; a
+/// large one in steps of about COUNT fields (see `DenseTable::scan`), so that scanning a hash of
+/// millions of fields never builds one huge reply under the shard's lock.
 fn hscan(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
-    parse_cursor(argv[2])?;
-    let mut pattern: Option<&[u8]> = None;
-    let mut a = args::Args::new(&argv[2..]);
-    while !a.is_empty() {
-        if a.eat("count") {
-            if a.next_i64()? < 1 {
-                return Err(CommandError::Syntax);
-            }
-        } else if a.eat("match") {
-            pattern = Some(a.next_bytes()?);
-        } else {
-            return Err(CommandError::Syntax);
-        }
-    }
+    let cursor = parse_cursor(argv[2])?;
     let Some(h) = ctx.ks.get_hash(argv[1])? else {
         ctx.out.array(2);
         ctx.out.bulk(b"0");
         ctx.out.array(0);
         return Ok(());
     };
-    let matched: Vec<(&[u8], &[u8])> = h
-        .iter()
+    let (count, pattern) = args::scan_options(argv)?;
+    let (next, fields) = h.scan(cursor, count);
+    let matched: Vec<(&[u8], &[u8])> = fields
+        .into_iter()
         .filter(|(f, _)| pattern.is_none_or(|p| glob::matches(p, f, false)))
         .collect();
     ctx.out.array(2);
-    ctx.out.bulk(b"0");
+    ctx.out.bulk(itoa::Buffer::new().format(next).as_bytes());
     ctx.out.array(matched.len() * 2);
     for (f, v) in matched {
         ctx.out.bulk(f);

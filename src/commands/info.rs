@@ -78,9 +78,12 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
             put("cluster_connections", "0".into());
             put("maxclients", shared.config.read().maxclients.to_string());
             put("blocked_clients", shared.blocking.count().to_string());
-            put("tracking_clients", "0".into());
+            put(
+                "tracking_clients",
+                shared.tracking.clients.load(Relaxed).to_string(),
+            );
         }
-        "memory" => memory(&mut put),
+        "memory" => memory(shared, &mut put),
         "persistence" => persistence(shared, &mut put),
         "stats" => {
             let s = &shared.stats;
@@ -95,6 +98,21 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
             put("rejected_connections", n(&s.rejected_connections));
             put("expired_keys", n(&s.expired_keys));
             put("evicted_keys", "0".into());
+            use crate::notify::pubsub::Kind;
+            let ps = &shared.pubsub;
+            put(
+                "pubsub_channels",
+                ps.channel_count(Kind::Channel).to_string(),
+            );
+            put("pubsub_patterns", ps.numpat().to_string());
+            put(
+                "pubsubshard_channels",
+                ps.channel_count(Kind::Shard).to_string(),
+            );
+            let t = &shared.tracking;
+            put("tracking_total_keys", t.key_count().to_string());
+            put("tracking_total_items", t.item_count().to_string());
+            put("tracking_total_prefixes", t.prefix_count().to_string());
             put("total_error_replies", n(&s.error_replies));
         }
         "replication" => {
@@ -242,7 +260,7 @@ fn proc_kb(path: &str, key: &str) -> u64 {
         .map_or(0, |kb: u64| kb * 1024)
 }
 
-fn memory(put: &mut impl FnMut(&str, String)) {
+fn memory(shared: &Shared, put: &mut impl FnMut(&str, String)) {
     // No allocator statistics (the system allocator keeps none that are cheap to read), so
     // used_memory is the resident set, as the process as a whole uses it.
     let rss = rss_bytes();
@@ -256,10 +274,36 @@ fn memory(put: &mut impl FnMut(&str, String)) {
     put("used_memory_peak_human", human(peak));
     put("total_system_memory", total.to_string());
     put("total_system_memory_human", human(total));
+    let scripts = &shared.scripts;
+    let vm_eval = scripts.eval_vm_bytes.load(Relaxed) as u64;
+    let vm_functions = scripts.function_vm_bytes.load(Relaxed) as u64;
+    let scripts_eval = scripts.cache_memory() as u64;
+    let functions = scripts.functions_memory() as u64;
+    let libs = scripts.libraries();
+    put("used_memory_lua", vm_eval.to_string());
+    put("used_memory_vm_eval", vm_eval.to_string());
+    put("used_memory_lua_human", human(vm_eval));
+    put("used_memory_scripts_eval", scripts_eval.to_string());
+    put("number_of_cached_scripts", scripts.cached().to_string());
+    put("number_of_functions", libs.functions.len().to_string());
+    put("number_of_libraries", libs.libs.len().to_string());
+    put("used_memory_vm_functions", vm_functions.to_string());
+    put("used_memory_vm_total", (vm_eval + vm_functions).to_string());
+    put("used_memory_vm_total_human", human(vm_eval + vm_functions));
+    put("used_memory_functions", functions.to_string());
+    put(
+        "used_memory_scripts",
+        (scripts_eval + functions).to_string(),
+    );
+    put("used_memory_scripts_human", human(scripts_eval + functions));
     put("maxmemory", "0".into());
     put("maxmemory_human", "0B".into());
     put("maxmemory_policy", "noeviction".into());
     put("mem_allocator", "libc".into());
+    put("active_defrag_running", "0".into());
+    let (pending, freed) = crate::store::lazyfree::stats();
+    put("lazyfree_pending_objects", pending.to_string());
+    put("lazyfreed_objects", freed.to_string());
 }
 
 fn persistence(shared: &Shared, put: &mut impl FnMut(&str, String)) {

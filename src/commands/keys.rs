@@ -8,8 +8,9 @@ use smallvec::smallvec;
 
 use super::flags::*;
 use super::{args, CommandError, CommandSpec, Ctx, KeyDbs, Keys, ALL_KEYS, KEY1};
+use crate::notify::events::class::GENERIC;
 use crate::shared::Shared;
-use crate::store::{Shard, ShardId, Value, SHARDS};
+use crate::store::{lazyfree, ShardId, Value, SHARDS};
 use crate::util::glob;
 
 const KEY12: Keys = Keys::Range {
@@ -55,11 +56,19 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("flushall", -1, WRITE, Keys::All, flushall),
 ];
 
+/// DEL and UNLINK. UNLINK (and DEL under `lazyfree-lazy-user-del`) frees big values in the
+/// background (see `store::lazyfree`).
 fn del(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let lazy =
+        argv[0].eq_ignore_ascii_case(b"unlink") || ctx.shared.config.read().lazyfree_lazy_user_del;
     let mut n = 0;
     for k in &argv[1..] {
-        if ctx.ks.remove(k).is_some() {
+        if let Some(v) = ctx.ks.remove(k) {
             n += 1;
+            ctx.notify(GENERIC, "del", k);
+            if lazy {
+                lazyfree::free(v);
+            }
         }
     }
     ctx.dirty(n);
@@ -267,6 +276,8 @@ fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) -> Result<(), Command
         }
     }
     ctx.dirty(1);
+    ctx.notify(GENERIC, "rename_from", src);
+    ctx.notify(GENERIC, "rename_to", dst);
     if nx {
         ctx.out.int(1);
     } else {
@@ -347,17 +358,19 @@ fn copy(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.out.int(0);
         return Ok(());
     }
-    put(ctx, target, dst, v, deadline);
+    put(ctx, target, dst, v, deadline, "copy_to");
     Ok(())
 }
 
-/// The end of COPY and MOVE: stores the value with its deadline in `db`, replies 1.
-fn put(ctx: &mut Ctx, db: usize, key: &[u8], v: Value, deadline: Option<u64>) {
+/// The end of COPY and MOVE: stores the value with its deadline in `db`, emits `event` there,
+/// replies 1.
+fn put(ctx: &mut Ctx, db: usize, key: &[u8], v: Value, deadline: Option<u64>, event: &str) {
     ctx.ks.set_in(db, key, v);
     if deadline.is_some() {
         ctx.ks.set_deadline_in(db, key, deadline);
     }
     ctx.dirty(1);
+    ctx.notify_in(db, GENERIC, event, key);
     ctx.out.int(1);
 }
 
@@ -389,7 +402,8 @@ fn move_(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     }
     let deadline = ctx.ks.deadline(key);
     if let Some(v) = ctx.ks.remove(key) {
-        put(ctx, target, key, v, deadline);
+        ctx.notify(GENERIC, "move_from", key);
+        put(ctx, target, key, v, deadline, "move_to");
     }
     Ok(())
 }
@@ -451,18 +465,19 @@ fn swapdb(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 /// FLUSHDB's and FLUSHALL's optional ASYNC or SYNC (both flush at once here).
-fn flush_flags(argv: &[&[u8]]) -> Result<(), CommandError> {
+/// Whether FLUSHALL/FLUSHDB frees in the background: ASYNC, or no mode with
+/// `lazyfree-lazy-user-flush yes`.
+fn flush_flags(ctx: &Ctx, argv: &[&[u8]]) -> Result<bool, CommandError> {
     match argv {
-        [_] => Ok(()),
-        [_, mode] if mode.eq_ignore_ascii_case(b"sync") || mode.eq_ignore_ascii_case(b"async") => {
-            Ok(())
-        }
+        [_] => Ok(ctx.shared.config.read().lazyfree_lazy_user_flush),
+        [_, mode] if mode.eq_ignore_ascii_case(b"sync") => Ok(false),
+        [_, mode] if mode.eq_ignore_ascii_case(b"async") => Ok(true),
         _ => Err(CommandError::Syntax),
     }
 }
 
 /// Empties database `db` (every shard of it must be locked); returns how many keys it held.
-fn empty_db(ctx: &mut Ctx, db: usize) -> u64 {
+fn empty_db(ctx: &mut Ctx, db: usize, lazy: bool) -> u64 {
     ctx.shared.watches.touch_db(db, |k| in_map(ctx, db, k));
     let mut removed = 0;
     for shard in 0..SHARDS as u32 {
@@ -472,16 +487,21 @@ fn empty_db(ctx: &mut Ctx, db: usize) -> u64 {
         });
         removed += s.map.len() as u64;
         if !s.map.is_empty() || !s.expires.is_empty() {
-            *s = Shard::default();
+            let old = std::mem::take(s);
+            if lazy {
+                let effort = old.map.len();
+                lazyfree::free_with_effort(old, effort);
+            }
         }
     }
     removed
 }
 
 fn flushdb(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
-    flush_flags(argv)?;
-    let n = empty_db(ctx, ctx.ks.db);
+    let lazy = flush_flags(ctx, argv)?;
+    let n = empty_db(ctx, ctx.ks.db, lazy);
     ctx.dirty(n);
+    ctx.shared.tracking.flush(ctx.shared);
     // Logged even when there was nothing to remove, as Redis does.
     ctx.propagate(argv);
     ctx.out.ok();
@@ -489,12 +509,13 @@ fn flushdb(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 fn flushall(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
-    flush_flags(argv)?;
+    let lazy = flush_flags(ctx, argv)?;
     let mut n = 0;
     for db in 0..ctx.shared.store.dbs.len() {
-        n += empty_db(ctx, db);
+        n += empty_db(ctx, db, lazy);
     }
     ctx.dirty(n);
+    ctx.shared.tracking.flush(ctx.shared);
     ctx.propagate(argv);
     ctx.out.ok();
     Ok(())

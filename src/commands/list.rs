@@ -4,6 +4,7 @@
 
 use super::flags::*;
 use super::{args, CommandError, CommandSpec, Ctx, Keys, KEY1};
+use crate::notify::events::class::LIST;
 use crate::resp::ReplyBuf;
 use crate::store::list::{Elem, End};
 
@@ -117,8 +118,24 @@ fn push(ctx: &mut Ctx, argv: &[&[u8]], end: End, only_existing: bool) -> Result<
     }
     let len = list.len();
     ctx.dirty(argv.len() as u64 - 2);
+    ctx.notify(LIST, push_event(end), key);
     ctx.out.int(len as i64);
     Ok(())
+}
+
+/// The events of a push to, and a pop from, `end`.
+fn push_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
+    }
+}
+
+fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
+    }
 }
 
 fn lpush(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
@@ -159,10 +176,13 @@ pub fn pop_reply(ctx: &mut Ctx, key: &[u8], end: End, count: Option<usize>) -> u
             n
         }
     };
-    if list.is_empty() {
+    let emptied = list.is_empty();
+    if emptied {
         ctx.ks.remove(key);
     }
     ctx.dirty(n as u64);
+    ctx.notify(LIST, pop_event(end), key);
+    ctx.notify_del_if(emptied, key);
     n
 }
 
@@ -246,6 +266,7 @@ fn lset(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         list.set(i, argv[3]);
     }
     ctx.dirty(1);
+    ctx.notify(LIST, "lset", argv[1]);
     ctx.out.ok();
     Ok(())
 }
@@ -273,6 +294,7 @@ fn linsert(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     list.insert(at + after as usize, argv[4]);
     let len = list.len();
     ctx.dirty(1);
+    ctx.notify(LIST, "linsert", argv[1]);
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -320,10 +342,15 @@ fn lrem(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         };
         !(in_reach && e == needle)
     });
-    if list.is_empty() {
+    let emptied = list.is_empty();
+    if emptied {
         ctx.ks.remove(argv[1]);
     }
     ctx.dirty(removed as u64);
+    if removed > 0 {
+        ctx.notify(LIST, "lrem", argv[1]);
+        ctx.notify_del_if(emptied, argv[1]);
+    }
     ctx.out.int(removed as i64);
     Ok(())
 }
@@ -343,10 +370,13 @@ fn ltrim(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     };
     list.remove_end(End::Left, left);
     list.remove_end(End::Right, right);
-    if list.is_empty() {
+    let emptied = list.is_empty();
+    if emptied {
         ctx.ks.remove(argv[1]);
     }
     ctx.dirty((left + right) as u64);
+    ctx.notify(LIST, "ltrim", argv[1]);
+    ctx.notify_del_if(emptied, argv[1]);
     ctx.out.ok();
     Ok(())
 }
@@ -455,10 +485,14 @@ pub fn move_one(
         .pop(from)
         .expect("lists in the keyspace are never empty");
     ctx.ks.list_or_new(dst)?.push(to, &v);
-    if ctx.ks.get_list(src)?.is_some_and(|l| l.is_empty()) {
+    ctx.notify(LIST, push_event(to), dst);
+    ctx.notify(LIST, pop_event(from), src);
+    let emptied = ctx.ks.get_list(src)?.is_some_and(|l| l.is_empty());
+    if emptied {
         ctx.ks.remove(src);
     }
     ctx.dirty(1);
+    ctx.notify_del_if(emptied, src);
     ctx.out.bulk(&v);
     Ok(())
 }

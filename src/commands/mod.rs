@@ -29,10 +29,13 @@ pub mod list;
 pub mod list_blocking;
 pub mod object;
 pub mod persistence;
+pub mod pubsub;
+pub mod script;
 pub mod server;
 pub mod set;
 pub mod sort;
 pub mod string;
+pub mod tracking;
 pub mod transaction;
 pub mod zset;
 

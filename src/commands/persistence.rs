@@ -57,6 +57,19 @@ fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if abort {
         return Err(CommandError::Err("No shutdown in progress.".into()));
     }
+    if let Some(eval) = ctx.shared.scripts.busy() {
+        // A script past busy-reply-threshold holds its locks, which a clean shutdown would
+        // wait for: only NOSAVE ends it, at once, as Redis does (its effects, not yet logged,
+        // are lost with it).
+        if !nosave {
+            return Err(super::script::busy_error(eval));
+        }
+        log::warn!("User requested shutdown while a script runs: exiting without waiting for it.");
+        if let Some(aof) = &ctx.shared.aof {
+            aof.sync();
+        }
+        std::process::exit(0);
+    }
     log::warn!("User requested shutdown...");
     // Returns only when the AOF could not be written and FORCE was not given.
     ctx.shared.shutdown(force);

@@ -5,6 +5,7 @@ use super::ctx::Keyspace;
 use super::flags::*;
 use super::hash::{distinct_picks, parse_cursor, random};
 use super::{args, CommandError, CommandSpec, Ctx, Keys, ALL_KEYS, KEY1};
+use crate::notify::events::class::{GENERIC, SET};
 use crate::resp::ReplyBuf;
 use crate::store::set::Member;
 use crate::store::{Set, Value};
@@ -64,6 +65,7 @@ fn sadd(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let s = ctx.ks.set_mut(argv[1])?;
     let added = argv[2..].iter().filter(|m| s.insert(m)).count();
     ctx.dirty(added as u64);
+    ctx.notify(SET, "sadd", argv[1]);
     ctx.out.int(added as i64);
     Ok(())
 }
@@ -79,10 +81,13 @@ fn srem(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     }
     let s = ctx.ks.existing_set_mut(argv[1])?.expect("read above");
     let deleted = argv[2..].iter().filter(|m| s.remove(m)).count();
-    if s.is_empty() {
+    let emptied = s.is_empty();
+    if emptied {
         ctx.ks.remove(argv[1]);
     }
     ctx.dirty(deleted as u64);
+    ctx.notify(SET, "srem", argv[1]);
+    ctx.notify_del_if(emptied, argv[1]);
     ctx.out.int(deleted as i64);
     Ok(())
 }
@@ -155,6 +160,7 @@ fn spop(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         // Logged as the SREM of what was popped, so that a replay removes the same member.
         ctx.propagate(&[b"SREM", key, &popped[0]]);
         ctx.dirty(1);
+        notify_spop(ctx, key);
         ctx.out.bulk(&popped[0]);
         return Ok(());
     }
@@ -181,6 +187,7 @@ fn spop(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.ks.remove(key);
         ctx.propagate(&[&b"DEL"[..], key]);
         ctx.dirty(size as u64);
+        notify_spop(ctx, key);
         return Ok(());
     }
     let popped = pop_random(ctx, key, count as usize)?;
@@ -194,7 +201,15 @@ fn spop(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.propagate(&srem);
     }
     ctx.dirty(popped.len() as u64);
+    notify_spop(ctx, key);
     Ok(())
+}
+
+/// SPOP's events: `spop`, and `del` if it took the last members.
+fn notify_spop(ctx: &mut Ctx, key: &[u8]) {
+    ctx.notify(SET, "spop", key);
+    let emptied = ctx.ks.get(key).is_none();
+    ctx.notify_del_if(emptied, key);
 }
 
 /// Members per SREM that SPOP with a count is logged as.
@@ -275,14 +290,18 @@ fn smove(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     }
     let s = ctx.ks.existing_set_mut(src)?.expect("read above");
     s.remove(m);
-    if s.is_empty() {
+    let emptied = s.is_empty();
+    if emptied {
         ctx.ks.remove(src);
     }
     ctx.dirty(1);
+    ctx.notify(SET, "srem", src);
+    ctx.notify_del_if(emptied, src);
     // A destination that has the member already is unchanged: WATCH must not see it.
     if !ctx.ks.get_set(dst)?.is_some_and(|d| d.contains(m)) {
         ctx.ks.set_mut(dst)?.insert(m);
         ctx.dirty(1);
+        ctx.notify(SET, "sadd", dst);
     }
     ctx.out.int(1);
     Ok(())
@@ -295,20 +314,29 @@ fn lookup<'k>(ks: &'k Keyspace, keys: &[&[u8]]) -> Result<Vec<Option<&'k Set>>, 
 }
 
 /// Stores `result` at `dst` (replacing what is there, deadline included) if it has members,
-/// else deletes `dst`; replies with its size.
-fn store(ctx: &mut Ctx, dst: &[u8], result: Set) {
+/// else deletes `dst`; emits `event` (or `del`), replies with its size.
+fn store(ctx: &mut Ctx, dst: &[u8], result: Set, event: &str) {
     let n = result.len();
-    store_result(ctx, dst, n, || Value::Set(Box::new(result)));
+    store_result(ctx, dst, n, (SET, event), || Value::Set(Box::new(result)));
 }
 
-/// A *STORE command's end (sets and sorted sets): `value` (of `n` members) replaces `dst`, or
-/// with none `dst` is deleted; the reply is `n`.
-pub(super) fn store_result(ctx: &mut Ctx, dst: &[u8], n: usize, value: impl FnOnce() -> Value) {
+/// A *STORE command's end (sets and sorted sets): `value` (of `n` members) replaces `dst`
+/// with the keyspace event `event` (class, name), or with none `dst` is deleted (`del`); the
+/// reply is `n`.
+pub(super) fn store_result(
+    ctx: &mut Ctx,
+    dst: &[u8],
+    n: usize,
+    event: (u32, &str),
+    value: impl FnOnce() -> Value,
+) {
     if n > 0 {
         ctx.ks.set(dst, value());
         ctx.dirty(1);
+        ctx.notify(event.0, event.1, dst);
     } else if ctx.ks.remove(dst).is_some() {
         ctx.dirty(1);
+        ctx.notify(GENERIC, "del", dst);
     }
     ctx.out.int(n as i64);
 }
@@ -333,7 +361,7 @@ fn inter(
         // A missing key is an empty set, and so is the intersection.
         None => {
             match (dst, card) {
-                (Some(dst), _) => store(ctx, dst, Set::default()),
+                (Some(dst), _) => store(ctx, dst, Set::default(), "sinterstore"),
                 (None, Some(_)) => ctx.out.int(0),
                 (None, None) => ctx.out.set(0),
             }
@@ -361,7 +389,7 @@ fn inter(
             for m in common {
                 result.insert_member(m);
             }
-            store(ctx, dst, result);
+            store(ctx, dst, result, "sinterstore");
         }
         None => {
             // In the first set's order, as Redis replies (no new set is built).
@@ -454,7 +482,13 @@ fn union_diff(
         }
     }
     match dst {
-        Some(dst) => store(ctx, dst, result),
+        Some(dst) => {
+            let event = match op {
+                Op::Union => "sunionstore",
+                Op::Diff => "sdiffstore",
+            };
+            store(ctx, dst, result, event)
+        }
         None => reply_set(ctx.out, &result),
     }
     Ok(())
@@ -476,30 +510,6 @@ fn sdiffstore(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     union_diff(ctx, &argv[2..], Some(argv[1]), Op::Diff)
 }
 
-/// SSCAN's and ZSCAN's options: COUNT (default 10, at least 1) and MATCH (None for `*`).
-pub(super) fn scan_options<'a>(
-    argv: &[&'a [u8]],
-) -> Result<(usize, Option<&'a [u8]>), CommandError> {
-    let mut count: i64 = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 0;
-    while i < argv.len() {
-        let has_value = i + 1 < argv.len();
-        if argv[i].eq_ignore_ascii_case(b"count") && has_value {
-            count = args::int(argv[i + 1])?;
-            if count < 1 {
-                return Err(CommandError::Syntax);
-            }
-        } else if argv[i].eq_ignore_ascii_case(b"match") && has_value {
-            pattern = Some(argv[i + 1]).filter(|p| *p != b"*");
-        } else {
-            return Err(CommandError::Syntax);
-        }
-        i += 2;
-    }
-    Ok((count.min(usize::MAX as i64) as usize, pattern))
-}
-
 /// SSCAN key cursor [MATCH pattern] [COUNT count]. As Redis 7.0: the cursor is checked first,
 /// then the key (a missing one replies an empty scan before the options are read), then the
 /// options. See `Set::scan` for the cursor.
@@ -511,7 +521,7 @@ fn sscan(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.out.array(0);
         return Ok(());
     };
-    let (count, pattern) = scan_options(&argv[3..])?;
+    let (count, pattern) = args::scan_options(argv)?;
     let (next, members) = s.scan(cursor, count);
     let matched: Vec<Member> = members
         .into_iter()

@@ -11,6 +11,7 @@ use std::cmp::Ordering;
 use super::ctx::Keyspace;
 use super::flags::*;
 use super::{args, CommandError, CommandSpec, Ctx, Keys};
+use crate::notify::events::class::{GENERIC, LIST};
 use crate::store::list::End;
 use crate::store::{List, Value};
 
@@ -264,9 +265,9 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) -> Result<(), Com
         None => (Vec::new(), false),
         Some(v) => (elements(v)?, matches!(v, Value::Set(_))),
     };
-    // A set has no order of its own: one that is stored (and so logged and replayed) is
-    // sorted, as strings, for the result to be the same everywhere.
-    if o.dontsort && is_set && o.store.is_some() {
+    // A set has no order of its own: one that is stored (and so logged and replayed), or read
+    // by a script, is sorted, as strings, for the result to be the same everywhere.
+    if o.dontsort && is_set && (o.store.is_some() || ctx.client.in_script) {
         o.dontsort = false;
         o.alpha = true;
         o.by = None;
@@ -337,6 +338,7 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) -> Result<(), Com
         if ctx.ks.remove(dest).is_some() {
             ctx.dirty(1);
             ctx.propagate(&[&b"DEL"[..], dest]);
+            ctx.notify(GENERIC, "del", dest);
         }
     } else {
         let mut list = List::default();
@@ -345,6 +347,7 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) -> Result<(), Com
         }
         ctx.ks.set(dest, Value::List(Box::new(list)));
         ctx.dirty(out.len() as u64);
+        ctx.notify(LIST, "sortstore", dest);
         // Logged as its effect: a replay must not depend on a set's iteration order.
         ctx.propagate(&[&b"DEL"[..], dest]);
         let mut rpush: Vec<&[u8]> = vec![b"RPUSH", dest];

@@ -42,6 +42,7 @@ pub mod flags {
     pub const MOVABLEKEYS: u32 = 1 << 11;
     /// May block the client (BLPOP ...).
     pub const BLOCKING: u32 = 1 << 12;
+    pub const PUBSUB: u32 = 1 << 13;
 
     /// Runs at once inside MULTI instead of being queued (EXEC, DISCARD, MULTI, WATCH, QUIT,
     /// RESET: Redis's list in `processCommand`).
@@ -55,12 +56,19 @@ pub mod flags {
     /// Moves the client to the database its first argument names (SELECT): inside EXEC, the
     /// commands after it are planned in that database.
     pub const SELECTS_DB: u32 = 1 << 27;
+    /// Allowed to a RESP2 client in subscribed mode (Redis's list in `processCommand`: the
+    /// subscribe family, PING, QUIT, RESET).
+    pub const PUBSUB_CONTEXT: u32 = 1 << 28;
+    /// Runs a script (EVAL, FCALL): it takes its own locks, as the script's flags and what it
+    /// touches decide, and logs the script's effects, never itself (see `commands::script`).
+    pub const RUNS_SCRIPT: u32 = 1 << 29;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
         (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
         (NOSCRIPT, "noscript"),
         (BLOCKING, "blocking"),
         (LOADING, "loading"),

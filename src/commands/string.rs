@@ -2,6 +2,7 @@
 
 use super::flags::*;
 use super::{args, CommandError, CommandSpec, Ctx, Keys, ALL_KEYS, KEY1};
+use crate::notify::events::class::{GENERIC, STRING};
 use crate::resp::parse::parse_i64;
 use crate::resp::Limits;
 use crate::store::Value;
@@ -179,8 +180,10 @@ fn set_generic(
         ctx.ks.set(key, Value::str(val));
     }
     ctx.dirty(1);
+    ctx.notify(STRING, "set", key);
     if let Some(when) = when {
         ctx.ks.set_deadline(key, Some(when));
+        ctx.notify(GENERIC, "expire", key);
         // Relative expiry is logged as absolute, so that a replay never extends a key's life.
         let when = when.to_string();
         ctx.propagate(&[b"SET", key, val, b"PXAT", when.as_bytes()]);
@@ -244,6 +247,7 @@ fn getset(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     ctx.out.bulk_opt(old);
     ctx.ks.set(argv[1], Value::str(argv[2]));
     ctx.dirty(1);
+    ctx.notify(STRING, "set", argv[1]);
     Ok(())
 }
 
@@ -254,6 +258,7 @@ fn getdel(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.ks.remove(argv[1]);
         ctx.dirty(1);
         ctx.propagate(&[b"DEL", argv[1]]);
+        ctx.notify(GENERIC, "del", argv[1]);
     }
     Ok(())
 }
@@ -275,16 +280,19 @@ fn getex(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         if already_expired(ctx, when as i64) {
             ctx.ks.remove(key);
             ctx.propagate(&[b"DEL", key]);
+            ctx.notify(GENERIC, "del", key);
         } else {
             ctx.ks.set_deadline(key, Some(when));
             let when = when.to_string();
             ctx.propagate(&[b"PEXPIREAT", key, when.as_bytes()]);
+            ctx.notify(GENERIC, "expire", key);
         }
         ctx.dirty(1);
     } else if o.persist && ctx.ks.deadline(key).is_some() {
         ctx.ks.set_deadline(key, None);
         ctx.propagate(&[b"PERSIST", key]);
         ctx.dirty(1);
+        ctx.notify(GENERIC, "persist", key);
     }
     Ok(())
 }
@@ -312,6 +320,7 @@ fn mset(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     }
     for kv in argv[1..].chunks(2) {
         ctx.ks.set(kv[0], Value::str(kv[1]));
+        ctx.notify(STRING, "set", kv[0]);
     }
     ctx.dirty((argv.len() as u64 - 1) / 2);
     ctx.out.ok();
@@ -328,6 +337,7 @@ fn msetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     }
     for kv in argv[1..].chunks(2) {
         ctx.ks.set(kv[0], Value::str(kv[1]));
+        ctx.notify(STRING, "set", kv[0]);
     }
     ctx.dirty((argv.len() as u64 - 1) / 2);
     ctx.out.int(1);
@@ -351,6 +361,7 @@ fn incr_decr(ctx: &mut Ctx, key: &[u8], by: i64) -> Result<(), CommandError> {
         Ok(itoa::Buffer::new().format(new).as_bytes().into())
     })?;
     ctx.dirty(1);
+    ctx.notify(STRING, "incrby", key);
     ctx.out.int(new);
     Ok(())
 }
@@ -379,11 +390,12 @@ fn decrby(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 fn incrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let key = argv[1];
     let new = ldouble::incr_by_float(ctx.ks.get_str(key)?, argv[2])?;
-    ctx.out.bulk(&new);
     // Logged as the value it produced, so that a replay cannot round differently.
     ctx.propagate(&[b"SET", key, &new, b"KEEPTTL"]);
     ctx.ks.set_keep_ttl(key, Value::str(&new));
     ctx.dirty(1);
+    ctx.notify(STRING, "incrbyfloat", key);
+    ctx.out.bulk(&new);
     Ok(())
 }
 
@@ -416,6 +428,7 @@ fn append(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         }
     };
     ctx.dirty(1);
+    ctx.notify(STRING, "append", key);
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -492,6 +505,7 @@ fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         _ => unreachable!("a string by now"),
     };
     ctx.dirty(1);
+    ctx.notify(STRING, "setrange", key);
     ctx.out.int(len as i64);
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use super::spec::CommandSpec;
 use super::{
     bitmap, client, config, connection, debug, expire, hash, info, keys, list, list_blocking,
-    object, persistence, server, set, sort, string, transaction, zset,
+    object, persistence, pubsub, script, server, set, sort, string, transaction, zset,
 };
 
 /// Every command, from each module's own list.
@@ -29,6 +29,9 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         server::COMMANDS,
         debug::COMMANDS,
         transaction::COMMANDS,
+        pubsub::COMMANDS,
+        script::COMMANDS,
+        script::function::COMMANDS,
         zset::COMMANDS,
     ]
     .into_iter()
@@ -199,7 +202,7 @@ mod tests {
             v.sort_unstable();
             v
         };
-        let ours = NOT_QUEUED | RUNS_QUEUE | DISK_ERROR_REFUSES | SELECTS_DB;
+        let ours = NOT_QUEUED | RUNS_QUEUE | DISK_ERROR_REFUSES | SELECTS_DB | RUNS_SCRIPT;
         assert_eq!(
             with(NOT_QUEUED),
             ["discard", "exec", "multi", "quit", "reset", "watch"]
@@ -207,6 +210,17 @@ mod tests {
         assert_eq!(with(RUNS_QUEUE), ["exec"]);
         assert_eq!(with(DISK_ERROR_REFUSES), ["ping"]);
         assert_eq!(with(SELECTS_DB), ["select"]);
+        assert_eq!(
+            with(RUNS_SCRIPT),
+            [
+                "eval",
+                "eval_ro",
+                "evalsha",
+                "evalsha_ro",
+                "fcall",
+                "fcall_ro"
+            ]
+        );
         assert!(NAMES.iter().all(|(f, _)| f & ours == 0));
     }
 
@@ -224,7 +238,10 @@ mod tests {
             .filter(|c| !c.subcommands.is_empty())
             .map(|c| c.name)
             .collect();
-        assert_eq!(containers, ["client", "config", "object", "command"]);
+        assert_eq!(
+            containers,
+            ["client", "config", "object", "command", "pubsub", "script", "function"]
+        );
     }
 
     #[test]

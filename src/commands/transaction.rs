@@ -167,7 +167,11 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
             "EXECABORT Transaction discarded because of previous errors.".into(),
         ));
     }
-    let write = multi.queue.iter().any(|q| q.spec.is_write());
+    // A script may write: its run needs write locks (see `script::run`).
+    let write = multi
+        .queue
+        .iter()
+        .any(|q| q.spec.is_write() || q.spec.has(RUNS_SCRIPT));
     if write {
         if let Some(e) = ctx.shared.write_refusal() {
             unwatch_all(ctx.shared, ctx.client);
@@ -205,12 +209,9 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
         return Ok(());
     }
 
-    let start_db = ctx.client.db;
-    let mut record_db = start_db;
-    let mut record = Vec::new();
-    let mut logged = 0;
     ctx.out.array(multi.queue.len());
     let deny_blocking = std::mem::replace(&mut ctx.client.deny_blocking, true);
+    ctx.effects = Some(Effects::new(ctx.client.db));
     for (q, planned) in multi.queue.iter().zip(plans) {
         let argv = q.args();
         if let Err(e) = planned.and_then(|()| call(ctx, q.spec, &argv)) {
@@ -218,39 +219,84 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
             ctx.out.error(&msg);
             ctx.shared.stats.error_reply(&msg);
         }
-        if let Some(text) = ctx.take_record(q.spec, &argv) {
-            if ctx.ks.db != record_db {
-                record_db = ctx.ks.db;
-                encode_command(&mut record, &[b"SELECT", record_db.to_string().as_bytes()]);
-            }
-            record.extend_from_slice(&text);
-            logged += 1;
-        }
+        let mut effects = ctx
+            .effects
+            .take()
+            .unwrap_or_else(|| Effects::new(ctx.ks.db));
+        effects.add(ctx, q.spec, &argv);
+        ctx.effects = Some(effects);
         ctx.shared.stats.commands_processed();
     }
     ctx.client.deny_blocking = deny_blocking;
-    if !record.is_empty() {
-        // A record must leave the AOF's selected database where it found it.
-        if record_db != start_db {
-            encode_command(&mut record, &[b"SELECT", start_db.to_string().as_bytes()]);
-        }
-        // One command is atomic by itself; several are wrapped so that a reader of the AOF
-        // (and the loader, at a cut-off tail) applies all of them or none.
-        let record = if logged > 1 {
-            let mut wrapped = Vec::with_capacity(record.len() + 32);
-            encode_command(&mut wrapped, &[b"MULTI"]);
-            wrapped.extend_from_slice(&record);
-            encode_command(&mut wrapped, &[b"EXEC"]);
-            wrapped
-        } else {
-            record
-        };
-        if let Some(ack) = ctx.shared.propagate(start_db, record, &ctx.ks.locked) {
-            ctx.client.pending_ack = Some(ack);
-        }
+    if let Some(effects) = ctx.effects.take() {
+        effects.propagate(ctx);
     }
     ctx.ks.locked = Locked::none();
     Ok(())
+}
+
+/// The AOF record of several commands run as one unit (EXEC's queue, a script's calls): their
+/// records in order, with the SELECTs between databases, sent once, wrapped in MULTI/EXEC when
+/// there are several, so that a reader of the AOF (and the loader, at a cut-off tail) applies
+/// all of them or none.
+pub struct Effects {
+    start_db: usize,
+    record_db: usize,
+    record: Vec<u8>,
+    logged: usize,
+}
+
+impl Effects {
+    /// Effects of commands starting in database `db`.
+    pub fn new(db: usize) -> Effects {
+        Effects {
+            start_db: db,
+            record_db: db,
+            record: Vec::new(),
+            logged: 0,
+        }
+    }
+
+    /// Adds the record of the command `ctx` just ran (if it logs one).
+    pub fn add(&mut self, ctx: &mut Ctx, spec: &CommandSpec, argv: &[&[u8]]) {
+        if let Some(text) = ctx.take_record(spec, argv) {
+            if ctx.ks.db != self.record_db {
+                self.record_db = ctx.ks.db;
+                encode_command(
+                    &mut self.record,
+                    &[b"SELECT", self.record_db.to_string().as_bytes()],
+                );
+            }
+            self.record.extend_from_slice(&text);
+            self.logged += 1;
+        }
+    }
+
+    /// Sends the record, under the locks `ctx` still holds.
+    pub fn propagate(mut self, ctx: &mut Ctx) {
+        if self.record.is_empty() {
+            return;
+        }
+        // A record must leave the AOF's selected database where it found it.
+        if self.record_db != self.start_db {
+            encode_command(
+                &mut self.record,
+                &[b"SELECT", self.start_db.to_string().as_bytes()],
+            );
+        }
+        let record = if self.logged > 1 {
+            let mut wrapped = Vec::with_capacity(self.record.len() + 32);
+            encode_command(&mut wrapped, &[b"MULTI"]);
+            wrapped.extend_from_slice(&self.record);
+            encode_command(&mut wrapped, &[b"EXEC"]);
+            wrapped
+        } else {
+            self.record
+        };
+        if let Some(ack) = ctx.shared.propagate(self.start_db, record, &ctx.ks.locked) {
+            ctx.client.pending_ack = Some(ack);
+        }
+    }
 }
 
 #[cfg(test)]

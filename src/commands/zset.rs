@@ -7,8 +7,9 @@ use super::flags::*;
 use super::hash::{distinct_picks, parse_cursor, random};
 use super::list::mpop_args;
 use super::list_blocking::{block, deadline, run_for, KEYS_BUT_LAST};
-use super::set::{scan_options, store_result, KEY12};
+use super::set::{store_result, KEY12};
 use super::{args, CommandError, CommandSpec, Ctx, Keys, KEY1};
+use crate::notify::events::class::ZSET;
 use crate::resp::ReplyBuf;
 use crate::store::zset::Item;
 use crate::store::{Set, Value, ZSet};
@@ -405,16 +406,16 @@ fn zrange_generic(
             r
         }
     };
-    store(ctx, dst, result);
+    store(ctx, dst, result, "zrangestore");
     Ok(())
 }
 
 /// Stores `result` at `dst` (replacing what is there, deadline included) if it has members,
 /// else deletes `dst`; replies with its size. Blocked clients on `dst` are signalled by the
 /// store itself (`Keyspace::set`).
-fn store(ctx: &mut Ctx, dst: &[u8], result: ZSet) {
+fn store(ctx: &mut Ctx, dst: &[u8], result: ZSet, event: &str) {
     let n = result.len();
-    store_result(ctx, dst, n, || Value::ZSet(Box::new(result)));
+    store_result(ctx, dst, n, (ZSET, event), || Value::ZSet(Box::new(result)));
 }
 
 fn zrange(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
@@ -466,7 +467,7 @@ fn zlexcount(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 
 /// ZREMRANGEBYRANK, ZREMRANGEBYSCORE, ZREMRANGEBYLEX: the bounds are parsed before the key is
 /// read, as in Redis; nothing to remove changes nothing (WATCH included).
-fn zremrange(ctx: &mut Ctx, key: &[u8], sel: Select) -> Result<(), CommandError> {
+fn zremrange(ctx: &mut Ctx, key: &[u8], sel: Select, event: &str) -> Result<(), CommandError> {
     let range = match ctx.ks.get_zset(key)? {
         None => None,
         Some(z) => match sel {
@@ -480,27 +481,35 @@ fn zremrange(ctx: &mut Ctx, key: &[u8], sel: Select) -> Result<(), CommandError>
     };
     let z = ctx.ks.existing_zset_mut(key)?.expect("read above");
     let n = z.remove_range(lo, hi);
-    if z.is_empty() {
+    let emptied = z.is_empty();
+    if emptied {
         ctx.ks.remove(key);
     }
     ctx.dirty(n as u64);
+    ctx.notify(ZSET, event, key);
+    ctx.notify_del_if(emptied, key);
     ctx.out.int(n as i64);
     Ok(())
 }
 
 fn zremrangebyrank(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let sel = Select::Rank(args::int(argv[2])?, args::int(argv[3])?);
-    zremrange(ctx, argv[1], sel)
+    zremrange(ctx, argv[1], sel, "zremrangebyrank")
 }
 
 fn zremrangebyscore(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let r = ScoreRange::parse(argv[2], argv[3])?;
-    zremrange(ctx, argv[1], Select::Within(Interval::Score(r), 0, -1))
+    zremrange(
+        ctx,
+        argv[1],
+        Select::Within(Interval::Score(r), 0, -1),
+        "zremrangebyscore",
+    )
 }
 
 fn zremrangebylex(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let i = Interval::lex(argv[2], argv[3])?;
-    zremrange(ctx, argv[1], Select::Within(i, 0, -1))
+    zremrange(ctx, argv[1], Select::Within(i, 0, -1), "zremrangebylex")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -637,6 +646,9 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[&[u8]], incr: bool) -> Result<(), Command
             }
         }
         ctx.dirty(added + updated);
+        if added + updated > 0 {
+            ctx.notify(ZSET, if f.incr { "zincr" } else { "zadd" }, key);
+        }
     }
     if f.incr {
         match last {
@@ -669,10 +681,13 @@ fn zrem(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     }
     let z = ctx.ks.existing_zset_mut(argv[1])?.expect("read above");
     let n = argv[2..].iter().filter(|m| z.remove(m).is_some()).count();
-    if z.is_empty() {
+    let emptied = z.is_empty();
+    if emptied {
         ctx.ks.remove(argv[1]);
     }
     ctx.dirty(n as u64);
+    ctx.notify(ZSET, "zrem", argv[1]);
+    ctx.notify_del_if(emptied, argv[1]);
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -730,10 +745,13 @@ fn pop(ctx: &mut Ctx, key: &[u8], count: usize, max: bool) -> Vec<(Vec<u8>, f64)
         return Vec::new();
     };
     let popped = z.pop(count, max);
-    if z.is_empty() {
+    let emptied = z.is_empty();
+    if emptied {
         ctx.ks.remove(key);
     }
     ctx.dirty(popped.len() as u64);
+    ctx.notify(ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+    ctx.notify_del_if(emptied, key);
     popped
 }
 
@@ -1140,7 +1158,12 @@ fn setop(
     match dst {
         Some(dst) => {
             result.pack_if_fits();
-            store(ctx, dst, result)
+            let event = match op {
+                Op::Union => "zunionstore",
+                Op::Inter => "zinterstore",
+                Op::Diff => "zdiffstore",
+            };
+            store(ctx, dst, result, event)
         }
         None => reply_items(ctx.out, result.iter(), withscores),
     }
@@ -1255,7 +1278,7 @@ fn zscan(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.out.array(0);
         return Ok(());
     };
-    let (count, pattern) = scan_options(&argv[3..])?;
+    let (count, pattern) = args::scan_options(argv)?;
     let packed = matches!(z, ZSet::Packed(_));
     let (next, items) = z.scan(cursor, count);
     let matched: Vec<Item> = items

@@ -483,6 +483,14 @@ impl List {
         matches!(self, List::Chain(_))
     }
 
+    /// How many packed nodes hold the list: what freeing it costs (see `lazyfree`).
+    pub fn node_count(&self) -> usize {
+        match self {
+            List::Packed(_) => 1,
+            List::Chain(c) => c.nodes.len(),
+        }
+    }
+
     /// The nodes, in order (a chain's deque made contiguous).
     fn nodes_mut(&mut self) -> &mut [Node] {
         match self {

@@ -7,7 +7,9 @@
 //! under the locks makes the AOF's order the store's order for every key.
 
 pub mod bytes;
+pub mod dense;
 pub mod expire;
+pub mod lazyfree;
 pub mod limits;
 pub mod list;
 pub mod set;
@@ -351,6 +353,43 @@ impl<'a> Locked<'a> {
             Some(Guard::Read(_)) => read_locked(id),
             None => not_locked(id),
         }
+    }
+
+    /// True if `id` is held, and for writing when `write`.
+    pub fn holds_for(&self, id: ShardId, write: bool) -> bool {
+        match self.guard(id) {
+            Some(Guard::Write(_)) => true,
+            Some(Guard::Read(_)) => !write,
+            None => false,
+        }
+    }
+
+    /// Takes one more shard if no one holds it (a script reaching a key it did not declare):
+    /// never waits, since waiting while holding others, out of the global order, could
+    /// deadlock. False if it is taken, or if this holds it for reading and `write` is asked.
+    pub fn try_add(&mut self, store: &'a Store, id: ShardId, write: bool) -> bool {
+        if self.guard(id).is_some() {
+            return self.holds_for(id, write);
+        }
+        let lock = &store.dbs[id.db as usize].shards[id.shard as usize];
+        let guard = if write {
+            lock.try_write().map(Guard::Write)
+        } else {
+            lock.try_read().map(Guard::Read)
+        };
+        let Some(guard) = guard else {
+            return false;
+        };
+        let (mut ids, mut guards) = match std::mem::replace(&mut self.held, Held::None) {
+            Held::None => (ShardIds::new(), SmallVec::new()),
+            Held::One(s, g) => (smallvec::smallvec![s], smallvec::smallvec![g]),
+            Held::Many { ids, guards } => (ids, guards),
+        };
+        let at = ids.binary_search(&id).unwrap_or_else(|i| i);
+        ids.insert(at, id);
+        guards.insert(at, guard);
+        self.held = Held::Many { ids, guards };
+        true
     }
 
     pub fn shard_ids(&self) -> &[ShardId] {

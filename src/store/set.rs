@@ -2,16 +2,14 @@
 //! (Redis's intset: every entry 16, 32 or 64 bits wide, the smallest width that fits them all)
 //! until it has more than `SET_MAX_INTSET_ENTRIES` members; any other set is a hash table.
 //!
-//! The hash table keeps its members in a dense vector with a hash index of positions beside it,
-//! so that a random member (SPOP, SRANDMEMBER) costs O(1) and SSCAN's cursor is a position in
-//! the vector (see `Table::scan` for why that cursor keeps SCAN's guarantee).
+//! The hash table is a `DenseTable`: members in a dense vector with a hash index of positions
+//! beside it, so that a random member (SPOP, SRANDMEMBER) costs O(1) and SSCAN's cursor is a
+//! position in the vector (see `DenseTable::scan` for why that cursor keeps SCAN's guarantee).
 
-use std::hash::BuildHasher;
-
-use hashbrown::HashTable;
 use smallvec::SmallVec;
 
-use super::{Bytes, KeyHasher};
+use super::dense::DenseTable;
+use super::Bytes;
 use crate::resp::parse::parse_i64;
 
 /// Redis's `set-max-intset-entries` default: past this many members an intset becomes a table.
@@ -232,122 +230,15 @@ impl IntSet {
 }
 
 /// A set's hash table: members in a dense vector, and an index from member to position.
-#[derive(Debug, Clone, Default)]
-pub struct Table {
-    members: Vec<Bytes>,
-    index: HashTable<u32>,
-}
-
-fn hash(m: &[u8]) -> u64 {
-    KeyHasher.hash_one(m)
-}
+pub type Table = DenseTable<Bytes>;
 
 impl Table {
-    fn with_capacity(n: usize) -> Table {
-        Table {
-            members: Vec::with_capacity(n),
-            index: HashTable::with_capacity(n),
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.members.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
-    }
-
-    fn position(&self, m: &[u8]) -> Option<usize> {
-        let members = &self.members;
-        self.index
-            .find(hash(m), |&i| &*members[i as usize] == m)
-            .map(|&i| i as usize)
-    }
-
-    pub fn contains(&self, m: &[u8]) -> bool {
-        self.position(m).is_some()
-    }
-
-    pub fn insert(&mut self, m: &[u8]) -> bool {
-        let members = &self.members;
-        let h = hash(m);
-        if self
-            .index
-            .find(h, |&i| &*members[i as usize] == m)
-            .is_some()
-        {
+    fn insert(&mut self, m: &[u8]) -> bool {
+        if self.contains(m) {
             return false;
         }
-        let pos = self.members.len() as u32;
-        let members = &self.members;
-        self.index
-            .insert_unique(h, pos, |&i| hash(&members[i as usize]));
-        self.members.push(m.into());
+        self.push_new(m.into());
         true
-    }
-
-    pub fn remove(&mut self, m: &[u8]) -> bool {
-        match self.position(m) {
-            Some(i) => {
-                self.remove_at(i);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Removes the member at position `i`; the last member moves into its place.
-    fn remove_at(&mut self, i: usize) -> Bytes {
-        let members = &self.members;
-        let h = hash(&members[i]);
-        if let Ok(e) = self.index.find_entry(h, |&p| p as usize == i) {
-            e.remove();
-        }
-        let last = self.members.len() - 1;
-        if i != last {
-            let members = &self.members;
-            let hl = hash(&members[last]);
-            if let Some(p) = self.index.find_mut(hl, |&p| p as usize == last) {
-                *p = i as u32;
-            }
-        }
-        let m = self.members.swap_remove(i);
-        // Give memory back once the set has shrunk well below what it holds.
-        if self.members.capacity() > 64 && self.members.len() < self.members.capacity() / 4 {
-            self.members.shrink_to(self.members.len() * 2);
-            let members = &self.members;
-            self.index
-                .shrink_to(self.members.len() * 2, |&p| hash(&members[p as usize]));
-        }
-        m
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.members.iter().map(|m| &**m)
-    }
-
-    /// One SSCAN step. Positions are visited from the end down: cursor 0 starts at the end,
-    /// any other cursor `c` means "positions below c remain". A removal moves the last member
-    /// into the hole, i.e. from a position visited already (or about to be) to a lower one,
-    /// never from an unvisited position to a visited one; so a member present for the whole
-    /// scan is returned at least once, as Redis promises. Members added meanwhile may or may
-    /// not be. Returns the next cursor (0: done) and the positions to return.
-    fn scan(&self, cursor: u64, count: usize) -> (u64, std::ops::Range<usize>) {
-        let len = self.members.len();
-        let top = if cursor == 0 {
-            len
-        } else {
-            (cursor.min(len as u64)) as usize
-        };
-        let bottom = top.saturating_sub(count);
-        (bottom as u64, bottom..top)
-    }
-}
-
-impl PartialEq for Table {
-    fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().all(|m| other.contains(m))
     }
 }
 
@@ -384,6 +275,14 @@ impl Set {
     }
 
     /// OBJECT ENCODING's name for the set's encoding.
+    /// What freeing the set costs in allocations (see `lazyfree`): an intset is one.
+    pub fn free_effort(&self) -> usize {
+        match self {
+            Set::Ints(_) => 1,
+            Set::Table(t) => t.len(),
+        }
+    }
+
     pub fn encoding(&self) -> &'static str {
         match self {
             Set::Ints(_) => "intset",
@@ -457,7 +356,7 @@ impl Set {
     pub fn remove(&mut self, m: &[u8]) -> bool {
         match self {
             Set::Ints(s) => parse_i64(m).is_some_and(|v| s.remove(v)),
-            Set::Table(t) => t.remove(m),
+            Set::Table(t) => t.remove(m).is_some(),
         }
     }
 
@@ -465,7 +364,7 @@ impl Set {
     pub fn get(&self, i: usize) -> Member<'_> {
         match self {
             Set::Ints(s) => Member::Int(s.get(i)),
-            Set::Table(t) => Member::Bytes(&t.members[i]),
+            Set::Table(t) => Member::Bytes(t.at(i)),
         }
     }
 
@@ -484,20 +383,19 @@ impl Set {
     pub fn iter(&self) -> Box<dyn Iterator<Item = Member<'_>> + '_> {
         match self {
             Set::Ints(s) => Box::new(s.iter().map(Member::Int)),
-            Set::Table(t) => Box::new(t.iter().map(Member::Bytes)),
+            Set::Table(t) => Box::new(t.iter().map(|m| Member::Bytes(m))),
         }
     }
 
     /// One SSCAN step: the next cursor (0 when done) and the members of this step. An intset
-    /// is returned whole with cursor 0, as Redis does for its compact encodings. A table
-    /// returns at least `count` members (more on a big set, since COUNT is a hint and a scan of
-    /// a million members in tens of steps costs no more than one in a hundred thousand).
+    /// is returned whole with cursor 0, as Redis does for its compact encodings; a table gives
+    /// `count` members a step.
     pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<Member<'_>>) {
         match self {
             Set::Ints(_) => (0, self.iter().collect()),
             Set::Table(t) => {
-                let (next, range) = t.scan(cursor, count.max(t.len() / 16));
-                (next, range.rev().map(|i| self.get(i)).collect())
+                let (next, positions) = t.scan(cursor, count);
+                (next, positions.map(|i| self.get(i)).collect())
             }
         }
     }

@@ -1,10 +1,7 @@
 //! What a key holds.
 
-use std::collections::HashMap;
-
-use ahash::RandomState;
-
 pub use super::bytes::CompactBytes;
+use super::dense::DenseTable;
 pub use super::list::List;
 pub use super::set::Set;
 pub use super::zset::ZSet;
@@ -57,7 +54,9 @@ pub fn is_expired(deadline: u64, clock: u64) -> bool {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Hash {
     Small(Vec<(Bytes, Bytes)>),
-    Large(HashMap<Bytes, Bytes, RandomState>),
+    /// Fields and values in a dense vector with an index: HSCAN's cursor and HRANDFIELD's
+    /// picks are positions in it (see `dense`).
+    Large(DenseTable<(Bytes, Bytes)>),
 }
 
 impl Default for Hash {
@@ -65,6 +64,9 @@ impl Default for Hash {
         Hash::Small(Vec::new())
     }
 }
+
+/// A field and its value, borrowed from a hash.
+pub type FieldValue<'a> = (&'a [u8], &'a [u8]);
 
 impl Hash {
     pub fn len(&self) -> usize {
@@ -81,7 +83,7 @@ impl Hash {
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match self {
             Hash::Small(v) => v.iter().find(|(f, _)| &**f == field).map(|(_, v)| &**v),
-            Hash::Large(m) => m.get(field).map(|v| &**v),
+            Hash::Large(m) => m.get(field).map(|e| &*e.1),
         }
     }
 
@@ -103,19 +105,23 @@ impl Hash {
                 v.push((field.into(), value.into()));
                 return true;
             }
-            let mut m: HashMap<Bytes, Bytes, RandomState> =
-                HashMap::with_capacity_and_hasher(v.len() + 1, RandomState::new());
-            m.extend(v.drain(..));
+            let mut m = DenseTable::with_capacity(v.len() + 1);
+            for e in v.drain(..) {
+                m.push_new(e);
+            }
             *self = Hash::Large(m);
         }
         match self {
             // An existing field keeps its key: no allocation for the field name again.
             Hash::Large(m) => match m.get_mut(field) {
                 Some(slot) => {
-                    *slot = value.into();
+                    slot.1 = value.into();
                     false
                 }
-                None => m.insert(field.into(), value.into()).is_none(),
+                None => {
+                    m.push_new((field.into(), value.into()));
+                    true
+                }
             },
             Hash::Small(_) => unreachable!("converted above"),
         }
@@ -133,6 +139,28 @@ impl Hash {
             },
             Hash::Large(m) => m.remove(field).is_some(),
         }
+    }
+
+    /// One HSCAN step: the next cursor (0 when done) and the fields of this step. A small hash
+    /// is returned whole, as Redis does for a listpack; a large one gives `count` a step.
+    pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<FieldValue<'_>>) {
+        match self {
+            Hash::Small(_) => (0, self.iter().collect()),
+            Hash::Large(m) => {
+                let (next, positions) = m.scan(cursor, count);
+                let fields = positions.map(|i| m.at(i)).map(|(f, v)| (&**f, &**v));
+                (next, fields.collect())
+            }
+        }
+    }
+
+    /// The field and value at position `i` (below `len`), for random picks.
+    pub fn at(&self, i: usize) -> (&[u8], &[u8]) {
+        let (f, v) = match self {
+            Hash::Small(v) => &v[i],
+            Hash::Large(m) => m.at(i),
+        };
+        (f, v)
     }
 
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {

@@ -76,6 +76,15 @@ impl ZSet {
         self.len() == 0
     }
 
+    /// How many allocations freeing the set costs (lazy freeing's estimate, as Redis's: one
+    /// for a packed set, its members for a large one).
+    pub fn free_effort(&self) -> usize {
+        match self {
+            ZSet::Packed(_) => 1,
+            ZSet::Large(l) => l.len,
+        }
+    }
+
     /// `listpack` or `skiplist`, as OBJECT ENCODING names them.
     pub fn encoding(&self) -> &'static str {
         match self {

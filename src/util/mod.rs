@@ -3,4 +3,6 @@
 pub mod clock;
 pub mod glob;
 pub mod ldouble;
+pub mod net;
+pub mod sha1;
 pub mod strtod;

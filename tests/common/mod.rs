@@ -173,8 +173,9 @@ impl RealRedis {
             .args([
                 "--port",
                 &port.to_string(),
+                // What Redis's shipped redis.conf binds, and rudis's default.
                 "--bind",
-                "127.0.0.1",
+                "127.0.0.1 -::1",
                 "--save",
                 "",
             ])
@@ -207,6 +208,59 @@ impl Drop for RealRedis {
     }
 }
 
+/// A TCP connection to 127.0.0.1:`port` from source address `src` (any 127.x.y.z works on
+/// Linux's loopback interface; Redis counts only 127.0.0.1 and ::1 as local).
+pub fn connect_from(src: std::net::Ipv4Addr, port: u16) -> TcpStream {
+    // SAFETY: plain socket calls on a descriptor owned here and handed to TcpStream.
+    unsafe {
+        use std::os::fd::FromRawFd;
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0, "socket");
+        let mut sa: libc::sockaddr_in = std::mem::zeroed();
+        sa.sin_family = libc::AF_INET as libc::sa_family_t;
+        sa.sin_addr.s_addr = u32::from(src).to_be();
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let sap = &sa as *const libc::sockaddr_in as *const libc::sockaddr;
+        assert_eq!(libc::bind(fd, sap, len), 0, "bind {src}");
+        sa.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+        sa.sin_port = port.to_be();
+        let sap = &sa as *const libc::sockaddr_in as *const libc::sockaddr;
+        assert_eq!(libc::connect(fd, sap, len), 0, "connect");
+        TcpStream::from_raw_fd(fd)
+    }
+}
+
+/// Runs a SCAN-family command (`prefix` is e.g. `["HSCAN", "key"]`) with COUNT `count` from
+/// cursor 0 until the cursor is 0 again. Returns every element of every page in order, the
+/// number of calls, and the largest page's element count.
+pub fn scan_pages(c: &mut Raw, prefix: &[&str], count: usize) -> (Vec<Vec<u8>>, usize, usize) {
+    let (mut cursor, mut items, mut calls, mut largest) = ("0".to_string(), Vec::new(), 0, 0);
+    loop {
+        let count = count.to_string();
+        let mut cmd: Vec<&str> = prefix.to_vec();
+        cmd.extend([cursor.as_str(), "COUNT", &count]);
+        let reply = c.frame(&cmd);
+        let Frame::Array(parts) = reply else {
+            panic!("{reply:?}")
+        };
+        let (Frame::Bulk(next), Frame::Array(page)) = (&parts[0], &parts[1]) else {
+            panic!("{parts:?}")
+        };
+        largest = largest.max(page.len());
+        for item in page {
+            let Frame::Bulk(b) = item else {
+                panic!("{item:?}")
+            };
+            items.push(b.clone());
+        }
+        calls += 1;
+        cursor = String::from_utf8(next.clone()).unwrap();
+        if cursor == "0" {
+            return (items, calls, largest);
+        }
+    }
+}
+
 /// A raw RESP connection: send commands, read whole replies as bytes.
 pub struct Raw {
     pub stream: TcpStream,
@@ -215,7 +269,10 @@ pub struct Raw {
 
 impl Raw {
     pub fn connect(port: u16) -> Raw {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        Raw::from_stream(TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+    }
+
+    pub fn from_stream(stream: TcpStream) -> Raw {
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");

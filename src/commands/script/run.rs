@@ -1,0 +1,375 @@
+//! One run of a script or function: its checks (Redis's scriptPrepareForRun), its locks, the
+//! `Host` its `redis.call`s go through (Redis's scriptCall), its effects, and the watch over
+//! its duration (busy-reply-threshold, SCRIPT KILL).
+//!
+//! Locks. A run takes, for writing (for reading when it cannot write), the shards of the keys
+//! it declares. A command it runs on a key it did not declare takes that key's shard too, if
+//! no one holds it (`Locked::try_add`, which never waits: waiting out of the global lock
+//! order could deadlock). Holding every shard it touched until it ends, the run stays atomic.
+//! If another client holds the shard, a run that has not written yet starts again holding
+//! every shard (nothing it did is visible); one that has written cannot, and that command
+//! fails. Either way the script is marked, and later runs of it take every shard from the
+//! start, as standalone Redis in effect does for every script.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::lua::{Host, Target, Vm};
+use super::CommandError;
+use crate::commands::transaction::Effects;
+use crate::commands::{call, lookup, plan, Ctx};
+use crate::scripts::{flags as sflags, Running};
+use crate::shared::Shared;
+use crate::store::{Locked, ShardId, ShardIds};
+
+/// What is run, and how.
+pub struct Plan<'a> {
+    /// EVAL rather than FCALL.
+    pub eval: bool,
+    /// The SHA-1 or the function's name, for error replies.
+    pub name: &'a str,
+    pub flags: u32,
+    /// EVAL_RO, EVALSHA_RO, FCALL_RO.
+    pub ro: bool,
+    pub wide: &'a AtomicBool,
+    pub keys: &'a [&'a [u8]],
+    pub args: &'a [&'a [u8]],
+    pub argv: &'a [&'a [u8]],
+}
+
+/// Runs `f` on this thread's interpreter in `cell`, made anew by `make` when it was built for
+/// another `generation` (after SCRIPT FLUSH, or a change to the libraries). `bytes` sums the
+/// interpreters' memory over the threads, for INFO.
+pub fn with_vm<R>(
+    cell: &'static std::thread::LocalKey<std::cell::RefCell<Option<Vm>>>,
+    generation: u64,
+    bytes: &AtomicUsize,
+    make: impl FnOnce() -> Vm,
+    f: impl FnOnce(&mut Vm) -> R,
+) -> R {
+    let account = |before: usize, after: usize| {
+        if after >= before {
+            bytes.fetch_add(after - before, Ordering::Relaxed);
+        } else {
+            let less = (before - after).min(bytes.load(Ordering::Relaxed));
+            bytes.fetch_sub(less, Ordering::Relaxed);
+        }
+    };
+    cell.with(|cell| {
+        let mut vm = cell.borrow_mut();
+        if vm.as_ref().is_none_or(|v| v.generation != generation) {
+            if let Some(old) = vm.take() {
+                account(old.memory(), 0);
+            }
+            let new = make();
+            account(0, new.memory());
+            *vm = Some(new);
+        }
+        let vm = vm.as_mut().expect("made above");
+        let before = vm.memory();
+        let r = f(vm);
+        account(before, vm.memory());
+        r
+    })
+}
+
+/// The configured busy-reply-threshold, in milliseconds (0: never busy).
+fn threshold_ms(shared: &Shared) -> u64 {
+    shared.config.read().busy_reply_threshold
+}
+
+/// Redis's scriptPrepareForRun checks, for a script with declared flags.
+fn prepare(ctx: &Ctx, plan: &Plan) -> Result<(), CommandError> {
+    if plan.flags & sflags::EVAL_COMPAT_MODE != 0 || plan.flags & sflags::NO_WRITES != 0 {
+        return Ok(());
+    }
+    if let Some(e) = ctx.shared.write_refusal() {
+        return Err(CommandError::Coded(format!(
+            "MISCONF Redis is configured to persist data to AOF, but it's currently unable to \
+             persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only \
+             scripts. AOF error: {}",
+            e.0
+        )));
+    }
+    if plan.ro {
+        return Err(CommandError::Err(
+            "Can not execute a script with write flag using *_ro command.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `target` on `vm` for `ctx`'s client, writing its reply to `ctx.out`.
+pub fn run(ctx: &mut Ctx, vm: &mut Vm, target: Target, plan: &Plan) -> Result<(), CommandError> {
+    prepare(ctx, plan)?;
+    let read_only = plan.ro
+        || (plan.flags & sflags::EVAL_COMPAT_MODE == 0 && plan.flags & sflags::NO_WRITES != 0);
+    let shared = ctx.shared;
+    let in_exec = ctx.effects.is_some();
+    let start_db = ctx.client.db;
+    let reply_start = ctx.out.len();
+    let mut wide = plan.wide.load(Ordering::Relaxed);
+    loop {
+        if !in_exec {
+            let ids: ShardIds = if wide {
+                shared.store.all_shards().collect()
+            } else {
+                plan.keys
+                    .iter()
+                    .map(|k| ShardId::of_key(start_db, k))
+                    .collect()
+            };
+            ctx.ks.locked = shared.lock(ids, !read_only);
+        }
+        let effects = ctx.effects.take().unwrap_or_else(|| Effects::new(start_db));
+        let deny_blocking = std::mem::replace(&mut ctx.client.deny_blocking, true);
+        let in_script = std::mem::replace(&mut ctx.client.in_script, true);
+        let mut host = Run {
+            ctx: &mut *ctx,
+            plan,
+            resp: 2,
+            read_only,
+            lock_write: !read_only,
+            wrote: false,
+            propagate_aof: true,
+            started: Instant::now(),
+            threshold_ms: threshold_ms(shared),
+            running: None,
+            effects: Some(effects),
+            restart: None,
+            in_exec,
+            wide,
+        };
+        let hook = host.threshold_ms > 0;
+        let errors = vm.call(target, plan.name, plan.keys, plan.args, hook, &mut host);
+        let restart = host.restart.take();
+        let effects = host.effects.take();
+        if let Some(r) = host.running.take() {
+            shared.scripts.leave_busy(&r);
+        }
+        drop(host);
+        ctx.client.deny_blocking = deny_blocking;
+        ctx.client.in_script = in_script;
+        ctx.select(start_db);
+        if let Some(mark) = restart {
+            plan.wide.store(true, Ordering::Relaxed);
+            if mark == Restart::Again {
+                // Nothing was written: the run starts again, holding every shard.
+                ctx.out.buf.truncate(reply_start);
+                if let Some(e) = effects {
+                    ctx.effects = in_exec.then_some(e);
+                }
+                if !in_exec {
+                    ctx.ks.locked = Locked::none();
+                }
+                wide = true;
+                continue;
+            }
+        }
+        for e in errors {
+            shared.stats.error_reply(&e);
+        }
+        if let Some(e) = effects {
+            if in_exec {
+                ctx.effects = Some(e);
+            } else {
+                e.propagate(ctx);
+            }
+        }
+        return Ok(());
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Restart {
+    /// Nothing was written yet: run again with every shard.
+    Again,
+    /// Written already: the script goes on with an error; the next run takes every shard.
+    Later,
+}
+
+/// The host of one run (Redis's scriptRunCtx).
+struct Run<'r, 'c, 'a> {
+    ctx: &'r mut Ctx<'c>,
+    plan: &'r Plan<'a>,
+    resp: u8,
+    read_only: bool,
+    lock_write: bool,
+    wrote: bool,
+    propagate_aof: bool,
+    started: Instant,
+    threshold_ms: u64,
+    running: Option<Arc<Running>>,
+    effects: Option<Effects>,
+    restart: Option<Restart>,
+    in_exec: bool,
+    wide: bool,
+}
+
+impl Run<'_, '_, '_> {
+    /// Takes the shards `argv` needs that the run does not hold yet.
+    fn take_shards(&mut self, ids: &ShardIds) -> Result<(), String> {
+        let shared = self.ctx.shared;
+        for &id in ids {
+            if self.ctx.ks.locked.holds_for(id, self.lock_write) {
+                continue;
+            }
+            let rewriting = shared.aof.as_ref().is_some_and(|a| a.rewrite.in_progress());
+            if !rewriting
+                && !self.wide
+                && self
+                    .ctx
+                    .ks
+                    .locked
+                    .try_add(&shared.store, id, self.lock_write)
+            {
+                continue;
+            }
+            let again = !self.wrote && !self.in_exec;
+            self.restart = Some(if again {
+                Restart::Again
+            } else {
+                Restart::Later
+            });
+            return Err(
+                "Script attempted to access a key it did not declare while another client \
+                 held it; run it again (it will now take the whole keyspace)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Host for Run<'_, '_, '_> {
+    fn call(&mut self, argv: &[&[u8]], reply: &mut Vec<u8>) -> Result<(), String> {
+        if self.restart == Some(Restart::Again) {
+            // The run is to be thrown away: nothing more may happen in it.
+            return Err("Script is being run again".into());
+        }
+        // A container's subcommand is the command (SCRIPT LOAD is NOSCRIPT), as Redis's
+        // lookupCommand finds it.
+        let spec = match lookup(argv[0]) {
+            Some(c) if c.subcommands.is_empty() => Some(c),
+            Some(c) => c.subcommand(argv),
+            None => None,
+        };
+        let Some(spec) = spec else {
+            return Err("Unknown Redis command called from script".into());
+        };
+        if !spec.arity_ok(argv.len()) {
+            return Err("Wrong number of args calling Redis command from script".into());
+        }
+        if spec.has(crate::commands::flags::NOSCRIPT)
+            && !self
+                .ctx
+                .shared
+                .scripts
+                .disable_deny_script
+                .load(Ordering::Relaxed)
+        {
+            return Err("This Redis command is not allowed from script".into());
+        }
+        let write = spec.is_write();
+        if write && self.read_only {
+            return Err("Write commands are not allowed from read-only scripts.".into());
+        }
+        if write && !self.wrote {
+            if let Some(e) = self.ctx.shared.write_refusal() {
+                return Err(format!("-{e}"));
+            }
+        }
+        let shared = self.ctx.shared;
+        let ids = match plan(shared, spec, self.ctx.ks.db, argv) {
+            Ok(ids) => ids,
+            Err(e) => {
+                reply.extend_from_slice(format!("-{e}\r\n").as_bytes());
+                return Ok(());
+            }
+        };
+        self.take_shards(&ids)?;
+        if write {
+            self.wrote = true;
+            if let Some(r) = &self.running {
+                r.wrote.store(true, Ordering::SeqCst);
+            }
+        }
+        let start = self.ctx.out.len();
+        let protocol = self.ctx.out.protocol();
+        self.ctx.out.set_protocol(self.resp);
+        if let Err(e) = call(self.ctx, spec, argv) {
+            let msg = e.to_string();
+            self.ctx.out.error(&msg);
+            shared.stats.error_reply(&msg);
+        }
+        self.ctx.out.set_protocol(protocol);
+        let mut effects = self
+            .effects
+            .take()
+            .unwrap_or_else(|| Effects::new(self.ctx.ks.db));
+        if self.propagate_aof {
+            effects.add(self.ctx, spec, argv);
+        } else {
+            // redis.set_repl(REPL_NONE): counted, not logged.
+            let _ = self.ctx.take_record(spec, argv);
+        }
+        self.effects = Some(effects);
+        shared.stats.commands_processed();
+        reply.extend_from_slice(&self.ctx.out.buf[start..]);
+        self.ctx.out.buf.truncate(start);
+        Ok(())
+    }
+
+    fn set_resp(&mut self, resp: u8) {
+        self.resp = resp;
+    }
+
+    fn out(&mut self) -> &mut crate::resp::ReplyBuf {
+        self.ctx.out
+    }
+
+    fn resp(&self) -> u8 {
+        self.resp
+    }
+
+    fn set_repl(&mut self, flags: u8) {
+        self.propagate_aof = flags & 1 != 0;
+    }
+
+    fn interrupt(&mut self) -> bool {
+        if self.running.is_none() {
+            let elapsed = self.started.elapsed().as_millis() as u64;
+            if elapsed < self.threshold_ms {
+                return false;
+            }
+            log::warn!(
+                "Slow script detected: still in execution after {elapsed} milliseconds. You can \
+                 try killing the script using the {} command. Script name is: {}.",
+                if self.plan.eval {
+                    "SCRIPT KILL"
+                } else {
+                    "FUNCTION KILL"
+                },
+                self.plan.name
+            );
+            let r = Arc::new(Running {
+                eval: self.plan.eval,
+                name: self.plan.name.to_owned(),
+                command: self.plan.argv.iter().map(|a| a.to_vec()).collect(),
+                started: self.started,
+                wrote: AtomicBool::new(self.wrote),
+                kill: AtomicBool::new(false),
+            });
+            self.ctx.shared.scripts.enter_busy(r.clone());
+            self.running = Some(r);
+        }
+        self.running
+            .as_ref()
+            .is_some_and(|r| r.kill.load(Ordering::SeqCst))
+    }
+
+    fn command_exists(&self, argv: &[&[u8]]) -> bool {
+        lookup(argv[0]).is_some()
+    }
+}

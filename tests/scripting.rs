@@ -1,0 +1,381 @@
+//! Scripts against the running server: a long script makes others answer BUSY until SCRIPT KILL
+//! stops it (and one that wrote cannot be killed); a script touching keys it did not declare
+//! stays atomic against writers on other workers; scripted writes and function libraries
+//! survive a restart and BGREWRITEAOF, and a real redis-server loads the AOF to the same data.
+mod aofutil;
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aofutil::{redis_loading, wait_log};
+use common::{show, Raw, Rudis};
+
+const BUSY: &[u8] =
+    b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
+
+/// Sends `cmd` until it answers something other than `reply`, for at most `secs`.
+fn wait_until_not(c: &mut Raw, cmd: &[&str], reply: &[u8], secs: u64) -> Vec<u8> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let r = c.cmd(cmd);
+        if r != reply || Instant::now() > deadline {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_long_script_makes_others_busy_until_script_kill() {
+    let r = Rudis::start(&["--workers", "4", "--busy-reply-threshold", "200"]);
+    let mut runner = r.raw();
+    runner.send(&["EVAL", "local i = 0 while true do i = i + 1 end", "0"]);
+    let mut other = r.raw();
+    // Before the threshold the others wait on nothing (they touch no key of the script's).
+    let first = wait_until_not(&mut other, &["PING"], b"+PONG\r\n", 5);
+    assert_eq!(first, BUSY, "{}", show(&first));
+    assert_eq!(other.cmd(&["GET", "x"]), BUSY);
+    // FUNCTION STATS refuses while an EVAL runs, as Redis does.
+    assert!(other.cmd(&["FUNCTION", "STATS"]).starts_with(b"-BUSY"));
+    assert_eq!(
+        other.cmd(&["FUNCTION", "KILL"]),
+        BUSY,
+        "FUNCTION KILL cannot stop an EVAL"
+    );
+    assert_eq!(other.cmd(&["SCRIPT", "KILL"]), b"+OK\r\n");
+    let reply = runner.read_reply();
+    assert!(
+        reply.starts_with(b"-ERR Script killed by user with SCRIPT KILL..."),
+        "{}",
+        show(&reply)
+    );
+    assert_eq!(other.cmd(&["SET", "x", "1"]), b"+OK\r\n");
+    assert_eq!(runner.cmd(&["GET", "x"]), b"$1\r\n1\r\n");
+    assert_eq!(
+        other.cmd(&["SCRIPT", "KILL"]),
+        b"-NOTBUSY No scripts in execution right now.\r\n"
+    );
+    // A pcall inside the script cannot catch the kill.
+    runner.send(&[
+        "EVAL",
+        "while true do pcall(function() while true do end end) end",
+        "0",
+    ]);
+    assert_eq!(wait_until_not(&mut other, &["PING"], b"+PONG\r\n", 5), BUSY);
+    assert_eq!(other.cmd(&["SCRIPT", "KILL"]), b"+OK\r\n");
+    assert!(runner.read_reply().starts_with(b"-ERR Script killed"));
+    assert_eq!(other.cmd(&["PING"]), b"+PONG\r\n");
+}
+
+#[test]
+fn a_script_that_wrote_cannot_be_killed() {
+    let r = Rudis::start(&["--workers", "4", "--busy-reply-threshold", "100"]);
+    let mut runner = r.raw();
+    // Writes, then loops until its deadline (1.5 s): SCRIPT KILL must not stop it.
+    runner.send(&[
+        "EVAL",
+        "redis.call('set', KEYS[1], 'partial') local t = redis.call('time') \
+         local stop = tonumber(t[1]) + 2 \
+         while tonumber(redis.call('time')[1]) < stop do end \
+         redis.call('set', KEYS[1], 'done') return 'finished'",
+        "1",
+        "w",
+    ]);
+    let mut other = r.raw();
+    let busy = wait_until_not(&mut other, &["PING"], b"+PONG\r\n", 5);
+    assert_eq!(busy, BUSY, "{}", show(&busy));
+    let kill = other.cmd(&["SCRIPT", "KILL"]);
+    assert!(
+        kill.starts_with(
+            b"-UNKILLABLE Sorry the script already executed write commands against the dataset."
+        ),
+        "{}",
+        show(&kill)
+    );
+    assert_eq!(runner.read_reply(), b"$8\r\nfinished\r\n");
+    assert_eq!(other.cmd(&["GET", "w"]), b"$4\r\ndone\r\n");
+}
+
+#[test]
+fn a_long_function_is_stopped_by_function_kill() {
+    let r = Rudis::start(&["--workers", "4", "--busy-reply-threshold", "100"]);
+    let mut c = r.raw();
+    let lib = "#!lua name=spin\nredis.register_function('spin', function() while true do end end)";
+    assert_eq!(c.cmd(&["FUNCTION", "LOAD", lib]), b"$4\r\nspin\r\n");
+    c.send(&["FCALL", "spin", "0"]);
+    let mut other = r.raw();
+    let busy = wait_until_not(&mut other, &["PING"], b"+PONG\r\n", 5);
+    assert!(
+        busy.starts_with(b"-BUSY Redis is busy running a script. You can only call FUNCTION KILL"),
+        "{}",
+        show(&busy)
+    );
+    let stats = show(&other.cmd(&["FUNCTION", "STATS"]));
+    assert!(
+        stats.contains("spin") && stats.contains("duration_ms"),
+        "{stats}"
+    );
+    assert!(other.cmd(&["SCRIPT", "KILL"]).starts_with(b"-BUSY"));
+    assert_eq!(other.cmd(&["FUNCTION", "KILL"]), b"+OK\r\n");
+    assert!(c.read_reply().starts_with(b"-ERR Script killed"));
+    assert_eq!(other.cmd(&["PING"]), b"+PONG\r\n");
+}
+
+/// A script that reads and rewrites keys it never declares (numkeys 0) while other clients,
+/// on other workers, write the same keys: each script run sees and leaves a consistent state.
+#[test]
+fn undeclared_keys_stay_atomic_against_other_writers() {
+    let r = Rudis::start(&["--workers", "4"]);
+    let mut c = r.raw();
+    let keys: Vec<String> = (0..8).map(|i| format!("u{i}")).collect();
+    for k in &keys {
+        c.cmd(&["SET", k, "0"]);
+    }
+    // Moves one unit from every key to the next and checks the sum is unchanged, twice:
+    // another client's write between its reads would break the check.
+    let script = "local keys = {} for i = 0, 7 do keys[#keys+1] = 'u' .. i end \
+        local function sum() local s = 0 for _, k in ipairs(keys) do \
+        s = s + tonumber(redis.call('get', k)) end return s end \
+        local before = sum() \
+        for i = 1, #keys do redis.call('incrby', keys[i], 1) \
+        redis.call('decrby', keys[(i % #keys) + 1], 1) end \
+        local after = sum() if before ~= after then return redis.error_reply('torn') end \
+        return after";
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..3)
+        .map(|w| {
+            let port = r.port;
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut c = Raw::connect(port);
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    // Each MULTI adds +1 and -1: sums stay constant for consistent readers.
+                    let a = format!("u{}", (n + w) % 8);
+                    let b = format!("u{}", (n + w + 3) % 8);
+                    c.cmd(&["MULTI"]);
+                    c.cmd(&["INCR", &a]);
+                    c.cmd(&["DECR", &b]);
+                    let r = c.cmd(&["EXEC"]);
+                    assert!(r.starts_with(b"*2"), "{}", show(&r));
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut runs = 0;
+    while Instant::now() < deadline {
+        let reply = c.cmd(&["EVAL", script, "0"]);
+        assert_eq!(reply, b":0\r\n", "run {runs}: {}", show(&reply));
+        runs += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let writes: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert!(runs > 10 && writes > 100, "runs {runs}, writes {writes}");
+}
+
+#[test]
+fn scripted_writes_and_functions_survive_restart_and_rewrite() {
+    let mut r = Rudis::start(&["--auto-aof-rewrite-percentage", "0"]);
+    let mut c = r.raw();
+    let lib = "#!lua name=counters\nredis.register_function('bump', function(keys, args) \
+        redis.call('incrby', keys[1], args[1]) return redis.call('rpush', keys[2], args[1]) end)";
+    assert_eq!(c.cmd(&["FUNCTION", "LOAD", lib]), b"$8\r\ncounters\r\n");
+    let sha = String::from_utf8(c.cmd(&[
+        "SCRIPT",
+        "LOAD",
+        "redis.call('incr', KEYS[1]) redis.call('select', 3) \
+             redis.call('set', 'in3', ARGV[1]) redis.call('select', 0) \
+             return redis.call('incr', KEYS[1])",
+    ]))
+    .unwrap();
+    let sha = sha.lines().nth(1).unwrap().to_string();
+    for i in 0..50 {
+        c.cmd(&["EVALSHA", &sha, "1", "n", &format!("v{i}")]);
+        c.cmd(&["FCALL", "bump", "2", "total", "list", &i.to_string()]);
+    }
+    // A script whose writes are not logged (set_repl) and a read-only one: nothing to replay.
+    c.cmd(&[
+        "EVAL",
+        "redis.set_repl(redis.REPL_NONE) return redis.call('set', 'unlogged', 1)",
+        "0",
+    ]);
+    c.cmd(&["EVAL_RO", "return redis.call('get', 'n')", "0"]);
+    let expect = |c: &mut Raw| {
+        assert_eq!(c.cmd(&["GET", "n"]), b"$3\r\n100\r\n");
+        assert_eq!(c.cmd(&["GET", "total"]), b"$4\r\n1225\r\n");
+        assert_eq!(c.cmd(&["LLEN", "list"]), b":50\r\n");
+        assert_eq!(
+            c.cmd(&["FCALL", "bump", "2", "total", "list", "0"]),
+            b":51\r\n"
+        );
+        c.cmd(&["RPOP", "list"]);
+        c.cmd(&["SELECT", "3"]);
+        assert_eq!(c.cmd(&["GET", "in3"]), b"$3\r\nv49\r\n");
+        c.cmd(&["SELECT", "0"]);
+    };
+    expect(&mut c);
+    let aof = std::fs::read(r.aof_path()).unwrap();
+    let text = String::from_utf8_lossy(&aof);
+    assert!(
+        !text.contains("EVALSHA") && !text.contains("FCALL"),
+        "{text}"
+    );
+    assert!(
+        text.contains("MULTI") && text.contains("FUNCTION"),
+        "{text}"
+    );
+    assert!(!text.contains("unlogged"), "{text}");
+
+    r.restart();
+    let mut c = r.raw();
+    expect(&mut c);
+    // The same data through a real redis-server reading the file.
+    let (redis, _dir) = redis_loading(&r.aof_path());
+    let mut rc = redis.raw();
+    expect(&mut rc);
+    drop(rc);
+    drop(redis);
+
+    assert!(c.cmd(&["BGREWRITEAOF"]).starts_with(b"+"));
+    wait_log(&r, "Background AOF rewrite finished successfully", 1, 20);
+    let rewritten = String::from_utf8_lossy(&std::fs::read(r.aof_path()).unwrap()).into_owned();
+    assert!(rewritten.contains("counters"), "{rewritten}");
+    r.restart();
+    let mut c = r.raw();
+    expect(&mut c);
+    assert_eq!(
+        c.cmd(&["FUNCTION", "LOAD", lib]),
+        b"-ERR Library 'counters' already exists\r\n"
+    );
+    let (redis, _dir) = redis_loading(&r.aof_path());
+    expect(&mut redis.raw());
+}
+
+#[test]
+fn functions_dump_and_restore_with_a_real_redis() {
+    let r = Rudis::start(&[]);
+    let redis = common::RealRedis::start(&[]);
+    let lib = "#!lua name=dumped\nredis.register_function('hello', function() return 'hi from a restored library, long enough to be compressed by redis' end)";
+    let mut c = r.raw();
+    let mut rc = redis.raw();
+    assert!(rc.cmd(&["FUNCTION", "LOAD", lib]).starts_with(b"$6"));
+    // Redis's payload (LZF-compressed code) restores here, and ours there.
+    let theirs = rc.frame(&["FUNCTION", "DUMP"]);
+    let rudis::resp::Frame::Bulk(theirs) = theirs else {
+        panic!("{theirs:?}")
+    };
+    assert_eq!(c.cmd(&[&b"FUNCTION"[..], b"RESTORE", &theirs]), b"+OK\r\n");
+    assert!(c
+        .cmd(&["FCALL", "hello", "0"])
+        .starts_with(b"$65\r\nhi from"));
+    let rudis::resp::Frame::Bulk(ours) = c.frame(&["FUNCTION", "DUMP"]) else {
+        panic!()
+    };
+    assert_eq!(
+        rc.cmd(&[&b"FUNCTION"[..], b"RESTORE", &ours]),
+        b"-ERR Library dumped already exists\r\n"
+    );
+    assert_eq!(
+        rc.cmd(&[&b"FUNCTION"[..], b"RESTORE", &ours, b"FLUSH"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(
+        c.cmd(&[&b"FUNCTION"[..], b"RESTORE", &ours]),
+        b"-ERR Library dumped already exists\r\n"
+    );
+    assert_eq!(
+        c.cmd(&[&b"FUNCTION"[..], b"RESTORE", &ours, b"REPLACE"]),
+        b"+OK\r\n"
+    );
+    let mut bad = ours.clone();
+    bad[5] ^= 1;
+    assert_eq!(
+        c.cmd(&[&b"FUNCTION"[..], b"RESTORE", &bad]),
+        b"-ERR DUMP payload version or checksum are wrong\r\n"
+    );
+}
+
+/// Two keys in different shards.
+fn keys_in_two_shards() -> (String, String) {
+    let a = "held".to_string();
+    let b = (0..)
+        .map(|i| format!("other{i}"))
+        .find(|k| rudis::store::shard_of(k.as_bytes()) != rudis::store::shard_of(a.as_bytes()))
+        .unwrap();
+    (a, b)
+}
+
+/// A script reaching an undeclared key whose shard another script holds: with nothing written
+/// yet it runs again holding every shard (and waits its turn); having written, that call fails.
+/// Either way the next run of it holds every shard from the start.
+#[test]
+fn an_undeclared_key_held_elsewhere_reruns_or_fails() {
+    let r = Rudis::start(&["--workers", "4"]);
+    let (held, other) = keys_in_two_shards();
+    let mut c = r.raw();
+    c.cmd(&["SET", &held, "before"]);
+    let hold = |r: &Rudis, held: &str| {
+        let mut h = r.raw();
+        // Holds `held`'s shard for about 400 ms, then changes it.
+        h.send(&[
+            "EVAL",
+            "local t0 = redis.call('time') local stop = t0[1] * 1000000 + t0[2] + 400000 \
+             while true do local t = redis.call('time') if t[1] * 1000000 + t[2] > stop then break end end \
+             return redis.call('set', KEYS[1], 'after')",
+            "1",
+            held,
+        ]);
+        std::thread::sleep(Duration::from_millis(100));
+        h
+    };
+    let mut h = hold(&r, &held);
+    let reader = format!("return redis.call('get', '{held}')");
+    // Rerun with every shard: waits for the holder, then reads what it left.
+    assert_eq!(c.cmd(&["EVAL", &reader, "0"]), b"$5\r\nafter\r\n");
+    assert_eq!(h.read_reply(), b"+OK\r\n");
+
+    c.cmd(&["SET", &held, "before"]);
+    let mut h = hold(&r, &held);
+    let writer = format!("redis.call('set', '{other}', 'w') return redis.pcall('get', '{held}')");
+    let reply = c.cmd(&["EVAL", &writer, "0"]);
+    assert!(
+        reply.starts_with(b"-ERR Script attempted to access a key it did not declare"),
+        "{}",
+        show(&reply)
+    );
+    assert_eq!(h.read_reply(), b"+OK\r\n");
+    // Marked: this run holds every shard from the start, so it waits and reads.
+    let mut h = hold(&r, &held);
+    assert_eq!(c.cmd(&["EVAL", &writer, "0"]), b"$5\r\nafter\r\n");
+    assert_eq!(h.read_reply(), b"+OK\r\n");
+}
+
+#[test]
+fn shutdown_nosave_ends_a_script_that_wrote() {
+    let mut r = Rudis::start(&["--workers", "4", "--busy-reply-threshold", "100"]);
+    let mut c = r.raw();
+    c.cmd(&["SET", "before", "1"]);
+    let mut runner = r.raw();
+    runner.send(&[
+        "EVAL",
+        "redis.call('set', 'partial', 1) while true do end",
+        "0",
+    ]);
+    let mut other = r.raw();
+    assert_eq!(wait_until_not(&mut other, &["PING"], b"+PONG\r\n", 5), BUSY);
+    assert!(other.cmd(&["SCRIPT", "KILL"]).starts_with(b"-UNKILLABLE"));
+    assert_eq!(other.cmd(&["SHUTDOWN"]), BUSY);
+    other.send(&["SHUTDOWN", "NOSAVE"]);
+    let status = aofutil::wait_exit(&mut r, 10);
+    assert!(status.success(), "{status:?}");
+    // Started again: what was logged before the script is there, the script's write is not.
+    r.restart();
+    let mut c = r.raw();
+    assert_eq!(c.cmd(&["GET", "before"]), b"$1\r\n1\r\n");
+    assert_eq!(c.cmd(&["EXISTS", "partial"]), b":0\r\n");
+}
