@@ -277,7 +277,8 @@ scripts!(
     tracking,
     scripting,
     hll,
-    geo
+    geo,
+    zsets
 );
 
 /// A script word holding exactly `b`, whatever its bytes.
@@ -540,4 +541,107 @@ fn generated_keyspace_commands() {
         script.push('\n');
     }
     run_script("generated_keyspace_commands", &script);
+}
+
+/// Sorted sets under thousands of random writes and reads on a few keys (members enough to pass
+/// 128 and become skiplists, scores with many ties, fractions and infinities): every reply,
+/// and the whole of each set now and then, must be Redis's.
+#[test]
+fn generated_zset_ops() {
+    let mut g = Rng::seeded(0x510e_527f_ade6_82d1);
+    let score = |g: &mut Rng| match g.below(10) {
+        0 => format!("{}.{}", g.below(40) as i64 - 20, g.below(1000)),
+        1 => ["inf", "-inf", "+inf", "0.1", "-0", "1e300", "5e-324"][g.below(7) as usize].into(),
+        2 => format!("({}", g.below(40) as i64 - 20),
+        _ => format!("{}", g.below(40) as i64 - 20),
+    };
+    let bound = |g: &mut Rng| match g.below(8) {
+        0 => "-inf".to_string(),
+        1 => "+inf".to_string(),
+        2 => format!("({}", g.below(40) as i64 - 20),
+        _ => format!("{}", g.below(40) as i64 - 20),
+    };
+    let lex = |g: &mut Rng| match g.below(6) {
+        0 => "-".to_string(),
+        1 => "+".to_string(),
+        2 => format!("(m{}", g.below(300)),
+        _ => format!("[m{}", g.below(300)),
+    };
+    let mut script = String::new();
+    for i in 0..4000 {
+        let k = format!("z{}", g.below(3));
+        let m = format!("m{}", g.below(300));
+        let s = score(&mut g).trim_start_matches('(').to_string();
+        let line = match g.below(24) {
+            0..=5 => {
+                let flags = ["", "NX ", "XX ", "GT ", "LT ", "CH ", "XX CH ", "GT CH "];
+                let mut pairs = String::new();
+                for _ in 0..1 + g.below(4) {
+                    let s = score(&mut g).trim_start_matches('(').to_string();
+                    pairs.push_str(&format!(" {s} m{}", g.below(300)));
+                }
+                format!(
+                    "ZADD {k} {}{}",
+                    flags[g.below(8) as usize],
+                    pairs.trim_start()
+                )
+            }
+            6 => format!("ZADD {k} INCR {s} {m}"),
+            7 | 8 => format!("ZINCRBY {k} {s} {m}"),
+            9 => format!("ZREM {k} {m} m{}", g.below(300)),
+            10 => format!("ZSCORE {k} {m}"),
+            11 => format!("ZRANK {k} {m}"),
+            12 => format!("ZREVRANK {k} {m}"),
+            13 => format!("ZCOUNT {k} {} {}", bound(&mut g), bound(&mut g)),
+            14 => format!(
+                "ZRANGE {k} {} {} WITHSCORES",
+                g.below(200) as i64 - 100,
+                g.below(200) as i64 - 100
+            ),
+            15 => format!(
+                "ZRANGEBYSCORE {k} {} {} WITHSCORES LIMIT {} {}",
+                bound(&mut g),
+                bound(&mut g),
+                g.below(10),
+                g.below(20) as i64 - 2
+            ),
+            16 => format!("ZREVRANGEBYSCORE {k} {} {}", bound(&mut g), bound(&mut g)),
+            17 => format!(
+                "ZREMRANGEBYRANK {k} {} {}",
+                g.below(100),
+                g.below(100) as i64 - 90
+            ),
+            18 => {
+                let a = g.below(40) as i64 - 20;
+                format!("ZREMRANGEBYSCORE {k} {a} ({}", a + 1)
+            }
+            19 => format!(
+                "{} {k} {}",
+                ["ZPOPMIN", "ZPOPMAX"][g.below(2) as usize],
+                g.below(3)
+            ),
+            20 => format!(
+                "{} z{} 2 z0 z{} WEIGHTS {} {} AGGREGATE {}",
+                ["ZUNIONSTORE", "ZINTERSTORE"][g.below(2) as usize],
+                3 + g.below(2),
+                g.below(3),
+                g.below(5) as i64 - 2,
+                score(&mut g).trim_start_matches('('),
+                ["SUM", "MIN", "MAX"][g.below(3) as usize]
+            ),
+            21 => format!("ZADD lex 0 {m}"),
+            22 => format!("ZRANGEBYLEX lex {} {} LIMIT 0 10", lex(&mut g), lex(&mut g)),
+            _ => format!("ZMSCORE {k} {m} m{}", g.below(300)),
+        };
+        script.push_str(&line);
+        script.push('\n');
+        if i % 200 == 0 {
+            for k in ["z0", "z1", "z2", "z3", "z4", "lex"] {
+                script.push_str(&format!(
+                    "ZRANGE {k} 0 -1 WITHSCORES\nOBJECT ENCODING {k}\n"
+                ));
+            }
+        }
+    }
+    run_script("generated_zset_ops", &script);
 }

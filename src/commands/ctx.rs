@@ -743,17 +743,15 @@ impl<'a> Keyspace<'a> {
     ) -> Result<&mut ZSet, CommandError> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
-        self.shared.watches.touch(db, key);
+        modified(self.shared, self.client_id, db, key);
+        let shared = self.shared;
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
-        let mut created = false;
         let v = shard.get_or_insert_hashed(h, key, || {
-            created = true;
+            // Under the writer's locks, as blocking registration is: no wake-up is lost.
+            shared.blocking.signal(db, key);
+            key_event(shared, NEW, "new", db, key);
             Value::ZSet(Box::new(make()))
         });
-        if created {
-            // Under the writer's locks, as blocking registration is: no wake-up is lost.
-            self.shared.blocking.signal(db, key);
-        }
         match v {
             Value::ZSet(z) => Ok(z),
             _ => Err(CommandError::WrongType),

@@ -68,7 +68,10 @@ fn plan_hashed(
     Ok(match spec.keys {
         Keys::None => SmallVec::new(),
         Keys::Parsed { whole_db, .. } if whole_db(argv) => shared.store.db_shards(db).collect(),
-        Keys::Range { .. } | Keys::KeyNum { .. } | Keys::Parsed { .. } => {
+        Keys::Range { .. }
+        | Keys::KeyNum { .. }
+        | Keys::DestKeyNum { .. }
+        | Keys::Parsed { .. } => {
             let mut ids = ShardIds::new();
             for i in spec.key_positions(argv) {
                 let h = hash_key(argv[i]);
@@ -278,7 +281,11 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[&[u8]]) -> Result<
         let db = ctx.ks.db;
         if let Some(key) = one_key(spec, argv) {
             ctx.ks.expire_if_needed(db, key);
-        } else if let Keys::Range { .. } | Keys::KeyNum { .. } | Keys::Parsed { .. } = spec.keys {
+        } else if let Keys::Range { .. }
+        | Keys::KeyNum { .. }
+        | Keys::DestKeyNum { .. }
+        | Keys::Parsed { .. } = spec.keys
+        {
             // Not a `Keys::Custom` command's: some of its keys are in another database.
             for i in spec.key_positions(argv) {
                 ctx.ks.expire_if_needed(db, argv[i]);

@@ -7,6 +7,7 @@ use std::cmp::Ordering;
 use super::flags::*;
 use super::sort::pqsort;
 use super::{args, CommandError, CommandSpec, Ctx, Keys, KEY1};
+use crate::notify::events::class::{GENERIC, ZSET};
 use crate::store::geo::{self, Shape, ShapeKind};
 use crate::store::{Value, ZSet};
 
@@ -181,9 +182,7 @@ fn geoadd(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.out.int(0);
         return Ok(());
     }
-    let max_len = items.iter().map(|(_, m)| m.len()).max().unwrap_or(0);
-    let n = items.len();
-    let z = ctx.ks.zset_or_new(key, || ZSet::with_hint(n, max_len))?;
+    let z = ctx.ks.zset_or_new(key, ZSet::default)?;
     let (mut added, mut updated) = (0i64, 0i64);
     for &(score, member) in &items {
         let score = score as f64;
@@ -200,6 +199,10 @@ fn geoadd(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         }
     }
     ctx.dirty((added + updated) as u64);
+    // GEOADD is ZADD in Redis: the same event.
+    if added + updated > 0 {
+        ctx.notify(ZSET, "zadd", key);
+    }
     let scores: Vec<String> = items.iter().map(|(s, _)| s.to_string()).collect();
     let mut logged: Vec<&[u8]> = vec![b"ZADD"];
     logged.extend_from_slice(&argv[1..first]);
@@ -529,7 +532,14 @@ fn search(ctx: &mut Ctx, argv: &[&[u8]], form: Form) -> Result<(), CommandError>
     }
     match o.store {
         None => reply_points(ctx, &found, &o),
-        Some(dest) => store_points(ctx, dest, found, o.storedist),
+        Some(dest) => {
+            let event = if argv[0].eq_ignore_ascii_case(b"geosearchstore") {
+                "geosearchstore"
+            } else {
+                "georadiusstore"
+            };
+            store_points(ctx, dest, found, o.storedist, event)
+        }
     }
     Ok(())
 }
@@ -589,20 +599,21 @@ fn reply_points(ctx: &mut Ctx, found: &[Point], o: &SearchOpts) {
 
 /// STORE / STOREDIST / GEOSEARCHSTORE: the matches as a sorted set under `dest` (scored by
 /// geohash, or by distance in the unit), replacing it; none deletes it.
-fn store_points(ctx: &mut Ctx, dest: &[u8], found: Vec<Point>, storedist: bool) {
+fn store_points(ctx: &mut Ctx, dest: &[u8], found: Vec<Point>, storedist: bool, event: &str) {
     let n = found.len();
     if n == 0 {
         if ctx.ks.remove(dest).is_some() {
             ctx.dirty(1);
+            ctx.notify(GENERIC, "del", dest);
         }
     } else {
-        let max_len = found.iter().map(|p| p.member.len()).max().unwrap_or(0);
-        let mut z = ZSet::with_hint(n, max_len);
+        let mut z = ZSet::default();
         for p in &found {
             z.insert(&p.member, if storedist { p.dist } else { p.score });
         }
         ctx.ks.set(dest, Value::ZSet(Box::new(z)));
         ctx.dirty(n as u64);
+        ctx.notify(ZSET, event, dest);
     }
     ctx.out.int(n as i64);
 }

@@ -518,8 +518,17 @@ fn lmpop_keys(argv: &[&[u8]]) -> Result<usize, CommandError> {
 /// LMPOP's arguments after its name (`argv[0]` is not read: BLMPOP's timeout sits there):
 /// numkeys, the end, the count (1 without COUNT), checked in Redis's order.
 pub(super) fn lmpop_args(argv: &[&[u8]]) -> Result<(usize, End, usize), CommandError> {
+    mpop_args(argv, parse_end)
+}
+
+/// LMPOP's and ZMPOP's arguments: numkeys, the word after the keys (`which` reads it: LEFT
+/// or RIGHT, MIN or MAX), the count.
+pub(super) fn mpop_args<W>(
+    argv: &[&[u8]],
+    which: impl FnOnce(&[u8]) -> Result<W, CommandError>,
+) -> Result<(usize, W, usize), CommandError> {
     let n = lmpop_keys(argv)?;
-    let end = parse_end(argv[2 + n])?;
+    let end = which(argv[2 + n])?;
     let mut count = None;
     let mut i = 3 + n;
     while i < argv.len() {

@@ -19,7 +19,7 @@ use crate::shared::Shared;
 use crate::store::list::End;
 
 /// Every argument but the first and the last (the timeout) is a key.
-const KEYS_BUT_LAST: Keys = Keys::Range {
+pub(super) const KEYS_BUT_LAST: Keys = Keys::Range {
     first: 1,
     last: -2,
     step: 1,
@@ -74,7 +74,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 /// A timeout in seconds (fractions allowed), as Redis's `getTimeoutFromObjectOrReply`: the
 /// deadline, None for 0 (for ever).
-fn deadline(arg: &[u8]) -> Result<Option<Instant>, CommandError> {
+pub(super) fn deadline(arg: &[u8]) -> Result<Option<Instant>, CommandError> {
     let Some(ms) = crate::util::ldouble::timeout_ms(arg) else {
         return Err(CommandError::Err(
             "timeout is not a float or out of range".into(),
@@ -98,7 +98,7 @@ fn end_word(end: End) -> &'static [u8] {
 }
 
 /// Blocks the client on `keys`, or, when it may not block, gives the timeout reply now.
-fn block(
+pub(super) fn block(
     ctx: &mut Ctx,
     keys: &[&[u8]],
     deadline: Option<Instant>,
@@ -148,7 +148,12 @@ fn serving(
 
 /// Runs `argv` (a non-blocking command) for `client`, its reply appended to `out`; true if
 /// the reply is neither null nor an error.
-fn run_for(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut ReplyBuf) -> bool {
+pub(super) fn run_for(
+    shared: &Shared,
+    client: &mut Client,
+    argv: &[&[u8]],
+    out: &mut ReplyBuf,
+) -> bool {
     let Some(spec) = lookup(argv[0]) else {
         return false;
     };

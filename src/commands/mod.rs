@@ -39,6 +39,7 @@ pub mod sort;
 pub mod string;
 pub mod tracking;
 pub mod transaction;
+pub mod zset;
 
 pub use args::Args;
 pub use ctx::Ctx;

@@ -11,7 +11,7 @@ use crate::store::set::Member;
 use crate::store::{Set, Value};
 use crate::util::glob;
 
-const KEY12: Keys = Keys::Range {
+pub(super) const KEY12: Keys = Keys::Range {
     first: 1,
     last: 2,
     step: 1,
@@ -122,7 +122,7 @@ fn scard(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 /// A count that must not be negative (Redis's `getPositiveLongFromObjectOrReply`).
-fn positive(arg: &[u8]) -> Result<u64, CommandError> {
+pub(super) fn positive(arg: &[u8]) -> Result<u64, CommandError> {
     args::int(arg)
         .ok()
         .filter(|n| *n >= 0)
@@ -317,10 +317,23 @@ fn lookup<'k>(ks: &'k Keyspace, keys: &[&[u8]]) -> Result<Vec<Option<&'k Set>>, 
 /// else deletes `dst`; emits `event` (or `del`), replies with its size.
 fn store(ctx: &mut Ctx, dst: &[u8], result: Set, event: &str) {
     let n = result.len();
+    store_result(ctx, dst, n, (SET, event), || Value::Set(Box::new(result)));
+}
+
+/// A *STORE command's end (sets and sorted sets): `value` (of `n` members) replaces `dst`
+/// with the keyspace event `event` (class, name), or with none `dst` is deleted (`del`); the
+/// reply is `n`.
+pub(super) fn store_result(
+    ctx: &mut Ctx,
+    dst: &[u8],
+    n: usize,
+    event: (u32, &str),
+    value: impl FnOnce() -> Value,
+) {
     if n > 0 {
-        ctx.ks.set(dst, Value::Set(Box::new(result)));
+        ctx.ks.set(dst, value());
         ctx.dirty(1);
-        ctx.notify(SET, event, dst);
+        ctx.notify(event.0, event.1, dst);
     } else if ctx.ks.remove(dst).is_some() {
         ctx.dirty(1);
         ctx.notify(GENERIC, "del", dst);

@@ -132,6 +132,9 @@ pub enum Keys {
         whole_db: fn(&[&[u8]]) -> bool,
         more_key: fn(&[&[u8]]) -> Option<usize>,
     },
+    /// A destination key at 1, then keys as `KeyNum` (ZUNIONSTORE dst numkeys key ...): COMMAND
+    /// INFO reports 1 1 1, as Redis's legacy range covers the destination only.
+    DestKeyNum { count: i32, first: i32, step: i32 },
 }
 
 pub struct CommandSpec {
@@ -206,6 +209,7 @@ impl CommandSpec {
         match self.keys {
             Keys::Range { first, last, step } => (first, last, step),
             Keys::Custom { range, .. } | Keys::Parsed { range, .. } => range,
+            Keys::DestKeyNum { .. } => (1, 1, 1),
             _ => (0, 0, 0),
         }
     }
@@ -224,6 +228,10 @@ impl CommandSpec {
         Some(match self.keys {
             Keys::Range { first, last, step } => KeyPositions::new((first, last, step), argc),
             Keys::KeyNum { count, first, step } => KeyPositions::counted(argv, count, first, step)?,
+            Keys::DestKeyNum { count, first, step } => KeyPositions {
+                lead: 1,
+                ..KeyPositions::counted(argv, count, first, step)?
+            },
             Keys::Custom { range, .. } | Keys::Parsed { range, .. } => {
                 KeyPositions::new(range, argc)
             }
@@ -236,7 +244,7 @@ impl CommandSpec {
         match self.keys {
             Keys::Range { first, .. } => first > 0,
             Keys::Custom { range, .. } | Keys::Parsed { range, .. } => range.0 > 0,
-            Keys::KeyNum { .. } => true,
+            Keys::KeyNum { .. } | Keys::DestKeyNum { .. } => true,
             Keys::None | Keys::Db | Keys::All => false,
         }
     }
@@ -254,6 +262,8 @@ impl CommandSpec {
 /// What `CommandSpec::key_positions` returns: a plain loop, cheaper than a stepped range for
 /// the one or two keys most commands have.
 pub struct KeyPositions {
+    /// A position before the progression (0: none): a destination key.
+    lead: i32,
     next: i32,
     last: i32,
     step: i32,
@@ -271,6 +281,7 @@ impl KeyPositions {
             last.min(argc - 1)
         };
         KeyPositions {
+            lead: 0,
             next: first,
             last: last.min(argc - 1),
             step: step.max(1),
@@ -301,6 +312,9 @@ impl KeyPositions {
 impl Iterator for KeyPositions {
     type Item = usize;
     fn next(&mut self) -> Option<usize> {
+        if self.lead > 0 {
+            return Some(std::mem::take(&mut self.lead) as usize);
+        }
         if self.next > self.last {
             return None;
         }

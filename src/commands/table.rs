@@ -6,6 +6,7 @@ use super::spec::CommandSpec;
 use super::{
     bitmap, client, config, connection, debug, expire, geo, hash, hll, info, keys, list,
     list_blocking, object, persistence, pubsub, script, server, set, sort, string, transaction,
+    zset,
 };
 
 /// Every command, from each module's own list.
@@ -34,6 +35,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         pubsub::COMMANDS,
         script::COMMANDS,
         script::function::COMMANDS,
+        zset::COMMANDS,
     ]
     .into_iter()
     .flatten()

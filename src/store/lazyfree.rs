@@ -56,12 +56,7 @@ pub fn effort(v: &Value) -> usize {
         },
         Value::List(l) => l.node_count(),
         Value::Set(s) => s.free_effort(),
-        // A packed set is one allocation; a large one about one per member (Redis: the
-        // skiplist's length).
-        Value::ZSet(z) => match &**z {
-            super::ZSet::Packed(_) => 1,
-            super::ZSet::Large(_) => z.len(),
-        },
+        Value::ZSet(z) => z.free_effort(),
     }
 }
 

@@ -46,13 +46,22 @@ impl Default for ZSet {
 }
 
 impl ZSet {
-    /// An empty set that will hold about `n` members of at most `max_len` bytes: packed if
-    /// those fit the limits (as Redis's `zsetTypeCreate`).
-    pub fn with_hint(n: usize, max_len: usize) -> ZSet {
-        if n <= limits::zset_max_entries() && max_len <= limits::zset_max_value() {
-            ZSet::default()
-        } else {
-            ZSet::Large(Box::default())
+    /// An empty set in the large form whatever it will hold, as Redis starts the result of
+    /// ZUNIONSTORE (and a ZRANGESTORE of many ranks): it keeps a score of -0, which a packed
+    /// set would read back as 0.
+    pub fn new_large() -> ZSet {
+        ZSet::Large(Box::default())
+    }
+
+    /// Packs a large set that is within `zset-max-listpack-*` (Redis's
+    /// `zsetConvertToListpackIfNeeded`, which *STORE results go through).
+    pub fn pack_if_fits(&mut self) {
+        if let ZSet::Large(l) = self {
+            if l.len <= limits::zset_max_entries()
+                && self.max_member_len() <= limits::zset_max_value()
+            {
+                *self = ZSet::Packed(Packed::from_sorted(self.iter()));
+            }
         }
     }
 
@@ -65,6 +74,15 @@ impl ZSet {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// How many allocations freeing the set costs (lazy freeing's estimate, as Redis's: one
+    /// for a packed set, its members for a large one).
+    pub fn free_effort(&self) -> usize {
+        match self {
+            ZSet::Packed(_) => 1,
+            ZSet::Large(l) => l.len,
+        }
     }
 
     /// `listpack` or `skiplist`, as OBJECT ENCODING names them.
@@ -158,7 +176,13 @@ impl ZSet {
         let end = end.min(self.len());
         let start = start.min(end);
         match self {
-            ZSet::Packed(p) => Iter::Packed(p.iter().skip(start).take(end - start)),
+            ZSet::Packed(p) => {
+                let mut it = p.iter();
+                for _ in 0..start {
+                    it.next();
+                }
+                Iter::Packed(it, end - start)
+            }
             ZSet::Large(l) => {
                 let (c, p) = if start < l.len {
                     l.locate(start)
@@ -268,7 +292,7 @@ fn from_ordered_bits(b: u64) -> f64 {
 
 /// Ascending members of a range.
 pub enum Iter<'a> {
-    Packed(std::iter::Take<std::iter::Skip<PackedIter<'a>>>),
+    Packed(PackedIter<'a>, usize),
     Large {
         chunks: &'a [Vec<Entry>],
         c: usize,
@@ -282,7 +306,13 @@ impl<'a> Iterator for Iter<'a> {
 
     fn next(&mut self) -> Option<Item<'a>> {
         match self {
-            Iter::Packed(it) => it.next(),
+            Iter::Packed(it, left) => {
+                if *left == 0 {
+                    return None;
+                }
+                *left -= 1;
+                it.next()
+            }
             Iter::Large { chunks, c, p, left } => {
                 if *left == 0 {
                     return None;
@@ -303,22 +333,28 @@ impl<'a> Iterator for Iter<'a> {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         match self {
-            Iter::Packed(it) => it.size_hint(),
-            Iter::Large { left, .. } => (*left, Some(*left)),
+            Iter::Packed(_, left) | Iter::Large { left, .. } => (*left, Some(*left)),
         }
     }
 }
 
+impl ExactSizeIterator for Iter<'_> {}
+
 // ---------------------------------------------------------------------------------------
 // The packed form.
 
-/// Entries in order: `tag score len member`. Tags: integral scores in 1, 2 or 4 bytes, other
-/// scores as the 8 bytes of the double; the length is a LEB128 varint.
+/// One allocation, exactly as long as it must be (it is rewritten on each change, as a
+/// listpack is): the member count (4 bytes) then the entries in order, `tag [score] len
+/// member`. Tags: an integral score of 0 to 251 is the tag itself (4 + the score), others in
+/// 1, 2 or 4 bytes after it, any other score as the 8 bytes of the double; the length is a
+/// LEB128 varint. An empty set has no bytes at all.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Packed {
-    buf: Vec<u8>,
-    len: u32,
+    buf: Box<[u8]>,
 }
+
+/// The first tag that is a score by itself (score = tag - TAG_SMALL).
+const TAG_SMALL: u8 = 4;
 
 const TAG_F64: u8 = 0;
 const TAG_I8: u8 = 1;
@@ -326,11 +362,11 @@ const TAG_I16: u8 = 2;
 const TAG_I32: u8 = 3;
 
 fn encode_entry(out: &mut Vec<u8>, member: &[u8], score: f64) {
-    let int = (score.fract() == 0.0
-        && score.abs() < 2147483648.0
-        && !(score == 0.0 && score.is_sign_negative()))
-    .then_some(score as i32);
+    // -0 is stored as the integer 0, as a listpack stores the text "-0": a packed set reads it
+    // back as 0 (a large one keeps the sign), and Redis replies so.
+    let int = (score.fract() == 0.0 && score.abs() < 2147483648.0).then_some(score as i32);
     match int {
+        Some(i) if (0..=(255 - TAG_SMALL) as i32).contains(&i) => out.push(TAG_SMALL + i as u8),
         Some(i) if i8::try_from(i).is_ok() => {
             out.push(TAG_I8);
             out.push(i as i8 as u8);
@@ -377,10 +413,11 @@ fn decode_entry(buf: &[u8], at: usize) -> (&[u8], f64, usize) {
             i += 4;
             i32::from_le_bytes(buf[at + 1..at + 5].try_into().expect("4 bytes")) as f64
         }
-        _ => {
+        TAG_F64 => {
             i += 8;
             f64::from_le_bytes(buf[at + 1..at + 9].try_into().expect("8 bytes"))
         }
+        t => (t - TAG_SMALL) as f64,
     };
     let (mut n, mut shift) = (0usize, 0);
     loop {
@@ -416,36 +453,73 @@ impl<'a> Iterator for PackedIter<'a> {
 
 impl Packed {
     pub fn len(&self) -> usize {
-        self.len as usize
+        match self.buf.get(..4) {
+            Some(h) => u32::from_le_bytes(h.try_into().expect("4 bytes")) as usize,
+            None => 0,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.buf.is_empty()
+    }
+
+    fn body(&self) -> &[u8] {
+        self.buf.get(4..).unwrap_or_default()
     }
 
     pub fn iter(&self) -> PackedIter<'_> {
         PackedIter {
-            buf: &self.buf,
+            buf: self.body(),
             at: 0,
         }
     }
 
-    /// Byte offsets of every entry, and the end.
+    /// Byte offsets (in the body) of every entry, and the end.
     fn offsets(&self) -> Vec<usize> {
+        let body = self.body();
         let mut out = Vec::with_capacity(self.len() + 1);
         let mut at = 0;
-        while at < self.buf.len() {
+        while at < body.len() {
             out.push(at);
-            at = decode_entry(&self.buf, at).2;
+            at = decode_entry(body, at).2;
         }
         out.push(at);
         out
     }
 
+    /// Replaces the body's bytes `cut` with `with`, and the count by `len`.
+    fn splice(&mut self, cut: std::ops::Range<usize>, with: &[u8], len: usize) {
+        if len == 0 {
+            self.buf = Box::default();
+            return;
+        }
+        let body = self.body();
+        let mut buf = Vec::with_capacity(4 + body.len() - cut.len() + with.len());
+        buf.extend_from_slice(&(len as u32).to_le_bytes());
+        buf.extend_from_slice(&body[..cut.start]);
+        buf.extend_from_slice(with);
+        buf.extend_from_slice(&body[cut.end..]);
+        self.buf = buf.into_boxed_slice();
+    }
+
+    /// Entries appended in order (the caller's order must be the set's).
+    fn from_sorted<'a>(items: impl Iterator<Item = Item<'a>>) -> Packed {
+        let mut body = Vec::new();
+        let mut n = 0;
+        for (m, s) in items {
+            encode_entry(&mut body, m, s);
+            n += 1;
+        }
+        let mut p = Packed::default();
+        p.splice(0..0, &body, n);
+        p
+    }
+
     fn insert(&mut self, member: &[u8], score: f64) {
+        let body = self.body();
         let mut at = 0;
-        while at < self.buf.len() {
-            let (m, s, next) = decode_entry(&self.buf, at);
+        while at < body.len() {
+            let (m, s, next) = decode_entry(body, at);
             if cmp_items((m, s), (member, score)) == Ordering::Greater {
                 break;
             }
@@ -453,23 +527,16 @@ impl Packed {
         }
         let mut e = Vec::with_capacity(member.len() + 10);
         encode_entry(&mut e, member, score);
-        // Exactly as long as the entries, as a listpack is (it is rewritten on each change).
-        let mut buf = Vec::with_capacity(self.buf.len() + e.len());
-        buf.extend_from_slice(&self.buf[..at]);
-        buf.extend_from_slice(&e);
-        buf.extend_from_slice(&self.buf[at..]);
-        self.buf = buf;
-        self.len += 1;
+        self.splice(at..at, &e, self.len() + 1);
     }
 
     fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        let body = self.body();
         let mut at = 0;
-        while at < self.buf.len() {
-            let (m, s, next) = decode_entry(&self.buf, at);
+        while at < body.len() {
+            let (m, s, next) = decode_entry(body, at);
             if m == member {
-                self.buf.drain(at..next);
-                self.buf.shrink_to_fit();
-                self.len -= 1;
+                self.splice(at..next, &[], self.len() - 1);
                 return Some(s);
             }
             at = next;
@@ -479,9 +546,7 @@ impl Packed {
 
     fn remove_range(&mut self, start: usize, end: usize) {
         let off = self.offsets();
-        self.buf.drain(off[start]..off[end]);
-        self.buf.shrink_to_fit();
-        self.len -= (end - start) as u32;
+        self.splice(off[start]..off[end], &[], self.len() - (end - start));
     }
 }
 
@@ -711,6 +776,7 @@ impl Large {
     fn remove_range(&mut self, start: usize, end: usize) {
         let (mut c, mut p) = self.locate(start);
         let mut left = end - start;
+        let mut dropped = false;
         while left > 0 {
             let k = left.min(self.chunks[c].len() - p);
             for e in self.chunks[c].drain(p..p + k) {
@@ -725,12 +791,20 @@ impl Large {
             self.len -= k;
             if self.chunks[c].is_empty() && self.chunks.len() > 1 {
                 self.chunks.remove(c);
+                dropped = true;
             } else {
+                // Chunk positions still hold until one is dropped; after that the tree is
+                // rebuilt anyway. (A pop from one end costs O(log n), not a rebuild.)
+                if !dropped {
+                    self.fen_add(c, -(k as isize));
+                }
                 c += 1;
             }
             p = 0;
         }
-        self.rebuild();
+        if dropped {
+            self.rebuild();
+        }
         let c = c.min(self.chunks.len() - 1);
         self.tidy(c);
         if c > 0 && c - 1 < self.chunks.len() {
@@ -806,8 +880,12 @@ mod tests {
         let mut z = ZSet::default();
         for (i, s) in [
             0.0,
-            -0.0,
             1.0,
+            127.0,
+            128.0,
+            251.0,
+            252.0,
+            -128.0,
             -1.0,
             300.0,
             -70000.0,
@@ -825,6 +903,9 @@ mod tests {
             );
         }
         assert_eq!(z.encoding(), "listpack");
+        // As a listpack holds it: the text "-0" reads back as the integer 0.
+        z.insert(b"negzero", -0.0);
+        assert_eq!(z.score(b"negzero").unwrap().to_bits(), 0.0f64.to_bits());
     }
 
     #[test]

@@ -5,3 +5,4 @@ pub mod glob;
 pub mod ldouble;
 pub mod net;
 pub mod sha1;
+pub mod strtod;
