@@ -144,6 +144,12 @@ impl ClientHandle {
         self.resp3.store(version == 3, Ordering::Relaxed);
     }
 
+    /// Subscribed to a channel, pattern or shard channel (Redis's `pubsub` client type).
+    pub fn is_subscribed(&self) -> bool {
+        let st = self.state.lock();
+        st.sub + st.psub + st.ssub > 0
+    }
+
     pub fn is_resp3(&self) -> bool {
         self.resp3.load(Ordering::Relaxed)
     }

@@ -370,6 +370,8 @@ pub static SETTINGS: &[Setting] = &[
         )
     },
     setting("set-max-intset-entries", LIMIT, true),
+    setting("notify-keyspace-events", Kind::Str, true),
+    setting("tracking-table-max-keys", LIMIT, true),
     Setting {
         alias: Some("zset-max-ziplist-entries"),
         ..setting("zset-max-listpack-entries", LIMIT, true)
@@ -385,8 +387,14 @@ pub static SETTINGS: &[Setting] = &[
             true,
         )
     },
-    setting("notify-keyspace-events", Kind::Str, true),
-    setting("tracking-table-max-keys", LIMIT, true),
+    setting(
+        "hll-sparse-max-bytes",
+        Kind::MemoryIn {
+            min: 0,
+            max: i64::MAX,
+        },
+        true,
+    ),
     setting(
         "enable-debug-command",
         Kind::Enum(&["no", "yes", "local"]),
@@ -419,6 +427,7 @@ const PROCESS_WIDE: &[&str] = &[
     "set-max-intset-entries",
     "notify-keyspace-events",
     "tracking-table-max-keys",
+    "hll-sparse-max-bytes",
 ];
 
 pub fn find_setting(name: &str) -> Option<&'static Setting> {
@@ -924,14 +933,15 @@ impl Config {
             "set-max-intset-entries" => {
                 crate::store::limits::set_max_intset_entries(v.int() as usize)
             }
-            "zset-max-listpack-entries" => {
-                crate::store::limits::set_zset_max_entries(v.int() as usize)
-            }
-            "zset-max-listpack-value" => crate::store::limits::set_zset_max_value(v.int() as usize),
             "tracking-table-max-keys" => crate::notify::tracking::set_max_keys(v.int() as usize),
             "notify-keyspace-events" => crate::notify::events::set_flags(
                 crate::notify::events::parse(value).map_err(|e| bad(s.name, value, e))?,
             ),
+            "hll-sparse-max-bytes" => crate::store::limits::set_hll_sparse_max(v.int() as usize),
+            "zset-max-listpack-entries" => {
+                crate::store::limits::set_zset_max_entries(v.int() as usize)
+            }
+            "zset-max-listpack-value" => crate::store::limits::set_zset_max_value(v.int() as usize),
             "enable-debug-command" => {
                 self.enable_debug_command = match v.word() {
                     "yes" => DebugCommand::Yes,
@@ -1057,12 +1067,13 @@ impl Config {
             "hash-max-listpack-entries" => crate::store::limits::hash_max_entries().to_string(),
             "hash-max-listpack-value" => crate::store::limits::hash_max_value().to_string(),
             "set-max-intset-entries" => crate::store::limits::max_intset_entries().to_string(),
-            "zset-max-listpack-entries" => crate::store::limits::zset_max_entries().to_string(),
-            "zset-max-listpack-value" => crate::store::limits::zset_max_value().to_string(),
             "notify-keyspace-events" => {
                 crate::notify::events::format(crate::notify::events::flags())
             }
             "tracking-table-max-keys" => crate::notify::tracking::max_keys().to_string(),
+            "hll-sparse-max-bytes" => crate::store::limits::hll_sparse_max().to_string(),
+            "zset-max-listpack-entries" => crate::store::limits::zset_max_entries().to_string(),
+            "zset-max-listpack-value" => crate::store::limits::zset_max_value().to_string(),
             "enable-debug-command" => match self.enable_debug_command {
                 DebugCommand::No => "no",
                 DebugCommand::Yes => "yes",

@@ -65,7 +65,7 @@ impl Sweeper {
                 // No WATCH flag: EXEC tells an expiry from the state it saw at WATCH.
                 let n = locked.shard_mut(id).expire_sample(offset, now, |k| {
                     encode_command(&mut record, &[&b"DEL"[..], k]);
-                    crate::notify::events::expired(shared, db, k);
+                    crate::notify::key_expired(shared, db, k);
                 });
                 removed += n;
                 shared.stats.expired_keys(n);

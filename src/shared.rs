@@ -90,6 +90,21 @@ impl Shared {
         locked
     }
 
+    /// `lock` for a client's command, unless a script runs past busy-reply-threshold while it
+    /// waits (see `Store::lock_unless`): then the BUSY script's kind, EVAL (true) or function.
+    pub fn lock_unless_busy(&self, ids: ShardIds, write: bool) -> Result<Locked<'_>, bool> {
+        let give_up = || self.scripts.busy().is_some();
+        let Some(locked) = self.store.lock_unless(ids, write, &give_up) else {
+            return Err(self.scripts.busy().unwrap_or(true));
+        };
+        if write && locked.shard_ids().len() > 1 {
+            if let Some(aof) = &self.aof {
+                aof.rewrite.before_write(&locked);
+            }
+        }
+        Ok(locked)
+    }
+
     /// `lock` for one shard.
     pub fn lock_one(&self, id: ShardId, write: bool) -> Locked<'_> {
         self.store.lock_one(id, write)
@@ -112,7 +127,7 @@ impl Shared {
         }
         shard.remove(key);
         self.stats.expired_keys(1);
-        crate::notify::events::expired(self, db, key);
+        crate::notify::key_expired(self, db, key);
         let mut record = Vec::new();
         encode_command(&mut record, &[&b"DEL"[..], key]);
         self.propagate(db, record, &locked);

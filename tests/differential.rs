@@ -276,6 +276,8 @@ scripts!(
     keyspace_events,
     tracking,
     scripting,
+    hll,
+    geo,
     zsets
 );
 

@@ -173,6 +173,11 @@ fn a_subscriber_that_disconnects_leaves_every_channel() {
     let mut c = r.raw();
     let list = String::from_utf8(c.cmd(&["CLIENT", "LIST"])).unwrap();
     assert!(list.contains("flags=P db=0 sub=2 psub=2 ssub=1"), "{list}");
+    let pubsub = String::from_utf8(c.cmd(&["CLIENT", "LIST", "TYPE", "pubsub"])).unwrap();
+    let normal = String::from_utf8(c.cmd(&["CLIENT", "LIST", "TYPE", "normal"])).unwrap();
+    assert_eq!(pubsub.matches("id=").count(), 1, "{pubsub}");
+    assert!(pubsub.contains("sub=2"), "{pubsub}");
+    assert!(!normal.contains("flags=P"), "{normal}");
     let info = String::from_utf8(c.cmd(&["INFO", "stats"])).unwrap();
     assert!(info.contains("pubsub_channels:2\r\n"), "{info}");
     assert!(info.contains("pubsub_patterns:2\r\n"), "{info}");

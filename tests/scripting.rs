@@ -379,3 +379,25 @@ fn shutdown_nosave_ends_a_script_that_wrote() {
     assert_eq!(c.cmd(&["GET", "before"]), b"$1\r\n1\r\n");
     assert_eq!(c.cmd(&["EXISTS", "partial"]), b":0\r\n");
 }
+
+/// Clients whose commands wait on the locks of a script that then runs long get BUSY instead of
+/// holding their workers for ever: with every worker waiting so, SCRIPT KILL still gets through.
+#[test]
+fn commands_waiting_on_a_long_script_give_up_with_busy() {
+    let r = Rudis::start(&["--workers", "2", "--busy-reply-threshold", "300"]);
+    let mut runner = r.raw();
+    runner.send(&["EVAL", "while true do end", "1", "k"]);
+    std::thread::sleep(Duration::from_millis(50));
+    let mut waiters: Vec<Raw> = (0..4).map(|_| r.raw()).collect();
+    for w in &mut waiters {
+        w.send(&["GET", "k"]);
+    }
+    for w in &mut waiters {
+        let reply = w.read_reply();
+        assert_eq!(reply, BUSY, "{}", show(&reply));
+    }
+    let mut other = r.raw();
+    assert_eq!(other.cmd(&["SCRIPT", "KILL"]), b"+OK\r\n");
+    assert!(runner.read_reply().starts_with(b"-ERR Script killed"));
+    assert_eq!(waiters[0].cmd(&["GET", "k"]), b"$-1\r\n");
+}

@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashMap;
 
 use aofutil::{check_aof, redis_loading, wait_log};
-use common::{Raw, RealRedis, Rudis};
+use common::{Raw, Rudis};
 use rudis::resp::Frame;
 
 fn words(w: &[&str]) -> Vec<Vec<u8>> {
@@ -127,13 +127,16 @@ fn aof_restart_and_rewrite_keep_every_set_and_redis_loads_the_file() {
     );
 }
 
-/// The EXEC replies of WATCHed transactions around set commands that change, or do not change,
-/// the key (Redis signals a change only when there is one).
-fn watch_outcomes(port: u16) -> Vec<Vec<u8>> {
-    let mut a = Raw::connect(port);
-    let mut b = Raw::connect(port);
-    let mut got = Vec::new();
-    let noops: &[&[&str]] = &[
+/// WATCHed transactions around set commands that change, or do not change, the key (Redis
+/// signals a change only when there is one).
+#[test]
+fn watch_sees_the_set_changes_redis_sees() {
+    let setup: &[&[&str]] = &[
+        &["DEL", "w", "w2"],
+        &["SADD", "w", "1", "3"],
+        &["SADD", "w2", "x", "1"],
+    ];
+    let cmds: &[&[&str]] = &[
         &["SADD", "w", "1"],
         &["SREM", "w", "nope"],
         &["SMOVE", "w", "other", "nope"],
@@ -146,34 +149,8 @@ fn watch_outcomes(port: u16) -> Vec<Vec<u8>> {
         &["SMOVE", "w2", "w", "x"],
         &["SINTERSTORE", "w", "w2"],
     ];
-    for (i, cmd) in noops.iter().enumerate() {
-        a.cmd(&["DEL", "w", "w2"]);
-        a.cmd(&["SADD", "w", "1", "3"]);
-        a.cmd(&["SADD", "w2", "x", "1"]);
-        a.cmd(&["WATCH", "w"]);
-        b.cmd(cmd);
-        a.cmd(&["MULTI"]);
-        a.cmd(&["PING", &i.to_string()]);
-        got.push(a.cmd(&["EXEC"]));
-    }
-    got
-}
-
-#[test]
-fn watch_sees_the_set_changes_redis_sees() {
-    let r = Rudis::start(&[]);
-    let redis = RealRedis::start(&[]);
-    let ours = watch_outcomes(r.port);
-    assert_eq!(ours, watch_outcomes(redis.port));
     // The first six change nothing; the rest do.
-    for (i, reply) in ours.iter().enumerate() {
-        assert_eq!(
-            reply.starts_with(b"*-1"),
-            i >= 6,
-            "{i}: {}",
-            common::show(reply)
-        );
-    }
+    common::assert_watch_outcomes("w", setup, cmds, |i| i >= 6);
 }
 
 fn counts(items: Vec<Vec<u8>>) -> HashMap<Vec<u8>, usize> {

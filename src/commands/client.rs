@@ -163,11 +163,14 @@ fn setinfo(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// The client types Redis knows; rudis has only normal clients.
-fn client_type(name: &[u8]) -> Result<bool, CommandError> {
+/// The client types Redis knows: whether the clients of the type are the subscribed ones
+/// (`pubsub`) or the others (`normal`); None for the types rudis has no clients of
+/// (replication's).
+fn client_type(name: &[u8]) -> Result<Option<bool>, CommandError> {
     match name.to_ascii_lowercase().as_slice() {
-        b"normal" => Ok(true),
-        b"master" | b"replica" | b"slave" | b"pubsub" => Ok(false),
+        b"normal" => Ok(Some(false)),
+        b"pubsub" => Ok(Some(true)),
+        b"master" | b"replica" | b"slave" => Ok(None),
         _ => Err(CommandError::Err(format!(
             "Unknown client type '{}'",
             String::from_utf8_lossy(name)
@@ -179,11 +182,10 @@ fn list(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let clients: Vec<Arc<ClientHandle>> = match argv.len() {
         2 => ctx.shared.clients.all(),
         4 if argv[2].eq_ignore_ascii_case(b"type") => {
-            if client_type(argv[3])? {
-                ctx.shared.clients.all()
-            } else {
-                Vec::new()
-            }
+            let kind = client_type(argv[3])?;
+            let mut all = ctx.shared.clients.all();
+            all.retain(|c| kind == Some(c.is_subscribed()));
+            all
         }
         n if n > 3 && argv[2].eq_ignore_ascii_case(b"id") => {
             let mut v = Vec::new();
@@ -217,7 +219,7 @@ fn kill(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let mut id: Option<u64> = None;
     let mut addr: Option<&[u8]> = None;
     let mut laddr: Option<&[u8]> = None;
-    let mut normal = true;
+    let mut kind: Option<Option<bool>> = None;
     let mut skipme = true;
     if argv.len() == 3 {
         addr = Some(argv[2]);
@@ -236,7 +238,7 @@ fn kill(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                     })?;
                     id = Some(n as u64);
                 }
-                b"type" => normal = client_type(val)?,
+                b"type" => kind = Some(client_type(val)?),
                 b"addr" => addr = Some(val),
                 b"laddr" => laddr = Some(val),
                 b"user" => {
@@ -263,7 +265,7 @@ fn kill(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let me = ctx.client.id;
     let mut killed = 0;
     for c in ctx.shared.clients.all() {
-        let matches = normal
+        let matches = kind.is_none_or(|k| k == Some(c.is_subscribed()))
             && id.is_none_or(|id| c.id == id)
             && addr.is_none_or(|a| c.addr.as_bytes() == a)
             && laddr.is_none_or(|a| c.laddr.as_bytes() == a)

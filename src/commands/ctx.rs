@@ -8,7 +8,7 @@ use smallvec::SmallVec;
 
 use super::{CommandError, CommandSpec};
 use crate::client::Client;
-use crate::notify::events::class::{EXPIRED, NEW};
+use crate::notify::events::class::{KEY_MISS, NEW};
 use crate::resp::reply::encode_command;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
@@ -53,6 +53,9 @@ pub struct Keyspace<'a> {
     /// The client running the command: a tracking client with NOLOOP is not told of its
     /// own changes.
     client_id: u64,
+    /// A read-only command runs: a key it finds missing is a `keymiss` event (class m), as
+    /// Redis's lookupKeyRead.
+    pub(crate) report_misses: bool,
 }
 
 /// Key hashes remembered by the address and length of the key's bytes in the command's
@@ -130,6 +133,7 @@ impl<'a> Ctx<'a> {
                 seen_expired: RefCell::new(Vec::new()),
                 known: KnownKeys::default(),
                 client_id,
+                report_misses: false,
             },
             dirty: 0,
             aof_custom: None,
@@ -195,7 +199,7 @@ impl<'a> Ctx<'a> {
             _ => spec.subcommand(argv).unwrap_or(spec),
         };
         // The common cases, a read or no AOF: nothing to log, only the changes to count.
-        if !spec.is_write() || self.shared.aof.is_none() {
+        if !spec.may_change() || self.shared.aof.is_none() {
             if self.dirty > 0 {
                 self.shared.stats.dirty(std::mem::take(&mut self.dirty));
             }
@@ -215,7 +219,7 @@ impl<'a> Ctx<'a> {
         // is still logged, as Redis forces its propagation.
         let log = dirty > 0 || custom.is_some() || !text.is_empty();
         // With no AOF nothing reads the record: don't build it.
-        if !spec.is_write() || !log || self.shared.is_loading() || self.shared.aof.is_none() {
+        if !spec.may_change() || !log || self.shared.is_loading() || self.shared.aof.is_none() {
             return None;
         }
         match custom {
@@ -319,12 +323,23 @@ impl<'a> Keyspace<'a> {
     /// A live value in database `db`; expired keys read as absent.
     pub fn get_in(&self, db: usize, key: &[u8]) -> Option<&Value> {
         let (shard, h) = self.shard(db, key);
-        let v = shard.get_hashed(h, key)?;
+        let Some(v) = shard.get_hashed(h, key) else {
+            self.missed(db, key);
+            return None;
+        };
         if self.has_expired(shard, h, key) {
             self.seen_expired.borrow_mut().push((db, key.into()));
+            self.missed(db, key);
             return None;
         }
         Some(v)
+    }
+
+    #[inline]
+    fn missed(&self, db: usize, key: &[u8]) {
+        if self.report_misses {
+            key_event(self.shared, KEY_MISS, "keymiss", db, key);
+        }
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&Value> {
@@ -355,6 +370,16 @@ impl<'a> Keyspace<'a> {
 
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
         self.get_mut_in(self.db, key)
+    }
+
+    /// A live value for a change of representation only, which Redis does not signal to WATCH
+    /// (PFDEBUG TODENSE): like `get_mut`, but the key does not count as modified.
+    pub fn get_mut_unsignalled(&mut self, key: &[u8]) -> Option<&mut Value> {
+        let (db, h) = (self.db, self.hash(key));
+        self.expire_hashed(db, key, h);
+        self.locked
+            .shard_mut(ShardId::of_hash(db, h))
+            .get_mut_hashed(h, key)
     }
 
     /// Stores `value` under `key`, replacing what was there and clearing any deadline (as a
@@ -521,7 +546,7 @@ impl<'a> Keyspace<'a> {
             .shard_mut(ShardId::of_hash(db, h))
             .remove_hashed(h, key);
         self.shared.stats.expired_keys(1);
-        self.event(EXPIRED, "expired", db, key);
+        crate::notify::key_expired(self.shared, db, key);
         if db == self.db {
             encode_command(&mut self.aof_pre, &[&b"DEL"[..], key]);
         } else {

@@ -229,7 +229,14 @@ pub fn run(
         // Most commands name one key: no vector of slots to build, sort or search.
         Some(key) => {
             let h = hash_key(key);
-            let locked = shared.lock_one(ShardId::of_hash(client.db, h), spec.is_write());
+            let id = ShardId::of_hash(client.db, h);
+            let locked = if spec.has(flags::ALLOW_BUSY) {
+                shared.lock_one(id, spec.may_change())
+            } else {
+                shared
+                    .lock_unless_busy(smallvec::smallvec![id], spec.may_change())
+                    .map_err(super::script::busy_error)?
+            };
             let mut ctx = Ctx::new(shared, client, out, locked);
             ctx.ks.known_key(key, h);
             ctx
@@ -238,7 +245,13 @@ pub fn run(
             let mut known = KnownKeys::default();
             let slots = plan_hashed(shared, spec, client.db, argv, &mut known)?;
             known.seal();
-            let locked = shared.lock(slots, spec.is_write());
+            let locked = if spec.has(flags::ALLOW_BUSY) {
+                shared.lock(slots, spec.may_change())
+            } else {
+                shared
+                    .lock_unless_busy(slots, spec.may_change())
+                    .map_err(super::script::busy_error)?
+            };
             let mut ctx = Ctx::new(shared, client, out, locked);
             ctx.ks.set_known(known);
             ctx
@@ -279,6 +292,7 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[&[u8]]) -> Result<
             }
         }
     }
+    ctx.ks.report_misses = spec.has(flags::READONLY);
     let reply_start = ctx.out.len();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (spec.handler)(ctx, argv))) {
         Ok(result) => {

@@ -74,8 +74,8 @@ fn confirm(ctx: &mut Ctx, word: &[u8], channel: Option<&[u8]>, count: usize) {
 fn show_counts(ctx: &mut Ctx) {
     let subs = &ctx.client.subs;
     let mut st = ctx.client.handle.state.lock();
-    st.sub = subs.count(Kind::Channel) - subs.patterns().len();
-    st.psub = subs.patterns().len();
+    st.sub = subs.count(Kind::Channel) - subs.pattern_count();
+    st.psub = subs.pattern_count();
     st.ssub = subs.count(Kind::Shard);
 }
 

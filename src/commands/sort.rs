@@ -162,7 +162,7 @@ fn lookup<'v>(ks: &'v Keyspace, pattern: &[u8], elem: &'v [u8]) -> Option<&'v [u
 /// A number as C's `strtod` reads one for SORT: the whole string (up to a NUL) must be one
 /// number, leading white space allowed; an empty string is 0; NaN, overflow and underflow are
 /// errors (`ERANGE`).
-fn score(b: &[u8]) -> Option<f64> {
+pub(crate) fn score(b: &[u8]) -> Option<f64> {
     let b = &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())];
     if b.is_empty() {
         return Some(0.0);
@@ -435,7 +435,7 @@ fn sort_order(
 
 /// Redis's pqsort.c (NetBSD's qsort, made to skip the parts outside `first..last`): the
 /// same comparisons and swaps, so that elements with equal weights come out in Redis's order.
-fn pqsort<T>(v: &mut [T], cmp: &impl Fn(&T, &T) -> Ordering, first: usize, last: usize) {
+pub(crate) fn pqsort<T>(v: &mut [T], cmp: &impl Fn(&T, &T) -> Ordering, first: usize, last: usize) {
     let (lrange, rrange) = (first, last - 1);
     // True if a part from `s`, `m` long, holds none of the range.
     let outside =

@@ -62,6 +62,10 @@ pub mod flags {
     /// Runs a script (EVAL, FCALL): it takes its own locks, as the script's flags and what it
     /// touches decide, and logs the script's effects, never itself (see `commands::script`).
     pub const RUNS_SCRIPT: u32 = 1 << 29;
+    /// Redis's MAY_REPLICATE (which its 7.0 COMMAND INFO does not show): not a write, but may
+    /// change a value and be logged (PFCOUNT caching its count). Takes write locks; its record
+    /// is logged if it counted a change.
+    pub const MAY_REPLICATE: u32 = 1 << 30;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -181,6 +185,11 @@ impl CommandSpec {
 
     pub fn is_write(&self) -> bool {
         self.flags & flags::WRITE != 0
+    }
+
+    /// Takes write locks and may be logged: a write, or a read that may change a value.
+    pub fn may_change(&self) -> bool {
+        self.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0
     }
 
     pub fn has(&self, flag: u32) -> bool {

@@ -4,8 +4,9 @@ use std::sync::OnceLock;
 
 use super::spec::CommandSpec;
 use super::{
-    bitmap, client, config, connection, debug, expire, hash, info, keys, list, list_blocking,
-    object, persistence, pubsub, script, server, set, sort, string, transaction, zset,
+    bitmap, client, config, connection, debug, expire, geo, hash, hll, info, keys, list,
+    list_blocking, object, persistence, pubsub, script, server, set, sort, string, transaction,
+    zset,
 };
 
 /// Every command, from each module's own list.
@@ -18,6 +19,8 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         string::COMMANDS,
         bitmap::COMMANDS,
         hash::COMMANDS,
+        hll::COMMANDS,
+        geo::COMMANDS,
         list::COMMANDS,
         set::COMMANDS,
         list_blocking::COMMANDS,
@@ -202,7 +205,8 @@ mod tests {
             v.sort_unstable();
             v
         };
-        let ours = NOT_QUEUED | RUNS_QUEUE | DISK_ERROR_REFUSES | SELECTS_DB | RUNS_SCRIPT;
+        let ours =
+            NOT_QUEUED | RUNS_QUEUE | DISK_ERROR_REFUSES | SELECTS_DB | RUNS_SCRIPT | MAY_REPLICATE;
         assert_eq!(
             with(NOT_QUEUED),
             ["discard", "exec", "multi", "quit", "reset", "watch"]

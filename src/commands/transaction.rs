@@ -199,7 +199,9 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     );
     // Through `Shared::lock`, as every multi-shard writer: it settles the transaction's place
     // in a running AOF rewrite before anything changes.
-    ctx.ks.locked = ctx.shared.lock(slots, write);
+    // A script may write too (see `write` above).
+    let may_change = write || multi.queue.iter().any(|q| q.spec.may_change());
+    ctx.ks.locked = ctx.shared.lock(slots, may_change);
 
     let changed = watched_key_changed(ctx);
     unwatch_all(ctx.shared, ctx.client);

@@ -154,7 +154,6 @@ pub static REDIS_ONLY: &[RedisOnly] = &[
     r("cluster-link-sendbuf-limit", None, MemoryIn { min: 0, max: i64::MAX }, "0", MUT, Ignored),
     r("active-defrag-ignore-bytes", None, MemoryIn { min: 1, max: i64::MAX }, "104857600", MUT, Ignored),
     r("stream-node-max-bytes", None, MemoryIn { min: 0, max: i64::MAX }, "4096", MUT, Ignored),
-    r("hll-sparse-max-bytes", None, MemoryIn { min: 0, max: i64::MAX }, "3000", MUT, Ignored),
     r("maxmemory-clients", None, Str, "0", MUT, Refused("client eviction")),
     r("repl-backlog-ttl", None, Int { min: 0, max: i64::MAX }, "3600", MUT, Ignored),
     r("loading-process-events-interval-bytes", None, Int { min: 1024, max: I32_MAX }, "2097152", MUT | HIDDEN, Ignored),

@@ -151,11 +151,6 @@ pub fn emit(
     }
 }
 
-/// The `expired` event of a key expiry removed (lazily or by the sweeper).
-pub fn expired(shared: &Shared, db: usize, key: &[u8]) {
-    emit(shared, class::EXPIRED, "expired", db, key, None);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,3 +6,15 @@
 pub mod events;
 pub mod pubsub;
 pub mod tracking;
+
+use crate::shared::Shared;
+
+/// A key expiry removed (lazily, or the sweeper): its `expired` event, and its tracking
+/// clients' invalidation, as Redis's deleteExpiredKeyAndPropagate. (WATCH is not flagged:
+/// EXEC tells an expiry from the state it saw at WATCH.)
+pub fn key_expired(shared: &Shared, db: usize, key: &[u8]) {
+    if events::enabled(events::class::EXPIRED) {
+        events::emit(shared, events::class::EXPIRED, "expired", db, key, None);
+    }
+    shared.tracking.invalidate(shared, key, 0);
+}

@@ -154,6 +154,10 @@ impl Subscriptions {
     pub fn patterns(&self) -> Vec<Box<[u8]>> {
         self.patterns.clone()
     }
+
+    pub fn pattern_count(&self) -> usize {
+        self.patterns.len()
+    }
 }
 
 #[derive(Default)]
@@ -350,8 +354,8 @@ impl PubSub {
         receivers
     }
 
-    /// True when a message on `channel` would reach somebody: lets keyspace events skip
-    /// building their channel names' messages nobody reads.
+    /// True while some channel or pattern has a listener: keyspace events skip building
+    /// messages nobody would read.
     pub fn has_listeners(&self) -> bool {
         self.channels.count.load(Ordering::Relaxed) > 0
             || self.npatterns.load(Ordering::Acquire) > 0

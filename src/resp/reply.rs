@@ -179,6 +179,16 @@ impl ReplyBuf {
         }
     }
 
+    /// A number already written out (Redis's `addReplyHumanLongDouble`: GEOPOS's coordinates):
+    /// a double in RESP3, a bulk string in RESP2.
+    pub fn double_text(&mut self, text: &[u8]) {
+        if self.resp3 {
+            self.line(b',', text);
+        } else {
+            self.bulk(text);
+        }
+    }
+
     /// A number too big for an integer reply, in decimal: a bulk string in RESP2.
     pub fn big_number(&mut self, digits: &[u8]) {
         if self.resp3 {

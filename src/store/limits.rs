@@ -1,6 +1,7 @@
 //! The encoding limits redis.conf and CONFIG SET set (`set-max-intset-entries`,
-//! `hash-max-listpack-*`, `zset-max-listpack-*`, `list-max-listpack-size`), read by a value when it converts (a
-//! list: when it fills a node). The config's own value: CONFIG GET reads them here.
+//! `hash-max-listpack-*`, `zset-max-listpack-*`, `list-max-listpack-size`,
+//! `hll-sparse-max-bytes`), read by a value when it converts (a list: when it fills a node).
+//! The config's own value: CONFIG GET reads them here.
 //! Process-wide atomics: one relaxed load where a value grows, no lock and no config lookup
 //! on the hot paths. As in Redis, a new limit applies to values from their next write on;
 //! none is converted back.
@@ -46,6 +47,17 @@ pub fn set_hash_max_entries(n: usize) {
 
 pub fn set_hash_max_value(n: usize) {
     HASH_MAX_VALUE.store(n, Ordering::Relaxed);
+}
+
+/// `hll-sparse-max-bytes`: a sparse HyperLogLog that would grow past it turns dense.
+static HLL_SPARSE_MAX: AtomicUsize = AtomicUsize::new(3000);
+
+pub fn hll_sparse_max() -> usize {
+    HLL_SPARSE_MAX.load(Ordering::Relaxed)
+}
+
+pub fn set_hll_sparse_max(n: usize) {
+    HLL_SPARSE_MAX.store(n, Ordering::Relaxed);
 }
 
 pub fn zset_max_entries() -> usize {

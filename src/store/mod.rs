@@ -9,6 +9,8 @@
 pub mod bytes;
 pub mod dense;
 pub mod expire;
+pub mod geo;
+pub mod hll;
 pub mod lazyfree;
 pub mod limits;
 pub mod list;
@@ -430,6 +432,52 @@ impl Store {
             }
         };
         Locked { held }
+    }
+
+    /// `guard`, waiting in slices and asking `give_up` after each: None if it says so.
+    fn guard_unless(
+        &self,
+        id: ShardId,
+        write: bool,
+        give_up: &dyn Fn() -> bool,
+    ) -> Option<Guard<'_>> {
+        const SLICE: std::time::Duration = std::time::Duration::from_millis(20);
+        let lock = &self.dbs[id.db as usize].shards[id.shard as usize];
+        loop {
+            let g = if write {
+                lock.try_write_for(SLICE).map(Guard::Write)
+            } else {
+                lock.try_read_for(SLICE).map(Guard::Read)
+            };
+            if g.is_some() || give_up() {
+                return g;
+            }
+        }
+    }
+
+    /// `lock`, giving up (None, holding nothing) if `give_up` says so while it waits: a client
+    /// waiting on a script that runs past busy-reply-threshold gets BUSY rather than holding
+    /// its worker for as long as the script runs.
+    pub fn lock_unless(
+        &self,
+        mut ids: ShardIds,
+        write: bool,
+        give_up: &dyn Fn() -> bool,
+    ) -> Option<Locked<'_>> {
+        let held = match ids.len() {
+            0 => Held::None,
+            1 => Held::One(ids[0], self.guard_unless(ids[0], write, give_up)?),
+            _ => {
+                ids.sort_unstable();
+                ids.dedup();
+                let guards = ids
+                    .iter()
+                    .map(|&s| self.guard_unless(s, write, give_up))
+                    .collect::<Option<_>>()?;
+                Held::Many { ids, guards }
+            }
+        };
+        Some(Locked { held })
     }
 
     /// `lock` for one shard. (A single shard cannot concern a running AOF rewrite: see

@@ -378,6 +378,47 @@ impl Raw {
     }
 }
 
+/// EXEC's replies, one per command of `cmds`: each time `setup` runs, one client WATCHes `key`,
+/// another runs the command, and the first runs MULTI, PING, EXEC (`*-1`: WATCH saw a change).
+fn watch_outcomes(port: u16, key: &str, setup: &[&[&str]], cmds: &[&[&str]]) -> Vec<Vec<u8>> {
+    let mut a = Raw::connect(port);
+    let mut b = Raw::connect(port);
+    let mut got = Vec::new();
+    for (i, cmd) in cmds.iter().enumerate() {
+        for s in setup {
+            a.cmd(s);
+        }
+        a.cmd(&["WATCH", key]);
+        b.cmd(cmd);
+        a.cmd(&["MULTI"]);
+        a.cmd(&["PING", &i.to_string()]);
+        got.push(a.cmd(&["EXEC"]));
+    }
+    got
+}
+
+/// `watch_outcomes` on rudis and on redis-server: the replies must be the same, and the
+/// command at index `i` must count as a change exactly when `changes(i)`.
+pub fn assert_watch_outcomes(
+    key: &str,
+    setup: &[&[&str]],
+    cmds: &[&[&str]],
+    changes: impl Fn(usize) -> bool,
+) {
+    let r = Rudis::start(&[]);
+    let redis = RealRedis::start(&[]);
+    let ours = watch_outcomes(r.port, key, setup, cmds);
+    assert_eq!(ours, watch_outcomes(redis.port, key, setup, cmds));
+    for (i, reply) in ours.iter().enumerate() {
+        assert_eq!(
+            reply.starts_with(b"*-1"),
+            changes(i),
+            "{i}: {}",
+            show(reply)
+        );
+    }
+}
+
 /// Runs `redis-cli` with `args` against `port`, returning stdout.
 pub fn redis_cli(port: u16, args: &[&str]) -> String {
     require_tool("redis-cli");

@@ -120,7 +120,9 @@ pub fn run(ctx: &mut Ctx, vm: &mut Vm, target: Target, plan: &Plan) -> Result<()
                     .map(|k| ShardId::of_key(start_db, k))
                     .collect()
             };
-            ctx.ks.locked = shared.lock(ids, !read_only);
+            ctx.ks.locked = shared
+                .lock_unless_busy(ids, !read_only)
+                .map_err(super::busy_error)?;
         }
         let effects = ctx.effects.take().unwrap_or_else(|| Effects::new(start_db));
         let deny_blocking = std::mem::replace(&mut ctx.client.deny_blocking, true);
