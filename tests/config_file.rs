@@ -245,8 +245,8 @@ fn ignored_directives_give_one_warning() {
     let conf = tmp.path().join("i.conf");
     std::fs::write(
         &conf,
-        "hz 20\nlazyfree-lazy-eviction yes\nzset-max-ziplist-entries 64\nlist-max-ziplist-size -3\n\
-         appendonly no\n",
+        "hz 20\nlazyfree-lazy-eviction yes\nstream-node-max-entries 64\nzset-max-ziplist-entries 64\n\
+         list-max-ziplist-size -3\nappendonly no\n",
     )
     .unwrap();
     let args: Vec<String> = [
@@ -268,13 +268,16 @@ fn ignored_directives_give_one_warning() {
         .collect();
     assert_eq!(warnings.len(), 1, "{log}");
     assert!(
-        warnings[0].ends_with("hz, lazyfree-lazy-eviction, activerehashing"),
+        warnings[0]
+            .ends_with("hz, lazyfree-lazy-eviction, stream-node-max-entries, activerehashing"),
         "{log}"
     );
     let got = config_get(port, "*");
     assert_eq!(got["hz"], "20");
+    assert_eq!(got["stream-node-max-entries"], "64");
     // Applied, under their old names too: not among the ignored.
     assert_eq!(got["zset-max-ziplist-entries"], "64");
+    assert_eq!(got["zset-max-listpack-entries"], "64");
     assert_eq!(got["list-max-ziplist-size"], "-3");
     assert_eq!(got["list-max-listpack-size"], "-3");
     assert_eq!(got["activerehashing"], "no");

@@ -56,7 +56,12 @@ pub fn effort(v: &Value) -> usize {
         },
         Value::List(l) => l.node_count(),
         Value::Set(s) => s.free_effort(),
-        Value::ZSet(z) => z.free_effort(),
+        // A packed set is one allocation; a large one about one per member (Redis: the
+        // skiplist's length).
+        Value::ZSet(z) => match &**z {
+            super::ZSet::Packed(_) => 1,
+            super::ZSet::Large(_) => z.len(),
+        },
     }
 }
 

@@ -46,6 +46,16 @@ impl Default for ZSet {
 }
 
 impl ZSet {
+    /// An empty set that will hold about `n` members of at most `max_len` bytes: packed if
+    /// those fit the limits (as Redis's `zsetTypeCreate`); GEOADD and GEOSEARCHSTORE start so.
+    pub fn with_hint(n: usize, max_len: usize) -> ZSet {
+        if n <= limits::zset_max_entries() && max_len <= limits::zset_max_value() {
+            ZSet::default()
+        } else {
+            ZSet::new_large()
+        }
+    }
+
     /// An empty set in the large form whatever it will hold, as Redis starts the result of
     /// ZUNIONSTORE (and a ZRANGESTORE of many ranks): it keeps a score of -0, which a packed
     /// set would read back as 0.
@@ -74,15 +84,6 @@ impl ZSet {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// How many allocations freeing the set costs (lazy freeing's estimate, as Redis's: one
-    /// for a packed set, its members for a large one).
-    pub fn free_effort(&self) -> usize {
-        match self {
-            ZSet::Packed(_) => 1,
-            ZSet::Large(l) => l.len,
-        }
     }
 
     /// `listpack` or `skiplist`, as OBJECT ENCODING names them.
