@@ -17,4 +17,7 @@ pub fn key_expired(shared: &Shared, db: usize, key: &[u8]) {
         events::emit(shared, events::class::EXPIRED, "expired", db, key, None);
     }
     shared.tracking.invalidate(shared, key, 0);
+    // Active expiry runs outside any command, whose end would broadcast: BCAST clients hear
+    // of an expired key now (Redis sends them in the same event-loop turn).
+    shared.tracking.broadcast(shared);
 }
