@@ -7,47 +7,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use aofutil::{check_aof, redis_loading, wait_log};
-use common::{show, Raw, RealRedis, Rudis};
+use common::{blocked_clients, both, show, wait_blocked, Raw, RealRedis, Rudis};
 
 fn words(w: &[&str]) -> Vec<Vec<u8>> {
     w.iter().map(|s| s.as_bytes().to_vec()).collect()
-}
-
-fn wait_blocked(port: u16, n: usize) {
-    let mut c = Raw::connect(port);
-    let want = format!("blocked_clients:{n}\r\n");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let info = c.cmd(&["INFO", "clients"]);
-        if String::from_utf8_lossy(&info).contains(&want) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "never {want:?}: {}", show(&info));
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-/// Runs `scenario` against redis-server and rudis (with `rudis_args`); the transcripts must
-/// be the same.
-fn both(rudis_args: &[&str], scenario: impl Fn(u16) -> Vec<Vec<u8>>) {
-    let real = RealRedis::start(&[]);
-    let expected = scenario(real.port);
-    let rudis = Rudis::start(rudis_args);
-    let got = scenario(rudis.port);
-    let s = |t: &[Vec<u8>]| t.iter().map(|r| show(r)).collect::<Vec<_>>();
-    assert_eq!(s(&got), s(&expected), "rudis vs redis-server");
-}
-
-fn blocked_clients(port: u16, cmds: &[&[&str]]) -> Vec<Raw> {
-    cmds.iter()
-        .enumerate()
-        .map(|(i, cmd)| {
-            let mut c = Raw::connect(port);
-            c.send(cmd);
-            wait_blocked(port, i + 1);
-            c
-        })
-        .collect()
 }
 
 #[test]

@@ -230,6 +230,46 @@ pub fn connect_from(src: std::net::Ipv4Addr, port: u16) -> TcpStream {
     }
 }
 
+/// Waits until the server reports `n` blocked clients.
+pub fn wait_blocked(port: u16, n: usize) {
+    let mut c = Raw::connect(port);
+    let want = format!("blocked_clients:{n}\r\n");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = c.cmd(&["INFO", "clients"]);
+        if String::from_utf8_lossy(&info).contains(&want) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never {want:?}: {}", show(&info));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Runs `scenario` (a blocking scenario, say) against rudis (with `rudis_args`) and redis-server; both must give the same
+/// transcript, which is returned.
+pub fn both(rudis_args: &[&str], scenario: impl Fn(u16) -> Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let real = RealRedis::start(&[]);
+    let expected = scenario(real.port);
+    let rudis = Rudis::start(rudis_args);
+    let got = scenario(rudis.port);
+    let s = |t: &[Vec<u8>]| t.iter().map(|r| show(r)).collect::<Vec<_>>();
+    assert_eq!(s(&got), s(&expected), "rudis vs redis-server");
+    got
+}
+
+/// Clients that block in turn, one at a time (so their order is known).
+pub fn blocked_clients(port: u16, cmds: &[&[&str]]) -> Vec<Raw> {
+    cmds.iter()
+        .enumerate()
+        .map(|(i, cmd)| {
+            let mut c = Raw::connect(port);
+            c.send(cmd);
+            wait_blocked(port, i + 1);
+            c
+        })
+        .collect()
+}
+
 /// Runs a SCAN-family command (`prefix` is e.g. `["HSCAN", "key"]`) with COUNT `count` from
 /// cursor 0 until the cursor is 0 again. Returns every element of every page in order, the
 /// number of calls, and the largest page's element count.
