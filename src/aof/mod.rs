@@ -251,8 +251,12 @@ impl Aof {
     /// stops the process, as Redis does, so what was observed is what a restart loads.
     pub fn wait_observed(&self) {
         let s = &self.status;
+        // The policy first: on every reply under the other policies, one relaxed load.
+        if s.policy() != FsyncPolicy::Always {
+            return;
+        }
         let want = s.queued.load(Ordering::SeqCst);
-        if s.policy() != FsyncPolicy::Always || s.synced.load(Ordering::SeqCst) >= want {
+        if s.synced.load(Ordering::SeqCst) >= want {
             return;
         }
         self.wake_writer();

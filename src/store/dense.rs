@@ -88,13 +88,38 @@ impl<E: Entry> DenseTable<E> {
         &self.entries[i]
     }
 
-    /// Adds an entry whose key is not in the table (check with `position` first).
+    /// Adds an entry whose key is not in the table (a table being filled from one whose keys
+    /// are distinct).
     pub fn push_new(&mut self, e: E) {
+        let h = hash(e.key());
+        self.push_hashed(h, e);
+    }
+
+    fn push_hashed(&mut self, h: u64, e: E) {
         let pos = self.entries.len() as u32;
         let entries = &self.entries;
         self.index
-            .insert_unique(hash(e.key()), pos, |&i| hash(entries[i as usize].key()));
+            .insert_unique(h, pos, |&i| hash(entries[i as usize].key()));
         self.entries.push(e);
+    }
+
+    /// The entry with key `k`, made by `make` and added if there is none (true then): one
+    /// hashing of the key either way, as SADD and HSET need.
+    pub fn get_or_push(&mut self, k: &[u8], make: impl FnOnce() -> E) -> (&mut E, bool) {
+        let h = hash(k);
+        let entries = &self.entries;
+        let found = self
+            .index
+            .find(h, |&i| entries[i as usize].key() == k)
+            .map(|&i| i as usize);
+        match found {
+            Some(i) => (&mut self.entries[i], false),
+            None => {
+                self.push_hashed(h, make());
+                let last = self.entries.len() - 1;
+                (&mut self.entries[last], true)
+            }
+        }
     }
 
     pub fn remove(&mut self, k: &[u8]) -> Option<E> {
@@ -165,10 +190,8 @@ mod tests {
         let mut t: DenseTable<(Bytes, Bytes)> = DenseTable::default();
         for &(k, v) in pairs {
             let k = [k];
-            match t.get_mut(&k) {
-                Some(e) => e.1 = Bytes::from(&[v][..]),
-                None => t.push_new((Bytes::from(&k[..]), Bytes::from(&[v][..]))),
-            }
+            let (e, _) = t.get_or_push(&k, || (Bytes::from(&k[..]), Bytes::default()));
+            e.1 = Bytes::from(&[v][..]);
         }
         t
     }
@@ -181,10 +204,8 @@ mod tests {
             let mut m: HashMap<u8, u8> = HashMap::new();
             for (insert, k, v) in ops {
                 if insert {
-                    match t.get_mut(&[k]) {
-                        Some(e) => e.1 = Bytes::from(&[v][..]),
-                        None => t.push_new((Bytes::from(&[k][..]), Bytes::from(&[v][..]))),
-                    }
+                    let (e, _) = t.get_or_push(&[k], || (Bytes::from(&[k][..]), Bytes::default()));
+                    e.1 = Bytes::from(&[v][..]);
                     m.insert(k, v);
                 } else {
                     prop_assert_eq!(t.remove(&[k]).is_some(), m.remove(&k).is_some());

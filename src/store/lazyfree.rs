@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use crossbeam_channel::Sender;
 
-use super::value::{Hash, Value};
+use super::value::{Hash, Set, Value};
 
 /// Redis's LAZYFREE_THRESHOLD: values whose freeing costs more than this many allocations go to
 /// the background thread.
@@ -55,7 +55,10 @@ pub fn effort(v: &Value) -> usize {
             Hash::Large(t) => t.len(),
         },
         Value::List(l) => l.node_count(),
-        Value::Set(s) => s.free_effort(),
+        Value::Set(s) => match &**s {
+            Set::Ints(_) => 1,
+            Set::Table(t) => t.len(),
+        },
         // A packed set is one allocation; a large one about one per member (Redis: the
         // skiplist's length).
         Value::ZSet(z) => match &**z {

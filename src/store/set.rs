@@ -234,11 +234,7 @@ pub type Table = DenseTable<Bytes>;
 
 impl Table {
     fn insert(&mut self, m: &[u8]) -> bool {
-        if self.contains(m) {
-            return false;
-        }
-        self.push_new(m.into());
-        true
+        self.get_or_push(m, || m.into()).1
     }
 }
 
@@ -275,14 +271,6 @@ impl Set {
     }
 
     /// OBJECT ENCODING's name for the set's encoding.
-    /// What freeing the set costs in allocations (see `lazyfree`): an intset is one.
-    pub fn free_effort(&self) -> usize {
-        match self {
-            Set::Ints(_) => 1,
-            Set::Table(t) => t.len(),
-        }
-    }
-
     pub fn encoding(&self) -> &'static str {
         match self {
             Set::Ints(_) => "intset",

@@ -113,16 +113,11 @@ impl Hash {
         }
         match self {
             // An existing field keeps its key: no allocation for the field name again.
-            Hash::Large(m) => match m.get_mut(field) {
-                Some(slot) => {
-                    slot.1 = value.into();
-                    false
-                }
-                None => {
-                    m.push_new((field.into(), value.into()));
-                    true
-                }
-            },
+            Hash::Large(m) => {
+                let (slot, added) = m.get_or_push(field, || (field.into(), Bytes::default()));
+                slot.1 = value.into();
+                added
+            }
             Hash::Small(_) => unreachable!("converted above"),
         }
     }
