@@ -15,8 +15,11 @@ use std::hash::{Hash, Hasher};
 use std::ops::{Deref, DerefMut};
 
 const INLINE_CAP: usize = 15;
-/// Tags 1..=16: inline, length tag - 1. Tags HEAP_TAG + e: heap, capacity 2^e.
+/// Tags 1..=16: inline, length tag - 1; the same plus RAW_TAG: inline and raw (see `is_raw`).
+/// Tags HEAP_TAG + e: heap, capacity 2^e (a heap string's raw mark is its byte 12).
 const HEAP_TAG: u8 = 0x80;
+const RAW_TAG: u8 = 0x40;
+const INLINE_LEN: u8 = 0x3f;
 
 /// Bytes 0..15 hold the inline data, or a heap block's address (0..8) and length (8..12).
 /// Byte 15 is the tag, one of the values of `Tag`: the values it can never take give
@@ -28,7 +31,8 @@ pub struct CompactBytes {
     tag: Tag,
 }
 
-/// The valid tags: `I<n>` inline with length n - 1, `H<e>` on the heap with capacity 2^e.
+/// The valid tags: `I<n>` inline with length n - 1, `R<n>` the same marked raw, `H<e>` on the
+/// heap with capacity 2^e.
 /// An enum rather than a `NonZeroU8` so that the compiler knows all the other values are free.
 #[allow(dead_code)] // Made only through `tag()`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -50,6 +54,22 @@ enum Tag {
     I14 = 14,
     I15 = 15,
     I16 = 16,
+    R1 = 0x40 + 1,
+    R2 = 0x40 + 2,
+    R3 = 0x40 + 3,
+    R4 = 0x40 + 4,
+    R5 = 0x40 + 5,
+    R6 = 0x40 + 6,
+    R7 = 0x40 + 7,
+    R8 = 0x40 + 8,
+    R9 = 0x40 + 9,
+    R10 = 0x40 + 10,
+    R11 = 0x40 + 11,
+    R12 = 0x40 + 12,
+    R13 = 0x40 + 13,
+    R14 = 0x40 + 14,
+    R15 = 0x40 + 15,
+    R16 = 0x40 + 16,
     H0 = 0x80,
     H1 = 0x80 + 1,
     H2 = 0x80 + 2,
@@ -107,7 +127,9 @@ fn len32(n: usize) -> u32 {
 
 fn tag(v: u8) -> Tag {
     assert!(
-        (1..=16).contains(&v) || (HEAP_TAG..=HEAP_TAG + 32).contains(&v),
+        (1..=16).contains(&v)
+            || (RAW_TAG + 1..=RAW_TAG + 16).contains(&v)
+            || (HEAP_TAG..=HEAP_TAG + 32).contains(&v),
         "invalid tag {v}"
     );
     // SAFETY: `Tag` is `repr(u8)` with exactly the values checked above.
@@ -139,7 +161,7 @@ impl CompactBytes {
 
     pub fn len(&self) -> usize {
         if self.is_inline() {
-            (self.tag.get() - 1) as usize
+            ((self.tag.get() & INLINE_LEN) - 1) as usize
         } else {
             u32::from_le_bytes(self.buf[8..12].try_into().expect("4 bytes")) as usize
         }
@@ -210,14 +232,38 @@ impl CompactBytes {
         if need <= self.capacity() {
             return;
         }
-        let grown = Self::heap_with(self.as_slice(), need);
+        let raw = self.is_raw();
+        let mut grown = Self::heap_with(self.as_slice(), need);
+        if raw {
+            grown.set_raw();
+        }
         *self = grown;
+    }
+
+    /// Whether the string was changed in place (APPEND, SETRANGE, SETBIT...): Redis's
+    /// OBJECT ENCODING says `raw` for such a string whatever its bytes, where a string stored
+    /// whole (SET) is `int` or `embstr` by its contents. A string knows this itself because
+    /// the commands that set it and the one that reports it never meet.
+    pub fn is_raw(&self) -> bool {
+        if self.is_inline() {
+            self.tag.get() & RAW_TAG != 0
+        } else {
+            self.buf[12] != 0
+        }
+    }
+
+    pub fn set_raw(&mut self) {
+        if self.is_inline() {
+            self.tag = tag(self.tag.get() | RAW_TAG);
+        } else {
+            self.buf[12] = 1;
+        }
     }
 
     fn set_len(&mut self, n: usize) {
         debug_assert!(n <= self.capacity());
         if self.is_inline() {
-            self.tag = tag(n as u8 + 1);
+            self.tag = tag((self.tag.get() & RAW_TAG) | (n as u8 + 1));
         } else {
             self.buf[8..12].copy_from_slice(&len32(n).to_le_bytes());
         }
@@ -263,8 +309,13 @@ impl Drop for CompactBytes {
 }
 
 impl Clone for CompactBytes {
+    /// Keeps the raw mark, as Redis's dupStringObject keeps the encoding (COPY).
     fn clone(&self) -> Self {
-        Self::from_slice(self.as_slice())
+        let mut c = Self::from_slice(self.as_slice());
+        if self.is_raw() {
+            c.set_raw();
+        }
+        c
     }
 }
 
@@ -372,6 +423,31 @@ impl From<CompactBytes> for Vec<u8> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn the_raw_mark_survives_growth_shrinking_and_clones_but_not_equality() {
+        for n in [0usize, 3, 14, 15, 16, 40] {
+            let data = vec![b'7'; n];
+            let mut c = CompactBytes::from_slice(&data);
+            assert!(!c.is_raw(), "a new string of {n} is not raw");
+            c.set_raw();
+            assert!(c.is_raw());
+            assert_eq!(c.len(), n);
+            assert_eq!(c.as_slice(), &data[..]);
+            assert_eq!(
+                c,
+                CompactBytes::from_slice(&data),
+                "raw or not, equal bytes are equal"
+            );
+            assert!(c.clone().is_raw());
+            c.extend_from_slice(b"12");
+            assert!(c.is_raw(), "after growing from {n}");
+            assert_eq!(c.len(), n + 2);
+            c.resize(1, 0);
+            assert!(c.is_raw() && c.as_slice() == b"7" || n == 0 && c.as_slice() == b"1");
+        }
+        assert!(!CompactBytes::from_slice(b"x").clone().is_raw());
+    }
 
     #[test]
     fn sizes() {
