@@ -221,7 +221,10 @@ impl Run<'_, '_, '_> {
             if self.ctx.ks.locked.holds_for(id, self.lock_write) {
                 continue;
             }
-            let rewriting = shared.aof.as_ref().is_some_and(|a| a.rewrite.in_progress());
+            // A shard taken late would escape a running rewrite's or snapshot's settling
+            // (see `Shared::before_write`): the script then reruns with every shard.
+            let rewriting = shared.aof.as_ref().is_some_and(|a| a.rewrite.in_progress())
+                || shared.snapshots.in_progress();
             if !rewriting
                 && !self.wide
                 && self
