@@ -13,6 +13,7 @@ pub mod harness;
 pub mod listen;
 pub mod loading;
 pub mod notify;
+pub mod ops;
 pub mod pool;
 pub mod resp;
 pub mod scripts;
