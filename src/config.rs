@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use crate::store::evict;
 use clap::Parser;
 
 /// When the AOF writer calls fsync.
@@ -410,6 +411,57 @@ pub static SETTINGS: &[Setting] = &[
     ),
     setting("tcp-keepalive", NON_NEGATIVE, true),
     setting(
+        "maxmemory",
+        Kind::MemoryIn {
+            min: 0,
+            max: i64::MAX,
+        },
+        true,
+    ),
+    setting(
+        "maxmemory-policy",
+        Kind::Enum(&[
+            "volatile-lru",
+            "volatile-lfu",
+            "volatile-random",
+            "volatile-ttl",
+            "allkeys-lru",
+            "allkeys-lfu",
+            "allkeys-random",
+            "noeviction",
+        ]),
+        true,
+    ),
+    setting(
+        "maxmemory-samples",
+        Kind::Int {
+            min: 1,
+            max: I32_MAX,
+        },
+        true,
+    ),
+    setting(
+        "maxmemory-eviction-tenacity",
+        Kind::Int { min: 0, max: 100 },
+        true,
+    ),
+    setting(
+        "lfu-log-factor",
+        Kind::Int {
+            min: 0,
+            max: I32_MAX,
+        },
+        true,
+    ),
+    setting(
+        "lfu-decay-time",
+        Kind::Int {
+            min: 0,
+            max: I32_MAX,
+        },
+        true,
+    ),
+    setting(
         "tcp-backlog",
         Kind::Int {
             min: 0,
@@ -428,6 +480,12 @@ const PROCESS_WIDE: &[&str] = &[
     "notify-keyspace-events",
     "tracking-table-max-keys",
     "hll-sparse-max-bytes",
+    "maxmemory",
+    "maxmemory-policy",
+    "maxmemory-samples",
+    "maxmemory-eviction-tenacity",
+    "lfu-log-factor",
+    "lfu-decay-time",
 ];
 
 pub fn find_setting(name: &str) -> Option<&'static Setting> {
@@ -938,6 +996,14 @@ impl Config {
                 crate::notify::events::parse(value).map_err(|e| bad(s.name, value, e))?,
             ),
             "hll-sparse-max-bytes" => crate::store::limits::set_hll_sparse_max(v.int() as usize),
+            "maxmemory" => evict::set_maxmemory(v.int() as u64),
+            "maxmemory-policy" => {
+                evict::set_policy(evict::Policy::parse(v.word()).expect("an enum value"))
+            }
+            "maxmemory-samples" => evict::set_samples(v.int() as u32),
+            "maxmemory-eviction-tenacity" => evict::set_tenacity(v.int() as u32),
+            "lfu-log-factor" => evict::set_lfu_log_factor(v.int() as u32),
+            "lfu-decay-time" => evict::set_lfu_decay_time(v.int() as u32),
             "zset-max-listpack-entries" => {
                 crate::store::limits::set_zset_max_entries(v.int() as usize)
             }
@@ -1072,6 +1138,12 @@ impl Config {
             }
             "tracking-table-max-keys" => crate::notify::tracking::max_keys().to_string(),
             "hll-sparse-max-bytes" => crate::store::limits::hll_sparse_max().to_string(),
+            "maxmemory" => evict::maxmemory().to_string(),
+            "maxmemory-policy" => evict::policy().name().into(),
+            "maxmemory-samples" => evict::samples().to_string(),
+            "maxmemory-eviction-tenacity" => evict::tenacity().to_string(),
+            "lfu-log-factor" => evict::lfu_log_factor().to_string(),
+            "lfu-decay-time" => evict::lfu_decay_time().to_string(),
             "zset-max-listpack-entries" => crate::store::limits::zset_max_entries().to_string(),
             "zset-max-listpack-value" => crate::store::limits::zset_max_value().to_string(),
             "enable-debug-command" => match self.enable_debug_command {

@@ -7,6 +7,7 @@ pub mod clients;
 pub mod commands;
 pub mod config;
 pub mod connection;
+pub mod evict;
 pub mod expiry;
 pub mod fdlimit;
 pub mod harness;
@@ -22,3 +23,7 @@ pub mod stats;
 pub mod store;
 pub mod util;
 pub mod watch;
+
+/// Every allocation is counted, for `maxmemory` and INFO's `used_memory` (see `util::alloc`).
+#[global_allocator]
+static ALLOCATOR: util::alloc::Counting = util::alloc::Counting;

@@ -29,6 +29,7 @@ pub mod info;
 pub mod keys;
 pub mod list;
 pub mod list_blocking;
+pub mod memory;
 pub mod object;
 pub mod persistence;
 pub mod pubsub;
