@@ -104,6 +104,11 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             }
             apply(ctx.shared, &config);
             drop(config);
+            // A lowered maxmemory evicts now, as Redis's does; unless this runs inside EXEC
+            // with shards held (eviction takes its own locks): the next command evicts then.
+            if ctx.ks.locked.shard_ids().is_empty() {
+                crate::evict::perform_all(ctx.shared);
+            }
             ctx.out.ok();
             Ok(())
         }

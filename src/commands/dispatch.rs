@@ -109,7 +109,8 @@ fn one_key<'a>(spec: &CommandSpec, argv: &[&'a [u8]]) -> Option<&'a [u8]> {
 
 /// Looks a request up, checks it, and runs it (or queues it inside MULTI); the reply (or
 /// error) goes to `out`. The gates, in Redis 7.0's order: unknown command, arity,
-/// authentication (`NO_AUTH`), `NO_MULTI`, MULTI queueing (`NOT_QUEUED`); then, in `run`, the
+/// authentication (`NO_AUTH`), `NO_MULTI`, maxmemory (`DENYOOM`, see `evict`), MULTI queueing
+/// (`NOT_QUEUED`); then, in `run`, the
 /// disk-error refusal (`WRITE`, `DISK_ERROR_REFUSES`).
 pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut ReplyBuf) {
     let Some(spec) = lookup(argv[0]) else {
@@ -154,23 +155,24 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
             );
         }
     }
+    if client.multi.is_some() && spec.has(flags::NO_MULTI) {
+        let err = CommandError::Err("Command not allowed inside a transaction".into());
+        return reject(shared, client, out, Some(spec), err);
+    }
+    if let Err(e) = crate::evict::gate(shared, client, spec) {
+        return reject(shared, client, out, Some(spec), e);
+    }
     // Redis's last gate: CLIENT PAUSE holds the request; the session parks the client.
     if client.pausable && shared.ops.pause.kind() != PauseKind::Off && paused(shared, client, spec)
     {
         client.postponed = true;
         return;
     }
-    if client.multi.is_some() {
-        if spec.has(flags::NO_MULTI) {
-            let err = CommandError::Err("Command not allowed inside a transaction".into());
-            return reject(shared, client, out, Some(spec), err);
-        }
-        if !spec.has(flags::NOT_QUEUED) {
-            transaction::queue(client, spec, argv);
-            transaction::show_multi(client);
-            out.simple("QUEUED");
-            return;
-        }
+    if client.multi.is_some() && !spec.has(flags::NOT_QUEUED) {
+        transaction::queue(client, spec, argv);
+        transaction::show_multi(client);
+        out.simple("QUEUED");
+        return;
     }
     let db = client.db;
     let in_multi = client.multi.is_some();

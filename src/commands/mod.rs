@@ -31,6 +31,7 @@ pub mod introspection;
 pub mod keys;
 pub mod list;
 pub mod list_blocking;
+pub mod memory;
 pub mod object;
 pub mod persistence;
 pub mod pubsub;

@@ -5,8 +5,8 @@ use std::sync::OnceLock;
 use super::spec::CommandSpec;
 use super::{
     bitmap, client, config, connection, debug, dump, expire, geo, hash, hll, info, introspection,
-    keys, list, list_blocking, object, persistence, pubsub, script, server, set, sort, string,
-    transaction, zset,
+    keys, list, list_blocking, memory, object, persistence, pubsub, script, server, set, sort,
+    string, transaction, zset,
 };
 
 /// Every command, from each module's own list.
@@ -27,6 +27,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         sort::COMMANDS,
         keys::COMMANDS,
         object::COMMANDS,
+        memory::COMMANDS,
         persistence::COMMANDS,
         dump::COMMANDS,
         expire::COMMANDS,
@@ -247,8 +248,8 @@ mod tests {
         assert_eq!(
             containers,
             [
-                "client", "config", "object", "command", "slowlog", "latency", "pubsub", "script",
-                "function"
+                "client", "config", "object", "memory", "command", "slowlog", "latency", "pubsub",
+                "script", "function"
             ]
         );
     }

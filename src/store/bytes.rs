@@ -13,22 +13,32 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 const INLINE_CAP: usize = 15;
+/// Where the spare bytes start: inline data longer than this covers them.
+const SPARE_AT: usize = 12;
 /// Tags 1..=16: inline, length tag - 1; the same plus RAW_TAG: inline and raw (see `is_raw`).
-/// Tags HEAP_TAG + c: heap, capacity class c (see `class_capacity`; a heap string's raw mark
-/// is its byte 12).
+/// Tags HEAP_TAG + c: heap, capacity class c (see `class_capacity`); a heap string's raw mark
+/// is the top bit of its length (the spare bytes are the clock's).
 const HEAP_TAG: u8 = 0x80;
 const RAW_TAG: u8 = 0x40;
 const INLINE_LEN: u8 = 0x3f;
+const RAW_LEN_BIT: u32 = 1 << 31;
 
 /// Bytes 0..15 hold the inline data, or a heap block's address (0..8) and length (8..12).
 /// Byte 15 is the tag, one of the values of `Tag`: the values it can never take give
 /// `Option<CompactBytes>` and enums holding one beside several pointers (the store's `Value`)
 /// niches, so they stay 16 bytes.
+///
+/// Bytes 12..15 are data only for an inline string of 13 to 15 bytes. Otherwise they are
+/// free, and a map key uses them for its 24-bit access clock (Redis's `lru` field, see
+/// `store::evict`), which reads update under a shared lock: hence atomics. `key_from` keeps
+/// every map key in a form that has them free.
 #[repr(C)]
 pub struct CompactBytes {
-    buf: [u8; 15],
+    buf: [u8; 12],
+    spare: [AtomicU8; 3],
     tag: Tag,
 }
 
@@ -237,9 +247,12 @@ fn class_for(min_cap: usize) -> u8 {
     class as u8
 }
 
-/// Lengths beyond u32 cannot arise: Redis's limits (512 MB) stop them long before.
+/// Lengths of 2 GiB and more cannot arise: Redis's limits (512 MB) stop them long before.
 fn len32(n: usize) -> u32 {
-    u32::try_from(n).expect("CompactBytes is limited to 4 GiB")
+    match u32::try_from(n) {
+        Ok(n) if n & RAW_LEN_BIT == 0 => n,
+        _ => panic!("CompactBytes is limited to 2 GiB"),
+    }
 }
 
 fn tag(v: u8) -> Tag {
@@ -254,9 +267,55 @@ fn tag(v: u8) -> Tag {
 impl CompactBytes {
     pub const fn new() -> Self {
         CompactBytes {
-            buf: [0; 15],
+            buf: [0; 12],
+            spare: [AtomicU8::new(0), AtomicU8::new(0), AtomicU8::new(0)],
             tag: Tag::I1,
         }
+    }
+
+    /// A map key: like `from_slice`, but a key of 13 to 15 bytes goes to the heap, so that
+    /// every key has the spare bytes its access clock lives in.
+    pub fn key_from(data: &[u8]) -> Self {
+        if (SPARE_AT + 1..=INLINE_CAP).contains(&data.len()) {
+            Self::heap_with(data, data.len())
+        } else {
+            Self::from_slice(data)
+        }
+    }
+
+    fn has_spare(&self) -> bool {
+        !self.is_inline() || self.len() <= SPARE_AT
+    }
+
+    /// The 24-bit value kept in the spare bytes, if this has them.
+    #[inline]
+    pub fn clock(&self) -> Option<u32> {
+        if !self.has_spare() {
+            return None;
+        }
+        let b = |i: usize| self.spare[i].load(Ordering::Relaxed) as u32;
+        Some(b(0) | (b(1) << 8) | (b(2) << 16))
+    }
+
+    /// Stores a 24-bit value in the spare bytes (nothing if this has none). Through a shared
+    /// reference: readers of a key update its clock under a read lock, and racing readers
+    /// both store a current value.
+    #[inline]
+    pub fn set_clock(&self, v: u32) {
+        if self.has_spare() {
+            for (i, b) in self.spare.iter().enumerate() {
+                b.store((v >> (8 * i)) as u8, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The first byte of the 15 data bytes.
+    fn inline_ptr(&self) -> *const u8 {
+        (self as *const Self).cast()
+    }
+
+    fn inline_mut_ptr(&mut self) -> *mut u8 {
+        (self as *mut Self).cast()
     }
 
     fn is_inline(&self) -> bool {
@@ -278,8 +337,12 @@ impl CompactBytes {
         if self.is_inline() {
             ((self.tag.get() & INLINE_LEN) - 1) as usize
         } else {
-            u32::from_le_bytes(self.buf[8..12].try_into().expect("4 bytes")) as usize
+            (self.heap_len_word() & !RAW_LEN_BIT) as usize
         }
+    }
+
+    fn heap_len_word(&self) -> u32 {
+        u32::from_le_bytes(self.buf[8..12].try_into().expect("4 bytes"))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -296,7 +359,10 @@ impl CompactBytes {
 
     pub fn as_slice(&self) -> &[u8] {
         if self.is_inline() {
-            &self.buf[..self.len()]
+            // SAFETY: the struct is `repr(C)`, its first 15 bytes the inline data, len <= 15
+            // of them initialized. The spare bytes are written through `&self` only when they
+            // are not data (`has_spare`), so none this slice covers changes while it lives.
+            unsafe { std::slice::from_raw_parts(self.inline_ptr(), self.len()) }
         } else {
             // SAFETY: a heap block is valid for len initialized bytes while we own it.
             unsafe { std::slice::from_raw_parts(self.heap_ptr(), self.len()) }
@@ -306,7 +372,8 @@ impl CompactBytes {
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         if self.is_inline() {
             let n = self.len();
-            &mut self.buf[..n]
+            // SAFETY: as in `as_slice`, and &mut self makes the access unique.
+            unsafe { std::slice::from_raw_parts_mut(self.inline_mut_ptr(), n) }
         } else {
             // SAFETY: as above, and &mut self makes the access unique.
             unsafe { std::slice::from_raw_parts_mut(self.heap_ptr(), self.len()) }
@@ -332,7 +399,8 @@ impl CompactBytes {
     pub fn from_slice(data: &[u8]) -> Self {
         if data.len() <= INLINE_CAP {
             let mut c = CompactBytes::new();
-            c.buf[..data.len()].copy_from_slice(data);
+            // SAFETY: data.len() <= 15 bytes fit the inline data; `c` is ours alone.
+            unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), c.inline_mut_ptr(), data.len()) };
             c.tag = tag(data.len() as u8 + 1);
             c
         } else {
@@ -363,7 +431,7 @@ impl CompactBytes {
         if self.is_inline() {
             self.tag.get() & RAW_TAG != 0
         } else {
-            self.buf[12] != 0
+            self.heap_len_word() & RAW_LEN_BIT != 0
         }
     }
 
@@ -371,7 +439,8 @@ impl CompactBytes {
         if self.is_inline() {
             self.tag = tag(self.tag.get() | RAW_TAG);
         } else {
-            self.buf[12] = 1;
+            let w = self.heap_len_word() | RAW_LEN_BIT;
+            self.buf[8..12].copy_from_slice(&w.to_le_bytes());
         }
     }
 
@@ -380,7 +449,8 @@ impl CompactBytes {
         if self.is_inline() {
             self.tag = tag((self.tag.get() & RAW_TAG) | (n as u8 + 1));
         } else {
-            self.buf[8..12].copy_from_slice(&len32(n).to_le_bytes());
+            let w = len32(n) | (self.heap_len_word() & RAW_LEN_BIT);
+            self.buf[8..12].copy_from_slice(&w.to_le_bytes());
         }
     }
 
@@ -557,6 +627,23 @@ mod tests {
                 "{n}: {cap} is more than a class above"
             );
             prev = cap;
+        }
+    }
+
+    #[test]
+    fn keys_keep_a_clock_in_their_spare_bytes() {
+        for n in [0usize, 1, 12, 13, 14, 15, 16, 40] {
+            let data: Vec<u8> = (0..n).map(|i| b'a' + i as u8).collect();
+            let k = CompactBytes::key_from(&data);
+            assert_eq!(k.as_slice(), &data[..]);
+            k.set_clock(0xabcdef);
+            assert_eq!(k.clock(), Some(0xabcdef), "{n}");
+            assert_eq!(k.as_slice(), &data[..], "{n}");
+            // A plain value of 13..15 bytes stays inline and has no clock.
+            let v = CompactBytes::from_slice(&data);
+            assert_eq!(v.clock().is_some(), !(13..=15).contains(&n));
+            v.set_clock(1);
+            assert_eq!(v.as_slice(), &data[..]);
         }
     }
 
