@@ -148,6 +148,9 @@ pub enum Status {
     /// Any value but the default stops start-up (and CONFIG SET refuses it): it asks for
     /// this, which rudis does not have.
     Refused(&'static str),
+    /// Kept in this table for its CONFIG GET/SET handling, read where it applies
+    /// (`Config::get`): the RDB settings.
+    Applied,
 }
 
 /// A Redis 7.0 setting rudis does not implement (see `table`).
@@ -838,7 +841,7 @@ impl Default for Config {
             supervised: "no",
             tcp_backlog: 511,
             tcp_keepalive: 300,
-            save: String::new(),
+            save: "3600 1 300 100 60 10000".into(),
             other: Default::default(),
             ignored_given: Vec::new(),
         }
@@ -990,14 +993,6 @@ impl Config {
     /// Checks that hold between settings: a snapshot schedule needs the AOF to stand in for
     /// the snapshots rudis does not take.
     pub fn check(&self) -> Result<(), ConfigError> {
-        if !self.save.is_empty() && !self.appendonly {
-            return Err(bad(
-                "save",
-                &self.save,
-                "rudis takes no RDB snapshots: with appendonly no nothing would be persisted; \
-                 set appendonly yes (rudis persists through the AOF) or save \"\"",
-            ));
-        }
         Ok(())
     }
 
