@@ -14,6 +14,7 @@ pub mod listen;
 pub mod loading;
 pub mod notify;
 pub mod persist;
+pub mod ops;
 pub mod pool;
 pub mod rdb;
 pub mod resp;

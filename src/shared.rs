@@ -53,6 +53,8 @@ pub struct Shared {
     pub tracking: crate::notify::tracking::Tracking,
     /// The script cache, the function libraries, the scripts running long.
     pub scripts: Scripts,
+    /// Statistics, slow log, latency monitor, MONITOR, CLIENT PAUSE (see `ops`).
+    pub ops: crate::ops::Ops,
     pub started: Instant,
     loading: AtomicBool,
     /// SAVE and BGSAVE: the running snapshot and the last one's status.
@@ -72,6 +74,7 @@ impl Shared {
             pubsub: Default::default(),
             tracking: Default::default(),
             scripts: Scripts::default(),
+            ops: Default::default(),
             started: Instant::now(),
             loading: AtomicBool::new(false),
             snapshots: Default::default(),

@@ -27,6 +27,7 @@ pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod info;
+pub mod introspection;
 pub mod keys;
 pub mod list;
 pub mod list_blocking;

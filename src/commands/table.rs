@@ -4,9 +4,9 @@ use std::sync::OnceLock;
 
 use super::spec::CommandSpec;
 use super::{
-    bitmap, client, config, connection, debug, dump, expire, geo, hash, hll, info, keys, list,
-    list_blocking, object, persistence, pubsub, script, server, set, sort, string, transaction,
-    zset,
+    bitmap, client, config, connection, debug, dump, expire, geo, hash, hll, info, introspection,
+    keys, list, list_blocking, object, persistence, pubsub, script, server, set, sort, string,
+    transaction, zset,
 };
 
 /// Every command, from each module's own list.
@@ -32,6 +32,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         expire::COMMANDS,
         server::COMMANDS,
         debug::COMMANDS,
+        introspection::COMMANDS,
         transaction::COMMANDS,
         pubsub::COMMANDS,
         script::COMMANDS,
@@ -245,7 +246,10 @@ mod tests {
             .collect();
         assert_eq!(
             containers,
-            ["client", "config", "object", "command", "pubsub", "script", "function"]
+            [
+                "client", "config", "object", "command", "slowlog", "latency", "pubsub", "script",
+                "function"
+            ]
         );
     }
 
