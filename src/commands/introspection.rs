@@ -35,7 +35,13 @@ const LATENCY_SUBS: &[CommandSpec] = &[
     cmd!("latency|reset", -2, LATENCY, Keys::None, latency_reset),
     cmd!("latency|graph", 3, LATENCY, Keys::None, latency_graph),
     cmd!("latency|doctor", 2, LATENCY, Keys::None, latency_doctor),
-    cmd!("latency|histogram", -2, LATENCY, Keys::None, latency_histogram),
+    cmd!(
+        "latency|histogram",
+        -2,
+        LATENCY,
+        Keys::None,
+        latency_histogram
+    ),
     cmd!("latency|help", 2, LOADING | STALE, Keys::None, help),
 ];
 
