@@ -46,21 +46,6 @@ fn main() {
     if let Some(w) = config.ignored_warning() {
         log::warn!("{w}");
     }
-    if !config.appendonly {
-        // Redis's own default; said once, as it is not Redis's meaning of "no".
-        log::info!(
-            "appendonly is no and rudis takes no RDB snapshots: nothing written is persisted"
-        );
-    }
-    let rdb = config
-        .dir
-        .join(config.get("dbfilename").unwrap_or_default());
-    if rdb.is_file() {
-        log::warn!(
-            "{} is not loaded: rudis cannot read RDB files (it persists through the AOF)",
-            rdb.display()
-        );
-    }
     if let Err(e) = rudis::server::run(config) {
         log::error!("{e}");
         eprintln!("rudis-server: {e}");

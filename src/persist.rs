@@ -44,10 +44,19 @@ pub fn save_held(shared: &Shared, path: &Path, all: &Locked) -> Result<SaveStats
 }
 
 fn save_with(shared: &Shared, path: &Path, held: Option<&Locked>) -> Result<SaveStats, SaveError> {
-    let snaps = &shared.snapshots;
-    if !snaps.try_begin() {
+    if !shared.snapshots.try_begin() {
         return Err(SaveError::InProgress);
     }
+    save_claimed(shared, path, held)
+}
+
+/// A save by the holder of the snapshot slot (`Snapshots::try_begin`), which it releases.
+fn save_claimed(
+    shared: &Shared,
+    path: &Path,
+    held: Option<&Locked>,
+) -> Result<SaveStats, SaveError> {
+    let snaps = &shared.snapshots;
     let opts = crate::commands::dump::rdb_options(shared);
     let dirty = shared.stats.dirty.get();
     let res = snaps.save(&shared.store, path, opts, &functions(shared), dirty, held);
@@ -69,9 +78,10 @@ fn save_with(shared: &Shared, path: &Path, held: Option<&Locked>) -> Result<Save
     res.map_err(SaveError::Io)
 }
 
-/// Starts a background save; false if one runs already.
+/// Starts a background save; false if one runs already. The slot is taken here, so that
+/// INFO and a second BGSAVE see it at once.
 pub fn bgsave(shared: &Shared) -> bool {
-    if shared.snapshots.in_progress() {
+    if !shared.snapshots.try_begin() {
         return false;
     }
     shared.snapshots.request();
@@ -89,12 +99,15 @@ pub fn saver_loop(shared: Arc<Shared>) {
             .as_ref()
             .is_some_and(|a| a.status.rewrite_in_progress.load(Ordering::SeqCst));
         let scheduled = !rewriting && snaps.scheduled.swap(false, Ordering::SeqCst);
-        if !requested && !scheduled && !schedule_due(&shared) {
-            continue;
+        if !requested {
+            let due = scheduled || schedule_due(&shared);
+            if !due || !snaps.try_begin() {
+                continue;
+            }
         }
         log::info!("Background saving started");
         let path = rdb_path(&shared);
-        match save_to_path(&shared, &path) {
+        match save_claimed(&shared, &path, None) {
             Ok(_) => log::info!("Background saving terminated with success"),
             Err(SaveError::InProgress) => {}
             Err(SaveError::Io(_)) => log::warn!("Background saving error"),

@@ -53,6 +53,20 @@ pub fn prepare(config: Config) -> Result<Arc<Shared>, ServerError> {
         .appendonly
         .then(|| Aof::new(config.aof_path(), config.appendfsync));
     let shared = Arc::new(Shared::new(config, aof));
+    // With the AOF off, or no AOF file yet, the data is in dump.rdb (as Redis loads it).
+    let aof_file = shared.aof.as_ref().is_some_and(|a| a.path().exists());
+    if !aof_file {
+        let path = crate::persist::rdb_path(&shared);
+        crate::persist::load_at_start(&shared, &path)
+            .map_err(|e| ServerError::Aof(format!("{}: {e}", path.display())))?;
+    }
+    {
+        let s = shared.clone();
+        std::thread::Builder::new()
+            .name("rdb-saver".into())
+            .spawn(move || crate::persist::saver_loop(s))
+            .map_err(ServerError::Thread)?;
+    }
     if let Some(aof) = &shared.aof {
         remove_stale_rewrites(aof.path());
         loading::load(&shared, aof.path()).map_err(|e| ServerError::Aof(e.to_string()))?;

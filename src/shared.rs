@@ -19,11 +19,24 @@ use crate::watch::Watches;
 
 /// Why writes are refused: the AOF's write error, as C's strerror words it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WriteRefusal(pub String);
+pub enum WriteRefusal {
+    Aof(String),
+    /// The last RDB snapshot failed (`stop-writes-on-bgsave-error`).
+    Rdb,
+}
 
 impl std::fmt::Display for WriteRefusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "MISCONF Errors writing to the AOF file: {}", self.0)
+        match self {
+            WriteRefusal::Aof(e) => write!(f, "MISCONF Errors writing to the AOF file: {e}"),
+            WriteRefusal::Rdb => f.write_str(
+                "MISCONF Redis is configured to save RDB snapshots, but it's currently unable \
+                 to persist to disk. Commands that may modify the data set are disabled, because \
+                 this instance is configured to report errors during writes if RDB snapshotting \
+                 fails (stop-writes-on-bgsave-error option). Please check the Redis logs for \
+                 details about the RDB error.",
+            ),
+        }
     }
 }
 
@@ -80,7 +93,21 @@ impl Shared {
     /// Redis's wording, with C's strerror text.
     #[inline]
     pub fn write_refusal(&self) -> Option<WriteRefusal> {
-        self.aof.as_ref()?.write_error().map(WriteRefusal)
+        if !self.snapshots.status.last_ok.load(Ordering::Relaxed) {
+            return self.rdb_refusal();
+        }
+        self.aof.as_ref()?.write_error().map(WriteRefusal::Aof)
+    }
+
+    /// The last snapshot failed: with a `save` schedule and `stop-writes-on-bgsave-error`,
+    /// writes are refused until one succeeds (Redis's -MISCONF).
+    #[cold]
+    fn rdb_refusal(&self) -> Option<WriteRefusal> {
+        let c = self.config.read();
+        let stop = c
+            .get("stop-writes-on-bgsave-error")
+            .is_none_or(|v| v == "yes");
+        (stop && !c.save.is_empty()).then_some(WriteRefusal::Rdb)
     }
 
     /// Locks `ids` for a command (see `Store::lock`). A write that spans several shards
@@ -163,8 +190,34 @@ impl Shared {
     /// Returns only if the AOF could not be written and `force` is false: the server then
     /// keeps running, as Redis does when it cannot persist at shutdown.
     pub fn shutdown(&self, force: bool) {
-        let ids = self.store.all_shards().collect();
-        let all = self.store.lock(ids, true);
+        self.shutdown_saving(force, false, false)
+    }
+
+    /// `shutdown`, saving the RDB first when `save`, or when a `save` schedule is set and not
+    /// `nosave` (as Redis). The snapshot is taken holding every shard: nothing changes after.
+    pub fn shutdown_saving(&self, force: bool, save: bool, nosave: bool) {
+        let scheduled = !self.config.read().save.is_empty();
+        let all = loop {
+            let ids = self.store.all_shards().collect();
+            let all = self.store.lock(ids, true);
+            if !(save || (scheduled && !nosave)) {
+                break all;
+            }
+            log::warn!("Saving the final RDB snapshot before exiting.");
+            let path = crate::persist::rdb_path(self);
+            match crate::persist::save_held(self, &path, &all) {
+                // A BGSAVE still writing needs the shards this holds: let it finish first.
+                Err(crate::persist::SaveError::InProgress) => {
+                    drop(all);
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(_) if !force => {
+                    log::warn!("Error trying to save the DB, can't exit.");
+                    return;
+                }
+                _ => break all,
+            }
+        };
         if let Some(aof) = &self.aof {
             log::warn!("Calling fsync() on the AOF file.");
             if !aof.sync() {

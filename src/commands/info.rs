@@ -411,15 +411,56 @@ fn memory(shared: &Shared, put: &mut impl FnMut(&str, String)) {
 fn persistence(shared: &Shared, put: &mut impl FnMut(&str, String)) {
     put("loading", (shared.is_loading() as u8).to_string());
     put("async_loading", "0".into());
+    let st = &shared.snapshots.status;
+    let ld = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    let running = shared.snapshots.in_progress();
+    for k in [
+        "current_cow_peak",
+        "current_cow_size",
+        "current_cow_size_age",
+        "current_fork_perc",
+    ] {
+        put(k, "0".into());
+    }
+    put("current_save_keys_processed", "0".into());
+    put("current_save_keys_total", "0".into());
     put(
         "rdb_changes_since_last_save",
-        shared.stats.dirty.get().to_string(),
+        shared
+            .stats
+            .dirty
+            .get()
+            .saturating_sub(ld(&st.dirty_at_save))
+            .to_string(),
     );
-    put("rdb_bgsave_in_progress", "0".into());
-    let started = unix_now().as_secs() - shared.started.elapsed().as_secs();
-    put("rdb_last_save_time", started.to_string());
-    put("rdb_last_bgsave_status", "ok".into());
-    put("rdb_saves", "0".into());
+    put("rdb_bgsave_in_progress", u8::from(running).to_string());
+    put("rdb_last_save_time", ld(&st.last_save).to_string());
+    let ok = st.last_ok.load(std::sync::atomic::Ordering::Relaxed);
+    put(
+        "rdb_last_bgsave_status",
+        if ok { "ok" } else { "err" }.into(),
+    );
+    put(
+        "rdb_last_bgsave_time_sec",
+        st.last_secs
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .to_string(),
+    );
+    let current = match ld(&st.started_ms) {
+        0 => -1,
+        t => (crate::util::clock::now_ms().saturating_sub(t) / 1000) as i64,
+    };
+    put("rdb_current_bgsave_time_sec", current.to_string());
+    put("rdb_saves", ld(&st.saves).to_string());
+    put("rdb_last_cow_size", "0".into());
+    put(
+        "rdb_last_load_keys_expired",
+        ld(&st.last_load_expired).to_string(),
+    );
+    put(
+        "rdb_last_load_keys_loaded",
+        ld(&st.last_load_keys).to_string(),
+    );
     match &shared.aof {
         Some(aof) => {
             let (head, tail) = aof.info_fields();

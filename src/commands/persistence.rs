@@ -1,9 +1,12 @@
-//! Persistence commands: BGREWRITEAOF and SHUTDOWN.
+//! Persistence commands: SAVE, BGSAVE, LASTSAVE, BGREWRITEAOF and SHUTDOWN.
 
 use super::flags::*;
 use super::{CommandError, CommandSpec, Ctx, Keys};
 
 pub static COMMANDS: &[CommandSpec] = &[
+    cmd!("save", 1, ADMIN | NOSCRIPT | NO_MULTI, Keys::None, save),
+    cmd!("bgsave", -1, ADMIN | NOSCRIPT, Keys::None, bgsave),
+    cmd!("lastsave", 1, LOADING | STALE | FAST, Keys::None, lastsave),
     cmd!(
         "bgrewriteaof",
         1,
@@ -19,6 +22,77 @@ pub static COMMANDS: &[CommandSpec] = &[
         shutdown
     ),
 ];
+
+fn save(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    let path = crate::persist::rdb_path(ctx.shared);
+    match crate::persist::save_to_path(ctx.shared, &path) {
+        Ok(_) => ctx.out.ok(),
+        Err(crate::persist::SaveError::InProgress) => {
+            return Err(CommandError::Err(
+                "Background save already in progress".into(),
+            ))
+        }
+        Err(crate::persist::SaveError::Io(_)) => return Err(CommandError::Coded("ERR".into())),
+    }
+    Ok(())
+}
+
+/// BGSAVE [SCHEDULE]: during an AOF rewrite, as Redis, refused or (SCHEDULE) started once
+/// the rewrite ends.
+fn bgsave(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let schedule = match argv {
+        [_] => false,
+        [_, s] if s.eq_ignore_ascii_case(b"schedule") => true,
+        _ => return Err(CommandError::Syntax),
+    };
+    let snaps = &ctx.shared.snapshots;
+    if snaps.in_progress() {
+        if schedule {
+            ctx.out.simple("Background saving scheduled");
+            return Ok(());
+        }
+        return Err(CommandError::Err(
+            "Background save already in progress".into(),
+        ));
+    }
+    let rewriting = ctx.shared.aof.as_ref().is_some_and(|a| {
+        a.status
+            .rewrite_in_progress
+            .load(std::sync::atomic::Ordering::SeqCst)
+    });
+    if rewriting {
+        if schedule {
+            snaps
+                .scheduled
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            ctx.out.simple("Background saving scheduled");
+            return Ok(());
+        }
+        return Err(CommandError::Err(
+            "An AOF log rewriting in progress: can't BGSAVE right now. Use BGSAVE SCHEDULE in \
+             order to schedule a BGSAVE whenever possible."
+                .into(),
+        ));
+    }
+    if !crate::persist::bgsave(ctx.shared) {
+        return Err(CommandError::Err(
+            "Background save already in progress".into(),
+        ));
+    }
+    ctx.out.simple("Background saving started");
+    Ok(())
+}
+
+fn lastsave(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    let t = ctx
+        .shared
+        .snapshots
+        .status
+        .last_save
+        .load(std::sync::atomic::Ordering::Relaxed);
+    ctx.out.int(t as i64);
+    Ok(())
+}
 
 fn bgrewriteaof(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     let Some(aof) = &ctx.shared.aof else {
@@ -36,9 +110,9 @@ fn bgrewriteaof(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] | ABORT. There is no RDB and no replica to wait for,
-/// so NOSAVE, SAVE and NOW change nothing: the AOF is always written and fsynced. FORCE exits
-/// even when that fails. ABORT has no pending shutdown to cancel.
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] | ABORT. The AOF is always written and fsynced; the
+/// RDB is saved with SAVE, or with a `save` schedule unless NOSAVE. FORCE exits even when
+/// that fails. ABORT has no pending shutdown to cancel (there is no replica to wait for).
 fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let (mut save, mut nosave, mut force, mut abort) = (false, false, false, false);
     for a in &argv[1..] {
@@ -72,7 +146,7 @@ fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     }
     log::warn!("User requested shutdown...");
     // Returns only when the AOF could not be written and FORCE was not given.
-    ctx.shared.shutdown(force);
+    ctx.shared.shutdown_saving(force, save, nosave);
     Err(CommandError::Err(
         "Errors trying to SHUTDOWN. Check logs.".into(),
     ))

@@ -38,13 +38,13 @@ const fn r(
 
 #[rustfmt::skip]
 pub static REDIS_ONLY: &[RedisOnly] = &[
-    r("rdbchecksum", None, Bool, "yes", FIXED, Ignored),
+    r("rdbchecksum", None, Bool, "yes", FIXED, Applied),
     r("io-threads-do-reads", None, Bool, "no", FIXED, Ignored),
     r("always-show-logo", None, Bool, "no", FIXED, Ignored),
-    r("rdbcompression", None, Bool, "yes", MUT, Ignored),
+    r("rdbcompression", None, Bool, "yes", MUT, Applied),
     r("rdb-del-sync-files", None, Bool, "no", MUT, Ignored),
     r("activerehashing", None, Bool, "yes", MUT, Ignored),
-    r("stop-writes-on-bgsave-error", None, Bool, "yes", MUT, Ignored),
+    r("stop-writes-on-bgsave-error", None, Bool, "yes", MUT, Applied),
     r("set-proc-title", None, Bool, "yes", FIXED, Ignored),
     r("dynamic-hz", None, Bool, "yes", MUT, Ignored),
     r("lazyfree-lazy-eviction", None, Bool, "no", MUT, Ignored),
@@ -87,7 +87,7 @@ pub static REDIS_ONLY: &[RedisOnly] = &[
     r("cluster-config-file", None, Str, "nodes.conf", FIXED, Ignored),
     r("cluster-announce-hostname", None, Str, "", MUT, Ignored),
     r("syslog-ident", None, Str, "redis", FIXED, Ignored),
-    r("dbfilename", None, Str, "dump.rdb", MUT, Ignored),
+    r("dbfilename", None, Str, "dump.rdb", MUT, Applied),
     r("appenddirname", None, Str, "appendonlydir", FIXED, Ignored),
     r("server_cpulist", None, Str, "", FIXED, Ignored),
     r("bio_cpulist", None, Str, "", FIXED, Ignored),

@@ -221,8 +221,7 @@ pub fn zipmap_each<'a>(blob: &'a [u8], mut f: impl FnMut(&'a [u8], &'a [u8])) ->
             b => Some(b as usize),
         })
     };
-    loop {
-        let Some(klen) = len(&mut c)? else { break };
+    while let Some(klen) = len(&mut c)? {
         let key = c.take(klen, "a zipmap field")?;
         let Some(vlen) = len(&mut c)? else {
             return c.err("a zipmap value length");

@@ -213,7 +213,7 @@ fn pairs<'b>(
     r: &Reader,
     at: usize,
 ) -> Result<std::slice::ChunksExact<'b, Elem<'b>>> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return r.error(at, "an even number of entries (field, value pairs)");
     }
     Ok(items.chunks_exact(2))

@@ -85,13 +85,16 @@ fn prepare(ctx: &Ctx, plan: &Plan) -> Result<(), CommandError> {
     if plan.flags & sflags::EVAL_COMPAT_MODE != 0 || plan.flags & sflags::NO_WRITES != 0 {
         return Ok(());
     }
-    if let Some(e) = ctx.shared.write_refusal() {
-        return Err(CommandError::Coded(format!(
-            "MISCONF Redis is configured to persist data to AOF, but it's currently unable to \
-             persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only \
-             scripts. AOF error: {}",
-            e.0
-        )));
+    match ctx.shared.write_refusal() {
+        Some(crate::shared::WriteRefusal::Aof(e)) => {
+            return Err(CommandError::Coded(format!(
+                "MISCONF Redis is configured to persist data to AOF, but it's currently unable to \
+                 persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only \
+                 scripts. AOF error: {e}"
+            )))
+        }
+        Some(e) => return Err(CommandError::Coded(e.to_string())),
+        None => {}
     }
     if plan.ro {
         return Err(CommandError::Err(
