@@ -109,7 +109,7 @@ fn perform_for(shared: &Shared, budget: Option<Duration>) -> bool {
         }
         // What this thread freed, in the total now (see `alloc`).
         alloc::flush();
-        if evicted % 16 == 0 && budget.is_some_and(|b| start.elapsed() > b) {
+        if evicted.is_multiple_of(16) && budget.is_some_and(|b| start.elapsed() > b) {
             break;
         }
     }

@@ -134,6 +134,7 @@ pub fn run(mut config: Config) -> Result<(), ServerError> {
     let shared = prepare(config)?;
     spawn_signal_handler(&shared)?;
     crate::store::evict::tick(crate::util::clock::now_ms());
+    crate::util::alloc::configure();
     crate::util::alloc::mark_startup();
     crate::expiry::spawn(shared.clone()).map_err(ServerError::Thread)?;
     log::info!(

@@ -85,11 +85,7 @@ fn noeviction_refuses_writes_that_grow_memory_but_not_reads_or_deletes() {
     let e = c.cmd(&["EVAL", "return redis.call('get','k:3')", "0"]);
     assert!(e.starts_with(b"$1000"), "{}", show(&e));
     let e = c.cmd(&["EVAL", "#!lua\nreturn redis.call('set','x','y')", "0"]);
-    assert!(
-        e.starts_with(b"-OOM allow-oom flag is not set"),
-        "{}",
-        show(&e)
-    );
+    assert!(e.starts_with(b"-OOM command not allowed"), "{}", show(&e));
     // Nothing was evicted; raising the limit lets writes through again.
     assert_eq!(info_field(&mut c, "stats", "evicted_keys"), 0);
     assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory", "0"]), b"+OK\r\n");
@@ -134,10 +130,12 @@ fn a_lowered_limit_evicts_at_once_and_lru_removes_the_idle_keys() {
         used(&mut c) <= limit + 64 * 1024,
         "evicted before the reply"
     );
-    let evicted = info_field(&mut c, "stats", "evicted_keys") as usize;
-    assert!(evicted > 800, "{evicted}");
     let hot = surviving(&mut c, "hot", n);
     let cold = surviving(&mut c, "cold", n);
+    // Read last: a command may still evict a few keys, as other threads' counts reach the
+    // total (see util::alloc).
+    let evicted = info_field(&mut c, "stats", "evicted_keys") as usize;
+    assert!(evicted > 800, "{evicted}");
     assert!(hot >= n * 95 / 100, "hot {hot} cold {cold}");
     assert_eq!(hot + cold, 2 * n - evicted);
     // Writes go on, each evicting what it needs.
@@ -230,12 +228,12 @@ fn allkeys_random_evicts_and_noeviction_never_does() {
     fill(&mut c, "k", 2000, &[]);
     let limit = lower_by(&mut c, 500_000);
     assert!(used(&mut c) <= limit + 64 * 1024);
-    let left = surviving(&mut c, "k", 2000);
-    assert!((1000..1800).contains(&left), "{left}");
     assert_eq!(
         c.cmd(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]),
         b"+OK\r\n"
     );
+    let left = surviving(&mut c, "k", 2000);
+    assert!((1000..1800).contains(&left), "{left}");
     lower_by(&mut c, 500_000);
     assert_eq!(surviving(&mut c, "k", 2000), left);
 }

@@ -79,11 +79,7 @@ fn sampled<T>(
         sum += cost(it);
         n += 1;
     }
-    if n == 0 {
-        0
-    } else {
-        sum * len / n
-    }
+    (sum * len).checked_div(n).unwrap_or(0)
 }
 
 /// An estimate of the bytes `v` holds outside its 16-byte slot in the map entry.

@@ -32,9 +32,10 @@ const RAW_LEN_BIT: u32 = 1 << 31;
 /// niches, so they stay 16 bytes.
 ///
 /// Bytes 12..15 are data only for an inline string of 13 to 15 bytes. Otherwise they are
-/// free, and a map key uses them for its 24-bit access clock (Redis's `lru` field, see
+/// free, and a map key uses all three for its 24-bit access clock (Redis's `lru` field, see
 /// `store::evict`), which reads update under a shared lock: hence atomics. `key_from` keeps
-/// every map key in a form that has them free.
+/// every map key in a form that has them free. (A heap string's raw mark is the top bit of its
+/// length, not here.)
 #[repr(C)]
 pub struct CompactBytes {
     buf: [u8; 12],

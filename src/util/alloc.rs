@@ -135,6 +135,14 @@ pub fn allocator_active() -> u64 {
     (m.arena + m.hblkhd) as u64
 }
 
+/// One malloc arena for every thread: with one per worker, a block freed by the thread that
+/// evicts it stays in another thread's arena, and under a write load at the limit the resident
+/// set grew past twice `maxmemory` while `used` stayed at it.
+pub fn configure() {
+    // SAFETY: mallopt only changes the allocator's tuning.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+}
+
 /// Gives free memory back to the system (MEMORY PURGE).
 pub fn purge() {
     // SAFETY: malloc_trim is safe to call at any time.

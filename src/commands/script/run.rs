@@ -101,15 +101,13 @@ fn prepare(ctx: &Ctx, plan: &Plan) -> Result<(), CommandError> {
             "Can not execute a script with write flag using *_ro command.".into(),
         ));
     }
+    // Redis refuses such a script before it runs, in processCommand, as its flags make it
+    // `denyoom`: the same words here.
     if plan.flags & sflags::ALLOW_OOM == 0
         && crate::store::evict::maxmemory() > 0
         && crate::evict::oom_at_start()
     {
-        return Err(CommandError::Coded(
-            "OOM allow-oom flag is not set on the script, can not run it when used memory > \
-             'maxmemory'"
-                .into(),
-        ));
+        return Err(CommandError::Coded(crate::evict::OOM.into()));
     }
     Ok(())
 }
