@@ -301,11 +301,35 @@ pub fn run(
     result
 }
 
-/// Runs `spec`'s handler on `ctx`. A panic (a bug: nothing client-controlled should panic)
-/// is contained to this command: its partial reply is dropped, the client gets an error, the
-/// panic is in the log, and the locks are released as usual by the caller (parking_lot locks
-/// are not poisoned).
+/// Runs `spec`'s handler on `ctx`, as Redis's call(): afterwards a tracking client may cache
+/// the keys a read-only command read. A script is the exception: it remembers its declared
+/// keys once it calls a read-only command (see `script::run`), whatever keys it read.
 pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let result = call_in_script(ctx, spec, argv)?;
+    if spec.has(flags::READONLY) && !spec.has(flags::RUNS_SCRIPT) {
+        remember_reads(ctx, spec.key_positions(argv).map(|i| argv[i]));
+    }
+    result
+}
+
+/// A tracking client may now cache `keys`.
+pub(crate) fn remember_reads<'k>(ctx: &Ctx, keys: impl Iterator<Item = &'k [u8]>) {
+    if ctx.client.tracking.remembers() {
+        for key in keys {
+            ctx.shared.tracking.remember(ctx.shared, ctx.client.id, key);
+        }
+    }
+}
+
+/// Runs `spec`'s handler on `ctx`, remembering nothing for tracking. The outer error is a
+/// panic (a bug: nothing client-controlled should panic), contained to this command: its
+/// partial reply is dropped, the client gets an error, the panic is in the log, and the locks
+/// are released as usual by the caller (parking_lot locks are not poisoned).
+pub(crate) fn call_in_script(
+    ctx: &mut Ctx,
+    spec: &CommandSpec,
+    argv: &[&[u8]],
+) -> Result<Result<(), CommandError>, CommandError> {
     if spec.is_write() {
         // As Redis's lookupKeyWrite: a write first removes the expired keys it names and logs
         // their DELs ahead of its own record, so that a replay (which expires nothing while it
@@ -334,17 +358,7 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[&[u8]]) -> Result<
     let failed = !matches!(ran, Ok(Ok(())));
     ops.after_call(ctx.shared, ctx.client, spec, argv, usec, failed);
     match ran {
-        Ok(result) => {
-            // As Redis's call(): a tracking client may now cache the keys it read.
-            if spec.has(flags::READONLY) && ctx.client.tracking.remembers() {
-                for i in spec.key_positions(argv) {
-                    ctx.shared
-                        .tracking
-                        .remember(ctx.shared, ctx.client.id, argv[i]);
-                }
-            }
-            result
-        }
+        Ok(result) => Ok(result),
         Err(_) => {
             ctx.out.buf.truncate(reply_start);
             log::error!(

@@ -21,6 +21,7 @@ pub mod config;
 pub mod connection;
 pub mod debug;
 pub mod docs;
+pub mod dump;
 pub mod expire;
 pub mod geo;
 pub mod hash;

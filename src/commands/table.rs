@@ -4,8 +4,8 @@ use std::sync::OnceLock;
 
 use super::spec::CommandSpec;
 use super::{
-    bitmap, client, config, connection, debug, expire, geo, hash, hll, info, introspection, keys,
-    list, list_blocking, object, persistence, pubsub, script, server, set, sort, string,
+    bitmap, client, config, connection, debug, dump, expire, geo, hash, hll, info, introspection,
+    keys, list, list_blocking, object, persistence, pubsub, script, server, set, sort, string,
     transaction, zset,
 };
 
@@ -28,6 +28,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         keys::COMMANDS,
         object::COMMANDS,
         persistence::COMMANDS,
+        dump::COMMANDS,
         expire::COMMANDS,
         server::COMMANDS,
         debug::COMMANDS,
