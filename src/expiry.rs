@@ -27,8 +27,14 @@ pub fn spawn(shared: Arc<Shared>) -> std::io::Result<()> {
                 std::thread::sleep(TICK);
                 crate::store::evict::tick(now_ms());
                 crate::util::alloc::peak();
-                if !shared.is_loading() {
+                // As Redis, nothing expires actively while clients are paused (a pause is a
+                // failover's window: the data must not change under it).
+                let paused = shared.ops.pause.kind() != crate::ops::pause::PauseKind::Off;
+                if !shared.is_loading() && !paused {
+                    let started = std::time::Instant::now();
                     sweeper.sweep(&shared, now_ms());
+                    let ms = started.elapsed().as_millis() as u64;
+                    shared.ops.latency.add_if_needed("expire-cycle", ms);
                 }
             }
         })?;

@@ -279,7 +279,8 @@ scripts!(
     hll,
     geo,
     zsets,
-    maxmemory
+    maxmemory,
+    ops
 );
 
 /// A script word holding exactly `b`, whatever its bytes.

@@ -14,21 +14,6 @@ use crate::store::ShardId;
 
 pub static COMMANDS: &[CommandSpec] = &[cmd!("info", -1, LOADING | STALE, Keys::None, info)];
 
-/// What `INFO` and `INFO default` show, in Redis's order.
-const DEFAULT: &[&str] = &[
-    "server",
-    "clients",
-    "memory",
-    "persistence",
-    "stats",
-    "replication",
-    "cpu",
-    "modules",
-    "errorstats",
-    "cluster",
-    "keyspace",
-];
-
 /// Every section, in Redis's order: what `INFO all` and `INFO everything` show.
 const ALL: &[&str] = &[
     "server",
@@ -46,15 +31,19 @@ const ALL: &[&str] = &[
     "keyspace",
 ];
 
+/// What `INFO` and `INFO default` leave out of `ALL`.
+const NOT_DEFAULT: &[&str] = &["commandstats", "latencystats"];
+
 fn info(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let mut wanted: Vec<&str> = Vec::new();
+    let default = ALL.iter().filter(|s| !NOT_DEFAULT.contains(s));
     if argv.len() == 1 {
-        wanted.extend(DEFAULT);
+        wanted.extend(default.clone());
     }
     for a in &argv[1..] {
         let a = String::from_utf8_lossy(a).to_ascii_lowercase();
         match a.as_str() {
-            "default" => wanted.extend(DEFAULT),
+            "default" => wanted.extend(default.clone()),
             "all" | "everything" => wanted.extend(ALL),
             s => {
                 if let Some(&name) = ALL.iter().find(|&&d| d == s) {
@@ -139,6 +128,16 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
         "replication" => {
             put("role", "master".into());
             put("connected_slaves", "0".into());
+            // Redis's values for a master that never had a replica.
+            put("master_failover_state", "no-failover".into());
+            put("master_replid", run_id().into());
+            put("master_replid2", "0".repeat(40));
+            put("master_repl_offset", "0".into());
+            put("second_repl_offset", "-1".into());
+            put("repl_backlog_active", "0".into());
+            put("repl_backlog_size", "1048576".into());
+            put("repl_backlog_first_byte_offset", "0".into());
+            put("repl_backlog_histlen", "0".into());
         }
         "cpu" => cpu(&mut put),
         "errorstats" => {

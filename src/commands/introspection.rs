@@ -47,7 +47,11 @@ const LATENCY_SUBS: &[CommandSpec] = &[
 
 fn slowlog_get(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if argv.len() > 3 {
-        return Err(CommandError::WrongArity("slowlog|get"));
+        // Redis's `addReplySubcommandSyntaxError`.
+        return Err(CommandError::Err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try SLOWLOG HELP.",
+            String::from_utf8_lossy(argv[1])
+        )));
     }
     let bad = || CommandError::Err("count should be greater than or equal to -1".into());
     let count = match argv.get(2) {

@@ -146,8 +146,7 @@ impl Ops {
             return;
         }
         let line = monitor::line(client.db, &who(client), &shown(argv));
-        let limit = shared.config.read().client_output_buffer_limit[0].hard;
-        self.monitors.feed(&line, limit);
+        self.monitors.feed(&line);
     }
 
     /// Before a command's handler: scripts show in MONITOR before the commands they run, as

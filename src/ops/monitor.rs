@@ -88,23 +88,13 @@ impl Monitors {
         self.count.store(l.len(), Ordering::SeqCst);
     }
 
-    /// Sends `line` to every monitor; one whose pending output passes `limit` (the `normal`
-    /// class's hard limit, 0: none) is closed, as any client would be.
-    pub fn feed(&self, line: &[u8], limit: u64) {
-        let l = self.list.lock().clone();
-        for m in l {
-            if m.is_killed() {
-                continue;
-            }
-            let pending = m.deliver(line);
-            if limit > 0 && pending as u64 > limit {
-                log::warn!(
-                    "Client id={} addr={} closed for overcoming of output buffer limits \
-                     (MONITOR).",
-                    m.id,
-                    m.addr
-                );
-                m.kill();
+    /// Sends `line` to every monitor. Its output limit is the `normal` class's, enforced by
+    /// its own session when it takes the outbox (as for any delivery), so the feed reads no
+    /// setting.
+    pub fn feed(&self, line: &[u8]) {
+        for m in self.list.lock().iter() {
+            if !m.is_killed() {
+                m.deliver(line);
             }
         }
     }
