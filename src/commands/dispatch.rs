@@ -71,6 +71,7 @@ fn plan_hashed(
         Keys::Range { .. }
         | Keys::KeyNum { .. }
         | Keys::DestKeyNum { .. }
+        | Keys::Streams
         | Keys::Parsed { .. } => {
             let mut ids = ShardIds::new();
             for i in spec.key_positions(argv) {
@@ -284,6 +285,7 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[&[u8]]) -> Result<
         } else if let Keys::Range { .. }
         | Keys::KeyNum { .. }
         | Keys::DestKeyNum { .. }
+        | Keys::Streams
         | Keys::Parsed { .. } = spec.keys
         {
             // Not a `Keys::Custom` command's: some of its keys are in another database.

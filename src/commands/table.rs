@@ -5,8 +5,8 @@ use std::sync::OnceLock;
 use super::spec::CommandSpec;
 use super::{
     bitmap, client, config, connection, debug, expire, geo, hash, hll, info, keys, list,
-    list_blocking, object, persistence, pubsub, script, server, set, sort, string, transaction,
-    zset,
+    list_blocking, object, persistence, pubsub, script, server, set, sort, stream, string,
+    transaction, zset,
 };
 
 /// Every command, from each module's own list.
@@ -36,6 +36,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         script::COMMANDS,
         script::function::COMMANDS,
         zset::COMMANDS,
+        stream::COMMANDS,
     ]
     .into_iter()
     .flatten()
