@@ -145,6 +145,9 @@ pub enum Status {
     /// Accepted, shown by CONFIG GET, without effect: ignoring it loses no data and weakens
     /// no security. Named in one start-up warning when a file or flag gives it.
     Ignored,
+    /// Applied outside the Config (the slow log's and latency monitor's settings, see
+    /// `ops::apply_setting`), kept here for CONFIG GET.
+    Observed,
     /// Any value but the default stops start-up (and CONFIG SET refuses it): it asks for
     /// this, which rudis does not have.
     Refused(&'static str),
@@ -997,6 +1000,9 @@ impl Config {
                     ),
                 ));
             }
+        }
+        if o.status == Status::Observed {
+            crate::ops::apply_setting(o.name, &v);
         }
         self.other.insert(o.name, v);
         Ok(())

@@ -60,6 +60,7 @@ fn setbit(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     }
     let was = match ctx.ks.get_mut(key) {
         Some(Value::Str(s)) => {
+            s.set_raw();
             if s.len() <= byte {
                 s.resize(byte + 1, 0);
                 grew = true;
@@ -241,7 +242,10 @@ fn bitop(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         .collect();
     let dest = argv[2];
     if maxlen > 0 {
-        ctx.ks.set(dest, Value::str(&result));
+        // Made whole but, as Redis's BITOP leaves it, raw.
+        let mut s = crate::store::Str::from(result);
+        s.set_raw();
+        ctx.ks.set(dest, Value::Str(s));
         ctx.dirty(1);
         ctx.notify(STRING, "set", dest);
     } else if ctx.ks.remove(dest).is_some() {
@@ -479,6 +483,7 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> Result<()
     let Some(Value::Str(s)) = ctx.ks.get_mut(key) else {
         unreachable!("a string by now");
     };
+    s.set_raw();
     let need = (highest >> 3) as usize + 1;
     if s.len() < need {
         s.resize(need, 0);

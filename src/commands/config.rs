@@ -149,6 +149,7 @@ fn rewrite(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
 
 fn resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     ctx.shared.stats.reset();
+    crate::ops::cmdstats::reset();
     ctx.out.ok();
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! The dispatcher: a request's gates, in Redis's order (`processCommand`), then its locks,
 //! its handler and its AOF record. Every gate asks the spec's flags, never a command's name.
 
+use std::time::Instant;
+
 use smallvec::SmallVec;
 
 use super::ctx::{Ctx, KnownKeys};
@@ -9,6 +11,7 @@ use super::spec::{flags, CommandSpec, Keys};
 use super::table::lookup;
 use super::transaction;
 use crate::client::Client;
+use crate::ops::pause::PauseKind;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
 use crate::store::{hash_key, Locked, ShardId, ShardIds};
@@ -152,6 +155,12 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
             );
         }
     }
+    // Redis's last gate: CLIENT PAUSE holds the request; the session parks the client.
+    if client.pausable && shared.ops.pause.kind() != PauseKind::Off && paused(shared, client, spec)
+    {
+        client.postponed = true;
+        return;
+    }
     if client.multi.is_some() {
         if spec.has(flags::NO_MULTI) {
             let err = CommandError::Err("Command not allowed inside a transaction".into());
@@ -187,6 +196,26 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
     shared.tracking.broadcast(shared);
 }
 
+/// Whether the pause on now holds `spec` back: everything under PAUSE ALL; under PAUSE WRITE
+/// what may write or replicate (Redis's `is_may_replicate_command`): writes, PUBLISH and
+/// PFCOUNT (MAY_REPLICATE), scripts that are not `_RO`, and an EXEC whose queue has any.
+fn paused(shared: &Shared, client: &Client, spec: &CommandSpec) -> bool {
+    let may_write =
+        |s: &CommandSpec| s.may_change() || (s.has(flags::RUNS_SCRIPT) && !s.has(flags::READONLY));
+    match shared.ops.pause.kind() {
+        PauseKind::Off => false,
+        PauseKind::All => true,
+        PauseKind::Write => {
+            may_write(spec)
+                || (spec.has(flags::RUNS_QUEUE)
+                    && client
+                        .multi
+                        .as_ref()
+                        .is_some_and(|m| m.queue.iter().any(|q| may_write(q.spec))))
+        }
+    }
+}
+
 /// Refuses a request before it runs; inside MULTI this also dooms the transaction, as Redis's
 /// `rejectCommand` does, and a refused EXEC discards the transaction it would have run.
 fn reject(
@@ -196,6 +225,9 @@ fn reject(
     spec: Option<&CommandSpec>,
     err: CommandError,
 ) {
+    if let Some(spec) = spec {
+        crate::ops::cmdstats::record_rejected(spec);
+    }
     let mut msg = err.to_string();
     if spec.is_some_and(|s| s.has(flags::RUNS_QUEUE)) {
         client.multi = None;
@@ -270,11 +302,35 @@ pub fn run(
     result
 }
 
-/// Runs `spec`'s handler on `ctx`. A panic (a bug: nothing client-controlled should panic)
-/// is contained to this command: its partial reply is dropped, the client gets an error, the
-/// panic is in the log, and the locks are released as usual by the caller (parking_lot locks
-/// are not poisoned).
+/// Runs `spec`'s handler on `ctx`, as Redis's call(): afterwards a tracking client may cache
+/// the keys a read-only command read. A script is the exception: it remembers its declared
+/// keys once it calls a read-only command (see `script::run`), whatever keys it read.
 pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let result = call_in_script(ctx, spec, argv)?;
+    if spec.has(flags::READONLY) && !spec.has(flags::RUNS_SCRIPT) {
+        remember_reads(ctx, spec.key_positions(argv).map(|i| argv[i]));
+    }
+    result
+}
+
+/// A tracking client may now cache `keys`.
+pub(crate) fn remember_reads<'k>(ctx: &Ctx, keys: impl Iterator<Item = &'k [u8]>) {
+    if ctx.client.tracking.remembers() {
+        for key in keys {
+            ctx.shared.tracking.remember(ctx.shared, ctx.client.id, key);
+        }
+    }
+}
+
+/// Runs `spec`'s handler on `ctx`, remembering nothing for tracking. The outer error is a
+/// panic (a bug: nothing client-controlled should panic), contained to this command: its
+/// partial reply is dropped, the client gets an error, the panic is in the log, and the locks
+/// are released as usual by the caller (parking_lot locks are not poisoned).
+pub(crate) fn call_in_script(
+    ctx: &mut Ctx,
+    spec: &CommandSpec,
+    argv: &[&[u8]],
+) -> Result<Result<(), CommandError>, CommandError> {
     if spec.is_write() {
         // As Redis's lookupKeyWrite: a write first removes the expired keys it names and logs
         // their DELs ahead of its own record, so that a replay (which expires nothing while it
@@ -296,18 +352,15 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[&[u8]]) -> Result<
     }
     ctx.ks.report_misses = spec.has(flags::READONLY);
     let reply_start = ctx.out.len();
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (spec.handler)(ctx, argv))) {
-        Ok(result) => {
-            // As Redis's call(): a tracking client may now cache the keys it read.
-            if spec.has(flags::READONLY) && ctx.client.tracking.remembers() {
-                for i in spec.key_positions(argv) {
-                    ctx.shared
-                        .tracking
-                        .remember(ctx.shared, ctx.client.id, argv[i]);
-                }
-            }
-            result
-        }
+    let ops = &ctx.shared.ops;
+    ops.before_call(ctx.shared, ctx.client, spec, argv);
+    let started = Instant::now();
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (spec.handler)(ctx, argv)));
+    let usec = started.elapsed().as_micros() as u64;
+    let failed = !matches!(ran, Ok(Ok(())));
+    ops.after_call(ctx.shared, ctx.client, spec, argv, usec, failed);
+    match ran {
+        Ok(result) => Ok(result),
         Err(_) => {
             ctx.out.buf.truncate(reply_start);
             log::error!(

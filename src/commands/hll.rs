@@ -50,6 +50,14 @@ fn get_hll<'a>(ctx: &'a Ctx, key: &[u8]) -> Result<Option<&'a [u8]>, CommandErro
     Ok(s)
 }
 
+/// As Redis's dbUnshareStringValue, which every HLL command but a many-key PFCOUNT runs on the
+/// key it finds: the string is `raw` from then on (OBJECT ENCODING), changed or not.
+fn unshare(ctx: &mut Ctx, key: &[u8]) {
+    if let Some(Value::Str(s)) = ctx.ks.get_mut_unsignalled(key) {
+        s.set_raw();
+    }
+}
+
 /// The HLL at `key` (checked to be one), for changing; counts as modified for WATCH.
 fn hll_mut<'a>(ctx: &'a mut Ctx, key: &[u8]) -> &'a mut Str {
     match ctx.ks.get_mut(key) {
@@ -69,7 +77,11 @@ fn pfadd(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             updated += 1;
         }
         // Nothing to raise: the key is not touched (WATCH and the AOF see no change).
-        Some(s) => {
+        Some(_) => {
+            unshare(ctx, key);
+            let Some(s) = get_hll(ctx, key)? else {
+                unreachable!("found above");
+            };
             let mut raises = false;
             for &(index, count) in &regs {
                 if hll::register(s, index)? < count {
@@ -111,9 +123,13 @@ fn pfcount(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         return Ok(());
     }
     let key = argv[1];
-    let Some(s) = get_hll(ctx, key)? else {
+    if get_hll(ctx, key)?.is_none() {
         ctx.out.int(0);
         return Ok(());
+    }
+    unshare(ctx, key);
+    let Some(s) = get_hll(ctx, key)? else {
+        unreachable!("found above");
     };
     if let Some(card) = hll::cached_card(s) {
         ctx.out.int(card as i64);
@@ -172,8 +188,12 @@ fn pfselftest(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
 /// PFDEBUG GETREG | DECODE | ENCODING | TODENSE key.
 fn pfdebug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let (sub, key) = (argv[1], argv[2]);
-    let Some(s) = get_hll(ctx, key)? else {
+    if get_hll(ctx, key)?.is_none() {
         return Err(CommandError::Err("The specified key does not exist".into()));
+    }
+    unshare(ctx, key);
+    let Some(s) = get_hll(ctx, key)? else {
+        unreachable!("found above");
     };
     let is = |w: &[u8]| sub.eq_ignore_ascii_case(w);
     if is(b"getreg") || is(b"todense") {

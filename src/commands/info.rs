@@ -29,6 +29,23 @@ const DEFAULT: &[&str] = &[
     "keyspace",
 ];
 
+/// Every section, in Redis's order: what `INFO all` and `INFO everything` show.
+const ALL: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "latencystats",
+    "cluster",
+    "keyspace",
+];
+
 fn info(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let mut wanted: Vec<&str> = Vec::new();
     if argv.len() == 1 {
@@ -37,9 +54,10 @@ fn info(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     for a in &argv[1..] {
         let a = String::from_utf8_lossy(a).to_ascii_lowercase();
         match a.as_str() {
-            "default" | "all" | "everything" => wanted.extend(DEFAULT),
+            "default" => wanted.extend(DEFAULT),
+            "all" | "everything" => wanted.extend(ALL),
             s => {
-                if let Some(&name) = DEFAULT.iter().find(|&&d| d == s) {
+                if let Some(&name) = ALL.iter().find(|&&d| d == s) {
                     wanted.push(name);
                 }
             }
@@ -53,7 +71,7 @@ fn info(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 /// The INFO text of the given sections (each once, in Redis's order).
 pub fn render(ctx: &Ctx, wanted: &[&str]) -> String {
     let mut out = String::new();
-    for &section in DEFAULT.iter().filter(|s| wanted.contains(s)) {
+    for &section in ALL.iter().filter(|s| wanted.contains(s)) {
         if !out.is_empty() {
             out.push_str("\r\n");
         }
@@ -77,7 +95,10 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
             put("connected_clients", shared.clients.len().to_string());
             put("cluster_connections", "0".into());
             put("maxclients", shared.config.read().maxclients.to_string());
-            put("blocked_clients", shared.blocking.count().to_string());
+            put(
+                "blocked_clients",
+                (shared.blocking.count() + shared.ops.pause.parked()).to_string(),
+            );
             put(
                 "tracking_clients",
                 shared.tracking.clients.load(Relaxed).to_string(),
@@ -126,6 +147,44 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
             }
         }
         "cluster" => put("cluster_enabled", "0".into()),
+        "commandstats" => {
+            for c in crate::ops::cmdstats::snapshot(false) {
+                if c.calls == 0 && c.rejected == 0 && c.failed == 0 {
+                    continue;
+                }
+                let per = if c.calls > 0 {
+                    c.usec as f64 / c.calls as f64
+                } else {
+                    0.0
+                };
+                put(
+                    &format!("cmdstat_{}", c.name),
+                    format!(
+                        "calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}",
+                        c.calls, c.usec, per, c.rejected, c.failed
+                    ),
+                );
+            }
+        }
+        "latencystats" => {
+            let s = crate::ops::settings();
+            if s.latency_tracking() {
+                let ps = s.percentiles();
+                for c in crate::ops::cmdstats::snapshot(true) {
+                    let Some(h) = c.hist else { continue };
+                    let v: Vec<String> = ps
+                        .iter()
+                        .map(|&p| {
+                            // "%f" trimmed, as Redis names the percentile.
+                            let name = format!("{p:.6}");
+                            let name = name.trim_end_matches('0').trim_end_matches('.');
+                            format!("p{name}={:.3}", h.value_at(p) as f64 / 1000.0)
+                        })
+                        .collect();
+                    put(&format!("latency_percentiles_usec_{}", c.name), v.join(","));
+                }
+            }
+        }
         "keyspace" => keyspace(ctx, &mut put),
         _ => {}
     }

@@ -55,11 +55,11 @@ const SHARED_INTEGERS: i64 = 10000;
 /// Strings up to this long are allocated with their object (`OBJ_ENCODING_EMBSTR_SIZE_LIMIT`).
 const EMBSTR_MAX: usize = 44;
 
-/// OBJECT ENCODING's name for a value. A string's is what Redis's `tryObjectEncoding` makes
-/// of the same bytes (a string built by APPEND or SETRANGE is `raw` in Redis whatever its
-/// contents: rudis does not know how a string was made).
+/// OBJECT ENCODING's name for a value. A string changed in place is `raw`, as Redis leaves it;
+/// another's is what Redis's `tryObjectEncoding` makes of the same bytes.
 pub fn encoding_name(v: &Value) -> &'static str {
     match v {
+        Value::Str(s) if s.is_raw() => "raw",
         Value::Str(s) if parse_i64(s).is_some() => "int",
         Value::Str(s) if s.len() <= EMBSTR_MAX => "embstr",
         Value::Str(_) => "raw",
@@ -94,7 +94,9 @@ fn encoding(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 fn refcount(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if let Some(v) = value(ctx, argv[2]) {
         let shared = match v {
-            Value::Str(s) => parse_i64(s).is_some_and(|n| (0..SHARED_INTEGERS).contains(&n)),
+            Value::Str(s) => {
+                !s.is_raw() && parse_i64(s).is_some_and(|n| (0..SHARED_INTEGERS).contains(&n))
+            }
             _ => false,
         };
         ctx.out.int(if shared { SHARED_REFCOUNT } else { 1 });

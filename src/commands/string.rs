@@ -421,6 +421,7 @@ fn append(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             match ctx.ks.get_mut(key) {
                 Some(Value::Str(s)) => {
                     s.extend_from_slice(add);
+                    s.set_raw();
                     s.len()
                 }
                 _ => unreachable!("checked to be a string above"),
@@ -500,6 +501,7 @@ fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                 s.resize(end, 0);
             }
             s[offset..end].copy_from_slice(value);
+            s.set_raw();
             s.len()
         }
         _ => unreachable!("a string by now"),

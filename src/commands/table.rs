@@ -4,9 +4,9 @@ use std::sync::OnceLock;
 
 use super::spec::CommandSpec;
 use super::{
-    bitmap, client, config, connection, debug, expire, geo, hash, hll, info, keys, list,
-    list_blocking, object, persistence, pubsub, script, server, set, sort, stream, string,
-    transaction, zset,
+    bitmap, client, config, connection, debug, dump, expire, geo, hash, hll, info, introspection,
+    keys, list, list_blocking, object, persistence, pubsub, script, server, set, sort, stream,
+    string, transaction, zset,
 };
 
 /// Every command, from each module's own list.
@@ -28,9 +28,11 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         keys::COMMANDS,
         object::COMMANDS,
         persistence::COMMANDS,
+        dump::COMMANDS,
         expire::COMMANDS,
         server::COMMANDS,
         debug::COMMANDS,
+        introspection::COMMANDS,
         transaction::COMMANDS,
         pubsub::COMMANDS,
         script::COMMANDS,
@@ -245,7 +247,10 @@ mod tests {
             .collect();
         assert_eq!(
             containers,
-            ["client", "config", "object", "command", "pubsub", "script", "function"]
+            [
+                "client", "config", "object", "command", "slowlog", "latency", "pubsub", "script",
+                "function"
+            ]
         );
     }
 

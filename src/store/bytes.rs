@@ -15,8 +15,12 @@ use std::hash::{Hash, Hasher};
 use std::ops::{Deref, DerefMut};
 
 const INLINE_CAP: usize = 15;
-/// Tags 1..=16: inline, length tag - 1. Tags HEAP_TAG + e: heap, capacity 2^e.
+/// Tags 1..=16: inline, length tag - 1; the same plus RAW_TAG: inline and raw (see `is_raw`).
+/// Tags HEAP_TAG + c: heap, capacity class c (see `class_capacity`; a heap string's raw mark
+/// is its byte 12).
 const HEAP_TAG: u8 = 0x80;
+const RAW_TAG: u8 = 0x40;
+const INLINE_LEN: u8 = 0x3f;
 
 /// Bytes 0..15 hold the inline data, or a heap block's address (0..8) and length (8..12).
 /// Byte 15 is the tag, one of the values of `Tag`: the values it can never take give
@@ -28,7 +32,8 @@ pub struct CompactBytes {
     tag: Tag,
 }
 
-/// The valid tags: `I<n>` inline with length n - 1, `H<e>` on the heap with capacity 2^e.
+/// The valid tags: `I<n>` inline with length n - 1, `R<n>` the same marked raw, `H<e>` on the
+/// heap with capacity class e.
 /// An enum rather than a `NonZeroU8` so that the compiler knows all the other values are free.
 #[allow(dead_code)] // Made only through `tag()`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -50,6 +55,22 @@ enum Tag {
     I14 = 14,
     I15 = 15,
     I16 = 16,
+    R1 = 0x40 + 1,
+    R2 = 0x40 + 2,
+    R3 = 0x40 + 3,
+    R4 = 0x40 + 4,
+    R5 = 0x40 + 5,
+    R6 = 0x40 + 6,
+    R7 = 0x40 + 7,
+    R8 = 0x40 + 8,
+    R9 = 0x40 + 9,
+    R10 = 0x40 + 10,
+    R11 = 0x40 + 11,
+    R12 = 0x40 + 12,
+    R13 = 0x40 + 13,
+    R14 = 0x40 + 14,
+    R15 = 0x40 + 15,
+    R16 = 0x40 + 16,
     H0 = 0x80,
     H1 = 0x80 + 1,
     H2 = 0x80 + 2,
@@ -83,6 +104,101 @@ enum Tag {
     H30 = 0x80 + 30,
     H31 = 0x80 + 31,
     H32 = 0x80 + 32,
+    H33 = 0x80 + 33,
+    H34 = 0x80 + 34,
+    H35 = 0x80 + 35,
+    H36 = 0x80 + 36,
+    H37 = 0x80 + 37,
+    H38 = 0x80 + 38,
+    H39 = 0x80 + 39,
+    H40 = 0x80 + 40,
+    H41 = 0x80 + 41,
+    H42 = 0x80 + 42,
+    H43 = 0x80 + 43,
+    H44 = 0x80 + 44,
+    H45 = 0x80 + 45,
+    H46 = 0x80 + 46,
+    H47 = 0x80 + 47,
+    H48 = 0x80 + 48,
+    H49 = 0x80 + 49,
+    H50 = 0x80 + 50,
+    H51 = 0x80 + 51,
+    H52 = 0x80 + 52,
+    H53 = 0x80 + 53,
+    H54 = 0x80 + 54,
+    H55 = 0x80 + 55,
+    H56 = 0x80 + 56,
+    H57 = 0x80 + 57,
+    H58 = 0x80 + 58,
+    H59 = 0x80 + 59,
+    H60 = 0x80 + 60,
+    H61 = 0x80 + 61,
+    H62 = 0x80 + 62,
+    H63 = 0x80 + 63,
+    H64 = 0x80 + 64,
+    H65 = 0x80 + 65,
+    H66 = 0x80 + 66,
+    H67 = 0x80 + 67,
+    H68 = 0x80 + 68,
+    H69 = 0x80 + 69,
+    H70 = 0x80 + 70,
+    H71 = 0x80 + 71,
+    H72 = 0x80 + 72,
+    H73 = 0x80 + 73,
+    H74 = 0x80 + 74,
+    H75 = 0x80 + 75,
+    H76 = 0x80 + 76,
+    H77 = 0x80 + 77,
+    H78 = 0x80 + 78,
+    H79 = 0x80 + 79,
+    H80 = 0x80 + 80,
+    H81 = 0x80 + 81,
+    H82 = 0x80 + 82,
+    H83 = 0x80 + 83,
+    H84 = 0x80 + 84,
+    H85 = 0x80 + 85,
+    H86 = 0x80 + 86,
+    H87 = 0x80 + 87,
+    H88 = 0x80 + 88,
+    H89 = 0x80 + 89,
+    H90 = 0x80 + 90,
+    H91 = 0x80 + 91,
+    H92 = 0x80 + 92,
+    H93 = 0x80 + 93,
+    H94 = 0x80 + 94,
+    H95 = 0x80 + 95,
+    H96 = 0x80 + 96,
+    H97 = 0x80 + 97,
+    H98 = 0x80 + 98,
+    H99 = 0x80 + 99,
+    H100 = 0x80 + 100,
+    H101 = 0x80 + 101,
+    H102 = 0x80 + 102,
+    H103 = 0x80 + 103,
+    H104 = 0x80 + 104,
+    H105 = 0x80 + 105,
+    H106 = 0x80 + 106,
+    H107 = 0x80 + 107,
+    H108 = 0x80 + 108,
+    H109 = 0x80 + 109,
+    H110 = 0x80 + 110,
+    H111 = 0x80 + 111,
+    H112 = 0x80 + 112,
+    H113 = 0x80 + 113,
+    H114 = 0x80 + 114,
+    H115 = 0x80 + 115,
+    H116 = 0x80 + 116,
+    H117 = 0x80 + 117,
+    H118 = 0x80 + 118,
+    H119 = 0x80 + 119,
+    H120 = 0x80 + 120,
+    H121 = 0x80 + 121,
+    H122 = 0x80 + 122,
+    H123 = 0x80 + 123,
+    H124 = 0x80 + 124,
+    H125 = 0x80 + 125,
+    H126 = 0x80 + 126,
+    H127 = 0x80 + 127,
 }
 
 impl Tag {
@@ -100,6 +216,27 @@ fn layout(cap: usize) -> Layout {
     Layout::from_size_align(cap, 1).expect("capacity fits a layout")
 }
 
+/// Heap capacities come in four classes per power of two, 2^e times 1, 1.25, 1.5 and 1.75 (as
+/// jemalloc's size classes): growth stays geometric, so repeated APPENDs cost amortized linear
+/// time, while a block is at most a quarter larger than asked, not twice (a dense HLL of 12,304
+/// bytes takes 14,336, not 16,384). Class c is 2^(c/4) times (4 + c%4)/4, from 16 bytes.
+fn class_capacity(class: u8) -> usize {
+    let (e, q) = ((class >> 2) as u32, (class & 3) as usize);
+    ((4 + q) << e) >> 2
+}
+
+/// The smallest class of at least `min_cap` bytes.
+fn class_for(min_cap: usize) -> u8 {
+    let min_cap = min_cap.max(16);
+    let e = usize::BITS - 1 - min_cap.leading_zeros();
+    let step = (1usize << e) >> 2;
+    let q = (min_cap - (1usize << e)).div_ceil(step);
+    let class = (e * 4) as usize + q;
+    // Tags run out at class 127 (3.5 GiB); Redis's limits (512 MB) stop strings long before.
+    assert!(class <= 127, "CompactBytes is limited to 3.5 GiB");
+    class as u8
+}
+
 /// Lengths beyond u32 cannot arise: Redis's limits (512 MB) stop them long before.
 fn len32(n: usize) -> u32 {
     u32::try_from(n).expect("CompactBytes is limited to 4 GiB")
@@ -107,7 +244,7 @@ fn len32(n: usize) -> u32 {
 
 fn tag(v: u8) -> Tag {
     assert!(
-        (1..=16).contains(&v) || (HEAP_TAG..=HEAP_TAG + 32).contains(&v),
+        (1..=16).contains(&v) || (RAW_TAG + 1..=RAW_TAG + 16).contains(&v) || v >= HEAP_TAG,
         "invalid tag {v}"
     );
     // SAFETY: `Tag` is `repr(u8)` with exactly the values checked above.
@@ -131,15 +268,15 @@ impl CompactBytes {
         std::ptr::with_exposed_provenance_mut(addr)
     }
 
-    fn set_heap(&mut self, ptr: *mut u8, len: usize, cap_exp: u32) {
+    fn set_heap(&mut self, ptr: *mut u8, len: usize, class: u8) {
         self.buf[0..8].copy_from_slice(&ptr.expose_provenance().to_le_bytes());
         self.buf[8..12].copy_from_slice(&len32(len).to_le_bytes());
-        self.tag = tag(HEAP_TAG + cap_exp as u8);
+        self.tag = tag(HEAP_TAG + class);
     }
 
     pub fn len(&self) -> usize {
         if self.is_inline() {
-            (self.tag.get() - 1) as usize
+            ((self.tag.get() & INLINE_LEN) - 1) as usize
         } else {
             u32::from_le_bytes(self.buf[8..12].try_into().expect("4 bytes")) as usize
         }
@@ -153,7 +290,7 @@ impl CompactBytes {
         if self.is_inline() {
             INLINE_CAP
         } else {
-            1usize << (self.tag.get() - HEAP_TAG)
+            class_capacity(self.tag.get() - HEAP_TAG)
         }
     }
 
@@ -178,8 +315,8 @@ impl CompactBytes {
 
     /// A heap block of at least `min_cap` bytes (a power of two) holding `data`.
     fn heap_with(data: &[u8], min_cap: usize) -> Self {
-        let cap_exp = min_cap.max(16).next_power_of_two().trailing_zeros();
-        let l = layout(1usize << cap_exp);
+        let class = class_for(min_cap);
+        let l = layout(class_capacity(class));
         // SAFETY: the layout is non-zero-sized.
         let ptr = unsafe { alloc::alloc(l) };
         if ptr.is_null() {
@@ -188,7 +325,7 @@ impl CompactBytes {
         // SAFETY: the new block holds >= data.len() bytes and does not overlap data.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), ptr, data.len()) };
         let mut c = CompactBytes::new();
-        c.set_heap(ptr, data.len(), cap_exp);
+        c.set_heap(ptr, data.len(), class);
         c
     }
 
@@ -210,14 +347,38 @@ impl CompactBytes {
         if need <= self.capacity() {
             return;
         }
-        let grown = Self::heap_with(self.as_slice(), need);
+        let raw = self.is_raw();
+        let mut grown = Self::heap_with(self.as_slice(), need);
+        if raw {
+            grown.set_raw();
+        }
         *self = grown;
+    }
+
+    /// Whether the string was changed in place (APPEND, SETRANGE, SETBIT...): Redis's
+    /// OBJECT ENCODING says `raw` for such a string whatever its bytes, where a string stored
+    /// whole (SET) is `int` or `embstr` by its contents. A string knows this itself because
+    /// the commands that set it and the one that reports it never meet.
+    pub fn is_raw(&self) -> bool {
+        if self.is_inline() {
+            self.tag.get() & RAW_TAG != 0
+        } else {
+            self.buf[12] != 0
+        }
+    }
+
+    pub fn set_raw(&mut self) {
+        if self.is_inline() {
+            self.tag = tag(self.tag.get() | RAW_TAG);
+        } else {
+            self.buf[12] = 1;
+        }
     }
 
     fn set_len(&mut self, n: usize) {
         debug_assert!(n <= self.capacity());
         if self.is_inline() {
-            self.tag = tag(n as u8 + 1);
+            self.tag = tag((self.tag.get() & RAW_TAG) | (n as u8 + 1));
         } else {
             self.buf[8..12].copy_from_slice(&len32(n).to_le_bytes());
         }
@@ -263,8 +424,13 @@ impl Drop for CompactBytes {
 }
 
 impl Clone for CompactBytes {
+    /// Keeps the raw mark, as Redis's dupStringObject keeps the encoding (COPY).
     fn clone(&self) -> Self {
-        Self::from_slice(self.as_slice())
+        let mut c = Self::from_slice(self.as_slice());
+        if self.is_raw() {
+            c.set_raw();
+        }
+        c
     }
 }
 
@@ -372,6 +538,52 @@ impl From<CompactBytes> for Vec<u8> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn capacity_classes_are_the_smallest_that_fit_and_a_quarter_apart() {
+        assert_eq!(class_capacity(class_for(0)), 16);
+        assert_eq!(class_capacity(class_for(16)), 16);
+        assert_eq!(class_capacity(class_for(17)), 20);
+        assert_eq!(class_capacity(class_for(12304)), 14336);
+        assert_eq!(class_capacity(class_for(1 << 20)), 1 << 20);
+        assert_eq!(class_capacity(class_for((1 << 20) + 1)), 5 << 18);
+        assert_eq!(class_capacity(class_for(7 << 29)), 7 << 29);
+        let mut prev = 0;
+        for n in 1..5000usize {
+            let cap = class_capacity(class_for(n));
+            assert!(cap >= n && cap >= prev, "{n}: {cap}");
+            assert!(
+                n <= 16 || cap * 4 <= n * 5 + 64,
+                "{n}: {cap} is more than a class above"
+            );
+            prev = cap;
+        }
+    }
+
+    #[test]
+    fn the_raw_mark_survives_growth_shrinking_and_clones_but_not_equality() {
+        for n in [0usize, 3, 14, 15, 16, 40] {
+            let data = vec![b'7'; n];
+            let mut c = CompactBytes::from_slice(&data);
+            assert!(!c.is_raw(), "a new string of {n} is not raw");
+            c.set_raw();
+            assert!(c.is_raw());
+            assert_eq!(c.len(), n);
+            assert_eq!(c.as_slice(), &data[..]);
+            assert_eq!(
+                c,
+                CompactBytes::from_slice(&data),
+                "raw or not, equal bytes are equal"
+            );
+            assert!(c.clone().is_raw());
+            c.extend_from_slice(b"12");
+            assert!(c.is_raw(), "after growing from {n}");
+            assert_eq!(c.len(), n + 2);
+            c.resize(1, 0);
+            assert!(c.is_raw() && c.as_slice() == b"7" || n == 0 && c.as_slice() == b"1");
+        }
+        assert!(!CompactBytes::from_slice(b"x").clone().is_raw());
+    }
 
     #[test]
     fn sizes() {

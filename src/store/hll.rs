@@ -74,7 +74,10 @@ pub fn new() -> Str {
         s.extend_from_slice(&xzero(run));
         left -= run;
     }
-    s.into()
+    // Raw, as Redis's createHLLObject makes it (OBJECT ENCODING).
+    let mut s = Str::from(s);
+    s.set_raw();
+    s
 }
 
 pub fn is_dense(s: &[u8]) -> bool {

@@ -17,8 +17,9 @@ use std::time::Instant;
 
 use super::lua::{Host, Target, Vm};
 use super::CommandError;
+use crate::commands::dispatch::{call_in_script, remember_reads};
 use crate::commands::transaction::Effects;
-use crate::commands::{call, lookup, plan, Ctx};
+use crate::commands::{lookup, plan, Ctx};
 use crate::scripts::{flags as sflags, Running};
 use crate::shared::Shared;
 use crate::store::{Locked, ShardId, ShardIds};
@@ -142,6 +143,7 @@ pub fn run(ctx: &mut Ctx, vm: &mut Vm, target: Target, plan: &Plan) -> Result<()
             restart: None,
             in_exec,
             wide,
+            tracked: false,
         };
         let hook = host.threshold_ms > 0;
         let errors = vm.call(target, plan.name, plan.keys, plan.args, hook, &mut host);
@@ -207,6 +209,8 @@ struct Run<'r, 'c, 'a> {
     restart: Option<Restart>,
     in_exec: bool,
     wide: bool,
+    /// The caller's tracking has remembered the declared keys.
+    tracked: bool,
 }
 
 impl Run<'_, '_, '_> {
@@ -217,7 +221,10 @@ impl Run<'_, '_, '_> {
             if self.ctx.ks.locked.holds_for(id, self.lock_write) {
                 continue;
             }
-            let rewriting = shared.aof.as_ref().is_some_and(|a| a.rewrite.in_progress());
+            // A shard taken late would escape a running rewrite's or snapshot's settling
+            // (see `Shared::before_write`): the script then reruns with every shard.
+            let rewriting = shared.aof.as_ref().is_some_and(|a| a.rewrite.in_progress())
+                || shared.snapshots.in_progress();
             if !rewriting
                 && !self.wide
                 && self
@@ -300,7 +307,14 @@ impl Host for Run<'_, '_, '_> {
         let start = self.ctx.out.len();
         let protocol = self.ctx.out.protocol();
         self.ctx.out.set_protocol(self.resp);
-        if let Err(e) = call(self.ctx, spec, argv) {
+        let result = call_in_script(self.ctx, spec, argv);
+        if spec.has(crate::commands::flags::READONLY) && result.is_ok() && !self.tracked {
+            // As Redis's call() for a script: its first read makes the caller cache the keys
+            // the script declared, not the keys it read.
+            self.tracked = true;
+            remember_reads(self.ctx, self.plan.keys.iter().copied());
+        }
+        if let Err(e) = result.and_then(|r| r) {
             let msg = e.to_string();
             self.ctx.out.error(&msg);
             shared.stats.error_reply(&msg);
