@@ -11,8 +11,9 @@
 use std::time::{Duration, Instant};
 
 use super::flags::*;
-use super::list_blocking::{block, run_for};
+use super::list_blocking::{block_with, run_for};
 use super::{args, dispatch_sub, help, CommandError, CommandSpec, Ctx, Keys, KEY1};
+use crate::blocking::Served;
 use crate::notify::events::class::STREAM;
 use crate::resp::ReplyBuf;
 use crate::store::stream::{
@@ -783,40 +784,50 @@ fn read(ctx: &mut Ctx, argv: &[&[u8]], xreadgroup: bool) -> Result<(), CommandEr
         .collect();
     let group = a.group.map(|(g, c)| (g.to_vec(), c.to_vec()));
     let noack = a.noack;
-    block(ctx, keys, deadline, move |shared, client, key, out| {
-        let Some((_, id)) = waits.iter().find(|(k, _)| k == key) else {
-            return false;
-        };
-        let mut args: Vec<&[u8]> = Vec::with_capacity(12);
-        match &group {
-            Some((g, c)) => {
-                args.extend([&b"XREADGROUP"[..], b"GROUP", g, c]);
-                if noack {
-                    args.push(b"NOACK");
+    block_with(
+        ctx,
+        keys,
+        deadline,
+        Served::Pass,
+        move |shared, client, key, out| {
+            let Some((_, id)) = waits.iter().find(|(k, _)| k == key) else {
+                return false;
+            };
+            let mut args: Vec<&[u8]> = Vec::with_capacity(12);
+            match &group {
+                Some((g, c)) => {
+                    args.extend([&b"XREADGROUP"[..], b"GROUP", g, c]);
+                    if noack {
+                        args.push(b"NOACK");
+                    }
                 }
+                None => args.push(b"XREAD"),
             }
-            None => args.push(b"XREAD"),
-        }
-        args.extend([&b"COUNT"[..], &count, b"STREAMS", key, id]);
-        let start = out.len();
-        if run_for(shared, client, &args, out) {
-            return true;
-        }
-        let reply = out.as_bytes()[start..].to_vec();
-        out.buf.truncate(start);
-        if group.is_some() && (reply.starts_with(b"-NOGROUP") || reply.starts_with(b"-WRONGTYPE")) {
-            // The key or the group went while the client waited: it is told, as Redis does.
-            let mut ty = ReplyBuf::new();
-            run_for(shared, client, &[b"type", key], &mut ty);
-            if ty.as_bytes() == b"+stream\r\n" {
-                out.error("NOGROUP the consumer group this client was blocked on no longer exists");
-            } else {
-                out.error("UNBLOCKED the stream key no longer exists");
+            args.extend([&b"COUNT"[..], &count, b"STREAMS", key, id]);
+            let start = out.len();
+            if run_for(shared, client, &args, out) {
+                return true;
             }
-            return true;
-        }
-        false
-    });
+            let reply = out.as_bytes()[start..].to_vec();
+            out.buf.truncate(start);
+            if group.is_some()
+                && (reply.starts_with(b"-NOGROUP") || reply.starts_with(b"-WRONGTYPE"))
+            {
+                // The key or the group went while the client waited: it is told, as Redis does.
+                let mut ty = ReplyBuf::new();
+                run_for(shared, client, &[b"type", key], &mut ty);
+                if ty.as_bytes() == b"+stream\r\n" {
+                    out.error(
+                        "NOGROUP the consumer group this client was blocked on no longer exists",
+                    );
+                } else {
+                    out.error("UNBLOCKED the stream key no longer exists");
+                }
+                return true;
+            }
+            false
+        },
+    );
     Ok(())
 }
 
