@@ -1,5 +1,5 @@
 //! Blocked clients and the keys they wait on (Redis's blocked.c): the one wake-up path of every
-//! blocking command (BLPOP and the list family now; BZPOPMIN and XREAD later).
+//! blocking command (the list family, BZPOPMIN and its kind, XREAD and XREADGROUP).
 //!
 //! A client blocks by registering here, under the locks of the keys it found empty, what it
 //! waits for: its keys, its deadline, and a [`Serve`] function (its command re-run in its
@@ -37,6 +37,9 @@ pub enum Served {
     Reply(Vec<u8>, Option<AofWait>),
     /// Nothing to take from the key: the waiter keeps waiting.
     NotYet,
+    /// Nothing for this waiter, but those after it may be served: stream readers wait for
+    /// entries past IDs of their own, and groups of their own.
+    Pass,
 }
 
 /// A waiter's command, re-run against one of its keys, which has been signalled.
@@ -346,7 +349,8 @@ impl Blocking {
                         served.push((w.handle, reply, wait));
                     }
                 }
-                Served::NotYet => {
+                Served::NotYet | Served::Pass => {
+                    let pass = matches!(result, Served::Pass);
                     let ended = st.waiters.get_mut(&id).and_then(|w| {
                         w.serve = Some(serve);
                         w.ended
@@ -357,6 +361,10 @@ impl Blocking {
                             drop(st);
                             release(&h, &reply);
                         }
+                        continue;
+                    }
+                    if pass {
+                        skip += 1;
                         continue;
                     }
                     // The key has nothing for this waiter, nor for those after it; it is

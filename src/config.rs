@@ -377,6 +377,15 @@ pub static SETTINGS: &[Setting] = &[
         )
     },
     setting("set-max-intset-entries", LIMIT, true),
+    setting("stream-node-max-entries", LIMIT, true),
+    setting(
+        "stream-node-max-bytes",
+        Kind::MemoryIn {
+            min: 0,
+            max: i64::MAX,
+        },
+        true,
+    ),
     setting("notify-keyspace-events", Kind::Str, true),
     setting("tracking-table-max-keys", LIMIT, true),
     Setting {
@@ -1033,6 +1042,12 @@ impl Config {
                 crate::store::limits::set_zset_max_entries(v.int() as usize)
             }
             "zset-max-listpack-value" => crate::store::limits::set_zset_max_value(v.int() as usize),
+            "stream-node-max-entries" => {
+                crate::store::limits::set_stream_node_max_entries(v.int() as usize)
+            }
+            "stream-node-max-bytes" => {
+                crate::store::limits::set_stream_node_max_bytes(v.int() as usize)
+            }
             "enable-debug-command" => {
                 self.enable_debug_command = match v.word() {
                     "yes" => DebugCommand::Yes,
@@ -1166,6 +1181,10 @@ impl Config {
             "lfu-decay-time" => evict::lfu_decay_time().to_string(),
             "zset-max-listpack-entries" => crate::store::limits::zset_max_entries().to_string(),
             "zset-max-listpack-value" => crate::store::limits::zset_max_value().to_string(),
+            "stream-node-max-entries" => {
+                crate::store::limits::stream_node_max_entries().to_string()
+            }
+            "stream-node-max-bytes" => crate::store::limits::stream_node_max_bytes().to_string(),
             "enable-debug-command" => match self.enable_debug_command {
                 DebugCommand::No => "no",
                 DebugCommand::Yes => "yes",
@@ -1936,11 +1955,11 @@ mod tests {
         assert!(c.ignored_given.is_empty());
         // (Not an encoding limit that rudis applies: those are process-wide, and other tests
         // in this process build hashes.)
-        c.load_text("tcp-keepalive 60\nstream-node-max-entries 100\nhz 10\nhz 20\n")
+        c.load_text("tcp-keepalive 60\nslowlog-max-len 100\nhz 10\nhz 20\n")
             .unwrap();
-        assert_eq!(c.ignored_given, ["stream-node-max-entries", "hz"]);
-        assert_eq!(c.get("stream-node-max-entries").unwrap(), "100");
-        assert_eq!(c.get("STREAM-NODE-MAX-ENTRIES").unwrap(), "100");
+        assert_eq!(c.ignored_given, ["slowlog-max-len", "hz"]);
+        assert_eq!(c.get("slowlog-max-len").unwrap(), "100");
+        assert_eq!(c.get("SLOWLOG-MAX-LEN").unwrap(), "100");
         assert_eq!(c.get("hz").unwrap(), "20");
         assert_eq!(c.get("tcp-keepalive").unwrap(), "60");
     }

@@ -242,7 +242,7 @@ fn ignored_directives_give_one_warning() {
     let conf = tmp.path().join("i.conf");
     std::fs::write(
         &conf,
-        "hz 20\nlazyfree-lazy-eviction yes\nstream-node-max-entries 64\nzset-max-ziplist-entries 64\n\
+        "hz 20\nlazyfree-lazy-eviction yes\nslowlog-max-len 64\nstream-node-max-entries 64\nzset-max-ziplist-entries 64\n\
          list-max-ziplist-size -3\nappendonly no\n",
     )
     .unwrap();
@@ -265,12 +265,12 @@ fn ignored_directives_give_one_warning() {
         .collect();
     assert_eq!(warnings.len(), 1, "{log}");
     assert!(
-        warnings[0]
-            .ends_with("hz, lazyfree-lazy-eviction, stream-node-max-entries, activerehashing"),
+        warnings[0].ends_with("hz, lazyfree-lazy-eviction, slowlog-max-len, activerehashing"),
         "{log}"
     );
     let got = config_get(port, "*");
     assert_eq!(got["hz"], "20");
+    assert_eq!(got["slowlog-max-len"], "64");
     assert_eq!(got["stream-node-max-entries"], "64");
     // Applied, under their old names too: not among the ignored.
     assert_eq!(got["zset-max-ziplist-entries"], "64");

@@ -280,7 +280,8 @@ scripts!(
     geo,
     zsets,
     maxmemory,
-    ops
+    ops,
+    streams
 );
 
 /// A script word holding exactly `b`, whatever its bytes.

@@ -160,6 +160,86 @@ fn dump_value(out: &mut Vec<u8>, key: &[u8], v: &Value) {
                 encode_command(out, &args);
             }
         }
+        Value::Stream(s) => dump_stream(out, key, s),
+    }
+}
+
+/// A stream as Redis's rewriteStreamObject writes it: its entries, its counters (XSETID),
+/// then each group, its pending entries as forced XCLAIMs (which create their consumers) and
+/// its consumers with nothing pending.
+fn dump_stream(out: &mut Vec<u8>, key: &[u8], s: &crate::store::Stream) {
+    use crate::store::stream::StreamId;
+    if s.is_empty() {
+        // An empty stream: XADD with MAXLEN 0 makes one.
+        encode_command(
+            out,
+            &[&b"XADD"[..], key, b"MAXLEN", b"0", b"0-1", b"x", b"y"],
+        );
+    }
+    for e in s.range(StreamId::MIN, StreamId::MAX, false) {
+        let id = e.id.to_bytes();
+        let mut args: Vec<&[u8]> = vec![b"XADD", key, &id];
+        for (f, v) in e.pairs() {
+            args.push(f);
+            args.push(v);
+        }
+        encode_command(out, &args);
+    }
+    let added = s.entries_added.to_string();
+    encode_command(
+        out,
+        &[
+            &b"XSETID"[..],
+            key,
+            &s.last_id.to_bytes(),
+            b"ENTRIESADDED",
+            added.as_bytes(),
+            b"MAXDELETEDID",
+            &s.max_deleted.to_bytes(),
+        ],
+    );
+    for (name, g) in &s.groups {
+        let read = g.entries_read.to_string();
+        encode_command(
+            out,
+            &[
+                &b"XGROUP"[..],
+                b"CREATE",
+                key,
+                name,
+                &g.last_id.to_bytes(),
+                b"ENTRIESREAD",
+                read.as_bytes(),
+            ],
+        );
+        for (cname, c) in &g.consumers {
+            if c.pel.is_empty() {
+                encode_command(out, &[&b"XGROUP"[..], b"CREATECONSUMER", key, name, cname]);
+                continue;
+            }
+            for id in &c.pel {
+                let Some(nack) = g.pel.get(id) else { continue };
+                let time = nack.delivery_time.to_string();
+                let count = (nack.delivery_count as i64).to_string();
+                encode_command(
+                    out,
+                    &[
+                        &b"XCLAIM"[..],
+                        key,
+                        name,
+                        cname,
+                        b"0",
+                        &id.to_bytes(),
+                        b"TIME",
+                        time.as_bytes(),
+                        b"RETRYCOUNT",
+                        count.as_bytes(),
+                        b"JUSTID",
+                        b"FORCE",
+                    ],
+                );
+            }
+        }
     }
 }
 

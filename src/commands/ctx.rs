@@ -11,7 +11,9 @@ use crate::notify::events::class::{KEY_MISS, NEW};
 use crate::resp::reply::encode_command;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
-use crate::store::{hash_key, Bytes, Hash, List, Locked, Set, Shard, ShardId, Str, Value, ZSet};
+use crate::store::{
+    hash_key, Bytes, Hash, List, Locked, Set, Shard, ShardId, Str, Stream, Value, ZSet,
+};
 use crate::util::clock::now_ms;
 
 pub struct Ctx<'a> {
@@ -408,13 +410,18 @@ impl<'a> Keyspace<'a> {
     /// plain SET does).
     pub fn set_in(&mut self, db: usize, key: &[u8], value: Value) {
         modified(self.shared, self.client_id, db, key);
-        if let Value::List(_) | Value::ZSet(_) = value {
-            // RENAME, COPY, MOVE, *STORE: a list or sorted set arriving under a name clients
-            // wait on.
+        if let Value::List(_) | Value::ZSet(_) | Value::Stream(_) = value {
+            // RENAME, COPY, MOVE, *STORE: a list, sorted set or stream arriving under a name
+            // clients wait on.
             self.shared.blocking.signal(db, key);
         }
         let new_events = crate::notify::events::enabled(NEW);
+        let shared = self.shared;
         let (shard, h) = self.shard_mut(db, key);
+        if let Some(Value::Stream(_)) = shard.get_hashed(h, key) {
+            // A stream overwritten: its XREADGROUP waiters are told (Redis's dbOverwrite).
+            shared.blocking.signal(db, key);
+        }
         let created = new_events && shard.get_hashed(h, key).is_none();
         shard.clear_deadline_hashed(h, key);
         shard.insert_hashed(h, key, value);
@@ -531,6 +538,10 @@ impl<'a> Keyspace<'a> {
         let (shard, h) = self.shard_mut(db, key);
         let v = shard.remove_hashed(h, key)?;
         modified(self.shared, self.client_id, db, key);
+        if let Value::Stream(_) = v {
+            // Its XREADGROUP waiters are told it went (Redis's dbGenericDelete).
+            self.shared.blocking.signal(db, key);
+        }
         Some(v)
     }
 
@@ -771,6 +782,46 @@ impl<'a> Keyspace<'a> {
         });
         match v {
             Value::ZSet(z) => Ok(z),
+            _ => Err(CommandError::WrongType),
+        }
+    }
+
+    // Streams.
+
+    /// The stream at `key`: `None` if absent, WRONGTYPE if it holds something else.
+    pub fn get_stream(&self, key: &[u8]) -> Result<Option<&Stream>, CommandError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Stream(s)) => Ok(Some(s)),
+            Some(_) => Err(CommandError::WrongType),
+        }
+    }
+
+    /// The live stream at `key` for changing (`None` if absent, nothing is created);
+    /// WRONGTYPE if it holds something else. Only a stream found counts as modified.
+    pub fn existing_stream_mut(&mut self, key: &[u8]) -> Result<Option<&mut Stream>, CommandError> {
+        self.existing_mut(key, |v| match v {
+            Value::Stream(s) => Some(&mut **s),
+            _ => None,
+        })
+    }
+
+    /// The stream at `key` for changing, created empty if absent; WRONGTYPE if it holds
+    /// something else. A stream stays when emptied (as in Redis).
+    pub fn stream_or_new(&mut self, key: &[u8]) -> Result<&mut Stream, CommandError> {
+        let (db, h) = (self.db, self.hash(key));
+        self.expire_hashed(db, key, h);
+        let shared = self.shared;
+        let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
+        let v = shard.get_or_insert_hashed(h, key, || {
+            key_event(shared, NEW, "new", db, key);
+            Value::Stream(Box::default())
+        });
+        match v {
+            Value::Stream(s) => {
+                modified(shared, self.client_id, db, key);
+                Ok(s)
+            }
             _ => Err(CommandError::WrongType),
         }
     }

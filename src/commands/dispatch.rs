@@ -74,6 +74,7 @@ fn plan_hashed(
         Keys::Range { .. }
         | Keys::KeyNum { .. }
         | Keys::DestKeyNum { .. }
+        | Keys::Streams
         | Keys::Parsed { .. } => {
             let mut ids = ShardIds::new();
             for i in spec.key_positions(argv) {
@@ -342,6 +343,7 @@ pub(crate) fn call_in_script(
         } else if let Keys::Range { .. }
         | Keys::KeyNum { .. }
         | Keys::DestKeyNum { .. }
+        | Keys::Streams
         | Keys::Parsed { .. } = spec.keys
         {
             // Not a `Keys::Custom` command's: some of its keys are in another database.

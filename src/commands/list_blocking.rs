@@ -104,6 +104,18 @@ pub(super) fn block(
     deadline: Option<Instant>,
     serve: impl FnMut(&Shared, &mut Client, &[u8], &mut ReplyBuf) -> bool + Send + 'static,
 ) {
+    block_with(ctx, keys, deadline, Served::NotYet, serve)
+}
+
+/// `block`, where a waiter `serve` finds nothing for answers `unserved`: `Served::Pass` lets
+/// the waiters after it be tried (stream readers each wait for something of their own).
+pub(super) fn block_with(
+    ctx: &mut Ctx,
+    keys: &[&[u8]],
+    deadline: Option<Instant>,
+    unserved: Served,
+    serve: impl FnMut(&Shared, &mut Client, &[u8], &mut ReplyBuf) -> bool + Send + 'static,
+) {
     if ctx.client.deny_blocking {
         ctx.out.null_array();
         return;
@@ -114,7 +126,8 @@ pub(super) fn block(
     timeout.null_array();
     let handle = ctx.client.handle.clone();
     let db = ctx.ks.db;
-    let serve = serving(handle.clone(), db, protocol, serve);
+    let pass = matches!(unserved, Served::Pass);
+    let serve = serving(handle.clone(), db, protocol, pass, serve);
     ctx.shared.blocking.block(
         &handle,
         db,
@@ -132,6 +145,7 @@ fn serving(
     handle: Arc<crate::clients::ClientHandle>,
     db: usize,
     protocol: u8,
+    pass: bool,
     mut attempt: impl FnMut(&Shared, &mut Client, &[u8], &mut ReplyBuf) -> bool + Send + 'static,
 ) -> Serve {
     Box::new(move |shared: &Shared, key: &[u8]| {
@@ -140,6 +154,8 @@ fn serving(
         out.set_protocol(protocol);
         if attempt(shared, &mut client, key, &mut out) {
             Served::Reply(out.as_bytes().to_vec(), client.pending_ack.take())
+        } else if pass {
+            Served::Pass
         } else {
             Served::NotYet
         }

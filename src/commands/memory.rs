@@ -126,6 +126,7 @@ pub fn value_usage(v: &Value, samples: usize) -> usize {
             };
             block(64) + sampled(z.iter(), z.len(), samples, elem)
         }
+        Value::Stream(st) => block(std::mem::size_of::<crate::store::Stream>()) + st.heap_bytes(),
     }
 }
 

@@ -39,6 +39,7 @@ pub mod script;
 pub mod server;
 pub mod set;
 pub mod sort;
+pub mod stream;
 pub mod string;
 pub mod tracking;
 pub mod transaction;

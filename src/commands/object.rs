@@ -70,6 +70,7 @@ pub fn encoding_name(v: &Value) -> &'static str {
         Value::List(l) => l.encoding(),
         Value::Set(s) => s.encoding(),
         Value::ZSet(z) => z.encoding(),
+        Value::Stream(_) => "stream",
     }
 }
 

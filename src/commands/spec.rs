@@ -135,6 +135,9 @@ pub enum Keys {
     /// A destination key at 1, then keys as `KeyNum` (ZUNIONSTORE dst numkeys key ...): COMMAND
     /// INFO reports 1 1 1, as Redis's legacy range covers the destination only.
     DestKeyNum { count: i32, first: i32, step: i32 },
+    /// XREAD and XREADGROUP: the first half of the arguments after STREAMS (Redis's
+    /// xreadGetKeys); COMMAND INFO reports 0 0 0, and the command carries `MOVABLEKEYS`.
+    Streams,
 }
 
 pub struct CommandSpec {
@@ -235,6 +238,7 @@ impl CommandSpec {
             Keys::Custom { range, .. } | Keys::Parsed { range, .. } => {
                 KeyPositions::new(range, argc)
             }
+            Keys::Streams => streams_keys(argv)?,
             Keys::None | Keys::Db | Keys::All => KeyPositions::new((1, 0, 1), 0),
         })
     }
@@ -244,7 +248,7 @@ impl CommandSpec {
         match self.keys {
             Keys::Range { first, .. } => first > 0,
             Keys::Custom { range, .. } | Keys::Parsed { range, .. } => range.0 > 0,
-            Keys::KeyNum { .. } | Keys::DestKeyNum { .. } => true,
+            Keys::KeyNum { .. } | Keys::DestKeyNum { .. } | Keys::Streams => true,
             Keys::None | Keys::Db | Keys::All => false,
         }
     }
@@ -257,6 +261,37 @@ impl CommandSpec {
             .iter()
             .find(|c| c.name.as_bytes()[prefix..].eq_ignore_ascii_case(sub))
     }
+}
+
+/// The keys of XREAD/XREADGROUP: after the options, STREAMS, then as many keys as IDs.
+fn streams_keys(argv: &[&[u8]]) -> Option<KeyPositions> {
+    let mut i = 1;
+    let mut pos = None;
+    while i < argv.len() {
+        let a = argv[i];
+        if a.eq_ignore_ascii_case(b"block") || a.eq_ignore_ascii_case(b"count") {
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"group") {
+            i += 2;
+        } else if a.eq_ignore_ascii_case(b"noack") {
+        } else if a.eq_ignore_ascii_case(b"streams") {
+            pos = Some(i);
+            break;
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    let pos = pos?;
+    let num = argv.len() - pos - 1;
+    if num == 0 || !num.is_multiple_of(2) {
+        return None;
+    }
+    let first = pos as i32 + 1;
+    Some(KeyPositions::new(
+        (first, first + (num / 2) as i32 - 1, 1),
+        argv.len(),
+    ))
 }
 
 /// What `CommandSpec::key_positions` returns: a plain loop, cheaper than a stepped range for

@@ -6,7 +6,7 @@ use super::spec::CommandSpec;
 use super::{
     bitmap, client, config, connection, debug, dump, expire, geo, hash, hll, info, introspection,
     keys, list, list_blocking, memory, object, persistence, pubsub, script, server, set, sort,
-    string, transaction, zset,
+    stream, string, transaction, zset,
 };
 
 /// Every command, from each module's own list.
@@ -39,6 +39,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         script::COMMANDS,
         script::function::COMMANDS,
         zset::COMMANDS,
+        stream::COMMANDS,
     ]
     .into_iter()
     .flatten()

@@ -404,6 +404,7 @@ pub fn value(r: &mut Reader, t: u8) -> Result<Option<Value>> {
         Value::Set(s) => s.is_empty(),
         Value::ZSet(z) => z.is_empty(),
         Value::Hash(h) => h.is_empty(),
+        Value::Stream(_) => false,
     };
     Ok((!empty).then_some(v))
 }

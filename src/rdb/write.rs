@@ -90,6 +90,11 @@ impl Encoder {
 
     /// One key: its deadline if any, type, name, value.
     pub fn key(&mut self, key: &[u8], v: &Value, deadline: Option<u64>) {
+        if let Value::Stream(_) = v {
+            // No RDB encoding for streams yet: a snapshot leaves them out (the AOF keeps them).
+            log::warn!("a stream is left out of the RDB file: rudis cannot encode streams yet");
+            return;
+        }
         if let Some(d) = deadline {
             self.byte(opcode::EXPIRETIME_MS);
             self.buf.extend_from_slice(&d.to_le_bytes());
@@ -106,6 +111,7 @@ impl Encoder {
             Value::Set(s) => self.set(s),
             Value::Hash(h) => self.hash(h),
             Value::ZSet(z) => self.zset(z),
+            Value::Stream(_) => {}
         }
     }
 
@@ -197,6 +203,8 @@ fn type_of(v: &Value) -> u8 {
         Value::Hash(_) => kind::HASH,
         Value::ZSet(z) if matches!(**z, ZSet::Packed(_)) => kind::ZSET_LISTPACK,
         Value::ZSet(_) => kind::ZSET_2,
+        // Never written (see `key`); DUMP refuses streams.
+        Value::Stream(_) => kind::STRING,
     }
 }
 

@@ -65,6 +65,7 @@ pub fn effort(v: &Value) -> usize {
             super::ZSet::Packed(_) => 1,
             super::ZSet::Large(_) => z.len(),
         },
+        Value::Stream(s) => s.free_effort(),
     }
 }
 

@@ -75,3 +75,23 @@ pub fn set_zset_max_entries(n: usize) {
 pub fn set_zset_max_value(n: usize) {
     ZSET_MAX_VALUE.store(n, Ordering::Relaxed);
 }
+
+/// `stream-node-max-bytes` and `stream-node-max-entries`: where a stream's node ends.
+static STREAM_NODE_MAX_BYTES: AtomicUsize = AtomicUsize::new(4096);
+static STREAM_NODE_MAX_ENTRIES: AtomicUsize = AtomicUsize::new(100);
+
+pub fn stream_node_max_bytes() -> usize {
+    STREAM_NODE_MAX_BYTES.load(Ordering::Relaxed)
+}
+
+pub fn stream_node_max_entries() -> usize {
+    STREAM_NODE_MAX_ENTRIES.load(Ordering::Relaxed)
+}
+
+pub fn set_stream_node_max_bytes(n: usize) {
+    STREAM_NODE_MAX_BYTES.store(n, Ordering::Relaxed);
+}
+
+pub fn set_stream_node_max_entries(n: usize) {
+    STREAM_NODE_MAX_ENTRIES.store(n, Ordering::Relaxed);
+}

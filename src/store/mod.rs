@@ -17,6 +17,7 @@ pub mod lazyfree;
 pub mod limits;
 pub mod list;
 pub mod set;
+pub mod stream;
 pub mod value;
 pub mod zset;
 
@@ -27,7 +28,7 @@ use ahash::RandomState;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use smallvec::SmallVec;
 
-pub use value::{Bytes, Hash, List, Set, Str, Value, ZSet};
+pub use value::{Bytes, Hash, List, Set, Str, Stream, Value, ZSet};
 
 /// Shards per database. A power of two; also the granularity of SCAN's cursor.
 pub const SHARDS: usize = 256;

@@ -4,6 +4,7 @@ pub use super::bytes::CompactBytes;
 use super::dense::DenseTable;
 pub use super::list::List;
 pub use super::set::Set;
+pub use super::stream::Stream;
 pub use super::zset::ZSet;
 
 /// Key and field bytes: 16 bytes, inline up to 15 (see `bytes.rs` for why).
@@ -21,6 +22,7 @@ pub enum Value {
     List(Box<List>),
     Set(Box<Set>),
     ZSet(Box<ZSet>),
+    Stream(Box<Stream>),
 }
 
 impl Value {
@@ -40,6 +42,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 }
