@@ -48,6 +48,8 @@ pub struct ClientState {
     pub redir: i64,
     /// CLIENT TRACKING ... NOLOOP: its own writes invalidate nothing for it.
     pub noloop: bool,
+    /// The ACL user it authenticated as (CLIENT LIST's `user=`).
+    pub user: String,
 }
 
 /// Gets a connection's owner to serve it soon: implemented by the server's pool, which knows
@@ -117,6 +119,7 @@ impl ClientHandle {
                 name: Vec::new(),
                 db: 0,
                 last_cmd: "NULL",
+                user: "default".into(),
                 last_active: now,
                 lib_name: Vec::new(),
                 lib_ver: Vec::new(),
@@ -268,7 +271,7 @@ impl ClientHandle {
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} \
              ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 \
-             omem=0 tot-mem=0 events=r cmd={} user=default redir={} resp={} lib-name={} \
+             omem=0 tot-mem=0 events=r cmd={} user={} redir={} resp={} lib-name={} \
              lib-ver={}",
             self.id,
             self.addr,
@@ -284,6 +287,7 @@ impl ClientHandle {
             st.ssub,
             st.multi,
             st.last_cmd,
+            st.user,
             st.redir,
             st.resp,
             String::from_utf8_lossy(&st.lib_name),
@@ -317,6 +321,15 @@ impl Clients {
 
     pub fn get(&self, id: u64) -> Option<Arc<ClientHandle>> {
         self.map.lock().get(&id).cloned()
+    }
+
+    /// Closes the connections authenticated as ACL user `name` (deleted or disabled).
+    pub fn kill_user(&self, name: &str) {
+        for h in self.all() {
+            if h.state.lock().user == name {
+                h.kill();
+            }
+        }
     }
 
     /// A snapshot, in id order.

@@ -40,12 +40,15 @@ pub struct Shared {
     pub tracking: crate::notify::tracking::Tracking,
     /// The script cache, the function libraries, the scripts running long.
     pub scripts: Scripts,
+    pub acl: crate::acl::Acl,
     pub started: Instant,
     loading: AtomicBool,
 }
 
 impl Shared {
     pub fn new(config: Config, aof: Option<Aof>) -> Self {
+        let acl = crate::acl::Acl::default();
+        acl.set_default_password(&config.requirepass.expose());
         Shared {
             store: Store::new(config.databases),
             config: RwLock::new(config),
@@ -57,6 +60,7 @@ impl Shared {
             pubsub: Default::default(),
             tracking: Default::default(),
             scripts: Scripts::default(),
+            acl,
             started: Instant::now(),
             loading: AtomicBool::new(false),
         }
@@ -112,7 +116,7 @@ impl Shared {
 
     /// True while a password is configured: clients must AUTH before other commands.
     pub fn requires_auth(&self) -> bool {
-        self.config.read().requirepass.is_set()
+        self.acl.requires_auth()
     }
 
     /// Removes `key` from `db` if it has expired, logging its DEL: what a read that found it

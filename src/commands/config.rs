@@ -103,6 +103,15 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                 }
             }
             apply(ctx.shared, &config);
+            if pairs
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("requirepass"))
+            {
+                // As Redis: requirepass is the default user's one password.
+                ctx.shared
+                    .acl
+                    .set_default_password(&config.requirepass.expose());
+            }
             drop(config);
             ctx.out.ok();
             Ok(())

@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use super::spec::CommandSpec;
 use super::{
-    bitmap, client, config, connection, debug, expire, geo, hash, hll, info, keys, list,
+    acl, bitmap, client, config, connection, debug, expire, geo, hash, hll, info, keys, list,
     list_blocking, object, persistence, pubsub, script, server, set, sort, string, transaction,
     zset,
 };
@@ -13,6 +13,7 @@ use super::{
 pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
     [
         connection::COMMANDS,
+        acl::COMMANDS,
         client::COMMANDS,
         config::COMMANDS,
         info::COMMANDS,

@@ -5,4 +5,5 @@ pub mod glob;
 pub mod ldouble;
 pub mod net;
 pub mod sha1;
+pub mod sha256;
 pub mod strtod;
