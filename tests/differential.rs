@@ -278,7 +278,8 @@ scripts!(
     scripting,
     hll,
     geo,
-    zsets
+    zsets,
+    acl
 );
 
 /// A script word holding exactly `b`, whatever its bytes.

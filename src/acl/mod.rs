@@ -511,7 +511,11 @@ fn key_access(id: usize, spec: &CommandSpec, argv: &[&[u8]]) -> Vec<(usize, bool
     let mut out: Vec<(usize, bool, bool)> = spec
         .key_positions(argv)
         .map(|p| {
-            let (r, w) = of(p);
+            let (mut r, w) = of(p);
+            // SET reads its key only with GET (Redis's setGetKeys).
+            if spec.name == "set" && !argv[2..].iter().any(|a| a.eq_ignore_ascii_case(b"get")) {
+                r = false;
+            }
             (p, r, w)
         })
         .collect();
@@ -577,6 +581,9 @@ pub struct User {
     pub name: String,
     pub enabled: bool,
     pub nopass: bool,
+    /// `sanitize-payload` (1) or `skip-sanitize-payload` (2) was given (0: neither), which
+    /// Redis shows among the flags; rudis checks every RESTORE payload either way.
+    pub payload: u8,
     /// SHA-256 hex digests; the cleartext is never kept.
     pub passwords: Vec<String>,
     /// The root selector first.
@@ -593,6 +600,7 @@ impl User {
             name: name.into(),
             enabled: false,
             nopass: false,
+            payload: 0,
             passwords: Vec::new(),
             selectors: vec![root],
             unrestricted: false,
@@ -622,7 +630,8 @@ impl User {
         match op.to_ascii_lowercase().as_str() {
             "on" => self.enabled = true,
             "off" => self.enabled = false,
-            "skip-sanitize-payload" | "sanitize-payload" => {}
+            "skip-sanitize-payload" => self.payload = 2,
+            "sanitize-payload" => self.payload = 1,
             "nopass" => {
                 self.nopass = true;
                 self.passwords.clear();
@@ -638,6 +647,7 @@ impl User {
                     "resetkeys",
                     "resetchannels",
                     "off",
+                    "sanitize-payload",
                     "clearselectors",
                     "-@all",
                 ] {
@@ -684,8 +694,9 @@ impl User {
     pub fn describe(&self) -> String {
         let mut s = String::new();
         s.push_str(if self.enabled { "on " } else { "off " });
-        if self.nopass {
-            s.push_str("nopass ");
+        for f in self.flags().into_iter().skip(1) {
+            s.push_str(f);
+            s.push(' ');
         }
         for p in &self.passwords {
             s.push('#');
@@ -700,6 +711,20 @@ impl User {
             }
         }
         s
+    }
+
+    /// The flags, in Redis's order (ACL GETUSER).
+    pub fn flags(&self) -> Vec<&'static str> {
+        let mut f = vec![if self.enabled { "on" } else { "off" }];
+        if self.nopass {
+            f.push("nopass");
+        }
+        match self.payload {
+            2 => f.push("skip-sanitize-payload"),
+            1 => f.push("sanitize-payload"),
+            _ => {}
+        }
+        f
     }
 
     fn password_ok(&self, given: &[u8]) -> bool {

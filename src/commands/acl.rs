@@ -211,10 +211,7 @@ fn getuser(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     };
     ctx.out.map(6);
     ctx.out.bulk(b"flags");
-    let mut flags = vec![if u.enabled { "on" } else { "off" }];
-    if u.nopass {
-        flags.push("nopass");
-    }
+    let flags = u.flags();
     ctx.out.set(flags.len());
     for f in flags {
         ctx.out.bulk(f.as_bytes());
