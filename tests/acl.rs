@@ -63,6 +63,16 @@ fn a_restricted_user_stays_within_its_rules() {
     assert_eq!(c.cmd(&["BLPOP", "secret:l", "0"]), NOKEY);
     // SORT's STORE destination.
     assert_eq!(c.cmd(&["SORT", "app:l", "STORE", "secret:3"]), NOKEY);
+    // SORT BY and GET patterns reach keys no check saw: refused without full read access.
+    assert_eq!(
+        c.cmd(&["SORT", "app:l", "BY", "secret:*"]),
+        b"-ERR BY option of SORT denied due to insufficient ACL permissions.\r\n"
+    );
+    assert_eq!(
+        c.cmd(&["SORT", "app:l", "GET", "secret:*"]),
+        b"-ERR GET option of SORT denied due to insufficient ACL permissions.\r\n"
+    );
+    assert_eq!(c.cmd(&["SORT", "app:l", "BY", "nosort"]), b"*0\r\n");
     // Channels.
     assert_eq!(c.cmd(&["PUBLISH", "news", "m"]), b":0\r\n");
     assert_eq!(
