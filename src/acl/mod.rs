@@ -344,8 +344,8 @@ impl Selector {
         }
         if !self.allchannels {
             if let Some((first, last, pattern)) = channels_of(spec, argv.len()) {
-                for pos in first..last {
-                    if !self.channel_ok(argv[pos], pattern) {
+                for (pos, channel) in argv.iter().enumerate().take(last).skip(first) {
+                    if !self.channel_ok(channel, pattern) {
                         return Some((Denied::Channel, pos));
                     }
                 }
@@ -358,7 +358,7 @@ impl Selector {
         if self.allkeys {
             return true;
         }
-        let need = (read as u8) * READ | (write as u8) * WRITE;
+        let need = ((read as u8) * READ) | ((write as u8) * WRITE);
         self.patterns
             .iter()
             .any(|p| p.flags & need == need && glob::matches(&p.pattern, key, false))

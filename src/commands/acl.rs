@@ -107,7 +107,7 @@ pub fn log_denial(
                 .as_ref()
                 .map_or_else(|| "default".into(), |u| u.name.clone())
         }),
-        ctime_ms: crate::util::clock::now_ms() as u64,
+        ctime_ms: crate::util::clock::now_ms(),
         client_info: client.handle.info_line(),
     });
 }
@@ -345,7 +345,7 @@ fn log(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         }
         _ => return Err(subcommand_syntax(argv)),
     }
-    let now = crate::util::clock::now_ms() as u64;
+    let now = crate::util::clock::now_ms();
     let log = ctx.shared.acl.log.lock();
     let n = (count.max(0) as usize).min(log.len());
     ctx.out.array(n);
