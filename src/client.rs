@@ -94,6 +94,32 @@ pub struct Client {
     /// everything), and the registry's generation it was read at.
     pub user: Option<Arc<crate::acl::User>>,
     pub acl_gen: u64,
+    /// CLIENT REPLY: what becomes of the replies (see `Reply`).
+    pub reply: Reply,
+    /// The last request was held by CLIENT PAUSE (the dispatcher ran nothing): the session
+    /// keeps it and parks the client until the pause ends. Only clients with a connection
+    /// (`pausable`) are held: the AOF loader's and those acting for blocked clients never are.
+    pub postponed: bool,
+    pub pausable: bool,
+}
+
+/// CLIENT REPLY's modes, as Redis's CLIENT_REPLY_OFF / _SKIP / _SKIP_NEXT flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Reply {
+    #[default]
+    On,
+    Off,
+    /// Set by CLIENT REPLY SKIP: the command after this one is silenced.
+    SkipNext,
+    /// This command's reply is dropped.
+    Skip,
+}
+
+impl Reply {
+    /// Replies of the command now running are dropped (pushes still go out).
+    pub fn silenced(self) -> bool {
+        matches!(self, Reply::Off | Reply::Skip)
+    }
 }
 
 impl Client {
@@ -101,14 +127,17 @@ impl Client {
     pub fn new(stream: Option<&TcpStream>) -> Self {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let handle = Arc::new(ClientHandle::new(id, stream));
+        let pausable = stream.is_some();
         // Without a connection (the AOF loader's client) nothing could deliver the reply of a
         // wait: a blocking command acts as its non-blocking form.
-        Client::with_handle(
+        let mut c = Client::with_handle(
             handle,
             stream.and_then(|s| s.peer_addr().ok()),
             0,
             stream.is_none(),
-        )
+        );
+        c.pausable = pausable;
+        c
     }
 
     /// A client that runs a command on behalf of a blocked one being served (see
@@ -140,6 +169,9 @@ impl Client {
             in_script: false,
             user: None,
             acl_gen: 0,
+            reply: Reply::On,
+            postponed: false,
+            pausable: false,
         }
     }
 }

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -89,7 +89,33 @@ pub struct ClientHandle {
     /// Speaks RESP3: what a publisher writes for it (a push, not an array). Beside `state`'s
     /// copy so that a delivery takes no lock to know it.
     resp3: AtomicBool,
+    /// Held by CLIENT PAUSE (see `ops::pause`): shown as blocked.
+    postponed: AtomicBool,
+    /// The buffers' figures CLIENT LIST shows, published by the owner (relaxed stores to a
+    /// line only it writes).
+    pub io: IoFigures,
+    /// CLIENT NO-EVICT on (`e`), MONITOR (`O`).
+    pub no_evict: AtomicBool,
+    pub monitor: AtomicBool,
 }
+
+/// CLIENT LIST's `qbuf`, `qbuf-free`, `argv-mem`, `multi-mem`, `rbs`, `rbp`, `obl`,
+/// `tot-mem`, and whether replies wait for the socket (`events=rw`).
+#[derive(Default)]
+pub struct IoFigures {
+    pub qbuf: AtomicU64,
+    pub qbuf_free: AtomicU64,
+    pub argv_mem: AtomicU64,
+    pub multi_mem: AtomicU64,
+    pub rbs: AtomicU64,
+    pub rbp: AtomicU64,
+    pub pending: AtomicU64,
+    pub tot_mem: AtomicU64,
+}
+
+/// Redis's reply buffer (16 KB) and list nodes: how `obl`, `oll` and `omem` split the bytes
+/// pending, so that tools reading them see Redis's meaning.
+const REPLY_CHUNK: u64 = 16 * 1024;
 
 impl ClientHandle {
     pub fn new(id: u64, stream: Option<&TcpStream>) -> ClientHandle {
@@ -138,7 +164,26 @@ impl ClientHandle {
             signalled: AtomicBool::new(false),
             waker: OnceLock::new(),
             resp3: AtomicBool::new(false),
+            postponed: AtomicBool::new(false),
+            io: IoFigures::default(),
+            no_evict: AtomicBool::new(false),
+            monitor: AtomicBool::new(false),
         }
+    }
+
+    pub fn is_postponed(&self) -> bool {
+        self.postponed.load(Ordering::Relaxed)
+    }
+
+    pub fn set_postponed(&self, on: bool) {
+        self.postponed.store(on, Ordering::SeqCst);
+    }
+
+    /// Gets the owner to step the connection soon, with nothing delivered (the end of a
+    /// pause).
+    pub fn nudge(&self) {
+        self.signalled.store(true, Ordering::SeqCst);
+        self.wake_owner();
     }
 
     /// Records the protocol the connection switched to (HELLO, RESET).
@@ -248,18 +293,21 @@ impl ClientHandle {
         st.last_active = Instant::now();
     }
 
-    /// One line of CLIENT LIST, in Redis's field order (without the trailing newline).
+    /// One line of CLIENT LIST, in Redis 7.0's field order (catClientInfoString), without
+    /// the trailing newline.
     pub fn info_line(&self) -> String {
         let st = self.state.lock().clone();
         let now = Instant::now();
-        // In Redis's order (catClientInfoString).
         let mut flags = String::new();
         for (on, c) in [
+            (self.monitor.load(Ordering::Relaxed), 'O'),
             (st.sub + st.psub + st.ssub > 0, 'P'),
             (st.multi >= 0, 'x'),
-            (self.is_blocked(), 'b'),
+            (self.is_blocked() || self.is_postponed(), 'b'),
             (st.tracking, 't'),
             (st.bcast, 'B'),
+            (self.watch_flag.load(Ordering::Relaxed), 'd'),
+            (self.no_evict.load(Ordering::Relaxed), 'e'),
         ] {
             if on {
                 flags.push(c);
@@ -268,11 +316,17 @@ impl ClientHandle {
         if flags.is_empty() {
             flags.push('N');
         }
+        let io = &self.io;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let pending = get(&io.pending);
+        let obl = pending.min(REPLY_CHUNK);
+        let omem = pending - obl;
+        let oll = omem.div_ceil(REPLY_CHUNK);
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} \
-             ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 \
-             omem=0 tot-mem=0 events=r cmd={} user={} redir={} resp={} lib-name={} \
-             lib-ver={}",
+             ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} \
+             obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir={} resp={} \
+             lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -286,6 +340,17 @@ impl ClientHandle {
             st.psub,
             st.ssub,
             st.multi,
+            get(&io.qbuf),
+            get(&io.qbuf_free),
+            get(&io.argv_mem),
+            get(&io.multi_mem),
+            get(&io.rbs),
+            get(&io.rbp),
+            obl,
+            oll,
+            omem,
+            get(&io.tot_mem),
+            if pending > 0 { "rw" } else { "r" },
             st.last_cmd,
             st.user,
             st.redir,

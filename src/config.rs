@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use crate::store::evict;
 use clap::Parser;
 
 /// When the AOF writer calls fsync.
@@ -145,6 +146,9 @@ pub enum Status {
     /// Accepted, shown by CONFIG GET, without effect: ignoring it loses no data and weakens
     /// no security. Named in one start-up warning when a file or flag gives it.
     Ignored,
+    /// Applied outside the Config (the slow log's and latency monitor's settings, see
+    /// `ops::apply_setting`), kept here for CONFIG GET.
+    Observed,
     /// Any value but the default stops start-up (and CONFIG SET refuses it): it asks for
     /// this, which rudis does not have.
     Refused(&'static str),
@@ -410,6 +414,57 @@ pub static SETTINGS: &[Setting] = &[
     ),
     setting("tcp-keepalive", NON_NEGATIVE, true),
     setting(
+        "maxmemory",
+        Kind::MemoryIn {
+            min: 0,
+            max: i64::MAX,
+        },
+        true,
+    ),
+    setting(
+        "maxmemory-policy",
+        Kind::Enum(&[
+            "volatile-lru",
+            "volatile-lfu",
+            "volatile-random",
+            "volatile-ttl",
+            "allkeys-lru",
+            "allkeys-lfu",
+            "allkeys-random",
+            "noeviction",
+        ]),
+        true,
+    ),
+    setting(
+        "maxmemory-samples",
+        Kind::Int {
+            min: 1,
+            max: I32_MAX,
+        },
+        true,
+    ),
+    setting(
+        "maxmemory-eviction-tenacity",
+        Kind::Int { min: 0, max: 100 },
+        true,
+    ),
+    setting(
+        "lfu-log-factor",
+        Kind::Int {
+            min: 0,
+            max: I32_MAX,
+        },
+        true,
+    ),
+    setting(
+        "lfu-decay-time",
+        Kind::Int {
+            min: 0,
+            max: I32_MAX,
+        },
+        true,
+    ),
+    setting(
         "tcp-backlog",
         Kind::Int {
             min: 0,
@@ -428,6 +483,12 @@ const PROCESS_WIDE: &[&str] = &[
     "notify-keyspace-events",
     "tracking-table-max-keys",
     "hll-sparse-max-bytes",
+    "maxmemory",
+    "maxmemory-policy",
+    "maxmemory-samples",
+    "maxmemory-eviction-tenacity",
+    "lfu-log-factor",
+    "lfu-decay-time",
 ];
 
 pub fn find_setting(name: &str) -> Option<&'static Setting> {
@@ -794,6 +855,23 @@ pub enum DebugCommand {
     Local,
 }
 
+/// Each setting's value before anything set it, read off the first `Config` made (before any
+/// `set`): many settings live in process-wide statics (`store::limits`, `evict`...), where a
+/// `Config::default()` made later would read the current values, and CONFIG REWRITE would take
+/// a changed value for the default and leave it out.
+fn default_value(name: &str) -> Option<String> {
+    static DEFAULTS: std::sync::OnceLock<std::collections::HashMap<&'static str, Option<String>>> =
+        std::sync::OnceLock::new();
+    DEFAULTS
+        .get_or_init(|| {
+            let c = Config::default();
+            SETTINGS.iter().map(|s| (s.name, c.get(s.name))).collect()
+        })
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| Config::default().get(name))
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -853,6 +931,8 @@ impl Default for Config {
 impl Config {
     /// Applies one setting by its redis.conf name (any case), after checking its value.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        // The defaults are read before the first change (see `default_value`).
+        let _ = default_value("port");
         let s = match lookup(name) {
             None => return Err(ConfigError::UnknownSetting(name.into())),
             Some(Entry::Other(o)) => return self.set_other(o, value),
@@ -943,6 +1023,14 @@ impl Config {
                 crate::notify::events::parse(value).map_err(|e| bad(s.name, value, e))?,
             ),
             "hll-sparse-max-bytes" => crate::store::limits::set_hll_sparse_max(v.int() as usize),
+            "maxmemory" => evict::set_maxmemory(v.int() as u64),
+            "maxmemory-policy" => {
+                evict::set_policy(evict::Policy::parse(v.word()).expect("an enum value"))
+            }
+            "maxmemory-samples" => evict::set_samples(v.int() as u32),
+            "maxmemory-eviction-tenacity" => evict::set_tenacity(v.int() as u32),
+            "lfu-log-factor" => evict::set_lfu_log_factor(v.int() as u32),
+            "lfu-decay-time" => evict::set_lfu_decay_time(v.int() as u32),
             "zset-max-listpack-entries" => {
                 crate::store::limits::set_zset_max_entries(v.int() as usize)
             }
@@ -987,6 +1075,9 @@ impl Config {
                     ),
                 ));
             }
+        }
+        if o.status == Status::Observed {
+            crate::ops::apply_setting(o.name, &v);
         }
         self.other.insert(o.name, v);
         Ok(())
@@ -1077,6 +1168,12 @@ impl Config {
             }
             "tracking-table-max-keys" => crate::notify::tracking::max_keys().to_string(),
             "hll-sparse-max-bytes" => crate::store::limits::hll_sparse_max().to_string(),
+            "maxmemory" => evict::maxmemory().to_string(),
+            "maxmemory-policy" => evict::policy().name().into(),
+            "maxmemory-samples" => evict::samples().to_string(),
+            "maxmemory-eviction-tenacity" => evict::tenacity().to_string(),
+            "lfu-log-factor" => evict::lfu_log_factor().to_string(),
+            "lfu-decay-time" => evict::lfu_decay_time().to_string(),
             "zset-max-listpack-entries" => crate::store::limits::zset_max_entries().to_string(),
             "zset-max-listpack-value" => crate::store::limits::zset_max_value().to_string(),
             "enable-debug-command" => match self.enable_debug_command {
@@ -1314,7 +1411,6 @@ impl Config {
             }
             lines.push(line.to_string());
         }
-        let defaults = Config::default();
         let entries = SETTINGS
             .iter()
             .map(Entry::Own)
@@ -1322,7 +1418,7 @@ impl Config {
         for entry in entries {
             let name = entry.name();
             let mut mine = slots.remove(name).unwrap_or_default();
-            let force = name == "dir" || self.get(name) != defaults.get(name);
+            let force = name == "dir" || self.get(name) != default_value(name);
             for new in self.rewrite_lines(entry) {
                 if let Some(at) = mine.pop_front() {
                     lines[at] = new;

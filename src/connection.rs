@@ -23,7 +23,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use crate::aof::AofWait;
-use crate::client::Client;
+use crate::client::{Client, Reply};
 use crate::commands;
 use crate::config::OutputLimit;
 use crate::resp::parse::{Limits, Parsed, RequestParser};
@@ -117,6 +117,27 @@ pub struct Session {
     /// The peer has shut its side: read to the end, as no further event will say there is
     /// more to read.
     hung_up: bool,
+    /// A request CLIENT PAUSE holds back (see `ops::pause`): run first once the pause ends,
+    /// before anything after it.
+    held: Option<Vec<Vec<u8>>>,
+}
+
+/// Runs one request, then applies CLIENT REPLY: a silenced command's replies are dropped
+/// (pushes, which go through the outbox, are not), and SKIP lasts one command, as Redis's
+/// resetClient moves CLIENT_REPLY_SKIP_NEXT to CLIENT_REPLY_SKIP.
+fn run_request(shared: &Shared, client: &mut Client, out: &mut ReplyBuf, argv: &[&[u8]]) {
+    let mark = out.len();
+    commands::execute(shared, client, argv, out);
+    if client.reply != Reply::On && !client.postponed {
+        if client.reply.silenced() {
+            out.buf.truncate(mark);
+        }
+        client.reply = match client.reply {
+            Reply::Skip => Reply::On,
+            Reply::SkipNext => Reply::Skip,
+            r => r,
+        };
+    }
 }
 
 impl Session {
@@ -159,6 +180,7 @@ impl Session {
             unsent_since: None,
             closing: false,
             hung_up: false,
+            held: None,
         })
     }
 
@@ -181,6 +203,7 @@ impl Session {
         shared
             .tracking
             .disable(self.client.id, &self.client.tracking);
+        shared.ops.client_gone(self.client.id);
         shared.clients.unregister(self.client.id);
         shared.stats.connected_clients.fetch_sub(1, Relaxed);
     }
@@ -281,29 +304,50 @@ impl Session {
     /// Runs the complete requests in the input buffer. `Wait` once they are all run; `Again`
     /// when replies piled up first (the rest runs once they are written); `Close`.
     fn run_buffered(&mut self, shared: &Shared, policy: &Policy) -> Next {
+        if let Some(held) = self.held.take() {
+            let argv: smallvec::SmallVec<[&[u8]; 8]> = held.iter().map(|a| a.as_slice()).collect();
+            self.publish_request(&argv, 0);
+            run_request(shared, &mut self.client, &mut self.out, &argv);
+            if self.client.postponed {
+                self.client.postponed = false;
+                drop(argv);
+                self.held = Some(held);
+                shared.ops.pause.park(&self.client.handle);
+                return Next::Wait;
+            }
+            if let Some(next) = self.after_request(policy) {
+                self.publish_idle();
+                return next;
+            }
+        }
         let next = loop {
             if self.pending() > OUT_FLUSH {
                 break Next::Again;
             }
             self.parser
                 .set_auth_required(!self.client.authenticated && policy.password);
+            let start = self.parser.request_start();
             match self.parser.parse(self.inbuf.data()) {
                 Ok(Parsed::Request { .. }) => {
                     let argv = self.parser.argv(self.inbuf.data());
                     if self.client.handle.is_killed() {
                         break Next::Close;
                     }
-                    commands::execute(shared, &mut self.client, &argv, &mut self.out);
-                    if policy.output_exceeded(self.pending()) {
-                        self.log_output_exceeded();
-                        break Next::Close;
-                    }
-                    if self.client.close_after_reply {
-                        self.closing = true;
+                    let io = &self.client.handle.io;
+                    io.qbuf.store((self.inbuf.len() - start) as u64, Relaxed);
+                    io.argv_mem
+                        .store(argv.iter().map(|a| a.len() as u64).sum(), Relaxed);
+                    run_request(shared, &mut self.client, &mut self.out, &argv);
+                    if self.client.postponed {
+                        // Held by CLIENT PAUSE: kept, and the client parked until it ends.
+                        self.client.postponed = false;
+                        self.held = Some(argv.iter().map(|a| a.to_vec()).collect());
+                        shared.ops.pause.park(&self.client.handle);
                         break Next::Wait;
                     }
-                    if self.client.blocked {
-                        break Next::Wait;
+                    drop(argv);
+                    if let Some(next) = self.after_request(policy) {
+                        break next;
                     }
                 }
                 Ok(Parsed::Incomplete { .. }) => break Next::Wait,
@@ -322,7 +366,61 @@ impl Session {
         // Drop what complete requests used; keep a partial request's bytes.
         let dropped = self.inbuf.discard(self.parser.request_start());
         self.parser.rebase(dropped);
+        self.publish_idle();
         next
+    }
+
+    /// What follows a request that ran: Some when the step ends here.
+    fn after_request(&mut self, policy: &Policy) -> Option<Next> {
+        if policy.output_exceeded(self.pending()) {
+            self.log_output_exceeded();
+            return Some(Next::Close);
+        }
+        if self.client.close_after_reply {
+            self.closing = true;
+            return Some(Next::Wait);
+        }
+        if self.client.blocked {
+            return Some(Next::Wait);
+        }
+        None
+    }
+
+    /// CLIENT LIST's view of a request being run (a held one: its bytes are out of the
+    /// buffer).
+    fn publish_request(&self, argv: &[&[u8]], qbuf: u64) {
+        let io = &self.client.handle.io;
+        io.qbuf.store(qbuf, Relaxed);
+        io.argv_mem
+            .store(argv.iter().map(|a| a.len() as u64).sum(), Relaxed);
+    }
+
+    /// CLIENT LIST's view of the buffers between steps: relaxed stores to the handle, which
+    /// only this session writes.
+    fn publish_idle(&self) {
+        let io = &self.client.handle.io;
+        let unprocessed = (self.inbuf.len() - self.parser.request_start()) as u64;
+        let cap = self.inbuf.capacity() as u64;
+        io.qbuf.store(unprocessed, Relaxed);
+        io.qbuf_free
+            .store(cap.saturating_sub(self.inbuf.len() as u64), Relaxed);
+        io.argv_mem.store(0, Relaxed);
+        io.rbs.store(cap, Relaxed);
+        if cap > io.rbp.load(Relaxed) {
+            io.rbp.store(cap, Relaxed);
+        }
+        io.pending.store(self.pending() as u64, Relaxed);
+        let multi = self.client.multi.as_ref().map_or(0, |m| {
+            m.queue
+                .iter()
+                .map(|q| q.argv.iter().map(|a| a.len() as u64).sum::<u64>())
+                .sum::<u64>()
+        });
+        io.multi_mem.store(multi, Relaxed);
+        io.tot_mem.store(
+            std::mem::size_of::<Session>() as u64 + cap + self.out.buf.capacity() as u64 + multi,
+            Relaxed,
+        );
     }
 
     fn log_output_exceeded(&self) {
@@ -394,6 +492,7 @@ impl Session {
         }
         self.out.clear();
         self.sent = 0;
+        self.client.handle.io.pending.store(0, Relaxed);
         Next::Wait
     }
 

@@ -25,6 +25,8 @@ pub fn spawn(shared: Arc<Shared>) -> std::io::Result<()> {
             let mut sweeper = Sweeper::new(&shared);
             loop {
                 std::thread::sleep(TICK);
+                crate::store::evict::tick(now_ms());
+                crate::util::alloc::peak();
                 if !shared.is_loading() {
                     sweeper.sweep(&shared, now_ms());
                 }

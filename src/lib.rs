@@ -8,13 +8,17 @@ pub mod clients;
 pub mod commands;
 pub mod config;
 pub mod connection;
+pub mod evict;
 pub mod expiry;
 pub mod fdlimit;
 pub mod harness;
 pub mod listen;
 pub mod loading;
 pub mod notify;
+pub mod ops;
+pub mod persist;
 pub mod pool;
+pub mod rdb;
 pub mod resp;
 pub mod scripts;
 pub mod server;
@@ -23,3 +27,7 @@ pub mod stats;
 pub mod store;
 pub mod util;
 pub mod watch;
+
+/// Every allocation is counted, for `maxmemory` and INFO's `used_memory` (see `util::alloc`).
+#[global_allocator]
+static ALLOCATOR: util::alloc::Counting = util::alloc::Counting;

@@ -119,6 +119,8 @@ pub fn run(mut config: Config) -> Result<(), ServerError> {
     install_panic_hook();
     let shared = prepare(config)?;
     spawn_signal_handler(&shared)?;
+    crate::store::evict::tick(crate::util::clock::now_ms());
+    crate::util::alloc::mark_startup();
     crate::expiry::spawn(shared.clone()).map_err(ServerError::Thread)?;
     log::info!(
         "rudis {} ready to accept connections on {addr}, {workers} workers, pid {}",

@@ -41,8 +41,12 @@ pub struct Shared {
     /// The script cache, the function libraries, the scripts running long.
     pub scripts: Scripts,
     pub acl: crate::acl::Acl,
+    /// Statistics, slow log, latency monitor, MONITOR, CLIENT PAUSE (see `ops`).
+    pub ops: crate::ops::Ops,
     pub started: Instant,
     loading: AtomicBool,
+    /// SAVE and BGSAVE: the running snapshot and the last one's status.
+    pub snapshots: crate::rdb::snapshot::Snapshots,
 }
 
 impl Shared {
@@ -61,8 +65,10 @@ impl Shared {
             tracking: Default::default(),
             scripts: Scripts::default(),
             acl,
+            ops: Default::default(),
             started: Instant::now(),
             loading: AtomicBool::new(false),
+            snapshots: Default::default(),
         }
     }
 
@@ -87,9 +93,7 @@ impl Shared {
     pub fn lock(&self, ids: ShardIds, write: bool) -> Locked<'_> {
         let locked = self.store.lock(ids, write);
         if write {
-            if let Some(aof) = &self.aof {
-                aof.rewrite.before_write(&locked);
-            }
+            self.before_write(&locked);
         }
         locked
     }
@@ -101,17 +105,30 @@ impl Shared {
         let Some(locked) = self.store.lock_unless(ids, write, &give_up) else {
             return Err(self.scripts.busy().unwrap_or(true));
         };
-        if write && locked.shard_ids().len() > 1 {
-            if let Some(aof) = &self.aof {
-                aof.rewrite.before_write(&locked);
-            }
+        if write {
+            self.before_write(&locked);
         }
         Ok(locked)
     }
 
+    /// What a write does right after taking its locks, before it changes anything: settles
+    /// its place in a running AOF rewrite and a running snapshot (see `aof::rewrite`,
+    /// `rdb::snapshot`).
+    #[inline]
+    fn before_write(&self, locked: &Locked) {
+        if let Some(aof) = &self.aof {
+            aof.rewrite.before_write(locked);
+        }
+        self.snapshots.before_write(locked);
+    }
+
     /// `lock` for one shard.
     pub fn lock_one(&self, id: ShardId, write: bool) -> Locked<'_> {
-        self.store.lock_one(id, write)
+        let locked = self.store.lock_one(id, write);
+        if write {
+            self.snapshots.before_write(&locked);
+        }
+        locked
     }
 
     /// True while a password is configured: clients must AUTH before other commands.

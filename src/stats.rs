@@ -85,6 +85,8 @@ pub struct Stats {
     pub rejected_connections: AtomicU64,
     pub connected_clients: AtomicU64,
     pub expired_keys: AtomicU64,
+    /// Keys removed to stay under `maxmemory`.
+    pub evicted_keys: AtomicU64,
     pub dirty: Counter,
     pub error_replies: AtomicU64,
     pub net_input_bytes: AtomicU64,
@@ -121,6 +123,7 @@ impl Stats {
             &self.total_connections,
             &self.rejected_connections,
             &self.expired_keys,
+            &self.evicted_keys,
             &self.error_replies,
             &self.net_input_bytes,
             &self.net_output_bytes,

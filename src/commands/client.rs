@@ -62,6 +62,34 @@ const SUBCOMMANDS: &[CommandSpec] = &[
     ),
     cmd!("client|help", 2, LOADING | STALE, Keys::None, help),
     cmd!(
+        "client|reply",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        reply
+    ),
+    cmd!(
+        "client|no-evict",
+        3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        no_evict
+    ),
+    cmd!(
+        "client|pause",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        pause
+    ),
+    cmd!(
+        "client|unpause",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        unpause
+    ),
+    cmd!(
         "client|tracking",
         -3,
         NOSCRIPT | LOADING | STALE,
@@ -90,6 +118,79 @@ const SUBCOMMANDS: &[CommandSpec] = &[
         tracking::trackinginfo
     ),
 ];
+
+/// CLIENT REPLY ON|OFF|SKIP: the session drops the replies of silenced commands (see
+/// `connection::run_request`). OFF and SKIP answer nothing; SKIP while OFF changes nothing.
+fn reply(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    use crate::client::Reply;
+    match argv[2].to_ascii_lowercase().as_slice() {
+        b"on" => {
+            ctx.client.reply = Reply::On;
+            ctx.out.ok();
+        }
+        b"off" => ctx.client.reply = Reply::Off,
+        b"skip" => {
+            if ctx.client.reply != Reply::Off {
+                ctx.client.reply = Reply::SkipNext;
+            }
+        }
+        _ => return Err(CommandError::Syntax),
+    }
+    Ok(())
+}
+
+/// CLIENT NO-EVICT ON|OFF: exempts the client from client eviction (`e` in CLIENT LIST).
+fn no_evict(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let on = match argv[2].to_ascii_lowercase().as_slice() {
+        b"on" => true,
+        b"off" => false,
+        _ => return Err(CommandError::Syntax),
+    };
+    ctx.client
+        .handle
+        .no_evict
+        .store(on, std::sync::atomic::Ordering::Relaxed);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT PAUSE timeout [WRITE|ALL] (see `ops::pause`).
+fn pause(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    use crate::ops::pause::PauseKind;
+    if argv.len() > 4 {
+        return Err(CommandError::UnknownSubcommand {
+            sub: argv[1].to_vec(),
+            cmd: "client",
+        });
+    }
+    let kind = match argv.get(3).map(|a| a.to_ascii_lowercase()) {
+        None => PauseKind::All,
+        Some(m) if m == b"write" => PauseKind::Write,
+        Some(m) if m == b"all" => PauseKind::All,
+        Some(_) => {
+            return Err(CommandError::Err(
+                "CLIENT PAUSE mode must be WRITE or ALL".into(),
+            ))
+        }
+    };
+    let ms = args::int(argv[2])
+        .map_err(|_| CommandError::Err("timeout is not an integer or out of range".into()))?;
+    if ms < 0 {
+        return Err(CommandError::Err("timeout is negative".into()));
+    }
+    ctx.shared
+        .ops
+        .pause
+        .pause(kind, std::time::Duration::from_millis(ms as u64));
+    ctx.out.ok();
+    Ok(())
+}
+
+fn unpause(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    ctx.shared.ops.pause.unpause();
+    ctx.out.ok();
+    Ok(())
+}
 
 fn id(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     ctx.out.int(ctx.client.id as i64);
@@ -221,6 +322,7 @@ fn kill(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let mut laddr: Option<&[u8]> = None;
     let mut kind: Option<Option<bool>> = None;
     let mut skipme = true;
+    let mut maxage: Option<u64> = None;
     if argv.len() == 3 {
         addr = Some(argv[2]);
         skipme = false;
@@ -250,6 +352,13 @@ fn kill(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                         )));
                     }
                 }
+                b"maxage" => {
+                    let n = args::int(val)
+                        .ok()
+                        .filter(|&n| n >= 0)
+                        .ok_or(CommandError::Syntax)?;
+                    maxage = Some(n as u64);
+                }
                 b"skipme" => {
                     skipme = match val.to_ascii_lowercase().as_slice() {
                         b"yes" => true,
@@ -269,6 +378,7 @@ fn kill(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             && id.is_none_or(|id| c.id == id)
             && addr.is_none_or(|a| c.addr.as_bytes() == a)
             && laddr.is_none_or(|a| c.laddr.as_bytes() == a)
+            && maxage.is_none_or(|m| c.created.elapsed().as_secs() >= m)
             && !(skipme && c.id == me);
         if !matches {
             continue;
@@ -351,6 +461,12 @@ const HELP: &[&str] = &[
     "      Return clients of specified type.",
     "    * ID <client-id> [<client-id> ...]",
     "      Return clients of the given ids.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
     "SETINFO <option> <value>",
     "    Set client meta attributes: LIB-NAME or LIB-VER.",
     "SETNAME <name>",
@@ -362,6 +478,8 @@ const HELP: &[&str] = &[
     "    Control server assisted client side caching.",
     "TRACKINGINFO",
     "    Report tracking status for the current connection.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
     "HELP",
     "    Prints this help.",
 ];

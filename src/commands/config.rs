@@ -113,6 +113,11 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                     .set_default_password(&config.requirepass.expose());
             }
             drop(config);
+            // A lowered maxmemory evicts now, as Redis's does; unless this runs inside EXEC
+            // with shards held (eviction takes its own locks): the next command evicts then.
+            if ctx.ks.locked.shard_ids().is_empty() {
+                crate::evict::perform_all(ctx.shared);
+            }
             ctx.out.ok();
             Ok(())
         }
@@ -158,6 +163,7 @@ fn rewrite(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
 
 fn resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     ctx.shared.stats.reset();
+    crate::ops::cmdstats::reset();
     ctx.out.ok();
     Ok(())
 }

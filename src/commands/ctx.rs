@@ -3,7 +3,6 @@
 
 use std::cell::{Cell, RefCell};
 
-use hashbrown::hash_map::RawEntryMut;
 use smallvec::SmallVec;
 
 use super::{CommandError, CommandSpec};
@@ -12,7 +11,7 @@ use crate::notify::events::class::{KEY_MISS, NEW};
 use crate::resp::reply::encode_command;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
-use crate::store::{hash_key, is_key, Hash, List, Locked, Set, Shard, ShardId, Str, Value, ZSet};
+use crate::store::{hash_key, Bytes, Hash, List, Locked, Set, Shard, ShardId, Str, Value, ZSet};
 use crate::util::clock::now_ms;
 
 pub struct Ctx<'a> {
@@ -320,10 +319,33 @@ impl<'a> Keyspace<'a> {
         (self.locked.shard_mut(ShardId::of_hash(db, h)), h)
     }
 
-    /// A live value in database `db`; expired keys read as absent.
+    /// A live value in database `db`; expired keys read as absent. Counts as an access of
+    /// the key (its LRU clock, LFU counter).
     pub fn get_in(&self, db: usize, key: &[u8]) -> Option<&Value> {
+        self.lookup(db, key, true)
+    }
+
+    /// `get` without counting an access, as Redis's LOOKUP_NOTOUCH (OBJECT, TYPE, TTL,
+    /// EXISTS, MEMORY USAGE).
+    pub fn peek(&self, key: &[u8]) -> Option<&Value> {
+        self.lookup(self.db, key, false)
+    }
+
+    /// The key as stored (its access clock), if live.
+    pub fn stored_key(&self, key: &[u8]) -> Option<&Bytes> {
+        self.peek(key)?;
+        self.shard(self.db, key).0.key_entry(key)
+    }
+
+    #[inline]
+    fn lookup(&self, db: usize, key: &[u8], touch: bool) -> Option<&Value> {
         let (shard, h) = self.shard(db, key);
-        let Some(v) = shard.get_hashed(h, key) else {
+        let found = if touch {
+            shard.get_touched_hashed(h, key)
+        } else {
+            shard.get_hashed(h, key)
+        };
+        let Some(v) = found else {
             self.missed(db, key);
             return None;
         };
@@ -348,7 +370,7 @@ impl<'a> Keyspace<'a> {
 
     /// The deadline (Unix ms) of a live key in `db`, if it has one.
     pub fn deadline_in(&self, db: usize, key: &[u8]) -> Option<u64> {
-        self.get_in(db, key)?;
+        self.lookup(db, key, false)?;
         let (shard, h) = self.shard(db, key);
         shard.deadline_hashed(h, key)
     }
@@ -431,19 +453,21 @@ impl<'a> Keyspace<'a> {
         self.expire_hashed(db, key, h);
         let (shared, client_id) = (self.shared, self.client_id);
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
-        match shard.map.raw_entry_mut().from_hash(h, |k| is_key(k, key)) {
-            RawEntryMut::Occupied(mut e) => {
-                let Value::Str(cur) = e.get() else {
+        match shard.map.find_mut_hashed(h, key) {
+            Some(e) => {
+                let Value::Str(cur) = &e.1 else {
                     return Err(CommandError::WrongType);
                 };
                 let new = f(Some(cur))?;
                 modified(shared, client_id, db, key);
-                *e.get_mut() = Value::Str(new);
+                crate::store::evict::touch(&e.0);
+                e.1 = Value::Str(new);
             }
-            RawEntryMut::Vacant(e) => {
+            None => {
                 let new = f(None)?;
                 modified(shared, client_id, db, key);
-                e.insert_hashed_nocheck(h, key.into(), Value::Str(new));
+                let k = crate::store::evict::new_key(key);
+                shard.map.insert_new_hashed(h, k, Value::Str(new));
                 self.event(NEW, "new", db, key);
             }
         }
@@ -487,16 +511,9 @@ impl<'a> Keyspace<'a> {
             return false;
         }
         match deadline {
-            Some(d) => match shard
-                .expires
-                .raw_entry_mut()
-                .from_hash(h, |k| is_key(k, key))
-            {
-                RawEntryMut::Occupied(mut e) => *e.get_mut() = d,
-                RawEntryMut::Vacant(e) => {
-                    e.insert_hashed_nocheck(h, key.into(), d);
-                }
-            },
+            Some(d) => {
+                shard.expires.insert_hashed(h, key, d, Bytes::from_slice);
+            }
             None => shard.clear_deadline_hashed(h, key),
         }
         modified(self.shared, self.client_id, db, key);

@@ -1,6 +1,8 @@
 //! The dispatcher: a request's gates, in Redis's order (`processCommand`), then its locks,
 //! its handler and its AOF record. Every gate asks the spec's flags, never a command's name.
 
+use std::time::Instant;
+
 use smallvec::SmallVec;
 
 use super::ctx::{Ctx, KnownKeys};
@@ -9,6 +11,7 @@ use super::spec::{flags, CommandSpec, Keys};
 use super::table::lookup;
 use super::transaction;
 use crate::client::Client;
+use crate::ops::pause::PauseKind;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
 use crate::store::{hash_key, Locked, ShardId, ShardIds};
@@ -106,7 +109,8 @@ fn one_key<'a>(spec: &CommandSpec, argv: &[&'a [u8]]) -> Option<&'a [u8]> {
 
 /// Looks a request up, checks it, and runs it (or queues it inside MULTI); the reply (or
 /// error) goes to `out`. The gates, in Redis 7.0's order: unknown command, arity,
-/// authentication (`NO_AUTH`), `NO_MULTI`, MULTI queueing (`NOT_QUEUED`); then, in `run`, the
+/// authentication (`NO_AUTH`), `NO_MULTI`, maxmemory (`DENYOOM`, see `evict`), MULTI queueing
+/// (`NOT_QUEUED`); then, in `run`, the
 /// disk-error refusal (`WRITE`, `DISK_ERROR_REFUSES`).
 pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut ReplyBuf) {
     let Some(spec) = lookup(argv[0]) else {
@@ -160,17 +164,24 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
             );
         }
     }
-    if client.multi.is_some() {
-        if spec.has(flags::NO_MULTI) {
-            let err = CommandError::Err("Command not allowed inside a transaction".into());
-            return reject(shared, client, out, Some(spec), err);
-        }
-        if !spec.has(flags::NOT_QUEUED) {
-            transaction::queue(client, spec, argv);
-            transaction::show_multi(client);
-            out.simple("QUEUED");
-            return;
-        }
+    if client.multi.is_some() && spec.has(flags::NO_MULTI) {
+        let err = CommandError::Err("Command not allowed inside a transaction".into());
+        return reject(shared, client, out, Some(spec), err);
+    }
+    if let Err(e) = crate::evict::gate(shared, client, spec) {
+        return reject(shared, client, out, Some(spec), e);
+    }
+    // Redis's last gate: CLIENT PAUSE holds the request; the session parks the client.
+    if client.pausable && shared.ops.pause.kind() != PauseKind::Off && paused(shared, client, spec)
+    {
+        client.postponed = true;
+        return;
+    }
+    if client.multi.is_some() && !spec.has(flags::NOT_QUEUED) {
+        transaction::queue(client, spec, argv);
+        transaction::show_multi(client);
+        out.simple("QUEUED");
+        return;
     }
     let db = client.db;
     let in_multi = client.multi.is_some();
@@ -195,6 +206,26 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
     shared.tracking.broadcast(shared);
 }
 
+/// Whether the pause on now holds `spec` back: everything under PAUSE ALL; under PAUSE WRITE
+/// what may write or replicate (Redis's `is_may_replicate_command`): writes, PUBLISH and
+/// PFCOUNT (MAY_REPLICATE), scripts that are not `_RO`, and an EXEC whose queue has any.
+fn paused(shared: &Shared, client: &Client, spec: &CommandSpec) -> bool {
+    let may_write =
+        |s: &CommandSpec| s.may_change() || (s.has(flags::RUNS_SCRIPT) && !s.has(flags::READONLY));
+    match shared.ops.pause.kind() {
+        PauseKind::Off => false,
+        PauseKind::All => true,
+        PauseKind::Write => {
+            may_write(spec)
+                || (spec.has(flags::RUNS_QUEUE)
+                    && client
+                        .multi
+                        .as_ref()
+                        .is_some_and(|m| m.queue.iter().any(|q| may_write(q.spec))))
+        }
+    }
+}
+
 /// Refuses a request before it runs; inside MULTI this also dooms the transaction, as Redis's
 /// `rejectCommand` does, and a refused EXEC discards the transaction it would have run.
 fn reject(
@@ -204,6 +235,9 @@ fn reject(
     spec: Option<&CommandSpec>,
     err: CommandError,
 ) {
+    if let Some(spec) = spec {
+        crate::ops::cmdstats::record_rejected(spec);
+    }
     let mut msg = err.to_string();
     if spec.is_some_and(|s| s.has(flags::RUNS_QUEUE)) {
         client.multi = None;
@@ -327,7 +361,14 @@ pub(crate) fn call_in_script(
     }
     ctx.ks.report_misses = spec.has(flags::READONLY);
     let reply_start = ctx.out.len();
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (spec.handler)(ctx, argv))) {
+    let ops = &ctx.shared.ops;
+    ops.before_call(ctx.shared, ctx.client, spec, argv);
+    let started = Instant::now();
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (spec.handler)(ctx, argv)));
+    let usec = started.elapsed().as_micros() as u64;
+    let failed = !matches!(ran, Ok(Ok(())));
+    ops.after_call(ctx.shared, ctx.client, spec, argv, usec, failed);
+    match ran {
         Ok(result) => Ok(result),
         Err(_) => {
             ctx.out.buf.truncate(reply_start);

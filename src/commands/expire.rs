@@ -127,7 +127,7 @@ fn pexpireat(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 
 /// Redis's `ttlGenericCommand`: -2 for no key, -1 for no deadline.
 fn ttl_generic(ctx: &mut Ctx, key: &[u8], ms: bool, absolute: bool) -> Result<(), CommandError> {
-    if ctx.ks.get(key).is_none() {
+    if ctx.ks.peek(key).is_none() {
         ctx.out.int(-2);
         return Ok(());
     }

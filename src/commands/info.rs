@@ -29,6 +29,23 @@ const DEFAULT: &[&str] = &[
     "keyspace",
 ];
 
+/// Every section, in Redis's order: what `INFO all` and `INFO everything` show.
+const ALL: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "latencystats",
+    "cluster",
+    "keyspace",
+];
+
 fn info(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let mut wanted: Vec<&str> = Vec::new();
     if argv.len() == 1 {
@@ -37,9 +54,10 @@ fn info(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     for a in &argv[1..] {
         let a = String::from_utf8_lossy(a).to_ascii_lowercase();
         match a.as_str() {
-            "default" | "all" | "everything" => wanted.extend(DEFAULT),
+            "default" => wanted.extend(DEFAULT),
+            "all" | "everything" => wanted.extend(ALL),
             s => {
-                if let Some(&name) = DEFAULT.iter().find(|&&d| d == s) {
+                if let Some(&name) = ALL.iter().find(|&&d| d == s) {
                     wanted.push(name);
                 }
             }
@@ -53,7 +71,7 @@ fn info(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 /// The INFO text of the given sections (each once, in Redis's order).
 pub fn render(ctx: &Ctx, wanted: &[&str]) -> String {
     let mut out = String::new();
-    for &section in DEFAULT.iter().filter(|s| wanted.contains(s)) {
+    for &section in ALL.iter().filter(|s| wanted.contains(s)) {
         if !out.is_empty() {
             out.push_str("\r\n");
         }
@@ -77,7 +95,10 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
             put("connected_clients", shared.clients.len().to_string());
             put("cluster_connections", "0".into());
             put("maxclients", shared.config.read().maxclients.to_string());
-            put("blocked_clients", shared.blocking.count().to_string());
+            put(
+                "blocked_clients",
+                (shared.blocking.count() + shared.ops.pause.parked()).to_string(),
+            );
             put(
                 "tracking_clients",
                 shared.tracking.clients.load(Relaxed).to_string(),
@@ -97,7 +118,7 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
             put("total_net_output_bytes", n(&s.net_output_bytes));
             put("rejected_connections", n(&s.rejected_connections));
             put("expired_keys", n(&s.expired_keys));
-            put("evicted_keys", "0".into());
+            put("evicted_keys", n(&s.evicted_keys));
             use crate::notify::pubsub::Kind;
             let ps = &shared.pubsub;
             put(
@@ -126,6 +147,44 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
             }
         }
         "cluster" => put("cluster_enabled", "0".into()),
+        "commandstats" => {
+            for c in crate::ops::cmdstats::snapshot(false) {
+                if c.calls == 0 && c.rejected == 0 && c.failed == 0 {
+                    continue;
+                }
+                let per = if c.calls > 0 {
+                    c.usec as f64 / c.calls as f64
+                } else {
+                    0.0
+                };
+                put(
+                    &format!("cmdstat_{}", c.name),
+                    format!(
+                        "calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}",
+                        c.calls, c.usec, per, c.rejected, c.failed
+                    ),
+                );
+            }
+        }
+        "latencystats" => {
+            let s = crate::ops::settings();
+            if s.latency_tracking() {
+                let ps = s.percentiles();
+                for c in crate::ops::cmdstats::snapshot(true) {
+                    let Some(h) = c.hist else { continue };
+                    let v: Vec<String> = ps
+                        .iter()
+                        .map(|&p| {
+                            // "%f" trimmed, as Redis names the percentile.
+                            let name = format!("{p:.6}");
+                            let name = name.trim_end_matches('0').trim_end_matches('.');
+                            format!("p{name}={:.3}", h.value_at(p) as f64 / 1000.0)
+                        })
+                        .collect();
+                    put(&format!("latency_percentiles_usec_{}", c.name), v.join(","));
+                }
+            }
+        }
         "keyspace" => keyspace(ctx, &mut put),
         _ => {}
     }
@@ -261,17 +320,41 @@ fn proc_kb(path: &str, key: &str) -> u64 {
 }
 
 fn memory(shared: &Shared, put: &mut impl FnMut(&str, String)) {
-    // No allocator statistics (the system allocator keeps none that are cheap to read), so
-    // used_memory is the resident set, as the process as a whole uses it.
+    // used_memory is what the process holds from the allocator (see `util::alloc`), what
+    // maxmemory is held to; the resident set beside it.
+    let o = super::memory::overhead(shared);
+    let used = o.used;
     let rss = rss_bytes();
-    let peak = proc_kb("/proc/self/status", "VmHWM:").max(rss);
-    let total = proc_kb("/proc/meminfo", "MemTotal:");
-    put("used_memory", rss.to_string());
-    put("used_memory_human", human(rss));
+    let peak = o.peak;
+    let net = used.saturating_sub(o.startup);
+    let pct = |a: u64, b: u64| {
+        if b == 0 {
+            "0.00%".to_string()
+        } else {
+            format!("{:.2}%", a as f64 * 100.0 / b as f64)
+        }
+    };
+    put("used_memory", used.to_string());
+    put("used_memory_human", human(used));
     put("used_memory_rss", rss.to_string());
     put("used_memory_rss_human", human(rss));
     put("used_memory_peak", peak.to_string());
     put("used_memory_peak_human", human(peak));
+    put("used_memory_peak_perc", pct(used, peak));
+    put("used_memory_overhead", o.total.to_string());
+    put("used_memory_startup", o.startup.to_string());
+    put("used_memory_dataset", o.dataset.to_string());
+    put("used_memory_dataset_perc", pct(o.dataset, net));
+    put(
+        "allocator_allocated",
+        crate::util::alloc::allocator_allocated().to_string(),
+    );
+    put(
+        "allocator_active",
+        crate::util::alloc::allocator_active().to_string(),
+    );
+    put("allocator_resident", rss.to_string());
+    let total = proc_kb("/proc/meminfo", "MemTotal:");
     put("total_system_memory", total.to_string());
     put("total_system_memory_human", human(total));
     let scripts = &shared.scripts;
@@ -296,9 +379,28 @@ fn memory(shared: &Shared, put: &mut impl FnMut(&str, String)) {
         (scripts_eval + functions).to_string(),
     );
     put("used_memory_scripts_human", human(scripts_eval + functions));
-    put("maxmemory", "0".into());
-    put("maxmemory_human", "0B".into());
-    put("maxmemory_policy", "noeviction".into());
+    let max = crate::store::evict::maxmemory();
+    put("maxmemory", max.to_string());
+    put("maxmemory_human", human(max));
+    put(
+        "maxmemory_policy",
+        crate::store::evict::policy().name().into(),
+    );
+    let frag = if used == 0 {
+        0.0
+    } else {
+        rss as f64 / used as f64
+    };
+    put("mem_fragmentation_ratio", format!("{frag:.2}"));
+    put(
+        "mem_fragmentation_bytes",
+        (rss as i64 - used as i64).to_string(),
+    );
+    put("mem_not_counted_for_evict", "0".into());
+    put("mem_replication_backlog", "0".into());
+    put("mem_clients_slaves", "0".into());
+    put("mem_clients_normal", "0".into());
+    put("mem_aof_buffer", "0".into());
     put("mem_allocator", "libc".into());
     put("active_defrag_running", "0".into());
     let (pending, freed) = crate::store::lazyfree::stats();

@@ -23,7 +23,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("del", -2, WRITE, ALL_KEYS, del),
     cmd!("unlink", -2, WRITE | FAST, ALL_KEYS, del),
     cmd!("exists", -2, READONLY | FAST, ALL_KEYS, exists),
-    cmd!("touch", -2, READONLY | FAST, ALL_KEYS, exists),
+    cmd!("touch", -2, READONLY | FAST, ALL_KEYS, touch),
     cmd!("type", 2, READONLY | FAST, KEY1, type_),
     cmd!("keys", 2, READONLY, Keys::Db, keys),
     cmd!("scan", -2, READONLY, Keys::Db, scan),
@@ -76,15 +76,26 @@ fn del(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// EXISTS and TOUCH: how many of the keys (repeats counted) exist.
+/// EXISTS: how many of the keys (repeats counted) exist; their access clocks stay as they
+/// were, as Redis's LOOKUP_NOTOUCH.
 fn exists(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let n = argv[1..]
+        .iter()
+        .filter(|k| ctx.ks.peek(k).is_some())
+        .count();
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+/// TOUCH: as EXISTS, but each key found counts as accessed.
+fn touch(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let n = argv[1..].iter().filter(|k| ctx.ks.get(k).is_some()).count();
     ctx.out.int(n as i64);
     Ok(())
 }
 
 fn type_(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
-    let name = ctx.ks.get(argv[1]).map_or("none", Value::type_name);
+    let name = ctx.ks.peek(argv[1]).map_or("none", Value::type_name);
     ctx.out.simple(name);
     Ok(())
 }

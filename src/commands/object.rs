@@ -1,15 +1,15 @@
 //! OBJECT (Redis's object.c): what a key's value looks like inside. Encodings are named as
 //! Redis 7.0 names them for the same contents.
 //!
-//! rudis keeps no access clock nor frequency per key (it evicts nothing: `maxmemory-policy`
-//! is accepted but not applied, see config/table.rs): IDLETIME answers 0, and FREQ 0 under an
-//! LFU policy; each gives Redis's error under the policy that does not track it.
+//! IDLETIME and FREQ read the key's access clock or LFU counter (`store::evict`), each with
+//! Redis's error under the policy that does not keep it. OBJECT itself does not count as an
+//! access.
 
 use super::flags::*;
 use super::{dispatch_sub, help, CommandError, CommandSpec, Ctx, Keys};
 use crate::resp::parse::parse_i64;
 use crate::store::value::Hash;
-use crate::store::Value;
+use crate::store::{evict, Value};
 
 const KEY2: Keys = Keys::Range {
     first: 2,
@@ -75,11 +75,11 @@ pub fn encoding_name(v: &Value) -> &'static str {
 
 /// The key's value, or a null reply (Redis's `objectCommandLookupOrReply`).
 fn value<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Option<&'c Value> {
-    if ctx.ks.get(key).is_none() {
+    if ctx.ks.peek(key).is_none() {
         ctx.out.null_bulk();
         return None;
     }
-    ctx.ks.get(key)
+    ctx.ks.peek(key)
 }
 
 fn encoding(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
@@ -104,17 +104,14 @@ fn refcount(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 /// True under an LFU `maxmemory-policy`: Redis then tracks frequencies instead of idle times.
-fn lfu(ctx: &Ctx) -> bool {
-    let config = ctx.shared.config.read();
-    config
-        .get("maxmemory-policy")
-        .is_some_and(|p| p.ends_with("-lfu"))
+fn lfu(_ctx: &Ctx) -> bool {
+    evict::policy().is_lfu()
 }
 
 const SWITCHING: &str = "Please note that when switching between policies at runtime LRU and \
                          LFU data will take some time to adjust.";
 
-/// Not tracked: 0 (see the module's comment).
+/// Seconds since the key was last accessed.
 fn idletime(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if value(ctx, argv[2]).is_none() {
         return Ok(());
@@ -124,11 +121,12 @@ fn idletime(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             "An LFU maxmemory policy is selected, idle time not tracked. {SWITCHING}"
         )));
     }
-    ctx.out.int(0);
+    let idle = ctx.ks.stored_key(argv[2]).map_or(0, evict::idle_ms) / 1000;
+    ctx.out.int(idle as i64);
     Ok(())
 }
 
-/// Not tracked: 0 under an LFU policy (see the module's comment).
+/// The key's decayed LFU counter.
 fn freq(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if value(ctx, argv[2]).is_none() {
         return Ok(());
@@ -138,6 +136,7 @@ fn freq(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             "An LFU maxmemory policy is not selected, access frequency not tracked. {SWITCHING}"
         )));
     }
-    ctx.out.int(0);
+    let freq = ctx.ks.stored_key(argv[2]).map_or(0, evict::frequency);
+    ctx.out.int(freq as i64);
     Ok(())
 }

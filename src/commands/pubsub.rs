@@ -20,14 +20,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!(
         "publish",
         3,
-        PUBSUB | LOADING | STALE | FAST,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
         Keys::None,
         publish
     ),
     cmd!(
         "spublish",
         3,
-        PUBSUB | LOADING | STALE | FAST,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
         Keys::None,
         spublish
     ),
@@ -63,11 +63,23 @@ const HELP: &[&str] = &[
 ];
 
 /// One (un)subscribe confirmation: `[word, channel or null, count]`.
+/// Under CLIENT REPLY OFF/SKIP it still reaches the client, as Redis's CLIENT_PUSHING: through
+/// the outbox, which the silencing does not touch.
 fn confirm(ctx: &mut Ctx, word: &[u8], channel: Option<&[u8]>, count: usize) {
-    ctx.out.push(3);
-    ctx.out.bulk(word);
-    ctx.out.bulk_opt(channel);
-    ctx.out.int(count as i64);
+    let write = |out: &mut crate::resp::ReplyBuf| {
+        out.push(3);
+        out.bulk(word);
+        out.bulk_opt(channel);
+        out.int(count as i64);
+    };
+    if ctx.client.reply.silenced() {
+        let mut out = crate::resp::ReplyBuf::new();
+        out.set_protocol(ctx.out.protocol());
+        write(&mut out);
+        ctx.client.handle.deliver(&out.buf);
+    } else {
+        write(ctx.out);
+    }
 }
 
 /// CLIENT LIST's counts follow the client's subscriptions.

@@ -4,9 +4,9 @@ use std::sync::OnceLock;
 
 use super::spec::CommandSpec;
 use super::{
-    acl, bitmap, client, config, connection, debug, expire, geo, hash, hll, info, keys, list,
-    list_blocking, object, persistence, pubsub, script, server, set, sort, string, transaction,
-    zset,
+    acl, bitmap, client, config, connection, debug, dump, expire, geo, hash, hll, info,
+    introspection, keys, list, list_blocking, memory, object, persistence, pubsub, script, server,
+    set, sort, string, transaction, zset,
 };
 
 /// Every command, from each module's own list.
@@ -28,10 +28,13 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         sort::COMMANDS,
         keys::COMMANDS,
         object::COMMANDS,
+        memory::COMMANDS,
         persistence::COMMANDS,
+        dump::COMMANDS,
         expire::COMMANDS,
         server::COMMANDS,
         debug::COMMANDS,
+        introspection::COMMANDS,
         transaction::COMMANDS,
         pubsub::COMMANDS,
         script::COMMANDS,
@@ -245,7 +248,10 @@ mod tests {
             .collect();
         assert_eq!(
             containers,
-            ["client", "config", "object", "command", "pubsub", "script", "function"]
+            [
+                "acl", "client", "config", "object", "memory", "command", "slowlog", "latency",
+                "pubsub", "script", "function"
+            ]
         );
     }
 

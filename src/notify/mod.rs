@@ -21,3 +21,13 @@ pub fn key_expired(shared: &Shared, db: usize, key: &[u8]) {
     // of an expired key now (Redis sends them in the same event-loop turn).
     shared.tracking.broadcast(shared);
 }
+
+/// A key eviction removed to stay under `maxmemory`: its `evicted` event, WATCH's flag and
+/// its tracking clients' invalidation, as Redis's performEvictions (a modified key).
+pub fn key_evicted(shared: &Shared, db: usize, key: &[u8]) {
+    if events::enabled(events::class::EVICTED) {
+        events::emit(shared, events::class::EVICTED, "evicted", db, key, None);
+    }
+    shared.watches.touch(db, key);
+    shared.tracking.invalidate(shared, key, 0);
+}

@@ -13,26 +13,37 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 const INLINE_CAP: usize = 15;
+/// Where the spare bytes start: inline data longer than this covers them.
+const SPARE_AT: usize = 12;
 /// Tags 1..=16: inline, length tag - 1; the same plus RAW_TAG: inline and raw (see `is_raw`).
-/// Tags HEAP_TAG + e: heap, capacity 2^e (a heap string's raw mark is its byte 12).
+/// Tags HEAP_TAG + c: heap, capacity class c (see `class_capacity`); a heap string's raw mark
+/// is the top bit of its length (the spare bytes are the clock's).
 const HEAP_TAG: u8 = 0x80;
 const RAW_TAG: u8 = 0x40;
 const INLINE_LEN: u8 = 0x3f;
+const RAW_LEN_BIT: u32 = 1 << 31;
 
 /// Bytes 0..15 hold the inline data, or a heap block's address (0..8) and length (8..12).
 /// Byte 15 is the tag, one of the values of `Tag`: the values it can never take give
 /// `Option<CompactBytes>` and enums holding one beside several pointers (the store's `Value`)
 /// niches, so they stay 16 bytes.
+///
+/// Bytes 12..15 are data only for an inline string of 13 to 15 bytes. Otherwise they are
+/// free, and a map key uses them for its 24-bit access clock (Redis's `lru` field, see
+/// `store::evict`), which reads update under a shared lock: hence atomics. `key_from` keeps
+/// every map key in a form that has them free.
 #[repr(C)]
 pub struct CompactBytes {
-    buf: [u8; 15],
+    buf: [u8; 12],
+    spare: [AtomicU8; 3],
     tag: Tag,
 }
 
 /// The valid tags: `I<n>` inline with length n - 1, `R<n>` the same marked raw, `H<e>` on the
-/// heap with capacity 2^e.
+/// heap with capacity class e.
 /// An enum rather than a `NonZeroU8` so that the compiler knows all the other values are free.
 #[allow(dead_code)] // Made only through `tag()`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -103,6 +114,101 @@ enum Tag {
     H30 = 0x80 + 30,
     H31 = 0x80 + 31,
     H32 = 0x80 + 32,
+    H33 = 0x80 + 33,
+    H34 = 0x80 + 34,
+    H35 = 0x80 + 35,
+    H36 = 0x80 + 36,
+    H37 = 0x80 + 37,
+    H38 = 0x80 + 38,
+    H39 = 0x80 + 39,
+    H40 = 0x80 + 40,
+    H41 = 0x80 + 41,
+    H42 = 0x80 + 42,
+    H43 = 0x80 + 43,
+    H44 = 0x80 + 44,
+    H45 = 0x80 + 45,
+    H46 = 0x80 + 46,
+    H47 = 0x80 + 47,
+    H48 = 0x80 + 48,
+    H49 = 0x80 + 49,
+    H50 = 0x80 + 50,
+    H51 = 0x80 + 51,
+    H52 = 0x80 + 52,
+    H53 = 0x80 + 53,
+    H54 = 0x80 + 54,
+    H55 = 0x80 + 55,
+    H56 = 0x80 + 56,
+    H57 = 0x80 + 57,
+    H58 = 0x80 + 58,
+    H59 = 0x80 + 59,
+    H60 = 0x80 + 60,
+    H61 = 0x80 + 61,
+    H62 = 0x80 + 62,
+    H63 = 0x80 + 63,
+    H64 = 0x80 + 64,
+    H65 = 0x80 + 65,
+    H66 = 0x80 + 66,
+    H67 = 0x80 + 67,
+    H68 = 0x80 + 68,
+    H69 = 0x80 + 69,
+    H70 = 0x80 + 70,
+    H71 = 0x80 + 71,
+    H72 = 0x80 + 72,
+    H73 = 0x80 + 73,
+    H74 = 0x80 + 74,
+    H75 = 0x80 + 75,
+    H76 = 0x80 + 76,
+    H77 = 0x80 + 77,
+    H78 = 0x80 + 78,
+    H79 = 0x80 + 79,
+    H80 = 0x80 + 80,
+    H81 = 0x80 + 81,
+    H82 = 0x80 + 82,
+    H83 = 0x80 + 83,
+    H84 = 0x80 + 84,
+    H85 = 0x80 + 85,
+    H86 = 0x80 + 86,
+    H87 = 0x80 + 87,
+    H88 = 0x80 + 88,
+    H89 = 0x80 + 89,
+    H90 = 0x80 + 90,
+    H91 = 0x80 + 91,
+    H92 = 0x80 + 92,
+    H93 = 0x80 + 93,
+    H94 = 0x80 + 94,
+    H95 = 0x80 + 95,
+    H96 = 0x80 + 96,
+    H97 = 0x80 + 97,
+    H98 = 0x80 + 98,
+    H99 = 0x80 + 99,
+    H100 = 0x80 + 100,
+    H101 = 0x80 + 101,
+    H102 = 0x80 + 102,
+    H103 = 0x80 + 103,
+    H104 = 0x80 + 104,
+    H105 = 0x80 + 105,
+    H106 = 0x80 + 106,
+    H107 = 0x80 + 107,
+    H108 = 0x80 + 108,
+    H109 = 0x80 + 109,
+    H110 = 0x80 + 110,
+    H111 = 0x80 + 111,
+    H112 = 0x80 + 112,
+    H113 = 0x80 + 113,
+    H114 = 0x80 + 114,
+    H115 = 0x80 + 115,
+    H116 = 0x80 + 116,
+    H117 = 0x80 + 117,
+    H118 = 0x80 + 118,
+    H119 = 0x80 + 119,
+    H120 = 0x80 + 120,
+    H121 = 0x80 + 121,
+    H122 = 0x80 + 122,
+    H123 = 0x80 + 123,
+    H124 = 0x80 + 124,
+    H125 = 0x80 + 125,
+    H126 = 0x80 + 126,
+    H127 = 0x80 + 127,
 }
 
 impl Tag {
@@ -120,16 +226,38 @@ fn layout(cap: usize) -> Layout {
     Layout::from_size_align(cap, 1).expect("capacity fits a layout")
 }
 
-/// Lengths beyond u32 cannot arise: Redis's limits (512 MB) stop them long before.
+/// Heap capacities come in four classes per power of two, 2^e times 1, 1.25, 1.5 and 1.75 (as
+/// jemalloc's size classes): growth stays geometric, so repeated APPENDs cost amortized linear
+/// time, while a block is at most a quarter larger than asked, not twice (a dense HLL of 12,304
+/// bytes takes 14,336, not 16,384). Class c is 2^(c/4) times (4 + c%4)/4, from 16 bytes.
+fn class_capacity(class: u8) -> usize {
+    let (e, q) = ((class >> 2) as u32, (class & 3) as usize);
+    ((4 + q) << e) >> 2
+}
+
+/// The smallest class of at least `min_cap` bytes.
+fn class_for(min_cap: usize) -> u8 {
+    let min_cap = min_cap.max(16);
+    let e = usize::BITS - 1 - min_cap.leading_zeros();
+    let step = (1usize << e) >> 2;
+    let q = (min_cap - (1usize << e)).div_ceil(step);
+    let class = (e * 4) as usize + q;
+    // Tags run out at class 127 (3.5 GiB); Redis's limits (512 MB) stop strings long before.
+    assert!(class <= 127, "CompactBytes is limited to 3.5 GiB");
+    class as u8
+}
+
+/// Lengths of 2 GiB and more cannot arise: Redis's limits (512 MB) stop them long before.
 fn len32(n: usize) -> u32 {
-    u32::try_from(n).expect("CompactBytes is limited to 4 GiB")
+    match u32::try_from(n) {
+        Ok(n) if n & RAW_LEN_BIT == 0 => n,
+        _ => panic!("CompactBytes is limited to 2 GiB"),
+    }
 }
 
 fn tag(v: u8) -> Tag {
     assert!(
-        (1..=16).contains(&v)
-            || (RAW_TAG + 1..=RAW_TAG + 16).contains(&v)
-            || (HEAP_TAG..=HEAP_TAG + 32).contains(&v),
+        (1..=16).contains(&v) || (RAW_TAG + 1..=RAW_TAG + 16).contains(&v) || v >= HEAP_TAG,
         "invalid tag {v}"
     );
     // SAFETY: `Tag` is `repr(u8)` with exactly the values checked above.
@@ -139,9 +267,55 @@ fn tag(v: u8) -> Tag {
 impl CompactBytes {
     pub const fn new() -> Self {
         CompactBytes {
-            buf: [0; 15],
+            buf: [0; 12],
+            spare: [AtomicU8::new(0), AtomicU8::new(0), AtomicU8::new(0)],
             tag: Tag::I1,
         }
+    }
+
+    /// A map key: like `from_slice`, but a key of 13 to 15 bytes goes to the heap, so that
+    /// every key has the spare bytes its access clock lives in.
+    pub fn key_from(data: &[u8]) -> Self {
+        if (SPARE_AT + 1..=INLINE_CAP).contains(&data.len()) {
+            Self::heap_with(data, data.len())
+        } else {
+            Self::from_slice(data)
+        }
+    }
+
+    fn has_spare(&self) -> bool {
+        !self.is_inline() || self.len() <= SPARE_AT
+    }
+
+    /// The 24-bit value kept in the spare bytes, if this has them.
+    #[inline]
+    pub fn clock(&self) -> Option<u32> {
+        if !self.has_spare() {
+            return None;
+        }
+        let b = |i: usize| self.spare[i].load(Ordering::Relaxed) as u32;
+        Some(b(0) | (b(1) << 8) | (b(2) << 16))
+    }
+
+    /// Stores a 24-bit value in the spare bytes (nothing if this has none). Through a shared
+    /// reference: readers of a key update its clock under a read lock, and racing readers
+    /// both store a current value.
+    #[inline]
+    pub fn set_clock(&self, v: u32) {
+        if self.has_spare() {
+            for (i, b) in self.spare.iter().enumerate() {
+                b.store((v >> (8 * i)) as u8, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The first byte of the 15 data bytes.
+    fn inline_ptr(&self) -> *const u8 {
+        (self as *const Self).cast()
+    }
+
+    fn inline_mut_ptr(&mut self) -> *mut u8 {
+        (self as *mut Self).cast()
     }
 
     fn is_inline(&self) -> bool {
@@ -153,18 +327,22 @@ impl CompactBytes {
         std::ptr::with_exposed_provenance_mut(addr)
     }
 
-    fn set_heap(&mut self, ptr: *mut u8, len: usize, cap_exp: u32) {
+    fn set_heap(&mut self, ptr: *mut u8, len: usize, class: u8) {
         self.buf[0..8].copy_from_slice(&ptr.expose_provenance().to_le_bytes());
         self.buf[8..12].copy_from_slice(&len32(len).to_le_bytes());
-        self.tag = tag(HEAP_TAG + cap_exp as u8);
+        self.tag = tag(HEAP_TAG + class);
     }
 
     pub fn len(&self) -> usize {
         if self.is_inline() {
             ((self.tag.get() & INLINE_LEN) - 1) as usize
         } else {
-            u32::from_le_bytes(self.buf[8..12].try_into().expect("4 bytes")) as usize
+            (self.heap_len_word() & !RAW_LEN_BIT) as usize
         }
+    }
+
+    fn heap_len_word(&self) -> u32 {
+        u32::from_le_bytes(self.buf[8..12].try_into().expect("4 bytes"))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -175,13 +353,16 @@ impl CompactBytes {
         if self.is_inline() {
             INLINE_CAP
         } else {
-            1usize << (self.tag.get() - HEAP_TAG)
+            class_capacity(self.tag.get() - HEAP_TAG)
         }
     }
 
     pub fn as_slice(&self) -> &[u8] {
         if self.is_inline() {
-            &self.buf[..self.len()]
+            // SAFETY: the struct is `repr(C)`, its first 15 bytes the inline data, len <= 15
+            // of them initialized. The spare bytes are written through `&self` only when they
+            // are not data (`has_spare`), so none this slice covers changes while it lives.
+            unsafe { std::slice::from_raw_parts(self.inline_ptr(), self.len()) }
         } else {
             // SAFETY: a heap block is valid for len initialized bytes while we own it.
             unsafe { std::slice::from_raw_parts(self.heap_ptr(), self.len()) }
@@ -191,7 +372,8 @@ impl CompactBytes {
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         if self.is_inline() {
             let n = self.len();
-            &mut self.buf[..n]
+            // SAFETY: as in `as_slice`, and &mut self makes the access unique.
+            unsafe { std::slice::from_raw_parts_mut(self.inline_mut_ptr(), n) }
         } else {
             // SAFETY: as above, and &mut self makes the access unique.
             unsafe { std::slice::from_raw_parts_mut(self.heap_ptr(), self.len()) }
@@ -200,8 +382,8 @@ impl CompactBytes {
 
     /// A heap block of at least `min_cap` bytes (a power of two) holding `data`.
     fn heap_with(data: &[u8], min_cap: usize) -> Self {
-        let cap_exp = min_cap.max(16).next_power_of_two().trailing_zeros();
-        let l = layout(1usize << cap_exp);
+        let class = class_for(min_cap);
+        let l = layout(class_capacity(class));
         // SAFETY: the layout is non-zero-sized.
         let ptr = unsafe { alloc::alloc(l) };
         if ptr.is_null() {
@@ -210,14 +392,15 @@ impl CompactBytes {
         // SAFETY: the new block holds >= data.len() bytes and does not overlap data.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), ptr, data.len()) };
         let mut c = CompactBytes::new();
-        c.set_heap(ptr, data.len(), cap_exp);
+        c.set_heap(ptr, data.len(), class);
         c
     }
 
     pub fn from_slice(data: &[u8]) -> Self {
         if data.len() <= INLINE_CAP {
             let mut c = CompactBytes::new();
-            c.buf[..data.len()].copy_from_slice(data);
+            // SAFETY: data.len() <= 15 bytes fit the inline data; `c` is ours alone.
+            unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), c.inline_mut_ptr(), data.len()) };
             c.tag = tag(data.len() as u8 + 1);
             c
         } else {
@@ -248,7 +431,7 @@ impl CompactBytes {
         if self.is_inline() {
             self.tag.get() & RAW_TAG != 0
         } else {
-            self.buf[12] != 0
+            self.heap_len_word() & RAW_LEN_BIT != 0
         }
     }
 
@@ -256,7 +439,8 @@ impl CompactBytes {
         if self.is_inline() {
             self.tag = tag(self.tag.get() | RAW_TAG);
         } else {
-            self.buf[12] = 1;
+            let w = self.heap_len_word() | RAW_LEN_BIT;
+            self.buf[8..12].copy_from_slice(&w.to_le_bytes());
         }
     }
 
@@ -265,7 +449,8 @@ impl CompactBytes {
         if self.is_inline() {
             self.tag = tag((self.tag.get() & RAW_TAG) | (n as u8 + 1));
         } else {
-            self.buf[8..12].copy_from_slice(&len32(n).to_le_bytes());
+            let w = len32(n) | (self.heap_len_word() & RAW_LEN_BIT);
+            self.buf[8..12].copy_from_slice(&w.to_le_bytes());
         }
     }
 
@@ -423,6 +608,44 @@ impl From<CompactBytes> for Vec<u8> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn capacity_classes_are_the_smallest_that_fit_and_a_quarter_apart() {
+        assert_eq!(class_capacity(class_for(0)), 16);
+        assert_eq!(class_capacity(class_for(16)), 16);
+        assert_eq!(class_capacity(class_for(17)), 20);
+        assert_eq!(class_capacity(class_for(12304)), 14336);
+        assert_eq!(class_capacity(class_for(1 << 20)), 1 << 20);
+        assert_eq!(class_capacity(class_for((1 << 20) + 1)), 5 << 18);
+        assert_eq!(class_capacity(class_for(7 << 29)), 7 << 29);
+        let mut prev = 0;
+        for n in 1..5000usize {
+            let cap = class_capacity(class_for(n));
+            assert!(cap >= n && cap >= prev, "{n}: {cap}");
+            assert!(
+                n <= 16 || cap * 4 <= n * 5 + 64,
+                "{n}: {cap} is more than a class above"
+            );
+            prev = cap;
+        }
+    }
+
+    #[test]
+    fn keys_keep_a_clock_in_their_spare_bytes() {
+        for n in [0usize, 1, 12, 13, 14, 15, 16, 40] {
+            let data: Vec<u8> = (0..n).map(|i| b'a' + i as u8).collect();
+            let k = CompactBytes::key_from(&data);
+            assert_eq!(k.as_slice(), &data[..]);
+            k.set_clock(0xabcdef);
+            assert_eq!(k.clock(), Some(0xabcdef), "{n}");
+            assert_eq!(k.as_slice(), &data[..], "{n}");
+            // A plain value of 13..15 bytes stays inline and has no clock.
+            let v = CompactBytes::from_slice(&data);
+            assert_eq!(v.clock().is_some(), !(13..=15).contains(&n));
+            v.set_clock(1);
+            assert_eq!(v.as_slice(), &data[..]);
+        }
+    }
 
     #[test]
     fn the_raw_mark_survives_growth_shrinking_and_clones_but_not_equality() {

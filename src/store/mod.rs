@@ -8,9 +8,11 @@
 
 pub mod bytes;
 pub mod dense;
+pub mod evict;
 pub mod expire;
 pub mod geo;
 pub mod hll;
+pub mod keymap;
 pub mod lazyfree;
 pub mod limits;
 pub mod list;
@@ -22,7 +24,6 @@ use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
 use ahash::RandomState;
-use hashbrown::hash_map::RawEntryMut;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use smallvec::SmallVec;
 
@@ -44,7 +45,7 @@ impl BuildHasher for KeyHasher {
     }
 }
 
-pub type Map = hashbrown::HashMap<Bytes, Value, KeyHasher>;
+pub type Map = keymap::KeyMap<Value>;
 
 /// A shard's keys, and beside them the deadlines of the keys that have one (as Redis keeps an
 /// `expires` dict): keys without a TTL pay nothing for expiry, and the active-expiry sweep
@@ -53,7 +54,7 @@ pub type Map = hashbrown::HashMap<Bytes, Value, KeyHasher>;
 pub struct Shard {
     pub map: Map,
     /// Absolute deadlines in Unix milliseconds.
-    pub expires: hashbrown::HashMap<Bytes, u64, KeyHasher>,
+    pub expires: keymap::KeyMap<u64>,
 }
 
 /// True if the map key `k` is `key`. Keys of 8 to 16 bytes (the usual `key:NNNN...`) are
@@ -75,7 +76,7 @@ pub fn is_key(k: &Bytes, key: &[u8]) -> bool {
 /// cut to twice what it holds, so that deleting keys gives memory back (as Redis resizes its
 /// dicts). An eighth full before shrinking to half full keeps the rehashes amortized.
 #[inline]
-fn shrink_if_sparse<V>(map: &mut hashbrown::HashMap<Bytes, V, KeyHasher>) {
+fn shrink_if_sparse<V>(map: &mut keymap::KeyMap<V>) {
     if map.capacity() > 64 && map.len() < map.capacity() / 8 {
         map.shrink_to(map.len() * 2);
     }
@@ -94,18 +95,28 @@ fn word_at(b: &[u8], i: usize) -> u64 {
 impl Shard {
     #[inline]
     pub fn get_hashed(&self, hash: u64, key: &[u8]) -> Option<&Value> {
-        self.map
-            .raw_entry()
-            .from_hash(hash, |k| is_key(k, key))
-            .map(|(_, v)| v)
+        self.map.find_hashed(hash, key).map(|e| &e.1)
+    }
+
+    /// `get_hashed`, marking the key accessed (its LRU clock or LFU counter, see `evict`), as
+    /// Redis's lookupKey does for every command but OBJECT, TYPE, TTL and the like.
+    #[inline]
+    pub fn get_touched_hashed(&self, hash: u64, key: &[u8]) -> Option<&Value> {
+        let e = self.map.find_hashed(hash, key)?;
+        evict::touch(&e.0);
+        Some(&e.1)
+    }
+
+    /// The stored key itself (its access clock), if present.
+    pub fn key_entry(&self, key: &[u8]) -> Option<&Bytes> {
+        self.map.find_hashed(hash_key(key), key).map(|e| &e.0)
     }
 
     #[inline]
     pub fn get_mut_hashed(&mut self, hash: u64, key: &[u8]) -> Option<&mut Value> {
-        match self.map.raw_entry_mut().from_hash(hash, |k| is_key(k, key)) {
-            RawEntryMut::Occupied(e) => Some(e.into_mut()),
-            RawEntryMut::Vacant(_) => None,
-        }
+        let e = self.map.find_mut_hashed(hash, key)?;
+        evict::touch(&e.0);
+        Some(&mut e.1)
     }
 
     /// The value at `key`, inserted with `make` if absent.
@@ -116,20 +127,23 @@ impl Shard {
         key: &[u8],
         make: impl FnOnce() -> Value,
     ) -> &mut Value {
-        match self.map.raw_entry_mut().from_hash(hash, |k| is_key(k, key)) {
-            RawEntryMut::Occupied(e) => e.into_mut(),
-            RawEntryMut::Vacant(e) => e.insert_hashed_nocheck(hash, key.into(), make()).1,
+        // Two lookups on a miss only: the borrow checker cannot see that the found entry's
+        // borrow ends on the other branch.
+        if self.map.find_hashed(hash, key).is_some() {
+            return self.get_mut_hashed(hash, key).expect("found above");
         }
+        self.map
+            .insert_new_hashed(hash, evict::new_key(key), make())
     }
 
     /// Stores `value` under `key`, replacing its value (its deadline is left as it was).
     #[inline]
     pub fn insert_hashed(&mut self, hash: u64, key: &[u8], value: Value) {
-        match self.map.raw_entry_mut().from_hash(hash, |k| is_key(k, key)) {
-            RawEntryMut::Occupied(mut e) => *e.get_mut() = value,
-            RawEntryMut::Vacant(e) => {
-                e.insert_hashed_nocheck(hash, key.into(), value);
-            }
+        if let Some(e) = self.map.find_mut_hashed(hash, key) {
+            evict::touch(&e.0);
+            e.1 = value;
+        } else {
+            self.map.insert_new_hashed(hash, evict::new_key(key), value);
         }
     }
 
@@ -138,10 +152,7 @@ impl Shard {
         if self.expires.is_empty() {
             return None;
         }
-        self.expires
-            .raw_entry()
-            .from_hash(hash, |k| is_key(k, key))
-            .map(|(_, d)| *d)
+        self.expires.find_hashed(hash, key).map(|e| e.1)
     }
 
     #[inline]
@@ -155,21 +166,13 @@ impl Shard {
         if self.expires.is_empty() {
             return;
         }
-        if let RawEntryMut::Occupied(e) = self
-            .expires
-            .raw_entry_mut()
-            .from_hash(hash, |k| is_key(k, key))
-        {
-            e.remove();
+        if self.expires.remove_entry_hashed(hash, key).is_some() {
             shrink_if_sparse(&mut self.expires);
         }
     }
 
     pub fn remove_hashed(&mut self, hash: u64, key: &[u8]) -> Option<Value> {
-        let v = match self.map.raw_entry_mut().from_hash(hash, |k| is_key(k, key)) {
-            RawEntryMut::Occupied(e) => e.remove(),
-            RawEntryMut::Vacant(_) => return None,
-        };
+        let (_, v) = self.map.remove_entry_hashed(hash, key)?;
         shrink_if_sparse(&mut self.map);
         self.clear_deadline_hashed(hash, key);
         Some(v)
@@ -187,10 +190,7 @@ impl Shard {
 
     /// True if `key` is in the map, expired or not.
     pub fn contains(&self, key: &[u8]) -> bool {
-        self.map
-            .raw_entry()
-            .from_hash(hash_key(key), |k| is_key(k, key))
-            .is_some()
+        self.map.find_hashed(hash_key(key), key).is_some()
     }
 
     /// Removes `key` and its deadline.

@@ -1,5 +1,6 @@
 //! Small pieces below every other layer: they import nothing from the crate.
 
+pub mod alloc;
 pub mod clock;
 pub mod glob;
 pub mod ldouble;

@@ -470,6 +470,28 @@ pub fn aof_records(shared: &Shared) -> Vec<u8> {
     out
 }
 
+/// Compiles libraries into a set of their own (FUNCTION RESTORE's payload, an RDB file's).
+fn compile_all(codes: &[Vec<u8>]) -> Result<Libraries, CommandError> {
+    let mut restored = Libraries::default();
+    for code in codes {
+        let (name, functions) = compile(code, 0)?;
+        let lib = Library {
+            name,
+            code: Arc::from(&code[..]),
+            functions,
+        };
+        link(&mut restored, lib, false, false)?;
+    }
+    Ok(restored)
+}
+
+/// The libraries of an RDB file, loaded at start in place of any there were.
+pub fn load_libraries(shared: &Shared, codes: &[Vec<u8>]) -> Result<(), String> {
+    let restored = compile_all(codes).map_err(|e| e.to_string())?;
+    shared.scripts.change_libraries(|libs| *libs = restored);
+    Ok(())
+}
+
 fn dump(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     let libs = ctx.shared.scripts.libraries();
     let payload = super::dump::functions_payload(libs.libs.values().map(|l| &*l.code));
@@ -503,16 +525,7 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         }
     };
     let codes = super::dump::parse_functions_payload(argv[2]).map_err(CommandError::Err)?;
-    let mut restored = Libraries::default();
-    for code in codes {
-        let (name, functions) = compile(&code, 0)?;
-        let lib = Library {
-            name,
-            code: Arc::from(code),
-            functions,
-        };
-        link(&mut restored, lib, false, false)?;
-    }
+    let restored = compile_all(&codes)?;
     ctx.shared.scripts.change_libraries(|libs| {
         if policy == Policy::Flush {
             *libs = restored;

@@ -98,6 +98,16 @@ fn prepare(ctx: &Ctx, plan: &Plan) -> Result<(), CommandError> {
             "Can not execute a script with write flag using *_ro command.".into(),
         ));
     }
+    if plan.flags & sflags::ALLOW_OOM == 0
+        && crate::store::evict::maxmemory() > 0
+        && crate::evict::oom_at_start()
+    {
+        return Err(CommandError::Coded(
+            "OOM allow-oom flag is not set on the script, can not run it when used memory > \
+             'maxmemory'"
+                .into(),
+        ));
+    }
     Ok(())
 }
 
@@ -221,7 +231,10 @@ impl Run<'_, '_, '_> {
             if self.ctx.ks.locked.holds_for(id, self.lock_write) {
                 continue;
             }
-            let rewriting = shared.aof.as_ref().is_some_and(|a| a.rewrite.in_progress());
+            // A shard taken late would escape a running rewrite's or snapshot's settling
+            // (see `Shared::before_write`): the script then reruns with every shard.
+            let rewriting = shared.aof.as_ref().is_some_and(|a| a.rewrite.in_progress())
+                || shared.snapshots.in_progress();
             if !rewriting
                 && !self.wide
                 && self
@@ -294,6 +307,16 @@ impl Host for Run<'_, '_, '_> {
             if let Some(e) = self.ctx.shared.write_refusal() {
                 return Err(format!("-{e}"));
             }
+        }
+        // Redis's scriptVerifyOOM: a script that began out of memory may not make its first
+        // write with a command that can grow it (after one, it could not stop half-way).
+        if spec.has(crate::commands::flags::DENYOOM)
+            && !self.wrote
+            && self.plan.flags & sflags::ALLOW_OOM == 0
+            && crate::store::evict::maxmemory() > 0
+            && crate::evict::oom_at_start()
+        {
+            return Err(format!("-{}", crate::evict::OOM));
         }
         let shared = self.ctx.shared;
         let ids = match plan(shared, spec, self.ctx.ks.db, argv) {

@@ -1,0 +1,219 @@
+//! Eviction: keeping the data under `maxmemory`, as Redis's performEvictions. Before each
+//! command (`gate`), while the memory in use (`util::alloc::used`) is past the limit, keys the
+//! policy picks are removed, each as a DEL in the AOF, an `evicted` event, a WATCH flag and a
+//! tracking invalidation; when nothing can go (noeviction, or no key the policy may take), the
+//! commands that may grow memory (`denyoom`) are refused with `-OOM`, and reads and deletes go
+//! on. Which keys: `store::evict` (sampling, scores, the pool).
+//!
+//! Workers evict one at a time (the pool's lock), as Redis's single thread does: a second one
+//! finding memory still over the limit waits for the first, then looks again.
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use smallvec::smallvec;
+
+use crate::client::Client;
+use crate::commands::{flags, CommandError, CommandSpec};
+use crate::resp::reply::encode_command;
+use crate::shared::Shared;
+use crate::store::evict::{self as policy_of, Policy, Pool};
+use crate::store::{Bytes, ShardId, SHARDS};
+use crate::util::alloc;
+
+pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+static POOL: Mutex<Pool> = Mutex::new(Pool::new());
+
+thread_local! {
+    /// Redis's `pre_command_oom_state`: memory was past the limit, with nothing to evict, when
+    /// this thread's current command began. A script's first write is refused then.
+    static OOM_AT_START: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True if the running command began out of memory (see `OOM_AT_START`).
+pub fn oom_at_start() -> bool {
+    OOM_AT_START.with(|c| c.get())
+}
+
+/// The maxmemory gate of Redis's processCommand: evicts what the limit asks, and refuses
+/// `spec` if memory is still over it and `spec` may grow it. Inside MULTI every command but
+/// the ones that end it is refused then (queueing takes memory too); EXEC is refused if it
+/// would run a `denyoom` command.
+pub fn gate(shared: &Shared, client: &Client, spec: &CommandSpec) -> Result<(), CommandError> {
+    if policy_of::maxmemory() == 0 {
+        return Ok(());
+    }
+    let oom = !perform(shared);
+    OOM_AT_START.with(|c| c.set(oom));
+    if !oom {
+        return Ok(());
+    }
+    let deny = spec.has(flags::DENYOOM)
+        || match &client.multi {
+            Some(m) if spec.has(flags::RUNS_QUEUE) => {
+                m.queue.iter().any(|q| q.spec.has(flags::DENYOOM))
+            }
+            Some(_) => !spec.has(flags::NOT_QUEUED),
+            None => false,
+        };
+    if deny {
+        Err(CommandError::Coded(OOM.into()))
+    } else {
+        Ok(())
+    }
+}
+
+/// Redis's evictionTimeLimitUs: how long one call may evict for, by
+/// `maxmemory-eviction-tenacity` (None: until done).
+fn time_limit() -> Option<Duration> {
+    match policy_of::tenacity() {
+        t @ 0..=10 => Some(Duration::from_micros(50 * t as u64)),
+        100.. => None,
+        t => Some(Duration::from_micros(
+            (500.0 * 1.15f64.powi(t as i32 - 10)) as u64,
+        )),
+    }
+}
+
+/// Evicts until memory is under `maxmemory` (or the time limit passes: the next command goes
+/// on). False if it is over the limit and nothing more can be evicted.
+pub fn perform(shared: &Shared) -> bool {
+    perform_for(shared, time_limit())
+}
+
+/// `perform` with no time limit: a lowered `maxmemory` takes effect before CONFIG SET answers.
+pub fn perform_all(shared: &Shared) -> bool {
+    perform_for(shared, None)
+}
+
+fn perform_for(shared: &Shared, budget: Option<Duration>) -> bool {
+    let limit = policy_of::maxmemory();
+    if limit == 0 || alloc::used() <= limit || shared.is_loading() {
+        return true;
+    }
+    let policy = policy_of::policy();
+    if policy == Policy::NoEviction {
+        return false;
+    }
+    let mut pool = POOL.lock();
+    let start = Instant::now();
+    let mut evicted = 0u64;
+    while alloc::used() > limit {
+        let Some((db, key)) = pick(shared, policy, &mut pool) else {
+            return false;
+        };
+        if remove(shared, policy, db, &key) {
+            evicted += 1;
+        }
+        // What this thread freed, in the total now (see `alloc`).
+        alloc::flush();
+        if evicted % 16 == 0 && budget.is_some_and(|b| start.elapsed() > b) {
+            break;
+        }
+    }
+    true
+}
+
+/// The databases holding keys, looked up again every 100 ms: a database's size is a walk
+/// over its shards, too much to pay for each key evicted.
+fn live_dbs(shared: &Shared) -> Vec<usize> {
+    static CACHE: Mutex<Option<(Instant, Vec<usize>)>> = Mutex::new(None);
+    let mut cache = CACHE.lock();
+    if let Some((at, dbs)) = &*cache {
+        if at.elapsed() < Duration::from_millis(100) {
+            return dbs.clone();
+        }
+    }
+    let dbs: Vec<usize> = (0..shared.store.dbs.len())
+        .filter(|&db| {
+            shared.store.dbs[db]
+                .shards
+                .iter()
+                .any(|s| !s.read().map.is_empty())
+        })
+        .collect();
+    *cache = Some((Instant::now(), dbs.clone()));
+    dbs
+}
+
+/// Random shards of `db` tried before walking them all in order.
+const RANDOM_TRIES: usize = 8;
+
+/// Shards of `db` to look in: a few random ones, then every one.
+fn shards_to_try(db: usize) -> impl Iterator<Item = ShardId> {
+    let first = (policy_of::random() % SHARDS as u64) as usize;
+    let random = (0..RANDOM_TRIES).map(|_| (policy_of::random() % SHARDS as u64) as usize);
+    random
+        .chain((0..SHARDS).map(move |i| (first + i) % SHARDS))
+        .map(move |s| ShardId {
+            db: db as u32,
+            shard: s as u32,
+        })
+}
+
+/// The next key to evict: Redis's choice of `bestkey`.
+fn pick(shared: &Shared, policy: Policy, pool: &mut Pool) -> Option<(usize, Bytes)> {
+    let dbs = live_dbs(shared);
+    if policy.random() {
+        // As Redis: the next database with a key, round robin, and a random key there.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        for _ in 0..dbs.len() {
+            let i = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % dbs.len();
+            let db = dbs[i];
+            for id in shards_to_try(db) {
+                let shard = shared.store.dbs[db].shards[id.shard as usize].read();
+                if let Some(k) = shard.random_evictable(policy) {
+                    return Some((db, k));
+                }
+            }
+        }
+        return None;
+    }
+    // The pool's best, unless it has gone meanwhile; refilled from every database first, a
+    // shard of each (keys are spread over shards by hash, so a shard's keys are a random
+    // sample of its database's).
+    for _ in 0..4 {
+        let samples = policy_of::samples();
+        for &db in &dbs {
+            for id in shards_to_try(db).take(RANDOM_TRIES + SHARDS) {
+                let shard = shared.store.dbs[db].shards[id.shard as usize].read();
+                if shard.evict_sample(policy, db, samples, pool) > 0 {
+                    break;
+                }
+            }
+        }
+        while let Some(c) = pool.pop() {
+            let id = ShardId::of_key(c.db, &c.key);
+            let shard = shared.store.dbs[c.db].shards[id.shard as usize].read();
+            if shard.evictable(policy, &c.key) {
+                return Some((c.db, c.key));
+            }
+        }
+    }
+    None
+}
+
+/// Removes `key` from `db` if `policy` still may, as a DEL in the AOF.
+fn remove(shared: &Shared, policy: Policy, db: usize, key: &[u8]) -> bool {
+    let id = ShardId::of_key(db, key);
+    let mut locked = shared.lock(smallvec![id], true);
+    let shard = locked.shard_mut(id);
+    if !shard.evictable(policy, key) {
+        return false;
+    }
+    let value = shard.remove(key);
+    shared
+        .stats
+        .evicted_keys
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    crate::notify::key_evicted(shared, db, key);
+    let mut record = Vec::new();
+    encode_command(&mut record, &[&b"DEL"[..], key]);
+    // Under the shard's lock: the AOF's order stays the store's order.
+    shared.propagate(db, record, &locked);
+    drop(locked);
+    drop(value);
+    true
+}

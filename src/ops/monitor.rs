@@ -1,0 +1,127 @@
+//! MONITOR: every command run, from every worker, as one status line to each monitoring
+//! client (Redis's replicationFeedMonitors). While nobody monitors, a command pays one
+//! relaxed load.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+
+use crate::clients::ClientHandle;
+
+#[derive(Default)]
+pub struct Monitors {
+    count: AtomicUsize,
+    list: Mutex<Vec<Arc<ClientHandle>>>,
+}
+
+/// Appends `arg` as Redis's sdscatrepr quotes it.
+pub fn repr(out: &mut Vec<u8>, arg: &[u8]) {
+    out.push(b'"');
+    for &b in arg {
+        match b {
+            b'\\' | b'"' => {
+                out.push(b'\\');
+                out.push(b);
+            }
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            7 => out.extend_from_slice(b"\\a"),
+            8 => out.extend_from_slice(b"\\b"),
+            b if b.is_ascii_graphic() || b == b' ' => out.push(b),
+            b => {
+                let _ = write!(HexSink(out), "\\x{b:02x}");
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+struct HexSink<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for HexSink<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// One MONITOR line: `+<secs>.<usecs> [<db> <who>] "arg" ...\r\n`.
+pub fn line(db: usize, who: &str, argv: &[&[u8]]) -> Vec<u8> {
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut out = format!("+{}.{:06} [{db} {who}] ", t.as_secs(), t.subsec_micros()).into_bytes();
+    for (i, a) in argv.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        repr(&mut out, a);
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+impl Monitors {
+    #[inline]
+    pub fn active(&self) -> bool {
+        self.count.load(Ordering::Relaxed) > 0
+    }
+
+    pub fn add(&self, h: Arc<ClientHandle>) {
+        let mut l = self.list.lock();
+        if !l.iter().any(|m| m.id == h.id) {
+            l.push(h);
+            self.count.store(l.len(), Ordering::SeqCst);
+        }
+    }
+
+    pub fn remove(&self, id: u64) {
+        if !self.active() {
+            return;
+        }
+        let mut l = self.list.lock();
+        l.retain(|m| m.id != id);
+        self.count.store(l.len(), Ordering::SeqCst);
+    }
+
+    /// Sends `line` to every monitor; one whose pending output passes `limit` (the `normal`
+    /// class's hard limit, 0: none) is closed, as any client would be.
+    pub fn feed(&self, line: &[u8], limit: u64) {
+        let l = self.list.lock().clone();
+        for m in l {
+            if m.is_killed() {
+                continue;
+            }
+            let pending = m.deliver(line);
+            if limit > 0 && pending as u64 > limit {
+                log::warn!(
+                    "Client id={} addr={} closed for overcoming of output buffer limits \
+                     (MONITOR).",
+                    m.id,
+                    m.addr
+                );
+                m.kill();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn arguments_are_quoted_as_sdscatrepr() {
+        let mut v = Vec::new();
+        super::repr(&mut v, b"a\"b\\c\n\x01 \xff");
+        assert_eq!(v, b"\"a\\\"b\\\\c\\n\\x01 \\xff\"");
+        let l = super::line(3, "127.0.0.1:5", &[b"set", b"k"]);
+        let s = String::from_utf8(l).unwrap();
+        assert!(
+            s.starts_with('+') && s.ends_with(" [3 127.0.0.1:5] \"set\" \"k\"\r\n"),
+            "{s}"
+        );
+    }
+}

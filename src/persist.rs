@@ -1,0 +1,181 @@
+//! The server's RDB side: where `dbfilename` lives, SAVE and BGSAVE of the whole server
+//! (keys and function libraries), the save schedule, and loading at start. Plain functions,
+//! so that other callers (DEBUG RELOAD, a replica's full sync) save and load the same way.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::rdb::file::{self, LoadError, Loaded};
+use crate::rdb::snapshot::SaveStats;
+use crate::shared::Shared;
+use crate::store::Locked;
+use crate::util::clock::now_ms;
+
+/// `dir`/`dbfilename`.
+pub fn rdb_path(shared: &Shared) -> PathBuf {
+    let c = shared.config.read();
+    c.dir
+        .join(c.get("dbfilename").unwrap_or_else(|| "dump.rdb".into()))
+}
+
+fn functions(shared: &Shared) -> Vec<Vec<u8>> {
+    let libs = shared.scripts.libraries();
+    libs.libs.values().map(|l| l.code.to_vec()).collect()
+}
+
+/// Why a save could not start.
+#[derive(Debug)]
+pub enum SaveError {
+    InProgress,
+    Io(std::io::Error),
+}
+
+/// Saves the whole server to `path` now, on this thread (SAVE; DEBUG RELOAD's first half).
+/// Other clients keep being served: the snapshot is point-in-time without stopping them.
+pub fn save_to_path(shared: &Shared, path: &Path) -> Result<SaveStats, SaveError> {
+    save_with(shared, path, None)
+}
+
+/// `save_to_path` by a caller that holds every shard already (SHUTDOWN).
+pub fn save_held(shared: &Shared, path: &Path, all: &Locked) -> Result<SaveStats, SaveError> {
+    save_with(shared, path, Some(all))
+}
+
+fn save_with(shared: &Shared, path: &Path, held: Option<&Locked>) -> Result<SaveStats, SaveError> {
+    let snaps = &shared.snapshots;
+    if !snaps.try_begin() {
+        return Err(SaveError::InProgress);
+    }
+    let opts = crate::commands::dump::rdb_options(shared);
+    let dirty = shared.stats.dirty.get();
+    let res = snaps.save(&shared.store, path, opts, &functions(shared), dirty, held);
+    match &res {
+        Ok(s) => log::info!(
+            "DB saved on disk: {} keys, {} bytes in {:.3} seconds to {}{}",
+            s.keys,
+            s.bytes,
+            s.seconds,
+            path.display(),
+            if s.copied > 0 {
+                format!(" ({} shards copied before writes)", s.copied)
+            } else {
+                String::new()
+            }
+        ),
+        Err(e) => log::warn!("Failed saving the DB to {}: {e}", path.display()),
+    }
+    res.map_err(SaveError::Io)
+}
+
+/// Starts a background save; false if one runs already.
+pub fn bgsave(shared: &Shared) -> bool {
+    if shared.snapshots.in_progress() {
+        return false;
+    }
+    shared.snapshots.request();
+    true
+}
+
+/// The saver thread: runs BGSAVE's requests, SCHEDULEd ones once no AOF rewrite runs, and the
+/// `save` schedule (`seconds changes` pairs: save when that many changes are that old).
+pub fn saver_loop(shared: Arc<Shared>) {
+    let snaps = &shared.snapshots;
+    loop {
+        let requested = snaps.wait_request(Duration::from_millis(100));
+        let rewriting = shared
+            .aof
+            .as_ref()
+            .is_some_and(|a| a.status.rewrite_in_progress.load(Ordering::SeqCst));
+        let scheduled = !rewriting && snaps.scheduled.swap(false, Ordering::SeqCst);
+        if !requested && !scheduled && !schedule_due(&shared) {
+            continue;
+        }
+        log::info!("Background saving started");
+        let path = rdb_path(&shared);
+        match save_to_path(&shared, &path) {
+            Ok(_) => log::info!("Background saving terminated with success"),
+            Err(SaveError::InProgress) => {}
+            Err(SaveError::Io(_)) => log::warn!("Background saving error"),
+        }
+    }
+}
+
+/// True when a `save` point is reached (Redis's serverCron rule, with its 5 s retry delay
+/// after a failure).
+fn schedule_due(shared: &Shared) -> bool {
+    let save = shared.config.read().save.clone();
+    if save.is_empty() || shared.snapshots.in_progress() {
+        return false;
+    }
+    let st = &shared.snapshots.status;
+    let changes = shared
+        .stats
+        .dirty
+        .get()
+        .saturating_sub(st.dirty_at_save.load(Ordering::Relaxed));
+    let now = now_ms() / 1000;
+    let since = now.saturating_sub(st.last_save.load(Ordering::Relaxed));
+    let failed_recently = !st.last_ok.load(Ordering::Relaxed)
+        && now_ms().saturating_sub(st.last_try_ms.load(Ordering::Relaxed)) < 5000;
+    if failed_recently {
+        return false;
+    }
+    let words: Vec<u64> = save
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    words.chunks_exact(2).any(|p| {
+        let due = changes >= p[1] && since >= p[0];
+        if due {
+            log::info!("{} changes in {} seconds. Saving...", p[1], p[0]);
+        }
+        due
+    })
+}
+
+/// Loads `path` at start: the log says what it was and what it held.
+pub fn load_at_start(shared: &Shared, path: &Path) -> Result<Option<Loaded>, LoadError> {
+    shared.set_loading(true);
+    let res = file::load_from_path(&shared.store, path);
+    shared.set_loading(false);
+    let Some(loaded) = res? else {
+        return Ok(None);
+    };
+    let s = &loaded.summary;
+    restore_functions(shared, &s.functions).map_err(|e| {
+        LoadError::Rdb(crate::rdb::RdbError {
+            offset: 0,
+            expected: format!("function libraries that load: {e}"),
+        })
+    })?;
+    log::info!(
+        "DB loaded from disk: {} (RDB version {}, written by Redis {}): {} keys loaded, {} expired \
+         keys skipped, {} function libraries, {} bytes in {:.3} seconds",
+        path.display(),
+        s.version,
+        s.aux("redis-ver")
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_else(|| "?".into()),
+        s.keys,
+        s.expired,
+        s.functions.len(),
+        loaded.bytes,
+        loaded.seconds
+    );
+    if !s.checksummed && s.version >= 5 {
+        log::warn!("RDB file was saved with checksum disabled: no check performed.");
+    }
+    let st = &shared.snapshots.status;
+    st.last_load_keys.store(s.keys, Ordering::Relaxed);
+    st.last_load_expired.store(s.expired, Ordering::Relaxed);
+    Ok(Some(loaded))
+}
+
+fn restore_functions(shared: &Shared, codes: &[Vec<u8>]) -> Result<(), String> {
+    if codes.is_empty() {
+        return Ok(());
+    }
+    crate::commands::script::function::load_libraries(shared, codes)
+}

@@ -1,0 +1,207 @@
+//! Whole RDB files: the header a snapshot starts with, loading a file into a store (all or
+//! nothing), and the temp file + fsync + rename that makes a new file appear complete or not
+//! at all.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::read::{self, Summary};
+use super::write::Encoder;
+use super::{opcode, RdbError, RDB_VERSION};
+use crate::store::{Shard, ShardId, Store};
+
+/// `rdbcompression` and `rdbchecksum`.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub compression: bool,
+    pub checksum: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            compression: true,
+            checksum: true,
+        }
+    }
+}
+
+/// The version Redis writes in `redis-ver`: tools that read it (and Redis itself, in its log)
+/// see the server whose format this is.
+pub const REDIS_VER: &str = "7.0.15";
+
+/// `REDIS0010`, the AUX fields Redis 7.0 writes, then each function library.
+pub fn header<'a>(
+    compress: bool,
+    aof_base: bool,
+    functions: impl Iterator<Item = &'a [u8]>,
+) -> Vec<u8> {
+    let mut e = Encoder::new(compress);
+    e.buf
+        .extend_from_slice(format!("REDIS{RDB_VERSION:04}").as_bytes());
+    let ctime = crate::util::clock::now_ms() / 1000;
+    for (k, v) in [
+        ("redis-ver", REDIS_VER.to_string()),
+        ("redis-bits", "64".into()),
+        ("ctime", ctime.to_string()),
+        ("used-mem", "0".into()),
+        ("aof-base", u8::from(aof_base).to_string()),
+    ] {
+        e.byte(opcode::AUX);
+        e.string(k.as_bytes());
+        e.string(v.as_bytes());
+    }
+    for code in functions {
+        e.byte(opcode::FUNCTION2);
+        e.string(code);
+    }
+    e.buf
+}
+
+/// A file being written: buffered, checksummed as it goes (`rdbchecksum`).
+pub struct Out {
+    w: BufWriter<File>,
+    crc: u64,
+    checksum: bool,
+    pub bytes: u64,
+}
+
+impl Out {
+    pub fn create(path: &Path, checksum: bool) -> io::Result<Out> {
+        Ok(Out {
+            w: BufWriter::with_capacity(1 << 20, File::create(path)?),
+            crc: 0,
+            checksum,
+            bytes: 0,
+        })
+    }
+
+    pub fn write(&mut self, b: &[u8]) -> io::Result<()> {
+        if self.checksum {
+            self.crc = super::crc64::crc64(self.crc, b);
+        }
+        self.bytes += b.len() as u64;
+        self.w.write_all(b)
+    }
+
+    /// EOF, the CRC-64 (0 without `rdbchecksum`), flush and fsync.
+    pub fn finish(mut self) -> io::Result<u64> {
+        self.write(&[opcode::EOF])?;
+        let crc = if self.checksum { self.crc } else { 0 };
+        self.w.write_all(&crc.to_le_bytes())?;
+        self.bytes += 8;
+        self.w.flush()?;
+        self.w.get_ref().sync_all()?;
+        Ok(self.bytes)
+    }
+}
+
+/// Renames `temp` over `path` and fsyncs the directory, so the new name survives a crash.
+pub fn publish(temp: &Path, path: &Path) -> io::Result<()> {
+    std::fs::rename(temp, path)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
+}
+
+/// Where a snapshot of `path` is written before it is renamed (Redis's name).
+pub fn temp_path(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    dir.join(format!("temp-{}.rdb", std::process::id()))
+}
+
+#[derive(Debug)]
+pub enum LoadError {
+    Io(io::Error),
+    Rdb(RdbError),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Io(e) => write!(f, "cannot read the RDB file: {e}"),
+            LoadError::Rdb(e) => write!(f, "bad RDB file {e}"),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// A parsed file, not yet in the live store.
+pub struct Parsed {
+    pub summary: Summary,
+    staging: Store,
+}
+
+/// Parses `data` into a store of its own, so that a file that fails half way leaves the live
+/// store untouched.
+pub fn parse(data: &[u8], databases: usize) -> Result<Parsed, RdbError> {
+    let mut staging = Store::new(databases);
+    let now = crate::util::clock::now_ms();
+    let summary = read::parse(data, now, |db, key, v, deadline| {
+        if db >= databases {
+            return Err(format!(
+                "database numbers below {databases} (the file has db {db}; raise 'databases')"
+            ));
+        }
+        let hash = crate::store::hash_key(key);
+        let id = ShardId::of_hash(db, hash);
+        let shard: &mut Shard = staging.dbs[db].shards[id.shard as usize].get_mut();
+        if shard.get_hashed(hash, key).is_some() {
+            return Err(format!(
+                "each key once ('{}' appears twice)",
+                String::from_utf8_lossy(key)
+            ));
+        }
+        shard.insert_hashed(hash, key, v);
+        if let Some(d) = deadline {
+            shard.expires.insert(key.into(), d);
+        }
+        Ok(())
+    })?;
+    Ok(Parsed { summary, staging })
+}
+
+impl Parsed {
+    /// Replaces every database of `store` with the file's.
+    pub fn install(mut self, store: &Store) -> Summary {
+        for (db, staged) in self.staging.dbs.iter_mut().enumerate() {
+            let Some(live) = store.dbs.get(db) else { break };
+            for (s, shard) in staged.shards.iter_mut().enumerate() {
+                std::mem::swap(&mut *live.shards[s].write(), shard.get_mut());
+            }
+        }
+        self.summary
+    }
+}
+
+/// What a load did, for the log line and INFO.
+pub struct Loaded {
+    pub summary: Summary,
+    pub bytes: usize,
+    pub seconds: f64,
+}
+
+/// Loads the RDB file at `path` into `store`, replacing what it held. Missing: Ok(None).
+pub fn load_from_path(store: &Store, path: &Path) -> Result<Option<Loaded>, LoadError> {
+    let started = Instant::now();
+    let data = match std::fs::read(path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(LoadError::Io(e)),
+    };
+    let parsed = parse(&data, store.dbs.len()).map_err(LoadError::Rdb)?;
+    let summary = parsed.install(store);
+    Ok(Some(Loaded {
+        summary,
+        bytes: data.len(),
+        seconds: started.elapsed().as_secs_f64(),
+    }))
+}

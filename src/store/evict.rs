@@ -1,0 +1,413 @@
+//! What eviction knows of keys, as Redis's evict.c: the policy and its settings, each key's
+//! 24-bit access clock (LRU) or logarithmic counter (LFU), and the pool of best candidates
+//! that sampling fills. Which keys to remove is decided here; removing them (locks, AOF, events)
+//! is server-level (`crate::evict`).
+//!
+//! The 24 bits live in the spare bytes of the key's own `CompactBytes` (see `bytes.rs`), so an
+//! entry is no larger than before. Under an LRU policy (and noeviction, so that OBJECT IDLETIME
+//! answers) they hold the clock in seconds, as Redis's `LRU_CLOCK`; under an LFU policy the top
+//! 16 bits are the minutes of the last decrement and the low 8 the counter.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+
+use super::{Bytes, Shard};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Policy {
+    NoEviction = 0,
+    AllkeysLru,
+    VolatileLru,
+    AllkeysLfu,
+    VolatileLfu,
+    AllkeysRandom,
+    VolatileRandom,
+    VolatileTtl,
+}
+
+const POLICIES: [(Policy, &str); 8] = [
+    (Policy::NoEviction, "noeviction"),
+    (Policy::AllkeysLru, "allkeys-lru"),
+    (Policy::VolatileLru, "volatile-lru"),
+    (Policy::AllkeysLfu, "allkeys-lfu"),
+    (Policy::VolatileLfu, "volatile-lfu"),
+    (Policy::AllkeysRandom, "allkeys-random"),
+    (Policy::VolatileRandom, "volatile-random"),
+    (Policy::VolatileTtl, "volatile-ttl"),
+];
+
+impl Policy {
+    pub fn parse(name: &str) -> Option<Policy> {
+        POLICIES
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(name))
+            .map(|(p, _)| *p)
+    }
+
+    pub fn name(self) -> &'static str {
+        POLICIES[self as usize].1
+    }
+
+    pub fn is_lfu(self) -> bool {
+        matches!(self, Policy::AllkeysLfu | Policy::VolatileLfu)
+    }
+
+    /// Only keys with a deadline may go.
+    pub fn volatile(self) -> bool {
+        matches!(
+            self,
+            Policy::VolatileLru
+                | Policy::VolatileLfu
+                | Policy::VolatileRandom
+                | Policy::VolatileTtl
+        )
+    }
+
+    pub fn random(self) -> bool {
+        matches!(self, Policy::AllkeysRandom | Policy::VolatileRandom)
+    }
+}
+
+static POLICY: AtomicU8 = AtomicU8::new(Policy::NoEviction as u8);
+static MAXMEMORY: AtomicU64 = AtomicU64::new(0);
+static SAMPLES: AtomicU32 = AtomicU32::new(5);
+static TENACITY: AtomicU32 = AtomicU32::new(10);
+static LFU_LOG_FACTOR: AtomicU32 = AtomicU32::new(10);
+static LFU_DECAY_TIME: AtomicU32 = AtomicU32::new(1);
+/// Unix seconds, as of the last `tick`: the clock keys are stamped with.
+static SECONDS: AtomicU64 = AtomicU64::new(0);
+
+pub fn policy() -> Policy {
+    POLICIES[POLICY.load(Ordering::Relaxed) as usize & 7].0
+}
+pub fn set_policy(p: Policy) {
+    POLICY.store(p as u8, Ordering::Relaxed);
+}
+/// `maxmemory` in bytes; 0: no limit.
+#[inline]
+pub fn maxmemory() -> u64 {
+    MAXMEMORY.load(Ordering::Relaxed)
+}
+pub fn set_maxmemory(n: u64) {
+    MAXMEMORY.store(n, Ordering::Relaxed);
+}
+pub fn samples() -> usize {
+    SAMPLES.load(Ordering::Relaxed) as usize
+}
+pub fn set_samples(n: u32) {
+    SAMPLES.store(n, Ordering::Relaxed);
+}
+pub fn tenacity() -> u32 {
+    TENACITY.load(Ordering::Relaxed)
+}
+pub fn set_tenacity(n: u32) {
+    TENACITY.store(n, Ordering::Relaxed);
+}
+pub fn lfu_log_factor() -> u32 {
+    LFU_LOG_FACTOR.load(Ordering::Relaxed)
+}
+pub fn set_lfu_log_factor(n: u32) {
+    LFU_LOG_FACTOR.store(n, Ordering::Relaxed);
+}
+pub fn lfu_decay_time() -> u32 {
+    LFU_DECAY_TIME.load(Ordering::Relaxed)
+}
+pub fn set_lfu_decay_time(n: u32) {
+    LFU_DECAY_TIME.store(n, Ordering::Relaxed);
+}
+
+/// Moves the clock keys are stamped with to `now_ms` (the server does, ten times a second, as
+/// Redis's cron updates `server.lruclock`).
+pub fn tick(now_ms: u64) {
+    SECONDS.store(now_ms / 1000, Ordering::Relaxed);
+}
+
+fn seconds() -> u64 {
+    match SECONDS.load(Ordering::Relaxed) {
+        // Before the first tick (a unit test's store): read the clock.
+        0 => {
+            let s = crate::util::clock::now_ms() / 1000;
+            SECONDS.store(s, Ordering::Relaxed);
+            s
+        }
+        s => s,
+    }
+}
+
+const CLOCK_MAX: u32 = (1 << 24) - 1;
+/// A new key's counter, as Redis's LFU_INIT_VAL: new keys are not evicted before they had a
+/// chance to be used.
+const LFU_INIT: u32 = 5;
+
+/// Redis's LRU_CLOCK: seconds, 24 bits.
+pub fn lru_clock() -> u32 {
+    (seconds() as u32) & CLOCK_MAX
+}
+
+fn lfu_minutes() -> u32 {
+    ((seconds() / 60) & 0xffff) as u32
+}
+
+/// What a new key's 24 bits start as.
+fn initial() -> u32 {
+    if policy().is_lfu() {
+        (lfu_minutes() << 8) | LFU_INIT
+    } else {
+        lru_clock()
+    }
+}
+
+/// A key for a keyspace map, stamped as just accessed.
+pub fn new_key(key: &[u8]) -> Bytes {
+    let k = Bytes::key_from(key);
+    k.set_clock(initial());
+    k
+}
+
+/// Marks `key` (a map's own key) accessed: Redis's `updateLFU`, or the LRU clock. Storing
+/// only what changed keeps a read-mostly key's cache line clean for the other cores.
+#[inline]
+pub fn touch(key: &Bytes) {
+    let Some(old) = key.clock() else { return };
+    let new = if policy().is_lfu() {
+        let counter = log_incr(decayed(old));
+        (lfu_minutes() << 8) | counter
+    } else {
+        lru_clock()
+    };
+    if new != old {
+        key.set_clock(new);
+    }
+}
+
+/// Redis's LFUDecrAndReturn: the counter, less one per `lfu-decay-time` minutes since it was
+/// last decremented (not stored: the next access stores it).
+fn decayed(bits: u32) -> u32 {
+    let (last, counter) = (bits >> 8, bits & 255);
+    let now = lfu_minutes();
+    let elapsed = if now >= last {
+        now - last
+    } else {
+        65535 - last + now
+    };
+    match lfu_decay_time() {
+        0 => counter,
+        d => counter.saturating_sub(elapsed / d),
+    }
+}
+
+/// Redis's LFULogIncr: the counter grows with probability 1 / ((counter - 5) * factor + 1).
+fn log_incr(counter: u32) -> u32 {
+    if counter >= 255 {
+        return 255;
+    }
+    let base = counter.saturating_sub(LFU_INIT) as f64;
+    let p = 1.0 / (base * lfu_log_factor() as f64 + 1.0);
+    if unit_random() < p {
+        counter + 1
+    } else {
+        counter
+    }
+}
+
+/// OBJECT FREQ: the decayed counter of `key`.
+pub fn frequency(key: &Bytes) -> u32 {
+    key.clock().map_or(0, decayed)
+}
+
+/// OBJECT IDLETIME, in milliseconds (Redis's estimateObjectIdleTime).
+pub fn idle_ms(key: &Bytes) -> u64 {
+    let Some(then) = key.clock() else { return 0 };
+    let now = lru_clock();
+    let secs = if now >= then {
+        now - then
+    } else {
+        now + (CLOCK_MAX - then)
+    };
+    secs as u64 * 1000
+}
+
+thread_local! {
+    static RNG: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A fast per-thread random number (xorshift), good enough for sampling and LFU's coin.
+pub fn random() -> u64 {
+    RNG.with(|r| {
+        let mut x = r.get();
+        if x == 0 {
+            x = crate::util::clock::now_ms() ^ (r as *const _ as u64) | 1;
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        r.set(x);
+        x
+    })
+}
+
+fn unit_random() -> f64 {
+    (random() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The score of a candidate under `policy`: the higher, the better to evict (Redis's `idle`).
+fn score(policy: Policy, key: &Bytes, deadline: Option<u64>) -> u64 {
+    match policy {
+        Policy::VolatileTtl => u64::MAX - deadline.unwrap_or(u64::MAX),
+        p if p.is_lfu() => 255 - frequency(key) as u64,
+        _ => idle_ms(key),
+    }
+}
+
+/// A candidate: its score, database and key.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub score: u64,
+    pub db: usize,
+    pub key: Bytes,
+}
+
+/// Redis's EVPOOL_SIZE.
+const POOL_SIZE: usize = 16;
+
+/// The best candidates seen so far, ascending by score, kept between evictions as Redis's
+/// `EvictionPoolLRU`: each round adds a few samples, and the best of all goes.
+#[derive(Debug, Default)]
+pub struct Pool {
+    entries: Vec<Candidate>,
+}
+
+impl Pool {
+    pub const fn new() -> Self {
+        Pool {
+            entries: Vec::new(),
+        }
+    }
+
+    fn offer(&mut self, c: Candidate) {
+        if self.entries.len() == POOL_SIZE && c.score <= self.entries[0].score {
+            return;
+        }
+        if self
+            .entries
+            .iter()
+            .any(|e| e.db == c.db && e.key.as_slice() == c.key.as_slice())
+        {
+            return;
+        }
+        let at = self.entries.partition_point(|e| e.score < c.score);
+        self.entries.insert(at, c);
+        if self.entries.len() > POOL_SIZE {
+            self.entries.remove(0);
+        }
+    }
+
+    /// The best candidate, taken out of the pool.
+    pub fn pop(&mut self) -> Option<Candidate> {
+        self.entries.pop()
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl Shard {
+    /// Offers `n` random keys of this shard (of database `db`) to `pool`, scored by `policy`
+    /// (volatile policies sample only keys with a deadline, as Redis samples `db->expires`).
+    /// Returns how many it found.
+    pub fn evict_sample(&self, policy: Policy, db: usize, n: usize, pool: &mut Pool) -> usize {
+        let mut found = 0;
+        for _ in 0..n {
+            let r = random();
+            let c = if policy.volatile() {
+                self.expires.sample(r).and_then(|(k, d)| {
+                    let stored = &self.map.find_hashed(super::hash_key(k), k)?.0;
+                    Some((score(policy, stored, Some(*d)), Bytes::from_slice(k)))
+                })
+            } else {
+                let sampled = self.map.sample(r);
+                sampled.map(|(k, _)| (score(policy, k, None), Bytes::from_slice(k)))
+            };
+            let Some((score, key)) = c else { break };
+            found += 1;
+            pool.offer(Candidate { score, db, key });
+        }
+        found
+    }
+
+    /// A random key that `policy` may evict (the random policies).
+    pub fn random_evictable(&self, policy: Policy) -> Option<Bytes> {
+        let r = random();
+        if policy.volatile() {
+            self.expires.sample(r).map(|(k, _)| k.clone())
+        } else {
+            self.map.sample(r).map(|(k, _)| Bytes::from_slice(k))
+        }
+    }
+
+    /// True if `policy` may evict `key` from here (still present, with a deadline if volatile).
+    pub fn evictable(&self, policy: Policy, key: &[u8]) -> bool {
+        if policy.volatile() {
+            self.deadline(key).is_some()
+        } else {
+            self.contains(key)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{hash_key, Value};
+
+    #[test]
+    fn lfu_counter_grows_logarithmically() {
+        let mut c = LFU_INIT;
+        for _ in 0..1000 {
+            c = log_incr(c);
+        }
+        // Redis's table for factor 10: about 10 after 100 hits, 18 after 1000.
+        assert!((10..40).contains(&c), "{c}");
+        assert_eq!(log_incr(255), 255);
+    }
+
+    #[test]
+    fn the_pool_keeps_the_best_candidates() {
+        let mut p = Pool::new();
+        for i in 0..40u64 {
+            p.offer(Candidate {
+                score: (i * 7) % 40,
+                db: 0,
+                key: Bytes::from(format!("k{i}")),
+            });
+        }
+        assert_eq!(p.len(), POOL_SIZE);
+        assert_eq!(p.pop().unwrap().score, 39);
+        assert_eq!(p.pop().unwrap().score, 38);
+    }
+
+    #[test]
+    fn volatile_sampling_sees_only_keys_with_a_deadline() {
+        let mut s = Shard::default();
+        for i in 0..50 {
+            let k = format!("k{i}");
+            s.insert_hashed(hash_key(k.as_bytes()), k.as_bytes(), Value::str(b"v"));
+        }
+        s.expires.insert(Bytes::from("k7"), 10);
+        let mut pool = Pool::new();
+        s.evict_sample(Policy::VolatileTtl, 0, 5, &mut pool);
+        let c = pool.pop().unwrap();
+        assert_eq!(c.key.as_slice(), b"k7");
+        assert!(pool.is_empty());
+    }
+}

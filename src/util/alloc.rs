@@ -1,0 +1,160 @@
+//! The process's memory as eviction sees it (Redis's `zmalloc_used_memory`): a global
+//! allocator that forwards to the system's and counts what each block costs there.
+//!
+//! Each thread adds to a counter of its own and moves it to the shared total once it passes
+//! `BATCH` either way, so an allocation costs a thread-local add, no shared cache line; the
+//! total is off by at most `BATCH` per thread. A block is counted as glibc's malloc carves it
+//! (an 8-byte header, 16-byte granules, 32 bytes at least; large blocks mmapped whole pages),
+//! so the total follows what mallinfo says is in use (`allocator_allocated`).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+pub struct Counting;
+
+static USED: AtomicIsize = AtomicIsize::new(0);
+const BATCH: isize = 32 * 1024;
+/// glibc's default M_MMAP_THRESHOLD: blocks from here on are mmapped.
+const MMAP_FROM: usize = 128 * 1024;
+
+thread_local! {
+    static PENDING: Cell<isize> = const { Cell::new(0) };
+}
+
+/// What a block of `size` bytes costs in glibc's heap.
+#[inline]
+fn cost(size: usize) -> isize {
+    if size >= MMAP_FROM {
+        ((size + 16 + 4095) & !4095) as isize
+    } else {
+        ((size + 8 + 15) & !15).max(32) as isize
+    }
+}
+
+#[inline]
+fn account(delta: isize) {
+    PENDING.with(|p| {
+        let v = p.get() + delta;
+        if !(-BATCH..=BATCH).contains(&v) {
+            USED.fetch_add(v, Ordering::Relaxed);
+            p.set(0);
+        } else {
+            p.set(v);
+        }
+    });
+}
+
+// SAFETY: every call is forwarded to `System` unchanged; only counters are added.
+unsafe impl GlobalAlloc for Counting {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract is passed on.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            account(cost(layout.size()));
+        }
+        p
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as above.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            account(cost(layout.size()));
+        }
+        p
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) };
+        account(-cost(layout.size()));
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as above.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            account(cost(new_size) - cost(layout.size()));
+        }
+        p
+    }
+}
+
+/// Bytes the process holds from the allocator (INFO's `used_memory`).
+#[inline]
+pub fn used() -> u64 {
+    USED.load(Ordering::Relaxed).max(0) as u64
+}
+
+static PEAK: AtomicIsize = AtomicIsize::new(0);
+static STARTUP: AtomicIsize = AtomicIsize::new(0);
+
+/// The most `used` has been when looked at (INFO's `used_memory_peak`; the server looks ten
+/// times a second).
+pub fn peak() -> u64 {
+    PEAK.fetch_max(USED.load(Ordering::Relaxed), Ordering::Relaxed)
+        .max(USED.load(Ordering::Relaxed))
+        .max(0) as u64
+}
+
+/// What the process held once started, before any data (`used_memory_startup`).
+pub fn startup() -> u64 {
+    STARTUP.load(Ordering::Relaxed).max(0) as u64
+}
+
+pub fn mark_startup() {
+    flush();
+    STARTUP.store(USED.load(Ordering::Relaxed), Ordering::Relaxed);
+}
+
+/// Adds this thread's pending count to the total now (a test that reads `used` right after
+/// allocating).
+pub fn flush() {
+    account(0);
+    PENDING.with(|p| {
+        USED.fetch_add(p.replace(0), Ordering::Relaxed);
+    });
+}
+
+/// What glibc itself says is in use (heap chunks in use in every arena, plus mmapped blocks).
+pub fn allocator_allocated() -> u64 {
+    // SAFETY: mallinfo2 only reads the allocator's statistics.
+    let m = unsafe { libc::mallinfo2() };
+    (m.uordblks + m.hblkhd) as u64
+}
+
+/// What glibc holds from the system (arenas plus mmapped blocks), used or free.
+pub fn allocator_active() -> u64 {
+    // SAFETY: as above.
+    let m = unsafe { libc::mallinfo2() };
+    (m.arena + m.hblkhd) as u64
+}
+
+/// Gives free memory back to the system (MEMORY PURGE).
+pub fn purge() {
+    // SAFETY: malloc_trim is safe to call at any time.
+    unsafe { libc::malloc_trim(0) };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_count_follows_allocations() {
+        super::flush();
+        let before = super::used();
+        let blocks: Vec<Vec<u8>> = (0..1000).map(|_| Vec::with_capacity(1000)).collect();
+        super::flush();
+        let grown = super::used() as i64 - before as i64;
+        // 1000 blocks of 1008 bytes each in glibc, give or take other threads' tests.
+        assert!((900_000..1_300_000).contains(&grown), "{grown}");
+        drop(blocks);
+        super::flush();
+        let after = super::used() as i64 - before as i64;
+        assert!(after < 200_000, "{after}");
+    }
+}

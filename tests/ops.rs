@@ -1,0 +1,179 @@
+//! Operating rudis (issue 19): CLIENT REPLY, CLIENT PAUSE across workers, MONITOR's stream
+//! compared with redis-server's, SLOWLOG and commandstats, each against the real binary.
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{both, show, wait_blocked, Raw, Rudis};
+
+/// CLIENT REPLY OFF/SKIP/ON as Redis's own introspection.tcl drives it: the transcript of
+/// what the client reads equals redis-server's.
+#[test]
+fn client_reply_silences_as_redis_does() {
+    both(&[], |port| {
+        let mut c = Raw::connect(port);
+        let mut got = Vec::new();
+        c.send(&["CLIENT", "REPLY", "OFF"]);
+        c.send(&["PING", "pong"]);
+        c.send(&["PING", "pong2"]);
+        got.push(c.cmd(&["CLIENT", "REPLY", "ON"]));
+        got.push(c.cmd(&["PING", "pong3"]));
+        c.send(&["CLIENT", "REPLY", "SKIP"]);
+        c.send(&["PING", "skipped"]);
+        got.push(c.cmd(&["PING", "after"]));
+        c.send(&["CLIENT", "REPLY", "SKIP"]);
+        got.push(c.cmd(&["CLIENT", "REPLY", "ON"]));
+        got.push(c.cmd(&["CLIENT", "REPLY", "MAYBE"]));
+        // Subscribe confirmations and messages are pushes: never silenced.
+        c.send(&["CLIENT", "REPLY", "OFF"]);
+        c.send(&["SUBSCRIBE", "ch"]);
+        got.push(c.read_reply());
+        let mut p = Raw::connect(port);
+        assert_eq!(p.cmd(&["PUBLISH", "ch", "hi"]), b":1\r\n");
+        got.push(c.read_reply());
+        got
+    });
+}
+
+/// CLIENT PAUSE WRITE holds writes from clients on every worker and lets reads through; the
+/// held writes run, in the order they were sent, once UNPAUSE comes.
+#[test]
+fn client_pause_write_holds_writes_and_releases_them_in_order() {
+    let r = Rudis::start(&["--workers", "4"]);
+    let mut admin = Raw::connect(r.port);
+    assert_eq!(admin.cmd(&["SET", "k", "0"]), b"+OK\r\n");
+    assert_eq!(
+        admin.cmd(&["CLIENT", "PAUSE", "60000", "WRITE"]),
+        b"+OK\r\n"
+    );
+    let mut writers: Vec<Raw> = Vec::new();
+    for i in 0..6 {
+        let mut w = Raw::connect(r.port);
+        w.send(&["RPUSH", "order", &i.to_string()]);
+        writers.push(w);
+        wait_blocked(r.port, i + 1);
+    }
+    // Reads pass, from new clients (served by any worker) and from the pausing one.
+    for _ in 0..8 {
+        let mut rd = Raw::connect(r.port);
+        assert_eq!(rd.cmd(&["GET", "k"]), b"$1\r\n0\r\n");
+        assert_eq!(rd.cmd(&["LLEN", "order"]), b":0\r\n");
+    }
+    let list = String::from_utf8(admin.cmd(&["CLIENT", "LIST"])).unwrap();
+    assert_eq!(list.matches("flags=b").count(), 6, "{list}");
+    assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]), b"+OK\r\n");
+    for (i, w) in writers.iter_mut().enumerate() {
+        assert_eq!(w.read_reply(), format!(":{}\r\n", i + 1).into_bytes());
+    }
+    let got = admin.cmd(&["LRANGE", "order", "0", "-1"]);
+    assert_eq!(
+        show(&got),
+        show(b"*6\r\n$1\r\n0\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n$1\r\n5\r\n")
+    );
+}
+
+/// A pause ends by itself at its deadline; PAUSE ALL holds reads too.
+#[test]
+fn client_pause_all_ends_at_its_timeout() {
+    let r = Rudis::start(&[]);
+    let mut admin = Raw::connect(r.port);
+    assert_eq!(admin.cmd(&["CLIENT", "PAUSE", "300"]), b"+OK\r\n");
+    let started = Instant::now();
+    let mut c = Raw::connect(r.port);
+    assert_eq!(c.cmd(&["GET", "x"]), b"$-1\r\n");
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    assert_eq!(
+        Raw::connect(r.port).cmd(&["CLIENT", "PAUSE", "-1"]),
+        b"-ERR timeout is negative\r\n"
+    );
+    assert_eq!(
+        Raw::connect(r.port).cmd(&["CLIENT", "PAUSE", "10", "SOME"]),
+        b"-ERR CLIENT PAUSE mode must be WRITE or ALL\r\n"
+    );
+}
+
+/// The lines of a MONITOR stream with their timestamps and client ports masked.
+fn monitor_lines(port: u16) -> Vec<String> {
+    let mut m = Raw::connect(port);
+    assert_eq!(m.cmd(&["MONITOR"]), b"+OK\r\n");
+    let mut c = Raw::connect(port);
+    let cmds: &[&[&str]] = &[
+        &["SET", "k\"q", "v\n\x01\u{7f}"],
+        &["GET", "k\"q"],
+        &["SELECT", "3"],
+        &["INCR", "n"],
+        &["MULTI"],
+        &["SET", "a", "1"],
+        &["EXEC"],
+        &["EVAL", "return redis.call('get', KEYS[1])", "1", "a"],
+        &["AUTH", "secret"],
+        &["CONFIG", "GET", "maxclients"],
+        &["PING"],
+    ];
+    for cmd in cmds {
+        c.cmd(cmd);
+    }
+    let mut out = Vec::new();
+    for _ in 0..11 {
+        let line = String::from_utf8_lossy(&m.read_reply()).into_owned();
+        // +1700000000.123456 [0 127.0.0.1:PORT] ...
+        let rest = line.split_once(' ').map_or("", |x| x.1).to_string();
+        let masked = match rest.split_once("] ") {
+            Some((who, args)) if who.contains(':') => {
+                format!("{}:*] {args}", who.rsplit_once(':').unwrap().0)
+            }
+            _ => rest.clone(),
+        };
+        assert!(line.starts_with('+'), "{line}");
+        out.push(masked);
+    }
+    out
+}
+
+#[test]
+fn monitor_streams_what_redis_streams() {
+    let real = common::RealRedis::start(&[]);
+    let want = monitor_lines(real.port);
+    let r = Rudis::start(&["--workers", "3"]);
+    let got = monitor_lines(r.port);
+    assert_eq!(got, want);
+}
+
+#[test]
+fn slowlog_and_commandstats_count_what_ran() {
+    let r = Rudis::start(&[]);
+    let mut c = Raw::connect(r.port);
+    c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    c.cmd(&["SLOWLOG", "RESET"]);
+    c.cmd(&["CLIENT", "SETNAME", "me"]);
+    let long = "x".repeat(200);
+    c.cmd(&["SET", "k", &long]);
+    let e = show(&c.cmd(&["SLOWLOG", "GET", "1"]));
+    assert!(
+        e.contains(&format!("{}... (72 more bytes)", "x".repeat(128))),
+        "{e}"
+    );
+    assert!(e.contains("me"), "{e}");
+    assert_eq!(
+        c.cmd(&["SLOWLOG", "GET", "-2"]),
+        b"-ERR count should be greater than or equal to -1\r\n"
+    );
+    c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "-1"]);
+    let n = c.cmd(&["SLOWLOG", "LEN"]);
+    c.cmd(&["SET", "k", "v"]);
+    assert_eq!(c.cmd(&["SLOWLOG", "LEN"]), n);
+    c.cmd(&["CONFIG", "RESETSTAT"]);
+    c.cmd(&["SET", "a", "b"]);
+    c.cmd(&["SET", "a", "b"]);
+    c.cmd(&["LPUSH", "a", "x"]);
+    c.cmd(&["GET"]);
+    let info = String::from_utf8_lossy(&c.cmd(&["INFO", "commandstats"])).into_owned();
+    assert!(info.contains("cmdstat_set:calls=2,"), "{info}");
+    assert!(
+        info.contains("cmdstat_lpush:calls=1,") && info.contains("failed_calls=1"),
+        "{info}"
+    );
+    assert!(info.contains("cmdstat_get:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1"));
+    let lat = String::from_utf8_lossy(&c.cmd(&["INFO", "latencystats"])).into_owned();
+    assert!(lat.contains("latency_percentiles_usec_set:p50="), "{lat}");
+}
