@@ -90,6 +90,10 @@ pub struct Client {
     /// Commands run from a script's redis.call (Redis's CLIENT_SCRIPT): SORT orders a set's
     /// elements then, for the script to see the same everywhere.
     pub in_script: bool,
+    /// The ACL user (None: the AOF loader's and other internal clients, which may do
+    /// everything), and the registry's generation it was read at.
+    pub user: Option<Arc<crate::acl::User>>,
+    pub acl_gen: u64,
     /// CLIENT REPLY: what becomes of the replies (see `Reply`).
     pub reply: Reply,
     /// The last request was held by CLIENT PAUSE (the dispatcher ran nothing): the session
@@ -163,6 +167,8 @@ impl Client {
             subs: Default::default(),
             tracking: Default::default(),
             in_script: false,
+            user: None,
+            acl_gen: 0,
             reply: Reply::On,
             postponed: false,
             pausable: false,

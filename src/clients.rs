@@ -48,6 +48,8 @@ pub struct ClientState {
     pub redir: i64,
     /// CLIENT TRACKING ... NOLOOP: its own writes invalidate nothing for it.
     pub noloop: bool,
+    /// The ACL user it authenticated as (CLIENT LIST's `user=`).
+    pub user: String,
 }
 
 /// Gets a connection's owner to serve it soon: implemented by the server's pool, which knows
@@ -95,8 +97,6 @@ pub struct ClientHandle {
     /// CLIENT NO-EVICT on (`e`), MONITOR (`O`).
     pub no_evict: AtomicBool,
     pub monitor: AtomicBool,
-    /// CLIENT KILL USER/CLIENT LIST's user: who authenticated (`default` until ACLs exist).
-    pub user: &'static str,
 }
 
 /// CLIENT LIST's `qbuf`, `qbuf-free`, `argv-mem`, `multi-mem`, `rbs`, `rbp`, `obl`,
@@ -145,6 +145,7 @@ impl ClientHandle {
                 name: Vec::new(),
                 db: 0,
                 last_cmd: "NULL",
+                user: "default".into(),
                 last_active: now,
                 lib_name: Vec::new(),
                 lib_ver: Vec::new(),
@@ -167,7 +168,6 @@ impl ClientHandle {
             io: IoFigures::default(),
             no_evict: AtomicBool::new(false),
             monitor: AtomicBool::new(false),
-            user: "default",
         }
     }
 
@@ -352,7 +352,7 @@ impl ClientHandle {
             get(&io.tot_mem),
             if pending > 0 { "rw" } else { "r" },
             st.last_cmd,
-            self.user,
+            st.user,
             st.redir,
             st.resp,
             String::from_utf8_lossy(&st.lib_name),
@@ -386,6 +386,15 @@ impl Clients {
 
     pub fn get(&self, id: u64) -> Option<Arc<ClientHandle>> {
         self.map.lock().get(&id).cloned()
+    }
+
+    /// Closes the connections authenticated as ACL user `name` (deleted or disabled).
+    pub fn kill_user(&self, name: &str) {
+        for h in self.all() {
+            if h.state.lock().user == name {
+                h.kill();
+            }
+        }
     }
 
     /// A snapshot, in id order.

@@ -637,6 +637,11 @@ impl Parsed {
 pub struct Secret(String);
 
 impl Secret {
+    /// The password itself, for the default ACL user's hash.
+    pub fn expose(&self) -> String {
+        self.0.clone()
+    }
+
     pub fn is_set(&self) -> bool {
         !self.0.is_empty()
     }

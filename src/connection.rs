@@ -84,7 +84,7 @@ impl Policy {
         Policy {
             query_limit: c.client_query_buffer_limit.try_into().unwrap_or(usize::MAX),
             output: c.client_output_buffer_limit[output_class(pubsub)],
-            password: c.requirepass.is_set(),
+            password: shared.acl.requires_auth(),
         }
     }
 
@@ -146,7 +146,7 @@ impl Session {
     pub fn open(shared: &Shared, mut stream: TcpStream) -> Option<Session> {
         let (password, protected) = {
             let c = shared.config.read();
-            (c.requirepass.is_set(), c.protected_mode)
+            (shared.acl.requires_auth(), c.protected_mode)
         };
         if protected && !password && !crate::util::net::is_local(stream.peer_addr().ok()) {
             log::debug!(
@@ -164,6 +164,8 @@ impl Session {
         }
         let mut client = Client::new(Some(&stream));
         client.authenticated = !password;
+        client.user = Some(shared.acl.default_user());
+        client.acl_gen = shared.acl.generation();
         log::debug!("client {} connected from {:?}", client.id, client.addr);
         shared.stats.connected_clients.fetch_add(1, Relaxed);
         shared.stats.total_connections.fetch_add(1, Relaxed);

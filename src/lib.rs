@@ -1,5 +1,6 @@
 //! rudis: a Redis-compatible key-value server on threads and `std::net`.
 
+pub mod acl;
 pub mod aof;
 pub mod blocking;
 pub mod client;

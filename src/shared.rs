@@ -53,6 +53,7 @@ pub struct Shared {
     pub tracking: crate::notify::tracking::Tracking,
     /// The script cache, the function libraries, the scripts running long.
     pub scripts: Scripts,
+    pub acl: crate::acl::Acl,
     /// Statistics, slow log, latency monitor, MONITOR, CLIENT PAUSE (see `ops`).
     pub ops: crate::ops::Ops,
     pub started: Instant,
@@ -63,6 +64,8 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(config: Config, aof: Option<Aof>) -> Self {
+        let acl = crate::acl::Acl::default();
+        acl.set_default_password(&config.requirepass.expose());
         Shared {
             store: Store::new(config.databases),
             config: RwLock::new(config),
@@ -74,6 +77,7 @@ impl Shared {
             pubsub: Default::default(),
             tracking: Default::default(),
             scripts: Scripts::default(),
+            acl,
             ops: Default::default(),
             started: Instant::now(),
             loading: AtomicBool::new(false),
@@ -156,7 +160,7 @@ impl Shared {
 
     /// True while a password is configured: clients must AUTH before other commands.
     pub fn requires_auth(&self) -> bool {
-        self.config.read().requirepass.is_set()
+        self.acl.requires_auth()
     }
 
     /// Removes `key` from `db` if it has expired, logging its DEL: what a read that found it

@@ -281,7 +281,8 @@ scripts!(
     zsets,
     maxmemory,
     ops,
-    streams
+    streams,
+    acl
 );
 
 /// A script word holding exactly `b`, whatever its bytes.

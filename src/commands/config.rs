@@ -103,6 +103,15 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                 }
             }
             apply(ctx.shared, &config);
+            if pairs
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("requirepass"))
+            {
+                // As Redis: requirepass is the default user's one password.
+                ctx.shared
+                    .acl
+                    .set_default_password(&config.requirepass.expose());
+            }
             drop(config);
             // A lowered maxmemory evicts now, as Redis's does; unless this runs inside EXEC
             // with shards held (eviction takes its own locks): the next command evicts then.

@@ -51,35 +51,45 @@ pub static COMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-/// AUTH [username] password, and HELLO's AUTH option. rudis has one user, `default`, whose
-/// password is `requirepass`.
+/// AUTH [username] password, and HELLO's AUTH option: the user's password (SHA-256
+/// compared), as Redis's ACLAuthenticateUser; a failure is logged in ACL LOG.
 pub fn authenticate(
     shared: &Shared,
     client: &mut Client,
+    command: &[u8],
     user: Option<&[u8]>,
     password: &[u8],
 ) -> Result<(), CommandError> {
-    let config = shared.config.read();
-    let ok = match user {
-        None if !config.requirepass.is_set() => {
-            return Err(CommandError::Err(
-                "AUTH <password> called without any password configured for the default \
-                 user. Are you sure your configuration is correct?"
-                    .into(),
-            ))
-        }
-        // The default user without a password accepts any.
-        Some(b"default") if !config.requirepass.is_set() => true,
-        Some(b"default") | None => config.requirepass.matches(password),
-        Some(_) => false,
-    };
-    drop(config);
-    if !ok {
+    if user.is_none() && shared.acl.default_user().nopass {
+        return Err(CommandError::Err(
+            "AUTH <password> called without any password configured for the default \
+             user. Are you sure your configuration is correct?"
+                .into(),
+        ));
+    }
+    let name = user.unwrap_or(b"default");
+    let Some(u) = shared.acl.authenticate(name, password) else {
         log::debug!("client {} gave a wrong password", client.id);
+        let context = if client.multi.is_some() {
+            super::acl::Context::Multi
+        } else {
+            super::acl::Context::Toplevel
+        };
+        super::acl::log_denial(
+            shared,
+            client,
+            crate::acl::Denied::Auth,
+            context,
+            String::from_utf8_lossy(command).into_owned(),
+            Some(&String::from_utf8_lossy(name)),
+        );
         return Err(CommandError::Coded(
             "WRONGPASS invalid username-password pair or user is disabled.".into(),
         ));
-    }
+    };
+    client.handle.state.lock().user = u.name.clone();
+    client.user = Some(u);
+    client.acl_gen = shared.acl.generation();
     client.authenticated = true;
     Ok(())
 }
@@ -90,7 +100,7 @@ fn auth(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         [_, user, password] => (Some(*user), *password),
         _ => return Err(CommandError::Syntax),
     };
-    authenticate(ctx.shared, ctx.client, user, password)?;
+    authenticate(ctx.shared, ctx.client, argv[0], user, password)?;
     ctx.out.ok();
     Ok(())
 }
@@ -157,7 +167,13 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     while i < argv.len() {
         let more = argv.len() - 1 - i;
         if argv[i].eq_ignore_ascii_case(b"auth") && more >= 2 {
-            authenticate(ctx.shared, ctx.client, Some(argv[i + 1]), argv[i + 2])?;
+            authenticate(
+                ctx.shared,
+                ctx.client,
+                argv[0],
+                Some(argv[i + 1]),
+                argv[i + 2],
+            )?;
             i += 3;
         } else if argv[i].eq_ignore_ascii_case(b"setname") && more >= 1 {
             super::client::set_name(ctx, argv[i + 1])?;
@@ -220,6 +236,8 @@ fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     }
     super::tracking::off(ctx);
     ctx.client.authenticated = !ctx.shared.requires_auth();
+    ctx.client.user = Some(ctx.shared.acl.default_user());
+    ctx.client.handle.state.lock().user = "default".into();
     ctx.client.handle.state.lock().name.clear();
     set_protocol(ctx, 2);
     ctx.out.simple("RESET");

@@ -135,6 +135,15 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
         return reject(shared, client, out, Some(spec), CommandError::NoAuth);
     }
     client.handle.touch(client.db, full_name(spec, argv));
+    let context = if client.multi.is_some() {
+        super::acl::Context::Multi
+    } else {
+        super::acl::Context::Toplevel
+    };
+    if let Err(denied) = super::acl::check(shared, client, spec, argv, context) {
+        let err = super::acl::denied_error(denied, spec, argv);
+        return reject(shared, client, out, Some(spec), err);
+    }
     if client.subs.active() && !out.has_push() && !spec.has(flags::PUBSUB_CONTEXT) {
         let err = CommandError::Err(format!(
             "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET \

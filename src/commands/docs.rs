@@ -154,6 +154,40 @@ pub fn acl_categories(name: &str) -> Vec<String> {
         .collect()
 }
 
+/// For ACL key permissions: each key spec of `name` that starts at a fixed argv index, as
+/// (index, reads the key, writes it), from Redis's key spec flags (ACCESS reads; INSERT,
+/// DELETE and UPDATE write).
+pub fn key_spec_flags(name: &str) -> Vec<(usize, bool, bool)> {
+    let Some(specs) = info_index().get(name).and_then(|f| f.get(8)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for spec in elements(specs) {
+        let Frame::Map(m) = spec else { continue };
+        let flags: Vec<String> = map_get(m, "flags")
+            .map(|f| elements(f).iter().filter_map(text).collect())
+            .unwrap_or_default();
+        let has = |f: &str| flags.iter().any(|x| x == f);
+        let index = match map_get(m, "begin_search") {
+            Some(Frame::Map(b)) => match map_get(b, "spec") {
+                Some(Frame::Map(s)) => match map_get(s, "index") {
+                    Some(Frame::Integer(i)) => *i as usize,
+                    _ => continue,
+                },
+                _ => continue,
+            },
+            _ => continue,
+        };
+        out.push((
+            index,
+            has("access"),
+            has("insert") || has("delete") || has("update"),
+        ));
+    }
+    out.sort_by_key(|k| k.0);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

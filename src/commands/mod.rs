@@ -15,6 +15,7 @@ pub mod dispatch;
 pub mod error;
 pub mod table;
 
+pub mod acl;
 pub mod bitmap;
 pub mod client;
 pub mod config;

@@ -83,7 +83,13 @@ struct Options<'a> {
     get: Vec<&'a [u8]>,
 }
 
-fn parse<'a>(argv: &[&'a [u8]], readonly: bool) -> Result<Options<'a>, CommandError> {
+/// `full_keys`: the user may read every key (Redis's ACLUserCheckCmdWithUnrestrictedKeyAccess);
+/// BY and GET patterns are refused otherwise, as they reach keys no check saw.
+fn parse<'a>(
+    argv: &[&'a [u8]],
+    readonly: bool,
+    full_keys: bool,
+) -> Result<Options<'a>, CommandError> {
     let mut o = Options {
         desc: false,
         alpha: false,
@@ -111,10 +117,20 @@ fn parse<'a>(argv: &[&'a [u8]], readonly: bool) -> Result<Options<'a>, CommandEr
             j += 1;
         } else if a.eq_ignore_ascii_case(b"by") && left >= 1 {
             o.by = Some(argv[j + 1]);
+            if argv[j + 1].contains(&b'*') && !full_keys {
+                return Err(CommandError::Err(
+                    "BY option of SORT denied due to insufficient ACL permissions.".into(),
+                ));
+            }
             // Never unset: after `BY nosort`, a later BY pattern still does not sort.
             o.dontsort |= !argv[j + 1].contains(&b'*');
             j += 1;
         } else if a.eq_ignore_ascii_case(b"get") && left >= 1 {
+            if !full_keys {
+                return Err(CommandError::Err(
+                    "GET option of SORT denied due to insufficient ACL permissions.".into(),
+                ));
+            }
             o.get.push(argv[j + 1]);
             j += 1;
         } else {
@@ -260,7 +276,11 @@ enum Weight<'v> {
 }
 
 fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) -> Result<(), CommandError> {
-    let mut o = parse(argv, readonly)?;
+    let full_keys = match (&ctx.client.user, super::table::lookup(argv[0])) {
+        (Some(u), Some(spec)) if !u.unrestricted => u.reads_every_key(spec, argv),
+        _ => true,
+    };
+    let mut o = parse(argv, readonly, full_keys)?;
     let (mut elems, is_set) = match ctx.ks.get(argv[1]) {
         None => (Vec::new(), false),
         Some(v) => (elements(v)?, matches!(v, Value::Set(_))),

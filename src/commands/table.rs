@@ -4,15 +4,16 @@ use std::sync::OnceLock;
 
 use super::spec::CommandSpec;
 use super::{
-    bitmap, client, config, connection, debug, dump, expire, geo, hash, hll, info, introspection,
-    keys, list, list_blocking, memory, object, persistence, pubsub, script, server, set, sort,
-    stream, string, transaction, zset,
+    acl, bitmap, client, config, connection, debug, dump, expire, geo, hash, hll, info,
+    introspection, keys, list, list_blocking, memory, object, persistence, pubsub, script, server,
+    set, sort, stream, string, transaction, zset,
 };
 
 /// Every command, from each module's own list.
 pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
     [
         connection::COMMANDS,
+        acl::COMMANDS,
         client::COMMANDS,
         config::COMMANDS,
         info::COMMANDS,
@@ -249,8 +250,8 @@ mod tests {
         assert_eq!(
             containers,
             [
-                "client", "config", "object", "memory", "command", "slowlog", "latency", "pubsub",
-                "script", "function"
+                "acl", "client", "config", "object", "memory", "command", "slowlog", "latency",
+                "pubsub", "script", "function"
             ]
         );
     }

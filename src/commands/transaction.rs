@@ -216,7 +216,16 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     ctx.effects = Some(Effects::new(ctx.client.db));
     for (q, planned) in multi.queue.iter().zip(plans) {
         let argv = q.args();
-        if let Err(e) = planned.and_then(|()| call(ctx, q.spec, &argv)) {
+        // Checked again: the rules may have changed since the command was queued.
+        let allowed = super::acl::check(
+            ctx.shared,
+            ctx.client,
+            q.spec,
+            &argv,
+            super::acl::Context::Multi,
+        )
+        .map_err(super::acl::exec_denied_error);
+        if let Err(e) = allowed.and(planned).and_then(|()| call(ctx, q.spec, &argv)) {
             let msg = e.to_string();
             ctx.out.error(&msg);
             ctx.shared.stats.error_reply(&msg);

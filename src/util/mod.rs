@@ -6,4 +6,5 @@ pub mod glob;
 pub mod ldouble;
 pub mod net;
 pub mod sha1;
+pub mod sha256;
 pub mod strtod;

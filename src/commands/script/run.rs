@@ -291,6 +291,15 @@ impl Host for Run<'_, '_, '_> {
         {
             return Err("This Redis command is not allowed from script".into());
         }
+        if let Err(denied) = crate::commands::acl::check(
+            self.ctx.shared,
+            self.ctx.client,
+            spec,
+            argv,
+            crate::commands::acl::Context::Lua,
+        ) {
+            return Err(crate::commands::acl::script_denied_error(denied));
+        }
         let write = spec.is_write();
         if write && self.read_only {
             return Err("Write commands are not allowed from read-only scripts.".into());
