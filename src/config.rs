@@ -1960,11 +1960,11 @@ mod tests {
         assert!(c.ignored_given.is_empty());
         // (Not an encoding limit that rudis applies: those are process-wide, and other tests
         // in this process build hashes.)
-        c.load_text("tcp-keepalive 60\nslowlog-max-len 100\nhz 10\nhz 20\n")
+        c.load_text("tcp-keepalive 60\nactiverehashing no\nhz 10\nhz 20\n")
             .unwrap();
-        assert_eq!(c.ignored_given, ["slowlog-max-len", "hz"]);
-        assert_eq!(c.get("slowlog-max-len").unwrap(), "100");
-        assert_eq!(c.get("SLOWLOG-MAX-LEN").unwrap(), "100");
+        assert_eq!(c.ignored_given, ["activerehashing", "hz"]);
+        assert_eq!(c.get("activerehashing").unwrap(), "no");
+        assert_eq!(c.get("ACTIVEREHASHING").unwrap(), "no");
         assert_eq!(c.get("hz").unwrap(), "20");
         assert_eq!(c.get("tcp-keepalive").unwrap(), "60");
     }

@@ -114,7 +114,8 @@ fn password_set_at_run_time_applies_to_new_connections() {
     });
     let mut old = Raw::connect(port);
     assert_eq!(old.cmd(&["PING"]), b"+PONG\r\n");
-    shared.config.write().set("requirepass", "pw").unwrap();
+    // Through CONFIG SET, which also makes it the default user's password (ACL).
+    assert_eq!(old.cmd(&["CONFIG", "SET", "requirepass", "pw"]), b"+OK\r\n");
     assert_eq!(shared.config.read().get("requirepass").unwrap(), "pw");
     assert_eq!(old.cmd(&["PING"]), b"+PONG\r\n");
     let mut new = Raw::connect(port);
@@ -122,7 +123,7 @@ fn password_set_at_run_time_applies_to_new_connections() {
     assert_eq!(new.cmd(&["AUTH", "default", "pw"]), b"+OK\r\n");
     assert_eq!(new.cmd(&["PING"]), b"+PONG\r\n");
     let mut third = Raw::connect(port);
-    shared.config.write().set("requirepass", "").unwrap();
+    assert_eq!(old.cmd(&["CONFIG", "SET", "requirepass", ""]), b"+OK\r\n");
     assert_eq!(third.cmd(&["PING"]), b"+PONG\r\n");
     assert!(third
         .cmd(&["AUTH", "pw"])

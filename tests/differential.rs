@@ -144,7 +144,7 @@ fn run_in(name: &str, text: &str, protocol: u8) -> Vec<String> {
         &[]
     };
     let redis = RealRedis::start(debug);
-    let rudis = Rudis::start(&[&["--appendonly", "no"], debug].concat());
+    let rudis = Rudis::start(&[&["--appendonly", "no", "--save", ""], debug].concat());
     let hello = ["HELLO".to_string(), protocol.to_string()];
     let connect = || {
         let (mut a, mut b) = (redis.raw(), rudis.raw());

@@ -137,7 +137,11 @@ fn a_lowered_limit_evicts_at_once_and_lru_removes_the_idle_keys() {
     let evicted = info_field(&mut c, "stats", "evicted_keys") as usize;
     assert!(evicted > 800, "{evicted}");
     assert!(hot >= n * 95 / 100, "hot {hot} cold {cold}");
-    assert_eq!(hot + cold, 2 * n - evicted);
+    // Within a few: evictions counted on other threads reach the total late (see above).
+    assert!(
+        (hot + cold).abs_diff(2 * n - evicted) <= 32,
+        "hot {hot} cold {cold} evicted {evicted}"
+    );
     // Writes go on, each evicting what it needs.
     fill(&mut c, "new", 500, &[]);
     assert!(used(&mut c) <= limit + 64 * 1024);

@@ -251,7 +251,7 @@ mod tests {
             containers,
             [
                 "acl", "client", "config", "object", "memory", "command", "slowlog", "latency",
-                "pubsub", "script", "function"
+                "pubsub", "script", "function", "xgroup", "xinfo"
             ]
         );
     }
