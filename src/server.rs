@@ -196,6 +196,7 @@ pub fn serve_all(
     listeners: Vec<TcpListener>,
     workers: usize,
 ) -> Result<(), ServerError> {
+    crate::util::clock::calibrate();
     let busy_poll = Duration::from_micros(shared.config.read().busy_poll_us);
     let pool = Pool::new(shared.clone(), busy_poll).map_err(ServerError::Thread)?;
     pool.start(workers).map_err(ServerError::Thread)?;

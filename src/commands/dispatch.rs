@@ -1,7 +1,6 @@
 //! The dispatcher: a request's gates, in Redis's order (`processCommand`), then its locks,
 //! its handler and its AOF record. Every gate asks the spec's flags, never a command's name.
 
-use std::time::Instant;
 
 use smallvec::SmallVec;
 
@@ -365,9 +364,9 @@ pub(crate) fn call_in_script(
     let reply_start = ctx.out.len();
     let ops = &ctx.shared.ops;
     ops.before_call(ctx.shared, ctx.client, spec, argv);
-    let started = Instant::now();
+    let started = crate::util::clock::ticks();
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (spec.handler)(ctx, argv)));
-    let usec = started.elapsed().as_micros() as u64;
+    let usec = crate::util::clock::ticks_to_us(crate::util::clock::ticks().wrapping_sub(started));
     let failed = !matches!(ran, Ok(Ok(())));
     ops.after_call(ctx.shared, ctx.client, spec, argv, usec, failed);
     match ran {
