@@ -1,7 +1,6 @@
 //! The dispatcher: a request's gates, in Redis's order (`processCommand`), then its locks,
 //! its handler and its AOF record. Every gate asks the spec's flags, never a command's name.
 
-
 use smallvec::SmallVec;
 
 use super::ctx::{Ctx, KnownKeys};
