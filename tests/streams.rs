@@ -262,3 +262,36 @@ fn redis_loads_the_rewritten_aof_to_the_same_streams_and_groups() {
     );
     assert_eq!(show(&theirs.cmd(&["XINFO", "STREAM", "e"])), empty);
 }
+
+/// FLUSHALL tells a blocked group reader its stream is gone, as Redis does; a blocked pop on
+/// the flushed database keeps waiting and is served by the next push.
+#[test]
+fn a_flush_tells_blocked_group_readers_their_stream_is_gone() {
+    both(&["--appendonly", "no"], |port| {
+        let mut c = Raw::connect(port);
+        c.cmd(&["XADD", "s", "1-0", "f", "v"]);
+        c.cmd(&["XGROUP", "CREATE", "s", "g", "$"]);
+        let mut w = blocked_clients(
+            port,
+            &[
+                &[
+                    "XREADGROUP",
+                    "GROUP",
+                    "g",
+                    "a",
+                    "BLOCK",
+                    "0",
+                    "STREAMS",
+                    "s",
+                    ">",
+                ],
+                &["BLPOP", "l", "0"],
+            ],
+        );
+        let mut t = vec![c.cmd(&["FLUSHALL"])];
+        t.push(w[0].read_reply());
+        t.push(c.cmd(&["RPUSH", "l", "x"]));
+        t.push(w[1].read_reply());
+        t
+    });
+}

@@ -490,6 +490,9 @@ fn flush_flags(ctx: &Ctx, argv: &[&[u8]]) -> Result<bool, CommandError> {
 /// Empties database `db` (every shard of it must be locked); returns how many keys it held.
 fn empty_db(ctx: &mut Ctx, db: usize, lazy: bool) -> u64 {
     ctx.shared.watches.touch_db(db, |k| in_map(ctx, db, k));
+    // Its waiters look again: a blocked XREADGROUP learns its stream is gone (Redis's
+    // "no longer exists"), a pop keeps waiting.
+    ctx.shared.blocking.signal_db(db, |_| true);
     let mut removed = 0;
     for shard in 0..SHARDS as u32 {
         let s = ctx.ks.locked.shard_mut(ShardId {
