@@ -7,6 +7,19 @@ mod common;
 use aofutil::{check_aof, redis_loading, wait_log};
 use common::{blocked_clients, both, show, Raw, Rudis};
 
+/// Consumer `a` of group `g` waiting for new entries of `s`.
+const READ_AS_A: &[&str] = &[
+    "XREADGROUP",
+    "GROUP",
+    "g",
+    "a",
+    "BLOCK",
+    "0",
+    "STREAMS",
+    "s",
+    ">",
+];
+
 #[test]
 fn blocked_readers_wake_in_order_as_redis() {
     both(&["--appendonly", "no"], |port| {
@@ -17,17 +30,7 @@ fn blocked_readers_wake_in_order_as_redis() {
             &[
                 &["XREAD", "BLOCK", "0", "STREAMS", "s", "100-0"],
                 &["XREAD", "BLOCK", "0", "STREAMS", "s", "$"],
-                &[
-                    "XREADGROUP",
-                    "GROUP",
-                    "g",
-                    "a",
-                    "BLOCK",
-                    "0",
-                    "STREAMS",
-                    "s",
-                    ">",
-                ],
+                READ_AS_A,
                 &[
                     "XREADGROUP",
                     "GROUP",
@@ -271,23 +274,7 @@ fn a_flush_tells_blocked_group_readers_their_stream_is_gone() {
         let mut c = Raw::connect(port);
         c.cmd(&["XADD", "s", "1-0", "f", "v"]);
         c.cmd(&["XGROUP", "CREATE", "s", "g", "$"]);
-        let mut w = blocked_clients(
-            port,
-            &[
-                &[
-                    "XREADGROUP",
-                    "GROUP",
-                    "g",
-                    "a",
-                    "BLOCK",
-                    "0",
-                    "STREAMS",
-                    "s",
-                    ">",
-                ],
-                &["BLPOP", "l", "0"],
-            ],
-        );
+        let mut w = blocked_clients(port, &[READ_AS_A, &["BLPOP", "l", "0"]]);
         let mut t = vec![c.cmd(&["FLUSHALL"])];
         t.push(w[0].read_reply());
         t.push(c.cmd(&["RPUSH", "l", "x"]));
