@@ -30,7 +30,7 @@ use parking_lot::Mutex;
 
 use super::{Aof, Msg};
 use crate::resp::reply::{encode_command, format_double};
-use crate::store::{value, Locked, Shard, ShardId, Store, Value, SHARDS};
+use crate::store::{value, DumpMarks, Locked, Shard, ShardId, Store, Value};
 use crate::util::clock::now_ms;
 
 /// Fields per HSET in the dump (Redis's AOF_REWRITE_ITEMS_PER_CMD).
@@ -48,7 +48,7 @@ struct Run {
     gen: u64,
     /// Per shard (db * SHARDS + shard). Read and written only under that shard's lock, which
     /// orders them.
-    dumped: Box<[AtomicBool]>,
+    dumped: DumpMarks,
     out: Mutex<Dump>,
 }
 
@@ -61,17 +61,13 @@ struct Dump {
 }
 
 impl Run {
-    fn index(id: ShardId) -> usize {
-        id.db as usize * SHARDS + id.shard as usize
-    }
-
     fn is_dumped(&self, id: ShardId) -> bool {
-        self.dumped[Self::index(id)].load(Ordering::Relaxed)
+        self.dumped.is_dumped(id)
     }
 
     /// Writes the keys of `shard` (locked by the caller) to the dump and marks it dumped.
     fn dump_shard(&self, id: ShardId, shard: &Shard) {
-        self.dumped[Self::index(id)].store(true, Ordering::Relaxed);
+        self.dumped.mark(id);
         if shard.map.is_empty() {
             return;
         }
@@ -311,16 +307,10 @@ impl Rewrite {
                 return;
             }
         };
-        for (db, d) in store.dbs.iter().enumerate() {
-            for (shard, lock) in d.shards.iter().enumerate() {
-                let id = ShardId {
-                    db: db as u32,
-                    shard: shard as u32,
-                };
-                let g = lock.read();
-                if !run.is_dumped(id) {
-                    run.dump_shard(id, &g);
-                }
+        for (id, lock) in store.shard_locks() {
+            let g = lock.read();
+            if !run.is_dumped(id) {
+                run.dump_shard(id, &g);
             }
         }
         // Done goes first: a record made after it is written to the new file anyway, and one
@@ -360,7 +350,7 @@ impl Rewrite {
         file.write_all(&prelude()).map_err(|e| (gen, e))?;
         let run = Arc::new(Run {
             gen,
-            dumped: (0..dbs * SHARDS).map(|_| AtomicBool::new(false)).collect(),
+            dumped: DumpMarks::new(dbs),
             out: Mutex::new(Dump {
                 w: BufWriter::with_capacity(1 << 20, file),
                 selected: None,

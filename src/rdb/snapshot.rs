@@ -26,12 +26,12 @@ use parking_lot::Mutex;
 use super::file::{self, Options, Out};
 use super::opcode;
 use super::write::Encoder;
-use crate::store::{value, Locked, Shard, ShardId, Store, SHARDS};
+use crate::store::{value, DumpMarks, Locked, Shard, ShardId, Store};
 use crate::util::clock::now_ms;
 
 struct Run {
     /// Per shard (db * SHARDS + shard); read and written under that shard's lock.
-    dumped: Box<[AtomicBool]>,
+    dumped: DumpMarks,
     /// Taken out when the walk is done (a writer may still hold the run a moment, having
     /// found every one of its shards dumped).
     out: Mutex<Option<Sink>>,
@@ -69,17 +69,13 @@ impl Sink {
 }
 
 impl Run {
-    fn index(id: ShardId) -> usize {
-        id.db as usize * SHARDS + id.shard as usize
-    }
-
     fn is_dumped(&self, id: ShardId) -> bool {
-        self.dumped[Self::index(id)].load(Ordering::Relaxed)
+        self.dumped.is_dumped(id)
     }
 
     /// Writes `shard` (locked by the caller) and marks it dumped.
     fn dump_shard(&self, id: ShardId, shard: &Shard) {
-        self.dumped[Self::index(id)].store(true, Ordering::Relaxed);
+        self.dumped.mark(id);
         if shard.map.is_empty() {
             return;
         }
@@ -281,9 +277,7 @@ impl Snapshots {
             return Err(e);
         }
         let run = Arc::new(Run {
-            dumped: (0..store.dbs.len() * SHARDS)
-                .map(|_| AtomicBool::new(false))
-                .collect(),
+            dumped: DumpMarks::new(store.dbs.len()),
             out: Mutex::new(Some(Sink {
                 out,
                 db: None,
@@ -298,20 +292,14 @@ impl Snapshots {
         // The instant: writes that lock after this see the run.
         self.active.store(true, Ordering::SeqCst);
         self.status.dirty_at_save.store(dirty, Ordering::Relaxed);
-        for (db, d) in store.dbs.iter().enumerate() {
-            for (shard, lock) in d.shards.iter().enumerate() {
-                let id = ShardId {
-                    db: db as u32,
-                    shard: shard as u32,
-                };
-                // A caller holding every shard (SHUTDOWN) is the only writer: no lock to take.
-                match held {
-                    Some(all) => run.dump_shard(id, all.shard(id)),
-                    None => {
-                        let g = lock.read();
-                        if !run.is_dumped(id) {
-                            run.dump_shard(id, &g);
-                        }
+        for (id, lock) in store.shard_locks() {
+            // A caller holding every shard (SHUTDOWN) is the only writer: no lock to take.
+            match held {
+                Some(all) => run.dump_shard(id, all.shard(id)),
+                None => {
+                    let g = lock.read();
+                    if !run.is_dumped(id) {
+                        run.dump_shard(id, &g);
                     }
                 }
             }

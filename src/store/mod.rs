@@ -247,6 +247,29 @@ pub fn shard_of(key: &[u8]) -> usize {
     shard_of_hash(hash_key(key))
 }
 
+/// Which shards a shard-by-shard dump (the AOF rewrite, an RDB snapshot) has written. A shard
+/// is marked under its lock, so a writer holding that lock reads a settled answer.
+pub struct DumpMarks(Box<[std::sync::atomic::AtomicBool]>);
+
+impl DumpMarks {
+    pub fn new(dbs: usize) -> Self {
+        DumpMarks((0..dbs * SHARDS).map(|_| Default::default()).collect())
+    }
+
+    fn at(&self, id: ShardId) -> &std::sync::atomic::AtomicBool {
+        &self.0[id.db as usize * SHARDS + id.shard as usize]
+    }
+
+    pub fn is_dumped(&self, id: ShardId) -> bool {
+        self.at(id).load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn mark(&self, id: ShardId) {
+        self.at(id)
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// The shards a command locks: most name one or two.
 pub type ShardIds = SmallVec<[ShardId; 4]>;
 
@@ -409,6 +432,19 @@ impl Store {
         Store {
             dbs: (0..databases).map(|_| Db::new()).collect(),
         }
+    }
+
+    /// Every shard of every database, in order, with its lock (a dump's walk).
+    pub fn shard_locks(&self) -> impl Iterator<Item = (ShardId, &RwLock<Shard>)> {
+        self.dbs.iter().enumerate().flat_map(|(db, d)| {
+            d.shards.iter().enumerate().map(move |(shard, lock)| {
+                let id = ShardId {
+                    db: db as u32,
+                    shard: shard as u32,
+                };
+                (id, lock)
+            })
+        })
     }
 
     fn guard(&self, id: ShardId, write: bool) -> Guard<'_> {
