@@ -626,6 +626,15 @@ fn nogroup(key: &[u8], group: &[u8], tail: &str) -> CommandError {
     ))
 }
 
+/// XGROUP's and XINFO's error for a group the stream lacks.
+fn no_such_group(key: &[u8], group: &[u8]) -> CommandError {
+    CommandError::Coded(format!(
+        "NOGROUP No such consumer group '{}' for key name '{}'",
+        s(group),
+        s(key)
+    ))
+}
+
 /// XREAD / XREADGROUP's parsed arguments.
 struct ReadArgs<'a> {
     block_ms: Option<i64>,
@@ -1021,11 +1030,7 @@ fn xgroup(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         if !st.groups.contains_key(group)
             && matches!(&sub[..], b"setid" | b"createconsumer" | b"delconsumer")
         {
-            return Err(CommandError::Coded(format!(
-                "NOGROUP No such consumer group '{}' for key name '{}'",
-                s(group),
-                s(key)
-            )));
+            return Err(no_such_group(key, group));
         }
     }
     let now = ctx.now_ms() as i64;
@@ -1453,11 +1458,7 @@ fn xinfo(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     match &sub[..] {
         b"consumers" if argv.len() == 4 => {
             let Some(g) = st.groups.get(argv[3]) else {
-                return Err(CommandError::Coded(format!(
-                    "NOGROUP No such consumer group '{}' for key name '{}'",
-                    s(argv[3]),
-                    s(key)
-                )));
+                return Err(no_such_group(key, argv[3]));
             };
             out.array(g.consumers.len());
             for (name, c) in &g.consumers {
