@@ -51,10 +51,15 @@ fn get_hll<'a>(ctx: &'a Ctx, key: &[u8]) -> Result<Option<&'a [u8]>, CommandErro
 }
 
 /// As Redis's dbUnshareStringValue, which every HLL command but a many-key PFCOUNT runs on the
-/// key it finds: the string is `raw` from then on (OBJECT ENCODING), changed or not.
-fn unshare(ctx: &mut Ctx, key: &[u8]) {
-    if let Some(Value::Str(s)) = ctx.ks.get_mut_unsignalled(key) {
-        s.set_raw();
+/// key it finds: the string is `raw` from then on (OBJECT ENCODING), changed or not. The HLL
+/// at `key` (checked to be one by the caller), not counted as modified for WATCH.
+fn unshare<'a>(ctx: &'a mut Ctx, key: &[u8]) -> &'a mut Str {
+    match ctx.ks.get_mut_unsignalled(key) {
+        Some(Value::Str(s)) => {
+            s.set_raw();
+            s
+        }
+        _ => unreachable!("checked to be an HLL by the caller"),
     }
 }
 
@@ -78,10 +83,7 @@ fn pfadd(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         }
         // Nothing to raise: the key is not touched (WATCH and the AOF see no change).
         Some(_) => {
-            unshare(ctx, key);
-            let Some(s) = get_hll(ctx, key)? else {
-                unreachable!("found above");
-            };
+            let s = unshare(ctx, key);
             let mut raises = false;
             for &(index, count) in &regs {
                 if hll::register(s, index)? < count {
@@ -127,10 +129,7 @@ fn pfcount(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.out.int(0);
         return Ok(());
     }
-    unshare(ctx, key);
-    let Some(s) = get_hll(ctx, key)? else {
-        unreachable!("found above");
-    };
+    let s = unshare(ctx, key);
     if let Some(card) = hll::cached_card(s) {
         ctx.out.int(card as i64);
         return Ok(());
@@ -191,10 +190,7 @@ fn pfdebug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if get_hll(ctx, key)?.is_none() {
         return Err(CommandError::Err("The specified key does not exist".into()));
     }
-    unshare(ctx, key);
-    let Some(s) = get_hll(ctx, key)? else {
-        unreachable!("found above");
-    };
+    let s: &[u8] = unshare(ctx, key);
     let is = |w: &[u8]| sub.eq_ignore_ascii_case(w);
     if is(b"getreg") || is(b"todense") {
         let converted = !hll::is_dense(s);
@@ -225,8 +221,8 @@ fn pfdebug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         let text = hll::decode(s);
         ctx.out.bulk(text.as_bytes());
     } else if is(b"encoding") {
-        ctx.out
-            .simple(if hll::is_dense(s) { "dense" } else { "sparse" });
+        let dense = hll::is_dense(s);
+        ctx.out.simple(if dense { "dense" } else { "sparse" });
     } else {
         return Err(CommandError::Err(format!(
             "Unknown PFDEBUG subcommand '{}'",
