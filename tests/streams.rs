@@ -282,3 +282,180 @@ fn a_flush_tells_blocked_group_readers_their_stream_is_gone() {
         t
     });
 }
+
+/// `INFO errorstats` and the counted calls of `cmds` (from `INFO commandstats`, their times
+/// left out), one line each.
+fn error_stats(c: &mut Raw, cmds: &[&str]) -> Vec<u8> {
+    let info = |c: &mut Raw, section: &str| {
+        String::from_utf8_lossy(&c.cmd(&["INFO", section])).to_string()
+    };
+    let mut out = String::new();
+    for line in info(c, "errorstats")
+        .lines()
+        .filter(|l| l.starts_with("errorstat_"))
+    {
+        out.push_str(line);
+        out.push('\n');
+    }
+    let stats = info(c, "stats");
+    if let Some(l) = stats
+        .lines()
+        .find(|l| l.starts_with("total_error_replies:"))
+    {
+        out.push_str(l);
+        out.push('\n');
+    }
+    // Sorted: Redis lists commands in its table's hash order.
+    let mut lines: Vec<String> = info(c, "commandstats").lines().map(String::from).collect();
+    lines.sort();
+    for line in &lines {
+        let Some((name, fields)) = line
+            .strip_prefix("cmdstat_")
+            .and_then(|l| l.split_once(':'))
+        else {
+            continue;
+        };
+        if !cmds.contains(&name) {
+            continue;
+        }
+        let kept: Vec<&str> = fields
+            .split(',')
+            .filter(|f| f.starts_with("calls=") || f.contains("_calls="))
+            .collect();
+        out.push_str(&format!("{name}:{}\n", kept.join(",")));
+    }
+    out.into_bytes()
+}
+
+/// A group `g` on stream `s` of the current database, with one entry, and a client of
+/// database `db` blocked reading it as consumer `a`.
+fn group_reader(c: &mut Raw, port: u16, db: &str) -> Raw {
+    c.cmd(&["DEL", "s"]);
+    c.cmd(&["XADD", "s", "1-0", "f", "v"]);
+    c.cmd(&["XGROUP", "CREATE", "s", "g", "$"]);
+    let mut w = Raw::connect(port);
+    w.cmd(&["SELECT", db]);
+    let before = blocked_count(port);
+    w.send(READ_AS_A);
+    common::wait_blocked(port, before + 1);
+    w
+}
+
+fn blocked_count(port: u16) -> usize {
+    let info = Raw::connect(port).cmd(&["INFO", "clients"]);
+    let text = String::from_utf8_lossy(&info).to_string();
+    text.lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whatever takes a blocked group reader's stream away tells it so, as redis-server does:
+/// SWAPDB (the other database without the key, with a list there, with a stream whose group
+/// has news), active and lazy expiry, DEL, SET, a transaction replacing it by a set, RENAME
+/// onto it; a plain XREAD keeps waiting through a DEL. The errors count in INFO errorstats
+/// and as failed calls of XREADGROUP, as Redis counts them (calls=1, failed_calls=1 each).
+#[test]
+fn whatever_takes_a_stream_away_tells_its_blocked_group_readers() {
+    both(&["--appendonly", "no"], |port| {
+        let mut c = Raw::connect(port);
+        let mut t = vec![c.cmd(&["CONFIG", "RESETSTAT"])];
+        // SWAPDB 4 9 with the reader in 9 and database 4 holding, under the name: nothing; a
+        // list; a stream whose group has an entry it has not read (the reader is served).
+        let stream_with_news: &[&[&str]] = &[
+            &["XADD", "s", "1-0", "f", "v"],
+            &["XGROUP", "CREATE", "s", "g", "0"],
+            &["XADD", "s", "2-0", "f", "other"],
+        ];
+        for db4 in [&[][..], &[&["LPUSH", "s", "e1"][..]][..], stream_with_news] {
+            c.cmd(&["SELECT", "4"]);
+            c.cmd(&["FLUSHDB"]);
+            for cmd in db4 {
+                c.cmd(cmd);
+            }
+            c.cmd(&["SELECT", "9"]);
+            let mut w = group_reader(&mut c, port, "9");
+            t.push(c.cmd(&["SWAPDB", "4", "9"]));
+            t.push(w.read_reply());
+        }
+        c.cmd(&["SELECT", "0"]);
+        // Active expiry.
+        let mut w = group_reader(&mut c, port, "0");
+        t.push(c.cmd(&["PEXPIRE", "s", "50"]));
+        t.push(w.read_reply());
+        // Lazy expiry: a read finds it expired (before the sweeper, most likely; either way
+        // the reader is told).
+        let mut w = group_reader(&mut c, port, "0");
+        t.push(c.cmd(&["PEXPIRE", "s", "1"]));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        t.push(c.cmd(&["EXISTS", "s"]));
+        t.push(w.read_reply());
+        // DEL, SET, a transaction, RENAME.
+        let mut w = group_reader(&mut c, port, "0");
+        t.push(c.cmd(&["DEL", "s"]));
+        t.push(w.read_reply());
+        let mut w = group_reader(&mut c, port, "0");
+        t.push(c.cmd(&["SET", "s", "x"]));
+        t.push(w.read_reply());
+        let mut w = group_reader(&mut c, port, "0");
+        c.cmd(&["MULTI"]);
+        c.cmd(&["DEL", "s"]);
+        c.cmd(&["SADD", "s", "m"]);
+        t.push(c.cmd(&["EXEC"]));
+        t.push(w.read_reply());
+        let mut w = group_reader(&mut c, port, "0");
+        c.cmd(&["SET", "other", "x"]);
+        t.push(c.cmd(&["RENAME", "other", "s"]));
+        t.push(w.read_reply());
+        // A plain reader waits through a DEL and is served by the next XADD.
+        c.cmd(&["DEL", "s"]);
+        c.cmd(&["XADD", "s", "1-0", "f", "v"]);
+        let mut w = blocked_clients(port, &[&["XREAD", "BLOCK", "0", "STREAMS", "s", "$"]]);
+        t.push(c.cmd(&["DEL", "s"]));
+        t.push(c.cmd(&["XADD", "s", "2-0", "f", "w"]));
+        t.push(w[0].read_reply());
+        t.push(error_stats(
+            &mut c,
+            &["xreadgroup", "xread", "type", "del", "swapdb"],
+        ));
+        t
+    });
+}
+
+/// An error answering a woken blocked client counts for every blocking command, as in
+/// Redis: BLMOVE's pop served onto a destination of the wrong type, and CLIENT UNBLOCK
+/// ... ERROR; a timeout is no error.
+#[test]
+fn errors_to_woken_blocked_clients_count_in_errorstats() {
+    both(&["--appendonly", "no"], |port| {
+        let mut c = Raw::connect(port);
+        let mut t = vec![c.cmd(&["CONFIG", "RESETSTAT"])];
+        c.cmd(&["SET", "dst", "string"]);
+        let mut w = blocked_clients(
+            port,
+            &[
+                &["BLMOVE", "src", "dst", "LEFT", "LEFT", "0"],
+                &["BLPOP", "nothing", "0"],
+                &["BZPOPMIN", "z", "0.05"],
+            ],
+        );
+        t.push(c.cmd(&["RPUSH", "src", "a"]));
+        t.push(w[0].read_reply());
+        let id = c.cmd(&["CLIENT", "LIST"]);
+        let text = String::from_utf8_lossy(&id).to_string();
+        let blpop = text
+            .lines()
+            .find(|l| l.contains("cmd=blpop"))
+            .and_then(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+            .expect("the BLPOP client")
+            .to_string();
+        t.push(c.cmd(&["CLIENT", "UNBLOCK", &blpop, "ERROR"]));
+        t.push(w[1].read_reply());
+        t.push(w[2].read_reply());
+        t.push(error_stats(
+            &mut c,
+            &["blmove", "blpop", "bzpopmin", "lpop", "lmove", "rpush"],
+        ));
+        t
+    });
+}
