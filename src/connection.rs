@@ -195,7 +195,7 @@ impl Session {
         if self.client.blocked {
             shared
                 .blocking
-                .end(self.client.id, crate::blocking::End::Gone);
+                .end(shared, self.client.id, crate::blocking::End::Gone);
         }
         shared
             .pubsub

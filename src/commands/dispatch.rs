@@ -307,7 +307,9 @@ pub fn run(
             shared.remove_expired(db, &key);
         }
     }
-    shared.stats.commands_processed();
+    if !ctx.client.serves_waiter {
+        shared.stats.commands_processed();
+    }
     result
 }
 
@@ -367,7 +369,9 @@ pub(crate) fn call_in_script(
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (spec.handler)(ctx, argv)));
     let usec = crate::util::clock::ticks_to_us(crate::util::clock::ticks().wrapping_sub(started));
     let failed = !matches!(ran, Ok(Ok(())));
-    ops.after_call(ctx.shared, ctx.client, spec, argv, usec, failed);
+    if !ctx.client.serves_waiter {
+        ops.after_call(ctx.shared, ctx.client, spec, argv, usec, failed);
+    }
     match ran {
         Ok(result) => Ok(result),
         Err(_) => {

@@ -269,6 +269,12 @@ pub fn record_call(spec: &CommandSpec, usec: u64, failed: bool, histogram: bool)
     });
 }
 
+/// A blocked command, counted as a call when it blocked, was answered with an error once
+/// woken (Redis's updateStatsOnUnblock).
+pub fn record_failed(spec: &CommandSpec) {
+    with_slot(spec, |s| bump(&s.failed, 1));
+}
+
 /// A command was refused before it ran (arity, auth, OOM, ...).
 pub fn record_rejected(spec: &CommandSpec) {
     with_slot(spec, |s| bump(&s.rejected, 1));
