@@ -282,7 +282,8 @@ scripts!(
     maxmemory,
     ops,
     streams,
-    acl
+    acl,
+    debug
 );
 
 /// A script word holding exactly `b`, whatever its bytes.
