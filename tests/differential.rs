@@ -650,3 +650,64 @@ fn generated_zset_ops() {
     }
     run_script("generated_zset_ops", &script);
 }
+
+/// Random writes to keys of every type (with expiries set and removed, keys moved between
+/// databases), then DEBUG DIGEST-VALUE of each key and DEBUG DIGEST of the whole dataset:
+/// Redis's digests, so equal ones say rudis holds what redis-server holds.
+#[test]
+fn generated_digests() {
+    let mut g = Rng::seeded(0x6a09_e667_f3bc_c908);
+    let mut script = String::from("!debug\n");
+    let keys: Vec<String> = (0..24).map(|i| format!("k{i}")).collect();
+    let member = |g: &mut Rng| match g.below(3) {
+        0 => g.below(40).to_string(),
+        1 => format!("m{}", g.below(40)),
+        _ => quoted(&g.bytes(b"ab\x00\xffz", 0, 70)),
+    };
+    let score = |g: &mut Rng| {
+        [
+            "0", "-0", "1", "-1.5", "0.1", "1e-300", "1e300", "inf", "-inf", "3", "2.25",
+        ][g.below(11) as usize]
+            .to_string()
+    };
+    for _ in 0..600 {
+        let k = &keys[g.below(keys.len() as u64) as usize];
+        let line = match g.below(16) {
+            0 => format!("SET {k} {}", member(&mut g)),
+            1 => format!("APPEND {k} {}", member(&mut g)),
+            2 => format!("RPUSH {k} {} {}", member(&mut g), member(&mut g)),
+            3 => format!("LPUSH {k} {}", member(&mut g)),
+            4 => format!("LPOP {k}"),
+            5 => format!("SADD {k} {} {}", member(&mut g), member(&mut g)),
+            6 => format!("SREM {k} {}", member(&mut g)),
+            7 => format!("ZADD {k} {} {}", score(&mut g), member(&mut g)),
+            8 => format!("ZINCRBY {k} {} {}", score(&mut g), member(&mut g)),
+            9 => format!("HSET {k} {} {}", member(&mut g), member(&mut g)),
+            10 => format!("HDEL {k} {}", member(&mut g)),
+            11 => format!(
+                "XADD {k} {}-{} f {}",
+                1 + g.below(5),
+                g.below(9),
+                member(&mut g)
+            ),
+            12 => format!("EXPIRE {k} {}", 1000 + g.below(100000)),
+            13 => format!("PERSIST {k}"),
+            14 => format!("MOVE {k} {}", 1 + g.below(3)),
+            _ => format!("DEL {k}"),
+        };
+        // WRONGTYPE and bad IDs are compared too: the same refusals leave the same data.
+        script.push_str(&line);
+        script.push('\n');
+        if g.below(40) == 0 {
+            script.push_str("DEBUG DIGEST\n");
+        }
+    }
+    for db in 0..4 {
+        script.push_str(&format!(
+            "SELECT {db}\nDEBUG DIGEST-VALUE {}\n",
+            keys.join(" ")
+        ));
+    }
+    script.push_str("DEBUG DIGEST\n");
+    run_script("generated_digests", &script);
+}
