@@ -43,8 +43,8 @@ pub fn help(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 /// The name CLIENT LIST shows as a command's `cmd=`: `client|list` for subcommands.
-fn full_name(spec: &'static CommandSpec, argv: &[&[u8]]) -> &'static str {
-    spec.subcommand(argv).map_or(spec.name, |s| s.name)
+fn full_name(spec: &'static CommandSpec, argv: &[&[u8]]) -> &'static &'static str {
+    spec.subcommand(argv).map_or(&spec.name, |s| &s.name)
 }
 
 /// The shards `spec` needs for `argv` when run from database `db`.
@@ -132,7 +132,7 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
     if !client.authenticated && !spec.has(flags::NO_AUTH) && shared.requires_auth() {
         return reject(shared, client, out, Some(spec), CommandError::NoAuth);
     }
-    client.handle.touch(client.db, full_name(spec, argv));
+    client.handle.touch(full_name(spec, argv));
     let context = if client.multi.is_some() {
         super::acl::Context::Multi
     } else {
