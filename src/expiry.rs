@@ -80,8 +80,9 @@ impl Sweeper {
                 let mut locked = shared.lock(smallvec![id], true);
                 let mut record = Vec::new();
                 // No WATCH flag: EXEC tells an expiry from the state it saw at WATCH.
-                let n = locked.shard_mut(id).expire_sample(offset, now, |k| {
+                let n = locked.shard_mut(id).expire_sample(offset, now, |k, v| {
                     encode_command(&mut record, &[&b"DEL"[..], k]);
+                    shared.blocking.value_left(db, k, v);
                     crate::notify::key_expired(shared, db, k);
                 });
                 removed += n;
@@ -92,6 +93,9 @@ impl Sweeper {
                 }
             }
         }
+        // Once the locks are released, as after a command: an expired stream's XREADGROUP
+        // waiters are told it went.
+        shared.blocking.drain(shared);
         removed
     }
 }

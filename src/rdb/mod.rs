@@ -13,6 +13,7 @@ pub mod lzf;
 pub mod packed;
 pub mod read;
 pub mod snapshot;
+pub mod stream;
 pub mod write;
 
 use std::fmt;

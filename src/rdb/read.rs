@@ -382,10 +382,7 @@ pub fn value(r: &mut Reader, t: u8) -> Result<Option<Value>> {
             );
         }
         kind::STREAM_LISTPACKS | kind::STREAM_LISTPACKS_2 | kind::STREAM_LISTPACKS_3 => {
-            return r.error(
-                at.saturating_sub(1),
-                "no stream: rudis cannot load streams from RDB yet",
-            );
+            Value::Stream(Box::new(super::stream::read(r, t)?))
         }
         kind::HASH_METADATA_PRE_GA
         | kind::HASH_LISTPACK_EX_PRE_GA
