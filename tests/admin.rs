@@ -234,6 +234,14 @@ fn config_set_takes_effect() {
         admin.cmd(&["CONFIG", "SET", "port", "1"]),
         b"-ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config\r\n".to_vec()
     );
+    // A fixed setting set to the value it has is no change, and no error (Redis's
+    // unit/introspection sets every setting back to its own value).
+    let port = r.port.to_string();
+    assert_eq!(admin.cmd(&["CONFIG", "SET", "port", &port]), b"+OK\r\n");
+    assert_eq!(
+        admin.cmd(&["CONFIG", "SET", "workers", "5", "port", &port]),
+        b"+OK\r\n"
+    );
 }
 
 #[test]
