@@ -24,6 +24,8 @@ pub enum ServerError {
     Thread(std::io::Error),
     /// The open files limit leaves no room for a client (logged in Redis's words already).
     OpenFiles,
+    /// The users of redis.conf or the ACL file cannot be made (Redis's words).
+    Acl(String),
 }
 
 impl std::fmt::Display for ServerError {
@@ -33,6 +35,7 @@ impl std::fmt::Display for ServerError {
             ServerError::Aof(e) => f.write_str(e),
             ServerError::Thread(e) => write!(f, "could not start a thread: {e}"),
             ServerError::OpenFiles => f.write_str("the open files limit is too low to start"),
+            ServerError::Acl(e) => f.write_str(e),
         }
     }
 }
@@ -53,6 +56,14 @@ pub fn prepare(config: Config) -> Result<Arc<Shared>, ServerError> {
         .appendonly
         .then(|| Aof::new(config.aof_path(), config.appendfsync));
     let shared = Arc::new(Shared::new(config, aof));
+    {
+        let c = shared.config.read();
+        let aclfile = c.get("aclfile").unwrap_or_default();
+        shared
+            .acl
+            .load_at_start(&c.acl_users, &aclfile)
+            .map_err(ServerError::Acl)?;
+    }
     // With the AOF off, or no AOF file yet, the data is in dump.rdb (as Redis loads it).
     let aof_file = shared.aof.as_ref().is_some_and(|a| a.path().exists());
     if !aof_file {

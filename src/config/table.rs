@@ -79,7 +79,7 @@ pub static REDIS_ONLY: &[RedisOnly] = &[
     r("latency-tracking", None, Bool, "yes", MUT, Observed),
     r("aof-disable-auto-gc", None, Bool, "no", MUT, Ignored),
     r("replica-ignore-disk-write-errors", None, Bool, "no", MUT, Ignored),
-    r("aclfile", None, Str, "", FIXED, Refused("ACL users")),
+    r("aclfile", None, Str, "", FIXED, Applied),
     r("unixsocket", None, Str, "", FIXED, Refused("Unix socket listeners")),
     r("replica-announce-ip", Some("slave-announce-ip"), Str, "", MUT, Ignored),
     r("masteruser", None, Str, "", MUT, Ignored),
