@@ -1967,7 +1967,6 @@ mod tests {
         assert_eq!(reason(c.load_text("port\n")), "wrong number of arguments");
         assert!(reason(c.load_text("rename-command FLUSHALL \"\"\n")).contains("renaming commands"));
         assert!(reason(c.load_text("cluster-enabled yes\n")).contains("cluster mode"));
-        assert!(reason(c.load_text("tls-port 6380\n")).contains("TLS"));
         assert!(reason(c.load_text("mymodule.opt 1\n")).contains("modules"));
         // At its default a refused directive asks for nothing.
         c.load_text("cluster-enabled no\ntls-port 0\nmaxmemory 0\nreplicaof \"\"\n")

@@ -184,7 +184,6 @@ fn refused_directives_stop_start_up_naming_them() {
             "rename-command CONFIG \"\"",
             "'rename-command' asks for renaming commands",
         ),
-        ("tls-port 6380", "'tls-port' asks for TLS"),
         (
             "cluster-enabled yes",
             "'cluster-enabled' asks for cluster mode",
