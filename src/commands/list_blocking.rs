@@ -129,7 +129,7 @@ pub(super) fn block_with(
     let pass = matches!(unserved, Served::Pass);
     let serve = serving(handle.clone(), db, protocol, pass, serve);
     // The command the session just ran (nothing that runs inside another blocks).
-    let command = lookup(handle.state.lock().last_cmd.as_bytes());
+    let command = lookup(handle.last_cmd().as_bytes());
     ctx.shared.blocking.block(
         &handle,
         command,
