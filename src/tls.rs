@@ -376,6 +376,10 @@ impl TlsStream {
         self.send_records()?;
         let n = self.conn.writer().write(buf)?;
         self.send_some()?;
+        if n == 0 && !buf.is_empty() {
+            // rustls's buffer is full: the same as a full socket, not the end of the stream.
+            return Err(ErrorKind::WouldBlock.into());
+        }
         Ok(n)
     }
 }
