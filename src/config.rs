@@ -236,7 +236,6 @@ pub fn listed_names() -> impl Iterator<Item = &'static str> {
 /// Directives only a config file has (no CONFIG GET), and what rudis lacks to honour them.
 const FILE_ONLY_REFUSED: &[(&str, &str)] = &[
     ("rename-command", "renaming commands"),
-    ("user", "ACL users"),
     ("loadmodule", "modules"),
     ("sentinel", "Sentinel mode"),
 ];
@@ -858,6 +857,9 @@ pub struct Config {
     pub other: std::collections::BTreeMap<&'static str, String>,
     /// The ignored directives a file or the command line gave, for one start-up warning.
     pub ignored_given: Vec<&'static str>,
+    /// redis.conf's `user` lines, each the name and its rules (checked as they were read;
+    /// the users are made at start, see `acl::file`).
+    pub acl_users: Vec<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -936,6 +938,7 @@ impl Default for Config {
             save: "3600 1 300 100 60 10000".into(),
             other: Default::default(),
             ignored_given: Vec::new(),
+            acl_users: Vec::new(),
         }
     }
 }
@@ -1578,6 +1581,18 @@ impl Loader {
             }
             return self.file(c, std::path::Path::new(&values[0]), depth + 1);
         }
+        if name == "user" && !values.is_empty() {
+            if c.acl_users.iter().any(|u| u[0] == values[0]) {
+                return fail(&format!(
+                    "Error in user declaration '{}': Duplicate user found. A user can only be \
+                     defined once in config files",
+                    values[0]
+                ));
+            }
+            crate::acl::file::check_user_line(values).map_err(|e| file_error(at, line, &e))?;
+            c.acl_users.push(values.to_vec());
+            return Ok(());
+        }
         if let Some((_, what)) = FILE_ONLY_REFUSED.iter().find(|(n, _)| *n == name) {
             return fail(&format!(
                 "'{name}' asks for {what}, which rudis does not have"
@@ -1955,7 +1970,6 @@ mod tests {
         assert_eq!(reason(c.load_text("port\n")), "wrong number of arguments");
         assert!(reason(c.load_text("rename-command FLUSHALL \"\"\n")).contains("renaming commands"));
         assert!(reason(c.load_text("cluster-enabled yes\n")).contains("cluster mode"));
-        assert!(reason(c.load_text("tls-port 6380\n")).contains("TLS"));
         assert!(reason(c.load_text("mymodule.opt 1\n")).contains("modules"));
         // At its default a refused directive asks for nothing.
         c.load_text("cluster-enabled no\ntls-port 0\nmaxmemory 0\nreplicaof \"\"\n")

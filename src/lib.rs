@@ -25,6 +25,7 @@ pub mod server;
 pub mod shared;
 pub mod stats;
 pub mod store;
+pub mod tls;
 pub mod util;
 pub mod watch;
 

@@ -179,14 +179,8 @@ pub struct Aof {
     wake_rx: Receiver<()>,
 }
 
-/// The text Redis puts in its MISCONF error: C's strerror, without Rust's "(os error N)".
-pub fn error_text(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
+/// The text Redis puts in its MISCONF error: C's strerror.
+pub use crate::util::strerror as error_text;
 
 impl Aof {
     /// The handle; records queue up until [`Aof::start_writer`] (called once the file is
