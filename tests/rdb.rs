@@ -701,3 +701,115 @@ fn a_bad_manifest_or_a_missing_file_stops_the_start() {
         assert!(!dir.path().join("appendonly.aof").exists());
     }
 }
+
+/// MIGRATE from `src` to the server on `port` (whose client is `tgt`): each reply, and what
+/// the source still holds.
+fn migrations(src: &mut Raw, port: u16, tgt: &mut Raw) -> Vec<String> {
+    populate(src);
+    let p = port.to_string();
+    let closed = common::free_port().to_string();
+    tgt.cmd(&["SET", "busy", "theirs"]);
+    src.cmd(&["SET", "busy", "ours"]);
+    src.cmd(&["SET", "gone", "x"]);
+    // One command a line, words split at spaces; `""` is the empty key, T the target.
+    let script = format!(
+        "MIGRATE 127.0.0.1 T str:plain 0 5000
+        EXISTS str:plain
+        MIGRATE 127.0.0.1 T nosuchkey 0 5000
+        MIGRATE 127.0.0.1 T busy 0 5000
+        EXISTS busy
+        MIGRATE 127.0.0.1 T busy 0 5000 REPLACE
+        EXISTS busy
+        MIGRATE 127.0.0.1 T \"\" 0 5000 COPY KEYS list:5 hash:2000 zset:5 set:5 intset:2000 str:ttl nosuchkey
+        EXISTS list:5 hash:2000 zset:5 set:5 intset:2000 str:ttl
+        MIGRATE 127.0.0.1 T str:int 3 0
+        MIGRATE 127.0.0.1 T \"\" 0 5000 KEYS list:2000 zset:odd
+        MIGRATE 127.0.0.1 T str:long 0 5000 KEYS a
+        MIGRATE 127.0.0.1 T str:long 0 5000 BOGUS
+        MIGRATE 127.0.0.1 T str:long x 5000
+        MIGRATE 127.0.0.1 T str:long 99 5000
+        MIGRATE 127.0.0.1 T str:long 0 5000 AUTH pw
+        MIGRATE 127.0.0.1 T str:long 0 5000 AUTH2 u pw
+        MIGRATE 127.0.0.1 {closed} str:long 0 5000
+        MIGRATE 127.0.0.1 T str:long 0 5000 COPY REPLACE
+        EXISTS str:long
+        MIGRATE 127.0.0.1 T gone 0 5000
+        COMMAND GETKEYS MIGRATE h 1 \"\" 0 0 AUTH x KEYS a"
+    );
+    let cases: Vec<Vec<&str>> = script
+        .lines()
+        .map(|l| {
+            l.split_whitespace()
+                .map(|w| match w {
+                    "T" => p.as_str(),
+                    "\"\"" => "",
+                    w => w,
+                })
+                .collect()
+        })
+        .collect();
+    let mut out: Vec<String> = cases.iter().map(|c| common::show(&src.cmd(c))).collect();
+    out.push(format!(
+        "{:?}",
+        contents(src).into_keys().collect::<Vec<_>>()
+    ));
+    out
+}
+
+/// `migrations` from `a` to the server on port `ta` and from `b` to the one on `tb`: the
+/// same replies, the same targets; returns the replies.
+fn same_migrations(a: u16, ta: u16, b: u16, tb: u16, what: &str) -> Vec<String> {
+    let ours = migrations(&mut Raw::connect(a), ta, &mut Raw::connect(ta));
+    let theirs = migrations(&mut Raw::connect(b), tb, &mut Raw::connect(tb));
+    assert_eq!(ours, theirs, "{what}");
+    assert_eq!(
+        contents(&mut Raw::connect(ta)),
+        contents(&mut Raw::connect(tb)),
+        "{what}"
+    );
+    ours
+}
+
+#[test]
+fn migrate_moves_keys_between_rudis_and_redis_both_ways_with_redis_s_replies() {
+    let redis = || RealRedis::start(&[]);
+    // rudis as the source, against Redis as the source; Redis targets.
+    let mut rudis = Rudis::start(&["--appendfsync", "always"]);
+    let (target_a, src_b, target_b) = (redis(), redis(), redis());
+    let replies = same_migrations(
+        rudis.port,
+        target_a.port,
+        src_b.port,
+        target_b.port,
+        "rudis as the source",
+    );
+    let all = replies.join("\n");
+    for want in [
+        "+NOKEY",
+        "error: BUSYKEY",
+        "-IOERR error or timeout writing",
+        "DB index is out of range",
+    ] {
+        assert!(all.contains(want), "no {want} in\n{all}");
+    }
+    // What left rudis is logged as DEL: a restart does not bring it back.
+    let aof = String::from_utf8_lossy(&std::fs::read(rudis.aof_path()).unwrap()).into_owned();
+    assert!(
+        aof.contains("*2\r\n$3\r\nDEL\r\n$9\r\nstr:plain\r\n"),
+        "{aof}"
+    );
+    assert!(!aof.contains("MIGRATE"));
+    let before = contents(&mut rudis.raw());
+    rudis.restart();
+    assert_eq!(contents(&mut rudis.raw()), before);
+    // rudis as the target, against Redis as the target; Redis sources.
+    let target = Rudis::start(&["--appendonly", "no"]);
+    let (src_c, src_d, target_d) = (redis(), redis(), redis());
+    same_migrations(
+        src_c.port,
+        target.port,
+        src_d.port,
+        target_d.port,
+        "rudis as the target",
+    );
+}
