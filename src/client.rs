@@ -101,6 +101,10 @@ pub struct Client {
     /// (`pausable`) are held: the AOF loader's and those acting for blocked clients never are.
     pub postponed: bool,
     pub pausable: bool,
+    /// Runs a blocked client's command for it (`acting_for`): what it runs is that command
+    /// served, not calls of its own, so command statistics, MONITOR and the slow log see
+    /// none of it (as in Redis, where serving a blocked client calls no command).
+    pub serves_waiter: bool,
 }
 
 /// CLIENT REPLY's modes, as Redis's CLIENT_REPLY_OFF / _SKIP / _SKIP_NEXT flags.
@@ -143,7 +147,9 @@ impl Client {
     /// A client that runs a command on behalf of a blocked one being served (see
     /// `blocking`): its handle and database, no connection, never blocking.
     pub fn acting_for(handle: Arc<ClientHandle>, db: usize) -> Self {
-        Client::with_handle(handle, None, db, true)
+        let mut c = Client::with_handle(handle, None, db, true);
+        c.serves_waiter = true;
+        c
     }
 
     fn with_handle(
@@ -172,6 +178,7 @@ impl Client {
             reply: Reply::On,
             postponed: false,
             pausable: false,
+            serves_waiter: false,
         }
     }
 }

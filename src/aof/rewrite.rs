@@ -22,9 +22,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-
-use parking_lot::Mutex;
 
 use super::{Aof, Msg};
 use crate::dump::{self, Current, Encoding, Policy, Sink};
@@ -64,34 +61,6 @@ impl Encoding for Commands {
             let d = d.to_string();
             encode_command(out, &[&b"PEXPIREAT"[..], key, d.as_bytes()]);
         }
-    }
-}
-
-/// The RDB preamble: keys as RDB records, except those RDB has no encoding for here yet
-/// (streams), which are kept as commands to follow the preamble, before the tail (the tail's
-/// records for their shards come after them, as they came after the dump).
-struct Preamble {
-    rdb: RdbEncoding,
-    /// The commands, and the database they last selected.
-    after: Arc<Mutex<(Vec<u8>, Option<usize>)>>,
-}
-
-impl Encoding for Preamble {
-    fn select(&self, out: &mut Vec<u8>, db: usize) {
-        self.rdb.select(out, db);
-    }
-
-    fn key(&self, out: &mut Vec<u8>, db: usize, key: &[u8], v: &Value, deadline: Option<u64>) {
-        if crate::rdb::write::encodes(v) {
-            return self.rdb.key(out, db, key, v, deadline);
-        }
-        let mut after = self.after.lock();
-        let (buf, selected) = &mut *after;
-        if *selected != Some(db) {
-            Commands.select(buf, db);
-            *selected = Some(db);
-        }
-        Commands.key(buf, db, key, v, deadline);
     }
 }
 
@@ -325,18 +294,14 @@ impl Rewrite {
     fn dump(&self, store: &Store, temp: &Path, gen: u64, base: &Base) -> std::io::Result<()> {
         let out = crate::rdb::file::create(temp)?;
         let mut sink = Sink::new(out, base.rdb.is_some_and(|o| o.checksum));
-        let after = Arc::new(Mutex::new((Vec::new(), None)));
         // The libraries are taken before the run is visible: one changed later is logged to
         // the tail (and loading the same library twice is a no-op).
         let encoding: Box<dyn Encoding> = match base.rdb {
             Some(o) => {
                 let functions = base.functions.iter().map(|f| &f[..]);
                 sink.write(&crate::rdb::file::header(o.compression, true, functions))?;
-                Box::new(Preamble {
-                    rdb: RdbEncoding {
-                        compress: o.compression,
-                    },
-                    after: after.clone(),
+                Box::new(RdbEncoding {
+                    compress: o.compression,
                 })
             }
             None => {
@@ -354,7 +319,6 @@ impl Rewrite {
         let (mut sink, _) = run.take_output()?;
         if base.rdb.is_some() {
             crate::rdb::file::end(&mut sink)?;
-            sink.write(&std::mem::take(&mut after.lock().0))?;
         }
         sink.finish().map(|_| ())
     }
@@ -363,7 +327,9 @@ impl Rewrite {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use parking_lot::Mutex;
     use smallvec::smallvec;
+    use std::sync::Arc;
 
     /// Two keys in different shards of db 0.
     fn two_keys() -> (Vec<u8>, Vec<u8>) {
