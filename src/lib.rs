@@ -8,6 +8,7 @@ pub mod clients;
 pub mod commands;
 pub mod config;
 pub mod connection;
+pub mod dump;
 pub mod evict;
 pub mod expiry;
 pub mod fdlimit;

@@ -67,9 +67,21 @@ pub fn prepare(config: Config) -> Result<Arc<Shared>, ServerError> {
             .load_at_start(&c.acl_users, &aclfile)
             .map_err(ServerError::Startup)?;
     }
-    // With the AOF off, or no AOF file yet, the data is in dump.rdb (as Redis loads it).
+    // With the AOF on and no AOF file, a Redis 7 data directory keeps it as a manifest of
+    // files in appendonlydir/.
     let aof_file = shared.aof.as_ref().is_some_and(|a| a.path().exists());
-    if !aof_file {
+    let manifest = match &shared.aof {
+        Some(_) if !aof_file => {
+            let c = shared.config.read();
+            let dirname = c
+                .get("appenddirname")
+                .unwrap_or_else(|| "appendonlydir".into());
+            loading::manifest_path(&c.dir, &dirname, &c.appendfilename)
+        }
+        _ => None,
+    };
+    // With the AOF off, or no AOF file yet, the data is in dump.rdb (as Redis loads it).
+    if !aof_file && manifest.is_none() {
         let path = crate::persist::rdb_path(&shared);
         crate::persist::load_at_start(&shared, &path)
             .map_err(|e| ServerError::Aof(format!("{}: {e}", path.display())))?;
@@ -83,7 +95,12 @@ pub fn prepare(config: Config) -> Result<Arc<Shared>, ServerError> {
     }
     if let Some(aof) = &shared.aof {
         remove_stale_rewrites(aof.path());
-        loading::load(&shared, aof.path()).map_err(|e| ServerError::Aof(e.to_string()))?;
+        match &manifest {
+            Some(m) => load_redis_aof_dir(&shared, aof, m)?,
+            None => {
+                loading::load(&shared, aof.path()).map_err(|e| ServerError::Aof(e.to_string()))?;
+            }
+        }
         aof.start_writer()
             .map_err(|e| ServerError::Aof(format!("cannot open {}: {e}", aof.path().display())))?;
         let s = shared.clone();
@@ -97,13 +114,36 @@ pub fn prepare(config: Config) -> Result<Arc<Shared>, ServerError> {
                             let c = s.config.read();
                             (c.auto_aof_rewrite_percentage, c.auto_aof_rewrite_min_size)
                         },
-                        || crate::commands::script::function::aof_records(&s),
+                        || crate::persist::aof_base(&s),
                     );
                 }
             })
             .map_err(ServerError::Thread)?;
     }
     Ok(shared)
+}
+
+/// Loads a Redis 7 multi-part AOF, then writes what it held to rudis's own AOF (as an RDB
+/// preamble), before any write is logged there: rudis appends to one file, and a restart
+/// must find everything in it. The directory is left as it was.
+fn load_redis_aof_dir(
+    shared: &Shared,
+    aof: &Aof,
+    manifest: &std::path::Path,
+) -> Result<(), ServerError> {
+    let fail = |e: loading::LoadError| ServerError::Aof(e.to_string());
+    let m = loading::read_manifest(manifest).map_err(fail)?;
+    loading::load_manifest(shared, &m).map_err(fail)?;
+    let base = crate::persist::aof_base(shared);
+    aof.rewrite
+        .write_whole(&shared.store, aof.path(), &base)
+        .map_err(|e| ServerError::Aof(format!("cannot write {}: {e}", aof.path().display())))?;
+    log::info!(
+        "{} now holds the data of {}; rudis appends there from now on",
+        aof.path().display(),
+        manifest.display()
+    );
+    Ok(())
 }
 
 /// Temp files of rewrites a crash interrupted: never part of the data, so they go.

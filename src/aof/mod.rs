@@ -410,13 +410,12 @@ impl Aof {
 
     /// The rewrite thread: runs requested rewrites, and every 100 ms checks whether the file
     /// has grown enough for an automatic one (`auto` gives percentage and min size).
-    /// `prelude` gives what the new file starts with (the function libraries, which are not
-    /// in the store).
+    /// `base` gives what the new file starts with besides the keys, and their form.
     pub fn rewrite_loop(
         &self,
         store: &Store,
         auto: impl Fn() -> (u64, u64),
-        prelude: impl Fn() -> Vec<u8>,
+        base: impl Fn() -> rewrite::Base,
     ) {
         let mut last_run = std::time::Instant::now();
         loop {
@@ -446,7 +445,7 @@ impl Aof {
                     percentage
                 );
             }
-            self.rewrite.run(self, store, &prelude);
+            self.rewrite.run(self, store, &base);
             last_run = std::time::Instant::now();
         }
     }
