@@ -943,6 +943,37 @@ impl Default for Config {
     }
 }
 
+/// The settings Redis 7.0 declares IMMUTABLE_CONFIG: CONFIG SET refuses them whatever the value.
+const REDIS_IMMUTABLE: &[&str] = &[
+    "rdbchecksum",
+    "daemonize",
+    "io-threads-do-reads",
+    "always-show-logo",
+    "set-proc-title",
+    "syslog-enabled",
+    "cluster-enabled",
+    "disable-thp",
+    "aclfile",
+    "unixsocket",
+    "pidfile",
+    "cluster-config-file",
+    "syslog-ident",
+    "appendfilename",
+    "appenddirname",
+    "logfile",
+    "supervised",
+    "syslog-facility",
+    "enable-protected-configs",
+    "enable-debug-command",
+    "enable-module-command",
+    "databases",
+    "io-threads",
+    "tcp-backlog",
+    "cluster-port",
+    "unixsocketperm",
+    "socket-mark-id",
+];
+
 impl Config {
     /// Applies one setting by its redis.conf name (any case), after checking its value.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
@@ -1220,8 +1251,12 @@ impl Config {
             }
             // Setting a fixed one to the value it has changes nothing, so it is no error:
             // Redis's tests set every setting CONFIG GET lists back to its own value, and
-            // some that Redis can change at run time (port, bind) rudis cannot.
-            if !s.mutable() && self.get(name).as_deref() != Some(*value) {
+            // some that Redis can change at run time (port, bind) rudis cannot. Redis's own
+            // immutable ones stay refused, as Redis refuses them.
+            if !s.mutable()
+                && (REDIS_IMMUTABLE.contains(&s.name())
+                    || self.get(name).as_deref() != Some(*value))
+            {
                 return Err((name.to_string(), ConfigError::Immutable(s.name().into())));
             }
             // By the name given: Redis 7.0 takes a setting and its alias in one call, in
