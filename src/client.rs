@@ -101,6 +101,9 @@ pub struct Client {
     /// (`pausable`) are held: the AOF loader's and those acting for blocked clients never are.
     pub postponed: bool,
     pub pausable: bool,
+    /// The replication link's client (Redis's CLIENT_MASTER): its commands are obeyed on a
+    /// read-only replica, and keys do not expire under them (the master sends the DELs).
+    pub master: bool,
 }
 
 /// CLIENT REPLY's modes, as Redis's CLIENT_REPLY_OFF / _SKIP / _SKIP_NEXT flags.
@@ -172,6 +175,7 @@ impl Client {
             reply: Reply::On,
             postponed: false,
             pausable: false,
+            master: false,
         }
     }
 }

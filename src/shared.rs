@@ -60,6 +60,8 @@ pub struct Shared {
     loading: AtomicBool,
     /// SAVE and BGSAVE: the running snapshot and the last one's status.
     pub snapshots: crate::rdb::snapshot::Snapshots,
+    /// This server's replication role and its link to a master.
+    pub repl: crate::repl::Repl,
 }
 
 impl Shared {
@@ -82,6 +84,7 @@ impl Shared {
             started: Instant::now(),
             loading: AtomicBool::new(false),
             snapshots: Default::default(),
+            repl: Default::default(),
         }
     }
 
@@ -170,7 +173,8 @@ impl Shared {
         let id = ShardId::of_key(db, key);
         let mut locked = self.lock(smallvec![id], true);
         let shard = locked.shard_mut(id);
-        if !shard.is_expired(key, now_ms()) || self.is_loading() {
+        // A replica's keys expire by its master's DELs (reads only hide them meanwhile).
+        if !shard.is_expired(key, now_ms()) || self.is_loading() || self.repl.is_replica() {
             return;
         }
         shard.remove(key);
