@@ -590,7 +590,13 @@ impl Proxy {
 
 #[test]
 fn a_cut_link_resumes_with_a_partial_resync() {
-    let master = RealRedis::start(&["--repl-diskless-sync-delay", "0"]);
+    // The load writes megabytes a second: the backlog must hold the 2 s of the cut.
+    let master = RealRedis::start(&[
+        "--repl-diskless-sync-delay",
+        "0",
+        "--repl-backlog-size",
+        "200mb",
+    ]);
     preload(master.port, 200);
     let proxy = Proxy::start(master.port);
     let pport = proxy.port.to_string();
