@@ -19,6 +19,11 @@
 //! A timer thread answers the waiters whose deadline passes; CLIENT UNBLOCK and a disconnect
 //! end a wait too. A waiter being served is not ended under its server: the end is recorded
 //! and applied if the serve finds nothing.
+//!
+//! The blocked command counted as a call when it blocked; an error it is answered with once
+//! woken (served, or ended by CLIENT UNBLOCK ... ERROR) counts here, for every blocking
+//! command alike: in INFO errorstats and the error total, and as a failed call of the command
+//! (Redis's updateStatsOnUnblock).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -29,7 +34,9 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::aof::AofWait;
 use crate::clients::ClientHandle;
+use crate::commands::spec::CommandSpec;
 use crate::shared::Shared;
+use crate::store::Value;
 
 /// What serving a waiter on a ready key gave.
 pub enum Served {
@@ -61,6 +68,8 @@ const UNBLOCKED_ERROR: &[u8] = b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\
 /// One blocked client.
 struct Waiter {
     handle: Arc<ClientHandle>,
+    /// The blocked command, whose failed calls an error reply counts in.
+    command: Option<&'static CommandSpec>,
     db: usize,
     keys: Vec<Vec<u8>>,
     deadline: Option<Instant>,
@@ -112,7 +121,7 @@ impl State {
     }
 
     /// Ends a wait now, or once its serve is over; returns what to send now.
-    fn end(&mut self, id: u64, how: End) -> Option<(Arc<ClientHandle>, Vec<u8>)> {
+    fn end(&mut self, id: u64, how: End) -> Option<Unblocked> {
         let w = self.waiters.get_mut(&id)?;
         if w.serve.is_none() {
             w.ended.get_or_insert(how);
@@ -124,8 +133,39 @@ impl State {
             End::Error => UNBLOCKED_ERROR.to_vec(),
             End::Gone => Vec::new(),
         };
-        Some((w.handle, reply))
+        Some(Unblocked {
+            handle: w.handle,
+            command: w.command,
+            reply,
+        })
     }
+}
+
+/// A client whose wait is over, and what it is sent.
+struct Unblocked {
+    handle: Arc<ClientHandle>,
+    command: Option<&'static CommandSpec>,
+    reply: Vec<u8>,
+}
+
+impl Unblocked {
+    /// Sends the reply (counting it if an error) and lets the client's session run again.
+    fn release(self, shared: Option<&Shared>) {
+        if let (Some(shared), Some(msg)) = (shared, error_text(&self.reply)) {
+            shared.stats.error_reply(&msg);
+            if let Some(c) = self.command {
+                crate::ops::cmdstats::record_failed(c);
+            }
+        }
+        self.handle.unblock_with(&self.reply);
+    }
+}
+
+/// The text of an error reply (`-CODE message\r\n`), None for any other reply.
+fn error_text(reply: &[u8]) -> Option<String> {
+    let body = reply.strip_prefix(b"-")?;
+    let body = body.strip_suffix(b"\r\n").unwrap_or(body);
+    Some(String::from_utf8_lossy(body).into_owned())
 }
 
 struct Inner {
@@ -156,22 +196,19 @@ impl Default for Blocking {
     }
 }
 
-/// Sends an unblocked client its reply and lets its session run again.
-fn release(handle: &ClientHandle, reply: &[u8]) {
-    handle.unblock_with(reply);
-}
-
 impl Blocking {
     /// How many clients are blocked.
     pub fn count(&self) -> usize {
         self.inner.count.load(Ordering::SeqCst)
     }
 
-    /// Blocks the client of `handle` on `keys` of `db`, until `deadline` (None: for ever).
-    /// Call under the keys' locks, having found nothing to serve.
+    /// Blocks the client of `handle`, which ran `command`, on `keys` of `db`, until
+    /// `deadline` (None: for ever). Call under the keys' locks, having found nothing to serve.
+    #[allow(clippy::too_many_arguments)]
     pub fn block(
         &self,
         handle: &Arc<ClientHandle>,
+        command: Option<&'static CommandSpec>,
         db: usize,
         keys: Vec<Vec<u8>>,
         deadline: Option<Instant>,
@@ -198,6 +235,7 @@ impl Blocking {
             id,
             Waiter {
                 handle: handle.clone(),
+                command,
                 db,
                 keys,
                 deadline,
@@ -232,6 +270,16 @@ impl Blocking {
         }
     }
 
+    /// `old` left `key` of `db` (deleted, expired, overwritten, swapped away): a stream's
+    /// XREADGROUP waiters look again and learn it went (Redis signals a stream removed, and
+    /// only a stream: nothing else has waiters that its removal concerns).
+    #[inline]
+    pub fn value_left(&self, db: usize, key: &[u8], old: &Value) {
+        if let Value::Stream(_) = old {
+            self.signal(db, key);
+        }
+    }
+
     /// Signals every waited key of `db` that `holds` says can serve (SWAPDB).
     pub fn signal_db(&self, db: usize, holds: impl Fn(&[u8]) -> bool) {
         if self.count() == 0 {
@@ -260,7 +308,7 @@ impl Blocking {
         if !self.inner.has_ready.load(Ordering::SeqCst) {
             return;
         }
-        let mut served: Vec<(Arc<ClientHandle>, Vec<u8>, Option<AofWait>)> = Vec::new();
+        let mut served: Vec<(Unblocked, Option<AofWait>)> = Vec::new();
         loop {
             let next = {
                 let mut st = self.inner.state.lock();
@@ -281,17 +329,17 @@ impl Blocking {
         if let Some(aof) = &shared.aof {
             if let Some(t) = served
                 .iter()
-                .filter_map(|s| s.2.as_ref().map(AofWait::ticket))
+                .filter_map(|s| s.1.as_ref().map(AofWait::ticket))
                 .max()
             {
                 aof.write_through(t);
             }
         }
-        for (handle, reply, wait) in served {
+        for (unblocked, wait) in served {
             if let Some(AofWait::Synced(_, ack)) = wait {
                 let _ = ack.recv();
             }
-            release(&handle, &reply);
+            unblocked.release(Some(shared));
         }
     }
 
@@ -300,7 +348,7 @@ impl Blocking {
         shared: &Shared,
         db: usize,
         key: &[u8],
-        served: &mut Vec<(Arc<ClientHandle>, Vec<u8>, Option<AofWait>)>,
+        served: &mut Vec<(Unblocked, Option<AofWait>)>,
     ) {
         let k = (db, key.to_vec());
         {
@@ -346,7 +394,12 @@ impl Blocking {
                 Served::Reply(reply, wait) => {
                     if let Some(w) = st.remove(id) {
                         self.inner.count.fetch_sub(1, Ordering::SeqCst);
-                        served.push((w.handle, reply, wait));
+                        let unblocked = Unblocked {
+                            handle: w.handle,
+                            command: w.command,
+                            reply,
+                        };
+                        served.push((unblocked, wait));
                     }
                 }
                 Served::NotYet | Served::Pass => {
@@ -356,10 +409,10 @@ impl Blocking {
                         w.ended
                     });
                     if let Some(how) = ended {
-                        if let Some((h, reply)) = st.end(id, how) {
+                        if let Some(u) = st.end(id, how) {
                             self.inner.count.fetch_sub(1, Ordering::SeqCst);
                             drop(st);
-                            release(&h, &reply);
+                            u.release(Some(shared));
                         }
                         continue;
                     }
@@ -400,16 +453,16 @@ impl Blocking {
 
     /// Ends the wait of client `id` (CLIENT UNBLOCK, a disconnect): false if it is not
     /// blocked.
-    pub fn end(&self, id: u64, how: End) -> bool {
+    pub fn end(&self, shared: &Shared, id: u64, how: End) -> bool {
         let mut st = self.inner.state.lock();
         if !st.waiters.contains_key(&id) {
             return false;
         }
-        if let Some((h, reply)) = st.end(id, how) {
+        if let Some(u) = st.end(id, how) {
             self.inner.count.fetch_sub(1, Ordering::SeqCst);
             drop(st);
             if how != End::Gone {
-                release(&h, &reply);
+                u.release(Some(shared));
             }
         }
         true
@@ -440,10 +493,11 @@ fn timer(inner: &Inner) {
             }
             Some((d, id)) => {
                 st.deadlines.remove(&(d, id));
-                if let Some((h, reply)) = st.end(id, End::Timeout) {
+                if let Some(u) = st.end(id, End::Timeout) {
                     inner.count.fetch_sub(1, Ordering::SeqCst);
                     drop(st);
-                    release(&h, &reply);
+                    // A timeout answers with a null, never an error: nothing to count.
+                    u.release(None);
                     st = inner.state.lock();
                 }
             }
@@ -492,6 +546,7 @@ mod tests {
         for (h, tag) in hs.iter().zip(["one", "two", "three"]) {
             b.block(
                 h,
+                None,
                 0,
                 vec![b"k".to_vec()],
                 None,
@@ -517,9 +572,9 @@ mod tests {
         assert!(!hs[0].is_blocked() && !hs[1].is_blocked() && hs[2].is_blocked());
         assert_eq!(b.count(), 1);
         // Ended by CLIENT UNBLOCK: the timeout reply; a second end finds nothing.
-        assert!(b.end(3, End::Timeout));
+        assert!(b.end(&shared, 3, End::Timeout));
         assert_eq!(take(&hs[2]), b"*-1\r\n");
-        assert!(!b.end(3, End::Error));
+        assert!(!b.end(&shared, 3, End::Error));
         assert_eq!(b.count(), 0);
     }
 
@@ -533,6 +588,7 @@ mod tests {
         let deadline = start + std::time::Duration::from_millis(50);
         b.block(
             &h,
+            None,
             0,
             vec![b"k".to_vec()],
             Some(deadline),

@@ -104,6 +104,10 @@ pub struct Client {
     /// The replication link's client (Redis's CLIENT_MASTER): its commands are obeyed on a
     /// read-only replica, and keys do not expire under them (the master sends the DELs).
     pub master: bool,
+    /// Runs a blocked client's command for it (`acting_for`): what it runs is that command
+    /// served, not calls of its own, so command statistics, MONITOR and the slow log see
+    /// none of it (as in Redis, where serving a blocked client calls no command).
+    pub serves_waiter: bool,
 }
 
 /// CLIENT REPLY's modes, as Redis's CLIENT_REPLY_OFF / _SKIP / _SKIP_NEXT flags.
@@ -146,7 +150,9 @@ impl Client {
     /// A client that runs a command on behalf of a blocked one being served (see
     /// `blocking`): its handle and database, no connection, never blocking.
     pub fn acting_for(handle: Arc<ClientHandle>, db: usize) -> Self {
-        Client::with_handle(handle, None, db, true)
+        let mut c = Client::with_handle(handle, None, db, true);
+        c.serves_waiter = true;
+        c
     }
 
     fn with_handle(
@@ -176,6 +182,7 @@ impl Client {
             postponed: false,
             pausable: false,
             master: false,
+            serves_waiter: false,
         }
     }
 }

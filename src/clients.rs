@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -26,9 +26,6 @@ use parking_lot::Mutex;
 pub struct ClientState {
     pub name: Vec<u8>,
     pub db: usize,
-    /// The last command's full name (`client|list`), as CLIENT LIST's `cmd=`.
-    pub last_cmd: &'static str,
-    pub last_active: Instant,
     pub lib_name: Vec<u8>,
     pub lib_ver: Vec<u8>,
     /// Commands queued since MULTI; -1 outside a transaction (CLIENT LIST's `multi=`, and
@@ -97,6 +94,12 @@ pub struct ClientHandle {
     /// CLIENT NO-EVICT on (`e`), MONITOR (`O`).
     pub no_evict: AtomicBool,
     pub monitor: AtomicBool,
+    /// The last command's full name (`client|list`), as CLIENT LIST's `cmd=`: a pointer to a
+    /// command table entry's `&'static str` (thin, so one atomic store records it), or null.
+    last_cmd: AtomicPtr<&'static str>,
+    /// When the last command began, in `util::clock::ticks`: kept outside `state` because
+    /// every command records it.
+    last_active: AtomicU64,
 }
 
 /// CLIENT LIST's `qbuf`, `qbuf-free`, `argv-mem`, `multi-mem`, `rbs`, `rbp`, `obl`,
@@ -144,9 +147,7 @@ impl ClientHandle {
             state: Mutex::new(ClientState {
                 name: Vec::new(),
                 db: 0,
-                last_cmd: "NULL",
                 user: "default".into(),
-                last_active: now,
                 lib_name: Vec::new(),
                 lib_ver: Vec::new(),
                 multi: -1,
@@ -168,6 +169,8 @@ impl ClientHandle {
             io: IoFigures::default(),
             no_evict: AtomicBool::new(false),
             monitor: AtomicBool::new(false),
+            last_cmd: AtomicPtr::new(std::ptr::null_mut()),
+            last_active: AtomicU64::new(crate::util::clock::ticks()),
         }
     }
 
@@ -285,12 +288,30 @@ impl ClientHandle {
         self.wake_owner();
     }
 
-    /// Records a command just run.
-    pub fn touch(&self, db: usize, cmd: &'static str) {
-        let mut st = self.state.lock();
-        st.db = db;
-        st.last_cmd = cmd;
-        st.last_active = Instant::now();
+    /// Records a command about to run: `cmd` is its entry's name in the command table. Two
+    /// relaxed stores, no lock: every command pays for this.
+    #[inline]
+    pub fn touch(&self, cmd: &'static &'static str) {
+        self.last_cmd.store(
+            cmd as *const &'static str as *mut &'static str,
+            Ordering::Relaxed,
+        );
+        self.last_active
+            .store(crate::util::clock::ticks(), Ordering::Relaxed);
+    }
+
+    /// CLIENT LIST's `cmd=`.
+    pub fn last_cmd(&self) -> &'static str {
+        let p = self.last_cmd.load(Ordering::Relaxed);
+        // SAFETY: `touch` stores only pointers to `&'static str`s, which never move or die.
+        unsafe { p.as_ref() }.copied().unwrap_or("NULL")
+    }
+
+    /// Microseconds since the last command began (CLIENT LIST's `idle=`, `timeout`).
+    pub fn idle_us(&self) -> u64 {
+        use crate::util::clock::{ticks, ticks_to_us};
+        // Saturating: the reading may come from another core's counter, a little behind.
+        ticks_to_us(ticks().saturating_sub(self.last_active.load(Ordering::Relaxed)))
     }
 
     /// One line of CLIENT LIST, in Redis 7.0's field order (catClientInfoString), without
@@ -333,7 +354,7 @@ impl ClientHandle {
             self.fd,
             String::from_utf8_lossy(&st.name),
             now.duration_since(self.created).as_secs(),
-            now.duration_since(st.last_active).as_secs(),
+            self.idle_us() / 1_000_000,
             flags,
             st.db,
             st.sub,
@@ -351,7 +372,7 @@ impl ClientHandle {
             omem,
             get(&io.tot_mem),
             if pending > 0 { "rw" } else { "r" },
-            st.last_cmd,
+            self.last_cmd(),
             st.user,
             st.redir,
             st.resp,

@@ -195,7 +195,7 @@ impl Session {
         if self.client.blocked {
             shared
                 .blocking
-                .end(self.client.id, crate::blocking::End::Gone);
+                .end(shared, self.client.id, crate::blocking::End::Gone);
         }
         shared
             .pubsub
@@ -527,7 +527,7 @@ impl Session {
         if timeout > 0
             && !self.client.blocked
             && !self.client.subs.active()
-            && self.client.handle.state.lock().last_active.elapsed() > Duration::from_secs(timeout)
+            && self.client.handle.idle_us() > timeout * 1_000_000
         {
             log::info!(
                 "Closing idle client id={} addr={:?}",

@@ -5,6 +5,7 @@
 //! `Shard::expire_sample`, under the shard's write lock, and logs a DEL for each key removed
 //! to the AOF before releasing the lock, as a command would.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,14 @@ use crate::store::{ShardId, SHARDS};
 use crate::util::clock::now_ms;
 
 pub const TICK: Duration = Duration::from_millis(100);
+
+/// DEBUG SET-ACTIVE-EXPIRE: off, the sweeper leaves expired keys until something reads them
+/// (Redis's tests use it to see lazy expiry alone).
+static ACTIVE: AtomicBool = AtomicBool::new(true);
+
+pub fn set_active(on: bool) {
+    ACTIVE.store(on, Ordering::Relaxed);
+}
 
 /// Starts the sweeper thread; it runs as long as the process.
 pub fn spawn(shared: Arc<Shared>) -> std::io::Result<()> {
@@ -31,7 +40,11 @@ pub fn spawn(shared: Arc<Shared>) -> std::io::Result<()> {
                 // failover's window: the data must not change under it).
                 let paused = shared.ops.pause.kind() != crate::ops::pause::PauseKind::Off;
                 // A replica's keys expire by its master's DELs.
-                if !shared.is_loading() && !paused && !shared.repl.is_replica() {
+                if !shared.is_loading()
+                    && !paused
+                    && ACTIVE.load(Ordering::Relaxed)
+                    && !shared.repl.is_replica()
+                {
                     let started = std::time::Instant::now();
                     sweeper.sweep(&shared, now_ms());
                     let ms = started.elapsed().as_millis() as u64;
@@ -72,8 +85,9 @@ impl Sweeper {
                 let mut locked = shared.lock(smallvec![id], true);
                 let mut record = Vec::new();
                 // No WATCH flag: EXEC tells an expiry from the state it saw at WATCH.
-                let n = locked.shard_mut(id).expire_sample(offset, now, |k| {
+                let n = locked.shard_mut(id).expire_sample(offset, now, |k, v| {
                     encode_command(&mut record, &[&b"DEL"[..], k]);
+                    shared.blocking.value_left(db, k, v);
                     crate::notify::key_expired(shared, db, k);
                 });
                 removed += n;
@@ -84,6 +98,9 @@ impl Sweeper {
                 }
             }
         }
+        // Once the locks are released, as after a command: an expired stream's XREADGROUP
+        // waiters are told it went.
+        shared.blocking.drain(shared);
         removed
     }
 }

@@ -193,6 +193,61 @@ fn restore_functions(shared: &Shared, codes: &[Vec<u8>]) -> Result<(), String> {
     crate::commands::script::function::load_libraries(shared, codes)
 }
 
+/// What DEBUG RELOAD does besides loading (Redis's MERGE, NOFLUSH and NOSAVE options).
+#[derive(Debug, Clone, Copy)]
+pub struct Reload {
+    pub save: bool,
+    pub flush: bool,
+    pub merge: bool,
+}
+
+/// Why DEBUG RELOAD failed.
+#[derive(Debug)]
+pub enum ReloadError {
+    Save(SaveError),
+    Load(String),
+}
+
+/// DEBUG RELOAD: saves the RDB file (unless `!save`), empties the server (unless `!flush`) and
+/// loads the file back, by a caller that holds every shard for writing, so that no write falls
+/// between the save and the load. With `flush` the load is all or nothing; without it the
+/// file's keys are added to the live ones (`merge`: replacing those of the same name).
+pub fn reload(shared: &Shared, held: &mut Locked, how: Reload) -> Result<(), ReloadError> {
+    use crate::commands::script::function::{restore_libraries, Policy};
+    let path = rdb_path(shared);
+    if how.save {
+        save_held(shared, &path, held).map_err(ReloadError::Save)?;
+    }
+    let data = std::fs::read(&path).map_err(|e| ReloadError::Load(e.to_string()))?;
+    let load_error = |e: &dyn std::fmt::Display| {
+        log::warn!("DEBUG RELOAD could not load {}: {e}", path.display());
+        ReloadError::Load(e.to_string())
+    };
+    let summary = if how.flush {
+        let parsed = file::parse(&data, shared.store.dbs.len()).map_err(|e| load_error(&e))?;
+        // Flushed with the keys, as Redis's emptyData empties the function libraries too.
+        restore_libraries(shared, &parsed.summary.functions, Policy::Flush)
+            .map_err(|e| load_error(&e))?;
+        shared.tracking.flush(shared);
+        parsed.install_held(held)
+    } else {
+        let policy = if how.merge {
+            Policy::Replace
+        } else {
+            Policy::Append
+        };
+        let summary = file::merge_held(&data, held, how.merge).map_err(|e| load_error(&e))?;
+        restore_libraries(shared, &summary.functions, policy).map_err(|e| load_error(&e))?;
+        summary
+    };
+    let st = &shared.snapshots.status;
+    st.last_load_keys.store(summary.keys, Ordering::Relaxed);
+    st.last_load_expired
+        .store(summary.expired, Ordering::Relaxed);
+    log::warn!("DB reloaded by DEBUG RELOAD");
+    Ok(())
+}
+
 /// What a replica's full sync loaded.
 pub struct SyncLoaded {
     pub keys: u64,

@@ -177,7 +177,9 @@ impl Shared {
         if !shard.is_expired(key, now_ms()) || self.is_loading() || self.repl.is_replica() {
             return;
         }
-        shard.remove(key);
+        if let Some(old) = shard.remove(key) {
+            self.blocking.value_left(db, key, &old);
+        }
         self.stats.expired_keys(1);
         crate::notify::key_expired(self, db, key);
         let mut record = Vec::new();

@@ -282,7 +282,8 @@ scripts!(
     maxmemory,
     ops,
     streams,
-    acl
+    acl,
+    debug
 );
 
 /// A script word holding exactly `b`, whatever its bytes.
@@ -648,4 +649,137 @@ fn generated_zset_ops() {
         }
     }
     run_script("generated_zset_ops", &script);
+}
+
+/// Random writes to keys of every type (with expiries set and removed, keys moved between
+/// databases), then DEBUG DIGEST-VALUE of each key and DEBUG DIGEST of the whole dataset:
+/// Redis's digests, so equal ones say rudis holds what redis-server holds.
+#[test]
+fn generated_digests() {
+    let mut g = Rng::seeded(0x6a09_e667_f3bc_c908);
+    let mut script = String::from("!debug\n");
+    let keys: Vec<String> = (0..24).map(|i| format!("k{i}")).collect();
+    let member = |g: &mut Rng| match g.below(3) {
+        0 => g.below(40).to_string(),
+        1 => format!("m{}", g.below(40)),
+        _ => quoted(&g.bytes(b"ab\x00\xffz", 0, 70)),
+    };
+    let score = |g: &mut Rng| {
+        [
+            "0", "-0", "1", "-1.5", "0.1", "1e-300", "1e300", "inf", "-inf", "3", "2.25",
+        ][g.below(11) as usize]
+            .to_string()
+    };
+    for _ in 0..600 {
+        let k = &keys[g.below(keys.len() as u64) as usize];
+        let line = match g.below(16) {
+            0 => format!("SET {k} {}", member(&mut g)),
+            1 => format!("APPEND {k} {}", member(&mut g)),
+            2 => format!("RPUSH {k} {} {}", member(&mut g), member(&mut g)),
+            3 => format!("LPUSH {k} {}", member(&mut g)),
+            4 => format!("LPOP {k}"),
+            5 => format!("SADD {k} {} {}", member(&mut g), member(&mut g)),
+            6 => format!("SREM {k} {}", member(&mut g)),
+            7 => format!("ZADD {k} {} {}", score(&mut g), member(&mut g)),
+            8 => format!("ZINCRBY {k} {} {}", score(&mut g), member(&mut g)),
+            9 => format!("HSET {k} {} {}", member(&mut g), member(&mut g)),
+            10 => format!("HDEL {k} {}", member(&mut g)),
+            11 => format!(
+                "XADD {k} {}-{} f {}",
+                1 + g.below(5),
+                g.below(9),
+                member(&mut g)
+            ),
+            12 => format!("EXPIRE {k} {}", 1000 + g.below(100000)),
+            13 => format!("PERSIST {k}"),
+            14 => format!("MOVE {k} {}", 1 + g.below(3)),
+            _ => format!("DEL {k}"),
+        };
+        // WRONGTYPE and bad IDs are compared too: the same refusals leave the same data.
+        script.push_str(&line);
+        script.push('\n');
+        if g.below(40) == 0 {
+            script.push_str("DEBUG DIGEST\n");
+        }
+    }
+    for db in 0..4 {
+        script.push_str(&format!(
+            "SELECT {db}\nDEBUG DIGEST-VALUE {}\n",
+            keys.join(" ")
+        ));
+    }
+    script.push_str("DEBUG DIGEST\n");
+    run_script("generated_digests", &script);
+}
+
+/// COMMAND GETKEYSANDFLAGS on every COMMAND GETKEYS case of the other scripts, and on a
+/// command of each kind of key spec (RO/RW/OW/RM, access/update/insert/delete, keywords,
+/// key counts, keys found by parsing), compared with redis-server.
+#[test]
+fn getkeysandflags() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/diff");
+    let mut script = String::new();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("tests/diff")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("script");
+        for line in text.lines().filter(|l| l.contains("COMMAND GETKEYS ")) {
+            script.push_str(&line.replace("COMMAND GETKEYS ", "COMMAND GETKEYSANDFLAGS "));
+            script.push('\n');
+        }
+    }
+    script.push_str(
+        "COMMAND GETKEYSANDFLAGS SET k v
+COMMAND GETKEYSANDFLAGS GET k
+COMMAND GETKEYSANDFLAGS DEL a b c
+COMMAND GETKEYSANDFLAGS GETDEL k
+COMMAND GETKEYSANDFLAGS LMOVE a b LEFT RIGHT
+COMMAND GETKEYSANDFLAGS RPOPLPUSH a b
+COMMAND GETKEYSANDFLAGS MSET a 1 b 2
+COMMAND GETKEYSANDFLAGS MGET a b
+COMMAND GETKEYSANDFLAGS RENAME a b
+COMMAND GETKEYSANDFLAGS COPY a b
+COMMAND GETKEYSANDFLAGS SMOVE a b m
+COMMAND GETKEYSANDFLAGS SINTERSTORE d a b
+COMMAND GETKEYSANDFLAGS ZUNIONSTORE d 2 a b
+COMMAND GETKEYSANDFLAGS ZINTERCARD 2 a b
+COMMAND GETKEYSANDFLAGS SORT k
+COMMAND GETKEYSANDFLAGS SORT k STORE d
+COMMAND GETKEYSANDFLAGS SORT_RO k
+COMMAND GETKEYSANDFLAGS EVAL \"return 1\" 2 a b x
+COMMAND GETKEYSANDFLAGS EVAL_RO \"return 1\" 1 a
+COMMAND GETKEYSANDFLAGS FCALL f 1 a x
+COMMAND GETKEYSANDFLAGS XREAD COUNT 2 STREAMS a b 0 0
+COMMAND GETKEYSANDFLAGS XREADGROUP GROUP g c STREAMS a 0
+COMMAND GETKEYSANDFLAGS XADD s * f v
+COMMAND GETKEYSANDFLAGS HINCRBY h f 1
+COMMAND GETKEYSANDFLAGS APPEND k v
+COMMAND GETKEYSANDFLAGS EXPIRE k 10
+COMMAND GETKEYSANDFLAGS PFADD h a
+COMMAND GETKEYSANDFLAGS SETRANGE k 0 v
+COMMAND GETKEYSANDFLAGS BITOP AND d a b
+COMMAND GETKEYSANDFLAGS GEOSEARCH k FROMLONLAT 0 0 BYRADIUS 1 km
+COMMAND GETKEYSANDFLAGS LPOS l a
+COMMAND GETKEYSANDFLAGS OBJECT ENCODING k
+COMMAND GETKEYSANDFLAGS MEMORY USAGE k
+COMMAND GETKEYSANDFLAGS TOUCH a b
+COMMAND GETKEYSANDFLAGS WATCH a b
+COMMAND GETKEYSANDFLAGS PING
+COMMAND GETKEYSANDFLAGS TIME x
+COMMAND GETKEYSANDFLAGS GET
+COMMAND GETKEYSANDFLAGS NOSUCH k
+COMMAND GETKEYSANDFLAGS ZUNIONSTORE d x a
+COMMAND GETKEYSANDFLAGS SET k v GET
+COMMAND GETKEYSANDFLAGS SET k v EX 10 get
+COMMAND GETKEYSANDFLAGS BITFIELD k GET u8 0
+COMMAND GETKEYSANDFLAGS BITFIELD k GET u8 0 OVERFLOW SAT GET i4 4
+COMMAND GETKEYSANDFLAGS BITFIELD k SET u8 0 1
+COMMAND GETKEYSANDFLAGS BITFIELD k GET u8
+COMMAND GETKEYSANDFLAGS BITFIELD_RO k GET u8 0
+",
+    );
+    run_script("getkeysandflags", &script);
 }

@@ -174,15 +174,8 @@ fn rudis_dump_rdb_loads_in_redis_and_passes_redis_check_rdb() {
         assert_eq!(ours.cmd(&["SAVE"]), b"+OK\r\n");
         let want = contents(&mut ours);
         let file = rudis.dir.join("dump.rdb");
-        let check = std::process::Command::new("redis-check-rdb")
-            .arg(&file)
-            .output()
-            .expect("redis-check-rdb");
-        let text = String::from_utf8_lossy(&check.stdout).into_owned();
-        assert!(
-            check.status.success() && text.contains("RDB looks OK"),
-            "{text}"
-        );
+        let (ok, text) = common::check_rdb(&file);
+        assert!(ok, "{text}");
         let dir = tempfile::tempdir().unwrap();
         std::fs::copy(&file, dir.path().join("dump.rdb")).unwrap();
         let redis = redis_in(dir.path());

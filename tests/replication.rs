@@ -139,8 +139,8 @@ fn assert_same_data(master: u16, replica: u16) {
     assert_eq!(m.len(), r.len(), "the replica has keys the master has not");
 }
 
-/// Keys of every type (streams too: rudis cannot load them from an RDB yet, so the load
-/// puts them in the stream, see `write_load`), in four databases, some with TTLs.
+/// Keys of every type but streams (the write load adds those), in three databases, some
+/// with TTLs.
 fn preload(port: u16, n: usize) {
     let mut c = con(port);
     for db in 0..3u8 {
@@ -290,8 +290,7 @@ fn random_write(c: &mut redis::Connection, rng: &mut Rng, streams: bool) {
     let _: redis::RedisResult<redis::Value> = cmd.query(c);
 }
 
-/// Writes to `port` on a thread until the flag is cleared; with `streams`, XADDs too (only
-/// where no full sync follows: rudis cannot load streams from an RDB yet).
+/// Writes to `port` on a thread until the flag is cleared; with `streams`, XADDs too.
 fn write_load(
     port: u16,
     seed: u64,
@@ -335,12 +334,11 @@ fn redis_to_rudis(diskless: bool) {
         "0",
     ]);
     preload(master.port, 500);
-    let load = write_load(master.port, 17, false);
+    let load = write_load(master.port, 17, true);
     let mport = master.port.to_string();
     let replica = Rudis::start(&["--appendonly", "no", "--replicaof", "127.0.0.1", &mport]);
     wait_caught_up(master.port, replica.port, Duration::from_secs(30));
     let mut writes = stop_load(load);
-    // Now streamed, not synced: streams too.
     let load = write_load(master.port, 18, true);
     std::thread::sleep(Duration::from_millis(500));
     writes += stop_load(load);
@@ -681,7 +679,7 @@ fn the_master_killed_mid_stream_then_back() {
         "127.0.0.1",
         &port.to_string(),
     ]);
-    let load = write_load(port, 9, false);
+    let load = write_load(port, 9, true);
     wait_caught_up(port, replica.port, Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap();
@@ -699,7 +697,7 @@ fn the_master_killed_mid_stream_then_back() {
     let n: i64 = redis::cmd("DBSIZE").query(&mut r).unwrap();
     assert!(n > 0);
     let mut child = start_master();
-    let load = write_load(port, 10, false);
+    let load = write_load(port, 10, true);
     std::thread::sleep(Duration::from_millis(500));
     stop_load(load);
     settle(port, replica.port);
@@ -724,7 +722,7 @@ fn a_replica_restarted_mid_sync_syncs_again() {
         std::thread::sleep(Duration::from_millis(5));
     }
     replica.kill9();
-    let load = write_load(master.port, 3, false);
+    let load = write_load(master.port, 3, true);
     replica.restart();
     std::thread::sleep(Duration::from_millis(300));
     stop_load(load);

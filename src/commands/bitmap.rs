@@ -549,3 +549,21 @@ fn bitfield(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 fn bitfield_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     bitfield_generic(ctx, argv, true)
 }
+
+/// BITFIELD's key flags (Redis's bitfieldGetKeys): read-only while every operation is a GET
+/// (or OVERFLOW), else a read-write update; a syntax error counts as a write.
+pub fn bitfield_key_flags(argv: &[&[u8]]) -> &'static [&'static str] {
+    let mut i = 2;
+    while i < argv.len() {
+        let rem = argv.len() - i - 1;
+        let a = argv[i];
+        if a.eq_ignore_ascii_case(b"get") && rem >= 2 {
+            i += 3;
+        } else if a.eq_ignore_ascii_case(b"overflow") && rem >= 1 {
+            i += 2;
+        } else {
+            return &["RW", "access", "update"];
+        }
+    }
+    &["RO", "access"]
+}

@@ -424,7 +424,7 @@ fn unblock(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         }
     };
     let id = args::int(argv[2])?;
-    let done = u64::try_from(id).is_ok_and(|id| ctx.shared.blocking.end(id, how));
+    let done = u64::try_from(id).is_ok_and(|id| ctx.shared.blocking.end(ctx.shared, id, how));
     ctx.out.int(done as i64);
     Ok(())
 }

@@ -419,9 +419,9 @@ impl<'a> Keyspace<'a> {
         let new_events = crate::notify::events::enabled(NEW);
         let shared = self.shared;
         let (shard, h) = self.shard_mut(db, key);
-        if let Some(Value::Stream(_)) = shard.get_hashed(h, key) {
-            // A stream overwritten: its XREADGROUP waiters are told (Redis's dbOverwrite).
-            shared.blocking.signal(db, key);
+        if let Some(old) = shard.get_hashed(h, key) {
+            // Its XREADGROUP waiters are told (Redis's dbOverwrite).
+            shared.blocking.value_left(db, key, old);
         }
         let created = new_events && shard.get_hashed(h, key).is_none();
         shard.clear_deadline_hashed(h, key);
@@ -442,6 +442,9 @@ impl<'a> Keyspace<'a> {
         modified(self.shared, self.client_id, db, key);
         // A live key keeps its deadline; an absent one has none.
         let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
+        if let Some(old) = shard.get_hashed(h, key) {
+            self.shared.blocking.value_left(db, key, old);
+        }
         let created = crate::notify::events::enabled(NEW) && shard.get_hashed(h, key).is_none();
         shard.insert_hashed(h, key, value);
         if created {
@@ -539,10 +542,8 @@ impl<'a> Keyspace<'a> {
         let (shard, h) = self.shard_mut(db, key);
         let v = shard.remove_hashed(h, key)?;
         modified(self.shared, self.client_id, db, key);
-        if let Value::Stream(_) = v {
-            // Its XREADGROUP waiters are told it went (Redis's dbGenericDelete).
-            self.shared.blocking.signal(db, key);
-        }
+        // Its XREADGROUP waiters are told it went (Redis's dbGenericDelete).
+        self.shared.blocking.value_left(db, key, &v);
         Some(v)
     }
 
@@ -571,9 +572,13 @@ impl<'a> Keyspace<'a> {
 
     #[cold]
     fn remove_expired(&mut self, db: usize, key: &[u8], h: u64) {
-        self.locked
+        let old = self
+            .locked
             .shard_mut(ShardId::of_hash(db, h))
             .remove_hashed(h, key);
+        if let Some(old) = &old {
+            self.shared.blocking.value_left(db, key, old);
+        }
         self.shared.stats.expired_keys(1);
         crate::notify::key_expired(self.shared, db, key);
         if db == self.db {

@@ -43,8 +43,8 @@ pub fn help(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 /// The name CLIENT LIST shows as a command's `cmd=`: `client|list` for subcommands.
-fn full_name(spec: &'static CommandSpec, argv: &[&[u8]]) -> &'static str {
-    spec.subcommand(argv).map_or(spec.name, |s| s.name)
+fn full_name(spec: &'static CommandSpec, argv: &[&[u8]]) -> &'static &'static str {
+    spec.subcommand(argv).map_or(&spec.name, |s| &s.name)
 }
 
 /// The shards `spec` needs for `argv` when run from database `db`.
@@ -132,7 +132,7 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
     if !client.authenticated && !spec.has(flags::NO_AUTH) && shared.requires_auth() {
         return reject(shared, client, out, Some(spec), CommandError::NoAuth);
     }
-    client.handle.touch(client.db, full_name(spec, argv));
+    client.handle.touch(full_name(spec, argv));
     let context = if client.multi.is_some() {
         super::acl::Context::Multi
     } else {
@@ -362,7 +362,9 @@ pub fn run(
             shared.remove_expired(db, &key);
         }
     }
-    shared.stats.commands_processed();
+    if !ctx.client.serves_waiter {
+        shared.stats.commands_processed();
+    }
     result
 }
 
@@ -422,7 +424,9 @@ pub(crate) fn call_in_script(
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (spec.handler)(ctx, argv)));
     let usec = crate::util::clock::ticks_to_us(crate::util::clock::ticks().wrapping_sub(started));
     let failed = !matches!(ran, Ok(Ok(())));
-    ops.after_call(ctx.shared, ctx.client, spec, argv, usec, failed);
+    if !ctx.client.serves_waiter {
+        ops.after_call(ctx.shared, ctx.client, spec, argv, usec, failed);
+    }
     match ran {
         Ok(result) => Ok(result),
         Err(_) => {

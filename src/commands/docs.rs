@@ -188,6 +188,111 @@ pub fn key_spec_flags(name: &str) -> Vec<(usize, bool, bool)> {
     out
 }
 
+/// The flags of the keys Redis's key specs of `name` find in `argv` (its
+/// getKeysUsingKeySpecs, for COMMAND GETKEYSANDFLAGS): each position a spec finds, with that
+/// spec's flags; then, for a key only parsing finds (SORT's or GEORADIUS's STORE), the flags
+/// of the last spec Redis cannot evaluate either (its `unknown` ones, which describe those).
+pub fn key_flags(name: &str, argv: &[&[u8]]) -> (Vec<(usize, Vec<String>)>, Vec<String>) {
+    let Some(specs) = info_index().get(name).and_then(|f| f.get(8)) else {
+        return (Vec::new(), Vec::new());
+    };
+    let argc = argv.len() as i64;
+    let int = |m: &[(Frame, Frame)], k: &str| match map_get(m, k) {
+        Some(Frame::Integer(i)) => Some(*i),
+        _ => None,
+    };
+    let spec_of = |m: &[(Frame, Frame)], k: &str| match map_get(m, k) {
+        Some(Frame::Map(b)) => {
+            let kind = map_get(b, "type").and_then(text).unwrap_or_default();
+            let spec = match map_get(b, "spec") {
+                Some(Frame::Map(s)) => s.clone(),
+                _ => Vec::new(),
+            };
+            (kind, spec)
+        }
+        _ => (String::new(), Vec::new()),
+    };
+    let (mut found, mut fallback) = (Vec::new(), Vec::new());
+    for spec in elements(specs) {
+        let Frame::Map(m) = spec else { continue };
+        let flags: Vec<String> = map_get(m, "flags")
+            .map(|f| elements(f).iter().filter_map(text).collect())
+            .unwrap_or_default();
+        let (bs, bspec) = spec_of(m, "begin_search");
+        let first = match bs.as_str() {
+            "index" => int(&bspec, "index").unwrap_or(0),
+            "keyword" => {
+                let keyword = map_get(&bspec, "keyword")
+                    .and_then(text)
+                    .unwrap_or_default();
+                let from = int(&bspec, "startfrom").unwrap_or(1);
+                let (start, end) = if from > 0 {
+                    (from, argc - 1)
+                } else {
+                    (argc + from, 1)
+                };
+                let mut i = start;
+                let mut at = 0;
+                while i != end && (1..argc).contains(&i) {
+                    if argv[i as usize].eq_ignore_ascii_case(keyword.as_bytes()) {
+                        at = i + 1;
+                        break;
+                    }
+                    i += if start <= end { 1 } else { -1 };
+                }
+                if at == 0 {
+                    continue;
+                }
+                at
+            }
+            _ => {
+                fallback = flags;
+                continue;
+            }
+        };
+        let (fk, fspec) = spec_of(m, "find_keys");
+        let (first, last, step) = match fk.as_str() {
+            "range" => {
+                let last = int(&fspec, "lastkey").unwrap_or(0);
+                let limit = int(&fspec, "limit").unwrap_or(0);
+                let last = if last >= 0 {
+                    first + last
+                } else if limit == 0 {
+                    argc + last
+                } else {
+                    first + ((argc - first) / limit + last)
+                };
+                (first, last, int(&fspec, "keystep").unwrap_or(1))
+            }
+            "keynum" => {
+                let idx = first + int(&fspec, "keynumidx").unwrap_or(0);
+                let Some(n) = argv
+                    .get(idx as usize)
+                    .and_then(|a| std::str::from_utf8(a).ok()?.parse::<i64>().ok())
+                    .filter(|n| *n >= 0)
+                else {
+                    continue;
+                };
+                let first = first + int(&fspec, "firstkey").unwrap_or(1);
+                (first, first + n - 1, int(&fspec, "keystep").unwrap_or(1))
+            }
+            _ => {
+                fallback = flags;
+                continue;
+            }
+        };
+        if last >= argc || last < first || first >= argc || step < 1 {
+            continue;
+        }
+        let mut i = first;
+        while i <= last {
+            found.push((i as usize, flags.clone()));
+            i += step;
+        }
+    }
+    (found, fallback)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,12 +25,6 @@ pub fn rdb_options(shared: &Shared) -> Options {
 fn dump(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let compress = rdb_options(ctx.shared).compression;
     match ctx.ks.get(argv[1]) {
-        Some(crate::store::Value::Stream(_)) => {
-            // Streams have no RDB encoding in rudis yet: refused rather than a wrong payload.
-            return Err(CommandError::Err(
-                "DUMP of a stream is not supported by rudis yet".into(),
-            ));
-        }
         Some(v) => {
             let payload = write::dump_payload(v, compress);
             ctx.out.bulk(&payload);

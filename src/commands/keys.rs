@@ -445,15 +445,12 @@ fn swapdb(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         let either = |k: &[u8]| in_map(ctx, a, k) || in_map(ctx, b, k);
         ctx.shared.watches.touch_db(a, either);
         ctx.shared.watches.touch_db(b, either);
-        // Waiters on a name that holds a list after the swap are served.
-        let list_in = |d: usize, k: &[u8]| {
-            matches!(
-                ctx.ks.locked.shard(ShardId::of_key(d, k)).map.get(k),
-                Some(crate::store::Value::List(_) | crate::store::Value::ZSet(_))
-            )
-        };
-        ctx.shared.blocking.signal_db(a, |k| list_in(b, k));
-        ctx.shared.blocking.signal_db(b, |k| list_in(a, k));
+        // Every waited name that holds something before or after the swap looks again (the
+        // waiters' commands decide): a pop served by a list that arrives, a group reader told
+        // its stream went (Redis's scanDatabaseForReadyKeys and
+        // scanDatabaseForDeletedStreams).
+        ctx.shared.blocking.signal_db(a, either);
+        ctx.shared.blocking.signal_db(b, either);
         // A key's shard index is the same in every database, so swapping shard by shard swaps
         // the databases.
         for shard in 0..SHARDS as u32 {

@@ -128,8 +128,11 @@ pub(super) fn block_with(
     let db = ctx.ks.db;
     let pass = matches!(unserved, Served::Pass);
     let serve = serving(handle.clone(), db, protocol, pass, serve);
+    // The command the session just ran (nothing that runs inside another blocks).
+    let command = lookup(handle.last_cmd().as_bytes());
     ctx.shared.blocking.block(
         &handle,
+        command,
         db,
         keys.iter().map(|k| k.to_vec()).collect(),
         deadline,

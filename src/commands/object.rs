@@ -93,15 +93,26 @@ fn encoding(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 
 fn refcount(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if let Some(v) = value(ctx, argv[2]) {
-        let shared = match v {
-            Value::Str(s) => {
-                !s.is_raw() && parse_i64(s).is_some_and(|n| (0..SHARED_INTEGERS).contains(&n))
-            }
-            _ => false,
-        };
-        ctx.out.int(if shared { SHARED_REFCOUNT } else { 1 });
+        let n = refcount_of(v);
+        ctx.out.int(n);
     }
     Ok(())
+}
+
+/// The refcount Redis would show for the same value (OBJECT REFCOUNT, DEBUG OBJECT): its
+/// shared small integers have the shared refcount, every other value one reference.
+pub fn refcount_of(v: &Value) -> i64 {
+    let shared = match v {
+        Value::Str(s) => {
+            !s.is_raw() && parse_i64(s).is_some_and(|n| (0..SHARED_INTEGERS).contains(&n))
+        }
+        _ => false,
+    };
+    if shared {
+        SHARED_REFCOUNT
+    } else {
+        1
+    }
 }
 
 /// True under an LFU `maxmemory-policy`: Redis then tracks frequencies instead of idle times.

@@ -18,6 +18,13 @@ const SUBCOMMANDS: &[CommandSpec] = &[
         command_docs
     ),
     cmd!("command|getkeys", -4, LOADING | STALE, Keys::None, getkeys),
+    cmd!(
+        "command|getkeysandflags",
+        -4,
+        LOADING | STALE,
+        Keys::None,
+        getkeysandflags
+    ),
     cmd!("command|help", 2, LOADING | STALE, Keys::None, help),
     cmd!("command|info", -2, LOADING | STALE, Keys::None, info),
     cmd!("command|list", -2, LOADING | STALE, Keys::None, list),
@@ -148,30 +155,65 @@ fn list(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     Ok(())
 }
 
-fn getkeys(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
-    let target = &argv[2..];
+/// The command COMMAND GETKEYS* is asked about and the positions of its keys, from the one
+/// key-positions function (plus what only parsing finds), or Redis's errors, in its order.
+fn keys_of(target: &[&[u8]]) -> Result<(&'static CommandSpec, Vec<usize>), CommandError> {
     let spec =
         lookup(target[0]).ok_or_else(|| CommandError::Err("Invalid command specified".into()))?;
     let spec = spec.subcommand(target).unwrap_or(spec);
+    if !spec.has_key_arguments() {
+        return Err(CommandError::Err("The command has no key arguments".into()));
+    }
     if !spec.arity_ok(target.len()) {
         return Err(CommandError::Err(
             "Invalid number of arguments specified for command".into(),
         ));
     }
-    if !spec.has_key_arguments() {
-        return Err(CommandError::Err("The command has no key arguments".into()));
-    }
-    let mut keys: Vec<&[u8]> = spec
+    let mut keys: Vec<usize> = spec
         .checked_key_positions(target)
         .ok_or_else(|| CommandError::Err("Invalid arguments specified for command".into()))?
-        .map(|i| target[i])
         .collect();
     if let Keys::Parsed { more_key, .. } = spec.keys {
-        keys.extend(more_key(target).map(|i| target[i]));
+        keys.extend(more_key(target));
     }
+    Ok((spec, keys))
+}
+
+fn getkeys(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let target = &argv[2..];
+    let (_, keys) = keys_of(target)?;
     ctx.out.array(keys.len());
-    for k in keys {
-        ctx.out.bulk(k);
+    for i in keys {
+        ctx.out.bulk(target[i]);
+    }
+    Ok(())
+}
+
+/// COMMAND GETKEYSANDFLAGS: GETKEYS's keys, each with the flags of the key spec Redis finds it
+/// by (RW/RO/OW/RM, access/update/insert/delete).
+fn getkeysandflags(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let target = &argv[2..];
+    let (spec, keys) = keys_of(target)?;
+    let (found, fallback) = docs::key_flags(spec.name, target);
+    // The two commands whose key spec says `variable_flags`: their arguments decide.
+    let variable: Option<Vec<String>> = match spec.name {
+        "set" => Some(super::string::set_key_flags(target)),
+        "bitfield" => Some(super::bitmap::bitfield_key_flags(target)),
+        _ => None,
+    }
+    .map(|f| f.iter().map(|s| s.to_string()).collect());
+    ctx.out.array(keys.len());
+    for i in keys {
+        let flags = variable.as_ref().unwrap_or_else(|| {
+            found
+                .iter()
+                .find(|(p, _)| *p == i)
+                .map_or(&fallback, |(_, f)| f)
+        });
+        ctx.out.array(2);
+        ctx.out.bulk(target[i]);
+        ctx.out.set(flags.len());
+        flags.iter().for_each(|f| ctx.out.simple(f));
     }
     Ok(())
 }
@@ -194,6 +236,8 @@ const HELP: &[&str] = &[
     "    commands are returned.",
     "GETKEYS <full-command>",
     "    Return the keys from a full Redis command.",
+    "GETKEYSANDFLAGS <full-command>",
+    "    Return the keys and the access flags from a full Redis command.",
     "HELP",
     "    Prints this help.",
 ];

@@ -633,3 +633,13 @@ fn lcs(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     ctx.out.int(total as i64);
     Ok(())
 }
+
+/// SET's key flags (Redis's setGetKeys): with GET it reads the old value, else it only
+/// overwrites.
+pub fn set_key_flags(argv: &[&[u8]]) -> &'static [&'static str] {
+    if argv.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get")) {
+        &["RW", "access", "update"]
+    } else {
+        &["OW", "update"]
+    }
+}

@@ -6,10 +6,10 @@
 //! tables of every thread. A reset (CONFIG RESETSTAT) bumps an epoch; a thread seeing a new
 //! epoch zeroes its own table before it counts, and readers skip tables of an old epoch.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use parking_lot::Mutex;
 
@@ -206,38 +206,53 @@ struct ThreadTable {
 }
 
 static EPOCH: AtomicU64 = AtomicU64::new(0);
-static TABLES: Mutex<Vec<Arc<ThreadTable>>> = Mutex::new(Vec::new());
+/// Every thread's table, for readers. A table lives as long as the process (one per thread
+/// that ever ran a command), so the thread's own handle to it is a plain reference.
+static TABLES: Mutex<Vec<&'static ThreadTable>> = Mutex::new(Vec::new());
 
 thread_local! {
-    static MINE: RefCell<Option<Arc<ThreadTable>>> = const { RefCell::new(None) };
+    static MINE: Cell<Option<&'static ThreadTable>> = const { Cell::new(None) };
 }
 
-fn with_slot(spec: &CommandSpec, f: impl FnOnce(&Slot)) {
-    let Some(i) = index().find(spec) else { return };
-    MINE.with(|m| {
-        let mut m = m.borrow_mut();
-        let t = m.get_or_insert_with(|| {
-            let t = Arc::new(ThreadTable {
+fn my_table() -> &'static ThreadTable {
+    MINE.with(|m| match m.get() {
+        Some(t) => t,
+        None => {
+            let t: &'static ThreadTable = Box::leak(Box::new(ThreadTable {
                 epoch: AtomicU64::new(EPOCH.load(Relaxed)),
                 slots: (0..index().specs.len()).map(|_| Slot::default()).collect(),
-            });
-            TABLES.lock().push(t.clone());
+            }));
+            TABLES.lock().push(t);
+            m.set(Some(t));
             t
-        });
-        let now = EPOCH.load(Relaxed);
-        if t.epoch.load(Relaxed) != now {
-            for s in t.slots.iter() {
-                for a in [&s.calls, &s.usec, &s.rejected, &s.failed] {
-                    a.store(0, Relaxed);
-                }
-                if let Some(h) = s.hist.get() {
-                    h.clear();
-                }
-            }
-            t.epoch.store(now, Relaxed);
         }
-        f(&t.slots[i]);
-    });
+    })
+}
+
+#[inline]
+fn with_slot(spec: &CommandSpec, f: impl FnOnce(&Slot)) {
+    let Some(i) = index().find(spec) else { return };
+    let t = my_table();
+    let now = EPOCH.load(Relaxed);
+    if t.epoch.load(Relaxed) != now {
+        t.reset(now);
+    }
+    f(&t.slots[i]);
+}
+
+impl ThreadTable {
+    #[cold]
+    fn reset(&self, now: u64) {
+        for s in self.slots.iter() {
+            for a in [&s.calls, &s.usec, &s.rejected, &s.failed] {
+                a.store(0, Relaxed);
+            }
+            if let Some(h) = s.hist.get() {
+                h.clear();
+            }
+        }
+        self.epoch.store(now, Relaxed);
+    }
 }
 
 /// A command ran for `usec`; `failed`: it replied with an error.
@@ -252,6 +267,12 @@ pub fn record_call(spec: &CommandSpec, usec: u64, failed: bool, histogram: bool)
             s.hist.get_or_init(Hist::default).record(usec * 1000);
         }
     });
+}
+
+/// A blocked command, counted as a call when it blocked, was answered with an error once
+/// woken (Redis's updateStatsOnUnblock).
+pub fn record_failed(spec: &CommandSpec) {
+    with_slot(spec, |s| bump(&s.failed, 1));
 }
 
 /// A command was refused before it ran (arity, auth, OOM, ...).
@@ -278,8 +299,8 @@ pub fn snapshot(with_hist: bool) -> Vec<CmdStat> {
     let idx = index();
     let tables = TABLES.lock().clone();
     let now = EPOCH.load(Relaxed);
-    let live: Vec<&Arc<ThreadTable>> = tables
-        .iter()
+    let live: Vec<&ThreadTable> = tables
+        .into_iter()
         .filter(|t| t.epoch.load(Relaxed) == now)
         .collect();
     let mut out = Vec::new();

@@ -5,6 +5,7 @@
 //! atomics, so a command reads no lock and writes no shared line for them.
 
 pub mod cmdstats;
+pub mod digest;
 pub mod latency;
 pub mod monitor;
 pub mod pause;

@@ -10,7 +10,7 @@ use std::time::Instant;
 use super::read::{self, Summary};
 use super::write::Encoder;
 use super::{opcode, RdbError, RDB_VERSION};
-use crate::store::{Shard, ShardId, Store};
+use crate::store::{Locked, Shard, ShardId, Store};
 
 /// `rdbcompression` and `rdbchecksum`.
 #[derive(Debug, Clone, Copy)]
@@ -180,6 +180,55 @@ impl Parsed {
         }
         self.summary
     }
+}
+
+impl Parsed {
+    /// `install` by a caller that holds every shard of the store for writing (DEBUG RELOAD,
+    /// which saved under the same locks: nobody writes between the save and the load).
+    pub fn install_held(mut self, held: &mut Locked) -> Summary {
+        for (db, staged) in self.staging.dbs.iter_mut().enumerate() {
+            for (s, shard) in staged.shards.iter_mut().enumerate() {
+                let id = ShardId {
+                    db: db as u32,
+                    shard: s as u32,
+                };
+                if held.holds_for(id, true) {
+                    std::mem::swap(held.shard_mut(id), shard.get_mut());
+                }
+            }
+        }
+        self.summary
+    }
+}
+
+/// Adds the keys of the RDB file `data` to the live shards `held` (all of them, write-locked),
+/// as Redis's rdbLoad does without emptying first (DEBUG RELOAD NOFLUSH): a key the store has
+/// already is replaced with `replace` (MERGE); without it the load stops there with an error
+/// (where Redis stops the server), leaving the keys before it added.
+pub fn merge_held(data: &[u8], held: &mut Locked, replace: bool) -> Result<Summary, RdbError> {
+    let now = crate::util::clock::now_ms();
+    read::parse(data, now, |db, key, v, deadline| {
+        let hash = crate::store::hash_key(key);
+        let id = ShardId::of_hash(db, hash);
+        if !held.holds_for(id, true) {
+            return Err(format!(
+                "database numbers this server has (the file has db {db})"
+            ));
+        }
+        let shard = held.shard_mut(id);
+        if !replace && shard.get_hashed(hash, key).is_some() {
+            return Err(format!(
+                "keys not in the database already ('{}' is)",
+                String::from_utf8_lossy(key)
+            ));
+        }
+        shard.remove_hashed(hash, key);
+        shard.insert_hashed(hash, key, v);
+        if let Some(d) = deadline {
+            shard.expires.insert(key.into(), d);
+        }
+        Ok(())
+    })
 }
 
 /// What a load did, for the log line and INFO.

@@ -90,11 +90,6 @@ impl Encoder {
 
     /// One key: its deadline if any, type, name, value.
     pub fn key(&mut self, key: &[u8], v: &Value, deadline: Option<u64>) {
-        if let Value::Stream(_) = v {
-            // No RDB encoding for streams yet: a snapshot leaves them out (the AOF keeps them).
-            log::warn!("a stream is left out of the RDB file: rudis cannot encode streams yet");
-            return;
-        }
         if let Some(d) = deadline {
             self.byte(opcode::EXPIRETIME_MS);
             self.buf.extend_from_slice(&d.to_le_bytes());
@@ -111,7 +106,7 @@ impl Encoder {
             Value::Set(s) => self.set(s),
             Value::Hash(h) => self.hash(h),
             Value::ZSet(z) => self.zset(z),
-            Value::Stream(_) => {}
+            Value::Stream(s) => super::stream::write(self, s),
         }
     }
 
@@ -203,8 +198,7 @@ fn type_of(v: &Value) -> u8 {
         Value::Hash(_) => kind::HASH,
         Value::ZSet(z) if matches!(**z, ZSet::Packed(_)) => kind::ZSET_LISTPACK,
         Value::ZSet(_) => kind::ZSET_2,
-        // Never written (see `key`); DUMP refuses streams.
-        Value::Stream(_) => kind::STRING,
+        Value::Stream(_) => kind::STREAM_LISTPACKS_2,
     }
 }
 

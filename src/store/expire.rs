@@ -8,19 +8,20 @@
 //! stays bounded.
 
 use super::value::is_expired;
-use super::{Bytes, Shard};
+use super::{Bytes, Shard, Value};
 
 const SAMPLE: usize = 32;
 const MAX_ROUNDS: usize = 16;
 
 impl Shard {
     /// One turn of the sweep over this shard, its window starting at `offset` (moved on for
-    /// the next turn). Calls `removed` with each key it removes, and returns how many.
+    /// the next turn). Calls `removed` with each key it removes and its value, and returns how
+    /// many.
     pub fn expire_sample(
         &mut self,
         offset: &mut usize,
         now: u64,
-        mut removed: impl FnMut(&[u8]),
+        mut removed: impl FnMut(&[u8], &Value),
     ) -> u64 {
         let mut count = 0;
         for _ in 0..MAX_ROUNDS {
@@ -43,8 +44,9 @@ impl Shard {
             *offset += window - expired.len();
             let capacity = self.expires.capacity();
             for k in &expired {
-                self.remove(k);
-                removed(k);
+                if let Some(v) = self.remove(k) {
+                    removed(k, &v);
+                }
             }
             if self.expires.capacity() != capacity {
                 *offset = 0;
@@ -76,7 +78,7 @@ mod tests {
         let (mut offset, mut seen) = (0, Vec::new());
         let mut removed = 0;
         for _ in 0..10 {
-            removed += s.expire_sample(&mut offset, 10, |k| seen.push(k.to_vec()));
+            removed += s.expire_sample(&mut offset, 10, |k, _| seen.push(k.to_vec()));
         }
         assert_eq!(removed, 80);
         assert_eq!(seen.len(), 80);

@@ -491,6 +491,12 @@ impl List {
         }
     }
 
+    /// The nodes' bytes as listpacks (their entries plus a listpack's 7 bytes of header and
+    /// end mark): DEBUG OBJECT's `ql_uncompressed_size`.
+    pub fn listpack_bytes(&self) -> usize {
+        self.nodes().map(|n| n.size() + 7).sum()
+    }
+
     /// The nodes, in order (a chain's deque made contiguous).
     fn nodes_mut(&mut self) -> &mut [Node] {
         match self {

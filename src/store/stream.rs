@@ -239,6 +239,27 @@ struct Node {
 }
 
 impl Node {
+    /// Encodes entry `id` with `flags` at the end: its field-value `pairs`, of which only the
+    /// values when the flags say it has the master entry's fields.
+    fn put_entry(&mut self, master: StreamId, id: StreamId, flags: u8, pairs: &[&[u8]]) {
+        let dms = id.ms.wrapping_sub(master.ms);
+        let dseq = id.seq.wrapping_sub(master.seq);
+        let same = flags & SAME_FIELDS != 0;
+        self.data.push(flags);
+        put_varint(&mut self.data, dms);
+        put_varint(&mut self.data, if dms == 0 { dseq } else { id.seq });
+        if !same {
+            put_varint(&mut self.data, (pairs.len() / 2) as u64);
+        }
+        for (i, s) in pairs.iter().enumerate() {
+            if same && i % 2 == 0 {
+                continue;
+            }
+            put_varint(&mut self.data, s.len() as u64);
+            self.data.extend_from_slice(s);
+        }
+    }
+
     fn lp_bytes(&self) -> usize {
         self.lp_base as usize
             + lp_int_size(i64::from(self.live))
@@ -300,6 +321,16 @@ pub struct Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
+    /// Deleted (XDEL, or trimmed out of a node that stays): only a node's walk shows these.
+    pub fn is_deleted(&self) -> bool {
+        self.flags & DELETED != 0
+    }
+
+    /// Stored with the master entry's fields, as its values only.
+    pub fn has_master_fields(&self) -> bool {
+        self.flags & SAME_FIELDS != 0
+    }
+
     pub fn num_fields(&self) -> usize {
         if self.flags & SAME_FIELDS != 0 {
             self.node.fields.len()
@@ -502,6 +533,41 @@ impl Stream {
         nodes + groups
     }
 
+    /// The nodes, in ID order, as a file stores them.
+    pub fn nodes(&self) -> impl Iterator<Item = NodeView<'_>> {
+        self.nodes
+            .iter()
+            .map(|(&master, node)| NodeView { master, node })
+    }
+
+    /// Adds a node read from a file, whose listpack took `lp_bytes` with counters `lp_live`
+    /// and `lp_deleted` in its master entry (what later appends to it are measured against).
+    /// False if the node has no entry, or its entries are not all above those of the nodes
+    /// before it. The stream's length counts its live entries.
+    pub fn add_loaded_node(
+        &mut self,
+        b: NodeBuilder,
+        lp_bytes: usize,
+        lp_live: i64,
+        lp_deleted: i64,
+    ) -> bool {
+        if b.last.is_none() {
+            return false;
+        }
+        if let Some((&prev_master, prev)) = self.nodes.last_key_value() {
+            let prev_last = prev.offsets().last().map(|&p| prev.head(prev_master, p).1);
+            if prev_last.is_some_and(|l| b.master <= l) {
+                return false;
+            }
+        }
+        let mut node = b.node;
+        let counters = lp_int_size(lp_live) + lp_int_size(lp_deleted);
+        node.lp_base = lp_bytes.saturating_sub(counters).min(u32::MAX as usize) as u32;
+        self.length += u64::from(node.live);
+        self.nodes.insert(b.master, node);
+        true
+    }
+
     /// How many nodes (Redis's listpacks: XINFO's radix-tree-keys).
     pub fn node_count(&self) -> usize {
         self.nodes.len()
@@ -664,24 +730,16 @@ impl Stream {
             + lp_int_size(dseq as i64);
         let lp_count = if same { nfields + 3 } else { 2 * nfields + 4 };
         lp += lp_int_size(lp_count as i64);
-        node.data.push(if same { SAME_FIELDS } else { 0 });
-        put_varint(&mut node.data, dms);
-        put_varint(&mut node.data, if dms == 0 { dseq } else { id.seq });
         if !same {
             lp += lp_int_size(nfields as i64);
-            put_varint(&mut node.data, nfields as u64);
         }
         for i in 0..nfields {
-            let (f, v) = (pairs[2 * i], pairs[2 * i + 1]);
             if !same {
-                lp += lp_str_size(f);
-                put_varint(&mut node.data, f.len() as u64);
-                node.data.extend_from_slice(f);
+                lp += lp_str_size(pairs[2 * i]);
             }
-            lp += lp_str_size(v);
-            put_varint(&mut node.data, v.len() as u64);
-            node.data.extend_from_slice(v);
+            lp += lp_str_size(pairs[2 * i + 1]);
         }
+        node.put_entry(master, id, if same { SAME_FIELDS } else { 0 }, pairs);
         node.lp_base = (node.lp_base as usize + lp).min(u32::MAX as usize) as u32;
         node.live += 1;
         self.length += 1;
@@ -915,6 +973,112 @@ impl Stream {
     /// Approximate heap bytes, for freeing decisions.
     pub fn free_effort(&self) -> usize {
         self.nodes.len() + self.groups.values().map(|g| 1 + g.pel.len()).sum::<usize>()
+    }
+}
+
+/// One node as a file stores it (the listpack under its master ID in Redis's radix tree, see
+/// `rdb::stream`).
+pub struct NodeView<'a> {
+    pub master: StreamId,
+    node: &'a Node,
+}
+
+impl<'a> NodeView<'a> {
+    /// The master entry's fields.
+    pub fn fields(&self) -> &'a [Bytes] {
+        &self.node.fields
+    }
+
+    pub fn live(&self) -> u32 {
+        self.node.live
+    }
+
+    pub fn deleted(&self) -> u32 {
+        self.node.deleted
+    }
+
+    /// Every entry, deleted ones included, in order.
+    pub fn entries(&self) -> impl Iterator<Item = Entry<'a>> + 'a {
+        let (node, master) = (self.node, self.master);
+        let mut p = 0;
+        std::iter::from_fn(move || {
+            if p >= node.data.len() {
+                return None;
+            }
+            let (flags, id, body) = node.head(master, p);
+            p = node.skip_body(flags, body);
+            Some(Entry {
+                id,
+                node,
+                flags,
+                body,
+            })
+        })
+    }
+}
+
+/// A node rebuilt from a file, entry by entry, before it joins its stream
+/// (`Stream::add_loaded_node`).
+pub struct NodeBuilder {
+    master: StreamId,
+    node: Node,
+    last: Option<StreamId>,
+}
+
+impl NodeBuilder {
+    pub fn new(master: StreamId, fields: &[&[u8]]) -> NodeBuilder {
+        NodeBuilder {
+            master,
+            node: Node {
+                fields: fields.iter().map(|f| Bytes::from(*f)).collect(),
+                data: Vec::new(),
+                live: 0,
+                deleted: 0,
+                lp_base: 0,
+            },
+            last: None,
+        }
+    }
+
+    pub fn field_count(&self) -> usize {
+        self.node.fields.len()
+    }
+
+    /// Adds entry `id`: `items` are its values when it has the master entry's fields, else its
+    /// field-value pairs. False (nothing added) if `id` is below the master ID or not above
+    /// the node's previous entry, or the values do not match the master's fields.
+    pub fn push(
+        &mut self,
+        id: StreamId,
+        deleted: bool,
+        master_fields: bool,
+        items: &[&[u8]],
+    ) -> bool {
+        if id < self.master || self.last.is_some_and(|l| id <= l) {
+            return false;
+        }
+        let mut flags = if deleted { DELETED } else { 0 };
+        if master_fields {
+            if items.len() != self.node.fields.len() {
+                return false;
+            }
+            flags |= SAME_FIELDS;
+            // Only the values are stored: the field names are the master's.
+            let pairs: Vec<&[u8]> = items.iter().flat_map(|v| [&b""[..], *v]).collect();
+            self.node.put_entry(self.master, id, flags, &pairs);
+        } else {
+            if !items.len().is_multiple_of(2) {
+                return false;
+            }
+            self.node.put_entry(self.master, id, flags, items);
+        }
+        if deleted {
+            self.node.deleted += 1;
+        } else {
+            self.node.live += 1;
+        }
+        self.last = Some(id);
+        true
     }
 }
 

@@ -1,5 +1,7 @@
 //! The wall clock, read as Redis reads it: Unix milliseconds.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
 /// Wall-clock Unix milliseconds (0 before 1970). Straight from `clock_gettime`, read once per
 /// command: `SystemTime::now().duration_since(UNIX_EPOCH)` costs twice the instructions.
 pub fn now_ms() -> u64 {
@@ -23,20 +25,26 @@ pub fn now_ms() -> u64 {
 #[inline]
 pub fn ticks() -> u64 {
     #[cfg(target_arch = "x86_64")]
-    if tsc_per_us().is_some() {
+    if US_PER_TICK_FX.load(Relaxed) != 0 {
         // SAFETY: rdtsc has no preconditions; x86_64 always has it.
         return unsafe { core::arch::x86_64::_rdtsc() };
     }
     base().elapsed().as_nanos() as u64
 }
 
-/// Microseconds in a difference of two `ticks`.
+/// Microseconds in a difference of two `ticks`: one multiply by a 32.32 fixed-point rate, so
+/// that timing every command costs no division.
+#[inline]
 pub fn ticks_to_us(d: u64) -> u64 {
-    match tsc_per_us() {
-        Some(per_us) => (d as f64 / per_us) as u64,
-        None => d / 1000,
+    match US_PER_TICK_FX.load(Relaxed) {
+        0 => d / 1000,
+        fx => ((d as u128 * fx as u128) >> 32) as u64,
     }
 }
+
+/// Microseconds per tick as 32.32 fixed point, 0 while the counter is not in use (not yet
+/// calibrated, or not usable): then ticks are nanoseconds since `base`.
+static US_PER_TICK_FX: AtomicU64 = AtomicU64::new(0);
 
 fn base() -> &'static std::time::Instant {
     static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
@@ -44,41 +52,45 @@ fn base() -> &'static std::time::Instant {
 }
 
 /// The counter's rate, when it is usable: invariant (constant and non-stop, as the kernel
-/// reports it), measured against the monotonic clock over 2 ms the first time it is asked
-/// (the server asks at start, see `calibrate`).
+/// reports it), measured against the monotonic clock over 2 ms.
 fn tsc_per_us() -> Option<f64> {
-    static RATE: std::sync::OnceLock<Option<f64>> = std::sync::OnceLock::new();
-    *RATE.get_or_init(|| {
-        if !cfg!(target_arch = "x86_64") {
-            return None;
+    if !cfg!(target_arch = "x86_64") {
+        return None;
+    }
+    let flags = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let has = |f: &str| flags.split_whitespace().any(|w| w == f);
+    if !(has("constant_tsc") && has("nonstop_tsc")) {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let start = std::time::Instant::now();
+        // SAFETY: as in `ticks`.
+        let t0 = unsafe { core::arch::x86_64::_rdtsc() };
+        while start.elapsed() < std::time::Duration::from_millis(2) {
+            std::hint::spin_loop();
         }
-        let flags = std::fs::read_to_string("/proc/cpuinfo").ok()?;
-        let has = |f: &str| flags.split_whitespace().any(|w| w == f);
-        if !(has("constant_tsc") && has("nonstop_tsc")) {
-            return None;
-        }
-        #[cfg(target_arch = "x86_64")]
-        {
-            let start = std::time::Instant::now();
-            // SAFETY: as in `ticks`.
-            let t0 = unsafe { core::arch::x86_64::_rdtsc() };
-            while start.elapsed() < std::time::Duration::from_millis(2) {
-                std::hint::spin_loop();
-            }
-            let t1 = unsafe { core::arch::x86_64::_rdtsc() };
-            let us = start.elapsed().as_secs_f64() * 1e6;
-            let rate = t1.wrapping_sub(t0) as f64 / us;
-            return (rate.is_finite() && rate > 1.0).then_some(rate);
-        }
-        #[allow(unreachable_code)]
-        None
-    })
+        let t1 = unsafe { core::arch::x86_64::_rdtsc() };
+        let us = start.elapsed().as_secs_f64() * 1e6;
+        let rate = t1.wrapping_sub(t0) as f64 / us;
+        return (rate.is_finite() && rate > 1.0).then_some(rate);
+    }
+    #[allow(unreachable_code)]
+    None
 }
 
 /// Measures the tick rate now, so that no command pays for it.
+/// Until then, `ticks` counts nanoseconds; call it before any command is timed, since a
+/// difference across the switch means nothing.
 pub fn calibrate() {
-    let _ = base();
-    let _ = tsc_per_us();
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = base();
+        if let Some(per_us) = tsc_per_us() {
+            let fx = ((1u64 << 32) as f64 / per_us) as u64;
+            US_PER_TICK_FX.store(fx.max(1), Relaxed);
+        }
+    });
 }
 
 #[cfg(test)]

@@ -25,7 +25,8 @@ pub(super) fn padded(data: &[u8]) -> Vec<u8> {
     msg
 }
 
-fn sha1(data: &[u8]) -> [u8; 20] {
+/// The SHA-1 digest of `data` (DEBUG DIGEST mixes these as Redis's debug.c does).
+pub fn sha1(data: &[u8]) -> [u8; 20] {
     let mut h: [u32; 5] = [
         0x6745_2301,
         0xEFCD_AB89,

@@ -20,6 +20,17 @@ pub fn free_port() -> u16 {
         .expect("no free port")
 }
 
+/// redis-check-rdb's verdict on `path`: (valid, its output).
+pub fn check_rdb(path: &Path) -> (bool, String) {
+    require_tool("redis-check-rdb");
+    let out = Command::new("redis-check-rdb")
+        .arg(path)
+        .output()
+        .expect("run redis-check-rdb");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.success() && text.contains("RDB looks OK"), text)
+}
+
 /// Fails the test with an install hint when a tool is missing.
 pub fn require_tool(name: &str) {
     let found = Command::new("sh")

@@ -487,9 +487,38 @@ fn compile_all(codes: &[Vec<u8>]) -> Result<Libraries, CommandError> {
 
 /// The libraries of an RDB file, loaded at start in place of any there were.
 pub fn load_libraries(shared: &Shared, codes: &[Vec<u8>]) -> Result<(), String> {
-    let restored = compile_all(codes).map_err(|e| e.to_string())?;
-    shared.scripts.change_libraries(|libs| *libs = restored);
-    Ok(())
+    restore_libraries(shared, codes, Policy::Flush).map_err(|e| e.to_string())
+}
+
+/// How restored libraries meet the loaded ones (FUNCTION RESTORE's policies; DEBUG RELOAD's
+/// NOFLUSH appends, NOFLUSH MERGE replaces, a plain reload flushes).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Policy {
+    /// A library loaded already is an error, and nothing changes.
+    Append,
+    Replace,
+    Flush,
+}
+
+/// Compiles `codes` and links them into the loaded libraries as `policy` says.
+pub fn restore_libraries(
+    shared: &Shared,
+    codes: &[Vec<u8>],
+    policy: Policy,
+) -> Result<(), CommandError> {
+    let restored = compile_all(codes)?;
+    shared.scripts.change_libraries(|libs| {
+        if policy == Policy::Flush {
+            *libs = restored;
+            return Ok::<(), CommandError>(());
+        }
+        let mut joined = libs.clone();
+        for lib in restored.libs.into_values() {
+            link(&mut joined, lib, policy == Policy::Replace, false)?;
+        }
+        *libs = joined;
+        Ok(())
+    })
 }
 
 fn dump(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
@@ -506,12 +535,6 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             cmd: "function",
         });
     }
-    #[derive(PartialEq)]
-    enum Policy {
-        Append,
-        Replace,
-        Flush,
-    }
     let policy = match argv.get(3) {
         None => Policy::Append,
         Some(p) if p.eq_ignore_ascii_case(b"append") => Policy::Append,
@@ -525,19 +548,7 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         }
     };
     let codes = super::dump::parse_functions_payload(argv[2]).map_err(CommandError::Err)?;
-    let restored = compile_all(&codes)?;
-    ctx.shared.scripts.change_libraries(|libs| {
-        if policy == Policy::Flush {
-            *libs = restored;
-            return Ok::<(), CommandError>(());
-        }
-        let mut joined = libs.clone();
-        for lib in restored.libs.into_values() {
-            link(&mut joined, lib, policy == Policy::Replace, false)?;
-        }
-        *libs = joined;
-        Ok(())
-    })?;
+    restore_libraries(ctx.shared, &codes, policy)?;
     ctx.dirty(1);
     ctx.out.ok();
     Ok(())

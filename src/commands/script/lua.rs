@@ -59,8 +59,9 @@ pub trait Host {
     fn set_repl(&mut self, flags: u8);
     /// Called every 100,000 instructions: true if the script is to stop (SCRIPT KILL).
     fn interrupt(&mut self) -> bool;
-    /// True if `argv` names a command (redis.acl_check_cmd; every user may run everything).
-    fn command_exists(&self, argv: &[&[u8]]) -> bool;
+    /// redis.acl_check_cmd: whether the caller's user may run `argv`, None if `argv` names no
+    /// command (or no subcommand of a container).
+    fn acl_check(&self, argv: &[&[u8]]) -> Option<bool>;
 }
 
 /// A function registered while a library loads.
@@ -831,13 +832,13 @@ unsafe extern "C-unwind" fn redis_acl_check_cmd(l: *mut lua_State) -> c_int {
         Err(e) => return raise(l, e),
     };
     let args: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
-    let exists = host.command_exists(&args);
+    let allowed = host.acl_check(&args);
     drop(args);
     drop(argv);
-    if !exists {
+    let Some(allowed) = allowed else {
         return raise(l, b"Invalid command passed to redis.acl_check_cmd()");
-    }
-    ffi::lua_pushboolean(l, 1);
+    };
+    ffi::lua_pushboolean(l, allowed as c_int);
     1
 }
 

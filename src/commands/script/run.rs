@@ -415,7 +415,17 @@ impl Host for Run<'_, '_, '_> {
             .is_some_and(|r| r.kill.load(Ordering::SeqCst))
     }
 
-    fn command_exists(&self, argv: &[&[u8]]) -> bool {
-        lookup(argv[0]).is_some()
+    fn acl_check(&self, argv: &[&[u8]]) -> Option<bool> {
+        let spec = lookup(argv.first()?)?;
+        // As Redis's lookupCommand: a container with an argument names one of its
+        // subcommands, or nothing.
+        let spec = match spec.subcommands.is_empty() || argv.len() < 2 {
+            true => spec,
+            false => spec.subcommand(argv)?,
+        };
+        Some(match &self.ctx.client.user {
+            Some(user) if !user.unrestricted => user.check(spec, argv).is_ok(),
+            _ => true,
+        })
     }
 }
