@@ -161,6 +161,17 @@ impl Shared {
         locked
     }
 
+    /// A replica under `replica-read-only yes`: clients' writes (their commands', their
+    /// scripts') are refused with `repl::READONLY`; its master's are obeyed.
+    pub fn refuses_client_writes(&self) -> bool {
+        self.repl.is_replica()
+            && self
+                .config
+                .read()
+                .get("replica-read-only")
+                .is_none_or(|v| v == "yes")
+    }
+
     /// True while a password is configured: clients must AUTH before other commands.
     pub fn requires_auth(&self) -> bool {
         self.acl.requires_auth()

@@ -404,6 +404,14 @@ fn a_replica_refuses_writes_and_reports_its_role() {
         raw.cmd(&["EXEC"]),
         b"-EXECABORT Transaction discarded because of previous errors.\r\n"
     );
+    // A script's write too, as Redis's scriptVerifyWriteCommandAllow.
+    let eval = raw.cmd(&["EVAL", "return redis.call('SET', KEYS[1], 'x')", "1", "k"]);
+    assert!(
+        eval.starts_with(b"-READONLY You can't write against a read only replica."),
+        "{}",
+        String::from_utf8_lossy(&eval)
+    );
+    assert_eq!(raw.cmd(&["GET", "k"]), b"$1\r\nv\r\n");
     let role = String::from_utf8_lossy(&raw.cmd(&["ROLE"])).into_owned();
     assert!(
         role.starts_with(&format!(
@@ -660,15 +668,18 @@ fn the_master_killed_mid_stream_then_back() {
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-            .and_then(|c| c.get_connection())
-            .is_err()
-        {
+        // Up once it answers PING: a restarted master loads its AOF first (-LOADING).
+        let pong = || -> redis::RedisResult<String> {
+            let mut c =
+                redis::Client::open(format!("redis://127.0.0.1:{port}/"))?.get_connection()?;
+            redis::cmd("PING").query(&mut c)
+        };
+        while pong().is_err() {
             assert!(Instant::now() < deadline, "redis-server did not start");
             assert!(child.try_wait().unwrap().is_none(), "redis-server exited");
             std::thread::sleep(Duration::from_millis(20));
         }
-        child
+        KillOnDrop(child)
     };
     let mut child = start_master();
     preload(port, 200);
@@ -682,8 +693,8 @@ fn the_master_killed_mid_stream_then_back() {
     let load = write_load(port, 9, true);
     wait_caught_up(port, replica.port, Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(300));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
     // The load's thread sees its connection fail: it panics, and that is expected here.
     load.0.store(true, Ordering::SeqCst);
     let _ = load.1.join();
@@ -696,14 +707,23 @@ fn the_master_killed_mid_stream_then_back() {
     // The replica still serves what it had.
     let n: i64 = redis::cmd("DBSIZE").query(&mut r).unwrap();
     assert!(n > 0);
-    let mut child = start_master();
+    let child = start_master();
     let load = write_load(port, 10, true);
     std::thread::sleep(Duration::from_millis(500));
     stop_load(load);
     settle(port, replica.port);
     assert_same_data(port, replica.port);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
+}
+
+/// A server process the test started, killed however the test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]

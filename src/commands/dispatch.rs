@@ -226,15 +226,15 @@ fn replica_gate(shared: &Shared, client: &Client, spec: &CommandSpec) -> Option<
                     .as_ref()
                     .is_some_and(|m| m.queue.iter().any(|q| q.spec.has(f)))
         };
-        let config = shared.config.read();
-        let setting = |name: &str| config.get(name).is_none_or(|v| v == "yes");
-        if (spec.has(flags::WRITE) || queued(flags::WRITE)) && setting("replica-read-only") {
-            return Some(CommandError::Coded(
-                "READONLY You can't write against a read only replica.".into(),
-            ));
+        if (spec.has(flags::WRITE) || queued(flags::WRITE)) && shared.refuses_client_writes() {
+            return Some(CommandError::Coded(crate::repl::READONLY.into()));
         }
+        let stale_ok = || {
+            let v = shared.config.read().get("replica-serve-stale-data");
+            v.is_none_or(|v| v == "yes")
+        };
         if !repl.link_up()
-            && !setting("replica-serve-stale-data")
+            && !stale_ok()
             && (!spec.has(flags::STALE)
                 || spec.has(flags::RUNS_QUEUE) && !all_queued(client, flags::STALE))
         {

@@ -107,6 +107,9 @@ impl Default for Repl {
     }
 }
 
+/// What a client's write gets on a read-only replica (Redis's shared.roslaveerr).
+pub const READONLY: &str = "READONLY You can't write against a read only replica.";
+
 /// The answer REPLICAOF gives.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RoleChange {
