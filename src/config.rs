@@ -236,7 +236,6 @@ pub fn listed_names() -> impl Iterator<Item = &'static str> {
 /// Directives only a config file has (no CONFIG GET), and what rudis lacks to honour them.
 const FILE_ONLY_REFUSED: &[(&str, &str)] = &[
     ("rename-command", "renaming commands"),
-    ("user", "ACL users"),
     ("loadmodule", "modules"),
     ("sentinel", "Sentinel mode"),
 ];
@@ -870,6 +869,9 @@ pub struct Config {
     pub other: std::collections::BTreeMap<&'static str, String>,
     /// The ignored directives a file or the command line gave, for one start-up warning.
     pub ignored_given: Vec<&'static str>,
+    /// redis.conf's `user` lines, each the name and its rules (checked as they were read;
+    /// the users are made at start, see `acl::file`).
+    pub acl_users: Vec<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -948,6 +950,7 @@ impl Default for Config {
             save: "3600 1 300 100 60 10000".into(),
             other: Default::default(),
             ignored_given: Vec::new(),
+            acl_users: Vec::new(),
         }
     }
 }
@@ -1219,7 +1222,7 @@ impl Config {
     pub fn set_at_runtime(&mut self, pairs: &[(&str, &str)]) -> Result<(), (String, ConfigError)> {
         let mut unknown: Option<&str> = None;
         let mut seen: Vec<&str> = Vec::new();
-        for (name, _) in pairs {
+        for (name, value) in pairs {
             let Some(s) = lookup(name) else {
                 unknown.get_or_insert(name);
                 continue;
@@ -1227,7 +1230,10 @@ impl Config {
             if unknown.is_some() {
                 continue;
             }
-            if !s.mutable() {
+            // Setting a fixed one to the value it has changes nothing, so it is no error:
+            // Redis's tests set every setting CONFIG GET lists back to its own value, and
+            // some that Redis can change at run time (port, bind) rudis cannot.
+            if !s.mutable() && self.get(name).as_deref() != Some(*value) {
                 return Err((name.to_string(), ConfigError::Immutable(s.name().into())));
             }
             // By the name given: Redis 7.0 takes a setting and its alias in one call, in
@@ -1586,6 +1592,18 @@ impl Loader {
                 return fail("include nested too deep");
             }
             return self.file(c, std::path::Path::new(&values[0]), depth + 1);
+        }
+        if name == "user" && !values.is_empty() {
+            if c.acl_users.iter().any(|u| u[0] == values[0]) {
+                return fail(&format!(
+                    "Error in user declaration '{}': Duplicate user found. A user can only be \
+                     defined once in config files",
+                    values[0]
+                ));
+            }
+            crate::acl::file::check_user_line(values).map_err(|e| file_error(at, line, &e))?;
+            c.acl_users.push(values.to_vec());
+            return Ok(());
         }
         if let Some((_, what)) = FILE_ONLY_REFUSED.iter().find(|(n, _)| *n == name) {
             return fail(&format!(
@@ -1964,7 +1982,6 @@ mod tests {
         assert_eq!(reason(c.load_text("port\n")), "wrong number of arguments");
         assert!(reason(c.load_text("rename-command FLUSHALL \"\"\n")).contains("renaming commands"));
         assert!(reason(c.load_text("cluster-enabled yes\n")).contains("cluster mode"));
-        assert!(reason(c.load_text("tls-port 6380\n")).contains("TLS"));
         assert!(reason(c.load_text("mymodule.opt 1\n")).contains("modules"));
         // At its default a refused directive asks for nothing.
         c.load_text("cluster-enabled no\ntls-port 0\nmaxmemory 0\nreplicaof \"\"\n")

@@ -18,6 +18,9 @@
 
 use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
+
+use crate::tls::Transport;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -102,7 +105,7 @@ impl Policy {
 }
 
 pub struct Session {
-    stream: TcpStream,
+    stream: Transport,
     pub client: Client,
     inbuf: InBuf,
     parser: RequestParser,
@@ -143,7 +146,12 @@ fn run_request(shared: &Shared, client: &mut Client, out: &mut ReplyBuf, argv: &
 impl Session {
     /// Starts a session for a newly accepted client, or refuses it (protected mode) and
     /// returns None.
-    pub fn open(shared: &Shared, mut stream: TcpStream) -> Option<Session> {
+    /// `tls`: the client came to the TLS port, and this is the TLS configuration in force.
+    pub fn open(
+        shared: &Shared,
+        mut stream: TcpStream,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Option<Session> {
         let (password, protected) = {
             let c = shared.config.read();
             (shared.acl.requires_auth(), c.protected_mode)
@@ -153,8 +161,10 @@ impl Session {
                 "refused client from {:?}: protected mode",
                 stream.peer_addr().ok()
             );
-            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-            let _ = stream.write_all(PROTECTED_MODE_ERROR);
+            if tls.is_none() {
+                let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+                let _ = stream.write_all(PROTECTED_MODE_ERROR);
+            }
             return None;
         }
         let _ = stream.set_nodelay(true);
@@ -163,6 +173,16 @@ impl Session {
             return None;
         }
         let mut client = Client::new(Some(&stream));
+        let stream = match tls {
+            None => Transport::Plain(stream),
+            Some(config) => match Transport::tls(stream, config) {
+                Ok(t) => t,
+                Err(e) => {
+                    log::warn!("refused TLS client: {e}");
+                    return None;
+                }
+            },
+        };
         client.authenticated = !password;
         client.user = Some(shared.acl.default_user());
         client.acl_gen = shared.acl.generation();
@@ -185,7 +205,7 @@ impl Session {
     }
 
     pub fn fd(&self) -> RawFd {
-        self.stream.as_raw_fd()
+        self.stream.tcp().as_raw_fd()
     }
 
     /// Ends the session: its watches and its entry in the client registry go.
@@ -246,10 +266,10 @@ impl Session {
         if self.closing {
             return Next::Wait;
         }
-        if self.pending() > 0 {
+        if self.has_unsent_output() {
             match self.write_out(shared) {
                 Next::Close => return Next::Close,
-                _ if self.pending() > 0 => return Next::Wait,
+                _ if self.has_unsent_output() => return Next::Wait,
                 _ => {}
             }
         }
@@ -290,7 +310,7 @@ impl Session {
                     shared.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
                     // A read that filled the room may have left more behind, for which the
                     // socket signals nothing new.
-                    full = self.inbuf.is_full();
+                    full = self.inbuf.is_full() || self.stream.may_hold_input();
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Next::Wait,
                 Err(e) => {
@@ -449,15 +469,15 @@ impl Session {
             aof.wait_observed();
         }
         let next = self.write_out(shared);
-        if next == Next::Close || (self.closing && self.pending() == 0) {
+        if next == Next::Close || (self.closing && !self.has_unsent_output()) {
             return Next::Close;
         }
         next
     }
 
-    /// Output is pending that the socket would not take yet.
+    /// Output is pending that the socket would not take yet (replies, or TLS records).
     pub fn has_unsent_output(&self) -> bool {
-        self.pending() > 0
+        self.pending() > 0 || self.stream.holds_output()
     }
 
     fn pending(&self) -> usize {
@@ -493,6 +513,18 @@ impl Session {
         self.out.clear();
         self.sent = 0;
         self.client.handle.io.pending.store(0, Relaxed);
+        if self.stream.holds_output() {
+            match self.stream.flush_held() {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.unsent_since.get_or_insert_with(Instant::now);
+                }
+                Err(e) => {
+                    log::debug!("client {} write failed: {e}", self.client.id);
+                    return Next::Close;
+                }
+            }
+        }
         Next::Wait
     }
 

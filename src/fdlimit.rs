@@ -126,14 +126,7 @@ pub fn grow_table(maxclients: u64) {
     }
 }
 
-/// The OS's message alone, as C's strerror gives it ("Operation not permitted").
-fn strerror(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
+use crate::util::strerror;
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@ pub mod clients;
 pub mod commands;
 pub mod config;
 pub mod connection;
+pub mod dump;
 pub mod evict;
 pub mod expiry;
 pub mod fdlimit;
@@ -26,6 +27,7 @@ pub mod server;
 pub mod shared;
 pub mod stats;
 pub mod store;
+pub mod tls;
 pub mod util;
 pub mod watch;
 

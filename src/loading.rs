@@ -21,6 +21,12 @@ pub enum LoadError {
         offset: usize,
         reason: String,
     },
+    /// A Redis 7 AOF manifest that is not one, at `line`.
+    Manifest {
+        path: std::path::PathBuf,
+        line: usize,
+        reason: String,
+    },
 }
 
 impl fmt::Display for LoadError {
@@ -31,6 +37,11 @@ impl fmt::Display for LoadError {
                 f,
                 "bad file format reading the append only file at offset {offset}: {reason}; \
                  make a backup of it and run 'redis-check-aof --fix <file>'"
+            ),
+            LoadError::Manifest { path, line, reason } => write!(
+                f,
+                "bad AOF manifest {}, at line {line}: {reason}",
+                path.display()
             ),
         }
     }
@@ -43,81 +54,61 @@ pub struct LoadStats {
     pub commands: u64,
     /// Set when an incomplete last command was cut off: the length the file was truncated to.
     pub truncated_at: Option<usize>,
+    /// The file's size.
+    pub bytes: u64,
 }
 
-/// Replays `path` into `shared`'s store. A missing file is an empty one. An incomplete last
-/// command (a crash mid-write) is cut off and the file truncated to its valid prefix; anything
-/// else unreadable stops the load with the offset.
+/// Replays `path` into `shared`'s store. A missing file is an empty one. A file that starts
+/// with `REDIS` is an RDB preamble followed by commands (`aof-use-rdb-preamble`). An
+/// incomplete last command (a crash mid-write) is cut off and the file truncated to its valid
+/// prefix; anything else unreadable stops the load with the offset.
 pub fn load(shared: &Shared, path: &Path) -> Result<LoadStats, LoadError> {
     let data = match std::fs::read(path) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LoadStats::default()),
         Err(e) => return Err(LoadError::Io(e)),
     };
+    load_file(shared, path, &data, true)
+}
+
+/// One file of an AOF; `last`: an incomplete command at its end may be cut off (in any other
+/// file it is an error, as in Redis).
+fn load_file(
+    shared: &Shared,
+    path: &Path,
+    data: &[u8],
+    last: bool,
+) -> Result<LoadStats, LoadError> {
     let started = Instant::now();
-    let mut stats = LoadStats::default();
-    let mut parser = RequestParser::new(Limits {
-        max_inline_len: 64 * 1024,
-        ..Limits::default()
-    });
-    let mut client = Client::new(None);
-    let mut out = ReplyBuf::new();
     shared.set_loading(true);
-    let result = (|| {
-        let mut last_complete = 0;
-        // Where the open MULTI began: a transaction the file does not finish was cut off by a
-        // crash, and is dropped with what follows it (Redis does the same).
-        let mut before_multi = 0;
-        loop {
-            if parser.is_idle() && last_complete < data.len() && data[last_complete] != b'*' {
-                return Err(LoadError::Corrupt {
-                    offset: last_complete,
-                    reason: format!("expected '*', got byte 0x{:02x}", data[last_complete]),
-                });
-            }
-            match parser.parse(&data) {
-                Ok(Parsed::Request { end }) => {
-                    let argv: SmallVec<[&[u8]; 8]> =
-                        parser.args().iter().map(|a| a.bytes(&data)).collect();
-                    if commands::lookup(argv[0]).is_none() {
-                        return Err(LoadError::Corrupt {
-                            offset: last_complete,
-                            reason: format!(
-                                "unknown command '{}'",
-                                String::from_utf8_lossy(argv[0])
-                            ),
-                        });
-                    }
-                    // Like Redis, a command that fails on replay (it failed live too) is
-                    // skipped, not fatal.
-                    if client.multi.is_none() {
-                        before_multi = last_complete;
-                    }
-                    out.clear();
-                    commands::execute(shared, &mut client, &argv, &mut out);
-                    stats.commands += 1;
-                    last_complete = end;
-                }
-                Ok(Parsed::Incomplete { .. }) => {
-                    if client.multi.is_some() {
-                        stats.truncated_at = Some(before_multi);
-                    } else if last_complete < data.len() {
-                        stats.truncated_at = Some(last_complete);
-                    }
-                    return Ok(());
-                }
-                Err(e) => {
-                    return Err(LoadError::Corrupt {
-                        offset: last_complete,
-                        reason: e.to_string(),
-                    })
-                }
+    let res = (|| {
+        let mut start = 0;
+        if crate::rdb::read::is_rdb(data) {
+            log::info!("Reading RDB base file on AOF loading: {}", path.display());
+            let summary =
+                crate::persist::install_rdb(shared, data, path, started).map_err(|e| match e {
+                    crate::rdb::file::LoadError::Io(e) => LoadError::Io(e),
+                    crate::rdb::file::LoadError::Rdb(e) => LoadError::Corrupt {
+                        offset: e.offset,
+                        reason: format!("in its RDB preamble, expected {}", e.expected),
+                    },
+                })?;
+            start = summary.len;
+            if start < data.len() {
+                log::info!("Reading the remaining AOF tail of {}", path.display());
             }
         }
+        replay(shared, &data[start..], start)
     })();
     shared.set_loading(false);
-    result?;
+    let mut stats = res?;
     if let Some(at) = stats.truncated_at {
+        if !last {
+            return Err(LoadError::Corrupt {
+                offset: at,
+                reason: "an incomplete command, in a file that is not the last one".into(),
+            });
+        }
         log::warn!(
             "!!! AOF {} ends with an incomplete command at offset {at} of {}: loading the \
              valid prefix and truncating the file to it",
@@ -140,5 +131,201 @@ pub fn load(shared: &Shared, path: &Path) -> Result<LoadStats, LoadError> {
         stats.truncated_at.unwrap_or(data.len()),
         started.elapsed().as_secs_f64()
     );
+    stats.bytes = data.len() as u64;
     Ok(stats)
+}
+
+/// Runs the commands in `data`, which starts at `base` in its file (for the offsets).
+fn replay(shared: &Shared, data: &[u8], base: usize) -> Result<LoadStats, LoadError> {
+    let mut stats = LoadStats::default();
+    let mut parser = RequestParser::new(Limits {
+        max_inline_len: 64 * 1024,
+        ..Limits::default()
+    });
+    let mut client = Client::new(None);
+    let mut out = ReplyBuf::new();
+    let mut last_complete = 0;
+    // Where the open MULTI began: a transaction the file does not finish was cut off by a
+    // crash, and is dropped with what follows it (Redis does the same).
+    let mut before_multi = 0;
+    loop {
+        if parser.is_idle() && last_complete < data.len() && data[last_complete] != b'*' {
+            return Err(LoadError::Corrupt {
+                offset: base + last_complete,
+                reason: format!("expected '*', got byte 0x{:02x}", data[last_complete]),
+            });
+        }
+        match parser.parse(data) {
+            Ok(Parsed::Request { end }) => {
+                let argv: SmallVec<[&[u8]; 8]> =
+                    parser.args().iter().map(|a| a.bytes(data)).collect();
+                if commands::lookup(argv[0]).is_none() {
+                    return Err(LoadError::Corrupt {
+                        offset: base + last_complete,
+                        reason: format!("unknown command '{}'", String::from_utf8_lossy(argv[0])),
+                    });
+                }
+                // Like Redis, a command that fails on replay (it failed live too) is
+                // skipped, not fatal.
+                if client.multi.is_none() {
+                    before_multi = last_complete;
+                }
+                out.clear();
+                commands::execute(shared, &mut client, &argv, &mut out);
+                stats.commands += 1;
+                last_complete = end;
+            }
+            Ok(Parsed::Incomplete { .. }) => {
+                if client.multi.is_some() {
+                    stats.truncated_at = Some(base + before_multi);
+                } else if last_complete < data.len() {
+                    stats.truncated_at = Some(base + last_complete);
+                }
+                return Ok(stats);
+            }
+            Err(e) => {
+                return Err(LoadError::Corrupt {
+                    offset: base + last_complete,
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+}
+
+/// Redis 7's multi-part AOF: `<dir>/<appenddirname>/<appendfilename>.manifest` lists a base
+/// file (RDB or AOF), history files (no longer part of the data) and incr files, in order.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Manifest {
+    pub path: std::path::PathBuf,
+    pub base: Option<std::path::PathBuf>,
+    pub incrs: Vec<std::path::PathBuf>,
+}
+
+/// Where Redis 7 keeps the manifest of `appendfilename` (None: no such file).
+pub fn manifest_path(
+    dir: &Path,
+    dirname: &str,
+    appendfilename: &str,
+) -> Option<std::path::PathBuf> {
+    let p = dir.join(dirname).join(format!("{appendfilename}.manifest"));
+    p.is_file().then_some(p)
+}
+
+/// Reads a manifest as Redis 7.0's `aofLoadManifestFromFile`: one `file NAME seq N type T`
+/// per line (keys in any order, `#` comments), at most one base, incr files in rising seq.
+pub fn read_manifest(path: &Path) -> Result<Manifest, LoadError> {
+    let text = std::fs::read(path).map_err(LoadError::Io)?;
+    let text = String::from_utf8_lossy(&text);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut m = Manifest {
+        path: path.to_path_buf(),
+        base: None,
+        incrs: Vec::new(),
+    };
+    let bad = |line: usize, why: &str| LoadError::Manifest {
+        path: path.to_path_buf(),
+        line,
+        reason: why.to_string(),
+    };
+    let mut max_seq = 0i64;
+    let mut lines = 0;
+    for (i, raw) in text.split_inclusive('\n').enumerate() {
+        let n = i + 1;
+        lines = n;
+        if raw.starts_with('#') {
+            continue;
+        }
+        if !raw.ends_with('\n') {
+            return Err(bad(n, "The AOF manifest file contains too long line"));
+        }
+        let line = raw.trim_matches([' ', '\t', '\r', '\n']);
+        let words = crate::config::split_args(line)
+            .filter(|w| !line.is_empty() && w.len() >= 6 && w.len() % 2 == 0)
+            .ok_or_else(|| bad(n, "Invalid AOF manifest file format"))?;
+        let (mut name, mut seq, mut kind) = (None, 0i64, None);
+        for pair in words.chunks(2) {
+            match pair[0].to_ascii_lowercase().as_str() {
+                "file" => name = Some(pair[1].clone()),
+                "seq" => seq = pair[1].parse().unwrap_or(0),
+                "type" => kind = pair[1].chars().next(),
+                _ => {}
+            }
+        }
+        let (Some(name), Some(kind)) = (name, kind) else {
+            return Err(bad(n, "Invalid AOF manifest file format"));
+        };
+        if seq == 0 {
+            return Err(bad(n, "Invalid AOF manifest file format"));
+        }
+        if name.contains('/') {
+            return Err(bad(n, "File can't be a path, just a filename"));
+        }
+        match kind {
+            'b' if m.base.is_some() => return Err(bad(n, "Found duplicate base file information")),
+            'b' => m.base = Some(dir.join(name)),
+            'h' => {}
+            'i' if seq <= max_seq => return Err(bad(n, "Found a non-monotonic sequence number")),
+            'i' => {
+                max_seq = seq;
+                m.incrs.push(dir.join(name));
+            }
+            _ => return Err(bad(n, "Unknown AOF file type")),
+        }
+    }
+    if lines == 0 {
+        return Err(bad(0, "Found an empty AOF manifest"));
+    }
+    Ok(m)
+}
+
+/// Loads the base, then each incr file, as Redis 7.0's `loadAppendOnlyFiles`: only the last
+/// file may end with an incomplete command; a file the manifest names must exist.
+pub fn load_manifest(shared: &Shared, m: &Manifest) -> Result<LoadStats, LoadError> {
+    let started = Instant::now();
+    let files: Vec<(&Path, &str)> = m
+        .base
+        .iter()
+        .map(|b| (b.as_path(), "base"))
+        .chain(m.incrs.iter().map(|i| (i.as_path(), "incr")))
+        .collect();
+    log::info!(
+        "Loading the multi-part AOF of {}: {} base file, {} incr files",
+        m.path.display(),
+        if m.base.is_some() { "a" } else { "no" },
+        m.incrs.len()
+    );
+    let mut total = LoadStats::default();
+    for (i, (path, kind)) in files.iter().enumerate() {
+        let data = std::fs::read(path).map_err(|e| {
+            LoadError::Io(std::io::Error::new(
+                e.kind(),
+                format!("{} (named by {}): {e}", path.display(), m.path.display()),
+            ))
+        })?;
+        let format = if crate::rdb::read::is_rdb(&data) {
+            "RDB"
+        } else {
+            "AOF"
+        };
+        let file_started = Instant::now();
+        let stats = load_file(shared, path, &data, i + 1 == files.len())?;
+        log::info!(
+            "DB loaded from {kind} file {} ({format}): {:.3} seconds",
+            path.display(),
+            file_started.elapsed().as_secs_f64()
+        );
+        total.commands += stats.commands;
+        total.bytes += stats.bytes;
+        total.truncated_at = stats.truncated_at;
+    }
+    let keys: usize = shared.store.dbs.iter().map(|d| d.len()).sum();
+    log::info!(
+        "DB loaded from the multi-part AOF {}: {} files, {keys} keys, {} bytes in {:.3} seconds",
+        m.path.display(),
+        files.len(),
+        total.bytes,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(total)
 }

@@ -25,6 +25,21 @@ fn functions(shared: &Shared) -> Vec<Vec<u8>> {
     libs.libs.values().map(|l| l.code.to_vec()).collect()
 }
 
+/// What an AOF rewrite starts its file with: the function libraries, and with
+/// `aof-use-rdb-preamble yes` (Redis's default) the keys as RDB (`rdbcompression`,
+/// `rdbchecksum` apply).
+pub fn aof_base(shared: &Shared) -> crate::aof::rewrite::Base {
+    let preamble = shared
+        .config
+        .read()
+        .get("aof-use-rdb-preamble")
+        .is_none_or(|v| v == "yes");
+    crate::aof::rewrite::Base {
+        functions: functions(shared),
+        rdb: preamble.then(|| crate::commands::dump::rdb_options(shared)),
+    }
+}
+
 /// Why a save could not start.
 #[derive(Debug)]
 pub enum SaveError {
@@ -150,13 +165,33 @@ fn schedule_due(shared: &Shared) -> bool {
 
 /// Loads `path` at start: the log says what it was and what it held.
 pub fn load_at_start(shared: &Shared, path: &Path) -> Result<Option<Loaded>, LoadError> {
-    shared.set_loading(true);
-    let res = file::load_from_path(&shared.store, path);
-    shared.set_loading(false);
-    let Some(loaded) = res? else {
-        return Ok(None);
+    let started = std::time::Instant::now();
+    let data = match std::fs::read(path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(LoadError::Io(e)),
     };
-    let s = &loaded.summary;
+    shared.set_loading(true);
+    let res = install_rdb(shared, &data, path, started);
+    shared.set_loading(false);
+    Ok(Some(Loaded {
+        summary: res?,
+        bytes: data.len(),
+        seconds: started.elapsed().as_secs_f64(),
+    }))
+}
+
+/// Replaces the data set with the RDB in `data` (keys and function libraries, all or
+/// nothing; an AOF's RDB preamble may go on past the RDB's end, at `Summary::len`), and logs
+/// what it held. `path` and `started` are for the log line.
+pub fn install_rdb(
+    shared: &Shared,
+    data: &[u8],
+    path: &Path,
+    started: std::time::Instant,
+) -> Result<crate::rdb::read::Summary, LoadError> {
+    let parsed = file::parse(data, shared.store.dbs.len()).map_err(LoadError::Rdb)?;
+    let s = parsed.install(&shared.store);
     restore_functions(shared, &s.functions).map_err(|e| {
         LoadError::Rdb(crate::rdb::RdbError {
             offset: 0,
@@ -174,8 +209,8 @@ pub fn load_at_start(shared: &Shared, path: &Path) -> Result<Option<Loaded>, Loa
         s.keys,
         s.expired,
         s.functions.len(),
-        loaded.bytes,
-        loaded.seconds
+        s.len,
+        started.elapsed().as_secs_f64()
     );
     if !s.checksummed && s.version >= 5 {
         log::warn!("RDB file was saved with checksum disabled: no check performed.");
@@ -183,7 +218,7 @@ pub fn load_at_start(shared: &Shared, path: &Path) -> Result<Option<Loaded>, Loa
     let st = &shared.snapshots.status;
     st.last_load_keys.store(s.keys, Ordering::Relaxed);
     st.last_load_expired.store(s.expired, Ordering::Relaxed);
-    Ok(Some(loaded))
+    Ok(s)
 }
 
 fn restore_functions(shared: &Shared, codes: &[Vec<u8>]) -> Result<(), String> {

@@ -226,7 +226,13 @@ impl Pool {
     /// will notice may be waiting for a CPU, and Redis, which handles a close before its next
     /// accept, would not count that client any more. Lowering maxclients closes nobody: the
     /// newcomers are refused until enough have left, as in Redis.
-    pub fn admit(self: &Arc<Self>, stream: TcpStream, grace: Duration) -> Result<(), TcpStream> {
+    /// `tls`: the TLS configuration for a client of the TLS port.
+    pub fn admit(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        grace: Duration,
+    ) -> Result<(), TcpStream> {
         let capacity = usize::try_from(self.shared.config.read().maxclients).unwrap_or(usize::MAX);
         if self.conns.lock().len >= capacity {
             if !self.some_hung_up() {
@@ -243,7 +249,7 @@ impl Pool {
                 return Err(stream);
             }
         }
-        let Some(session) = Session::open(&self.shared, stream) else {
+        let Some(session) = Session::open(&self.shared, stream, tls) else {
             return Ok(());
         };
         let fd = session.fd();
@@ -625,7 +631,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (stream, _) = listener.accept().unwrap();
-        pool.admit(stream, Duration::ZERO).unwrap();
+        pool.admit(stream, None, Duration::ZERO).unwrap();
         client
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();

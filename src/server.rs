@@ -24,6 +24,11 @@ pub enum ServerError {
     Thread(std::io::Error),
     /// The open files limit leaves no room for a client (logged in Redis's words already).
     OpenFiles,
+    /// Start-up cannot go on, in Redis's words: the users of redis.conf or the ACL file
+    /// cannot be made, or nothing is to be listened on.
+    Startup(String),
+    /// The TLS settings do not hold (certificates, keys, protocols).
+    Tls(String),
 }
 
 impl std::fmt::Display for ServerError {
@@ -33,6 +38,7 @@ impl std::fmt::Display for ServerError {
             ServerError::Aof(e) => f.write_str(e),
             ServerError::Thread(e) => write!(f, "could not start a thread: {e}"),
             ServerError::OpenFiles => f.write_str("the open files limit is too low to start"),
+            ServerError::Startup(e) | ServerError::Tls(e) => f.write_str(e),
         }
     }
 }
@@ -53,9 +59,29 @@ pub fn prepare(config: Config) -> Result<Arc<Shared>, ServerError> {
         .appendonly
         .then(|| Aof::new(config.aof_path(), config.appendfsync));
     let shared = Arc::new(Shared::new(config, aof));
-    // With the AOF off, or no AOF file yet, the data is in dump.rdb (as Redis loads it).
+    {
+        let c = shared.config.read();
+        let aclfile = c.get("aclfile").unwrap_or_default();
+        shared
+            .acl
+            .load_at_start(&c.acl_users, &aclfile)
+            .map_err(ServerError::Startup)?;
+    }
+    // With the AOF on and no AOF file, a Redis 7 data directory keeps it as a manifest of
+    // files in appendonlydir/.
     let aof_file = shared.aof.as_ref().is_some_and(|a| a.path().exists());
-    if !aof_file {
+    let manifest = match &shared.aof {
+        Some(_) if !aof_file => {
+            let c = shared.config.read();
+            let dirname = c
+                .get("appenddirname")
+                .unwrap_or_else(|| "appendonlydir".into());
+            loading::manifest_path(&c.dir, &dirname, &c.appendfilename)
+        }
+        _ => None,
+    };
+    // With the AOF off, or no AOF file yet, the data is in dump.rdb (as Redis loads it).
+    if !aof_file && manifest.is_none() {
         let path = crate::persist::rdb_path(&shared);
         crate::persist::load_at_start(&shared, &path)
             .map_err(|e| ServerError::Aof(format!("{}: {e}", path.display())))?;
@@ -69,7 +95,12 @@ pub fn prepare(config: Config) -> Result<Arc<Shared>, ServerError> {
     }
     if let Some(aof) = &shared.aof {
         remove_stale_rewrites(aof.path());
-        loading::load(&shared, aof.path()).map_err(|e| ServerError::Aof(e.to_string()))?;
+        match &manifest {
+            Some(m) => load_redis_aof_dir(&shared, aof, m)?,
+            None => {
+                loading::load(&shared, aof.path()).map_err(|e| ServerError::Aof(e.to_string()))?;
+            }
+        }
         aof.start_writer()
             .map_err(|e| ServerError::Aof(format!("cannot open {}: {e}", aof.path().display())))?;
         let s = shared.clone();
@@ -83,7 +114,7 @@ pub fn prepare(config: Config) -> Result<Arc<Shared>, ServerError> {
                             let c = s.config.read();
                             (c.auto_aof_rewrite_percentage, c.auto_aof_rewrite_min_size)
                         },
-                        || crate::commands::script::function::aof_records(&s),
+                        || crate::persist::aof_base(&s),
                     );
                 }
             })
@@ -99,6 +130,29 @@ pub fn prepare(config: Config) -> Result<Arc<Shared>, ServerError> {
     }
     crate::repl::replica::spawn(shared.clone()).map_err(ServerError::Thread)?;
     Ok(shared)
+}
+
+/// Loads a Redis 7 multi-part AOF, then writes what it held to rudis's own AOF (as an RDB
+/// preamble), before any write is logged there: rudis appends to one file, and a restart
+/// must find everything in it. The directory is left as it was.
+fn load_redis_aof_dir(
+    shared: &Shared,
+    aof: &Aof,
+    manifest: &std::path::Path,
+) -> Result<(), ServerError> {
+    let fail = |e: loading::LoadError| ServerError::Aof(e.to_string());
+    let m = loading::read_manifest(manifest).map_err(fail)?;
+    loading::load_manifest(shared, &m).map_err(fail)?;
+    let base = crate::persist::aof_base(shared);
+    aof.rewrite
+        .write_whole(&shared.store, aof.path(), &base)
+        .map_err(|e| ServerError::Aof(format!("cannot write {}: {e}", aof.path().display())))?;
+    log::info!(
+        "{} now holds the data of {}; rudis appends there from now on",
+        aof.path().display(),
+        manifest.display()
+    );
+    Ok(())
 }
 
 /// Temp files of rewrites a crash interrupted: never part of the data, so they go.
@@ -124,10 +178,20 @@ fn remove_stale_rewrites(aof: &std::path::Path) {
 pub fn run(mut config: Config) -> Result<(), ServerError> {
     config.maxclients = crate::fdlimit::adjust(config.maxclients).ok_or(ServerError::OpenFiles)?;
     crate::fdlimit::grow_table(config.maxclients);
-    let listeners = crate::listen::bind_all(&config.bind, config.port, config.tcp_backlog)
-        .map_err(|e| ServerError::Bind(e.addr, e.error))?;
-    let addr = listeners
+    // As Redis: `port 0` listens for plain TCP nowhere (a TLS-only server with a tls-port).
+    let bind = |port: u16| {
+        if port == 0 {
+            return Ok(Vec::new());
+        }
+        crate::listen::bind_all(&config.bind, port, config.tcp_backlog)
+            .map_err(|e| ServerError::Bind(e.addr, e.error))
+    };
+    let tls_port = crate::tls::tls_port(&config);
+    let plain = bind(config.port)?;
+    let tls = bind(tls_port)?;
+    let addr = plain
         .iter()
+        .chain(&tls)
         .filter_map(|l| l.local_addr().ok())
         .map(|a| a.to_string())
         .collect::<Vec<_>>()
@@ -141,6 +205,15 @@ pub fn run(mut config: Config) -> Result<(), ServerError> {
     }
     install_panic_hook();
     let shared = prepare(config)?;
+    if plain.is_empty() && tls.is_empty() {
+        return Err(ServerError::Startup(
+            "Configured to not listen anywhere, exiting.".into(),
+        ));
+    }
+    shared
+        .tls
+        .configure(&shared.config.read())
+        .map_err(ServerError::Tls)?;
     spawn_signal_handler(&shared)?;
     crate::store::evict::tick(crate::util::clock::now_ms());
     crate::util::alloc::configure();
@@ -152,7 +225,12 @@ pub fn run(mut config: Config) -> Result<(), ServerError> {
         std::process::id()
     );
     crate::listen::notify_ready(shared.config.read().supervised);
-    serve_all(&shared, listeners, workers)
+    let listeners = plain
+        .into_iter()
+        .map(|l| (l, false))
+        .chain(tls.into_iter().map(|l| (l, true)))
+        .collect();
+    serve_listeners(&shared, listeners, workers)
 }
 
 /// Panics go to the log (with a backtrace if RUST_BACKTRACE asks for one); the dispatcher
@@ -199,10 +277,24 @@ pub fn serve(
     serve_all(shared, vec![listener], workers)
 }
 
-/// One accept loop per listener (`bind` may name several addresses), all feeding one pool.
+/// [`serve_listeners`] on plain TCP listeners.
 pub fn serve_all(
     shared: &Arc<Shared>,
     listeners: Vec<TcpListener>,
+    workers: usize,
+) -> Result<(), ServerError> {
+    serve_listeners(
+        shared,
+        listeners.into_iter().map(|l| (l, false)).collect(),
+        workers,
+    )
+}
+
+/// One accept loop per listener (`bind` may name several addresses; `true`: the TLS port),
+/// all feeding one pool.
+pub fn serve_listeners(
+    shared: &Arc<Shared>,
+    listeners: Vec<(TcpListener, bool)>,
     workers: usize,
 ) -> Result<(), ServerError> {
     crate::util::clock::calibrate();
@@ -210,11 +302,11 @@ pub fn serve_all(
     let pool = Pool::new(shared.clone(), busy_poll).map_err(ServerError::Thread)?;
     pool.start(workers).map_err(ServerError::Thread)?;
     std::thread::scope(|scope| {
-        for listener in listeners {
+        for (listener, tls) in listeners {
             let pool = &pool;
             std::thread::Builder::new()
-                .name("accept".into())
-                .spawn_scoped(scope, move || accept_loop(shared, pool, listener))
+                .name(if tls { "accept-tls" } else { "accept" }.into())
+                .spawn_scoped(scope, move || accept_loop(shared, pool, listener, tls))
                 .map_err(ServerError::Thread)?;
         }
         Ok(())
@@ -246,7 +338,7 @@ impl Throttled {
 }
 
 /// Hands each client to the pool, or refuses it when maxclients are connected.
-fn accept_loop(shared: &Arc<Shared>, pool: &Arc<Pool>, listener: TcpListener) {
+fn accept_loop(shared: &Arc<Shared>, pool: &Arc<Pool>, listener: TcpListener, tls: bool) {
     // A flood of refusals or a run out of descriptors would otherwise write a log line per
     // attempt (hundreds a second); one a second, with a count, says the same.
     let mut refusals = Throttled::default();
@@ -260,8 +352,21 @@ fn accept_loop(shared: &Arc<Shared>, pool: &Arc<Pool>, listener: TcpListener) {
                         log::warn!("cannot set TCP keepalive on a client: {e}");
                     }
                 }
-                if let Err(stream) = pool.admit(stream, HANDOFF_GRACE) {
-                    reject(shared, stream, &mut refusals);
+                let config = if tls {
+                    match shared.tls.get() {
+                        Some(c) => Some(c),
+                        None => continue,
+                    }
+                } else {
+                    None
+                };
+                if let Err(stream) = pool.admit(stream, config, HANDOFF_GRACE) {
+                    if tls {
+                        // Refused before its handshake: nothing can be said to it in clear.
+                        shared.stats.rejected_connections.fetch_add(1, Relaxed);
+                    } else {
+                        reject(shared, stream, &mut refusals);
+                    }
                 }
             }
             Err(e) => {

@@ -54,6 +54,8 @@ pub struct Shared {
     /// The script cache, the function libraries, the scripts running long.
     pub scripts: Scripts,
     pub acl: crate::acl::Acl,
+    /// The TLS configuration new TLS clients get (None without a `tls-port`).
+    pub tls: crate::tls::TlsContext,
     /// Statistics, slow log, latency monitor, MONITOR, CLIENT PAUSE (see `ops`).
     pub ops: crate::ops::Ops,
     pub started: Instant,
@@ -80,6 +82,7 @@ impl Shared {
             tracking: Default::default(),
             scripts: Scripts::default(),
             acl,
+            tls: Default::default(),
             ops: Default::default(),
             started: Instant::now(),
             loading: AtomicBool::new(false),

@@ -161,3 +161,185 @@ fn requirepass_is_the_default_users_password() {
         String::from_utf8_lossy(&reply)
     );
 }
+
+/// Users written by ACL SAVE load back the same, in rudis and in redis-server alike: the
+/// file rudis saves is byte for byte the one Redis saves for the same users.
+#[test]
+fn acl_save_and_load_round_trip() {
+    let users = "user alice on #30c952fab122c3f9759f02a6d95c3758b246b4fee239957b2d4fee46e26170c4 \
+                 ~app:* resetchannels &news -@all +get\nuser default on nopass ~* &* +@all\n";
+    let saved = |path: &std::path::Path, port: u16| {
+        let mut c = Raw::connect(port);
+        assert_eq!(c.cmd(&["AUTH", "alice", "pw"]), b"+OK\r\n");
+        assert_eq!(c.cmd(&["GET", "other"]), NOKEY);
+        let mut admin = Raw::connect(port);
+        assert_eq!(
+            admin.cmd(&[
+                "ACL",
+                "SETUSER",
+                "bob",
+                "on",
+                ">pw",
+                "%R~ro:*",
+                "(~s:* +@set)",
+                "+@read"
+            ]),
+            b"+OK\r\n"
+        );
+        assert_eq!(admin.cmd(&["ACL", "SAVE"]), b"+OK\r\n");
+        let text = std::fs::read_to_string(path).unwrap();
+        // A file that does not hold is refused whole, with every line's problem named.
+        std::fs::write(
+            path,
+            format!("{text}user carol on\nnot a user line\nuser carol off\n"),
+        )
+        .unwrap();
+        let err = String::from_utf8(admin.cmd(&["ACL", "LOAD"])).unwrap();
+        let p = path.display();
+        assert_eq!(
+            err,
+            format!(
+                "-ERR {p}:5 should start with user keyword followed by the username. WARNING: \
+                 Duplicate user 'carol' found on line 6. WARNING: ACL errors detected, no \
+                 change to the previously active ACL rules was performed\r\n"
+            )
+        );
+        assert_eq!(
+            admin.cmd(&["ACL", "DRYRUN", "carol", "get", "x"]),
+            b"-ERR User 'carol' not found\r\n"
+        );
+        // A file that holds replaces the users; the old users' connections are closed.
+        std::fs::write(path, format!("{text}user carol on nopass ~* +@all\n")).unwrap();
+        assert_eq!(admin.cmd(&["ACL", "LOAD"]), b"+OK\r\n");
+        assert!(c.is_closed());
+        assert_eq!(
+            admin.cmd(&["ACL", "DRYRUN", "carol", "get", "x"]),
+            b"+OK\r\n"
+        );
+        std::fs::remove_file(path).unwrap();
+        let err = String::from_utf8(admin.cmd(&["ACL", "LOAD"])).unwrap();
+        assert_eq!(
+            err,
+            format!("-ERR Error loading ACLs, opening file '{p}': No such file or directory\r\n")
+        );
+        text
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let ours = tmp.path().join("rudis.acl");
+    let theirs = tmp.path().join("redis.acl");
+    std::fs::write(&ours, users).unwrap();
+    std::fs::write(&theirs, users).unwrap();
+    let r = Rudis::start(&["--aclfile", ours.to_str().unwrap()]);
+    let redis = common::RealRedis::start(&["--aclfile", theirs.to_str().unwrap()]);
+    let our_text = saved(&ours, r.port);
+    let their_text = saved(&theirs, redis.port);
+    assert_eq!(our_text, their_text);
+    // A restart on the saved file has the same users.
+    std::fs::write(&ours, &our_text).unwrap();
+    let again = Rudis::start(&["--aclfile", ours.to_str().unwrap()]);
+    assert_eq!(again.raw().cmd(&["ACL", "SAVE"]), b"+OK\r\n");
+    assert_eq!(std::fs::read_to_string(&ours).unwrap(), our_text);
+    let mut bob = again.raw();
+    assert_eq!(bob.cmd(&["AUTH", "bob", "pw"]), b"+OK\r\n");
+    assert_eq!(bob.cmd(&["SADD", "s:1", "m"]), b":1\r\n");
+}
+
+#[test]
+fn acl_files_and_user_lines_are_checked_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let acl = tmp.path().join("users.acl");
+    std::fs::write(&acl, "user alice on\nfoo\nuser bob on +nosuch\n").unwrap();
+    let p = acl.to_str().unwrap();
+    let (ok, err) = common::run_briefly(&["--port", "0", "--aclfile", p]).expect("should exit");
+    assert!(!ok);
+    assert!(
+        err.contains(&format!(
+            "Aborting Redis startup because of ACL errors: {p}:2 should start with user keyword \
+             followed by the username. {p}:3: Error in applying operation '+nosuch': Unknown \
+             command or category name in ACL. WARNING: ACL errors detected"
+        )),
+        "{err}"
+    );
+    // redis.conf's user lines: a bad rule is a config file error on its line.
+    let conf = tmp.path().join("redis.conf");
+    std::fs::write(&conf, "port 0\nuser alice on badrule\n").unwrap();
+    let (ok, err) = common::run_briefly(&[conf.to_str().unwrap()]).expect("should exit");
+    assert!(!ok);
+    assert!(
+        err.contains(
+            "line 2\n>>> 'user alice on badrule'\nError in user declaration 'alice': Syntax error"
+        ),
+        "{err}"
+    );
+    std::fs::write(&conf, format!("port 0\naclfile {p}\nuser alice on\n")).unwrap();
+    let (ok, err) = common::run_briefly(&[conf.to_str().unwrap()]).expect("should exit");
+    assert!(
+        !ok && err.contains("please define either an ACL file or declare users"),
+        "{err}"
+    );
+    // Good lines make their users; `user default` replaces the default user.
+    std::fs::write(
+        &conf,
+        "user alice on >pw ~app:* +get\nuser default on >admin ~* &* +@all\n",
+    )
+    .unwrap();
+    let r = Rudis::start(&[conf.to_str().unwrap(), "--appendonly", "no"]);
+    let mut c = r.raw();
+    assert!(c.cmd(&["GET", "app:1"]).starts_with(b"-NOAUTH"));
+    assert_eq!(c.cmd(&["AUTH", "alice", "pw"]), b"+OK\r\n");
+    assert_eq!(c.cmd(&["GET", "app:1"]), b"$-1\r\n");
+    assert_eq!(c.cmd(&["GET", "x"]), NOKEY);
+    assert_eq!(c.cmd(&["AUTH", "admin"]), b"+OK\r\n");
+}
+
+/// A subscriber whose channel is taken away from its user is disconnected (Redis's
+/// ACLKillPubsubClientsIfNeeded); one still allowed stays subscribed.
+#[test]
+fn revoked_channels_disconnect_their_subscribers() {
+    let r = Rudis::start(&[]);
+    let mut admin = r.raw();
+    for (name, channels) in [("news", &["&news"][..]), ("both", &["&news", "&sport*"])] {
+        let mut rules = vec![
+            "ACL",
+            "SETUSER",
+            name,
+            "on",
+            "nopass",
+            "resetchannels",
+            "+@all",
+        ];
+        rules.extend(channels);
+        assert_eq!(admin.cmd(&rules), b"+OK\r\n");
+    }
+    let subscriber = |user: &str, what: &[&str]| {
+        let mut c = r.raw();
+        assert_eq!(c.cmd(&["AUTH", user, "x"]), b"+OK\r\n");
+        c.send(what);
+        c.read_reply();
+        c
+    };
+    let mut a = subscriber("news", &["SUBSCRIBE", "news"]);
+    let mut b = subscriber("both", &["PSUBSCRIBE", "sport*"]);
+    let mut c = subscriber("both", &["SUBSCRIBE", "news"]);
+    // Widening the rules keeps everyone.
+    admin.cmd(&["ACL", "SETUSER", "news", "&weather"]);
+    assert_eq!(admin.cmd(&["PUBLISH", "news", "m"]), b":2\r\n");
+    // The pattern as subscribed must be allowed as written: `sport*` no longer is.
+    admin.cmd(&[
+        "ACL",
+        "SETUSER",
+        "both",
+        "resetchannels",
+        "&news",
+        "&sport1",
+    ]);
+    assert!(b.is_closed());
+    assert_eq!(admin.cmd(&["PUBLISH", "news", "m"]), b":2\r\n");
+    admin.cmd(&["ACL", "SETUSER", "news", "resetchannels", "&weather"]);
+    for _ in 0..2 {
+        assert!(a.read_reply().starts_with(b"*3\r\n$7\r\nmessage"));
+    }
+    assert!(a.is_closed());
+    assert_eq!(admin.cmd(&["PUBLISH", "news", "m"]), b":1\r\n");
+    assert!(c.read_reply().starts_with(b"*3\r\n$7\r\nmessage"));
+}

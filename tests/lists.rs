@@ -73,7 +73,8 @@ fn snapshot(c: &mut Raw) -> Vec<Frame> {
 
 #[test]
 fn lists_survive_restart_and_rewrite_and_real_redis_loads_them() {
-    let mut r = Rudis::start(&["--appendfsync", "always"]);
+    // The rewrite as commands, whose batching this checks (tests/aof_rdb.rs has the preamble).
+    let mut r = Rudis::start(&["--appendfsync", "always", "--aof-use-rdb-preamble", "no"]);
     let mut c = r.raw();
     c.pipeline_ok(&workload());
     let truth = snapshot(&mut c);

@@ -1,7 +1,10 @@
 //! RDB files and DUMP payloads between rudis and a real redis-server 7.0: every type and
 //! encoding both ways, compared key by key; corrupt and truncated input refused; BGSAVE
-//! point-in-time under cross-shard transactions; a kill -9 during BGSAVE.
+//! point-in-time under cross-shard transactions; a kill -9 during BGSAVE. And RDB inside
+//! AOFs: the rewrite's RDB preamble (redis-check-aof and redis-server accept it; a kill -9
+//! during the rewrite), and starting on a Redis 7 appendonlydir/ that redis-server made.
 
+mod aofutil;
 mod common;
 
 use std::collections::BTreeMap;
@@ -122,6 +125,7 @@ fn contents(r: &mut Raw) -> BTreeMap<(u8, String), String> {
                     v.chunks(2).map(|p| p.join("=")).collect()
                 }
                 "zset" => strings(r.frame(&["ZRANGE", &key, "0", "-1", "WITHSCORES"])),
+                "stream" => vec![common::show(&r.cmd(&["XRANGE", &key, "-", "+"]))],
                 other => panic!("type {other}"),
             };
             if t == "set" || t == "hash" {
@@ -408,10 +412,8 @@ fn bgsave_shows_each_cross_shard_transaction_whole_or_not_at_all() {
     assert!(done > 0);
 }
 
-#[test]
-fn kill_9_during_bgsave_leaves_the_previous_file_loadable() {
-    let mut rudis = Rudis::start(&["--appendonly", "no"]);
-    let mut r = rudis.raw();
+/// Enough data for a dump to take a while: 100,000 keys.
+fn hundred_thousand_keys(r: &mut Raw) {
     for chunk in 0..50 {
         let mut mset = vec!["MSET".to_string()];
         for j in 0..2000 {
@@ -420,6 +422,13 @@ fn kill_9_during_bgsave_leaves_the_previous_file_loadable() {
         }
         r.cmd(&mset);
     }
+}
+
+#[test]
+fn kill_9_during_bgsave_leaves_the_previous_file_loadable() {
+    let mut rudis = Rudis::start(&["--appendonly", "no"]);
+    let mut r = rudis.raw();
+    hundred_thousand_keys(&mut r);
     assert_eq!(r.cmd(&["SAVE"]), b"+OK\r\n");
     let before = std::fs::read(rudis.dir.join("dump.rdb")).unwrap();
     r.cmd(&["SET", "later", "1"]);
@@ -457,4 +466,342 @@ fn lastsave_bgsave_and_info_fields() {
         "{info}"
     );
     assert_eq!(r.cmd(&["BGSAVE", "NOW"]), b"-ERR syntax error\r\n");
+}
+
+/// Waits for the `n`th finished rewrite.
+fn wait_rewrites(r: &Rudis, n: usize) {
+    aofutil::wait_log(r, "Background AOF rewrite finished successfully", n, 60);
+}
+
+#[test]
+fn the_aof_rewrite_writes_an_rdb_preamble_that_redis_check_aof_and_redis_server_accept() {
+    let mut rudis = Rudis::start(&["--appendfsync", "always"]);
+    let mut ours = rudis.raw();
+    populate(&mut ours);
+    ours.cmd(&["XADD", "stream", "1-1", "f", "v"]);
+    ours.cmd(&["XADD", "stream", "2-1", "g", "w"]);
+    assert_eq!(
+        ours.cmd(&["BGREWRITEAOF"]),
+        b"+Background append only file rewriting started\r\n"
+    );
+    wait_rewrites(&rudis, 1);
+    // Writes after the rewrite are commands after the preamble.
+    ours.cmd(&["SET", "after", "rewrite"]);
+    ours.cmd(&["RPUSH", "list:5", "pushed-after"]);
+    let want = contents(&mut ours);
+    let data = std::fs::read(rudis.aof_path()).unwrap();
+    assert!(data.starts_with(b"REDIS0010"), "no RDB preamble");
+    let (ok, out) = aofutil::check_aof(&rudis.aof_path());
+    assert!(ok && out.contains("RDB preamble is OK"), "{out}");
+    let (redis, _dir) = aofutil::redis_loading(&rudis.aof_path());
+    let mut theirs = redis.raw();
+    assert_eq!(contents(&mut theirs), want);
+    assert_eq!(function_names(&mut theirs), function_names(&mut ours));
+    rudis.restart();
+    let mut again = rudis.raw();
+    assert_eq!(contents(&mut again), want);
+    assert_eq!(function_names(&mut again), function_names(&mut theirs));
+    assert!(rudis.log().contains("Reading RDB base file on AOF loading"));
+    // With the preamble off, the rewrite is commands again.
+    again.cmd(&["CONFIG", "SET", "aof-use-rdb-preamble", "no"]);
+    again.cmd(&["BGREWRITEAOF"]);
+    wait_rewrites(&rudis, 1);
+    assert!(std::fs::read(rudis.aof_path()).unwrap().starts_with(b"*"));
+    rudis.restart();
+    assert_eq!(contents(&mut rudis.raw()), want);
+}
+
+#[test]
+fn kill_9_during_an_rdb_preamble_rewrite_leaves_a_file_that_loads_completely() {
+    let mut rudis = Rudis::start(&["--appendfsync", "always"]);
+    let mut r = rudis.raw();
+    hundred_thousand_keys(&mut r);
+    let mut expected = 100_000;
+    for (round, delay_ms) in [0u64, 3, 10, 30, 80].into_iter().enumerate() {
+        let mut r = rudis.raw();
+        assert!(r.cmd(&["BGREWRITEAOF"]).starts_with(b"+"));
+        // Writes that land in the tail (or the old file) while the rewrite runs.
+        for i in 0..20 {
+            r.cmd(&["SET", &format!("during:{round}:{i}"), "x"]);
+        }
+        expected += 20;
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        rudis.kill9();
+        let data = std::fs::read(rudis.aof_path()).unwrap();
+        let (ok, out) = aofutil::check_aof(&rudis.aof_path());
+        assert!(ok, "round {round}: {out}");
+        rudis.restart();
+        let mut r = rudis.raw();
+        assert_eq!(
+            r.frame(&["DBSIZE"]),
+            Frame::Integer(expected),
+            "round {round} (file {} bytes, preamble {})",
+            data.len(),
+            data.starts_with(b"REDIS")
+        );
+        // The interrupted rewrite's temp file is gone.
+        let temps = std::fs::read_dir(&rudis.dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("temp-"))
+            .count();
+        assert_eq!(temps, 0, "round {round}");
+    }
+}
+
+/// A data directory made by a real redis-server 7.0 with `--appendonly yes`, then stopped.
+/// `preamble`: its rewrite writes an RDB base (else an AOF base). Returns the dir and what
+/// the server held.
+fn redis_aof_dir(preamble: &str) -> (tempfile::TempDir, BTreeMap<(u8, String), String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap().to_string();
+    let redis = RealRedis::start(&[
+        "--appendonly",
+        "yes",
+        "--aof-use-rdb-preamble",
+        preamble,
+        "--dir",
+        &d,
+    ]);
+    let mut theirs = redis.raw();
+    populate(&mut theirs);
+    theirs.cmd(&["XADD", "stream", "1-1", "f", "v"]);
+    // The rewrite makes the base (with what populate made) and a new incr file.
+    assert!(theirs.cmd(&["BGREWRITEAOF"]).starts_with(b"+"));
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let info = String::from_utf8_lossy(&theirs.cmd(&["INFO", "persistence"])).into_owned();
+        if info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrites:1") {
+            break;
+        }
+    }
+    theirs.cmd(&["SET", "after", "rewrite"]);
+    theirs.cmd(&["DEL", "str:plain"]);
+    theirs.cmd(&["XADD", "stream", "2-1", "g", "w"]);
+    let want = contents(&mut theirs);
+    theirs.send(&["SHUTDOWN"]);
+    let _ = theirs.try_read_reply();
+    drop(redis);
+    (dir, want)
+}
+
+fn manifest_of(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest")).unwrap()
+}
+
+#[test]
+fn rudis_starts_on_a_redis_7_appendonlydir_with_an_rdb_base_and_incr_files() {
+    let (dir, mut want) = redis_aof_dir("yes");
+    let manifest = manifest_of(dir.path());
+    assert!(
+        manifest.contains(".base.rdb") && manifest.contains(".incr.aof"),
+        "{manifest}"
+    );
+    // A second incr file, as Redis leaves after a failed rewrite: loaded after the first.
+    let incr = "appendonly.aof.99.incr.aof";
+    std::fs::write(
+        dir.path().join("appendonlydir").join(incr),
+        "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$5\r\nafter\r\n$6\r\nsecond\r\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("appendonlydir/appendonly.aof.manifest"),
+        format!("{manifest}file {incr} seq 99 type i\n"),
+    )
+    .unwrap();
+    want.insert((0, "after".into()), "string none [\"second\"]".into());
+    let mut rudis = Rudis::start_in(dir.path(), &[]);
+    let mut ours = rudis.raw();
+    assert_eq!(contents(&mut ours), want);
+    let log = rudis.log();
+    for line in [
+        "Loading the multi-part AOF of",
+        ".base.rdb (RDB)",
+        "(RDB version 10, written by Redis 7.0",
+        "DB loaded from incr file",
+        "appendonly.aof.99.incr.aof (AOF)",
+    ] {
+        assert!(log.contains(line), "no {line:?} in\n{log}");
+    }
+    // rudis's own AOF holds it all now: a restart loads it from there.
+    ours.cmd(&["SET", "written", "by rudis"]);
+    want.insert((0, "written".into()), "string none [\"by rudis\"]".into());
+    rudis.restart();
+    assert_eq!(contents(&mut rudis.raw()), want);
+    assert_eq!(
+        rudis.log().matches("multi-part").count(),
+        0,
+        "{}",
+        rudis.log()
+    );
+    // Redis's directory is as it was.
+    assert_eq!(
+        manifest_of(dir.path()),
+        format!("{manifest}file {incr} seq 99 type i\n")
+    );
+}
+
+#[test]
+fn rudis_starts_on_a_redis_7_appendonlydir_with_an_aof_base() {
+    let (dir, want) = redis_aof_dir("no");
+    assert!(manifest_of(dir.path()).contains(".base.aof"));
+    let rudis = Rudis::start_in(dir.path(), &[]);
+    let mut ours = rudis.raw();
+    assert_eq!(contents(&mut ours), want);
+    assert!(rudis.log().contains(".base.aof (AOF)"), "{}", rudis.log());
+}
+
+#[test]
+fn a_bad_manifest_or_a_missing_file_stops_the_start() {
+    for (manifest, files, expect) in [
+        (
+            "file a.aof seq 1\n",
+            &[][..],
+            "at line 1: Invalid AOF manifest file format",
+        ),
+        (
+            "file a.rdb seq 1 type b\nfile b.rdb seq 2 type b\n",
+            &["a.rdb", "b.rdb"][..],
+            "Found duplicate base file information",
+        ),
+        (
+            "file a.aof seq 2 type i\nfile b.aof seq 1 type i\n",
+            &["a.aof", "b.aof"][..],
+            "Found a non-monotonic sequence number",
+        ),
+        ("file ../x seq 1 type i\n", &[][..], "File can't be a path"),
+        ("file gone.aof seq 1 type i\n", &[][..], "gone.aof"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("appendonlydir");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::write(sub.join("appendonly.aof.manifest"), manifest).unwrap();
+        for f in files {
+            std::fs::write(sub.join(f), "").unwrap();
+        }
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rudis-server"))
+            .args(["--port", "0", "--dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !out.status.success() && text.contains(expect),
+            "{manifest:?}: {text}"
+        );
+        assert!(!dir.path().join("appendonly.aof").exists());
+    }
+}
+
+/// MIGRATE from `src` to the server on `port` (whose client is `tgt`): each reply, and what
+/// the source still holds.
+fn migrations(src: &mut Raw, port: u16, tgt: &mut Raw) -> Vec<String> {
+    populate(src);
+    let p = port.to_string();
+    let closed = common::free_port().to_string();
+    tgt.cmd(&["SET", "busy", "theirs"]);
+    src.cmd(&["SET", "busy", "ours"]);
+    src.cmd(&["SET", "gone", "x"]);
+    // One command a line, words split at spaces; `""` is the empty key, T the target.
+    let script = format!(
+        "MIGRATE 127.0.0.1 T str:plain 0 5000
+        EXISTS str:plain
+        MIGRATE 127.0.0.1 T nosuchkey 0 5000
+        MIGRATE 127.0.0.1 T busy 0 5000
+        EXISTS busy
+        MIGRATE 127.0.0.1 T busy 0 5000 REPLACE
+        EXISTS busy
+        MIGRATE 127.0.0.1 T \"\" 0 5000 COPY KEYS list:5 hash:2000 zset:5 set:5 intset:2000 str:ttl nosuchkey
+        EXISTS list:5 hash:2000 zset:5 set:5 intset:2000 str:ttl
+        MIGRATE 127.0.0.1 T str:int 3 0
+        MIGRATE 127.0.0.1 T \"\" 0 5000 KEYS list:2000 zset:odd
+        MIGRATE 127.0.0.1 T str:long 0 5000 KEYS a
+        MIGRATE 127.0.0.1 T str:long 0 5000 BOGUS
+        MIGRATE 127.0.0.1 T str:long x 5000
+        MIGRATE 127.0.0.1 T str:long 99 5000
+        MIGRATE 127.0.0.1 T str:long 0 5000 AUTH pw
+        MIGRATE 127.0.0.1 T str:long 0 5000 AUTH2 u pw
+        MIGRATE 127.0.0.1 {closed} str:long 0 5000
+        MIGRATE 127.0.0.1 T str:long 0 5000 COPY REPLACE
+        EXISTS str:long
+        MIGRATE 127.0.0.1 T gone 0 5000
+        COMMAND GETKEYS MIGRATE h 1 \"\" 0 0 AUTH x KEYS a"
+    );
+    let cases: Vec<Vec<&str>> = script
+        .lines()
+        .map(|l| {
+            l.split_whitespace()
+                .map(|w| match w {
+                    "T" => p.as_str(),
+                    "\"\"" => "",
+                    w => w,
+                })
+                .collect()
+        })
+        .collect();
+    let mut out: Vec<String> = cases.iter().map(|c| common::show(&src.cmd(c))).collect();
+    out.push(format!(
+        "{:?}",
+        contents(src).into_keys().collect::<Vec<_>>()
+    ));
+    out
+}
+
+/// `migrations` from `a` to the server on port `ta` and from `b` to the one on `tb`: the
+/// same replies, the same targets; returns the replies.
+fn same_migrations(a: u16, ta: u16, b: u16, tb: u16, what: &str) -> Vec<String> {
+    let ours = migrations(&mut Raw::connect(a), ta, &mut Raw::connect(ta));
+    let theirs = migrations(&mut Raw::connect(b), tb, &mut Raw::connect(tb));
+    assert_eq!(ours, theirs, "{what}");
+    assert_eq!(
+        contents(&mut Raw::connect(ta)),
+        contents(&mut Raw::connect(tb)),
+        "{what}"
+    );
+    ours
+}
+
+#[test]
+fn migrate_moves_keys_between_rudis_and_redis_both_ways_with_redis_s_replies() {
+    let redis = || RealRedis::start(&[]);
+    // rudis as the source, against Redis as the source; Redis targets.
+    let mut rudis = Rudis::start(&["--appendfsync", "always"]);
+    let (target_a, src_b, target_b) = (redis(), redis(), redis());
+    let replies = same_migrations(
+        rudis.port,
+        target_a.port,
+        src_b.port,
+        target_b.port,
+        "rudis as the source",
+    );
+    let all = replies.join("\n");
+    for want in [
+        "+NOKEY",
+        "error: BUSYKEY",
+        "-IOERR error or timeout writing",
+        "DB index is out of range",
+    ] {
+        assert!(all.contains(want), "no {want} in\n{all}");
+    }
+    // What left rudis is logged as DEL: a restart does not bring it back.
+    let aof = String::from_utf8_lossy(&std::fs::read(rudis.aof_path()).unwrap()).into_owned();
+    assert!(
+        aof.contains("*2\r\n$3\r\nDEL\r\n$9\r\nstr:plain\r\n"),
+        "{aof}"
+    );
+    assert!(!aof.contains("MIGRATE"));
+    let before = contents(&mut rudis.raw());
+    rudis.restart();
+    assert_eq!(contents(&mut rudis.raw()), before);
+    // rudis as the target, against Redis as the target; Redis sources.
+    let target = Rudis::start(&["--appendonly", "no"]);
+    let (src_c, src_d, target_d) = (redis(), redis(), redis());
+    same_migrations(
+        src_c.port,
+        target.port,
+        src_d.port,
+        target_d.port,
+        "rudis as the target",
+    );
 }

@@ -600,3 +600,39 @@ fn stream_rdb_files_load_both_ways() {
     let got: Vec<String> = FILE_KEYS.iter().map(|k| full_info(&mut c, k)).collect();
     same(&got, &want, "rudis loading redis-server's dump.rdb");
 }
+
+/// XADD's records name the ID it generated and the exact trim `~` made (`MAXLEN = n`,
+/// `MINID = first`), as Redis propagates them: replayed after a restart they give the same
+/// stream, not one with new IDs or a different trim.
+#[test]
+fn xadd_records_replay_to_the_same_ids_and_trims() {
+    let mut r = Rudis::start(&["--appendonly", "yes", "--stream-node-max-entries", "10"]);
+    let mut c = r.raw();
+    for i in 0..120 {
+        let v = i.to_string();
+        let reply = match i % 3 {
+            0 => c.cmd(&["XADD", "s", "*", "f", &v]),
+            1 => c.cmd(&["XADD", "s", "MAXLEN", "~", "45", "*", "f", &v]),
+            _ => c.cmd(&["XADD", "s", "9999999999999-*", "f", &v]),
+        };
+        assert!(reply.starts_with(b"$"), "{}", show(&reply));
+        if i == 60 {
+            c.cmd(&["XADD", "m", "1-1", "f", "v"]);
+            c.cmd(&["XADD", "m", "2-1", "f", "v"]);
+            c.cmd(&["XADD", "m", "MINID", "~", "2", "*", "f", "v"]);
+        }
+    }
+    let before = (
+        show(&c.cmd(&["XRANGE", "s", "-", "+"])),
+        show(&c.cmd(&["XINFO", "STREAM", "s"])),
+        show(&c.cmd(&["XRANGE", "m", "-", "+"])),
+    );
+    r.restart();
+    let mut c = r.raw();
+    let after = (
+        show(&c.cmd(&["XRANGE", "s", "-", "+"])),
+        show(&c.cmd(&["XINFO", "STREAM", "s"])),
+        show(&c.cmd(&["XRANGE", "m", "-", "+"])),
+    );
+    assert_eq!(after, before);
+}

@@ -10,6 +10,8 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, RwLock};
 
+pub mod file;
+
 use crate::commands::spec::{CommandSpec, Keys};
 use crate::util::glob;
 use crate::util::sha256::sha256_hex;
@@ -738,6 +740,15 @@ impl User {
             .fold(false, |ok, p| ok | constant_eq(p.as_bytes(), h.as_bytes()))
     }
 
+    /// The channels a subscriber may stay subscribed to (`pattern`: a PSUBSCRIBE pattern,
+    /// which must be allowed as written): one selector allowing it is enough, as Redis checks
+    /// against every selector's channels at once (ACLKillPubsubClientsIfNeeded).
+    pub fn may_listen(&self, channel: &[u8], pattern: bool) -> bool {
+        self.selectors
+            .iter()
+            .any(|s| s.channel_ok(channel, pattern))
+    }
+
     /// Redis's ACLCheckAllUserCommandPerm.
     pub fn check(&self, spec: &CommandSpec, argv: &[&[u8]]) -> Result<(), (Denied, usize)> {
         let Some(id) = ids().id(spec) else {
@@ -878,6 +889,19 @@ impl Acl {
         users.insert(name.to_string(), Arc::new(u));
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Puts `u` in place of the user of its name (redis.conf's `user` lines).
+    fn replace_user(&self, mut u: User) {
+        u.seal();
+        self.users.write().insert(u.name.clone(), Arc::new(u));
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// ACL LOAD's new set of users, in place of every old one.
+    fn replace_all(&self, users: BTreeMap<String, Arc<User>>) {
+        *self.users.write() = users;
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Removes the users; how many there were.

@@ -179,14 +179,8 @@ pub struct Aof {
     wake_rx: Receiver<()>,
 }
 
-/// The text Redis puts in its MISCONF error: C's strerror, without Rust's "(os error N)".
-pub fn error_text(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
+/// The text Redis puts in its MISCONF error: C's strerror.
+pub use crate::util::strerror as error_text;
 
 impl Aof {
     /// The handle; records queue up until [`Aof::start_writer`] (called once the file is
@@ -416,13 +410,12 @@ impl Aof {
 
     /// The rewrite thread: runs requested rewrites, and every 100 ms checks whether the file
     /// has grown enough for an automatic one (`auto` gives percentage and min size).
-    /// `prelude` gives what the new file starts with (the function libraries, which are not
-    /// in the store).
+    /// `base` gives what the new file starts with besides the keys, and their form.
     pub fn rewrite_loop(
         &self,
         store: &Store,
         auto: impl Fn() -> (u64, u64),
-        prelude: impl Fn() -> Vec<u8>,
+        base: impl Fn() -> rewrite::Base,
     ) {
         let mut last_run = std::time::Instant::now();
         loop {
@@ -452,7 +445,7 @@ impl Aof {
                     percentage
                 );
             }
-            self.rewrite.run(self, store, &prelude);
+            self.rewrite.run(self, store, &base);
             last_run = std::time::Instant::now();
         }
     }

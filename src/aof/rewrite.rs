@@ -20,84 +20,46 @@
 //! The old file is complete until the rename; the new file is complete (dump + tail, fsynced)
 //! before it. A crash at any moment leaves a file that loads completely.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-
-use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{Aof, Msg};
+use crate::dump::{self, Current, Encoding, Policy, Sink};
+use crate::rdb::file::Options;
+use crate::rdb::snapshot::RdbEncoding;
 use crate::resp::reply::{encode_command, format_double};
-use crate::store::{value, DumpMarks, Locked, Shard, ShardId, Store, Value};
-use crate::util::clock::now_ms;
+use crate::store::{Locked, ShardId, Store, Value};
 
 /// Fields per HSET in the dump (Redis's AOF_REWRITE_ITEMS_PER_CMD).
 const ITEMS_PER_CMD: usize = 64;
 
 #[derive(Default)]
 pub struct Rewrite {
-    /// One atomic load is all a write pays when no rewrite runs.
-    active: AtomicBool,
-    run: Mutex<Option<Arc<Run>>>,
+    current: Current,
     generation: AtomicU64,
 }
 
-struct Run {
-    gen: u64,
-    /// Per shard (db * SHARDS + shard). Read and written only under that shard's lock, which
-    /// orders them.
-    dumped: DumpMarks,
-    out: Mutex<Dump>,
+/// What the new file starts with besides the keys.
+pub struct Base {
+    /// The function libraries' code (they are not in the store).
+    pub functions: Vec<Vec<u8>>,
+    /// `aof-use-rdb-preamble yes`: the keys as RDB, with these options; else as commands.
+    pub rdb: Option<Options>,
 }
 
-struct Dump {
-    w: BufWriter<File>,
-    selected: Option<usize>,
-    error: Option<std::io::Error>,
-    /// Keys past their deadline at this time are left out.
-    now: u64,
-}
+/// Keys as the commands that rebuild them.
+struct Commands;
 
-impl Run {
-    fn is_dumped(&self, id: ShardId) -> bool {
-        self.dumped.is_dumped(id)
+impl Encoding for Commands {
+    fn select(&self, out: &mut Vec<u8>, db: usize) {
+        encode_command(out, &[b"SELECT", db.to_string().as_bytes()]);
     }
 
-    /// Writes the keys of `shard` (locked by the caller) to the dump and marks it dumped.
-    fn dump_shard(&self, id: ShardId, shard: &Shard) {
-        self.dumped.mark(id);
-        if shard.map.is_empty() {
-            return;
-        }
-        let now = self.out.lock().now;
-        let mut text = Vec::with_capacity(shard.map.len() * 32);
-        for (k, v) in &shard.map {
-            let deadline = shard.deadline(k);
-            if deadline.is_some_and(|d| value::is_expired(d, now)) {
-                continue;
-            }
-            dump_value(&mut text, k, v);
-            if let Some(d) = deadline {
-                let d = d.to_string();
-                encode_command(&mut text, &[&b"PEXPIREAT"[..], k, d.as_bytes()]);
-            }
-        }
-        let mut out = self.out.lock();
-        if out.error.is_some() {
-            return;
-        }
-        let db = id.db as usize;
-        let mut res = Ok(());
-        if out.selected != Some(db) {
-            let mut sel = Vec::new();
-            encode_command(&mut sel, &[b"SELECT", db.to_string().as_bytes()]);
-            res = out.w.write_all(&sel);
-            out.selected = Some(db);
-        }
-        if let Err(e) = res.and_then(|_| out.w.write_all(&text)) {
-            out.error = Some(e);
+    fn key(&self, out: &mut Vec<u8>, _db: usize, key: &[u8], v: &Value, deadline: Option<u64>) {
+        dump_value(out, key, v);
+        if let Some(d) = deadline {
+            let d = d.to_string();
+            encode_command(out, &[&b"PEXPIREAT"[..], key, d.as_bytes()]);
         }
     }
 }
@@ -252,19 +214,12 @@ impl Rewrite {
     /// True while a rewrite runs (a script then takes no shard beyond those it started with:
     /// see `Locked::try_add`, and `before_write` for why a write's shards are settled at once).
     pub fn in_progress(&self) -> bool {
-        self.active.load(Ordering::SeqCst)
-    }
-
-    fn current(&self) -> Option<Arc<Run>> {
-        if !self.active.load(Ordering::SeqCst) {
-            return None;
-        }
-        self.run.lock().clone()
+        self.current.is_active()
     }
 
     /// For a record made under the locks of `ids`: the rewrite whose tail must get it, or 0.
     pub fn needs_tail(&self, ids: &[ShardId]) -> u64 {
-        let Some(run) = self.current() else {
+        let Some(run) = self.current.get() else {
             return 0;
         };
         // `before_write` made a command's shards all dumped or all not.
@@ -276,53 +231,37 @@ impl Rewrite {
 
     /// Called by a write command right after it locked `locked`, before it changes anything:
     /// if a rewrite has dumped some of its shards but not others, dumps the others now.
+    #[inline]
     pub fn before_write(&self, locked: &Locked) {
-        if locked.shard_ids().len() < 2 {
-            return;
-        }
-        let Some(run) = self.current() else {
-            return;
-        };
-        if !locked.shard_ids().iter().any(|&s| run.is_dumped(s)) {
-            return;
-        }
-        for &s in locked.shard_ids() {
-            if !run.is_dumped(s) {
-                run.dump_shard(s, locked.shard(s));
-            }
-        }
+        self.current.before_write(locked);
     }
 
     /// Runs one rewrite of `store` to completion on the calling thread; the writer thread
     /// finishes it (tail, fsync, rename). The caller set `rewrite_in_progress`.
-    pub fn run(&self, aof: &Aof, store: &Store, prelude: &dyn Fn() -> Vec<u8>) {
+    pub fn run(&self, aof: &Aof, store: &Store, base: &dyn Fn() -> Base) {
         let temp = temp_path(aof.path());
         let started = std::time::Instant::now();
-        log::info!("Background append only file rewriting started");
-        let run = match self.begin(store.dbs.len(), &temp, prelude) {
-            Ok(run) => run,
-            Err((gen, e)) => {
-                log::warn!("cannot create {} for the AOF rewrite: {e}", temp.display());
-                aof.send(Msg::RewriteFailed { gen });
-                return;
+        let gen = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let base = base();
+        log::info!(
+            "Background append only file rewriting started{}",
+            if base.rdb.is_some() {
+                " (RDB preamble)"
+            } else {
+                ""
             }
-        };
-        for (id, lock) in store.shard_locks() {
-            let g = lock.read();
-            if !run.is_dumped(id) {
-                run.dump_shard(id, &g);
-            }
-        }
-        // Done goes first: a record made after it is written to the new file anyway, and one
-        // that still sees this run finds every shard dumped and is marked for its tail.
-        match run.finish() {
+        );
+        match self.dump(store, &temp, gen, &base) {
             Ok(()) => {
                 log::info!(
-                    "AOF rewrite: dump written to {} in {:.3} seconds",
+                    "AOF rewrite: base written to {} in {:.3} seconds",
                     temp.display(),
                     started.elapsed().as_secs_f64()
                 );
-                aof.send(Msg::RewriteDone { temp, gen: run.gen });
+                // Done goes first: a record made after it is written to the new file anyway,
+                // and one that still sees this run finds every shard dumped and is marked for
+                // its tail.
+                aof.send(Msg::RewriteDone { temp, gen });
             }
             Err(e) => {
                 log::warn!(
@@ -330,60 +269,67 @@ impl Rewrite {
                     temp.display()
                 );
                 let _ = std::fs::remove_file(&temp);
-                aof.send(Msg::RewriteFailed { gen: run.gen });
+                aof.send(Msg::RewriteFailed { gen });
             }
         }
-        self.end();
+        self.current.end();
     }
 
-    /// Creates the dump file and makes the run visible to writers.
-    fn begin(
-        &self,
-        dbs: usize,
-        temp: &Path,
-        prelude: &dyn Fn() -> Vec<u8>,
-    ) -> Result<Arc<Run>, (u64, std::io::Error)> {
+    /// Writes the whole AOF to `path` at once (through a temp file), before its writer starts
+    /// and while nothing else writes: at start, to turn a data set loaded from elsewhere into
+    /// rudis's own AOF.
+    pub fn write_whole(&self, store: &Store, path: &Path, base: &Base) -> std::io::Result<()> {
+        let temp = temp_path(path);
         let gen = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut file = File::create(temp).map_err(|e| (gen, e))?;
-        // Taken after the file exists and before the run is visible: a library changed later
-        // is logged to the tail (and loading the same library twice is a no-op).
-        file.write_all(&prelude()).map_err(|e| (gen, e))?;
-        let run = Arc::new(Run {
-            gen,
-            dumped: DumpMarks::new(dbs),
-            out: Mutex::new(Dump {
-                w: BufWriter::with_capacity(1 << 20, file),
-                selected: None,
-                error: None,
-                now: now_ms(),
-            }),
-        });
-        *self.run.lock() = Some(run.clone());
-        self.active.store(true, Ordering::SeqCst);
-        Ok(run)
-    }
-
-    fn end(&self) {
-        self.active.store(false, Ordering::SeqCst);
-        *self.run.lock() = None;
-    }
-}
-
-impl Run {
-    /// Flushes and fsyncs the dump.
-    fn finish(&self) -> std::io::Result<()> {
-        let mut out = self.out.lock();
-        match out.error.take() {
-            Some(e) => Err(e),
-            None => out.w.flush().and_then(|_| out.w.get_ref().sync_data()),
+        let res = self.dump(store, &temp, gen, base);
+        self.current.end();
+        let res = res.and_then(|_| crate::rdb::file::publish(&temp, path));
+        if res.is_err() {
+            let _ = std::fs::remove_file(&temp);
         }
+        res
+    }
+
+    /// Writes the base of the new file to `temp`, fsynced; the run stays current (see `run`).
+    fn dump(&self, store: &Store, temp: &Path, gen: u64, base: &Base) -> std::io::Result<()> {
+        let out = crate::rdb::file::create(temp)?;
+        let mut sink = Sink::new(out, base.rdb.is_some_and(|o| o.checksum));
+        // The libraries are taken before the run is visible: one changed later is logged to
+        // the tail (and loading the same library twice is a no-op).
+        let encoding: Box<dyn Encoding> = match base.rdb {
+            Some(o) => {
+                let functions = base.functions.iter().map(|f| &f[..]);
+                sink.write(&crate::rdb::file::header(o.compression, true, functions))?;
+                Box::new(RdbEncoding {
+                    compress: o.compression,
+                })
+            }
+            None => {
+                let mut text = Vec::new();
+                for code in &base.functions {
+                    encode_command(&mut text, &[&b"FUNCTION"[..], b"LOAD", code]);
+                }
+                sink.write(&text)?;
+                Box::new(Commands)
+            }
+        };
+        let run = dump::Run::new(store.dbs.len(), Policy::Settle, encoding, sink, gen);
+        self.current.start(run.clone());
+        run.walk(store, None);
+        let (mut sink, _) = run.take_output()?;
+        if base.rdb.is_some() {
+            crate::rdb::file::end(&mut sink)?;
+        }
+        sink.finish().map(|_| ())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use parking_lot::Mutex;
     use smallvec::smallvec;
+    use std::sync::Arc;
 
     /// Two keys in different shards of db 0.
     fn two_keys() -> (Vec<u8>, Vec<u8>) {
@@ -397,8 +343,6 @@ mod tests {
 
     #[test]
     fn a_write_spanning_dumped_and_undumped_shards_dumps_the_rest_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let temp = dir.path().join("dump.aof");
         let store = Store::new(1);
         let (a, b) = two_keys();
         let (sa, sb) = (ShardId::of_key(0, &a), ShardId::of_key(0, &b));
@@ -407,11 +351,17 @@ mod tests {
             l.shard_mut(s).map.insert(k[..].into(), Value::str(b"old"));
         }
         let rw = Rewrite::default();
-        let run = rw.begin(1, &temp, &Vec::new).unwrap();
+        let bytes = Captured::default();
+        let sink = Sink::new(Box::new(bytes.clone()), false);
+        let run = dump::Run::new(1, Policy::Settle, Box::new(Commands), sink, 7);
+        rw.current.start(run.clone());
         // The dumper has reached a's shard but not b's.
         run.dump_shard(sa, store.lock(smallvec![sa], false).shard(sa));
-        assert_eq!(rw.needs_tail(&[sa]), run.gen);
+        assert_eq!(rw.needs_tail(&[sa]), 7);
         assert_eq!(rw.needs_tail(&[sb]), 0);
+        // A write to b's shard alone goes to the old file only, and dumps nothing.
+        rw.before_write(&store.lock(smallvec![sb], true));
+        assert!(!run.is_dumped(sb));
         // A command writing both: b's shard is dumped before it changes anything ...
         let mut l = store.lock(smallvec![sa, sb], true);
         rw.before_write(&l);
@@ -420,19 +370,37 @@ mod tests {
             l.shard_mut(s).map.clear();
         }
         // ... so its record goes to the tail, and the dump holds both keys as they were.
-        assert_eq!(rw.needs_tail(l.shard_ids()), run.gen);
+        assert_eq!(rw.needs_tail(l.shard_ids()), 7);
         drop(l);
-        run.finish().unwrap();
-        rw.end();
+        rw.current.end();
         assert_eq!(rw.needs_tail(&[sa]), 0);
-        let text = std::fs::read(&temp).unwrap();
+        let (sink, _) = run.take_output().unwrap();
+        sink.finish().unwrap();
         let mut want = Vec::new();
         encode_command(&mut want, &[b"SELECT", &b"0"[..]]);
         encode_command(&mut want, &[&b"SET"[..], &a, b"old"]);
         encode_command(&mut want, &[&b"SET"[..], &b, b"old"]);
+        let text = bytes.0.lock().clone();
         assert_eq!(
             String::from_utf8_lossy(&text),
             String::from_utf8_lossy(&want)
         );
     }
+
+    /// An output the test reads back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(b);
+            Ok(b.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl dump::Output for Captured {}
 }

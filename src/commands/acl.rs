@@ -18,7 +18,9 @@ pub static SUBCOMMANDS: &[CommandSpec] = &[
     cmd!("acl|getuser", 3, ADMIN | SUB, Keys::None, getuser),
     cmd!("acl|help", 2, LOADING | STALE, Keys::None, help),
     cmd!("acl|list", 2, ADMIN | SUB, Keys::None, list),
+    cmd!("acl|load", 2, ADMIN | SUB, Keys::None, load),
     cmd!("acl|log", -2, ADMIN | SUB, Keys::None, log),
+    cmd!("acl|save", 2, ADMIN | SUB, Keys::None, save),
     cmd!("acl|setuser", -3, ADMIN | SUB, Keys::None, setuser),
     cmd!("acl|users", 2, ADMIN | SUB, Keys::None, users),
     cmd!("acl|whoami", 2, SUB, Keys::None, whoami),
@@ -173,10 +175,30 @@ fn setuser(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// A disabled user's connections are closed.
+/// A disabled user's connections are closed, and its subscribers to channels it may no
+/// longer listen to.
 fn kill_disabled(shared: &Shared, name: &str) {
     if shared.acl.get(name).is_none_or(|u| !u.enabled) {
         shared.clients.kill_user(name);
+    } else {
+        kill_revoked_subscribers(shared, name);
+    }
+}
+
+/// Redis's ACLKillPubsubClientsIfNeeded: a connection of `name` subscribed to a channel or
+/// pattern its rules no longer allow is closed.
+fn kill_revoked_subscribers(shared: &Shared, name: &str) {
+    let Some(user) = shared.acl.get(name) else {
+        return;
+    };
+    if user.selectors.iter().any(|s| s.allchannels) {
+        return;
+    }
+    for h in shared
+        .pubsub
+        .listeners_of(name, |ch, pattern| user.may_listen(ch, pattern))
+    {
+        h.kill();
     }
 }
 
@@ -238,6 +260,50 @@ fn list(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.out
             .bulk(format!("user {} {}", u.name, u.describe()).as_bytes());
     }
+    Ok(())
+}
+
+/// The ACL file ACL LOAD and SAVE use, or Redis's error without one.
+fn aclfile(ctx: &Ctx) -> Result<String, CommandError> {
+    match ctx.shared.config.read().get("aclfile") {
+        Some(f) if !f.is_empty() => Ok(f),
+        _ => Err(CommandError::Err(
+            "This Redis instance is not configured to use an ACL file. You may want to specify \
+             users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you \
+             have a Redis configuration file set) in order to store users in the Redis \
+             configuration."
+                .into(),
+        )),
+    }
+}
+
+fn load(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    let path = aclfile(ctx)?;
+    let before = ctx.shared.acl.users();
+    ctx.shared.acl.load_file(&path).map_err(CommandError::Err)?;
+    // As Redis 7.0, which frees every old user but the default one: their connections are
+    // closed, even where the file has a user of the same name.
+    for u in before.iter().filter(|u| u.name != "default") {
+        ctx.shared.clients.kill_user(&u.name);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+fn save(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    let path = aclfile(ctx)?;
+    if let Err(e) = ctx.shared.acl.save_file(&path) {
+        log::warn!(
+            "Writing ACL file for ACL SAVE: {}",
+            crate::util::strerror(&e)
+        );
+        return Err(CommandError::Err(
+            "There was an error trying to save the ACLs. Please check the server logs for \
+             more information"
+                .into(),
+        ));
+    }
+    ctx.out.ok();
     Ok(())
 }
 

@@ -102,6 +102,18 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                     )));
                 }
             }
+            if let Some((name, _)) = pairs.iter().find(|(n, _)| crate::tls::is_tls_setting(n)) {
+                // As Redis's applyTlsCfg: the certificates are read again; settings that do
+                // not hold undo the whole CONFIG SET.
+                if let Err(e) = ctx.shared.tls.configure(&config) {
+                    log::warn!("{e}");
+                    *config = before;
+                    return Err(CommandError::Err(format!(
+                        "CONFIG SET failed (possibly related to argument '{name}') - Unable to \
+                         update TLS configuration. Check server logs."
+                    )));
+                }
+            }
             apply(ctx.shared, &config);
             if pairs
                 .iter()

@@ -73,6 +73,7 @@ fn plan_hashed(
         | Keys::KeyNum { .. }
         | Keys::DestKeyNum { .. }
         | Keys::Streams
+        | Keys::Migrate
         | Keys::Parsed { .. } => {
             let mut ids = ShardIds::new();
             for i in spec.key_positions(argv) {
@@ -408,6 +409,7 @@ pub(crate) fn call_in_script(
         | Keys::KeyNum { .. }
         | Keys::DestKeyNum { .. }
         | Keys::Streams
+        | Keys::Migrate
         | Keys::Parsed { .. } = spec.keys
         {
             // Not a `Keys::Custom` command's: some of its keys are in another database.

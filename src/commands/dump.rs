@@ -1,15 +1,28 @@
-//! DUMP and RESTORE (Redis's cluster.c): a value as Redis's payload (the RDB value, the RDB
-//! version in two bytes, a CRC-64 of both), so that keys move between rudis and Redis.
+//! DUMP, RESTORE and MIGRATE (Redis's cluster.c): a value as Redis's payload (the RDB value,
+//! the RDB version in two bytes, a CRC-64 of both), so that keys move between rudis and Redis.
 
 use super::flags::*;
 use super::{args, CommandError, CommandSpec, Ctx, KEY1};
 use crate::notify::events::class::GENERIC;
 use crate::rdb::{file::Options, read, write};
+use crate::resp::reply::encode_command;
 use crate::shared::Shared;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
 
 pub static COMMANDS: &[CommandSpec] = &[
     cmd!("dump", 2, READONLY, KEY1, dump),
     cmd!("restore", -4, WRITE | DENYOOM, KEY1, restore),
+    cmd!(
+        "migrate",
+        -6,
+        WRITE | MOVABLEKEYS,
+        super::Keys::Migrate,
+        migrate
+    ),
 ];
 
 /// `rdbcompression` and `rdbchecksum` as they are now.
@@ -123,4 +136,291 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     ctx.dirty(1);
     ctx.out.ok();
     Ok(())
+}
+
+/// Connections MIGRATE keeps open to its targets, by `host:port`, as Redis's
+/// migrate_cached_sockets: at most 64, each closed once idle for 10 seconds.
+static MIGRATE_SOCKETS: std::sync::LazyLock<Mutex<HashMap<Vec<u8>, Target>>> =
+    std::sync::LazyLock::new(Default::default);
+const MIGRATE_CACHE_ITEMS: usize = 64;
+const MIGRATE_CACHE_TTL: Duration = Duration::from_secs(10);
+
+/// A connection to a MIGRATE target.
+struct Target {
+    stream: TcpStream,
+    /// What was read past the last line.
+    pending: Vec<u8>,
+    /// The database its last SELECT chose (None: unknown, select first).
+    db: Option<i64>,
+    last_use: Instant,
+}
+
+/// How talking to the target failed: a timeout is not retried (as Redis's ETIMEDOUT).
+struct Failed {
+    timed_out: bool,
+}
+
+impl From<std::io::Error> for Failed {
+    fn from(e: std::io::Error) -> Self {
+        use std::io::ErrorKind::{TimedOut, WouldBlock};
+        Failed {
+            timed_out: matches!(e.kind(), TimedOut | WouldBlock),
+        }
+    }
+}
+
+impl Target {
+    /// None: no address, or the connection timed out (Redis's "connecting" error). A refused
+    /// connection is a failed write, as Redis finds it: its non-blocking connect completes,
+    /// and the first write fails.
+    fn connect(host: &[u8], port: &[u8], timeout: Duration) -> Option<Result<Target, Failed>> {
+        let host = std::str::from_utf8(host).ok()?;
+        let port: u16 = std::str::from_utf8(port).ok()?.parse().ok()?;
+        let addr = (host, port).to_socket_addrs().ok()?.next()?;
+        let stream = match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return None,
+            Err(_) => return Some(Err(Failed { timed_out: false })),
+        };
+        let _ = stream.set_nodelay(true);
+        stream.set_read_timeout(Some(timeout)).ok()?;
+        stream.set_write_timeout(Some(timeout)).ok()?;
+        Some(Ok(Target {
+            stream,
+            pending: Vec::new(),
+            db: None,
+            last_use: Instant::now(),
+        }))
+    }
+
+    /// The cached connection to `name`, if one is fresh enough.
+    fn cached(name: &[u8], timeout: Duration) -> Option<Target> {
+        let t = MIGRATE_SOCKETS.lock().remove(name)?;
+        if t.last_use.elapsed() > MIGRATE_CACHE_TTL {
+            return None;
+        }
+        t.stream.set_read_timeout(Some(timeout)).ok()?;
+        t.stream.set_write_timeout(Some(timeout)).ok()?;
+        Some(t)
+    }
+
+    fn keep(mut self, name: &[u8]) {
+        self.last_use = Instant::now();
+        let mut cache = MIGRATE_SOCKETS.lock();
+        cache.retain(|_, t| t.last_use.elapsed() <= MIGRATE_CACHE_TTL);
+        if cache.len() >= MIGRATE_CACHE_ITEMS {
+            // Full: one goes (Redis drops one at random).
+            if let Some(k) = cache.keys().next().cloned() {
+                cache.remove(&k);
+            }
+        }
+        cache.insert(name.to_vec(), self);
+    }
+
+    /// One reply line, without its CRLF (the target's replies here are all one line).
+    fn line(&mut self) -> Result<Vec<u8>, Failed> {
+        loop {
+            if let Some(i) = self.pending.windows(2).position(|w| w == b"\r\n") {
+                let line = self.pending[..i].to_vec();
+                self.pending.drain(..i + 2);
+                return Ok(line);
+            }
+            let mut buf = [0u8; 4096];
+            let n = self.stream.read(&mut buf)?;
+            if n == 0 {
+                return Err(Failed { timed_out: false });
+            }
+            self.pending.extend_from_slice(&buf[..n]);
+        }
+    }
+}
+
+/// MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw] [AUTH2 user pw] [KEYS k...]:
+/// RESTOREs the keys on the target, then (without COPY) deletes those it acknowledged, logged
+/// as one DEL. Redis's replies: NOKEY, IOERR, the target's error. The keys stay locked while
+/// the target answers, as Redis's whole server waits for it.
+fn migrate(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let (mut copy, mut replace) = (false, false);
+    let (mut user, mut password): (Option<&[u8]>, Option<&[u8]>) = (None, None);
+    let mut keys: &[&[u8]] = &argv[3..4];
+    let mut j = 6;
+    while j < argv.len() {
+        let a = argv[j];
+        let more = argv.len() - 1 - j;
+        if a.eq_ignore_ascii_case(b"copy") {
+            copy = true;
+        } else if a.eq_ignore_ascii_case(b"replace") {
+            replace = true;
+        } else if a.eq_ignore_ascii_case(b"auth") && more >= 1 {
+            password = Some(argv[j + 1]);
+            j += 1;
+        } else if a.eq_ignore_ascii_case(b"auth2") && more >= 2 {
+            user = Some(argv[j + 1]);
+            password = Some(argv[j + 2]);
+            j += 2;
+        } else if a.eq_ignore_ascii_case(b"keys") {
+            if !argv[3].is_empty() {
+                return Err(CommandError::Err(
+                    "When using MIGRATE KEYS option, the key argument must be set to the empty \
+                     string"
+                        .into(),
+                ));
+            }
+            keys = &argv[j + 1..];
+            break;
+        } else {
+            return Err(CommandError::Syntax);
+        }
+        j += 1;
+    }
+    let timeout = args::int(argv[5])?;
+    let dbid = args::int(argv[4])?;
+    let timeout = Duration::from_millis(if timeout <= 0 { 1000 } else { timeout as u64 });
+    let keys: Vec<&[u8]> = keys
+        .iter()
+        .copied()
+        .filter(|k| ctx.ks.get(k).is_some())
+        .collect();
+    if keys.is_empty() {
+        ctx.out.simple("NOKEY");
+        return Ok(());
+    }
+    let (host, port) = (argv[1], argv[2]);
+    let name = [host, b":", port].concat();
+    let compress = rdb_options(ctx.shared).compression;
+    let mut may_retry = true;
+    loop {
+        let target = match Target::cached(&name, timeout) {
+            Some(t) => Some(Ok(t)),
+            None => Target::connect(host, port, timeout),
+        };
+        let mut target = match target {
+            Some(Ok(t)) => t,
+            Some(Err(f)) if may_retry && !f.timed_out => {
+                may_retry = false;
+                continue;
+            }
+            Some(Err(_)) => {
+                return Err(CommandError::Coded(
+                    "IOERR error or timeout writing to target instance".into(),
+                ))
+            }
+            None => {
+                return Err(CommandError::Coded(
+                    "IOERR error or timeout connecting to the client".into(),
+                ))
+            }
+        };
+        let mut cmd = Vec::new();
+        if let Some(pw) = password {
+            match user {
+                Some(u) => encode_command(&mut cmd, &[&b"AUTH"[..], u, pw]),
+                None => encode_command(&mut cmd, &[&b"AUTH"[..], pw]),
+            }
+        }
+        let select = target.db != Some(dbid);
+        if select {
+            encode_command(&mut cmd, &[&b"SELECT"[..], dbid.to_string().as_bytes()]);
+        }
+        let now = ctx.now_ms();
+        let mut sent: Vec<&[u8]> = Vec::with_capacity(keys.len());
+        for &k in &keys {
+            let Some(v) = ctx.ks.get(k) else { continue };
+            let ttl = match ctx.ks.deadline(k) {
+                Some(d) if d < now => continue,
+                Some(d) => (d - now).max(1),
+                None => 0,
+            };
+            let payload = write::dump_payload(v, compress);
+            let ttl = ttl.to_string();
+            let mut restore: Vec<&[u8]> = vec![b"RESTORE", k, ttl.as_bytes(), &payload];
+            if replace {
+                restore.push(b"REPLACE");
+            }
+            encode_command(&mut cmd, &restore);
+            sent.push(k);
+        }
+        let written = target.stream.write_all(&cmd).map_err(Failed::from);
+        let mut failure = written.err();
+        let write_error = failure.is_some();
+        let mut first_error: Option<Vec<u8>> = None;
+        let mut acked: Vec<&[u8]> = Vec::new();
+        let mut read_all = false;
+        if failure.is_none() {
+            let mut heads = Vec::new();
+            let res = (|| -> Result<(), Failed> {
+                if password.is_some() {
+                    heads.push(target.line()?);
+                }
+                if select {
+                    heads.push(target.line()?);
+                }
+                Ok(())
+            })();
+            failure = res.err();
+            if failure.is_none() {
+                read_all = true;
+                let head_error = heads.iter().find(|l| l.first() == Some(&b'-')).cloned();
+                for &k in &sent {
+                    let line = match target.line() {
+                        Ok(l) => l,
+                        Err(f) => {
+                            failure = Some(f);
+                            read_all = false;
+                            break;
+                        }
+                    };
+                    let error = head_error
+                        .clone()
+                        .or_else(|| (line.first() == Some(&b'-')).then(|| line.clone()));
+                    match error {
+                        Some(e) => {
+                            first_error.get_or_insert(e);
+                        }
+                        None if !copy => acked.push(k),
+                        None => {}
+                    }
+                }
+            }
+        }
+        // A retry only when nothing was processed: the write failed, or no reply came.
+        let nothing_done = acked.is_empty() && first_error.is_none();
+        if let Some(f) = &failure {
+            if nothing_done && may_retry && !f.timed_out {
+                may_retry = false;
+                continue;
+            }
+        }
+        for &k in &acked {
+            ctx.ks.remove(k);
+            ctx.notify(GENERIC, "del", k);
+            ctx.dirty(1);
+        }
+        if !acked.is_empty() {
+            let mut del: Vec<&[u8]> = vec![b"DEL"];
+            del.extend(&acked);
+            ctx.propagate(&del);
+        }
+        if let Some(e) = first_error {
+            // The target's database is no longer known.
+            target.db = None;
+            if read_all {
+                target.keep(&name);
+            }
+            return Err(CommandError::Err(format!(
+                "Target instance replied with error: {}",
+                String::from_utf8_lossy(&e[1..])
+            )));
+        }
+        if failure.is_some() {
+            return Err(CommandError::Coded(format!(
+                "IOERR error or timeout {} to target instance",
+                if write_error { "writing" } else { "reading" }
+            )));
+        }
+        target.db = Some(dbid);
+        target.keep(&name);
+        ctx.out.ok();
+        return Ok(());
+    }
 }

@@ -125,11 +125,12 @@ fn command_docs(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 fn list(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    // Subcommands are listed too, after their container, as Redis lists them.
+    let every = all().flat_map(|c| std::iter::once(c).chain(c.subcommands));
     let names: Vec<&str> = match argv.len() {
-        2 => all().map(|c| c.name).collect(),
+        2 => every.map(|c| c.name).collect(),
         5 if argv[2].eq_ignore_ascii_case(b"filterby") => {
             let arg = argv[4];
-            let every = all().flat_map(|c| std::iter::once(c).chain(c.subcommands));
             match argv[3].to_ascii_lowercase().as_slice() {
                 b"module" => Vec::new(),
                 b"aclcat" => {
@@ -169,10 +170,20 @@ fn keys_of(target: &[&[u8]]) -> Result<(&'static CommandSpec, Vec<usize>), Comma
             "Invalid number of arguments specified for command".into(),
         ));
     }
-    let mut keys: Vec<usize> = spec
-        .checked_key_positions(target)
-        .ok_or_else(|| CommandError::Err("Invalid arguments specified for command".into()))?
-        .collect();
+    let mut keys: Vec<usize> = match spec.checked_key_positions(target) {
+        Some(k) => k.collect(),
+        // EVAL, FCALL and their _RO forms may name no key (Redis's `no_mandatory_keys`).
+        None if docs::redis_arity_flags(spec.name)
+            .is_some_and(|(_, f)| f.iter().any(|f| f == "no_mandatory_keys")) =>
+        {
+            Vec::new()
+        }
+        None => {
+            return Err(CommandError::Err(
+                "Invalid arguments specified for command".into(),
+            ))
+        }
+    };
     if let Keys::Parsed { more_key, .. } = spec.keys {
         keys.extend(more_key(target));
     }

@@ -138,6 +138,9 @@ pub enum Keys {
     /// XREAD and XREADGROUP: the first half of the arguments after STREAMS (Redis's
     /// xreadGetKeys); COMMAND INFO reports 0 0 0, and the command carries `MOVABLEKEYS`.
     Streams,
+    /// MIGRATE: the key at 3, or with `KEYS` every argument after it (Redis's
+    /// migrateGetKeys); COMMAND INFO reports 3 3 1, and the command carries `MOVABLEKEYS`.
+    Migrate,
 }
 
 pub struct CommandSpec {
@@ -213,6 +216,7 @@ impl CommandSpec {
             Keys::Range { first, last, step } => (first, last, step),
             Keys::Custom { range, .. } | Keys::Parsed { range, .. } => range,
             Keys::DestKeyNum { .. } => (1, 1, 1),
+            Keys::Migrate => (3, 3, 1),
             _ => (0, 0, 0),
         }
     }
@@ -239,6 +243,7 @@ impl CommandSpec {
                 KeyPositions::new(range, argc)
             }
             Keys::Streams => streams_keys(argv)?,
+            Keys::Migrate => migrate_keys(argv),
             Keys::None | Keys::Db | Keys::All => KeyPositions::new((1, 0, 1), 0),
         })
     }
@@ -248,7 +253,7 @@ impl CommandSpec {
         match self.keys {
             Keys::Range { first, .. } => first > 0,
             Keys::Custom { range, .. } | Keys::Parsed { range, .. } => range.0 > 0,
-            Keys::KeyNum { .. } | Keys::DestKeyNum { .. } | Keys::Streams => true,
+            Keys::KeyNum { .. } | Keys::DestKeyNum { .. } | Keys::Streams | Keys::Migrate => true,
             Keys::None | Keys::Db | Keys::All => false,
         }
     }
@@ -261,6 +266,28 @@ impl CommandSpec {
             .iter()
             .find(|c| c.name.as_bytes()[prefix..].eq_ignore_ascii_case(sub))
     }
+}
+
+/// The keys of MIGRATE host port key db timeout [COPY] [REPLACE] [AUTH pw] [AUTH2 user pw]
+/// [KEYS key...]: with KEYS (and an empty key) the arguments after it, else the key.
+fn migrate_keys(argv: &[&[u8]]) -> KeyPositions {
+    let mut i = 6;
+    while i < argv.len() {
+        let a = argv[i];
+        if a.eq_ignore_ascii_case(b"keys") {
+            if !argv[3].is_empty() {
+                return KeyPositions::new((1, 0, 1), 0);
+            }
+            return KeyPositions::new((i as i32 + 1, -1, 1), argv.len());
+        }
+        if a.eq_ignore_ascii_case(b"auth") {
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"auth2") {
+            i += 2;
+        }
+        i += 1;
+    }
+    KeyPositions::new((3, 3, 1), argv.len())
 }
 
 /// The keys of XREAD/XREADGROUP: after the options, STREAMS, then as many keys as IDs.

@@ -298,6 +298,37 @@ impl PubSub {
         true
     }
 
+    /// The subscribers authenticated as `user` listening to a channel or pattern that
+    /// `allowed(name, is_pattern)` refuses (an ACL change revoked it), each once.
+    pub fn listeners_of(
+        &self,
+        user: &str,
+        allowed: impl Fn(&[u8], bool) -> bool,
+    ) -> Vec<Arc<ClientHandle>> {
+        let mut out: Vec<Arc<ClientHandle>> = Vec::new();
+        let mut take = |name: &[u8], pattern: bool, list: &Listeners| {
+            if allowed(name, pattern) {
+                return;
+            }
+            for h in list {
+                if !out.iter().any(|o| o.id == h.id) && h.state.lock().user == user {
+                    out.push(h.clone());
+                }
+            }
+        };
+        for kind in [&self.channels, &self.shard] {
+            for shard in &kind.shards {
+                for (name, list) in shard.read().iter() {
+                    take(name, false, list);
+                }
+            }
+        }
+        for (pat, list) in self.patterns.read().iter() {
+            take(pat, true, list);
+        }
+        out
+    }
+
     /// Drops every subscription of a client (disconnect, RESET), without confirmations.
     pub fn unsubscribe_all(&self, subs: &mut Subscriptions, h: &ClientHandle) {
         if !subs.active() {

@@ -3,13 +3,13 @@
 //! at all.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use super::read::{self, Summary};
 use super::write::Encoder;
 use super::{opcode, RdbError, RDB_VERSION};
+use crate::dump::{Output, Sink};
 use crate::store::{Locked, Shard, ShardId, Store};
 
 /// `rdbcompression` and `rdbchecksum`.
@@ -60,42 +60,20 @@ pub fn header<'a>(
     e.buf
 }
 
-/// A file being written: buffered, checksummed as it goes (`rdbchecksum`).
-pub struct Out {
-    w: BufWriter<File>,
-    crc: u64,
-    checksum: bool,
-    pub bytes: u64,
+/// A new file to write a dump to, buffered.
+pub fn create(path: &Path) -> io::Result<Box<dyn Output>> {
+    Ok(Box::new(BufWriter::with_capacity(
+        1 << 20,
+        File::create(path)?,
+    )))
 }
 
-impl Out {
-    pub fn create(path: &Path, checksum: bool) -> io::Result<Out> {
-        Ok(Out {
-            w: BufWriter::with_capacity(1 << 20, File::create(path)?),
-            crc: 0,
-            checksum,
-            bytes: 0,
-        })
-    }
-
-    pub fn write(&mut self, b: &[u8]) -> io::Result<()> {
-        if self.checksum {
-            self.crc = super::crc64::crc64(self.crc, b);
-        }
-        self.bytes += b.len() as u64;
-        self.w.write_all(b)
-    }
-
-    /// EOF, the CRC-64 (0 without `rdbchecksum`), flush and fsync.
-    pub fn finish(mut self) -> io::Result<u64> {
-        self.write(&[opcode::EOF])?;
-        let crc = if self.checksum { self.crc } else { 0 };
-        self.w.write_all(&crc.to_le_bytes())?;
-        self.bytes += 8;
-        self.w.flush()?;
-        self.w.get_ref().sync_all()?;
-        Ok(self.bytes)
-    }
+/// EOF and the CRC-64 of everything before it (0 without `rdbchecksum`): what ends a file
+/// whose header and keys went to `sink`.
+pub fn end(sink: &mut Sink) -> io::Result<()> {
+    sink.write(&[opcode::EOF])?;
+    let crc = sink.crc();
+    sink.write(&crc.to_le_bytes())
 }
 
 /// Renames `temp` over `path` and fsyncs the directory, so the new name survives a crash.
@@ -236,21 +214,4 @@ pub struct Loaded {
     pub summary: Summary,
     pub bytes: usize,
     pub seconds: f64,
-}
-
-/// Loads the RDB file at `path` into `store`, replacing what it held. Missing: Ok(None).
-pub fn load_from_path(store: &Store, path: &Path) -> Result<Option<Loaded>, LoadError> {
-    let started = Instant::now();
-    let data = match std::fs::read(path) {
-        Ok(d) => d,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(LoadError::Io(e)),
-    };
-    let parsed = parse(&data, store.dbs.len()).map_err(LoadError::Rdb)?;
-    let summary = parsed.install(store);
-    Ok(Some(Loaded {
-        summary,
-        bytes: data.len(),
-        seconds: started.elapsed().as_secs_f64(),
-    }))
 }

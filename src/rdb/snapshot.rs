@@ -1,99 +1,41 @@
 //! Point-in-time snapshots without fork and without a pause (SAVE, BGSAVE, the save schedule).
 //!
-//! The dumper walks the shards one at a time, each under its read lock, writes its keys and
-//! marks it dumped. The snapshot's instant is the moment it becomes active: a write that takes
-//! its locks after that, and finds one of its shards not yet dumped, dumps that shard itself
-//! first, under the write lock it already holds and before it changes anything (copy-on-write,
-//! one shard at a time: see [`Snapshots::before_write`]). So every shard is written as it was
-//! at the instant, and a MULTI/EXEC or MSET across shards is in the file whole (it locked
-//! before the instant: no shard of it can be dumped until it is done) or not at all (it
-//! locked after: all its shards are dumped before it writes).
-//!
-//! Extra memory is one shard's serialisation at a time per writer, never a second copy of the
-//! data. The cost moves to the first write into each undumped shard, which pays for dumping
-//! that shard (a 256th of its database).
+//! A snapshot is a `dump::Run` with RDB records and the point-in-time policy
+//! (`dump::Policy::Instant`, which says why a MULTI/EXEC or MSET across shards is in it whole
+//! or not at all). Extra memory is one shard's serialisation at a time per writer, never a
+//! second copy of the data.
 //!
 //! The file is written to a temp name, fsynced and renamed: the previous file stays whole
 //! until the new one is.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
-use parking_lot::Mutex;
-
-use super::file::{self, Options, Out};
+use super::file::{self, Options};
 use super::opcode;
 use super::write::Encoder;
-use crate::store::{value, DumpMarks, Locked, Shard, ShardId, Store};
+use crate::dump::{self, Current, Output, Policy, Sink};
+use crate::store::{Locked, Store, Value};
 use crate::util::clock::now_ms;
 
-struct Run {
-    /// Per shard (db * SHARDS + shard); read and written under that shard's lock.
-    dumped: DumpMarks,
-    /// Taken out when the walk is done (a writer may still hold the run a moment, having
-    /// found every one of its shards dumped).
-    out: Mutex<Option<Sink>>,
-    /// Keys past their deadline at the instant are left out.
-    now: u64,
-    compress: bool,
-    /// Shards a write dumped before changing them.
-    copied: AtomicU64,
-    keys: AtomicU64,
+/// Keys as RDB records (`rdbcompression` on or off).
+pub struct RdbEncoding {
+    pub compress: bool,
 }
 
-struct Sink {
-    out: Out,
-    db: Option<usize>,
-    error: Option<std::io::Error>,
-}
-
-impl Sink {
-    fn put(&mut self, db: usize, bytes: &[u8]) {
-        if self.error.is_some() {
-            return;
-        }
-        let mut res = Ok(());
-        if self.db != Some(db) {
-            let mut e = Encoder::new(false);
-            e.byte(opcode::SELECTDB);
-            e.len(db as u64);
-            res = self.out.write(&e.buf);
-            self.db = Some(db);
-        }
-        if let Err(e) = res.and_then(|_| self.out.write(bytes)) {
-            self.error = Some(e);
-        }
-    }
-}
-
-impl Run {
-    fn is_dumped(&self, id: ShardId) -> bool {
-        self.dumped.is_dumped(id)
+impl dump::Encoding for RdbEncoding {
+    fn select(&self, out: &mut Vec<u8>, db: usize) {
+        let mut e = Encoder::with_buf(std::mem::take(out), false);
+        e.byte(opcode::SELECTDB);
+        e.len(db as u64);
+        *out = e.buf;
     }
 
-    /// Writes `shard` (locked by the caller) and marks it dumped.
-    fn dump_shard(&self, id: ShardId, shard: &Shard) {
-        self.dumped.mark(id);
-        if shard.map.is_empty() {
-            return;
-        }
-        let mut e = Encoder::new(self.compress);
-        e.buf.reserve(shard.map.len() * 32);
-        let mut keys = 0;
-        for (k, v) in &shard.map {
-            let deadline = shard.deadline(k);
-            if deadline.is_some_and(|d| value::is_expired(d, self.now)) {
-                continue;
-            }
-            e.key(k, v, deadline);
-            keys += 1;
-        }
-        self.keys.fetch_add(keys, Ordering::Relaxed);
-        if let Some(sink) = self.out.lock().as_mut() {
-            sink.put(id.db as usize, &e.buf);
-        }
+    fn key(&self, out: &mut Vec<u8>, _db: usize, key: &[u8], v: &Value, deadline: Option<u64>) {
+        let mut e = Encoder::with_buf(std::mem::take(out), self.compress);
+        e.key(key, v, deadline);
+        *out = e.buf;
     }
 }
 
@@ -144,9 +86,7 @@ pub struct Snapshots {
         crossbeam_channel::Sender<()>,
         crossbeam_channel::Receiver<()>,
     ),
-    /// One atomic load is all a write pays when no snapshot runs.
-    active: AtomicBool,
-    run: Mutex<Option<Arc<Run>>>,
+    current: Current,
     /// Taken by the one snapshot allowed at a time (SAVE or BGSAVE).
     busy: AtomicBool,
     /// A BGSAVE SCHEDULE waiting for an AOF rewrite to end.
@@ -158,8 +98,7 @@ impl Default for Snapshots {
     fn default() -> Self {
         Snapshots {
             requests: crossbeam_channel::unbounded(),
-            active: AtomicBool::new(false),
-            run: Mutex::new(None),
+            current: Current::default(),
             busy: AtomicBool::new(false),
             scheduled: AtomicBool::new(false),
             status: SaveStatus::default(),
@@ -207,22 +146,7 @@ impl Snapshots {
     /// those of its shards the running snapshot has not dumped yet.
     #[inline]
     pub fn before_write(&self, locked: &Locked) {
-        if self.active.load(Ordering::SeqCst) {
-            self.copy_before_write(locked);
-        }
-    }
-
-    #[cold]
-    fn copy_before_write(&self, locked: &Locked) {
-        let Some(run) = self.run.lock().clone() else {
-            return;
-        };
-        for &s in locked.shard_ids() {
-            if !run.is_dumped(s) {
-                run.dump_shard(s, locked.shard(s));
-                run.copied.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        self.current.before_write(locked);
     }
 
     /// Writes a snapshot of `store` to `path` (through a temp file) on this thread; the
@@ -268,61 +192,60 @@ impl Snapshots {
         dirty: u64,
         held: Option<&Locked>,
     ) -> std::io::Result<SaveStats> {
-        let started = Instant::now();
         let temp = file::temp_path(path);
-        let mut out = Out::create(&temp, opts.checksum)?;
-        let head = file::header(opts.compression, false, functions.iter().map(|f| &f[..]));
-        if let Err(e) = out.write(&head) {
+        let res = file::create(&temp)
+            .and_then(|w| self.write_rdb(store, w, opts, functions, dirty, held))
+            .and_then(|(stats, _)| file::publish(&temp, path).map(|_| stats));
+        if res.is_err() {
             let _ = std::fs::remove_file(&temp);
-            return Err(e);
         }
-        let run = Arc::new(Run {
-            dumped: DumpMarks::new(store.dbs.len()),
-            out: Mutex::new(Some(Sink {
-                out,
-                db: None,
-                error: None,
-            })),
-            now: now_ms(),
+        res
+    }
+
+    /// Writes a point-in-time RDB of `store` (header, function libraries, keys, EOF, CRC-64)
+    /// to `w` on this thread and makes it durable; returns `w`. The caller holds the slot
+    /// (`try_begin`) throughout: this is the one entry point for any sink (a file, a
+    /// replica's socket). `dirty`: the write counter at the instant, for the schedule;
+    /// `held`: the caller holds every shard's lock.
+    pub fn write_rdb(
+        &self,
+        store: &Store,
+        w: Box<dyn Output>,
+        opts: Options,
+        functions: &[Vec<u8>],
+        dirty: u64,
+        held: Option<&Locked>,
+    ) -> std::io::Result<(SaveStats, Box<dyn Output>)> {
+        let started = Instant::now();
+        let mut sink = Sink::new(w, opts.checksum);
+        sink.write(&file::header(
+            opts.compression,
+            false,
+            functions.iter().map(|f| &f[..]),
+        ))?;
+        let encoding = RdbEncoding {
             compress: opts.compression,
-            copied: AtomicU64::new(0),
-            keys: AtomicU64::new(0),
-        });
-        *self.run.lock() = Some(run.clone());
-        // The instant: writes that lock after this see the run.
-        self.active.store(true, Ordering::SeqCst);
+        };
+        let run = dump::Run::new(
+            store.dbs.len(),
+            Policy::Instant,
+            Box::new(encoding),
+            sink,
+            0,
+        );
+        self.current.start(run.clone());
         self.status.dirty_at_save.store(dirty, Ordering::Relaxed);
-        for (id, lock) in store.shard_locks() {
-            // A caller holding every shard (SHUTDOWN) is the only writer: no lock to take.
-            match held {
-                Some(all) => run.dump_shard(id, all.shard(id)),
-                None => {
-                    let g = lock.read();
-                    if !run.is_dumped(id) {
-                        run.dump_shard(id, &g);
-                    }
-                }
-            }
-        }
-        self.active.store(false, Ordering::SeqCst);
-        *self.run.lock() = None;
-        let written = match run.out.lock().take() {
-            Some(Sink { error: Some(e), .. }) => Err(e),
-            Some(sink) => sink.out.finish(),
-            None => Err(std::io::Error::other("snapshot output already closed")),
-        };
-        let bytes = match written.and_then(|b| file::publish(&temp, path).map(|_| b)) {
-            Ok(b) => b,
-            Err(e) => {
-                let _ = std::fs::remove_file(&temp);
-                return Err(e);
-            }
-        };
-        Ok(SaveStats {
-            keys: run.keys.load(Ordering::Relaxed),
+        run.walk(store, held);
+        self.current.end();
+        let (mut sink, counts) = run.take_output()?;
+        file::end(&mut sink)?;
+        let (w, bytes) = sink.finish()?;
+        let stats = SaveStats {
+            keys: counts.keys,
             bytes,
-            copied: run.copied.load(Ordering::Relaxed),
+            copied: counts.copied,
             seconds: started.elapsed().as_secs_f64(),
-        })
+        };
+        Ok((stats, w))
     }
 }

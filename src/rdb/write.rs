@@ -23,6 +23,11 @@ impl Encoder {
         }
     }
 
+    /// An encoder that appends to `buf` (take it back from `.buf`).
+    pub fn with_buf(buf: Vec<u8>, compress: bool) -> Self {
+        Encoder { buf, compress }
+    }
+
     pub fn byte(&mut self, b: u8) {
         self.buf.push(b);
     }

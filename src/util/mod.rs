@@ -8,3 +8,13 @@ pub mod net;
 pub mod sha1;
 pub mod sha256;
 pub mod strtod;
+
+/// An I/O error's text as C's strerror gives it ("No such file or directory"), without Rust's
+/// " (os error N)": Redis's messages quote strerror, and tools grep for them.
+pub fn strerror(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}

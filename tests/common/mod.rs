@@ -160,6 +160,30 @@ fn spawn_rudis(port: u16, dir: &Path, args: &[String]) -> Child {
         .expect("spawn rudis-server")
 }
 
+/// Starts the binary with `args`, returning its exit status and stderr if it exits within a
+/// few seconds, or None if it is still running (then it is killed).
+pub fn run_briefly(args: &[&str]) -> Option<(bool, String)> {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            child.stderr.take().unwrap().read_to_string(&mut err).ok();
+            return Some((status.success(), err));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
 impl Drop for Rudis {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -2,7 +2,7 @@
 //! RESTORE STATS KILL, FCALL and FCALL_RO. The libraries live in `Shared::scripts`; each
 //! thread's functions interpreter loads all of them again whenever they change. FUNCTION LOAD,
 //! DELETE, FLUSH and RESTORE are write commands, logged as they were sent, so the AOF replays
-//! them; a rewrite writes one FUNCTION LOAD per library ahead of the data (`aof_records`).
+//! them; a rewrite writes them ahead of the data (`aof::rewrite::Base`).
 
 use std::cell::RefCell;
 use std::sync::atomic::Ordering;
@@ -12,7 +12,6 @@ use super::super::flags::*;
 use super::super::{CommandError, CommandSpec, Ctx, Keys};
 use super::lua::{self, Vm};
 use super::{run, SCRIPT_KEYS};
-use crate::resp::reply::encode_command;
 use crate::scripts::{flags as sflags, Function, Libraries, Library};
 use crate::shared::Shared;
 
@@ -459,15 +458,6 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], ro: bool) -> Result<(), CommandE
         };
         run::run(ctx, vm, lua::Target::Function(reference), &plan)
     })
-}
-
-/// The AOF records that recreate the libraries (a rewrite writes them first).
-pub fn aof_records(shared: &Shared) -> Vec<u8> {
-    let mut out = Vec::new();
-    for lib in shared.scripts.libraries().libs.values() {
-        encode_command(&mut out, &[&b"FUNCTION"[..], b"LOAD", &lib.code]);
-    }
-    out
 }
 
 /// Compiles libraries into a set of their own (FUNCTION RESTORE's payload, an RDB file's).

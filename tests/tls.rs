@@ -1,0 +1,359 @@
+//! TLS against the real binary, with certificates the openssl CLI makes for each test: real
+//! clients (redis-cli --tls, redis-py with ssl=True) connect; client certificates are
+//! required, optional or not asked for; an expired certificate or one from another CA is
+//! refused; a plain-TCP client on the TLS port is dropped without disturbing TLS clients;
+//! certificates are reloaded by CONFIG SET.
+
+mod common;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{free_port, Raw, Rudis};
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA (`name`.crt/.key) and certificates it signs.
+struct Certs {
+    dir: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Certs {
+    fn new() -> Certs {
+        common::require_tool("openssl");
+        let tmp = tempfile::tempdir().unwrap();
+        let c = Certs {
+            dir: tmp.path().to_path_buf(),
+            _tmp: tmp,
+        };
+        c.ca("ca");
+        c.ca("other-ca");
+        c.sign(
+            "server",
+            "ca",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "30",
+        );
+        c.sign("client", "ca", "extendedKeyUsage=clientAuth", "30");
+        c.sign("expired", "ca", "extendedKeyUsage=clientAuth", "-1");
+        c.sign("stranger", "other-ca", "extendedKeyUsage=clientAuth", "30");
+        c
+    }
+
+    /// A new P-256 key `name`.key and, with `then`, what `openssl req` makes of it.
+    fn key_and(&self, name: &str, then: &[&str]) {
+        let (key, subj) = (format!("{name}.key"), format!("/CN={name}"));
+        let mut args = vec![
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ];
+        args.extend(["-nodes", "-keyout", &key, "-subj", &subj]);
+        args.extend(then);
+        openssl(&self.dir, &args);
+    }
+
+    fn ca(&self, name: &str) {
+        let crt = format!("{name}.crt");
+        self.key_and(name, &["-x509", "-days", "30", "-out", &crt]);
+    }
+
+    fn sign(&self, name: &str, ca: &str, ext: &str, days: &str) {
+        std::fs::write(self.dir.join(format!("{name}.ext")), ext).unwrap();
+        let csr = format!("{name}.csr");
+        self.key_and(name, &["-out", &csr]);
+        openssl(
+            &self.dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{ca}.crt"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-set_serial",
+                "7",
+                "-days",
+                days,
+                "-extfile",
+                &format!("{name}.ext"),
+                "-out",
+                &format!("{name}.crt"),
+            ],
+        );
+    }
+
+    fn path(&self, file: &str) -> String {
+        self.dir.join(file).to_str().unwrap().to_string()
+    }
+
+    /// rudis with a TLS port beside its plain one.
+    fn rudis(&self, tls_port: u16, extra: &[&str]) -> Rudis {
+        let mut args = vec![
+            "--tls-port".to_string(),
+            tls_port.to_string(),
+            "--tls-cert-file".into(),
+            self.path("server.crt"),
+            "--tls-key-file".into(),
+            self.path("server.key"),
+            "--tls-ca-cert-file".into(),
+            self.path("ca.crt"),
+            "--appendonly".into(),
+            "no".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Rudis::start(&args)
+    }
+
+    /// redis-cli --tls, with the client certificate `cert` if given: its output, or its
+    /// error.
+    fn cli(&self, port: u16, cert: Option<&str>, args: &[&str]) -> String {
+        let mut cmd = Command::new("redis-cli");
+        cmd.args([
+            "--tls",
+            "--cacert",
+            &self.path("ca.crt"),
+            "-p",
+            &port.to_string(),
+        ]);
+        if let Some(c) = cert {
+            cmd.args([
+                "--cert",
+                &self.path(&format!("{c}.crt")),
+                "--key",
+                &self.path(&format!("{c}.key")),
+            ]);
+        }
+        let out = cmd.args(args).output().expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    }
+}
+
+#[test]
+fn client_certificates_required_optional_and_off() {
+    common::require_tool("redis-cli");
+    let certs = Certs::new();
+    let port = free_port();
+    let r = certs.rudis(port, &[]);
+    // Required (Redis's default): a client certificate from the CA gets in, others do not.
+    assert_eq!(certs.cli(port, Some("client"), &["PING"]).trim(), "PONG");
+    for refused in [None, Some("expired"), Some("stranger")] {
+        let out = certs.cli(port, refused, &["PING"]);
+        assert!(!out.contains("PONG"), "{refused:?}: {out}");
+    }
+    // Data written over TLS is the same data the plain port sees.
+    assert_eq!(
+        certs
+            .cli(port, Some("client"), &["SET", "k", "over tls"])
+            .trim(),
+        "OK"
+    );
+    assert_eq!(r.raw().cmd(&["GET", "k"]), b"$8\r\nover tls\r\n");
+    // Optional: none is fine, a bad one is still refused.
+    let mut admin = r.raw();
+    assert_eq!(
+        admin.cmd(&["CONFIG", "SET", "tls-auth-clients", "optional"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(certs.cli(port, None, &["PING"]).trim(), "PONG");
+    assert_eq!(certs.cli(port, Some("client"), &["PING"]).trim(), "PONG");
+    assert!(!certs
+        .cli(port, Some("stranger"), &["PING"])
+        .contains("PONG"));
+    // Off: no certificate is asked for.
+    assert_eq!(
+        admin.cmd(&["CONFIG", "SET", "tls-auth-clients", "no"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(certs.cli(port, None, &["PING"]).trim(), "PONG");
+    assert_eq!(
+        admin.cmd(&["CONFIG", "GET", "tls-auth-clients"]),
+        b"*2\r\n$16\r\ntls-auth-clients\r\n$2\r\nno\r\n"
+    );
+}
+
+#[test]
+fn redis_py_connects_with_ssl() {
+    let certs = Certs::new();
+    let port = free_port();
+    let _r = certs.rudis(port, &["--tls-auth-clients", "optional"]);
+    let script = format!(
+        "import redis\n\
+         r = redis.Redis(host='127.0.0.1', port={port}, ssl=True, ssl_ca_certs='{ca}', \
+         ssl_certfile='{crt}', ssl_keyfile='{key}', protocol=3)\n\
+         r.set('py', 'x' * 4000000)\n\
+         p = r.pipeline(transaction=False)\n\
+         for i in range(10): p.get('py')\n\
+         big = all(len(v) == 4000000 for v in p.execute())\n\
+         print(r.ping(), big, 'resp=3' in str(r.execute_command('CLIENT', 'INFO')))\n",
+        ca = certs.path("ca.crt"),
+        crt = certs.path("client.crt"),
+        key = certs.path("client.key"),
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "True True True",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn plain_tcp_on_the_tls_port_is_dropped_alone() {
+    common::require_tool("redis-cli");
+    let certs = Certs::new();
+    let port = free_port();
+    let r = certs.rudis(port, &["--tls-auth-clients", "no"]);
+    // A TLS client that stays connected throughout, with a pipeline in flight.
+    let mut tls = Command::new("redis-cli")
+        .args([
+            "--tls",
+            "--cacert",
+            &certs.path("ca.crt"),
+            "-p",
+            &port.to_string(),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = tls.stdin.take().unwrap();
+    writeln!(stdin, "SET before 1").unwrap();
+    // Plain RESP on the TLS port: not a TLS record, so the connection is closed.
+    let mut plain = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    plain
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    plain.write_all(b"*1\r\n$4\r\nPING\r\n").unwrap();
+    let mut got = Vec::new();
+    let _ = plain.read_to_end(&mut got);
+    assert!(!got.windows(4).any(|w| w == b"PONG"), "{got:?}");
+    writeln!(stdin, "INCR before").unwrap();
+    drop(stdin);
+    let out = tls.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "OK\n2\n");
+    // The server serves on both ports still.
+    assert_eq!(r.raw().cmd(&["GET", "before"]), b"$1\r\n2\r\n");
+    assert_eq!(certs.cli(port, None, &["PING"]).trim(), "PONG");
+}
+
+#[test]
+fn certificates_reload_and_bad_settings_are_refused() {
+    common::require_tool("redis-cli");
+    let certs = Certs::new();
+    let port = free_port();
+    let r = certs.rudis(port, &["--tls-auth-clients", "no"]);
+    let mut admin = r.raw();
+    // A certificate that does not exist leaves the old settings in force.
+    let reply = admin.cmd(&["CONFIG", "SET", "tls-cert-file", "/nonexistent.crt"]);
+    assert_eq!(
+        reply,
+        b"-ERR CONFIG SET failed (possibly related to argument 'tls-cert-file') - Unable to \
+          update TLS configuration. Check server logs.\r\n"
+    );
+    assert_eq!(certs.cli(port, None, &["PING"]).trim(), "PONG");
+    // A new certificate from another CA: clients trusting only the old CA now refuse it.
+    certs.sign("server2", "other-ca", "subjectAltName=IP:127.0.0.1", "30");
+    let (crt, key) = (certs.path("server2.crt"), certs.path("server2.key"));
+    assert_eq!(
+        admin.cmd(&["CONFIG", "SET", "tls-cert-file", &crt, "tls-key-file", &key]),
+        b"+OK\r\n"
+    );
+    assert!(!certs.cli(port, None, &["PING"]).contains("PONG"));
+    assert_eq!(
+        admin.cmd(&["CONFIG", "SET", "tls-protocols", "SSLv2"]),
+        b"-ERR CONFIG SET failed (possibly related to argument 'tls-protocols') - Unable to \
+          update TLS configuration. Check server logs.\r\n"
+    );
+    // TLS-only (`port 0`), with an encrypted PKCS#8 key and TLS 1.3 alone.
+    openssl(
+        &certs.dir,
+        &[
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-in",
+            "server.key",
+            "-out",
+            "enc.key",
+            "-passout",
+            "pass:sesame",
+        ],
+    );
+    let port = free_port();
+    let mut child = Command::new(common::BIN)
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--appendonly",
+            "no",
+        ])
+        .args(["--tls-cert-file", &certs.path("server.crt")])
+        .args([
+            "--tls-key-file",
+            &certs.path("enc.key"),
+            "--tls-key-file-pass",
+            "sesame",
+        ])
+        .args(["--tls-auth-clients", "no", "--tls-protocols", "TLSv1.3"])
+        .arg("--dir")
+        .arg(&certs.dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut out = String::new();
+    while std::time::Instant::now() < deadline {
+        out = certs.cli(port, None, &["PING"]);
+        if out.trim() == "PONG" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(out.trim(), "PONG");
+    // A wrong password stops start-up.
+    let (ok, err) = common::run_briefly(&[
+        "--port",
+        &free_port().to_string(),
+        "--tls-port",
+        &free_port().to_string(),
+        "--tls-cert-file",
+        &certs.path("server.crt"),
+        "--tls-key-file",
+        &certs.path("enc.key"),
+        "--tls-key-file-pass",
+        "wrong",
+        "--tls-auth-clients",
+        "no",
+    ])
+    .expect("should exit");
+    assert!(!ok && err.contains("Failed to load private key"), "{err}");
+    let _ = Raw::connect(r.port);
+}
