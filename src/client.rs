@@ -101,6 +101,9 @@ pub struct Client {
     /// (`pausable`) are held: the AOF loader's and those acting for blocked clients never are.
     pub postponed: bool,
     pub pausable: bool,
+    /// The replication link's client (Redis's CLIENT_MASTER): its commands are obeyed on a
+    /// read-only replica, and keys do not expire under them (the master sends the DELs).
+    pub master: bool,
     /// Runs a blocked client's command for it (`acting_for`): what it runs is that command
     /// served, not calls of its own, so command statistics, MONITOR and the slow log see
     /// none of it (as in Redis, where serving a blocked client calls no command).
@@ -178,6 +181,7 @@ impl Client {
             reply: Reply::On,
             postponed: false,
             pausable: false,
+            master: false,
             serves_waiter: false,
         }
     }

@@ -759,6 +759,18 @@ fn special_value(name: &str, v: &str) -> Result<String, &'static str> {
             }
             Ok(out.join(" "))
         }
+        // `replicaof <host> <port>`, or `no one` (a master), as Redis reads it.
+        "replicaof" => match words.as_slice() {
+            [] => Ok(String::new()),
+            [no, one] if no.eq_ignore_ascii_case("no") && one.eq_ignore_ascii_case("one") => {
+                Ok(String::new())
+            }
+            [host, port] => match port.parse::<u16>() {
+                Ok(p) if p > 0 => Ok(format!("{host} {p}")),
+                _ => Err("Invalid master port"),
+            },
+            _ => Err("wrong number of arguments"),
+        },
         "shutdown-on-sigint" | "shutdown-on-sigterm" => {
             let known = ["default", "save", "nosave", "now", "force"];
             if words.is_empty()

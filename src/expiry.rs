@@ -39,7 +39,12 @@ pub fn spawn(shared: Arc<Shared>) -> std::io::Result<()> {
                 // As Redis, nothing expires actively while clients are paused (a pause is a
                 // failover's window: the data must not change under it).
                 let paused = shared.ops.pause.kind() != crate::ops::pause::PauseKind::Off;
-                if !shared.is_loading() && !paused && ACTIVE.load(Ordering::Relaxed) {
+                // A replica's keys expire by its master's DELs.
+                if !shared.is_loading()
+                    && !paused
+                    && ACTIVE.load(Ordering::Relaxed)
+                    && !shared.repl.is_replica()
+                {
                     let started = std::time::Instant::now();
                     sweeper.sweep(&shared, now_ms());
                     let ms = started.elapsed().as_millis() as u64;

@@ -20,6 +20,7 @@ pub mod ops;
 pub mod persist;
 pub mod pool;
 pub mod rdb;
+pub mod repl;
 pub mod resp;
 pub mod scripts;
 pub mod server;

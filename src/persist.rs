@@ -282,3 +282,38 @@ pub fn reload(shared: &Shared, held: &mut Locked, how: Reload) -> Result<(), Rel
     log::warn!("DB reloaded by DEBUG RELOAD");
     Ok(())
 }
+
+/// What a replica's full sync loaded.
+pub struct SyncLoaded {
+    pub keys: u64,
+    pub expired: u64,
+}
+
+/// A replica's full sync: the master's RDB replaces every database and every function
+/// library. It is parsed aside first, so that a payload that fails leaves the data as it
+/// was; while it is parsed and installed the server is loading (clients get -LOADING).
+pub fn install_from_master(shared: &Shared, payload: &[u8]) -> Result<SyncLoaded, LoadError> {
+    shared.set_loading(true);
+    let res =
+        file::parse(payload, shared.store.dbs.len()).map(|parsed| parsed.install(&shared.store));
+    shared.set_loading(false);
+    let s = res.map_err(LoadError::Rdb)?;
+    // As Redis's emptyData on a sync: every watch fails, every tracked key is invalidated.
+    for db in 0..shared.store.dbs.len() {
+        shared.watches.touch_db(db, |_| true);
+    }
+    shared.tracking.flush(shared);
+    crate::commands::script::function::load_libraries(shared, &s.functions).map_err(|e| {
+        LoadError::Rdb(crate::rdb::RdbError {
+            offset: 0,
+            expected: format!("function libraries that load: {e}"),
+        })
+    })?;
+    let st = &shared.snapshots.status;
+    st.last_load_keys.store(s.keys, Ordering::Relaxed);
+    st.last_load_expired.store(s.expired, Ordering::Relaxed);
+    Ok(SyncLoaded {
+        keys: s.keys,
+        expired: s.expired,
+    })
+}

@@ -120,6 +120,15 @@ pub fn prepare(config: Config) -> Result<Arc<Shared>, ServerError> {
             })
             .map_err(ServerError::Thread)?;
     }
+    // Once the local data is loaded: `replicaof` in the file or flags follows that master
+    // from the start.
+    let replicaof = shared.config.read().get("replicaof").unwrap_or_default();
+    if let Some((host, port)) = replicaof.split_once(' ') {
+        if let Ok(port) = port.parse() {
+            shared.repl.set_master(host, port);
+        }
+    }
+    crate::repl::replica::spawn(shared.clone()).map_err(ServerError::Thread)?;
     Ok(shared)
 }
 

@@ -62,6 +62,8 @@ pub struct Shared {
     loading: AtomicBool,
     /// SAVE and BGSAVE: the running snapshot and the last one's status.
     pub snapshots: crate::rdb::snapshot::Snapshots,
+    /// This server's replication role and its link to a master.
+    pub repl: crate::repl::Repl,
 }
 
 impl Shared {
@@ -85,6 +87,7 @@ impl Shared {
             started: Instant::now(),
             loading: AtomicBool::new(false),
             snapshots: Default::default(),
+            repl: Default::default(),
         }
     }
 
@@ -161,6 +164,17 @@ impl Shared {
         locked
     }
 
+    /// A replica under `replica-read-only yes`: clients' writes (their commands', their
+    /// scripts') are refused with `repl::READONLY`; its master's are obeyed.
+    pub fn refuses_client_writes(&self) -> bool {
+        self.repl.is_replica()
+            && self
+                .config
+                .read()
+                .get("replica-read-only")
+                .is_none_or(|v| v == "yes")
+    }
+
     /// True while a password is configured: clients must AUTH before other commands.
     pub fn requires_auth(&self) -> bool {
         self.acl.requires_auth()
@@ -173,7 +187,8 @@ impl Shared {
         let id = ShardId::of_key(db, key);
         let mut locked = self.lock(smallvec![id], true);
         let shard = locked.shard_mut(id);
-        if !shard.is_expired(key, now_ms()) || self.is_loading() {
+        // A replica's keys expire by its master's DELs (reads only hide them meanwhile).
+        if !shard.is_expired(key, now_ms()) || self.is_loading() || self.repl.is_replica() {
             return;
         }
         if let Some(old) = shard.remove(key) {

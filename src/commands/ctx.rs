@@ -40,9 +40,10 @@ pub struct Keyspace<'a> {
     /// Wall-clock milliseconds, read once per command as Redis caches it, when first needed
     /// (0: not yet): most commands touch no key with a deadline and never need it. See `now`.
     now: Cell<u64>,
-    /// True while the AOF loads: keys expire by a clock of 0 then (see `clock`), since Redis
-    /// expires nothing during a load (a replayed INCR must see the key it saw when it first
-    /// ran).
+    /// True while the AOF loads, and for the commands of a replica's master: keys expire by
+    /// a clock of 0 then (see `clock`), since Redis expires nothing during a load (a replayed
+    /// INCR must see the key it saw when it first ran), and a replica applies its master's
+    /// commands to the keys the master saw (its DELs expire them).
     loading: bool,
     /// AOF text to log before the command itself (DELs of keys found expired).
     aof_pre: Vec<u8>,
@@ -119,7 +120,7 @@ impl<'a> Ctx<'a> {
         out: &'a mut ReplyBuf,
         locked: Locked<'a>,
     ) -> Self {
-        let (db, client_id) = (client.db, client.id);
+        let (db, client_id, master) = (client.db, client.id, client.master);
         Ctx {
             shared,
             client,
@@ -129,7 +130,7 @@ impl<'a> Ctx<'a> {
                 locked,
                 db,
                 now: Cell::new(0),
-                loading: shared.is_loading(),
+                loading: shared.is_loading() || master,
                 aof_pre: Vec::new(),
                 seen_expired: RefCell::new(Vec::new()),
                 known: KnownKeys::default(),

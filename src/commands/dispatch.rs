@@ -171,6 +171,14 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
     if let Err(e) = crate::evict::gate(shared, client, spec) {
         return reject(shared, client, out, Some(spec), e);
     }
+    // A connection's own requests only: the master's stream and the AOF are obeyed.
+    if client.pausable {
+        // A container's subcommand decides (CONFIG SET is STALE, CONFIG itself is not).
+        let effective = spec.subcommand(argv).unwrap_or(spec);
+        if let Some(e) = replica_gate(shared, client, effective) {
+            return reject(shared, client, out, Some(spec), e);
+        }
+    }
     // Redis's last gate: CLIENT PAUSE holds the request; the session parks the client.
     if client.pausable && shared.ops.pause.kind() != PauseKind::Off && paused(shared, client, spec)
     {
@@ -204,6 +212,53 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
     // their waiters, now that its locks are released.
     shared.blocking.drain(shared);
     shared.tracking.broadcast(shared);
+}
+
+/// Redis's gates of a replica and of a load, in its order: READONLY (a write on a read-only
+/// replica), MASTERDOWN (the link is down and `replica-serve-stale-data no`: only `STALE`
+/// commands), LOADING (a full sync is loading: only `LOADING` commands).
+fn replica_gate(shared: &Shared, client: &Client, spec: &CommandSpec) -> Option<CommandError> {
+    let repl = &shared.repl;
+    if repl.is_replica() {
+        let queued = |f: u32| {
+            spec.has(flags::RUNS_QUEUE)
+                && client
+                    .multi
+                    .as_ref()
+                    .is_some_and(|m| m.queue.iter().any(|q| q.spec.has(f)))
+        };
+        if (spec.has(flags::WRITE) || queued(flags::WRITE)) && shared.refuses_client_writes() {
+            return Some(CommandError::Coded(crate::repl::READONLY.into()));
+        }
+        let stale_ok = || {
+            let v = shared.config.read().get("replica-serve-stale-data");
+            v.is_none_or(|v| v == "yes")
+        };
+        if !repl.link_up()
+            && !stale_ok()
+            && (!spec.has(flags::STALE)
+                || spec.has(flags::RUNS_QUEUE) && !all_queued(client, flags::STALE))
+        {
+            return Some(CommandError::Coded(
+                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+                    .into(),
+            ));
+        }
+    }
+    if shared.is_loading() && !spec.has(flags::LOADING) {
+        return Some(CommandError::Coded(
+            "LOADING Redis is loading the dataset in memory".into(),
+        ));
+    }
+    None
+}
+
+/// Every command queued in the client's transaction has `flag`.
+fn all_queued(client: &Client, flag: u32) -> bool {
+    client
+        .multi
+        .as_ref()
+        .is_none_or(|m| m.queue.iter().all(|q| q.spec.has(flag)))
 }
 
 /// Whether the pause on now holds `spec` back: everything under PAUSE ALL; under PAUSE WRITE

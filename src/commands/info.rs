@@ -126,18 +126,12 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
             put("total_error_replies", n(&s.error_replies));
         }
         "replication" => {
-            put("role", "master".into());
-            put("connected_slaves", "0".into());
-            // Redis's values for a master that never had a replica.
-            put("master_failover_state", "no-failover".into());
-            put("master_replid", run_id().into());
-            put("master_replid2", "0".repeat(40));
-            put("master_repl_offset", "0".into());
-            put("second_repl_offset", "-1".into());
-            put("repl_backlog_active", "0".into());
-            put("repl_backlog_size", "1048576".into());
-            put("repl_backlog_first_byte_offset", "0".into());
-            put("repl_backlog_histlen", "0".into());
+            let fields = shared
+                .repl
+                .info_fields(|name| shared.config.read().get(name).unwrap_or_default());
+            for (k, v) in fields {
+                put(k, v);
+            }
         }
         "cpu" => cpu(&mut put),
         "errorstats" => {

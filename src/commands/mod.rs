@@ -36,6 +36,7 @@ pub mod memory;
 pub mod object;
 pub mod persistence;
 pub mod pubsub;
+pub mod replication;
 pub mod script;
 pub mod server;
 pub mod set;

@@ -5,8 +5,8 @@ use std::sync::OnceLock;
 use super::spec::CommandSpec;
 use super::{
     acl, bitmap, client, config, connection, debug, dump, expire, geo, hash, hll, info,
-    introspection, keys, list, list_blocking, memory, object, persistence, pubsub, script, server,
-    set, sort, stream, string, transaction, zset,
+    introspection, keys, list, list_blocking, memory, object, persistence, pubsub, replication,
+    script, server, set, sort, stream, string, transaction, zset,
 };
 
 /// Every command, from each module's own list.
@@ -37,6 +37,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         introspection::COMMANDS,
         transaction::COMMANDS,
         pubsub::COMMANDS,
+        replication::COMMANDS,
         script::COMMANDS,
         script::function::COMMANDS,
         zset::COMMANDS,

@@ -304,6 +304,11 @@ impl Host for Run<'_, '_, '_> {
         if write && self.read_only {
             return Err("Write commands are not allowed from read-only scripts.".into());
         }
+        // Redis's scriptVerifyWriteCommandAllow: a client's script may not write on a
+        // read-only replica (the master's scripts are obeyed).
+        if write && self.ctx.client.pausable && self.ctx.shared.refuses_client_writes() {
+            return Err(format!("-{}", crate::repl::READONLY));
+        }
         if write && !self.wrote {
             if let Some(e) = self.ctx.shared.write_refusal() {
                 return Err(format!("-{e}"));

@@ -1,0 +1,762 @@
+//! Replication against real Redis: rudis as a replica of a redis-server master (full sync
+//! from an RDB sent with its length and from a diskless, EOF-marked one; the command stream
+//! under a write load of every type; partial resync after a link cut through a proxy; the
+//! master killed mid-stream; the replica restarted mid-sync), each ending with a key-by-key
+//! comparison of the two data sets; and the replica's gates (READONLY, MASTERDOWN), ROLE,
+//! INFO replication and REPLICAOF NO ONE.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{free_port, RealRedis, Rng, Rudis};
+
+fn con(port: u16) -> redis::Connection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .and_then(|c| c.get_connection())
+        .expect("connect")
+}
+
+fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> Option<String> {
+    let info: String = redis::cmd("INFO").arg(section).query(c).ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+}
+
+fn info_int(c: &mut redis::Connection, section: &str, field: &str) -> i64 {
+    info_field(c, section, field)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1)
+}
+
+/// Waits until the replica has applied everything the master has sent.
+fn wait_caught_up(master: u16, replica: u16, within: Duration) {
+    let mut m = con(master);
+    let mut r = con(replica);
+    let deadline = Instant::now() + within;
+    loop {
+        let want = info_int(&mut m, "replication", "master_repl_offset");
+        let link = info_field(&mut r, "replication", "master_link_status");
+        let have = info_int(&mut r, "replication", "slave_repl_offset");
+        if link.as_deref() == Some("up") && have == want && want > 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replica did not catch up: master offset {want}, replica {have}, link {link:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every key of every database, with its type, its content read back with type-specific
+/// commands (members sorted where the type has no order), and whether it has a TTL.
+fn dataset(port: u16) -> BTreeMap<(u8, Vec<u8>), String> {
+    let mut c = con(port);
+    let mut all = BTreeMap::new();
+    for db in 0..4u8 {
+        let _: () = redis::cmd("SELECT").arg(db).query(&mut c).unwrap();
+        let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(&mut c).unwrap();
+        for k in keys {
+            let t: String = redis::cmd("TYPE").arg(&k).query(&mut c).unwrap();
+            let body = match t.as_str() {
+                "string" => {
+                    let v: Option<Vec<u8>> = redis::cmd("GET").arg(&k).query(&mut c).unwrap();
+                    format!("{v:?}")
+                }
+                "list" => {
+                    let v: Vec<Vec<u8>> = redis::cmd("LRANGE")
+                        .arg(&k)
+                        .arg(0)
+                        .arg(-1)
+                        .query(&mut c)
+                        .unwrap();
+                    format!("{v:?}")
+                }
+                "set" => {
+                    let mut v: Vec<Vec<u8>> = redis::cmd("SMEMBERS").arg(&k).query(&mut c).unwrap();
+                    v.sort();
+                    format!("{v:?}")
+                }
+                "zset" => {
+                    let v: Vec<Vec<u8>> = redis::cmd("ZRANGE")
+                        .arg(&k)
+                        .arg(0)
+                        .arg(-1)
+                        .arg("WITHSCORES")
+                        .query(&mut c)
+                        .unwrap();
+                    format!("{v:?}")
+                }
+                "hash" => {
+                    let mut v: Vec<(Vec<u8>, Vec<u8>)> =
+                        redis::cmd("HGETALL").arg(&k).query(&mut c).unwrap();
+                    v.sort();
+                    format!("{v:?}")
+                }
+                "stream" => {
+                    let v: redis::Value = redis::cmd("XRANGE")
+                        .arg(&k)
+                        .arg("-")
+                        .arg("+")
+                        .query(&mut c)
+                        .unwrap();
+                    format!("{v:?}")
+                }
+                // Gone between KEYS and TYPE (expired): compared as absent.
+                "none" => continue,
+                other => panic!("unexpected type {other}"),
+            };
+            let ttl: i64 = redis::cmd("PTTL").arg(&k).query(&mut c).unwrap();
+            all.insert((db, k), format!("{t} ttl={} {body}", ttl > 0));
+        }
+    }
+    all
+}
+
+fn assert_same_data(master: u16, replica: u16) {
+    let m = dataset(master);
+    let r = dataset(replica);
+    assert!(
+        !m.is_empty(),
+        "the master holds no data: the test proves nothing"
+    );
+    for (k, v) in &m {
+        assert_eq!(
+            r.get(k),
+            Some(v),
+            "key {:?} of db {}",
+            String::from_utf8_lossy(&k.1),
+            k.0
+        );
+    }
+    assert_eq!(m.len(), r.len(), "the replica has keys the master has not");
+}
+
+/// Keys of every type but streams (the write load adds those), in three databases, some
+/// with TTLs.
+fn preload(port: u16, n: usize) {
+    let mut c = con(port);
+    for db in 0..3u8 {
+        let _: () = redis::cmd("SELECT").arg(db).query(&mut c).unwrap();
+        let mut p = redis::pipe();
+        for i in 0..n {
+            p.cmd("SET")
+                .arg(format!("s:{i}"))
+                .arg(format!("v{i}"))
+                .ignore();
+            p.cmd("SET").arg(format!("n:{i}")).arg(i).ignore();
+            p.cmd("RPUSH")
+                .arg(format!("l:{}", i % 20))
+                .arg(i)
+                .arg(format!("x{i}"))
+                .ignore();
+            p.cmd("SADD").arg(format!("is:{}", i % 10)).arg(i).ignore();
+            p.cmd("SADD")
+                .arg(format!("ss:{}", i % 10))
+                .arg(format!("m{i}"))
+                .ignore();
+            p.cmd("ZADD")
+                .arg(format!("z:{}", i % 10))
+                .arg(i as f64 / 3.0)
+                .arg(format!("m{i}"))
+                .ignore();
+            p.cmd("HSET")
+                .arg(format!("h:{}", i % 10))
+                .arg(format!("f{i}"))
+                .arg(i)
+                .ignore();
+            if i % 7 == 0 {
+                p.cmd("SET")
+                    .arg(format!("t:{i}"))
+                    .arg("ttl")
+                    .arg("EX")
+                    .arg(1000)
+                    .ignore();
+            }
+        }
+        // A big hash and a big sorted set (hashtable / skiplist encodings in Redis's RDB).
+        for i in 0..300 {
+            p.cmd("HSET")
+                .arg("bighash")
+                .arg(format!("field-{i}"))
+                .arg("x".repeat(70))
+                .ignore();
+            p.cmd("ZADD")
+                .arg("bigzset")
+                .arg(i)
+                .arg(format!("member-{i}-{}", "y".repeat(70)))
+                .ignore();
+        }
+        let _: () = p.query(&mut c).unwrap();
+    }
+}
+
+/// One random write of any type (streams included), in a random database of the first
+/// three, sometimes inside MULTI, sometimes a script (Redis propagates its effects).
+fn random_write(c: &mut redis::Connection, rng: &mut Rng, streams: bool) {
+    let db = rng.below(3);
+    let _: () = redis::cmd("SELECT").arg(db).query(c).unwrap();
+    let i = rng.below(400);
+    let cmd = match rng.below(16) {
+        0 => redis::cmd("SET")
+            .arg(format!("s:{i}"))
+            .arg(rng.next())
+            .clone(),
+        1 => redis::cmd("INCRBY")
+            .arg(format!("n:{i}"))
+            .arg(rng.below(10))
+            .clone(),
+        2 => redis::cmd("RPUSH")
+            .arg(format!("l:{}", i % 20))
+            .arg(i)
+            .clone(),
+        3 => redis::cmd("LPOP").arg(format!("l:{}", i % 20)).clone(),
+        4 => redis::cmd("SADD")
+            .arg(format!("ss:{}", i % 10))
+            .arg(format!("w{i}"))
+            .clone(),
+        5 => redis::cmd("SREM")
+            .arg(format!("is:{}", i % 10))
+            .arg(i)
+            .clone(),
+        6 => redis::cmd("ZINCRBY")
+            .arg(format!("z:{}", i % 10))
+            .arg(1.5)
+            .arg(format!("m{i}"))
+            .clone(),
+        7 => redis::cmd("HINCRBY")
+            .arg(format!("h:{}", i % 10))
+            .arg(format!("f{i}"))
+            .arg(3)
+            .clone(),
+        8 => redis::cmd("DEL").arg(format!("s:{i}")).clone(),
+        9 if streams => redis::cmd("XADD")
+            .arg(format!("x:{}", i % 5))
+            .arg("*")
+            .arg("f")
+            .arg(i)
+            .clone(),
+        10 => redis::cmd("SET")
+            .arg(format!("e:{i}"))
+            .arg("short")
+            .arg("PX")
+            .arg(rng.below(300) + 1)
+            .clone(),
+        11 => redis::cmd("EXPIRE").arg(format!("s:{i}")).arg(1000).clone(),
+        12 => redis::cmd("INCRBYFLOAT")
+            .arg(format!("f:{i}"))
+            .arg("0.1")
+            .clone(),
+        13 => redis::cmd("EVAL")
+            .arg(
+                "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('LPUSH', KEYS[2], ARGV[1])",
+            )
+            .arg(2)
+            .arg(format!("s:{i}"))
+            .arg(format!("l:{}", i % 20))
+            .arg(rng.next())
+            .clone(),
+        14 => {
+            let mut p = redis::pipe();
+            p.atomic()
+                .cmd("SET")
+                .arg(format!("s:{i}"))
+                .arg("multi")
+                .ignore()
+                .cmd("HSET")
+                .arg(format!("h:{}", i % 10))
+                .arg("m")
+                .arg(i)
+                .ignore()
+                .cmd("ZREM")
+                .arg(format!("z:{}", i % 10))
+                .arg(format!("m{i}"))
+                .ignore();
+            let _: () = p.query(c).unwrap();
+            return;
+        }
+        _ => redis::cmd("HDEL")
+            .arg("bighash")
+            .arg(format!("field-{i}"))
+            .clone(),
+    };
+    let _: redis::RedisResult<redis::Value> = cmd.query(c);
+}
+
+/// Writes to `port` on a thread until the flag is cleared; with `streams`, XADDs too.
+fn write_load(
+    port: u16,
+    seed: u64,
+    streams: bool,
+) -> (Arc<AtomicBool>, std::thread::JoinHandle<u64>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let h = std::thread::spawn(move || {
+        let mut c = con(port);
+        let mut rng = Rng::seeded(seed);
+        let mut n = 0;
+        while !s.load(Ordering::SeqCst) {
+            random_write(&mut c, &mut rng, streams);
+            n += 1;
+        }
+        n
+    });
+    (stop, h)
+}
+
+fn stop_load(load: (Arc<AtomicBool>, std::thread::JoinHandle<u64>)) -> u64 {
+    load.0.store(true, Ordering::SeqCst);
+    load.1.join().expect("the write load panicked")
+}
+
+/// Lets the short TTLs the load gave run out, so that both sides have expired them (the
+/// replica by the master's DELs).
+fn settle(master: u16, replica: u16) {
+    std::thread::sleep(Duration::from_millis(400));
+    // Reading every key makes the master expire (and propagate the DELs of) the ones due.
+    let _ = dataset(master);
+    wait_caught_up(master, replica, Duration::from_secs(20));
+}
+
+fn redis_to_rudis(diskless: bool) {
+    let sync = if diskless { "yes" } else { "no" };
+    let master = RealRedis::start(&[
+        "--repl-diskless-sync",
+        sync,
+        "--repl-diskless-sync-delay",
+        "0",
+    ]);
+    preload(master.port, 500);
+    let load = write_load(master.port, 17, true);
+    let mport = master.port.to_string();
+    let replica = Rudis::start(&["--appendonly", "no", "--replicaof", "127.0.0.1", &mport]);
+    wait_caught_up(master.port, replica.port, Duration::from_secs(30));
+    let mut writes = stop_load(load);
+    let load = write_load(master.port, 18, true);
+    std::thread::sleep(Duration::from_millis(500));
+    writes += stop_load(load);
+    assert!(writes > 100, "only {writes} writes");
+    settle(master.port, replica.port);
+    assert_same_data(master.port, replica.port);
+    let log = replica.log();
+    assert!(log.contains("Finished with success"), "{log}");
+    let how = if diskless {
+        "with EOF"
+    } else {
+        "bytes from master"
+    };
+    assert!(log.contains(how), "{log}");
+}
+
+#[test]
+fn redis_to_rudis_full_sync_from_disk() {
+    redis_to_rudis(false);
+}
+
+#[test]
+fn redis_to_rudis_full_sync_diskless() {
+    redis_to_rudis(true);
+}
+
+#[test]
+fn a_replica_refuses_writes_and_reports_its_role() {
+    let master = RealRedis::start(&[
+        "--repl-diskless-sync-delay",
+        "0",
+        "--enable-debug-command",
+        "yes",
+    ]);
+    let mut m = con(master.port);
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut m).unwrap();
+    let replica = Rudis::start(&["--appendonly", "no"]);
+    let mut raw = replica.raw();
+    assert_eq!(raw.cmd(&["ROLE"]), b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n");
+    let mport = master.port.to_string();
+    assert_eq!(raw.cmd(&["REPLICAOF", "127.0.0.1", &mport]), b"+OK\r\n");
+    assert_eq!(
+        raw.cmd(&["REPLICAOF", "127.0.0.1", &mport]),
+        b"+OK Already connected to specified master\r\n"
+    );
+    assert_eq!(
+        raw.cmd(&["REPLICAOF", "127.0.0.1", "notaport"]),
+        b"-ERR Invalid master port\r\n"
+    );
+    wait_caught_up(master.port, replica.port, Duration::from_secs(20));
+    assert_eq!(raw.cmd(&["GET", "k"]), b"$1\r\nv\r\n");
+    assert_eq!(
+        raw.cmd(&["SET", "k", "mine"]),
+        b"-READONLY You can't write against a read only replica.\r\n"
+    );
+    // Inside MULTI the refusal dooms the transaction, as Redis's.
+    raw.cmd(&["MULTI"]);
+    assert_eq!(
+        raw.cmd(&["INCR", "n"]),
+        b"-READONLY You can't write against a read only replica.\r\n"
+    );
+    assert_eq!(
+        raw.cmd(&["EXEC"]),
+        b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+    );
+    // A script's write too, as Redis's scriptVerifyWriteCommandAllow.
+    let eval = raw.cmd(&["EVAL", "return redis.call('SET', KEYS[1], 'x')", "1", "k"]);
+    assert!(
+        eval.starts_with(b"-READONLY You can't write against a read only replica."),
+        "{}",
+        String::from_utf8_lossy(&eval)
+    );
+    assert_eq!(raw.cmd(&["GET", "k"]), b"$1\r\nv\r\n");
+    let role = String::from_utf8_lossy(&raw.cmd(&["ROLE"])).into_owned();
+    assert!(
+        role.starts_with(&format!(
+            "*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:{mport}\r\n$9\r\nconnected\r\n:"
+        )),
+        "{role}"
+    );
+    let mut r = con(replica.port);
+    let mut mm = con(master.port);
+    assert_eq!(
+        info_field(&mut r, "replication", "role").as_deref(),
+        Some("slave")
+    );
+    assert_eq!(
+        info_field(&mut r, "replication", "master_port"),
+        Some(mport.clone())
+    );
+    assert_eq!(
+        info_field(&mut r, "replication", "master_replid"),
+        info_field(&mut mm, "replication", "master_replid")
+    );
+    for f in [
+        "master_last_io_seconds_ago",
+        "slave_read_repl_offset",
+        "slave_priority",
+        "slave_read_only",
+        "replica_announced",
+        "master_sync_in_progress",
+    ] {
+        assert!(
+            info_field(&mut r, "replication", f).is_some(),
+            "INFO lacks {f}"
+        );
+    }
+    // The master sees it online, with the port it listens on.
+    let slave0 = info_field(&mut mm, "replication", "slave0").unwrap_or_default();
+    assert!(
+        slave0.contains(&format!("port={},state=online", replica.port)),
+        "{slave0}"
+    );
+    // Keys expire by the master's DELs; a read hides a key past its deadline meanwhile.
+    let _: () = redis::cmd("DEBUG")
+        .arg("SET-ACTIVE-EXPIRE")
+        .arg(0)
+        .query(&mut mm)
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("e")
+        .arg("v")
+        .arg("PX")
+        .arg(200)
+        .query(&mut mm)
+        .unwrap();
+    wait_caught_up(master.port, replica.port, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(raw.cmd(&["GET", "e"]), b"$-1\r\n");
+    assert_eq!(
+        raw.cmd(&["DBSIZE"]),
+        b":2\r\n",
+        "the replica removed a key itself"
+    );
+    assert_eq!(mm_get(&mut mm, "e"), None);
+    wait_caught_up(master.port, replica.port, Duration::from_secs(10));
+    assert_eq!(
+        raw.cmd(&["DBSIZE"]),
+        b":1\r\n",
+        "the master's DEL did not reach the replica"
+    );
+    // Promoted: writable, of a new history that continues the master's.
+    let old_id = info_field(&mut r, "replication", "master_replid").unwrap();
+    let offset = info_int(&mut r, "replication", "master_repl_offset");
+    assert_eq!(raw.cmd(&["REPLICAOF", "NO", "ONE"]), b"+OK\r\n");
+    assert_eq!(raw.cmd(&["SET", "k", "mine"]), b"+OK\r\n");
+    assert_eq!(
+        info_field(&mut r, "replication", "role").as_deref(),
+        Some("master")
+    );
+    assert_eq!(
+        info_field(&mut r, "replication", "master_replid2"),
+        Some(old_id)
+    );
+    assert_eq!(
+        info_int(&mut r, "replication", "second_repl_offset"),
+        offset + 1
+    );
+    assert_eq!(
+        raw.cmd(&["CONFIG", "GET", "replicaof"]),
+        b"*2\r\n$9\r\nreplicaof\r\n$0\r\n\r\n"
+    );
+}
+
+fn mm_get(c: &mut redis::Connection, k: &str) -> Option<Vec<u8>> {
+    redis::cmd("GET").arg(k).query(c).unwrap()
+}
+
+#[test]
+fn a_replica_without_stale_data_answers_masterdown() {
+    // Nothing listens on the master's port: the link never comes up.
+    let nobody = free_port().to_string();
+    let replica = Rudis::start(&["--appendonly", "no", "--replica-serve-stale-data", "no"]);
+    let mut raw = replica.raw();
+    assert_eq!(raw.cmd(&["REPLICAOF", "127.0.0.1", &nobody]), b"+OK\r\n");
+    // As Redis's: PING is not a STALE command.
+    assert_eq!(
+        raw.cmd(&["PING"]),
+        b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n"
+    );
+    assert_eq!(
+        raw.cmd(&["GET", "k"]),
+        b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n"
+    );
+    // STALE commands answer.
+    assert!(raw.cmd(&["INFO", "replication"]).starts_with(b"$"));
+    let info = String::from_utf8_lossy(&raw.cmd(&["INFO", "replication"])).into_owned();
+    assert!(info.contains("master_link_status:down"), "{info}");
+    assert!(info.contains("master_link_down_since_seconds:"), "{info}");
+    let role = String::from_utf8_lossy(&raw.cmd(&["ROLE"])).into_owned();
+    assert!(role.ends_with(":-1\r\n"), "{role}");
+    assert_eq!(
+        raw.cmd(&["CONFIG", "SET", "replica-serve-stale-data", "yes"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(raw.cmd(&["GET", "k"]), b"$-1\r\n");
+}
+
+/// A TCP proxy that can cut every connection through it, and refuse new ones meanwhile.
+struct Proxy {
+    port: u16,
+    up: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(target: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (u, cs) = (up.clone(), conns.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if !u.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                cs.lock()
+                    .unwrap()
+                    .extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16384];
+                        while let Ok(n) = from.read(&mut buf) {
+                            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { port, up, conns }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_cut_link_resumes_with_a_partial_resync() {
+    // The load writes megabytes a second: the backlog must hold the 2 s of the cut.
+    let master = RealRedis::start(&[
+        "--repl-diskless-sync-delay",
+        "0",
+        "--repl-backlog-size",
+        "200mb",
+    ]);
+    preload(master.port, 200);
+    let proxy = Proxy::start(master.port);
+    let pport = proxy.port.to_string();
+    let replica = Rudis::start(&["--appendonly", "no", "--replicaof", "127.0.0.1", &pport]);
+    wait_caught_up(master.port, replica.port, Duration::from_secs(30));
+    let load = write_load(master.port, 5, true);
+    std::thread::sleep(Duration::from_millis(300));
+    proxy.cut();
+    // Writes go on for 2 s while the link is down.
+    std::thread::sleep(Duration::from_secs(2));
+    let mut r = con(replica.port);
+    assert_eq!(
+        info_field(&mut r, "replication", "master_link_status").as_deref(),
+        Some("down")
+    );
+    proxy.restore();
+    std::thread::sleep(Duration::from_millis(1500));
+    stop_load(load);
+    let (mp, rp) = (master.port, replica.port);
+    if std::panic::catch_unwind(|| settle(mp, rp)).is_err() {
+        panic!("the replica did not catch up; its log:\n{}", replica.log());
+    }
+    assert_same_data(master.port, replica.port);
+    let mut m = con(master.port);
+    assert_eq!(
+        info_int(&mut m, "stats", "sync_full"),
+        1,
+        "a second full sync"
+    );
+    assert!(
+        info_int(&mut m, "stats", "sync_partial_ok") >= 1,
+        "no partial resync"
+    );
+    assert!(replica
+        .log()
+        .contains("Master accepted a Partial Resynchronization"));
+}
+
+#[test]
+fn the_master_killed_mid_stream_then_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let dpath = dir.path().to_str().unwrap().to_string();
+    let port = free_port();
+    let start_master = || {
+        let mut child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+            ])
+            .args([
+                "--appendfsync",
+                "always",
+                "--dir",
+                &dpath,
+                "--repl-diskless-sync-delay",
+                "0",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // Up once it answers PING: a restarted master loads its AOF first (-LOADING).
+        let pong = || -> redis::RedisResult<String> {
+            let mut c =
+                redis::Client::open(format!("redis://127.0.0.1:{port}/"))?.get_connection()?;
+            redis::cmd("PING").query(&mut c)
+        };
+        while pong().is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            assert!(child.try_wait().unwrap().is_none(), "redis-server exited");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        KillOnDrop(child)
+    };
+    let mut child = start_master();
+    preload(port, 200);
+    let replica = Rudis::start(&[
+        "--appendonly",
+        "no",
+        "--replicaof",
+        "127.0.0.1",
+        &port.to_string(),
+    ]);
+    let load = write_load(port, 9, true);
+    wait_caught_up(port, replica.port, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(300));
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    // The load's thread sees its connection fail: it panics, and that is expected here.
+    load.0.store(true, Ordering::SeqCst);
+    let _ = load.1.join();
+    let mut r = con(replica.port);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while info_field(&mut r, "replication", "master_link_status").as_deref() != Some("down") {
+        assert!(Instant::now() < deadline, "the link stayed up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The replica still serves what it had.
+    let n: i64 = redis::cmd("DBSIZE").query(&mut r).unwrap();
+    assert!(n > 0);
+    let child = start_master();
+    let load = write_load(port, 10, true);
+    std::thread::sleep(Duration::from_millis(500));
+    stop_load(load);
+    settle(port, replica.port);
+    assert_same_data(port, replica.port);
+    drop(child);
+}
+
+/// A server process the test started, killed however the test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_replica_restarted_mid_sync_syncs_again() {
+    // 10 us per key makes the master's RDB of ~24,000 keys take a quarter of a second or more.
+    let master = RealRedis::start(&["--repl-diskless-sync", "no", "--rdb-key-save-delay", "20"]);
+    preload(master.port, 3000);
+    let dir = tempfile::tempdir().unwrap();
+    let mport = master.port.to_string();
+    let args = ["--appendonly", "yes", "--replicaof", "127.0.0.1", &mport];
+    let mut replica = Rudis::start_in(dir.path(), &args);
+    let mut r = con(replica.port);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(&mut r, "replication", "master_sync_in_progress").as_deref() != Some("1") {
+        assert!(Instant::now() < deadline, "the sync never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    replica.kill9();
+    let load = write_load(master.port, 3, true);
+    replica.restart();
+    std::thread::sleep(Duration::from_millis(300));
+    stop_load(load);
+    wait_caught_up(master.port, replica.port, Duration::from_secs(60));
+    settle(master.port, replica.port);
+    assert_same_data(master.port, replica.port);
+    // The replica's own AOF holds the synced data and the stream: started as a master on
+    // it, it has the same data.
+    let before = dataset(replica.port);
+    drop(master);
+    replica.kill9();
+    let mut alone = Rudis::start_in(dir.path(), &["--appendonly", "yes"]);
+    let after = dataset(alone.port);
+    assert_eq!(before.len(), after.len());
+    assert_eq!(before, after);
+    alone.kill9();
+}
