@@ -196,7 +196,8 @@ fn refused_directives_stop_start_up_naming_them() {
             "Bad directive or wrong number of arguments",
         ),
     ] {
-        std::fs::write(&conf, format!("port 0\n{line}\n")).unwrap();
+        let dir = tmp.path().display();
+        std::fs::write(&conf, format!("port 0\ndir {dir}\n{line}\n")).unwrap();
         let (ok, err) = run_to_exit(&[conf.to_str().unwrap()]);
         assert!(!ok, "{line}: started");
         assert!(
@@ -207,9 +208,12 @@ fn refused_directives_stop_start_up_naming_them() {
         );
     }
     // On the command line too, after the file.
-    std::fs::write(&conf, "port 0\n").unwrap();
-    let (ok, err) = run_to_exit(&[conf.to_str().unwrap(), "--tls-port", "6380"]);
-    assert!(!ok && err.contains("'tls-port' asks for TLS"), "{err}");
+    std::fs::write(&conf, format!("port 0\ndir {}\n", tmp.path().display())).unwrap();
+    let (ok, err) = run_to_exit(&[conf.to_str().unwrap(), "--cluster-enabled", "yes"]);
+    assert!(
+        !ok && err.contains("'cluster-enabled' asks for cluster mode"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -334,9 +338,10 @@ fn daemonize_writes_and_removes_the_pid_file() {
     std::fs::write(
         &conf,
         format!(
-            "daemonize yes\npidfile {}\nlogfile {}\nport {port}\nappendonly no\n",
+            "daemonize yes\npidfile {}\nlogfile {}\nport {port}\nappendonly no\ndir {}\n",
             pidfile.display(),
-            log.display()
+            log.display(),
+            tmp.path().display()
         ),
     )
     .unwrap();
