@@ -16,7 +16,7 @@ fn openssl(dir: &Path, args: &[&str]) {
         .args(args)
         .current_dir(dir)
         .output()
-        .expect("openssl");
+        .expect("the openssl CLI makes these tests' certificates: apt-get install -y openssl");
     assert!(
         out.status.success(),
         "openssl {args:?}: {}",
