@@ -163,8 +163,12 @@ fn spawn_rudis(port: u16, dir: &Path, args: &[String]) -> Child {
 /// Starts the binary with `args`, returning its exit status and stderr if it exits within a
 /// few seconds, or None if it is still running (then it is killed).
 pub fn run_briefly(args: &[&str]) -> Option<(bool, String)> {
+    // In a directory of its own: a server that gets as far as opening its AOF or dump.rdb
+    // before it stops must not leave them in the checkout.
+    let dir = tempfile::tempdir().expect("tempdir");
     let mut child = Command::new(BIN)
         .args(args)
+        .current_dir(dir.path())
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
