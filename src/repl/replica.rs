@@ -460,6 +460,10 @@ impl Session<'_> {
         client.master = true;
         let mut out = ReplyBuf::new();
         let mut offset = shared.repl.state().offset;
+        // Bytes of a transaction read and queued but not yet run: as Redis's master client,
+        // the applied offset moves past MULTI ... EXEC only at its EXEC, so a link cut inside
+        // one resumes before its MULTI (the queued part dies with this client).
+        let mut in_multi: i64 = 0;
         let mut last_ack = Instant::now() - Duration::from_secs(1);
         let timeout = self.timeout();
         let mut last_io = Instant::now();
@@ -486,8 +490,12 @@ impl Session<'_> {
                             out.clear();
                             crate::commands::execute(shared, &mut client, &argv, &mut out);
                         }
-                        offset += (end - consumed) as i64;
+                        in_multi += (end - consumed) as i64;
                         consumed = end;
+                        if client.multi.is_none() {
+                            offset += in_multi;
+                            in_multi = 0;
+                        }
                     }
                     Ok(Parsed::Incomplete { .. }) => break,
                     Err(e) => return Err(LinkError::Protocol(e.to_string())),
@@ -495,8 +503,12 @@ impl Session<'_> {
             }
             // The parser skips blank lines without a request: they count as read.
             if parser.is_idle() && parser.position() > consumed {
-                offset += (parser.position() - consumed) as i64;
+                in_multi += (parser.position() - consumed) as i64;
                 consumed = parser.position();
+                if client.multi.is_none() {
+                    offset += in_multi;
+                    in_multi = 0;
+                }
             }
             let start = parser.request_start();
             input.buf.drain(..start);
@@ -510,7 +522,7 @@ impl Session<'_> {
                     return Err(LinkError::Superseded);
                 }
                 st.offset = offset;
-                st.read_offset = offset + input.buf.len() as i64;
+                st.read_offset = offset + in_multi + input.buf.len() as i64;
                 st.last_io = Some(last_io);
             }
             let _ = consumed;
