@@ -55,6 +55,9 @@ const HANDOFF_GRACE: Duration = Duration::from_millis(200);
 
 /// Replays the AOF into a new store, then starts its writer and rewrite threads.
 pub fn prepare(config: Config) -> Result<Arc<Shared>, ServerError> {
+    // Before anything is timed or stamped: the loaders, the replica link and every client
+    // handle read `ticks`, whose unit changes when calibration switches to the TSC.
+    crate::util::clock::calibrate();
     let aof = config
         .appendonly
         .then(|| Aof::new(config.aof_path(), config.appendfsync));
@@ -297,6 +300,7 @@ pub fn serve_listeners(
     listeners: Vec<(TcpListener, bool)>,
     workers: usize,
 ) -> Result<(), ServerError> {
+    // Idempotent; here for servers built without `prepare` (tests embedding one).
     crate::util::clock::calibrate();
     let busy_poll = Duration::from_micros(shared.config.read().busy_poll_us);
     let pool = Pool::new(shared.clone(), busy_poll).map_err(ServerError::Thread)?;
