@@ -641,6 +641,53 @@ fn a_cut_link_resumes_with_a_partial_resync() {
         .contains("Master accepted a Partial Resynchronization"));
 }
 
+/// A partial resync goes on in the database the stream had selected: Redis's master sends
+/// no SELECT for writes to the db its replica's stream is already in.
+#[test]
+fn a_partial_resync_keeps_the_selected_database() {
+    let master = RealRedis::start(&["--repl-diskless-sync-delay", "0"]);
+    let proxy = Proxy::start(master.port);
+    let pport = proxy.port.to_string();
+    let replica = Rudis::start(&["--appendonly", "no", "--replicaof", "127.0.0.1", &pport]);
+    let mut m = con(master.port);
+    let _: () = redis::cmd("SELECT").arg(2).query(&mut m).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("before")
+        .arg("1")
+        .query(&mut m)
+        .unwrap();
+    wait_caught_up(master.port, replica.port, Duration::from_secs(30));
+    proxy.cut();
+    let mut r = con(replica.port);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut r, "replication", "master_link_status").as_deref() != Some("down") {
+        assert!(Instant::now() < deadline, "the link did not go down");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _: () = redis::cmd("SET")
+        .arg("during")
+        .arg("2")
+        .query(&mut m)
+        .unwrap();
+    proxy.restore();
+    wait_caught_up(master.port, replica.port, Duration::from_secs(30));
+    assert_eq!(
+        info_int(&mut m, "stats", "sync_full"),
+        1,
+        "a second full sync"
+    );
+    let _: () = redis::cmd("SELECT").arg(2).query(&mut r).unwrap();
+    let got: Option<String> = redis::cmd("GET").arg("during").query(&mut r).unwrap();
+    assert_eq!(
+        got.as_deref(),
+        Some("2"),
+        "the write after the cut is not in db 2"
+    );
+    let _: () = redis::cmd("SELECT").arg(0).query(&mut r).unwrap();
+    let n: i64 = redis::cmd("DBSIZE").query(&mut r).unwrap();
+    assert_eq!(n, 0, "the write after the cut went to db 0");
+}
+
 #[test]
 fn the_master_killed_mid_stream_then_back() {
     let dir = tempfile::tempdir().unwrap();

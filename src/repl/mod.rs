@@ -67,6 +67,10 @@ pub struct State {
     /// What a reconnecting replica offers in PSYNC: the history and offset it has applied
     /// (Redis's cached master). None: `PSYNC ? -1`.
     pub cached: Option<(String, i64)>,
+    /// The database the master's stream has selected, as of `offset`. A partial resync
+    /// goes on without a SELECT (Redis's master keeps the replica's `slaveseldb`, and its
+    /// cached master client keeps its db), so the new link's client starts in this one.
+    pub master_db: usize,
     pub last_io: Option<Instant>,
     /// Unix seconds the link went down (0: never up since this role began).
     pub down_since: u64,
@@ -98,6 +102,7 @@ impl Default for Repl {
                 offset: 0,
                 read_offset: 0,
                 cached: None,
+                master_db: 0,
                 last_io: None,
                 down_since: 0,
                 transfer: None,
@@ -146,6 +151,8 @@ impl Repl {
         }
         if st.master.is_none() {
             st.cached = Some((st.replid.clone(), st.offset));
+            // A promoted master's stream begins with a SELECT (Redis resets slaveseldb).
+            st.master_db = 0;
         }
         st.master = Some((host.to_string(), port));
         st.generation += 1;

@@ -428,6 +428,7 @@ impl Session<'_> {
         st.second_offset = -1;
         st.offset = offset;
         st.read_offset = offset;
+        st.master_db = 0;
         st.transfer = None;
         st.last_io = Some(Instant::now());
         repl.set_link(&mut st, Link::Connected);
@@ -458,8 +459,13 @@ impl Session<'_> {
         });
         let mut client = Client::new(None);
         client.master = true;
+        let mut offset = {
+            let st = shared.repl.state();
+            client.db = st.master_db;
+            st.offset
+        };
+        client.handle.state.lock().db = client.db;
         let mut out = ReplyBuf::new();
-        let mut offset = shared.repl.state().offset;
         // Bytes of a transaction read and queued but not yet run: as Redis's master client,
         // the applied offset moves past MULTI ... EXEC only at its EXEC, so a link cut inside
         // one resumes before its MULTI (the queued part dies with this client).
@@ -522,6 +528,8 @@ impl Session<'_> {
                     return Err(LinkError::Superseded);
                 }
                 st.offset = offset;
+                // Queued commands have not run: the db is that of `offset`.
+                st.master_db = client.db;
                 st.read_offset = offset + in_multi + input.buf.len() as i64;
                 st.last_io = Some(last_io);
             }
