@@ -805,3 +805,430 @@ fn migrate_moves_keys_between_rudis_and_redis_both_ways_with_redis_s_replies() {
         "rudis as the target",
     );
 }
+
+// ---- Formats redis-server 7.0 does not write: old Redis's files, and newer servers' ----
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rdb");
+    std::fs::read(path.join(name)).unwrap()
+}
+
+/// Starts redis-server 7.0 and rudis each on `file` as its dump.rdb.
+fn on_file(file: &[u8]) -> (tempfile::TempDir, RealRedis, tempfile::TempDir, Rudis) {
+    let theirs = tempfile::tempdir().unwrap();
+    std::fs::write(theirs.path().join("dump.rdb"), file).unwrap();
+    let redis = redis_in(theirs.path());
+    let ours = tempfile::tempdir().unwrap();
+    std::fs::write(ours.path().join("dump.rdb"), file).unwrap();
+    let rudis = Rudis::start_in(ours.path(), &["--appendonly", "no"]);
+    (theirs, redis, ours, rudis)
+}
+
+/// Files Redis 2.x to 6.x wrote (from Redis's own test suite, see tests/fixtures/rdb/README.md):
+/// zipmap, ziplist lists / hashes / sorted sets, intsets, quicklist v1, text scores.
+#[test]
+fn old_redis_files_load_in_rudis_as_in_redis_key_by_key() {
+    for (name, version, keys) in [
+        ("hash-zipmap.rdb", 3, 1),
+        ("encodings.rdb", 4, 13),
+        ("list-quicklist.rdb", 8, 2),
+        ("hash-ziplist.rdb", 9, 1),
+        ("zset-ziplist.rdb", 10, 1),
+    ] {
+        let (_t, redis, _o, rudis) = on_file(&fixture(name));
+        let want = contents(&mut redis.raw());
+        assert_eq!(want.len(), keys, "{name}: redis-server loaded {want:?}");
+        assert_eq!(contents(&mut rudis.raw()), want, "{name}");
+        let log = rudis.log();
+        assert!(
+            log.contains(&format!("RDB version {version}")),
+            "{name}: {log}"
+        );
+    }
+}
+
+/// An RDB file built field by field as rdb.c writes it, for what no server here writes.
+/// Lengths are rdbSaveLen's: `00xxxxxx` (6 bits), `01xxxxxx xxxxxxxx` (14 bits), 0x80 and 4
+/// bytes big-endian, 0x81 and 8 bytes big-endian.
+struct RdbBytes {
+    version: u16,
+    b: Vec<u8>,
+}
+
+impl RdbBytes {
+    /// `REDIS` and the version in four digits.
+    fn new(version: u16) -> Self {
+        RdbBytes {
+            version,
+            b: format!("REDIS{version:04}").into_bytes(),
+        }
+    }
+
+    fn byte(&mut self, b: u8) -> &mut Self {
+        self.b.push(b);
+        self
+    }
+
+    fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        self.b.extend_from_slice(b);
+        self
+    }
+
+    fn len(&mut self, n: u64) -> &mut Self {
+        match n {
+            0..=63 => self.byte(n as u8),
+            64..=16383 => self.bytes(&[0x40 | (n >> 8) as u8, n as u8]),
+            16384..=0xffff_ffff => self.byte(0x80).bytes(&(n as u32).to_be_bytes()),
+            _ => self.byte(0x81).bytes(&n.to_be_bytes()),
+        }
+    }
+
+    /// A plain string: its length, then its bytes.
+    fn str(&mut self, s: &[u8]) -> &mut Self {
+        self.len(s.len() as u64).bytes(s)
+    }
+
+    /// A value's record: its type byte, then the key as a string.
+    fn key(&mut self, t: u8, k: &str) -> &mut Self {
+        self.byte(t).str(k.as_bytes())
+    }
+
+    fn aux(&mut self, k: &str, v: &str) -> &mut Self {
+        self.byte(0xfa).str(k.as_bytes()).str(v.as_bytes())
+    }
+
+    /// A 64-bit ID as a stream's radix tree keys it: milliseconds, then sequence, big-endian.
+    fn raw_id(&mut self, ms: u64, seq: u64) -> &mut Self {
+        self.bytes(&ms.to_be_bytes()).bytes(&seq.to_be_bytes())
+    }
+
+    /// An ID as two lengths (rdbSaveLen of ms, then of seq).
+    fn id(&mut self, ms: u64, seq: u64) -> &mut Self {
+        self.len(ms).len(seq)
+    }
+
+    /// A millisecond time: 8 bytes little-endian.
+    fn millis(&mut self, t: i64) -> &mut Self {
+        self.bytes(&t.to_le_bytes())
+    }
+
+    /// EOF (255), then from version 5 the CRC-64 of all that precedes it, little-endian.
+    fn finish(&mut self) -> Vec<u8> {
+        self.byte(0xff);
+        if self.version >= 5 {
+            let crc = rudis::rdb::crc64::crc64(0, &self.b);
+            self.bytes(&crc.to_le_bytes());
+        }
+        self.b.clone()
+    }
+}
+
+/// A listpack entry small enough for the one-byte forms.
+enum Lp<'a> {
+    I(u8),
+    S(&'a str),
+}
+
+/// A listpack (listpack.c): total bytes (4, little-endian), entry count (2), the entries, 0xff.
+/// An integer 0..=127 is one byte `0xxxxxxx`, a string under 64 bytes `10xxxxxx` and its
+/// bytes; each entry is followed by its own length (the back length, one byte under 128).
+fn listpack(items: &[Lp]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for item in items {
+        let start = body.len();
+        match item {
+            Lp::I(v) => body.push(*v & 0x7f),
+            Lp::S(s) => {
+                body.push(0x80 | s.len() as u8);
+                body.extend_from_slice(s.as_bytes());
+            }
+        }
+        body.push((body.len() - start) as u8);
+    }
+    let total = 4 + 2 + body.len() + 1;
+    let mut lp = (total as u32).to_le_bytes().to_vec();
+    lp.extend_from_slice(&(items.len() as u16).to_le_bytes());
+    lp.extend_from_slice(&body);
+    lp.push(0xff);
+    lp
+}
+
+const T0: u64 = 1_700_000_000_000;
+
+/// Stream `key` in RDB type `t` (15: Redis 5 and 6; 19: Redis 7.0; 21: Redis 7.2, 7.4, Valkey
+/// 8), as rdb.c's rdbSaveObject writes OBJ_STREAM. One node, master ID T0-0, master field
+/// `f`: T0-0 {f v1}, T0-1 {f v2} (deleted), T0+5-0 {g x h y} (fields of its own). Group `grp`
+/// delivered T0-0 to alice (pending, delivered twice); group `late` read everything.
+fn stream_record(b: &mut RdbBytes, t: u8, key: &str) {
+    use Lp::{I, S};
+    // The node's listpack (t_stream.c): master entry (live 2, deleted 1, 1 field "f", 0);
+    // then per entry flags (1 deleted, 2 same fields), ms and seq deltas from the master ID,
+    // the values (same fields) or field count and pairs, and its element count (lp-count:
+    // fields + 3 with the master's fields, else 2 x fields + 4).
+    let lp = listpack(&[
+        I(2),
+        I(1),
+        I(1),
+        S("f"),
+        I(0),
+        I(2),
+        I(0),
+        I(0),
+        S("v1"),
+        I(4),
+        I(3),
+        I(0),
+        I(1),
+        S("v2"),
+        I(4),
+        I(0),
+        I(5),
+        I(0),
+        I(2),
+        S("g"),
+        S("x"),
+        S("h"),
+        S("y"),
+        I(8),
+    ]);
+    b.key(t, key).len(1);
+    // The node: its master ID as a 16-byte string, then its listpack as a string.
+    b.len(16).raw_id(T0, 0).str(&lp);
+    // Length (live entries), last ID.
+    b.len(2).id(T0 + 5, 0);
+    if t != 15 {
+        // 7.0: first ID, largest deleted ID, entries ever added.
+        b.id(T0, 0).id(T0, 1).len(3);
+    }
+    b.len(2);
+    for (name, last, entries_read) in [("grp", (T0, 0), 1), ("late", (T0 + 5, 0), 3)] {
+        b.str(name.as_bytes()).id(last.0, last.1);
+        if t != 15 {
+            b.len(entries_read);
+        }
+        if name == "late" {
+            b.len(0).len(0);
+            continue;
+        }
+        // The group's PEL: raw ID, delivery time, delivery count.
+        b.len(1).raw_id(T0, 0).millis(T0 as i64 + 1000).len(2);
+        // Consumers: name, seen time, (21) active time, the raw IDs of their pending entries.
+        b.len(2);
+        b.str(b"alice").millis(T0 as i64 + 2000);
+        if t == 21 {
+            b.millis(T0 as i64 + 1500);
+        }
+        b.len(1).raw_id(T0, 0);
+        b.str(b"bob").millis(T0 as i64 + 3000);
+        if t == 21 {
+            b.millis(-1);
+        }
+        b.len(0);
+    }
+}
+
+/// What a stream key shows: entries, XINFO STREAM FULL (groups, PELs, consumers, seen
+/// times), XINFO GROUPS (entries-read, lag), XPENDING's summary.
+fn stream_view(r: &mut Raw, key: &str) -> Vec<String> {
+    [
+        vec!["XRANGE", key, "-", "+"],
+        vec!["XINFO", "STREAM", key, "FULL"],
+        vec!["XINFO", "GROUPS", key],
+        vec!["XPENDING", key, "grp"],
+    ]
+    .iter()
+    .map(|c| common::show(&r.cmd(c)))
+    .collect()
+}
+
+/// RDB 1 to 5 as Redis 1.x to 2.8 wrote them: SELECTDB, plain and integer-encoded strings
+/// (8, 16, 32 bits), LZF, lists, sets, sorted sets with text scores, hashes, expiries in
+/// seconds (one already past), in milliseconds from version 3, and no CRC before version 5.
+#[test]
+fn rdb_1_to_5_load_as_redis_loads_them() {
+    for version in 1..=5u16 {
+        let mut b = RdbBytes::new(version);
+        b.byte(0xfe).len(0);
+        b.key(0, "s:plain").str(b"hello");
+        // Integer encodings: 0xc0 + i8, 0xc1 + i16 LE, 0xc2 + i32 LE.
+        b.key(0, "s:i8").bytes(&[0xc0, (-123i8) as u8]);
+        b.key(0, "s:i16").byte(0xc1).bytes(&12345i16.to_le_bytes());
+        b.key(0, "s:i32")
+            .byte(0xc2)
+            .bytes(&(-1_000_000i32).to_le_bytes());
+        // LZF (0xc3, compressed length 7, length 12): a literal run of 3 ("abc": control
+        // byte 2), then a back reference of 9 bytes at distance 3 (control 0xe0: length - 2
+        // = 7 says "one more length byte", 0 more; then distance - 1 = 2).
+        b.key(0, "s:lzf")
+            .byte(0xc3)
+            .len(7)
+            .len(12)
+            .bytes(&[0x02, b'a', b'b', b'c', 0xe0, 0x00, 0x02]);
+        // Expire times in seconds (253, i32 LE): a day ahead, and long past.
+        let now_s = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()) as i32;
+        b.byte(0xfd).bytes(&(now_s + 86_400).to_le_bytes());
+        b.key(0, "s:ttl").str(b"v");
+        b.byte(0xfd).bytes(&1000i32.to_le_bytes());
+        b.key(0, "s:gone").str(b"v");
+        if version >= 3 {
+            b.byte(0xfc)
+                .bytes(&((now_s as u64 + 3600) * 1000 + 123).to_le_bytes());
+            b.key(0, "s:ttlms").str(b"w");
+        }
+        b.key(1, "list")
+            .len(3)
+            .str(b"a")
+            .bytes(&[0xc0, 1])
+            .str(b"c");
+        b.key(2, "set")
+            .len(3)
+            .str(b"x")
+            .str(b"y")
+            .bytes(&[0xc0, 42]);
+        // Text scores: a length and digits, or 254 (+inf), 255 (-inf).
+        b.key(3, "zset").len(4);
+        b.str(b"a").str(b"1.5");
+        b.str(b"b").byte(254);
+        b.str(b"c").byte(255);
+        b.str(b"d").str(b"-0.25");
+        b.key(4, "hash")
+            .len(2)
+            .str(b"f1")
+            .str(b"v1")
+            .str(b"f2")
+            .bytes(&[0xc0, 7]);
+        b.byte(0xfe).len(2);
+        b.key(0, "other").str(b"db2");
+        let file = b.finish();
+        let (_t, redis, _o, rudis) = on_file(&file);
+        let want = contents(&mut redis.raw());
+        let n = if version >= 3 { 12 } else { 11 };
+        assert_eq!(want.len(), n, "RDB {version}: redis-server loaded {want:?}");
+        let mut ours = rudis.raw();
+        assert_eq!(contents(&mut ours), want, "RDB {version}");
+        assert_eq!(ours.cmd(&["GET", "s:lzf"]), b"$12\r\nabcabcabcabc\r\n");
+        assert_eq!(ours.cmd(&["GET", "s:i32"]), b"$8\r\n-1000000\r\n");
+        for (key, secs) in [("s:ttl", 86_400), ("s:ttlms", 3600)] {
+            if key == "s:ttlms" && version < 3 {
+                continue;
+            }
+            let Frame::Integer(ttl) = ours.frame(&["TTL", key]) else {
+                panic!()
+            };
+            assert!(
+                (secs - 2..=secs).contains(&ttl),
+                "RDB {version} {key}: {ttl}"
+            );
+            let theirs = redis.raw().frame(&["PEXPIRETIME", key]);
+            assert_eq!(ours.frame(&["PEXPIRETIME", key]), theirs, "{key}");
+        }
+        assert!(rudis.log().contains(&format!("RDB version {version}")));
+    }
+}
+
+/// Streams as Redis 5 and 6 (type 15) and 7.0 (type 19) wrote them, with a deleted entry, an
+/// entry with fields of its own, groups, a PEL and consumers.
+#[test]
+fn streams_of_redis_5_6_and_7_0_load_as_redis_loads_them() {
+    for (version, t) in [(9u16, 15u8), (10, 19)] {
+        let mut b = RdbBytes::new(version);
+        b.byte(0xfe).len(0);
+        stream_record(&mut b, t, "s");
+        let (_t, redis, _o, rudis) = on_file(&b.finish());
+        let want = stream_view(&mut redis.raw(), "s");
+        assert!(
+            want[0].contains("v1") && want[1].contains("alice"),
+            "{want:?}"
+        );
+        assert_eq!(stream_view(&mut rudis.raw(), "s"), want, "type {t}");
+    }
+}
+
+/// RDB 11 and 12 as Redis 7.2 / Valkey 8 and Redis 7.4 write them: sets as listpacks (type
+/// 20), streams with consumers' active times (21), per-slot sizes (RDB_OPCODE_SLOT_INFO, 244,
+/// in cluster mode). Each loads to what redis-server 7.0 holds from the same data in its own
+/// format (a plain set, a type-19 stream).
+#[test]
+fn rdb_11_and_12_load_as_their_redis_7_0_form() {
+    let mut b = RdbBytes::new(10);
+    b.aux("redis-ver", "7.0.15").byte(0xfe).len(0);
+    b.key(2, "set").len(3).str(b"a").str(b"b").str(b"7");
+    b.key(0, "str").str(b"plain");
+    stream_record(&mut b, 19, "s");
+    let (_t, redis, _o, _r) = on_file(&b.finish());
+    let mut theirs = redis.raw();
+    let want = contents(&mut theirs);
+    assert_eq!(want.len(), 3, "{want:?}");
+    let want_stream = stream_view(&mut theirs, "s");
+    for (version, server, ver) in [
+        (11u16, "redis-ver", "7.2.4"),
+        (11, "valkey-ver", "8.0.1"),
+        (12, "redis-ver", "7.4.1"),
+    ] {
+        let mut b = RdbBytes::new(version);
+        b.aux(server, ver).aux("redis-bits", "64");
+        b.byte(0xfe).len(0).byte(0xfb).len(3).len(0);
+        // Slot 1234 holds 3 keys, none with an expiry: three lengths.
+        b.byte(244).len(1234).len(3).len(0);
+        b.key(20, "set")
+            .str(&listpack(&[Lp::S("a"), Lp::S("b"), Lp::I(7)]));
+        b.key(0, "str").str(b"plain");
+        stream_record(&mut b, 21, "s");
+        let file = b.finish();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("dump.rdb"), &file).unwrap();
+        let rudis = Rudis::start_in(dir.path(), &["--appendonly", "no"]);
+        let mut ours = rudis.raw();
+        assert_eq!(contents(&mut ours), want, "RDB {version} ({server} {ver})");
+        assert_eq!(stream_view(&mut ours, "s"), want_stream, "RDB {version}");
+    }
+}
+
+/// Values rudis cannot hold (Redis 7.4's hashes with field TTLs, a module's type) stop the
+/// load with the type and the key named, and nothing of the file is served.
+#[test]
+fn types_rudis_cannot_hold_are_refused_by_name_and_nothing_is_loaded() {
+    // Redis 7.4's HASH_LISTPACK_EX (25): the smallest field deadline (8 bytes), then a
+    // listpack of field, value, deadline triples (0: none).
+    let mut hfe = RdbBytes::new(12);
+    hfe.byte(0xfe).len(0).key(0, "before").str(b"x");
+    hfe.key(25, "h")
+        .millis(T0 as i64 + 5000)
+        .str(&listpack(&[Lp::S("f"), Lp::S("v"), Lp::I(0)]));
+    hfe.key(0, "after").str(b"y");
+    // A module value (MODULE_2, 7): the module type id as a length, nine 6-bit characters
+    // of its name and a 10-bit encoding version ("ReJSON-RL", version 3).
+    const CHARSET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let id = b"ReJSON-RL".iter().fold(0u64, |id, c| {
+        (id << 6) | CHARSET.iter().position(|x| x == c).unwrap() as u64
+    }) << 10
+        | 3;
+    let mut module = RdbBytes::new(10);
+    module.byte(0xfe).len(0).key(0, "before").str(b"x");
+    module.key(7, "doc").len(id).len(2).len(0);
+    for (file, names) in [
+        (hfe.finish(), ["field expirations", "'h'"]),
+        (module.finish(), ["ReJSON-RL", "'doc'"]),
+    ] {
+        let e = rudis::rdb::file::parse(&file, 16).err().expect("refused");
+        for name in names {
+            assert!(e.expected.contains(name), "{e}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("dump.rdb"), &file).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rudis-server"))
+            .args(["--port", "0", "--appendonly", "no", "--dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{text}");
+        for name in names {
+            assert!(text.contains(name), "{text}");
+        }
+    }
+}

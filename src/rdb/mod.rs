@@ -66,6 +66,8 @@ pub mod kind {
 }
 
 pub mod opcode {
+    /// Redis 7.4's and Valkey 8's per-slot key counts (cluster mode): a sizing hint.
+    pub const SLOT_INFO: u8 = 244;
     pub const FUNCTION2: u8 = 245;
     pub const FUNCTION_PRE_GA: u8 = 246;
     pub const MODULE_AUX: u8 = 247;

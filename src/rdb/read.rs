@@ -406,6 +406,12 @@ pub fn value(r: &mut Reader, t: u8) -> Result<Option<Value>> {
     Ok((!empty).then_some(v))
 }
 
+/// A value's error, naming its key: what someone looking into the file searches for.
+fn in_key(mut e: RdbError, key: &[u8]) -> RdbError {
+    e.expected = format!("{} (key '{}')", e.expected, String::from_utf8_lossy(key));
+    e
+}
+
 /// What a file held besides its keys, and how many of those there were.
 #[derive(Debug, Default)]
 pub struct Summary {
@@ -518,6 +524,12 @@ pub fn parse(
                 deadline = Some((secs.max(0) as u64) * 1000);
                 continue;
             }
+            opcode::SLOT_INFO => {
+                r.length("a slot id")?;
+                r.length("a slot size")?;
+                r.length("a slot's expires size")?;
+                continue;
+            }
             opcode::IDLE => {
                 r.length("an LRU idle time")?;
                 continue;
@@ -560,7 +572,7 @@ pub fn parse(
             _ => {}
         }
         let key = r.string()?;
-        let Some(v) = value(&mut r, t)? else {
+        let Some(v) = value(&mut r, t).map_err(|e| in_key(e, &key))? else {
             sum.empty += 1;
             deadline = None;
             continue;
