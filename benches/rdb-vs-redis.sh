@@ -1,8 +1,10 @@
 #!/bin/sh
 # SAVE time, file size and load time of N keys of mixed types, rudis vs redis-server.
-# Usage: benches/rdb-vs-redis.sh [N] (default 1000000); needs redis-server, redis-cli, python3.
+# Usage: [PORT=first of 4 ports] benches/rdb-vs-redis.sh [N] (default 1000000); needs
+# redis-server, redis-cli, python3.
 set -e
 N=${1:-1000000}
+PORT=${PORT:-22101}
 BIN=${BIN:-target/release/rudis-server}
 T=$(mktemp -d)
 python3 - "$N" > "$T/cmds" <<'PY'
@@ -41,9 +43,9 @@ load() { # name binary port dir(with dump.rdb)
   redis-cli -p $3 SHUTDOWN NOSAVE >/dev/null 2>&1 || true
   sleep 0.5
 }
-run redis redis-server 22101 "$T/redis"
-run rudis "$BIN" 22102 "$T/rudis"
+run redis redis-server $PORT "$T/redis"
+run rudis "$BIN" $((PORT + 1)) "$T/rudis"
 mkdir -p "$T/l1" "$T/l2"; cp "$T/redis/dump.rdb" "$T/l1/"; cp "$T/redis/dump.rdb" "$T/l2/"
-load redis redis-server 22103 "$T/l1"
-load rudis "$BIN" 22104 "$T/l2"
+load redis redis-server $((PORT + 2)) "$T/l1"
+load rudis "$BIN" $((PORT + 3)) "$T/l2"
 rm -rf "$T"
