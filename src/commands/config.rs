@@ -160,7 +160,10 @@ fn apply(shared: &Shared, config: &Config) {
 
 fn rewrite(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     let config = ctx.shared.config.read().clone();
-    match config.rewrite_file() {
+    let users: Vec<String> = (ctx.shared.acl.users().iter())
+        .map(|u| format!("{} {}", u.name, u.describe()))
+        .collect();
+    match config.rewrite_file(&users) {
         Ok(()) => {
             log::info!("CONFIG REWRITE executed with success.");
             ctx.out.ok();
