@@ -284,7 +284,7 @@ const fn setting(name: &'static str, kind: Kind, mutable: bool) -> Setting {
 
 /// Every setting, in the order CONFIG GET * lists them.
 pub static SETTINGS: &[Setting] = &[
-    setting("port", Kind::Int { min: 0, max: 65535 }, false),
+    setting("port", Kind::Int { min: 0, max: 65535 }, true),
     Setting {
         multi: true,
         ..setting("bind", Kind::Str, false)

@@ -146,6 +146,126 @@ impl Certs {
     }
 }
 
+/// A TLS client connection that stays open across the test (redis-cli's runs one command).
+type TlsClient = rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>;
+
+impl Certs {
+    /// A TLS connection trusting ca.crt, without a client certificate; Err when the port
+    /// refuses it or the handshake fails.
+    fn connect(&self, port: u16) -> std::io::Result<TlsClient> {
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_file_iter(self.path("ca.crt")).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
+            .map_err(std::io::Error::other)?;
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+        let mut s = rustls::StreamOwned::new(conn, tcp);
+        while s.conn.is_handshaking() {
+            s.conn.complete_io(&mut s.sock)?;
+        }
+        Ok(s)
+    }
+}
+
+/// One command over a TLS connection: the reply's first read (these replies are short).
+fn tls_cmd(s: &mut TlsClient, args: &[&str]) -> Vec<u8> {
+    let mut req = format!("*{}\r\n", args.len());
+    for a in args {
+        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    s.write_all(req.as_bytes()).unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+/// CONFIG SET port / tls-port move the listeners at run time, as Redis 7 does: the new port
+/// serves, the old one no longer does, connections already open go on; a port in use is
+/// Redis's error (the same bytes as redis-server's) and the old port keeps serving.
+#[test]
+fn config_set_moves_the_port_and_the_tls_port() {
+    let certs = Certs::new();
+    let tls_port = free_port();
+    let r = certs.rudis(tls_port, &["--tls-auth-clients", "no"]);
+    let mut plain = r.raw();
+    let mut tls = certs.connect(tls_port).unwrap();
+    assert_eq!(tls_cmd(&mut tls, &["SET", "k", "v"]), b"+OK\r\n");
+
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port().to_string();
+    let redis = common::RealRedis::start(&[]);
+    let refused = |name: &str| {
+        format!(
+            "-ERR CONFIG SET failed (possibly related to argument '{name}') - Unable to listen \
+             on this port. Check server logs.\r\n"
+        )
+        .into_bytes()
+    };
+    let theirs = redis.raw().cmd(&["CONFIG", "SET", "port", &busy_port]);
+    assert_eq!(common::show(&theirs), common::show(&refused("port")));
+    let ours = plain.cmd(&["CONFIG", "SET", "port", &busy_port]);
+    assert_eq!(common::show(&ours), common::show(&theirs));
+    let ours = plain.cmd(&["CONFIG", "SET", "tls-port", &busy_port]);
+    assert_eq!(common::show(&ours), common::show(&refused("tls-port")));
+    let port = r.port.to_string();
+    assert_eq!(
+        plain.cmd(&["CONFIG", "GET", "port"]),
+        format!("*2\r\n$4\r\nport\r\n${}\r\n{port}\r\n", port.len()).into_bytes()
+    );
+    assert_eq!(Raw::connect(r.port).cmd(&["PING"]), b"+PONG\r\n");
+    assert_eq!(
+        tls_cmd(&mut certs.connect(tls_port).unwrap(), &["PING"]),
+        b"+PONG\r\n"
+    );
+
+    // Both move in one CONFIG SET.
+    let (new_port, new_tls) = (free_port(), free_port());
+    assert_eq!(
+        plain.cmd(&[
+            "CONFIG",
+            "SET",
+            "port",
+            &new_port.to_string(),
+            "tls-port",
+            &new_tls.to_string()
+        ]),
+        b"+OK\r\n"
+    );
+    assert_eq!(Raw::connect(new_port).cmd(&["GET", "k"]), b"$1\r\nv\r\n");
+    let mut moved = certs.connect(new_tls).unwrap();
+    assert_eq!(tls_cmd(&mut moved, &["GET", "k"]), b"$1\r\nv\r\n");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", r.port)).is_err());
+    assert!(certs.connect(tls_port).is_err());
+    // The connections made before are untouched.
+    assert_eq!(plain.cmd(&["GET", "k"]), b"$1\r\nv\r\n");
+    assert_eq!(tls_cmd(&mut tls, &["GET", "k"]), b"$1\r\nv\r\n");
+
+    // tls-port 0 closes the TLS port; setting one again opens it.
+    assert_eq!(plain.cmd(&["CONFIG", "SET", "tls-port", "0"]), b"+OK\r\n");
+    assert!(certs.connect(new_tls).is_err());
+    assert_eq!(tls_cmd(&mut moved, &["PING"]), b"+PONG\r\n");
+    assert_eq!(
+        plain.cmd(&["CONFIG", "SET", "tls-port", &new_tls.to_string()]),
+        b"+OK\r\n"
+    );
+    assert_eq!(
+        tls_cmd(&mut certs.connect(new_tls).unwrap(), &["PING"]),
+        b"+PONG\r\n"
+    );
+    drop(busy);
+}
+
 #[test]
 fn client_certificates_required_optional_and_off() {
     common::require_tool("redis-cli");

@@ -114,6 +114,17 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                     )));
                 }
             }
+            if let Err(name) = rebind(ctx.shared, &before, &config) {
+                // As Redis's updatePort / applyTLSPort; the old port still listens.
+                *config = before;
+                if let Err(e) = ctx.shared.tls.configure(&config) {
+                    log::warn!("{e}");
+                }
+                return Err(CommandError::Err(format!(
+                    "CONFIG SET failed (possibly related to argument '{name}') - Unable to \
+                     listen on this port. Check server logs."
+                )));
+            }
             apply(ctx.shared, &config);
             if pairs
                 .iter()
@@ -141,6 +152,43 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             e.reason()
         ))),
     }
+}
+
+/// Moves the listeners of a changed `port` or `tls-port`; Err names the setting whose port
+/// could not be listened on (the listeners moved before it are moved back).
+fn rebind(shared: &Shared, before: &Config, config: &Config) -> Result<(), &'static str> {
+    let ports = [
+        ("port", before.port, config.port, false),
+        (
+            "tls-port",
+            crate::tls::tls_port(before),
+            crate::tls::tls_port(config),
+            true,
+        ),
+    ];
+    for (i, &(name, old, new, tls)) in ports.iter().enumerate() {
+        if old == new {
+            continue;
+        }
+        if let Err(e) = shared
+            .ports
+            .rebind(tls, &config.bind, new, config.tcp_backlog)
+        {
+            log::warn!("Failed listening on port {new} (tcp), aborting: {e}");
+            for &(_, old, new, tls) in &ports[..i] {
+                if old != new {
+                    if let Err(e) = shared
+                        .ports
+                        .rebind(tls, &config.bind, old, config.tcp_backlog)
+                    {
+                        log::warn!("cannot listen on port {old} again: {e}");
+                    }
+                }
+            }
+            return Err(name);
+        }
+    }
+    Ok(())
 }
 
 /// Puts settings changed at run time into effect. `timeout` needs nothing here: connections

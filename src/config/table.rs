@@ -149,7 +149,7 @@ pub static REDIS_ONLY: &[RedisOnly] = &[
     r("maxmemory-clients", None, Str, "0", MUT, Refused("client eviction")),
     r("repl-backlog-ttl", None, Int { min: 0, max: i64::MAX }, "3600", MUT, Ignored),
     r("loading-process-events-interval-bytes", None, Int { min: 1024, max: I32_MAX }, "2097152", MUT | HIDDEN, Ignored),
-    r("tls-port", None, Int { min: 0, max: 65535 }, "0", FIXED, Applied),
+    r("tls-port", None, Int { min: 0, max: 65535 }, "0", MUT, Applied),
     r("tls-session-cache-size", None, Int { min: 0, max: I32_MAX }, "20480", MUT, Applied),
     r("tls-session-cache-timeout", None, Int { min: 0, max: I32_MAX }, "300", MUT, Applied),
     r("tls-cluster", None, Bool, "no", MUT, Ignored),
