@@ -109,12 +109,56 @@ pub fn build(c: &Config) -> Result<Arc<ServerConfig>, String> {
         let size = get(c, "tls-session-cache-size")
             .parse()
             .unwrap_or(20480usize);
-        config.session_storage = ServerSessionMemoryCache::new(size.max(1));
+        let timeout = get(c, "tls-session-cache-timeout")
+            .parse()
+            .unwrap_or(300u64);
+        config.session_storage = Arc::new(TimedSessions {
+            cache: ServerSessionMemoryCache::new(size.max(1)),
+            timeout_ms: timeout.saturating_mul(1000),
+        });
     } else {
         config.session_storage = Arc::new(NoServerSessionStorage {});
         config.send_tls13_tickets = 0;
     }
     Ok(Arc::new(config))
+}
+
+/// `tls-session-cache-timeout` over rustls's cache, which evicts by size only: each session
+/// is stored behind the time it was made, and one older than the timeout is not resumed (it
+/// leaves when the size evicts it), as OpenSSL's session timeout.
+#[derive(Debug)]
+struct TimedSessions {
+    cache: Arc<ServerSessionMemoryCache>,
+    timeout_ms: u64,
+}
+
+impl TimedSessions {
+    fn fresh(&self, stored: Option<Vec<u8>>) -> Option<Vec<u8>> {
+        let stored = stored?;
+        let (born, value) = stored.split_first_chunk::<8>()?;
+        let age = crate::util::clock::now_ms().saturating_sub(u64::from_le_bytes(*born));
+        (age < self.timeout_ms).then(|| value.to_vec())
+    }
+}
+
+impl rustls::server::StoresServerSessions for TimedSessions {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        let mut stored = crate::util::clock::now_ms().to_le_bytes().to_vec();
+        stored.extend_from_slice(&value);
+        self.cache.put(key, stored)
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.fresh(self.cache.get(key))
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.fresh(self.cache.take(key))
+    }
+
+    fn can_cache(&self) -> bool {
+        true
+    }
 }
 
 /// The private key: PKCS#8, PKCS#1 or SEC1 PEM, or an encrypted PKCS#8 one (`ENCRYPTED

@@ -153,6 +153,11 @@ impl Certs {
     /// A TLS connection trusting ca.crt, without a client certificate; Err when the port
     /// refuses it or the handshake fails.
     fn connect(&self, port: u16) -> std::io::Result<TlsClient> {
+        connect_with(&self.client_config(), port)
+    }
+
+    /// A client configuration trusting ca.crt; connections made with one resume its sessions.
+    fn client_config(&self) -> std::sync::Arc<rustls::ClientConfig> {
         use rustls::pki_types::pem::PemObject;
         let mut roots = rustls::RootCertStore::empty();
         for cert in rustls::pki_types::CertificateDer::pem_file_iter(self.path("ca.crt")).unwrap() {
@@ -164,9 +169,18 @@ impl Certs {
             .unwrap()
             .with_root_certificates(roots)
             .with_no_client_auth();
+        std::sync::Arc::new(config)
+    }
+}
+
+fn connect_with(
+    config: &std::sync::Arc<rustls::ClientConfig>,
+    port: u16,
+) -> std::io::Result<TlsClient> {
+    {
         let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-        let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
-            .map_err(std::io::Error::other)?;
+        let conn =
+            rustls::ClientConnection::new(config.clone(), name).map_err(std::io::Error::other)?;
         let tcp = std::net::TcpStream::connect(("127.0.0.1", port))?;
         tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
         let mut s = rustls::StreamOwned::new(conn, tcp);
@@ -175,6 +189,103 @@ impl Certs {
         }
         Ok(s)
     }
+}
+
+/// rudis on a TLS port (returned) that asks for no client certificate.
+fn without_client_certificates() -> (Certs, u16, Rudis) {
+    let certs = Certs::new();
+    let port = free_port();
+    let r = certs.rudis(port, &["--tls-auth-clients", "no"]);
+    (certs, port, r)
+}
+
+/// tls-protocols, tls-ciphers / tls-ciphersuites, the certificate and the session cache
+/// settings changed by CONFIG SET apply to new handshakes; a connection made before goes on.
+#[test]
+fn tls_settings_change_at_run_time() {
+    use rustls::HandshakeKind::{Full, Resumed};
+    let (certs, port, r) = without_client_certificates();
+    let mut admin = r.raw();
+    let mut old = certs.connect(port).unwrap();
+    assert_eq!(
+        old.conn.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
+    let suite = |s: &TlsClient| s.conn.negotiated_cipher_suite().unwrap().suite();
+    let set = |admin: &mut Raw, args: &[&str]| {
+        let mut cmd = vec!["CONFIG", "SET"];
+        cmd.extend(args);
+        assert_eq!(admin.cmd(&cmd), b"+OK\r\n", "{args:?}");
+    };
+
+    set(
+        &mut admin,
+        &[
+            "tls-protocols",
+            "TLSv1.2",
+            "tls-ciphers",
+            "ECDHE-ECDSA-CHACHA20-POLY1305",
+        ],
+    );
+    let new = certs.connect(port).unwrap();
+    assert_eq!(
+        new.conn.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_2)
+    );
+    assert_eq!(
+        suite(&new),
+        rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+    );
+    set(
+        &mut admin,
+        &[
+            "tls-protocols",
+            "TLSv1.3",
+            "tls-ciphersuites",
+            "TLS_CHACHA20_POLY1305_SHA256",
+        ],
+    );
+    let new = certs.connect(port).unwrap();
+    assert_eq!(
+        suite(&new),
+        rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256
+    );
+    assert_eq!(tls_cmd(&mut old, &["PING"]), b"+PONG\r\n");
+
+    // Sessions resume from the cache while they are younger than the timeout; with
+    // caching off, never.
+    let client = certs.client_config();
+    let handshakes = |n: usize| -> Vec<rustls::HandshakeKind> {
+        (0..n)
+            .map(|_| {
+                let mut c = connect_with(&client, port).unwrap();
+                // TLS 1.3 sends the session after the handshake: a reply reads it.
+                assert_eq!(tls_cmd(&mut c, &["PING"]), b"+PONG\r\n");
+                c.conn.handshake_kind().unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(handshakes(3)[1..], [Resumed, Resumed]);
+    set(&mut admin, &["tls-session-cache-timeout", "1"]);
+    assert_eq!(handshakes(2), [Full, Resumed]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(handshakes(1), [Full]);
+    set(&mut admin, &["tls-session-caching", "no"]);
+    assert_eq!(handshakes(3), [Full, Full, Full]);
+
+    // A certificate from another CA: new handshakes (trusting the first CA only) fail, the
+    // old connection goes on; the first certificate back, they succeed again.
+    certs.sign("server2", "other-ca", "subjectAltName=IP:127.0.0.1", "30");
+    let (crt, key) = (certs.path("server2.crt"), certs.path("server2.key"));
+    set(&mut admin, &["tls-cert-file", &crt, "tls-key-file", &key]);
+    assert!(certs.connect(port).is_err());
+    assert_eq!(tls_cmd(&mut old, &["PING"]), b"+PONG\r\n");
+    let (crt, key) = (certs.path("server.crt"), certs.path("server.key"));
+    set(&mut admin, &["tls-cert-file", &crt, "tls-key-file", &key]);
+    assert_eq!(
+        tls_cmd(&mut certs.connect(port).unwrap(), &["PING"]),
+        b"+PONG\r\n"
+    );
 }
 
 /// One command over a TLS connection: the reply's first read (these replies are short).
@@ -195,9 +306,7 @@ fn tls_cmd(s: &mut TlsClient, args: &[&str]) -> Vec<u8> {
 /// Redis's error (the same bytes as redis-server's) and the old port keeps serving.
 #[test]
 fn config_set_moves_the_port_and_the_tls_port() {
-    let certs = Certs::new();
-    let tls_port = free_port();
-    let r = certs.rudis(tls_port, &["--tls-auth-clients", "no"]);
+    let (certs, tls_port, r) = without_client_certificates();
     let mut plain = r.raw();
     let mut tls = certs.connect(tls_port).unwrap();
     assert_eq!(tls_cmd(&mut tls, &["SET", "k", "v"]), b"+OK\r\n");
