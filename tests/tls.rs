@@ -301,6 +301,65 @@ fn tls_cmd(s: &mut TlsClient, args: &[&str]) -> Vec<u8> {
     buf
 }
 
+/// The same script over TLS to redis-server and to rudis, after HELLO 2 and after HELLO 3:
+/// the reply bytes (all but HELLO's, which hold ids and versions) must be the same. The
+/// scripts are tests/diff's strings and lists, their plain command lines pipelined.
+#[test]
+fn the_same_bytes_as_redis_over_tls() {
+    let (certs, port, _rudis) = without_client_certificates();
+    let redis_tls = free_port();
+    let _redis = common::RealRedis::start(&[
+        "--tls-port",
+        &redis_tls.to_string(),
+        "--tls-cert-file",
+        &certs.path("server.crt"),
+        "--tls-key-file",
+        &certs.path("server.key"),
+        "--tls-auth-clients",
+        "no",
+    ]);
+    let mut script = Vec::new();
+    for name in ["strings", "lists"] {
+        let path = format!("{}/tests/diff/{name}.txt", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(path).unwrap();
+        for line in text.lines().map(str::trim) {
+            if !(line.is_empty() || line.starts_with(['#', '!', '~', '%', '@', '^', '*'])) {
+                script.push(format!("{line}\r\n"));
+            }
+        }
+    }
+    assert!(script.len() > 200, "{} lines", script.len());
+    let client = certs.client_config();
+    let run = |port: u16, protocol: u8| -> Vec<u8> {
+        let mut c = connect_with(&client, port).unwrap();
+        let text = format!(
+            "HELLO {protocol}\r\nFLUSHALL\r\n{}QUIT\r\n",
+            script.concat()
+        );
+        c.write_all(text.replace("{proto}", &protocol.to_string()).as_bytes())
+            .unwrap();
+        let mut out = Vec::new();
+        // The server closes after QUIT's reply (a close without close_notify is an error).
+        let _ = c.read_to_end(&mut out);
+        let (_, hello) = rudis::resp::Frame::parse(&out)
+            .expect("RESP")
+            .expect("HELLO's reply");
+        out.split_off(hello)
+    };
+    for protocol in [2, 3] {
+        let (want, got) = (run(redis_tls, protocol), run(port, protocol));
+        assert!(want.ends_with(b"+OK\r\n"), "{}", common::show(&want));
+        if want != got {
+            let at = want.iter().zip(&got).take_while(|(a, b)| a == b).count();
+            panic!(
+                "RESP{protocol}: differs at byte {at}:\n  redis: {}\n  rudis: {}",
+                common::show(&want[at.saturating_sub(80)..(at + 200).min(want.len())]),
+                common::show(&got[at.saturating_sub(80)..(at + 200).min(got.len())])
+            );
+        }
+    }
+}
+
 /// CONFIG SET port / tls-port move the listeners at run time, as Redis 7 does: the new port
 /// serves, the old one no longer does, connections already open go on; a port in use is
 /// Redis's error (the same bytes as redis-server's) and the old port keeps serving.
