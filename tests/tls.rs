@@ -371,6 +371,49 @@ fn the_same_bytes_as_redis_over_tls() {
     }
 }
 
+/// `tls-replication yes`: a rudis replica follows a redis-server master on its TLS port
+/// (full sync, then the stream), showing its certificate to the master that asks for one.
+#[test]
+fn a_replica_follows_its_master_over_tls() {
+    let certs = Certs::new();
+    let master_tls = free_port();
+    let mut flags = certs.server_flags(master_tls);
+    flags.extend(["--tls-ca-cert-file".into(), certs.path("ca.crt")]);
+    flags.extend(["--repl-diskless-sync-delay".into(), "0".into()]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let master = common::RealRedis::start(&flags);
+    let mut m = master.raw();
+    assert_eq!(m.cmd(&["SET", "before", "1"]), b"+OK\r\n");
+    let replica = certs.rudis(
+        free_port(),
+        &[
+            "--replicaof",
+            "127.0.0.1",
+            &master_tls.to_string(),
+            "--tls-replication",
+            "yes",
+            "--tls-client-cert-file",
+            &certs.path("client.crt"),
+            "--tls-client-key-file",
+            &certs.path("client.key"),
+        ],
+    );
+    assert_eq!(m.cmd(&["SET", "after", "2"]), b"+OK\r\n");
+    let mut r = replica.raw();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while r.cmd(&["GET", "after"]) != b"$1\r\n2\r\n" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sync over TLS: {}",
+            replica.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(r.cmd(&["GET", "before"]), b"$1\r\n1\r\n");
+    let info = String::from_utf8(r.cmd(&["INFO", "replication"])).unwrap();
+    assert!(info.contains("master_link_status:up"), "{info}");
+}
+
 /// CONFIG SET port / tls-port move the listeners at run time, as Redis 7 does: the new port
 /// serves, the old one no longer does, connections already open go on; a port in use is
 /// Redis's error (the same bytes as redis-server's) and the old port keeps serving.
