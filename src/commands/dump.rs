@@ -121,6 +121,9 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         return Ok(());
     }
     ctx.ks.set(key, v);
+    if let Some(k) = ctx.ks.stored_key(key) {
+        crate::store::evict::set_hints(k, freq.map(|f| f as u8), idle.map(|i| i as u64));
+    }
     if let Some(d) = deadline {
         ctx.ks.set_deadline(key, Some(d));
         if !absttl {
@@ -144,6 +147,14 @@ static MIGRATE_SOCKETS: std::sync::LazyLock<Mutex<HashMap<Vec<u8>, Target>>> =
     std::sync::LazyLock::new(Default::default);
 const MIGRATE_CACHE_ITEMS: usize = 64;
 const MIGRATE_CACHE_TTL: Duration = Duration::from_secs(10);
+
+/// Closes the cached connections idle for 10 seconds (Redis's migrateCloseTimedoutSockets,
+/// run from its cron) and says how many stay open (INFO's `migrate_cached_sockets`).
+pub fn close_idle_migrate_sockets() -> usize {
+    let mut cache = MIGRATE_SOCKETS.lock();
+    cache.retain(|_, t| t.last_use.elapsed() <= MIGRATE_CACHE_TTL);
+    cache.len()
+}
 
 /// A connection to a MIGRATE target.
 struct Target {
