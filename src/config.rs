@@ -1984,7 +1984,7 @@ mod tests {
             Err(ConfigError::UnknownSetting(_))
         ));
         let err = c
-            .set_at_runtime(&[("timeout", "5"), ("port", "1")])
+            .set_at_runtime(&[("timeout", "5"), ("databases", "1")])
             .unwrap_err();
         assert_eq!(err.1.reason(), "can't set immutable config");
         assert_eq!(c.timeout, 0, "nothing applied when one pair fails");
