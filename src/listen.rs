@@ -2,7 +2,11 @@
 //! ones IPv6-only so that `bind * -::*` can take both families on one port, as Redis does.
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::os::fd::FromRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 /// A `bind` address could not be listened on.
 #[derive(Debug)]
@@ -73,6 +77,97 @@ pub fn bind_all(bind: &str, port: u16, backlog: i32) -> Result<Vec<TcpListener>,
         });
     }
     Ok(listeners)
+}
+
+/// One listening socket and its accept loop's stop flag.
+pub struct Listening {
+    pub listener: TcpListener,
+    /// The TLS port's (else plain TCP).
+    pub tls: bool,
+    closed: AtomicBool,
+}
+
+impl Listening {
+    pub fn new(listener: TcpListener, tls: bool) -> Arc<Listening> {
+        Arc::new(Listening {
+            listener,
+            tls,
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// True once the port moved: its accept loop ends (and the socket closes with it).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Stops taking connections: a blocked accept(2) returns (EINVAL) once the socket is
+    /// shut down, and the loop then finds the flag.
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        // SAFETY: shutdown(2) on a socket this struct owns; an error leaves it as it was.
+        unsafe {
+            libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR);
+        }
+    }
+}
+
+/// Starts the accept loop of one listener (the server installs it; nothing below the server
+/// knows the pool).
+pub type Spawner = Box<dyn Fn(Arc<Listening>) -> std::io::Result<()> + Send + Sync>;
+
+/// The listeners in use, so that CONFIG SET port / tls-port can move them at run time.
+#[derive(Default)]
+pub struct Ports {
+    inner: Mutex<PortsInner>,
+}
+
+#[derive(Default)]
+struct PortsInner {
+    spawn: Option<Spawner>,
+    open: Vec<Arc<Listening>>,
+}
+
+impl Ports {
+    /// Serves `listeners` through `spawn`, which later rebinds use too.
+    pub fn serve(&self, spawn: Spawner, listeners: Vec<Arc<Listening>>) -> std::io::Result<()> {
+        let mut inner = self.inner.lock();
+        for l in &listeners {
+            spawn(l.clone())?;
+        }
+        inner.open.extend(listeners);
+        inner.spawn = Some(spawn);
+        Ok(())
+    }
+
+    /// Moves the plain (or TLS) listeners to `port` (0: none), as Redis's changeListenPort,
+    /// except that the new port is bound before the old one closes: a port in use is an
+    /// error that leaves the old listeners as they were. Connections already accepted are
+    /// not the listeners' and stay.
+    pub fn rebind(&self, tls: bool, bind: &str, port: u16, backlog: i32) -> Result<(), BindError> {
+        let mut inner = self.inner.lock();
+        let new = if port == 0 {
+            Vec::new()
+        } else {
+            bind_all(bind, port, backlog)?
+        };
+        let new: Vec<Arc<Listening>> = new.into_iter().map(|l| Listening::new(l, tls)).collect();
+        if let Some(spawn) = &inner.spawn {
+            for l in &new {
+                spawn(l.clone()).map_err(|error| BindError {
+                    addr: format!("port {port}"),
+                    error,
+                })?;
+            }
+        }
+        let (old, kept): (Vec<_>, Vec<_>) = inner.open.drain(..).partition(|l| l.tls == tls);
+        for l in &old {
+            l.close();
+        }
+        inner.open = kept;
+        inner.open.extend(new);
+        Ok(())
+    }
 }
 
 /// The errors Redis forgives on an optional address: the address or its family is missing.

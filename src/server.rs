@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::aof::Aof;
 use crate::config::Config;
+use crate::listen::Listening;
 use crate::loading;
 use crate::pool::Pool;
 use crate::shared::Shared;
@@ -305,16 +306,26 @@ pub fn serve_listeners(
     let busy_poll = Duration::from_micros(shared.config.read().busy_poll_us);
     let pool = Pool::new(shared.clone(), busy_poll).map_err(ServerError::Thread)?;
     pool.start(workers).map_err(ServerError::Thread)?;
-    std::thread::scope(|scope| {
-        for (listener, tls) in listeners {
-            let pool = &pool;
-            std::thread::Builder::new()
-                .name(if tls { "accept-tls" } else { "accept" }.into())
-                .spawn_scoped(scope, move || accept_loop(shared, pool, listener, tls))
-                .map_err(ServerError::Thread)?;
-        }
-        Ok(())
-    })
+    let server = shared.clone();
+    let spawn: crate::listen::Spawner = Box::new(move |l: Arc<Listening>| {
+        let (shared, pool) = (server.clone(), pool.clone());
+        std::thread::Builder::new()
+            .name(if l.tls { "accept-tls" } else { "accept" }.into())
+            .spawn(move || accept_loop(&shared, &pool, &l))
+            .map(|_| ())
+    });
+    let listeners = listeners
+        .into_iter()
+        .map(|(l, tls)| Listening::new(l, tls))
+        .collect();
+    shared
+        .ports
+        .serve(spawn, listeners)
+        .map_err(ServerError::Thread)?;
+    // Serves for as long as the process lives; the accept loops come and go with the ports.
+    loop {
+        std::thread::park();
+    }
 }
 
 /// A warning logged at most once a second; the ones held back are counted in the next.
@@ -341,13 +352,18 @@ impl Throttled {
     }
 }
 
-/// Hands each client to the pool, or refuses it when maxclients are connected.
-fn accept_loop(shared: &Arc<Shared>, pool: &Arc<Pool>, listener: TcpListener, tls: bool) {
+/// Hands each client to the pool, or refuses it when maxclients are connected, until the
+/// port moves.
+fn accept_loop(shared: &Arc<Shared>, pool: &Arc<Pool>, listening: &Listening) {
+    let (listener, tls) = (&listening.listener, listening.tls);
     // A flood of refusals or a run out of descriptors would otherwise write a log line per
     // attempt (hundreds a second); one a second, with a count, says the same.
     let mut refusals = Throttled::default();
     let mut failures = Throttled::default();
     for stream in listener.incoming() {
+        if listening.is_closed() {
+            return;
+        }
         match stream {
             Ok(stream) => {
                 let keepalive = shared.config.read().tcp_keepalive;

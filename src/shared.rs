@@ -56,6 +56,8 @@ pub struct Shared {
     pub acl: crate::acl::Acl,
     /// The TLS configuration new TLS clients get (None without a `tls-port`).
     pub tls: crate::tls::TlsContext,
+    /// The listening sockets, which CONFIG SET port / tls-port move.
+    pub ports: crate::listen::Ports,
     /// Statistics, slow log, latency monitor, MONITOR, CLIENT PAUSE (see `ops`).
     pub ops: crate::ops::Ops,
     pub started: Instant,
@@ -83,6 +85,7 @@ impl Shared {
             scripts: Scripts::default(),
             acl,
             tls: Default::default(),
+            ports: Default::default(),
             ops: Default::default(),
             started: Instant::now(),
             loading: AtomicBool::new(false),

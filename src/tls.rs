@@ -109,12 +109,56 @@ pub fn build(c: &Config) -> Result<Arc<ServerConfig>, String> {
         let size = get(c, "tls-session-cache-size")
             .parse()
             .unwrap_or(20480usize);
-        config.session_storage = ServerSessionMemoryCache::new(size.max(1));
+        let timeout = get(c, "tls-session-cache-timeout")
+            .parse()
+            .unwrap_or(300u64);
+        config.session_storage = Arc::new(TimedSessions {
+            cache: ServerSessionMemoryCache::new(size.max(1)),
+            timeout_ms: timeout.saturating_mul(1000),
+        });
     } else {
         config.session_storage = Arc::new(NoServerSessionStorage {});
         config.send_tls13_tickets = 0;
     }
     Ok(Arc::new(config))
+}
+
+/// `tls-session-cache-timeout` over rustls's cache, which evicts by size only: each session
+/// is stored behind the time it was made, and one older than the timeout is not resumed (it
+/// leaves when the size evicts it), as OpenSSL's session timeout.
+#[derive(Debug)]
+struct TimedSessions {
+    cache: Arc<ServerSessionMemoryCache>,
+    timeout_ms: u64,
+}
+
+impl TimedSessions {
+    fn fresh(&self, stored: Option<Vec<u8>>) -> Option<Vec<u8>> {
+        let stored = stored?;
+        let (born, value) = stored.split_first_chunk::<8>()?;
+        let age = crate::util::clock::now_ms().saturating_sub(u64::from_le_bytes(*born));
+        (age < self.timeout_ms).then(|| value.to_vec())
+    }
+}
+
+impl rustls::server::StoresServerSessions for TimedSessions {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        let mut stored = crate::util::clock::now_ms().to_le_bytes().to_vec();
+        stored.extend_from_slice(&value);
+        self.cache.put(key, stored)
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.fresh(self.cache.get(key))
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.fresh(self.cache.take(key))
+    }
+
+    fn can_cache(&self) -> bool {
+        true
+    }
 }
 
 /// The private key: PKCS#8, PKCS#1 or SEC1 PEM, or an encrypted PKCS#8 one (`ENCRYPTED
@@ -405,6 +449,86 @@ impl Write for Transport {
 
     fn flush(&mut self) -> io::Result<()> {
         self.flush_held()
+    }
+}
+
+/// An outgoing link (a replica's to its master): plain TCP, or TLS under `tls-replication`.
+/// Blocking, with the socket's own timeouts.
+pub enum ClientStream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl ClientStream {
+    /// TLS to `host` over `tcp` when `tls-replication` is on: the master's certificate must
+    /// chain to `tls-ca-cert-file`/`-dir` and name `host`; the replica shows
+    /// `tls-client-cert-file` (else `tls-cert-file`) when one is set, as Redis's client
+    /// context does.
+    pub fn replica_link(c: &Config, host: &str, tcp: TcpStream) -> Result<ClientStream, String> {
+        if get(c, "tls-replication") != "yes" {
+            return Ok(ClientStream::Plain(tcp));
+        }
+        let roots = load_roots(&get(c, "tls-ca-cert-file"), &get(c, "tls-ca-cert-dir"))?;
+        let mut p = provider();
+        p.cipher_suites = cipher_suites(&get(c, "tls-ciphers"), &get(c, "tls-ciphersuites"));
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(p))
+            .with_protocol_versions(&protocols(&get(c, "tls-protocols"))?)
+            .map_err(|e| format!("Failed to configure TLS: {e}"))?
+            .with_root_certificates(roots);
+        let (mut cert, mut key, mut pass) = (
+            get(c, "tls-client-cert-file"),
+            get(c, "tls-client-key-file"),
+            get(c, "tls-client-key-file-pass"),
+        );
+        if cert.is_empty() {
+            (cert, key, pass) = (
+                get(c, "tls-cert-file"),
+                get(c, "tls-key-file"),
+                get(c, "tls-key-file-pass"),
+            );
+        }
+        let config = if cert.is_empty() || key.is_empty() {
+            builder.with_no_client_auth()
+        } else {
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
+                .and_then(|it| it.collect::<Result<_, _>>())
+                .map_err(|e| format!("Failed to load certificate: {cert}: {e}"))?;
+            builder
+                .with_client_auth_cert(certs, load_key(&key, &pass)?)
+                .map_err(|e| format!("Failed to load private key: {key}: {e}"))?
+        };
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| format!("TLS: '{host}': {e}"))?;
+        let conn = rustls::ClientConnection::new(Arc::new(config), name)
+            .map_err(|e| format!("TLS: {e}"))?;
+        Ok(ClientStream::Tls(Box::new(rustls::StreamOwned::new(
+            conn, tcp,
+        ))))
+    }
+}
+
+impl Read for ClientStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            ClientStream::Plain(s) => s.read(buf),
+            ClientStream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for ClientStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            ClientStream::Plain(s) => s.write(buf),
+            ClientStream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            ClientStream::Plain(s) => s.flush(),
+            ClientStream::Tls(s) => s.flush(),
+        }
     }
 }
 

@@ -343,3 +343,121 @@ fn revoked_channels_disconnect_their_subscribers() {
     assert_eq!(admin.cmd(&["PUBLISH", "news", "m"]), b":1\r\n");
     assert!(c.read_reply().starts_with(b"*3\r\n$7\r\nmessage"));
 }
+
+/// CONFIG REWRITE writes every user as a `user` line (Redis's rewriteConfigUserOption): in
+/// the places of the file's own `user` lines, then after the signature, the same lines
+/// redis-server writes; a restart on the file has the same users. With an aclfile the users
+/// are its business, and the file keeps no `user` line. (Each user has one single-command
+/// rule at most: Redis lists those in its command dict's order, which a random hash seed
+/// picks at each start.)
+#[test]
+fn config_rewrite_writes_the_users() {
+    let conf_text = "# users\nuser alice on >pw ~app:* +get\nuser gone on nopass +@all\n\
+                     appendonly no\nsave \"\"\n";
+    let change = |port: u16| {
+        let mut admin = Raw::connect(port);
+        for cmd in [
+            &[
+                "ACL",
+                "SETUSER",
+                "alice",
+                "resetkeys",
+                "~x:*",
+                "%R~ro:*",
+                "+@hash",
+            ][..],
+            &[
+                "ACL",
+                "SETUSER",
+                "bob",
+                "on",
+                "#30c952fab122c3f9759f02a6d95c3758b246b4fee239957b2d4fee46e26170c4",
+                "(~s:* +@set)",
+                "&news",
+            ],
+            &["ACL", "DELUSER", "gone"],
+            &["CONFIG", "REWRITE"],
+        ] {
+            let expected: &[u8] = if cmd[1] == "DELUSER" {
+                b":1\r\n"
+            } else {
+                b"+OK\r\n"
+            };
+            assert_eq!(admin.cmd(cmd), expected, "{cmd:?}");
+        }
+        admin.cmd(&["ACL", "LIST"])
+    };
+    let user_lines = |path: &std::path::Path| -> Vec<String> {
+        let text = std::fs::read_to_string(path).unwrap();
+        text.lines()
+            .filter(|l| l.starts_with("user "))
+            .map(String::from)
+            .collect()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let ours = tmp.path().join("rudis.conf");
+    std::fs::write(&ours, conf_text).unwrap();
+    let mut r = Rudis::start_in(tmp.path(), &[ours.to_str().unwrap()]);
+    let listed = change(r.port);
+
+    let redis_dir = tempfile::tempdir().unwrap();
+    let theirs = redis_dir.path().join("redis.conf");
+    let port = common::free_port();
+    std::fs::write(&theirs, format!("{conf_text}port {port}\n")).unwrap();
+    let redis_on_its_file = || {
+        let log = redis_dir.path().join("redis.log");
+        let mut redis = std::process::Command::new("redis-server")
+            .arg(&theirs)
+            .arg("--logfile")
+            .arg(&log)
+            .arg("--dir")
+            .arg(redis_dir.path())
+            .spawn()
+            .expect("spawn redis-server");
+        common::wait_ready(port, &mut redis, "redis-server", &log);
+        redis
+    };
+    let mut redis = redis_on_its_file();
+    let redis_listed = change(port);
+    let _ = redis.kill();
+    let _ = redis.wait();
+    assert_eq!(common::show(&listed), common::show(&redis_listed));
+    assert_eq!(user_lines(&ours), user_lines(&theirs));
+    let text = std::fs::read_to_string(&ours).unwrap();
+    assert!(
+        text.starts_with("# users\nuser alice "),
+        "the first user line is rewritten in place: {text}"
+    );
+
+    // Restarted on the files, both have the same users (the `user default` line gains
+    // sanitize-payload in both: a user line starts from `reset`).
+    r.restart();
+    let mut redis = redis_on_its_file();
+    let redis_again = Raw::connect(port).cmd(&["ACL", "LIST"]);
+    let _ = redis.kill();
+    let _ = redis.wait();
+    let again = r.raw().cmd(&["ACL", "LIST"]);
+    assert_eq!(common::show(&again), common::show(&redis_again));
+    let users = |reply: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(reply)
+            .split("\r\n")
+            .filter(|l| l.starts_with("user "))
+            .map(|l| l.replace(" sanitize-payload", ""))
+            .collect()
+    };
+    assert_eq!(users(&again), users(&listed));
+    let mut bob = r.raw();
+    assert_eq!(bob.cmd(&["AUTH", "bob", "pw"]), b"+OK\r\n");
+    assert_eq!(bob.cmd(&["SADD", "s:1", "m"]), b":1\r\n");
+
+    // With an aclfile, the users stay out of the config file.
+    let acl = tmp.path().join("users.acl");
+    std::fs::write(&acl, "user carol on nopass ~* +@all\n").unwrap();
+    let conf = tmp.path().join("acl.conf");
+    std::fs::write(&conf, format!("aclfile {}\nappendonly no\n", acl.display())).unwrap();
+    let r = Rudis::start_in(tmp.path(), &[conf.to_str().unwrap()]);
+    let mut admin = r.raw();
+    assert_eq!(admin.cmd(&["ACL", "SETUSER", "dave", "on"]), b"+OK\r\n");
+    assert_eq!(admin.cmd(&["CONFIG", "REWRITE"]), b"+OK\r\n");
+    assert_eq!(user_lines(&conf), Vec::<String>::new());
+}

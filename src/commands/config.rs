@@ -114,6 +114,17 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                     )));
                 }
             }
+            if let Err(name) = rebind(ctx.shared, &before, &config) {
+                // As Redis's updatePort / applyTLSPort; the old port still listens.
+                *config = before;
+                if let Err(e) = ctx.shared.tls.configure(&config) {
+                    log::warn!("{e}");
+                }
+                return Err(CommandError::Err(format!(
+                    "CONFIG SET failed (possibly related to argument '{name}') - Unable to \
+                     listen on this port. Check server logs."
+                )));
+            }
             apply(ctx.shared, &config);
             if pairs
                 .iter()
@@ -143,6 +154,43 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     }
 }
 
+/// Moves the listeners of a changed `port` or `tls-port`; Err names the setting whose port
+/// could not be listened on (the listeners moved before it are moved back).
+fn rebind(shared: &Shared, before: &Config, config: &Config) -> Result<(), &'static str> {
+    let ports = [
+        ("port", before.port, config.port, false),
+        (
+            "tls-port",
+            crate::tls::tls_port(before),
+            crate::tls::tls_port(config),
+            true,
+        ),
+    ];
+    for (i, &(name, old, new, tls)) in ports.iter().enumerate() {
+        if old == new {
+            continue;
+        }
+        if let Err(e) = shared
+            .ports
+            .rebind(tls, &config.bind, new, config.tcp_backlog)
+        {
+            log::warn!("Failed listening on port {new} (tcp), aborting: {e}");
+            for &(_, old, new, tls) in &ports[..i] {
+                if old != new {
+                    if let Err(e) = shared
+                        .ports
+                        .rebind(tls, &config.bind, old, config.tcp_backlog)
+                    {
+                        log::warn!("cannot listen on port {old} again: {e}");
+                    }
+                }
+            }
+            return Err(name);
+        }
+    }
+    Ok(())
+}
+
 /// Puts settings changed at run time into effect. `timeout` needs nothing here: connections
 /// read it from the config as they wait; nor do the auto-aof-rewrite settings, which the
 /// rewrite thread reads.
@@ -160,7 +208,10 @@ fn apply(shared: &Shared, config: &Config) {
 
 fn rewrite(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     let config = ctx.shared.config.read().clone();
-    match config.rewrite_file() {
+    let users: Vec<String> = (ctx.shared.acl.users().iter())
+        .map(|u| format!("{} {}", u.name, u.describe()))
+        .collect();
+    match config.rewrite_file(&users) {
         Ok(()) => {
             log::info!("CONFIG REWRITE executed with success.");
             ctx.out.ok();

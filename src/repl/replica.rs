@@ -108,7 +108,7 @@ fn link_loop(shared: &Shared) {
 struct Session<'a> {
     shared: &'a Shared,
     generation: u64,
-    stream: Option<TcpStream>,
+    stream: Option<crate::tls::ClientStream>,
 }
 
 /// Bytes read from the master and not yet consumed.
@@ -139,7 +139,7 @@ impl Session<'_> {
         Ok(())
     }
 
-    fn stream(&mut self) -> &mut TcpStream {
+    fn stream(&mut self) -> &mut crate::tls::ClientStream {
         self.stream.as_mut().expect("connected before use")
     }
 
@@ -171,6 +171,9 @@ impl Session<'_> {
         let stream = TcpStream::connect_timeout(&addr, self.timeout())?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(TICK))?;
+        let config = self.shared.config.read().clone();
+        let stream = crate::tls::ClientStream::replica_link(&config, host, stream)
+            .map_err(LinkError::Refused)?;
         self.stream = Some(stream);
         log::info!("MASTER <-> REPLICA sync started");
         self.set_link(Link::Handshake)?;

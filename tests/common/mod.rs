@@ -45,7 +45,7 @@ pub fn require_tool(name: &str) {
     );
 }
 
-fn wait_ready(port: u16, child: &mut Child, what: &str, log: &Path) {
+pub fn wait_ready(port: u16, child: &mut Child, what: &str, log: &Path) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
