@@ -567,3 +567,38 @@ fn commands_waiting_on_a_long_script_give_up_with_busy() {
     assert!(runner.read_reply().starts_with(b"-ERR Script killed"));
     assert_eq!(waiters[0].cmd(&["GET", "k"]), b"$-1\r\n");
 }
+
+/// A script returning a table that holds itself: Redis replies nested arrays down to Lua's
+/// stack limit, then `-ERR reached lua stack limit`; rudis sends the same bytes (it had
+/// overflowed a worker's stack and died), and both go on serving the connection.
+#[test]
+fn a_self_holding_table_replies_as_redis_down_to_the_stack_limit() {
+    use std::io::{Read, Write};
+    let r = Rudis::start(&[]);
+    let redis = common::RealRedis::start(&[]);
+    let body = "local a = {} local b = {a} a[1] = b return a";
+    let request = format!(
+        "*3\r\n$4\r\nEVAL\r\n${}\r\n{body}\r\n$1\r\n0\r\n*1\r\n$4\r\nPING\r\n",
+        body.len()
+    );
+    let reply = |port: u16| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 65536];
+        while !got.ends_with(b"+PONG\r\n") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "closed after {} bytes", got.len());
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    };
+    let (ours, theirs) = (reply(r.port), reply(redis.port));
+    assert!(
+        theirs.ends_with(b"*1\r\n-ERR reached lua stack limit\r\n+PONG\r\n"),
+        "{}",
+        show(&theirs[theirs.len() - 60..])
+    );
+    assert_eq!(ours.len(), theirs.len());
+    assert!(ours == theirs);
+}
