@@ -137,6 +137,7 @@ impl State {
             handle: w.handle,
             command: w.command,
             reply,
+            after: Vec::new(),
         })
     }
 }
@@ -146,6 +147,8 @@ struct Unblocked {
     handle: Arc<ClientHandle>,
     command: Option<&'static CommandSpec>,
     reply: Vec<u8>,
+    /// Pushes that follow the reply (the invalidations its serving caused).
+    after: Vec<u8>,
 }
 
 impl Unblocked {
@@ -157,7 +160,13 @@ impl Unblocked {
                 crate::ops::cmdstats::record_failed(c);
             }
         }
-        self.handle.unblock_with(&self.reply);
+        if self.after.is_empty() {
+            self.handle.unblock_with(&self.reply);
+        } else {
+            let mut reply = self.reply;
+            reply.extend_from_slice(&self.after);
+            self.handle.unblock_with(&reply);
+        }
     }
 }
 
@@ -388,7 +397,9 @@ impl Blocking {
                     continue;
                 }
             };
+            crate::notify::tracking::defer_for(id);
             let result = serve(shared, key);
+            let after = crate::notify::tracking::take_deferred();
             let mut st = self.inner.state.lock();
             match result {
                 Served::Reply(reply, wait) => {
@@ -398,11 +409,15 @@ impl Blocking {
                             handle: w.handle,
                             command: w.command,
                             reply,
+                            after,
                         };
                         served.push((unblocked, wait));
                     }
                 }
                 Served::NotYet | Served::Pass => {
+                    if let Some(w) = st.waiters.get(&id).filter(|_| !after.is_empty()) {
+                        w.handle.deliver(&after);
+                    }
                     let pass = matches!(result, Served::Pass);
                     let ended = st.waiters.get_mut(&id).and_then(|w| {
                         w.serve = Some(serve);

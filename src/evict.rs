@@ -40,15 +40,25 @@ pub fn oom_at_start() -> bool {
 /// The maxmemory gate of Redis's processCommand: evicts what the limit asks, and refuses
 /// `spec` if memory is still over it and `spec` may grow it. Inside MULTI every command but
 /// the ones that end it is refused then (queueing takes memory too); EXEC is refused if it
-/// would run a `denyoom` command.
-pub fn gate(shared: &Shared, client: &Client, spec: &CommandSpec) -> Result<(), CommandError> {
+/// would run a `denyoom` command. Ok(true): keys were evicted meanwhile (their tracking
+/// invalidations go before the command's reply, as Redis sends them).
+pub fn gate(shared: &Shared, client: &Client, spec: &CommandSpec) -> Result<bool, CommandError> {
     if policy_of::maxmemory() == 0 {
-        return Ok(());
+        return Ok(false);
     }
+    let evicted_before = shared
+        .stats
+        .evicted_keys
+        .load(std::sync::atomic::Ordering::Relaxed);
     let oom = !perform(shared);
     OOM_AT_START.with(|c| c.set(oom));
+    let evicted = shared
+        .stats
+        .evicted_keys
+        .load(std::sync::atomic::Ordering::Relaxed)
+        != evicted_before;
     if !oom {
-        return Ok(());
+        return Ok(evicted);
     }
     let deny = spec.has(flags::DENYOOM)
         || match &client.multi {
@@ -61,7 +71,7 @@ pub fn gate(shared: &Shared, client: &Client, spec: &CommandSpec) -> Result<(), 
     if deny {
         Err(CommandError::Coded(OOM.into()))
     } else {
-        Ok(())
+        Ok(evicted)
     }
 }
 

@@ -300,7 +300,7 @@ pub fn install_from_master(shared: &Shared, payload: &[u8]) -> Result<SyncLoaded
     let s = res.map_err(LoadError::Rdb)?;
     // As Redis's emptyData on a sync: every watch fails, every tracked key is invalidated.
     for db in 0..shared.store.dbs.len() {
-        shared.watches.touch_db(db, |_| true);
+        shared.watches.touch_db(db, |_| true, None);
     }
     shared.tracking.flush(shared);
     crate::commands::script::function::load_libraries(shared, &s.functions).map_err(|e| {

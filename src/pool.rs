@@ -565,8 +565,10 @@ impl Pool {
         }
     }
 
-    /// Closes the clients idle beyond `timeout`, killed, or not reading their replies.
+    /// Closes the clients idle beyond `timeout`, killed, or not reading their replies, and
+    /// MIGRATE's idle cached connections.
     fn cron(&self) {
+        crate::commands::dump::close_idle_migrate_sockets();
         let conns: Vec<Arc<Conn>> = self
             .conns
             .lock()

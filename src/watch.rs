@@ -7,8 +7,19 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-/// Flags of the clients watching each key of one database.
-type DbWatches = HashMap<Vec<u8>, Vec<Arc<AtomicBool>>>;
+/// One client's watch of a key: the client's flag, and whether the key was logically
+/// expired (but not yet deleted) when watched, as Redis's `watchedKey.expired`: deleting such
+/// a key is no change.
+struct Watcher {
+    flag: Arc<AtomicBool>,
+    expired: bool,
+}
+
+/// Whether a database coming in by SWAPDB holds a key: Some(expired) if it does.
+pub type Incoming<'a> = &'a dyn Fn(&[u8]) -> Option<bool>;
+
+/// The watchers of each key of one database.
+type DbWatches = HashMap<Vec<u8>, Vec<Watcher>>;
 
 #[derive(Default)]
 pub struct Watches {
@@ -22,14 +33,17 @@ impl Watches {
         self.active.load(Ordering::SeqCst)
     }
 
-    /// `flag` is set when `key` in `db` changes.
-    pub fn watch(&self, db: usize, key: &[u8], flag: &Arc<AtomicBool>) {
+    /// `flag` is set when `key` in `db` changes; `expired`: the key is logically expired now.
+    pub fn watch(&self, db: usize, key: &[u8], flag: &Arc<AtomicBool>, expired: bool) {
         let mut m = self.by_db.lock();
         m.entry(db)
             .or_default()
             .entry(key.to_vec())
             .or_default()
-            .push(flag.clone());
+            .push(Watcher {
+                flag: flag.clone(),
+                expired,
+            });
         self.active.fetch_add(1, Ordering::SeqCst);
     }
 
@@ -47,7 +61,7 @@ impl Watches {
                 continue;
             };
             let before = flags.len();
-            flags.retain(|f| !Arc::ptr_eq(f, flag));
+            flags.retain(|w| !Arc::ptr_eq(&w.flag, flag));
             removed += before - flags.len();
             if flags.is_empty() {
                 dbw.remove(key);
@@ -66,7 +80,7 @@ impl Watches {
         for keys in m.values_mut() {
             keys.retain(|_, flags| {
                 let before = flags.len();
-                flags.retain(|f| !Arc::ptr_eq(f, flag));
+                flags.retain(|w| !Arc::ptr_eq(&w.flag, flag));
                 removed += before - flags.len();
                 !flags.is_empty()
             });
@@ -87,23 +101,48 @@ impl Watches {
     #[cold]
     fn touch_watched(&self, db: usize, key: &[u8]) {
         if let Some(flags) = self.by_db.lock().get(&db).and_then(|k| k.get(key)) {
-            for f in flags {
-                f.store(true, Ordering::SeqCst);
+            for w in flags {
+                w.flag.store(true, Ordering::SeqCst);
             }
         }
     }
 
-    /// Flags every watcher of a key in `db` for which `exists(key)` holds (FLUSHDB, SWAPDB).
-    pub fn touch_db(&self, db: usize, exists: impl Fn(&[u8]) -> bool) {
+    /// Database `db` is emptied (FLUSHDB, FLUSHALL, a full sync: `replaced_with` None) or
+    /// swapped with another (SWAPDB): its watchers are flagged as Redis's
+    /// touchAllWatchedKeysInDb does. `emptied(key)`: the key is in `db` now;
+    /// `replaced_with(key)`: Some(expired) if the database coming in holds it. A key that was
+    /// expired when watched and is deleted, or stays expired, is no change.
+    pub fn touch_db(
+        &self,
+        db: usize,
+        emptied: impl Fn(&[u8]) -> bool,
+        replaced_with: Option<Incoming>,
+    ) {
         if self.active.load(Ordering::SeqCst) == 0 {
             return;
         }
-        if let Some(keys) = self.by_db.lock().get(&db) {
-            for (k, flags) in keys {
-                if exists(k) {
-                    for f in flags {
-                        f.store(true, Ordering::SeqCst);
+        if let Some(keys) = self.by_db.lock().get_mut(&db) {
+            for (k, watchers) in keys.iter_mut() {
+                let in_emptied = emptied(k);
+                let incoming = replaced_with.and_then(|f| f(k));
+                if !in_emptied && incoming.is_none() {
+                    continue;
+                }
+                for w in watchers.iter_mut() {
+                    if w.expired {
+                        match incoming {
+                            None => {
+                                w.expired = false;
+                                continue;
+                            }
+                            Some(true) => continue,
+                            Some(false) => {}
+                        }
+                    } else if !in_emptied && incoming == Some(true) {
+                        w.expired = true;
+                        continue;
                     }
+                    w.flag.store(true, Ordering::SeqCst);
                 }
             }
         }

@@ -283,7 +283,8 @@ scripts!(
     ops,
     streams,
     acl,
-    debug
+    debug,
+    watch_stale
 );
 
 /// A script word holding exactly `b`, whatever its bytes.

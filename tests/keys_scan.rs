@@ -478,7 +478,7 @@ fn flushes_and_swaps_flag_the_watchers_of_keys_they_change() {
     let mut c = Direct::open(dir.path());
     let watch = |c: &Direct, db: usize, key: &str| {
         let flag = Arc::new(AtomicBool::new(false));
-        c.shared.watches.watch(db, key.as_bytes(), &flag);
+        c.shared.watches.watch(db, key.as_bytes(), &flag, false);
         flag
     };
     let set = |f: &Arc<AtomicBool>| f.load(Ordering::SeqCst);

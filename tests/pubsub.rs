@@ -309,3 +309,61 @@ fn tracking_table_max_keys_evicts_and_invalidates() {
     let info = String::from_utf8(c.cmd(&["INFO", "stats"])).unwrap();
     assert!(info.contains("tracking_total_keys:2\r\n"), "{info}");
 }
+
+/// Where a tracking client's invalidations fall against its replies, as Redis orders them: a
+/// key evicted before a command runs is invalidated before its reply; a BLMOVE served by
+/// another client's push gets its reply before the invalidation of the key it moved into.
+fn invalidation_order_transcript(port: u16) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut w = Raw::connect(port);
+    let mut c = Raw::connect(port);
+    c.cmd(&["HELLO", "3"]);
+    got.push(c.cmd(&["CLIENT", "TRACKING", "on"]));
+    got.push(w.cmd(&["RPUSH", "list2", "a"]));
+    got.push(c.cmd(&["LRANGE", "list2", "0", "-1"]));
+    c.send(&["BLMOVE", "list1", "list2", "LEFT", "LEFT", "0"]);
+    common::wait_blocked(port, 1);
+    got.push(w.cmd(&["RPUSH", "list1", "foo"]));
+    got.push(c.read_reply());
+    got.push(c.read_reply());
+    // Eviction before the command: the limit just above what is used, then a big value.
+    got.push(c.cmd(&["SET", "volatile-key", "x", "EX", "10000"]));
+    got.push(c.cmd(&["GET", "volatile-key"]));
+    let info = String::from_utf8(w.cmd(&["INFO", "memory"])).unwrap();
+    let used: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let limit = (used + 100 * 1024).to_string();
+    got.push(w.cmd(&["CONFIG", "SET", "maxmemory-policy", "volatile-random"]));
+    got.push(w.cmd(&["CONFIG", "SET", "maxmemory", &limit]));
+    got.push(w.cmd(&["SETBIT", "big-key", "1600000", "0"]));
+    got.push(c.cmd(&["GETBIT", "big-key", "0"]));
+    got.push(c.read_reply());
+    got.push(w.cmd(&["CONFIG", "SET", "maxmemory", "0"]));
+    got
+}
+
+#[test]
+fn invalidations_fall_before_or_after_the_reply_as_in_redis() {
+    common::both(&["--appendonly", "no"], invalidation_order_transcript);
+}
+
+#[test]
+fn reset_ends_monitor() {
+    let r = Rudis::start(&["--appendonly", "no"]);
+    let mut m = r.raw();
+    assert_eq!(m.cmd(&["MONITOR"]), b"+OK\r\n");
+    let mut c = r.raw();
+    let list = String::from_utf8(c.cmd(&["CLIENT", "LIST"])).unwrap();
+    assert!(list.contains("flags=O"), "{list}");
+    assert_eq!(m.cmd(&["RESET"]), b"+RESET\r\n");
+    let list = String::from_utf8(c.cmd(&["CLIENT", "LIST"])).unwrap();
+    assert!(!list.contains("flags=O"), "{list}");
+    // No longer fed: its next reply is PING's, not a MONITOR line.
+    c.cmd(&["SET", "k", "v"]);
+    assert_eq!(m.cmd(&["PING"]), b"+PONG\r\n");
+}

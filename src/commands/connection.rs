@@ -221,9 +221,24 @@ fn set_protocol(ctx: &mut Ctx, version: u8) {
     ctx.client.handle.set_protocol(version);
 }
 
-/// RESET: back to a fresh connection's state (database 0, no name, no transaction or watches,
-/// and unauthenticated if a password is set) and `+RESET`.
+/// RESET: back to a fresh connection's state (database 0, no name, no transaction, watches,
+/// subscriptions, tracking or MONITOR, replies on, and unauthenticated if a password is set)
+/// and `+RESET`.
 fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    use crate::client::Reply;
+    if ctx
+        .client
+        .handle
+        .monitor
+        .swap(false, std::sync::atomic::Ordering::Relaxed)
+    {
+        ctx.shared.ops.monitors.remove(ctx.client.id);
+    }
+    // As Redis's clearClientConnectionState: OFF and SKIP-next end, but a RESET that is
+    // itself the skipped command stays silent.
+    if ctx.client.reply != Reply::Skip {
+        ctx.client.reply = Reply::On;
+    }
     ctx.select(0);
     ctx.client.multi = None;
     super::transaction::unwatch_all(ctx.shared, ctx.client);

@@ -168,8 +168,14 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
         let err = CommandError::Err("Command not allowed inside a transaction".into());
         return reject(shared, client, out, Some(spec), err);
     }
-    if let Err(e) = crate::evict::gate(shared, client, spec) {
-        return reject(shared, client, out, Some(spec), e);
+    match crate::evict::gate(shared, client, spec) {
+        Err(e) => return reject(shared, client, out, Some(spec), e),
+        // As Redis: the evicted keys' invalidations reach this client before the reply.
+        Ok(true) if client.reply == crate::client::Reply::On => {
+            shared.tracking.broadcast(shared);
+            client.handle.take_outbox(&mut out.buf);
+        }
+        Ok(_) => {}
     }
     // A connection's own requests only: the master's stream and the AOF are obeyed.
     if client.pausable {

@@ -145,6 +145,14 @@ static MIGRATE_SOCKETS: std::sync::LazyLock<Mutex<HashMap<Vec<u8>, Target>>> =
 const MIGRATE_CACHE_ITEMS: usize = 64;
 const MIGRATE_CACHE_TTL: Duration = Duration::from_secs(10);
 
+/// Closes the cached connections idle for 10 seconds (Redis's migrateCloseTimedoutSockets,
+/// run from its cron) and says how many stay open (INFO's `migrate_cached_sockets`).
+pub fn close_idle_migrate_sockets() -> usize {
+    let mut cache = MIGRATE_SOCKETS.lock();
+    cache.retain(|_, t| t.last_use.elapsed() <= MIGRATE_CACHE_TTL);
+    cache.len()
+}
+
 /// A connection to a MIGRATE target.
 struct Target {
     stream: TcpStream,

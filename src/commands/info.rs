@@ -119,6 +119,10 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
                 "pubsubshard_channels",
                 ps.channel_count(Kind::Shard).to_string(),
             );
+            put(
+                "migrate_cached_sockets",
+                super::dump::close_idle_migrate_sockets().to_string(),
+            );
             let t = &shared.tracking;
             put("tracking_total_keys", t.key_count().to_string());
             put("tracking_total_items", t.item_count().to_string());

@@ -443,8 +443,18 @@ fn swapdb(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let (a, b) = (a as usize, b as usize);
     if a != b {
         let either = |k: &[u8]| in_map(ctx, a, k) || in_map(ctx, b, k);
-        ctx.shared.watches.touch_db(a, either);
-        ctx.shared.watches.touch_db(b, either);
+        let now = ctx.ks.clock();
+        let held = |db: usize, k: &[u8]| {
+            let shard = ctx.ks.locked.shard(ShardId::of_key(db, k));
+            shard.map.contains_key(k).then(|| shard.is_expired(k, now))
+        };
+        let (in_a, in_b) = (|k: &[u8]| held(a, k), |k: &[u8]| held(b, k));
+        ctx.shared
+            .watches
+            .touch_db(a, |k| in_map(ctx, a, k), Some(&in_b));
+        ctx.shared
+            .watches
+            .touch_db(b, |k| in_map(ctx, b, k), Some(&in_a));
         // Every waited name that holds something before or after the swap looks again (the
         // waiters' commands decide): a pop served by a list that arrives, a group reader told
         // its stream went (Redis's scanDatabaseForReadyKeys and
@@ -486,7 +496,9 @@ fn flush_flags(ctx: &Ctx, argv: &[&[u8]]) -> Result<bool, CommandError> {
 
 /// Empties database `db` (every shard of it must be locked); returns how many keys it held.
 fn empty_db(ctx: &mut Ctx, db: usize, lazy: bool) -> u64 {
-    ctx.shared.watches.touch_db(db, |k| in_map(ctx, db, k));
+    ctx.shared
+        .watches
+        .touch_db(db, |k| in_map(ctx, db, k), None);
     // Its waiters look again: a blocked XREADGROUP learns its stream is gone (Redis's
     // "no longer exists"), a pop keeps waiting.
     ctx.shared.blocking.signal_db(db, |_| true);

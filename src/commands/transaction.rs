@@ -128,7 +128,8 @@ fn watch(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         } else {
             WatchedAs::Absent
         };
-        ctx.shared.watches.watch(db, key, &flag);
+        let expired = state == WatchedAs::Expired;
+        ctx.shared.watches.watch(db, key, &flag, expired);
         ctx.client.watched.insert(id, state);
     }
     ctx.out.ok();

@@ -111,6 +111,24 @@ fn target(shared: &Shared, client: &Arc<ClientHandle>, redirect: u64) -> Option<
     }
 }
 
+thread_local! {
+    /// A blocked client being served on this thread (see `blocking`) and the invalidations
+    /// meant for it meanwhile: they follow its reply, as Redis defers the invalidations of the
+    /// client whose command is running until its reply is written.
+    static DEFERRED: std::cell::RefCell<Option<(u64, Vec<u8>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// From now on this thread holds back the invalidations for client `id` (see `DEFERRED`).
+pub fn defer_for(id: u64) {
+    DEFERRED.with(|d| *d.borrow_mut() = Some((id, Vec::new())));
+}
+
+/// Ends `defer_for`: what was held back, to be delivered after the client's reply.
+pub fn take_deferred() -> Vec<u8> {
+    DEFERRED.with(|d| d.borrow_mut().take().map(|(_, v)| v).unwrap_or_default())
+}
+
 /// Sends an invalidation of `keys` (RESP of an array, or of a null for a flush) to `to`.
 fn send(to: &ClientHandle, redirected: bool, keys: &[u8]) {
     let mut out = ReplyBuf::new();
@@ -132,7 +150,16 @@ fn send(to: &ClientHandle, redirected: bool, keys: &[u8]) {
         return;
     }
     out.raw(keys);
-    to.deliver(&out.buf);
+    let held = DEFERRED.with(|d| match &mut *d.borrow_mut() {
+        Some((id, held)) if *id == to.id => {
+            held.extend_from_slice(&out.buf);
+            true
+        }
+        _ => false,
+    });
+    if !held {
+        to.deliver(&out.buf);
+    }
 }
 
 fn key_array(keys: &[&[u8]]) -> Vec<u8> {
