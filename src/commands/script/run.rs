@@ -253,14 +253,16 @@ impl Run<'_, '_, '_> {
         }
         Ok(())
     }
-}
-
-impl Host for Run<'_, '_, '_> {
-    fn call(&mut self, argv: &[&[u8]], reply: &mut Vec<u8>) -> Result<(), String> {
-        if self.restart {
-            // The run is to be thrown away: nothing more may happen in it.
-            return Err("Script is being run again".into());
-        }
+    /// Redis's scriptCall checks before a command runs: the command and whether it ran, or
+    /// the refusal (and the command, when there is one).
+    #[allow(clippy::type_complexity)]
+    fn admit(
+        &mut self,
+        argv: &[&[u8]],
+    ) -> Result<
+        (&'static crate::commands::CommandSpec, bool),
+        (Option<&'static crate::commands::CommandSpec>, String),
+    > {
         // A container's subcommand is the command (SCRIPT LOAD is NOSCRIPT), as Redis's
         // lookupCommand finds it.
         let spec = match lookup(argv[0]) {
@@ -269,10 +271,13 @@ impl Host for Run<'_, '_, '_> {
             None => None,
         };
         let Some(spec) = spec else {
-            return Err("Unknown Redis command called from script".into());
+            return Err((None, "Unknown Redis command called from script".into()));
         };
         if !spec.arity_ok(argv.len()) {
-            return Err("Wrong number of args calling Redis command from script".into());
+            return Err((
+                Some(spec),
+                "Wrong number of args calling Redis command from script".into(),
+            ));
         }
         if spec.has(crate::commands::flags::NOSCRIPT)
             && !self
@@ -282,7 +287,10 @@ impl Host for Run<'_, '_, '_> {
                 .disable_deny_script
                 .load(Ordering::Relaxed)
         {
-            return Err("This Redis command is not allowed from script".into());
+            return Err((
+                Some(spec),
+                "This Redis command is not allowed from script".into(),
+            ));
         }
         if let Err(denied) = crate::commands::acl::check(
             self.ctx.shared,
@@ -291,20 +299,26 @@ impl Host for Run<'_, '_, '_> {
             argv,
             crate::commands::acl::Context::Lua,
         ) {
-            return Err(crate::commands::acl::script_denied_error(denied));
+            return Err((
+                Some(spec),
+                crate::commands::acl::script_denied_error(denied),
+            ));
         }
         let write = spec.is_write();
         if write && self.read_only {
-            return Err("Write commands are not allowed from read-only scripts.".into());
+            return Err((
+                Some(spec),
+                "Write commands are not allowed from read-only scripts.".into(),
+            ));
         }
         // Redis's scriptVerifyWriteCommandAllow: a client's script may not write on a
         // read-only replica (the master's scripts are obeyed).
         if write && self.ctx.client.pausable && self.ctx.shared.refuses_client_writes() {
-            return Err(format!("-{}", crate::repl::READONLY));
+            return Err((Some(spec), format!("-{}", crate::repl::READONLY)));
         }
         if write && !self.wrote {
             if let Some(e) = self.ctx.shared.write_refusal() {
-                return Err(format!("-{e}"));
+                return Err((Some(spec), format!("-{e}")));
             }
         }
         // Redis's scriptVerifyOOM: a script that began out of memory may not make its first
@@ -315,8 +329,33 @@ impl Host for Run<'_, '_, '_> {
             && crate::store::evict::maxmemory() > 0
             && crate::evict::oom_at_start()
         {
-            return Err(format!("-{}", crate::evict::OOM));
+            return Err((Some(spec), format!("-{}", crate::evict::OOM)));
         }
+        Ok((spec, write))
+    }
+}
+
+impl Host for Run<'_, '_, '_> {
+    fn call(&mut self, argv: &[&[u8]], reply: &mut Vec<u8>) -> Result<(), String> {
+        if self.restart {
+            // The run is to be thrown away: nothing more may happen in it.
+            return Err("Script is being run again".into());
+        }
+        let (spec, write) = match self.admit(argv) {
+            Ok(admitted) => admitted,
+            Err((spec, e)) => {
+                // As Redis's scriptCall: a refusal counts as an error reply (the script's
+                // own error reply later does not), and as a rejected call of the command.
+                let code_first = e
+                    .strip_prefix('-')
+                    .map_or(format!("ERR {e}"), str::to_owned);
+                self.ctx.shared.stats.error_reply(&code_first);
+                if let Some(spec) = spec {
+                    crate::ops::cmdstats::record_rejected(spec);
+                }
+                return Err(e);
+            }
+        };
         let shared = self.ctx.shared;
         let ids = match plan(shared, spec, self.ctx.ks.db, argv) {
             Ok(ids) => ids,
