@@ -282,7 +282,7 @@ fn delete(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 
 fn flush(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if argv.len() > 3 {
-        return Err(CommandError::UnknownSubcommand {
+        return Err(CommandError::SubcommandSyntax {
             sub: argv[1].to_vec(),
             cmd: "function",
         });
@@ -521,7 +521,7 @@ fn dump(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
 
 fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if argv.len() > 4 {
-        return Err(CommandError::UnknownSubcommand {
+        return Err(CommandError::SubcommandSyntax {
             sub: argv[1].to_vec(),
             cmd: "function",
         });
