@@ -338,3 +338,36 @@ fn used_memory_follows_the_allocator_and_memory_usage_grows_with_the_value() {
     );
     assert!(stats.contains("keys.count\r\n:10000\r\n"), "{stats}");
 }
+
+/// RESTORE's IDLETIME and FREQ set what the policy tracks (Redis's objectSetLRUOrLFU), which
+/// the LRU and LFU policies then evict by.
+#[test]
+fn restore_sets_the_idle_time_or_the_frequency() {
+    let r = Rudis::start(&["--appendonly", "no"]);
+    let mut c = r.raw();
+    c.cmd(&["SET", "foo", "bar"]);
+    let payload = c.frame(&["DUMP", "foo"]);
+    let rudis::resp::Frame::Bulk(payload) = payload else {
+        panic!("DUMP: {payload:?}")
+    };
+    c.cmd(&["DEL", "foo"]);
+    c.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
+    let restore = |c: &mut Raw, opt: &str, v: &str| {
+        c.cmd(&[
+            &b"RESTORE"[..],
+            b"foo",
+            b"0",
+            &payload,
+            opt.as_bytes(),
+            v.as_bytes(),
+            b"REPLACE",
+        ])
+    };
+    assert_eq!(restore(&mut c, "IDLETIME", "1000"), b"+OK\r\n");
+    let idle = int(&c.cmd(&["OBJECT", "IDLETIME", "foo"]));
+    assert!((1000..=1001).contains(&idle), "idle {idle}");
+    assert_eq!(c.cmd(&["GET", "foo"]), b"$3\r\nbar\r\n");
+    c.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"]);
+    assert_eq!(restore(&mut c, "FREQ", "100"), b"+OK\r\n");
+    assert_eq!(c.cmd(&["OBJECT", "FREQ", "foo"]), b":100\r\n");
+}

@@ -121,6 +121,9 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         return Ok(());
     }
     ctx.ks.set(key, v);
+    if let Some(k) = ctx.ks.stored_key(key) {
+        crate::store::evict::set_hints(k, freq.map(|f| f as u8), idle.map(|i| i as u64));
+    }
     if let Some(d) = deadline {
         ctx.ks.set_deadline(key, Some(d));
         if !absttl {

@@ -211,6 +211,26 @@ fn log_incr(counter: u32) -> u32 {
     }
 }
 
+/// RESTORE's FREQ / IDLETIME (and an RDB's hints), as Redis's objectSetLRUOrLFU: the one the
+/// policy tracks is stored, the other ignored.
+pub fn set_hints(key: &Bytes, freq: Option<u8>, idle_secs: Option<u64>) {
+    if policy().is_lfu() {
+        if let Some(f) = freq {
+            key.set_clock((lfu_minutes() << 8) | f as u32);
+        }
+    } else if let Some(idle) = idle_secs {
+        let idle = (idle % (CLOCK_MAX as u64 + 1)) as u32;
+        let now = lru_clock();
+        // The clock wraps: an access before its start is near its end.
+        let then = if idle <= now {
+            now - idle
+        } else {
+            CLOCK_MAX - (idle - now)
+        };
+        key.set_clock(then);
+    }
+}
+
 /// OBJECT FREQ: the decayed counter of `key`.
 pub fn frequency(key: &Bytes) -> u32 {
     key.clock().map_or(0, decayed)
