@@ -1715,25 +1715,15 @@ pub fn repr(w: &str) -> String {
     out
 }
 
-/// Splits a line into words as Redis's `sdssplitargs` (the inline-command splitter, which
-/// does exactly that): None on unbalanced quotes (or a closing quote not followed by a space).
+/// Splits a line into words as Redis's `sdssplitargs` (see `resp::parse::split_args`).
 pub fn split_args(line: &str) -> Option<Vec<String>> {
-    use crate::resp::parse::{Limits, Parsed, RequestParser};
-    if line.starts_with('*') {
-        // The parser would read a RESP array; no directive starts so.
-        return Some(vec![line.to_string()]);
-    }
-    let input = format!("{line}\r\n");
-    let mut p = RequestParser::new(Limits::default());
-    match p.parse(input.as_bytes()) {
-        Ok(Parsed::Request { .. }) => Some(
-            p.args()
-                .iter()
-                .map(|a| String::from_utf8_lossy(a.bytes(input.as_bytes())).into_owned())
-                .collect(),
-        ),
-        _ => None,
-    }
+    let words = crate::resp::parse::split_args(line.as_bytes())?;
+    Some(
+        words
+            .iter()
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect(),
+    )
 }
 
 /// rudis-server: a Redis-compatible key-value server.

@@ -44,6 +44,8 @@ const SLICE: Duration = Duration::from_millis(2);
 const CRON: Duration = Duration::from_millis(100);
 /// Sessions stepped before their replies are written, at most.
 const BATCH: usize = 64;
+/// A worker thread's stack (see `Pool::start`).
+const WORKER_STACK: usize = 8 << 20;
 /// Steps a worker runs, while clients stay queued, between two looks at the epoll set.
 const POLL_EVERY: usize = 16;
 /// Busy polling applies only while the last sleep in epoll_wait was shorter than this: clients
@@ -197,12 +199,16 @@ impl Pool {
         Ok(Arc::new(pool))
     }
 
-    /// Starts the workers and the watchdog.
+    /// Starts the workers and the watchdog. A worker gets the stack Redis's one thread has
+    /// (8 MiB, only reserved): a script's reply nested as deep as Lua's stack allows
+    /// (`lua.rs`'s `write_reply`, one Rust frame per level) must end in Redis's `reached lua
+    /// stack limit` error, not overflow the 2 MiB of a default thread.
     pub fn start(self: &Arc<Self>, workers: usize) -> std::io::Result<()> {
         for i in 0..workers {
             let pool = self.clone();
             std::thread::Builder::new()
                 .name(format!("worker-{i}"))
+                .stack_size(WORKER_STACK)
                 .spawn(move || pool.work())?;
         }
         let pool = self.clone();

@@ -59,14 +59,24 @@ pub struct Library {
 #[derive(Default, Clone)]
 pub struct Libraries {
     pub libs: BTreeMap<String, Library>,
-    /// Function name to its library's name.
+    /// Function name, in lower case (Redis's names of functions ignore case, those of
+    /// libraries do not), to its library's name: see `function_key`.
     pub functions: HashMap<String, String>,
+}
+
+/// The key of a function's name in `Libraries::functions`.
+pub fn function_key(name: &str) -> String {
+    name.to_ascii_lowercase()
 }
 
 impl Libraries {
     pub fn function(&self, name: &str) -> Option<(&Library, &Function)> {
-        let lib = self.libs.get(self.functions.get(name)?)?;
-        Some((lib, lib.functions.iter().find(|f| f.name == name)?))
+        let lib = self.libs.get(self.functions.get(&function_key(name))?)?;
+        let f = lib
+            .functions
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))?;
+        Some((lib, f))
     }
 }
 

@@ -147,6 +147,28 @@ impl Shared {
         Ok(locked)
     }
 
+    /// The locks of a script that may write (or of an EXEC that runs one): the script token,
+    /// which lets it wait for the shard of a key it did not declare whatever it holds (see
+    /// `store`'s module comment), then `ids`, for writing. While a dump (AOF rewrite,
+    /// snapshot) runs, every shard instead: a shard taken late could have been dumped before
+    /// the script's other shards, which the dump reads after it. No dump starts while the
+    /// token is held. Err as `lock_unless_busy`.
+    pub fn lock_for_script(&self, ids: ShardIds) -> Result<Locked<'_>, bool> {
+        let give_up = || self.scripts.busy().is_some();
+        let Some(token) = self.store.token_unless(&give_up) else {
+            return Err(self.scripts.busy().unwrap_or(true));
+        };
+        let dumping = self.aof.as_ref().is_some_and(|a| a.rewrite.in_progress())
+            || self.snapshots.in_progress();
+        let ids = match dumping {
+            true => self.store.all_shards().collect(),
+            false => ids,
+        };
+        let mut locked = self.lock_unless_busy(ids, true)?;
+        locked.set_token(token);
+        Ok(locked)
+    }
+
     /// What a write does right after taking its locks, before it changes anything: settles
     /// its place in a running AOF rewrite and a running snapshot (see `aof::rewrite`,
     /// `rdb::snapshot`).

@@ -1,6 +1,7 @@
 //! Scripts against the running server: a long script makes others answer BUSY until SCRIPT KILL
 //! stops it (and one that wrote cannot be killed); a script touching keys it did not declare
-//! stays atomic against writers on other workers; scripted writes and function libraries
+//! stays atomic against writers on other workers, and waits for one another client holds even
+//! after it has written; scripted writes and function libraries
 //! survive a restart and BGREWRITEAOF, and a real redis-server loads the AOF to the same data.
 mod aofutil;
 mod common;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use aofutil::{redis_loading, wait_log};
 use common::{show, Raw, Rudis};
+use rudis::resp::Frame;
 
 const BUSY: &[u8] =
     b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
@@ -125,6 +127,15 @@ fn a_long_function_is_stopped_by_function_kill() {
 
 /// A script that reads and rewrites keys it never declares (numkeys 0) while other clients,
 /// on other workers, write the same keys: each script run sees and leaves a consistent state.
+/// Moves one unit from `from` to `to` in a transaction.
+fn transfer(c: &mut Raw, from: &str, to: &str) {
+    c.cmd(&["MULTI"]);
+    c.cmd(&["DECR", from]);
+    c.cmd(&["INCR", to]);
+    let reply = c.cmd(&["EXEC"]);
+    assert!(reply.starts_with(b"*2"), "{}", show(&reply));
+}
+
 #[test]
 fn undeclared_keys_stay_atomic_against_other_writers() {
     let r = Rudis::start(&["--workers", "4"]);
@@ -155,11 +166,7 @@ fn undeclared_keys_stay_atomic_against_other_writers() {
                     // Each MULTI adds +1 and -1: sums stay constant for consistent readers.
                     let a = format!("u{}", (n + w) % 8);
                     let b = format!("u{}", (n + w + 3) % 8);
-                    c.cmd(&["MULTI"]);
-                    c.cmd(&["INCR", &a]);
-                    c.cmd(&["DECR", &b]);
-                    let r = c.cmd(&["EXEC"]);
-                    assert!(r.starts_with(b"*2"), "{}", show(&r));
+                    transfer(&mut c, &b, &a);
                     n += 1;
                 }
                 n
@@ -311,10 +318,10 @@ fn keys_in_two_shards() -> (String, String) {
 }
 
 /// A script reaching an undeclared key whose shard another script holds: with nothing written
-/// yet it runs again holding every shard (and waits its turn); having written, that call fails.
-/// Either way the next run of it holds every shard from the start.
+/// yet, or having written, it waits for the holder and goes on (never Redis-unknown errors),
+/// and its effects are one unit in the AOF.
 #[test]
-fn an_undeclared_key_held_elsewhere_reruns_or_fails() {
+fn an_undeclared_key_held_elsewhere_waits_for_it() {
     let r = Rudis::start(&["--workers", "4"]);
     let (held, other) = keys_in_two_shards();
     let mut c = r.raw();
@@ -335,24 +342,183 @@ fn an_undeclared_key_held_elsewhere_reruns_or_fails() {
     };
     let mut h = hold(&r, &held);
     let reader = format!("return redis.call('get', '{held}')");
-    // Rerun with every shard: waits for the holder, then reads what it left.
+    // Waits for the holder, then reads what it left.
     assert_eq!(c.cmd(&["EVAL", &reader, "0"]), b"$5\r\nafter\r\n");
     assert_eq!(h.read_reply(), b"+OK\r\n");
-
+    // The same for an EVAL_RO (it holds no token: it runs again with every shard).
     c.cmd(&["SET", &held, "before"]);
     let mut h = hold(&r, &held);
-    let writer = format!("redis.call('set', '{other}', 'w') return redis.pcall('get', '{held}')");
-    let reply = c.cmd(&["EVAL", &writer, "0"]);
-    assert!(
-        reply.starts_with(b"-ERR Script attempted to access a key it did not declare"),
-        "{}",
-        show(&reply)
+    assert_eq!(c.cmd(&["EVAL_RO", &reader, "0"]), b"$5\r\nafter\r\n");
+    assert_eq!(h.read_reply(), b"+OK\r\n");
+
+    for round in 0..2 {
+        c.cmd(&["SET", &held, "before"]);
+        let mut h = hold(&r, &held);
+        // Has written `other` before it reaches `held`: it waits all the same.
+        let writer = format!(
+            "redis.call('set', '{other}', 'w{round}') \
+             return redis.call('append', '{held}', '+{round}')"
+        );
+        assert_eq!(c.cmd(&["EVAL", &writer, "0"]), b":7\r\n", "round {round}");
+        assert_eq!(h.read_reply(), b"+OK\r\n");
+        assert_eq!(
+            c.cmd(&["GET", &held]),
+            format!("$7\r\nafter+{round}\r\n").as_bytes()
+        );
+    }
+    let aof = String::from_utf8_lossy(&std::fs::read(r.aof_path()).unwrap()).into_owned();
+    assert!(aof.contains("MULTI") && aof.contains("+1"), "{aof}");
+}
+
+/// Many clients on several workers run scripts that write a declared key and then move
+/// amounts between keys they did not declare (in random order, so that the shards they reach
+/// lie before and after those they hold), beside transactions and multi-key commands doing
+/// the same, and read-only scripts: every script succeeds, no one sees the total change, and
+/// the AOF replays, in rudis and in redis-server, to the same data.
+#[test]
+fn undeclared_keys_after_writes_always_succeed_and_stay_atomic() {
+    const ACCOUNTS: usize = 24;
+    const TOTAL: i64 = 100 * ACCOUNTS as i64;
+    let mut r = Rudis::start(&["--workers", "4"]);
+    let mut c = r.raw();
+    for i in 0..ACCOUNTS {
+        c.cmd(&["SET", &format!("acct{i}"), "100"]);
+    }
+    // KEYS[1]: the declared key; ARGV: a seed. Writes KEYS[1] first, then moves amounts among
+    // undeclared accounts, logs the move to an undeclared list, and checks the total.
+    let script = format!(
+        "redis.call('incr', KEYS[1]) \
+         local seed = tonumber(ARGV[1]) local n = {ACCOUNTS} \
+         for j = 1, 4 do \
+           local a = 'acct' .. ((seed * 7 + j * 5) % n) \
+           local b = 'acct' .. ((seed * 11 + j * 3 + 1) % n) \
+           redis.call('decrby', a, j) redis.call('incrby', b, j) \
+         end \
+         redis.call('rpush', 'moves', seed) \
+         local s = 0 for i = 0, n - 1 do s = s + tonumber(redis.call('get', 'acct' .. i)) end \
+         if s ~= {TOTAL} then return redis.error_reply('torn ' .. s) end \
+         return s"
     );
-    assert_eq!(h.read_reply(), b"+OK\r\n");
-    // Marked: this run holds every shard from the start, so it waits and reads.
-    let mut h = hold(&r, &held);
-    assert_eq!(c.cmd(&["EVAL", &writer, "0"]), b"$5\r\nafter\r\n");
-    assert_eq!(h.read_reply(), b"+OK\r\n");
+    let ro = format!(
+        "local s = 0 for i = 0, {} do s = s + tonumber(redis.call('get', 'acct' .. i)) end \
+         return s",
+        ACCOUNTS - 1
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let spawn = |f: Box<dyn FnOnce(Raw, Arc<AtomicBool>) -> u64 + Send>| {
+        let raw = r.raw();
+        let stop = stop.clone();
+        std::thread::spawn(move || f(raw, stop))
+    };
+    let mut threads = Vec::new();
+    for t in 0..6u64 {
+        let script = script.clone();
+        threads.push(spawn(Box::new(move |mut c, stop| {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let seed = (t * 1_000_003 + n * 31) % 9973;
+                let reply = c.cmd(&["EVAL", &script, "1", &format!("runs{t}"), &seed.to_string()]);
+                assert_eq!(
+                    reply,
+                    format!(":{TOTAL}\r\n").as_bytes(),
+                    "{}",
+                    show(&reply)
+                );
+                n += 1;
+            }
+            n
+        })));
+    }
+    for t in 0..2u64 {
+        let ro = ro.clone();
+        threads.push(spawn(Box::new(move |mut c, stop| {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let cmd = if n.is_multiple_of(2) {
+                    "EVAL_RO"
+                } else {
+                    "EVAL"
+                };
+                let reply = c.cmd(&[cmd, &ro, "0"]);
+                assert_eq!(
+                    reply,
+                    format!(":{TOTAL}\r\n").as_bytes(),
+                    "{}",
+                    show(&reply)
+                );
+                n += 1 + t;
+            }
+            n
+        })));
+    }
+    for t in 0..3u64 {
+        threads.push(spawn(Box::new(move |mut c, stop| {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let a = format!("acct{}", (n * 5 + t) % ACCOUNTS as u64);
+                let b = format!("acct{}", (n * 13 + t + 2) % ACCOUNTS as u64);
+                if n.is_multiple_of(3) {
+                    // Several shards at once: a reader of every account, and an MSET of others.
+                    let keys: Vec<String> = (0..ACCOUNTS).map(|i| format!("acct{i}")).collect();
+                    let mut args = vec!["MGET".to_string()];
+                    args.extend(keys);
+                    let reply = c.frame(&args);
+                    let sum: i64 = match reply {
+                        Frame::Array(v) => v
+                            .iter()
+                            .map(|x| match x {
+                                Frame::Bulk(b) => {
+                                    std::str::from_utf8(b).unwrap().parse::<i64>().unwrap()
+                                }
+                                other => panic!("{other:?}"),
+                            })
+                            .sum(),
+                        other => panic!("{other:?}"),
+                    };
+                    assert_eq!(sum, TOTAL);
+                    c.cmd(&[
+                        "MSET",
+                        &format!("m{t}a"),
+                        &n.to_string(),
+                        "m-b",
+                        &n.to_string(),
+                    ]);
+                } else {
+                    transfer(&mut c, &a, &b);
+                }
+                n += 1;
+            }
+            n
+        })));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, Ordering::Relaxed);
+    let counts: Vec<u64> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let scripts: u64 = counts[..6].iter().sum();
+    assert!(
+        scripts > 50 && counts[8..].iter().sum::<u64>() > 50,
+        "{counts:?}"
+    );
+
+    let state = |c: &mut Raw| {
+        let mut out: Vec<Vec<u8>> = (0..ACCOUNTS)
+            .map(|i| c.cmd(&["GET", &format!("acct{i}")]))
+            .collect();
+        out.extend((0..6).map(|t| c.cmd(&["GET", &format!("runs{t}")])));
+        out.push(c.cmd(&["LRANGE", "moves", "0", "-1"]));
+        out.push(c.cmd(&["MGET", "m0a", "m1a", "m2a", "m-b"]));
+        out
+    };
+    let before = state(&mut c);
+    assert_eq!(
+        c.cmd(&["LLEN", "moves"]),
+        format!(":{scripts}\r\n").as_bytes()
+    );
+    drop(c);
+    r.restart();
+    assert_eq!(state(&mut r.raw()), before);
+    let (redis, _dir) = redis_loading(&r.aof_path());
+    assert_eq!(state(&mut redis.raw()), before);
 }
 
 #[test]
@@ -400,4 +566,39 @@ fn commands_waiting_on_a_long_script_give_up_with_busy() {
     assert_eq!(other.cmd(&["SCRIPT", "KILL"]), b"+OK\r\n");
     assert!(runner.read_reply().starts_with(b"-ERR Script killed"));
     assert_eq!(waiters[0].cmd(&["GET", "k"]), b"$-1\r\n");
+}
+
+/// A script returning a table that holds itself: Redis replies nested arrays down to Lua's
+/// stack limit, then `-ERR reached lua stack limit`; rudis sends the same bytes (it had
+/// overflowed a worker's stack and died), and both go on serving the connection.
+#[test]
+fn a_self_holding_table_replies_as_redis_down_to_the_stack_limit() {
+    use std::io::{Read, Write};
+    let r = Rudis::start(&[]);
+    let redis = common::RealRedis::start(&[]);
+    let body = "local a = {} local b = {a} a[1] = b return a";
+    let request = format!(
+        "*3\r\n$4\r\nEVAL\r\n${}\r\n{body}\r\n$1\r\n0\r\n*1\r\n$4\r\nPING\r\n",
+        body.len()
+    );
+    let reply = |port: u16| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 65536];
+        while !got.ends_with(b"+PONG\r\n") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "closed after {} bytes", got.len());
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    };
+    let (ours, theirs) = (reply(r.port), reply(redis.port));
+    assert!(
+        theirs.ends_with(b"*1\r\n-ERR reached lua stack limit\r\n+PONG\r\n"),
+        "{}",
+        show(&theirs[theirs.len() - 60..])
+    );
+    assert_eq!(ours.len(), theirs.len());
+    assert!(ours == theirs);
 }

@@ -314,7 +314,11 @@ impl Rewrite {
             }
         };
         let run = dump::Run::new(store.dbs.len(), Policy::Settle, encoding, sink, gen);
-        self.current.start(run.clone());
+        {
+            // Not while a script holding the script token runs (see `Shared::lock_for_script`).
+            let _token = store.token.lock();
+            self.current.start(run.clone());
+        }
         run.walk(store, None);
         let (mut sink, _) = run.take_output()?;
         if base.rdb.is_some() {

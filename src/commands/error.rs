@@ -19,6 +19,12 @@ pub enum CommandError {
         sub: Vec<u8>,
         cmd: &'static str,
     },
+    /// Redis's addReplySubcommandSyntaxError: a known subcommand given arguments it does not
+    /// take (`sub`, `cmd` as for `UnknownSubcommand`).
+    SubcommandSyntax {
+        sub: Vec<u8>,
+        cmd: &'static str,
+    },
     WrongType,
     NotInteger,
     NotFloat,
@@ -64,6 +70,12 @@ impl fmt::Display for CommandError {
             CommandError::UnknownSubcommand { sub, cmd } => write!(
                 f,
                 "ERR unknown subcommand '{}'. Try {} HELP.",
+                String::from_utf8_lossy(&sub[..sub.len().min(128)]),
+                cmd.to_ascii_uppercase()
+            ),
+            CommandError::SubcommandSyntax { sub, cmd } => write!(
+                f,
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
                 String::from_utf8_lossy(&sub[..sub.len().min(128)]),
                 cmd.to_ascii_uppercase()
             ),

@@ -202,7 +202,19 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     // in a running AOF rewrite before anything changes.
     // A script may write too (see `write` above).
     let may_change = write || multi.queue.iter().any(|q| q.spec.may_change());
-    ctx.ks.locked = ctx.shared.lock(slots, may_change);
+    ctx.ks.locked = if multi.queue.iter().any(|q| q.spec.has(RUNS_SCRIPT)) {
+        // With the script token: a script in the queue may reach keys it did not declare
+        // after the queue has written, and then waits for them (see `script::run`).
+        match ctx.shared.lock_for_script(slots) {
+            Ok(l) => l,
+            Err(kind) => {
+                unwatch_all(ctx.shared, ctx.client);
+                return Err(crate::commands::script::busy_error(kind));
+            }
+        }
+    } else {
+        ctx.shared.lock(slots, may_change)
+    };
 
     let changed = watched_key_changed(ctx);
     unwatch_all(ctx.shared, ctx.client);

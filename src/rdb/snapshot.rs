@@ -233,7 +233,12 @@ impl Snapshots {
             sink,
             0,
         );
-        self.current.start(run.clone());
+        {
+            // Not while a script holding the script token runs (see `Shared::lock_for_script`);
+            // a caller holding every shard has no such script beside it.
+            let _token = held.is_none().then(|| store.token.lock());
+            self.current.start(run.clone());
+        }
         self.status.dirty_at_save.store(dirty, Ordering::Relaxed);
         run.walk(store, held);
         self.current.end();

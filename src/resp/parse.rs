@@ -556,6 +556,25 @@ fn split_inline(
     }
 }
 
+/// Splits a line into words as Redis's `sdssplitargs` (the inline-command splitter, which
+/// does exactly that): None on unbalanced quotes (or a closing quote not followed by a
+/// space). For redis.conf lines and script shebangs.
+pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    if line.starts_with(b"*") {
+        // The parser would read a RESP array; no directive or shebang starts so.
+        return Some(vec![line.to_vec()]);
+    }
+    let mut input = line.to_vec();
+    input.extend_from_slice(b"\r\n");
+    let mut p = RequestParser::new(Limits::default());
+    match p.parse(&input) {
+        Ok(Parsed::Request { .. }) => {
+            Some(p.args().iter().map(|a| a.bytes(&input).to_vec()).collect())
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,14 @@
 //! may touch, takes those locks in one global order ((db, shard) ascending), runs the command,
 //! and logs it to the AOF before releasing them. The fixed order rules out deadlock; logging
 //! under the locks makes the AOF's order the store's order for every key.
+//!
+//! One kind of holder waits out of that order: a script that may write and reaches a key it did
+//! not declare, after it may have written (so it can neither give up nor start again). It does
+//! so only while holding the store's one *script token* (`Store::token`, taken before any
+//! shard, so first in the order), and while it waits it raises `escalating`: a command waiting
+//! for several shards then lets go of those it holds and starts again once the wait is over
+//! (`Store::lock_unless`), so the only wait that holds shards against the order is the token
+//! holder's, and no cycle of waits can form.
 
 pub mod bytes;
 pub mod dense;
@@ -22,6 +30,7 @@ pub mod value;
 pub mod zset;
 
 use std::hash::BuildHasher;
+use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 
 use ahash::RandomState;
@@ -223,6 +232,11 @@ impl Db {
 
 pub struct Store {
     pub dbs: Box<[Db]>,
+    /// The script token (see the module's comment). Dumps (AOF rewrite, snapshots) also take
+    /// it to start, so that none starts while a script that holds it runs.
+    pub token: parking_lot::Mutex<()>,
+    /// The token's holder is waiting for a shard out of the global order.
+    escalating: std::sync::atomic::AtomicBool,
 }
 
 fn key_hasher() -> &'static RandomState {
@@ -270,6 +284,10 @@ impl DumpMarks {
     }
 }
 
+/// The token's holder waits for a shard in slices: parking_lot has no untimed wait that
+/// could not starve behind a stream of other takers.
+const ESCALATION_SLICE: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// The shards a command locks: most name one or two.
 pub type ShardIds = SmallVec<[ShardId; 4]>;
 
@@ -310,9 +328,11 @@ fn read_locked(id: ShardId) -> ! {
     panic!("shard {id:?} written under a read lock")
 }
 
-/// The shards a command holds while it runs.
+/// The shards a command holds while it runs (and the script token, for a script that may
+/// write).
 pub struct Locked<'a> {
     held: Held<'a>,
+    token: Option<parking_lot::MutexGuard<'a, ()>>,
 }
 
 enum Held<'a> {
@@ -328,7 +348,16 @@ enum Held<'a> {
 
 impl<'a> Locked<'a> {
     pub fn none() -> Self {
-        Locked { held: Held::None }
+        Locked {
+            held: Held::None,
+            token: None,
+        }
+    }
+
+    /// True if this holds the script token, and so may wait for a shard out of the order
+    /// (`add_waiting`).
+    pub fn holds_token(&self) -> bool {
+        self.token.is_some()
     }
 
     #[inline]
@@ -406,6 +435,37 @@ impl<'a> Locked<'a> {
         let Some(guard) = guard else {
             return false;
         };
+        self.insert(id, guard);
+        true
+    }
+
+    /// Takes one more shard, waiting for it however it stands in the order: only for the
+    /// token's holder (see the module's comment), which raises `escalating` meanwhile so that
+    /// the commands waiting for several shards let go of theirs. False if this holds `id` for
+    /// reading and `write` is asked (waiting would never end).
+    pub fn add_waiting(&mut self, store: &'a Store, id: ShardId, write: bool) -> bool {
+        debug_assert!(self.holds_token());
+        if self.guard(id).is_some() {
+            return self.holds_for(id, write);
+        }
+        let lock = &store.dbs[id.db as usize].shards[id.shard as usize];
+        store.escalating.store(true, Ordering::SeqCst);
+        let guard = loop {
+            let g = if write {
+                lock.try_write_for(ESCALATION_SLICE).map(Guard::Write)
+            } else {
+                lock.try_read_for(ESCALATION_SLICE).map(Guard::Read)
+            };
+            if let Some(g) = g {
+                break g;
+            }
+        };
+        store.escalating.store(false, Ordering::SeqCst);
+        self.insert(id, guard);
+        true
+    }
+
+    fn insert(&mut self, id: ShardId, guard: Guard<'a>) {
         let (mut ids, mut guards) = match std::mem::replace(&mut self.held, Held::None) {
             Held::None => (ShardIds::new(), SmallVec::new()),
             Held::One(s, g) => (smallvec::smallvec![s], smallvec::smallvec![g]),
@@ -415,7 +475,11 @@ impl<'a> Locked<'a> {
         ids.insert(at, id);
         guards.insert(at, guard);
         self.held = Held::Many { ids, guards };
-        true
+    }
+
+    /// Keeps `token` (the store's script token) until this is dropped, after the shards.
+    pub fn set_token(&mut self, token: parking_lot::MutexGuard<'a, ()>) {
+        self.token = Some(token);
     }
 
     pub fn shard_ids(&self) -> &[ShardId] {
@@ -431,6 +495,8 @@ impl Store {
     pub fn new(databases: usize) -> Self {
         Store {
             dbs: (0..databases).map(|_| Db::new()).collect(),
+            token: parking_lot::Mutex::new(()),
+            escalating: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -456,19 +522,11 @@ impl Store {
         }
     }
 
-    /// Lock `ids` (sorted and deduplicated here) in the global order.
-    pub fn lock(&self, mut ids: ShardIds, write: bool) -> Locked<'_> {
-        let held = match ids.len() {
-            0 => Held::None,
-            1 => Held::One(ids[0], self.guard(ids[0], write)),
-            _ => {
-                ids.sort_unstable();
-                ids.dedup();
-                let guards = ids.iter().map(|&s| self.guard(s, write)).collect();
-                Held::Many { ids, guards }
-            }
-        };
-        Locked { held }
+    /// Lock `ids` (sorted and deduplicated here) in the global order (letting go and starting
+    /// again while the token's holder escalates: see `lock_unless`).
+    pub fn lock(&self, ids: ShardIds, write: bool) -> Locked<'_> {
+        self.lock_unless(ids, write, &|| false)
+            .expect("gives up only when asked to")
     }
 
     /// `guard`, waiting in slices and asking `give_up` after each: None if it says so.
@@ -494,27 +552,66 @@ impl Store {
 
     /// `lock`, giving up (None, holding nothing) if `give_up` says so while it waits: a client
     /// waiting on a script that runs past busy-reply-threshold gets BUSY rather than holding
-    /// its worker for as long as the script runs.
+    /// its worker for as long as the script runs. Waiting for several shards while the
+    /// script token's holder waits for one out of the order (`Locked::add_waiting`), it lets
+    /// go of those it has and starts again once that wait is over: what it holds may be what
+    /// the holder waits for, and what it waits for may be held by the holder.
     pub fn lock_unless(
         &self,
         mut ids: ShardIds,
         write: bool,
         give_up: &dyn Fn() -> bool,
     ) -> Option<Locked<'_>> {
-        let held = match ids.len() {
-            0 => Held::None,
-            1 => Held::One(ids[0], self.guard_unless(ids[0], write, give_up)?),
-            _ => {
-                ids.sort_unstable();
-                ids.dedup();
-                let guards = ids
-                    .iter()
-                    .map(|&s| self.guard_unless(s, write, give_up))
-                    .collect::<Option<_>>()?;
-                Held::Many { ids, guards }
+        if ids.len() < 2 {
+            let held = match ids.first() {
+                None => Held::None,
+                Some(&id) => Held::One(id, self.guard_unless(id, write, give_up)?),
+            };
+            return Some(Locked { held, token: None });
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let yields = || give_up() || self.escalating.load(Ordering::SeqCst);
+        loop {
+            let guards: Option<SmallVec<_>> = ids
+                .iter()
+                .map(|&s| self.guard_unless(s, write, &yields))
+                .collect();
+            if let Some(guards) = guards {
+                return Some(Locked {
+                    held: Held::Many { ids, guards },
+                    token: None,
+                });
             }
-        };
-        Some(Locked { held })
+            // Everything taken is let go (dropped above); wait for the escalation to end.
+            while self.escalating.load(Ordering::SeqCst) {
+                if give_up() {
+                    return None;
+                }
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
+            if give_up() {
+                return None;
+            }
+        }
+    }
+
+    /// The script token, waiting in slices and asking `give_up` after each.
+    pub fn token_unless(
+        &self,
+        give_up: &dyn Fn() -> bool,
+    ) -> Option<parking_lot::MutexGuard<'_, ()>> {
+        loop {
+            if let Some(g) = self
+                .token
+                .try_lock_for(std::time::Duration::from_millis(20))
+            {
+                return Some(g);
+            }
+            if give_up() {
+                return None;
+            }
+        }
     }
 
     /// `lock` for one shard. (A single shard cannot concern a running AOF rewrite: see
@@ -522,6 +619,7 @@ impl Store {
     pub fn lock_one(&self, id: ShardId, write: bool) -> Locked<'_> {
         Locked {
             held: Held::One(id, self.guard(id, write)),
+            token: None,
         }
     }
 

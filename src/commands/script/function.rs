@@ -12,7 +12,7 @@ use super::super::flags::*;
 use super::super::{CommandError, CommandSpec, Ctx, Keys};
 use super::lua::{self, Vm};
 use super::{run, SCRIPT_KEYS};
-use crate::scripts::{flags as sflags, Function, Libraries, Library};
+use crate::scripts::{flags as sflags, function_key, Function, Libraries, Library};
 use crate::shared::Shared;
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -206,7 +206,7 @@ fn link(
     for f in &lib.functions {
         if libs
             .functions
-            .get(&f.name)
+            .get(&function_key(&f.name))
             .is_some_and(|owner| *owner != lib.name)
         {
             return Err(CommandError::Err(format!(
@@ -217,7 +217,8 @@ fn link(
     }
     unlink(libs, &lib.name);
     for f in &lib.functions {
-        libs.functions.insert(f.name.clone(), lib.name.clone());
+        libs.functions
+            .insert(function_key(&f.name), lib.name.clone());
     }
     libs.libs.insert(lib.name.clone(), lib);
     Ok(())
@@ -226,7 +227,7 @@ fn link(
 fn unlink(libs: &mut Libraries, name: &str) -> Option<Library> {
     let old = libs.libs.remove(name)?;
     for f in &old.functions {
-        libs.functions.remove(&f.name);
+        libs.functions.remove(&function_key(&f.name));
     }
     Some(old)
 }
@@ -281,7 +282,7 @@ fn delete(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 
 fn flush(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if argv.len() > 3 {
-        return Err(CommandError::UnknownSubcommand {
+        return Err(CommandError::SubcommandSyntax {
             sub: argv[1].to_vec(),
             cmd: "function",
         });
@@ -453,7 +454,7 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], ro: bool) -> Result<(), CommandE
         argv,
     };
     with_function_vm(shared, |vm| {
-        let Some(&reference) = vm.functions.get(&name) else {
+        let Some(&reference) = vm.functions.get(&function.name) else {
             return Err(CommandError::Err("Function not found".into()));
         };
         run::run(ctx, vm, lua::Target::Function(reference), &plan)
@@ -520,7 +521,7 @@ fn dump(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
 
 fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if argv.len() > 4 {
-        return Err(CommandError::UnknownSubcommand {
+        return Err(CommandError::SubcommandSyntax {
             sub: argv[1].to_vec(),
             cmd: "function",
         });

@@ -1599,43 +1599,7 @@ unsafe fn read_function_args(l: *mut lua_State) -> Result<Registered, &'static s
     })
 }
 
-/// Splits a shebang's words as Redis's sdssplitargs does for the simple cases scripts use
-/// (spaces separate; quotes group).
-pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let mut parts = Vec::new();
-    let mut i = 0;
-    while i < line.len() {
-        while i < line.len() && line[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if i >= line.len() {
-            break;
-        }
-        let mut cur = Vec::new();
-        if line[i] == b'"' || line[i] == b'\'' {
-            let q = line[i];
-            i += 1;
-            while i < line.len() && line[i] != q {
-                cur.push(line[i]);
-                i += 1;
-            }
-            if i >= line.len() {
-                return None;
-            }
-            i += 1;
-            if i < line.len() && !line[i].is_ascii_whitespace() {
-                return None;
-            }
-        } else {
-            while i < line.len() && !line[i].is_ascii_whitespace() {
-                cur.push(line[i]);
-                i += 1;
-            }
-        }
-        parts.push(cur);
-    }
-    Some(parts)
-}
+pub use crate::resp::parse::split_args;
 
 /// Redis's evalExtractShebangFlags: the script's flags and the length of its shebang line
 /// (0 without one), or the error.

@@ -2,14 +2,17 @@
 //! `Host` its `redis.call`s go through (Redis's scriptCall), its effects, and the watch over
 //! its duration (busy-reply-threshold, SCRIPT KILL).
 //!
-//! Locks. A run takes, for writing (for reading when it cannot write), the shards of the keys
-//! it declares. A command it runs on a key it did not declare takes that key's shard too, if
-//! no one holds it (`Locked::try_add`, which never waits: waiting out of the global lock
-//! order could deadlock). Holding every shard it touched until it ends, the run stays atomic.
-//! If another client holds the shard, a run that has not written yet starts again holding
-//! every shard (nothing it did is visible); one that has written cannot, and that command
-//! fails. Either way the script is marked, and later runs of it take every shard from the
-//! start, as standalone Redis in effect does for every script.
+//! Locks. A run takes the shards of the keys it declares, and a command it runs on a key it
+//! did not declare takes that key's shard too: held until the run ends, every shard it
+//! touched keeps it atomic. A run that may write first takes the store's script token
+//! (`Shared::lock_for_script`), which lets it wait for such a shard whoever holds it and
+//! whatever it holds (see `store`'s module comment for why no deadlock can follow), so it
+//! never has to give up or undo a write: as in standalone Redis, the script just works. The
+//! token makes the runs of scripts that may write one at a time, as Redis runs every script;
+//! commands and read-only scripts still run beside them. A run that cannot write (EVAL_RO,
+//! `no-writes`) holds no token and never waits out of order: if the shard is taken it starts
+//! again holding every shard (it changed nothing), and later runs of that script take every
+//! shard from the start.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -132,9 +135,12 @@ pub fn run(ctx: &mut Ctx, vm: &mut Vm, target: Target, plan: &Plan) -> Result<()
                     .map(|k| ShardId::of_key(start_db, k))
                     .collect()
             };
-            ctx.ks.locked = shared
-                .lock_unless_busy(ids, !read_only)
-                .map_err(super::busy_error)?;
+            let locked = match wide || read_only {
+                // Every shard held, or no write possible: no token needed.
+                true => shared.lock_unless_busy(ids, !read_only),
+                false => shared.lock_for_script(ids),
+            };
+            ctx.ks.locked = locked.map_err(super::busy_error)?;
         }
         let effects = ctx.effects.take().unwrap_or_else(|| Effects::new(start_db));
         let deny_blocking = std::mem::replace(&mut ctx.client.deny_blocking, true);
@@ -151,14 +157,14 @@ pub fn run(ctx: &mut Ctx, vm: &mut Vm, target: Target, plan: &Plan) -> Result<()
             threshold_ms: threshold_ms(shared),
             running: None,
             effects: Some(effects),
-            restart: None,
+            restart: false,
             in_exec,
             wide,
             tracked: false,
         };
         let hook = host.threshold_ms > 0;
         let errors = vm.call(target, plan.name, plan.keys, plan.args, hook, &mut host);
-        let restart = host.restart.take();
+        let restart = host.restart;
         let effects = host.effects.take();
         if let Some(r) = host.running.take() {
             shared.scripts.leave_busy(&r);
@@ -167,20 +173,17 @@ pub fn run(ctx: &mut Ctx, vm: &mut Vm, target: Target, plan: &Plan) -> Result<()
         ctx.client.deny_blocking = deny_blocking;
         ctx.client.in_script = in_script;
         ctx.select(start_db);
-        if let Some(mark) = restart {
+        if restart {
+            // Nothing was written: the run starts again, holding every shard.
             plan.wide.store(true, Ordering::Relaxed);
-            if mark == Restart::Again {
-                // Nothing was written: the run starts again, holding every shard.
-                ctx.out.buf.truncate(reply_start);
-                if let Some(e) = effects {
-                    ctx.effects = in_exec.then_some(e);
-                }
-                if !in_exec {
-                    ctx.ks.locked = Locked::none();
-                }
-                wide = true;
-                continue;
+            ctx.out.buf.truncate(reply_start);
+            if in_exec {
+                ctx.effects = effects;
+            } else {
+                ctx.ks.locked = Locked::none();
             }
+            wide = true;
+            continue;
         }
         for e in errors {
             shared.stats.error_reply(&e);
@@ -196,14 +199,6 @@ pub fn run(ctx: &mut Ctx, vm: &mut Vm, target: Target, plan: &Plan) -> Result<()
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Restart {
-    /// Nothing was written yet: run again with every shard.
-    Again,
-    /// Written already: the script goes on with an error; the next run takes every shard.
-    Later,
-}
-
 /// The host of one run (Redis's scriptRunCtx).
 struct Run<'r, 'c, 'a> {
     ctx: &'r mut Ctx<'c>,
@@ -217,7 +212,8 @@ struct Run<'r, 'c, 'a> {
     threshold_ms: u64,
     running: Option<Arc<Running>>,
     effects: Option<Effects>,
-    restart: Option<Restart>,
+    /// Thrown away, to run again holding every shard.
+    restart: bool,
     in_exec: bool,
     wide: bool,
     /// The caller's tracking has remembered the declared keys.
@@ -227,47 +223,46 @@ struct Run<'r, 'c, 'a> {
 impl Run<'_, '_, '_> {
     /// Takes the shards `argv` needs that the run does not hold yet.
     fn take_shards(&mut self, ids: &ShardIds) -> Result<(), String> {
-        let shared = self.ctx.shared;
+        let store = &self.ctx.shared.store;
         for &id in ids {
-            if self.ctx.ks.locked.holds_for(id, self.lock_write) {
+            let locked = &mut self.ctx.ks.locked;
+            if locked.holds_for(id, self.lock_write) {
                 continue;
             }
-            // A shard taken late would escape a running rewrite's or snapshot's settling
-            // (see `Shared::before_write`): the script then reruns with every shard.
-            let rewriting = shared.aof.as_ref().is_some_and(|a| a.rewrite.in_progress())
-                || shared.snapshots.in_progress();
-            if !rewriting
-                && !self.wide
-                && self
-                    .ctx
-                    .ks
-                    .locked
-                    .try_add(&shared.store, id, self.lock_write)
-            {
-                continue;
-            }
-            let again = !self.wrote && !self.in_exec;
-            self.restart = Some(if again {
-                Restart::Again
+            if locked.holds_token() {
+                // Held for writing like every shard of a run that may write: it only waits.
+                if locked.add_waiting(store, id, self.lock_write) {
+                    continue;
+                }
             } else {
-                Restart::Later
-            });
-            return Err(
-                "Script attempted to access a key it did not declare while another client \
-                 held it; run it again (it will now take the whole keyspace)"
-                    .into(),
-            );
+                // Nor while a dump runs: a shard taken late would escape its settling (see
+                // `Shared::lock_for_script`); the run starts again instead, below.
+                let shared = self.ctx.shared;
+                let dumping = shared.aof.as_ref().is_some_and(|a| a.rewrite.in_progress())
+                    || shared.snapshots.in_progress();
+                if !dumping && !self.wide && locked.try_add(store, id, self.lock_write) {
+                    continue;
+                }
+            }
+            // Without the token a run writes nothing (it cannot, or holds every shard and so
+            // never gets here), and a run inside EXEC has it (see `transaction::exec`): this
+            // run changed nothing and can be thrown away.
+            debug_assert!(!self.wrote && !self.in_exec);
+            self.restart = true;
+            return Err("Script is being run again".into());
         }
         Ok(())
     }
-}
-
-impl Host for Run<'_, '_, '_> {
-    fn call(&mut self, argv: &[&[u8]], reply: &mut Vec<u8>) -> Result<(), String> {
-        if self.restart == Some(Restart::Again) {
-            // The run is to be thrown away: nothing more may happen in it.
-            return Err("Script is being run again".into());
-        }
+    /// Redis's scriptCall checks before a command runs: the command and whether it ran, or
+    /// the refusal (and the command, when there is one).
+    #[allow(clippy::type_complexity)]
+    fn admit(
+        &mut self,
+        argv: &[&[u8]],
+    ) -> Result<
+        (&'static crate::commands::CommandSpec, bool),
+        (Option<&'static crate::commands::CommandSpec>, String),
+    > {
         // A container's subcommand is the command (SCRIPT LOAD is NOSCRIPT), as Redis's
         // lookupCommand finds it.
         let spec = match lookup(argv[0]) {
@@ -276,10 +271,13 @@ impl Host for Run<'_, '_, '_> {
             None => None,
         };
         let Some(spec) = spec else {
-            return Err("Unknown Redis command called from script".into());
+            return Err((None, "Unknown Redis command called from script".into()));
         };
         if !spec.arity_ok(argv.len()) {
-            return Err("Wrong number of args calling Redis command from script".into());
+            return Err((
+                Some(spec),
+                "Wrong number of args calling Redis command from script".into(),
+            ));
         }
         if spec.has(crate::commands::flags::NOSCRIPT)
             && !self
@@ -289,7 +287,10 @@ impl Host for Run<'_, '_, '_> {
                 .disable_deny_script
                 .load(Ordering::Relaxed)
         {
-            return Err("This Redis command is not allowed from script".into());
+            return Err((
+                Some(spec),
+                "This Redis command is not allowed from script".into(),
+            ));
         }
         if let Err(denied) = crate::commands::acl::check(
             self.ctx.shared,
@@ -298,20 +299,26 @@ impl Host for Run<'_, '_, '_> {
             argv,
             crate::commands::acl::Context::Lua,
         ) {
-            return Err(crate::commands::acl::script_denied_error(denied));
+            return Err((
+                Some(spec),
+                crate::commands::acl::script_denied_error(denied),
+            ));
         }
         let write = spec.is_write();
         if write && self.read_only {
-            return Err("Write commands are not allowed from read-only scripts.".into());
+            return Err((
+                Some(spec),
+                "Write commands are not allowed from read-only scripts.".into(),
+            ));
         }
         // Redis's scriptVerifyWriteCommandAllow: a client's script may not write on a
         // read-only replica (the master's scripts are obeyed).
         if write && self.ctx.client.pausable && self.ctx.shared.refuses_client_writes() {
-            return Err(format!("-{}", crate::repl::READONLY));
+            return Err((Some(spec), format!("-{}", crate::repl::READONLY)));
         }
         if write && !self.wrote {
             if let Some(e) = self.ctx.shared.write_refusal() {
-                return Err(format!("-{e}"));
+                return Err((Some(spec), format!("-{e}")));
             }
         }
         // Redis's scriptVerifyOOM: a script that began out of memory may not make its first
@@ -322,8 +329,33 @@ impl Host for Run<'_, '_, '_> {
             && crate::store::evict::maxmemory() > 0
             && crate::evict::oom_at_start()
         {
-            return Err(format!("-{}", crate::evict::OOM));
+            return Err((Some(spec), format!("-{}", crate::evict::OOM)));
         }
+        Ok((spec, write))
+    }
+}
+
+impl Host for Run<'_, '_, '_> {
+    fn call(&mut self, argv: &[&[u8]], reply: &mut Vec<u8>) -> Result<(), String> {
+        if self.restart {
+            // The run is to be thrown away: nothing more may happen in it.
+            return Err("Script is being run again".into());
+        }
+        let (spec, write) = match self.admit(argv) {
+            Ok(admitted) => admitted,
+            Err((spec, e)) => {
+                // As Redis's scriptCall: a refusal counts as an error reply (the script's
+                // own error reply later does not), and as a rejected call of the command.
+                let code_first = e
+                    .strip_prefix('-')
+                    .map_or(format!("ERR {e}"), str::to_owned);
+                self.ctx.shared.stats.error_reply(&code_first);
+                if let Some(spec) = spec {
+                    crate::ops::cmdstats::record_rejected(spec);
+                }
+                return Err(e);
+            }
+        };
         let shared = self.ctx.shared;
         let ids = match plan(shared, spec, self.ctx.ks.db, argv) {
             Ok(ids) => ids,
