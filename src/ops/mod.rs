@@ -143,7 +143,8 @@ fn who(client: &Client) -> String {
 
 impl Ops {
     fn feed_monitors(&self, shared: &crate::shared::Shared, client: &Client, argv: &[&[u8]]) {
-        if shared.is_loading() {
+        // The loader's replay is not shown; clients served during a load are.
+        if shared.is_loading() && !client.pausable {
             return;
         }
         let line = monitor::line(client.db, &who(client), &shown(argv));
@@ -194,7 +195,7 @@ impl Ops {
             && usec as i64 >= slower
             && !spec.has(flags::RUNS_QUEUE)
             && !client.blocked
-            && !shared.is_loading()
+            && (client.pausable || !shared.is_loading())
         {
             let name = client.handle.state.lock().name.clone();
             self.slowlog
