@@ -301,3 +301,79 @@ fn encode(args: &[&str]) -> Vec<u8> {
     }
     v
 }
+
+/// A woken BLPOP, BRPOP, BLMOVE, BLMPOP is logged in SLOWLOG under its own arguments (not
+/// the LPOP that served it), after the push that woke it, with its client's name, and counted
+/// once in commandstats under its own name; one that times out is not logged: as Redis.
+#[test]
+fn woken_blocking_commands_are_logged_as_themselves() {
+    use rudis::resp::Frame;
+    both(&[], |port| {
+        let mut c = Raw::connect(port);
+        c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+        let mut w = Raw::connect(port);
+        w.cmd(&["CLIENT", "SETNAME", "waiter"]);
+        c.cmd(&["SLOWLOG", "RESET"]);
+        c.cmd(&["CONFIG", "RESETSTAT"]);
+        let mut got = Vec::new();
+        let woken: &[(&[&str], &[&str])] = &[
+            (&["BLPOP", "q", "0"], &["RPUSH", "q", "a"]),
+            (&["BRPOP", "q", "0"], &["RPUSH", "q", "b"]),
+            (
+                &["BLMOVE", "q2", "d", "LEFT", "RIGHT", "0"],
+                &["RPUSH", "q2", "c"],
+            ),
+            (
+                &["BLMPOP", "0", "1", "q3", "LEFT", "COUNT", "2"],
+                &["RPUSH", "q3", "x", "y"],
+            ),
+        ];
+        for (block, push) in woken {
+            w.send(block);
+            wait_blocked(port, 1);
+            c.cmd(push);
+            got.push(w.read_reply());
+        }
+        got.push(w.cmd(&["BLPOP", "q9", "0.01"]));
+        let Frame::Array(entries) = c.frame(&["SLOWLOG", "GET", "100"]) else {
+            panic!("SLOWLOG GET");
+        };
+        for e in entries.into_iter().rev() {
+            let Frame::Array(fields) = e else {
+                panic!("an entry");
+            };
+            let Frame::Array(args) = &fields[3] else {
+                panic!("its arguments");
+            };
+            let args: Vec<u8> = args
+                .iter()
+                .flat_map(|a| match a {
+                    Frame::Bulk(b) => [&b[..], b" "].concat(),
+                    _ => panic!("an argument"),
+                })
+                .collect();
+            // wait_blocked's polls: how many depends on timing.
+            if !args.starts_with(b"INFO ") {
+                got.push([&args[..], b"by ", &format!("{:?}", fields[5]).into_bytes()].concat());
+            }
+        }
+        let stats = String::from_utf8_lossy(&c.cmd(&["INFO", "commandstats"])).into_owned();
+        // Redis lists them in its hash table's order.
+        let mut lines: Vec<&str> = stats
+            .lines()
+            .filter(|l| l.starts_with("cmdstat_"))
+            .collect();
+        lines.sort();
+        for line in lines {
+            let name = line.split(':').next().unwrap();
+            if ["pop", "move", "push"].iter().any(|s| name.contains(s)) {
+                let counts: Vec<&str> = line
+                    .split([':', ','])
+                    .filter(|f| f.contains("calls="))
+                    .collect();
+                got.push(format!("{name} {counts:?}").into_bytes());
+            }
+        }
+        got
+    });
+}
