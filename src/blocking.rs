@@ -137,6 +137,8 @@ impl State {
             handle: w.handle,
             command: w.command,
             reply,
+            // As Redis, CLIENT UNBLOCK ... ERROR logs the command as served; a timeout not.
+            served_us: matches!(how, End::Error).then_some(0),
             after: Vec::new(),
         })
     }
@@ -147,6 +149,8 @@ struct Unblocked {
     handle: Arc<ClientHandle>,
     command: Option<&'static CommandSpec>,
     reply: Vec<u8>,
+    /// How long serving it took, when it was served (not ended by a timeout or UNBLOCK).
+    served_us: Option<u64>,
     /// Pushes that follow the reply (the invalidations its serving caused).
     after: Vec<u8>,
 }
@@ -154,6 +158,9 @@ struct Unblocked {
 impl Unblocked {
     /// Sends the reply (counting it if an error) and lets the client's session run again.
     fn release(self, shared: Option<&Shared>) {
+        if let (Some(shared), Some(us), Some(c)) = (shared, self.served_us, self.command) {
+            shared.ops.unblocked(&self.handle, c, us);
+        }
         if let (Some(shared), Some(msg)) = (shared, error_text(&self.reply)) {
             shared.stats.error_reply(&msg);
             if let Some(c) = self.command {
@@ -398,7 +405,10 @@ impl Blocking {
                 }
             };
             crate::notify::tracking::defer_for(id);
+            let started = crate::util::clock::ticks();
             let result = serve(shared, key);
+            let served_us =
+                crate::util::clock::ticks_to_us(crate::util::clock::ticks().wrapping_sub(started));
             let after = crate::notify::tracking::take_deferred();
             let mut st = self.inner.state.lock();
             match result {
@@ -409,6 +419,7 @@ impl Blocking {
                             handle: w.handle,
                             command: w.command,
                             reply,
+                            served_us: Some(served_us),
                             after,
                         };
                         served.push((unblocked, wait));

@@ -63,6 +63,10 @@ pub struct LoadStats {
 /// incomplete last command (a crash mid-write) is cut off and the file truncated to its valid
 /// prefix; anything else unreadable stops the load with the offset.
 pub fn load(shared: &Shared, path: &Path) -> Result<LoadStats, LoadError> {
+    // INFO shows the size from the start: reading a large file takes a while too.
+    if let Ok(m) = std::fs::metadata(path) {
+        shared.load_progress(m.len(), 0);
+    }
     let data = match std::fs::read(path) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LoadStats::default()),
@@ -81,6 +85,7 @@ fn load_file(
 ) -> Result<LoadStats, LoadError> {
     let started = Instant::now();
     shared.set_loading(true);
+    shared.load_progress(data.len() as u64, 0);
     let res = (|| {
         let mut start = 0;
         if crate::rdb::read::is_rdb(data) {
@@ -94,6 +99,7 @@ fn load_file(
                     },
                 })?;
             start = summary.len;
+            shared.load_progress(data.len() as u64, start as u64);
             if start < data.len() {
                 log::info!("Reading the remaining AOF tail of {}", path.display());
             }
@@ -174,6 +180,10 @@ fn replay(shared: &Shared, data: &[u8], base: usize) -> Result<LoadStats, LoadEr
                 commands::execute(shared, &mut client, &argv, &mut out);
                 stats.commands += 1;
                 last_complete = end;
+                if stats.commands % 1024 == 0 {
+                    let total = (base + data.len()) as u64;
+                    shared.load_progress(total, (base + end) as u64);
+                }
             }
             Ok(Parsed::Incomplete { .. }) => {
                 if client.multi.is_some() {

@@ -172,6 +172,7 @@ pub fn load_at_start(shared: &Shared, path: &Path) -> Result<Option<Loaded>, Loa
         Err(e) => return Err(LoadError::Io(e)),
     };
     shared.set_loading(true);
+    shared.load_progress(data.len() as u64, 0);
     let res = install_rdb(shared, &data, path, started);
     shared.set_loading(false);
     Ok(Some(Loaded {

@@ -56,6 +56,13 @@ const HANDOFF_GRACE: Duration = Duration::from_millis(200);
 
 /// Replays the AOF into a new store, then starts its writer and rewrite threads.
 pub fn prepare(config: Config) -> Result<Arc<Shared>, ServerError> {
+    let shared = new_shared(config)?;
+    load_and_start(&shared)?;
+    Ok(shared)
+}
+
+/// The server's state with its users, before any data is loaded.
+fn new_shared(config: Config) -> Result<Arc<Shared>, ServerError> {
     // Before anything is timed or stamped: the loaders, the replica link and every client
     // handle read `ticks`, whose unit changes when calibration switches to the TSC.
     crate::util::clock::calibrate();
@@ -71,6 +78,12 @@ pub fn prepare(config: Config) -> Result<Arc<Shared>, ServerError> {
             .load_at_start(&c.acl_users, &aclfile)
             .map_err(ServerError::Startup)?;
     }
+    Ok(shared)
+}
+
+/// Loads the RDB or the AOF, then starts what writes them and the link to a master.
+fn load_and_start(shared: &Arc<Shared>) -> Result<(), ServerError> {
+    let shared = shared.clone();
     // With the AOF on and no AOF file, a Redis 7 data directory keeps it as a manifest of
     // files in appendonlydir/.
     let aof_file = shared.aof.as_ref().is_some_and(|a| a.path().exists());
@@ -133,7 +146,7 @@ pub fn prepare(config: Config) -> Result<Arc<Shared>, ServerError> {
         }
     }
     crate::repl::replica::spawn(shared.clone()).map_err(ServerError::Thread)?;
-    Ok(shared)
+    Ok(())
 }
 
 /// Loads a Redis 7 multi-part AOF, then writes what it held to rudis's own AOF (as an RDB
@@ -208,12 +221,8 @@ pub fn run(mut config: Config) -> Result<(), ServerError> {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     install_panic_hook();
-    let shared = prepare(config)?;
-    if plain.is_empty() && tls.is_empty() {
-        return Err(ServerError::Startup(
-            "Configured to not listen anywhere, exiting.".into(),
-        ));
-    }
+    let nowhere = plain.is_empty() && tls.is_empty();
+    let shared = new_shared(config)?;
     shared
         .tls
         .configure(&shared.config.read())
@@ -222,6 +231,24 @@ pub fn run(mut config: Config) -> Result<(), ServerError> {
     crate::store::evict::tick(crate::util::clock::now_ms());
     crate::util::alloc::configure();
     crate::util::alloc::mark_startup();
+    // As Redis: clients are served while the data loads, and answered -LOADING by every
+    // command not flagged `loading` (the dispatcher's gate) until it is in.
+    shared.set_loading(true);
+    let listeners = plain
+        .into_iter()
+        .map(|l| (l, false))
+        .chain(tls.into_iter().map(|l| (l, true)))
+        .collect();
+    start_serving(&shared, listeners, workers)?;
+    let loaded = load_and_start(&shared);
+    shared.set_loading(false);
+    loaded?;
+    // After the load (unlike Redis), so that `--port 0` checks a data file's errors.
+    if nowhere {
+        return Err(ServerError::Startup(
+            "Configured to not listen anywhere, exiting.".into(),
+        ));
+    }
     crate::expiry::spawn(shared.clone()).map_err(ServerError::Thread)?;
     log::info!(
         "rudis {} ready to accept connections on {addr}, {workers} workers, pid {}",
@@ -229,12 +256,7 @@ pub fn run(mut config: Config) -> Result<(), ServerError> {
         std::process::id()
     );
     crate::listen::notify_ready(shared.config.read().supervised);
-    let listeners = plain
-        .into_iter()
-        .map(|l| (l, false))
-        .chain(tls.into_iter().map(|l| (l, true)))
-        .collect();
-    serve_listeners(&shared, listeners, workers)
+    serve_forever()
 }
 
 /// Panics go to the log (with a backtrace if RUST_BACKTRACE asks for one); the dispatcher
@@ -301,6 +323,23 @@ pub fn serve_listeners(
     listeners: Vec<(TcpListener, bool)>,
     workers: usize,
 ) -> Result<(), ServerError> {
+    start_serving(shared, listeners, workers)?;
+    serve_forever()
+}
+
+/// Serves for as long as the process lives; the accept loops come and go with the ports.
+fn serve_forever() -> Result<(), ServerError> {
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Starts the pool and the accept loops, and returns.
+fn start_serving(
+    shared: &Arc<Shared>,
+    listeners: Vec<(TcpListener, bool)>,
+    workers: usize,
+) -> Result<(), ServerError> {
     // Idempotent; here for servers built without `prepare` (tests embedding one).
     crate::util::clock::calibrate();
     let busy_poll = Duration::from_micros(shared.config.read().busy_poll_us);
@@ -322,10 +361,7 @@ pub fn serve_listeners(
         .ports
         .serve(spawn, listeners)
         .map_err(ServerError::Thread)?;
-    // Serves for as long as the process lives; the accept loops come and go with the ports.
-    loop {
-        std::thread::park();
-    }
+    Ok(())
 }
 
 /// A warning logged at most once a second; the ones held back are counted in the next.

@@ -1,6 +1,6 @@
 //! Everything the worker threads share.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use parking_lot::RwLock;
@@ -61,11 +61,20 @@ pub struct Shared {
     /// Statistics, slow log, latency monitor, MONITOR, CLIENT PAUSE (see `ops`).
     pub ops: crate::ops::Ops,
     pub started: Instant,
-    loading: AtomicBool,
+    loading: Loading,
     /// SAVE and BGSAVE: the running snapshot and the last one's status.
     pub snapshots: crate::rdb::snapshot::Snapshots,
     /// This server's replication role and its link to a master.
     pub repl: crate::repl::Repl,
+}
+
+/// Whether a load is running (nested ones count) and how far it is.
+#[derive(Default)]
+struct Loading {
+    depth: AtomicUsize,
+    start_secs: AtomicU64,
+    total_bytes: AtomicU64,
+    loaded_bytes: AtomicU64,
 }
 
 impl Shared {
@@ -88,18 +97,46 @@ impl Shared {
             ports: Default::default(),
             ops: Default::default(),
             started: Instant::now(),
-            loading: AtomicBool::new(false),
+            loading: Loading::default(),
             snapshots: Default::default(),
             repl: Default::default(),
         }
     }
 
     pub fn is_loading(&self) -> bool {
-        self.loading.load(Ordering::Relaxed)
+        self.loading.depth.load(Ordering::Relaxed) > 0
     }
 
+    /// Loads nest: start-up holds the server loading across its RDB and AOF files, each of
+    /// which also marks its own load. The outermost start resets the progress INFO shows.
     pub fn set_loading(&self, on: bool) {
-        self.loading.store(on, Ordering::SeqCst);
+        let l = &self.loading;
+        if on {
+            if l.depth.load(Ordering::SeqCst) == 0 {
+                l.start_secs.store(now_ms() / 1000, Ordering::Relaxed);
+                l.total_bytes.store(0, Ordering::Relaxed);
+                l.loaded_bytes.store(0, Ordering::Relaxed);
+            }
+            l.depth.fetch_add(1, Ordering::SeqCst);
+        } else {
+            l.depth.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// How far the running load is: `loaded` of `total` bytes of the file being read.
+    pub fn load_progress(&self, total: u64, loaded: u64) {
+        self.loading.total_bytes.store(total, Ordering::Relaxed);
+        self.loading.loaded_bytes.store(loaded, Ordering::Relaxed);
+    }
+
+    /// The running load's start (unix seconds), file size and bytes read, for INFO.
+    pub fn load_status(&self) -> (u64, u64, u64) {
+        let l = &self.loading;
+        (
+            l.start_secs.load(Ordering::Relaxed),
+            l.total_bytes.load(Ordering::Relaxed),
+            l.loaded_bytes.load(Ordering::Relaxed),
+        )
     }
 
     /// Why write commands are refused right now, if they are: the AOF cannot be written.

@@ -177,3 +177,203 @@ fn slowlog_and_commandstats_count_what_ran() {
     let lat = String::from_utf8_lossy(&c.cmd(&["INFO", "latencystats"])).into_owned();
     assert!(lat.contains("latency_percentiles_usec_set:p50="), "{lat}");
 }
+
+/// While the server loads its AOF at start-up it already listens, as Redis: commands flagged
+/// `loading` (CONFIG GET, SELECT, CLIENT SETNAME, INFO...) are served, every other one gets
+/// -LOADING, inside MULTI too (EXEC then aborts). The replies equal redis-server's loading
+/// the same file, under RESP2 and RESP3; INFO shows `loading:1` and the load's progress.
+#[test]
+fn clients_are_served_while_the_aof_loads() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // Large enough to take a second or more to replay (2M commands, 64 MB): the replies
+    // below are all read before the load ends, which the last INFO of each pipeline proves.
+    let aof = tmp.path().join("big.aof");
+    {
+        let mut chunk = Vec::new();
+        for i in 0..100_000 {
+            chunk.extend_from_slice(&encode(&["SET", &format!("k{i}"), "v"]));
+        }
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&aof).expect("aof"));
+        for _ in 0..20 {
+            std::io::Write::write_all(&mut f, &chunk).expect("write aof");
+        }
+    }
+    let script: &[&[&str]] = &[
+        &["GET", "k1"],
+        &["PING"],
+        &["DBSIZE"],
+        &["SET", "x", "1"],
+        &["ECHO", "a"],
+        &["SELECT", "1"],
+        &["CONFIG", "GET", "maxmemory-policy"],
+        &["CLIENT", "SETNAME", "loader-watcher"],
+        &["MULTI"],
+        &["GET", "k1"],
+        &["EXEC"],
+        &["KEYS", "*"],
+    ];
+    let mut transcripts = Vec::new();
+    for redis in [true, false] {
+        let dir = tmp.path().join(if redis { "redis" } else { "rudis" });
+        std::fs::create_dir(&dir).expect("dir");
+        std::fs::hard_link(&aof, dir.join("big.aof")).expect("link the aof");
+        let port = common::free_port();
+        let mut cmd = std::process::Command::new(if redis { "redis-server" } else { common::BIN });
+        cmd.args(["--port", &port.to_string(), "--save", ""])
+            .args(["--appendonly", "yes", "--appendfilename", "big.aof"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut child = KillOnDrop(cmd.spawn().expect("spawn"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let stream = loop {
+            if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "no listener on {port}");
+            assert!(child.0.try_wait().expect("wait").is_none(), "server exited");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let mut got = Vec::new();
+        for proto in ["2", "3"] {
+            let mut c = if proto == "2" {
+                Raw::from_stream(stream.try_clone().expect("clone"))
+            } else {
+                Raw::connect(port)
+            };
+            c.cmd(&["HELLO", proto]);
+            let mut all = Vec::new();
+            for args in script {
+                all.extend_from_slice(&encode(args));
+            }
+            all.extend_from_slice(&encode(&["INFO", "persistence"]));
+            c.send_raw(&all);
+            for args in script {
+                got.push((proto, args.join(" "), c.read_reply()));
+            }
+            let info = String::from_utf8_lossy(&c.read_reply()).into_owned();
+            assert!(
+                info.contains("loading:1\r\n"),
+                "{} finished loading before the pipeline was answered:\n{info}",
+                if redis { "redis" } else { "rudis" }
+            );
+            for field in [
+                "loading_start_time:",
+                "loading_loaded_perc:",
+                "loading_eta_seconds:",
+            ] {
+                assert!(info.contains(field), "no {field} while loading:\n{info}");
+            }
+            let total = format!("loading_total_bytes:{}\r\n", aof.metadata().unwrap().len());
+            if !redis {
+                assert!(info.contains(&total), "{total} missing:\n{info}");
+            }
+        }
+        transcripts.push(got);
+    }
+    let (redis, rudis) = (&transcripts[0], &transcripts[1]);
+    for (a, b) in redis.iter().zip(rudis) {
+        assert_eq!(
+            show(&a.2),
+            show(&b.2),
+            "RESP{} {}: redis-server vs rudis",
+            a.0,
+            a.1
+        );
+    }
+    assert_eq!(redis.len(), rudis.len());
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn encode(args: &[&str]) -> Vec<u8> {
+    let mut v = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        v.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    v
+}
+
+/// A woken BLPOP, BRPOP, BLMOVE, BLMPOP is logged in SLOWLOG under its own arguments (not
+/// the LPOP that served it), after the push that woke it, with its client's name, and counted
+/// once in commandstats under its own name; one that times out is not logged: as Redis.
+#[test]
+fn woken_blocking_commands_are_logged_as_themselves() {
+    use rudis::resp::Frame;
+    both(&[], |port| {
+        let mut c = Raw::connect(port);
+        c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+        let mut w = Raw::connect(port);
+        w.cmd(&["CLIENT", "SETNAME", "waiter"]);
+        c.cmd(&["SLOWLOG", "RESET"]);
+        c.cmd(&["CONFIG", "RESETSTAT"]);
+        let mut got = Vec::new();
+        let woken: &[(&[&str], &[&str])] = &[
+            (&["BLPOP", "q", "0"], &["RPUSH", "q", "a"]),
+            (&["BRPOP", "q", "0"], &["RPUSH", "q", "b"]),
+            (
+                &["BLMOVE", "q2", "d", "LEFT", "RIGHT", "0"],
+                &["RPUSH", "q2", "c"],
+            ),
+            (
+                &["BLMPOP", "0", "1", "q3", "LEFT", "COUNT", "2"],
+                &["RPUSH", "q3", "x", "y"],
+            ),
+        ];
+        for (block, push) in woken {
+            w.send(block);
+            wait_blocked(port, 1);
+            c.cmd(push);
+            got.push(w.read_reply());
+        }
+        got.push(w.cmd(&["BLPOP", "q9", "0.01"]));
+        let Frame::Array(entries) = c.frame(&["SLOWLOG", "GET", "100"]) else {
+            panic!("SLOWLOG GET");
+        };
+        for e in entries.into_iter().rev() {
+            let Frame::Array(fields) = e else {
+                panic!("an entry");
+            };
+            let Frame::Array(args) = &fields[3] else {
+                panic!("its arguments");
+            };
+            let args: Vec<u8> = args
+                .iter()
+                .flat_map(|a| match a {
+                    Frame::Bulk(b) => [&b[..], b" "].concat(),
+                    _ => panic!("an argument"),
+                })
+                .collect();
+            // wait_blocked's polls: how many depends on timing.
+            if !args.starts_with(b"INFO ") {
+                got.push([&args[..], b"by ", &format!("{:?}", fields[5]).into_bytes()].concat());
+            }
+        }
+        let stats = String::from_utf8_lossy(&c.cmd(&["INFO", "commandstats"])).into_owned();
+        // Redis lists them in its hash table's order.
+        let mut lines: Vec<&str> = stats
+            .lines()
+            .filter(|l| l.starts_with("cmdstat_"))
+            .collect();
+        lines.sort();
+        for line in lines {
+            let name = line.split(':').next().unwrap();
+            if ["pop", "move", "push"].iter().any(|s| name.contains(s)) {
+                let counts: Vec<&str> = line
+                    .split([':', ','])
+                    .filter(|f| f.contains("calls="))
+                    .collect();
+                got.push(format!("{name} {counts:?}").into_bytes());
+            }
+        }
+        got
+    });
+}

@@ -251,7 +251,9 @@ fn replica_gate(shared: &Shared, client: &Client, spec: &CommandSpec) -> Option<
             ));
         }
     }
-    if shared.is_loading() && !spec.has(flags::LOADING) {
+    let loading_ok = spec.has(flags::LOADING)
+        && (!spec.has(flags::RUNS_QUEUE) || all_queued(client, flags::LOADING));
+    if shared.is_loading() && !loading_ok {
         return Some(CommandError::Coded(
             "LOADING Redis is loading the dataset in memory".into(),
         ));

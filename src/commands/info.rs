@@ -472,6 +472,30 @@ fn persistence(shared: &Shared, put: &mut impl FnMut(&str, String)) {
             put("aof_last_write_status", "ok".into());
         }
     }
+    if shared.is_loading() {
+        loading_fields(shared, put);
+    }
+}
+
+/// Redis's progress of a running load, with its estimate of the time left.
+fn loading_fields(shared: &Shared, put: &mut impl FnMut(&str, String)) {
+    let (start, total, loaded) = shared.load_status();
+    let (perc, remaining) = match total {
+        0 => (0.0, 1),
+        t => (loaded as f64 / t as f64 * 100.0, t.saturating_sub(loaded)),
+    };
+    let elapsed = (crate::util::clock::now_ms() / 1000).saturating_sub(start);
+    // A fake 1 second until a second has passed, as Redis.
+    let eta = match elapsed {
+        0 => 1,
+        e => e.saturating_mul(remaining) / (loaded + 1),
+    };
+    put("loading_start_time", start.to_string());
+    put("loading_total_bytes", total.to_string());
+    put("loading_rdb_used_mem", "0".into());
+    put("loading_loaded_bytes", loaded.to_string());
+    put("loading_loaded_perc", format!("{perc:.2}"));
+    put("loading_eta_seconds", eta.to_string());
 }
 
 fn cpu(put: &mut impl FnMut(&str, String)) {

@@ -269,6 +269,17 @@ pub fn record_call(spec: &CommandSpec, usec: u64, failed: bool, histogram: bool)
     });
 }
 
+/// A blocked command was served: `usec` more of its time, and the whole `total` for its
+/// latency histogram (Redis records a blocked command's latency once, when it is served).
+pub fn record_unblocked(spec: &CommandSpec, usec: u64, total: u64, histogram: bool) {
+    with_slot(spec, |s| {
+        bump(&s.usec, usec);
+        if histogram {
+            s.hist.get_or_init(Hist::default).record(total * 1000);
+        }
+    });
+}
+
 /// A blocked command, counted as a call when it blocked, was answered with an error once
 /// woken (Redis's updateStatsOnUnblock).
 pub fn record_failed(spec: &CommandSpec) {

@@ -25,6 +25,15 @@ pub struct Ops {
     pub slowlog: slowlog::Slowlog,
     pub latency: latency::Latency,
     pub monitors: monitor::Monitors,
+    /// The blocked clients' commands (by client id), as Redis keeps a blocked client's argv
+    /// and first run's duration for the slow log entry its wake-up writes.
+    parked: Mutex<std::collections::HashMap<u64, Parked>>,
+}
+
+/// A command that blocked: its arguments as the slow log shows them, and how long it ran.
+struct Parked {
+    argv: Vec<Vec<u8>>,
+    usec: u64,
 }
 
 /// The settings read on every command (`slowlog-*`, `latency-*`), kept where a read is one
@@ -143,7 +152,8 @@ fn who(client: &Client) -> String {
 
 impl Ops {
     fn feed_monitors(&self, shared: &crate::shared::Shared, client: &Client, argv: &[&[u8]]) {
-        if shared.is_loading() {
+        // The loader's replay is not shown; clients served during a load are.
+        if shared.is_loading() && !client.pausable {
             return;
         }
         let line = monitor::line(client.db, &who(client), &shown(argv));
@@ -182,7 +192,12 @@ impl Ops {
         } else {
             spec.subcommand(argv).map_or(spec, |s| s)
         };
-        cmdstats::record_call(real, usec, failed, s.latency_tracking());
+        // A command that blocked is timed again, and logged, when it is served (`unblocked`).
+        cmdstats::record_call(real, usec, failed, s.latency_tracking() && !client.blocked);
+        if client.blocked {
+            let argv = slowlog::trimmed(&shown(argv));
+            self.parked.lock().insert(client.id, Parked { argv, usec });
+        }
         let event = if spec.has(flags::FAST) {
             "fast-command"
         } else {
@@ -194,7 +209,7 @@ impl Ops {
             && usec as i64 >= slower
             && !spec.has(flags::RUNS_QUEUE)
             && !client.blocked
-            && !shared.is_loading()
+            && (client.pausable || !shared.is_loading())
         {
             let name = client.handle.state.lock().name.clone();
             self.slowlog
@@ -205,8 +220,34 @@ impl Ops {
         }
     }
 
+    /// A blocked client of `handle` was served by its command `spec`, whose serving took
+    /// `reply_us`: as Redis's updateStatsOnUnblock, the command's time (its first run's and
+    /// this one's) goes to commandstats, its latency histogram and the slow log, under its
+    /// own arguments (BLPOP ..., not the LPOP that served it).
+    pub fn unblocked(
+        &self,
+        handle: &crate::clients::ClientHandle,
+        spec: &CommandSpec,
+        reply_us: u64,
+    ) {
+        let Some(p) = self.parked.lock().remove(&handle.id) else {
+            return;
+        };
+        let s = settings();
+        let total = p.usec + reply_us;
+        cmdstats::record_unblocked(spec, total - p.usec, total, s.latency_tracking());
+        let slower = s.slowlog_slower_than();
+        if slower >= 0 && total as i64 >= slower {
+            let name = handle.state.lock().name.clone();
+            self.slowlog.push(p.argv, total, handle.addr.clone(), name);
+        }
+        self.latency
+            .add_if_needed("command-unblocking", reply_us / 1000);
+    }
+
     /// A client went away: it monitors and waits for nothing any more.
     pub fn client_gone(&self, id: u64) {
+        self.parked.lock().remove(&id);
         self.monitors.remove(id);
         self.pause.forget(id);
     }
