@@ -65,6 +65,20 @@ pub enum End {
 
 const UNBLOCKED_ERROR: &[u8] = b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n";
 
+/// What a waiter is answered when its time is up.
+pub enum TimeoutReply {
+    /// Known when it blocked (a null for the pops).
+    Fixed(Vec<u8>),
+    /// Made then: WAIT answers with the replicas that acknowledged by that time.
+    Computed(Box<dyn FnOnce() -> Vec<u8> + Send>),
+}
+
+impl From<Vec<u8>> for TimeoutReply {
+    fn from(r: Vec<u8>) -> Self {
+        TimeoutReply::Fixed(r)
+    }
+}
+
 /// One blocked client.
 struct Waiter {
     handle: Arc<ClientHandle>,
@@ -74,7 +88,7 @@ struct Waiter {
     keys: Vec<Vec<u8>>,
     deadline: Option<Instant>,
     /// The reply when the wait times out, in the client's protocol.
-    timeout_reply: Vec<u8>,
+    timeout_reply: TimeoutReply,
     /// None while a drain is serving it.
     serve: Option<Serve>,
     /// An end that came while it was being served.
@@ -129,7 +143,10 @@ impl State {
         }
         let w = self.remove(id)?;
         let reply = match how {
-            End::Timeout => w.timeout_reply,
+            End::Timeout => match w.timeout_reply {
+                TimeoutReply::Fixed(r) => r,
+                TimeoutReply::Computed(f) => f(),
+            },
             End::Error => UNBLOCKED_ERROR.to_vec(),
             End::Gone => Vec::new(),
         };
@@ -228,9 +245,10 @@ impl Blocking {
         db: usize,
         keys: Vec<Vec<u8>>,
         deadline: Option<Instant>,
-        timeout_reply: Vec<u8>,
+        timeout_reply: impl Into<TimeoutReply>,
         serve: Serve,
     ) {
+        let timeout_reply = timeout_reply.into();
         let id = handle.id;
         handle.set_blocked(true);
         let mut st = self.inner.state.lock();

@@ -108,6 +108,11 @@ pub struct Client {
     /// served, not calls of its own, so command statistics, MONITOR and the slow log see
     /// none of it (as in Redis, where serving a blocked client calls no command).
     pub serves_waiter: bool,
+    /// What a replica told this master of itself (REPLCONF), for when it asks to sync.
+    pub replconf: Option<Box<crate::repl::master::ReplConf>>,
+    /// SYNC or PSYNC ran: the session hands its connection to a replica link (see
+    /// `repl::master`) once its replies so far are out.
+    pub handoff: Option<crate::repl::master::SyncRequest>,
 }
 
 /// CLIENT REPLY's modes, as Redis's CLIENT_REPLY_OFF / _SKIP / _SKIP_NEXT flags.
@@ -183,6 +188,8 @@ impl Client {
             pausable: false,
             master: false,
             serves_waiter: false,
+            replconf: None,
+            handoff: None,
         }
     }
 }

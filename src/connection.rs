@@ -70,6 +70,8 @@ pub enum Next {
     Again,
     /// Close the connection now.
     Close,
+    /// SYNC or PSYNC ran: the connection leaves the pool for a replica link of its own.
+    Detach,
 }
 
 /// The limits a session obeys, read from the shared config once per step so that CONFIG SET
@@ -123,6 +125,24 @@ pub struct Session {
     /// A request CLIENT PAUSE holds back (see `ops::pause`): run first once the pause ends,
     /// before anything after it.
     held: Option<Vec<Vec<u8>>>,
+}
+
+/// What ends with a connected client, wherever it was served (a session, a replica link):
+/// its watches, its wait, its subscriptions and its entry in the client registry.
+pub fn client_gone(shared: &Shared, client: &mut Client) {
+    commands::transaction::unwatch_all(shared, client);
+    if client.blocked {
+        shared
+            .blocking
+            .end(shared, client.id, crate::blocking::End::Gone);
+    }
+    shared
+        .pubsub
+        .unsubscribe_all(&mut client.subs, &client.handle);
+    shared.tracking.disable(client.id, &client.tracking);
+    shared.ops.client_gone(client.id);
+    shared.clients.unregister(client.id);
+    shared.stats.connected_clients.fetch_sub(1, Relaxed);
 }
 
 /// Runs one request, then applies CLIENT REPLY: a silenced command's replies are dropped
@@ -211,21 +231,21 @@ impl Session {
     /// Ends the session: its watches and its entry in the client registry go.
     pub fn close(mut self, shared: &Shared) {
         log::debug!("client {} closed", self.client.id);
-        commands::transaction::unwatch_all(shared, &mut self.client);
-        if self.client.blocked {
-            shared
-                .blocking
-                .end(shared, self.client.id, crate::blocking::End::Gone);
+        client_gone(shared, &mut self.client);
+    }
+
+    /// The session's parts for a replica link (see `repl::master`): its socket, its client,
+    /// the replies not yet written and the input not yet run, all of which the link takes
+    /// over where the session left them.
+    pub fn detach(self) -> crate::repl::master::Detached {
+        let unsent = self.out.as_bytes()[self.sent..].to_vec();
+        let input = self.inbuf.data()[self.parser.request_start()..].to_vec();
+        crate::repl::master::Detached {
+            stream: self.stream,
+            client: self.client,
+            unsent,
+            input,
         }
-        shared
-            .pubsub
-            .unsubscribe_all(&mut self.client.subs, &self.client.handle);
-        shared
-            .tracking
-            .disable(self.client.id, &self.client.tracking);
-        shared.ops.client_gone(self.client.id);
-        shared.clients.unregister(self.client.id);
-        shared.stats.connected_clients.fetch_sub(1, Relaxed);
     }
 
     /// The AOF ticket the pending replies wait for, so that a worker can write the AOF once
@@ -399,6 +419,9 @@ impl Session {
         if self.client.close_after_reply {
             self.closing = true;
             return Some(Next::Wait);
+        }
+        if self.client.handoff.is_some() {
+            return Some(Next::Detach);
         }
         if self.client.blocked {
             return Some(Next::Wait);

@@ -20,7 +20,8 @@ pub fn rdb_path(shared: &Shared) -> PathBuf {
         .join(c.get("dbfilename").unwrap_or_else(|| "dump.rdb".into()))
 }
 
-fn functions(shared: &Shared) -> Vec<Vec<u8>> {
+/// The function libraries' code, as a snapshot stores them.
+pub(crate) fn functions(shared: &Shared) -> Vec<Vec<u8>> {
     let libs = shared.scripts.libraries();
     libs.libs.values().map(|l| l.code.to_vec()).collect()
 }
@@ -288,6 +289,9 @@ pub fn reload(shared: &Shared, held: &mut Locked, how: Reload) -> Result<(), Rel
 pub struct SyncLoaded {
     pub keys: u64,
     pub expired: u64,
+    /// The database the master's stream had selected at the snapshot (`repl-stream-db`):
+    /// what follows runs there until the stream selects another.
+    pub stream_db: usize,
 }
 
 /// A replica's full sync: the master's RDB replaces every database and every function
@@ -313,8 +317,14 @@ pub fn install_from_master(shared: &Shared, payload: &[u8]) -> Result<SyncLoaded
     let st = &shared.snapshots.status;
     st.last_load_keys.store(s.keys, Ordering::Relaxed);
     st.last_load_expired.store(s.expired, Ordering::Relaxed);
+    let stream_db = s
+        .aux("repl-stream-db")
+        .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+        .filter(|&db: &usize| db < shared.store.dbs.len())
+        .unwrap_or(0);
     Ok(SyncLoaded {
         keys: s.keys,
         expired: s.expired,
+        stream_db,
     })
 }

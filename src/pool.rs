@@ -327,6 +327,21 @@ impl Pool {
 
     /// Ends a connection this worker has claimed.
     fn close(&self, conn: &Conn) {
+        if let Some(s) = self.remove(conn) {
+            s.close(&self.shared);
+        }
+    }
+
+    /// Takes a claimed connection out of the pool, its session still open: for a replica
+    /// link, which serves the socket from a thread of its own (see `repl::master`).
+    fn detach(&self, conn: &Conn) {
+        if let Some(s) = self.remove(conn) {
+            crate::repl::master::serve(self.shared.clone(), s.detach());
+        }
+    }
+
+    /// Takes a claimed connection out of the epoll set and the slab; returns its session.
+    fn remove(&self, conn: &Conn) -> Option<Session> {
         conn.state.store(CLOSED, SeqCst);
         let session = conn.session.lock().take();
         // Out of the epoll set before the descriptor is closed and its number reused.
@@ -341,10 +356,8 @@ impl Pool {
                 slab.len -= 1;
             }
         }
-        if let Some(s) = session {
-            s.close(&self.shared);
-        }
         self.room.notify_all();
+        session
     }
 
     fn work(&self) {
@@ -495,8 +508,8 @@ impl Pool {
             let Some(s) = guard.as_mut() else {
                 continue;
             };
-            let out = if d.next == Next::Close {
-                Next::Close
+            let out = if d.next == Next::Close || d.next == Next::Detach {
+                d.next
             } else {
                 catch_unwind(AssertUnwindSafe(|| s.output(&self.shared))).unwrap_or(Next::Close)
             };
@@ -504,6 +517,10 @@ impl Pool {
             drop(guard);
             if out == Next::Close {
                 self.close(&d.conn);
+                continue;
+            }
+            if out == Next::Detach {
+                self.detach(&d.conn);
                 continue;
             }
             let again = d.conn.release();

@@ -146,6 +146,8 @@ fn load_and_start(shared: &Arc<Shared>) -> Result<(), ServerError> {
         }
     }
     crate::repl::replica::spawn(shared.clone()).map_err(ServerError::Thread)?;
+    shared.repl.apply_config(&shared.config.read());
+    crate::repl::master::spawn_cron(shared.clone()).map_err(ServerError::Thread)?;
     Ok(())
 }
 

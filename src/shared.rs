@@ -266,6 +266,7 @@ impl Shared {
     /// Hands a write's AOF record to the writer thread. Called with the command's locks held
     /// (`locked`). Returns what the client's reply must wait for (see `Session::output`).
     pub fn propagate(&self, db: usize, data: Vec<u8>, locked: &Locked) -> Option<AofWait> {
+        self.repl.backlog.feed(db, &data);
         self.aof.as_ref()?.append(db, data, locked)
     }
 }

@@ -91,6 +91,14 @@ pub struct Stats {
     pub error_replies: AtomicU64,
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
+    /// The replication stream's bytes: read from this server's master, written to its
+    /// replicas.
+    pub net_repl_input_bytes: AtomicU64,
+    pub net_repl_output_bytes: AtomicU64,
+    /// Replicas served a full sync, a partial one, or refused a partial one.
+    pub sync_full: AtomicU64,
+    pub sync_partial_ok: AtomicU64,
+    pub sync_partial_err: AtomicU64,
     /// Error replies by their code (`ERR`, `WRONGTYPE`), for INFO errorstats. Only errors
     /// take the lock.
     pub errors_by_code: Mutex<BTreeMap<String, u64>>,
@@ -127,6 +135,11 @@ impl Stats {
             &self.error_replies,
             &self.net_input_bytes,
             &self.net_output_bytes,
+            &self.net_repl_input_bytes,
+            &self.net_repl_output_bytes,
+            &self.sync_full,
+            &self.sync_partial_ok,
+            &self.sync_partial_err,
         ] {
             c.store(0, Relaxed);
         }

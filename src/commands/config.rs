@@ -195,6 +195,7 @@ fn rebind(shared: &Shared, before: &Config, config: &Config) -> Result<(), &'sta
 /// read it from the config as they wait; nor do the auto-aof-rewrite settings, which the
 /// rewrite thread reads.
 fn apply(shared: &Shared, config: &Config) {
+    shared.repl.apply_config(config);
     if let Some(aof) = &shared.aof {
         // Records made from now on follow it; one made under `always` still waits for its
         // fsync.

@@ -329,6 +329,11 @@ pub fn run(
             return Err(e.into());
         }
     }
+    if spec.has(flags::WRITE) && !client.master && shared.repl.lacks_good_replicas() {
+        return Err(CommandError::Coded(
+            "NOREPLICAS Not enough good replicas to write.".into(),
+        ));
+    }
     // `argv` outlives `ctx`, as `KnownKeys` requires.
     let mut ctx = match one_key(spec, argv) {
         _ if spec.has(flags::RUNS_SCRIPT) => Ctx::new(shared, client, out, Locked::none()),

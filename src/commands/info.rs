@@ -105,7 +105,12 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
             );
             put("total_net_input_bytes", n(&s.net_input_bytes));
             put("total_net_output_bytes", n(&s.net_output_bytes));
+            put("total_net_repl_input_bytes", n(&s.net_repl_input_bytes));
+            put("total_net_repl_output_bytes", n(&s.net_repl_output_bytes));
             put("rejected_connections", n(&s.rejected_connections));
+            put("sync_full", n(&s.sync_full));
+            put("sync_partial_ok", n(&s.sync_partial_ok));
+            put("sync_partial_err", n(&s.sync_partial_err));
             put("expired_keys", n(&s.expired_keys));
             put("evicted_keys", n(&s.evicted_keys));
             use crate::notify::pubsub::Kind;

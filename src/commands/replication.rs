@@ -1,7 +1,13 @@
-//! Replication commands: REPLICAOF (and its old name SLAVEOF), ROLE (Redis's replication.c).
+//! Replication commands: REPLICAOF (and its old name SLAVEOF), ROLE, and what replicas send
+//! their master (REPLCONF, SYNC, PSYNC) and WAIT (Redis's replication.c).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use super::flags::*;
 use super::{CommandError, CommandSpec, Ctx, Keys};
+use crate::blocking::{Served, TimeoutReply};
+use crate::repl::master::{ReplConf, SyncRequest, WAIT_DB, WAIT_KEY};
 use crate::repl::RoleChange;
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -19,6 +25,16 @@ pub static COMMANDS: &[CommandSpec] = &[
         Keys::None,
         replicaof
     ),
+    cmd!(
+        "replconf",
+        -1,
+        ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY,
+        Keys::None,
+        replconf
+    ),
+    cmd!("sync", 1, ADMIN | NOSCRIPT | NO_MULTI, Keys::None, sync),
+    cmd!("psync", -3, ADMIN | NOSCRIPT | NO_MULTI, Keys::None, psync),
+    cmd!("wait", 3, NOSCRIPT, Keys::None, wait),
     cmd!(
         "role",
         1,
@@ -79,30 +95,184 @@ fn replicaof(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     Ok(())
 }
 
+/// REPLCONF option value ...: what a replica tells its master of itself before it syncs,
+/// and its ACKs once it streams (those reach its link, see `repl::master`; a client that is
+/// no replica gets no reply to one, as in Redis).
+fn replconf(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    if argv.len().is_multiple_of(2) {
+        return Err(CommandError::Syntax);
+    }
+    let mut conf = ctx.client.replconf.take().map(|b| *b).unwrap_or_default();
+    let res = apply_replconf(&mut conf, argv);
+    ctx.client.replconf = Some(Box::new(conf));
+    // ACK and GETACK get no reply.
+    if res? {
+        ctx.out.ok();
+    }
+    Ok(())
+}
+
+/// Applies the pairs; false when nothing is to be answered (ACK, GETACK).
+fn apply_replconf(conf: &mut ReplConf, argv: &[&[u8]]) -> Result<bool, CommandError> {
+    for pair in argv[1..].chunks(2) {
+        let (opt, val) = (pair[0], pair[1]);
+        let lower = opt.to_ascii_lowercase();
+        match &lower[..] {
+            b"listening-port" => {
+                let port = crate::resp::parse::parse_i64(val).ok_or(CommandError::NotInteger)?;
+                conf.port = u16::try_from(port).unwrap_or(0);
+            }
+            b"ip-address" => {
+                let ip = String::from_utf8_lossy(val).into_owned();
+                if ip.len() >= 46 {
+                    return Err(CommandError::Err(format!(
+                        "REPLCONF ip-address provided by replica instance is too long: {} bytes",
+                        ip.len()
+                    )));
+                }
+                conf.ip = Some(ip);
+            }
+            b"capa" => {
+                if val.eq_ignore_ascii_case(b"eof") {
+                    conf.capa_eof = true;
+                } else if val.eq_ignore_ascii_case(b"psync2") {
+                    conf.capa_psync2 = true;
+                }
+            }
+            b"ack" | b"getack" => return Ok(false),
+            b"rdb-only" => {
+                conf.rdb_only = match crate::resp::parse::parse_i64(val) {
+                    Some(0) => false,
+                    Some(1) => true,
+                    _ => return Err(CommandError::Syntax),
+                }
+            }
+            _ => {
+                return Err(CommandError::Err(format!(
+                    "Unrecognized REPLCONF option: {}",
+                    String::from_utf8_lossy(opt)
+                )))
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// The checks Redis's syncCommand makes before it serves a replica.
+fn may_sync(ctx: &mut Ctx) -> Result<(), CommandError> {
+    let repl = &ctx.shared.repl;
+    if repl.is_replica() && !repl.link_up() {
+        return Err(CommandError::Coded(
+            "NOMASTERLINK Can't SYNC while not connected with my master".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// SYNC: the old protocol (redis-cli --replica and --rdb use it).
+fn sync(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    may_sync(ctx)?;
+    ctx.client.handoff = Some(SyncRequest::Sync);
+    Ok(())
+}
+
+/// PSYNC replid offset: continue from the backlog, or sync in full (see `repl::master`).
+fn psync(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    may_sync(ctx)?;
+    let replid = String::from_utf8_lossy(argv[1]).into_owned();
+    // As Redis: an offset that does not parse asks for a full sync.
+    let offset = crate::resp::parse::parse_i64(argv[2]).unwrap_or(-1);
+    ctx.client.handoff = Some(SyncRequest::Psync { replid, offset });
+    Ok(())
+}
+
+/// WAIT numreplicas timeout: blocks until that many replicas acknowledged everything written
+/// so far, or the timeout (milliseconds, 0: for ever) passes; replies how many did.
+fn wait(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let repl = &ctx.shared.repl;
+    if repl.is_replica() {
+        return Err(CommandError::Err(
+            "WAIT cannot be used with replica instances. Please also note that since Redis 4.0              if a replica is configured to be writable (which is not the default) writes to              replicas are just local and are not propagated."
+                .into(),
+        ));
+    }
+    let want = crate::resp::parse::parse_i64(argv[1]).ok_or(CommandError::NotInteger)?;
+    let ms = crate::resp::parse::parse_i64(argv[2])
+        .ok_or_else(|| CommandError::Err("timeout is not an integer or out of range".into()))?;
+    if ms < 0 {
+        return Err(CommandError::Err("timeout is negative".into()));
+    }
+    // Everything written so far, this client's writes among it (Redis waits for the
+    // client's own last write; waiting for all is never less safe).
+    let backlog = Arc::clone(&repl.backlog);
+    let target = backlog.offset();
+    let acked = backlog.acked(target);
+    if acked as i64 >= want || ctx.client.deny_blocking {
+        ctx.out.int(acked as i64);
+        return Ok(());
+    }
+    let deadline = (ms > 0)
+        .then(|| std::time::Instant::now().checked_add(std::time::Duration::from_millis(ms as u64)))
+        .flatten();
+    let handle = ctx.client.handle.clone();
+    let command = super::lookup(b"wait");
+    let counted = backlog.clone();
+    let timeout = TimeoutReply::Computed(Box::new(move || {
+        format!(":{}\r\n", counted.acked(target)).into_bytes()
+    }));
+    ctx.client.blocked = true;
+    ctx.shared.blocking.block(
+        &handle,
+        command,
+        WAIT_DB,
+        vec![WAIT_KEY.to_vec()],
+        deadline,
+        timeout,
+        Box::new(move |_, _| {
+            let n = backlog.acked(target);
+            if n as i64 >= want {
+                Served::Reply(format!(":{n}\r\n").into_bytes(), None)
+            } else {
+                Served::NotYet
+            }
+        }),
+    );
+    crate::repl::master::request_acks(ctx.shared);
+    Ok(())
+}
+
 /// ROLE: `master offset [replicas]`, or `slave host port state offset` (Redis's names).
 fn role(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     let st = ctx.shared.repl.state();
     let out = &mut *ctx.out;
-    match &st.master {
-        None => {
-            out.array(3);
-            out.bulk(b"master");
-            out.int(st.offset);
-            out.array(0);
-        }
-        Some((host, port)) => {
-            out.array(5);
-            out.bulk(b"slave");
-            out.bulk(host.as_bytes());
-            out.int(i64::from(*port));
-            out.bulk(st.link.role_name().as_bytes());
-            let offset = if st.link == crate::repl::Link::Connected {
-                st.offset
-            } else {
-                -1
-            };
-            out.int(offset);
-        }
+    if let Some((host, port)) = &st.master {
+        out.array(5);
+        out.bulk(b"slave");
+        out.bulk(host.as_bytes());
+        out.int(i64::from(*port));
+        out.bulk(st.link.role_name().as_bytes());
+        let offset = if st.link == crate::repl::Link::Connected {
+            st.offset
+        } else {
+            -1
+        };
+        out.int(offset);
+        return Ok(());
+    }
+    drop(st);
+    let g = ctx.shared.repl.backlog.lock();
+    let online: Vec<_> = (g.replicas.iter())
+        .filter(|r| r.state() == crate::repl::backlog::ReplicaState::Online)
+        .collect();
+    out.array(3);
+    out.bulk(b"master");
+    out.int(g.offset);
+    out.array(online.len());
+    for r in online {
+        out.array(3);
+        out.bulk(r.ip.as_bytes());
+        out.bulk(r.port.to_string().as_bytes());
+        out.bulk(r.ack.load(Ordering::Relaxed).to_string().as_bytes());
     }
     Ok(())
 }

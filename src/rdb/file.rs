@@ -38,6 +38,25 @@ pub fn header<'a>(
     aof_base: bool,
     functions: impl Iterator<Item = &'a [u8]>,
 ) -> Vec<u8> {
+    header_for_sync(compress, aof_base, None, functions)
+}
+
+/// Where a replication stream stands at a snapshot's instant: what a replica's full sync
+/// (or a restart from the file) continues from (the `repl-*` AUX fields).
+#[derive(Debug, Clone)]
+pub struct ReplPoint {
+    pub stream_db: usize,
+    pub replid: String,
+    pub offset: i64,
+}
+
+/// `header`, with the `repl-*` fields Redis writes between `used-mem` and `aof-base`.
+pub fn header_for_sync<'a>(
+    compress: bool,
+    aof_base: bool,
+    repl: Option<&ReplPoint>,
+    functions: impl Iterator<Item = &'a [u8]>,
+) -> Vec<u8> {
     let mut e = Encoder::new(compress);
     e.buf
         .extend_from_slice(format!("REDIS{RDB_VERSION:04}").as_bytes());
@@ -47,12 +66,25 @@ pub fn header<'a>(
         ("redis-bits", "64".into()),
         ("ctime", ctime.to_string()),
         ("used-mem", "0".into()),
-        ("aof-base", u8::from(aof_base).to_string()),
     ] {
         e.byte(opcode::AUX);
         e.string(k.as_bytes());
         e.string(v.as_bytes());
     }
+    if let Some(r) = repl {
+        for (k, v) in [
+            ("repl-stream-db", r.stream_db.to_string()),
+            ("repl-id", r.replid.clone()),
+            ("repl-offset", r.offset.to_string()),
+        ] {
+            e.byte(opcode::AUX);
+            e.string(k.as_bytes());
+            e.string(v.as_bytes());
+        }
+    }
+    e.byte(opcode::AUX);
+    e.string(b"aof-base");
+    e.string(u8::from(aof_base).to_string().as_bytes());
     for code in functions {
         e.byte(opcode::FUNCTION2);
         e.string(code);

@@ -138,6 +138,12 @@ impl Snapshots {
         self.requests.1.recv_timeout(timeout).is_ok()
     }
 
+    /// Gives the slot back after a snapshot that is not a save (a replica's full sync).
+    pub fn release(&self) {
+        self.status.started_ms.store(0, Ordering::Relaxed);
+        self.busy.store(false, Ordering::SeqCst);
+    }
+
     pub fn in_progress(&self) -> bool {
         self.busy.load(Ordering::SeqCst)
     }
@@ -216,29 +222,55 @@ impl Snapshots {
         dirty: u64,
         held: Option<&Locked>,
     ) -> std::io::Result<(SaveStats, Box<dyn Output>)> {
+        self.write_rdb_at(store, w, opts, functions, dirty, held, None)
+    }
+
+    /// `write_rdb` for a replica's full sync: `instant` is called at the snapshot's instant,
+    /// with every shard held so that no write is half done, and says where the replication
+    /// stream stands then (the RDB records it; the replica continues the stream from there).
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_rdb_at(
+        &self,
+        store: &Store,
+        w: Box<dyn Output>,
+        opts: Options,
+        functions: &[Vec<u8>],
+        dirty: u64,
+        held: Option<&Locked>,
+        instant: Option<&mut dyn FnMut() -> file::ReplPoint>,
+    ) -> std::io::Result<(SaveStats, Box<dyn Output>)> {
         let started = Instant::now();
         let mut sink = Sink::new(w, opts.checksum);
-        sink.write(&file::header(
-            opts.compression,
-            false,
-            functions.iter().map(|f| &f[..]),
-        ))?;
         let encoding = RdbEncoding {
             compress: opts.compression,
         };
-        let run = dump::Run::new(
-            store.dbs.len(),
-            Policy::Instant,
-            Box::new(encoding),
-            sink,
-            0,
-        );
-        {
+        let run = {
             // Not while a script holding the script token runs (see `Shared::lock_for_script`);
             // a caller holding every shard has no such script beside it.
             let _token = held.is_none().then(|| store.token.lock());
+            // A write holds its shards from before it changes them until its effect is in
+            // the replication stream: with every shard held, none is between the two.
+            let _all = match (&instant, held) {
+                (Some(_), None) => Some(store.lock(store.all_shards().collect(), false)),
+                _ => None,
+            };
+            let point = instant.map(|f| f());
+            sink.write(&file::header_for_sync(
+                opts.compression,
+                false,
+                point.as_ref(),
+                functions.iter().map(|f| &f[..]),
+            ))?;
+            let run = dump::Run::new(
+                store.dbs.len(),
+                Policy::Instant,
+                Box::new(encoding),
+                sink,
+                0,
+            );
             self.current.start(run.clone());
-        }
+            run
+        };
         self.status.dirty_at_save.store(dirty, Ordering::Relaxed);
         run.walk(store, held);
         self.current.end();

@@ -1,10 +1,14 @@
 //! Replication: this server's role (master, or replica of a master), what INFO replication
 //! and ROLE show of it, and the replica side's link to its master (`replica`).
 //!
+//! The master side is `master` (serving replicas) and `backlog` (the stream they read).
+//!
 //! The role is read on every command by the dispatcher's gates (READONLY, MASTERDOWN), so the
 //! two facts they need are atomics; the rest is behind one mutex, read by INFO and ROLE and
 //! written by the link thread and REPLICAOF.
 
+pub mod backlog;
+pub mod master;
 pub mod replica;
 
 use std::fmt::Write as _;
@@ -85,6 +89,15 @@ pub struct Repl {
     state: Mutex<State>,
     /// Signalled when the role changes, for the link thread.
     changed: Condvar,
+    /// The replication stream this server's replicas read (see `backlog`).
+    pub backlog: std::sync::Arc<backlog::Backlog>,
+    /// Held by a replica's applier over each batch of its master's stream it applies and
+    /// passes on, and by a snapshot for a replica of its own up to the snapshot's instant.
+    pub apply: Mutex<()>,
+    /// min-replicas-to-write and min-replicas-max-lag, for the write gate (see
+    /// `apply_config`): a write reads them without the config lock.
+    min_replicas: std::sync::atomic::AtomicU64,
+    min_replicas_lag: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Repl {
@@ -108,6 +121,10 @@ impl Default for Repl {
                 transfer: None,
             }),
             changed: Condvar::new(),
+            backlog: Default::default(),
+            apply: Mutex::new(()),
+            min_replicas: Default::default(),
+            min_replicas_lag: std::sync::atomic::AtomicU64::new(10),
         }
     }
 }
@@ -150,6 +167,7 @@ impl Repl {
             return RoleChange::AlreadyThere;
         }
         if st.master.is_none() {
+            st.offset = self.backlog.offset();
             st.cached = Some((st.replid.clone(), st.offset));
             // A promoted master's stream begins with a SELECT (Redis resets slaveseldb).
             st.master_db = 0;
@@ -161,6 +179,10 @@ impl Repl {
         st.down_since = 0;
         self.link_up.store(false, Ordering::SeqCst);
         self.replica.store(true, Ordering::SeqCst);
+        // Writes stop feeding the stream (the master's bytes will), and replicas of this
+        // server reconnect: as Redis's disconnectSlaves, so they follow the new history.
+        self.backlog.set_feeding(false);
+        self.backlog.drop_replicas();
         self.changed.notify_all();
         RoleChange::Changed
     }
@@ -179,9 +201,47 @@ impl Repl {
         st.cached = None;
         st.replid2 = std::mem::replace(&mut st.replid, random_id());
         st.second_offset = st.offset + 1;
+        {
+            let mut g = self.backlog.lock();
+            // The first write of the new history selects its database.
+            g.forget_db();
+            self.backlog.set_feeding(g.created);
+        }
+        self.backlog.drop_replicas();
         self.link_up.store(false, Ordering::SeqCst);
         self.replica.store(false, Ordering::SeqCst);
         self.changed.notify_all();
+    }
+
+    /// master_repl_offset: on a master the stream's, on a replica what it applied of its
+    /// master's.
+    pub fn offset(&self) -> i64 {
+        if self.is_replica() {
+            self.state.lock().offset
+        } else {
+            self.backlog.offset()
+        }
+    }
+
+    /// Reads the settings the hot paths use from atomics.
+    pub fn apply_config(&self, config: &crate::config::Config) {
+        let num = |k: &str, d: u64| config.get(k).and_then(|v| v.parse().ok()).unwrap_or(d);
+        self.min_replicas
+            .store(num("min-replicas-to-write", 0), Ordering::SeqCst);
+        self.min_replicas_lag
+            .store(num("min-replicas-max-lag", 10), Ordering::SeqCst);
+    }
+
+    /// True when a write must be refused for want of good replicas (min-replicas-to-write),
+    /// as Redis's checkGoodReplicasStatus.
+    #[inline]
+    pub fn lacks_good_replicas(&self) -> bool {
+        let want = self.min_replicas.load(Ordering::Relaxed);
+        if want == 0 || self.is_replica() {
+            return false;
+        }
+        let lag = self.min_replicas_lag.load(Ordering::Relaxed);
+        lag > 0 && (self.backlog.good_replicas(lag) as u64) < want
     }
 
     /// Sets the link's state, and the fast flag the gates read.
@@ -199,6 +259,24 @@ impl Repl {
     pub fn wait_change(&self, st: &mut MutexGuard<'_, State>, timeout: std::time::Duration) {
         self.changed.wait_for(st, timeout);
     }
+}
+
+/// `slaveN`, for the first replicas without an allocation; beyond, a name made once and
+/// kept (field names are static).
+fn slave_field(i: usize) -> &'static str {
+    const NAMES: [&str; 16] = [
+        "slave0", "slave1", "slave2", "slave3", "slave4", "slave5", "slave6", "slave7", "slave8",
+        "slave9", "slave10", "slave11", "slave12", "slave13", "slave14", "slave15",
+    ];
+    NAMES.get(i).copied().unwrap_or_else(|| {
+        static MORE: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+        let mut more = MORE.lock();
+        while more.len() <= i - NAMES.len() {
+            let n = NAMES.len() + more.len();
+            more.push(Box::leak(format!("slave{n}").into_boxed_str()));
+        }
+        more[i - NAMES.len()]
+    })
 }
 
 /// 40 random hex digits, as Redis's replication ids.
@@ -279,17 +357,49 @@ impl Repl {
                 f.push(("replica_announced", yes("replica-announced").to_string()));
             }
         }
-        f.push(("connected_slaves", "0".into()));
+        let g = self.backlog.lock();
+        f.push(("connected_slaves", g.replicas.len().to_string()));
+        let lag: u64 = setting("min-replicas-max-lag").parse().unwrap_or(10);
+        if !matches!(&*setting("min-replicas-to-write"), "0" | "") && lag > 0 {
+            let good = g
+                .replicas
+                .iter()
+                .filter(|r| r.state() == backlog::ReplicaState::Online && r.lag_secs() <= lag)
+                .count();
+            f.push(("min_slaves_good_slaves", good.to_string()));
+        }
+        for (i, r) in g.replicas.iter().enumerate() {
+            f.push((
+                slave_field(i),
+                format!(
+                    "ip={},port={},state={},offset={},lag={}",
+                    r.ip,
+                    r.port,
+                    r.state().name(),
+                    r.ack.load(Ordering::Relaxed),
+                    r.lag_secs()
+                ),
+            ));
+        }
+        let offset = if st.master.is_some() {
+            st.offset
+        } else {
+            g.offset
+        };
         f.push(("master_failover_state", "no-failover".into()));
         f.push(("master_replid", st.replid.clone()));
         f.push(("master_replid2", st.replid2.clone()));
-        f.push(("master_repl_offset", st.offset.to_string()));
+        f.push(("master_repl_offset", offset.to_string()));
         f.push(("second_repl_offset", st.second_offset.to_string()));
-        // No backlog yet: this server serves no replicas (partial resyncs from it).
-        f.push(("repl_backlog_active", "0".into()));
+        f.push(("repl_backlog_active", i64::from(g.created).to_string()));
         f.push(("repl_backlog_size", setting("repl-backlog-size")));
-        f.push(("repl_backlog_first_byte_offset", "0".into()));
-        f.push(("repl_backlog_histlen", "0".into()));
+        let (first, hist) = if g.created {
+            (g.first, g.histlen())
+        } else {
+            (0, 0)
+        };
+        f.push(("repl_backlog_first_byte_offset", first.to_string()));
+        f.push(("repl_backlog_histlen", hist.to_string()));
         f
     }
 }

@@ -333,7 +333,15 @@ impl Session<'_> {
                 let (old_id, offset) = cached.unwrap_or_default();
                 st.offset = offset;
                 st.read_offset = offset;
+                {
+                    let mut g = repl.backlog.lock();
+                    if g.offset != offset {
+                        g.reset_at(offset);
+                    }
+                }
                 if let Some(new_id) = rest.first().filter(|n| **n != old_id) {
+                    // Replicas of this one learn the new history by reconnecting.
+                    repl.backlog.drop_replicas();
                     // The master's history moved on (it was promoted): ours continues it.
                     st.replid2 = old_id;
                     st.second_offset = offset + 1;
@@ -431,7 +439,10 @@ impl Session<'_> {
         st.second_offset = -1;
         st.offset = offset;
         st.read_offset = offset;
-        st.master_db = 0;
+        st.master_db = loaded.stream_db;
+        // A new history: this server's own replicas must sync again from it.
+        repl.backlog.lock().reset_at(offset);
+        repl.backlog.drop_replicas();
         st.transfer = None;
         st.last_io = Some(Instant::now());
         repl.set_link(&mut st, Link::Connected);
@@ -476,10 +487,15 @@ impl Session<'_> {
         let mut last_ack = Instant::now() - Duration::from_secs(1);
         let timeout = self.timeout();
         let mut last_io = Instant::now();
+        // What was applied, to pass on to this server's own replicas (the master's bytes as
+        // they are, so that offsets agree down a chain); a transaction's once its EXEC ran.
+        let mut to_feed: Vec<u8> = Vec::new();
+        let mut ready_to_feed = 0;
         loop {
             input.compact();
             parser.rebase(0);
             let mut consumed = 0;
+            let apply = shared.repl.apply.lock();
             loop {
                 let data = &input.buf[..];
                 match parser.parse(data) {
@@ -500,10 +516,12 @@ impl Session<'_> {
                             crate::commands::execute(shared, &mut client, &argv, &mut out);
                         }
                         in_multi += (end - consumed) as i64;
+                        to_feed.extend_from_slice(&data[consumed..end]);
                         consumed = end;
                         if client.multi.is_none() {
                             offset += in_multi;
                             in_multi = 0;
+                            ready_to_feed = to_feed.len();
                         }
                     }
                     Ok(Parsed::Incomplete { .. }) => break,
@@ -513,11 +531,18 @@ impl Session<'_> {
             // The parser skips blank lines without a request: they count as read.
             if parser.is_idle() && parser.position() > consumed {
                 in_multi += (parser.position() - consumed) as i64;
+                to_feed.extend_from_slice(&input.buf[consumed..parser.position()]);
                 consumed = parser.position();
                 if client.multi.is_none() {
                     offset += in_multi;
                     in_multi = 0;
+                    ready_to_feed = to_feed.len();
                 }
+            }
+            if ready_to_feed > 0 {
+                shared.repl.backlog.feed_raw(&to_feed[..ready_to_feed]);
+                to_feed.drain(..ready_to_feed);
+                ready_to_feed = 0;
             }
             let start = parser.request_start();
             input.buf.drain(..start);
@@ -536,6 +561,7 @@ impl Session<'_> {
                 st.read_offset = offset + in_multi + input.buf.len() as i64;
                 st.last_io = Some(last_io);
             }
+            drop(apply);
             let _ = consumed;
             if last_ack.elapsed() >= Duration::from_secs(1) {
                 let mut ack = Vec::new();
