@@ -113,6 +113,9 @@ pub struct Client {
     /// SYNC or PSYNC ran: the session hands its connection to a replica link (see
     /// `repl::master`) once its replies so far are out.
     pub handoff: Option<crate::repl::master::SyncRequest>,
+    /// The replication offset after this client's last write (Redis's woff): what WAIT
+    /// waits for.
+    pub woff: i64,
 }
 
 /// CLIENT REPLY's modes, as Redis's CLIENT_REPLY_OFF / _SKIP / _SKIP_NEXT flags.
@@ -190,6 +193,7 @@ impl Client {
             serves_waiter: false,
             replconf: None,
             handoff: None,
+            woff: 0,
         }
     }
 }

@@ -151,6 +151,9 @@ pub fn client_gone(shared: &Shared, client: &mut Client) {
 fn run_request(shared: &Shared, client: &mut Client, out: &mut ReplyBuf, argv: &[&[u8]]) {
     let mark = out.len();
     commands::execute(shared, client, argv, out);
+    if let Some(off) = crate::repl::backlog::take_written() {
+        client.woff = off;
+    }
     if client.reply != Reply::On && !client.postponed {
         if client.reply.silenced() {
             out.buf.truncate(mark);

@@ -263,6 +263,13 @@ impl Shared {
         self.propagate(db, record, &locked);
     }
 
+    /// True when a write's effect has somewhere to go (the AOF, replicas): otherwise
+    /// commands need not build their records.
+    #[inline]
+    pub fn propagates(&self) -> bool {
+        self.aof.is_some() || self.repl.backlog.is_feeding()
+    }
+
     /// Hands a write's AOF record to the writer thread. Called with the command's locks held
     /// (`locked`). Returns what the client's reply must wait for (see `Session::output`).
     pub fn propagate(&self, db: usize, data: Vec<u8>, locked: &Locked) -> Option<AofWait> {

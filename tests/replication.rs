@@ -807,3 +807,339 @@ fn a_replica_restarted_mid_sync_syncs_again() {
     assert_eq!(before, after);
     alone.kill9();
 }
+
+/// The master side, in each pairing: `replica_is_redis` puts a real Redis behind rudis.
+enum Server {
+    Rudis(Rudis),
+    Redis(RealRedis),
+}
+
+impl Server {
+    fn port(&self) -> u16 {
+        match self {
+            Server::Rudis(r) => r.port,
+            Server::Redis(r) => r.port,
+        }
+    }
+}
+
+/// A replica of 127.0.0.1:`master`: rudis's, or Redis's.
+fn replica_of(master: u16, redis: bool) -> Server {
+    let mport = master.to_string();
+    if redis {
+        Server::Redis(RealRedis::start(&["--replicaof", "127.0.0.1", &mport]))
+    } else {
+        Server::Rudis(Rudis::start(&[
+            "--appendonly",
+            "no",
+            "--replicaof",
+            "127.0.0.1",
+            &mport,
+        ]))
+    }
+}
+
+/// A rudis master under a write load of every type (MULTI and scripts among it), a replica
+/// started in the middle of it, more load, and then the same data key by key.
+fn rudis_master_to(replica_is_redis: bool) {
+    let master = Rudis::start(&["--appendonly", "no"]);
+    preload(master.port, 500);
+    let load = write_load(master.port, 21, true);
+    std::thread::sleep(Duration::from_millis(200));
+    let replica = replica_of(master.port, replica_is_redis);
+    wait_caught_up(master.port, replica.port(), Duration::from_secs(30));
+    let mut writes = stop_load(load);
+    let load = write_load(master.port, 22, true);
+    std::thread::sleep(Duration::from_millis(500));
+    writes += stop_load(load);
+    assert!(writes > 100, "only {writes} writes");
+    settle(master.port, replica.port());
+    assert_same_data(master.port, replica.port());
+    let mut m = con(master.port);
+    assert_eq!(info_int(&mut m, "stats", "sync_full"), 1);
+    assert_eq!(info_int(&mut m, "replication", "connected_slaves"), 1);
+    let slave0 = info_field(&mut m, "replication", "slave0").unwrap_or_default();
+    assert!(
+        slave0.starts_with(&format!(
+            "ip=127.0.0.1,port={},state=online,offset=",
+            replica.port()
+        )),
+        "{slave0}"
+    );
+    assert_eq!(
+        info_field(&mut m, "replication", "repl_backlog_active").as_deref(),
+        Some("1")
+    );
+    // ROLE lists it with the offset it acknowledged.
+    let role: redis::Value = redis::cmd("ROLE").query(&mut m).unwrap();
+    let text = format!("{role:?}");
+    assert!(text.contains(&replica.port().to_string()), "{text}");
+}
+
+#[test]
+fn rudis_to_rudis_under_load() {
+    rudis_master_to(false);
+}
+
+#[test]
+fn rudis_to_redis_under_load() {
+    rudis_master_to(true);
+}
+
+/// Redis → rudis → rudis: the middle one passes its master's stream on as it is, so the
+/// end of the chain has the master's offsets and data.
+#[test]
+fn a_chain_redis_rudis_rudis() {
+    let master = RealRedis::start(&["--repl-diskless-sync-delay", "0"]);
+    preload(master.port, 300);
+    let load = write_load(master.port, 31, true);
+    let middle = replica_of(master.port, false);
+    wait_caught_up(master.port, middle.port(), Duration::from_secs(30));
+    let end = replica_of(middle.port(), false);
+    std::thread::sleep(Duration::from_millis(500));
+    stop_load(load);
+    let load = write_load(master.port, 32, true);
+    std::thread::sleep(Duration::from_millis(300));
+    stop_load(load);
+    settle(master.port, middle.port());
+    wait_caught_up(master.port, end.port(), Duration::from_secs(30));
+    assert_same_data(master.port, middle.port());
+    assert_same_data(master.port, end.port());
+    let mut e = con(end.port());
+    let mut m = con(master.port);
+    assert_eq!(
+        info_field(&mut e, "replication", "master_replid"),
+        info_field(&mut m, "replication", "master_replid"),
+        "the chain's end is not of the master's history"
+    );
+}
+
+/// A link to a rudis master cut for 2 s under load resumes from the backlog, without a second
+/// full sync, with rudis's replicas and with Redis's.
+fn partial_resync_from_rudis(replica_is_redis: bool) {
+    let master = Rudis::start(&["--appendonly", "no", "--repl-backlog-size", "200mb"]);
+    preload(master.port, 200);
+    let proxy = Proxy::start(master.port);
+    let replica = replica_of(proxy.port, replica_is_redis);
+    wait_caught_up(master.port, replica.port(), Duration::from_secs(30));
+    let load = write_load(master.port, 41, true);
+    std::thread::sleep(Duration::from_millis(300));
+    proxy.cut();
+    std::thread::sleep(Duration::from_secs(2));
+    let mut r = con(replica.port());
+    assert_eq!(
+        info_field(&mut r, "replication", "master_link_status").as_deref(),
+        Some("down")
+    );
+    proxy.restore();
+    std::thread::sleep(Duration::from_millis(1500));
+    stop_load(load);
+    settle(master.port, replica.port());
+    assert_same_data(master.port, replica.port());
+    let mut m = con(master.port);
+    assert_eq!(
+        info_int(&mut m, "stats", "sync_full"),
+        1,
+        "a second full sync: {}",
+        master.log()
+    );
+    assert!(info_int(&mut m, "stats", "sync_partial_ok") >= 1);
+}
+
+#[test]
+fn a_cut_link_to_a_rudis_master_resumes_partially() {
+    partial_resync_from_rudis(false);
+}
+
+#[test]
+fn a_redis_replica_resumes_partially_from_a_rudis_master() {
+    partial_resync_from_rudis(true);
+}
+
+fn wait_reply(c: &mut redis::Connection, n: i64, ms: i64) -> i64 {
+    redis::cmd("WAIT").arg(n).arg(ms).query(c).unwrap()
+}
+
+/// WAIT counts the replicas that have every write so far; a write it counted on survives the
+/// master's death: the promoted replica has it, and the other replica follows the promoted
+/// one by a partial resync (its history continues the old master's).
+#[test]
+fn writes_acknowledged_by_wait_survive_a_failover() {
+    let mut master = Rudis::start(&["--appendonly", "no"]);
+    let a = replica_of(master.port, false);
+    let b = replica_of(master.port, false);
+    let mut m = con(master.port);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_int(&mut m, "replication", "connected_slaves") < 2
+        || !info_field(&mut m, "replication", "slave1")
+            .unwrap_or_default()
+            .contains("online")
+    {
+        assert!(Instant::now() < deadline, "the replicas did not attach");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let load = write_load(master.port, 51, false);
+    let mut acked = Vec::new();
+    for i in 0..200 {
+        let key = format!("acked:{i}");
+        let _: () = redis::cmd("SET").arg(&key).arg(i).query(&mut m).unwrap();
+        assert_eq!(
+            wait_reply(&mut m, 2, 5000),
+            2,
+            "WAIT 2 did not see both replicas"
+        );
+        acked.push(key);
+    }
+    // More replicas than there are: the timeout answers with those that acknowledged.
+    let started = Instant::now();
+    assert_eq!(wait_reply(&mut m, 3, 200), 2);
+    assert!(started.elapsed() >= Duration::from_millis(190));
+    // Nothing written since: enough replicas answer at once.
+    assert_eq!(wait_reply(&mut m, 0, 0), 2);
+    stop_load(load);
+    master.kill9();
+    let mut ra = con(a.port());
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query(&mut ra)
+        .unwrap();
+    for k in &acked {
+        let v: Option<String> = redis::cmd("GET").arg(k).query(&mut ra).unwrap();
+        assert!(v.is_some(), "{k} was acknowledged by WAIT and is lost");
+    }
+    let mut rb = con(b.port());
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(a.port())
+        .query(&mut rb)
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("after")
+        .arg("1")
+        .query(&mut ra)
+        .unwrap();
+    wait_caught_up(a.port(), b.port(), Duration::from_secs(20));
+    settle(a.port(), b.port());
+    assert_same_data(a.port(), b.port());
+    assert_eq!(
+        info_int(&mut ra, "stats", "sync_full"),
+        0,
+        "the other replica needed a full sync from the promoted one"
+    );
+    // WAIT on a replica is an error, as in Redis.
+    let err = redis::cmd("WAIT")
+        .arg(1)
+        .arg(0)
+        .query::<i64>(&mut rb)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("WAIT cannot be used with replica instances"),
+        "{err}"
+    );
+}
+
+/// min-replicas-to-write refuses writes (NOREPLICAS) until enough replicas acknowledge
+/// within min-replicas-max-lag.
+#[test]
+fn writes_wait_for_enough_good_replicas() {
+    let master = Rudis::start(&["--appendonly", "no"]);
+    let mut raw = master.raw();
+    assert_eq!(
+        raw.cmd(&["CONFIG", "SET", "min-replicas-to-write", "1"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(
+        raw.cmd(&["SET", "k", "v"]),
+        b"-NOREPLICAS Not enough good replicas to write.\r\n"
+    );
+    // Reads are served.
+    assert_eq!(raw.cmd(&["GET", "k"]), b"$-1\r\n");
+    let _replica = replica_of(master.port, false);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = raw.cmd(&["SET", "k", "v"]);
+        if r == b"+OK\r\n" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still refused: {}",
+            common::show(&r)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let info = String::from_utf8_lossy(&raw.cmd(&["INFO", "replication"])).into_owned();
+    assert!(info.contains("min_slaves_good_slaves:1"), "{info}");
+}
+
+/// redis-cli --rdb takes a snapshot over the replication protocol; --replica shows the
+/// stream.
+#[test]
+fn redis_cli_rdb_and_replica_work_against_rudis() {
+    common::require_tool("redis-cli");
+    let master = Rudis::start(&["--appendonly", "no"]);
+    preload(master.port, 100);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dump.rdb");
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &master.port.to_string(), "--rdb"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, report) = common::check_rdb(&file);
+    assert!(ok, "{report}");
+    // The file holds the data: a Redis started on it has every key.
+    let copy = RealRedis::start(&[
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--dbfilename",
+        "dump.rdb",
+    ]);
+    assert_same_data(master.port, copy.port);
+    let mut child = std::process::Command::new("redis-cli")
+        .args(["-p", &master.port.to_string(), "--replica"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            s.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let mut m = con(master.port);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let _: () = redis::cmd("SET")
+            .arg("streamed")
+            .arg("yes")
+            .query(&mut m)
+            .unwrap();
+        let text = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+        if text.contains("\"SET\",\"streamed\",\"yes\"") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "redis-cli --replica showed: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -202,10 +202,9 @@ fn wait(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if ms < 0 {
         return Err(CommandError::Err("timeout is negative".into()));
     }
-    // Everything written so far, this client's writes among it (Redis waits for the
-    // client's own last write; waiting for all is never less safe).
+    // The stream up to this client's last write (a MULTI or script's included).
     let backlog = Arc::clone(&repl.backlog);
-    let target = backlog.offset();
+    let target = ctx.client.woff;
     let acked = backlog.acked(target);
     if acked as i64 >= want || ctx.client.deny_blocking {
         ctx.out.int(acked as i64);

@@ -214,6 +214,7 @@ impl Inner {
             self.buf.clear();
             self.head = 0;
             self.first = self.offset + 1;
+            self.alone_since = crate::util::clock::now_ms();
         }
     }
 
@@ -247,6 +248,17 @@ impl Inner {
             r.wake();
         }
     }
+}
+
+thread_local! {
+    /// The stream's offset after the last write this thread fed (see `take_written`).
+    static WRITTEN_AT: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Where the stream stood after the writes of the command this thread just ran, if it
+/// wrote: the offset WAIT waits for on behalf of its client (Redis's `c->woff`).
+pub fn take_written() -> Option<i64> {
+    WRITTEN_AT.with(|w| w.take())
 }
 
 pub struct Backlog {
@@ -314,6 +326,7 @@ impl Backlog {
             g.db = Some(db);
         }
         g.push(data);
+        WRITTEN_AT.with(|w| w.set(Some(g.offset)));
         g.trim();
         g.wake_all();
     }

@@ -205,6 +205,8 @@ impl Repl {
             let mut g = self.backlog.lock();
             // The first write of the new history selects its database.
             g.forget_db();
+            // repl-backlog-ttl counts from the promotion (Redis's repl_no_slaves_since).
+            g.alone_since = crate::util::clock::now_ms();
             self.backlog.set_feeding(g.created);
         }
         self.backlog.drop_replicas();

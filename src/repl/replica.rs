@@ -338,6 +338,9 @@ impl Session<'_> {
                     if g.offset != offset {
                         g.reset_at(offset);
                     }
+                    // Kept from now on, as Redis's replicas keep one: promoted, this server
+                    // continues its old master's other replicas partially.
+                    g.create();
                 }
                 if let Some(new_id) = rest.first().filter(|n| **n != old_id) {
                     // Replicas of this one learn the new history by reconnecting.
@@ -441,7 +444,11 @@ impl Session<'_> {
         st.read_offset = offset;
         st.master_db = loaded.stream_db;
         // A new history: this server's own replicas must sync again from it.
-        repl.backlog.lock().reset_at(offset);
+        {
+            let mut g = repl.backlog.lock();
+            g.reset_at(offset);
+            g.create();
+        }
         repl.backlog.drop_replicas();
         st.transfer = None;
         st.last_io = Some(Instant::now());
