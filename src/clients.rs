@@ -61,6 +61,15 @@ pub struct Waker {
     pub token: u64,
 }
 
+/// The client types of CLIENT LIST TYPE and CLIENT KILL TYPE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    Normal,
+    Replica,
+    Master,
+    Pubsub,
+}
+
 pub struct ClientHandle {
     pub id: u64,
     pub addr: String,
@@ -94,6 +103,10 @@ pub struct ClientHandle {
     /// CLIENT NO-EVICT on (`e`), MONITOR (`O`).
     pub no_evict: AtomicBool,
     pub monitor: AtomicBool,
+    /// A replica served by this master (`S`), or this replica's link to its master (`M`):
+    /// Redis's CLIENT_SLAVE and CLIENT_MASTER, for CLIENT LIST and KILL TYPE.
+    pub replica: AtomicBool,
+    pub master: AtomicBool,
     /// The last command's full name (`client|list`), as CLIENT LIST's `cmd=`: a pointer to a
     /// command table entry's `&'static str` (thin, so one atomic store records it), or null.
     last_cmd: AtomicPtr<&'static str>,
@@ -169,6 +182,8 @@ impl ClientHandle {
             io: IoFigures::default(),
             no_evict: AtomicBool::new(false),
             monitor: AtomicBool::new(false),
+            replica: AtomicBool::new(false),
+            master: AtomicBool::new(false),
             last_cmd: AtomicPtr::new(std::ptr::null_mut()),
             last_active: AtomicU64::new(crate::util::clock::ticks()),
         }
@@ -193,6 +208,19 @@ impl ClientHandle {
     pub fn set_protocol(&self, version: u8) {
         self.state.lock().resp = version;
         self.resp3.store(version == 3, Ordering::Relaxed);
+    }
+
+    /// Redis's getClientType: master, replica, pubsub or normal.
+    pub fn kind(&self) -> ClientKind {
+        if self.master.load(Ordering::Relaxed) {
+            ClientKind::Master
+        } else if self.replica.load(Ordering::Relaxed) {
+            ClientKind::Replica
+        } else if self.is_subscribed() {
+            ClientKind::Pubsub
+        } else {
+            ClientKind::Normal
+        }
     }
 
     /// Subscribed to a channel, pattern or shard channel (Redis's `pubsub` client type).
@@ -322,6 +350,8 @@ impl ClientHandle {
         let mut flags = String::new();
         for (on, c) in [
             (self.monitor.load(Ordering::Relaxed), 'O'),
+            (self.replica.load(Ordering::Relaxed), 'S'),
+            (self.master.load(Ordering::Relaxed), 'M'),
             (st.sub + st.psub + st.ssub > 0, 'P'),
             (st.multi >= 0, 'x'),
             (self.is_blocked() || self.is_postponed(), 'b'),

@@ -1143,3 +1143,40 @@ fn redis_cli_rdb_and_replica_work_against_rudis() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Redis carries PUBLISH to its replicas' subscribers; CLIENT LIST shows the replica (`S`) on
+/// the master and the master's link (`M`) on the replica; CLIENT KILL TYPE replica|master ends
+/// the link, which comes back with a partial resync.
+#[test]
+fn publish_reaches_replicas_and_links_are_clients_of_their_type() {
+    let master = Rudis::start(&["--appendonly", "no"]);
+    let replica = replica_of(master.port, false);
+    let mut m = master.raw();
+    wait_caught_up_after_write(&mut m, master.port, replica.port());
+    let mut sub = common::Raw::connect(replica.port());
+    sub.send(&["SUBSCRIBE", "news"]);
+    let _ = sub.read_reply();
+    assert_eq!(m.cmd(&["PUBLISH", "news", "hello"]), b":0\r\n");
+    assert_eq!(
+        sub.read_reply(),
+        b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n"
+    );
+    let listed = String::from_utf8_lossy(&m.cmd(&["CLIENT", "LIST", "TYPE", "replica"])).into_owned();
+    assert!(listed.contains("flags=S "), "{listed}");
+    let mut r = common::Raw::connect(replica.port());
+    let listed = String::from_utf8_lossy(&r.cmd(&["CLIENT", "LIST", "TYPE", "master"])).into_owned();
+    assert!(listed.contains("flags=M "), "{listed}");
+    assert_eq!(m.cmd(&["CLIENT", "KILL", "TYPE", "replica"]), b":1\r\n");
+    wait_caught_up_after_write(&mut m, master.port, replica.port());
+    assert_eq!(r.cmd(&["CLIENT", "KILL", "TYPE", "master"]), b":1\r\n");
+    wait_caught_up_after_write(&mut m, master.port, replica.port());
+    let mut mc = con(master.port);
+    assert_eq!(info_int(&mut mc, "stats", "sync_full"), 1);
+    assert!(info_int(&mut mc, "stats", "sync_partial_ok") >= 2);
+}
+
+/// Writes a key on the master, then waits until the replica has it all.
+fn wait_caught_up_after_write(m: &mut common::Raw, master: u16, replica: u16) {
+    assert_eq!(m.cmd(&["SET", "tick", "1"]), b"+OK\r\n");
+    wait_caught_up(master, replica, Duration::from_secs(20));
+}

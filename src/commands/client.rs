@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::flags::*;
 use super::{args, dispatch_sub, help, tracking, CommandError, CommandSpec, Ctx, Keys};
-use crate::clients::ClientHandle;
+use crate::clients::{ClientHandle, ClientKind};
 
 pub static COMMANDS: &[CommandSpec] =
     &[cmd!("client", -2, 0, Keys::None, dispatch_sub).container(SUBCOMMANDS, HELP)];
@@ -264,14 +264,13 @@ fn setinfo(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// The client types Redis knows: whether the clients of the type are the subscribed ones
-/// (`pubsub`) or the others (`normal`); None for the types rudis has no clients of
-/// (replication's).
-fn client_type(name: &[u8]) -> Result<Option<bool>, CommandError> {
+/// The client types Redis knows (`slave` is `replica`'s old name).
+fn client_type(name: &[u8]) -> Result<ClientKind, CommandError> {
     match name.to_ascii_lowercase().as_slice() {
-        b"normal" => Ok(Some(false)),
-        b"pubsub" => Ok(Some(true)),
-        b"master" | b"replica" | b"slave" => Ok(None),
+        b"normal" => Ok(ClientKind::Normal),
+        b"pubsub" => Ok(ClientKind::Pubsub),
+        b"master" => Ok(ClientKind::Master),
+        b"replica" | b"slave" => Ok(ClientKind::Replica),
         _ => Err(CommandError::Err(format!(
             "Unknown client type '{}'",
             String::from_utf8_lossy(name)
@@ -285,7 +284,7 @@ fn list(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         4 if argv[2].eq_ignore_ascii_case(b"type") => {
             let kind = client_type(argv[3])?;
             let mut all = ctx.shared.clients.all();
-            all.retain(|c| kind == Some(c.is_subscribed()));
+            all.retain(|c| c.kind() == kind);
             all
         }
         n if n > 3 && argv[2].eq_ignore_ascii_case(b"id") => {
@@ -320,7 +319,7 @@ fn kill(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let mut id: Option<u64> = None;
     let mut addr: Option<&[u8]> = None;
     let mut laddr: Option<&[u8]> = None;
-    let mut kind: Option<Option<bool>> = None;
+    let mut kind: Option<ClientKind> = None;
     let mut skipme = true;
     let mut maxage: Option<u64> = None;
     if argv.len() == 3 {
@@ -374,7 +373,7 @@ fn kill(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let me = ctx.client.id;
     let mut killed = 0;
     for c in ctx.shared.clients.all() {
-        let matches = kind.is_none_or(|k| k == Some(c.is_subscribed()))
+        let matches = kind.is_none_or(|k| k == c.kind())
             && id.is_none_or(|id| c.id == id)
             && addr.is_none_or(|a| c.addr.as_bytes() == a)
             && laddr.is_none_or(|a| c.laddr.as_bytes() == a)

@@ -199,14 +199,27 @@ pub fn publish_from(ctx: &mut Ctx, kind: Kind, channel: &[u8], message: &[u8]) -
 
 fn publish(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let n = publish_from(ctx, Kind::Channel, argv[1], argv[2]);
+    to_replicas(ctx, argv);
     ctx.out.int(n as i64);
     Ok(())
 }
 
 fn spublish(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let n = publish_from(ctx, Kind::Shard, argv[1], argv[2]);
+    to_replicas(ctx, argv);
     ctx.out.int(n as i64);
     Ok(())
+}
+
+/// A message reaches a replica's subscribers too: Redis carries PUBLISH to its replicas
+/// (and not to the AOF, which replays no messages).
+fn to_replicas(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let backlog = &ctx.shared.repl.backlog;
+    if backlog.is_feeding() {
+        let mut record = Vec::new();
+        crate::resp::reply::encode_command(&mut record, argv);
+        backlog.feed(ctx.client.db, &record);
+    }
 }
 
 fn list_channels(ctx: &mut Ctx, argv: &[&[u8]], kind: Kind) -> Result<(), CommandError> {

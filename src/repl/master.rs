@@ -75,6 +75,10 @@ const CHUNK: usize = 256 * 1024;
 /// Starts the link thread for a replica.
 pub fn serve(shared: Arc<Shared>, conn: Detached) {
     let name = format!("repl-to-{}", conn.client.id);
+    conn.client
+        .handle
+        .replica
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let spawned = std::thread::Builder::new().name(name).spawn(move || {
         let mut conn = conn;
         run(&shared, &mut conn);

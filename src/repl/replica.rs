@@ -111,6 +111,15 @@ struct Session<'a> {
     stream: Option<crate::tls::ClientStream>,
 }
 
+/// Takes the master's client out of the client registry when its link ends.
+struct Unlist<'a>(&'a Shared, u64);
+
+impl Drop for Unlist<'_> {
+    fn drop(&mut self) {
+        self.0.clients.unregister(self.1);
+    }
+}
+
 /// Bytes read from the master and not yet consumed.
 struct Input {
     buf: Vec<u8>,
@@ -480,6 +489,10 @@ impl Session<'_> {
         });
         let mut client = Client::new(None);
         client.master = true;
+        // Listed (flags=M) and killable (CLIENT KILL TYPE master) as Redis's master client.
+        client.handle.master.store(true, std::sync::atomic::Ordering::Relaxed);
+        shared.clients.register(client.handle.clone());
+        let _listed = Unlist(shared, client.id);
         let mut offset = {
             let st = shared.repl.state();
             client.db = st.master_db;
@@ -570,6 +583,9 @@ impl Session<'_> {
             }
             drop(apply);
             let _ = consumed;
+            if client.handle.is_killed() {
+                return Err(LinkError::Io(io::Error::other("killed (CLIENT KILL)")));
+            }
             if last_ack.elapsed() >= Duration::from_secs(1) {
                 let mut ack = Vec::new();
                 let off = offset.to_string();
