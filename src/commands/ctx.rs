@@ -201,7 +201,7 @@ impl<'a> Ctx<'a> {
             _ => spec.subcommand(argv).unwrap_or(spec),
         };
         // The common cases, a read or no AOF: nothing to log, only the changes to count.
-        if !spec.may_change() || self.shared.aof.is_none() {
+        if !spec.may_change() || self.shared.aof().is_none() {
             if self.dirty > 0 {
                 self.shared.stats.dirty(std::mem::take(&mut self.dirty));
             }
@@ -221,7 +221,7 @@ impl<'a> Ctx<'a> {
         // is still logged, as Redis forces its propagation.
         let log = dirty > 0 || custom.is_some() || !text.is_empty();
         // With no AOF nothing reads the record: don't build it.
-        if !spec.may_change() || !log || self.shared.is_loading() || self.shared.aof.is_none() {
+        if !spec.may_change() || !log || self.shared.is_loading() || self.shared.aof().is_none() {
             return None;
         }
         match custom {

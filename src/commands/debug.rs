@@ -329,7 +329,7 @@ fn reload(ctx: &mut Ctx, opts: &[&[u8]]) -> Result<(), CommandError> {
 /// replays the file, as at start.
 fn loadaof(ctx: &mut Ctx) -> Result<(), CommandError> {
     let shared = ctx.shared;
-    let Some(aof) = &shared.aof else {
+    let Some(aof) = shared.aof() else {
         // Redis exits here (it finds no AOF to load); rudis keeps its data and says why.
         return Err(CommandError::Err(
             "DEBUG LOADAOF needs the AOF on (appendonly yes)".into(),

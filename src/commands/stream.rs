@@ -444,7 +444,7 @@ fn xadd(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         Some(t) => st.trim(t, a.approx, a.limit),
         None => 0,
     };
-    let record = if ctx.shared.aof.is_some() {
+    let record = if ctx.shared.aof().is_some() {
         rewritten(argv, &a, st, Some(id))
     } else {
         None
@@ -471,7 +471,7 @@ fn xtrim(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         return Ok(());
     };
     let deleted = st.trim(a.trim.expect("XTRIM has a strategy"), a.approx, a.limit);
-    let record = if deleted > 0 && ctx.shared.aof.is_some() {
+    let record = if deleted > 0 && ctx.shared.aof().is_some() {
         rewritten(argv, &a, st, None)
     } else {
         None
@@ -875,7 +875,7 @@ fn serve_one(
     };
     open_stream_reply(out, key);
     let now = ctx.now_ms() as i64;
-    let logs = ctx.shared.aof.is_some();
+    let logs = ctx.shared.aof().is_some();
     let st = ctx.ks.existing_stream_mut(key)?.expect("found above");
     let (gname, mut g) = st.groups.remove_entry(group).expect("found above");
     let mut records: Vec<Vec<Vec<u8>>> = Vec::new();
@@ -1278,7 +1278,7 @@ fn xclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     } else {
         time
     };
-    let logs = ctx.shared.aof.is_some();
+    let logs = ctx.shared.aof().is_some();
     let st = ctx.ks.existing_stream_mut(key)?.expect("checked");
     let (gname, mut g) = st.groups.remove_entry(group).expect("checked");
     let mut propagate_last = false;
@@ -1379,7 +1379,7 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         return Err(nogroup(key, group, ""));
     }
     let now = ctx.now_ms() as i64;
-    let logs = ctx.shared.aof.is_some();
+    let logs = ctx.shared.aof().is_some();
     let st = ctx.ks.existing_stream_mut(key)?.expect("checked");
     let (gname, mut g) = st.groups.remove_entry(group).expect("checked");
     let mut attempts = count.saturating_mul(10);

@@ -416,7 +416,7 @@ impl Session<'_> {
             loaded.expired
         );
         // The AOF held the old data set: it is rewritten from the new one.
-        if let Some(aof) = &self.shared.aof {
+        if let Some(aof) = self.shared.aof() {
             if !aof.request_rewrite() {
                 log::warn!("an AOF rewrite already runs: the AOF may hold data from before the sync until the next one");
             }
@@ -522,8 +522,8 @@ impl Session<'_> {
             let start = parser.request_start();
             input.buf.drain(..start);
             parser.rebase(start);
-            if let (Some(wait), Some(aof)) = (client.pending_ack.take(), &shared.aof) {
-                aof.write_through(wait.ticket());
+            if let Some(wait) = client.pending_ack.take() {
+                shared.aof_handle().write_through(wait.ticket());
             }
             {
                 let mut st = shared.repl.state();
