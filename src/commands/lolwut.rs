@@ -14,6 +14,10 @@ use crate::commands::connection::REDIS_VERSION;
 
 pub static COMMANDS: &[CommandSpec] = &[cmd!("lolwut", -1, READONLY | FAST, Keys::None, lolwut)];
 
+/// Redis's square root of 2, cut short: SQRT_2 itself would round some squares differently.
+#[allow(clippy::approx_constant)]
+const REDIS_SQRT_2: f64 = 1.4142135623;
+
 /// C's RAND_MAX on glibc.
 const RAND_MAX: i32 = i32::MAX;
 
@@ -152,7 +156,7 @@ impl Canvas {
     /// A square centred on x,y, turned by `angle`: its corners on the circle through them
     /// (lwDrawSquare).
     fn square(&mut self, x: i32, y: i32, size: f32, angle: f32, color: u8) {
-        let size = (size as f64 / 1.4142135623) as f32;
+        let size = (size as f64 / REDIS_SQRT_2) as f32;
         let size = (size as f64).round() as f32;
         let mut k = (PI / 4.0 + angle as f64) as f32;
         let (mut px, mut py) = ([0i32; 4], [0i32; 4]);
