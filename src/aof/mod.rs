@@ -305,6 +305,12 @@ impl Aof {
         self.enabled.load(Ordering::SeqCst)
     }
 
+    /// Whether the file holds the data set (false from turning the AOF on until its first
+    /// rewrite succeeds).
+    pub fn has_base(&self) -> bool {
+        !self.status.needs_base.load(Ordering::SeqCst)
+    }
+
     /// CONFIG SET appendonly yes: records are made from now on, and a rewrite of the data as
     /// it is gives the file its base (scheduled if one runs already: it began while the AOF
     /// was off, and will be discarded).

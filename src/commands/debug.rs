@@ -340,6 +340,12 @@ fn loadaof(ctx: &mut Ctx) -> Result<(), CommandError> {
             "this DEBUG subcommand cannot run inside a transaction that touches keys".into(),
         ));
     }
+    if !aof.has_base() {
+        // Just turned on, the file is not this data set's yet: loading it would lose data.
+        return Err(CommandError::Err(
+            "DEBUG LOADAOF: the AOF was just turned on and its rewrite has not finished".into(),
+        ));
+    }
     aof.sync();
     {
         let mut all = shared.lock(shared.store.all_shards().collect(), true);
