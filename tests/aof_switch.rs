@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{show, Raw, Rudis};
+use common::{show, Raw, RealRedis, Rudis};
 
 fn persistence(c: &mut Raw, field: &str) -> String {
     let text = String::from_utf8(c.cmd(&["INFO", "persistence"])).unwrap();
@@ -16,6 +16,14 @@ fn persistence(c: &mut Raw, field: &str) -> String {
         .find_map(|l| l.strip_prefix(&format!("{field}:")))
         .unwrap_or_else(|| panic!("no {field} in {text}"))
         .to_string()
+}
+
+/// INFO persistence's field names, in order.
+fn persistence_names(c: &mut Raw) -> Vec<String> {
+    let text = String::from_utf8(c.cmd(&["INFO", "persistence"])).unwrap();
+    text.lines()
+        .filter_map(|l| l.split_once(':').map(|(n, _)| n.to_string()))
+        .collect()
 }
 
 /// Waits for `n` AOF rewrites done and none running.
@@ -200,4 +208,23 @@ fn writes_during_the_rewrite_that_turns_it_on_are_in_the_file() {
     let mut c = r.raw();
     assert_eq!(show(&c.cmd(&["DBSIZE"])), show(&dbsize));
     assert_eq!(show(&c.cmd(&mget)), show(&before));
+}
+
+/// INFO persistence lists the fields Redis 7.0 lists, off and on: the sizes only while on.
+#[test]
+fn info_persistence_has_redis_fields_off_and_on() {
+    let redis = RealRedis::start(&[]);
+    let (r, _tmp, _conf) = start_with_conf("no");
+    let (mut a, mut b) = (redis.raw(), r.raw());
+    let off = persistence_names(&mut a);
+    assert_eq!(persistence_names(&mut b), off);
+    assert!(!off.iter().any(|n| n == "aof_current_size"));
+    for c in [&mut a, &mut b] {
+        assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "yes"]), b"+OK\r\n");
+        wait_rewrites(c, 1);
+    }
+    let on = persistence_names(&mut a);
+    assert!(on.iter().any(|n| n == "aof_current_size"));
+    assert_eq!(persistence_names(&mut b), on);
+    assert_eq!(persistence(&mut b, "aof_enabled"), "1");
 }

@@ -409,6 +409,10 @@ impl Aof {
                     .to_string(),
             ),
             ("aof_last_write_status", ok(s.error().is_some())),
+            // No fork, so nothing copied on write, and no module forks.
+            ("aof_last_cow_size", "0".into()),
+            ("module_fork_in_progress", "0".into()),
+            ("module_fork_last_cow_size", "0".into()),
         ];
         let tail = vec![
             (
