@@ -298,6 +298,15 @@ impl Shared {
     /// `shutdown`, saving the RDB first when `save`, or when a `save` schedule is set and not
     /// `nosave` (as Redis). The snapshot is taken holding every shard: nothing changes after.
     pub fn shutdown_saving(&self, force: bool, save: bool, nosave: bool) {
+        // Just turned on, the AOF does not hold the data yet: exiting now would lose it
+        // (Redis's words).
+        if self.aof().is_some_and(|a| !a.has_base()) {
+            if !force {
+                log::warn!("Writing initial AOF, can't exit.");
+                return;
+            }
+            log::warn!("Writing initial AOF. Exit anyway.");
+        }
         let scheduled = !self.config.read().save.is_empty();
         let all = loop {
             let ids = self.store.all_shards().collect();

@@ -37,6 +37,12 @@ fn wait_rewrites(c: &mut Raw, n: u64) {
     }
 }
 
+/// `n` keys `pop:N` of 50 bytes.
+fn populate(c: &mut Raw, n: u64) {
+    let n = n.to_string();
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", &n, "pop", "50"]), b"+OK\r\n");
+}
+
 /// A config file beside the data, so that CONFIG REWRITE can record the switch and a restart
 /// reads it.
 fn start_with_conf(appendonly: &str) -> (Rudis, tempfile::TempDir, std::path::PathBuf) {
@@ -144,10 +150,7 @@ fn writes_during_the_rewrite_that_turns_it_on_are_in_the_file() {
     let (mut r, _tmp, _conf) = start_with_conf("no");
     let mut c = r.raw();
     // Enough data for the dump to take a while, so writes land on both sides of it.
-    assert_eq!(
-        c.cmd(&["DEBUG", "POPULATE", "200000", "pop", "50"]),
-        b"+OK\r\n"
-    );
+    populate(&mut c, 200_000);
     let stop = Arc::new(AtomicBool::new(false));
     let port = r.port;
     let writers: Vec<_> = (0..4)
@@ -227,4 +230,25 @@ fn info_persistence_has_redis_fields_off_and_on() {
     assert!(on.iter().any(|n| n == "aof_current_size"));
     assert_eq!(persistence_names(&mut b), on);
     assert_eq!(persistence(&mut b, "aof_enabled"), "1");
+}
+
+/// As Redis: no SHUTDOWN (but SHUTDOWN FORCE) while the AOF just turned on has no data yet.
+#[test]
+fn shutdown_waits_for_the_initial_rewrite() {
+    let (mut r, _tmp, _conf) = start_with_conf("no");
+    let mut c = r.raw();
+    // Enough for the dump to outlast the next command by far.
+    populate(&mut c, 300_000);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "yes"]), b"+OK\r\n");
+    assert_eq!(
+        c.cmd(&["SHUTDOWN"]),
+        b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
+    );
+    assert!(r.log().contains("Writing initial AOF, can't exit."));
+    wait_rewrites(&mut c, 1);
+    assert_eq!(c.cmd(&["CONFIG", "REWRITE"]), b"+OK\r\n");
+    c.send(&["SHUTDOWN"]);
+    assert!(aofutil::wait_exit(&mut r, 20).success());
+    r.restart();
+    assert_eq!(r.raw().cmd(&["DBSIZE"]), b":300000\r\n");
 }

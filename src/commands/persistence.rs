@@ -146,7 +146,8 @@ fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         std::process::exit(0);
     }
     log::warn!("User requested shutdown...");
-    // Returns only when the AOF could not be written and FORCE was not given.
+    // Returns only when the AOF could not be written, or does not hold the data yet, and
+    // FORCE was not given.
     ctx.shared.shutdown_saving(force, save, nosave);
     Err(CommandError::Err(
         "Errors trying to SHUTDOWN. Check logs.".into(),
