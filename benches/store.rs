@@ -15,7 +15,7 @@ fn server() -> Shared {
         appendonly: false,
         ..Config::default()
     };
-    Shared::new(config, None)
+    Shared::new(config)
 }
 
 fn keys() -> Vec<Vec<u8>> {

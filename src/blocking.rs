@@ -360,14 +360,12 @@ impl Blocking {
         }
         // The replies wait for their records, as every reply does: one write (and fsync) for
         // them all.
-        if let Some(aof) = &shared.aof {
-            if let Some(t) = served
-                .iter()
-                .filter_map(|s| s.1.as_ref().map(AofWait::ticket))
-                .max()
-            {
-                aof.write_through(t);
-            }
+        if let Some(t) = served
+            .iter()
+            .filter_map(|s| s.1.as_ref().map(AofWait::ticket))
+            .max()
+        {
+            shared.aof_handle().write_through(t);
         }
         for (unblocked, wait) in served {
             if let Some(AofWait::Synced(_, ack)) = wait {
@@ -555,7 +553,7 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     fn shared() -> Shared {
-        Shared::new(crate::config::Config::default(), None)
+        Shared::new(crate::config::Config::default())
     }
 
     /// A waiter whose serve succeeds while `stock` has something, taking one each time.

@@ -307,7 +307,7 @@ pub static SETTINGS: &[Setting] = &[
         true,
     ),
     setting("dir", Kind::Str, false),
-    setting("appendonly", Kind::Bool, false),
+    setting("appendonly", Kind::Bool, true),
     setting("appendfilename", Kind::Str, false),
     setting(
         "appendfsync",

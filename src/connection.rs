@@ -484,14 +484,13 @@ impl Session {
     pub fn output(&mut self, shared: &Shared) -> Next {
         if let Some(wait) = self.client.pending_ack.take() {
             // No reply before its write is in the AOF, as in Redis (and on disk under always).
-            if let Some(aof) = &shared.aof {
-                aof.write_through(wait.ticket());
-            }
+            // Queued before a switch off, it is written still (see `Aof::disable`).
+            shared.aof_handle().write_through(wait.ticket());
             if let AofWait::Synced(_, ack) = wait {
                 let _ = ack.recv();
             }
         }
-        if let Some(aof) = &shared.aof {
+        if let Some(aof) = shared.aof() {
             aof.wait_observed();
         }
         let next = self.write_out(shared);

@@ -32,7 +32,8 @@ impl Harness {
             ..config
         };
         Harness {
-            shared: Shared::new(config, None),
+            // No AOF writer runs here, so CONFIG SET appendonly yes is refused.
+            shared: Shared::new(config),
             client: Client::new(None),
             out: ReplyBuf::new(),
         }

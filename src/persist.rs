@@ -111,9 +111,10 @@ pub fn saver_loop(shared: Arc<Shared>) {
     loop {
         let requested = snaps.wait_request(Duration::from_millis(100));
         let rewriting = shared
-            .aof
-            .as_ref()
-            .is_some_and(|a| a.status.rewrite_in_progress.load(Ordering::SeqCst));
+            .aof_handle()
+            .status
+            .rewrite_in_progress
+            .load(Ordering::SeqCst);
         let scheduled = !rewriting && snaps.scheduled.swap(false, Ordering::SeqCst);
         if !requested {
             let due = scheduled || schedule_due(&shared);

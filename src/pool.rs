@@ -494,9 +494,8 @@ impl Pool {
     /// Writes the AOF records of the stepped sessions, once for all of them, then their
     /// replies.
     fn flush(&self, done: &mut Vec<Done>) {
-        if let (Some(aof), Some(ticket)) =
-            (&self.shared.aof, done.iter().filter_map(|d| d.ticket).max())
-        {
+        if let Some(ticket) = done.iter().filter_map(|d| d.ticket).max() {
+            let aof = self.shared.aof_handle();
             if done.iter().any(|d| d.fsync) {
                 // An fsync takes milliseconds: let someone else serve the others meanwhile.
                 self.nudge();
@@ -650,7 +649,7 @@ mod tests {
     }
 
     fn pool_with_client_of(config: crate::config::Config) -> (Arc<Shared>, TcpStream) {
-        let shared = Arc::new(Shared::new(config, None));
+        let shared = Arc::new(Shared::new(config));
         let pool = Pool::new(shared.clone(), Duration::ZERO).unwrap();
         pool.start(2).unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

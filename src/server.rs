@@ -66,10 +66,8 @@ fn new_shared(config: Config) -> Result<Arc<Shared>, ServerError> {
     // Before anything is timed or stamped: the loaders, the replica link and every client
     // handle read `ticks`, whose unit changes when calibration switches to the TSC.
     crate::util::clock::calibrate();
-    let aof = config
-        .appendonly
-        .then(|| Aof::new(config.aof_path(), config.appendfsync));
-    let shared = Arc::new(Shared::new(config, aof));
+    let aof = Aof::new(config.aof_path(), config.appendfsync, config.appendonly);
+    let shared = Arc::new(Shared::with_aof(config, aof));
     {
         let c = shared.config.read();
         let aclfile = c.get("aclfile").unwrap_or_default();
@@ -86,8 +84,8 @@ fn load_and_start(shared: &Arc<Shared>) -> Result<(), ServerError> {
     let shared = shared.clone();
     // With the AOF on and no AOF file, a Redis 7 data directory keeps it as a manifest of
     // files in appendonlydir/.
-    let aof_file = shared.aof.as_ref().is_some_and(|a| a.path().exists());
-    let manifest = match &shared.aof {
+    let aof_file = shared.aof().is_some_and(|a| a.path().exists());
+    let manifest = match shared.aof() {
         Some(_) if !aof_file => {
             let c = shared.config.read();
             let dirname = c
@@ -110,33 +108,33 @@ fn load_and_start(shared: &Arc<Shared>) -> Result<(), ServerError> {
             .spawn(move || crate::persist::saver_loop(s))
             .map_err(ServerError::Thread)?;
     }
-    if let Some(aof) = &shared.aof {
-        remove_stale_rewrites(aof.path());
+    let aof = shared.aof_handle();
+    remove_stale_rewrites(aof.path());
+    if aof.enabled() {
         match &manifest {
             Some(m) => load_redis_aof_dir(&shared, aof, m)?,
             None => {
                 loading::load(&shared, aof.path()).map_err(|e| ServerError::Aof(e.to_string()))?;
             }
         }
-        aof.start_writer()
-            .map_err(|e| ServerError::Aof(format!("cannot open {}: {e}", aof.path().display())))?;
-        let s = shared.clone();
-        std::thread::Builder::new()
-            .name("aof-rewrite".into())
-            .spawn(move || {
-                if let Some(aof) = &s.aof {
-                    aof.rewrite_loop(
-                        &s.store,
-                        || {
-                            let c = s.config.read();
-                            (c.auto_aof_rewrite_percentage, c.auto_aof_rewrite_min_size)
-                        },
-                        || crate::persist::aof_base(&s),
-                    );
-                }
-            })
-            .map_err(ServerError::Thread)?;
     }
+    // Both threads run with the AOF off too: CONFIG SET appendonly may turn it on.
+    aof.start_writer()
+        .map_err(|e| ServerError::Aof(format!("cannot open {}: {e}", aof.path().display())))?;
+    let s = shared.clone();
+    std::thread::Builder::new()
+        .name("aof-rewrite".into())
+        .spawn(move || {
+            s.aof_handle().rewrite_loop(
+                &s.store,
+                || {
+                    let c = s.config.read();
+                    (c.auto_aof_rewrite_percentage, c.auto_aof_rewrite_min_size)
+                },
+                || crate::persist::aof_base(&s),
+            );
+        })
+        .map_err(ServerError::Thread)?;
     // Once the local data is loaded: `replicaof` in the file or flags follows that master
     // from the start.
     let replicaof = shared.config.read().get("replicaof").unwrap_or_default();

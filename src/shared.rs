@@ -43,7 +43,8 @@ impl std::fmt::Display for WriteRefusal {
 pub struct Shared {
     pub config: RwLock<Config>,
     pub store: Store,
-    pub aof: Option<Aof>,
+    /// On or off (see `Shared::aof`).
+    aof: Aof,
     pub stats: Stats,
     pub clients: Clients,
     pub watches: Watches,
@@ -78,7 +79,13 @@ struct Loading {
 }
 
 impl Shared {
-    pub fn new(config: Config, aof: Option<Aof>) -> Self {
+    /// With the AOF off, and no writer to turn it on (for in-process users: tests, benches).
+    pub fn new(config: Config) -> Self {
+        let aof = Aof::new(config.aof_path(), config.appendfsync, false);
+        Shared::with_aof(config, aof)
+    }
+
+    pub fn with_aof(config: Config, aof: Aof) -> Self {
         let acl = crate::acl::Acl::default();
         acl.set_default_password(&config.requirepass.expose());
         Shared {
@@ -101,6 +108,18 @@ impl Shared {
             snapshots: Default::default(),
             repl: Default::default(),
         }
+    }
+
+    /// The AOF, while it is on: what records are made for.
+    #[inline]
+    pub fn aof(&self) -> Option<&Aof> {
+        self.aof.enabled().then_some(&self.aof)
+    }
+
+    /// The AOF on or off: for what outlives a switch (a rewrite running, records queued
+    /// before it, the fsync policy, turning it on).
+    pub fn aof_handle(&self) -> &Aof {
+        &self.aof
     }
 
     pub fn is_loading(&self) -> bool {
@@ -146,7 +165,7 @@ impl Shared {
         if !self.snapshots.status.last_ok.load(Ordering::Relaxed) {
             return self.rdb_refusal();
         }
-        self.aof.as_ref()?.write_error().map(WriteRefusal::Aof)
+        self.aof()?.write_error().map(WriteRefusal::Aof)
     }
 
     /// The last snapshot failed: with a `save` schedule and `stop-writes-on-bgsave-error`,
@@ -195,8 +214,7 @@ impl Shared {
         let Some(token) = self.store.token_unless(&give_up) else {
             return Err(self.scripts.busy().unwrap_or(true));
         };
-        let dumping = self.aof.as_ref().is_some_and(|a| a.rewrite.in_progress())
-            || self.snapshots.in_progress();
+        let dumping = self.aof.rewrite.in_progress() || self.snapshots.in_progress();
         let ids = match dumping {
             true => self.store.all_shards().collect(),
             false => ids,
@@ -211,9 +229,7 @@ impl Shared {
     /// `rdb::snapshot`).
     #[inline]
     fn before_write(&self, locked: &Locked) {
-        if let Some(aof) = &self.aof {
-            aof.rewrite.before_write(locked);
-        }
+        self.aof.rewrite.before_write(locked);
         self.snapshots.before_write(locked);
     }
 
@@ -267,14 +283,14 @@ impl Shared {
     /// commands need not build their records.
     #[inline]
     pub fn propagates(&self) -> bool {
-        self.aof.is_some() || self.repl.backlog.is_feeding()
+        self.aof().is_some() || self.repl.backlog.is_feeding()
     }
 
     /// Hands a write's AOF record to the writer thread. Called with the command's locks held
     /// (`locked`). Returns what the client's reply must wait for (see `Session::output`).
     pub fn propagate(&self, db: usize, data: Vec<u8>, locked: &Locked) -> Option<AofWait> {
         self.repl.backlog.feed(db, &data);
-        self.aof.as_ref()?.append(db, data, locked)
+        self.aof()?.append(db, data, locked)
     }
 }
 
@@ -290,6 +306,15 @@ impl Shared {
     /// `shutdown`, saving the RDB first when `save`, or when a `save` schedule is set and not
     /// `nosave` (as Redis). The snapshot is taken holding every shard: nothing changes after.
     pub fn shutdown_saving(&self, force: bool, save: bool, nosave: bool) {
+        // Just turned on, the AOF does not hold the data yet: exiting now would lose it
+        // (Redis's words).
+        if self.aof().is_some_and(|a| !a.has_base()) {
+            if !force {
+                log::warn!("Writing initial AOF, can't exit.");
+                return;
+            }
+            log::warn!("Writing initial AOF. Exit anyway.");
+        }
         let scheduled = !self.config.read().save.is_empty();
         let all = loop {
             let ids = self.store.all_shards().collect();
@@ -312,7 +337,7 @@ impl Shared {
                 _ => break all,
             }
         };
-        if let Some(aof) = &self.aof {
+        if let Some(aof) = self.aof() {
             log::warn!("Calling fsync() on the AOF file.");
             if !aof.sync() {
                 if !force {
@@ -334,9 +359,9 @@ impl Shared {
                     .load(std::sync::atomic::Ordering::Relaxed),
                 aof.status.fsyncs.load(std::sync::atomic::Ordering::Relaxed)
             );
-            // A rewrite still dumping is abandoned with its temp file, as Redis kills its child.
-            let _ = std::fs::remove_file(crate::aof::rewrite::temp_path(aof.path()));
         }
+        // A rewrite still dumping is abandoned with its temp file, as Redis kills its child.
+        let _ = std::fs::remove_file(crate::aof::rewrite::temp_path(self.aof.path()));
         log::warn!("rudis is now ready to exit, bye bye...");
         std::process::exit(0)
     }

@@ -98,7 +98,7 @@ fn requirepass_from_config_file_and_never_logged() {
 fn in_process(config: Config) -> (Arc<Shared>, u16) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let shared = Arc::new(Shared::new(config, None));
+    let shared = Arc::new(Shared::new(config));
     let s = shared.clone();
     std::thread::spawn(move || rudis::server::serve(&s, listener, 4));
     (shared, port)

@@ -284,7 +284,8 @@ scripts!(
     streams,
     acl,
     debug,
-    watch_stale
+    watch_stale,
+    lolwut
 );
 
 /// A script word holding exactly `b`, whatever its bytes.

@@ -455,7 +455,7 @@ fn writes_on_expired_keys_replay_to_what_the_client_saw() {
     assert_eq!(c.cmd(&["COPY", "src", "cp", "DB", "1"]), b":1\r\n");
     c.cmd(&["SET", "mv", "moving"]);
     assert_eq!(c.cmd(&["MOVE", "mv", "1"]), b":1\r\n");
-    assert!(c.shared.aof.as_ref().expect("aof").sync());
+    assert!(c.shared.aof().expect("aof").sync());
 
     let mut c = Direct::open(dir.path());
     assert_eq!(c.cmd(&["GET", "ap"]), b"$3\r\nnew\r\n");
@@ -589,7 +589,7 @@ fn a_read_that_finds_a_key_expired_removes_it_and_logs_its_del() {
     assert_eq!(c.cmd(&["DBSIZE"]), b":1\r\n");
     assert_eq!(c.cmd(&["EXISTS", "other"]), b":0\r\n");
     assert_eq!(c.cmd(&["DBSIZE"]), b":0\r\n");
-    assert!(c.shared.aof.as_ref().expect("aof").sync());
+    assert!(c.shared.aof().expect("aof").sync());
     let aof = std::fs::read(dir.path().join("appendonly.aof")).expect("aof");
     let logged: Vec<Vec<String>> = commands(&aof)
         .iter()

@@ -1161,10 +1161,12 @@ fn publish_reaches_replicas_and_links_are_clients_of_their_type() {
         sub.read_reply(),
         b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n"
     );
-    let listed = String::from_utf8_lossy(&m.cmd(&["CLIENT", "LIST", "TYPE", "replica"])).into_owned();
+    let listed =
+        String::from_utf8_lossy(&m.cmd(&["CLIENT", "LIST", "TYPE", "replica"])).into_owned();
     assert!(listed.contains("flags=S "), "{listed}");
     let mut r = common::Raw::connect(replica.port());
-    let listed = String::from_utf8_lossy(&r.cmd(&["CLIENT", "LIST", "TYPE", "master"])).into_owned();
+    let listed =
+        String::from_utf8_lossy(&r.cmd(&["CLIENT", "LIST", "TYPE", "master"])).into_owned();
     assert!(listed.contains("flags=M "), "{listed}");
     assert_eq!(m.cmd(&["CLIENT", "KILL", "TYPE", "replica"]), b":1\r\n");
     wait_caught_up_after_write(&mut m, master.port, replica.port());

@@ -7,6 +7,13 @@
 //! therefore serialized by that shard's lock, and the one that changed the store first also sent
 //! its record first; the channel is FIFO and has one consumer, so the file has the store's order
 //! for every key.
+//!
+//! On and off: CONFIG SET appendonly turns the AOF on and off at run time (`Aof::enable`,
+//! `Aof::disable`). Off, no record is made. Turned on, records flow at once but the file is
+//! only written once a rewrite has given it a base (as Redis's startAppendOnly): until then
+//! they are dropped, except those the rewrite's tail needs, which is what makes the new file
+//! complete. A rewrite that overlapped a time the AOF was off may have missed that time's
+//! writes, so the writer discards it (`epoch`).
 
 pub mod rewrite;
 pub mod writer;
@@ -59,6 +66,14 @@ pub enum Msg {
     RewriteDone {
         temp: PathBuf,
         gen: u64,
+        /// `Aof::epoch` when the rewrite began.
+        epoch: u64,
+    },
+    /// The AOF is turned off: write and fsync what is pending, close the file, signal whether
+    /// that worked. `epoch` is the new `Aof::epoch`.
+    Stop {
+        epoch: u64,
+        done: Sender<bool>,
     },
     /// Rewrite `gen` failed: forget its tail.
     RewriteFailed {
@@ -87,6 +102,10 @@ pub struct AofStatus {
     pub current_size: AtomicU64,
     pub base_size: AtomicU64,
     pub rewrite_in_progress: AtomicBool,
+    /// A rewrite is wanted as soon as the running one ends (INFO's aof_rewrite_scheduled).
+    pub rewrite_scheduled: AtomicBool,
+    /// Turned on, the AOF has no file until a rewrite succeeds: the rewrite thread retries.
+    pub needs_base: AtomicBool,
     pub rewrites: AtomicU64,
     pub last_rewrite_failed: AtomicBool,
     pub rewrite_failures_in_a_row: AtomicU64,
@@ -142,6 +161,12 @@ impl AofStatus {
         self.rewrite_in_progress.store(false, Ordering::SeqCst);
     }
 
+    /// A rewrite was discarded because the AOF was turned off meanwhile: neither a success nor
+    /// a failure, as in Redis, which kills its child then.
+    pub fn rewrite_abandoned(&self) {
+        self.rewrite_in_progress.store(false, Ordering::SeqCst);
+    }
+
     /// The writer has fsynced the first `n` records queued.
     pub(crate) fn set_synced(&self, n: u64) {
         if self.synced.load(Ordering::SeqCst) < n {
@@ -164,6 +189,13 @@ pub type InfoFields = Vec<(&'static str, String)>;
 
 /// The handle workers use.
 pub struct Aof {
+    /// CONFIG SET appendonly: what every write checks first, so that with the AOF off a write
+    /// costs one load here and nothing else.
+    enabled: AtomicBool,
+    /// Times the AOF was turned off (see `Msg::Stop`).
+    epoch: AtomicU64,
+    /// Serializes turning on and off.
+    switching: Mutex<()>,
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
     /// The writer, once started (after the load); pumped by its thread and by workers.
@@ -183,15 +215,18 @@ pub struct Aof {
 pub use crate::util::strerror as error_text;
 
 impl Aof {
-    /// The handle; records queue up until [`Aof::start_writer`] (called once the file is
-    /// loaded, so the writer appends after whatever the loader truncated).
-    pub fn new(path: PathBuf, policy: FsyncPolicy) -> Aof {
+    /// The handle, on or off; records queue up until [`Aof::start_writer`] (called once the
+    /// file is loaded, so the writer appends after whatever the loader truncated).
+    pub fn new(path: PathBuf, policy: FsyncPolicy, enabled: bool) -> Aof {
         let (tx, rx) = crossbeam_channel::unbounded();
         let (rewrite_tx, rewrite_rx) = crossbeam_channel::unbounded();
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
         let status = Arc::new(AofStatus::default());
         status.set_policy(policy);
         Aof {
+            enabled: AtomicBool::new(enabled),
+            epoch: AtomicU64::new(0),
+            switching: Mutex::new(()),
             rewrite_tx,
             rewrite_rx,
             wake_tx,
@@ -205,12 +240,13 @@ impl Aof {
         }
     }
 
-    /// Opens (creating if needed) the file for appending and starts the writer thread.
+    /// Opens (creating if needed) the file for appending if the AOF is on, and starts the
+    /// writer thread.
     pub fn start_writer(&self) -> std::io::Result<()> {
         if self.core.get().is_some() {
             return Ok(());
         }
-        let w = writer::Writer::open(self.path.clone(), self.status.clone())?;
+        let w = writer::Writer::open(self.path.clone(), self.status.clone(), self.enabled())?;
         let w = Arc::new(Mutex::new(w));
         let _ = self.core.set(w.clone());
         let (rx, wake) = (self.rx.clone(), self.wake_rx.clone());
@@ -264,6 +300,58 @@ impl Aof {
         }
     }
 
+    #[inline]
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::SeqCst)
+    }
+
+    /// Whether the file holds the data set (false from turning the AOF on until its first
+    /// rewrite succeeds).
+    pub fn has_base(&self) -> bool {
+        !self.status.needs_base.load(Ordering::SeqCst)
+    }
+
+    /// CONFIG SET appendonly yes: records are made from now on, and a rewrite of the data as
+    /// it is gives the file its base (scheduled if one runs already: it began while the AOF
+    /// was off, and will be discarded).
+    /// False if it cannot be: no writer runs (an in-process harness).
+    pub fn enable(&self) -> bool {
+        let _g = self.switching.lock();
+        if self.enabled() {
+            return true;
+        }
+        if self.core.get().is_none() {
+            log::warn!("cannot turn the AOF on: its writer does not run");
+            return false;
+        }
+        self.status.needs_base.store(true, Ordering::SeqCst);
+        // Before the rewrite begins: every write it does not see is then logged.
+        self.enabled.store(true, Ordering::SeqCst);
+        if !self.request_rewrite() {
+            self.status.rewrite_scheduled.store(true, Ordering::SeqCst);
+        }
+        log::info!("AOF turned on: rewriting it from the data set");
+        true
+    }
+
+    /// CONFIG SET appendonly no: no more records; what is pending is written and fsynced and
+    /// the file closed before this returns. A rewrite running is discarded when it ends.
+    pub fn disable(&self) {
+        let _g = self.switching.lock();
+        if !self.enabled() {
+            return;
+        }
+        self.enabled.store(false, Ordering::SeqCst);
+        let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        self.status.needs_base.store(false, Ordering::SeqCst);
+        self.status.rewrite_scheduled.store(false, Ordering::SeqCst);
+        let (done, r) = crossbeam_channel::bounded(1);
+        self.send(Msg::Stop { epoch, done });
+        // The writer lives as long as the process; it answers unless exiting.
+        let _ = r.recv();
+        log::info!("AOF turned off");
+    }
+
     pub fn path(&self) -> &std::path::Path {
         &self.path
     }
@@ -278,7 +366,7 @@ impl Aof {
     }
 
     /// INFO persistence's AOF fields, in Redis's order and spelling (Redis lists the sizes and
-    /// buffers after its fork fields).
+    /// buffers after its fork fields, and only with the AOF on).
     pub fn info_fields(&self) -> (InfoFields, InfoFields) {
         let s = &self.status;
         let ok = |failed: bool| if failed { "err" } else { "ok" }.to_string();
@@ -291,9 +379,12 @@ impl Aof {
             "-1".into()
         };
         let head = vec![
-            ("aof_enabled", "1".into()),
+            ("aof_enabled", u8::from(self.enabled()).to_string()),
             ("aof_rewrite_in_progress", u8::from(running).to_string()),
-            ("aof_rewrite_scheduled", "0".into()),
+            (
+                "aof_rewrite_scheduled",
+                u8::from(s.rewrite_scheduled.load(Ordering::Relaxed)).to_string(),
+            ),
             (
                 "aof_last_rewrite_time_sec",
                 if last == 0 {
@@ -318,6 +409,10 @@ impl Aof {
                     .to_string(),
             ),
             ("aof_last_write_status", ok(s.error().is_some())),
+            // No fork, so nothing copied on write, and no module forks.
+            ("aof_last_cow_size", "0".into()),
+            ("module_fork_in_progress", "0".into()),
+            ("module_fork_last_cow_size", "0".into()),
         ];
         let tail = vec![
             (
@@ -333,7 +428,7 @@ impl Aof {
             ("aof_pending_bio_fsync", "0".into()),
             ("aof_delayed_fsync", "0".into()),
         ];
-        (head, tail)
+        (head, if self.enabled() { tail } else { Vec::new() })
     }
 
     pub fn write_error(&self) -> Option<String> {
@@ -427,7 +522,29 @@ impl Aof {
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => false,
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
             };
-            if !requested {
+            let epoch = self.epoch.load(Ordering::SeqCst);
+            if requested && !self.enabled() {
+                // Asked for while the AOF was off (it was turned off since, or this is a
+                // replica's resync): there is no file to rewrite.
+                self.status.rewrite_abandoned();
+                continue;
+            }
+            if !requested && self.enabled() && self.wants_base_or_scheduled(last_run) {
+                if !self.request_rewrite() {
+                    continue;
+                }
+                self.status.rewrite_scheduled.store(false, Ordering::SeqCst);
+                let _ = self.rewrite_rx.try_recv();
+                // Checked again after taking the rewrite: turned off meanwhile, the request is
+                // void (and `epoch` above tells the writer if it is turned on again).
+                if !self.enabled() {
+                    self.status.rewrite_abandoned();
+                    continue;
+                }
+            } else if !requested {
+                if !self.enabled() {
+                    continue;
+                }
                 let (percentage, min_size) = auto();
                 // After a failure, wait a little before the automatic retry (as Redis does).
                 let backoff = self.status.last_rewrite_failed.load(Ordering::Relaxed)
@@ -445,9 +562,21 @@ impl Aof {
                     percentage
                 );
             }
-            self.rewrite.run(self, store, &base);
+            self.rewrite.run(self, store, &base, epoch);
             last_run = std::time::Instant::now();
         }
+    }
+
+    /// A rewrite is scheduled, or the AOF was turned on and still has no file (retried a
+    /// little after a failure, as the automatic one is).
+    fn wants_base_or_scheduled(&self, last_run: std::time::Instant) -> bool {
+        let s = &self.status;
+        if s.rewrite_scheduled.load(Ordering::SeqCst) {
+            return true;
+        }
+        s.needs_base.load(Ordering::SeqCst)
+            && !(s.last_rewrite_failed.load(Ordering::Relaxed)
+                && last_run.elapsed() < std::time::Duration::from_secs(5))
     }
 
     /// Redis's auto-aof-rewrite rule: the file is past `min_size` and has grown by

@@ -52,7 +52,9 @@ fn add_record(buf: &mut Vec<u8>, selected: &mut Option<usize>, r: &Record) {
 }
 
 pub struct Writer {
-    file: File,
+    /// None while the AOF is off, and while turning it on until the first rewrite gives it a
+    /// base: records are then dropped from the batch (a rewrite's tail keeps those it needs).
+    file: Option<File>,
     path: PathBuf,
     status: Arc<AofStatus>,
     /// The database the file's last SELECT chose (None: not known, so select before the next).
@@ -70,12 +72,22 @@ pub struct Writer {
     syncs: Vec<Sender<bool>>,
     /// Records drained from the queue so far.
     drained: u64,
+    /// `Aof::epoch` as of the last stop processed: a rewrite begun in an older one overlapped
+    /// a time the AOF was off, whose writes it may have missed.
+    epoch: u64,
 }
 
 impl Writer {
-    pub fn open(path: PathBuf, status: Arc<AofStatus>) -> std::io::Result<Writer> {
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        let good_len = file.metadata()?.len();
+    /// `open`: append to the file at `path` (the AOF is on); else the writer starts off.
+    pub fn open(path: PathBuf, status: Arc<AofStatus>, open: bool) -> std::io::Result<Writer> {
+        let file = match open {
+            true => Some(OpenOptions::new().create(true).append(true).open(&path)?),
+            false => None,
+        };
+        let good_len = match &file {
+            Some(f) => f.metadata()?.len(),
+            None => 0,
+        };
         status.current_size.store(good_len, Relaxed);
         status.base_size.store(good_len, Relaxed);
         Ok(Writer {
@@ -92,6 +104,7 @@ impl Writer {
             durable_acks: Vec::new(),
             syncs: Vec::new(),
             drained: 0,
+            epoch: 0,
         })
     }
 
@@ -130,7 +143,7 @@ impl Writer {
         {
             return None;
         }
-        let f = self.file.try_clone().ok()?;
+        let f = self.file.as_ref()?.try_clone().ok()?;
         self.unsynced = false;
         self.last_sync = Instant::now();
         self.status.fsyncs.fetch_add(1, Relaxed);
@@ -189,11 +202,39 @@ impl Writer {
                 }
             }
             Msg::Sync(s) => self.syncs.push(s),
-            Msg::RewriteDone { temp, gen } => {
+            Msg::RewriteDone { temp, gen, epoch } => {
+                self.done_gen = gen;
+                if epoch != self.epoch {
+                    // As Redis kills its rewrite child when the AOF is turned off: not a
+                    // failure.
+                    let _ = std::fs::remove_file(&temp);
+                    self.tail = None;
+                    log::info!("AOF rewrite begun before the AOF was turned off: discarded");
+                    self.status.rewrite_abandoned();
+                    return;
+                }
                 // The old file stays complete until the rename replaces it.
                 let _ = self.flush_and_sync(true);
-                self.done_gen = gen;
                 self.finish_rewrite(&temp);
+            }
+            Msg::Stop { epoch, done } => {
+                let ok = self.flush_and_sync(true).is_ok();
+                if !ok {
+                    log::warn!(
+                        "cannot write and fsync {} while turning the AOF off",
+                        self.path.display()
+                    );
+                }
+                self.file = None;
+                self.buf.clear();
+                self.selected = None;
+                self.unsynced = false;
+                self.epoch = epoch;
+                // Writes are no longer refused for a file that is not written any more.
+                self.status.set_error(None);
+                self.status.current_size.store(0, Relaxed);
+                self.status.base_size.store(0, Relaxed);
+                let _ = done.send(ok);
             }
             Msg::RewriteFailed { gen } => {
                 self.done_gen = gen;
@@ -206,16 +247,25 @@ impl Writer {
     /// Writes `buf` to the end of the file. On failure, bytes that made it are cut off again
     /// (or, if that fails too, dropped from `buf` so they are never written twice).
     fn write_buf(&mut self) -> std::io::Result<()> {
+        let Some(file) = self.file.as_mut() else {
+            // No file to write (see `file`).
+            self.buf.clear();
+            return Ok(());
+        };
         let mut written = 0;
-        while written < self.buf.len() {
-            match self.file.write(&self.buf[written..]) {
-                Ok(0) => {
-                    return Err(self.undo_partial(written, ErrorKind::WriteZero.into()));
-                }
+        let res = loop {
+            if written >= self.buf.len() {
+                break Ok(());
+            }
+            match file.write(&self.buf[written..]) {
+                Ok(0) => break Err(ErrorKind::WriteZero.into()),
                 Ok(n) => written += n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.undo_partial(written, e)),
+                Err(e) => break Err(e),
             }
+        };
+        if let Err(e) = res {
+            return Err(self.undo_partial(written, e));
         }
         self.good_len += written as u64;
         self.status.current_size.store(self.good_len, Relaxed);
@@ -228,7 +278,11 @@ impl Writer {
         if written == 0 {
             return e;
         }
-        match self.file.set_len(self.good_len) {
+        let cut = match &self.file {
+            Some(f) => f.set_len(self.good_len),
+            None => Ok(()),
+        };
+        match cut {
             Ok(()) => log::warn!(
                 "AOF write to {} was short ({written} of {} bytes): cut back to {} bytes",
                 self.path.display(),
@@ -271,7 +325,11 @@ impl Writer {
         let mut res = Ok(());
         if sync && self.unsynced {
             self.status.fsyncs.fetch_add(1, Relaxed);
-            match self.file.sync_data() {
+            let synced = match &self.file {
+                Some(f) => f.sync_data(),
+                None => Ok(()),
+            };
+            match synced {
                 Ok(()) => {
                     self.unsynced = false;
                     self.last_sync = Instant::now();
@@ -346,12 +404,13 @@ impl Writer {
                 // record still buffered is in the new file already (in the dump, or in the
                 // tail if its shard had been dumped).
                 self.good_len = f.metadata().map(|m| m.len()).unwrap_or(0);
-                self.file = f;
+                self.file = Some(f);
                 self.buf.clear();
                 self.selected = tail.selected;
                 self.unsynced = false;
                 self.status.current_size.store(self.good_len, Relaxed);
                 self.status.base_size.store(self.good_len, Relaxed);
+                self.status.needs_base.store(false, SeqCst);
                 self.report(&Ok(()));
                 log::info!(
                     "Background AOF rewrite finished successfully: {} is now {} bytes \

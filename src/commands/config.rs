@@ -125,6 +125,20 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                      listen on this port. Check server logs."
                 )));
             }
+            if config.appendonly != before.appendonly {
+                // As Redis's updateAppendonly.
+                let aof = ctx.shared.aof_handle();
+                if !config.appendonly {
+                    aof.disable();
+                } else if !aof.enable() {
+                    *config = before;
+                    return Err(CommandError::Err(
+                        "CONFIG SET failed (possibly related to argument 'appendonly') - \
+                         Unable to turn on AOF. Check server logs."
+                            .into(),
+                    ));
+                }
+            }
             apply(ctx.shared, &config);
             if pairs
                 .iter()
@@ -196,11 +210,9 @@ fn rebind(shared: &Shared, before: &Config, config: &Config) -> Result<(), &'sta
 /// rewrite thread reads.
 fn apply(shared: &Shared, config: &Config) {
     shared.repl.apply_config(config);
-    if let Some(aof) = &shared.aof {
-        // Records made from now on follow it; one made under `always` still waits for its
-        // fsync.
-        aof.set_policy(config.appendfsync);
-    }
+    // Records made from now on follow it; one made under `always` still waits for its
+    // fsync.
+    shared.aof_handle().set_policy(config.appendfsync);
     // With RUST_LOG set, the environment's filter stays in charge.
     if std::env::var_os("RUST_LOG").is_none() {
         log::set_max_level(config.loglevel.level_filter());

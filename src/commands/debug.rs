@@ -329,7 +329,7 @@ fn reload(ctx: &mut Ctx, opts: &[&[u8]]) -> Result<(), CommandError> {
 /// replays the file, as at start.
 fn loadaof(ctx: &mut Ctx) -> Result<(), CommandError> {
     let shared = ctx.shared;
-    let Some(aof) = &shared.aof else {
+    let Some(aof) = shared.aof() else {
         // Redis exits here (it finds no AOF to load); rudis keeps its data and says why.
         return Err(CommandError::Err(
             "DEBUG LOADAOF needs the AOF on (appendonly yes)".into(),
@@ -338,6 +338,12 @@ fn loadaof(ctx: &mut Ctx) -> Result<(), CommandError> {
     if !ctx.ks.locked.shard_ids().is_empty() {
         return Err(CommandError::Err(
             "this DEBUG subcommand cannot run inside a transaction that touches keys".into(),
+        ));
+    }
+    if !aof.has_base() {
+        // Just turned on, the file is not this data set's yet: loading it would lose data.
+        return Err(CommandError::Err(
+            "DEBUG LOADAOF: the AOF was just turned on and its rewrite has not finished".into(),
         ));
     }
     aof.sync();

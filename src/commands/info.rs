@@ -463,19 +463,9 @@ fn persistence(shared: &Shared, put: &mut impl FnMut(&str, String)) {
         "rdb_last_load_keys_loaded",
         ld(&st.last_load_keys).to_string(),
     );
-    match &shared.aof {
-        Some(aof) => {
-            let (head, tail) = aof.info_fields();
-            for (k, v) in head.into_iter().chain(tail) {
-                put(k, v);
-            }
-        }
-        None => {
-            put("aof_enabled", "0".into());
-            put("aof_rewrite_in_progress", "0".into());
-            put("aof_rewrite_scheduled", "0".into());
-            put("aof_last_write_status", "ok".into());
-        }
+    let (head, tail) = shared.aof_handle().info_fields();
+    for (k, v) in head.into_iter().chain(tail) {
+        put(k, v);
     }
     if shared.is_loading() {
         loading_fields(shared, put);

@@ -32,6 +32,7 @@ pub mod introspection;
 pub mod keys;
 pub mod list;
 pub mod list_blocking;
+pub mod lolwut;
 pub mod memory;
 pub mod object;
 pub mod persistence;

@@ -55,11 +55,12 @@ fn bgsave(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             "Background save already in progress".into(),
         ));
     }
-    let rewriting = ctx.shared.aof.as_ref().is_some_and(|a| {
-        a.status
-            .rewrite_in_progress
-            .load(std::sync::atomic::Ordering::SeqCst)
-    });
+    let rewriting = ctx
+        .shared
+        .aof_handle()
+        .status
+        .rewrite_in_progress
+        .load(std::sync::atomic::Ordering::SeqCst);
     if rewriting {
         if schedule {
             snaps
@@ -95,7 +96,7 @@ fn lastsave(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 fn bgrewriteaof(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
-    let Some(aof) = &ctx.shared.aof else {
+    let Some(aof) = ctx.shared.aof() else {
         return Err(CommandError::Err(
             "Background append only file rewriting needs appendonly yes".into(),
         ));
@@ -139,13 +140,14 @@ fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             return Err(super::script::busy_error(eval));
         }
         log::warn!("User requested shutdown while a script runs: exiting without waiting for it.");
-        if let Some(aof) = &ctx.shared.aof {
+        if let Some(aof) = ctx.shared.aof() {
             aof.sync();
         }
         std::process::exit(0);
     }
     log::warn!("User requested shutdown...");
-    // Returns only when the AOF could not be written and FORCE was not given.
+    // Returns only when the AOF could not be written, or does not hold the data yet, and
+    // FORCE was not given.
     ctx.shared.shutdown_saving(force, save, nosave);
     Err(CommandError::Err(
         "Errors trying to SHUTDOWN. Check logs.".into(),

@@ -5,8 +5,8 @@ use std::sync::OnceLock;
 use super::spec::CommandSpec;
 use super::{
     acl, bitmap, client, config, connection, debug, dump, expire, geo, hash, hll, info,
-    introspection, keys, list, list_blocking, memory, object, persistence, pubsub, replication,
-    script, server, set, sort, stream, string, transaction, zset,
+    introspection, keys, list, list_blocking, lolwut, memory, object, persistence, pubsub,
+    replication, script, server, set, sort, stream, string, transaction, zset,
 };
 
 /// Every command, from each module's own list.
@@ -33,6 +33,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         dump::COMMANDS,
         expire::COMMANDS,
         server::COMMANDS,
+        lolwut::COMMANDS,
         debug::COMMANDS,
         introspection::COMMANDS,
         transaction::COMMANDS,

@@ -436,7 +436,7 @@ impl Session<'_> {
             loaded.expired
         );
         // The AOF held the old data set: it is rewritten from the new one.
-        if let Some(aof) = &self.shared.aof {
+        if let Some(aof) = self.shared.aof() {
             if !aof.request_rewrite() {
                 log::warn!("an AOF rewrite already runs: the AOF may hold data from before the sync until the next one");
             }
@@ -490,7 +490,10 @@ impl Session<'_> {
         let mut client = Client::new(None);
         client.master = true;
         // Listed (flags=M) and killable (CLIENT KILL TYPE master) as Redis's master client.
-        client.handle.master.store(true, std::sync::atomic::Ordering::Relaxed);
+        client
+            .handle
+            .master
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         shared.clients.register(client.handle.clone());
         let _listed = Unlist(shared, client.id);
         let mut offset = {
@@ -567,8 +570,8 @@ impl Session<'_> {
             let start = parser.request_start();
             input.buf.drain(..start);
             parser.rebase(start);
-            if let (Some(wait), Some(aof)) = (client.pending_ack.take(), &shared.aof) {
-                aof.write_through(wait.ticket());
+            if let Some(wait) = client.pending_ack.take() {
+                shared.aof_handle().write_through(wait.ticket());
             }
             {
                 let mut st = shared.repl.state();

@@ -238,8 +238,8 @@ impl Run<'_, '_, '_> {
                 // Nor while a dump runs: a shard taken late would escape its settling (see
                 // `Shared::lock_for_script`); the run starts again instead, below.
                 let shared = self.ctx.shared;
-                let dumping = shared.aof.as_ref().is_some_and(|a| a.rewrite.in_progress())
-                    || shared.snapshots.in_progress();
+                let dumping =
+                    shared.aof_handle().rewrite.in_progress() || shared.snapshots.in_progress();
                 if !dumping && !self.wide && locked.try_add(store, id, self.lock_write) {
                     continue;
                 }
