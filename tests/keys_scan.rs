@@ -600,3 +600,31 @@ fn a_read_that_finds_a_key_expired_removes_it_and_logs_its_del() {
     assert_eq!(logged[2], ["DEL", "k"]);
     assert_eq!(logged[3], ["DEL", "other"]);
 }
+
+/// SCAN and RANDOMKEY remove the expired keys they meet (and log their DELs), as Redis's do:
+/// with active expiry off, only they can have removed them.
+#[test]
+fn scan_and_randomkey_remove_the_expired_keys_they_meet() {
+    let server = Rudis::start(&["--enable-debug-command", "yes"]);
+    let mut c = server.raw();
+    assert_eq!(c.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]), b"+OK\r\n");
+    for (cmd, args) in [("SCAN", &["0"][..]), ("RANDOMKEY", &[][..])] {
+        assert_eq!(c.cmd(&["SET", "a", "1", "PX", "1"]), b"+OK\r\n");
+        assert_eq!(c.cmd(&["SET", "b", "1", "PX", "1"]), b"+OK\r\n");
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(c.cmd(&["DBSIZE"]), b":2\r\n", "{cmd}");
+        let mut argv = vec![cmd];
+        argv.extend_from_slice(args);
+        let _ = c.cmd(&argv);
+        if cmd == "RANDOMKEY" {
+            // Each draw removes the expired key it drew; draws go on until none is left.
+            let _ = c.cmd(&argv);
+        }
+        assert_eq!(c.cmd(&["DBSIZE"]), b":0\r\n", "{cmd} left the expired keys");
+    }
+    // A write after them: once it is acknowledged, the records before it are in the file.
+    assert_eq!(c.cmd(&["SET", "z", "1"]), b"+OK\r\n");
+    let aof = std::fs::read(server.aof_path()).unwrap_or_default();
+    let dels = aof.windows(5).filter(|w| w == b"\r\nDEL").count();
+    assert_eq!(dels, 4, "{}", String::from_utf8_lossy(&aof));
+}

@@ -340,6 +340,12 @@ impl<'a> Keyspace<'a> {
         self.shard(self.db, key).0.key_entry(key)
     }
 
+    /// A key a command came across expired (SCAN, RANDOMKEY): removed, and its DEL
+    /// propagated, once the command's locks are released, as a lookup's is.
+    pub fn saw_expired(&self, db: usize, key: &[u8]) {
+        self.seen_expired.borrow_mut().push((db, key.into()));
+    }
+
     #[inline]
     fn lookup(&self, db: usize, key: &[u8], touch: bool) -> Option<&Value> {
         let (shard, h) = self.shard(db, key);

@@ -188,7 +188,11 @@ fn scan(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                         pattern.is_none_or(|p| glob::matches(p, k, false))
                             && type_name
                                 .is_none_or(|t| t.eq_ignore_ascii_case(v.type_name().as_bytes()))
-                            && !s.is_expired(k, clock)
+                            && !(s.is_expired(k, clock) && {
+                                // As Redis's scan: an expired key it meets is removed.
+                                ctx.ks.saw_expired(db, k);
+                                true
+                            })
                     })
                     .map(|(k, _)| &**k),
             );
@@ -241,6 +245,8 @@ fn randomkey(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
                 pick = Some(&**k);
                 break;
             }
+            // As Redis's dbRandomKey: an expired key it draws is removed.
+            ctx.ks.saw_expired(db, k);
         }
         if pick.is_none() {
             pick = ctx.ks.live_keys(db).map(|(k, _)| k).next();
