@@ -808,6 +808,11 @@ fn a_replica_restarted_mid_sync_syncs_again() {
     alone.kill9();
 }
 
+/// rudis without an AOF, and as a master serving a full sync at once (Redis's default waits
+/// `repl-diskless-sync-delay` 5 s for more replicas to share the snapshot).
+const NO_AOF: &[&str] = &["--appendonly", "no"];
+const NO_DELAY: &[&str] = &["--repl-diskless-sync-delay", "0"];
+
 /// The master side, in each pairing: `replica_is_redis` puts a real Redis behind rudis.
 enum Server {
     Rudis(Rudis),
@@ -829,20 +834,16 @@ fn replica_of(master: u16, redis: bool) -> Server {
     if redis {
         Server::Redis(RealRedis::start(&["--replicaof", "127.0.0.1", &mport]))
     } else {
-        Server::Rudis(Rudis::start(&[
-            "--appendonly",
-            "no",
-            "--replicaof",
-            "127.0.0.1",
-            &mport,
-        ]))
+        Server::Rudis(Rudis::start(
+            &[NO_AOF, NO_DELAY, &["--replicaof", "127.0.0.1", &mport]].concat(),
+        ))
     }
 }
 
 /// A rudis master under a write load of every type (MULTI and scripts among it), a replica
 /// started in the middle of it, more load, and then the same data key by key.
 fn rudis_master_to(replica_is_redis: bool) {
-    let master = Rudis::start(&["--appendonly", "no"]);
+    let master = Rudis::start(&&[NO_AOF, NO_DELAY].concat());
     preload(master.port, 500);
     let load = write_load(master.port, 21, true);
     std::thread::sleep(Duration::from_millis(200));
@@ -917,7 +918,7 @@ fn a_chain_redis_rudis_rudis() {
 /// A link to a rudis master cut for 2 s under load resumes from the backlog, without a second
 /// full sync, with rudis's replicas and with Redis's.
 fn partial_resync_from_rudis(replica_is_redis: bool) {
-    let master = Rudis::start(&["--appendonly", "no", "--repl-backlog-size", "200mb"]);
+    let master = Rudis::start(&[NO_AOF, NO_DELAY, &["--repl-backlog-size", "200mb"]].concat());
     preload(master.port, 200);
     let proxy = Proxy::start(master.port);
     let replica = replica_of(proxy.port, replica_is_redis);
@@ -965,7 +966,7 @@ fn wait_reply(c: &mut redis::Connection, n: i64, ms: i64) -> i64 {
 /// one by a partial resync (its history continues the old master's).
 #[test]
 fn writes_acknowledged_by_wait_survive_a_failover() {
-    let mut master = Rudis::start(&["--appendonly", "no"]);
+    let mut master = Rudis::start(&&[NO_AOF, NO_DELAY].concat());
     let a = replica_of(master.port, false);
     let b = replica_of(master.port, false);
     let mut m = con(master.port);
@@ -1044,7 +1045,7 @@ fn writes_acknowledged_by_wait_survive_a_failover() {
 /// within min-replicas-max-lag.
 #[test]
 fn writes_wait_for_enough_good_replicas() {
-    let master = Rudis::start(&["--appendonly", "no"]);
+    let master = Rudis::start(&&[NO_AOF, NO_DELAY].concat());
     let mut raw = master.raw();
     assert_eq!(
         raw.cmd(&["CONFIG", "SET", "min-replicas-to-write", "1"]),
@@ -1079,7 +1080,7 @@ fn writes_wait_for_enough_good_replicas() {
 #[test]
 fn redis_cli_rdb_and_replica_work_against_rudis() {
     common::require_tool("redis-cli");
-    let master = Rudis::start(&["--appendonly", "no"]);
+    let master = Rudis::start(&&[NO_AOF, NO_DELAY].concat());
     preload(master.port, 100);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("dump.rdb");
@@ -1149,7 +1150,7 @@ fn redis_cli_rdb_and_replica_work_against_rudis() {
 /// the link, which comes back with a partial resync.
 #[test]
 fn publish_reaches_replicas_and_links_are_clients_of_their_type() {
-    let master = Rudis::start(&["--appendonly", "no"]);
+    let master = Rudis::start(&&[NO_AOF, NO_DELAY].concat());
     let replica = replica_of(master.port, false);
     let mut m = master.raw();
     wait_caught_up_after_write(&mut m, master.port, replica.port());
@@ -1181,4 +1182,35 @@ fn publish_reaches_replicas_and_links_are_clients_of_their_type() {
 fn wait_caught_up_after_write(m: &mut common::Raw, master: u16, replica: u16) {
     assert_eq!(m.cmd(&["SET", "tick", "1"]), b"+OK\r\n");
     wait_caught_up(master, replica, Duration::from_secs(20));
+}
+
+/// Replicas that ask within `repl-diskless-sync-delay` of each other share one snapshot.
+#[test]
+fn replicas_asking_within_the_delay_share_one_snapshot() {
+    let master = Rudis::start(&[NO_AOF, &["--repl-diskless-sync-delay", "1"]].concat());
+    preload(master.port, 100);
+    let started = Instant::now();
+    let a = replica_of(master.port, false);
+    let b = replica_of(master.port, false);
+    wait_caught_up(master.port, a.port(), Duration::from_secs(20));
+    wait_caught_up(master.port, b.port(), Duration::from_secs(20));
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the sync did not wait for the delay"
+    );
+    assert_same_data(master.port, a.port());
+    assert_same_data(master.port, b.port());
+    let log = master.log();
+    let shared = log
+        .lines()
+        .filter(|l| l.contains("Snapshot for replicas"))
+        .collect::<Vec<_>>();
+    assert_eq!(shared.len(), 1, "{log}");
+    assert!(
+        shared[0].contains(&a.port().to_string()) && shared[0].contains(&b.port().to_string()),
+        "{}",
+        shared[0]
+    );
+    let mut m = con(master.port);
+    assert_eq!(info_int(&mut m, "stats", "sync_full"), 2);
 }

@@ -156,9 +156,18 @@ fn sentinel_fails_over_a_rudis_master_and_no_acknowledged_write_is_lost() {
         matches!(check, Ok(s) if s.success()),
         "redis-py is not installed: run `pip install -q 'redis>=8'` (bash .ci/run does)"
     );
-    let mut master = Rudis::start(&["--appendonly", "no"]);
+    let no_delay = ["--repl-diskless-sync-delay", "0"];
+    let mut master = Rudis::start(&["--appendonly", "no", no_delay[0], no_delay[1]]);
     let mport = master.port.to_string();
-    let replica_args = ["--appendonly", "no", "--replicaof", "127.0.0.1", &mport];
+    let replica_args = [
+        "--appendonly",
+        "no",
+        no_delay[0],
+        no_delay[1],
+        "--replicaof",
+        "127.0.0.1",
+        &mport,
+    ];
     let a = Rudis::start(&replica_args);
     let b = Rudis::start(&replica_args);
     let dir = tempfile::tempdir().unwrap();

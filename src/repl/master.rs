@@ -244,13 +244,93 @@ impl Write for Buffer {
 
 impl crate::dump::Output for Buffer {}
 
-/// A point-in-time snapshot of this server for a replica, and where the stream stood at its
-/// instant. `replica`, registered, starts receiving the stream from there.
-fn snapshot_for(shared: &Shared, replica: &Arc<Replica>) -> Result<(Vec<u8>, ReplPoint), String> {
+/// A snapshot and where the stream stood at its instant, shared by the replicas it serves.
+type Snapshot = Arc<Result<(Vec<u8>, ReplPoint), String>>;
+
+/// Replicas waiting for the next snapshot: those that ask within `repl-diskless-sync-delay`
+/// of the first share one (Redis's diskless sync delay), so that replicas started together
+/// cost one snapshot.
+struct Batch {
+    /// Only under `BATCH`'s lock: who the snapshot is for.
+    replicas: Mutex<Vec<Arc<Replica>>>,
+    result: Mutex<Option<Snapshot>>,
+    done: parking_lot::Condvar,
+}
+
+static BATCH: Mutex<Option<Arc<Batch>>> = Mutex::new(None);
+
+/// The snapshot a full sync of `replica` starts from: taken by the first replica of a batch
+/// once the delay is over, waited for by the others.
+fn batched_snapshot(shared: &Shared, replica: &Arc<Replica>) -> Snapshot {
+    let (batch, first) = {
+        let mut b = BATCH.lock();
+        let (batch, first) = match &*b {
+            Some(batch) => (batch.clone(), false),
+            None => {
+                let batch = Arc::new(Batch {
+                    replicas: Mutex::new(Vec::new()),
+                    result: Mutex::new(None),
+                    done: parking_lot::Condvar::new(),
+                });
+                *b = Some(batch.clone());
+                (batch, true)
+            }
+        };
+        batch.replicas.lock().push(replica.clone());
+        (batch, first)
+    };
+    if first {
+        let (delay, most) = {
+            let c = shared.config.read();
+            let num = |k: &str| c.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            let diskless = c.get("repl-diskless-sync").is_none_or(|v| v == "yes");
+            (
+                if diskless {
+                    num("repl-diskless-sync-delay")
+                } else {
+                    0
+                },
+                num("repl-diskless-sync-max-replicas"),
+            )
+        };
+        let until = Instant::now() + Duration::from_secs(delay);
+        while Instant::now() < until {
+            let n = batch.replicas.lock().len() as u64;
+            if most > 0 && n >= most {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let group = {
+            let mut b = BATCH.lock();
+            *b = None;
+            let group = batch.replicas.lock().clone();
+            group
+        };
+        let result = Arc::new(snapshot_for(shared, &group));
+        *batch.result.lock() = Some(result.clone());
+        batch.done.notify_all();
+        return result;
+    }
+    let mut r = batch.result.lock();
+    loop {
+        if let Some(res) = &*r {
+            return res.clone();
+        }
+        batch.done.wait_for(&mut r, Duration::from_millis(100));
+    }
+}
+
+/// A point-in-time snapshot of this server for `replicas`, and where the stream stood at its
+/// instant. The replicas, registered, receive the stream from there.
+fn snapshot_for(
+    shared: &Shared,
+    replicas: &[Arc<Replica>],
+) -> Result<(Vec<u8>, ReplPoint), String> {
     let snaps = &shared.snapshots;
-    // One snapshot at a time: a replica arriving during a BGSAVE waits for it to end.
+    // One snapshot at a time: replicas arriving during a BGSAVE wait for it to end.
     while !snaps.try_begin() {
-        if replica.dropped.load(Ordering::SeqCst) {
+        if replicas.iter().all(|r| r.dropped.load(Ordering::SeqCst)) {
             return Err("dropped while waiting for a snapshot".into());
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -278,9 +358,11 @@ fn snapshot_for(shared: &Shared, replica: &Arc<Replica>) -> Result<(Vec<u8>, Rep
                 g.forget_db();
                 backlog.set_feeding(true);
             }
-            replica.sent.store(g.offset, Ordering::SeqCst);
-            replica.ack.store(g.offset, Ordering::SeqCst);
-            replica.set_state(ReplicaState::SendBulk);
+            for replica in replicas {
+                replica.sent.store(g.offset, Ordering::SeqCst);
+                replica.ack.store(g.offset, Ordering::SeqCst);
+                replica.set_state(ReplicaState::SendBulk);
+            }
             let p = ReplPoint {
                 stream_db: if is_replica { stream_db } else { 0 },
                 replid,
@@ -303,16 +385,20 @@ fn snapshot_for(shared: &Shared, replica: &Arc<Replica>) -> Result<(Vec<u8>, Rep
     };
     snaps.release();
     let (stats, _) = res.map_err(|e| format!("the snapshot failed: {e}"))?;
+    let names: Vec<String> = replicas
+        .iter()
+        .map(|r| format!("{}:{}", r.ip, r.port))
+        .collect();
     log::info!(
-        "Snapshot for replica {}:{} taken: {} keys, {} bytes in {:.3} seconds",
-        replica.ip,
-        replica.port,
+        "Snapshot for replicas {} taken: {} keys, {} bytes in {:.3} seconds",
+        names.join(" "),
         stats.keys,
         stats.bytes,
         stats.seconds
     );
     let bytes = std::mem::take(&mut *buffer.0.lock());
-    Ok((bytes, point.expect("the instant came")))
+    let point = point.ok_or("the snapshot ended before its instant")?;
+    Ok((bytes, point))
 }
 
 struct Link<'a> {
@@ -423,7 +509,11 @@ impl Link<'_> {
         );
         self.shared.repl.backlog.lock().replicas.push(r.clone());
         self.shared.stats.sync_full.fetch_add(1, Ordering::Relaxed);
-        let (payload, point) = snapshot_for(self.shared, r)?;
+        let snapshot = batched_snapshot(self.shared, r);
+        let (payload, point) = match &*snapshot {
+            Ok(s) => s,
+            Err(e) => return Err(e.clone()),
+        };
         if psync {
             let line = format!("+FULLRESYNC {} {}\r\n", point.replid, point.offset);
             self.write_all(line.as_bytes())?;
