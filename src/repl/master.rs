@@ -519,7 +519,7 @@ impl Link<'_> {
             self.write_all(line.as_bytes())?;
         }
         self.write_all(format!("${}\r\n", payload.len()).as_bytes())?;
-        self.write_all(&payload)?;
+        self.write_all(payload)?;
         r.ack_ms.store(now_ms(), Ordering::SeqCst);
         r.set_state(ReplicaState::Online);
         Ok(())
