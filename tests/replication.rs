@@ -843,7 +843,7 @@ fn replica_of(master: u16, redis: bool) -> Server {
 /// A rudis master under a write load of every type (MULTI and scripts among it), a replica
 /// started in the middle of it, more load, and then the same data key by key.
 fn rudis_master_to(replica_is_redis: bool) {
-    let master = Rudis::start(&&[NO_AOF, NO_DELAY].concat());
+    let master = Rudis::start(&[NO_AOF, NO_DELAY].concat());
     preload(master.port, 500);
     let load = write_load(master.port, 21, true);
     std::thread::sleep(Duration::from_millis(200));
@@ -966,7 +966,7 @@ fn wait_reply(c: &mut redis::Connection, n: i64, ms: i64) -> i64 {
 /// one by a partial resync (its history continues the old master's).
 #[test]
 fn writes_acknowledged_by_wait_survive_a_failover() {
-    let mut master = Rudis::start(&&[NO_AOF, NO_DELAY].concat());
+    let mut master = Rudis::start(&[NO_AOF, NO_DELAY].concat());
     let a = replica_of(master.port, false);
     let b = replica_of(master.port, false);
     let mut m = con(master.port);
@@ -1045,7 +1045,7 @@ fn writes_acknowledged_by_wait_survive_a_failover() {
 /// within min-replicas-max-lag.
 #[test]
 fn writes_wait_for_enough_good_replicas() {
-    let master = Rudis::start(&&[NO_AOF, NO_DELAY].concat());
+    let master = Rudis::start(&[NO_AOF, NO_DELAY].concat());
     let mut raw = master.raw();
     assert_eq!(
         raw.cmd(&["CONFIG", "SET", "min-replicas-to-write", "1"]),
@@ -1080,7 +1080,7 @@ fn writes_wait_for_enough_good_replicas() {
 #[test]
 fn redis_cli_rdb_and_replica_work_against_rudis() {
     common::require_tool("redis-cli");
-    let master = Rudis::start(&&[NO_AOF, NO_DELAY].concat());
+    let master = Rudis::start(&[NO_AOF, NO_DELAY].concat());
     preload(master.port, 100);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("dump.rdb");
@@ -1150,7 +1150,7 @@ fn redis_cli_rdb_and_replica_work_against_rudis() {
 /// the link, which comes back with a partial resync.
 #[test]
 fn publish_reaches_replicas_and_links_are_clients_of_their_type() {
-    let master = Rudis::start(&&[NO_AOF, NO_DELAY].concat());
+    let master = Rudis::start(&[NO_AOF, NO_DELAY].concat());
     let replica = replica_of(master.port, false);
     let mut m = master.raw();
     wait_caught_up_after_write(&mut m, master.port, replica.port());
