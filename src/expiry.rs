@@ -36,6 +36,11 @@ pub fn spawn(shared: Arc<Shared>) -> std::io::Result<()> {
                 std::thread::sleep(TICK);
                 crate::store::evict::tick(now_ms());
                 crate::util::alloc::peak();
+                // Redis's serverCron keeps the tracking table under its limit (lowered at
+                // run time, it evicts with no command needed).
+                if !crate::pool::cron_paused() {
+                    shared.tracking.enforce_limit(&shared);
+                }
                 // As Redis, nothing expires actively while clients are paused (a pause is a
                 // failover's window: the data must not change under it).
                 let paused = shared.ops.pause.kind() != crate::ops::pause::PauseKind::Off;

@@ -584,6 +584,9 @@ impl Pool {
     /// Closes the clients idle beyond `timeout`, killed, or not reading their replies, and
     /// MIGRATE's idle cached connections.
     fn cron(&self) {
+        if CRON_PAUSED.load(Relaxed) {
+            return;
+        }
         crate::commands::dump::close_idle_migrate_sockets();
         let conns: Vec<Arc<Conn>> = self
             .conns
@@ -608,6 +611,18 @@ impl Pool {
             }
         }
     }
+}
+
+/// DEBUG PAUSE-CRON: the periodic checks (idle clients, MIGRATE's idle sockets, and the
+/// sweeper's tracking-table limit) stop until it is cleared.
+static CRON_PAUSED: AtomicBool = AtomicBool::new(false);
+
+pub fn pause_cron(on: bool) {
+    CRON_PAUSED.store(on, SeqCst);
+}
+
+pub fn cron_paused() -> bool {
+    CRON_PAUSED.load(Relaxed)
 }
 
 thread_local! {

@@ -367,3 +367,29 @@ fn reset_ends_monitor() {
     c.cmd(&["SET", "k", "v"]);
     assert_eq!(m.cmd(&["PING"]), b"+PONG\r\n");
 }
+
+/// A lowered tracking-table-max-keys evicts keys (and invalidates them) by itself, as Redis's
+/// cron does, with no further command needed; DEBUG PAUSE-CRON holds that back.
+#[test]
+fn a_lowered_tracking_table_limit_evicts_without_a_command() {
+    let server = Rudis::start(&["--enable-debug-command", "yes"]);
+    let mut c = server.raw();
+    assert_eq!(c.cmd(&["HELLO", "3"]).first(), Some(&b'%'));
+    assert_eq!(c.cmd(&["CLIENT", "TRACKING", "on"]), b"+OK\r\n");
+    let _ = c.cmd(&["MGET", "k1", "k2"]);
+    let mut admin = server.raw();
+    assert_eq!(admin.cmd(&["DEBUG", "PAUSE-CRON", "1"]), b"+OK\r\n");
+    assert_eq!(
+        admin.cmd(&["CONFIG", "SET", "tracking-table-max-keys", "1"]),
+        b"+OK\r\n"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let info = String::from_utf8_lossy(&admin.cmd(&["INFO", "stats"])).into_owned();
+    assert!(info.contains("tracking_total_keys:2"), "{info}");
+    assert_eq!(admin.cmd(&["DEBUG", "PAUSE-CRON", "0"]), b"+OK\r\n");
+    let push = c.read_reply();
+    let text = common::show(&push);
+    assert!(text.contains("invalidate"), "{text}");
+    let info = String::from_utf8_lossy(&admin.cmd(&["INFO", "stats"])).into_owned();
+    assert!(info.contains("tracking_total_keys:1"), "{info}");
+}

@@ -1055,8 +1055,33 @@ fn writes_wait_for_enough_good_replicas() {
         raw.cmd(&["SET", "k", "v"]),
         b"-NOREPLICAS Not enough good replicas to write.\r\n"
     );
-    // Reads are served.
+    // Reads are served; scripts that may write are refused, before they run when their flags
+    // say so, at their first write when they have none (as Redis).
     assert_eq!(raw.cmd(&["GET", "k"]), b"$-1\r\n");
+    let noreplicas = b"-NOREPLICAS Not enough good replicas to write.\r\n";
+    assert_eq!(
+        raw.cmd(&["EVAL", "#!lua\nreturn redis.call('get', KEYS[1])", "1", "k"]),
+        noreplicas
+    );
+    assert_eq!(
+        raw.cmd(&[
+            "EVAL",
+            "#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])",
+            "1",
+            "k"
+        ]),
+        b"$-1\r\n"
+    );
+    assert_eq!(
+        raw.cmd(&["EVAL", "return redis.call('get', KEYS[1])", "1", "k"]),
+        b"$-1\r\n"
+    );
+    let refused = raw.cmd(&["EVAL", "return redis.call('set', KEYS[1], 'x')", "1", "k"]);
+    assert!(
+        refused.starts_with(&noreplicas[..noreplicas.len() - 2]),
+        "{}",
+        common::show(&refused)
+    );
     let _replica = replica_of(master.port, false);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -1213,4 +1238,61 @@ fn replicas_asking_within_the_delay_share_one_snapshot() {
     );
     let mut m = con(master.port);
     assert_eq!(info_int(&mut m, "stats", "sync_full"), 2);
+}
+
+/// A transaction reaches the stream as Redis propagates it: its MULTI in the database of its
+/// first write, a SELECT only where the database changes.
+#[test]
+fn a_transaction_across_databases_streams_as_redis_propagates_it() {
+    let master = Rudis::start(&[NO_AOF, NO_DELAY].concat());
+    let mut stream = TcpStream::connect(("127.0.0.1", master.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(b"SYNC\r\n").unwrap();
+    // `$len\r\n` and the RDB, which no CRLF ends.
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        buf.push(byte[0]);
+    }
+    let len: usize = std::str::from_utf8(&buf[1..buf.len() - 2])
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut rdb = vec![0u8; len];
+    stream.read_exact(&mut rdb).unwrap();
+    assert!(rdb.starts_with(b"REDIS"));
+    let mut c = master.raw();
+    assert_eq!(c.cmd(&["SELECT", "9"]), b"+OK\r\n");
+    for cmd in [
+        &["MULTI"][..],
+        &["SELECT", "1"],
+        &["SET", "a", "1"],
+        &["GET", "a"],
+        &["SELECT", "2"],
+        &["SET", "b", "2"],
+    ] {
+        let _ = c.cmd(cmd);
+    }
+    let _ = c.cmd(&["EXEC"]);
+    let mut want = Vec::new();
+    for cmd in [
+        &["SELECT", "1"][..],
+        &["MULTI"],
+        &["SET", "a", "1"],
+        &["SELECT", "2"],
+        &["SET", "b", "2"],
+        &["EXEC"],
+    ] {
+        let mut one = format!("*{}\r\n", cmd.len());
+        for a in cmd {
+            one.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        want.extend_from_slice(one.as_bytes());
+    }
+    let mut got = vec![0u8; want.len()];
+    stream.read_exact(&mut got).unwrap();
+    assert_eq!(common::show(&got), common::show(&want));
 }

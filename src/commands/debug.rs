@@ -211,6 +211,10 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             crate::expiry::set_active(atoi(argv[2]) != 0);
             ctx.out.ok();
         }
+        (b"pause-cron", 3) => {
+            crate::pool::pause_cron(atoi(argv[2]) != 0);
+            ctx.out.ok();
+        }
         (b"set-skip-checksum-validation", 3) => {
             crate::rdb::set_skip_checksum(atoi(argv[2]) != 0);
             ctx.out.ok();

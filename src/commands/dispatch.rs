@@ -330,9 +330,7 @@ pub fn run(
         }
     }
     if spec.has(flags::WRITE) && !client.master && shared.repl.lacks_good_replicas() {
-        return Err(CommandError::Coded(
-            "NOREPLICAS Not enough good replicas to write.".into(),
-        ));
+        return Err(CommandError::Coded(crate::repl::NOREPLICAS.into()));
     }
     // `argv` outlives `ctx`, as `KnownKeys` requires.
     let mut ctx = match one_key(spec, argv) {

@@ -264,7 +264,9 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
 /// there are several, so that a reader of the AOF (and the loader, at a cut-off tail) applies
 /// all of them or none.
 pub struct Effects {
-    start_db: usize,
+    /// The database of the first command that logged: the record's own (as Redis propagates
+    /// a transaction's MULTI in the database of its first write).
+    start_db: Option<usize>,
     record_db: usize,
     record: Vec<u8>,
     logged: usize,
@@ -274,7 +276,7 @@ impl Effects {
     /// Effects of commands starting in database `db`.
     pub fn new(db: usize) -> Effects {
         Effects {
-            start_db: db,
+            start_db: None,
             record_db: db,
             record: Vec::new(),
             logged: 0,
@@ -284,6 +286,10 @@ impl Effects {
     /// Adds the record of the command `ctx` just ran (if it logs one).
     pub fn add(&mut self, ctx: &mut Ctx, spec: &CommandSpec, argv: &[&[u8]]) {
         if let Some(text) = ctx.take_record(spec, argv) {
+            let start = *self.start_db.get_or_insert(ctx.ks.db);
+            if self.logged == 0 {
+                self.record_db = start;
+            }
             if ctx.ks.db != self.record_db {
                 self.record_db = ctx.ks.db;
                 encode_command(
@@ -297,19 +303,15 @@ impl Effects {
     }
 
     /// Sends the record, under the locks `ctx` still holds.
-    pub fn propagate(mut self, ctx: &mut Ctx) {
+    pub fn propagate(self, ctx: &mut Ctx) {
+        let Some(start_db) = self.start_db else {
+            return;
+        };
         if self.record.is_empty() {
             return;
         }
-        // A record must leave the AOF's selected database where it found it.
-        if self.record_db != self.start_db {
-            encode_command(
-                &mut self.record,
-                &[b"SELECT", self.start_db.to_string().as_bytes()],
-            );
-        }
-        let record = if self.logged > 1 {
-            let mut wrapped = Vec::with_capacity(self.record.len() + 32);
+        let mut record = if self.logged > 1 {
+            let mut wrapped = Vec::with_capacity(self.record.len() + 48);
             encode_command(&mut wrapped, &[b"MULTI"]);
             wrapped.extend_from_slice(&self.record);
             encode_command(&mut wrapped, &[b"EXEC"]);
@@ -317,7 +319,12 @@ impl Effects {
         } else {
             self.record
         };
-        if let Some(ack) = ctx.shared.propagate(self.start_db, record, &ctx.ks.locked) {
+        // A record must leave the AOF's selected database where it found it: after the EXEC,
+        // so that the transaction reads as Redis propagates it.
+        if self.record_db != start_db {
+            encode_command(&mut record, &[b"SELECT", start_db.to_string().as_bytes()]);
+        }
+        if let Some(ack) = ctx.shared.propagate(start_db, record, &ctx.ks.locked) {
             ctx.client.pending_ack = Some(ack);
         }
     }

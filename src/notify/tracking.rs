@@ -230,6 +230,25 @@ impl Tracking {
         }
     }
 
+    /// Evicts keys over `tracking-table-max-keys` (lowered at run time), invalidating their
+    /// clients: the periodic check Redis's serverCron makes (trackingLimitUsedSlots).
+    pub fn enforce_limit(&self, shared: &Shared) {
+        let max = max_keys();
+        if max == 0 {
+            return;
+        }
+        let over: Vec<Box<[u8]>> = {
+            let table = self.table.lock();
+            if table.len() <= max {
+                return;
+            }
+            table.keys().take(table.len() - max).cloned().collect()
+        };
+        for k in over {
+            self.invalidate(shared, &k, 0);
+        }
+    }
+
     /// Remembers that client `id` read `key` (and may cache it). Over
     /// `tracking-table-max-keys`, keys are evicted, their clients invalidated.
     pub fn remember(&self, shared: &Shared, id: u64, key: &[u8]) {

@@ -129,6 +129,9 @@ impl Default for Repl {
     }
 }
 
+/// What a write gets on a master short of good replicas (min-replicas-to-write).
+pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
 /// What a client's write gets on a read-only replica (Redis's shared.roslaveerr).
 pub const READONLY: &str = "READONLY You can't write against a read only replica.";
 

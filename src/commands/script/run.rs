@@ -83,6 +83,8 @@ fn threshold_ms(shared: &Shared) -> u64 {
     shared.config.read().busy_reply_threshold
 }
 
+use crate::repl::NOREPLICAS;
+
 /// Redis's scriptPrepareForRun checks, for a script with declared flags.
 fn prepare(ctx: &Ctx, plan: &Plan) -> Result<(), CommandError> {
     if plan.flags & sflags::EVAL_COMPAT_MODE != 0 || plan.flags & sflags::NO_WRITES != 0 {
@@ -98,6 +100,9 @@ fn prepare(ctx: &Ctx, plan: &Plan) -> Result<(), CommandError> {
         }
         Some(e) => return Err(CommandError::Coded(e.to_string())),
         None => {}
+    }
+    if !ctx.client.master && ctx.shared.repl.lacks_good_replicas() {
+        return Err(CommandError::Coded(NOREPLICAS.into()));
     }
     if plan.ro {
         return Err(CommandError::Err(
@@ -315,6 +320,10 @@ impl Run<'_, '_, '_> {
         // read-only replica (the master's scripts are obeyed).
         if write && self.ctx.client.pausable && self.ctx.shared.refuses_client_writes() {
             return Err((Some(spec), format!("-{}", crate::repl::READONLY)));
+        }
+        // (Only a script without flags gets here lacking replicas: see `prepare`.)
+        if write && !self.ctx.client.master && self.ctx.shared.repl.lacks_good_replicas() {
+            return Err((Some(spec), format!("-{NOREPLICAS}")));
         }
         if write && !self.wrote {
             if let Some(e) = self.ctx.shared.write_refusal() {
