@@ -178,14 +178,11 @@ fn pause(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if ms < 0 {
         return Err(CommandError::Err("timeout is negative".into()));
     }
-    ctx.shared
-        .ops
-        .pause
-        .pause(
-            Purpose::Client,
-            kind,
-            Some(std::time::Duration::from_millis(ms as u64)),
-        );
+    ctx.shared.ops.pause.pause(
+        Purpose::Client,
+        kind,
+        Some(std::time::Duration::from_millis(ms as u64)),
+    );
     ctx.out.ok();
     Ok(())
 }

@@ -181,8 +181,16 @@ mod tests {
     fn a_pause_keeps_the_stricter_kind_and_ends_by_itself() {
         let p = Arc::new(Pause::default());
         assert_eq!(p.kind(), PauseKind::Off);
-        p.pause(Purpose::Client, PauseKind::All, Some(Duration::from_millis(30)));
-        p.pause(Purpose::Client, PauseKind::Write, Some(Duration::from_millis(10)));
+        p.pause(
+            Purpose::Client,
+            PauseKind::All,
+            Some(Duration::from_millis(30)),
+        );
+        p.pause(
+            Purpose::Client,
+            PauseKind::Write,
+            Some(Duration::from_millis(10)),
+        );
         assert_eq!(p.kind(), PauseKind::All);
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(p.kind(), PauseKind::Off);
@@ -191,7 +199,11 @@ mod tests {
     #[test]
     fn unpause_wakes_the_parked_in_order() {
         let p = Arc::new(Pause::default());
-        p.pause(Purpose::Client, PauseKind::Write, Some(Duration::from_secs(60)));
+        p.pause(
+            Purpose::Client,
+            PauseKind::Write,
+            Some(Duration::from_secs(60)),
+        );
         let a = Arc::new(ClientHandle::new(1, None));
         let b = Arc::new(ClientHandle::new(2, None));
         p.park(&a);

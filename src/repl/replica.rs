@@ -324,8 +324,7 @@ impl Session<'_> {
             log::info!("Trying a partial resynchronization (request {id}:{from}).");
         }
         // Handing this server's role over (FAILOVER): the target promotes itself on this.
-        let failing_over =
-            self.shared.repl.failover.phase() == super::failover::Phase::InProgress;
+        let failing_over = self.shared.repl.failover.phase() == super::failover::Phase::InProgress;
         let mut psync: Vec<&[u8]> = vec![b"PSYNC", id.as_bytes(), from.as_bytes()];
         if failing_over {
             psync.push(b"FAILOVER");
