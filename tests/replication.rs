@@ -279,7 +279,12 @@ fn random_write(c: &mut redis::Connection, rng: &mut Rng, streams: bool) {
                 .arg(format!("z:{}", i % 10))
                 .arg(format!("m{i}"))
                 .ignore();
-            let _: () = p.query(c).unwrap();
+            match p.query::<()>(c) {
+                // The server turned replica under the load (FAILOVER): refused, as the
+                // other writes are.
+                Err(e) if e.kind() == redis::ErrorKind::ReadOnly => {}
+                r => r.unwrap(),
+            }
             return;
         }
         _ => redis::cmd("HDEL")
@@ -1286,16 +1291,20 @@ fn read_command(s: &mut TcpStream, buf: &mut Vec<u8>) -> Vec<String> {
     }
 }
 
-fn failover_state(c: &mut common::Raw) -> String {
+/// Fields of one INFO replication ("?" for one it lacks).
+fn repl_fields<const N: usize>(c: &mut common::Raw, names: [&str; N]) -> [String; N] {
     let info = String::from_utf8_lossy(&c.cmd(&["INFO", "replication"])).into_owned();
-    let field = |name: &str| {
+    names.map(|name| {
         info.lines()
             .find_map(|l| l.strip_prefix(&format!("{name}:")))
             .unwrap_or("?")
             .trim()
             .to_string()
-    };
-    format!("{} {}", field("role"), field("master_failover_state"))
+    })
+}
+
+fn failover_state(c: &mut common::Raw) -> String {
+    repl_fields(c, ["role", "master_failover_state"]).join(" ")
 }
 
 /// Polls until the state is `want`: what it became (the transcript shows a wrong one).
@@ -1329,7 +1338,7 @@ fn replies_within(c: &mut common::Raw, ms: u64) -> bool {
 fn failover_scenario(port: u16) -> Vec<String> {
     let mut t = Vec::new();
     let mut c = common::Raw::connect(port);
-    let mut say = |t: &mut Vec<String>, c: &mut common::Raw, args: &[&str]| {
+    let say = |t: &mut Vec<String>, c: &mut common::Raw, args: &[&str]| {
         let r = c.cmd(args);
         t.push(format!("{} => {}", args.join(" "), common::show(&r)));
     };
@@ -1405,15 +1414,7 @@ fn failover_scenario(port: u16) -> Vec<String> {
     say(&mut t, &mut c, &["FAILOVER", "ABORT"]);
     // FORCE: at the timeout this server follows the target anyway, with a PSYNC FAILOVER;
     // refused, it is a master again.
-    let info = String::from_utf8_lossy(&c.cmd(&["INFO", "replication"])).into_owned();
-    let field = |name: &str| {
-        info.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}:")))
-            .unwrap_or("?")
-            .trim()
-            .to_string()
-    };
-    let (replid, offset) = (field("master_replid"), field("master_repl_offset"));
+    let [replid, offset] = repl_fields(&mut c, ["master_replid", "master_repl_offset"]);
     say(
         &mut t,
         &mut c,
@@ -1468,4 +1469,121 @@ fn failover_errors_waits_timeout_abort_and_force_as_redis() {
     // The transcript shows what was checked: the held writes were held.
     assert!(got.contains(&"held write answered: false".to_string()));
     assert!(got.contains(&"slave failover-in-progress".to_string()));
+}
+
+/// Writes `acked:N` keys to `port` one by one until one is refused or the flag is set: the
+/// ones the server answered +OK.
+fn acked_writer(port: u16) -> (Arc<AtomicBool>, std::thread::JoinHandle<Vec<String>>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let h = std::thread::spawn(move || {
+        let mut c = common::Raw::connect(port);
+        let mut acked = Vec::new();
+        for i in 0.. {
+            if s.load(Ordering::SeqCst) {
+                break;
+            }
+            let key = format!("acked:{i}");
+            if c.cmd(&["SET", &key, "1"]) != b"+OK\r\n" {
+                break;
+            }
+            acked.push(key);
+        }
+        acked
+    });
+    (stop, h)
+}
+
+/// FAILOVER TO one of two replicas under a write load: the target becomes the master with
+/// every write the old one acknowledged, the old master its replica by a partial resync,
+/// the other replica stays where it was (a replica of the old master, now in a chain, as
+/// in Redis), and writes go on at the new master. The other replica is rudis's; the master
+/// or the target may be Redis's.
+fn failover_under_load(master_is_redis: bool, target_is_redis: bool) {
+    let master = if master_is_redis {
+        Server::Redis(RealRedis::start(&["--repl-diskless-sync-delay", "0"]))
+    } else {
+        Server::Rudis(Rudis::start(&["--appendonly", "no"]))
+    };
+    let log = || match &master {
+        Server::Rudis(r) => r.log(),
+        Server::Redis(_) => String::new(),
+    };
+    let master_port = master.port();
+    preload(master_port, 300);
+    let target = replica_of(master_port, target_is_redis);
+    let other = replica_of(master_port, false);
+    wait_caught_up(master_port, target.port(), Duration::from_secs(30));
+    wait_caught_up(master_port, other.port(), Duration::from_secs(30));
+    let load = write_load(master_port, 61, true);
+    let writer = acked_writer(master_port);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut m = common::Raw::connect(master_port);
+    let tport = target.port().to_string();
+    assert_eq!(
+        m.cmd(&["FAILOVER", "TO", "127.0.0.1", &tport, "TIMEOUT", "10000"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(
+        wait_failover_state(&mut m, "slave no-failover"),
+        "slave no-failover",
+        "{}",
+        log()
+    );
+    let mut t = common::Raw::connect(target.port());
+    assert_eq!(failover_state(&mut t), "master no-failover");
+    // The old master's writers are refused from now on, as on any replica.
+    let acked = writer.1.join().expect("the writer panicked");
+    stop_load(load);
+    assert!(acked.len() > 10, "only {} acknowledged writes", acked.len());
+    for k in &acked {
+        assert_eq!(
+            t.cmd(&["EXISTS", k]),
+            b":1\r\n",
+            "{k} was acknowledged by the old master and is lost"
+        );
+    }
+    assert!(String::from_utf8_lossy(&m.cmd(&["SET", "x", "1"])).starts_with("-READONLY"));
+    // Writes resume at the new master and reach both.
+    let load = write_load(target.port(), 62, true);
+    std::thread::sleep(Duration::from_millis(300));
+    stop_load(load);
+    wait_caught_up(target.port(), master_port, Duration::from_secs(20));
+    wait_caught_up(target.port(), other.port(), Duration::from_secs(20));
+    settle(target.port(), master_port);
+    wait_caught_up(target.port(), other.port(), Duration::from_secs(20));
+    assert_same_data(target.port(), master_port);
+    assert_same_data(target.port(), other.port());
+    let mut tc = con(target.port());
+    assert_eq!(
+        info_int(&mut tc, "stats", "sync_full"),
+        0,
+        "the old master needed a full sync from the new one"
+    );
+    let mut oc = con(other.port());
+    assert_eq!(
+        info_int(&mut oc, "replication", "master_port"),
+        i64::from(master_port),
+        "the other replica was moved"
+    );
+    let mut mc = con(master_port);
+    assert_eq!(
+        info_int(&mut mc, "replication", "master_port"),
+        i64::from(target.port())
+    );
+}
+
+#[test]
+fn failover_to_a_rudis_replica_under_load() {
+    failover_under_load(false, false);
+}
+
+#[test]
+fn failover_of_a_rudis_master_to_a_redis_replica() {
+    failover_under_load(false, true);
+}
+
+#[test]
+fn failover_of_a_redis_master_to_a_rudis_replica() {
+    failover_under_load(true, false);
 }
