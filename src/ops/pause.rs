@@ -217,4 +217,26 @@ mod tests {
         p.park(&a);
         assert!(!a.is_postponed());
     }
+
+    #[test]
+    fn a_purpose_ends_only_its_own_pause() {
+        let p = Arc::new(Pause::default());
+        p.pause(Purpose::Failover, PauseKind::Write, None);
+        p.pause(
+            Purpose::Client,
+            PauseKind::All,
+            Some(Duration::from_secs(60)),
+        );
+        let a = Arc::new(ClientHandle::new(1, None));
+        p.park(&a);
+        // Down to the failover's kind: the parked client runs again (and parks if a write).
+        p.unpause(Purpose::Client);
+        assert_eq!(p.kind(), PauseKind::Write);
+        assert!(!a.is_postponed());
+        p.park(&a);
+        assert!(a.is_postponed());
+        p.unpause(Purpose::Failover);
+        assert_eq!(p.kind(), PauseKind::Off);
+        assert!(!a.is_postponed());
+    }
 }
