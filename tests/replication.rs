@@ -279,7 +279,12 @@ fn random_write(c: &mut redis::Connection, rng: &mut Rng, streams: bool) {
                 .arg(format!("z:{}", i % 10))
                 .arg(format!("m{i}"))
                 .ignore();
-            let _: () = p.query(c).unwrap();
+            match p.query::<()>(c) {
+                // The server turned replica under the load (FAILOVER): refused, as the
+                // other writes are.
+                Err(e) if e.kind() == redis::ErrorKind::ReadOnly => {}
+                r => r.unwrap(),
+            }
             return;
         }
         _ => redis::cmd("HDEL")
@@ -1295,4 +1300,404 @@ fn a_transaction_across_databases_streams_as_redis_propagates_it() {
     let mut got = vec![0u8; want.len()];
     stream.read_exact(&mut got).unwrap();
     assert_eq!(common::show(&got), common::show(&want));
+}
+
+/// A replica made by hand: it syncs once, acknowledges that offset, then stays silent, so a
+/// master's FAILOVER to it waits for ever. It announces the port of a listener of its own,
+/// where a master failing over to it connects.
+struct StalledReplica {
+    _link: TcpStream,
+    listener: TcpListener,
+    port: u16,
+}
+
+impl StalledReplica {
+    fn attach(master: u16) -> StalledReplica {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut c = common::Raw::connect(master);
+        assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
+        let p = port.to_string();
+        assert_eq!(c.cmd(&["REPLCONF", "listening-port", &p]), b"+OK\r\n");
+        assert_eq!(c.cmd(&["REPLCONF", "capa", "psync2"]), b"+OK\r\n");
+        c.send(&["PSYNC", "?", "-1"]);
+        let mut link = c.stream;
+        let full = read_line(&mut link);
+        let offset = full.rsplit(' ').next().unwrap().to_string();
+        assert!(full.starts_with("+FULLRESYNC "), "{full}");
+        let len: usize = read_line(&mut link)
+            .strip_prefix('$')
+            .and_then(|l| l.parse().ok())
+            .expect("the RDB's length");
+        let mut rdb = vec![0u8; len];
+        link.read_exact(&mut rdb).unwrap();
+        let mut ack = Vec::new();
+        for a in ["REPLCONF", "ACK", &offset] {
+            ack.extend(format!("${}\r\n{a}\r\n", a.len()).into_bytes());
+        }
+        link.write_all(b"*3\r\n").unwrap();
+        link.write_all(&ack).unwrap();
+        StalledReplica {
+            _link: link,
+            listener,
+            port,
+        }
+    }
+
+    /// Accepts the master that fails over to this one and answers its handshake up to its
+    /// PSYNC: that PSYNC's arguments, and the connection, to answer it.
+    fn psync_from_master(&self) -> (Vec<String>, TcpStream) {
+        self.listener.set_nonblocking(false).unwrap();
+        let (mut s, _) = self.listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = Vec::new();
+        loop {
+            let argv = read_command(&mut s, &mut buf);
+            if argv[0].eq_ignore_ascii_case("psync") {
+                return (argv, s);
+            }
+            let reply: &[u8] = if argv[0].eq_ignore_ascii_case("ping") {
+                b"+PONG\r\n"
+            } else {
+                b"+OK\r\n"
+            };
+            s.write_all(reply).unwrap();
+        }
+    }
+}
+
+/// A line from the master, skipping the bare newlines it sends while it prepares an RDB.
+fn read_line(s: &mut TcpStream) -> String {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    loop {
+        s.read_exact(&mut b).unwrap();
+        if b[0] == b'\n' {
+            if line.is_empty() {
+                continue;
+            }
+            return String::from_utf8_lossy(&line)
+                .trim_end_matches('\r')
+                .to_string();
+        }
+        line.push(b[0]);
+    }
+}
+
+/// One RESP command (an array of bulk strings) from `s`.
+fn read_command(s: &mut TcpStream, buf: &mut Vec<u8>) -> Vec<String> {
+    loop {
+        if let Some((rudis::resp::Frame::Array(items), n)) = rudis::resp::Frame::parse(buf).unwrap()
+        {
+            buf.drain(..n);
+            return items
+                .iter()
+                .map(|f| match f {
+                    rudis::resp::Frame::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+                    other => format!("{other:?}"),
+                })
+                .collect();
+        }
+        let mut chunk = [0u8; 4096];
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "the master closed the link");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Fields of one INFO replication ("?" for one it lacks).
+fn repl_fields<const N: usize>(c: &mut common::Raw, names: [&str; N]) -> [String; N] {
+    let info = String::from_utf8_lossy(&c.cmd(&["INFO", "replication"])).into_owned();
+    names.map(|name| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap_or("?")
+            .trim()
+            .to_string()
+    })
+}
+
+fn failover_state(c: &mut common::Raw) -> String {
+    repl_fields(c, ["role", "master_failover_state"]).join(" ")
+}
+
+/// Polls until the state is `want`: what it became (the transcript shows a wrong one).
+fn wait_failover_state(c: &mut common::Raw, want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = failover_state(c);
+        if st == want || Instant::now() > deadline {
+            return st;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// True when `c` has a reply within `ms` (a write the failover holds has none).
+fn replies_within(c: &mut common::Raw, ms: u64) -> bool {
+    c.stream
+        .set_read_timeout(Some(Duration::from_millis(ms)))
+        .unwrap();
+    let mut b = [0u8; 1];
+    let got = matches!(c.stream.peek(&mut b), Ok(n) if n > 0);
+    c.stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    got
+}
+
+/// FAILOVER's errors, its wait for a replica that never catches up (writes held, CLIENT
+/// UNPAUSE not releasing them, TIMEOUT aborting), ABORT, and FORCE going ahead to a target
+/// that then refuses the PSYNC FAILOVER (so the master is one again): a transcript.
+fn failover_scenario(port: u16) -> Vec<String> {
+    let mut t = Vec::new();
+    let mut c = common::Raw::connect(port);
+    let say = |t: &mut Vec<String>, c: &mut common::Raw, args: &[&str]| {
+        let r = c.cmd(args);
+        t.push(format!("{} => {}", args.join(" "), common::show(&r)));
+    };
+    say(&mut t, &mut c, &["FAILOVER"]);
+    say(&mut t, &mut c, &["FAILOVER", "ABORT"]);
+    for args in [
+        &["FAILOVER", "TO"][..],
+        &["FAILOVER", "TO", "127.0.0.1"],
+        &["FAILOVER", "TO", "127.0.0.1", "x"],
+        &["FAILOVER", "TIMEOUT"],
+        &["FAILOVER", "TIMEOUT", "0"],
+        &["FAILOVER", "TIMEOUT", "-5"],
+        &["FAILOVER", "TIMEOUT", "x"],
+        &["FAILOVER", "TIMEOUT", "10", "TIMEOUT", "10"],
+        &["FAILOVER", "FORCE", "FORCE"],
+        &["FAILOVER", "ABORT", "ABORT"],
+        &["FAILOVER", "ABORT", "TIMEOUT", "10"],
+        &["FAILOVER", "bogus"],
+        &["failover", "to", "127.0.0.1", "1", "force", "timeout", "10"],
+    ] {
+        say(&mut t, &mut c, args);
+    }
+    let stalled = StalledReplica::attach(port);
+    let p = stalled.port.to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(&c.cmd(&["INFO", "replication"])).contains("state=online") {
+        assert!(Instant::now() < deadline, "the replica never came online");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The replica is behind from now on.
+    say(&mut t, &mut c, &["SET", "k", "1"]);
+    for args in [
+        &["FAILOVER", "TO", "127.0.0.1", "1"][..],
+        &["FAILOVER", "TO", "10.1.1.1", &p],
+        &["FAILOVER", "TO", "127.0.0.1", &p, "FORCE"],
+        &["FAILOVER", "FORCE", "TIMEOUT", "10"],
+    ] {
+        say(&mut t, &mut c, args);
+    }
+    // Waits, holding writes, and gives up at the timeout.
+    say(
+        &mut t,
+        &mut c,
+        &["FAILOVER", "TO", "127.0.0.1", &p, "TIMEOUT", "700"],
+    );
+    t.push(failover_state(&mut c));
+    let mut w = common::Raw::connect(port);
+    w.send(&["SET", "held", "1"]);
+    say(&mut t, &mut c, &["GET", "k"]);
+    say(&mut t, &mut c, &["FAILOVER"]);
+    say(&mut t, &mut c, &["FAILOVER", "TO", "127.0.0.1", &p]);
+    say(&mut t, &mut c, &["REPLICAOF", "127.0.0.1", "1"]);
+    let mut s = common::Raw::connect(port);
+    say(&mut t, &mut s, &["PSYNC", "?", "-1"]);
+    say(&mut t, &mut c, &["CLIENT", "UNPAUSE"]);
+    t.push(format!(
+        "held write answered: {}",
+        replies_within(&mut w, 200)
+    ));
+    t.push(wait_failover_state(&mut c, "master no-failover"));
+    t.push(format!("held write: {}", common::show(&w.read_reply())));
+    // ABORT, the only way out without a timeout.
+    say(&mut t, &mut c, &["FAILOVER", "TO", "127.0.0.1", &p]);
+    w.send(&["SET", "held", "2"]);
+    t.push(format!(
+        "held write answered: {}",
+        replies_within(&mut w, 300)
+    ));
+    t.push(failover_state(&mut c));
+    say(&mut t, &mut c, &["FAILOVER", "ABORT"]);
+    t.push(failover_state(&mut c));
+    t.push(format!("held write: {}", common::show(&w.read_reply())));
+    say(&mut t, &mut c, &["FAILOVER", "ABORT"]);
+    // FORCE: at the timeout this server follows the target anyway, with a PSYNC FAILOVER;
+    // refused, it is a master again.
+    let [replid, offset] = repl_fields(&mut c, ["master_replid", "master_repl_offset"]);
+    say(
+        &mut t,
+        &mut c,
+        &["FAILOVER", "TO", "127.0.0.1", &p, "FORCE", "TIMEOUT", "200"],
+    );
+    let (psync, mut link) = stalled.psync_from_master();
+    let next = offset.parse::<i64>().unwrap() + 1;
+    t.push(format!(
+        "PSYNC from the master: {:?}",
+        psync
+            .iter()
+            .map(|a| a
+                .replace(&replid, "<replid>")
+                .replace(&next.to_string(), "<offset+1>"))
+            .collect::<Vec<_>>()
+    ));
+    t.push(failover_state(&mut c));
+    say(&mut t, &mut c, &["SET", "k", "2"]);
+    link.write_all(b"-ERR no thanks\r\n").unwrap();
+    t.push(wait_failover_state(&mut c, "master no-failover"));
+    say(&mut t, &mut c, &["SET", "k", "3"]);
+    // On a replica.
+    let nobody = free_port().to_string();
+    say(&mut t, &mut c, &["REPLICAOF", "127.0.0.1", &nobody]);
+    say(&mut t, &mut c, &["FAILOVER"]);
+    say(&mut t, &mut c, &["PSYNC", "nope", "1", "FAILOVER"]);
+    say(&mut t, &mut c, &["REPLICAOF", "NO", "ONE"]);
+    say(&mut t, &mut c, &["PSYNC", "nope", "1", "FAILOVER"]);
+    // Ports differ from run to run.
+    t.iter()
+        .map(|l| {
+            l.replace(&p, "<replica-port>")
+                .replace(&nobody, "<free-port>")
+        })
+        .collect()
+}
+
+#[test]
+fn failover_errors_waits_timeout_abort_and_force_as_redis() {
+    let expected = {
+        let real = RealRedis::start(&["--repl-diskless-sync-delay", "0"]);
+        failover_scenario(real.port)
+    };
+    let rudis = Rudis::start(&["--appendonly", "no"]);
+    let got = failover_scenario(rudis.port);
+    assert_eq!(
+        got,
+        expected,
+        "rudis vs redis-server; rudis's log: {}",
+        rudis.log()
+    );
+    // The transcript shows what was checked: the held writes were held.
+    assert!(got.contains(&"held write answered: false".to_string()));
+    assert!(got.contains(&"slave failover-in-progress".to_string()));
+}
+
+/// Writes `acked:N` keys to `port` one by one until one is refused or the flag is set: the
+/// ones the server answered +OK.
+fn acked_writer(port: u16) -> (Arc<AtomicBool>, std::thread::JoinHandle<Vec<String>>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let h = std::thread::spawn(move || {
+        let mut c = common::Raw::connect(port);
+        let mut acked = Vec::new();
+        for i in 0.. {
+            if s.load(Ordering::SeqCst) {
+                break;
+            }
+            let key = format!("acked:{i}");
+            if c.cmd(&["SET", &key, "1"]) != b"+OK\r\n" {
+                break;
+            }
+            acked.push(key);
+        }
+        acked
+    });
+    (stop, h)
+}
+
+/// FAILOVER TO one of two replicas under a write load: the target becomes the master with
+/// every write the old one acknowledged, the old master its replica by a partial resync,
+/// the other replica stays where it was (a replica of the old master, now in a chain, as
+/// in Redis), and writes go on at the new master. The other replica is rudis's; the master
+/// or the target may be Redis's.
+fn failover_under_load(master_is_redis: bool, target_is_redis: bool) {
+    let master = if master_is_redis {
+        Server::Redis(RealRedis::start(&["--repl-diskless-sync-delay", "0"]))
+    } else {
+        Server::Rudis(Rudis::start(&["--appendonly", "no"]))
+    };
+    let log = || match &master {
+        Server::Rudis(r) => r.log(),
+        Server::Redis(_) => String::new(),
+    };
+    let master_port = master.port();
+    preload(master_port, 300);
+    let target = replica_of(master_port, target_is_redis);
+    let other = replica_of(master_port, false);
+    wait_caught_up(master_port, target.port(), Duration::from_secs(30));
+    wait_caught_up(master_port, other.port(), Duration::from_secs(30));
+    let load = write_load(master_port, 61, true);
+    let writer = acked_writer(master_port);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut m = common::Raw::connect(master_port);
+    let tport = target.port().to_string();
+    assert_eq!(
+        m.cmd(&["FAILOVER", "TO", "127.0.0.1", &tport, "TIMEOUT", "10000"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(
+        wait_failover_state(&mut m, "slave no-failover"),
+        "slave no-failover",
+        "{}",
+        log()
+    );
+    let mut t = common::Raw::connect(target.port());
+    assert_eq!(failover_state(&mut t), "master no-failover");
+    // The old master's writers are refused from now on, as on any replica.
+    let acked = writer.1.join().expect("the writer panicked");
+    stop_load(load);
+    assert!(acked.len() > 10, "only {} acknowledged writes", acked.len());
+    for k in &acked {
+        assert_eq!(
+            t.cmd(&["EXISTS", k]),
+            b":1\r\n",
+            "{k} was acknowledged by the old master and is lost"
+        );
+    }
+    assert!(String::from_utf8_lossy(&m.cmd(&["SET", "x", "1"])).starts_with("-READONLY"));
+    // Writes resume at the new master and reach both.
+    let load = write_load(target.port(), 62, true);
+    std::thread::sleep(Duration::from_millis(300));
+    stop_load(load);
+    wait_caught_up(target.port(), master_port, Duration::from_secs(20));
+    wait_caught_up(target.port(), other.port(), Duration::from_secs(20));
+    settle(target.port(), master_port);
+    wait_caught_up(target.port(), other.port(), Duration::from_secs(20));
+    assert_same_data(target.port(), master_port);
+    assert_same_data(target.port(), other.port());
+    let mut tc = con(target.port());
+    assert_eq!(
+        info_int(&mut tc, "stats", "sync_full"),
+        0,
+        "the old master needed a full sync from the new one"
+    );
+    let mut oc = con(other.port());
+    assert_eq!(
+        info_int(&mut oc, "replication", "master_port"),
+        i64::from(master_port),
+        "the other replica was moved"
+    );
+    let mut mc = con(master_port);
+    assert_eq!(
+        info_int(&mut mc, "replication", "master_port"),
+        i64::from(target.port())
+    );
+}
+
+#[test]
+fn failover_to_a_rudis_replica_under_load() {
+    failover_under_load(false, false);
+}
+
+#[test]
+fn failover_of_a_rudis_master_to_a_redis_replica() {
+    failover_under_load(false, true);
+}
+
+#[test]
+fn failover_of_a_redis_master_to_a_rudis_replica() {
+    failover_under_load(true, false);
 }

@@ -156,7 +156,7 @@ fn no_evict(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 
 /// CLIENT PAUSE timeout [WRITE|ALL] (see `ops::pause`).
 fn pause(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
-    use crate::ops::pause::PauseKind;
+    use crate::ops::pause::{PauseKind, Purpose};
     if argv.len() > 4 {
         return Err(CommandError::UnknownSubcommand {
             sub: argv[1].to_vec(),
@@ -178,16 +178,20 @@ fn pause(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if ms < 0 {
         return Err(CommandError::Err("timeout is negative".into()));
     }
-    ctx.shared
-        .ops
-        .pause
-        .pause(kind, std::time::Duration::from_millis(ms as u64));
+    ctx.shared.ops.pause.pause(
+        Purpose::Client,
+        kind,
+        Some(std::time::Duration::from_millis(ms as u64)),
+    );
     ctx.out.ok();
     Ok(())
 }
 
 fn unpause(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
-    ctx.shared.ops.pause.unpause();
+    ctx.shared
+        .ops
+        .pause
+        .unpause(crate::ops::pause::Purpose::Client);
     ctx.out.ok();
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! Replication commands: REPLICAOF (and its old name SLAVEOF), ROLE, and what replicas send
-//! their master (REPLCONF, SYNC, PSYNC) and WAIT (Redis's replication.c).
+//! Replication commands: REPLICAOF (and its old name SLAVEOF), ROLE, FAILOVER, and what
+//! replicas send their master (REPLCONF, SYNC, PSYNC) and WAIT (Redis's replication.c).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::flags::*;
 use super::{CommandError, CommandSpec, Ctx, Keys};
 use crate::blocking::{Served, TimeoutReply};
+use crate::repl::failover::{self, FailoverError};
 use crate::repl::master::{ReplConf, SyncRequest, WAIT_DB, WAIT_KEY};
 use crate::repl::RoleChange;
 
@@ -36,6 +37,13 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("psync", -3, ADMIN | NOSCRIPT | NO_MULTI, Keys::None, psync),
     cmd!("wait", 3, NOSCRIPT, Keys::None, wait),
     cmd!(
+        "failover",
+        -1,
+        ADMIN | NOSCRIPT | STALE,
+        Keys::None,
+        failover_cmd
+    ),
+    cmd!(
         "role",
         1,
         NOSCRIPT | LOADING | STALE | FAST,
@@ -48,14 +56,16 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// CONFIG GET shows it and CONFIG REWRITE writes it.
 fn replicaof(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let repl = &ctx.shared.repl;
+    // A failover changes the role itself; only FAILOVER ABORT may stop it.
+    if repl.failover.active() {
+        return Err(CommandError::Err(
+            "REPLICAOF not allowed while failing over.".into(),
+        ));
+    }
     if argv[1].eq_ignore_ascii_case(b"no") && argv[2].eq_ignore_ascii_case(b"one") {
         if repl.is_replica() {
             repl.unset_master();
-            ctx.shared
-                .config
-                .write()
-                .other
-                .insert("replicaof", String::new());
+            failover::remember_master(ctx.shared, None);
             log::info!(
                 "MASTER MODE enabled (user request from 'id={} addr={}')",
                 ctx.client.id,
@@ -79,11 +89,7 @@ fn replicaof(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             ctx.out.simple("OK Already connected to specified master");
         }
         RoleChange::Changed => {
-            ctx.shared
-                .config
-                .write()
-                .other
-                .insert("replicaof", format!("{host} {port}"));
+            failover::remember_master(ctx.shared, Some((&host, port)));
             log::info!(
                 "REPLICAOF {host}:{port} enabled (user request from 'id={} addr={}')",
                 ctx.client.id,
@@ -161,6 +167,12 @@ fn apply_replconf(conf: &mut ReplConf, argv: &[&[u8]]) -> Result<bool, CommandEr
 /// The checks Redis's syncCommand makes before it serves a replica.
 fn may_sync(ctx: &mut Ctx) -> Result<(), CommandError> {
     let repl = &ctx.shared.repl;
+    // The stream is about to belong to another master.
+    if repl.failover.active() {
+        return Err(CommandError::Coded(
+            "NOMASTERLINK Can't SYNC while failing over".into(),
+        ));
+    }
     if repl.is_replica() && !repl.link_up() {
         return Err(CommandError::Coded(
             "NOMASTERLINK Can't SYNC while not connected with my master".into(),
@@ -176,13 +188,83 @@ fn sync(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// PSYNC replid offset: continue from the backlog, or sync in full (see `repl::master`).
+/// PSYNC replid offset [FAILOVER]: continue from the backlog, or sync in full (see
+/// `repl::master`). With FAILOVER, from this server's master handing it its role: it becomes
+/// a master first, and the old one continues partially from it.
 fn psync(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    if argv.len() > 3 && argv[3].eq_ignore_ascii_case(b"failover") {
+        promote_for_failover(ctx, argv[1])?;
+    }
     may_sync(ctx)?;
     let replid = String::from_utf8_lossy(argv[1]).into_owned();
     // As Redis: an offset that does not parse asks for a full sync.
     let offset = crate::resp::parse::parse_i64(argv[2]).unwrap_or(-1);
     ctx.client.handoff = Some(SyncRequest::Psync { replid, offset });
+    Ok(())
+}
+
+fn promote_for_failover(ctx: &mut Ctx, replid: &[u8]) -> Result<(), CommandError> {
+    let repl = &ctx.shared.repl;
+    log::warn!(
+        "Failover request received for replid {}.",
+        String::from_utf8_lossy(replid)
+    );
+    if !repl.is_replica() {
+        return Err(CommandError::Err(
+            "PSYNC FAILOVER can't be sent to a master.".into(),
+        ));
+    }
+    let ours = repl.state().replid.clone();
+    if !replid.eq_ignore_ascii_case(ours.as_bytes()) {
+        return Err(CommandError::Err(
+            "PSYNC FAILOVER replid must match my replid.".into(),
+        ));
+    }
+    repl.unset_master();
+    failover::remember_master(ctx.shared, None);
+    log::info!(
+        "MASTER MODE enabled (failover request from 'id={} addr={}')",
+        ctx.client.id,
+        ctx.client.handle.addr
+    );
+    Ok(())
+}
+
+/// FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms] (see `repl::failover`); the
+/// arguments parsed as Redis's failoverCommand does, each at most once.
+fn failover_cmd(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let refused = |e: FailoverError| CommandError::Err(e.to_string());
+    if argv.len() == 2 && argv[1].eq_ignore_ascii_case(b"abort") {
+        failover::abort_command(ctx.shared).map_err(refused)?;
+        ctx.out.ok();
+        return Ok(());
+    }
+    let mut req = failover::Request::default();
+    let mut j = 1;
+    while j < argv.len() {
+        let arg = argv[j];
+        if arg.eq_ignore_ascii_case(b"timeout") && j + 1 < argv.len() && req.timeout.is_none() {
+            let ms = super::args::int(argv[j + 1])?;
+            if ms <= 0 {
+                return Err(CommandError::Err(
+                    "FAILOVER timeout must be greater than 0".into(),
+                ));
+            }
+            req.timeout = Some(std::time::Duration::from_millis(ms as u64));
+            j += 2;
+        } else if arg.eq_ignore_ascii_case(b"to") && j + 2 < argv.len() && req.target.is_none() {
+            let port = super::args::int(argv[j + 2])?;
+            req.target = Some((String::from_utf8_lossy(argv[j + 1]).into_owned(), port));
+            j += 3;
+        } else if arg.eq_ignore_ascii_case(b"force") && !req.force {
+            req.force = true;
+            j += 1;
+        } else {
+            return Err(CommandError::Syntax);
+        }
+    }
+    failover::start(ctx.shared, req).map_err(refused)?;
+    ctx.out.ok();
     Ok(())
 }
 

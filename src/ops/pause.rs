@@ -4,6 +4,8 @@
 //! pause (UNPAUSE, or its deadline on a timer thread) wakes the parked clients in the order
 //! they parked, each then running its request as if it had just arrived.
 //!
+//! FAILOVER pauses writes too, for a purpose of its own that only it ends.
+//!
 //! Every command pays one relaxed load of `kind` while nothing is paused.
 
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -24,17 +26,51 @@ pub enum PauseKind {
     All = 2,
 }
 
+/// Who asked for a pause (Redis's `pause_purpose`): each has its own, and one ends only its
+/// own, so that CLIENT UNPAUSE does not let writes through a FAILOVER's pause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// CLIENT PAUSE.
+    Client = 0,
+    /// FAILOVER, until it ends or is aborted.
+    Failover = 1,
+}
+
 #[derive(Default)]
 pub struct Pause {
+    /// The strictest kind among the purposes' pauses.
     kind: AtomicU8,
     state: Mutex<State>,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Event {
+    kind: PauseKind,
+    /// None: until its purpose ends it.
+    end: Option<Instant>,
+}
+
 #[derive(Default)]
 struct State {
-    end: Option<Instant>,
+    events: [Option<Event>; 2],
     /// Parked clients, in the order they parked.
     parked: Vec<Arc<ClientHandle>>,
+}
+
+impl State {
+    /// Drops the pauses past their end; the strictest kind left.
+    fn settle(&mut self, now: Instant) -> PauseKind {
+        let mut kind = PauseKind::Off;
+        for slot in &mut self.events {
+            if slot.is_some_and(|e| e.end.is_some_and(|end| now >= end)) {
+                *slot = None;
+            }
+            if let Some(e) = slot {
+                kind = kind.max(e.kind);
+            }
+        }
+        kind
+    }
 }
 
 impl Pause {
@@ -50,30 +86,45 @@ impl Pause {
 
     #[cold]
     fn kind_slow(&self) -> PauseKind {
-        let st = self.state.lock();
-        if st.end.is_some_and(|e| Instant::now() >= e) {
-            drop(st);
-            self.unpause();
-            return PauseKind::Off;
-        }
-        match self.kind.load(Ordering::Relaxed) {
-            1 => PauseKind::Write,
-            2 => PauseKind::All,
-            _ => PauseKind::Off,
-        }
+        self.update(self.state.lock())
     }
 
-    /// Pauses `kind` for `dur`; a pause already on keeps the stricter kind and the later end,
-    /// as Redis's. A timer ends it.
-    pub fn pause(self: &Arc<Self>, kind: PauseKind, dur: Duration) {
-        let end = Instant::now() + dur;
+    /// Recomputes the kind from the pauses left; clients parked by a stricter kind than what
+    /// is left are woken, to run or park again (Redis's updateClientPauseTypeAndEndTime).
+    fn update(&self, mut st: parking_lot::MutexGuard<'_, State>) -> PauseKind {
+        let kind = st.settle(Instant::now());
+        let old = self.kind.swap(kind as u8, Ordering::SeqCst);
+        if (kind as u8) < old {
+            let parked = std::mem::take(&mut st.parked);
+            drop(st);
+            for h in parked {
+                h.set_postponed(false);
+                h.nudge();
+            }
+        }
+        kind
+    }
+
+    /// Pauses `kind` for `dur` (None: until `unpause`) on behalf of `purpose`; a pause of
+    /// the same purpose already on keeps the stricter kind and the later end, as Redis's. A
+    /// timer ends a timed one.
+    pub fn pause(self: &Arc<Self>, purpose: Purpose, kind: PauseKind, dur: Option<Duration>) {
+        let end = dur.map(|d| Instant::now() + d);
         {
             let mut st = self.state.lock();
-            let old = self.kind.load(Ordering::Relaxed);
-            let new = old.max(kind as u8);
-            st.end = Some(st.end.filter(|_| old != 0).map_or(end, |e| e.max(end)));
-            self.kind.store(new, Ordering::SeqCst);
+            let slot = &mut st.events[purpose as usize];
+            *slot = Some(match *slot {
+                Some(e) => Event {
+                    kind: e.kind.max(kind),
+                    end: e.end.zip(end).map(|(a, b)| a.max(b)),
+                },
+                None => Event { kind, end },
+            });
+            self.update(st);
         }
+        let Some(dur) = dur else {
+            return;
+        };
         let me = Arc::clone(self);
         std::thread::Builder::new()
             .name("client-pause".into())
@@ -85,18 +136,11 @@ impl Pause {
             .ok();
     }
 
-    /// Ends the pause and wakes the parked clients, first parked first.
-    pub fn unpause(&self) {
-        let parked = {
-            let mut st = self.state.lock();
-            self.kind.store(0, Ordering::SeqCst);
-            st.end = None;
-            std::mem::take(&mut st.parked)
-        };
-        for h in parked {
-            h.set_postponed(false);
-            h.nudge();
-        }
+    /// Ends `purpose`'s pause; the clients it held run (or park again for another's).
+    pub fn unpause(&self, purpose: Purpose) {
+        let mut st = self.state.lock();
+        st.events[purpose as usize] = None;
+        self.update(st);
     }
 
     /// Parks a client whose request the pause holds. Parking after the pause ended (a race
@@ -137,8 +181,16 @@ mod tests {
     fn a_pause_keeps_the_stricter_kind_and_ends_by_itself() {
         let p = Arc::new(Pause::default());
         assert_eq!(p.kind(), PauseKind::Off);
-        p.pause(PauseKind::All, Duration::from_millis(30));
-        p.pause(PauseKind::Write, Duration::from_millis(10));
+        p.pause(
+            Purpose::Client,
+            PauseKind::All,
+            Some(Duration::from_millis(30)),
+        );
+        p.pause(
+            Purpose::Client,
+            PauseKind::Write,
+            Some(Duration::from_millis(10)),
+        );
         assert_eq!(p.kind(), PauseKind::All);
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(p.kind(), PauseKind::Off);
@@ -147,18 +199,44 @@ mod tests {
     #[test]
     fn unpause_wakes_the_parked_in_order() {
         let p = Arc::new(Pause::default());
-        p.pause(PauseKind::Write, Duration::from_secs(60));
+        p.pause(
+            Purpose::Client,
+            PauseKind::Write,
+            Some(Duration::from_secs(60)),
+        );
         let a = Arc::new(ClientHandle::new(1, None));
         let b = Arc::new(ClientHandle::new(2, None));
         p.park(&a);
         p.park(&b);
         assert_eq!(p.parked(), 2);
         assert!(a.is_postponed());
-        p.unpause();
+        p.unpause(Purpose::Client);
         assert_eq!(p.parked(), 0);
         assert!(!a.is_postponed() && !b.is_postponed());
         // Parked after the end: not kept.
         p.park(&a);
+        assert!(!a.is_postponed());
+    }
+
+    #[test]
+    fn a_purpose_ends_only_its_own_pause() {
+        let p = Arc::new(Pause::default());
+        p.pause(Purpose::Failover, PauseKind::Write, None);
+        p.pause(
+            Purpose::Client,
+            PauseKind::All,
+            Some(Duration::from_secs(60)),
+        );
+        let a = Arc::new(ClientHandle::new(1, None));
+        p.park(&a);
+        // Down to the failover's kind: the parked client runs again (and parks if a write).
+        p.unpause(Purpose::Client);
+        assert_eq!(p.kind(), PauseKind::Write);
+        assert!(!a.is_postponed());
+        p.park(&a);
+        assert!(a.is_postponed());
+        p.unpause(Purpose::Failover);
+        assert_eq!(p.kind(), PauseKind::Off);
         assert!(!a.is_postponed());
     }
 }

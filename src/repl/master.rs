@@ -637,7 +637,7 @@ pub fn request_acks(shared: &Shared) {
     shared.repl.backlog.feed_raw(&cmd);
 }
 
-/// The master's periodic work, once a second: PINGs in the stream (so that replicas see the
+/// The master's periodic work, once a second (and a FAILOVER's check, ten times a second): PINGs in the stream (so that replicas see the
 /// link alive, `repl-ping-replica-period`), the backlog's settings, and freeing it once no
 /// replica has been attached for `repl-backlog-ttl` seconds.
 pub fn spawn_cron(shared: Arc<Shared>) -> io::Result<()> {
@@ -645,9 +645,16 @@ pub fn spawn_cron(shared: Arc<Shared>) -> io::Result<()> {
         .name("repl-cron".into())
         .spawn(move || {
             let mut last_ping = Instant::now();
+            let mut last_cron = Instant::now();
             loop {
-                std::thread::sleep(Duration::from_secs(1));
-                cron(&shared, &mut last_ping);
+                // A failover is checked more often, as Redis runs its cron every 100 ms
+                // during one: the writes are paused meanwhile.
+                std::thread::sleep(Duration::from_millis(100));
+                super::failover::tick(&shared);
+                if last_cron.elapsed() >= Duration::from_secs(1) {
+                    last_cron = Instant::now();
+                    cron(&shared, &mut last_ping);
+                }
             }
         })?;
     Ok(())
@@ -669,7 +676,15 @@ fn cron(shared: &Shared, last_ping: &mut Instant) {
     g.size = size.max(16 * 1024) as usize;
     g.hard_limit = hard;
     let master = !shared.repl.is_replica();
-    if master && g.created && !g.replicas.is_empty() && last_ping.elapsed().as_secs() >= period {
+    // No PING while a failover waits for a replica to match the stream's offset: it would
+    // move the offset on (Redis skips it during a timed failover's pause).
+    let failing_over = shared.repl.failover.active();
+    if master
+        && !failing_over
+        && g.created
+        && !g.replicas.is_empty()
+        && last_ping.elapsed().as_secs() >= period
+    {
         drop(g);
         *last_ping = Instant::now();
         let mut ping = Vec::new();

@@ -1,13 +1,15 @@
 //! Replication: this server's role (master, or replica of a master), what INFO replication
 //! and ROLE show of it, and the replica side's link to its master (`replica`).
 //!
-//! The master side is `master` (serving replicas) and `backlog` (the stream they read).
+//! The master side is `master` (serving replicas) and `backlog` (the stream they read);
+//! `failover` hands the role to a replica (FAILOVER).
 //!
 //! The role is read on every command by the dispatcher's gates (READONLY, MASTERDOWN), so the
 //! two facts they need are atomics; the rest is behind one mutex, read by INFO and ROLE and
 //! written by the link thread and REPLICAOF.
 
 pub mod backlog;
+pub mod failover;
 pub mod master;
 pub mod replica;
 
@@ -98,6 +100,8 @@ pub struct Repl {
     /// `apply_config`): a write reads them without the config lock.
     min_replicas: std::sync::atomic::AtomicU64,
     min_replicas_lag: std::sync::atomic::AtomicU64,
+    /// A FAILOVER under way (see `failover`).
+    pub failover: failover::Failover,
 }
 
 impl Default for Repl {
@@ -125,6 +129,7 @@ impl Default for Repl {
             apply: Mutex::new(()),
             min_replicas: Default::default(),
             min_replicas_lag: std::sync::atomic::AtomicU64::new(10),
+            failover: Default::default(),
         }
     }
 }
@@ -391,7 +396,7 @@ impl Repl {
         } else {
             g.offset
         };
-        f.push(("master_failover_state", "no-failover".into()));
+        f.push(("master_failover_state", self.failover.phase().name().into()));
         f.push(("master_replid", st.replid.clone()));
         f.push(("master_replid2", st.replid2.clone()));
         f.push(("master_repl_offset", offset.to_string()));

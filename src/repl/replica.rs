@@ -323,14 +323,38 @@ impl Session<'_> {
         if cached.is_some() {
             log::info!("Trying a partial resynchronization (request {id}:{from}).");
         }
-        let reply = self.ask(input, &[b"PSYNC", id.as_bytes(), from.as_bytes()])?;
+        // Handing this server's role over (FAILOVER): the target promotes itself on this.
+        let failing_over = self.shared.repl.failover.phase() == super::failover::Phase::InProgress;
+        let mut psync: Vec<&[u8]> = vec![b"PSYNC", id.as_bytes(), from.as_bytes()];
+        if failing_over {
+            psync.push(b"FAILOVER");
+        }
+        let reply = match self.ask(input, &psync) {
+            Ok(r) => r,
+            Err(e) => {
+                if failing_over {
+                    super::failover::abort(self.shared, "Write error to failover target");
+                }
+                return Err(e);
+            }
+        };
         let words: Vec<&str> = reply.split_whitespace().collect();
+        let accepted = matches!(words.as_slice(), ["+FULLRESYNC", _, _] | ["+CONTINUE", ..]);
+        if failing_over && !accepted {
+            super::failover::abort(self.shared, "Failover target rejected psync request");
+            return Err(LinkError::Refused(format!("PSYNC FAILOVER: {reply}")));
+        }
         match words.as_slice() {
             ["+FULLRESYNC", replid, offset] => {
                 let offset: i64 = offset
                     .parse()
                     .map_err(|_| LinkError::Protocol(format!("bad FULLRESYNC offset: {reply}")))?;
                 log::info!("Full resync from master: {replid}:{offset}");
+                if failing_over {
+                    // As Redis: a full sync is not what the target should answer, but it
+                    // took this server as its replica all the same.
+                    super::failover::finish(self.shared);
+                }
                 self.full_sync(input, replid, offset)
             }
             ["+CONTINUE", rest @ ..] => {
@@ -364,10 +388,14 @@ impl Session<'_> {
                 }
                 st.last_io = Some(Instant::now());
                 repl.set_link(&mut st, Link::Connected);
+                drop(st);
                 log::info!(
                     "Successful partial resynchronization with master. MASTER <-> REPLICA sync: \
                      Master accepted a Partial Resynchronization."
                 );
+                if failing_over {
+                    super::failover::finish(self.shared);
+                }
                 Ok(())
             }
             _ => Err(LinkError::Refused(format!("PSYNC: {reply}"))),
