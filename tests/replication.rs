@@ -1087,6 +1087,13 @@ fn writes_wait_for_enough_good_replicas() {
         "{}",
         common::show(&refused)
     );
+    // Refused when queued, so the transaction aborts.
+    assert_eq!(raw.cmd(&["MULTI"]), b"+OK\r\n");
+    assert_eq!(raw.cmd(&["SET", "k", "v"]), noreplicas);
+    assert_eq!(
+        raw.cmd(&["EXEC"]),
+        b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+    );
     let _replica = replica_of(master.port, false);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

@@ -225,14 +225,22 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
 /// commands), LOADING (a full sync is loading: only `LOADING` commands).
 fn replica_gate(shared: &Shared, client: &Client, spec: &CommandSpec) -> Option<CommandError> {
     let repl = &shared.repl;
+    let queued = |f: u32| {
+        spec.has(flags::RUNS_QUEUE)
+            && client
+                .multi
+                .as_ref()
+                .is_some_and(|m| m.queue.iter().any(|q| q.spec.has(f)))
+    };
+    // Before a write is queued in MULTI too, and at an EXEC of writes (which then aborts), as
+    // Redis's processCommand checks it.
+    if (spec.has(flags::WRITE) || queued(flags::WRITE))
+        && !client.master
+        && repl.lacks_good_replicas()
+    {
+        return Some(CommandError::Coded(crate::repl::NOREPLICAS.into()));
+    }
     if repl.is_replica() {
-        let queued = |f: u32| {
-            spec.has(flags::RUNS_QUEUE)
-                && client
-                    .multi
-                    .as_ref()
-                    .is_some_and(|m| m.queue.iter().any(|q| q.spec.has(f)))
-        };
         if (spec.has(flags::WRITE) || queued(flags::WRITE)) && shared.refuses_client_writes() {
             return Some(CommandError::Coded(crate::repl::READONLY.into()));
         }
