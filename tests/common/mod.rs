@@ -59,8 +59,17 @@ pub fn wait_ready(port: u16, child: &mut Child, what: &str, log: &Path) {
             if s.write_all(b"*1\r\n$4\r\nPING\r\n").is_ok() {
                 let mut b = [0u8; 64];
                 if let Ok(n) = s.read(&mut b) {
-                    // A server with a password answers NOAUTH: it is up all the same.
-                    if b[..n].starts_with(b"+PONG") || b[..n].starts_with(b"-NOAUTH") {
+                    if b[..n].starts_with(b"+PONG") {
+                        return;
+                    }
+                    // A server with a password answers NOAUTH, before it would answer LOADING:
+                    // it is up once its log says it has loaded (rudis's and Redis's "ready to
+                    // accept connections" follow the load).
+                    let loaded = || {
+                        std::fs::read_to_string(log)
+                            .is_ok_and(|l| l.contains("eady to accept connections"))
+                    };
+                    if b[..n].starts_with(b"-NOAUTH") && loaded() {
                         return;
                     }
                 }
