@@ -1708,3 +1708,27 @@ fn failover_of_a_rudis_master_to_a_redis_replica() {
 fn failover_of_a_redis_master_to_a_rudis_replica() {
     failover_under_load(true, false);
 }
+
+/// CONFIG REWRITE after a role change writes it (Sentinel rewrites after each failover).
+#[test]
+fn config_rewrite_keeps_the_role() {
+    let master = Rudis::start(&[NO_AOF, NO_DELAY].concat());
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("rudis.conf");
+    std::fs::write(&conf, "appendonly no\n").unwrap();
+    let replica = Rudis::start_in(dir.path(), &[conf.to_str().unwrap()]);
+    let mut r = replica.raw();
+    let mport = master.port.to_string();
+    assert_eq!(r.cmd(&["REPLICAOF", "127.0.0.1", &mport]), b"+OK\r\n");
+    assert_eq!(r.cmd(&["CONFIG", "REWRITE"]), b"+OK\r\n");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l == format!("replicaof 127.0.0.1 {mport}")),
+        "{text}"
+    );
+    assert_eq!(r.cmd(&["REPLICAOF", "NO", "ONE"]), b"+OK\r\n");
+    assert_eq!(r.cmd(&["CONFIG", "REWRITE"]), b"+OK\r\n");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(!text.contains("replicaof"), "{text}");
+}

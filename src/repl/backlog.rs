@@ -57,6 +57,8 @@ pub struct Replica {
     pub ack_ms: AtomicU64,
     /// Set to end its link: too far behind, CLIENT KILL, a role change.
     pub dropped: AtomicBool,
+    /// Unix ms since it has been further behind than the soft output limit (0: it is not).
+    over_soft_since: AtomicU64,
     /// Written to wake its thread when new bytes arrive while it waits (an eventfd).
     wake: OwnedFd,
     parked: AtomicBool,
@@ -80,6 +82,7 @@ impl Replica {
             ack: AtomicI64::new(0),
             ack_ms: AtomicU64::new(crate::util::clock::now_ms()),
             dropped: AtomicBool::new(false),
+            over_soft_since: AtomicU64::new(0),
             wake,
             parked: AtomicBool::new(false),
         })
@@ -115,6 +118,20 @@ impl Replica {
             // SAFETY: writes 8 bytes from `one` to the eventfd.
             unsafe { libc::write(self.wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
         }
+    }
+
+    /// Ends its link (the output limits): its thread wakes and goes.
+    fn drop_link(&self, why: &str) {
+        log::warn!(
+            "Client id={} addr={}:{} (replica) scheduled to be closed ASAP for overcoming of \
+             output buffer limits ({why}).",
+            self.client_id,
+            self.ip,
+            self.port
+        );
+        self.dropped.store(true, Ordering::SeqCst);
+        self.parked.store(true, Ordering::SeqCst);
+        self.wake();
     }
 
     /// Seconds since its last ACK (INFO's `lag`).
@@ -164,16 +181,7 @@ impl Inner {
             }
             let sent = r.sent.load(Ordering::Relaxed);
             if self.hard_limit > 0 && (self.offset - sent) as u64 > self.hard_limit {
-                log::warn!(
-                    "Client id={} addr={}:{} (replica) scheduled to be closed ASAP for overcoming \
-                     of output buffer limits.",
-                    r.client_id,
-                    r.ip,
-                    r.port
-                );
-                r.dropped.store(true, Ordering::SeqCst);
-                r.parked.store(true, Ordering::SeqCst);
-                r.wake();
+                r.drop_link("hard limit");
                 continue;
             }
             keep_from = keep_from.min(sent + 1);
@@ -240,6 +248,33 @@ impl Inner {
     /// begins with no database selected.
     pub fn forget_db(&mut self) {
         self.db = None;
+    }
+
+    /// client-output-buffer-limit replica's soft limit: a replica further behind than `soft`
+    /// bytes for `seconds` is dropped (0 seconds: at once). Checked once a second.
+    pub fn check_soft_limit(&self, soft: u64, seconds: u64) {
+        let now = crate::util::clock::now_ms();
+        for r in &self.replicas {
+            if soft == 0
+                || r.dropped.load(Ordering::Relaxed)
+                || r.state() == ReplicaState::WaitBgsave
+            {
+                r.over_soft_since.store(0, Ordering::Relaxed);
+                continue;
+            }
+            let pending = (self.offset - r.sent.load(Ordering::Relaxed)).max(0) as u64;
+            if pending <= soft {
+                r.over_soft_since.store(0, Ordering::Relaxed);
+                continue;
+            }
+            let since = r.over_soft_since.load(Ordering::Relaxed);
+            if since == 0 {
+                r.over_soft_since.store(now, Ordering::Relaxed);
+            }
+            if seconds == 0 || (since != 0 && now.saturating_sub(since) >= seconds * 1000) {
+                r.drop_link("soft limit");
+            }
+        }
     }
 
     /// Wakes the replicas waiting for bytes.
@@ -466,5 +501,32 @@ mod tests {
         b.feed(0, b"A");
         assert!(b.lock().holds(1));
         assert!(b.offset() > 1);
+    }
+}
+
+#[cfg(test)]
+mod soft_limit_tests {
+    use super::*;
+
+    #[test]
+    fn a_replica_over_the_soft_limit_for_its_seconds_is_dropped() {
+        let b = Backlog::default();
+        b.lock().create();
+        b.set_feeding(true);
+        let r = Arc::new(Replica::new(1, "x".into(), 1).unwrap());
+        r.set_state(ReplicaState::Online);
+        b.lock().replicas.push(r.clone());
+        b.feed_raw(&[b'x'; 100]);
+        // Over 50 bytes behind: the clock starts, nothing is dropped yet.
+        b.lock().check_soft_limit(50, 1);
+        assert!(!r.dropped.load(Ordering::SeqCst));
+        // Caught up: the clock stops.
+        r.sent.store(100, Ordering::SeqCst);
+        b.lock().check_soft_limit(50, 1);
+        assert_eq!(r.over_soft_since.load(Ordering::SeqCst), 0);
+        // Behind with no grace: dropped at once.
+        b.feed_raw(&[b'x'; 100]);
+        b.lock().check_soft_limit(50, 0);
+        assert!(r.dropped.load(Ordering::SeqCst));
     }
 }

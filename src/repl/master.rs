@@ -661,12 +661,12 @@ pub fn spawn_cron(shared: Arc<Shared>) -> io::Result<()> {
 }
 
 fn cron(shared: &Shared, last_ping: &mut Instant) {
-    let (size, hard, period, ttl) = {
+    let (size, limit, period, ttl) = {
         let c = shared.config.read();
         let num = |k: &str, d: u64| c.get(k).and_then(|v| v.parse().ok()).unwrap_or(d);
         (
             num("repl-backlog-size", 1 << 20),
-            c.client_output_buffer_limit[1].hard,
+            c.client_output_buffer_limit[1],
             num("repl-ping-replica-period", 10),
             num("repl-backlog-ttl", 3600),
         )
@@ -674,7 +674,8 @@ fn cron(shared: &Shared, last_ping: &mut Instant) {
     let backlog = &shared.repl.backlog;
     let mut g = backlog.lock();
     g.size = size.max(16 * 1024) as usize;
-    g.hard_limit = hard;
+    g.hard_limit = limit.hard;
+    g.check_soft_limit(limit.soft, limit.soft_seconds);
     let master = !shared.repl.is_replica();
     // No PING while a failover waits for a replica to match the stream's offset: it would
     // move the offset on (Redis skips it during a timed failover's pause).
