@@ -39,7 +39,7 @@ pub fn spawn(shared: Arc<Shared>) -> std::io::Result<()> {
                 // Redis's serverCron keeps the tracking table under its limit (lowered at
                 // run time, it evicts with no command needed).
                 if !crate::pool::cron_paused() {
-                    shared.tracking.enforce_limit(&shared);
+                    let _ = shared.tracking.enforce_limit(&shared);
                 }
                 // As Redis, nothing expires actively while clients are paused (a pause is a
                 // failover's window: the data must not change under it).

@@ -393,3 +393,20 @@ fn a_lowered_tracking_table_limit_evicts_without_a_command() {
     let info = String::from_utf8_lossy(&admin.cmd(&["INFO", "stats"])).into_owned();
     assert!(info.contains("tracking_total_keys:1"), "{info}");
 }
+
+/// FLUSHALL empties the tracking table even when no client tracks any more, as Redis frees
+/// it whole.
+#[test]
+fn flushall_empties_the_tracking_table() {
+    let server = Rudis::start(&[]);
+    let mut c = server.raw();
+    assert_eq!(c.cmd(&["CLIENT", "TRACKING", "on"]), b"+OK\r\n");
+    let _ = c.cmd(&["GET", "k1"]);
+    assert_eq!(c.cmd(&["CLIENT", "TRACKING", "off"]), b"+OK\r\n");
+    let info = String::from_utf8_lossy(&c.cmd(&["INFO", "stats"])).into_owned();
+    assert!(info.contains("tracking_total_keys:1"), "{info}");
+    assert_eq!(c.cmd(&["FLUSHALL"]), b"+OK\r\n");
+    let info = String::from_utf8_lossy(&c.cmd(&["INFO", "stats"])).into_owned();
+    assert!(info.contains("tracking_total_keys:0"), "{info}");
+    assert!(info.contains("tracking_total_items:0"), "{info}");
+}

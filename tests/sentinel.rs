@@ -226,9 +226,17 @@ fn sentinel_fails_over_a_rudis_master_and_no_acknowledged_write_is_lost() {
     }
     std::thread::sleep(Duration::from_secs(2));
     // A coordinated failover, asked for.
-    let asked = Instant::now();
-    let reply = ask(sentinels[1].port, &["SENTINEL", "FAILOVER", "mymaster"]);
-    assert!(reply.is_ok(), "SENTINEL FAILOVER: {reply:?}");
+    // Sentinel refuses (-NOGOODSLAVE) until its own view of the replica is fresh (its INFO
+    // every few seconds): asked again until it accepts, as an operator would.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let asked = loop {
+        let reply = ask(sentinels[1].port, &["SENTINEL", "FAILOVER", "mymaster"]);
+        if reply.is_ok() {
+            break Instant::now();
+        }
+        assert!(Instant::now() < deadline, "SENTINEL FAILOVER: {reply:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
     let (second, took) = wait_switch(sentinels[1].port, first, asked);
     assert_eq!(second, other);
     let switched_at = unix_now();

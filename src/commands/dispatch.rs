@@ -168,6 +168,16 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
         let err = CommandError::Err("Command not allowed inside a transaction".into());
         return reject(shared, client, out, Some(spec), err);
     }
+    // As Redis's processCommand, which begins with trackingLimitUsedSlots: keys over a
+    // lowered tracking-table-max-keys go now, their invalidations before this reply (a
+    // relaxed load or two when under the limit).
+    if client.tracking.on
+        && client.reply == crate::client::Reply::On
+        && shared.tracking.enforce_limit(shared)
+    {
+        shared.tracking.broadcast(shared);
+        client.handle.take_outbox(&mut out.buf);
+    }
     match crate::evict::gate(shared, client, spec) {
         Err(e) => return reject(shared, client, out, Some(spec), e),
         // As Redis: the evicted keys' invalidations reach this client before the reply.

@@ -232,21 +232,23 @@ impl Tracking {
 
     /// Evicts keys over `tracking-table-max-keys` (lowered at run time), invalidating their
     /// clients: the periodic check Redis's serverCron makes (trackingLimitUsedSlots).
-    pub fn enforce_limit(&self, shared: &Shared) {
+    /// True when it evicted some.
+    pub fn enforce_limit(&self, shared: &Shared) -> bool {
         let max = max_keys();
-        if max == 0 {
-            return;
+        if max == 0 || self.keys.load(Ordering::Relaxed) <= max {
+            return false;
         }
         let over: Vec<Box<[u8]>> = {
             let table = self.table.lock();
             if table.len() <= max {
-                return;
+                return false;
             }
             table.keys().take(table.len() - max).cloned().collect()
         };
         for k in over {
             self.invalidate(shared, &k, 0);
         }
+        true
     }
 
     /// Remembers that client `id` read `key` (and may cache it). Over
@@ -348,10 +350,14 @@ impl Tracking {
     /// FLUSHDB / FLUSHALL: every tracking client is told to drop everything (a null), and the
     /// table is emptied.
     pub fn flush(&self, shared: &Shared) {
-        if self.clients.load(Ordering::Relaxed) == 0 {
-            return;
-        }
-        for h in shared.clients.all() {
+        // The table goes even with no client tracking now: keys read by clients that have
+        // since turned tracking off stay in it until they change (Redis frees it whole).
+        let clients = if self.clients.load(Ordering::Relaxed) == 0 {
+            Vec::new()
+        } else {
+            shared.clients.all()
+        };
+        for h in clients {
             let (on, redirect, resp3) = {
                 let st = h.state.lock();
                 (st.tracking, st.redir.max(0) as u64, st.resp == 3)
