@@ -414,3 +414,22 @@ fn hrandfield_refuses_a_reply_too_big_to_build() {
     assert!(reply.starts_with(b"*1000\r\n$1\r\nf\r\n"));
     assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
 }
+
+/// CONFIG RESETSTAT zeroes `lazyfreed_objects` too, as Redis's lazyfreeResetStats.
+#[test]
+fn resetstat_zeroes_the_lazyfree_count() {
+    let server = Rudis::start(&[]);
+    let mut a = server.raw();
+    let members: Vec<String> = (0..1000).map(|i| format!("m{i}")).collect();
+    let mut cmd = vec!["SADD", "big"];
+    cmd.extend(members.iter().map(String::as_str));
+    assert_eq!(a.cmd(&cmd), b":1000\r\n");
+    assert_eq!(a.cmd(&["UNLINK", "big"]), b":1\r\n");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut a, "memory", "lazyfreed_objects") != "1" {
+        assert!(Instant::now() < deadline, "not freed in the background");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(a.cmd(&["CONFIG", "RESETSTAT"]), b"+OK\r\n");
+    assert_eq!(info_field(&mut a, "memory", "lazyfreed_objects"), "0");
+}

@@ -240,6 +240,7 @@ fn rewrite(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
 fn resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     ctx.shared.stats.reset();
     crate::ops::cmdstats::reset();
+    crate::store::lazyfree::reset_stats();
     ctx.out.ok();
     Ok(())
 }

@@ -90,6 +90,11 @@ pub fn free(v: Value) {
     free_with_effort(v, e);
 }
 
+/// CONFIG RESETSTAT zeroes `lazyfreed_objects`, as Redis's lazyfreeResetStats.
+pub fn reset_stats() {
+    FREED.store(0, Relaxed);
+}
+
 /// INFO's `lazyfree_pending_objects` and `lazyfreed_objects`.
 pub fn stats() -> (u64, u64) {
     (PENDING.load(Relaxed), FREED.load(Relaxed))
