@@ -1153,6 +1153,14 @@ impl Config {
         Ok(())
     }
 
+    /// A numeric setting's current value (as CONFIG GET shows it, in plain units), or
+    /// `default` when it has none or it is not a number.
+    pub fn number(&self, name: &str, default: u64) -> u64 {
+        self.get(name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
     /// A setting's current value as CONFIG GET shows it.
     pub fn get(&self, name: &str) -> Option<String> {
         let s = match lookup(name)? {

@@ -138,13 +138,9 @@ fn apply_replconf(conf: &mut ReplConf, argv: &[&[u8]]) -> Result<bool, CommandEr
                 }
                 conf.ip = Some(ip);
             }
-            b"capa" => {
-                if val.eq_ignore_ascii_case(b"eof") {
-                    conf.capa_eof = true;
-                } else if val.eq_ignore_ascii_case(b"psync2") {
-                    conf.capa_psync2 = true;
-                }
-            }
+            // `capa eof` needs nothing: every replica takes the snapshot with its length,
+            // which is how rudis sends it.
+            b"capa" => conf.capa_psync2 |= val.eq_ignore_ascii_case(b"psync2"),
             b"ack" | b"getack" => return Ok(false),
             b"rdb-only" => {
                 conf.rdb_only = match crate::resp::parse::parse_i64(val) {

@@ -120,7 +120,14 @@ impl Replica {
         }
     }
 
-    /// Ends its link (the output limits): its thread wakes and goes.
+    /// Ends its link: its thread wakes (parked or not) and goes.
+    fn end(&self) {
+        self.dropped.store(true, Ordering::SeqCst);
+        self.parked.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// Ends its link for breaking an output limit.
     fn drop_link(&self, why: &str) {
         log::warn!(
             "Client id={} addr={}:{} (replica) scheduled to be closed ASAP for overcoming of \
@@ -129,9 +136,7 @@ impl Replica {
             self.ip,
             self.port
         );
-        self.dropped.store(true, Ordering::SeqCst);
-        self.parked.store(true, Ordering::SeqCst);
-        self.wake();
+        self.end();
     }
 
     /// Seconds since its last ACK (INFO's `lag`).
@@ -169,6 +174,12 @@ impl Inner {
     fn push(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
         self.offset += bytes.len() as i64;
+    }
+
+    /// After bytes were pushed: trims, and wakes the replicas waiting for them.
+    fn pushed(&mut self) {
+        self.trim();
+        self.wake_all();
     }
 
     /// Keeps what a replica still needs and `size` bytes besides; drops replicas whose
@@ -277,6 +288,14 @@ impl Inner {
         }
     }
 
+    /// Replicas online whose last ACK is at most `max_lag` seconds old (min-replicas-*).
+    pub fn good_replicas(&self, max_lag: u64) -> usize {
+        self.replicas
+            .iter()
+            .filter(|r| r.state() == ReplicaState::Online && r.lag_secs() <= max_lag)
+            .count()
+    }
+
     /// Wakes the replicas waiting for bytes.
     fn wake_all(&self) {
         for r in &self.replicas {
@@ -355,15 +374,14 @@ impl Backlog {
         }
         if g.db != Some(db) {
             let mut select = Vec::with_capacity(24);
-            let n = itoa::Buffer::new().format(db).to_string();
-            encode_command(&mut select, &[&b"SELECT"[..], n.as_bytes()]);
+            let mut n = itoa::Buffer::new();
+            encode_command(&mut select, &[&b"SELECT"[..], n.format(db).as_bytes()]);
             g.push(&select);
             g.db = Some(db);
         }
         g.push(data);
         WRITTEN_AT.with(|w| w.set(Some(g.offset)));
-        g.trim();
-        g.wake_all();
+        g.pushed();
     }
 
     /// Bytes that enter the stream as they are: a replica's master's stream, passed on to its
@@ -378,8 +396,7 @@ impl Backlog {
             return;
         }
         g.push(data);
-        g.trim();
-        g.wake_all();
+        g.pushed();
     }
 
     /// A replica's thread found nothing to send: the next feed wakes it. Called under the
@@ -392,9 +409,7 @@ impl Backlog {
     pub fn drop_replicas(&self) {
         let g = self.inner.lock();
         for r in &g.replicas {
-            r.dropped.store(true, Ordering::SeqCst);
-            r.parked.store(true, Ordering::SeqCst);
-            r.wake();
+            r.end();
         }
     }
 
@@ -414,11 +429,7 @@ impl Backlog {
 
     /// Replicas online whose last ACK is at most `max_lag` seconds old (min-replicas-*).
     pub fn good_replicas(&self, max_lag: u64) -> usize {
-        let g = self.inner.lock();
-        g.replicas
-            .iter()
-            .filter(|r| r.state() == ReplicaState::Online && r.lag_secs() <= max_lag)
-            .count()
+        self.inner.lock().good_replicas(max_lag)
     }
 }
 

@@ -39,7 +39,6 @@ pub struct ReplConf {
     pub port: u16,
     /// `ip-address`: the address it announces, instead of the connection's.
     pub ip: Option<String>,
-    pub capa_eof: bool,
     pub capa_psync2: bool,
     /// `rdb-only 1` (redis-cli --rdb): the snapshot, then the link ends.
     pub rdb_only: bool,
@@ -75,10 +74,7 @@ const CHUNK: usize = 256 * 1024;
 /// Starts the link thread for a replica.
 pub fn serve(shared: Arc<Shared>, conn: Detached) {
     let name = format!("repl-to-{}", conn.client.id);
-    conn.client
-        .handle
-        .replica
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    conn.client.handle.replica.store(true, Ordering::Relaxed);
     let spawned = std::thread::Builder::new().name(name).spawn(move || {
         let mut conn = conn;
         run(&shared, &mut conn);
@@ -117,7 +113,7 @@ fn run(shared: &Shared, conn: &mut Detached) {
         stream: &mut conn.stream,
         handle: conn.client.handle.clone(),
         input: std::mem::take(&mut conn.input),
-        timeout: repl_timeout(shared),
+        timeout: super::timeout(&shared.config.read()),
     };
     let unsent = std::mem::take(&mut conn.unsent);
     let res = (|| -> LinkResult {
@@ -151,13 +147,6 @@ fn run(shared: &Shared, conn: &mut Detached) {
     }
     drop(g);
     // Waiters on WAIT may count one replica fewer: nothing to wake (a count only falls).
-}
-
-fn repl_timeout(shared: &Shared) -> Duration {
-    let secs = (shared.config.read().get("repl-timeout"))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60u64);
-    Duration::from_secs(secs.max(1))
 }
 
 /// A partial resync when the replica's history is ours (or the one ours continues, up to
@@ -282,15 +271,14 @@ fn batched_snapshot(shared: &Shared, replica: &Arc<Replica>) -> Snapshot {
     if first {
         let (delay, most) = {
             let c = shared.config.read();
-            let num = |k: &str| c.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
             let diskless = c.get("repl-diskless-sync").is_none_or(|v| v == "yes");
             (
                 if diskless {
-                    num("repl-diskless-sync-delay")
+                    c.number("repl-diskless-sync-delay", 0)
                 } else {
                     0
                 },
-                num("repl-diskless-sync-max-replicas"),
+                c.number("repl-diskless-sync-max-replicas", 0),
             )
         };
         let until = Instant::now() + Duration::from_secs(delay);
@@ -304,8 +292,7 @@ fn batched_snapshot(shared: &Shared, replica: &Arc<Replica>) -> Snapshot {
         let group = {
             let mut b = BATCH.lock();
             *b = None;
-            let group = batch.replicas.lock().clone();
-            group
+            batch.replicas.lock().clone()
         };
         let result = Arc::new(snapshot_for(shared, &group));
         *batch.result.lock() = Some(result.clone());
@@ -637,9 +624,10 @@ pub fn request_acks(shared: &Shared) {
     shared.repl.backlog.feed_raw(&cmd);
 }
 
-/// The master's periodic work, once a second (and a FAILOVER's check, ten times a second): PINGs in the stream (so that replicas see the
-/// link alive, `repl-ping-replica-period`), the backlog's settings, and freeing it once no
-/// replica has been attached for `repl-backlog-ttl` seconds.
+/// The master's periodic work, once a second (and a FAILOVER's check, ten times a second):
+/// PINGs in the stream (so that replicas see the link alive, `repl-ping-replica-period`), the
+/// backlog's settings and output limits, and freeing it once no replica has been attached for
+/// `repl-backlog-ttl` seconds.
 pub fn spawn_cron(shared: Arc<Shared>) -> io::Result<()> {
     std::thread::Builder::new()
         .name("repl-cron".into())
@@ -663,12 +651,11 @@ pub fn spawn_cron(shared: Arc<Shared>) -> io::Result<()> {
 fn cron(shared: &Shared, last_ping: &mut Instant) {
     let (size, limit, period, ttl) = {
         let c = shared.config.read();
-        let num = |k: &str, d: u64| c.get(k).and_then(|v| v.parse().ok()).unwrap_or(d);
         (
-            num("repl-backlog-size", 1 << 20),
+            c.number("repl-backlog-size", 1 << 20),
             c.client_output_buffer_limit[1],
-            num("repl-ping-replica-period", 10),
-            num("repl-backlog-ttl", 3600),
+            c.number("repl-ping-replica-period", 10),
+            c.number("repl-backlog-ttl", 3600),
         )
     };
     let backlog = &shared.repl.backlog;

@@ -223,23 +223,12 @@ impl Repl {
         self.changed.notify_all();
     }
 
-    /// master_repl_offset: on a master the stream's, on a replica what it applied of its
-    /// master's.
-    pub fn offset(&self) -> i64 {
-        if self.is_replica() {
-            self.state.lock().offset
-        } else {
-            self.backlog.offset()
-        }
-    }
-
     /// Reads the settings the hot paths use from atomics.
     pub fn apply_config(&self, config: &crate::config::Config) {
-        let num = |k: &str, d: u64| config.get(k).and_then(|v| v.parse().ok()).unwrap_or(d);
         self.min_replicas
-            .store(num("min-replicas-to-write", 0), Ordering::SeqCst);
+            .store(config.number("min-replicas-to-write", 0), Ordering::SeqCst);
         self.min_replicas_lag
-            .store(num("min-replicas-max-lag", 10), Ordering::SeqCst);
+            .store(config.number("min-replicas-max-lag", 10), Ordering::SeqCst);
     }
 
     /// True when a write must be refused for want of good replicas (min-replicas-to-write),
@@ -269,6 +258,11 @@ impl Repl {
     pub fn wait_change(&self, st: &mut MutexGuard<'_, State>, timeout: std::time::Duration) {
         self.changed.wait_for(st, timeout);
     }
+}
+
+/// `repl-timeout`: how long either side of a link waits for the other.
+pub fn timeout(config: &crate::config::Config) -> std::time::Duration {
+    std::time::Duration::from_secs(config.number("repl-timeout", 60).max(1))
 }
 
 /// `slaveN`, for the first replicas without an allocation; beyond, a name made once and
@@ -369,14 +363,9 @@ impl Repl {
         }
         let g = self.backlog.lock();
         f.push(("connected_slaves", g.replicas.len().to_string()));
-        let lag: u64 = setting("min-replicas-max-lag").parse().unwrap_or(10);
-        if !matches!(&*setting("min-replicas-to-write"), "0" | "") && lag > 0 {
-            let good = g
-                .replicas
-                .iter()
-                .filter(|r| r.state() == backlog::ReplicaState::Online && r.lag_secs() <= lag)
-                .count();
-            f.push(("min_slaves_good_slaves", good.to_string()));
+        let lag = self.min_replicas_lag.load(Ordering::Relaxed);
+        if self.min_replicas.load(Ordering::Relaxed) > 0 && lag > 0 {
+            f.push(("min_slaves_good_slaves", g.good_replicas(lag).to_string()));
         }
         for (i, r) in g.replicas.iter().enumerate() {
             f.push((

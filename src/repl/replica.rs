@@ -167,8 +167,7 @@ impl Session<'_> {
     }
 
     fn timeout(&self) -> Duration {
-        let secs = self.setting("repl-timeout").parse().unwrap_or(60u64);
-        Duration::from_secs(secs.max(1))
+        super::timeout(&self.shared.config.read())
     }
 
     fn run(&mut self, host: &str, port: u16) -> Result<(), LinkError> {
