@@ -1033,16 +1033,15 @@ fn writes_acknowledged_by_wait_survive_a_failover() {
         0,
         "the other replica needed a full sync from the promoted one"
     );
-    // WAIT on a replica is an error, as in Redis.
-    let err = redis::cmd("WAIT")
-        .arg(1)
-        .arg(0)
-        .query::<i64>(&mut rb)
-        .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("WAIT cannot be used with replica instances"),
-        "{err}"
+    // WAIT on a replica is an error, Redis's words exactly.
+    let mut raw = common::Raw::connect(b.port());
+    assert_eq!(
+        common::show(&raw.cmd(&["WAIT", "1", "0"])),
+        common::show(
+            b"-ERR WAIT cannot be used with replica instances. Please also note that since \
+              Redis 4.0 if a replica is configured to be writable (which is not the default) \
+              writes to replicas are just local and are not propagated.\r\n"
+        )
     );
 }
 

@@ -270,7 +270,9 @@ fn wait(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let repl = &ctx.shared.repl;
     if repl.is_replica() {
         return Err(CommandError::Err(
-            "WAIT cannot be used with replica instances. Please also note that since Redis 4.0              if a replica is configured to be writable (which is not the default) writes to              replicas are just local and are not propagated."
+            "WAIT cannot be used with replica instances. Please also note that since Redis 4.0 \
+             if a replica is configured to be writable (which is not the default) writes to \
+             replicas are just local and are not propagated."
                 .into(),
         ));
     }
