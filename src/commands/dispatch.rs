@@ -347,9 +347,6 @@ pub fn run(
             return Err(e.into());
         }
     }
-    if spec.has(flags::WRITE) && !client.master && shared.repl.lacks_good_replicas() {
-        return Err(CommandError::Coded(crate::repl::NOREPLICAS.into()));
-    }
     // `argv` outlives `ctx`, as `KnownKeys` requires.
     let mut ctx = match one_key(spec, argv) {
         _ if spec.has(flags::RUNS_SCRIPT) => Ctx::new(shared, client, out, Locked::none()),
