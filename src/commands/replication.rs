@@ -10,6 +10,7 @@ use crate::blocking::{Served, TimeoutReply};
 use crate::repl::failover::{self, FailoverError};
 use crate::repl::master::{ReplConf, SyncRequest, WAIT_DB, WAIT_KEY};
 use crate::repl::RoleChange;
+use crate::resp::ReplyBuf;
 
 pub static COMMANDS: &[CommandSpec] = &[
     cmd!(
@@ -296,9 +297,7 @@ fn wait(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let handle = ctx.client.handle.clone();
     let command = super::lookup(b"wait");
     let counted = backlog.clone();
-    let timeout = TimeoutReply::Computed(Box::new(move || {
-        format!(":{}\r\n", counted.acked(target)).into_bytes()
-    }));
+    let timeout = TimeoutReply::Computed(Box::new(move || int_reply(counted.acked(target))));
     ctx.client.blocked = true;
     ctx.shared.blocking.block(
         &handle,
@@ -310,7 +309,7 @@ fn wait(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         Box::new(move |_, _| {
             let n = backlog.acked(target);
             if n as i64 >= want {
-                Served::Reply(format!(":{n}\r\n").into_bytes(), None)
+                Served::Reply(int_reply(n), None)
             } else {
                 Served::NotYet
             }
@@ -318,6 +317,13 @@ fn wait(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     );
     crate::repl::master::request_acks(ctx.shared);
     Ok(())
+}
+
+/// WAIT's reply, made by the reply layer (an integer is the same in both protocols).
+fn int_reply(n: usize) -> Vec<u8> {
+    let mut out = ReplyBuf::new();
+    out.int(n as i64);
+    out.as_bytes().to_vec()
 }
 
 /// ROLE: `master offset [replicas]`, or `slave host port state offset` (Redis's names).
