@@ -254,7 +254,7 @@ impl Tracking {
     /// Remembers that client `id` read `key` (and may cache it). Over
     /// `tracking-table-max-keys`, keys are evicted, their clients invalidated.
     pub fn remember(&self, shared: &Shared, id: u64, key: &[u8]) {
-        let over = {
+        {
             let mut table = self.table.lock();
             let ids = table.entry(key.into()).or_insert_with(|| {
                 self.keys.fetch_add(1, Ordering::Relaxed);
@@ -263,16 +263,8 @@ impl Tracking {
             if !ids.contains(&id) {
                 ids.push(id);
             }
-            let max = max_keys();
-            if max > 0 && table.len() > max {
-                table.keys().take(table.len() - max).cloned().collect()
-            } else {
-                Vec::new()
-            }
-        };
-        for k in over {
-            self.invalidate(shared, &k, 0);
         }
+        let _ = self.enforce_limit(shared);
     }
 
     /// A key changed (by client `by`; 0 for none, as expiry): invalidates the clients that

@@ -200,7 +200,7 @@ impl Snapshots {
     ) -> std::io::Result<SaveStats> {
         let temp = file::temp_path(path);
         let res = file::create(&temp)
-            .and_then(|w| self.write_rdb(store, w, opts, functions, dirty, held))
+            .and_then(|w| self.write_rdb(store, w, opts, functions, dirty, held, None))
             .and_then(|(stats, _)| file::publish(&temp, path).map(|_| stats));
         if res.is_err() {
             let _ = std::fs::remove_file(&temp);
@@ -213,23 +213,11 @@ impl Snapshots {
     /// (`try_begin`) throughout: this is the one entry point for any sink (a file, a
     /// replica's socket). `dirty`: the write counter at the instant, for the schedule;
     /// `held`: the caller holds every shard's lock.
-    pub fn write_rdb(
-        &self,
-        store: &Store,
-        w: Box<dyn Output>,
-        opts: Options,
-        functions: &[Vec<u8>],
-        dirty: u64,
-        held: Option<&Locked>,
-    ) -> std::io::Result<(SaveStats, Box<dyn Output>)> {
-        self.write_rdb_at(store, w, opts, functions, dirty, held, None)
-    }
-
-    /// `write_rdb` for a replica's full sync: `instant` is called at the snapshot's instant,
-    /// with every shard held so that no write is half done, and says where the replication
-    /// stream stands then (the RDB records it; the replica continues the stream from there).
+    /// `instant`, for a replica's full sync, is called at the snapshot's instant, with every
+    /// shard held so that no write is half done, and says where the replication stream stands
+    /// then (the RDB records it; the replica continues the stream from there).
     #[allow(clippy::too_many_arguments)]
-    pub fn write_rdb_at(
+    pub fn write_rdb(
         &self,
         store: &Store,
         w: Box<dyn Output>,

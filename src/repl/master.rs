@@ -360,7 +360,7 @@ fn snapshot_for(
             point = Some(p.clone());
             p
         };
-        snaps.write_rdb_at(
+        snaps.write_rdb(
             &shared.store,
             Box::new(buffer.clone()),
             opts,
