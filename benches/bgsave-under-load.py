@@ -14,28 +14,8 @@ Needs redis-server, redis-cli and redis-benchmark.
 """
 import argparse, os, subprocess, sys, tempfile, threading, time
 
-def resp(*a):
-    out = [b"*%d\r\n" % len(a)]
-    for x in a:
-        x = str(x).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(x), x))
-    return b"".join(out)
-
-def fill_commands(n):
-    out = []
-    for i in range(n):
-        k = "key:%012d" % i
-        t = i % 5
-        if t == 0: out.append(resp("SET", k, "value-%d-%s" % (i, "x" * (i % 40))))
-        elif t == 1: out.append(resp("SET", k, i))
-        elif t == 2: out.append(resp("HSET", k, "a", i, "b", "text-%d" % i, "c", "z" * 10))
-        elif t == 3: out.append(resp("RPUSH", k, "one", "two", i))
-        else: out.append(resp("ZADD", k, 1, "m1", 2.5, "m2", i, "m3"))
-    return b"".join(out)
-
-def cli(port, *args):
-    return subprocess.run(["redis-cli", "-p", str(port)] + list(args),
-                          capture_output=True, text=True).stdout.strip()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from resp_util import cli, mixed_data_set  # noqa: E402
 
 def pss_kb(pid):
     try:
@@ -73,7 +53,7 @@ def measure(name, argv, port, n, requests):
     try:
         while cli(port, "PING") != "PONG":
             time.sleep(0.05)
-        subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input=fill_commands(n),
+        subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input=mixed_data_set(n),
                        stdout=subprocess.DEVNULL, check=True)
         cli(port, "SAVE")  # warms the file; both start from a written dump.rdb
         quiet = bench(port, n, requests)

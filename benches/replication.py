@@ -15,25 +15,7 @@ Needs redis-server, redis-cli and redis-benchmark.
 import argparse, os, subprocess, sys, tempfile, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from resp_util import cmd, free_port  # noqa: E402
-
-
-def fill_commands(n):
-    out = []
-    for i in range(n):
-        k = "key:%012d" % i
-        t = i % 5
-        if t == 0: out.append(cmd("SET", k, "value-%d-%s" % (i, "x" * (i % 40))))
-        elif t == 1: out.append(cmd("SET", k, i))
-        elif t == 2: out.append(cmd("HSET", k, "a", i, "b", "text-%d" % i, "c", "z" * 10))
-        elif t == 3: out.append(cmd("RPUSH", k, "one", "two", i))
-        else: out.append(cmd("ZADD", k, 1, "m1", 2.5, "m2", i, "m3"))
-    return b"".join(out)
-
-
-def cli(port, *args):
-    return subprocess.run(["redis-cli", "-p", str(port)] + [str(a) for a in args],
-                          capture_output=True, text=True).stdout.strip()
+from resp_util import cli, free_port, mixed_data_set  # noqa: E402
 
 
 def info(port, field):
@@ -69,7 +51,7 @@ def measure(name, argv, n, requests, pipeline, replicaof_flag):
     master = start(argv, mport, ["--repl-diskless-sync-delay", "0"])
     replica = None
     try:
-        subprocess.run(["redis-cli", "-p", str(mport), "--pipe"], input=fill_commands(n),
+        subprocess.run(["redis-cli", "-p", str(mport), "--pipe"], input=mixed_data_set(n),
                        stdout=subprocess.DEVNULL, check=True)
         t0 = time.time()
         replica = start(argv, rport, replicaof_flag(mport))
