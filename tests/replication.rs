@@ -608,42 +608,7 @@ fn a_cut_link_resumes_with_a_partial_resync() {
         "--repl-backlog-size",
         "200mb",
     ]);
-    preload(master.port, 200);
-    let proxy = Proxy::start(master.port);
-    let pport = proxy.port.to_string();
-    let replica = Rudis::start(&["--appendonly", "no", "--replicaof", "127.0.0.1", &pport]);
-    wait_caught_up(master.port, replica.port, Duration::from_secs(30));
-    let load = write_load(master.port, 5, true);
-    std::thread::sleep(Duration::from_millis(300));
-    proxy.cut();
-    // Writes go on for 2 s while the link is down.
-    std::thread::sleep(Duration::from_secs(2));
-    let mut r = con(replica.port);
-    assert_eq!(
-        info_field(&mut r, "replication", "master_link_status").as_deref(),
-        Some("down")
-    );
-    proxy.restore();
-    std::thread::sleep(Duration::from_millis(1500));
-    stop_load(load);
-    let (mp, rp) = (master.port, replica.port);
-    if std::panic::catch_unwind(|| settle(mp, rp)).is_err() {
-        panic!("the replica did not catch up; its log:\n{}", replica.log());
-    }
-    assert_same_data(master.port, replica.port);
-    let mut m = con(master.port);
-    assert_eq!(
-        info_int(&mut m, "stats", "sync_full"),
-        1,
-        "a second full sync"
-    );
-    assert!(
-        info_int(&mut m, "stats", "sync_partial_ok") >= 1,
-        "no partial resync"
-    );
-    assert!(replica
-        .log()
-        .contains("Master accepted a Partial Resynchronization"));
+    partial_resync_after_a_cut(Server::Redis(master), false, 5);
 }
 
 /// A partial resync goes on in the database the stream had selected: Redis's master sends
@@ -831,6 +796,14 @@ impl Server {
             Server::Redis(r) => r.port,
         }
     }
+
+    /// rudis's log, for a failure's message (Redis's is not kept).
+    fn log(&self) -> String {
+        match self {
+            Server::Rudis(r) => r.log(),
+            Server::Redis(_) => String::new(),
+        }
+    }
 }
 
 /// A replica of 127.0.0.1:`master`: rudis's, or Redis's.
@@ -920,17 +893,18 @@ fn a_chain_redis_rudis_rudis() {
     );
 }
 
-/// A link to a rudis master cut for 2 s under load resumes from the backlog, without a second
-/// full sync, with rudis's replicas and with Redis's.
-fn partial_resync_from_rudis(replica_is_redis: bool) {
-    let master = Rudis::start(&[NO_AOF, NO_DELAY, &["--repl-backlog-size", "200mb"]].concat());
-    preload(master.port, 200);
-    let proxy = Proxy::start(master.port);
+/// A link cut for 2 s under load (through a proxy) resumes from the backlog, without a second
+/// full sync: from Redis's master and from rudis's, with rudis's replicas and with Redis's.
+fn partial_resync_after_a_cut(master: Server, replica_is_redis: bool, seed: u64) {
+    let mport = master.port();
+    preload(mport, 200);
+    let proxy = Proxy::start(mport);
     let replica = replica_of(proxy.port, replica_is_redis);
-    wait_caught_up(master.port, replica.port(), Duration::from_secs(30));
-    let load = write_load(master.port, 41, true);
+    wait_caught_up(mport, replica.port(), Duration::from_secs(30));
+    let load = write_load(mport, seed, true);
     std::thread::sleep(Duration::from_millis(300));
     proxy.cut();
+    // Writes go on for 2 s while the link is down.
     std::thread::sleep(Duration::from_secs(2));
     let mut r = con(replica.port());
     assert_eq!(
@@ -940,26 +914,43 @@ fn partial_resync_from_rudis(replica_is_redis: bool) {
     proxy.restore();
     std::thread::sleep(Duration::from_millis(1500));
     stop_load(load);
-    settle(master.port, replica.port());
-    assert_same_data(master.port, replica.port());
-    let mut m = con(master.port);
+    let rp = replica.port();
+    if std::panic::catch_unwind(|| settle(mport, rp)).is_err() {
+        panic!("the replica did not catch up; its log:\n{}", replica.log());
+    }
+    assert_same_data(mport, replica.port());
+    let mut m = con(mport);
     assert_eq!(
         info_int(&mut m, "stats", "sync_full"),
         1,
         "a second full sync: {}",
         master.log()
     );
-    assert!(info_int(&mut m, "stats", "sync_partial_ok") >= 1);
+    assert!(
+        info_int(&mut m, "stats", "sync_partial_ok") >= 1,
+        "no partial resync"
+    );
+    if !replica_is_redis {
+        assert!(replica
+            .log()
+            .contains("Master accepted a Partial Resynchronization"));
+    }
+}
+
+fn rudis_master_with_a_big_backlog() -> Server {
+    Server::Rudis(Rudis::start(
+        &[NO_AOF, NO_DELAY, &["--repl-backlog-size", "200mb"]].concat(),
+    ))
 }
 
 #[test]
 fn a_cut_link_to_a_rudis_master_resumes_partially() {
-    partial_resync_from_rudis(false);
+    partial_resync_after_a_cut(rudis_master_with_a_big_backlog(), false, 41);
 }
 
 #[test]
 fn a_redis_replica_resumes_partially_from_a_rudis_master() {
-    partial_resync_from_rudis(true);
+    partial_resync_after_a_cut(rudis_master_with_a_big_backlog(), true, 41);
 }
 
 fn wait_reply(c: &mut redis::Connection, n: i64, ms: i64) -> i64 {
