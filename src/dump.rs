@@ -15,7 +15,9 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::store::{value, DumpMarks, Locked, Shard, ShardId, Store, Value};
+use std::collections::HashSet;
+
+use crate::store::{value, DumpMarks, Locked, Shard, ShardId, Store, Value, WriteHook, SHARDS};
 
 /// How a run serialises keys.
 pub trait Encoding: Send + Sync {
@@ -28,12 +30,16 @@ pub trait Encoding: Send + Sync {
 /// What a write does when it has locked shards that the run has not dumped yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
-    /// A point-in-time snapshot (SAVE, BGSAVE, a replica's full sync): the write dumps those
-    /// shards first, so every shard is written as it was at the instant the run began, and a
-    /// MULTI/EXEC or MSET across shards is in it whole (it locked before the instant: none of
-    /// its shards can be dumped until it is done) or not at all (it locked after: all its
-    /// shards are dumped before it writes). The cost moves to the first write into each
-    /// undumped shard, which dumps that shard.
+    /// A point-in-time snapshot (SAVE, BGSAVE, a replica's full sync): every key is written as
+    /// it was at the instant the run began. A write that locked after the instant copies each
+    /// key of an undumped shard into the dump just before it first changes it (copy-on-write
+    /// per entry, as Dragonfly's snapshots do; the walk then skips the keys so copied), and
+    /// the whole shard only for a change not confined to known keys (FLUSHDB, an expiry
+    /// sweep). So a MULTI/EXEC or MSET across shards is in it whole (it locked before the
+    /// instant: none of its shards can be dumped until it is done) or not at all (it locked
+    /// after: the dump has each of its keys as it was before it). The cost a write pays is
+    /// the serialising of the keys it changes, once each, and the extra memory the set of
+    /// names copied, until their shard's turn comes.
     Instant,
     /// The AOF rewrite: its file is completed by a tail of the records made for shards
     /// already dumped, so a write to undumped shards only needs to go to the old file. Only a
@@ -124,7 +130,13 @@ pub struct Counts {
     pub keys: u64,
     /// Shards dumped by writes rather than by the walk.
     pub copied: u64,
+    /// Keys a write copied into the dump before changing them, and their bytes there.
+    pub copied_keys: u64,
+    pub copied_bytes: u64,
 }
+
+/// Key names, as a set.
+type Names = HashSet<Box<[u8]>>;
 
 /// One dump.
 pub struct Run {
@@ -132,6 +144,10 @@ pub struct Run {
     encoding: Box<dyn Encoding>,
     /// Read and written under each shard's lock, which orders them.
     dumped: DumpMarks,
+    /// Per shard (`Instant` only), the keys writes have copied (or found absent) before
+    /// changing them: the walk leaves them out. Each is used under its shard's lock; the
+    /// mutex only makes it shareable.
+    copied_names: Box<[Mutex<Names>]>,
     /// Taken out when the walk is done (a writer may still hold the run a moment, having
     /// found every one of its shards dumped).
     out: Mutex<Option<Sink>>,
@@ -140,6 +156,8 @@ pub struct Run {
     /// Which AOF rewrite this is (0 for a snapshot), for the records of its tail.
     pub gen: u64,
     copied: AtomicU64,
+    copied_keys: AtomicU64,
+    copied_bytes: AtomicU64,
     keys: AtomicU64,
 }
 
@@ -151,14 +169,21 @@ impl Run {
         out: Sink,
         gen: u64,
     ) -> Arc<Run> {
+        let names = match policy {
+            Policy::Instant => dbs * SHARDS,
+            Policy::Settle => 0,
+        };
         Arc::new(Run {
             policy,
             encoding,
             dumped: DumpMarks::new(dbs),
+            copied_names: (0..names).map(|_| Mutex::default()).collect(),
             out: Mutex::new(Some(out)),
             now: crate::util::clock::now_ms(),
             gen,
             copied: AtomicU64::new(0),
+            copied_keys: AtomicU64::new(0),
+            copied_bytes: AtomicU64::new(0),
             keys: AtomicU64::new(0),
         })
     }
@@ -167,26 +192,53 @@ impl Run {
         self.dumped.is_dumped(id)
     }
 
-    /// Writes the live keys of `shard` (locked by the caller) and marks it dumped.
+    fn copied_names(&self, id: ShardId) -> Option<&Mutex<Names>> {
+        self.copied_names
+            .get(id.db as usize * SHARDS + id.shard as usize)
+    }
+
+    /// Writes the live keys of `shard` (locked by the caller) that no write has copied, and
+    /// marks it dumped.
     pub fn dump_shard(&self, id: ShardId, shard: &Shard) {
         self.dumped.mark(id);
+        let copied = self
+            .copied_names(id)
+            .map(|m| std::mem::take(&mut *m.lock()))
+            .unwrap_or_default();
         if shard.map.is_empty() {
             return;
         }
-        let db = id.db as usize;
         // Encoded before the output is locked, so that writers dumping other shards inline
         // wait only for each other's copying, not for each other's encoding.
         let mut buf = Vec::with_capacity(shard.map.len() * 32);
         let mut keys = 0;
         for (k, v) in &shard.map {
-            let deadline = shard.deadline(k);
-            if deadline.is_some_and(|d| value::is_expired(d, self.now)) {
+            if !copied.is_empty() && copied.contains(&**k) {
                 continue;
             }
-            self.encoding.key(&mut buf, db, k, v, deadline);
-            keys += 1;
+            if self.encode(&mut buf, id, shard, k, v) {
+                keys += 1;
+            }
         }
         self.keys.fetch_add(keys, Ordering::Relaxed);
+        self.emit(id.db as usize, &buf);
+    }
+
+    /// Appends `key` as the dump has it, unless it had expired when the run began.
+    fn encode(&self, buf: &mut Vec<u8>, id: ShardId, shard: &Shard, key: &[u8], v: &Value) -> bool {
+        let deadline = shard.deadline(key);
+        if deadline.is_some_and(|d| value::is_expired(d, self.now)) {
+            return false;
+        }
+        self.encoding.key(buf, id.db as usize, key, v, deadline);
+        true
+    }
+
+    /// Writes encoded keys of database `db` to the output.
+    fn emit(&self, db: usize, buf: &[u8]) {
+        if buf.is_empty() {
+            return;
+        }
         let mut out = self.out.lock();
         let Some(sink) = out.as_mut() else { return };
         if sink.db != Some(db) {
@@ -197,21 +249,30 @@ impl Run {
             }
             sink.db = Some(db);
         }
-        let _ = sink.write(&buf);
+        let _ = sink.write(buf);
     }
 
     /// What a write does right after locking `locked`, before it changes anything.
-    fn before_write(&self, locked: &Locked) {
+    fn before_write(self: &Arc<Self>, locked: &mut Locked) {
         let ids = locked.shard_ids();
-        if self.policy == Policy::Settle
-            && (ids.len() < 2 || !ids.iter().any(|&s| self.is_dumped(s)))
-        {
-            return;
-        }
-        for &s in ids {
-            if !self.is_dumped(s) {
-                self.dump_shard(s, locked.shard(s));
-                self.copied.fetch_add(1, Ordering::Relaxed);
+        match self.policy {
+            // Copied as it changes them (see `Policy::Instant`): a write into shards already
+            // dumped has nothing to copy.
+            Policy::Instant => {
+                if ids.iter().any(|&s| !self.is_dumped(s)) {
+                    locked.set_hook(self.clone());
+                }
+            }
+            Policy::Settle => {
+                if ids.len() < 2 || !ids.iter().any(|&s| self.is_dumped(s)) {
+                    return;
+                }
+                for &s in ids {
+                    if !self.is_dumped(s) {
+                        self.dump_shard(s, locked.shard(s));
+                        self.copied.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
             }
         }
     }
@@ -242,8 +303,46 @@ impl Run {
         let counts = Counts {
             keys: self.keys.load(Ordering::Relaxed),
             copied: self.copied.load(Ordering::Relaxed),
+            copied_keys: self.copied_keys.load(Ordering::Relaxed),
+            copied_bytes: self.copied_bytes.load(Ordering::Relaxed),
         };
         Ok((sink, counts))
+    }
+}
+
+/// A point-in-time run's copy-on-write (see `Policy::Instant`).
+impl WriteHook for Run {
+    fn shard(&self, id: ShardId, shard: &Shard) {
+        if !self.is_dumped(id) {
+            self.dump_shard(id, shard);
+            self.copied.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn key(&self, id: ShardId, shard: &Shard, key: &[u8]) {
+        if self.is_dumped(id) {
+            return;
+        }
+        let Some(names) = self.copied_names(id) else {
+            return;
+        };
+        {
+            let mut names = names.lock();
+            if names.contains(key) {
+                return;
+            }
+            // Absent keys too: one created now was not there at the instant.
+            names.insert(key.into());
+        }
+        let Some(v) = shard.map.get(key) else { return };
+        let mut buf = Vec::new();
+        if self.encode(&mut buf, id, shard, key, v) {
+            self.keys.fetch_add(1, Ordering::Relaxed);
+            self.copied_keys.fetch_add(1, Ordering::Relaxed);
+            self.copied_bytes
+                .fetch_add(buf.len() as u64, Ordering::Relaxed);
+            self.emit(id.db as usize, &buf);
+        }
     }
 }
 
@@ -281,14 +380,14 @@ impl Current {
 
     /// Called by a write right after it locked `locked`, before it changes anything.
     #[inline]
-    pub fn before_write(&self, locked: &Locked) {
+    pub fn before_write(&self, locked: &mut Locked) {
         if self.is_active() {
             self.before_write_slow(locked);
         }
     }
 
     #[cold]
-    fn before_write_slow(&self, locked: &Locked) {
+    fn before_write_slow(&self, locked: &mut Locked) {
         if let Some(run) = self.get() {
             run.before_write(locked);
         }

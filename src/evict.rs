@@ -209,7 +209,7 @@ fn pick(shared: &Shared, policy: Policy, pool: &mut Pool) -> Option<(usize, Byte
 fn remove(shared: &Shared, policy: Policy, db: usize, key: &[u8]) -> bool {
     let id = ShardId::of_key(db, key);
     let mut locked = shared.lock(smallvec![id], true);
-    let shard = locked.shard_mut(id);
+    let shard = locked.key_mut(id, key);
     if !shard.evictable(policy, key) {
         return false;
     }

@@ -83,8 +83,11 @@ fn save_claimed(
             s.bytes,
             s.seconds,
             path.display(),
-            if s.copied > 0 {
-                format!(" ({} shards copied before writes)", s.copied)
+            if s.copied + s.copied_keys > 0 {
+                format!(
+                    " ({} keys, {} bytes, and {} whole shards copied before writes)",
+                    s.copied_keys, s.copied_bytes, s.copied
+                )
             } else {
                 String::new()
             }

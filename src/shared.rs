@@ -183,9 +183,9 @@ impl Shared {
     /// first settles its place in a running AOF rewrite (see `aof::rewrite`), before it
     /// changes anything.
     pub fn lock(&self, ids: ShardIds, write: bool) -> Locked<'_> {
-        let locked = self.store.lock(ids, write);
+        let mut locked = self.store.lock(ids, write);
         if write {
-            self.before_write(&locked);
+            self.before_write(&mut locked);
         }
         locked
     }
@@ -194,11 +194,11 @@ impl Shared {
     /// waits (see `Store::lock_unless`): then the BUSY script's kind, EVAL (true) or function.
     pub fn lock_unless_busy(&self, ids: ShardIds, write: bool) -> Result<Locked<'_>, bool> {
         let give_up = || self.scripts.busy().is_some();
-        let Some(locked) = self.store.lock_unless(ids, write, &give_up) else {
+        let Some(mut locked) = self.store.lock_unless(ids, write, &give_up) else {
             return Err(self.scripts.busy().unwrap_or(true));
         };
         if write {
-            self.before_write(&locked);
+            self.before_write(&mut locked);
         }
         Ok(locked)
     }
@@ -228,16 +228,16 @@ impl Shared {
     /// its place in a running AOF rewrite and a running snapshot (see `aof::rewrite`,
     /// `rdb::snapshot`).
     #[inline]
-    fn before_write(&self, locked: &Locked) {
+    fn before_write(&self, locked: &mut Locked) {
         self.aof.rewrite.before_write(locked);
         self.snapshots.before_write(locked);
     }
 
     /// `lock` for one shard.
     pub fn lock_one(&self, id: ShardId, write: bool) -> Locked<'_> {
-        let locked = self.store.lock_one(id, write);
+        let mut locked = self.store.lock_one(id, write);
         if write {
-            self.snapshots.before_write(&locked);
+            self.snapshots.before_write(&mut locked);
         }
         locked
     }
@@ -264,7 +264,7 @@ impl Shared {
     pub fn remove_expired(&self, db: usize, key: &[u8]) {
         let id = ShardId::of_key(db, key);
         let mut locked = self.lock(smallvec![id], true);
-        let shard = locked.shard_mut(id);
+        let shard = locked.key_mut(id, key);
         // A replica's keys expire by its master's DELs (reads only hide them meanwhile).
         if !shard.is_expired(key, now_ms()) || self.is_loading() || self.repl.is_replica() {
             return;

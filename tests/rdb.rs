@@ -376,6 +376,34 @@ fn bgsave_shows_each_cross_shard_transaction_whole_or_not_at_all() {
             })
         })
         .collect();
+    // Keys created and removed while a snapshot runs: one that did not exist at its instant
+    // is not in it, one that did is, whatever happens to it after. Each transaction creates
+    // an item and counts it, or removes an old key and counts that.
+    const OLD: usize = 3000;
+    for i in 0..OLD {
+        setup.cmd(&["SET", &format!("old:{i}"), "v"]);
+    }
+    setup.cmd(&["SET", "created", "0"]);
+    setup.cmd(&["SET", "left", &OLD.to_string()]);
+    let churn = {
+        let (port, stop) = (rudis.port, stop.clone());
+        std::thread::spawn(move || {
+            let mut r = Raw::connect(port);
+            let mut n = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                r.cmd(&["MULTI"]);
+                r.cmd(&["SET", &format!("new:{n}"), "v"]);
+                r.cmd(&["INCR", "created"]);
+                if n < OLD {
+                    r.cmd(&["DEL", &format!("old:{n}")]);
+                    r.cmd(&["DECR", "left"]);
+                }
+                r.cmd(&["EXEC"]);
+                n += 1;
+            }
+            n
+        })
+    };
     for _ in 0..5 {
         assert_eq!(setup.cmd(&["BGSAVE"]), b"+Background saving started\r\n");
         loop {
@@ -406,10 +434,26 @@ fn bgsave_shows_each_cross_shard_transaction_whole_or_not_at_all() {
                 "pair {i}"
             );
         }
+        let count = |prefix: &str| {
+            store.dbs[0]
+                .shards
+                .iter()
+                .map(|s| {
+                    s.read()
+                        .map
+                        .iter()
+                        .filter(|(k, _)| k.starts_with(prefix.as_bytes()))
+                        .count() as i64
+                })
+                .sum::<i64>()
+        };
+        assert_eq!(count("new:"), get("created"), "keys created");
+        assert_eq!(count("old:"), get("left"), "keys removed");
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let done: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
     assert!(done > 0);
+    assert!(churn.join().unwrap() > 0);
 }
 
 /// Enough data for a dump to take a while: 100,000 keys.

@@ -232,7 +232,7 @@ impl Rewrite {
     /// Called by a write command right after it locked `locked`, before it changes anything:
     /// if a rewrite has dumped some of its shards but not others, dumps the others now.
     #[inline]
-    pub fn before_write(&self, locked: &Locked) {
+    pub fn before_write(&self, locked: &mut Locked) {
         self.current.before_write(locked);
     }
 
@@ -365,11 +365,11 @@ mod tests {
         assert_eq!(rw.needs_tail(&[sa]), 7);
         assert_eq!(rw.needs_tail(&[sb]), 0);
         // A write to b's shard alone goes to the old file only, and dumps nothing.
-        rw.before_write(&store.lock(smallvec![sb], true));
+        rw.before_write(&mut store.lock(smallvec![sb], true));
         assert!(!run.is_dumped(sb));
         // A command writing both: b's shard is dumped before it changes anything ...
         let mut l = store.lock(smallvec![sa, sb], true);
-        rw.before_write(&l);
+        rw.before_write(&mut l);
         assert!(run.is_dumped(sb));
         for s in [sa, sb] {
             l.shard_mut(s).map.clear();

@@ -317,9 +317,9 @@ impl<'a> Keyspace<'a> {
         (self.locked.shard(ShardId::of_hash(db, h)), h)
     }
 
-    fn shard_mut(&mut self, db: usize, key: &[u8]) -> (&mut Shard, u64) {
+    fn key_mut(&mut self, db: usize, key: &[u8]) -> (&mut Shard, u64) {
         let h = self.hash(key);
-        (self.locked.shard_mut(ShardId::of_hash(db, h)), h)
+        (self.locked.key_mut(ShardId::of_hash(db, h), key), h)
     }
 
     /// A live value in database `db`; expired keys read as absent. Counts as an access of
@@ -395,7 +395,7 @@ impl<'a> Keyspace<'a> {
         self.expire_hashed(db, key, h);
         modified(self.shared, self.client_id, db, key);
         self.locked
-            .shard_mut(ShardId::of_hash(db, h))
+            .key_mut(ShardId::of_hash(db, h), key)
             .get_mut_hashed(h, key)
     }
 
@@ -409,7 +409,7 @@ impl<'a> Keyspace<'a> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
         self.locked
-            .shard_mut(ShardId::of_hash(db, h))
+            .key_mut(ShardId::of_hash(db, h), key)
             .get_mut_hashed(h, key)
     }
 
@@ -424,7 +424,7 @@ impl<'a> Keyspace<'a> {
         }
         let new_events = crate::notify::events::enabled(NEW);
         let shared = self.shared;
-        let (shard, h) = self.shard_mut(db, key);
+        let (shard, h) = self.key_mut(db, key);
         if let Some(old) = shard.get_hashed(h, key) {
             // Its XREADGROUP waiters are told (Redis's dbOverwrite).
             shared.blocking.value_left(db, key, old);
@@ -447,7 +447,7 @@ impl<'a> Keyspace<'a> {
         self.expire_hashed(db, key, h);
         modified(self.shared, self.client_id, db, key);
         // A live key keeps its deadline; an absent one has none.
-        let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
+        let shard = self.locked.key_mut(ShardId::of_hash(db, h), key);
         if let Some(old) = shard.get_hashed(h, key) {
             self.shared.blocking.value_left(db, key, old);
         }
@@ -469,7 +469,7 @@ impl<'a> Keyspace<'a> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
         let (shared, client_id) = (self.shared, self.client_id);
-        let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
+        let shard = self.locked.key_mut(ShardId::of_hash(db, h), key);
         match shard.map.find_mut_hashed(h, key) {
             Some(e) => {
                 let Value::Str(cur) = &e.1 else {
@@ -523,7 +523,7 @@ impl<'a> Keyspace<'a> {
     /// Sets or clears the deadline of an existing key. Returns false if the key is absent.
     pub fn set_deadline_in(&mut self, db: usize, key: &[u8], deadline: Option<u64>) -> bool {
         self.expire_if_needed(db, key);
-        let (shard, h) = self.shard_mut(db, key);
+        let (shard, h) = self.key_mut(db, key);
         if shard.get_hashed(h, key).is_none() {
             return false;
         }
@@ -545,7 +545,7 @@ impl<'a> Keyspace<'a> {
     /// and reads as absent.
     pub fn remove_in(&mut self, db: usize, key: &[u8]) -> Option<Value> {
         self.expire_if_needed(db, key);
-        let (shard, h) = self.shard_mut(db, key);
+        let (shard, h) = self.key_mut(db, key);
         let v = shard.remove_hashed(h, key)?;
         modified(self.shared, self.client_id, db, key);
         // Its XREADGROUP waiters are told it went (Redis's dbGenericDelete).
@@ -580,7 +580,7 @@ impl<'a> Keyspace<'a> {
     fn remove_expired(&mut self, db: usize, key: &[u8], h: u64) {
         let old = self
             .locked
-            .shard_mut(ShardId::of_hash(db, h))
+            .key_mut(ShardId::of_hash(db, h), key)
             .remove_hashed(h, key);
         if let Some(old) = &old {
             self.shared.blocking.value_left(db, key, old);
@@ -624,7 +624,7 @@ impl<'a> Keyspace<'a> {
         self.expire_hashed(db, key, h);
         modified(self.shared, self.client_id, db, key);
         let shared = self.shared;
-        let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
+        let shard = self.locked.key_mut(ShardId::of_hash(db, h), key);
         match shard.get_or_insert_hashed(h, key, || {
             key_event(shared, NEW, "new", db, key);
             Value::hash(Hash::default())
@@ -670,7 +670,7 @@ impl<'a> Keyspace<'a> {
         let (shared, client_id) = (self.shared, self.client_id);
         match self
             .locked
-            .shard_mut(ShardId::of_hash(db, h))
+            .key_mut(ShardId::of_hash(db, h), key)
             .get_mut_hashed(h, key)
         {
             None => Ok(None),
@@ -688,7 +688,7 @@ impl<'a> Keyspace<'a> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
         let (shared, client_id) = (self.shared, self.client_id);
-        let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
+        let shard = self.locked.key_mut(ShardId::of_hash(db, h), key);
         match shard.get_or_insert_hashed(h, key, || {
             key_event(shared, NEW, "new", db, key);
             Value::Set(Box::default())
@@ -716,7 +716,7 @@ impl<'a> Keyspace<'a> {
     pub fn list_mut(&mut self, key: &[u8]) -> Result<Option<&mut List>, CommandError> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
-        let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
+        let shard = self.locked.key_mut(ShardId::of_hash(db, h), key);
         match shard.get_mut_hashed(h, key) {
             None => Ok(None),
             Some(Value::List(l)) => {
@@ -734,7 +734,7 @@ impl<'a> Keyspace<'a> {
         self.expire_hashed(db, key, h);
         modified(self.shared, self.client_id, db, key);
         let shared = self.shared;
-        let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
+        let shard = self.locked.key_mut(ShardId::of_hash(db, h), key);
         let v = shard.get_or_insert_hashed(h, key, || {
             // Under the writer's locks, as blocking registration is: no wake-up is lost.
             shared.blocking.signal(db, key);
@@ -785,7 +785,7 @@ impl<'a> Keyspace<'a> {
         self.expire_hashed(db, key, h);
         modified(self.shared, self.client_id, db, key);
         let shared = self.shared;
-        let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
+        let shard = self.locked.key_mut(ShardId::of_hash(db, h), key);
         let v = shard.get_or_insert_hashed(h, key, || {
             // Under the writer's locks, as blocking registration is: no wake-up is lost.
             shared.blocking.signal(db, key);
@@ -824,7 +824,7 @@ impl<'a> Keyspace<'a> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
         let shared = self.shared;
-        let shard = self.locked.shard_mut(ShardId::of_hash(db, h));
+        let shard = self.locked.key_mut(ShardId::of_hash(db, h), key);
         let v = shard.get_or_insert_hashed(h, key, || {
             key_event(shared, NEW, "new", db, key);
             Value::Stream(Box::default())

@@ -454,7 +454,7 @@ fn persistence(shared: &Shared, put: &mut impl FnMut(&str, String)) {
     };
     put("rdb_current_bgsave_time_sec", current.to_string());
     put("rdb_saves", ld(&st.saves).to_string());
-    put("rdb_last_cow_size", "0".into());
+    put("rdb_last_cow_size", ld(&st.last_copied).to_string());
     put(
         "rdb_last_load_keys_expired",
         ld(&st.last_load_expired).to_string(),

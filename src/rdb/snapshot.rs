@@ -2,8 +2,8 @@
 //!
 //! A snapshot is a `dump::Run` with RDB records and the point-in-time policy
 //! (`dump::Policy::Instant`, which says why a MULTI/EXEC or MSET across shards is in it whole
-//! or not at all). Extra memory is one shard's serialisation at a time per writer, never a
-//! second copy of the data.
+//! or not at all). A write copies only the keys it changes into the dump first; extra memory
+//! is the names of the keys copied, never a second copy of the data.
 //!
 //! The file is written to a temp name, fsynced and renamed: the previous file stays whole
 //! until the new one is.
@@ -51,7 +51,8 @@ pub struct SaveStatus {
     /// `stats.dirty` when the running/last snapshot took its instant.
     pub dirty_at_save: AtomicU64,
     pub saves: AtomicU64,
-    /// Shards copied by writes in the last snapshot (INFO's rdb_last_cow_size, as a count).
+    /// Bytes that writes copied into the last snapshot before changing them (INFO's
+    /// rdb_last_cow_size: what Redis's fork copies on write, this copies on write).
     pub last_copied: AtomicU64,
     pub last_bytes: AtomicU64,
     /// Unix ms of the last failed attempt, for the schedule's retry delay.
@@ -111,7 +112,10 @@ impl Default for Snapshots {
 pub struct SaveStats {
     pub keys: u64,
     pub bytes: u64,
+    /// Whole shards, and single keys with their encoded bytes, copied by writes first.
     pub copied: u64,
+    pub copied_keys: u64,
+    pub copied_bytes: u64,
     pub seconds: f64,
 }
 
@@ -151,7 +155,7 @@ impl Snapshots {
     /// Called by a write right after it locked `locked`, before it changes anything: dumps
     /// those of its shards the running snapshot has not dumped yet.
     #[inline]
-    pub fn before_write(&self, locked: &Locked) {
+    pub fn before_write(&self, locked: &mut Locked) {
         self.current.before_write(locked);
     }
 
@@ -180,7 +184,7 @@ impl Snapshots {
             Ok(s) => {
                 st.last_save.store(now_ms() / 1000, Ordering::Relaxed);
                 st.saves.fetch_add(1, Ordering::Relaxed);
-                st.last_copied.store(s.copied, Ordering::Relaxed);
+                st.last_copied.store(s.copied_bytes, Ordering::Relaxed);
                 st.last_bytes.store(s.bytes, Ordering::Relaxed);
             }
             Err(_) => st.last_try_ms.store(now_ms(), Ordering::Relaxed),
@@ -269,6 +273,8 @@ impl Snapshots {
             keys: counts.keys,
             bytes,
             copied: counts.copied,
+            copied_keys: counts.copied_keys,
+            copied_bytes: counts.copied_bytes,
             seconds: started.elapsed().as_secs_f64(),
         };
         Ok((stats, w))

@@ -284,6 +284,16 @@ impl DumpMarks {
     }
 }
 
+/// What a write must let happen before it changes a shard that it locked while a
+/// point-in-time dump runs (the dump's copy-on-write, see `dump::Run`). Called under the
+/// shard's write lock, before the change, with the shard as it still is.
+pub trait WriteHook: Send + Sync {
+    /// Before a change not confined to known keys (FLUSHDB, SWAPDB, an expiry sweep).
+    fn shard(&self, id: ShardId, shard: &Shard);
+    /// Before `key` is created, changed or removed.
+    fn key(&self, id: ShardId, shard: &Shard, key: &[u8]);
+}
+
 /// The token's holder waits for a shard in slices: parking_lot has no untimed wait that
 /// could not starve behind a stream of other takers.
 const ESCALATION_SLICE: std::time::Duration = std::time::Duration::from_millis(1);
@@ -333,6 +343,9 @@ fn read_locked(id: ShardId) -> ! {
 pub struct Locked<'a> {
     held: Held<'a>,
     token: Option<parking_lot::MutexGuard<'a, ()>>,
+    /// Set when the locks were taken after a point-in-time dump's instant: every change goes
+    /// through it first (`shard_mut`, `key_mut`).
+    hook: Option<std::sync::Arc<dyn WriteHook>>,
 }
 
 enum Held<'a> {
@@ -351,6 +364,7 @@ impl<'a> Locked<'a> {
         Locked {
             held: Held::None,
             token: None,
+            hook: None,
         }
     }
 
@@ -401,8 +415,32 @@ impl<'a> Locked<'a> {
         }
     }
 
+    /// The shard at `id`, for a change that may touch any of its keys.
     #[inline]
     pub fn shard_mut(&mut self, id: ShardId) -> &mut Shard {
+        if let Some(hook) = &self.hook {
+            hook.shard(id, self.shard(id));
+        }
+        self.shard_mut_unhooked(id)
+    }
+
+    /// The shard at `id`, for a change to `key` alone: a running dump copies only that key
+    /// first, not the whole shard.
+    #[inline]
+    pub fn key_mut(&mut self, id: ShardId, key: &[u8]) -> &mut Shard {
+        if let Some(hook) = &self.hook {
+            hook.key(id, self.shard(id), key);
+        }
+        self.shard_mut_unhooked(id)
+    }
+
+    /// Has every later change go through `hook` first (see `WriteHook`).
+    pub fn set_hook(&mut self, hook: std::sync::Arc<dyn WriteHook>) {
+        self.hook = Some(hook);
+    }
+
+    #[inline]
+    fn shard_mut_unhooked(&mut self, id: ShardId) -> &mut Shard {
         match self.guard_mut(id) {
             Some(Guard::Write(g)) => g,
             Some(Guard::Read(_)) => read_locked(id),
@@ -567,7 +605,11 @@ impl Store {
                 None => Held::None,
                 Some(&id) => Held::One(id, self.guard_unless(id, write, give_up)?),
             };
-            return Some(Locked { held, token: None });
+            return Some(Locked {
+                held,
+                token: None,
+                hook: None,
+            });
         }
         ids.sort_unstable();
         ids.dedup();
@@ -581,6 +623,7 @@ impl Store {
                 return Some(Locked {
                     held: Held::Many { ids, guards },
                     token: None,
+                    hook: None,
                 });
             }
             // Everything taken is let go (dropped above); wait for the escalation to end.
@@ -620,6 +663,7 @@ impl Store {
         Locked {
             held: Held::One(id, self.guard(id, write)),
             token: None,
+            hook: None,
         }
     }
 
