@@ -8,14 +8,13 @@
 //! The output is any [`Output`] (a file, a socket for a replica's full sync), checksummed as
 //! it goes for RDB's CRC-64 trailer.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-
-use std::collections::HashSet;
 
 use crate::store::{value, DumpMarks, Locked, Shard, ShardId, Store, Value, WriteHook, SHARDS};
 
@@ -225,6 +224,14 @@ impl Run {
         self.emit(id.db as usize, &buf);
     }
 
+    /// Dumps `shard` for a write about to change it, unless the run has already.
+    fn copy_shard(&self, id: ShardId, shard: &Shard) {
+        if !self.is_dumped(id) {
+            self.dump_shard(id, shard);
+            self.copied.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Appends `key` as the dump has it, unless it had expired when the run began.
     fn encode(&self, buf: &mut Vec<u8>, id: ShardId, shard: &Shard, key: &[u8], v: &Value) -> bool {
         let deadline = shard.deadline(key);
@@ -269,10 +276,7 @@ impl Run {
                     return;
                 }
                 for &s in ids {
-                    if !self.is_dumped(s) {
-                        self.dump_shard(s, locked.shard(s));
-                        self.copied.fetch_add(1, Ordering::Relaxed);
-                    }
+                    self.copy_shard(s, locked.shard(s));
                 }
             }
         }
@@ -314,10 +318,7 @@ impl Run {
 /// A point-in-time run's copy-on-write (see `Policy::Instant`).
 impl WriteHook for Run {
     fn shard(&self, id: ShardId, shard: &Shard) {
-        if !self.is_dumped(id) {
-            self.dump_shard(id, shard);
-            self.copied.fetch_add(1, Ordering::Relaxed);
-        }
+        self.copy_shard(id, shard);
     }
 
     fn key(&self, id: ShardId, shard: &Shard, key: &[u8]) {

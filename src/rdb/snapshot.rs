@@ -152,8 +152,9 @@ impl Snapshots {
         self.busy.load(Ordering::SeqCst)
     }
 
-    /// Called by a write right after it locked `locked`, before it changes anything: dumps
-    /// those of its shards the running snapshot has not dumped yet.
+    /// Called by a write right after it locked `locked`, before it changes anything: if the
+    /// running snapshot has not dumped all of its shards, the write copies what it changes in
+    /// them first (see `dump::Policy::Instant`).
     #[inline]
     pub fn before_write(&self, locked: &mut Locked) {
         self.current.before_write(locked);
