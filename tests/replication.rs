@@ -1723,6 +1723,8 @@ fn config_rewrite_keeps_the_role() {
             .any(|l| l == format!("replicaof 127.0.0.1 {mport}")),
         "{text}"
     );
+    // While the replica loads the master's dataset it answers -LOADING, as Redis does.
+    wait_caught_up_after_write(&mut master.raw(), master.port, replica.port);
     assert_eq!(r.cmd(&["REPLICAOF", "NO", "ONE"]), b"+OK\r\n");
     assert_eq!(r.cmd(&["CONFIG", "REWRITE"]), b"+OK\r\n");
     let text = std::fs::read_to_string(&conf).unwrap();
