@@ -269,9 +269,9 @@ impl Run<'_, '_, '_> {
         (Option<&'static crate::commands::CommandSpec>, String),
     > {
         // A container's subcommand is the command (SCRIPT LOAD is NOSCRIPT), as Redis's
-        // lookupCommand finds it.
+        // lookupCommand finds it; the container alone is itself (and fails its arity).
         let spec = match lookup(argv[0]) {
-            Some(c) if c.subcommands.is_empty() => Some(c),
+            Some(c) if c.subcommands.is_empty() || argv.len() < 2 => Some(c),
             Some(c) => c.subcommand(argv),
             None => None,
         };
