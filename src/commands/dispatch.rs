@@ -451,7 +451,7 @@ pub(crate) fn call_in_script(
     let started = crate::util::clock::ticks();
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (spec.handler)(ctx, argv)));
     let usec = crate::util::clock::ticks_to_us(crate::util::clock::ticks().wrapping_sub(started));
-    let failed = !matches!(ran, Ok(Ok(())));
+    let failed = !matches!(ran, Ok(Ok(()))) || std::mem::take(&mut ctx.failed);
     if !ctx.client.serves_waiter {
         ops.after_call(ctx.shared, ctx.client, spec, argv, usec, failed);
     }

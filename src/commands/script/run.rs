@@ -190,9 +190,10 @@ pub fn run(ctx: &mut Ctx, vm: &mut Vm, target: Target, plan: &Plan) -> Result<()
             wide = true;
             continue;
         }
-        for e in errors {
-            shared.stats.error_reply(&e);
+        for e in &errors.counted {
+            shared.stats.error_reply(e);
         }
+        ctx.failed = errors.any;
         if let Some(e) = effects {
             if in_exec {
                 ctx.effects = Some(e);
