@@ -684,3 +684,62 @@ fn a_script_error_is_a_failed_call_as_in_redis() {
         transcript
     });
 }
+
+/// SCRIPT FLUSH closes every thread's EVAL interpreter, and a change to the libraries every
+/// functions interpreter, at once: what they held leaves INFO's used_memory_lua (Redis's
+/// unit/scripting checks it under 100 KB after a flush), and scripts run again afterwards.
+#[test]
+fn flushing_frees_every_threads_interpreter() {
+    let r = Rudis::start(&["--workers", "4"]);
+    let mut clients: Vec<Raw> = (0..4).map(|_| r.raw()).collect();
+    // Hundreds of compiled scripts on each connection's thread.
+    for (n, c) in clients.iter_mut().enumerate() {
+        let loads: Vec<Vec<String>> = (0..500)
+            .map(|i| {
+                let body =
+                    format!("local t = {{}} for i = 1, 10 do t[i] = '{n}-{i}' end return #t");
+                vec!["SCRIPT".into(), "LOAD".into(), body]
+            })
+            .collect();
+        c.pipeline_ok(&loads);
+    }
+    let lua = |c: &mut Raw| common::info_number(c, "memory", "used_memory_lua");
+    let before = lua(&mut clients[0]);
+    assert!(before > 1_000_000, "used_memory_lua {before}");
+    assert_eq!(clients[1].cmd(&["SCRIPT", "FLUSH"]), b"+OK\r\n");
+    let after = lua(&mut clients[2]);
+    assert!(
+        after < 100 * 1024,
+        "used_memory_lua {after} after SCRIPT FLUSH"
+    );
+    for c in clients.iter_mut() {
+        assert_eq!(c.cmd(&["EVAL", "return 7", "0"]), b":7\r\n");
+    }
+    assert!(lua(&mut clients[0]) < 200 * 1024);
+
+    // The same for the functions.
+    let code = |n: usize| {
+        let mut code = format!("#!lua name=lib{n}\n");
+        for i in 0..300 {
+            code.push_str(&format!(
+                "redis.register_function('f{n}_{i}', function() return {i} end)\n"
+            ));
+        }
+        code
+    };
+    for (n, c) in clients.iter_mut().enumerate() {
+        assert!(c.cmd(&["FUNCTION", "LOAD", &code(n)]).starts_with(b"$"));
+    }
+    for (n, c) in clients.iter_mut().enumerate() {
+        assert_eq!(c.cmd(&["FCALL", &format!("f{n}_7"), "0"]), b":7\r\n");
+    }
+    let functions = |c: &mut Raw| common::info_number(c, "memory", "used_memory_vm_functions");
+    let before = functions(&mut clients[0]);
+    assert!(before > 250_000, "used_memory_vm_functions {before}");
+    assert_eq!(clients[3].cmd(&["FUNCTION", "FLUSH"]), b"+OK\r\n");
+    let after = functions(&mut clients[0]);
+    assert!(
+        after < 100 * 1024,
+        "used_memory_vm_functions {after} after FUNCTION FLUSH"
+    );
+}

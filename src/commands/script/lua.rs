@@ -91,6 +91,11 @@ pub struct Vm {
     pub functions: std::collections::HashMap<String, c_int>,
 }
 
+// A Lua state is tied to no thread: any may use it, one at a time, which the slot holding it
+// ensures (see `vms`). What its C functions find in thread locals (the host of a run) is set
+// by the thread running the call, for the call.
+unsafe impl Send for Vm {}
+
 impl Drop for Vm {
     fn drop(&mut self) {
         unsafe { ffi::lua_close(self.l) }
