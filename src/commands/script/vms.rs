@@ -43,6 +43,12 @@ fn account(bytes: &AtomicUsize, before: usize, after: usize) {
     }
 }
 
+impl Default for Interpreters {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Interpreters {
     pub const fn new() -> Self {
         Interpreters {
