@@ -116,7 +116,13 @@ impl Stats {
     /// Counts an error reply; `msg` is its text, code first (`ERR ...`).
     pub fn error_reply(&self, msg: &str) {
         self.error_replies.fetch_add(1, Relaxed);
-        let code = msg.split(' ').next().unwrap_or("ERR");
+        // As Redis's afterErrorReply: the code is the first word if a space ends it within
+        // the reply's first 32 bytes (its '-' one of them), else ERR (a script's
+        // `{err='oops'}`).
+        let code = match msg.bytes().take(31).position(|b| b == b' ') {
+            Some(i) => &msg[..i],
+            None => "ERR",
+        };
         let mut m = self.errors_by_code.lock();
         // Redis keeps at most 128 codes, so that odd client-made codes cannot grow it.
         if m.len() < 128 || m.contains_key(code) {

@@ -4,17 +4,7 @@
 //! AOF and as `evicted` events, OBJECT IDLETIME / FREQ.
 mod common;
 
-use common::{show, Raw, Rudis};
-
-fn info_field(c: &mut Raw, section: &str, field: &str) -> u64 {
-    let text = String::from_utf8_lossy(&c.cmd(&["INFO", section])).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in {text}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
+use common::{info_number as info_field, show, Raw, Rudis};
 
 fn used(c: &mut Raw) -> u64 {
     info_field(c, "memory", "used_memory")

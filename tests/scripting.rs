@@ -602,3 +602,144 @@ fn a_self_holding_table_replies_as_redis_down_to_the_stack_limit() {
     assert_eq!(ours.len(), theirs.len());
     assert!(ours == theirs);
 }
+
+/// INFO's error counters after one command: total_error_replies, errorstats, and each
+/// command's calls, rejected_calls and failed_calls (not its times).
+fn error_counters(c: &mut Raw) -> Vec<u8> {
+    let info = c.frame(&["INFO", "ALL"]);
+    let Frame::Bulk(text) = info else {
+        panic!("INFO: {info:?}")
+    };
+    let mut kept = Vec::new();
+    for line in String::from_utf8_lossy(&text).lines() {
+        if line.starts_with("total_error_replies:") || line.starts_with("errorstat_") {
+            kept.push(line.to_string());
+        } else if let Some(rest) = line.strip_prefix("cmdstat_") {
+            let fields: Vec<&str> = rest
+                .split([':', ','])
+                .filter(|f| !f.starts_with("usec"))
+                .collect();
+            kept.push(fields.join(","));
+        }
+    }
+    // Redis lists commands in its hash order.
+    kept.sort();
+    kept.join("\n").into_bytes()
+}
+
+/// Redis's "Consistent eval error reporting": a script's error reply is a failed call of
+/// EVAL (or FCALL), whether it is the script's own error (counted in the error statistics)
+/// or a command's that the script raised or returned (counted once, when the command gave
+/// it); an error the script caught with pcall and did not return is not.
+#[test]
+fn a_script_error_is_a_failed_call_as_in_redis() {
+    let scripts: &[&[&str]] = &[
+        &["EVAL", "return redis.call('set','x','y')", "1", "x"],
+        &[
+            "EVAL",
+            "local t = redis.pcall('set','x','y') return 1",
+            "1",
+            "x",
+        ],
+        &["EVAL", "return redis.pcall('set','x','y')", "1", "x"],
+        &["EVAL", "return redis.call('select',99)", "0"],
+        &["EVAL", "local t = redis.pcall('select',99) return 1", "0"],
+        &["EVAL", "return redis.pcall('select',99)", "0"],
+        &["EVAL_RO", "return redis.call('set','x','y')", "1", "x"],
+        &["EVAL", "return redis.call('incr','s')", "1", "s"],
+        &["EVAL", "error('boom')", "0"],
+        &["EVAL", "return redis.error_reply('MY code')", "0"],
+        &["EVAL", "return {1, {err='inner'}}", "0"],
+        &["EVAL", "return {err='my own'}", "0"],
+        &[
+            "EVAL",
+            "return {err='AN_ERROR_CODE_OF_MORE_THAN_32_BYTES x'}",
+            "0",
+        ],
+        &["EVAL", "return {1, redis.pcall('incr','s')}", "1", "s"],
+        &["EVAL", "return 1 +", "0"],
+        &["FCALL", "ok", "0"],
+        &["FCALL", "bad", "1", "s"],
+        &["FCALL", "nosuch", "0"],
+    ];
+    common::both(&[], |port| {
+        let mut c = Raw::connect(port);
+        c.cmd(&["SET", "s", "str"]);
+        c.cmd(&[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=lib\nredis.register_function('ok', function() return 1 end)\n\
+             redis.register_function('bad', function(k) return redis.call('incr', k[1]) end)",
+        ]);
+        let mut transcript = Vec::new();
+        for (i, script) in scripts.iter().enumerate() {
+            // The first three run out of memory, as Redis's test does.
+            let maxmemory = if i < 3 { "1" } else { "0" };
+            c.cmd(&["CONFIG", "SET", "maxmemory", maxmemory]);
+            c.cmd(&["CONFIG", "RESETSTAT"]);
+            transcript.push(c.cmd(script));
+            transcript.push(error_counters(&mut c));
+        }
+        c.cmd(&["CONFIG", "SET", "maxmemory", "0"]);
+        transcript
+    });
+}
+
+/// SCRIPT FLUSH closes every thread's EVAL interpreter, and a change to the libraries every
+/// functions interpreter, at once: what they held leaves INFO's used_memory_lua (Redis's
+/// unit/scripting checks it under 100 KB after a flush), and scripts run again afterwards.
+#[test]
+fn flushing_frees_every_threads_interpreter() {
+    let r = Rudis::start(&["--workers", "4"]);
+    let mut clients: Vec<Raw> = (0..4).map(|_| r.raw()).collect();
+    // Hundreds of compiled scripts on each connection's thread.
+    for (n, c) in clients.iter_mut().enumerate() {
+        let loads: Vec<Vec<String>> = (0..500)
+            .map(|i| {
+                let body =
+                    format!("local t = {{}} for i = 1, 10 do t[i] = '{n}-{i}' end return #t");
+                vec!["SCRIPT".into(), "LOAD".into(), body]
+            })
+            .collect();
+        c.pipeline_ok(&loads);
+    }
+    let lua = |c: &mut Raw| common::info_number(c, "memory", "used_memory_lua");
+    let before = lua(&mut clients[0]);
+    assert!(before > 1_000_000, "used_memory_lua {before}");
+    assert_eq!(clients[1].cmd(&["SCRIPT", "FLUSH"]), b"+OK\r\n");
+    let after = lua(&mut clients[2]);
+    assert!(
+        after < 100 * 1024,
+        "used_memory_lua {after} after SCRIPT FLUSH"
+    );
+    for c in clients.iter_mut() {
+        assert_eq!(c.cmd(&["EVAL", "return 7", "0"]), b":7\r\n");
+    }
+    assert!(lua(&mut clients[0]) < 200 * 1024);
+
+    // The same for the functions.
+    let code = |n: usize| {
+        let mut code = format!("#!lua name=lib{n}\n");
+        for i in 0..300 {
+            code.push_str(&format!(
+                "redis.register_function('f{n}_{i}', function() return {i} end)\n"
+            ));
+        }
+        code
+    };
+    for (n, c) in clients.iter_mut().enumerate() {
+        assert!(c.cmd(&["FUNCTION", "LOAD", &code(n)]).starts_with(b"$"));
+    }
+    for (n, c) in clients.iter_mut().enumerate() {
+        assert_eq!(c.cmd(&["FCALL", &format!("f{n}_7"), "0"]), b":7\r\n");
+    }
+    let functions = |c: &mut Raw| common::info_number(c, "memory", "used_memory_vm_functions");
+    let before = functions(&mut clients[0]);
+    assert!(before > 250_000, "used_memory_vm_functions {before}");
+    assert_eq!(clients[3].cmd(&["FUNCTION", "FLUSH"]), b"+OK\r\n");
+    let after = functions(&mut clients[0]);
+    assert!(
+        after < 100 * 1024,
+        "used_memory_vm_functions {after} after FUNCTION FLUSH"
+    );
+}

@@ -29,6 +29,9 @@ pub struct Ctx<'a> {
     aof_custom: Option<Vec<u8>>,
     /// Inside EXEC: the transaction's record, which a script it runs adds its effects to.
     pub(crate) effects: Option<super::transaction::Effects>,
+    /// The handler wrote an error reply itself, though it returned Ok (a script's error): the
+    /// call counts as failed in INFO commandstats.
+    pub(crate) failed: bool,
 }
 
 /// The locked shards, seen from the client's current database.
@@ -140,6 +143,7 @@ impl<'a> Ctx<'a> {
             dirty: 0,
             aof_custom: None,
             effects: None,
+            failed: false,
         }
     }
 

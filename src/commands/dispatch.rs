@@ -134,6 +134,9 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
         return reject(shared, client, out, Some(spec), CommandError::NoAuth);
     }
     client.handle.touch(full_name(spec, argv));
+    // A container's subcommand is the command the gates judge (SCRIPT KILL is ALLOW_BUSY,
+    // FUNCTION LOAD is DENYOOM, CONFIG SET is STALE), as Redis's lookupCommand returns it.
+    let effective = spec.subcommand(argv).unwrap_or(spec);
     let context = if client.multi.is_some() {
         super::acl::Context::Multi
     } else {
@@ -153,8 +156,7 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
     }
     // Before any lock is taken: the running script may hold the locks this command needs.
     if let Some(eval) = shared.scripts.busy() {
-        // A container's subcommand decides (SCRIPT KILL is allowed, SCRIPT LOAD is not).
-        if !spec.subcommand(argv).unwrap_or(spec).has(flags::ALLOW_BUSY) {
+        if !effective.has(flags::ALLOW_BUSY) {
             return reject(
                 shared,
                 client,
@@ -178,7 +180,7 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
         shared.tracking.broadcast(shared);
         client.handle.take_outbox(&mut out.buf);
     }
-    match crate::evict::gate(shared, client, spec) {
+    match crate::evict::gate(shared, client, effective) {
         Err(e) => return reject(shared, client, out, Some(spec), e),
         // As Redis: the evicted keys' invalidations reach this client before the reply.
         Ok(true) if client.reply == crate::client::Reply::On => {
@@ -189,8 +191,6 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
     }
     // A connection's own requests only: the master's stream and the AOF are obeyed.
     if client.pausable {
-        // A container's subcommand decides (CONFIG SET is STALE, CONFIG itself is not).
-        let effective = spec.subcommand(argv).unwrap_or(spec);
         if let Some(e) = replica_gate(shared, client, effective) {
             return reject(shared, client, out, Some(spec), e);
         }
@@ -451,7 +451,7 @@ pub(crate) fn call_in_script(
     let started = crate::util::clock::ticks();
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (spec.handler)(ctx, argv)));
     let usec = crate::util::clock::ticks_to_us(crate::util::clock::ticks().wrapping_sub(started));
-    let failed = !matches!(ran, Ok(Ok(())));
+    let failed = !matches!(ran, Ok(Ok(()))) || std::mem::take(&mut ctx.failed);
     if !ctx.client.serves_waiter {
         ops.after_call(ctx.shared, ctx.client, spec, argv, usec, failed);
     }

@@ -18,6 +18,7 @@ pub mod table;
 pub mod acl;
 pub mod bitmap;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod debug;

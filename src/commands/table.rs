@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use super::spec::CommandSpec;
 use super::{
-    acl, bitmap, client, config, connection, debug, dump, expire, geo, hash, hll, info,
+    acl, bitmap, client, cluster, config, connection, debug, dump, expire, geo, hash, hll, info,
     introspection, keys, list, list_blocking, lolwut, memory, object, persistence, pubsub,
     replication, script, server, set, sort, stream, string, transaction, zset,
 };
@@ -15,6 +15,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         connection::COMMANDS,
         acl::COMMANDS,
         client::COMMANDS,
+        cluster::COMMANDS,
         config::COMMANDS,
         info::COMMANDS,
         string::COMMANDS,

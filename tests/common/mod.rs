@@ -518,6 +518,17 @@ pub fn redis_cli(port: u16, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A numeric field of INFO `section`.
+pub fn info_number(c: &mut Raw, section: &str, field: &str) -> u64 {
+    let text = String::from_utf8_lossy(&c.cmd(&["INFO", section])).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in {text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 pub fn show(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).replace("\r\n", "\\r\\n")
 }

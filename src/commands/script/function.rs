@@ -4,14 +4,14 @@
 //! DELETE, FLUSH and RESTORE are write commands, logged as they were sent, so the AOF replays
 //! them; a rewrite writes them ahead of the data (`aof::rewrite::Base`).
 
-use std::cell::RefCell;
+use std::cell::OnceCell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::super::flags::*;
 use super::super::{CommandError, CommandSpec, Ctx, Keys};
 use super::lua::{self, Vm};
-use super::{run, SCRIPT_KEYS};
+use super::{run, vms, SCRIPT_KEYS};
 use crate::scripts::{flags as sflags, function_key, Function, Libraries, Library};
 use crate::shared::Shared;
 
@@ -117,7 +117,21 @@ static FUNCTION_HELP: &[&str] = &[
 const LOAD_TIMEOUT_MS: u64 = 500;
 
 thread_local! {
-    static FUNCTION_VM: RefCell<Option<Vm>> = const { RefCell::new(None) };
+    static FUNCTION_VM: OnceCell<Arc<vms::Slot>> = const { OnceCell::new() };
+}
+
+static FUNCTION_VMS: vms::Interpreters = vms::Interpreters::new();
+
+/// Changes the libraries (see `Scripts::change_libraries`); the interpreters built from the
+/// old ones are closed.
+fn change_libraries<R>(shared: &Shared, change: impl FnOnce(&mut Libraries) -> R) -> R {
+    let scripts = &shared.scripts;
+    let r = scripts.change_libraries(change);
+    FUNCTION_VMS.close_stale(
+        scripts.lib_gen.load(Ordering::SeqCst),
+        &scripts.function_vm_bytes,
+    );
+    r
 }
 
 /// The library code after its shebang line (its line feed kept, as Redis keeps it), and the
@@ -254,7 +268,7 @@ fn load(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         code: code.into(),
         functions,
     };
-    ctx.shared.scripts.change_libraries(|libs| {
+    change_libraries(ctx.shared, |libs| {
         // A rewrite may have written a library that the tail loads again: the same code
         // loads as a no-op.
         let same = loading && libs.libs.get(&name).is_some_and(|l| *l.code == *code);
@@ -271,9 +285,7 @@ fn load(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 
 fn delete(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let name = String::from_utf8_lossy(argv[2]).into_owned();
-    ctx.shared
-        .scripts
-        .change_libraries(|libs| unlink(libs, &name))
+    change_libraries(ctx.shared, |libs| unlink(libs, &name))
         .ok_or_else(|| CommandError::Err("Library not found".into()))?;
     ctx.dirty(1);
     ctx.out.ok();
@@ -288,9 +300,7 @@ fn flush(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         });
     }
     super::flush_mode(argv, "FUNCTION")?;
-    ctx.shared
-        .scripts
-        .change_libraries(|libs| *libs = Libraries::default());
+    change_libraries(ctx.shared, |libs| *libs = Libraries::default());
     ctx.dirty(1);
     ctx.out.ok();
     Ok(())
@@ -407,7 +417,7 @@ fn fcall_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 /// Runs `f` on this thread's functions interpreter, with every library loaded.
-fn with_function_vm<R>(shared: &Shared, f: impl FnOnce(&mut Vm) -> R) -> R {
+fn with_function_vm<R>(shared: &Shared, f: impl FnOnce(&mut Vm) -> R) -> Result<R, CommandError> {
     let scripts = &shared.scripts;
     let generation = scripts.lib_gen.load(Ordering::SeqCst);
     let make = || {
@@ -425,7 +435,7 @@ fn with_function_vm<R>(shared: &Shared, f: impl FnOnce(&mut Vm) -> R) -> R {
         }
         vm
     };
-    run::with_vm(
+    FUNCTION_VMS.with(
         &FUNCTION_VM,
         generation,
         &scripts.function_vm_bytes,
@@ -458,7 +468,7 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], ro: bool) -> Result<(), CommandE
             return Err(CommandError::Err("Function not found".into()));
         };
         run::run(ctx, vm, lua::Target::Function(reference), &plan)
-    })
+    })?
 }
 
 /// Compiles libraries into a set of their own (FUNCTION RESTORE's payload, an RDB file's).
@@ -498,7 +508,7 @@ pub fn restore_libraries(
     policy: Policy,
 ) -> Result<(), CommandError> {
     let restored = compile_all(codes)?;
-    shared.scripts.change_libraries(|libs| {
+    change_libraries(shared, |libs| {
         if policy == Policy::Flush {
             *libs = restored;
             return Ok::<(), CommandError>(());

@@ -91,6 +91,11 @@ pub struct Vm {
     pub functions: std::collections::HashMap<String, c_int>,
 }
 
+// A Lua state is tied to no thread: any may use it, one at a time, which the slot holding it
+// ensures (see `vms`). What its C functions find in thread locals (the host of a run) is set
+// by the thread running the call, for the call.
+unsafe impl Send for Vm {}
+
 impl Drop for Vm {
     fn drop(&mut self) {
         unsafe { ffi::lua_close(self.l) }
@@ -386,6 +391,26 @@ fn parse_double(s: &[u8]) -> f64 {
 // ---------------------------------------------------------------------------------------------
 // Lua to reply: Redis's luaReplyToRedisReply.
 
+/// The error replies a script's reply holds, at its top or nested in it.
+#[derive(Default)]
+pub struct ReplyErrors {
+    /// Those the error statistics count: not those a command gave the script, already counted
+    /// when the command replied (Redis's `ignore_error_stats_update`).
+    pub counted: Vec<String>,
+    /// There is one, counted or not: the script's call failed (Redis's afterErrorReply counts
+    /// an uncounted one as a failed call itself).
+    pub any: bool,
+}
+
+impl ReplyErrors {
+    fn add(&mut self, msg: String, counted: bool) {
+        self.any = true;
+        if counted {
+            self.counted.push(msg);
+        }
+    }
+}
+
 /// What an error table holds (Redis's errorInfo).
 pub struct ErrorInfo {
     pub msg: Option<Vec<u8>>,
@@ -433,8 +458,8 @@ unsafe fn error_info(l: *mut lua_State) -> ErrorInfo {
 }
 
 /// Writes the value at the top of the stack as a reply, and pops it. `script_resp` is the
-/// protocol the script chose (RESP2 turns booleans into 1 and nil). Adds to `stats` the error
-/// replies that should count in the error statistics.
+/// protocol the script chose (RESP2 turns booleans into 1 and nil). Notes in `stats` the error
+/// replies it wrote.
 ///
 /// # Safety
 /// `l` is a live interpreter with a value on its stack.
@@ -442,10 +467,12 @@ pub unsafe fn write_reply(
     l: *mut lua_State,
     out: &mut ReplyBuf,
     script_resp: u8,
-    stats: &mut Vec<String>,
+    stats: &mut ReplyErrors,
 ) {
     if ffi::lua_checkstack(l, 4) == 0 {
-        out.error("ERR reached lua stack limit");
+        let msg = "ERR reached lua stack limit";
+        out.error(msg);
+        stats.add(msg.into(), true);
         ffi::lua_pop(l, 1);
         return;
     }
@@ -490,7 +517,7 @@ unsafe fn write_table(
     l: *mut lua_State,
     out: &mut ReplyBuf,
     script_resp: u8,
-    stats: &mut Vec<String>,
+    stats: &mut ReplyErrors,
 ) {
     let field_type = |name: &CStr| {
         ffi::lua_pushstring_(l, name.as_ptr());
@@ -502,9 +529,7 @@ unsafe fn write_table(
         let info = error_info(l);
         let msg = String::from_utf8_lossy(&info.msg.unwrap_or_default()).into_owned();
         out.error(&msg);
-        if !info.ignore_stats {
-            stats.push(msg);
-        }
+        stats.add(msg, !info.ignore_stats);
         ffi::lua_pop(l, 1);
         return;
     }
@@ -1293,7 +1318,7 @@ impl Vm {
 
     /// Runs a compiled EVAL script (`sha`) or a function (`reference`) with KEYS and ARGV,
     /// writing its reply to `out` (Redis's luaCallFunction). `name` goes in error replies.
-    /// Returns the error replies to count in the statistics.
+    /// Returns the error replies it wrote.
     #[allow(clippy::too_many_arguments)]
     pub fn call(
         &mut self,
@@ -1303,8 +1328,8 @@ impl Vm {
         args: &[&[u8]],
         hook: bool,
         host: &mut dyn Host,
-    ) -> Vec<String> {
-        let mut stats = Vec::new();
+    ) -> ReplyErrors {
+        let mut stats = ReplyErrors::default();
         unsafe {
             let l = self.l;
             ffi::lua_getfield_(l, ffi::LUA_REGISTRYINDEX, ERROR_HANDLER_KEY.as_ptr());
@@ -1359,7 +1384,7 @@ impl Vm {
                     let msg: String = msg.chars().take(100).collect();
                     let line = format!("ERR Error running script {name}, {msg}");
                     out.error(&line);
-                    stats.push(line);
+                    stats.add(line, true);
                 } else {
                     let info = error_info(l);
                     let mut line =
@@ -1372,9 +1397,7 @@ impl Vm {
                         ));
                     }
                     out.error(&line);
-                    if !info.ignore_stats {
-                        stats.push(line);
-                    }
+                    stats.add(line, !info.ignore_stats);
                 }
                 ffi::lua_pop(l, 1);
             } else {

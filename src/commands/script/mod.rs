@@ -1,6 +1,7 @@
 //! Scripting (Redis's eval.c, script.c, functions.c): EVAL and its forms, SCRIPT, FUNCTION,
 //! FCALL. `lua` is the interpreter; `run` is what a script's run holds (its locks, its effects,
-//! the `Host` its `redis.call` goes through); `function` the libraries.
+//! the `Host` its `redis.call` goes through); `function` the libraries; `vms` each thread's
+//! interpreters.
 //!
 //! A script runs as one unit, as EXEC does: its `redis.call`s run through the dispatcher's
 //! `call`, against locks already held, and its effects reach the AOF as one record (the write
@@ -10,8 +11,11 @@ pub mod dump;
 pub mod function;
 pub mod lua;
 pub mod run;
+pub mod vms;
 
-use std::cell::RefCell;
+use std::cell::OnceCell;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use super::flags::*;
 use super::{CommandError, CommandSpec, Ctx, Keys};
@@ -106,16 +110,18 @@ fn noscript() -> CommandError {
 }
 
 thread_local! {
-    /// This thread's EVAL interpreter (see `lua`).
-    static EVAL_VM: RefCell<Option<Vm>> = const { RefCell::new(None) };
+    /// This thread's EVAL interpreter (see `vms`).
+    static EVAL_VM: OnceCell<Arc<vms::Slot>> = const { OnceCell::new() };
 }
+
+static EVAL_VMS: vms::Interpreters = vms::Interpreters::new();
 
 /// Runs `f` on this thread's EVAL interpreter, made anew after SCRIPT FLUSH (Redis resets its
 /// interpreter there too).
-fn with_eval_vm<R>(shared: &Shared, f: impl FnOnce(&mut Vm) -> R) -> R {
+fn with_eval_vm<R>(shared: &Shared, f: impl FnOnce(&mut Vm) -> R) -> Result<R, CommandError> {
     let scripts = &shared.scripts;
-    let generation = scripts.cache_gen.load(std::sync::atomic::Ordering::SeqCst);
-    run::with_vm(
+    let generation = scripts.cache_gen.load(Ordering::SeqCst);
+    EVAL_VMS.with(
         &EVAL_VM,
         generation,
         &scripts.eval_vm_bytes,
@@ -150,7 +156,7 @@ fn create_script(
         return Ok((s, sha));
     }
     let (flags, shebang_len) = lua::shebang_flags(body).map_err(CommandError::Err)?;
-    with_eval_vm(shared, |vm| compile_in(vm, &sha, body, shebang_len))?;
+    with_eval_vm(shared, |vm| compile_in(vm, &sha, body, shebang_len))??;
     Ok((shared.scripts.insert(sha, body, flags), sha))
 }
 
@@ -220,7 +226,7 @@ fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, ro: bool) -> Result
             compile_in(vm, &sha, &script.body, shebang_len)?;
         }
         run::run(ctx, vm, lua::Target::Script(&sha), &plan)
-    })
+    })?
 }
 
 fn script_exists(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
@@ -247,7 +253,12 @@ pub fn flush_mode(argv: &[&[u8]], what: &str) -> Result<(), CommandError> {
 
 fn script_flush(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     flush_mode(argv, "SCRIPT")?;
-    ctx.shared.scripts.flush();
+    let scripts = &ctx.shared.scripts;
+    scripts.flush();
+    EVAL_VMS.close_stale(
+        scripts.cache_gen.load(Ordering::SeqCst),
+        &scripts.eval_vm_bytes,
+    );
     ctx.out.ok();
     Ok(())
 }

@@ -14,7 +14,7 @@
 //! again holding every shard (it changed nothing), and later runs of that script take every
 //! shard from the start.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -40,42 +40,6 @@ pub struct Plan<'a> {
     pub keys: &'a [&'a [u8]],
     pub args: &'a [&'a [u8]],
     pub argv: &'a [&'a [u8]],
-}
-
-/// Runs `f` on this thread's interpreter in `cell`, made anew by `make` when it was built for
-/// another `generation` (after SCRIPT FLUSH, or a change to the libraries). `bytes` sums the
-/// interpreters' memory over the threads, for INFO.
-pub fn with_vm<R>(
-    cell: &'static std::thread::LocalKey<std::cell::RefCell<Option<Vm>>>,
-    generation: u64,
-    bytes: &AtomicUsize,
-    make: impl FnOnce() -> Vm,
-    f: impl FnOnce(&mut Vm) -> R,
-) -> R {
-    let account = |before: usize, after: usize| {
-        if after >= before {
-            bytes.fetch_add(after - before, Ordering::Relaxed);
-        } else {
-            let less = (before - after).min(bytes.load(Ordering::Relaxed));
-            bytes.fetch_sub(less, Ordering::Relaxed);
-        }
-    };
-    cell.with(|cell| {
-        let mut vm = cell.borrow_mut();
-        if vm.as_ref().is_none_or(|v| v.generation != generation) {
-            if let Some(old) = vm.take() {
-                account(old.memory(), 0);
-            }
-            let new = make();
-            account(0, new.memory());
-            *vm = Some(new);
-        }
-        let vm = vm.as_mut().expect("made above");
-        let before = vm.memory();
-        let r = f(vm);
-        account(before, vm.memory());
-        r
-    })
 }
 
 /// The configured busy-reply-threshold, in milliseconds (0: never busy).
@@ -190,9 +154,10 @@ pub fn run(ctx: &mut Ctx, vm: &mut Vm, target: Target, plan: &Plan) -> Result<()
             wide = true;
             continue;
         }
-        for e in errors {
-            shared.stats.error_reply(&e);
+        for e in &errors.counted {
+            shared.stats.error_reply(e);
         }
+        ctx.failed = errors.any;
         if let Some(e) = effects {
             if in_exec {
                 ctx.effects = Some(e);
@@ -269,9 +234,9 @@ impl Run<'_, '_, '_> {
         (Option<&'static crate::commands::CommandSpec>, String),
     > {
         // A container's subcommand is the command (SCRIPT LOAD is NOSCRIPT), as Redis's
-        // lookupCommand finds it.
+        // lookupCommand finds it; the container alone is itself (and fails its arity).
         let spec = match lookup(argv[0]) {
-            Some(c) if c.subcommands.is_empty() => Some(c),
+            Some(c) if c.subcommands.is_empty() || argv.len() < 2 => Some(c),
             Some(c) => c.subcommand(argv),
             None => None,
         };
