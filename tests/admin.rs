@@ -496,3 +496,47 @@ fn the_query_buffer_is_sized_and_given_back_as_redis_does() {
     assert_eq!(c.cmd(&["GET", "x"]), b"$5\r\nsmall\r\n");
     assert_eq!(query_buffer(&mut admin, "sized"), 16 * 1024);
 }
+
+/// A CONFIG SET whose port cannot be listened on changes nothing, the settings kept outside
+/// the Config (maxmemory, the encoding limits) included (unit/introspection's "CONFIG SET
+/// rollback on apply error").
+#[test]
+fn config_set_failing_to_listen_changes_nothing() {
+    let r = Rudis::start(&[]);
+    let mut c = r.raw();
+    let taken = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let reply = c.cmd(&[
+        "CONFIG",
+        "SET",
+        "maxmemory",
+        "10000001",
+        "zset-max-listpack-entries",
+        "7",
+        "port",
+        &port,
+        "client-query-buffer-limit",
+        "10mb",
+    ]);
+    assert!(
+        reply.starts_with(
+            b"-ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen"
+        ),
+        "{}",
+        common::show(&reply)
+    );
+    for (name, was) in [
+        ("maxmemory", "0"),
+        ("zset-max-listpack-entries", "128"),
+        ("client-query-buffer-limit", "1073741824"),
+    ] {
+        let got = c.cmd(&["CONFIG", "GET", name]);
+        let want = format!(
+            "*2\r\n${}\r\n{name}\r\n${}\r\n{was}\r\n",
+            name.len(),
+            was.len()
+        );
+        assert_eq!(common::show(&got), common::show(want.as_bytes()));
+    }
+    assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
+}
