@@ -129,6 +129,9 @@ pub enum Kind {
         min: i64,
         max: i64,
     },
+    /// Bytes, or a percentage up to 100 written `N%` (Redis's MEMORY_CONFIG | PERCENT_CONFIG:
+    /// maxmemory-clients).
+    MemoryOrPercent,
     Str,
 }
 
@@ -500,7 +503,17 @@ const PROCESS_WIDE: &[&str] = &[
     "maxmemory-eviction-tenacity",
     "lfu-log-factor",
     "lfu-decay-time",
+    "zset-max-listpack-entries",
+    "zset-max-listpack-value",
+    "stream-node-max-entries",
+    "stream-node-max-bytes",
 ];
+
+/// The process-wide values (see `PROCESS_WIDE`) a CONFIG SET replaced, which a copy of the
+/// Config from before does not hold: what `Config::restore` puts back.
+#[must_use]
+#[derive(Debug)]
+pub struct Replaced(Vec<(&'static str, String)>);
 
 pub fn find_setting(name: &str) -> Option<&'static Setting> {
     SETTINGS.iter().find(|s| {
@@ -598,6 +611,28 @@ fn parse_value(name: &str, kind: Kind, value: &str) -> Result<Parsed, ConfigErro
                 })
                 .ok_or_else(|| bad(name, value, "argument must be a memory value"))?;
             in_range(name, value, n, min, max)?
+        }
+        Kind::MemoryOrPercent => {
+            if let Some(n) = parse_memory(value).and_then(|n| i64::try_from(n).ok()) {
+                return Ok(Parsed::Int(n));
+            }
+            let percent = value
+                .strip_suffix('%')
+                .and_then(|p| crate::resp::parse::parse_i64(p.as_bytes()))
+                .filter(|p| *p >= 0)
+                .ok_or_else(|| bad(name, value, "argument must be a memory or percent value"))?;
+            if percent > 100 {
+                return Err(bad(
+                    name,
+                    value,
+                    "percentage argument must be less or equal to 100",
+                ));
+            }
+            // As Redis's CONFIG GET prints it (0% is 0 bytes).
+            Parsed::Str(match percent {
+                0 => "0".into(),
+                p => format!("{p}%"),
+            })
         }
         Kind::Str => Parsed::Str(value.to_string()),
     })
@@ -1258,7 +1293,10 @@ impl Config {
     /// looked up first (an unknown one is reported even after others), a fixed or repeated one
     /// stops there, then the values are checked; either all are applied or none is. On error,
     /// the name as the client gave it and why.
-    pub fn set_at_runtime(&mut self, pairs: &[(&str, &str)]) -> Result<(), (String, ConfigError)> {
+    pub fn set_at_runtime(
+        &mut self,
+        pairs: &[(&str, &str)],
+    ) -> Result<Replaced, (String, ConfigError)> {
         let mut unknown: Option<&str> = None;
         let mut seen: Vec<&str> = Vec::new();
         for (name, value) in pairs {
@@ -1291,14 +1329,11 @@ impl Config {
         }
         // The encoding limits live outside the Config (process-wide, read by the types): a
         // failed CONFIG SET puts back those it had already changed.
-        let saved: Vec<(&str, String)> = pairs
+        let saved: Vec<(&'static str, String)> = pairs
             .iter()
-            .filter(|(n, _)| {
-                PROCESS_WIDE
-                    .iter()
-                    .any(|p| find_setting(n).is_some_and(|s| s.name == *p))
-            })
-            .filter_map(|(n, _)| Some((*n, self.get(n)?)))
+            .filter_map(|(n, _)| find_setting(n))
+            .filter(|s| PROCESS_WIDE.contains(&s.name))
+            .filter_map(|s| Some((s.name, self.get(s.name)?)))
             .collect();
         let mut next = self.clone();
         let result = pairs
@@ -1306,14 +1341,26 @@ impl Config {
             .try_for_each(|(name, value)| next.set(name, value).map_err(|e| (name.to_string(), e)))
             .and_then(|()| next.check().map_err(|e| ("save".to_string(), e)));
         if let Err(e) = result {
-            for (name, value) in saved {
-                // A value CONFIG GET gave back is one `set` takes.
-                let _ = next.set(name, &value);
-            }
+            next.put_back(saved);
             return Err(e);
         }
         *self = next;
-        Ok(())
+        Ok(Replaced(saved))
+    }
+
+    /// Undoes a CONFIG SET that `set_at_runtime` took but whose effects outside the Config
+    /// could not all be applied (a port not listened on): the Config as `before`, and the
+    /// process-wide values it `replaced`.
+    pub fn restore(&mut self, before: Config, replaced: Replaced) {
+        *self = before;
+        self.put_back(replaced.0);
+    }
+
+    fn put_back(&mut self, saved: Vec<(&'static str, String)>) {
+        for (name, value) in saved {
+            // A value CONFIG GET gave back is one `set` takes.
+            let _ = self.set(name, &value);
+        }
     }
 
     pub fn aof_path(&self) -> PathBuf {
@@ -1986,7 +2033,8 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.1.reason(), "can't set immutable config");
         assert_eq!(c.timeout, 0, "nothing applied when one pair fails");
-        c.set_at_runtime(&[("timeout", "5"), ("LOGLEVEL", "debug")])
+        let _ = c
+            .set_at_runtime(&[("timeout", "5"), ("LOGLEVEL", "debug")])
             .unwrap();
         assert_eq!((c.timeout, c.loglevel), (5, LogLevel::Debug));
     }

@@ -323,7 +323,8 @@ impl Session {
                 return if full { Next::Again } else { Next::Wait };
             }
             read = true;
-            match self.inbuf.read_from(&mut self.stream) {
+            let big_arg = self.parser.big_arg_end(crate::resp::inbuf::BIG_ARG);
+            match self.inbuf.read_from(&mut self.stream, big_arg) {
                 Ok(0) => {
                     // Replies to what came before the end are still written.
                     self.closing = true;
@@ -551,6 +552,17 @@ impl Session {
             }
         }
         Next::Wait
+    }
+
+    /// The periodic resize of the input buffer (see `InBuf::shrink`), between steps; CLIENT
+    /// LIST then shows the new size.
+    pub fn resize_query_buffer(&mut self) {
+        let idle_secs = self.client.handle.idle_us() / 1_000_000;
+        // A bulk argument being read: the room up to its end stays.
+        let keep = self.parser.big_arg_end(0).unwrap_or(0);
+        if self.inbuf.shrink(idle_secs, keep) {
+            self.publish_idle();
+        }
     }
 
     /// The periodic check (see `pool`): true when the session must be closed because it has

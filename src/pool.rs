@@ -582,7 +582,7 @@ impl Pool {
     }
 
     /// Closes the clients idle beyond `timeout`, killed, or not reading their replies, and
-    /// MIGRATE's idle cached connections.
+    /// MIGRATE's idle cached connections; resizes the others' input buffers.
     fn cron(&self) {
         if CRON_PAUSED.load(Relaxed) {
             return;
@@ -599,11 +599,13 @@ impl Pool {
             if !conn.claim() {
                 continue;
             }
-            let expired = conn
-                .session
-                .lock()
-                .as_ref()
-                .is_some_and(|s| s.expired(&self.shared));
+            let expired = conn.session.lock().as_mut().is_some_and(|s| {
+                let expired = s.expired(&self.shared);
+                if !expired {
+                    s.resize_query_buffer();
+                }
+                expired
+            });
             if expired {
                 self.close(&conn);
             } else if conn.release() {

@@ -433,3 +433,110 @@ fn resetstat_zeroes_the_lazyfree_count() {
     assert_eq!(a.cmd(&["CONFIG", "RESETSTAT"]), b"+OK\r\n");
     assert_eq!(info_field(&mut a, "memory", "lazyfreed_objects"), "0");
 }
+
+/// `qbuf` + `qbuf-free` of the client named `name` in CLIENT LIST: its input buffer's size.
+fn query_buffer(raw: &mut Raw, name: &str) -> u64 {
+    let list = bulk(raw.frame(&["CLIENT", "LIST"]));
+    let line = list
+        .lines()
+        .find(|l| l.contains(&format!(" name={name} ")))
+        .unwrap_or_else(|| panic!("no client {name} in {list}"));
+    let field = |f: &str| -> u64 {
+        line.split(' ')
+            .find_map(|kv| kv.strip_prefix(&format!("{f}=")))
+            .unwrap_or_else(|| panic!("no {f} in {line}"))
+            .parse()
+            .unwrap()
+    };
+    field("qbuf") + field("qbuf-free")
+}
+
+/// The input buffer as Redis 7.0 sizes its query buffer (unit/querybuf checks it through
+/// CLIENT LIST): one 16 KiB chunk for a first small request, room for exactly a big argument,
+/// cut to the recent peak by the cron once small requests follow, and given back entirely
+/// once the client is idle more than 2 s.
+#[test]
+fn the_query_buffer_is_sized_and_given_back_as_redis_does() {
+    let r = Rudis::start(&[]);
+    let mut admin = r.raw();
+    let mut c = r.raw();
+    assert_eq!(c.cmd(&["CLIENT", "SETNAME", "sized"]), b"+OK\r\n");
+    assert_eq!(query_buffer(&mut admin, "sized"), 16 * 1024);
+
+    let value = "A".repeat(400_000);
+    assert_eq!(c.cmd(&["SET", "x", &value]), b"+OK\r\n");
+    let big = query_buffer(&mut admin, "sized");
+    // The request's header and the argument, and not the doubling's slack.
+    assert!((400_002..400_100).contains(&big), "{big}");
+
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let shrunk = loop {
+        assert_eq!(c.cmd(&["SET", "x", "small"]), b"+OK\r\n");
+        let now = query_buffer(&mut admin, "sized");
+        if now < big {
+            break now;
+        }
+        assert!(Instant::now() < deadline, "the buffer stayed at {now}");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // Cut to the recent peak (a small request's size), or, if a request came after the cut,
+    // one chunk again.
+    assert!(
+        shrunk > 0 && (shrunk < 1024 || shrunk == 16 * 1024),
+        "{shrunk}"
+    );
+
+    // Idle: nothing kept, once CLIENT LIST says 3 s.
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while query_buffer(&mut admin, "sized") != 0 {
+        assert!(Instant::now() < deadline, "an idle client kept its buffer");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // And a request after that still works, from a new chunk.
+    assert_eq!(c.cmd(&["GET", "x"]), b"$5\r\nsmall\r\n");
+    assert_eq!(query_buffer(&mut admin, "sized"), 16 * 1024);
+}
+
+/// A CONFIG SET whose port cannot be listened on changes nothing, the settings kept outside
+/// the Config (maxmemory, the encoding limits) included (unit/introspection's "CONFIG SET
+/// rollback on apply error").
+#[test]
+fn config_set_failing_to_listen_changes_nothing() {
+    let r = Rudis::start(&[]);
+    let mut c = r.raw();
+    let taken = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let reply = c.cmd(&[
+        "CONFIG",
+        "SET",
+        "maxmemory",
+        "10000001",
+        "zset-max-listpack-entries",
+        "7",
+        "port",
+        &port,
+        "client-query-buffer-limit",
+        "10mb",
+    ]);
+    assert!(
+        reply.starts_with(
+            b"-ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen"
+        ),
+        "{}",
+        common::show(&reply)
+    );
+    for (name, was) in [
+        ("maxmemory", "0"),
+        ("zset-max-listpack-entries", "128"),
+        ("client-query-buffer-limit", "1073741824"),
+    ] {
+        let got = c.cmd(&["CONFIG", "GET", name]);
+        let want = format!(
+            "*2\r\n${}\r\n{name}\r\n${}\r\n{was}\r\n",
+            name.len(),
+            was.len()
+        );
+        assert_eq!(common::show(&got), common::show(want.as_bytes()));
+    }
+    assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
+}

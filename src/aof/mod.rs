@@ -68,6 +68,9 @@ pub enum Msg {
         gen: u64,
         /// `Aof::epoch` when the rewrite began.
         epoch: u64,
+        /// The AOF was off when it began (BGREWRITEAOF runs then too, as in Redis 7.0): the
+        /// file is written for DEBUG LOADAOF or a later start, but nothing appends to it.
+        began_off: bool,
     },
     /// The AOF is turned off: write and fsync what is pending, close the file, signal whether
     /// that worked. `epoch` is the new `Aof::epoch`.
@@ -523,12 +526,6 @@ impl Aof {
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
             };
             let epoch = self.epoch.load(Ordering::SeqCst);
-            if requested && !self.enabled() {
-                // Asked for while the AOF was off (it was turned off since, or this is a
-                // replica's resync): there is no file to rewrite.
-                self.status.rewrite_abandoned();
-                continue;
-            }
             if !requested && self.enabled() && self.wants_base_or_scheduled(last_run) {
                 if !self.request_rewrite() {
                     continue;
@@ -562,7 +559,10 @@ impl Aof {
                     percentage
                 );
             }
-            self.rewrite.run(self, store, &base, epoch);
+            // Read after the request: a BGREWRITEAOF with the AOF off writes the file all the
+            // same (Redis 7.0's rewriteAppendOnlyFileBackground does not look at aof_state).
+            let began_off = !self.enabled();
+            self.rewrite.run(self, store, &base, epoch, began_off);
             last_run = std::time::Instant::now();
         }
     }

@@ -238,8 +238,15 @@ impl Rewrite {
 
     /// Runs one rewrite of `store` to completion on the calling thread; the writer thread
     /// finishes it (tail, fsync, rename). The caller set `rewrite_in_progress`, and read
-    /// `epoch` (see `Msg::RewriteDone`) before this begins.
-    pub fn run(&self, aof: &Aof, store: &Store, base: &dyn Fn() -> Base, epoch: u64) {
+    /// `epoch` and `began_off` (see `Msg::RewriteDone`) before this begins.
+    pub fn run(
+        &self,
+        aof: &Aof,
+        store: &Store,
+        base: &dyn Fn() -> Base,
+        epoch: u64,
+        began_off: bool,
+    ) {
         let temp = temp_path(aof.path());
         let started = std::time::Instant::now();
         let gen = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
@@ -262,7 +269,12 @@ impl Rewrite {
                 // Done goes first: a record made after it is written to the new file anyway,
                 // and one that still sees this run finds every shard dumped and is marked for
                 // its tail.
-                aof.send(Msg::RewriteDone { temp, gen, epoch });
+                aof.send(Msg::RewriteDone {
+                    temp,
+                    gen,
+                    epoch,
+                    began_off,
+                });
             }
             Err(e) => {
                 log::warn!(

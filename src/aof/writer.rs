@@ -202,15 +202,28 @@ impl Writer {
                 }
             }
             Msg::Sync(s) => self.syncs.push(s),
-            Msg::RewriteDone { temp, gen, epoch } => {
+            Msg::RewriteDone {
+                temp,
+                gen,
+                epoch,
+                began_off,
+            } => {
                 self.done_gen = gen;
-                if epoch != self.epoch {
+                // Turned on since an off rewrite began: the writes made before that to shards
+                // it had dumped are in neither the dump nor the tail, so it cannot be the
+                // base; the rewrite the switch scheduled makes one.
+                let turned_on = began_off && self.status.needs_base.load(SeqCst);
+                if epoch != self.epoch || turned_on {
                     // As Redis kills its rewrite child when the AOF is turned off: not a
                     // failure.
                     let _ = std::fs::remove_file(&temp);
                     self.tail = None;
                     log::info!("AOF rewrite begun before the AOF was turned off: discarded");
                     self.status.rewrite_abandoned();
+                    return;
+                }
+                if began_off {
+                    self.publish_off(&temp);
                     return;
                 }
                 // The old file stays complete until the rename replaces it.
@@ -372,6 +385,24 @@ impl Writer {
                 self.status.set_error(Some(error_text(e)));
             }
         }
+    }
+
+    /// Completes a rewrite made with the AOF off: the dump is the whole file (no record was
+    /// made meanwhile), renamed over the AOF but not opened, since nothing is appended. The
+    /// sizes stay 0, as Redis updates aof_current_size only with the AOF on.
+    fn publish_off(&mut self, temp: &Path) {
+        let res = crate::rdb::file::publish(temp, &self.path);
+        match &res {
+            Ok(()) => log::info!(
+                "Background AOF rewrite finished successfully: {} written (the AOF is off)",
+                self.path.display()
+            ),
+            Err(e) => {
+                let _ = std::fs::remove_file(temp);
+                log::warn!("Background AOF rewrite failed: cannot rename it: {e}");
+            }
+        }
+        self.status.rewrite_ended(res.is_err());
     }
 
     /// Completes a rewrite: appends what arrived meanwhile to the dump, fsyncs it, and renames

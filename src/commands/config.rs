@@ -86,7 +86,7 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let mut config = ctx.shared.config.write();
     let before = config.clone();
     match config.set_at_runtime(&pairs) {
-        Ok(()) => {
+        Ok(replaced) => {
             if config.maxclients != before.maxclients {
                 // As Redis's updateMaxclients: a value the open files limit cannot cover
                 // undoes the whole CONFIG SET.
@@ -95,7 +95,7 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                         "Failed applying new configuration. Possibly related to new maxclients \
                          setting. Restoring previous settings."
                     );
-                    *config = before;
+                    config.restore(before, replaced);
                     return Err(CommandError::Err(format!(
                         "CONFIG SET failed (possibly related to argument 'maxclients') - \
                          {reason}"
@@ -107,7 +107,7 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                 // not hold undo the whole CONFIG SET.
                 if let Err(e) = ctx.shared.tls.configure(&config) {
                     log::warn!("{e}");
-                    *config = before;
+                    config.restore(before, replaced);
                     return Err(CommandError::Err(format!(
                         "CONFIG SET failed (possibly related to argument '{name}') - Unable to \
                          update TLS configuration. Check server logs."
@@ -116,7 +116,7 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             }
             if let Err(name) = rebind(ctx.shared, &before, &config) {
                 // As Redis's updatePort / applyTLSPort; the old port still listens.
-                *config = before;
+                config.restore(before, replaced);
                 if let Err(e) = ctx.shared.tls.configure(&config) {
                     log::warn!("{e}");
                 }
@@ -131,7 +131,7 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                 if !config.appendonly {
                     aof.disable();
                 } else if !aof.enable() {
-                    *config = before;
+                    config.restore(before, replaced);
                     return Err(CommandError::Err(
                         "CONFIG SET failed (possibly related to argument 'appendonly') - \
                          Unable to turn on AOF. Check server logs."

@@ -330,21 +330,25 @@ fn reload(ctx: &mut Ctx, opts: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 /// DEBUG LOADAOF: writes out and fsyncs what the AOF has pending, empties the server and
-/// replays the file, as at start.
+/// replays the file, as at start. With the AOF off, the file a BGREWRITEAOF wrote (as Redis
+/// 7.0 loads the one its rewrite left).
 fn loadaof(ctx: &mut Ctx) -> Result<(), CommandError> {
     let shared = ctx.shared;
-    let Some(aof) = shared.aof() else {
+    let aof = shared.aof_handle();
+    if !aof.enabled() && !aof.path().exists() {
         // Redis exits here (it finds no AOF to load); rudis keeps its data and says why.
         return Err(CommandError::Err(
-            "DEBUG LOADAOF needs the AOF on (appendonly yes)".into(),
+            "DEBUG LOADAOF: there is no AOF file to load (appendonly is no and no \
+             BGREWRITEAOF wrote one)"
+                .into(),
         ));
-    };
+    }
     if !ctx.ks.locked.shard_ids().is_empty() {
         return Err(CommandError::Err(
             "this DEBUG subcommand cannot run inside a transaction that touches keys".into(),
         ));
     }
-    if !aof.has_base() {
+    if aof.enabled() && !aof.has_base() {
         // Just turned on, the file is not this data set's yet: loading it would lose data.
         return Err(CommandError::Err(
             "DEBUG LOADAOF: the AOF was just turned on and its rewrite has not finished".into(),

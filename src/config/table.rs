@@ -146,7 +146,7 @@ pub static REDIS_ONLY: &[RedisOnly] = &[
     r("repl-backlog-size", None, MemoryIn { min: 1, max: i64::MAX }, "1048576", MUT, Applied),
     r("cluster-link-sendbuf-limit", None, MemoryIn { min: 0, max: i64::MAX }, "0", MUT, Ignored),
     r("active-defrag-ignore-bytes", None, MemoryIn { min: 1, max: i64::MAX }, "104857600", MUT, Ignored),
-    r("maxmemory-clients", None, Str, "0", MUT, Refused("client eviction")),
+    r("maxmemory-clients", None, MemoryOrPercent, "0", MUT, Refused("client eviction")),
     r("repl-backlog-ttl", None, Int { min: 0, max: i64::MAX }, "3600", MUT, Applied),
     r("loading-process-events-interval-bytes", None, Int { min: 1024, max: I32_MAX }, "2097152", MUT | HIDDEN, Ignored),
     r("tls-port", None, Int { min: 0, max: 65535 }, "0", MUT, Applied),

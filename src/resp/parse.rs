@@ -155,6 +155,15 @@ impl RequestParser {
         matches!(self.state, State::Start)
     }
 
+    /// Inside a bulk argument of at least `big` bytes: the buffer offset where it ends (its
+    /// CRLF included), for the input buffer to read that far and no further (see `InBuf`).
+    pub fn big_arg_end(&self, big: usize) -> Option<usize> {
+        match self.state {
+            State::Bulk { len, .. } if len >= big => Some(self.pos + len + 2),
+            _ => None,
+        }
+    }
+
     /// The arguments of the request just returned by `parse`.
     pub fn args(&self) -> &[Arg] {
         &self.args
