@@ -15,15 +15,27 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 /// Arities and flags as Redis 7.0.15's table (CLUSTER HELP too refuses when disabled).
 static CLUSTER_SUBCOMMANDS: &[CommandSpec] = &[
-    cmd!("cluster|addslots", -3, ADMIN | STALE, Keys::None, disabled),
     cmd!(
-        "cluster|addslotsrange",
-        -4,
-        ADMIN | STALE,
+        "cluster|addslots",
+        -3,
+        ADMIN | STALE | NO_ASYNC_LOADING,
         Keys::None,
         disabled
     ),
-    cmd!("cluster|bumpepoch", 2, ADMIN | STALE, Keys::None, disabled),
+    cmd!(
+        "cluster|addslotsrange",
+        -4,
+        ADMIN | STALE | NO_ASYNC_LOADING,
+        Keys::None,
+        disabled
+    ),
+    cmd!(
+        "cluster|bumpepoch",
+        2,
+        ADMIN | STALE | NO_ASYNC_LOADING,
+        Keys::None,
+        disabled
+    ),
     cmd!(
         "cluster|count-failure-reports",
         3,
@@ -32,27 +44,63 @@ static CLUSTER_SUBCOMMANDS: &[CommandSpec] = &[
         disabled
     ),
     cmd!("cluster|countkeysinslot", 3, STALE, Keys::None, disabled),
-    cmd!("cluster|delslots", -3, ADMIN | STALE, Keys::None, disabled),
     cmd!(
-        "cluster|delslotsrange",
-        -4,
-        ADMIN | STALE,
+        "cluster|delslots",
+        -3,
+        ADMIN | STALE | NO_ASYNC_LOADING,
         Keys::None,
         disabled
     ),
-    cmd!("cluster|failover", -2, ADMIN | STALE, Keys::None, disabled),
-    cmd!("cluster|flushslots", 2, ADMIN | STALE, Keys::None, disabled),
-    cmd!("cluster|forget", 3, ADMIN | STALE, Keys::None, disabled),
+    cmd!(
+        "cluster|delslotsrange",
+        -4,
+        ADMIN | STALE | NO_ASYNC_LOADING,
+        Keys::None,
+        disabled
+    ),
+    cmd!(
+        "cluster|failover",
+        -2,
+        ADMIN | STALE | NO_ASYNC_LOADING,
+        Keys::None,
+        disabled
+    ),
+    cmd!(
+        "cluster|flushslots",
+        2,
+        ADMIN | STALE | NO_ASYNC_LOADING,
+        Keys::None,
+        disabled
+    ),
+    cmd!(
+        "cluster|forget",
+        3,
+        ADMIN | STALE | NO_ASYNC_LOADING,
+        Keys::None,
+        disabled
+    ),
     cmd!("cluster|getkeysinslot", 4, STALE, Keys::None, disabled),
     cmd!("cluster|help", 2, LOADING | STALE, Keys::None, disabled),
     cmd!("cluster|info", 2, STALE, Keys::None, disabled),
     cmd!("cluster|keyslot", 3, STALE, Keys::None, disabled),
     cmd!("cluster|links", 2, STALE, Keys::None, disabled),
-    cmd!("cluster|meet", -4, ADMIN | STALE, Keys::None, disabled),
+    cmd!(
+        "cluster|meet",
+        -4,
+        ADMIN | STALE | NO_ASYNC_LOADING,
+        Keys::None,
+        disabled
+    ),
     cmd!("cluster|myid", 2, STALE, Keys::None, disabled),
     cmd!("cluster|nodes", 2, STALE, Keys::None, disabled),
     cmd!("cluster|replicas", 3, ADMIN | STALE, Keys::None, disabled),
-    cmd!("cluster|replicate", 3, ADMIN | STALE, Keys::None, disabled),
+    cmd!(
+        "cluster|replicate",
+        3,
+        ADMIN | STALE | NO_ASYNC_LOADING,
+        Keys::None,
+        disabled
+    ),
     cmd!(
         "cluster|reset",
         -2,
@@ -60,15 +108,27 @@ static CLUSTER_SUBCOMMANDS: &[CommandSpec] = &[
         Keys::None,
         disabled
     ),
-    cmd!("cluster|saveconfig", 2, ADMIN | STALE, Keys::None, disabled),
     cmd!(
-        "cluster|set-config-epoch",
-        3,
-        ADMIN | STALE,
+        "cluster|saveconfig",
+        2,
+        ADMIN | STALE | NO_ASYNC_LOADING,
         Keys::None,
         disabled
     ),
-    cmd!("cluster|setslot", -4, ADMIN | STALE, Keys::None, disabled),
+    cmd!(
+        "cluster|set-config-epoch",
+        3,
+        ADMIN | STALE | NO_ASYNC_LOADING,
+        Keys::None,
+        disabled
+    ),
+    cmd!(
+        "cluster|setslot",
+        -4,
+        ADMIN | STALE | NO_ASYNC_LOADING,
+        Keys::None,
+        disabled
+    ),
     cmd!("cluster|shards", 2, STALE, Keys::None, disabled),
     cmd!("cluster|slaves", 3, ADMIN | STALE, Keys::None, disabled),
     cmd!("cluster|slots", 2, STALE, Keys::None, disabled),

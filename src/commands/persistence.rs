@@ -4,13 +4,25 @@ use super::flags::*;
 use super::{CommandError, CommandSpec, Ctx, Keys};
 
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd!("save", 1, ADMIN | NOSCRIPT | NO_MULTI, Keys::None, save),
-    cmd!("bgsave", -1, ADMIN | NOSCRIPT, Keys::None, bgsave),
+    cmd!(
+        "save",
+        1,
+        ADMIN | NOSCRIPT | NO_ASYNC_LOADING | NO_MULTI,
+        Keys::None,
+        save
+    ),
+    cmd!(
+        "bgsave",
+        -1,
+        ADMIN | NOSCRIPT | NO_ASYNC_LOADING,
+        Keys::None,
+        bgsave
+    ),
     cmd!("lastsave", 1, LOADING | STALE | FAST, Keys::None, lastsave),
     cmd!(
         "bgrewriteaof",
         1,
-        ADMIN | NOSCRIPT,
+        ADMIN | NOSCRIPT | NO_ASYNC_LOADING,
         Keys::None,
         bgrewriteaof
     ),

@@ -16,14 +16,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!(
         "replicaof",
         3,
-        ADMIN | NOSCRIPT | STALE,
+        ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING,
         Keys::None,
         replicaof
     ),
     cmd!(
         "slaveof",
         3,
-        ADMIN | NOSCRIPT | STALE,
+        ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING,
         Keys::None,
         replicaof
     ),
@@ -34,8 +34,20 @@ pub static COMMANDS: &[CommandSpec] = &[
         Keys::None,
         replconf
     ),
-    cmd!("sync", 1, ADMIN | NOSCRIPT | NO_MULTI, Keys::None, sync),
-    cmd!("psync", -3, ADMIN | NOSCRIPT | NO_MULTI, Keys::None, psync),
+    cmd!(
+        "sync",
+        1,
+        ADMIN | NOSCRIPT | NO_ASYNC_LOADING | NO_MULTI,
+        Keys::None,
+        sync
+    ),
+    cmd!(
+        "psync",
+        -3,
+        ADMIN | NOSCRIPT | NO_ASYNC_LOADING | NO_MULTI,
+        Keys::None,
+        psync
+    ),
     cmd!("wait", 3, NOSCRIPT, Keys::None, wait),
     cmd!(
         "failover",

@@ -43,6 +43,9 @@ pub mod flags {
     /// May block the client (BLPOP ...).
     pub const BLOCKING: u32 = 1 << 12;
     pub const PUBSUB: u32 = 1 << 13;
+    /// Refused while a replica loads its master's data asynchronously, in Redis; rudis loads
+    /// it before serving, so only COMMAND INFO shows it.
+    pub const NO_ASYNC_LOADING: u32 = 1 << 14;
 
     /// Runs at once inside MULTI instead of being queued (EXEC, DISCARD, MULTI, WATCH, QUIT,
     /// RESET: Redis's list in `processCommand`).
@@ -79,6 +82,7 @@ pub mod flags {
         (STALE, "stale"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
         (MOVABLEKEYS, "movablekeys"),
         (ALLOW_BUSY, "allow_busy"),
