@@ -22,21 +22,9 @@ while getopts "n:c:r:w:s:h" o; do
 done
 shift $((OPTIND - 1))
 parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(evalsha cache)
-for t in redis-server redis-benchmark redis-cli python3; do
-  command -v $t >/dev/null || { echo "scripts.sh: $t missing" >&2; exit 2; }
-done
-cargo build --release -q
-bin=$(realpath target/release/rudis-server)
-work=$(mktemp -d); pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_pong() {
-  for _ in $(seq 400); do [ "$(redis-cli -p "$1" ping 2>/dev/null)" = PONG ] && return 0; sleep 0.05; done
-  echo "scripts.sh: nothing answers on port $1" >&2; exit 1
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", (b>0 ? a/b : 0)}'; }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+me=scripts.sh
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 info() { redis-cli -p "$1" info memory | tr -d '\r' | awk -F: -v k="$2" '$1==k {print $2}'; }
 

@@ -145,6 +145,18 @@ pub fn redis_arity_flags(name: &str) -> Option<(i64, Vec<String>)> {
     Some((arity, flags))
 }
 
+/// The (first, last, step) Redis's COMMAND INFO reports for `name`: the legacy range its key
+/// specs give, which for a few commands is not what rudis locks (sharded channels are key specs
+/// marked not_key; the MEMORY container locks USAGE's key).
+pub fn redis_key_range(name: &str) -> Option<(i32, i32, i32)> {
+    let fields = info_index().get(name)?;
+    let int = |i: usize| match fields.get(i) {
+        Some(Frame::Integer(n)) => i32::try_from(*n).ok(),
+        _ => None,
+    };
+    Some((int(3)?, int(4)?, int(5)?))
+}
+
 /// The ACL categories of `name`, without the `@`.
 pub fn acl_categories(name: &str) -> Vec<String> {
     elements(&info_extras(name)[0])

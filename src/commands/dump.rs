@@ -16,6 +16,14 @@ use std::time::{Duration, Instant};
 pub static COMMANDS: &[CommandSpec] = &[
     cmd!("dump", 2, READONLY, KEY1, dump),
     cmd!("restore", -4, WRITE | DENYOOM, KEY1, restore),
+    // MIGRATE's to a cluster node importing the slot; standalone, it is RESTORE.
+    cmd!(
+        "restore-asking",
+        -4,
+        WRITE | DENYOOM | ASKING,
+        KEY1,
+        restore
+    ),
     cmd!(
         "migrate",
         -6,

@@ -35,6 +35,7 @@ pub mod list;
 pub mod list_blocking;
 pub mod lolwut;
 pub mod memory;
+pub mod module;
 pub mod object;
 pub mod persistence;
 pub mod pubsub;

@@ -33,7 +33,7 @@ const SUBCOMMANDS: &[CommandSpec] = &[
 /// One COMMAND INFO entry: what the table says, plus Redis's ACL categories, tips and key
 /// specs, plus the subcommands'.
 fn command_info(ctx: &mut Ctx, c: &CommandSpec) {
-    let (first, last, step) = c.key_range();
+    let (first, last, step) = docs::redis_key_range(c.name).unwrap_or_else(|| c.key_range());
     ctx.out.array(10);
     ctx.out.bulk(c.name.as_bytes());
     ctx.out.int(c.arity as i64);
@@ -291,6 +291,17 @@ mod tests {
                 wrong.push(format!(
                     "{}: redis {arity} {flags:?}, rudis {} {ours:?}",
                     c.name, c.arity
+                ));
+            }
+            // COMMAND INFO prints Redis's key range; where rudis locks other keys, it says why
+            // (docs::redis_key_range).
+            let locks_otherwise = ["memory", "spublish", "ssubscribe", "sunsubscribe"];
+            let redis_range = docs::redis_key_range(c.name);
+            if redis_range != Some(c.key_range()) && !locks_otherwise.contains(&c.name) {
+                wrong.push(format!(
+                    "{}: redis keys {redis_range:?}, rudis {:?}",
+                    c.name,
+                    c.key_range()
                 ));
             }
         }

@@ -46,6 +46,14 @@ pub mod flags {
     /// Refused while a replica loads its master's data asynchronously, in Redis; rudis loads
     /// it before serving, so only COMMAND INFO shows it.
     pub const NO_ASYNC_LOADING: u32 = 1 << 14;
+    /// Not fed to MONITOR after it runs (EVAL and FCALL feed it before, then their commands).
+    pub const SKIP_MONITOR: u32 = 1 << 15;
+    /// Not in the slow log (EXEC: the commands it runs are).
+    pub const SKIP_SLOWLOG: u32 = 1 << 16;
+    /// May run with no keys though it declares them (EVAL ... 0).
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 17;
+    /// Served by a cluster node importing the key's slot (RESTORE-ASKING); no cluster here.
+    pub const ASKING: u32 = 1 << 18;
 
     /// Runs at once inside MULTI instead of being queued (EXEC, DISCARD, MULTI, WATCH, QUIT,
     /// RESET: Redis's list in `processCommand`).
@@ -80,8 +88,12 @@ pub mod flags {
         (BLOCKING, "blocking"),
         (LOADING, "loading"),
         (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (ASKING, "asking"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
         (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
         (MOVABLEKEYS, "movablekeys"),

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use super::spec::CommandSpec;
 use super::{
     acl, bitmap, client, cluster, config, connection, debug, dump, expire, geo, hash, hll, info,
-    introspection, keys, list, list_blocking, lolwut, memory, object, persistence, pubsub,
+    introspection, keys, list, list_blocking, lolwut, memory, module, object, persistence, pubsub,
     replication, script, server, set, sort, stream, string, transaction, zset,
 };
 
@@ -30,6 +30,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         keys::COMMANDS,
         object::COMMANDS,
         memory::COMMANDS,
+        module::COMMANDS,
         persistence::COMMANDS,
         dump::COMMANDS,
         expire::COMMANDS,
@@ -258,8 +259,8 @@ mod tests {
         assert_eq!(
             containers,
             [
-                "acl", "client", "cluster", "config", "object", "memory", "command", "slowlog",
-                "latency", "pubsub", "script", "function", "xgroup", "xinfo"
+                "acl", "client", "cluster", "config", "object", "memory", "module", "command",
+                "slowlog", "latency", "pubsub", "script", "function", "xgroup", "xinfo"
             ]
         );
     }

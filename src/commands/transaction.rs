@@ -27,7 +27,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!(
         "exec",
         1,
-        NOSCRIPT | LOADING | STALE | NOT_QUEUED | RUNS_QUEUE,
+        NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG | NOT_QUEUED | RUNS_QUEUE,
         Keys::None,
         exec
     ),

@@ -170,7 +170,7 @@ impl Ops {
         spec: &CommandSpec,
         argv: &[&[u8]],
     ) {
-        if self.monitors.active() && spec.has(flags::RUNS_SCRIPT) {
+        if self.monitors.active() && spec.has(flags::SKIP_MONITOR) {
             self.feed_monitors(shared, client, argv);
         }
     }
@@ -207,7 +207,7 @@ impl Ops {
         let slower = s.slowlog_slower_than();
         if slower >= 0
             && usec as i64 >= slower
-            && !spec.has(flags::RUNS_QUEUE)
+            && !spec.has(flags::SKIP_SLOWLOG)
             && !client.blocked
             && (client.pausable || !shared.is_loading())
         {
@@ -215,7 +215,7 @@ impl Ops {
             self.slowlog
                 .push(slowlog::trimmed(&shown(argv)), usec, who(client), name);
         }
-        if self.monitors.active() && !real.has(flags::ADMIN) && !spec.has(flags::RUNS_SCRIPT) {
+        if self.monitors.active() && !real.has(flags::ADMIN) && !spec.has(flags::SKIP_MONITOR) {
             self.feed_monitors(shared, client, argv);
         }
     }

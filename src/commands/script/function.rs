@@ -19,14 +19,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!(
         "fcall",
         -3,
-        NOSCRIPT | STALE | MOVABLEKEYS | RUNS_SCRIPT,
+        NOSCRIPT | STALE | MOVABLEKEYS | SKIP_MONITOR | NO_MANDATORY_KEYS | RUNS_SCRIPT,
         SCRIPT_KEYS,
         fcall
     ),
     cmd!(
         "fcall_ro",
         -3,
-        NOSCRIPT | STALE | READONLY | MOVABLEKEYS | RUNS_SCRIPT,
+        NOSCRIPT | STALE | READONLY | MOVABLEKEYS | SKIP_MONITOR | NO_MANDATORY_KEYS | RUNS_SCRIPT,
         SCRIPT_KEYS,
         fcall_ro
     ),

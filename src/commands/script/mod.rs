@@ -34,28 +34,28 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!(
         "eval",
         -3,
-        NOSCRIPT | STALE | MOVABLEKEYS | RUNS_SCRIPT,
+        NOSCRIPT | STALE | MOVABLEKEYS | SKIP_MONITOR | NO_MANDATORY_KEYS | RUNS_SCRIPT,
         SCRIPT_KEYS,
         eval
     ),
     cmd!(
         "evalsha",
         -3,
-        NOSCRIPT | STALE | MOVABLEKEYS | RUNS_SCRIPT,
+        NOSCRIPT | STALE | MOVABLEKEYS | SKIP_MONITOR | NO_MANDATORY_KEYS | RUNS_SCRIPT,
         SCRIPT_KEYS,
         evalsha
     ),
     cmd!(
         "eval_ro",
         -3,
-        NOSCRIPT | STALE | READONLY | MOVABLEKEYS | RUNS_SCRIPT,
+        NOSCRIPT | STALE | READONLY | MOVABLEKEYS | SKIP_MONITOR | NO_MANDATORY_KEYS | RUNS_SCRIPT,
         SCRIPT_KEYS,
         eval_ro
     ),
     cmd!(
         "evalsha_ro",
         -3,
-        NOSCRIPT | STALE | READONLY | MOVABLEKEYS | RUNS_SCRIPT,
+        NOSCRIPT | STALE | READONLY | MOVABLEKEYS | SKIP_MONITOR | NO_MANDATORY_KEYS | RUNS_SCRIPT,
         SCRIPT_KEYS,
         evalsha_ro
     ),
