@@ -89,6 +89,8 @@ pub struct Vm {
     pub generation: u64,
     /// For a functions interpreter: each function's registry reference.
     pub functions: std::collections::HashMap<String, c_int>,
+    /// The state's allocator (`lua_newstate`'s user data), freed after the state.
+    pool: *mut super::pool::Pool,
 }
 
 // A Lua state is tied to no thread: any may use it, one at a time, which the slot holding it
@@ -98,8 +100,30 @@ unsafe impl Send for Vm {}
 
 impl Drop for Vm {
     fn drop(&mut self) {
-        unsafe { ffi::lua_close(self.l) }
+        unsafe {
+            ffi::lua_close(self.l);
+            drop(Box::from_raw(self.pool));
+        }
     }
+}
+
+/// As lauxlib's: an error outside any protected call (Lua then exits).
+unsafe extern "C-unwind" fn at_panic(l: *mut lua_State) -> c_int {
+    let msg = to_bytes(l, -1).unwrap_or_default();
+    log::error!(
+        "PANIC: unprotected error in call to Lua API ({})",
+        String::from_utf8_lossy(msg)
+    );
+    0
+}
+
+/// A new Lua state on its own `pool::Pool`.
+unsafe fn new_state() -> (*mut lua_State, *mut super::pool::Pool) {
+    let pool = Box::into_raw(super::pool::Pool::new());
+    let l = ffi::lua_newstate(super::pool::lua_alloc, pool as *mut std::ffi::c_void);
+    assert!(!l.is_null(), "no memory for a Lua interpreter");
+    ffi::lua_atpanic(l, at_panic);
+    (l, pool)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1146,7 +1170,7 @@ impl Vm {
     /// The EVAL interpreter (Redis's scriptingInit).
     pub fn new_eval(generation: u64) -> Vm {
         unsafe {
-            let l = ffi::luaL_newstate();
+            let (l, pool) = new_state();
             register_redis_api(l);
             ffi::lua_getfield_(l, ffi::LUA_GLOBALSINDEX, c"redis".as_ptr());
             set_field_fn(l, c"breakpoint", redis_breakpoint);
@@ -1168,6 +1192,7 @@ impl Vm {
                 l,
                 generation,
                 functions: Default::default(),
+                pool,
             }
         }
     }
@@ -1175,7 +1200,7 @@ impl Vm {
     /// The functions interpreter (Redis's luaEngineInitEngine).
     pub fn new_functions(generation: u64) -> Vm {
         unsafe {
-            let l = ffi::luaL_newstate();
+            let (l, pool) = new_state();
             register_redis_api(l);
             // The globals a library's body sees while it loads: only `redis` with
             // register_function, log and the version.
@@ -1215,6 +1240,7 @@ impl Vm {
                 l,
                 generation,
                 functions: Default::default(),
+                pool,
             }
         }
     }

@@ -10,6 +10,7 @@
 pub mod dump;
 pub mod function;
 pub mod lua;
+pub mod pool;
 pub mod run;
 pub mod vms;
 
