@@ -40,6 +40,18 @@ impl Queued {
     pub fn args(&self) -> SmallVec<[&[u8]; 8]> {
         self.argv.iter().map(|a| a.as_slice()).collect()
     }
+
+    /// The command EXEC's gates judge: a container's subcommand (FUNCTION LOAD is a write),
+    /// as Redis accumulates the flags of what its lookupCommand returned.
+    pub fn effective(&self) -> &'static CommandSpec {
+        match self.argv.get(1) {
+            Some(sub) if !self.spec.subcommands.is_empty() => self
+                .spec
+                .subcommand(&[&self.argv[0], sub])
+                .unwrap_or(self.spec),
+            _ => self.spec,
+        }
+    }
 }
 
 /// The keys a client WATCHes, as (db, key), each with what it was when it was watched.

@@ -62,13 +62,9 @@ pub fn gate(shared: &Shared, client: &Client, spec: &CommandSpec) -> Result<bool
     }
     let deny = spec.has(flags::DENYOOM)
         || match &client.multi {
-            Some(m) if spec.has(flags::RUNS_QUEUE) => m.queue.iter().any(|q| {
-                let argv: Vec<&[u8]> = q.argv.iter().map(Vec::as_slice).collect();
-                q.spec
-                    .subcommand(&argv)
-                    .unwrap_or(q.spec)
-                    .has(flags::DENYOOM)
-            }),
+            Some(m) if spec.has(flags::RUNS_QUEUE) => {
+                m.queue.iter().any(|q| q.effective().has(flags::DENYOOM))
+            }
             Some(_) => !spec.has(flags::NOT_QUEUED),
             None => false,
         };

@@ -1048,9 +1048,18 @@ fn writes_acknowledged_by_wait_survive_a_failover() {
 fn writes_wait_for_enough_good_replicas() {
     let master = Rudis::start(&[NO_AOF, NO_DELAY].concat());
     let mut raw = master.raw();
+    // A write queued before the setting changed aborts EXEC: a container's subcommand
+    // (FUNCTION FLUSH is a write, FUNCTION no command of its own) counts as Redis counts it.
+    let mut other = master.raw();
+    assert_eq!(raw.cmd(&["MULTI"]), b"+OK\r\n");
+    assert_eq!(raw.cmd(&["FUNCTION", "FLUSH"]), b"+QUEUED\r\n");
     assert_eq!(
-        raw.cmd(&["CONFIG", "SET", "min-replicas-to-write", "1"]),
+        other.cmd(&["CONFIG", "SET", "min-replicas-to-write", "1"]),
         b"+OK\r\n"
+    );
+    assert_eq!(
+        raw.cmd(&["EXEC"]),
+        &b"-EXECABORT Transaction discarded because of: NOREPLICAS Not enough good replicas to write.\r\n"[..]
     );
     assert_eq!(
         raw.cmd(&["SET", "k", "v"]),

@@ -240,7 +240,7 @@ fn replica_gate(shared: &Shared, client: &Client, spec: &CommandSpec) -> Option<
             && client
                 .multi
                 .as_ref()
-                .is_some_and(|m| m.queue.iter().any(|q| q.spec.has(f)))
+                .is_some_and(|m| m.queue.iter().any(|q| q.effective().has(f)))
     };
     // Before a write is queued in MULTI too, and at an EXEC of writes (which then aborts), as
     // Redis's processCommand checks it.
@@ -284,7 +284,7 @@ fn all_queued(client: &Client, flag: u32) -> bool {
     client
         .multi
         .as_ref()
-        .is_none_or(|m| m.queue.iter().all(|q| q.spec.has(flag)))
+        .is_none_or(|m| m.queue.iter().all(|q| q.effective().has(flag)))
 }
 
 /// Whether the pause on now holds `spec` back: everything under PAUSE ALL; under PAUSE WRITE
@@ -302,7 +302,7 @@ fn paused(shared: &Shared, client: &Client, spec: &CommandSpec) -> bool {
                     && client
                         .multi
                         .as_ref()
-                        .is_some_and(|m| m.queue.iter().any(|q| may_write(q.spec))))
+                        .is_some_and(|m| m.queue.iter().any(|q| may_write(q.effective()))))
         }
     }
 }

@@ -172,7 +172,7 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     let write = multi
         .queue
         .iter()
-        .any(|q| q.spec.is_write() || q.spec.has(RUNS_SCRIPT));
+        .any(|q| q.effective().is_write() || q.spec.has(RUNS_SCRIPT));
     if write {
         if let Some(e) = ctx.shared.write_refusal() {
             unwatch_all(ctx.shared, ctx.client);
