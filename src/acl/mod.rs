@@ -122,9 +122,36 @@ const WRITE: u8 = 2;
 pub struct KeyPattern {
     pub pattern: Vec<u8>,
     pub flags: u8,
+    /// The length of the pattern's literal start (before any `*?[\\`): a key that does not
+    /// begin with it cannot match, and a pattern that is that start and one `*` matches every
+    /// key that does. Most rules are such prefixes (`~app:*`); a user's keys are checked against
+    /// each of its patterns on every command.
+    literal: usize,
 }
 
 impl KeyPattern {
+    fn new(pattern: Vec<u8>, flags: u8) -> KeyPattern {
+        let literal = glob::literal_prefix(&pattern);
+        KeyPattern {
+            pattern,
+            flags,
+            literal,
+        }
+    }
+
+    fn matches(&self, key: &[u8]) -> bool {
+        let (lit, rest) = self.pattern.split_at(self.literal);
+        // The first byte alone rejects most patterns without a call to memcmp.
+        lit.first().is_none_or(|c| key.first() == Some(c))
+            && key.starts_with(lit)
+            && match rest {
+                b"" => key.len() == lit.len(),
+                // As Redis's matcher, `*` needs a byte when the whole key is empty.
+                b"*" => !key.is_empty(),
+                _ => glob::matches(&self.pattern, key, false),
+            }
+    }
+
     fn describe(&self) -> String {
         let p = String::from_utf8_lossy(&self.pattern);
         match self.flags {
@@ -268,7 +295,7 @@ impl Selector {
                 }
                 match self.patterns.iter_mut().find(|p| p.pattern == pattern) {
                     Some(p) => p.flags |= flags,
-                    None => self.patterns.push(KeyPattern { pattern, flags }),
+                    None => self.patterns.push(KeyPattern::new(pattern, flags)),
                 }
             }
             _ if b[0] == b'&' => {
@@ -363,7 +390,7 @@ impl Selector {
         let need = ((read as u8) * READ) | ((write as u8) * WRITE);
         self.patterns
             .iter()
-            .any(|p| p.flags & need == need && glob::matches(&p.pattern, key, false))
+            .any(|p| p.flags & need == need && p.matches(key))
     }
 
     fn channel_ok(&self, channel: &[u8], is_pattern: bool) -> bool {
@@ -959,6 +986,28 @@ impl Acl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The literal-start shortcut answers as the glob matcher would, for every pattern shape.
+    #[test]
+    fn key_patterns_match_as_the_glob_matcher() {
+        let patterns = [
+            "", "*", "**", "a", "a*", "a**", "ab*", "ab*c", "a?", "a[bc]*", "a\\*", "*a", "key:*",
+            "key:", "k?y:*", "[k]ey:*", "key:*:x",
+        ];
+        let keys = [
+            "", "a", "ab", "abc", "abd", "a*", "ac", "key:", "key:1", "key:1:x", "kay:1", "b",
+        ];
+        for p in patterns {
+            let kp = KeyPattern::new(p.as_bytes().to_vec(), READ | WRITE);
+            for k in keys {
+                assert_eq!(
+                    kp.matches(k.as_bytes()),
+                    glob::matches(p.as_bytes(), k.as_bytes(), false),
+                    "pattern {p:?} key {k:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn rules_describe_as_redis_does() {

@@ -28,6 +28,14 @@ enum Segment {
 }
 
 /// True if `s` matches `pattern`.
+/// How many bytes `pattern` starts with that match only themselves (case-sensitively).
+pub fn literal_prefix(pattern: &[u8]) -> usize {
+    pattern
+        .iter()
+        .position(|c| matches!(c, b'*' | b'?' | b'[' | b'\\'))
+        .unwrap_or(pattern.len())
+}
+
 pub fn matches(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
     // The innermost `*`: the pattern after it and the next string position to try it at.
     let mut star: Option<(usize, usize)> = None;
