@@ -59,6 +59,26 @@ fn a_restricted_user_stays_within_its_rules() {
     assert_eq!(c.cmd(&["COPY", "app:1", "secret:2"]), NOKEY);
     assert_eq!(c.cmd(&["COPY", "secret:1", "app:2"]), NOKEY);
     assert_eq!(c.cmd(&["RENAME", "app:1", "ro:1"]), NOKEY);
+    // MIGRATE's keys, its one key or those after KEYS, are checked before it connects
+    // anywhere (port 1: had it connected, the error would say so).
+    assert_eq!(
+        c.cmd(&["MIGRATE", "127.0.0.1", "1", "secret:1", "0", "1000"]),
+        NOKEY
+    );
+    assert_eq!(
+        c.cmd(&[
+            "MIGRATE",
+            "127.0.0.1",
+            "1",
+            "",
+            "0",
+            "1000",
+            "KEYS",
+            "app:1",
+            "secret:1"
+        ]),
+        NOKEY
+    );
     // Blocking commands are refused before they wait.
     assert_eq!(c.cmd(&["BLPOP", "secret:l", "0"]), NOKEY);
     // SORT's STORE destination.
