@@ -109,6 +109,9 @@ pub enum Parsed {
     Incomplete { need: usize },
 }
 
+/// The most argument slots a parser keeps between requests.
+const KEEP_ARGS: usize = 1024;
+
 /// Resumable parser over a caller-owned buffer. Offsets are absolute positions in that buffer;
 /// when the caller drops a consumed prefix it calls [`RequestParser::rebase`].
 #[derive(Debug, Default)]
@@ -191,7 +194,7 @@ impl RequestParser {
         if self.is_idle() {
             // What `args` holds is the last complete request's, in the dropped bytes: the next
             // parse clears it, and shifting those spans would go below zero.
-            self.args.clear();
+            self.clear_args();
             return;
         }
         for a in &mut self.args {
@@ -202,13 +205,24 @@ impl RequestParser {
         }
     }
 
+    /// Forgets the last request's arguments. The room for them is kept for the next, unless a
+    /// request of many arguments made it large: as Redis frees a client's argv after each
+    /// command, a million-argument SADD leaves no 24 MB behind in an idle connection.
+    fn clear_args(&mut self) {
+        if self.args.capacity() > KEEP_ARGS {
+            self.args = Vec::new();
+        } else {
+            self.args.clear();
+        }
+    }
+
     /// Parse the next request starting at the parser's position. Empty requests (a blank inline
     /// line, `*0`) are skipped, as Redis does.
     pub fn parse(&mut self, buf: &[u8]) -> Result<Parsed, ProtocolError> {
         loop {
             match self.state {
                 State::Start => {
-                    self.args.clear();
+                    self.clear_args();
                     self.start = self.pos;
                     if self.pos >= buf.len() {
                         return Ok(Parsed::Incomplete { need: self.pos + 1 });
@@ -904,6 +918,21 @@ mod tests {
             seen += 1;
         }
         assert_eq!(seen, 12);
+    }
+
+    /// A request of many arguments leaves no room for them behind once the next is parsed.
+    #[test]
+    fn a_huge_request_gives_its_argument_room_back() {
+        let mut input = Vec::new();
+        let words: Vec<Vec<u8>> = (0..100_000).map(|i| format!("{i}").into_bytes()).collect();
+        crate::resp::reply::encode_command(&mut input, &words);
+        crate::resp::reply::encode_command(&mut input, &[b"PING".to_vec()]);
+        let mut p = RequestParser::new(Limits::default());
+        assert!(matches!(p.parse(&input), Ok(Parsed::Request { .. })));
+        assert_eq!(p.args().len(), 100_000);
+        assert!(matches!(p.parse(&input), Ok(Parsed::Request { .. })));
+        assert_eq!(p.args().len(), 1);
+        assert!(p.args.capacity() <= KEEP_ARGS, "{}", p.args.capacity());
     }
 
     /// Whole requests take the fast path (`whole_multibulk`); fed a byte at a time they never
