@@ -23,14 +23,7 @@ me=acl.sh
 # shellcheck source=benches/lib.sh
 . benches/lib.sh
 
-rp=$(free_port); mkdir -p "$work/redis"
-(cd "$work/redis" && exec redis-server --port "$rp" --bind 127.0.0.1 --save '' --appendonly no \
-   --logfile "$work/redis/redis.log") &
-pids+=("$!")
-up=$(free_port); mkdir -p "$work/rudis"
-"$bin" --port "$up" --bind 127.0.0.1 --dir "$work/rudis" --appendonly no >"$work/rudis/rudis.log" 2>&1 &
-pids+=("$!")
-wait_pong "$rp"; wait_pong "$up"
+start_pair
 
 # Each user may run SET and GET on its own 20 patterns; redis-benchmark's keys (key:__rand_int__,
 # and "key:" itself) match the last pattern of user u0 only.

@@ -16,3 +16,16 @@ wait_pong() {
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", (b>0 ? a/b : 0)}'; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# Starts a redis-server and a rudis, no persistence, each in its own dir under $work, with
+# more flags for each (REDIS_ARGS, RUDIS_ARGS arrays, if set): $rp and $up are their ports.
+start_pair() {
+  rp=$(free_port); mkdir -p "$work/redis"
+  (cd "$work/redis" && exec redis-server --port "$rp" --bind 127.0.0.1 --save '' --appendonly no \
+     --logfile "$work/redis/redis.log" ${REDIS_ARGS[@]+"${REDIS_ARGS[@]}"}) &
+  pids+=("$!")
+  up=$(free_port); mkdir -p "$work/rudis"
+  "$bin" --port "$up" --bind 127.0.0.1 --dir "$work/rudis" --appendonly no \
+    ${RUDIS_ARGS[@]+"${RUDIS_ARGS[@]}"} >"$work/rudis/rudis.log" 2>&1 &
+  pids+=("$!")
+  wait_pong "$rp"; wait_pong "$up"
+}

@@ -30,6 +30,7 @@ use crate::client::{Client, Reply};
 use crate::commands;
 use crate::config::OutputLimit;
 use crate::resp::parse::{Limits, Parsed, RequestParser};
+use crate::resp::reply::sizing;
 use crate::resp::{InBuf, ReplyBuf};
 use crate::shared::Shared;
 
@@ -114,6 +115,9 @@ pub struct Session {
     out: ReplyBuf,
     /// Bytes at the front of `out` already written.
     sent: usize,
+    /// The most `out` held since `peak_reset_at` (Redis's buf_peak; see `resp::reply::sizing`).
+    out_peak: usize,
+    peak_reset_at: Instant,
     /// Since when replies have been pending that the socket would not take.
     unsent_since: Option<Instant>,
     /// QUIT, a protocol error or the end of the input: run nothing more, close once the
@@ -220,6 +224,8 @@ impl Session {
             parser: RequestParser::new(Limits::default()),
             out: ReplyBuf::new(),
             sent: 0,
+            out_peak: 0,
+            peak_reset_at: Instant::now(),
             unsent_since: None,
             closing: false,
             hung_up: false,
@@ -324,6 +330,7 @@ impl Session {
             }
             read = true;
             let big_arg = self.parser.big_arg_end(crate::resp::inbuf::BIG_ARG);
+            shared.stats.reads_processed.add(1);
             match self.inbuf.read_from(&mut self.stream, big_arg) {
                 Ok(0) => {
                     // Replies to what came before the end are still written.
@@ -452,10 +459,8 @@ impl Session {
         io.qbuf_free
             .store(cap.saturating_sub(self.inbuf.len() as u64), Relaxed);
         io.argv_mem.store(0, Relaxed);
-        io.rbs.store(cap, Relaxed);
-        if cap > io.rbp.load(Relaxed) {
-            io.rbp.store(cap, Relaxed);
-        }
+        io.rbs.store(self.out.buf.capacity() as u64, Relaxed);
+        io.rbp.store(self.out_peak as u64, Relaxed);
         io.pending.store(self.pending() as u64, Relaxed);
         let multi = self.client.multi.as_ref().map_or(0, |m| {
             m.queue
@@ -512,6 +517,9 @@ impl Session {
 
     /// Writes as much of the pending replies as the socket takes.
     fn write_out(&mut self, shared: &Shared) -> Next {
+        if self.pending() > 0 {
+            shared.stats.writes_processed.add(1);
+        }
         while self.pending() > 0 {
             match self.stream.write(&self.out.as_bytes()[self.sent..]) {
                 Ok(0) => return Next::Close,
@@ -536,7 +544,12 @@ impl Session {
                 }
             }
         }
+        self.out_peak = self.out_peak.max(self.out.len());
         self.out.clear();
+        // The room a burst of replies took goes back at once, as Redis frees its reply list.
+        if self.out.buf.capacity() > sizing::CHUNK {
+            self.out.buf.shrink_to(sizing::CHUNK);
+        }
         self.sent = 0;
         self.client.handle.io.pending.store(0, Relaxed);
         if self.stream.holds_output() {
@@ -556,11 +569,30 @@ impl Session {
 
     /// The periodic resize of the input buffer (see `InBuf::shrink`), between steps; CLIENT
     /// LIST then shows the new size.
-    pub fn resize_query_buffer(&mut self) {
+    pub fn resize_buffers(&mut self) {
         let idle_secs = self.client.handle.idle_us() / 1_000_000;
         // A bulk argument being read: the room up to its end stays.
         let keep = self.parser.big_arg_end(0).unwrap_or(0);
-        if self.inbuf.shrink(idle_secs, keep) {
+        let mut resized = self.inbuf.shrink(idle_secs, keep);
+        // Redis's clientsCronResizeOutputBuffer, for an empty buffer (replies still unsent keep
+        // theirs).
+        let room = self.out.buf.capacity();
+        if sizing::resizing()
+            && self.pending() == 0
+            && room / 2 >= sizing::MIN
+            && self.out_peak < room / 2
+        {
+            self.out.buf.shrink_to(sizing::MIN.max(self.out_peak + 1));
+            sizing::SHRINKS.fetch_add(1, Relaxed);
+            resized = true;
+        }
+        let reset = sizing::peak_reset_ms();
+        if reset >= 0 && self.peak_reset_at.elapsed() >= Duration::from_millis(reset as u64) {
+            self.out_peak = self.out.len();
+            self.peak_reset_at = Instant::now();
+            resized = true;
+        }
+        if resized {
             self.publish_idle();
         }
     }

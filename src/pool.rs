@@ -587,6 +587,7 @@ impl Pool {
         if CRON_PAUSED.load(Relaxed) {
             return;
         }
+        self.shared.stats.sample_rates();
         crate::commands::dump::close_idle_migrate_sockets();
         let conns: Vec<Arc<Conn>> = self
             .conns
@@ -602,7 +603,7 @@ impl Pool {
             let expired = conn.session.lock().as_mut().is_some_and(|s| {
                 let expired = s.expired(&self.shared);
                 if !expired {
-                    s.resize_query_buffer();
+                    s.resize_buffers();
                 }
                 expired
             });

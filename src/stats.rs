@@ -102,6 +102,37 @@ pub struct Stats {
     /// Error replies by their code (`ERR`, `WRONGTYPE`), for INFO errorstats. Only errors
     /// take the lock.
     pub errors_by_code: Mutex<BTreeMap<String, u64>>,
+    /// Read-only commands' key lookups that found a live key, and those that did not (Redis's
+    /// lookupKeyRead counts; writes' lookups do not).
+    pub keyspace_hits: Counter,
+    pub keyspace_misses: Counter,
+    /// Reads from clients' sockets, and writes to them.
+    pub reads_processed: Counter,
+    pub writes_processed: Counter,
+    instantaneous: Mutex<Instantaneous>,
+}
+
+/// The rates INFO's `instantaneous_*` fields show, as Redis's trackInstantaneousMetric: each
+/// sampled every 100 ms (the pool's cron) over the time since the last sample, and reported as
+/// the mean of the last 16 samples.
+#[derive(Default)]
+struct Instantaneous {
+    last: Option<(std::time::Instant, [u64; METRICS])>,
+    samples: [[f64; SAMPLES]; METRICS],
+    next: usize,
+}
+
+const SAMPLES: usize = 16;
+const METRICS: usize = 5;
+
+/// One of the sampled rates.
+#[derive(Clone, Copy)]
+pub enum Rate {
+    Commands = 0,
+    NetInput,
+    NetOutput,
+    ReplInput,
+    ReplOutput,
 }
 
 impl Stats {
@@ -130,9 +161,41 @@ impl Stats {
         }
     }
 
+    /// Takes the `instantaneous_*` samples (every 100 ms).
+    pub fn sample_rates(&self) {
+        let now = std::time::Instant::now();
+        let values = [
+            self.total_commands.get(),
+            self.net_input_bytes.load(Relaxed),
+            self.net_output_bytes.load(Relaxed),
+            self.net_repl_input_bytes.load(Relaxed),
+            self.net_repl_output_bytes.load(Relaxed),
+        ];
+        let mut inst = self.instantaneous.lock();
+        if let Some((at, before)) = inst.last {
+            let ms = now.duration_since(at).as_millis().max(1) as f64;
+            let slot = inst.next;
+            for (m, (v, b)) in values.iter().zip(before).enumerate() {
+                inst.samples[m][slot] = v.saturating_sub(b) as f64 * 1000.0 / ms;
+            }
+            inst.next = (slot + 1) % SAMPLES;
+        }
+        inst.last = Some((now, values));
+    }
+
+    /// A rate per second, the mean of its last samples.
+    pub fn rate(&self, r: Rate) -> f64 {
+        let inst = self.instantaneous.lock();
+        inst.samples[r as usize].iter().sum::<f64>() / SAMPLES as f64
+    }
+
     /// Zeroes what CONFIG RESETSTAT resets.
     pub fn reset(&self) {
         self.total_commands.reset();
+        self.keyspace_hits.reset();
+        self.keyspace_misses.reset();
+        self.reads_processed.reset();
+        self.writes_processed.reset();
         for c in [
             &self.total_connections,
             &self.rejected_connections,

@@ -377,3 +377,92 @@ fn woken_blocking_commands_are_logged_as_themselves() {
         got
     });
 }
+
+/// INFO stats names Redis 7.0's fields in Redis's order (what redis_exporter and dashboards
+/// read), and counts keyspace hits and misses as Redis does: read-only commands' lookups, a
+/// lookup of an expired key a miss, writes' lookups neither.
+#[test]
+fn info_stats_fields_and_keyspace_hits_are_redis_s() {
+    both(&["--enable-debug-command", "yes"], |port| {
+        let mut c = Raw::connect(port);
+        let mut out = Vec::new();
+        let names = |c: &mut Raw| -> Vec<u8> {
+            let text = String::from_utf8(c.cmd(&["INFO", "stats"])).unwrap();
+            text.lines()
+                .filter_map(|l| l.split_once(':').map(|(n, _)| format!("{n}\n")))
+                .collect::<String>()
+                .into_bytes()
+        };
+        out.push(names(&mut c));
+        c.cmd(&["CONFIG", "RESETSTAT"]);
+        c.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+        for cmd in [
+            &["SET", "a", "1"][..],
+            &["GET", "a"],
+            &["GET", "nokey"],
+            &["EXISTS", "a", "nokey"],
+            &["MGET", "a", "a", "nokey"],
+            &["TYPE", "a"],
+            &["INCR", "a"],
+            &["DEL", "nokey"],
+            &["SET", "gone", "x", "PX", "1"],
+        ] {
+            c.cmd(cmd);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        c.cmd(&["GET", "gone"]);
+        for f in ["keyspace_hits", "keyspace_misses"] {
+            out.push(format!("{f}={}", common::info_number(&mut c, "stats", f)).into_bytes());
+        }
+        c.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
+        out
+    });
+}
+
+/// A client that read a large value does not keep room for it (Redis frees its reply list):
+/// its buffers, CLIENT LIST's tot-mem, are back near their size before, and DEBUG
+/// REPLYBUFFER's settings are Redis's.
+#[test]
+fn a_large_reply_leaves_no_room_behind() {
+    let r = Rudis::start(&["--enable-debug-command", "yes"]);
+    let mut admin = r.raw();
+    let mut c = r.raw();
+    assert_eq!(c.cmd(&["CLIENT", "SETNAME", "reader"]), b"+OK\r\n");
+    let big = "x".repeat(4 << 20);
+    assert_eq!(admin.cmd(&["SET", "big", &big]), b"+OK\r\n");
+    assert_eq!(c.cmd(&["GET", "big"]).len(), big.len() + 12);
+    let tot_mem = |admin: &mut Raw| -> u64 {
+        let list = String::from_utf8(admin.cmd(&["CLIENT", "LIST"])).unwrap();
+        let line = list
+            .lines()
+            .find(|l| l.contains("name=reader"))
+            .unwrap()
+            .to_string();
+        line.split(' ')
+            .find_map(|f| f.strip_prefix("tot-mem="))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // The next step of the reader publishes its buffers.
+    assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
+    let mem = tot_mem(&mut admin);
+    assert!(mem < 64 * 1024, "tot-mem {mem} after a 4 MB reply");
+    for (args, want) in [
+        (
+            &["DEBUG", "REPLYBUFFER", "PEAK-RESET-TIME", "never"][..],
+            &b"+OK\r\n"[..],
+        ),
+        (
+            &["DEBUG", "REPLYBUFFER", "PEAK-RESET-TIME", "reset"],
+            b"+OK\r\n",
+        ),
+        (
+            &["DEBUG", "REPLYBUFFER", "PEAK-RESET-TIME", "soon"],
+            b"-ERR value is not an integer or out of range\r\n",
+        ),
+        (&["DEBUG", "REPLYBUFFER", "RESIZING", "1"], b"+OK\r\n"),
+    ] {
+        assert_eq!(admin.cmd(args), want, "{args:?}");
+    }
+}

@@ -367,12 +367,16 @@ impl<'a> Keyspace<'a> {
             self.missed(db, key);
             return None;
         }
+        if self.report_misses {
+            self.shared.stats.keyspace_hits.add(1);
+        }
         Some(v)
     }
 
     #[inline]
     fn missed(&self, db: usize, key: &[u8]) {
         if self.report_misses {
+            self.shared.stats.keyspace_misses.add(1);
             key_event(self.shared, KEY_MISS, "keymiss", db, key);
         }
     }

@@ -252,6 +252,29 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             log::warn!("Changing replication IDs after receiving DEBUG change-repl-id");
             ctx.out.ok();
         }
+        (b"replybuffer", 4) => {
+            use crate::resp::reply::sizing;
+            let what = argv[2].to_ascii_lowercase();
+            let value = argv[3].to_ascii_lowercase();
+            match (what.as_slice(), value.as_slice()) {
+                (b"peak-reset-time", b"never") => sizing::set_peak_reset_ms(-1),
+                (b"peak-reset-time", b"reset") => {
+                    sizing::set_peak_reset_ms(sizing::DEFAULT_PEAK_RESET_MS)
+                }
+                (b"peak-reset-time", _) => sizing::set_peak_reset_ms(
+                    crate::resp::parse::parse_i64(argv[3]).ok_or(CommandError::NotInteger)?,
+                ),
+                (b"resizing", _) => sizing::set_resizing(atoi(argv[3]) != 0),
+                _ => {
+                    return Err(CommandError::Err(
+                        "unknown subcommand or wrong number of arguments for 'replybuffer'. \
+                         Try DEBUG HELP."
+                            .into(),
+                    ))
+                }
+            }
+            ctx.out.ok();
+        }
         (b"stringmatch-test", 2) => {
             stringmatch_fuzz();
             ctx.out

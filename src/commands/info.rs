@@ -103,16 +103,37 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
                 "total_commands_processed",
                 s.total_commands.get().to_string(),
             );
+            use crate::stats::Rate;
+            let kbps = |r: Rate| format!("{:.2}", s.rate(r) / 1024.0);
+            put(
+                "instantaneous_ops_per_sec",
+                (s.rate(Rate::Commands) as u64).to_string(),
+            );
             put("total_net_input_bytes", n(&s.net_input_bytes));
             put("total_net_output_bytes", n(&s.net_output_bytes));
             put("total_net_repl_input_bytes", n(&s.net_repl_input_bytes));
             put("total_net_repl_output_bytes", n(&s.net_repl_output_bytes));
+            put("instantaneous_input_kbps", kbps(Rate::NetInput));
+            put("instantaneous_output_kbps", kbps(Rate::NetOutput));
+            put("instantaneous_input_repl_kbps", kbps(Rate::ReplInput));
+            put("instantaneous_output_repl_kbps", kbps(Rate::ReplOutput));
             put("rejected_connections", n(&s.rejected_connections));
             put("sync_full", n(&s.sync_full));
             put("sync_partial_ok", n(&s.sync_partial_ok));
             put("sync_partial_err", n(&s.sync_partial_err));
             put("expired_keys", n(&s.expired_keys));
+            // What rudis has no counterpart of reads as Redis's neutral values: its expiry
+            // has no time cap, it evicts no clients (maxmemory-clients is refused), forks
+            // nothing and defragments nothing.
+            put("expired_stale_perc", "0.00".into());
+            put("expired_time_cap_reached_count", "0".into());
+            put("expire_cycle_cpu_milliseconds", "0".into());
             put("evicted_keys", n(&s.evicted_keys));
+            put("evicted_clients", "0".into());
+            put("total_eviction_exceeded_time", "0".into());
+            put("current_eviction_exceeded_time", "0".into());
+            put("keyspace_hits", s.keyspace_hits.get().to_string());
+            put("keyspace_misses", s.keyspace_misses.get().to_string());
             use crate::notify::pubsub::Kind;
             let ps = &shared.pubsub;
             put(
@@ -124,15 +145,43 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
                 "pubsubshard_channels",
                 ps.channel_count(Kind::Shard).to_string(),
             );
+            put("latest_fork_usec", "0".into());
+            put("total_forks", "0".into());
             put(
                 "migrate_cached_sockets",
                 super::dump::close_idle_migrate_sockets().to_string(),
             );
+            put("slave_expires_tracked_keys", "0".into());
+            for f in [
+                "active_defrag_hits",
+                "active_defrag_misses",
+                "active_defrag_key_hits",
+                "active_defrag_key_misses",
+                "total_active_defrag_time",
+                "current_active_defrag_time",
+            ] {
+                put(f, "0".into());
+            }
             let t = &shared.tracking;
             put("tracking_total_keys", t.key_count().to_string());
             put("tracking_total_items", t.item_count().to_string());
             put("tracking_total_prefixes", t.prefix_count().to_string());
+            put("unexpected_error_replies", "0".into());
             put("total_error_replies", n(&s.error_replies));
+            put("dump_payload_sanitizations", "0".into());
+            put("total_reads_processed", s.reads_processed.get().to_string());
+            put(
+                "total_writes_processed",
+                s.writes_processed.get().to_string(),
+            );
+            put("io_threaded_reads_processed", "0".into());
+            put("io_threaded_writes_processed", "0".into());
+            use std::sync::atomic::Ordering::Relaxed as R;
+            put(
+                "reply_buffer_shrinks",
+                crate::resp::reply::sizing::SHRINKS.load(R).to_string(),
+            );
+            put("reply_buffer_expands", "0".into());
         }
         "replication" => {
             let fields = shared

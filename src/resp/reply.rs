@@ -7,6 +7,43 @@
 //! both protocols share (`int`, `bulk`, `simple`, `array`) never look at the protocol, so the hot
 //! path costs what it did before RESP3.
 
+/// How a connection's output buffer is sized between requests, as Redis 7.0's
+/// clientsCronResizeOutputBuffer sizes a client's reply buffer: the room a burst of replies
+/// made is given back once the buffer is empty (above `CHUNK` at once; below it, to the peak
+/// seen since the last reset, when that is under half the room), so that a client that once read
+/// a 10 MB value does not hold 10 MB for the rest of its life. DEBUG REPLYBUFFER sets these.
+pub mod sizing {
+    use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+
+    /// Redis's PROTO_REPLY_CHUNK_BYTES: the most room an empty buffer keeps.
+    pub const CHUNK: usize = 16 * 1024;
+    /// Redis's PROTO_REPLY_MIN_BYTES: no shrink below this.
+    pub const MIN: usize = 1024;
+    /// Redis's reply_buffer_peak_reset_time default, in ms; -1 never resets.
+    pub const DEFAULT_PEAK_RESET_MS: i64 = 5000;
+
+    static PEAK_RESET_MS: AtomicI64 = AtomicI64::new(DEFAULT_PEAK_RESET_MS);
+    static RESIZING: AtomicBool = AtomicBool::new(true);
+    /// INFO's reply_buffer_shrinks.
+    pub static SHRINKS: AtomicU64 = AtomicU64::new(0);
+
+    pub fn peak_reset_ms() -> i64 {
+        PEAK_RESET_MS.load(Relaxed)
+    }
+
+    pub fn set_peak_reset_ms(ms: i64) {
+        PEAK_RESET_MS.store(ms, Relaxed);
+    }
+
+    pub fn resizing() -> bool {
+        RESIZING.load(Relaxed)
+    }
+
+    pub fn set_resizing(on: bool) {
+        RESIZING.store(on, Relaxed);
+    }
+}
+
 /// A connection's output buffer.
 #[derive(Debug, Default, Clone)]
 pub struct ReplyBuf {
