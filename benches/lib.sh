@@ -4,8 +4,9 @@
 for t in redis-server redis-benchmark redis-cli python3; do
   command -v $t >/dev/null || { echo "$me: $t missing: apt-get install -y redis-server redis-tools python3" >&2; exit 2; }
 done
-cargo build --release -q
-bin=$(realpath target/release/rudis-server)
+# RUDIS_BIN: another rudis binary to measure (default: this tree's release build).
+if [ -n "${RUDIS_BIN:-}" ]; then bin=$(realpath "$RUDIS_BIN"); else
+  cargo build --release -q; bin=$(realpath target/release/rudis-server); fi
 work=$(mktemp -d); pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT

@@ -94,7 +94,7 @@ impl Monitors {
     pub fn feed(&self, line: &[u8]) {
         for m in self.list.lock().iter() {
             if !m.is_killed() {
-                m.deliver(line);
+                m.deliver_batched(line);
             }
         }
     }
