@@ -205,6 +205,7 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         (b"reload", _) => return reload(ctx, &argv[2..]),
         (b"loadaof", 2) => return loadaof(ctx),
         (b"object", 3) => return object(ctx, argv[2]),
+        (b"htstats-key", 3) => return htstats_key(ctx, argv[2]),
         (b"populate", 3..=5) => return populate(ctx, argv),
         (b"listpack", 3) | (b"quicklist", 3 | 4) => return packed(ctx, &sub, argv[2]),
         (b"set-active-expire", 3) => {
@@ -266,11 +267,11 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                 ),
                 (b"resizing", _) => sizing::set_resizing(atoi(argv[3]) != 0),
                 _ => {
-                    return Err(CommandError::Err(
-                        "unknown subcommand or wrong number of arguments for 'replybuffer'. \
-                         Try DEBUG HELP."
-                            .into(),
-                    ))
+                    return Err(CommandError::Err(format!(
+                        "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG \
+                         HELP.",
+                        String::from_utf8_lossy(argv[1])
+                    )))
                 }
             }
             ctx.out.ok();
@@ -442,6 +443,60 @@ fn object(ctx: &mut Ctx, key: &[u8]) -> Result<(), CommandError> {
         Some(l) => ctx.out.simple(&l),
         None => return Err(CommandError::NoSuchKey),
     }
+    Ok(())
+}
+
+/// DEBUG HTSTATS-KEY <key>: Redis's dictGetStats for a value kept in a hash table, in its
+/// words. rudis's tables are open-addressed (hashbrown): each member has a slot of its own, so
+/// every chain is one long, and a table grows at once, so there is never a rehashing target.
+fn htstats_key(ctx: &mut Ctx, key: &[u8]) -> Result<(), CommandError> {
+    use crate::store::value::Hash;
+    let db = ctx.client.db;
+    let ids = smallvec::smallvec![crate::store::ShardId::of_key(db, key)];
+    let found = with_locks(ctx, ids, false, |ctx| {
+        ctx.ks.peek(key).map(|v| match v {
+            Value::Set(s) => match &**s {
+                crate::store::set::Set::Table(t) => Some((t.slots(), t.len())),
+                _ => None,
+            },
+            Value::Hash(h) => match &**h {
+                Hash::Large(t) => Some((t.slots(), t.len())),
+                _ => None,
+            },
+            Value::ZSet(z) => match &**z {
+                crate::store::zset::ZSet::Large(l) => Some((l.slots(), z.len())),
+                _ => None,
+            },
+            _ => None,
+        })
+    })?;
+    let (slots, used) = match found {
+        None => return Err(CommandError::NoSuchKey),
+        Some(None) => {
+            return Err(CommandError::Err(
+                "The value stored at the specified key is not represented using an hash table"
+                    .into(),
+            ))
+        }
+        Some(Some(t)) => t,
+    };
+    let text = if used == 0 {
+        "Hash table 0 stats (main hash table):\nNo stats available for empty dictionaries\n"
+            .to_string()
+    } else {
+        let pct = |n: usize| n as f64 / slots as f64 * 100.0;
+        let mut t = format!(
+            "Hash table 0 stats (main hash table):\n table size: {slots}\n number of elements: \
+             {used}\n different slots: {used}\n max chain length: 1\n avg chain length \
+             (counted): 1.00\n avg chain length (computed): 1.00\n Chain length distribution:\n"
+        );
+        if slots > used {
+            t += &format!("   0: {} ({:.2}%)\n", slots - used, pct(slots - used));
+        }
+        t += &format!("   1: {used} ({:.2}%)\n", pct(used));
+        t
+    };
+    ctx.out.verbatim("txt", text.as_bytes());
     Ok(())
 }
 

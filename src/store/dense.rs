@@ -60,6 +60,11 @@ impl<E: Entry> DenseTable<E> {
         self.entries.len()
     }
 
+    /// The index's slots (DEBUG HTSTATS-KEY's table size).
+    pub fn slots(&self) -> usize {
+        crate::store::slots_of_capacity(self.index.capacity())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -245,6 +245,16 @@ fn key_hasher() -> &'static RandomState {
 }
 
 /// The hash of `key`: picks its shard (`shard_of_hash`) and finds it in the shard's maps.
+/// The slots of a hashbrown table that holds `capacity` entries before it grows (7/8 of its
+/// slots from 8 up, one fewer below).
+pub fn slots_of_capacity(capacity: usize) -> usize {
+    match capacity {
+        0 => 0,
+        c if c < 7 => c + 1,
+        c => c / 7 * 8,
+    }
+}
+
 pub fn hash_key(key: &[u8]) -> u64 {
     key_hasher().hash_one(key)
 }

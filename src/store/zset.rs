@@ -587,6 +587,11 @@ fn hash(m: &[u8]) -> u64 {
 }
 
 impl Large {
+    /// The member index's slots (DEBUG HTSTATS-KEY's table size).
+    pub fn slots(&self) -> usize {
+        crate::store::slots_of_capacity(self.map.capacity())
+    }
+
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         self.map
             .find(hash(member), |e| &*e.member == member)
