@@ -22,25 +22,17 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 thread_local! {
-    /// This thread wakes what `deliver_batched` queued only at `wake_batched`.
-    static BATCHING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    static BATCHED: std::cell::RefCell<Vec<Arc<ClientHandle>>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+    /// A pool worker: what it feeds MONITOR is woken for by the pool's watchdog.
+    static WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// From now on this thread batches `deliver_batched`'s wake-ups (a pool worker, which calls
-/// `wake_batched` after each batch of steps).
-pub fn batch_wakes() {
-    BATCHING.with(|b| b.set(true));
+/// This thread is a pool worker (see `on_worker`).
+pub fn mark_worker() {
+    WORKER.with(|b| b.set(true));
 }
 
-/// Wakes the clients `deliver_batched` delivered to on this thread since the last call.
-pub fn wake_batched() {
-    BATCHED.with(|w| {
-        for h in w.borrow_mut().drain(..) {
-            h.signal();
-        }
-    });
+pub fn on_worker() -> bool {
+    WORKER.with(|b| b.get())
 }
 
 /// What CLIENT LIST shows of a client that changes while it runs.
@@ -293,22 +285,14 @@ impl ClientHandle {
         }
     }
 
-    /// `deliver`, but on a thread that batches (a pool worker, see `batch_wakes`) the wake-up
-    /// waits for the thread's next `wake_batched`, so that what a batch of commands delivers
-    /// goes out in one write: MONITOR's feed, where a write per command doubled the server's
-    /// writes while Redis writes once per turn of its loop.
-    pub fn deliver_batched(self: &Arc<Self>, bytes: &[u8]) {
-        if !BATCHING.with(|b| b.get()) {
-            self.deliver(bytes);
-            return;
-        }
+    /// `deliver` without the wake-up, which the caller owes (see `ops::monitor`).
+    pub fn deliver_quietly(&self, bytes: &[u8]) {
         self.outbox.lock().extend_from_slice(bytes);
-        BATCHED.with(|w| {
-            let mut w = w.borrow_mut();
-            if !w.iter().any(|h| Arc::ptr_eq(h, self)) {
-                w.push(self.clone());
-            }
-        });
+    }
+
+    /// Wakes the connection to write what `deliver_quietly` queued.
+    pub fn wake_for_output(&self) {
+        self.signal();
     }
 
     fn wake_owner(&self) {

@@ -362,7 +362,7 @@ impl Pool {
 
     fn work(&self) {
         IN_WORKER.with(|w| w.set(true));
-        crate::clients::batch_wakes();
+        crate::clients::mark_worker();
         let mut done: Vec<Done> = Vec::new();
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
         // Steps since this worker last looked at the epoll set: with clients always queued
@@ -410,8 +410,8 @@ impl Pool {
 
     /// Waits for ready sockets and queues them.
     fn poll(&self, events: &mut [libc::epoll_event], wait: bool) {
-        // Nothing fed to a monitor waits on this thread while it sleeps.
-        crate::clients::wake_batched();
+        // Nothing fed to a monitor waits in this worker while it polls.
+        self.shared.ops.monitors.end_batch();
         let epoll_wait = |events: &mut [libc::epoll_event], timeout| {
             // SAFETY: `events` is a writable array of its length.
             unsafe {
@@ -497,8 +497,7 @@ impl Pool {
     /// Writes the AOF records of the stepped sessions, once for all of them, then their
     /// replies.
     fn flush(&self, done: &mut Vec<Done>) {
-        // What the batch's commands fed to monitors goes out now, one write for all of them.
-        crate::clients::wake_batched();
+        self.shared.ops.monitors.end_batch();
         if let Some(ticket) = done.iter().filter_map(|d| d.ticket).max() {
             let aof = self.shared.aof_handle();
             if done.iter().any(|d| d.fsync) {
@@ -579,6 +578,7 @@ impl Pool {
                     0
                 };
             }
+            self.shared.ops.monitors.flush();
             if last_cron.elapsed() >= CRON {
                 last_cron = Instant::now();
                 self.cron();
