@@ -569,7 +569,9 @@ impl Session {
 
     /// The periodic resize of the input buffer (see `InBuf::shrink`), between steps; CLIENT
     /// LIST then shows the new size.
-    pub fn resize_buffers(&mut self) {
+    /// Returns the bytes of storage given back.
+    pub fn resize_buffers(&mut self) -> usize {
+        let held = self.inbuf.capacity() + self.out.buf.capacity();
         let idle_secs = self.client.handle.idle_us() / 1_000_000;
         // A bulk argument being read: the room up to its end stays.
         let keep = self.parser.big_arg_end(0).unwrap_or(0);
@@ -595,6 +597,7 @@ impl Session {
         if resized {
             self.publish_idle();
         }
+        held.saturating_sub(self.inbuf.capacity() + self.out.buf.capacity())
     }
 
     /// The periodic check (see `pool`): true when the session must be closed because it has

@@ -42,6 +42,8 @@ use crate::shared::Shared;
 const SLICE: Duration = Duration::from_millis(2);
 /// The periodic checks (idle clients, unread replies) run this often.
 const CRON: Duration = Duration::from_millis(100);
+/// Buffer bytes one cron pass must give back before it returns free pages to the system.
+const PURGE_AFTER_FREEING: usize = 4 << 20;
 /// Sessions stepped before their replies are written, at most.
 const BATCH: usize = 64;
 /// A worker thread's stack (see `Pool::start`).
@@ -601,6 +603,7 @@ impl Pool {
             .iter()
             .filter_map(|(_, c)| c.clone())
             .collect();
+        let mut freed = 0;
         for conn in conns {
             if !conn.claim() {
                 continue;
@@ -608,7 +611,7 @@ impl Pool {
             let expired = conn.session.lock().as_mut().is_some_and(|s| {
                 let expired = s.expired(&self.shared);
                 if !expired {
-                    s.resize_buffers();
+                    freed += s.resize_buffers();
                 }
                 expired
             });
@@ -617,6 +620,13 @@ impl Pool {
             } else if conn.release() {
                 self.wake(conn.token);
             }
+        }
+        // Buffers given back by many clients at once (a crowd of subscribers gone idle) sit
+        // between live blocks, where glibc keeps their pages: hand those back to the system,
+        // as jemalloc's decay does for Redis (10,000 idle subscribers held 18 KB each, Redis
+        // 10 KB).
+        if freed >= PURGE_AFTER_FREEING {
+            crate::util::alloc::purge();
         }
     }
 }
