@@ -44,13 +44,9 @@ impl Queued {
     /// The command EXEC's gates judge: a container's subcommand (FUNCTION LOAD is a write),
     /// as Redis accumulates the flags of what its lookupCommand returned.
     pub fn effective(&self) -> &'static CommandSpec {
-        match self.argv.get(1) {
-            Some(sub) if !self.spec.subcommands.is_empty() => self
-                .spec
-                .subcommand(&[&self.argv[0], sub])
-                .unwrap_or(self.spec),
-            _ => self.spec,
-        }
+        // The name and the subcommand are all `resolve` reads: no slice of every argument.
+        let head: SmallVec<[&[u8]; 2]> = self.argv.iter().take(2).map(Vec::as_slice).collect();
+        self.spec.resolve(&head)
     }
 }
 

@@ -22,7 +22,8 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 thread_local! {
-    /// A pool worker: what it feeds MONITOR is woken for by the pool's watchdog.
+    /// Set on the pool's workers: a wake-up from one is taken by that worker after its step
+    /// (see `pool`), and what it feeds MONITOR waits for its batch to end (see `ops::monitor`).
     static WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
@@ -279,7 +280,9 @@ impl ClientHandle {
         len
     }
 
-    fn signal(&self) {
+    /// Wakes the connection to write what is in its outbox (what `deliver_quietly` queued),
+    /// unless a wake-up is already pending.
+    pub fn signal(&self) {
         if !self.signalled.swap(true, Ordering::AcqRel) {
             self.wake_owner();
         }
@@ -288,11 +291,6 @@ impl ClientHandle {
     /// `deliver` without the wake-up, which the caller owes (see `ops::monitor`).
     pub fn deliver_quietly(&self, bytes: &[u8]) {
         self.outbox.lock().extend_from_slice(bytes);
-    }
-
-    /// Wakes the connection to write what `deliver_quietly` queued.
-    pub fn wake_for_output(&self) {
-        self.signal();
     }
 
     fn wake_owner(&self) {

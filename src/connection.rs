@@ -567,8 +567,8 @@ impl Session {
         Next::Wait
     }
 
-    /// The periodic resize of the input buffer (see `InBuf::shrink`), between steps; CLIENT
-    /// LIST then shows the new size.
+    /// The periodic resize of the input buffer (see `InBuf::shrink`) and of the reply buffer
+    /// (see `resp::reply::sizing`), between steps; CLIENT LIST then shows the new sizes.
     /// Returns the bytes of storage given back.
     pub fn resize_buffers(&mut self) -> usize {
         let held = self.inbuf.capacity() + self.out.buf.capacity();

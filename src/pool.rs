@@ -363,7 +363,6 @@ impl Pool {
     }
 
     fn work(&self) {
-        IN_WORKER.with(|w| w.set(true));
         crate::clients::mark_worker();
         let mut done: Vec<Done> = Vec::new();
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
@@ -643,11 +642,6 @@ pub fn cron_paused() -> bool {
     CRON_PAUSED.load(Relaxed)
 }
 
-thread_local! {
-    /// Set on the pool's workers.
-    static IN_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
 impl Wake for Pool {
     /// Queues the connection as if epoll had reported it, and gets a worker to it. A worker
     /// that wakes a client (a push serving a blocked client, CLIENT KILL) takes it from the
@@ -657,7 +651,7 @@ impl Wake for Pool {
     fn wake(&self, token: u64) {
         let mut c = self.coord.lock();
         c.queue.push_back((token, 0));
-        if !IN_WORKER.with(|w| w.get()) {
+        if !crate::clients::on_worker() {
             self.nudge_locked(&c);
         }
     }

@@ -58,7 +58,7 @@ pub fn check(
     if user.unrestricted {
         return Ok(());
     }
-    let spec = spec.subcommand(argv).unwrap_or(spec);
+    let spec = spec.resolve(argv);
     let Err((denied, pos)) = user.check(spec, argv) else {
         return Ok(());
     };
@@ -116,7 +116,7 @@ pub fn log_denial(
 
 /// The error a denied command gets at the top level (Redis's processCommand).
 pub fn denied_error(denied: Denied, spec: &CommandSpec, argv: &[&[u8]]) -> CommandError {
-    let spec = spec.subcommand(argv).unwrap_or(spec);
+    let spec = spec.resolve(argv);
     CommandError::Coded(match denied {
         Denied::Cmd => format!(
             "NOPERM this user has no permissions to run the '{}' command",

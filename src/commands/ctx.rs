@@ -200,10 +200,7 @@ impl<'a> Ctx<'a> {
     /// of a transaction.
     pub(crate) fn take_record(&mut self, spec: &CommandSpec, argv: &[&[u8]]) -> Option<Vec<u8>> {
         // A container's subcommand says whether it writes (FUNCTION LOAD does).
-        let spec = match spec.subcommands {
-            [] => spec,
-            _ => spec.subcommand(argv).unwrap_or(spec),
-        };
+        let spec = spec.resolve(argv);
         // The common cases, a read or no AOF: nothing to log, only the changes to count.
         if !spec.may_change() || !self.shared.propagates() {
             if self.dirty > 0 {

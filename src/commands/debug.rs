@@ -266,13 +266,7 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                     crate::resp::parse::parse_i64(argv[3]).ok_or(CommandError::NotInteger)?,
                 ),
                 (b"resizing", _) => sizing::set_resizing(atoi(argv[3]) != 0),
-                _ => {
-                    return Err(CommandError::Err(format!(
-                        "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG \
-                         HELP.",
-                        String::from_utf8_lossy(argv[1])
-                    )))
-                }
+                _ => return Err(unknown_subcommand(argv)),
             }
             ctx.out.ok();
         }
@@ -281,14 +275,17 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             ctx.out
                 .simple("Apparently Redis did not crash: test passed");
         }
-        _ => {
-            return Err(CommandError::Err(format!(
-                "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-                String::from_utf8_lossy(&argv[1][..argv[1].len().min(128)])
-            )))
-        }
+        _ => return Err(unknown_subcommand(argv)),
     }
     Ok(())
+}
+
+/// Redis's addReplySubcommandSyntaxError for DEBUG, naming the subcommand as given.
+fn unknown_subcommand(argv: &[&[u8]]) -> CommandError {
+    CommandError::Err(format!(
+        "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+        String::from_utf8_lossy(&argv[1][..argv[1].len().min(128)])
+    ))
 }
 
 /// Runs `f` with `ids` locked (for writing when `write`) in place of the none DEBUG's plan

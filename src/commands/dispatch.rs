@@ -136,7 +136,7 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
     client.handle.touch(full_name(spec, argv));
     // A container's subcommand is the command the gates judge (SCRIPT KILL is ALLOW_BUSY,
     // FUNCTION LOAD is DENYOOM, CONFIG SET is STALE), as Redis's lookupCommand returns it.
-    let effective = spec.subcommand(argv).unwrap_or(spec);
+    let effective = spec.resolve(argv);
     let context = if client.multi.is_some() {
         super::acl::Context::Multi
     } else {

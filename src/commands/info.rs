@@ -176,10 +176,11 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
             );
             put("io_threaded_reads_processed", "0".into());
             put("io_threaded_writes_processed", "0".into());
-            use std::sync::atomic::Ordering::Relaxed as R;
             put(
                 "reply_buffer_shrinks",
-                crate::resp::reply::sizing::SHRINKS.load(R).to_string(),
+                crate::resp::reply::sizing::SHRINKS
+                    .load(Relaxed)
+                    .to_string(),
             );
             put("reply_buffer_expands", "0".into());
         }

@@ -161,7 +161,7 @@ fn list(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 fn keys_of(target: &[&[u8]]) -> Result<(&'static CommandSpec, Vec<usize>), CommandError> {
     let spec =
         lookup(target[0]).ok_or_else(|| CommandError::Err("Invalid command specified".into()))?;
-    let spec = spec.subcommand(target).unwrap_or(spec);
+    let spec = spec.resolve(target);
     if !spec.has_key_arguments() {
         return Err(CommandError::Err("The command has no key arguments".into()));
     }

@@ -274,6 +274,12 @@ impl CommandSpec {
         }
     }
 
+    /// The command `argv` runs: this container's subcommand `argv[1]` if it has one by that
+    /// name (FUNCTION LOAD, CONFIG SET), else this command, as Redis's lookupCommand returns.
+    pub fn resolve<'a>(&'a self, argv: &[&[u8]]) -> &'a CommandSpec {
+        self.subcommand(argv).unwrap_or(self)
+    }
+
     /// The subcommand `argv[1]` of this container, if it has one by that name.
     pub fn subcommand(&self, argv: &[&[u8]]) -> Option<&'static CommandSpec> {
         let sub = argv.get(1)?;

@@ -187,11 +187,7 @@ impl Ops {
         failed: bool,
     ) {
         let s = settings();
-        let real: &CommandSpec = if spec.subcommands.is_empty() {
-            spec
-        } else {
-            spec.subcommand(argv).map_or(spec, |s| s)
-        };
+        let real = spec.resolve(argv);
         // A command that blocked is timed again, and logged, when it is served (`unblocked`).
         cmdstats::record_call(real, usec, failed, s.latency_tracking() && !client.blocked);
         if client.blocked {

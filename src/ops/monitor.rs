@@ -105,7 +105,7 @@ impl Monitors {
     pub fn flush(&self) {
         if self.pending.load(Ordering::Relaxed) && self.pending.swap(false, Ordering::AcqRel) {
             for m in self.list.lock().iter() {
-                m.wake_for_output();
+                m.signal();
             }
         }
     }
