@@ -13,7 +13,34 @@ use rudis::resp::Frame;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_rudis-server");
 
+/// A port no other test of this run holds. The kernel's `bind(0)` picks from the ephemeral range,
+/// which every outgoing connection also draws its local port from: between the probe and the
+/// server's own bind, a test client's connection could take the port (CI saw redis-server fail
+/// with "Address already in use"). So ports come from below the ephemeral range, handed out in
+/// turn from a per-process starting point, and each is probed before it is given.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let (start, end) = (10000u32, low.max(10001));
+    if low > 10100 {
+        let span = end - start;
+        let _ = NEXT.compare_exchange(
+            u32::MAX,
+            (std::process::id().wrapping_mul(7919)) % span,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+        for _ in 0..span {
+            let port = (start + NEXT.fetch_add(1, Ordering::SeqCst) % span) as u16;
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
