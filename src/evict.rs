@@ -5,8 +5,8 @@
 //! commands that may grow memory (`denyoom`) are refused with `-OOM`, and reads and deletes go
 //! on. Which keys: `store::evict` (sampling, scores, the pool).
 //!
-//! Workers evict one at a time (the pool's lock), as Redis's single thread does: a second one
-//! finding memory still over the limit waits for the first, then looks again.
+//! Workers choose keys one at a time (the pool's lock), as Redis's single thread does, and
+//! remove them in parallel.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -107,11 +107,13 @@ fn perform_for(shared: &Shared, budget: Option<Duration>) -> bool {
     if policy == Policy::NoEviction {
         return false;
     }
-    let mut pool = POOL.lock();
     let start = Instant::now();
     let mut evicted = 0u64;
     while alloc::used() > limit {
-        let Some((db, key)) = pick(shared, policy, &mut pool) else {
+        // The pool's lock covers the choice only: removing the key (its shard's lock, the free
+        // of a cold value, the AOF record) runs beside other workers' choices, so workers at
+        // the limit evict in parallel. Together they may overshoot by a key each.
+        let Some((db, key)) = pick(shared, policy, &mut POOL.lock()) else {
             return false;
         };
         if remove(shared, policy, db, &key) {

@@ -305,8 +305,14 @@ impl Pool {
         }
     }
 
+    /// False if a candidate scoring `score` would not enter the pool: a sample's key is only
+    /// copied (a cold cache line per sample, most of eviction's time) once it would.
+    fn admits(&self, score: u64) -> bool {
+        self.entries.len() < POOL_SIZE || score > self.entries[0].score
+    }
+
     fn offer(&mut self, c: Candidate) {
-        if self.entries.len() == POOL_SIZE && c.score <= self.entries[0].score {
+        if !self.admits(c.score) {
             return;
         }
         if self
@@ -347,20 +353,28 @@ impl Shard {
     /// Returns how many it found.
     pub fn evict_sample(&self, policy: Policy, db: usize, n: usize, pool: &mut Pool) -> usize {
         let mut found = 0;
+        if !policy.volatile() {
+            for (k, _) in self.map.sample_run(random(), n) {
+                found += 1;
+                let score = score(policy, k, None);
+                if pool.admits(score) {
+                    let key = Bytes::from_slice(k);
+                    pool.offer(Candidate { score, db, key });
+                }
+            }
+            return found;
+        }
         for _ in 0..n {
-            let r = random();
-            let c = if policy.volatile() {
-                self.expires.sample(r).and_then(|(k, d)| {
-                    let stored = &self.map.find_hashed(super::hash_key(k), k)?.0;
-                    Some((score(policy, stored, Some(*d)), Bytes::from_slice(k)))
-                })
-            } else {
-                let sampled = self.map.sample(r);
-                sampled.map(|(k, _)| (score(policy, k, None), Bytes::from_slice(k)))
-            };
+            let c = self.expires.sample(random()).and_then(|(k, d)| {
+                let stored = &self.map.find_hashed(super::hash_key(k), k)?.0;
+                Some((score(policy, stored, Some(*d)), &k[..]))
+            });
             let Some((score, key)) = c else { break };
             found += 1;
-            pool.offer(Candidate { score, db, key });
+            if pool.admits(score) {
+                let key = Bytes::from_slice(key);
+                pool.offer(Candidate { score, db, key });
+            }
         }
         found
     }

@@ -138,6 +138,25 @@ impl<V> KeyMap<V> {
         let start = (r % n as u64) as usize;
         (0..n).find_map(|i| self.table.get_bucket((start + i) % n))
     }
+
+    /// Up to `count` entries from consecutive buckets at and after bucket `r`, as Redis's
+    /// dictGetSomeKeys: one random place and its neighbours cost a cache miss or two where
+    /// `count` random places cost `count`. Walks at most ten buckets per entry asked (Redis's
+    /// bound), then, if none was full, takes `sample`'s.
+    pub fn sample_run(&self, r: u64, count: usize) -> impl Iterator<Item = &(Bytes, V)> + '_ {
+        let n = self.table.num_buckets();
+        let start = if n == 0 { 0 } else { (r % n as u64) as usize };
+        let steps = n.min(count * 10);
+        let mut run = (0..steps)
+            .filter_map(move |i| self.table.get_bucket((start + i) % n))
+            .take(count)
+            .peekable();
+        let fallback = match run.peek() {
+            Some(_) => None,
+            None => self.sample(r),
+        };
+        run.chain(fallback)
+    }
 }
 
 impl<'a, V> IntoIterator for &'a KeyMap<V> {
@@ -167,5 +186,40 @@ mod tests {
         assert_eq!(m.remove_entry_hashed(hash_key(b"k5"), b"k5").unwrap().1, 5);
         assert!(m.get(b"k5").is_none());
         assert_eq!(m.len(), 99);
+    }
+
+    #[test]
+    fn runs_of_samples_are_distinct_and_reach_every_key() {
+        let mut m: KeyMap<u32> = KeyMap::default();
+        for i in 0..100u32 {
+            m.insert(Bytes::from(format!("k{i}")), i);
+        }
+        let mut seen = std::collections::HashSet::new();
+        for r in 0..m.table.num_buckets() as u64 {
+            let run: Vec<u32> = m.sample_run(r, 5).map(|e| e.1).collect();
+            assert!((1..=5).contains(&run.len()), "{run:?}");
+            let distinct: std::collections::HashSet<_> = run.iter().collect();
+            assert_eq!(distinct.len(), run.len());
+            seen.extend(run);
+        }
+        assert_eq!(seen.len(), 100);
+        // A sparse table: the walk's bound is reached, and the fallback still finds a key.
+        let mut sparse: KeyMap<u32> = KeyMap::default();
+        for i in 0..1000u32 {
+            sparse.insert(Bytes::from(format!("k{i}")), i);
+        }
+        for i in 1..1000u32 {
+            sparse.remove_entry_hashed(
+                hash_key(format!("k{i}").as_bytes()),
+                format!("k{i}").as_bytes(),
+            );
+        }
+        for r in 0..64 {
+            assert_eq!(
+                sparse.sample_run(r, 1).map(|e| e.1).collect::<Vec<_>>(),
+                [0]
+            );
+        }
+        assert_eq!(KeyMap::<u32>::default().sample_run(3, 5).count(), 0);
     }
 }
