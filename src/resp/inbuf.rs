@@ -1,8 +1,11 @@
 //! A connection's input buffer: the bytes read and not yet consumed by complete requests.
 //!
-//! Its storage is zeroed once, when it grows, and never again: reads go straight into the free
-//! room. (Resizing a `Vec` up to its capacity before every read would zero all of it each time:
-//! 16 KiB per request, and after one 64 MB value, 64 MB per request.)
+//! Its storage is zeroed as reads first reach it, and never again: `zeroed` says how far it is,
+//! and reads go straight into that room. (Zeroing all of it before every read would cost 16 KiB
+//! per request, and after one 64 MB value, 64 MB per request.) Zeroing only as far as reads go,
+//! doubling each time a read fills what is zeroed, and taking the first 16 KiB from
+//! `util::chunks`, keeps an idle connection's buffer to the page its one request was read into,
+//! as jemalloc's untouched pages do for Redis's query buffers.
 //!
 //! Its size follows Redis 7.0's query buffer (networking.c's readQueryFromClient and server.c's
 //! clientsCronResizeQueryBuffer), which CLIENT LIST's `qbuf`/`qbuf-free` report and Redis's
@@ -12,7 +15,11 @@
 //! (`shrink`), not when it is consumed, so a client sending big values in a row does not
 //! reallocate for each.
 
+use std::alloc::Layout;
 use std::io::{self, ErrorKind, Read};
+use std::ptr::NonNull;
+
+use crate::util::chunks;
 
 /// The room offered to a read, at least; also the size of the first read's buffer (Redis's
 /// PROTO_IOBUF_LEN).
@@ -24,15 +31,95 @@ pub const BIG_ARG: usize = 32 * 1024;
 const RESIZE_THRESHOLD: usize = 32 * 1024;
 /// Below this much free room the cron leaves the buffer alone.
 const SHRINK_MIN_FREE: usize = 4 * 1024;
+/// The least room zeroed for a read: a page.
+const INIT_STEP: usize = 4096;
 /// Greedy growth doubles up to this size, then adds this much (sds's SDS_MAX_PREALLOC).
 const MAX_PREALLOC: usize = 1024 * 1024;
 
-#[derive(Debug, Default)]
+/// A buffer's memory: none, a chunk of `util::chunks` (the first read's 16 KiB), or a heap
+/// block of any other size. Its bytes are uninitialized until `InBuf` zeroes them.
+#[derive(Debug)]
+struct Storage {
+    ptr: NonNull<u8>,
+    cap: usize,
+    chunk: bool,
+}
+
+// SAFETY: the storage owns its memory alone; a connection's buffer moves between workers.
+unsafe impl Send for Storage {}
+
+impl Storage {
+    const EMPTY: Storage = Storage {
+        ptr: NonNull::dangling(),
+        cap: 0,
+        chunk: false,
+    };
+
+    fn new(cap: usize) -> Storage {
+        if cap == 0 {
+            return Storage::EMPTY;
+        }
+        if cap == chunks::CHUNK {
+            if let Some(ptr) = chunks::take() {
+                return Storage {
+                    ptr,
+                    cap,
+                    chunk: true,
+                };
+            }
+        }
+        let layout = Layout::array::<u8>(cap).expect("buffer size");
+        // SAFETY: the layout is non-zero-sized.
+        let p = unsafe { std::alloc::alloc(layout) };
+        let Some(ptr) = NonNull::new(p) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        Storage {
+            ptr,
+            cap,
+            chunk: false,
+        }
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        if self.cap == 0 {
+            return;
+        }
+        if self.chunk {
+            // SAFETY: the chunk came from `chunks::take` and goes with this storage.
+            unsafe { chunks::give(self.ptr) };
+        } else {
+            let layout = Layout::array::<u8>(self.cap).expect("buffer size");
+            // SAFETY: allocated in `new` with this layout.
+            unsafe { std::alloc::dealloc(self.ptr.as_ptr(), layout) };
+        }
+    }
+}
+
+#[derive(Debug)]
 pub struct InBuf {
-    buf: Vec<u8>,
+    store: Storage,
+    /// Bytes of `store` zeroed or written so far: the only ones ever read or handed out.
+    zeroed: usize,
     filled: usize,
     /// The most the buffer held since the last `shrink` (Redis's querybuf_peak).
     peak: usize,
+    /// The last read filled all the room it was given.
+    full: bool,
+}
+
+impl Default for InBuf {
+    fn default() -> Self {
+        InBuf {
+            store: Storage::EMPTY,
+            zeroed: 0,
+            filled: 0,
+            peak: 0,
+            full: false,
+        }
+    }
 }
 
 impl InBuf {
@@ -42,7 +129,49 @@ impl InBuf {
 
     /// The bytes read so far and not discarded.
     pub fn data(&self) -> &[u8] {
-        &self.buf[..self.filled]
+        // SAFETY: the first `zeroed` >= `filled` bytes of the storage are initialized.
+        unsafe { std::slice::from_raw_parts(self.store.ptr.as_ptr(), self.filled) }
+    }
+
+    /// The initialized room from `from` to `to` (both within `zeroed`).
+    fn room(&mut self, from: usize, to: usize) -> &mut [u8] {
+        assert!(from <= to && to <= self.zeroed);
+        // SAFETY: within the initialized part, borrowed mutably through `self`.
+        unsafe { std::slice::from_raw_parts_mut(self.store.ptr.as_ptr().add(from), to - from) }
+    }
+
+    /// Zeroes the storage up to `to` (at most its capacity).
+    fn zero_to(&mut self, to: usize) {
+        assert!(to <= self.store.cap);
+        if to > self.zeroed {
+            // SAFETY: within the storage's capacity.
+            unsafe {
+                std::ptr::write_bytes(
+                    self.store.ptr.as_ptr().add(self.zeroed),
+                    0,
+                    to - self.zeroed,
+                )
+            };
+            self.zeroed = to;
+        }
+    }
+
+    /// Moves the data to new storage of `cap` bytes (at least `filled`).
+    fn reallocate(&mut self, cap: usize) {
+        debug_assert!(cap >= self.filled);
+        let new = Storage::new(cap);
+        if self.filled > 0 {
+            // SAFETY: both hold at least `filled` bytes and are distinct blocks.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    self.store.ptr.as_ptr(),
+                    new.ptr.as_ptr(),
+                    self.filled,
+                )
+            };
+        }
+        self.store = new;
+        self.zeroed = self.filled;
     }
 
     pub fn len(&self) -> usize {
@@ -55,12 +184,12 @@ impl InBuf {
 
     /// True when the last read filled all the room it had.
     pub fn is_full(&self) -> bool {
-        self.filled == self.buf.len()
+        self.full
     }
 
     /// Bytes of storage held (CLIENT LIST's qbuf + qbuf-free, and memory accounting).
     pub fn capacity(&self) -> usize {
-        self.buf.len()
+        self.store.cap
     }
 
     /// The first `done` bytes were used by complete requests. Drops them when that is worth a
@@ -71,7 +200,8 @@ impl InBuf {
             self.filled = 0;
             done
         } else if done > 0 && done >= self.filled / 2 {
-            self.buf.copy_within(done..self.filled, 0);
+            let filled = self.filled;
+            self.room(0, filled).copy_within(done..filled, 0);
             self.filled -= done;
             done
         } else {
@@ -79,24 +209,17 @@ impl InBuf {
         }
     }
 
+    /// Grows the storage to `len` bytes (not zeroed: see the module's comment).
+    fn grow(&mut self, len: usize) {
+        self.reallocate(len);
+    }
+
     /// One read into the free room, grown first as Redis grows its query buffer. `big_arg`:
     /// the buffer length at which a big bulk argument being read ends (see
     /// `RequestParser::big_arg_end`); the read then stops there. Returns the bytes read: 0 at
     /// the end of the stream.
-    /// Grows the storage to `len` zeroed bytes. An empty buffer gets fresh zeroed memory
-    /// (calloc), whose pages the system provides only as the reads touch them: 10,000 idle
-    /// subscribers then hold the page their SUBSCRIBE was read into, not a written-over 16 KB
-    /// chunk each (18 KB per subscriber against Redis's 10 KB).
-    fn grow(&mut self, len: usize) {
-        if self.buf.is_empty() {
-            self.buf = vec![0; len];
-        } else {
-            self.buf.resize(len, 0);
-        }
-    }
-
     pub fn read_from<R: Read>(&mut self, r: &mut R, big_arg: Option<usize>) -> io::Result<usize> {
-        let cap = self.buf.len();
+        let cap = self.store.cap;
         let end = match big_arg {
             Some(total) if total > self.filled => {
                 if cap < total {
@@ -105,7 +228,7 @@ impl InBuf {
                     let grown = (cap * 2).max(self.filled + READ_CHUNK).min(total);
                     self.grow(grown);
                 }
-                total.min(self.buf.len())
+                total.min(self.store.cap)
             }
             _ => {
                 if cap < READ_CHUNK {
@@ -119,13 +242,21 @@ impl InBuf {
                     };
                     self.grow(grown);
                 }
-                self.buf.len()
+                self.store.cap
             }
         };
+        // The room zeroed for the read: twice as much as before if the last read filled its
+        // room, and a page at least.
+        let zeroed = self.zeroed;
+        if zeroed < end && (self.full || zeroed - self.filled < INIT_STEP) {
+            self.zero_to((zeroed * 2).max(self.filled + INIT_STEP).min(end));
+        }
+        let (from, end) = (self.filled, end.min(self.zeroed));
         loop {
-            match r.read(&mut self.buf[self.filled..end]) {
+            match r.read(self.room(from, end)) {
                 Ok(n) => {
                     self.filled += n;
+                    self.full = self.filled == end;
                     self.peak = self.peak.max(self.filled);
                     return Ok(n);
                 }
@@ -140,7 +271,7 @@ impl InBuf {
     /// to that peak (and to no less than `keep`, where a partial request's argument ends).
     /// Starts a new peak period. True when the storage changed.
     pub fn shrink(&mut self, idle_secs: u64, keep: usize) -> bool {
-        let cap = self.buf.len();
+        let cap = self.store.cap;
         let mut target = None;
         if cap - self.filled > SHRINK_MIN_FREE {
             if idle_secs > 2 {
@@ -150,8 +281,7 @@ impl InBuf {
             }
         }
         if let Some(t) = target {
-            self.buf.truncate(t);
-            self.buf.shrink_to_fit();
+            self.reallocate(t);
         }
         self.peak = self.filled.max(keep);
         target.is_some()
@@ -287,5 +417,33 @@ mod tests {
         assert_eq!(b.capacity(), READ_CHUNK);
         assert!(b.shrink(3, 0));
         assert_eq!(b.capacity(), 0);
+    }
+
+    #[test]
+    fn storage_is_zeroed_only_as_far_as_reads_reach() {
+        let mut b = InBuf::new();
+        let mut r = Trickle {
+            data: b"*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n",
+            step: 1 << 20,
+        };
+        b.read_from(&mut r, None).unwrap();
+        assert_eq!(b.capacity(), READ_CHUNK);
+        assert_eq!(b.zeroed, INIT_STEP, "one page zeroed for a short request");
+        assert!(!b.is_full());
+        // A burst: each read that fills its room doubles what the next one gets, up to the
+        // storage, and then reads take whole chunks.
+        let burst: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let mut r = Trickle {
+            data: &burst,
+            step: 1 << 20,
+        };
+        b.discard(b.len());
+        let mut sizes = Vec::new();
+        while sizes.len() < 6 {
+            sizes.push(b.read_from(&mut r, None).unwrap());
+            assert!(b.is_full());
+            b.discard(b.len());
+        }
+        assert_eq!(sizes, [4096, 8192, 16384, 16384, 16384, 16384]);
     }
 }

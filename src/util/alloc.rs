@@ -94,6 +94,12 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
+/// Counts memory taken from the system outside the allocator (`chunks`' mapped buffers) as
+/// if allocated: eviction and INFO see it like any block.
+pub fn count_external(delta: isize) {
+    account(delta);
+}
+
 /// Bytes the process holds from the allocator (INFO's `used_memory`).
 #[inline]
 pub fn used() -> u64 {
