@@ -222,7 +222,10 @@ impl Session {
             client,
             inbuf: InBuf::new(),
             parser: RequestParser::new(Limits::default()),
-            out: ReplyBuf::new(),
+            // Redis's PROTO_REPLY_MIN_BYTES from the start: the least room a client's reply
+            // buffer holds (CLIENT LIST's rbs, which Redis's replybufsize test checks), so
+            // short replies never reallocate it.
+            out: ReplyBuf::with_capacity(sizing::MIN),
             sent: 0,
             out_peak: 0,
             peak_reset_at: Instant::now(),
@@ -549,6 +552,8 @@ impl Session {
         // The room a burst of replies took goes back at once, as Redis frees its reply list.
         if self.out.buf.capacity() > sizing::CHUNK {
             self.out.buf.shrink_to(sizing::CHUNK);
+            let io = &self.client.handle.io;
+            io.rbs.store(self.out.buf.capacity() as u64, Relaxed);
         }
         self.sent = 0;
         self.client.handle.io.pending.store(0, Relaxed);

@@ -57,6 +57,13 @@ impl ReplyBuf {
         Self::default()
     }
 
+    pub fn with_capacity(n: usize) -> Self {
+        ReplyBuf {
+            buf: Vec::with_capacity(n),
+            resp3: false,
+        }
+    }
+
     /// The protocol version replies are written in: 2 or 3.
     pub fn protocol(&self) -> u8 {
         if self.resp3 {
