@@ -1,7 +1,6 @@
 //! CLIENT, INFO and CONFIG against a running server, and start-up from a redis.conf file.
 mod common;
 
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -263,11 +262,7 @@ fn config_set_loglevel_takes_effect() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_ready(port, &mut child, "rudis-server", &log);
     let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
     let mut admin = Raw::connect(port);
     admin.cmd(&["PING"]);
@@ -315,18 +310,18 @@ fn config_file_then_flags() {
         ),
     )
     .unwrap();
+    let log = tmp.path().join("log");
     let mut child = Command::new(BIN)
         .arg(&conf)
         .args(["--appendfsync", "always", "--databases", "8"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // Up once it answers PING (a bare connect could be anyone's), and killed even if an
+    // assertion fails.
+    common::wait_ready(port, &mut child, "rudis-server", &log);
+    let child = common::KillOnDrop(child);
     let mut raw = Raw::connect(port);
     let get = |raw: &mut Raw, name: &str| match raw.frame(&["CONFIG", "GET", name]) {
         Frame::Array(v) if v.len() == 2 => bulk(v[1].clone()),
@@ -358,8 +353,7 @@ fn config_file_then_flags() {
         )),
         "{config_file}"
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 
     // An unknown directive stops start-up, in Redis's words, naming the line.
     std::fs::write(&conf, format!("port {port}\n\nno-such-directive yes\n")).unwrap();

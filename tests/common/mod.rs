@@ -376,6 +376,17 @@ pub fn scan_pages(c: &mut Raw, prefix: &[&str], count: usize) -> (Vec<Vec<u8>>, 
     }
 }
 
+/// A server started by hand, killed when the test ends, passed or not (a panicking test
+/// would otherwise leave it running).
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A raw RESP connection: send commands, read whole replies as bytes.
 pub struct Raw {
     pub stream: TcpStream,
