@@ -370,8 +370,13 @@ fn daemonize_writes_and_removes_the_pid_file() {
         }
     }
     let _reap = Reap(pid, pidfile.clone());
+    // Up once it has loaded (before that it answers -LOADING, as Redis).
+    let deadline = Instant::now() + Duration::from_secs(10);
     let mut raw = Raw::connect(port);
-    assert_eq!(raw.cmd(&["PING"]), b"+PONG\r\n");
+    while raw.cmd(&["PING"]) != b"+PONG\r\n" {
+        assert!(Instant::now() < deadline, "daemon did not finish loading");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // SAFETY: signal 0 only checks that the process exists.
     assert_eq!(
         unsafe { libc::kill(pid, 0) },
