@@ -156,7 +156,8 @@ impl InBuf {
         }
     }
 
-    /// Moves the data to new storage of `cap` bytes (at least `filled`).
+    /// Moves the data to new storage of `cap` bytes (at least `filled`; the rest not zeroed:
+    /// see the module's comment).
     fn reallocate(&mut self, cap: usize) {
         debug_assert!(cap >= self.filled);
         let new = Storage::new(cap);
@@ -209,11 +210,6 @@ impl InBuf {
         }
     }
 
-    /// Grows the storage to `len` bytes (not zeroed: see the module's comment).
-    fn grow(&mut self, len: usize) {
-        self.reallocate(len);
-    }
-
     /// One read into the free room, grown first as Redis grows its query buffer. `big_arg`:
     /// the buffer length at which a big bulk argument being read ends (see
     /// `RequestParser::big_arg_end`); the read then stops there. Returns the bytes read: 0 at
@@ -226,13 +222,13 @@ impl InBuf {
                     // Doubling, but never past the argument: a claimed length costs memory
                     // only as its bytes arrive, and the buffer ends at the argument's size.
                     let grown = (cap * 2).max(self.filled + READ_CHUNK).min(total);
-                    self.grow(grown);
+                    self.reallocate(grown);
                 }
                 total.min(self.store.cap)
             }
             _ => {
                 if cap < READ_CHUNK {
-                    self.grow(self.filled + READ_CHUNK);
+                    self.reallocate(self.filled + READ_CHUNK);
                 } else if cap - self.filled < READ_CHUNK {
                     let want = self.filled + READ_CHUNK;
                     let grown = if want < MAX_PREALLOC {
@@ -240,7 +236,7 @@ impl InBuf {
                     } else {
                         want + MAX_PREALLOC
                     };
-                    self.grow(grown);
+                    self.reallocate(grown);
                 }
                 self.store.cap
             }

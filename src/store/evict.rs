@@ -353,27 +353,25 @@ impl Shard {
     /// Returns how many it found.
     pub fn evict_sample(&self, policy: Policy, db: usize, n: usize, pool: &mut Pool) -> usize {
         let mut found = 0;
-        if !policy.volatile() {
-            for (k, _) in self.map.sample_run(random(), n) {
-                found += 1;
-                let score = score(policy, k, None);
-                if pool.admits(score) {
-                    let key = Bytes::from_slice(k);
-                    pool.offer(Candidate { score, db, key });
-                }
-            }
-            return found;
-        }
-        for _ in 0..n {
-            let c = self.expires.sample(random()).and_then(|(k, d)| {
-                let stored = &self.map.find_hashed(super::hash_key(k), k)?.0;
-                Some((score(policy, stored, Some(*d)), &k[..]))
-            });
-            let Some((score, key)) = c else { break };
+        let mut consider = |score: u64, key: &[u8]| {
             found += 1;
             if pool.admits(score) {
                 let key = Bytes::from_slice(key);
                 pool.offer(Candidate { score, db, key });
+            }
+        };
+        if !policy.volatile() {
+            for (k, _) in self.map.sample_run(random(), n) {
+                consider(score(policy, k, None), k);
+            }
+        } else {
+            for _ in 0..n {
+                let c = self.expires.sample(random()).and_then(|(k, d)| {
+                    let stored = &self.map.find_hashed(super::hash_key(k), k)?.0;
+                    Some((score(policy, stored, Some(*d)), &k[..]))
+                });
+                let Some((score, key)) = c else { break };
+                consider(score, key);
             }
         }
         found

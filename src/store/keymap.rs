@@ -171,12 +171,18 @@ impl<'a, V> IntoIterator for &'a KeyMap<V> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn samples_reach_every_key() {
-        let mut m: KeyMap<u32> = KeyMap::default();
-        for i in 0..100u32 {
+    /// A map of `n` keys `k0`.. to their numbers.
+    fn numbered(n: u32) -> KeyMap<u32> {
+        let mut m = KeyMap::default();
+        for i in 0..n {
             m.insert(Bytes::from(format!("k{i}")), i);
         }
+        m
+    }
+
+    #[test]
+    fn samples_reach_every_key() {
+        let mut m = numbered(100);
         let mut seen = std::collections::HashSet::new();
         for r in 0..m.table.num_buckets() as u64 {
             seen.insert(m.sample(r).unwrap().1);
@@ -190,10 +196,7 @@ mod tests {
 
     #[test]
     fn runs_of_samples_are_distinct_and_reach_every_key() {
-        let mut m: KeyMap<u32> = KeyMap::default();
-        for i in 0..100u32 {
-            m.insert(Bytes::from(format!("k{i}")), i);
-        }
+        let m = numbered(100);
         let mut seen = std::collections::HashSet::new();
         for r in 0..m.table.num_buckets() as u64 {
             let run: Vec<u32> = m.sample_run(r, 5).map(|e| e.1).collect();
@@ -204,10 +207,7 @@ mod tests {
         }
         assert_eq!(seen.len(), 100);
         // A sparse table: the walk's bound is reached, and the fallback still finds a key.
-        let mut sparse: KeyMap<u32> = KeyMap::default();
-        for i in 0..1000u32 {
-            sparse.insert(Bytes::from(format!("k{i}")), i);
-        }
+        let mut sparse = numbered(1000);
         for i in 1..1000u32 {
             sparse.remove_entry_hashed(
                 hash_key(format!("k{i}").as_bytes()),
