@@ -410,11 +410,7 @@ fn kill(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 /// timeout reply or an UNBLOCKED error. 1 if it was blocked.
 fn unblock(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if argv.len() > 4 {
-        // Redis's `addReplySubcommandSyntaxError`.
-        return Err(CommandError::Err(format!(
-            "unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-            String::from_utf8_lossy(argv[1])
-        )));
+        return Err(CommandError::subcommand_syntax("client", argv));
     }
     let how = match argv.get(3) {
         None => crate::blocking::End::Timeout,

@@ -280,12 +280,8 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// Redis's addReplySubcommandSyntaxError for DEBUG, naming the subcommand as given.
 fn unknown_subcommand(argv: &[&[u8]]) -> CommandError {
-    CommandError::Err(format!(
-        "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-        String::from_utf8_lossy(&argv[1][..argv[1].len().min(128)])
-    ))
+    CommandError::subcommand_syntax("debug", argv)
 }
 
 /// Runs `f` with `ids` locked (for writing when `write`) in place of the none DEBUG's plan

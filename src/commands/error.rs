@@ -42,6 +42,16 @@ pub enum CommandError {
     Coded(String),
 }
 
+impl CommandError {
+    /// Redis's addReplySubcommandSyntaxError for `cmd`'s subcommand `argv[1]`.
+    pub fn subcommand_syntax(cmd: &'static str, argv: &[&[u8]]) -> Self {
+        CommandError::SubcommandSyntax {
+            sub: argv[1].to_vec(),
+            cmd,
+        }
+    }
+}
+
 impl fmt::Display for CommandError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -47,11 +47,7 @@ const LATENCY_SUBS: &[CommandSpec] = &[
 
 fn slowlog_get(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if argv.len() > 3 {
-        // Redis's `addReplySubcommandSyntaxError`.
-        return Err(CommandError::Err(format!(
-            "unknown subcommand or wrong number of arguments for '{}'. Try SLOWLOG HELP.",
-            String::from_utf8_lossy(argv[1])
-        )));
+        return Err(CommandError::subcommand_syntax("slowlog", argv));
     }
     let bad = || CommandError::Err("count should be greater than or equal to -1".into());
     let count = match argv.get(2) {

@@ -224,10 +224,7 @@ fn to_replicas(ctx: &mut Ctx, argv: &[&[u8]]) {
 
 fn list_channels(ctx: &mut Ctx, argv: &[&[u8]], kind: Kind) -> Result<(), CommandError> {
     if argv.len() > 3 {
-        return Err(CommandError::Err(format!(
-            "unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
-            String::from_utf8_lossy(&argv[1][..argv[1].len().min(128)])
-        )));
+        return Err(CommandError::subcommand_syntax("pubsub", argv));
     }
     let list = ctx.shared.pubsub.channel_list(kind, argv.get(2).copied());
     ctx.out.array(list.len());

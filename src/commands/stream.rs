@@ -125,14 +125,14 @@ fn s(b: &[u8]) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(b)
 }
 
-/// `ERR unknown subcommand or wrong number of arguments for '<sub>'. Try <CMD> HELP.`
+/// The container (XINFO or XGROUP) whose subcommand `argv[1]` was given arguments it does not take.
 fn subcommand_syntax(argv: &[&[u8]]) -> CommandError {
-    let cmd = String::from_utf8_lossy(argv[0]).to_ascii_uppercase();
-    let sub = &argv[1][..argv[1].len().min(128)];
-    err(&format!(
-        "unknown subcommand or wrong number of arguments for '{}'. Try {cmd} HELP.",
-        s(sub)
-    ))
+    let cmd = if argv[0].eq_ignore_ascii_case(b"xinfo") {
+        "xinfo"
+    } else {
+        "xgroup"
+    };
+    CommandError::subcommand_syntax(cmd, argv)
 }
 
 fn parse_id(arg: &[u8], missing_seq: u64, strict: bool) -> Result<StreamId, CommandError> {

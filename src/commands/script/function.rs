@@ -294,10 +294,7 @@ fn delete(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 
 fn flush(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if argv.len() > 3 {
-        return Err(CommandError::SubcommandSyntax {
-            sub: argv[1].to_vec(),
-            cmd: "function",
-        });
+        return Err(CommandError::subcommand_syntax("function", argv));
     }
     super::flush_mode(argv, "FUNCTION")?;
     change_libraries(ctx.shared, |libs| *libs = Libraries::default());
@@ -531,10 +528,7 @@ fn dump(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
 
 fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if argv.len() > 4 {
-        return Err(CommandError::SubcommandSyntax {
-            sub: argv[1].to_vec(),
-            cmd: "function",
-        });
+        return Err(CommandError::subcommand_syntax("function", argv));
     }
     let policy = match argv.get(3) {
         None => Policy::Append,
