@@ -150,7 +150,7 @@ pub enum Status {
     /// no security. Named in one start-up warning when a file or flag gives it.
     Ignored,
     /// Applied outside the Config (the slow log's and latency monitor's settings, see
-    /// `ops::apply_setting`), kept here for CONFIG GET.
+    /// `ops::apply_setting`; `acl::apply_setting`), kept here for CONFIG GET.
     Observed,
     /// Any value but the default stops start-up (and CONFIG SET refuses it): it asks for
     /// this, which rudis does not have.
@@ -1177,6 +1177,7 @@ impl Config {
         }
         if o.status == Status::Observed {
             crate::ops::apply_setting(o.name, &v);
+            crate::acl::apply_setting(o.name, &v);
         }
         self.other.insert(o.name, v);
         Ok(())

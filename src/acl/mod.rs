@@ -5,7 +5,7 @@
 //! default user with every permission costs a flag test.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, RwLock};
@@ -183,11 +183,22 @@ pub enum Denied {
     Auth,
 }
 
+/// `acl-pubsub-default allchannels`: new selectors, and users after `reset`, may use every
+/// channel (Redis ORs server.acl_pubsub_default into each selector it creates).
+static PUBSUB_DEFAULT_ALL: AtomicBool = AtomicBool::new(false);
+
+/// The ACL settings CONFIG hands here (config.rs marks them `Observed`).
+pub fn apply_setting(name: &str, value: &str) {
+    if name == "acl-pubsub-default" {
+        PUBSUB_DEFAULT_ALL.store(value == "allchannels", Ordering::Relaxed);
+    }
+}
+
 impl Selector {
     fn new() -> Selector {
         Selector {
             allkeys: false,
-            allchannels: false,
+            allchannels: PUBSUB_DEFAULT_ALL.load(Ordering::Relaxed),
             allcommands: false,
             commands: vec![0; ids().bits().div_ceil(64)],
             firstargs: BTreeMap::new(),
@@ -537,14 +548,18 @@ fn key_access(id: usize, spec: &CommandSpec, argv: &[&[u8]]) -> Vec<(usize, bool
             .or(flags.first())
             .map_or((true, true), |f| (f.1, f.2))
     };
+    // Where the arguments decide the flags, a read is an `access` and a write an update.
+    let variable = spec.variable_key_flags(argv).map(|f| {
+        let has = |w: &str| f.contains(&w);
+        (
+            has("access"),
+            has("update") || has("insert") || has("delete"),
+        )
+    });
     let mut out: Vec<(usize, bool, bool)> = spec
         .key_positions(argv)
         .map(|p| {
-            let (mut r, w) = of(p);
-            // SET reads its key only with GET (Redis's setGetKeys).
-            if spec.name == "set" && !argv[2..].iter().any(|a| a.eq_ignore_ascii_case(b"get")) {
-                r = false;
-            }
+            let (r, w) = variable.unwrap_or_else(|| of(p));
             (p, r, w)
         })
         .collect();
@@ -623,8 +638,7 @@ pub struct User {
 
 impl User {
     pub fn new(name: &str) -> User {
-        let mut root = Selector::new();
-        root.allchannels = false;
+        let root = Selector::new();
         User {
             name: name.into(),
             enabled: false,
@@ -681,6 +695,9 @@ impl User {
                     "-@all",
                 ] {
                     self.apply(op)?;
+                }
+                if PUBSUB_DEFAULT_ALL.load(Ordering::Relaxed) {
+                    self.apply("allchannels")?;
                 }
             }
             _ if b[0] == b'>' || b[0] == b'#' => {
@@ -962,7 +979,9 @@ impl Acl {
     }
 
     /// Adds a denial to the log, merged with a like one of the last minute.
-    pub fn log_denial(&self, mut e: LogEntry) {
+    /// Records a denial, folded into a like entry of the last minute; the log keeps the newest
+    /// `max_len` (`acllog-max-len`, which Redis applies at the next entry too).
+    pub fn log_denial(&self, mut e: LogEntry, max_len: usize) {
         let mut log = self.log.lock();
         if let Some(i) = log.iter().take(10).position(|o| {
             o.reason == e.reason
@@ -978,8 +997,8 @@ impl Acl {
             log.push_front(o);
         } else {
             log.push_front(e);
-            log.truncate(128);
         }
+        log.truncate(max_len);
     }
 }
 

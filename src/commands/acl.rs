@@ -94,24 +94,28 @@ pub fn log_denial(
     object: String,
     username: Option<&str>,
 ) {
-    shared.acl.log_denial(LogEntry {
-        count: 1,
-        reason,
-        context: match context {
-            Context::Toplevel => "toplevel",
-            Context::Multi => "multi",
-            Context::Lua => "lua",
+    let max_len = shared.config.read().number("acllog-max-len", 128) as usize;
+    shared.acl.log_denial(
+        LogEntry {
+            count: 1,
+            reason,
+            context: match context {
+                Context::Toplevel => "toplevel",
+                Context::Multi => "multi",
+                Context::Lua => "lua",
+            },
+            object,
+            username: username.map(str::to_string).unwrap_or_else(|| {
+                client
+                    .user
+                    .as_ref()
+                    .map_or_else(|| "default".into(), |u| u.name.clone())
+            }),
+            ctime_ms: crate::util::clock::now_ms(),
+            client_info: client.handle.info_line(),
         },
-        object,
-        username: username.map(str::to_string).unwrap_or_else(|| {
-            client
-                .user
-                .as_ref()
-                .map_or_else(|| "default".into(), |u| u.name.clone())
-        }),
-        ctime_ms: crate::util::clock::now_ms(),
-        client_info: client.handle.info_line(),
-    });
+        max_len,
+    );
 }
 
 /// The error a denied command gets at the top level (Redis's processCommand).
@@ -175,10 +179,11 @@ fn setuser(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// A disabled user's connections are closed, and its subscribers to channels it may no
-/// longer listen to.
+/// A deleted user's connections are closed, and its subscribers to channels it may no longer
+/// listen to. A user turned `off` keeps its open connections, as in Redis 7.0 (only new AUTHs
+/// are refused; Redis's unit/acl runs on after resetting the user it is logged in as).
 fn kill_disabled(shared: &Shared, name: &str) {
-    if shared.acl.get(name).is_none_or(|u| !u.enabled) {
+    if shared.acl.get(name).is_none() {
         shared.clients.kill_user(name);
     } else {
         kill_revoked_subscribers(shared, name);
@@ -360,10 +365,7 @@ fn cat(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 fn subcommand_syntax(argv: &[&[u8]]) -> CommandError {
-    CommandError::UnknownSubcommand {
-        sub: argv[1].to_vec(),
-        cmd: "acl",
-    }
+    CommandError::subcommand_syntax("acl", argv)
 }
 
 fn genpass(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {

@@ -206,13 +206,9 @@ fn getkeysandflags(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let target = &argv[2..];
     let (spec, keys) = keys_of(target)?;
     let (found, fallback) = docs::key_flags(spec.name, target);
-    // The two commands whose key spec says `variable_flags`: their arguments decide.
-    let variable: Option<Vec<String>> = match spec.name {
-        "set" => Some(super::string::set_key_flags(target)),
-        "bitfield" => Some(super::bitmap::bitfield_key_flags(target)),
-        _ => None,
-    }
-    .map(|f| f.iter().map(|s| s.to_string()).collect());
+    let variable: Option<Vec<String>> = spec
+        .variable_key_flags(target)
+        .map(|f| f.iter().map(|s| s.to_string()).collect());
     ctx.out.array(keys.len());
     for i in keys {
         let flags = variable.as_ref().unwrap_or_else(|| {

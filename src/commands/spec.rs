@@ -174,6 +174,16 @@ pub struct CommandSpec {
 }
 
 impl CommandSpec {
+    /// The key flags of a command whose key spec says `variable_flags` (SET, BITFIELD), which
+    /// its arguments decide (Redis's setGetKeys and bitfieldGetKeys); None for the others.
+    pub fn variable_key_flags(&self, argv: &[&[u8]]) -> Option<&'static [&'static str]> {
+        match self.name {
+            "set" => Some(super::string::set_key_flags(argv)),
+            "bitfield" => Some(super::bitmap::bitfield_key_flags(argv)),
+            _ => None,
+        }
+    }
+
     pub const fn new(
         name: &'static str,
         arity: i32,
