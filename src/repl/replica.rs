@@ -274,7 +274,9 @@ impl Session<'_> {
                 .iter()
                 .any(|p| pong.starts_with(p))
         {
-            return Err(LinkError::Refused(format!("PING: {pong}")));
+            return Err(LinkError::Refused(format!(
+                "Error reply to PING from master: '{pong}'"
+            )));
         }
         let pass = self.setting("masterauth");
         if !pass.is_empty() {
@@ -285,7 +287,10 @@ impl Session<'_> {
                 self.ask(input, &[b"AUTH", user.as_bytes(), pass.as_bytes()])?
             };
             if reply.starts_with('-') {
-                return Err(LinkError::Refused(format!("AUTH: {reply}")));
+                // Redis's words, which operators and its tests look for in the log.
+                return Err(LinkError::Refused(format!(
+                    "Unable to AUTH to MASTER: {reply}"
+                )));
             }
         }
         let port = match self.setting("replica-announce-port").parse::<u16>() {
