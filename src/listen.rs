@@ -129,6 +129,14 @@ struct PortsInner {
 }
 
 impl Ports {
+    /// Stops taking connections on every port: the server is exiting, and a client that
+    /// saw its connection end must find the port refused, as after Redis's exit.
+    pub fn close_all(&self) {
+        for l in &self.inner.lock().open {
+            l.close();
+        }
+    }
+
     /// Serves `listeners` through `spawn`, which later rebinds use too.
     pub fn serve(&self, spawn: Spawner, listeners: Vec<Arc<Listening>>) -> std::io::Result<()> {
         let mut inner = self.inner.lock();

@@ -537,6 +537,11 @@ fn shutdown_nosave_ends_a_script_that_wrote() {
     assert!(other.cmd(&["SCRIPT", "KILL"]).starts_with(b"-UNKILLABLE"));
     assert_eq!(other.cmd(&["SHUTDOWN"]), BUSY);
     other.send(&["SHUTDOWN", "NOSAVE"]);
+    // Once the connection has ended, the port refuses: the listener goes first (Redis's
+    // unit/scripting connects straight after).
+    let mut buf = [0u8; 1];
+    let _ = std::io::Read::read(&mut other.stream, &mut buf);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", r.port)).is_err());
     let status = aofutil::wait_exit(&mut r, 10);
     assert!(status.success(), "{status:?}");
     // Started again: what was logged before the script is there, the script's write is not.

@@ -151,6 +151,7 @@ fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         if let Some(aof) = ctx.shared.aof() {
             aof.sync();
         }
+        ctx.shared.ports.close_all();
         std::process::exit(0);
     }
     log::warn!("User requested shutdown...");
