@@ -34,6 +34,9 @@ pub struct Multi {
 pub struct Queued {
     pub spec: &'static CommandSpec,
     pub argv: Vec<Vec<u8>>,
+    /// The flags EXEC's gates judge it by, taken when it was queued (as Redis accumulates
+    /// getCommandFlags into mstate.cmd_flags): its subcommand's, or a script's declared ones.
+    pub flags: u32,
 }
 
 impl Queued {

@@ -42,7 +42,13 @@ pub fn oom_at_start() -> bool {
 /// the ones that end it is refused then (queueing takes memory too); EXEC is refused if it
 /// would run a `denyoom` command. Ok(true): keys were evicted meanwhile (their tracking
 /// invalidations go before the command's reply, as Redis sends them).
-pub fn gate(shared: &Shared, client: &Client, spec: &CommandSpec) -> Result<bool, CommandError> {
+/// `cmd_flags` are `spec`'s, or a script's declared ones (`commands::script::command_flags`).
+pub fn gate(
+    shared: &Shared,
+    client: &Client,
+    spec: &CommandSpec,
+    cmd_flags: u32,
+) -> Result<bool, CommandError> {
     if policy_of::maxmemory() == 0 {
         return Ok(false);
     }
@@ -60,10 +66,10 @@ pub fn gate(shared: &Shared, client: &Client, spec: &CommandSpec) -> Result<bool
     if !oom {
         return Ok(evicted);
     }
-    let deny = spec.has(flags::DENYOOM)
+    let deny = cmd_flags & flags::DENYOOM != 0
         || match &client.multi {
             Some(m) if spec.has(flags::RUNS_QUEUE) => {
-                m.queue.iter().any(|q| q.effective().has(flags::DENYOOM))
+                m.queue.iter().any(|q| q.flags & flags::DENYOOM != 0)
             }
             Some(_) => !spec.has(flags::NOT_QUEUED),
             None => false,

@@ -253,6 +253,18 @@ impl Shared {
                 .is_none_or(|v| v == "yes")
     }
 
+    /// A replica whose link is down under `replica-serve-stale-data no`: only `STALE`
+    /// commands are served (Redis's MASTERDOWN, and its scripts' stale-replica refusal).
+    pub fn serves_stale_only(&self) -> bool {
+        self.repl.is_replica()
+            && !self.repl.link_up()
+            && self
+                .config
+                .read()
+                .get("replica-serve-stale-data")
+                .is_some_and(|v| v == "no")
+    }
+
     /// True while a password is configured: clients must AUTH before other commands.
     pub fn requires_auth(&self) -> bool {
         self.acl.requires_auth()
@@ -291,6 +303,21 @@ impl Shared {
     pub fn propagate(&self, db: usize, data: Vec<u8>, locked: &Locked) -> Option<AofWait> {
         self.repl.backlog.feed(db, &data);
         self.aof()?.append(db, data, locked)
+    }
+
+    /// `propagate`, with a record of its own for the AOF and for the replicas (a script's
+    /// redis.set_repl); None sends nothing there.
+    pub fn propagate_split(
+        &self,
+        db: usize,
+        aof: Option<Vec<u8>>,
+        replicas: Option<Vec<u8>>,
+        locked: &Locked,
+    ) -> Option<AofWait> {
+        if let Some(r) = replicas {
+            self.repl.backlog.feed(db, &r);
+        }
+        self.aof()?.append(db, aof?, locked)
     }
 }
 

@@ -1743,3 +1743,144 @@ fn config_rewrite_keeps_the_role() {
     let text = std::fs::read_to_string(&conf).unwrap();
     assert!(!text.contains("replicaof"), "{text}");
 }
+
+/// Scripts on a replica, as Redis judges them: by their declared flags before they run
+/// (READONLY, MASTERDOWN, EXECABORT for a queued one), by the commands they call inside (the
+/// stale-replica refusal of a non-STALE command in an `allow-stale` script). The same
+/// commands go to a redis-server replica and a rudis one, both with their links down, and
+/// the replies are compared byte for byte.
+#[test]
+fn scripts_on_a_replica_answer_as_redis() {
+    let nobody = free_port().to_string();
+    let lib = "#!lua name=lib\n\
+        redis.register_function{function_name='ro', callback=function() return 'hi' end, flags={'no-writes'}}\n\
+        redis.register_function{function_name='stale', callback=function() return 'hi' end, flags={'allow-stale', 'no-writes'}}\n\
+        redis.register_function{function_name='staleget', callback=function() return redis.call('get', 'x') end, flags={'allow-stale', 'no-writes'}}\n\
+        redis.register_function{function_name='staleecho', callback=function() return redis.call('echo', 'e') end, flags={'allow-stale', 'no-writes'}}\n\
+        redis.register_function('w', function() return redis.call('set', 'x', '1') end)";
+    let script: &[&[&str]] = &[
+        &["SET", "x", "v"],
+        &["FUNCTION", "LOAD", lib],
+        &["REPLICAOF", "127.0.0.1", &nobody],
+        // Served stale: only the write flags count.
+        &["EVAL", "return redis.call('get','x')", "1", "x"],
+        &["EVAL", "return redis.call('set','x','1')", "1", "x"],
+        &["EVAL", "#!lua\nreturn redis.call('get','x')", "1", "x"],
+        &[
+            "EVAL",
+            "#!lua flags=no-writes\nreturn redis.call('get','x')",
+            "1",
+            "x",
+        ],
+        &["FCALL", "w", "0"],
+        &["FCALL", "ro", "0"],
+        &["FCALL_RO", "w", "0"],
+        &["MULTI"],
+        &["EVAL", "#!lua\nreturn 1", "0"],
+        &["EXEC"],
+        &["MULTI"],
+        &["EVAL", "#!lua flags=no-writes\nreturn 1", "0"],
+        &["EXEC"],
+        // Not served stale.
+        &["CONFIG", "SET", "replica-serve-stale-data", "no"],
+        &["EVAL", "return redis.call('get','x')", "1", "x"],
+        &["EVAL", "#!lua flags=no-writes\nreturn 1", "0"],
+        &["EVAL", "#!lua flags=allow-stale,no-writes\nreturn 1", "0"],
+        &[
+            "EVAL",
+            "#!lua flags=allow-stale,no-writes\nreturn redis.call('get','x')",
+            "1",
+            "x",
+        ],
+        &[
+            "EVAL",
+            "#!lua flags=allow-stale,no-writes\nreturn redis.call('echo','e')",
+            "0",
+        ],
+        &["EVAL", "#!lua flags=allow-stale\nreturn 1", "0"],
+        &["FCALL", "ro", "0"],
+        &["FCALL", "stale", "0"],
+        &["FCALL", "staleget", "0"],
+        &["FCALL", "staleecho", "0"],
+        &["FCALL", "w", "0"],
+        &["CONFIG", "SET", "replica-serve-stale-data", "yes"],
+        &["REPLICAOF", "NO", "ONE"],
+        &["FCALL", "w", "0"],
+        &["GET", "x"],
+    ];
+    let run = |mut c: common::Raw| -> Vec<String> {
+        script
+            .iter()
+            .map(|cmd| format!("{cmd:?} -> {}", String::from_utf8_lossy(&c.cmd(cmd))))
+            .collect()
+    };
+    let redis = RealRedis::start(&[]);
+    let rudis = Rudis::start(NO_AOF);
+    let (want, got) = (run(redis.raw()), run(rudis.raw()));
+    for (w, g) in want.iter().zip(&got) {
+        assert_eq!(g, w);
+    }
+}
+
+/// redis.set_repl sends each command where the script says: the replica gets the REPL_ALL
+/// ones, the AOF the REPL_ALL and REPL_AOF ones (Redis's unit/scripting, "selective
+/// replication"), with a replica of either kind.
+fn selective_replication(replica_is_redis: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let master = Rudis::start_in(
+        dir.path(),
+        &[
+            "--appendonly",
+            "yes",
+            "--enable-debug-command",
+            "yes",
+            NO_DELAY[0],
+            NO_DELAY[1],
+        ],
+    );
+    let replica = replica_of(master.port, replica_is_redis);
+    wait_caught_up(master.port, replica.port(), Duration::from_secs(30));
+    let mut m = master.raw();
+    let body = "redis.call('set','a','1'); redis.set_repl(redis.REPL_NONE); \
+                redis.call('set','b','2'); redis.set_repl(redis.REPL_AOF); \
+                redis.call('set','c','3'); redis.set_repl(redis.REPL_ALL); \
+                redis.call('set','d','4')";
+    assert_eq!(m.cmd(&["EVAL", body, "0"]), b"$-1\r\n");
+    let mut r = con(replica.port());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&["a", "b", "c", "d"])
+            .query(&mut r)
+            .unwrap();
+        if got == [Some("1".into()), None, None, Some("4".into())] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replica has {got:?}: {}",
+            replica.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        m.cmd(&["MGET", "a", "b", "c", "d"]),
+        b"*4\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n"
+    );
+    // The AOF has a, c and d.
+    assert_eq!(m.cmd(&["DEBUG", "LOADAOF"]), b"+OK\r\n");
+    assert_eq!(
+        m.cmd(&["MGET", "a", "b", "c", "d"]),
+        b"*4\r\n$1\r\n1\r\n$-1\r\n$1\r\n3\r\n$1\r\n4\r\n"
+    );
+}
+
+#[test]
+fn selective_replication_to_rudis() {
+    selective_replication(false);
+}
+
+#[test]
+fn selective_replication_to_redis() {
+    selective_replication(true);
+}

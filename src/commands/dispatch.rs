@@ -180,7 +180,13 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
         shared.tracking.broadcast(shared);
         client.handle.take_outbox(&mut out.buf);
     }
-    match crate::evict::gate(shared, client, effective) {
+    // What the gates below judge: a script's declared flags stand in for its command's.
+    let gate_flags = if effective.has(flags::RUNS_SCRIPT) {
+        super::script::command_flags(shared, effective, argv)
+    } else {
+        effective.flags
+    };
+    match crate::evict::gate(shared, client, effective, gate_flags) {
         Err(e) => return reject(shared, client, out, Some(spec), e),
         // As Redis: the evicted keys' invalidations reach this client before the reply.
         Ok(true) if client.reply == crate::client::Reply::On => {
@@ -191,7 +197,7 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
     }
     // A connection's own requests only: the master's stream and the AOF are obeyed.
     if client.pausable {
-        if let Some(e) = replica_gate(shared, client, effective) {
+        if let Some(e) = replica_gate(shared, client, effective, gate_flags) {
             return reject(shared, client, out, Some(spec), e);
         }
     }
@@ -202,7 +208,7 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
         return;
     }
     if client.multi.is_some() && !spec.has(flags::NOT_QUEUED) {
-        transaction::queue(client, spec, argv);
+        transaction::queue(client, spec, argv, gate_flags);
         transaction::show_multi(client);
         out.simple("QUEUED");
         return;
@@ -232,41 +238,37 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
 
 /// Redis's gates of a replica and of a load, in its order: READONLY (a write on a read-only
 /// replica), MASTERDOWN (the link is down and `replica-serve-stale-data no`: only `STALE`
-/// commands), LOADING (a full sync is loading: only `LOADING` commands).
-fn replica_gate(shared: &Shared, client: &Client, spec: &CommandSpec) -> Option<CommandError> {
+/// commands), LOADING (a full sync is loading: only `LOADING` commands). `cmd_flags` are
+/// `spec`'s, or a script's declared ones (`script::command_flags`).
+fn replica_gate(
+    shared: &Shared,
+    client: &Client,
+    spec: &CommandSpec,
+    cmd_flags: u32,
+) -> Option<CommandError> {
+    let has = |f: u32| cmd_flags & f != 0;
     let repl = &shared.repl;
     let queued = |f: u32| {
         spec.has(flags::RUNS_QUEUE)
             && client
                 .multi
                 .as_ref()
-                .is_some_and(|m| m.queue.iter().any(|q| q.effective().has(f)))
+                .is_some_and(|m| m.queue.iter().any(|q| q.flags & f != 0))
     };
     // Before a write is queued in MULTI too, and at an EXEC of writes (which then aborts), as
     // Redis's processCommand checks it.
-    if (spec.has(flags::WRITE) || queued(flags::WRITE))
-        && !client.master
-        && repl.lacks_good_replicas()
-    {
+    if (has(flags::WRITE) || queued(flags::WRITE)) && !client.master && repl.lacks_good_replicas() {
         return Some(CommandError::Coded(crate::repl::NOREPLICAS.into()));
     }
     if repl.is_replica() {
-        if (spec.has(flags::WRITE) || queued(flags::WRITE)) && shared.refuses_client_writes() {
+        if (has(flags::WRITE) || queued(flags::WRITE)) && shared.refuses_client_writes() {
             return Some(CommandError::Coded(crate::repl::READONLY.into()));
         }
-        let stale_ok = || {
-            let v = shared.config.read().get("replica-serve-stale-data");
-            v.is_none_or(|v| v == "yes")
-        };
-        if !repl.link_up()
-            && !stale_ok()
-            && (!spec.has(flags::STALE)
+        if shared.serves_stale_only()
+            && (!has(flags::STALE)
                 || spec.has(flags::RUNS_QUEUE) && !all_queued(client, flags::STALE))
         {
-            return Some(CommandError::Coded(
-                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
-                    .into(),
-            ));
+            return Some(CommandError::Coded(crate::repl::MASTERDOWN.into()));
         }
     }
     let loading_ok = spec.has(flags::LOADING)
@@ -284,7 +286,7 @@ fn all_queued(client: &Client, flag: u32) -> bool {
     client
         .multi
         .as_ref()
-        .is_none_or(|m| m.queue.iter().all(|q| q.effective().has(flag)))
+        .is_none_or(|m| m.queue.iter().all(|q| q.flags & flag != 0))
 }
 
 /// Whether the pause on now holds `spec` back: everything under PAUSE ALL; under PAUSE WRITE

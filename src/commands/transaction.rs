@@ -54,11 +54,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-pub fn queue(client: &mut Client, spec: &'static CommandSpec, argv: &[&[u8]]) {
+pub fn queue(client: &mut Client, spec: &'static CommandSpec, argv: &[&[u8]], flags: u32) {
     if let Some(m) = client.multi.as_mut() {
         m.queue.push(Queued {
             spec,
             argv: argv.iter().map(|a| a.to_vec()).collect(),
+            flags,
         });
     }
 }
@@ -270,7 +271,15 @@ pub struct Effects {
     record_db: usize,
     record: Vec<u8>,
     logged: usize,
+    /// Where a script's redis.set_repl sent part of the record to the AOF or the replicas
+    /// only: the record's byte ranges and their targets (`TO_AOF`, `TO_REPLICAS`). None while
+    /// everything goes to both.
+    targets: Option<Vec<(std::ops::Range<usize>, u8)>>,
 }
+
+/// The targets of a record (Redis's PROPAGATE_AOF and PROPAGATE_REPL).
+pub const TO_AOF: u8 = 1;
+pub const TO_REPLICAS: u8 = 2;
 
 impl Effects {
     /// Effects of commands starting in database `db`.
@@ -280,11 +289,23 @@ impl Effects {
             record_db: db,
             record: Vec::new(),
             logged: 0,
+            targets: None,
         }
     }
 
     /// Adds the record of the command `ctx` just ran (if it logs one).
     pub fn add(&mut self, ctx: &mut Ctx, spec: &CommandSpec, argv: &[&[u8]]) {
+        self.add_to(ctx, spec, argv, TO_AOF | TO_REPLICAS);
+    }
+
+    /// `add`, for the AOF, the replicas, both or neither (`to`, as redis.set_repl chose).
+    pub fn add_to(&mut self, ctx: &mut Ctx, spec: &CommandSpec, argv: &[&[u8]], to: u8) {
+        if to & (TO_AOF | TO_REPLICAS) == 0 {
+            // Counted, not logged.
+            let _ = ctx.take_record(spec, argv);
+            return;
+        }
+        let before = self.record.len();
         if let Some(text) = ctx.take_record(spec, argv) {
             let start = *self.start_db.get_or_insert(ctx.ks.db);
             if self.logged == 0 {
@@ -299,6 +320,24 @@ impl Effects {
             }
             self.record.extend_from_slice(&text);
             self.logged += 1;
+            let both = TO_AOF | TO_REPLICAS;
+            if to != both || self.targets.is_some() {
+                let targets = self.targets.get_or_insert_with(|| vec![(0..before, both)]);
+                // A SELECT written before the command goes wherever the command goes.
+                targets.push((before..self.record.len(), to));
+            }
+        }
+    }
+
+    /// The part of the record bound for `to`.
+    fn part(&self, to: u8) -> Vec<u8> {
+        match &self.targets {
+            None => self.record.clone(),
+            Some(t) => t
+                .iter()
+                .filter(|(_, at)| at & to != 0)
+                .flat_map(|(r, _)| self.record[r.clone()].iter().copied())
+                .collect(),
         }
     }
 
@@ -310,21 +349,36 @@ impl Effects {
         if self.record.is_empty() {
             return;
         }
-        let mut record = if self.logged > 1 {
-            let mut wrapped = Vec::with_capacity(self.record.len() + 48);
-            encode_command(&mut wrapped, &[b"MULTI"]);
-            wrapped.extend_from_slice(&self.record);
-            encode_command(&mut wrapped, &[b"EXEC"]);
-            wrapped
-        } else {
-            self.record
+        // As Redis's propagatePendingCommands: more than one command is a transaction, in
+        // each stream, even where set_repl left one of them a single command.
+        let (logged, record_db) = (self.logged, self.record_db);
+        let finish = |body: Vec<u8>| {
+            let mut record = if logged > 1 {
+                let mut wrapped = Vec::with_capacity(body.len() + 48);
+                encode_command(&mut wrapped, &[b"MULTI"]);
+                wrapped.extend_from_slice(&body);
+                encode_command(&mut wrapped, &[b"EXEC"]);
+                wrapped
+            } else {
+                body
+            };
+            // A record must leave the stream's selected database where it found it: after
+            // the EXEC, so that the transaction reads as Redis propagates it.
+            if record_db != start_db {
+                encode_command(&mut record, &[b"SELECT", start_db.to_string().as_bytes()]);
+            }
+            record
         };
-        // A record must leave the AOF's selected database where it found it: after the EXEC,
-        // so that the transaction reads as Redis propagates it.
-        if self.record_db != start_db {
-            encode_command(&mut record, &[b"SELECT", start_db.to_string().as_bytes()]);
-        }
-        if let Some(ack) = ctx.shared.propagate(start_db, record, &ctx.ks.locked) {
+        let ack = if self.targets.is_none() {
+            ctx.shared
+                .propagate(start_db, finish(self.record), &ctx.ks.locked)
+        } else {
+            let (aof, replicas) = (self.part(TO_AOF), self.part(TO_REPLICAS));
+            let pick = |part: Vec<u8>| (!part.is_empty()).then(|| finish(part));
+            ctx.shared
+                .propagate_split(start_db, pick(aof), pick(replicas), &ctx.ks.locked)
+        };
+        if let Some(ack) = ack {
             ctx.client.pending_ack = Some(ack);
         }
     }

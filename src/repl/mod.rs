@@ -140,6 +140,11 @@ pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
 /// What a client's write gets on a read-only replica (Redis's shared.roslaveerr).
 pub const READONLY: &str = "READONLY You can't write against a read only replica.";
 
+/// What a command gets on a replica whose link is down under `replica-serve-stale-data no`
+/// (Redis's shared.masterdownerr).
+pub const MASTERDOWN: &str =
+    "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+
 /// The answer REPLICAOF gives.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RoleChange {

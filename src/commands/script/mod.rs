@@ -294,6 +294,41 @@ pub fn kill_reply(ctx: &mut Ctx, eval: bool) -> Result<(), CommandError> {
     }
 }
 
+/// The flags the dispatcher's gates judge a script command by (Redis's getCommandFlags with
+/// evalGetCommandFlags / fcallGetCommandFlags): a script that declares flags (a shebang, or
+/// a function's) replaces the command's write, denyoom and stale flags with what they say, as
+/// scriptFlagsToCmdFlags, so a replica refuses it with READONLY or MASTERDOWN and maxmemory
+/// with OOM before it runs. An EVAL without a shebang, an unknown script and an unknown
+/// function keep the command's flags (their errors come when they run).
+pub fn command_flags(shared: &Shared, spec: &CommandSpec, argv: &[&[u8]]) -> u32 {
+    let declared = match spec.name {
+        "eval" | "eval_ro" => lua::shebang_flags(argv[1]).ok().map(|(f, _)| f),
+        "evalsha" | "evalsha_ro" => shared.scripts.flags_of(argv[1]),
+        "fcall" | "fcall_ro" => {
+            let libs = shared.scripts.libraries();
+            libs.function(&String::from_utf8_lossy(argv[1]))
+                .map(|(_, f)| f.flags)
+        }
+        _ => None,
+    };
+    match declared {
+        Some(f) if f & sflags::EVAL_COMPAT_MODE == 0 => {
+            let mut flags = spec.flags & !(STALE | DENYOOM | WRITE);
+            if f & (sflags::ALLOW_OOM | sflags::NO_WRITES) == 0 {
+                flags |= DENYOOM;
+            }
+            if f & sflags::NO_WRITES == 0 {
+                flags |= WRITE;
+            }
+            if f & sflags::ALLOW_STALE != 0 {
+                flags |= STALE;
+            }
+            flags
+        }
+        _ => spec.flags,
+    }
+}
+
 /// The flags a script's shebang declares, as FUNCTION LIST and Redis's scriptFlagsToCmdFlags
 /// read them: true if the script may write.
 pub fn may_write(flags: u32) -> bool {

@@ -21,7 +21,7 @@ use std::time::Instant;
 use super::lua::{Host, Target, Vm};
 use super::CommandError;
 use crate::commands::dispatch::{call_in_script, remember_reads};
-use crate::commands::transaction::Effects;
+use crate::commands::transaction::{Effects, TO_AOF, TO_REPLICAS};
 use crate::commands::{lookup, plan, Ctx};
 use crate::scripts::{flags as sflags, Running};
 use crate::shared::Shared;
@@ -51,8 +51,28 @@ use crate::repl::NOREPLICAS;
 
 /// Redis's scriptPrepareForRun checks, for a script with declared flags.
 fn prepare(ctx: &Ctx, plan: &Plan) -> Result<(), CommandError> {
-    if plan.flags & sflags::EVAL_COMPAT_MODE != 0 || plan.flags & sflags::NO_WRITES != 0 {
+    let stale = ctx.shared.serves_stale_only();
+    if plan.flags & sflags::EVAL_COMPAT_MODE != 0 {
+        // EVAL is `stale` for the dispatcher; a script without flags is not.
+        if stale {
+            return Err(CommandError::Coded(crate::repl::MASTERDOWN.into()));
+        }
         return Ok(());
+    }
+    if stale && plan.flags & sflags::ALLOW_STALE == 0 {
+        return Err(CommandError::Coded(
+            "MASTERDOWN Link with MASTER is down, replica-serve-stale-data is set to 'no' and \
+             'allow-stale' flag is not set on the script."
+                .into(),
+        ));
+    }
+    if plan.flags & sflags::NO_WRITES != 0 {
+        return Ok(());
+    }
+    if ctx.client.pausable && ctx.shared.refuses_client_writes() {
+        return Err(CommandError::Coded(
+            "READONLY Can not run script with write flag on readonly replica".into(),
+        ));
     }
     match ctx.shared.write_refusal() {
         Some(crate::shared::WriteRefusal::Aof(e)) => {
@@ -121,7 +141,7 @@ pub fn run(ctx: &mut Ctx, vm: &mut Vm, target: Target, plan: &Plan) -> Result<()
             read_only,
             lock_write: !read_only,
             wrote: false,
-            propagate_aof: true,
+            repl_to: TO_AOF | TO_REPLICAS,
             started: Instant::now(),
             threshold_ms: threshold_ms(shared),
             running: None,
@@ -177,7 +197,8 @@ struct Run<'r, 'c, 'a> {
     read_only: bool,
     lock_write: bool,
     wrote: bool,
-    propagate_aof: bool,
+    /// Where the commands' records go (redis.set_repl): `TO_AOF`, `TO_REPLICAS`, both or none.
+    repl_to: u8,
     started: Instant,
     threshold_ms: u64,
     running: Option<Arc<Running>>,
@@ -262,6 +283,14 @@ impl Run<'_, '_, '_> {
                 "This Redis command is not allowed from script".into(),
             ));
         }
+        // Redis's scriptVerifyAllowStale: an `allow-stale` script on a replica that serves
+        // stale data only may run only the commands that may.
+        if !spec.has(crate::commands::flags::STALE) && self.ctx.shared.serves_stale_only() {
+            return Err((
+                Some(spec),
+                "Can not execute the command on a stale replica".into(),
+            ));
+        }
         if let Err(denied) = crate::commands::acl::check(
             self.ctx.shared,
             self.ctx.client,
@@ -281,18 +310,19 @@ impl Run<'_, '_, '_> {
                 "Write commands are not allowed from read-only scripts.".into(),
             ));
         }
-        // Redis's scriptVerifyWriteCommandAllow: a client's script may not write on a
-        // read-only replica (the master's scripts are obeyed).
-        if write && self.ctx.client.pausable && self.ctx.shared.refuses_client_writes() {
-            return Err((Some(spec), format!("-{}", crate::repl::READONLY)));
-        }
-        // (Only a script without flags gets here lacking replicas: see `prepare`.)
-        if write && !self.ctx.client.master && self.ctx.shared.repl.lacks_good_replicas() {
-            return Err((Some(spec), format!("-{NOREPLICAS}")));
-        }
+        // Redis's scriptVerifyWriteCommandAllow, up to the script's first write (after one,
+        // failing on the server's state would leave it half done): a client's script may not
+        // write on a read-only replica (the master's scripts are obeyed), nor when writes are
+        // refused for the disk, nor (a script without flags: see `prepare`) lacking replicas.
         if write && !self.wrote {
+            if self.ctx.client.pausable && self.ctx.shared.refuses_client_writes() {
+                return Err((Some(spec), format!("-{}", crate::repl::READONLY)));
+            }
             if let Some(e) = self.ctx.shared.write_refusal() {
                 return Err((Some(spec), format!("-{e}")));
+            }
+            if !self.ctx.client.master && self.ctx.shared.repl.lacks_good_replicas() {
+                return Err((Some(spec), format!("-{NOREPLICAS}")));
             }
         }
         // Redis's scriptVerifyOOM: a script that began out of memory may not make its first
@@ -365,12 +395,7 @@ impl Host for Run<'_, '_, '_> {
             .effects
             .take()
             .unwrap_or_else(|| Effects::new(self.ctx.ks.db));
-        if self.propagate_aof {
-            effects.add(self.ctx, spec, argv);
-        } else {
-            // redis.set_repl(REPL_NONE): counted, not logged.
-            let _ = self.ctx.take_record(spec, argv);
-        }
+        effects.add_to(self.ctx, spec, argv, self.repl_to);
         self.effects = Some(effects);
         shared.stats.commands_processed();
         reply.extend_from_slice(&self.ctx.out.buf[start..]);
@@ -391,7 +416,8 @@ impl Host for Run<'_, '_, '_> {
     }
 
     fn set_repl(&mut self, flags: u8) {
-        self.propagate_aof = flags & 1 != 0;
+        // REPL_AOF is 1 and REPL_REPLICA 2, as Effects' targets.
+        self.repl_to = flags & 3;
     }
 
     fn interrupt(&mut self) -> bool {
