@@ -399,8 +399,14 @@ impl TlsStream {
                 }
             };
             if let Err(e) = self.conn.process_new_packets() {
-                // The alert rustls queued tells the peer why (a bad certificate, not TLS).
-                let _ = self.send_some();
+                // The alert rustls queued tells a TLS peer why (a bad certificate). A peer
+                // that does not speak TLS at all (a plain client on the TLS port) gets no
+                // bytes, only the end, as from Redis: an alert would read as a reply to it.
+                let not_tls =
+                    self.conn.is_handshaking() && matches!(e, rustls::Error::InvalidMessage(_));
+                if !not_tls {
+                    let _ = self.send_some();
+                }
                 return Err(io::Error::new(ErrorKind::InvalidData, e));
             }
             self.send_some()?;
@@ -461,7 +467,8 @@ pub enum ClientStream {
 
 impl ClientStream {
     /// TLS to `host` over `tcp` when `tls-replication` is on: the master's certificate must
-    /// chain to `tls-ca-cert-file`/`-dir` and name `host`; the replica shows
+    /// chain to `tls-ca-cert-file`/`-dir` (whatever names it holds: Redis checks no host
+    /// name, and its own test certificates name none); the replica shows
     /// `tls-client-cert-file` (else `tls-cert-file`) when one is set, as Redis's client
     /// context does.
     pub fn replica_link(c: &Config, host: &str, tcp: TcpStream) -> Result<ClientStream, String> {
@@ -474,7 +481,8 @@ impl ClientStream {
         let builder = rustls::ClientConfig::builder_with_provider(Arc::new(p))
             .with_protocol_versions(&protocols(&get(c, "tls-protocols"))?)
             .map_err(|e| format!("Failed to configure TLS: {e}"))?
-            .with_root_certificates(roots);
+            .dangerous()
+            .with_custom_certificate_verifier(AnyName::new(roots)?);
         let (mut cert, mut key, mut pass) = (
             get(c, "tls-client-cert-file"),
             get(c, "tls-client-key-file"),
@@ -504,6 +512,67 @@ impl ClientStream {
         Ok(ClientStream::Tls(Box::new(rustls::StreamOwned::new(
             conn, tcp,
         ))))
+    }
+}
+
+/// webpki's verification of a master's certificate chain, but for the name it is for (as
+/// Redis's OpenSSL context checks the chain and no host name).
+#[derive(Debug)]
+struct AnyName(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl AnyName {
+    fn new(roots: RootCertStore) -> Result<Arc<AnyName>, String> {
+        let v = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(provider()),
+        )
+        .build()
+        .map_err(|e| format!("Failed to configure CA certificate(s): {e}"))?;
+        Ok(Arc::new(AnyName(v)))
+    }
+}
+
+impl rustls::client::danger::ServerCertVerifier for AnyName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use rustls::{CertificateError, Error};
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            r => r,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
     }
 }
 
