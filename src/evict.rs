@@ -47,7 +47,7 @@ pub fn gate(
     shared: &Shared,
     client: &Client,
     spec: &CommandSpec,
-    cmd_flags: u32,
+    cmd_flags: impl FnOnce() -> u32,
 ) -> Result<bool, CommandError> {
     if policy_of::maxmemory() == 0 {
         return Ok(false);
@@ -66,7 +66,7 @@ pub fn gate(
     if !oom {
         return Ok(evicted);
     }
-    let deny = cmd_flags & flags::DENYOOM != 0
+    let deny = cmd_flags() & flags::DENYOOM != 0
         || match &client.multi {
             Some(m) if spec.has(flags::RUNS_QUEUE) => {
                 m.queue.iter().any(|q| q.flags & flags::DENYOOM != 0)

@@ -181,10 +181,14 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
         client.handle.take_outbox(&mut out.buf);
     }
     // What the gates below judge: a script's declared flags stand in for its command's.
-    let gate_flags = if effective.has(flags::RUNS_SCRIPT) {
-        super::script::command_flags(shared, effective, argv)
-    } else {
-        effective.flags
+    // Looked up only by a gate that applies (a replica's, maxmemory's, a queued command's):
+    // an EVALSHA on a plain master finds its script once, when it runs.
+    let gate_flags = || {
+        if effective.has(flags::RUNS_SCRIPT) {
+            super::script::command_flags(shared, effective, argv)
+        } else {
+            effective.flags
+        }
     };
     match crate::evict::gate(shared, client, effective, gate_flags) {
         Err(e) => return reject(shared, client, out, Some(spec), e),
@@ -208,7 +212,7 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
         return;
     }
     if client.multi.is_some() && !spec.has(flags::NOT_QUEUED) {
-        transaction::queue(client, spec, argv, gate_flags);
+        transaction::queue(client, spec, argv, gate_flags());
         transaction::show_multi(client);
         out.simple("QUEUED");
         return;
@@ -244,9 +248,9 @@ fn replica_gate(
     shared: &Shared,
     client: &Client,
     spec: &CommandSpec,
-    cmd_flags: u32,
+    cmd_flags: impl Fn() -> u32,
 ) -> Option<CommandError> {
-    let has = |f: u32| cmd_flags & f != 0;
+    let has = |f: u32| cmd_flags() & f != 0;
     let repl = &shared.repl;
     let queued = |f: u32| {
         spec.has(flags::RUNS_QUEUE)
@@ -257,7 +261,7 @@ fn replica_gate(
     };
     // Before a write is queued in MULTI too, and at an EXEC of writes (which then aborts), as
     // Redis's processCommand checks it.
-    if (has(flags::WRITE) || queued(flags::WRITE)) && !client.master && repl.lacks_good_replicas() {
+    if !client.master && repl.lacks_good_replicas() && (has(flags::WRITE) || queued(flags::WRITE)) {
         return Some(CommandError::Coded(crate::repl::NOREPLICAS.into()));
     }
     if repl.is_replica() {
