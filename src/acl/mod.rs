@@ -50,7 +50,8 @@ pub struct CommandIds {
     /// Per command: (first argv position of a key spec, needs read, needs write), from Redis's
     /// key specs; a key at position p takes the flags of the last spec starting at or before p.
     pub key_flags: Vec<Vec<(usize, bool, bool)>>,
-    by_ptr: HashMap<usize, usize>,
+    /// aHash: a restricted user's every command looks its id up here.
+    by_ptr: HashMap<usize, usize, ahash::RandomState>,
 }
 
 pub fn ids() -> &'static CommandIds {
@@ -61,7 +62,7 @@ pub fn ids() -> &'static CommandIds {
             parent: Vec::new(),
             categories: Vec::new(),
             key_flags: Vec::new(),
-            by_ptr: HashMap::new(),
+            by_ptr: HashMap::default(),
         };
         for spec in crate::commands::table::all() {
             let top = c.push(spec, None);
@@ -171,6 +172,13 @@ pub struct Selector {
     /// Allowed first arguments of otherwise denied commands (`+select|0`).
     pub firstargs: BTreeMap<usize, Vec<String>>,
     pub patterns: Vec<KeyPattern>,
+    /// The patterns by the byte their literal start begins with: those of byte b are
+    /// `by_first[starts[b]..starts[b + 1]]` (`starts` is empty while there are none), and
+    /// `wild` those that begin with a wildcard. A key is compared only with the patterns its
+    /// first byte may match: a restricted user's keys are checked on every command.
+    starts: Box<[u32]>,
+    by_first: Vec<u32>,
+    wild: Vec<u32>,
     pub channels: Vec<Vec<u8>>,
 }
 
@@ -203,6 +211,9 @@ impl Selector {
             commands: vec![0; ids().bits().div_ceil(64)],
             firstargs: BTreeMap::new(),
             patterns: Vec::new(),
+            starts: Box::default(),
+            by_first: Vec::new(),
+            wild: Vec::new(),
             channels: Vec::new(),
         }
     }
@@ -256,10 +267,12 @@ impl Selector {
             "allkeys" | "~*" => {
                 self.allkeys = true;
                 self.patterns.clear();
+                self.index_patterns();
             }
             "resetkeys" => {
                 self.allkeys = false;
                 self.patterns.clear();
+                self.index_patterns();
             }
             "allchannels" | "&*" => {
                 self.allchannels = true;
@@ -306,7 +319,10 @@ impl Selector {
                 }
                 match self.patterns.iter_mut().find(|p| p.pattern == pattern) {
                     Some(p) => p.flags |= flags,
-                    None => self.patterns.push(KeyPattern::new(pattern, flags)),
+                    None => {
+                        self.patterns.push(KeyPattern::new(pattern, flags));
+                        self.index_patterns();
+                    }
                 }
             }
             _ if b[0] == b'&' => {
@@ -376,10 +392,8 @@ impl Selector {
             }
         }
         if !self.allkeys {
-            for (pos, read, write) in key_access(id, spec, argv) {
-                if !self.key_ok(argv[pos], read, write) {
-                    return Some((Denied::Key, pos));
-                }
+            if let Some(pos) = first_denied_key(id, spec, argv, |k, r, w| self.key_ok(k, r, w)) {
+                return Some((Denied::Key, pos));
             }
         }
         if !self.allchannels {
@@ -399,9 +413,49 @@ impl Selector {
             return true;
         }
         let need = ((read as u8) * READ) | ((write as u8) * WRITE);
-        self.patterns
-            .iter()
-            .any(|p| p.flags & need == need && p.matches(key))
+        let fits = |&i: &u32| {
+            let p = &self.patterns[i as usize];
+            p.flags & need == need && p.matches(key)
+        };
+        if let (Some(&b), false) = (key.first(), self.starts.is_empty()) {
+            let (from, to) = (self.starts[b as usize], self.starts[b as usize + 1]);
+            if self.by_first[from as usize..to as usize].iter().any(fits) {
+                return true;
+            }
+        }
+        self.wild.iter().any(fits)
+    }
+
+    /// Rebuilds `starts`, `by_first` and `wild` from `patterns`.
+    fn index_patterns(&mut self) {
+        self.wild.clear();
+        self.by_first.clear();
+        if self.patterns.is_empty() {
+            self.starts = Box::default();
+            return;
+        }
+        let first = |p: &KeyPattern| p.pattern[..p.literal].first().copied();
+        let mut starts = vec![0u32; 257];
+        for p in &self.patterns {
+            if let Some(b) = first(p) {
+                starts[b as usize + 1] += 1;
+            }
+        }
+        for b in 0..256 {
+            starts[b + 1] += starts[b];
+        }
+        self.by_first.resize(starts[256] as usize, 0);
+        let mut next = starts.clone();
+        for (i, p) in self.patterns.iter().enumerate() {
+            match first(p) {
+                Some(b) => {
+                    self.by_first[next[b as usize] as usize] = i as u32;
+                    next[b as usize] += 1;
+                }
+                None => self.wild.push(i as u32),
+            }
+        }
+        self.starts = starts.into_boxed_slice();
     }
 
     fn channel_ok(&self, channel: &[u8], is_pattern: bool) -> bool {
@@ -538,7 +592,14 @@ fn has_spaces(s: &[u8]) -> bool {
 }
 
 /// The keys `argv` names, each with the access it needs.
-fn key_access(id: usize, spec: &CommandSpec, argv: &[&[u8]]) -> Vec<(usize, bool, bool)> {
+/// The first key `argv` names that `ok` refuses, given the access it needs (read, write):
+/// walked, not collected, as this runs for every command of a restricted user.
+fn first_denied_key(
+    id: usize,
+    spec: &CommandSpec,
+    argv: &[&[u8]],
+    mut ok: impl FnMut(&[u8], bool, bool) -> bool,
+) -> Option<usize> {
     let flags = &ids().key_flags[id];
     let of = |pos: usize| {
         flags
@@ -548,27 +609,21 @@ fn key_access(id: usize, spec: &CommandSpec, argv: &[&[u8]]) -> Vec<(usize, bool
             .or(flags.first())
             .map_or((true, true), |f| (f.1, f.2))
     };
-    // Where the arguments decide the flags, a read is an `access` and a write an update.
-    let variable = spec.variable_key_flags(argv).map(|f| {
-        let has = |w: &str| f.contains(&w);
-        (
-            has("access"),
-            has("update") || has("insert") || has("delete"),
-        )
-    });
-    let mut out: Vec<(usize, bool, bool)> = spec
-        .key_positions(argv)
-        .map(|p| {
-            let (r, w) = variable.unwrap_or_else(|| of(p));
-            (p, r, w)
-        })
-        .collect();
-    if let Keys::Parsed { more_key, .. } = spec.keys {
-        if let Some(p) = more_key(argv) {
-            out.push((p, false, true));
+    let variable = spec.variable_key_flags(argv).map(|f| (f.read, f.write));
+    for p in spec.key_positions(argv) {
+        let (r, w) = variable.unwrap_or_else(|| of(p));
+        if !ok(argv[p], r, w) {
+            return Some(p);
         }
     }
-    out
+    if let Keys::Parsed { more_key, .. } = spec.keys {
+        if let Some(p) = more_key(argv) {
+            if !ok(argv[p], false, true) {
+                return Some(p);
+            }
+        }
+    }
+    None
 }
 
 /// The channels a Pub/Sub command names: argv[first..last], and whether they are patterns
@@ -1024,6 +1079,37 @@ mod tests {
                     glob::matches(p.as_bytes(), k.as_bytes(), false),
                     "pattern {p:?} key {k:?}"
                 );
+            }
+        }
+    }
+
+    /// A selector's key check, which looks only at the patterns a key's first byte may
+    /// match, answers as a scan of every pattern with the glob matcher, for every subset.
+    #[test]
+    fn selectors_check_keys_as_every_pattern_would() {
+        let patterns = [
+            "*", "a*", "ab*c", "a?", "[k]ey:*", "key:*", "?ey:*", "", "b",
+        ];
+        let keys = ["", "a", "ab", "abc", "key:1", "kay:1", "b", "zzz"];
+        for mask in 0u32..(1 << patterns.len()) {
+            let mut s = Selector::new();
+            let chosen: Vec<&str> = (0..patterns.len())
+                .filter(|i| mask & (1 << i) != 0)
+                .map(|i| patterns[i])
+                .collect();
+            for p in &chosen {
+                s.apply(&format!("%R~{p}")).unwrap();
+            }
+            for k in keys {
+                let want = chosen
+                    .iter()
+                    .any(|p| glob::matches(p.as_bytes(), k.as_bytes(), false));
+                assert_eq!(
+                    s.key_ok(k.as_bytes(), true, false),
+                    want,
+                    "{chosen:?} {k:?}"
+                );
+                assert!(s.allkeys || !s.key_ok(k.as_bytes(), false, true) || want);
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Bit operations on strings (Redis's bitops.c): SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP.
 
 use super::flags::*;
+use super::spec::KeyFlags;
 use super::string::clamp_range;
 use super::{args, CommandError, CommandSpec, Ctx, Keys, KEY1};
 use crate::notify::events::class::{GENERIC, STRING};
@@ -552,7 +553,7 @@ fn bitfield_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 
 /// BITFIELD's key flags (Redis's bitfieldGetKeys): read-only while every operation is a GET
 /// (or OVERFLOW), else a read-write update; a syntax error counts as a write.
-pub fn bitfield_key_flags(argv: &[&[u8]]) -> &'static [&'static str] {
+pub fn bitfield_key_flags(argv: &[&[u8]]) -> &'static KeyFlags {
     let mut i = 2;
     while i < argv.len() {
         let rem = argv.len() - i - 1;
@@ -562,8 +563,16 @@ pub fn bitfield_key_flags(argv: &[&[u8]]) -> &'static [&'static str] {
         } else if a.eq_ignore_ascii_case(b"overflow") && rem >= 1 {
             i += 2;
         } else {
-            return &["RW", "access", "update"];
+            return &KeyFlags {
+                words: &["RW", "access", "update"],
+                read: true,
+                write: true,
+            };
         }
     }
-    &["RO", "access"]
+    &KeyFlags {
+        words: &["RO", "access"],
+        read: true,
+        write: false,
+    }
 }

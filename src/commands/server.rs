@@ -208,7 +208,7 @@ fn getkeysandflags(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let (found, fallback) = docs::key_flags(spec.name, target);
     let variable: Option<Vec<String>> = spec
         .variable_key_flags(target)
-        .map(|f| f.iter().map(|s| s.to_string()).collect());
+        .map(|f| f.words.iter().map(|s| s.to_string()).collect());
     ctx.out.array(keys.len());
     for i in keys {
         let flags = variable.as_ref().unwrap_or_else(|| {

@@ -173,10 +173,18 @@ pub struct CommandSpec {
     pub help: &'static [&'static str],
 }
 
+/// The key flags of a command whose arguments decide them: as COMMAND GETKEYSANDFLAGS names
+/// them, and whether they read (`access`) and write (an update) the key, as ACL checks them.
+pub struct KeyFlags {
+    pub words: &'static [&'static str],
+    pub read: bool,
+    pub write: bool,
+}
+
 impl CommandSpec {
     /// The key flags of a command whose key spec says `variable_flags` (SET, BITFIELD), which
     /// its arguments decide (Redis's setGetKeys and bitfieldGetKeys); None for the others.
-    pub fn variable_key_flags(&self, argv: &[&[u8]]) -> Option<&'static [&'static str]> {
+    pub fn variable_key_flags(&self, argv: &[&[u8]]) -> Option<&'static KeyFlags> {
         match self.name {
             "set" => Some(super::string::set_key_flags(argv)),
             "bitfield" => Some(super::bitmap::bitfield_key_flags(argv)),

@@ -1,6 +1,7 @@
 //! String commands (Redis's t_string.c).
 
 use super::flags::*;
+use super::spec::KeyFlags;
 use super::{args, CommandError, CommandSpec, Ctx, Keys, ALL_KEYS, KEY1};
 use crate::notify::events::class::{GENERIC, STRING};
 use crate::resp::parse::parse_i64;
@@ -636,10 +637,18 @@ fn lcs(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 
 /// SET's key flags (Redis's setGetKeys): with GET it reads the old value, else it only
 /// overwrites.
-pub fn set_key_flags(argv: &[&[u8]]) -> &'static [&'static str] {
+pub fn set_key_flags(argv: &[&[u8]]) -> &'static KeyFlags {
     if argv.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get")) {
-        &["RW", "access", "update"]
+        &KeyFlags {
+            words: &["RW", "access", "update"],
+            read: true,
+            write: true,
+        }
     } else {
-        &["OW", "update"]
+        &KeyFlags {
+            words: &["OW", "update"],
+            read: false,
+            write: true,
+        }
     }
 }
