@@ -127,9 +127,35 @@ impl ReplyBuf {
     }
 
     pub fn bulk(&mut self, b: &[u8]) {
-        self.header(b'$', b.len());
-        self.buf.extend_from_slice(b);
-        self.buf.extend_from_slice(b"\r\n");
+        // One reservation and plain stores: replies of many short elements (LRANGE, HGETALL,
+        // SMEMBERS) are mostly this, where three growth checks and a copy call per element
+        // cost more than its bytes.
+        let n = b.len();
+        let mut digits = itoa::Buffer::new();
+        let d = digits.format(n).as_bytes();
+        let total = 1 + d.len() + 2 + n + 2;
+        self.buf.reserve(total);
+        let at = self.buf.len();
+        // SAFETY: `total` bytes past `at` are reserved above and written below, each once,
+        // before the length covers them; the sources are other buffers.
+        unsafe {
+            let p = self.buf.as_mut_ptr().add(at);
+            *p = b'$';
+            std::ptr::copy_nonoverlapping(d.as_ptr(), p.add(1), d.len());
+            let q = p.add(1 + d.len());
+            *q = b'\r';
+            *q.add(1) = b'\n';
+            if n <= 16 {
+                for (i, &c) in b.iter().enumerate() {
+                    *q.add(2 + i) = c;
+                }
+            } else {
+                std::ptr::copy_nonoverlapping(b.as_ptr(), q.add(2), n);
+            }
+            *q.add(2 + n) = b'\r';
+            *q.add(3 + n) = b'\n';
+            self.buf.set_len(at + total);
+        }
     }
 
     /// A bulk string holding the decimal form of `n`.
