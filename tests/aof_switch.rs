@@ -288,3 +288,28 @@ fn bgrewriteaof_with_the_aof_off_writes_a_file_debug_loadaof_loads() {
     assert_eq!(c.cmd(&["EXISTS", "later"]), b":0\r\n");
     assert_eq!(c.cmd(&["DBSIZE"]), b":101\r\n");
 }
+
+/// Inside EXEC, BGREWRITEAOF and CONFIG SET appendonly yes schedule the rewrite rather than
+/// start it, with Redis's words (its unit/multi), and the rewrite then runs: with the AOF
+/// off, and again once the transaction turned it on.
+#[test]
+fn a_transaction_schedules_the_rewrite() {
+    let (r, _conf_dir, _conf) = start_with_conf("no");
+    let mut c = r.raw();
+    c.cmd(&["MULTI"]);
+    c.cmd(&["SET", "foo", "bar"]);
+    c.cmd(&["BGREWRITEAOF"]);
+    assert_eq!(
+        c.cmd(&["EXEC"]),
+        b"*2\r\n+OK\r\n+Background append only file rewriting scheduled\r\n"
+    );
+    wait_rewrites(&mut c, 1);
+    c.cmd(&["MULTI"]);
+    c.cmd(&["CONFIG", "SET", "appendonly", "yes"]);
+    assert_eq!(c.cmd(&["EXEC"]), b"*1\r\n+OK\r\n");
+    wait_rewrites(&mut c, 2);
+    assert_eq!(persistence(&mut c, "aof_enabled"), "1");
+    assert!(r
+        .log()
+        .contains("AOF was enabled during a transaction. An AOF background was scheduled"));
+}

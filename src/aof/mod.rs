@@ -318,7 +318,7 @@ impl Aof {
     /// it is gives the file its base (scheduled if one runs already: it began while the AOF
     /// was off, and will be discarded).
     /// False if it cannot be: no writer runs (an in-process harness).
-    pub fn enable(&self) -> bool {
+    pub fn enable(&self, in_exec: bool) -> bool {
         let _g = self.switching.lock();
         if self.enabled() {
             return true;
@@ -330,7 +330,13 @@ impl Aof {
         self.status.needs_base.store(true, Ordering::SeqCst);
         // Before the rewrite begins: every write it does not see is then logged.
         self.enabled.store(true, Ordering::SeqCst);
-        if !self.request_rewrite() {
+        if in_exec {
+            log::warn!(
+                "AOF was enabled during a transaction. An AOF background was scheduled to start \
+                 when possible."
+            );
+            self.status.rewrite_scheduled.store(true, Ordering::SeqCst);
+        } else if !self.request_rewrite() {
             self.status.rewrite_scheduled.store(true, Ordering::SeqCst);
         }
         log::info!("AOF turned on: rewriting it from the data set");
@@ -490,6 +496,16 @@ impl Aof {
     }
 
     /// Asks the rewrite thread for a rewrite; false if one is in progress already.
+    /// A rewrite to start at the rewrite thread's next check (Redis's aof_rewrite_scheduled,
+    /// as BGREWRITEAOF inside EXEC asks); false if one already runs.
+    pub fn schedule_rewrite(&self) -> bool {
+        if self.status.rewrite_in_progress.load(Ordering::SeqCst) {
+            return false;
+        }
+        self.status.rewrite_scheduled.store(true, Ordering::SeqCst);
+        true
+    }
+
     pub fn request_rewrite(&self) -> bool {
         if self
             .status
@@ -525,6 +541,17 @@ impl Aof {
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => false,
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
             };
+            // A rewrite scheduled with the AOF off (BGREWRITEAOF inside EXEC) runs as a
+            // requested one.
+            let requested = requested
+                || (!self.enabled()
+                    && self.status.rewrite_scheduled.load(Ordering::SeqCst)
+                    && self.request_rewrite()
+                    && {
+                        self.status.rewrite_scheduled.store(false, Ordering::SeqCst);
+                        let _ = self.rewrite_rx.try_recv();
+                        true
+                    });
             let epoch = self.epoch.load(Ordering::SeqCst);
             if !requested && self.enabled() && self.wants_base_or_scheduled(last_run) {
                 if !self.request_rewrite() {

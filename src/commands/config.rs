@@ -130,7 +130,7 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                 let aof = ctx.shared.aof_handle();
                 if !config.appendonly {
                     aof.disable();
-                } else if !aof.enable() {
+                } else if !aof.enable(ctx.effects.is_some()) {
                     config.restore(before, replaced);
                     return Err(CommandError::Err(
                         "CONFIG SET failed (possibly related to argument 'appendonly') - \

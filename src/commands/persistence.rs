@@ -109,13 +109,24 @@ fn lastsave(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
 
 fn bgrewriteaof(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     // With the AOF off too, as Redis 7.0: the file is written, and DEBUG LOADAOF loads it.
-    if !ctx.shared.aof_handle().request_rewrite() {
+    // Inside EXEC (ctx's effects) it is scheduled, as Redis forks no child in a transaction.
+    let aof = ctx.shared.aof_handle();
+    let in_exec = ctx.effects.is_some();
+    let started = if in_exec {
+        aof.schedule_rewrite()
+    } else {
+        aof.request_rewrite()
+    };
+    if !started {
         return Err(CommandError::Err(
             "Background append only file rewriting already in progress".into(),
         ));
     }
-    ctx.out
-        .simple("Background append only file rewriting started");
+    ctx.out.simple(if in_exec {
+        "Background append only file rewriting scheduled"
+    } else {
+        "Background append only file rewriting started"
+    });
     Ok(())
 }
 
