@@ -1373,14 +1373,22 @@ impl Config {
     /// appends its command-line options to the file.
     pub fn from_cli(cli: &Cli) -> Result<Config, ConfigError> {
         let mut c = Config::default();
+        // One loader for the file and what follows it: a `save` there adds to the file's
+        // (Redis appends its command line to the file's text).
+        let mut loader = Loader::default();
         if let Some(path) = &cli.config_file {
-            c.load_file(path)?;
+            loader.file(&mut c, path, 0)?;
             c.config_file = Some(std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()));
         }
         for (name, value) in cli.overrides() {
-            c.set(name, &value)?;
+            if name == "save" {
+                let words = ["save".to_string(), value];
+                let line = format!("save {}", quote(&words[1]));
+                loader.directive(&mut c, &words, &line, 0, 0)?;
+            } else {
+                c.set(name, &value)?;
+            }
         }
-        let mut loader = Loader::default();
         for (i, words) in cli.directives.iter().enumerate() {
             let line = words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ");
             loader.directive(&mut c, words, &line, i + 1, 0)?;
@@ -1526,8 +1534,9 @@ impl Config {
     /// settings not in the file appended after [`REWRITE_SIGNATURE`] when they differ
     /// from the default (as Redis's rewriteConfig). `users` are the ACL users as ACL LIST
     /// describes them, without `user `: written as `user` lines unless an aclfile holds them
-    /// (then the file's `user` lines go), as Redis's rewriteConfigUserOption.
-    pub fn rewritten(&self, old: &str, users: &[String]) -> String {
+    /// (then the file's `user` lines go), as Redis's rewriteConfigUserOption. `force_all`
+    /// writes every setting, defaults too (DEBUG CONFIG-REWRITE-FORCE-ALL).
+    pub fn rewritten(&self, old: &str, users: &[String], force_all: bool) -> String {
         let mut lines: Vec<String> = Vec::new();
         let mut slots: std::collections::HashMap<&'static str, std::collections::VecDeque<usize>> =
             Default::default();
@@ -1565,7 +1574,7 @@ impl Config {
             .chain(REDIS_ONLY.iter().map(Entry::Other));
         for entry in entries {
             let name = entry.name();
-            let force = name == "dir" || self.get(name) != default_value(name);
+            let force = force_all || name == "dir" || self.get(name) != default_value(name);
             let mine = slots.remove(name).unwrap_or_default();
             let new = self.rewrite_lines(entry);
             place(&mut lines, mine, new, force, &mut needs_signature);
@@ -1589,7 +1598,7 @@ impl Config {
 
     /// Writes [`Config::rewritten`] over the config file the server started with: to a
     /// temporary file beside it, synced, then renamed over it.
-    pub fn rewrite_file(&self, users: &[String]) -> Result<(), ConfigError> {
+    pub fn rewrite_file(&self, users: &[String], force_all: bool) -> Result<(), ConfigError> {
         let Some(path) = &self.config_file else {
             return Err(ConfigError::Startup(
                 "The server is running without a config file".into(),
@@ -1600,7 +1609,7 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(ConfigError::Io(format!("Rewriting config file: {e}"))),
         };
-        let text = self.rewritten(&old, users);
+        let text = self.rewritten(&old, users, force_all);
         let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
         let written = (|| {
             let mut f = std::fs::File::create(&tmp)?;
@@ -2180,6 +2189,52 @@ mod tests {
         assert_eq!((cli.port, cli.dir), (Some(7000), Some(PathBuf::from("d"))));
     }
 
+    /// As Redis appends its command line to the file's text: a `save` given there adds to
+    /// the file's, an empty one resets them.
+    #[test]
+    fn save_on_the_command_line_adds_to_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("r.conf");
+        std::fs::write(&conf, "save 900 1\n").unwrap();
+        let path = conf.to_str().unwrap().to_string();
+        let with = |extra: &[&str]| {
+            let args = ["rudis-server", path.as_str()]
+                .into_iter()
+                .chain(extra.iter().copied());
+            let cli = Cli::parse_redis_style(args.map(String::from));
+            Config::from_cli(&cli).unwrap().save
+        };
+        assert_eq!(with(&[]), "900 1");
+        assert_eq!(with(&["--save", "100 100"]), "900 1 100 100");
+        assert_eq!(with(&["--save", ""]), "");
+        assert_eq!(Config::default().save, "3600 1 300 100 60 10000");
+    }
+
+    /// DEBUG CONFIG-REWRITE-FORCE-ALL writes every setting, defaults too, and the file reads
+    /// back to the same settings.
+    #[test]
+    fn a_forced_rewrite_writes_every_setting() {
+        let c = Config::default();
+        let out = c.rewritten("", &[], true);
+        for name in ["port", "hz", "maxmemory-policy", "appendonly", "save"] {
+            assert!(
+                out.lines().any(|l| l.starts_with(&format!("{name} "))),
+                "{name}: {out}"
+            );
+        }
+        let mut back = Config::default();
+        back.load_text(&out).unwrap();
+        for name in [
+            "port",
+            "hz",
+            "maxmemory-policy",
+            "save",
+            "busy-reply-threshold",
+        ] {
+            assert_eq!(back.get(name), c.get(name), "{name}");
+        }
+    }
+
     #[test]
     fn rewrite_keeps_comments_and_appends_what_changed() {
         let mut c = Config::default();
@@ -2189,7 +2244,7 @@ mod tests {
         c.set("save", "100 1").unwrap();
         c.set("hz", "50").unwrap();
         c.set("maxmemory-policy", "allkeys-lru").unwrap();
-        let out = c.rewritten(old, &[]);
+        let out = c.rewritten(old, &[], false);
         let dir = std::env::current_dir().unwrap().display().to_string();
         assert_eq!(
             out,
@@ -2214,7 +2269,7 @@ mod tests {
             "default on nopass ~* &* +@all".into(),
             "zed off resetchannels -@all".into(),
         ];
-        let out = c.rewritten(old, &users);
+        let out = c.rewritten(old, &users, false);
         let head: Vec<&str> = out.lines().take(3).collect();
         assert_eq!(
             head,
@@ -2230,7 +2285,7 @@ mod tests {
         let signature = out.find(REWRITE_SIGNATURE).unwrap();
         assert!(out.find("user zed").unwrap() > signature, "{out}");
         c.set("aclfile", "/tmp/users.acl").unwrap();
-        let out = c.rewritten(old, &users);
+        let out = c.rewritten(old, &users, false);
         assert!(!out.contains("user "), "{out}");
     }
 

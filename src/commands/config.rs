@@ -220,11 +220,16 @@ fn apply(shared: &Shared, config: &Config) {
 }
 
 fn rewrite(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
+    rewrite_config(ctx, false)
+}
+
+/// CONFIG REWRITE, or with `force_all` every setting written (DEBUG CONFIG-REWRITE-FORCE-ALL).
+pub fn rewrite_config(ctx: &mut Ctx, force_all: bool) -> Result<(), CommandError> {
     let config = ctx.shared.config.read().clone();
     let users: Vec<String> = (ctx.shared.acl.users().iter())
         .map(|u| format!("{} {}", u.name, u.describe()))
         .collect();
-    match config.rewrite_file(&users) {
+    match config.rewrite_file(&users, force_all) {
         Ok(()) => {
             log::info!("CONFIG REWRITE executed with success.");
             ctx.out.ok();

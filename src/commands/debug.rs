@@ -270,6 +270,7 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             }
             ctx.out.ok();
         }
+        (b"config-rewrite-force-all", 2) => return super::config::rewrite_config(ctx, true),
         (b"stringmatch-test", 2) => {
             stringmatch_fuzz();
             ctx.out
