@@ -142,8 +142,7 @@ fn sha_bytes(hex: &[u8; 40]) -> Option<[u8; 20]> {
 impl Scripts {
     /// The declared flags of the cached script `sha` names (either case), if there is one.
     pub fn flags_of(&self, sha: &[u8]) -> Option<u32> {
-        let key = sha_bytes(<&[u8; 40]>::try_from(sha).ok()?)?;
-        self.cache.read().get(&key).map(|s| s.flags)
+        Some(self.get(sha.try_into().ok()?)?.flags)
     }
 
     pub fn get(&self, sha: &[u8; 40]) -> Option<Arc<Script>> {

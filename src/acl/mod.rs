@@ -591,7 +591,6 @@ fn has_spaces(s: &[u8]) -> bool {
     s.iter().any(|&c| c.is_ascii_whitespace() || c == 0)
 }
 
-/// The keys `argv` names, each with the access it needs.
 /// The first key `argv` names that `ok` refuses, given the access it needs (read, write):
 /// walked, not collected, as this runs for every command of a restricted user.
 fn first_denied_key(
@@ -1033,7 +1032,6 @@ impl Acl {
         !(d.nopass && d.enabled)
     }
 
-    /// Adds a denial to the log, merged with a like one of the last minute.
     /// Records a denial, folded into a like entry of the last minute; the log keeps the newest
     /// `max_len` (`acllog-max-len`, which Redis applies at the next entry too).
     pub fn log_denial(&self, mut e: LogEntry, max_len: usize) {

@@ -495,7 +495,6 @@ impl Aof {
         false
     }
 
-    /// Asks the rewrite thread for a rewrite; false if one is in progress already.
     /// A rewrite to start at the rewrite thread's next check (Redis's aof_rewrite_scheduled,
     /// as BGREWRITEAOF inside EXEC asks); false if one already runs.
     pub fn schedule_rewrite(&self) -> bool {
@@ -506,6 +505,7 @@ impl Aof {
         true
     }
 
+    /// Asks the rewrite thread for a rewrite; false if one is in progress already.
     pub fn request_rewrite(&self) -> bool {
         if self
             .status
@@ -546,19 +546,12 @@ impl Aof {
             let requested = requested
                 || (!self.enabled()
                     && self.status.rewrite_scheduled.load(Ordering::SeqCst)
-                    && self.request_rewrite()
-                    && {
-                        self.status.rewrite_scheduled.store(false, Ordering::SeqCst);
-                        let _ = self.rewrite_rx.try_recv();
-                        true
-                    });
+                    && self.take_scheduled());
             let epoch = self.epoch.load(Ordering::SeqCst);
             if !requested && self.enabled() && self.wants_base_or_scheduled(last_run) {
-                if !self.request_rewrite() {
+                if !self.take_scheduled() {
                     continue;
                 }
-                self.status.rewrite_scheduled.store(false, Ordering::SeqCst);
-                let _ = self.rewrite_rx.try_recv();
                 // Checked again after taking the rewrite: turned off meanwhile, the request is
                 // void (and `epoch` above tells the writer if it is turned on again).
                 if !self.enabled() {
@@ -592,6 +585,18 @@ impl Aof {
             self.rewrite.run(self, store, &base, epoch, began_off);
             last_run = std::time::Instant::now();
         }
+    }
+
+    /// Takes the rewrite a schedule (or a wanted base) asks for, as a request would; false if
+    /// one runs already.
+    fn take_scheduled(&self) -> bool {
+        if !self.request_rewrite() {
+            return false;
+        }
+        self.status.rewrite_scheduled.store(false, Ordering::SeqCst);
+        // The request's own message: this loop runs the rewrite now.
+        let _ = self.rewrite_rx.try_recv();
+        true
     }
 
     /// A rewrite is scheduled, or the AOF was turned on and still has no file (retried a

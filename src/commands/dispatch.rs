@@ -250,7 +250,9 @@ fn replica_gate(
     spec: &CommandSpec,
     cmd_flags: impl Fn() -> u32,
 ) -> Option<CommandError> {
-    let has = |f: u32| cmd_flags() & f != 0;
+    // Found once, if a check needs it (a script's may take a lookup).
+    let found = std::cell::OnceCell::new();
+    let has = |f: u32| *found.get_or_init(&cmd_flags) & f != 0;
     let repl = &shared.repl;
     let queued = |f: u32| {
         spec.has(flags::RUNS_QUEUE)

@@ -329,16 +329,13 @@ impl Effects {
         }
     }
 
-    /// The part of the record bound for `to`.
-    fn part(&self, to: u8) -> Vec<u8> {
-        match &self.targets {
-            None => self.record.clone(),
-            Some(t) => t
-                .iter()
-                .filter(|(_, at)| at & to != 0)
-                .flat_map(|(r, _)| self.record[r.clone()].iter().copied())
-                .collect(),
-        }
+    /// The part of the record `targets` sends to `to`.
+    fn part(&self, targets: &[(std::ops::Range<usize>, u8)], to: u8) -> Vec<u8> {
+        targets
+            .iter()
+            .filter(|(_, at)| at & to != 0)
+            .flat_map(|(r, _)| self.record[r.clone()].iter().copied())
+            .collect()
     }
 
     /// Sends the record, under the locks `ctx` still holds.
@@ -369,14 +366,14 @@ impl Effects {
             }
             record
         };
-        let ack = if self.targets.is_none() {
-            ctx.shared
-                .propagate(start_db, finish(self.record), &ctx.ks.locked)
-        } else {
-            let (aof, replicas) = (self.part(TO_AOF), self.part(TO_REPLICAS));
+        let ack = if let Some(targets) = &self.targets {
+            let (aof, replicas) = (self.part(targets, TO_AOF), self.part(targets, TO_REPLICAS));
             let pick = |part: Vec<u8>| (!part.is_empty()).then(|| finish(part));
             ctx.shared
                 .propagate_split(start_db, pick(aof), pick(replicas), &ctx.ks.locked)
+        } else {
+            ctx.shared
+                .propagate(start_db, finish(self.record), &ctx.ks.locked)
         };
         if let Some(ack) = ack {
             ctx.client.pending_ack = Some(ack);
