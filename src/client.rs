@@ -101,6 +101,8 @@ pub struct Client {
     /// Commands run from a script's redis.call (Redis's CLIENT_SCRIPT): SORT orders a set's
     /// elements then, for the script to see the same everywhere.
     pub in_script: bool,
+    /// SCRIPT DEBUG SYNC: the next EVAL runs under the debugger (see `script::ldb`).
+    pub ldb: bool,
     /// The ACL user (None: the AOF loader's and other internal clients, which may do
     /// everything), and the registry's generation it was read at.
     pub user: Option<Arc<crate::acl::User>>,
@@ -195,6 +197,7 @@ impl Client {
             subs: Default::default(),
             tracking: Default::default(),
             in_script: false,
+            ldb: false,
             user: None,
             acl_gen: 0,
             reply: Reply::On,

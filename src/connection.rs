@@ -170,6 +170,55 @@ fn run_request(shared: &Shared, client: &mut Client, out: &mut ReplyBuf, argv: &
     }
 }
 
+/// Runs one request of a session: with its socket at hand for the Lua debugger when the
+/// client is in debug mode (SCRIPT DEBUG SYNC).
+fn run_on(
+    shared: &Shared,
+    stream: &mut Transport,
+    client: &mut Client,
+    out: &mut ReplyBuf,
+    argv: &[&[u8]],
+) {
+    if client.ldb {
+        let mut console = DebugConsole(stream);
+        commands::script::ldb::with_console(&mut console, || {
+            run_request(shared, client, out, argv)
+        });
+    } else {
+        run_request(shared, client, out, argv);
+    }
+}
+
+/// The debugger's hold on a session's socket: blocking while it lasts, sends timing out
+/// after 5 s as Redis's, reads after a tenth of a second so that the session can watch for
+/// SCRIPT KILL.
+struct DebugConsole<'a>(&'a mut Transport);
+
+impl commands::script::ldb::Console for DebugConsole<'_> {
+    fn begin(&mut self) -> std::io::Result<()> {
+        let tcp = self.0.tcp();
+        tcp.set_nonblocking(false)?;
+        tcp.set_write_timeout(Some(Duration::from_secs(5)))?;
+        tcp.set_read_timeout(Some(Duration::from_millis(100)))
+    }
+
+    fn end(&mut self) {
+        let tcp = self.0.tcp();
+        let _ = tcp.set_read_timeout(None);
+        let _ = tcp.set_write_timeout(None);
+        let _ = tcp.set_nonblocking(true);
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.write_all(bytes)?;
+        self.0.flush_held()
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        std::io::Read::read(self.0, buf)
+    }
+}
+
 impl Session {
     /// Starts a session for a newly accepted client, or refuses it (protected mode) and
     /// returns None.
@@ -361,7 +410,13 @@ impl Session {
         if let Some(held) = self.held.take() {
             let argv: smallvec::SmallVec<[&[u8]; 8]> = held.iter().map(|a| a.as_slice()).collect();
             self.publish_request(&argv, 0);
-            run_request(shared, &mut self.client, &mut self.out, &argv);
+            run_on(
+                shared,
+                &mut self.stream,
+                &mut self.client,
+                &mut self.out,
+                &argv,
+            );
             if self.client.postponed {
                 self.client.postponed = false;
                 drop(argv);
@@ -391,7 +446,13 @@ impl Session {
                     io.qbuf.store((self.inbuf.len() - start) as u64, Relaxed);
                     io.argv_mem
                         .store(argv.iter().map(|a| a.len() as u64).sum(), Relaxed);
-                    run_request(shared, &mut self.client, &mut self.out, &argv);
+                    run_on(
+                        shared,
+                        &mut self.stream,
+                        &mut self.client,
+                        &mut self.out,
+                        &argv,
+                    );
                     if self.client.postponed {
                         // Held by CLIENT PAUSE: kept, and the client parked until it ends.
                         self.client.postponed = false;

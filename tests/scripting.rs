@@ -748,3 +748,209 @@ fn flushing_frees_every_threads_interpreter() {
         "used_memory_vm_functions {after} after FUNCTION FLUSH"
     );
 }
+
+/// A debugging session (SCRIPT DEBUG SYNC, then EVAL) driven through every debugger command:
+/// each step's reply (the arrays of log lines, the script's reply after `<endsession>`, then
+/// the close).
+fn debugger_transcript(port: u16, hello: &str, script: &str, steps: &[&[&str]]) -> Vec<Vec<u8>> {
+    let mut c = Raw::connect(port);
+    c.cmd(&["HELLO", hello]);
+    let mut got = vec![c.cmd(&["SCRIPT", "DEBUG", "SYNC"])];
+    got.push(c.cmd(&["EVAL", script, "1", "k", "val"]));
+    for step in steps {
+        c.send(step);
+        let Some(r) = c.try_read_reply() else {
+            got.push(b"<closed>".to_vec());
+            return got;
+        };
+        let end = r.ends_with(b"+<endsession>\r\n");
+        got.push(r);
+        if end {
+            got.push(c.read_reply());
+            got.push(if c.is_closed() {
+                b"<closed>".to_vec()
+            } else {
+                b"<open>".to_vec()
+            });
+            return got;
+        }
+    }
+    got
+}
+
+const DEBUGGED: &str =
+    "local a = 1\nlocal t = {1,2,'x',{y=true}}\nredis.call('set', KEYS[1], ARGV[1])\n\
+redis.debug('hi', t, a)\nlocal v = redis.call('get', KEYS[1])\nredis.breakpoint()\n\
+redis.setresp(3)\nlocal h = redis.pcall('hgetall', 'h')\nreturn v\n";
+
+#[test]
+fn the_debugger_converses_as_redis_does() {
+    let big = "x".repeat(300);
+    let steps: &[&[&str]] = &[
+        &["help"],
+        &["s"],
+        &["p"],
+        &["print", "t"],
+        &["p", "KEYS"],
+        &["p", "ARGV"],
+        &["p", "nosuch"],
+        &["l"],
+        &["list", "3", "1"],
+        &["b", "5"],
+        &["b", "8"],
+        &["b"],
+        &["b", "99"],
+        &["b", "x"],
+        &["b", "-8"],
+        &["b", "-8"],
+        &["w"],
+        &["t"],
+        &["e", "1+1"],
+        &["e", "{1,'a'}"],
+        &["e", "nosuch()"],
+        &["e", "return ("],
+        &["r", "incr", "n"],
+        &["r", "nosuch"],
+        &["r", "hset", "h", "f", "v"],
+        &["r", "hgetall", "h"],
+        &["redis", "set", "big", &big],
+        &["r", "get", "big"],
+        &["m"],
+        &["m", "10"],
+        &["r", "get", "big"],
+        &["m", "0"],
+        &["r", "get", "big"],
+        &["hello\0world"],
+        &["\0step"],
+        &["r"],
+        &["s"],
+        &["n"],
+        &["c"],
+        &["p"],
+        &["s"],
+        &["s"],
+        &["s"],
+        &["s"],
+        &["c"],
+    ];
+    for hello in ["2", "3"] {
+        let t = common::both(&[], |port| {
+            debugger_transcript(port, hello, DEBUGGED, steps)
+        });
+        assert!(
+            t.iter().any(|r| r == b"$3\r\nval\r\n"),
+            "the script's reply after the session: {:?}",
+            t.iter().map(|r| show(r)).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn the_debugger_aborts_and_refuses_as_redis_does() {
+    common::both(&[], |port| {
+        let mut got = debugger_transcript(
+            port,
+            "2",
+            "redis.call('set','a','1')\nreturn 1",
+            &[&["abort"]],
+        );
+        // The write before the abort stays (synchronous mode keeps changes).
+        let mut c = Raw::connect(port);
+        got.push(c.cmd(&["GET", "a"]));
+        got.push(c.cmd(&["SCRIPT", "DEBUG", "maybe"]));
+        got.push(c.cmd(&["SCRIPT", "DEBUG", "SYNC"]));
+        got.push(c.cmd(&["EVALSHA", "0000000000000000000000000000000000000000", "0"]));
+        got.push(c.cmd(&["SCRIPT", "DEBUG", "NO"]));
+        got.push(c.cmd(&["EVAL", "return 7", "0"]));
+        // Replies still waiting: refused.
+        c.send_raw(b"*1\r\n$4\r\nPING\r\n*3\r\n$6\r\nSCRIPT\r\n$5\r\nDEBUG\r\n$4\r\nSYNC\r\n");
+        got.push(c.read_reply());
+        got.push(c.read_reply());
+        // A protocol error from the debugging client ends the script with it.
+        let mut d = Raw::connect(port);
+        d.cmd(&["SCRIPT", "DEBUG", "SYNC"]);
+        got.push(d.cmd(&["EVAL", "return 1", "0"]));
+        d.send_raw(b"step\r\n");
+        got.push(d.read_reply());
+        got.push(d.read_reply());
+        // The stack holds a hundred arguments for a debugger `redis` call.
+        let mut e = Raw::connect(port);
+        e.cmd(&["SCRIPT", "DEBUG", "SYNC"]);
+        got.push(e.cmd(&["EVAL", "return 1", "0"]));
+        let mut hundred = vec!["redis"];
+        hundred.extend(["test"; 99]);
+        got.push(e.cmd(&hundred));
+        got
+    });
+}
+
+#[test]
+fn script_debug_yes_is_refused_with_the_way_out() {
+    let rudis = Rudis::start(&[]);
+    let mut c = rudis.raw();
+    let r = c.cmd(&["SCRIPT", "DEBUG", "YES"]);
+    assert!(
+        r.starts_with(b"-ERR SCRIPT DEBUG YES") && show(&r).contains("SCRIPT DEBUG SYNC"),
+        "{}",
+        show(&r)
+    );
+    // Not in debug mode after it.
+    assert_eq!(c.cmd(&["EVAL", "return 1", "0"]), b":1\r\n");
+}
+
+#[test]
+fn a_debugging_session_lets_others_run_and_script_kill_ends_it() {
+    let rudis = Rudis::start(&["--busy-reply-threshold", "300"]);
+    let mut d = rudis.raw();
+    assert_eq!(d.cmd(&["SCRIPT", "DEBUG", "SYNC"]), b"+OK\r\n");
+    let stop = d.cmd(&[
+        "EVAL",
+        "local x = redis.call('get', KEYS[1])\nreturn x",
+        "1",
+        "held",
+    ]);
+    assert!(show(&stop).contains("Stopped at 1"), "{}", show(&stop));
+    // Until the threshold, clients that do not need the script's keys are served.
+    let mut other = rudis.raw();
+    let started = Instant::now();
+    assert_eq!(other.cmd(&["SET", "free", "1"]), b"+OK\r\n");
+    assert!(started.elapsed() < Duration::from_millis(300));
+    // Past it, everyone is told the server is busy, and SCRIPT KILL ends the session.
+    let busy = wait_until_not(&mut other, &["PING"], b"+PONG\r\n", 10);
+    assert_eq!(busy, BUSY);
+    assert_eq!(other.cmd(&["SCRIPT", "KILL"]), b"+OK\r\n");
+    let logs = d.read_reply();
+    assert!(show(&logs).contains("<endsession>"), "{}", show(&logs));
+    let reply = d.read_reply();
+    assert!(
+        show(&reply).contains("Script killed by user with SCRIPT KILL"),
+        "{}",
+        show(&reply)
+    );
+    assert!(d.is_closed());
+    assert_eq!(
+        wait_until_not(&mut other, &["PING"], BUSY, 10),
+        b"+PONG\r\n"
+    );
+}
+
+#[test]
+fn a_debugging_client_that_leaves_lets_its_script_finish() {
+    let rudis = Rudis::start(&[]);
+    let mut d = rudis.raw();
+    d.cmd(&["SCRIPT", "DEBUG", "SYNC"]);
+    let stop = d.cmd(&[
+        "EVAL",
+        "redis.call('set', KEYS[1], 'done')\nreturn 1",
+        "1",
+        "k",
+    ]);
+    assert!(show(&stop).contains("Stopped at 1"), "{}", show(&stop));
+    drop(d);
+    let mut c = rudis.raw();
+    assert_eq!(
+        wait_until_not(&mut c, &["GET", "k"], b"$-1\r\n", 10),
+        b"$4\r\ndone\r\n"
+    );
+    assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
+}

@@ -459,6 +459,7 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], ro: bool) -> Result<(), CommandE
         keys: &argv[3..3 + nkeys],
         args: &argv[3 + nkeys..],
         argv,
+        debug: false,
     };
     with_function_vm(shared, |vm| {
         let Some(&reference) = vm.functions.get(&function.name) else {

@@ -129,7 +129,7 @@ unsafe fn new_state() -> (*mut lua_State, *mut super::pool::Pool) {
 // ---------------------------------------------------------------------------------------------
 // Small helpers over the raw API.
 
-unsafe fn push_bytes(l: *mut lua_State, b: &[u8]) {
+pub(super) unsafe fn push_bytes(l: *mut lua_State, b: &[u8]) {
     ffi::lua_pushlstring_(l, b.as_ptr() as *const c_char, b.len());
 }
 
@@ -146,7 +146,7 @@ unsafe fn set_field_num(l: *mut lua_State, name: &CStr, n: f64) {
 }
 
 /// The bytes of the string (or number, converted in place) at `idx`.
-unsafe fn to_bytes<'l>(l: *mut lua_State, idx: c_int) -> Option<&'l [u8]> {
+pub(super) unsafe fn to_bytes<'l>(l: *mut lua_State, idx: c_int) -> Option<&'l [u8]> {
     let mut len = 0usize;
     let p = ffi::lua_tolstring(l, idx, &mut len);
     if p.is_null() {
@@ -175,6 +175,9 @@ unsafe fn is_boolean(l: *mut lua_State, idx: c_int) -> bool {
 /// Redis's luaPushErrorBuff: an error table `{err="CODE message"}`. A message starting with
 /// `-` carries its own code; any other gets `ERR`. Trailing CR/LF are trimmed.
 unsafe fn push_error(l: *mut lua_State, msg: &[u8]) {
+    if super::ldb::logging() {
+        super::ldb::log_error(msg);
+    }
     let text = error_text(msg);
     ffi::lua_createtable(l, 0, 1);
     ffi::lua_pushstring_(l, c"err".as_ptr());
@@ -201,12 +204,12 @@ fn error_text(msg: &[u8]) -> Vec<u8> {
 }
 
 /// Pushes an error table and raises it. Only for callers that own nothing needing a drop.
-unsafe fn raise(l: *mut lua_State, msg: &[u8]) -> c_int {
+pub(super) unsafe fn raise(l: *mut lua_State, msg: &[u8]) -> c_int {
     push_error(l, msg);
     ffi::lua_error(l)
 }
 
-fn host() -> Option<&'static mut dyn Host> {
+pub(super) fn host() -> Option<&'static mut dyn Host> {
     // SAFETY: set by `with_host` for exactly the duration of a run on this thread, during
     // which nothing else holds the host.
     HOST.with(|h| h.get()).map(|p| unsafe { &mut *p })
@@ -681,15 +684,13 @@ unsafe fn collect_args(l: *mut lua_State) -> Result<Vec<Vec<u8>>, &'static [u8]>
 
 /// `%.17g`, through C's own printf so that every digit is as Redis prints it.
 fn format_g17(x: f64) -> Vec<u8> {
+    format_c(c"%.17g", x)
+}
+
+/// `x` as C's printf writes it with `fmt` (one double conversion).
+pub(super) fn format_c(fmt: &CStr, x: f64) -> Vec<u8> {
     let mut buf = [0u8; 64];
-    let n = unsafe {
-        libc::snprintf(
-            buf.as_mut_ptr() as *mut c_char,
-            buf.len(),
-            c"%.17g".as_ptr(),
-            x,
-        )
-    };
+    let n = unsafe { libc::snprintf(buf.as_mut_ptr() as *mut c_char, buf.len(), fmt.as_ptr(), x) };
     buf[..(n.max(0) as usize).min(63)].to_vec()
 }
 
@@ -711,6 +712,10 @@ unsafe fn generic_call(l: *mut lua_State, raise_error: bool) -> bool {
         }
     };
     let args: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
+    let stepping = super::ldb::logging();
+    if stepping {
+        super::ldb::log_command(&argv);
+    }
     let mut reply = Vec::new();
     match host.call(&args, &mut reply) {
         Err(e) => {
@@ -723,6 +728,9 @@ unsafe fn generic_call(l: *mut lua_State, raise_error: bool) -> bool {
         Ok(()) => {
             let mut pos = 0;
             push_reply(l, &reply, &mut pos, true);
+            if stepping {
+                super::ldb::log_reply(&reply);
+            }
             raise_error && reply.first() == Some(&b'-')
         }
     }
@@ -889,15 +897,6 @@ unsafe extern "C-unwind" fn redis_acl_check_cmd(l: *mut lua_State) -> c_int {
     };
     ffi::lua_pushboolean(l, allowed as c_int);
     1
-}
-
-unsafe extern "C-unwind" fn redis_breakpoint(l: *mut lua_State) -> c_int {
-    ffi::lua_pushboolean(l, 0);
-    1
-}
-
-unsafe extern "C-unwind" fn redis_noop(_l: *mut lua_State) -> c_int {
-    0
 }
 
 unsafe extern "C-unwind" fn redis_replicate_commands(l: *mut lua_State) -> c_int {
@@ -1173,8 +1172,8 @@ impl Vm {
             let (l, pool) = new_state();
             register_redis_api(l);
             ffi::lua_getfield_(l, ffi::LUA_GLOBALSINDEX, c"redis".as_ptr());
-            set_field_fn(l, c"breakpoint", redis_breakpoint);
-            set_field_fn(l, c"debug", redis_noop);
+            set_field_fn(l, c"breakpoint", super::ldb::redis_breakpoint);
+            set_field_fn(l, c"debug", super::ldb::redis_debug);
             set_field_fn(l, c"replicate_commands", redis_replicate_commands);
             ffi::lua_pop(l, 1);
             let code = format!(
@@ -1352,7 +1351,7 @@ impl Vm {
         name: &str,
         keys: &[&[u8]],
         args: &[&[u8]],
-        hook: bool,
+        hook: Hook,
         host: &mut dyn Host,
     ) -> ReplyErrors {
         let mut stats = ReplyErrors::default();
@@ -1366,8 +1365,19 @@ impl Vm {
                 }
                 Target::Function(r) => ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, r),
             }
-            if hook {
-                ffi::lua_sethook(l, Some(count_hook), ffi::LUA_MASKCOUNT, 100_000);
+            match hook {
+                Hook::None => {}
+                Hook::Count => {
+                    ffi::lua_sethook(l, Some(count_hook), ffi::LUA_MASKCOUNT, 100_000);
+                }
+                Hook::Debug => {
+                    ffi::lua_sethook(
+                        l,
+                        Some(super::ldb::line_hook),
+                        ffi::LUA_MASKLINE | ffi::LUA_MASKCOUNT,
+                        100_000,
+                    );
+                }
             }
             let eval = matches!(target, Target::Script(_));
             push_array(l, keys);
@@ -1429,7 +1439,7 @@ impl Vm {
             } else {
                 write_reply(l, out, resp, &mut stats);
             }
-            if hook {
+            if hook != Hook::None {
                 ffi::lua_sethook(l, None, 0, 0);
             }
             ffi::lua_pop(l, 1);
@@ -1440,6 +1450,16 @@ impl Vm {
 
 thread_local! {
     static GC_COUNT: Cell<u32> = const { Cell::new(0) };
+}
+
+/// What watches a run from inside the interpreter.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    None,
+    /// Every 100,000 instructions: time and SCRIPT KILL (Redis's luaMaskCountHook).
+    Count,
+    /// The debugger's, on every line too (see `ldb`).
+    Debug,
 }
 
 /// What `Vm::call` runs.
@@ -1469,10 +1489,16 @@ unsafe fn push_array(l: *mut lua_State, items: &[&[u8]]) {
 unsafe extern "C-unwind" fn count_hook(l: *mut lua_State, _ar: *mut ffi::lua_Debug) {
     let kill = host().is_some_and(|h| h.interrupt());
     if kill {
-        log::warn!("Lua script killed by user with SCRIPT KILL.");
-        ffi::lua_sethook(l, Some(count_hook), ffi::LUA_MASKLINE, 0);
-        raise(l, b"Script killed by user with SCRIPT KILL...");
+        self::kill(l);
     }
+}
+
+/// Ends a script SCRIPT KILL stopped, with a hook on every line from now on, so that pcall
+/// cannot keep it alive.
+pub(super) unsafe fn kill(l: *mut lua_State) -> c_int {
+    log::warn!("Lua script killed by user with SCRIPT KILL.");
+    ffi::lua_sethook(l, Some(count_hook), ffi::LUA_MASKLINE, 0);
+    raise(l, b"Script killed by user with SCRIPT KILL...")
 }
 
 unsafe extern "C-unwind" fn load_hook(l: *mut lua_State, _ar: *mut ffi::lua_Debug) {

@@ -9,6 +9,7 @@
 
 pub mod dump;
 pub mod function;
+pub mod ldb;
 pub mod lua;
 pub mod pool;
 pub mod run;
@@ -65,6 +66,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 ];
 
 static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd!("script|debug", 3, NOSCRIPT, Keys::None, script_debug),
     cmd!("script|exists", -3, NOSCRIPT, Keys::None, script_exists),
     cmd!("script|flush", -2, NOSCRIPT, Keys::None, script_flush),
     cmd!(
@@ -196,6 +198,32 @@ pub fn numkeys(argv: &[&[u8]], bad: Option<&str>) -> Result<usize, CommandError>
 }
 
 fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, ro: bool) -> Result<(), CommandError> {
+    // As Redis's evalCommand: a client in debug mode debugs its next EVAL (run from its own
+    // connection, not inside EXEC), then is closed.
+    if ctx.client.ldb && ctx.effects.is_none() && !ctx.client.in_script {
+        if by_sha {
+            return Err(CommandError::Err(
+                "Please use EVAL instead of EVALSHA for debugging".into(),
+            ));
+        }
+        let timeout_ms = ctx.shared.config.read().busy_reply_threshold;
+        if let Some(r) = ldb::session(argv[1], timeout_ms, || {
+            eval_script(ctx, argv, false, ro, true)
+        }) {
+            ctx.client.close_after_reply = true;
+            return r;
+        }
+    }
+    eval_script(ctx, argv, by_sha, ro, false)
+}
+
+fn eval_script(
+    ctx: &mut Ctx,
+    argv: &[&[u8]],
+    by_sha: bool,
+    ro: bool,
+    debug: bool,
+) -> Result<(), CommandError> {
     if by_sha && argv[1].len() != 40 {
         return Err(noscript());
     }
@@ -219,6 +247,7 @@ fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, ro: bool) -> Result
         keys: &argv[3..3 + nkeys],
         args: &argv[3 + nkeys..],
         argv,
+        debug,
     };
     with_eval_vm(shared, |vm| {
         if !vm.has_script(&sha) {
@@ -228,6 +257,34 @@ fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, ro: bool) -> Result
         }
         run::run(ctx, vm, lua::Target::Script(&sha), &plan)
     })?
+}
+
+fn script_debug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    // Replies already waiting would reach the client after the debugger's, which writes to
+    // the socket itself.
+    if !ctx.out.is_empty() {
+        return Err(CommandError::Err(
+            "SCRIPT DEBUG must be called outside a pipeline".into(),
+        ));
+    }
+    let mode = argv[2];
+    if mode.eq_ignore_ascii_case(b"no") {
+        ctx.client.ldb = false;
+    } else if mode.eq_ignore_ascii_case(b"sync") {
+        ctx.client.ldb = true;
+    } else if mode.eq_ignore_ascii_case(b"yes") {
+        // Redis forks a child that debugs on a copy of the data, thrown away with it.
+        return Err(CommandError::Err(
+            "SCRIPT DEBUG YES (a forked session whose changes are discarded) is not supported: \
+             rudis does not fork. Use SCRIPT DEBUG SYNC (redis-cli --ldb-sync-mode), whose \
+             changes to the data are kept"
+                .into(),
+        ));
+    } else {
+        return Err(CommandError::Err("Use SCRIPT DEBUG YES/SYNC/NO".into()));
+    }
+    ctx.out.ok();
+    Ok(())
 }
 
 fn script_exists(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
