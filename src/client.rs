@@ -66,6 +66,16 @@ pub enum WatchedAs {
     Expired,
 }
 
+/// SCRIPT DEBUG's modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Debugging {
+    Off,
+    /// SYNC: the session runs in the server, its changes kept.
+    Sync,
+    /// YES: a forked copy of the server runs the session, its changes gone with it.
+    Forked,
+}
+
 pub struct Client {
     /// The handle's id, copied for the commands that log or compare it.
     pub id: u64,
@@ -101,8 +111,8 @@ pub struct Client {
     /// Commands run from a script's redis.call (Redis's CLIENT_SCRIPT): SORT orders a set's
     /// elements then, for the script to see the same everywhere.
     pub in_script: bool,
-    /// SCRIPT DEBUG SYNC: the next EVAL runs under the debugger (see `script::ldb`).
-    pub ldb: bool,
+    /// SCRIPT DEBUG: how the next EVAL runs under the debugger (see `script::ldb`).
+    pub ldb: Debugging,
     /// The ACL user (None: the AOF loader's and other internal clients, which may do
     /// everything), and the registry's generation it was read at.
     pub user: Option<Arc<crate::acl::User>>,
@@ -197,7 +207,7 @@ impl Client {
             subs: Default::default(),
             tracking: Default::default(),
             in_script: false,
-            ldb: false,
+            ldb: Debugging::Off,
             user: None,
             acl_gen: 0,
             reply: Reply::On,

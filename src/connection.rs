@@ -179,7 +179,7 @@ fn run_on(
     out: &mut ReplyBuf,
     argv: &[&[u8]],
 ) {
-    if client.ldb {
+    if client.ldb != crate::client::Debugging::Off {
         let mut console = DebugConsole(stream);
         commands::script::ldb::with_console(&mut console, || {
             run_request(shared, client, out, argv)
@@ -216,6 +216,10 @@ impl commands::script::ldb::Console for DebugConsole<'_> {
 
     fn recv(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         std::io::Read::read(self.0, buf)
+    }
+
+    fn fd(&self) -> RawFd {
+        self.0.tcp().as_raw_fd()
     }
 }
 

@@ -596,6 +596,7 @@ impl Pool {
         }
         self.shared.stats.sample_rates();
         crate::commands::dump::close_idle_migrate_sockets();
+        crate::util::children::reap();
         // A tenth of the connections per pass (all of them when there are few), so each is
         // visited about once a second, as Redis's clientsCron visits numclients/hz per call:
         // 10,000 idle connections cost a thousand visits every 100 ms, not ten thousand.

@@ -6,6 +6,7 @@
 mod aofutil;
 mod common;
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -753,9 +754,20 @@ fn flushing_frees_every_threads_interpreter() {
 /// each step's reply (the arrays of log lines, the script's reply after `<endsession>`, then
 /// the close).
 fn debugger_transcript(port: u16, hello: &str, script: &str, steps: &[&[&str]]) -> Vec<Vec<u8>> {
+    debugger_transcript_in(port, "SYNC", hello, script, steps)
+}
+
+/// `debugger_transcript` in SCRIPT DEBUG `mode`.
+fn debugger_transcript_in(
+    port: u16,
+    mode: &str,
+    hello: &str,
+    script: &str,
+    steps: &[&[&str]],
+) -> Vec<Vec<u8>> {
     let mut c = Raw::connect(port);
     c.cmd(&["HELLO", hello]);
-    let mut got = vec![c.cmd(&["SCRIPT", "DEBUG", "SYNC"])];
+    let mut got = vec![c.cmd(&["SCRIPT", "DEBUG", mode])];
     got.push(c.cmd(&["EVAL", script, "1", "k", "val"]));
     for step in steps {
         c.send(step);
@@ -885,17 +897,96 @@ fn the_debugger_aborts_and_refuses_as_redis_does() {
 }
 
 #[test]
-fn script_debug_yes_is_refused_with_the_way_out() {
-    let rudis = Rudis::start(&[]);
+fn a_forked_session_converses_as_redis_and_its_changes_go() {
+    let steps: &[&[&str]] = &[
+        &["s"],
+        &["s"],
+        &["r", "incr", "n"],
+        &["p"],
+        &["b", "8"],
+        &["c"],
+        &["s"],
+        &["c"],
+    ];
+    common::both(&[], |port| {
+        let mut c = Raw::connect(port);
+        c.cmd(&["SET", "n", "41"]);
+        let mut got = debugger_transcript_in(port, "YES", "3", DEBUGGED, steps);
+        // The session's writes were the child's: the server's data is as it was.
+        got.push(c.cmd(&["GET", "k"]));
+        got.push(c.cmd(&["GET", "n"]));
+        got.push(c.cmd(&["EXISTS", "h"]));
+        got
+    });
+}
+
+#[test]
+fn the_server_serves_on_while_a_forked_session_waits() {
+    let rudis = Rudis::start(&["--busy-reply-threshold", "100"]);
     let mut c = rudis.raw();
-    let r = c.cmd(&["SCRIPT", "DEBUG", "YES"]);
-    assert!(
-        r.starts_with(b"-ERR SCRIPT DEBUG YES") && show(&r).contains("SCRIPT DEBUG SYNC"),
-        "{}",
-        show(&r)
+    c.cmd(&["SET", "k", "before"]);
+    let mut d = rudis.raw();
+    assert_eq!(d.cmd(&["SCRIPT", "DEBUG", "YES"]), b"+OK\r\n");
+    let stop = d.cmd(&[
+        "EVAL",
+        "redis.call('set', KEYS[1], 'debugged')\nreturn 1",
+        "1",
+        "k",
+    ]);
+    assert!(show(&stop).contains("Stopped at 1"), "{}", show(&stop));
+    assert!(d.cmd(&["s"]).starts_with(b"*"));
+    // Past the threshold, the server still answers everyone, the script's key too, with
+    // the data it had.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.cmd(&["GET", "k"]), b"$6\r\nbefore\r\n");
+    assert_eq!(c.cmd(&["SET", "k", "after"]), b"+OK\r\n");
+    assert_eq!(
+        c.cmd(&["SCRIPT", "KILL"]),
+        b"-NOTBUSY No scripts in execution right now.\r\n"
     );
-    // Not in debug mode after it.
-    assert_eq!(c.cmd(&["EVAL", "return 1", "0"]), b":1\r\n");
+    let log = rudis.log();
+    let pid: i32 = log
+        .split("Redis forked for debugging eval (child ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no fork in the log: {log}"));
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    assert_eq!(common::info_number(&mut c, "stats", "total_forks"), 1);
+    // The session ends with its reply; the child is reaped, the data untouched by it.
+    let logs = d.cmd(&["c"]);
+    assert!(show(&logs).contains("<endsession>"), "{}", show(&logs));
+    assert_eq!(d.read_reply(), b":1\r\n");
+    assert!(d.is_closed());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "child {pid} not reaped"
+    );
+    assert_eq!(c.cmd(&["GET", "k"]), b"$5\r\nafter\r\n");
+}
+
+#[test]
+fn shutdown_kills_forked_sessions() {
+    let mut rudis = Rudis::start(&[]);
+    let mut d = rudis.raw();
+    d.cmd(&["SCRIPT", "DEBUG", "YES"]);
+    let stop = d.cmd(&["EVAL", "return 1", "0"]);
+    assert!(show(&stop).contains("Stopped at 1"), "{}", show(&stop));
+    let mut c = rudis.raw();
+    c.send(&["SHUTDOWN", "NOSAVE"]);
+    assert!(c.is_closed());
+    let _ = rudis.child.wait();
+    // The child went with the server: the debugging client's connection is closed.
+    assert!(d.is_closed());
+    assert!(
+        rudis.log().contains("Killing debugging session"),
+        "{}",
+        rudis.log()
+    );
 }
 
 #[test]

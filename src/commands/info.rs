@@ -146,7 +146,7 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
                 ps.channel_count(Kind::Shard).to_string(),
             );
             put("latest_fork_usec", "0".into());
-            put("total_forks", "0".into());
+            put("total_forks", crate::util::children::forks().to_string());
             put(
                 "migrate_cached_sockets",
                 super::dump::close_idle_migrate_sockets().to_string(),

@@ -1,6 +1,7 @@
 //! Small pieces below every other layer: they import nothing from the crate.
 
 pub mod alloc;
+pub mod children;
 pub mod chunks;
 pub mod clock;
 pub mod glob;

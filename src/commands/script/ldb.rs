@@ -8,8 +8,7 @@
 //! Unlike Redis's synchronous mode, the rest of the server keeps serving meanwhile: the
 //! session holds only the shards its script touched, as any script does, and once it has run
 //! past `busy-reply-threshold` other clients get `-BUSY` and SCRIPT KILL can end it (a worker
-//! must not wait on a person). Redis's forked mode (SCRIPT DEBUG YES, whose changes are
-//! thrown away with the child) needs fork(); rudis refuses it and says to use SYNC.
+//! must not wait on a person). SCRIPT DEBUG YES forks, as Redis does (see `fork`).
 //!
 //! The state lives in a thread-local, as Redis's is a global: one session per worker thread
 //! at a time, entered and left by `session`.
@@ -35,6 +34,8 @@ pub trait Console {
     /// What came, Ok(0) at the end of the stream, Err(WouldBlock or TimedOut) when nothing
     /// came for a while.
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Its socket, which a forked session's child keeps (and nothing else).
+    fn fd(&self) -> std::os::fd::RawFd;
 }
 
 /// Most breakpoints (LDB_BREAKPOINTS_MAX).
@@ -85,10 +86,21 @@ pub fn with_console<R>(console: &mut dyn Console, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// True when this thread runs a request from a client's connection (a session can start).
+pub fn has_console() -> bool {
+    CONSOLE.with(|c| c.get()).is_some()
+}
+
 /// Runs `run` (an EVAL) as a debugging session of `source` when this thread has a console
 /// (the request came from a client's connection): None without one, and `run` not called.
 /// `timeout_ms`: how long the script may run without a stop before it is stopped.
-pub fn session<R>(source: &[u8], timeout_ms: u64, run: impl FnOnce() -> R) -> Option<R> {
+/// `forked`: the session is a forked child's, whose end is `end_child`.
+pub fn session<R>(
+    source: &[u8],
+    timeout_ms: u64,
+    forked: bool,
+    run: impl FnOnce() -> R,
+) -> Option<R> {
     let console = CONSOLE.with(|c| c.take())?;
     // SAFETY: see `with_console`; taken, so that no nested session can use it too.
     let c = unsafe { &mut *console };
@@ -97,7 +109,9 @@ pub fn session<R>(source: &[u8], timeout_ms: u64, run: impl FnOnce() -> R) -> Op
         CONSOLE.with(|slot| slot.set(Some(console)));
         return None;
     }
-    log::warn!("Redis synchronous debugging eval session started");
+    if !forked {
+        log::warn!("Redis synchronous debugging eval session started");
+    }
     let mut body = source;
     while let [rest @ .., b'\n' | b'\r'] = body {
         body = rest;
@@ -123,11 +137,86 @@ pub fn session<R>(source: &[u8], timeout_ms: u64, run: impl FnOnce() -> R) -> Op
     log(b"<endsession>".to_vec());
     send_logs();
     LDB.with(|s| s.borrow_mut().take());
-    let c = unsafe { &mut *console };
-    c.end();
+    if !forked {
+        let c = unsafe { &mut *console };
+        c.end();
+        log::warn!("Redis synchronous debugging eval session ended");
+    }
     CONSOLE.with(|slot| slot.set(Some(console)));
-    log::warn!("Redis synchronous debugging eval session ended");
     Some(r)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forked sessions (SCRIPT DEBUG YES).
+//
+// As in Redis, a child process debugs on a copy-on-write image of the data and exits at the
+// end, its changes gone with it, while the server serves on; the parent closes its side of
+// the connection at once. The caller forks holding every shard and the script token, so that
+// the child's image is whole (no command half-applied) and every lock of the keyspace is
+// its own; it writes nothing to the AOF nor to replicas (its effects are dropped), closes
+// every descriptor but the client's socket first (epoll sets, listeners, the AOF, other
+// clients: none stays open on its account), and never returns into the worker loop: it
+// ends in `end_child`. Only this thread lives on in the child, so it logs nothing either
+// (the logger's lock may have been held by a thread that is not there).
+
+/// Forks for a debugging session: Some(pid) in the parent, None in the child (which keeps
+/// only the console's socket and the standard streams).
+pub fn fork() -> io::Result<Option<libc::pid_t>> {
+    let Some(console) = CONSOLE.with(|c| c.get()) else {
+        return Err(io::Error::other("no client connection"));
+    };
+    // SAFETY: the console outlives the request being run (see `with_console`).
+    let keep = unsafe { &*console }.fd();
+    // SAFETY: fork has no preconditions; the child runs only this thread's code from here,
+    // touching what the parent's locks (held by the caller) make consistent.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => {
+            // SAFETY: closing descriptors and ignoring signals in a process of one thread.
+            unsafe {
+                close_from(3, keep);
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                libc::signal(libc::SIGTERM, libc::SIG_IGN);
+            }
+            log::set_max_level(log::LevelFilter::Off);
+            Ok(None)
+        }
+        pid => {
+            log::warn!("Redis forked for debugging eval (child {pid})");
+            crate::util::children::add(pid);
+            Ok(Some(pid))
+        }
+    }
+}
+
+/// Closes every descriptor from `first` up but `keep`.
+unsafe fn close_from(first: i32, keep: i32) {
+    let ranges = [(first, keep - 1), (keep + 1, i32::MAX)];
+    for (lo, hi) in ranges {
+        if lo > hi {
+            continue;
+        }
+        if libc::syscall(libc::SYS_close_range, lo as u32, hi as u32, 0u32) != 0 {
+            // A kernel before close_range (5.9): one by one, up to the descriptor limit.
+            let mut lim: libc::rlimit = std::mem::zeroed();
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+            let top = (lim.rlim_cur.min(1 << 20) as i32).min(hi.saturating_add(1));
+            for fd in lo..top {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+/// Ends a forked session's child: writes the script's `reply` to the client and exits
+/// (no destructor nor exit handler of the parent's runs here).
+pub fn end_child(reply: &[u8]) -> ! {
+    if let Some(console) = CONSOLE.with(|c| c.get()) {
+        // SAFETY: the console outlives the request being run (see `with_console`).
+        let _ = unsafe { &mut *console }.send(reply);
+    }
+    // SAFETY: _exit ends the process at once, which is all that is wanted.
+    unsafe { libc::_exit(0) }
 }
 
 fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {

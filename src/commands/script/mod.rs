@@ -20,7 +20,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::flags::*;
-use super::{CommandError, CommandSpec, Ctx, Keys};
+use super::{transaction, CommandError, CommandSpec, Ctx, Keys};
+use crate::client::Debugging;
 use crate::scripts::{flags as sflags, Kill, Script};
 use crate::shared::Shared;
 use lua::Vm;
@@ -200,14 +201,22 @@ pub fn numkeys(argv: &[&[u8]], bad: Option<&str>) -> Result<usize, CommandError>
 fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, ro: bool) -> Result<(), CommandError> {
     // As Redis's evalCommand: a client in debug mode debugs its next EVAL (run from its own
     // connection, not inside EXEC), then is closed.
-    if ctx.client.ldb && ctx.effects.is_none() && !ctx.client.in_script {
+    let debugging = ctx.client.ldb;
+    if debugging != Debugging::Off
+        && ctx.effects.is_none()
+        && !ctx.client.in_script
+        && ldb::has_console()
+    {
         if by_sha {
             return Err(CommandError::Err(
                 "Please use EVAL instead of EVALSHA for debugging".into(),
             ));
         }
         let timeout_ms = ctx.shared.config.read().busy_reply_threshold;
-        if let Some(r) = ldb::session(argv[1], timeout_ms, || {
+        if debugging == Debugging::Forked {
+            return debug_forked(ctx, argv, ro, timeout_ms);
+        }
+        if let Some(r) = ldb::session(argv[1], timeout_ms, false, || {
             eval_script(ctx, argv, false, ro, true)
         }) {
             ctx.client.close_after_reply = true;
@@ -215,6 +224,49 @@ fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, ro: bool) -> Result
         }
     }
     eval_script(ctx, argv, by_sha, ro, false)
+}
+
+/// SCRIPT DEBUG YES's EVAL (Redis's ldbStartSession with a fork): the child debugs on a
+/// copy of the data and exits; here the client is closed without a reply, as in Redis.
+fn debug_forked(
+    ctx: &mut Ctx,
+    argv: &[&[u8]],
+    ro: bool,
+    timeout_ms: u64,
+) -> Result<(), CommandError> {
+    let shared = ctx.shared;
+    // Cached and compiled before the fork, so that the child takes no lock for it.
+    create_script(shared, argv[1])?;
+    // Every shard and the script token, so that no command is half-applied in the child's
+    // image and every keyspace lock there is the child's own (see `ldb::fork`).
+    let all = shared
+        .lock_for_script(shared.store.all_shards().collect())
+        .map_err(busy_error)?;
+    ctx.client.ldb = Debugging::Off;
+    match ldb::fork() {
+        Err(e) => Err(CommandError::Err(format!(
+            "Fork() failed: can't run EVAL in debugging mode: {e}"
+        ))),
+        Ok(Some(_)) => {
+            drop(all);
+            ctx.client.close_after_reply = true;
+            Ok(())
+        }
+        Ok(None) => {
+            // The child: run as inside EXEC, on the locks held, its effects kept from the AOF
+            // and replicas and dropped with the process.
+            ctx.ks.locked = all;
+            ctx.effects = Some(transaction::Effects::new(ctx.client.db));
+            let mark = ctx.out.len();
+            let r = ldb::session(argv[1], timeout_ms, true, || {
+                eval_script(ctx, argv, false, ro, true)
+            });
+            if let Some(Err(e)) = r {
+                ctx.out.error(&e.to_string());
+            }
+            ldb::end_child(&ctx.out.as_bytes()[mark..])
+        }
+    }
 }
 
 fn eval_script(
@@ -269,17 +321,11 @@ fn script_debug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     }
     let mode = argv[2];
     if mode.eq_ignore_ascii_case(b"no") {
-        ctx.client.ldb = false;
+        ctx.client.ldb = Debugging::Off;
     } else if mode.eq_ignore_ascii_case(b"sync") {
-        ctx.client.ldb = true;
+        ctx.client.ldb = Debugging::Sync;
     } else if mode.eq_ignore_ascii_case(b"yes") {
-        // Redis forks a child that debugs on a copy of the data, thrown away with it.
-        return Err(CommandError::Err(
-            "SCRIPT DEBUG YES (a forked session whose changes are discarded) is not supported: \
-             rudis does not fork. Use SCRIPT DEBUG SYNC (redis-cli --ldb-sync-mode), whose \
-             changes to the data are kept"
-                .into(),
-        ));
+        ctx.client.ldb = Debugging::Forked;
     } else {
         return Err(CommandError::Err("Use SCRIPT DEBUG YES/SYNC/NO".into()));
     }
