@@ -290,7 +290,7 @@ pub static SETTINGS: &[Setting] = &[
     setting("port", Kind::Int { min: 0, max: 65535 }, true),
     Setting {
         multi: true,
-        ..setting("bind", Kind::Str, false)
+        ..setting("bind", Kind::Str, true)
     },
     setting(
         "workers",
@@ -1035,12 +1035,8 @@ impl Config {
         match s.name {
             "port" => self.port = v.int() as u16,
             "bind" => {
-                if value.split_whitespace().next().is_none() {
-                    return Err(bad(s.name, value, "an address is needed"));
-                }
-                for word in value.split_whitespace() {
-                    crate::listen::parse_bind_word(word).map_err(|e| bad(s.name, value, e))?;
-                }
+                // As Redis, the words are taken as they are (none: no TCP listener); an
+                // address that cannot be listened on fails when it is bound.
                 self.bind = value.split_whitespace().collect::<Vec<_>>().join(" ");
             }
             "workers" => self.workers = v.int() as usize,

@@ -46,8 +46,12 @@ pub fn parse_bind_word(word: &str) -> Result<(IpAddr, bool), String> {
 
 /// Binds every address of `bind` on `port`. An optional address the machine does not have
 /// (or whose family it lacks) is skipped with a log line; any other failure is an error.
+/// An empty `bind` binds nothing (Redis's zero bind addresses: no TCP listener).
 pub fn bind_all(bind: &str, port: u16, backlog: i32) -> Result<Vec<TcpListener>, BindError> {
     let mut listeners = Vec::new();
+    if bind.split_whitespace().next().is_none() {
+        return Ok(listeners);
+    }
     for word in bind.split_whitespace() {
         let (ip, optional) = parse_bind_word(word).map_err(|e| BindError {
             addr: word.to_string(),
@@ -174,6 +178,51 @@ impl Ports {
         }
         inner.open = kept;
         inner.open.extend(new);
+        Ok(())
+    }
+}
+
+impl Ports {
+    /// Listens on the addresses of `bind` instead, on the plain and TLS ports (0: none), as
+    /// Redis's changeBindAddr: the old listeners close first (the new addresses may share
+    /// their port), and on a failure the new ones close too, leaving none: the caller puts
+    /// the old addresses back the same way.
+    pub fn replace_all(
+        &self,
+        bind: &str,
+        plain: u16,
+        tls: u16,
+        backlog: i32,
+    ) -> Result<(), BindError> {
+        let mut inner = self.inner.lock();
+        for l in inner.open.drain(..) {
+            l.close();
+        }
+        let mut new = Vec::new();
+        for (port, is_tls) in [(plain, false), (tls, true)] {
+            if port == 0 {
+                continue;
+            }
+            let bound = bind_all(bind, port, backlog).and_then(|ls| {
+                let ls: Vec<_> = ls.into_iter().map(|l| Listening::new(l, is_tls)).collect();
+                new.extend(ls.iter().cloned());
+                match &inner.spawn {
+                    Some(spawn) => ls.iter().try_for_each(|l| spawn(l.clone())),
+                    None => Ok(()),
+                }
+                .map_err(|error| BindError {
+                    addr: format!("port {port}"),
+                    error,
+                })
+            });
+            if let Err(e) = bound {
+                for l in &new {
+                    l.close();
+                }
+                return Err(e);
+            }
+        }
+        inner.open = new;
         Ok(())
     }
 }

@@ -4,7 +4,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, run_briefly, Raw, Rudis, BIN};
+use common::{free_port, run_briefly, show, Raw, Rudis, BIN};
 use rudis::resp::Frame;
 
 fn bulk(f: Frame) -> String {
@@ -533,4 +533,65 @@ fn config_set_failing_to_listen_changes_nothing() {
         assert_eq!(common::show(&got), common::show(want.as_bytes()));
     }
     assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
+}
+
+/// A connection to `ip`:`port`, or None if it is refused.
+fn try_connect(ip: &str, port: u16) -> Option<Raw> {
+    std::net::TcpStream::connect((ip, port))
+        .ok()
+        .map(Raw::from_stream)
+}
+
+#[test]
+fn config_set_bind_moves_the_listeners_as_redis() {
+    let r = Rudis::start(&["--bind", "127.0.0.1"]);
+    let mut admin = r.raw();
+    assert!(try_connect("127.0.0.2", r.port).is_none());
+    // Both addresses on the same port: the old listener closes before the new ones bind.
+    assert_eq!(
+        admin.cmd(&["CONFIG", "SET", "bind", "127.0.0.1 127.0.0.2"]),
+        b"+OK\r\n"
+    );
+    let mut second = try_connect("127.0.0.2", r.port).expect("listening on 127.0.0.2");
+    assert_eq!(second.cmd(&["PING"]), b"+PONG\r\n");
+    // Addresses that cannot be bound: Redis's error, and the old ones listen again.
+    let real = common::RealRedis::start(&[]);
+    let mut redis = real.raw();
+    for bad in ["999.999.999.999", "192.0.2.1", "127.0.0.1 192.0.2.1"] {
+        let got = admin.cmd(&["CONFIG", "SET", "bind", bad]);
+        assert_eq!(
+            show(&got),
+            show(&redis.cmd(&["CONFIG", "SET", "bind", bad])),
+            "{bad}"
+        );
+        assert_eq!(
+            show(&got),
+            "-ERR CONFIG SET failed (possibly related to argument 'bind') - Failed to bind to \
+             specified addresses.\\r\\n"
+        );
+        for ip in ["127.0.0.1", "127.0.0.2"] {
+            let mut c = try_connect(ip, r.port).unwrap_or_else(|| panic!("{ip} after {bad}"));
+            assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
+        }
+    }
+    assert_eq!(
+        show(&admin.cmd(&["CONFIG", "GET", "bind"])),
+        "*2\\r\\n$4\\r\\nbind\\r\\n$19\\r\\n127.0.0.1 127.0.0.2\\r\\n"
+    );
+    // Moved away: connections already made stay.
+    assert_eq!(
+        second.cmd(&["CONFIG", "SET", "bind", "127.0.0.2"]),
+        b"+OK\r\n"
+    );
+    assert!(try_connect("127.0.0.1", r.port).is_none());
+    assert_eq!(admin.cmd(&["PING"]), b"+PONG\r\n");
+    // No address at all: nothing listens, as in Redis, until bind is set again.
+    assert_eq!(admin.cmd(&["CONFIG", "SET", "bind", ""]), b"+OK\r\n");
+    assert!(try_connect("127.0.0.2", r.port).is_none());
+    assert_eq!(
+        admin.cmd(&["CONFIG", "GET", "bind"]),
+        b"*2\r\n$4\r\nbind\r\n$0\r\n\r\n"
+    );
+    assert_eq!(admin.cmd(&["CONFIG", "SET", "bind", "*"]), b"+OK\r\n");
+    assert!(try_connect("127.0.0.1", r.port).is_some());
 }

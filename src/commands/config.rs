@@ -114,7 +114,31 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                     )));
                 }
             }
-            if let Err(name) = rebind(ctx.shared, &before, &config) {
+            if config.bind != before.bind {
+                // As Redis's applyBind; restoreBackupConfig binds the old addresses again.
+                let shared = ctx.shared;
+                let listen = |c: &crate::config::Config| {
+                    let tls = crate::tls::tls_port(c);
+                    shared
+                        .ports
+                        .replace_all(&c.bind, c.port, tls, c.tcp_backlog)
+                };
+                if let Err(e) = listen(&config) {
+                    log::warn!("Failed to bind: {e}");
+                    config.restore(before, replaced);
+                    if let Err(e) = listen(&config) {
+                        log::warn!("cannot listen on the previous addresses again: {e}");
+                    }
+                    if let Err(e) = shared.tls.configure(&config) {
+                        log::warn!("{e}");
+                    }
+                    return Err(CommandError::Err(
+                        "CONFIG SET failed (possibly related to argument 'bind') - Failed to \
+                         bind to specified addresses."
+                            .into(),
+                    ));
+                }
+            } else if let Err(name) = rebind(ctx.shared, &before, &config) {
                 // As Redis's updatePort / applyTLSPort; the old port still listens.
                 config.restore(before, replaced);
                 if let Err(e) = ctx.shared.tls.configure(&config) {
