@@ -2,7 +2,7 @@
 //! ones IPv6-only so that `bind * -::*` can take both families on one port, as Redis does.
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -243,25 +243,14 @@ fn unavailable(e: &std::io::Error) -> bool {
 }
 
 fn listen(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
-    let family = if addr.is_ipv6() {
-        libc::AF_INET6
-    } else {
-        libc::AF_INET
-    };
-    // SAFETY: socket(2) with constant arguments; the fd is owned by the listener below or
-    // closed on every error path.
-    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh socket nobody else owns; from here the listener closes it.
-    let listener = unsafe { TcpListener::from_raw_fd(fd) };
+    let listener = TcpListener::from(crate::util::net::tcp_socket(addr)?);
+    let fd = listener.as_raw_fd();
     let one: libc::c_int = 1;
     setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, one)?;
     if addr.is_ipv6() {
         setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, one)?;
     }
-    let (storage, len) = sockaddr(addr);
+    let (storage, len) = crate::util::net::sockaddr(addr);
     // SAFETY: storage holds a sockaddr of `len` bytes for this family.
     if unsafe { libc::bind(fd, &storage as *const _ as *const libc::sockaddr, len) } < 0 {
         return Err(std::io::Error::last_os_error());
@@ -288,31 +277,6 @@ fn setsockopt(fd: i32, level: i32, opt: i32, value: libc::c_int) -> std::io::Res
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
-}
-
-fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            // SAFETY: sockaddr_storage is larger than, and aligned for, sockaddr_in.
-            let sin = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in) };
-            sin.sin_family = libc::AF_INET as libc::sa_family_t;
-            sin.sin_port = a.port().to_be();
-            sin.sin_addr.s_addr = u32::from(*a.ip()).to_be();
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            // SAFETY: as above, for sockaddr_in6.
-            let sin6 = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6) };
-            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sin6.sin6_port = a.port().to_be();
-            sin6.sin6_addr.s6_addr = a.ip().octets();
-            sin6.sin6_scope_id = a.scope_id();
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (storage, len as libc::socklen_t)
 }
 
 /// TCP keepalive as Redis sets it (`tcp-keepalive`): the first probe after `secs` of

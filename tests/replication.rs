@@ -1884,3 +1884,44 @@ fn selective_replication_to_rudis() {
 fn selective_replication_to_redis() {
     selective_replication(true);
 }
+
+/// `bind-source-addr`: the replica's link to its master comes from that address, as the
+/// master's INFO shows (Redis's unit/networking), whether set at start or by CONFIG SET.
+#[test]
+fn a_replica_connects_from_bind_source_addr() {
+    let master = Rudis::start(&["--protected-mode", "no"]);
+    let mut m = con(master.port);
+    let mut replicas = Vec::new();
+    for (source, at_start) in [("127.0.0.2", true), ("127.0.0.3", false)] {
+        let args: &[&str] = if at_start {
+            &["--bind-source-addr", source]
+        } else {
+            &[]
+        };
+        let replica = Rudis::start(args);
+        let mut r = con(replica.port);
+        if !at_start {
+            let _: () = redis::cmd("CONFIG")
+                .arg(&["SET", "bind-source-addr", source])
+                .query(&mut r)
+                .unwrap();
+        }
+        let _: () = redis::cmd("REPLICAOF")
+            .arg("127.0.0.1")
+            .arg(master.port)
+            .query(&mut r)
+            .unwrap();
+        let _: () = redis::cmd("SET")
+            .arg("k")
+            .arg(source)
+            .query(&mut m)
+            .unwrap();
+        wait_caught_up(master.port, replica.port, Duration::from_secs(20));
+        let info: String = redis::cmd("INFO").arg("replication").query(&mut m).unwrap();
+        assert!(
+            info.contains(&format!("ip={source},port={}", replica.port)),
+            "{info}"
+        );
+        replicas.push(replica);
+    }
+}

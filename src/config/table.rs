@@ -95,7 +95,7 @@ pub static REDIS_ONLY: &[RedisOnly] = &[
     r("bgsave_cpulist", None, Str, "", FIXED, Ignored),
     r("ignore-warnings", None, Str, "", MUT, Ignored),
     r("proc-title-template", None, Str, "{title} {listen-addr} {server-mode}", MUT, Ignored),
-    r("bind-source-addr", None, Str, "", MUT, Ignored),
+    r("bind-source-addr", None, Str, "", MUT, Applied),
     r("masterauth", None, Str, "", MUT, Applied),
     r("syslog-facility", None, Enum(&["user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"]), "local0", FIXED, Ignored),
     r("repl-diskless-load", None, Enum(&["disabled", "on-empty-db", "swapdb"]), "disabled", MUT, Ignored),

@@ -8,7 +8,7 @@
 //! applied (PSYNC replid offset+1) so that a brief cut needs no full sync.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::ToSocketAddrs;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -176,7 +176,8 @@ impl Session<'_> {
             .to_socket_addrs()?
             .next()
             .ok_or_else(|| LinkError::Refused(format!("{host} resolves to no address")))?;
-        let stream = TcpStream::connect_timeout(&addr, self.timeout())?;
+        let source = self.setting("bind-source-addr").parse().ok();
+        let stream = crate::util::net::connect_from(addr, source, self.timeout())?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(TICK))?;
         let config = self.shared.config.read().clone();
