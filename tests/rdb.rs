@@ -1276,3 +1276,27 @@ fn types_rudis_cannot_hold_are_refused_by_name_and_nothing_is_loaded() {
         }
     }
 }
+
+/// FLUSHALL with save points saves the emptied data at once, as Redis 7.0's does, so that
+/// the changes to save are none after it (Redis's unit/other); without them it saves nothing.
+#[test]
+fn flushall_with_save_points_saves_at_once() {
+    for (save, saved) in [("", false), ("3600 1 300 100", true)] {
+        let r = Rudis::start(&["--save", save]);
+        let mut c = r.raw();
+        let dump = r.dir.join("dump.rdb");
+        assert_eq!(c.cmd(&["SET", "k", "v"]), b"+OK\r\n");
+        assert_eq!(c.cmd(&["FLUSHALL"]), b"+OK\r\n");
+        let changes = common::info_number(&mut c, "persistence", "rdb_changes_since_last_save");
+        assert_eq!(
+            (changes == 0, dump.exists()),
+            (saved, saved),
+            "save {save:?}"
+        );
+        if saved {
+            // What was saved is the emptied data.
+            let (ok, out) = common::check_rdb(&dump);
+            assert!(ok && out.contains("0 keys read"), "{out}");
+        }
+    }
+}

@@ -543,8 +543,20 @@ fn flushall(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     for db in 0..ctx.shared.store.dbs.len() {
         n += empty_db(ctx, db, lazy);
     }
-    ctx.dirty(n);
-    ctx.shared.tracking.flush(ctx.shared);
+    let shared = ctx.shared;
+    if shared.config.read().save.is_empty() || shared.is_loading() {
+        ctx.dirty(n);
+    } else {
+        // As Redis's flushAllDataAndResetRDB: with save points, the emptied data is saved
+        // at once (every shard is held here), which resets the changes to save, so that no
+        // background save follows for them. Counted first, so that the save counts them.
+        shared.stats.dirty(n);
+        let path = crate::persist::rdb_path(shared);
+        if let Err(e) = crate::persist::save_held(shared, &path, &ctx.ks.locked) {
+            log::warn!("FLUSHALL could not save the emptied data: {e:?}");
+        }
+    }
+    shared.tracking.flush(shared);
     ctx.propagate(argv);
     ctx.out.ok();
     Ok(())
