@@ -1386,7 +1386,11 @@ impl Config {
             }
         }
         for (i, words) in cli.directives.iter().enumerate() {
-            let line = words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ");
+            // As Redis shows the command line's options: the name, then each value quoted.
+            let line = std::iter::once(words[0].clone())
+                .chain(words[1..].iter().map(|w| repr(w)))
+                .collect::<Vec<_>>()
+                .join(" ");
             loader.directive(&mut c, words, &line, i + 1, 0)?;
         }
         c.check().map_err(|e| ConfigError::Startup(e.reason()))?;
@@ -1891,28 +1895,57 @@ impl Cli {
             for_clap.append(&mut rest);
             return Cli::parse_from(for_clap);
         }
-        let mut i = 0;
-        while i < rest.len() {
-            let Some(name) = rest[i].strip_prefix("--") else {
-                // Before any option: the config file (clap reports a second one).
-                for_clap.push(rest[i].clone());
-                i += 1;
-                continue;
-            };
-            let (name, inline) = match name.split_once('=') {
-                Some((n, v)) => (n.to_string(), Some(v.to_string())),
-                None => (name.to_string(), None),
-            };
-            let mut values: Vec<String> = inline.into_iter().collect();
-            i += 1;
-            // A flag clap knows takes one value unless the setting has several words: what
-            // follows it is the config file, as clap has always read `--port 1 redis.conf`.
-            let one = known.contains(&name) && !lookup(&name).is_some_and(|e| e.multi());
-            while i < rest.len() && !rest[i].starts_with("--") && (!one || values.is_empty()) {
-                values.push(rest[i].clone());
-                i += 1;
+        // As Redis's main(): a config file only first; then each `--name` starts an option
+        // whose values run to the next `--name`, except that the argument right after a bare
+        // name is its value whatever it looks like (`--port --bla` sets port to "--bla"),
+        // and a bare `--save` before another option (or last) is `save ""`. `--name value`
+        // in one argument is the name and its value.
+        let mut options: Vec<Vec<String>> = Vec::new();
+        let mut start = 0;
+        if rest.first().is_some_and(|a| !a.starts_with('-')) {
+            for_clap.push(rest[0].clone());
+            start = 1;
+        }
+        let mut handled_last = true;
+        for (j, arg) in rest.iter().enumerate().skip(start) {
+            if handled_last && arg.starts_with("--") {
+                let words: Vec<String> = arg[2..].split_whitespace().map(str::to_string).collect();
+                let mut option = words.clone();
+                if option.is_empty() {
+                    option.push(String::new());
+                }
+                if words.len() <= 1 {
+                    handled_last = false;
+                    let next_is_option = rest.get(j + 1).is_some_and(|n| n.starts_with("--"));
+                    let last = j + 1 == rest.len();
+                    if option[0] == "save" && (next_is_option || last) {
+                        option.push(String::new());
+                        handled_last = !last;
+                    } else if option[0] == "sentinel" && next_is_option {
+                        handled_last = true;
+                    }
+                } else {
+                    handled_last = true;
+                }
+                options.push(option);
+            } else {
+                match options.last_mut() {
+                    Some(o) => o.push(arg.clone()),
+                    // A second file name, or a value without an option: Redis's error.
+                    None => options.push(vec![String::new(), arg.clone()]),
+                }
+                handled_last = true;
             }
-            if known.contains(&name) && values.len() == 1 {
+        }
+        for mut option in options {
+            let name = option.remove(0);
+            let (name, inline) = match name.split_once('=') {
+                Some((n, v)) if !known.contains(&name) => (n.to_string(), Some(v.to_string())),
+                _ => (name, None),
+            };
+            let mut values: Vec<String> = inline.into_iter().chain(option).collect();
+            // (A value that looks like a flag to clap is the loader's to judge.)
+            if known.contains(&name) && values.len() == 1 && !values[0].starts_with('-') {
                 for_clap.push(format!("--{name}"));
                 for_clap.append(&mut values);
             } else {
@@ -2179,10 +2212,24 @@ mod tests {
             ]
         );
         assert_eq!(cli.save.as_deref(), Some(""));
+        // As Redis: a file name only first; later, a word is the option's value.
         let args = ["rudis-server", "--port", "7000", "f.conf", "--dir", "d"];
         let cli = Cli::parse_redis_style(args.iter().map(|s| s.to_string()));
-        assert_eq!(cli.config_file, Some(PathBuf::from("f.conf")));
-        assert_eq!((cli.port, cli.dir), (Some(7000), Some(PathBuf::from("d"))));
+        assert_eq!(cli.config_file, None);
+        assert_eq!(
+            cli.directives,
+            vec![vec!["port".to_string(), "7000".into(), "f.conf".into()]]
+        );
+        // A bare name takes the next argument, `--` or not; a bare --save before another
+        // option is an empty one.
+        let args = ["rudis-server", "--port", "--bla", "--save", "--dir", "d"];
+        let cli = Cli::parse_redis_style(args.iter().map(|s| s.to_string()));
+        assert_eq!(cli.save.as_deref(), Some(""));
+        assert_eq!(cli.dir, Some(PathBuf::from("d")));
+        assert_eq!(
+            cli.directives,
+            vec![vec!["port".to_string(), "--bla".into()]]
+        );
     }
 
     /// As Redis appends its command line to the file's text: a `save` given there adds to

@@ -678,3 +678,50 @@ fn config_set_and_get_replies_match_redis() {
         );
     }
 }
+
+/// The `>>> '...'` line and the reason of Redis's FATAL CONFIG FILE ERROR.
+fn fatal_lines(stderr: &str) -> Vec<String> {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with(">>> "))
+        .unwrap_or_else(|| panic!("no FATAL CONFIG FILE ERROR in {stderr:?}"));
+    lines[at..(at + 2).min(lines.len())]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
+}
+
+/// Redis's unit/introspection "redis-server command line arguments - error cases": options
+/// run to the next `--name`, a bare name takes the next argument whatever it is, and each
+/// error names the option as Redis shows it.
+#[test]
+fn command_line_errors_read_as_redis_reads_them() {
+    common::require_tool("redis-server");
+    let cases: &[&[&str]] = &[
+        &["--port"],
+        &["--port", "6380", "--loglevel"],
+        &["--port", "6379", "6380"],
+        &["--port", "--loglevel", "verbose"],
+        &["--port", "--bla", "--loglevel", "verbose"],
+        &["--logfile", "--my--log--file", "--loglevel", "--bla"],
+        &["--shutdown-on-sigint"],
+        &["--shutdown-on-sigint", "now force", "--shutdown-on-sigterm"],
+        &["--replicaof", "127.0.0.1", "abc"],
+        &["--replicaof", "--127.0.0.1", "abc"],
+        &["--replicaof", "--127.0.0.1", "--abc"],
+    ];
+    for args in cases {
+        let (ok, err) = run_to_exit(args);
+        assert!(!ok, "{args:?} started");
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("redis-server")
+            .args(*args)
+            .current_dir(dir.path())
+            .output()
+            .expect("run redis-server");
+        let redis = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert_eq!(fatal_lines(&err), fatal_lines(&redis), "{args:?}");
+    }
+}

@@ -183,7 +183,13 @@ impl Rudis {
 
 fn spawn_rudis(port: u16, dir: &Path, args: &[String]) -> Child {
     let log = std::fs::File::create(dir.join(format!("rudis-{port}.log"))).expect("log file");
+    // A config file goes first, as redis-server takes it.
+    let (file, args) = match args.split_first() {
+        Some((f, rest)) if !f.starts_with('-') => (Some(f), rest),
+        _ => (None, args),
+    };
     Command::new(BIN)
+        .args(file)
         .arg("--port")
         .arg(port.to_string())
         .arg("--dir")
