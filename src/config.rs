@@ -817,7 +817,17 @@ fn special_value(name: &str, v: &str) -> Result<String, &'static str> {
                     "argument(s) must be one of the following: default, save, nosave, now, force",
                 );
             }
-            Ok(words.join(" ").to_ascii_lowercase())
+            // As Redis shows a set of flags: in its table's order, `default` for none.
+            let given: Vec<String> = words.iter().map(|w| w.to_ascii_lowercase()).collect();
+            let set: Vec<&str> = known[1..]
+                .iter()
+                .copied()
+                .filter(|k| given.iter().any(|g| g == k))
+                .collect();
+            Ok(match set.is_empty() {
+                true => "default".to_string(),
+                false => set.join(" "),
+            })
         }
         _ => Ok(v.to_string()),
     }
@@ -937,7 +947,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             port: 6379,
-            bind: "127.0.0.1 -::1".into(),
+            bind: "* -::*".into(),
             workers: 5,
             maxclients: 10_000,
             dir: PathBuf::from("."),
@@ -1574,7 +1584,12 @@ impl Config {
             .chain(REDIS_ONLY.iter().map(Entry::Other));
         for entry in entries {
             let name = entry.name();
-            let force = force_all || name == "dir" || self.get(name) != default_value(name);
+            // `dir` and `save` always, as Redis's rewriteConfigDirOption and
+            // rewriteConfigSaveOption force theirs (a default save replaces a file's own).
+            let force = force_all
+                || name == "dir"
+                || name == "save"
+                || self.get(name) != default_value(name);
             let mine = slots.remove(name).unwrap_or_default();
             let new = self.rewrite_lines(entry);
             place(&mut lines, mine, new, force, &mut needs_signature);
@@ -1909,7 +1924,9 @@ impl Cli {
         let mut handled_last = true;
         for (j, arg) in rest.iter().enumerate().skip(start) {
             if handled_last && arg.starts_with("--") {
-                let words: Vec<String> = arg[2..].split_whitespace().map(str::to_string).collect();
+                // Split as Redis's sdssplitargs splits it (quotes taken off).
+                let words: Vec<String> = split_args(&arg[2..])
+                    .unwrap_or_else(|| arg[2..].split_whitespace().map(str::to_string).collect());
                 let mut option = words.clone();
                 if option.is_empty() {
                     option.push(String::new());
@@ -1931,8 +1948,9 @@ impl Cli {
             } else {
                 match options.last_mut() {
                     Some(o) => o.push(arg.clone()),
-                    // A second file name, or a value without an option: Redis's error.
-                    None => options.push(vec![String::new(), arg.clone()]),
+                    // Words before any option make a line of their own, as Redis joins them:
+                    // `rudis-server f.conf loglevel verbose` sets loglevel.
+                    None => options.push(vec![arg.clone()]),
                 }
                 handled_last = true;
             }
@@ -2158,6 +2176,11 @@ mod tests {
             "nosave now"
         );
         assert!(got("shutdown-on-sigterm", "later").is_err());
+        assert_eq!(
+            got("shutdown-on-sigint", "nosave force now").unwrap(),
+            "nosave now force"
+        );
+        assert_eq!(got("shutdown-on-sigint", "default").unwrap(), "default");
     }
 
     #[test]
@@ -2251,6 +2274,23 @@ mod tests {
         assert_eq!(with(&["--save", "100 100"]), "900 1 100 100");
         assert_eq!(with(&["--save", ""]), "");
         assert_eq!(Config::default().save, "3600 1 300 100 60 10000");
+    }
+
+    /// A default save replaces the file's own lines, as Redis's rewriteConfigSaveOption
+    /// always writes save (Redis's unit/introspection "CONFIG REWRITE handles save").
+    #[test]
+    fn a_rewrite_writes_a_default_save_over_the_files() {
+        let c = Config::default();
+        let out = c.rewritten("port 7000\nsave 900 1\n", &[], false);
+        let saves: Vec<&str> = out.lines().filter(|l| l.starts_with("save")).collect();
+        assert_eq!(
+            saves,
+            ["save 3600 1", "save 300 100", "save 60 10000"],
+            "{out}"
+        );
+        let mut back = Config::default();
+        back.load_text(&out).unwrap();
+        assert_eq!(back.save, c.save);
     }
 
     /// DEBUG CONFIG-REWRITE-FORCE-ALL writes every setting, defaults too, and the file reads

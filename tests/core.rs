@@ -423,13 +423,13 @@ fn keys_and_values_are_binary_safe() {
 fn start_up_log_line_names_version_address_workers_pid() {
     let rudis = Rudis::start(&["--workers", "7", "--appendonly", "no"]);
     let log = rudis.log();
-    // `[::1]:port` follows the IPv4 address where the machine has IPv6 (the default bind).
+    // `[::]:port` follows the IPv4 address where the machine has IPv6 (the default bind).
     let line = log
         .lines()
         .find(|l| l.contains("ready to accept connections"))
         .unwrap_or_else(|| panic!("no ready line in:\n{log}"));
     let head = format!(
-        "rudis {} ready to accept connections on 127.0.0.1:{}",
+        "rudis {} ready to accept connections on 0.0.0.0:{}",
         env!("CARGO_PKG_VERSION"),
         rudis.port
     );
@@ -607,16 +607,16 @@ fn a_claimed_huge_bulk_costs_no_memory() {
     }
 }
 
-/// By default rudis listens on 127.0.0.1 and, where the machine has IPv6, on ::1, as the
-/// redis.conf that Redis ships (`bind 127.0.0.1 -::1`): a client resolving "localhost" to ::1
-/// finds it.
+/// By default rudis listens on every address, IPv6 ones too where the machine has them, as
+/// Redis does without a bind (`* -::*`; protected mode turns away other hosts' clients while
+/// no password is set): a client resolving "localhost" to ::1 finds it.
 #[test]
 fn default_bind_serves_both_loopback_addresses() {
     let server = Rudis::start(&[]);
     let mut v4 = Raw::connect(server.port);
     assert_eq!(
         show(&v4.cmd(&["CONFIG", "GET", "bind"])),
-        "*2\\r\\n$4\\r\\nbind\\r\\n$14\\r\\n127.0.0.1 -::1\\r\\n"
+        "*2\\r\\n$4\\r\\nbind\\r\\n$6\\r\\n* -::*\\r\\n"
     );
     if std::net::TcpListener::bind("[::1]:0").is_err() {
         // No IPv6 loopback here: `-::1` is optional, and the server above started without it.

@@ -84,6 +84,24 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         .map(|p| (p[0].as_str(), p[1].as_str()))
         .collect();
     let mut config = ctx.shared.config.write();
+    // Redis's protected configs (dir, dbfilename): refused unless enable-protected-configs
+    // allows this client (yes, or local for a loopback one), before anything is set.
+    let allowed = match config.get("enable-protected-configs").as_deref() {
+        Some("yes") => true,
+        Some("local") => crate::util::net::is_local(ctx.client.addr),
+        _ => false,
+    };
+    if !allowed {
+        if let Some((name, _)) = pairs
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("dir") || n.eq_ignore_ascii_case("dbfilename"))
+        {
+            return Err(CommandError::Err(format!(
+                "CONFIG SET failed (possibly related to argument '{name}') - can't set \
+                 protected config"
+            )));
+        }
+    }
     let before = config.clone();
     match config.set_at_runtime(&pairs) {
         Ok(replaced) => {

@@ -102,7 +102,7 @@ pub static REDIS_ONLY: &[RedisOnly] = &[
     r("oom-score-adj", None, Enum(&["no", "yes", "relative", "absolute"]), "no", MUT, Ignored),
     r("acl-pubsub-default", None, Enum(&["allchannels", "resetchannels"]), "resetchannels", MUT, Observed),
     r("sanitize-dump-payload", None, Enum(&["no", "yes", "clients"]), "no", MUT, Ignored),
-    r("enable-protected-configs", None, Enum(&["no", "yes", "local"]), "no", FIXED, Ignored),
+    r("enable-protected-configs", None, Enum(&["no", "yes", "local"]), "no", FIXED, Applied),
     r("enable-module-command", None, Enum(&["no", "yes", "local"]), "no", FIXED, Ignored),
     r("cluster-preferred-endpoint-type", None, Enum(&["ip", "hostname", "unknown-endpoint"]), "ip", MUT, Ignored),
     r("propagation-error-behavior", None, Enum(&["ignore", "panic", "panic-on-replicas"]), "ignore", MUT, Ignored),

@@ -251,15 +251,7 @@ impl RealRedis {
         let port = free_port();
         let log = tmp.path().join("redis.log");
         let mut child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                // What Redis's shipped redis.conf binds, and rudis's default.
-                "--bind",
-                "127.0.0.1 -::1",
-                "--save",
-                "",
-            ])
+            .args(["--port", &port.to_string(), "--save", ""])
             .args(["--appendonly", "no", "--logfile"])
             .arg(&log)
             .arg("--dir")
