@@ -1925,13 +1925,12 @@ impl Cli {
         for (j, arg) in rest.iter().enumerate().skip(start) {
             if handled_last && arg.starts_with("--") {
                 // Split as Redis's sdssplitargs splits it (quotes taken off).
-                let words: Vec<String> = split_args(&arg[2..])
+                let mut option: Vec<String> = split_args(&arg[2..])
                     .unwrap_or_else(|| arg[2..].split_whitespace().map(str::to_string).collect());
-                let mut option = words.clone();
                 if option.is_empty() {
                     option.push(String::new());
                 }
-                if words.len() <= 1 {
+                if option.len() == 1 {
                     handled_last = false;
                     let next_is_option = rest.get(j + 1).is_some_and(|n| n.starts_with("--"));
                     let last = j + 1 == rest.len();
@@ -1958,8 +1957,8 @@ impl Cli {
         for mut option in options {
             let name = option.remove(0);
             let (name, inline) = match name.split_once('=') {
-                Some((n, v)) if !known.contains(&name) => (n.to_string(), Some(v.to_string())),
-                _ => (name, None),
+                Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                None => (name, None),
             };
             let mut values: Vec<String> = inline.into_iter().chain(option).collect();
             // (A value that looks like a flag to clap is the loader's to judge.)

@@ -171,7 +171,7 @@ fn run_request(shared: &Shared, client: &mut Client, out: &mut ReplyBuf, argv: &
 }
 
 /// Runs one request of a session: with its socket at hand for the Lua debugger when the
-/// client is in debug mode (SCRIPT DEBUG SYNC).
+/// client is in debug mode (SCRIPT DEBUG SYNC or YES).
 fn run_on(
     shared: &Shared,
     stream: &mut Transport,

@@ -158,20 +158,7 @@ impl Ports {
     /// not the listeners' and stay.
     pub fn rebind(&self, tls: bool, bind: &str, port: u16, backlog: i32) -> Result<(), BindError> {
         let mut inner = self.inner.lock();
-        let new = if port == 0 {
-            Vec::new()
-        } else {
-            bind_all(bind, port, backlog)?
-        };
-        let new: Vec<Arc<Listening>> = new.into_iter().map(|l| Listening::new(l, tls)).collect();
-        if let Some(spawn) = &inner.spawn {
-            for l in &new {
-                spawn(l.clone()).map_err(|error| BindError {
-                    addr: format!("port {port}"),
-                    error,
-                })?;
-            }
-        }
+        let new = inner.listen(bind, port, tls, backlog)?;
         let (old, kept): (Vec<_>, Vec<_>) = inner.open.drain(..).partition(|l| l.tls == tls);
         for l in &old {
             l.close();
@@ -180,9 +167,7 @@ impl Ports {
         inner.open.extend(new);
         Ok(())
     }
-}
 
-impl Ports {
     /// Listens on the addresses of `bind` instead, on the plain and TLS ports (0: none), as
     /// Redis's changeBindAddr: the old listeners close first (the new addresses may share
     /// their port), and on a failure the new ones close too, leaving none: the caller puts
@@ -200,30 +185,50 @@ impl Ports {
         }
         let mut new = Vec::new();
         for (port, is_tls) in [(plain, false), (tls, true)] {
-            if port == 0 {
-                continue;
-            }
-            let bound = bind_all(bind, port, backlog).and_then(|ls| {
-                let ls: Vec<_> = ls.into_iter().map(|l| Listening::new(l, is_tls)).collect();
-                new.extend(ls.iter().cloned());
-                match &inner.spawn {
-                    Some(spawn) => ls.iter().try_for_each(|l| spawn(l.clone())),
-                    None => Ok(()),
+            match inner.listen(bind, port, is_tls, backlog) {
+                Ok(ls) => new.extend(ls),
+                Err(e) => {
+                    for l in &new {
+                        l.close();
+                    }
+                    return Err(e);
                 }
-                .map_err(|error| BindError {
-                    addr: format!("port {port}"),
-                    error,
-                })
-            });
-            if let Err(e) = bound {
-                for l in &new {
-                    l.close();
-                }
-                return Err(e);
             }
         }
         inner.open = new;
         Ok(())
+    }
+}
+
+impl PortsInner {
+    /// Binds `bind` on `port` (0: nothing) and starts the accept loops; on a failure the
+    /// listeners it made are closed again.
+    fn listen(
+        &self,
+        bind: &str,
+        port: u16,
+        tls: bool,
+        backlog: i32,
+    ) -> Result<Vec<Arc<Listening>>, BindError> {
+        if port == 0 {
+            return Ok(Vec::new());
+        }
+        let new: Vec<Arc<Listening>> = bind_all(bind, port, backlog)?
+            .into_iter()
+            .map(|l| Listening::new(l, tls))
+            .collect();
+        if let Some(spawn) = &self.spawn {
+            if let Err(error) = new.iter().try_for_each(|l| spawn(l.clone())) {
+                for l in &new {
+                    l.close();
+                }
+                return Err(BindError {
+                    addr: format!("port {port}"),
+                    error,
+                });
+            }
+        }
+        Ok(new)
     }
 }
 

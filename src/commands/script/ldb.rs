@@ -1,4 +1,4 @@
-//! The Lua debugger (Redis's LDB, in eval.c). After SCRIPT DEBUG SYNC a client's next EVAL
+//! The Lua debugger (Redis's LDB, in eval.c). After SCRIPT DEBUG SYNC (or YES) a client's next EVAL
 //! runs as a debugging session: the script stops before its first line, and the worker
 //! serving it talks to the client's socket directly (blocking, as Redis's ldb.conn), sending
 //! logs as arrays of status lines and reading debugger commands (`step`, `continue`,
@@ -223,11 +223,6 @@ fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
     LDB.with(|s| s.borrow_mut().as_mut().map(f))
 }
 
-/// A session runs on this thread (redis.debug and redis.breakpoint work then).
-pub fn active() -> bool {
-    LDB.with(|s| s.borrow().is_some())
-}
-
 /// The script is being stepped through: its Redis calls and their replies are logged
 /// (Redis's ldbIsEnabled).
 pub fn logging() -> bool {
@@ -309,18 +304,19 @@ fn send_logs() {
 // ---------------------------------------------------------------------------------------------
 // Replies in words (ldbRedisProtocolToHuman).
 
-fn line_end(buf: &[u8], from: usize) -> usize {
-    buf[from.min(buf.len())..]
-        .windows(2)
-        .position(|w| w == b"\r\n")
-        .map_or(buf.len(), |i| from + i)
+/// Where `needle` first comes in `hay` from `from` on (C's strstr, on bytes).
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    hay[from.min(hay.len())..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|i| from + i)
 }
 
 fn human(buf: &[u8], pos: &mut usize, o: &mut Vec<u8>) {
     let Some(&kind) = buf.get(*pos) else {
         return;
     };
-    let end = line_end(buf, *pos + 1);
+    let end = find(buf, b"\r\n", *pos + 1).unwrap_or(buf.len());
     let head = &buf[*pos + 1..end];
     let count = || std::str::from_utf8(head).ok()?.parse::<i64>().ok();
     *pos = end + 2;
@@ -351,7 +347,7 @@ fn human(buf: &[u8], pos: &mut usize, o: &mut Vec<u8>) {
                 _ => (&b"["[..], b']'),
             };
             o.extend_from_slice(open);
-            for j in 0..n.max(0) {
+            for j in 0..n {
                 human(buf, pos, o);
                 if kind == b'%' {
                     o.extend_from_slice(b" => ");
@@ -481,15 +477,6 @@ pub unsafe extern "C-unwind" fn redis_breakpoint(l: *mut lua_State) -> c_int {
 // ---------------------------------------------------------------------------------------------
 // The line hook and the debugger's commands.
 
-/// What the hook ends with.
-enum Outcome {
-    GoOn,
-    /// Raise this error in the script.
-    Raise(&'static [u8]),
-    /// SCRIPT KILL asked for it.
-    Kill,
-}
-
 /// The hook of a debugged script, on every line and every 100,000 instructions
 /// (Redis's luaLdbLineHook).
 ///
@@ -498,17 +485,17 @@ enum Outcome {
 pub unsafe extern "C-unwind" fn line_hook(l: *mut lua_State, ar: *mut ffi::lua_Debug) {
     // Everything that owns memory is gone before an error is raised (it does not return).
     match hook(l, ar) {
-        Outcome::GoOn => {}
-        Outcome::Raise(msg) => {
+        Ok(()) | Err(Stop::Gone) => {}
+        Err(Stop::Raise(msg)) => {
             raise(l, msg);
         }
-        Outcome::Kill => {
+        Err(Stop::Kill) => {
             lua::kill(l);
         }
     }
 }
 
-unsafe fn hook(l: *mut lua_State, ar: *mut ffi::lua_Debug) -> Outcome {
+unsafe fn hook(l: *mut lua_State, ar: *mut ffi::lua_Debug) -> Result<(), Stop> {
     let event = (*ar).event;
     ffi::lua_getstack(l, 0, ar);
     ffi::lua_getinfo(l, c"Sl".as_ptr(), ar);
@@ -523,25 +510,25 @@ unsafe fn hook(l: *mut lua_State, ar: *mut ffi::lua_Debug) -> Outcome {
             s.timeout_ms,
         )
     }) else {
-        return Outcome::GoOn;
+        return Ok(());
     };
     if host().is_some_and(|h| h.interrupt()) {
-        return Outcome::Kill;
+        return Err(Stop::Kill);
     }
     let src = CStr::from_ptr((*ar).short_src.as_ptr()).to_bytes();
-    if !src.windows(11).any(|w| w == b"user_script") {
-        return Outcome::GoOn;
+    if find(src, b"user_script", 0).is_none() {
+        return Ok(());
     }
     let mut timeout = false;
     if event == ffi::LUA_HOOKCOUNT && !step && !bp {
         if since.elapsed().as_millis() as u64 >= timeout_ms {
             timeout = true;
         } else {
-            return Outcome::GoOn;
+            return Ok(());
         }
     }
     if !(step || bp || timeout) {
-        return Outcome::GoOn;
+        return Ok(());
     }
     let reason = if bp {
         if luabp {
@@ -565,20 +552,20 @@ unsafe fn hook(l: *mut lua_State, ar: *mut ffi::lua_Debug) -> Outcome {
     let outcome = repl(l);
     with_state(|s| s.since = Instant::now());
     match outcome {
-        Err(Stop::Gone) if timeout => {
-            Outcome::Raise(b"timeout during Lua debugging with client closing connection")
-        }
-        Err(Stop::Gone) => Outcome::GoOn,
-        Err(Stop::Raise(msg)) => Outcome::Raise(msg),
-        Err(Stop::Kill) => Outcome::Kill,
-        Ok(()) => Outcome::GoOn,
+        Err(Stop::Gone) if timeout => Err(Stop::Raise(
+            b"timeout during Lua debugging with client closing connection",
+        )),
+        other => other,
     }
 }
 
+/// Why the debugger lets the script go on otherwise than by `step` or `continue`.
 enum Stop {
     /// The client is gone: the script runs on without stops.
     Gone,
+    /// Raise this error in the script.
     Raise(&'static [u8]),
+    /// SCRIPT KILL asked for it.
     Kill,
 }
 
@@ -638,12 +625,7 @@ fn parse_command(buf: &[u8]) -> Result<Option<Vec<Vec<u8>>>, ()> {
     }
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     let text = &buf[..end];
-    let crlf = |from: usize| {
-        text[from.min(text.len())..]
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .map(|i| from + i)
-    };
+    let crlf = |from: usize| find(text, b"\r\n", from);
     let Some(star) = text.iter().position(|&b| b == b'*') else {
         return Err(());
     };
@@ -978,7 +960,7 @@ unsafe fn trace(l: *mut lua_State) {
     while ffi::lua_getstack(l, level, &mut ar) != 0 {
         ffi::lua_getinfo(l, c"Snl".as_ptr(), &mut ar);
         let src = CStr::from_ptr(ar.short_src.as_ptr()).to_bytes();
-        if src.windows(11).any(|w| w == b"user_script") {
+        if find(src, b"user_script", 0).is_some() {
             let name = if ar.name.is_null() {
                 "top level".to_owned()
             } else {
@@ -1053,7 +1035,7 @@ unsafe fn print_all(l: *mut lua_State) {
     let mut vars = 0;
     if ffi::lua_getstack(l, 0, &mut ar) != 0 {
         each_local(l, &ar, |local| {
-            if !local.windows(12).any(|w| w == b"(*temporary)") {
+            if find(local, b"(*temporary)", 0).is_none() {
                 let mut prefix = b"<value> ".to_vec();
                 prefix.extend_from_slice(local);
                 prefix.extend_from_slice(b" = ");
