@@ -11,7 +11,9 @@
 //! the client and not the other way round.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
+
+use crate::util::net::Socket;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -79,7 +81,11 @@ pub enum Debugging {
 pub struct Client {
     /// The handle's id, copied for the commands that log or compare it.
     pub id: u64,
+    /// The TCP peer (none for a Unix socket's client).
     pub addr: Option<SocketAddr>,
+    /// Connected from this machine as Redis's islocalClient judges it (loopback, or the Unix
+    /// socket): what `enable-*-command local` asks.
+    pub local: bool,
     /// The selected database. The handle shows a copy to CLIENT LIST, updated when it changes.
     pub db: usize,
     /// Set by QUIT and protocol errors: close once the pending replies are written.
@@ -162,7 +168,7 @@ impl Reply {
 
 impl Client {
     /// A client; `stream` is its connection (none for the AOF loader's client).
-    pub fn new(stream: Option<&TcpStream>) -> Self {
+    pub fn new(stream: Option<&Socket>) -> Self {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let handle = Arc::new(ClientHandle::new(id, stream));
         let pausable = stream.is_some();
@@ -170,10 +176,11 @@ impl Client {
         // wait: a blocking command acts as its non-blocking form.
         let mut c = Client::with_handle(
             handle,
-            stream.and_then(|s| s.peer_addr().ok()),
+            stream.and_then(Socket::peer_addr),
             0,
             stream.is_none(),
         );
+        c.local = stream.is_some_and(Socket::is_local);
         c.pausable = pausable;
         c
     }
@@ -195,6 +202,7 @@ impl Client {
         Client {
             id: handle.id,
             addr,
+            local: false,
             db,
             handle,
             close_after_reply: false,

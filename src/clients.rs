@@ -14,12 +14,13 @@
 //! module knows only the trait, so that nothing below the server layer depends on the pool.
 
 use std::collections::BTreeMap;
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use parking_lot::Mutex;
+
+use crate::util::net::Socket;
 
 thread_local! {
     /// Set on the pool's workers: a wake-up from one is taken by that worker after its step
@@ -90,6 +91,8 @@ pub struct ClientHandle {
     pub addr: String,
     pub laddr: String,
     pub fd: i64,
+    /// Came through the Unix socket (CLIENT LIST's `U`).
+    pub unix: bool,
     pub created: Instant,
     killed: AtomicBool,
     /// Waiting in a blocking command (see `blocking`): its session runs nothing more until
@@ -149,17 +152,12 @@ pub struct IoFigures {
 const REPLY_CHUNK: u64 = 16 * 1024;
 
 impl ClientHandle {
-    pub fn new(id: u64, stream: Option<&TcpStream>) -> ClientHandle {
-        let addr =
-            |a: std::io::Result<std::net::SocketAddr>| a.map(|a| a.to_string()).unwrap_or_default();
+    pub fn new(id: u64, stream: Option<&Socket>) -> ClientHandle {
         let (peer, local, fd) = match stream {
             Some(s) => {
                 use std::os::fd::AsRawFd;
-                (
-                    addr(s.peer_addr()),
-                    addr(s.local_addr()),
-                    s.as_raw_fd() as i64,
-                )
+                let (peer, local) = s.addresses();
+                (peer, local, s.as_raw_fd() as i64)
             }
             None => (String::new(), String::new(), -1),
         };
@@ -169,6 +167,7 @@ impl ClientHandle {
             addr: peer,
             laddr: local,
             fd,
+            unix: stream.is_some_and(Socket::is_unix),
             created: now,
             killed: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
@@ -380,6 +379,7 @@ impl ClientHandle {
             (st.tracking, 't'),
             (st.bcast, 'B'),
             (self.watch_flag.load(Ordering::Relaxed), 'd'),
+            (self.unix, 'U'),
             (self.no_evict.load(Ordering::Relaxed), 'e'),
         ] {
             if on {

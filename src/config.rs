@@ -77,6 +77,8 @@ pub enum ConfigError {
     /// Start-up cannot go on, for this reason.
     Startup(String),
     Io(String),
+    /// CONFIG SET of a setting Redis refuses while the data loads (DENY_LOADING_CONFIG).
+    Loading,
 }
 
 impl std::fmt::Display for ConfigError {
@@ -96,6 +98,7 @@ impl std::fmt::Display for ConfigError {
             ),
             ConfigError::Startup(e) => f.write_str(e),
             ConfigError::Io(e) => f.write_str(e),
+            ConfigError::Loading => f.write_str("refused while the data loads"),
         }
     }
 }
@@ -237,11 +240,8 @@ pub fn listed_names() -> impl Iterator<Item = &'static str> {
 }
 
 /// Directives only a config file has (no CONFIG GET), and what rudis lacks to honour them.
-const FILE_ONLY_REFUSED: &[(&str, &str)] = &[
-    ("rename-command", "renaming commands"),
-    ("loadmodule", "modules"),
-    ("sentinel", "Sentinel mode"),
-];
+const FILE_ONLY_REFUSED: &[(&str, &str)] =
+    &[("loadmodule", "modules"), ("sentinel", "Sentinel mode")];
 
 /// Directives Redis 7.0 still accepts and ignores.
 const DEPRECATED: &[&str] = &[
@@ -309,7 +309,7 @@ pub static SETTINGS: &[Setting] = &[
         },
         true,
     ),
-    setting("dir", Kind::Str, false),
+    setting("dir", Kind::Str, true),
     setting("appendonly", Kind::Bool, true),
     setting("appendfilename", Kind::Str, false),
     setting(
@@ -763,6 +763,28 @@ fn output_limits(value: &str, limits: &mut [OutputLimit; 3]) -> Result<(), Confi
 fn special_value(name: &str, v: &str) -> Result<String, &'static str> {
     let words: Vec<&str> = v.split_whitespace().collect();
     match name {
+        "proc-title-template" => {
+            // As Redis's validateProcTitleTemplate: known variables only, and not empty
+            // (checked with an empty title, as Redis does).
+            let known = |n: &str| match n {
+                "title" | "server-mode" | "unixsocket" => Some(String::new()),
+                "listen-addr" | "config-file" | "port" | "tls-port" => Some("-".into()),
+                _ => None,
+            };
+            match crate::util::proctitle::expand(v, known) {
+                Some(t) if !t.is_empty() => Ok(v.to_string()),
+                _ => Err("template format is invalid or contains unknown variables"),
+            }
+        }
+        // Redis's OCTAL_CONFIG: read and shown in octal.
+        "unixsocketperm" => {
+            let n = u32::from_str_radix(v, 8)
+                .map_err(|_| "argument couldn't be parsed as an octal number")?;
+            if n > 0o777 {
+                return Err("argument must be between 0 and 777 inclusive");
+            }
+            Ok(format!("{n:o}"))
+        }
         "oom-score-adj-values" => {
             if words.len() != 3 {
                 return Err("wrong number of arguments");
@@ -917,6 +939,18 @@ pub struct Config {
     /// redis.conf's `user` lines, each the name and its rules (checked as they were read;
     /// the users are made at start, see `acl::file`).
     pub acl_users: Vec<Vec<String>>,
+    /// redis.conf's `rename-command` lines, in order, applied to the command table at start.
+    pub renames: Vec<Rename>,
+}
+
+/// One `rename-command from to` line (`to` empty: the command goes), with where it was read
+/// for the error that a name the table lacks makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rename {
+    pub at: usize,
+    pub line: String,
+    pub from: String,
+    pub to: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -996,9 +1030,14 @@ impl Default for Config {
             other: Default::default(),
             ignored_given: Vec::new(),
             acl_users: Vec::new(),
+            renames: Vec::new(),
         }
     }
 }
+
+/// The settings Redis 7.0 declares DENY_LOADING_CONFIG: CONFIG SET refuses them (-LOADING)
+/// while the data loads.
+const DENY_LOADING: &[&str] = &["dir", "appendonly", "repl-diskless-load"];
 
 /// The settings Redis 7.0 declares IMMUTABLE_CONFIG: CONFIG SET refuses them whatever the value.
 const REDIS_IMMUTABLE: &[&str] = &[
@@ -1189,6 +1228,47 @@ impl Config {
         Ok(())
     }
 
+    /// The process title `proc-title-template` makes of these settings, with the variables
+    /// Redis's redisProcTitleGetVariable fills; None under `set-proc-title no`.
+    pub fn proc_title(&self) -> Option<String> {
+        if self.get("set-proc-title").as_deref() == Some("no") {
+            return None;
+        }
+        let template = self.get("proc-title-template").unwrap_or_default();
+        let tls_port = self.get("tls-port").unwrap_or_default();
+        let unixsocket = self.get("unixsocket").unwrap_or_default();
+        crate::util::proctitle::expand(&template, |name| {
+            Some(match name {
+                "title" => crate::util::proctitle::arg0(),
+                "listen-addr" if self.port != 0 || tls_port != "0" => {
+                    let first = self.bind.split_whitespace().next().unwrap_or("*");
+                    let port = match self.port {
+                        0 => tls_port.clone(),
+                        p => p.to_string(),
+                    };
+                    format!("{first}:{port}")
+                }
+                "listen-addr" => format!("unixsocket:{unixsocket}"),
+                "server-mode" => String::new(),
+                "config-file" => match &self.config_file {
+                    Some(p) => p.display().to_string(),
+                    None => "-".into(),
+                },
+                "port" => self.port.to_string(),
+                "tls-port" => tls_port.clone(),
+                "unixsocket" => unixsocket.clone(),
+                _ => return None,
+            })
+        })
+    }
+
+    /// Sets the process title these settings ask for (see `proc_title`).
+    pub fn apply_proc_title(&self) {
+        if let Some(title) = self.proc_title() {
+            crate::util::proctitle::set(&title);
+        }
+    }
+
     /// Checks that hold between settings: a snapshot schedule needs the AOF to stand in for
     /// the snapshots rudis does not take.
     pub fn check(&self) -> Result<(), ConfigError> {
@@ -1300,11 +1380,15 @@ impl Config {
     /// looked up first (an unknown one is reported even after others), a fixed or repeated one
     /// stops there, then the values are checked; either all are applied or none is. On error,
     /// the name as the client gave it and why.
+    /// `loading`: the data is loading, and the settings of `DENY_LOADING` are refused, that
+    /// error before any other found after it, as Redis gives it precedence.
     pub fn set_at_runtime(
         &mut self,
         pairs: &[(&str, &str)],
+        loading: bool,
     ) -> Result<Replaced, (String, ConfigError)> {
         let mut unknown: Option<&str> = None;
+        let mut deny_loading: Option<&str> = None;
         let mut seen: Vec<&str> = Vec::new();
         for (name, value) in pairs {
             let Some(s) = lookup(name) else {
@@ -1322,7 +1406,13 @@ impl Config {
                 && (REDIS_IMMUTABLE.contains(&s.name())
                     || self.get(name).as_deref() != Some(*value))
             {
+                if let Some(first) = deny_loading {
+                    return Err((first.to_string(), ConfigError::Loading));
+                }
                 return Err((name.to_string(), ConfigError::Immutable(s.name().into())));
+            }
+            if loading && DENY_LOADING.contains(&s.name()) {
+                deny_loading.get_or_insert(name);
             }
             // By the name given: Redis 7.0 takes a setting and its alias in one call, in
             // order.
@@ -1330,6 +1420,9 @@ impl Config {
                 return Err((name.to_string(), bad(s.name(), "", "duplicate parameter")));
             }
             seen.push(name);
+        }
+        if let Some(name) = deny_loading {
+            return Err((name.to_string(), ConfigError::Loading));
         }
         if let Some(name) = unknown {
             return Err((name.to_string(), ConfigError::UnknownSetting(name.into())));
@@ -1440,6 +1533,7 @@ const FILE_DIRECTIVES: &[&str] = &["include", "rename-command", "loadmodule", "s
 
 /// String settings whose empty value Redis writes as `""` (the others it leaves out).
 const EMPTY_IS_A_VALUE: &[&str] = &[
+    "bind",
     "logfile",
     "aclfile",
     "dbfilename",
@@ -1519,7 +1613,9 @@ impl Config {
                 .collect(),
             "dir" => vec![format!("dir {}", repr(&value))],
             _ if entry.multi() => {
-                if value.is_empty() {
+                if value.is_empty() && EMPTY_IS_A_VALUE.contains(&name) {
+                    vec![format!("{name} \"\"")]
+                } else if value.is_empty() {
                     Vec::new()
                 } else {
                     vec![format!("{name} {value}")]
@@ -1735,6 +1831,15 @@ impl Loader {
             }
             crate::acl::file::check_user_line(values).map_err(|e| file_error(at, line, &e))?;
             c.acl_users.push(values.to_vec());
+            return Ok(());
+        }
+        if name == "rename-command" && values.len() == 2 {
+            c.renames.push(Rename {
+                at,
+                line: line.to_string(),
+                from: values[0].clone(),
+                to: values[1].clone(),
+            });
             return Ok(());
         }
         if let Some((_, what)) = FILE_ONLY_REFUSED.iter().find(|(n, _)| *n == name) {
@@ -2085,12 +2190,12 @@ mod tests {
             Err(ConfigError::UnknownSetting(_))
         ));
         let err = c
-            .set_at_runtime(&[("timeout", "5"), ("databases", "1")])
+            .set_at_runtime(&[("timeout", "5"), ("databases", "1")], false)
             .unwrap_err();
         assert_eq!(err.1.reason(), "can't set immutable config");
         assert_eq!(c.timeout, 0, "nothing applied when one pair fails");
         let _ = c
-            .set_at_runtime(&[("timeout", "5"), ("LOGLEVEL", "debug")])
+            .set_at_runtime(&[("timeout", "5"), ("LOGLEVEL", "debug")], false)
             .unwrap();
         assert_eq!((c.timeout, c.loglevel), (5, LogLevel::Debug));
     }
@@ -2134,7 +2239,11 @@ mod tests {
             "wrong number of arguments"
         );
         assert_eq!(reason(c.load_text("port\n")), "wrong number of arguments");
-        assert!(reason(c.load_text("rename-command FLUSHALL \"\"\n")).contains("renaming commands"));
+        c.load_text("rename-command FLUSHALL \"\"\n").unwrap();
+        assert_eq!(
+            (c.renames[0].from.as_str(), c.renames[0].to.as_str()),
+            ("FLUSHALL", "")
+        );
         assert!(reason(c.load_text("cluster-enabled yes\n")).contains("cluster mode"));
         assert!(reason(c.load_text("mymodule.opt 1\n")).contains("modules"));
         // At its default a refused directive asks for nothing.

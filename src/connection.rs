@@ -17,10 +17,10 @@
 //! `client-write-timeout` (a client that never reads its replies).
 
 use std::io::{ErrorKind, Write};
-use std::net::TcpStream;
 use std::sync::Arc;
 
 use crate::tls::Transport;
+use crate::util::net::Socket;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -196,14 +196,14 @@ struct DebugConsole<'a>(&'a mut Transport);
 
 impl commands::script::ldb::Console for DebugConsole<'_> {
     fn begin(&mut self) -> std::io::Result<()> {
-        let tcp = self.0.tcp();
+        let tcp = self.0.socket();
         tcp.set_nonblocking(false)?;
         tcp.set_write_timeout(Some(Duration::from_secs(5)))?;
         tcp.set_read_timeout(Some(Duration::from_millis(100)))
     }
 
     fn end(&mut self) {
-        let tcp = self.0.tcp();
+        let tcp = self.0.socket();
         let _ = tcp.set_read_timeout(None);
         let _ = tcp.set_write_timeout(None);
         let _ = tcp.set_nonblocking(true);
@@ -219,7 +219,7 @@ impl commands::script::ldb::Console for DebugConsole<'_> {
     }
 
     fn fd(&self) -> RawFd {
-        self.0.tcp().as_raw_fd()
+        self.0.socket().as_raw_fd()
     }
 }
 
@@ -229,17 +229,17 @@ impl Session {
     /// `tls`: the client came to the TLS port, and this is the TLS configuration in force.
     pub fn open(
         shared: &Shared,
-        mut stream: TcpStream,
+        mut stream: Socket,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Option<Session> {
         let (password, protected) = {
             let c = shared.config.read();
             (shared.acl.requires_auth(), c.protected_mode)
         };
-        if protected && !password && !crate::util::net::is_local(stream.peer_addr().ok()) {
+        if protected && !password && !stream.is_local() {
             log::debug!(
                 "refused client from {:?}: protected mode",
-                stream.peer_addr().ok()
+                stream.peer_addr()
             );
             if tls.is_none() {
                 let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
@@ -247,9 +247,11 @@ impl Session {
             }
             return None;
         }
-        let _ = stream.set_nodelay(true);
+        if let Socket::Tcp(tcp) = &stream {
+            let _ = tcp.set_nodelay(true);
+        }
         if let Err(e) = stream.set_nonblocking(true) {
-            log::warn!("refused client {:?}: {e}", stream.peer_addr().ok());
+            log::warn!("refused client {:?}: {e}", stream.peer_addr());
             return None;
         }
         let mut client = Client::new(Some(&stream));
@@ -290,7 +292,7 @@ impl Session {
     }
 
     pub fn fd(&self) -> RawFd {
-        self.stream.tcp().as_raw_fd()
+        self.stream.socket().as_raw_fd()
     }
 
     /// Ends the session: its watches and its entry in the client registry go.

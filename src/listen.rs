@@ -3,10 +3,14 @@
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+
+use crate::util::net::Socket;
 
 /// A `bind` address could not be listened on.
 #[derive(Debug)]
@@ -83,21 +87,52 @@ pub fn bind_all(bind: &str, port: u16, backlog: i32) -> Result<Vec<TcpListener>,
     Ok(listeners)
 }
 
+/// A listening socket: TCP (plain or TLS), or the Unix socket `unixsocket` names.
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+impl Listener {
+    /// Waits for the next client.
+    pub fn accept(&self) -> std::io::Result<Socket> {
+        match self {
+            Listener::Tcp(l) => l.accept().map(|(s, _)| Socket::Tcp(s)),
+            Listener::Unix(l, _) => l.accept().map(|(s, _)| Socket::Unix(s)),
+        }
+    }
+
+    fn fd(&self) -> std::os::fd::RawFd {
+        match self {
+            Listener::Tcp(l) => l.as_raw_fd(),
+            Listener::Unix(l, _) => l.as_raw_fd(),
+        }
+    }
+}
+
 /// One listening socket and its accept loop's stop flag.
 pub struct Listening {
-    pub listener: TcpListener,
-    /// The TLS port's (else plain TCP).
+    pub listener: Listener,
+    /// The TLS port's (else plain TCP or the Unix socket).
     pub tls: bool,
     closed: AtomicBool,
 }
 
 impl Listening {
     pub fn new(listener: TcpListener, tls: bool) -> Arc<Listening> {
+        Listening::of(Listener::Tcp(listener), tls)
+    }
+
+    pub fn of(listener: Listener, tls: bool) -> Arc<Listening> {
         Arc::new(Listening {
             listener,
             tls,
             closed: AtomicBool::new(false),
         })
+    }
+
+    fn is_tcp(&self, tls: bool) -> bool {
+        matches!(self.listener, Listener::Tcp(_)) && self.tls == tls
     }
 
     /// True once the port moved: its accept loop ends (and the socket closes with it).
@@ -111,9 +146,26 @@ impl Listening {
         self.closed.store(true, Ordering::Release);
         // SAFETY: shutdown(2) on a socket this struct owns; an error leaves it as it was.
         unsafe {
-            libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR);
+            libc::shutdown(self.listener.fd(), libc::SHUT_RDWR);
         }
     }
+}
+
+/// Listens on the Unix socket at `path` as Redis's anetUnixServer: a file left there by an
+/// earlier run is removed first, and a non-zero `perm` (`unixsocketperm`) is the file's mode.
+pub fn bind_unix(path: &str, perm: u32, backlog: i32) -> std::io::Result<Listener> {
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path)?;
+    // std listens with its own backlog; a second listen(2) sets `tcp-backlog`'s, as Redis.
+    // SAFETY: listen(2) on a socket the listener owns.
+    if unsafe { libc::listen(listener.as_raw_fd(), backlog) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if perm != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(perm))?;
+    }
+    Ok(Listener::Unix(listener, PathBuf::from(path)))
 }
 
 /// Starts the accept loop of one listener (the server installs it; nothing below the server
@@ -135,9 +187,16 @@ struct PortsInner {
 impl Ports {
     /// Stops taking connections on every port: the server is exiting, and a client that
     /// saw its connection end must find the port refused, as after Redis's exit.
+    /// The Unix socket's file goes, as Redis's closeListeningSockets removes it.
     pub fn close_all(&self) {
         for l in &self.inner.lock().open {
             l.close();
+            if let Listener::Unix(_, path) = &l.listener {
+                log::info!("Removing the unix socket file.");
+                if let Err(e) = std::fs::remove_file(path) {
+                    log::warn!("Error removing the unix socket file: {e}");
+                }
+            }
         }
     }
 
@@ -159,7 +218,7 @@ impl Ports {
     pub fn rebind(&self, tls: bool, bind: &str, port: u16, backlog: i32) -> Result<(), BindError> {
         let mut inner = self.inner.lock();
         let new = inner.listen(bind, port, tls, backlog)?;
-        let (old, kept): (Vec<_>, Vec<_>) = inner.open.drain(..).partition(|l| l.tls == tls);
+        let (old, kept): (Vec<_>, Vec<_>) = inner.open.drain(..).partition(|l| l.is_tcp(tls));
         for l in &old {
             l.close();
         }
@@ -171,7 +230,7 @@ impl Ports {
     /// Listens on the addresses of `bind` instead, on the plain and TLS ports (0: none), as
     /// Redis's changeBindAddr: the old listeners close first (the new addresses may share
     /// their port), and on a failure the new ones close too, leaving none: the caller puts
-    /// the old addresses back the same way.
+    /// the old addresses back the same way. The Unix socket stays.
     pub fn replace_all(
         &self,
         bind: &str,
@@ -180,17 +239,22 @@ impl Ports {
         backlog: i32,
     ) -> Result<(), BindError> {
         let mut inner = self.inner.lock();
-        for l in inner.open.drain(..) {
+        let (old, mut new): (Vec<_>, Vec<_>) = inner
+            .open
+            .drain(..)
+            .partition(|l| matches!(l.listener, Listener::Tcp(_)));
+        for l in old {
             l.close();
         }
-        let mut new = Vec::new();
+        let kept = new.len();
         for (port, is_tls) in [(plain, false), (tls, true)] {
             match inner.listen(bind, port, is_tls, backlog) {
                 Ok(ls) => new.extend(ls),
                 Err(e) => {
-                    for l in &new {
+                    for l in new.drain(kept..) {
                         l.close();
                     }
+                    inner.open = new;
                     return Err(e);
                 }
             }

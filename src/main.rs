@@ -3,11 +3,21 @@ use std::sync::OnceLock;
 
 use rudis::config::{Cli, Config, ConfigError};
 
-mod proctitle;
+use rudis::util::proctitle;
+
+/// See `proctitle::capture`.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[used]
+#[link_section = ".init_array"]
+static CAPTURE: extern "C" fn(
+    std::ffi::c_int,
+    *mut *mut std::ffi::c_char,
+    *mut *mut std::ffi::c_char,
+) = proctitle::capture;
 
 fn main() {
     let cli = Cli::parse_redis_style(std::env::args());
-    proctitle::hide_secrets();
+    proctitle::init();
     let mut config = match Config::from_cli(&cli) {
         Ok(c) => c,
         Err(e @ ConfigError::File { .. }) => {
@@ -20,6 +30,20 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let renames = config
+        .renames
+        .iter()
+        .map(|r| (r.from.as_str(), r.to.as_str()));
+    if let Err((i, reason)) = rudis::commands::table::rename_commands(renames) {
+        let r = &config.renames[i];
+        let e = ConfigError::File {
+            line: r.at,
+            text: r.line.clone(),
+            reason: reason.into(),
+        };
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
     let log_file = (!config.logfile.is_empty()).then(|| {
         std::fs::OpenOptions::new()
             .create(true)

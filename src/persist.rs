@@ -13,6 +13,14 @@ use crate::shared::Shared;
 use crate::store::Locked;
 use crate::util::clock::now_ms;
 
+/// Redis's hidden `key-load-delay` (see `file::parse`).
+fn key_load_delay(shared: &Shared) -> i64 {
+    let c = shared.config.read();
+    c.get("key-load-delay")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// `dir`/`dbfilename`.
 pub fn rdb_path(shared: &Shared) -> PathBuf {
     let c = shared.config.read();
@@ -214,7 +222,8 @@ pub fn install_rdb(
     path: &Path,
     started: std::time::Instant,
 ) -> Result<crate::rdb::read::Summary, LoadError> {
-    let parsed = file::parse(data, shared.store.dbs.len()).map_err(LoadError::Rdb)?;
+    let parsed = file::parse(data, shared.store.dbs.len(), key_load_delay(shared))
+        .map_err(LoadError::Rdb)?;
     let s = parsed.install(&shared.store);
     restore_functions(shared, &s.functions).map_err(|e| {
         LoadError::Rdb(crate::rdb::RdbError {
@@ -283,7 +292,8 @@ pub fn reload(shared: &Shared, held: &mut Locked, how: Reload) -> Result<(), Rel
         ReloadError::Load(e.to_string())
     };
     let summary = if how.flush {
-        let parsed = file::parse(&data, shared.store.dbs.len()).map_err(|e| load_error(&e))?;
+        let parsed = file::parse(&data, shared.store.dbs.len(), key_load_delay(shared))
+            .map_err(|e| load_error(&e))?;
         // Flushed with the keys, as Redis's emptyData empties the function libraries too.
         restore_libraries(shared, &parsed.summary.functions, Policy::Flush)
             .map_err(|e| load_error(&e))?;
@@ -321,8 +331,8 @@ pub struct SyncLoaded {
 /// was; while it is parsed and installed the server is loading (clients get -LOADING).
 pub fn install_from_master(shared: &Shared, payload: &[u8]) -> Result<SyncLoaded, LoadError> {
     shared.set_loading(true);
-    let res =
-        file::parse(payload, shared.store.dbs.len()).map(|parsed| parsed.install(&shared.store));
+    let res = file::parse(payload, shared.store.dbs.len(), key_load_delay(shared))
+        .map(|parsed| parsed.install(&shared.store));
     shared.set_loading(false);
     let s = res.map_err(LoadError::Rdb)?;
     // As Redis's emptyData on a sync: every watch fails, every tracked key is invalidated.

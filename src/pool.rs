@@ -23,7 +23,6 @@
 //! the connection as an event would.
 
 use std::collections::VecDeque;
-use std::net::TcpStream;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
@@ -36,6 +35,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::clients::{Wake, Waker};
 use crate::connection::{Next, Session};
 use crate::shared::Shared;
+use crate::util::net::Socket;
 
 /// How long ready clients may go unserved, while every awake worker is busy, before the
 /// watchdog wakes another worker.
@@ -237,10 +237,10 @@ impl Pool {
     /// `tls`: the TLS configuration for a client of the TLS port.
     pub fn admit(
         self: &Arc<Self>,
-        stream: TcpStream,
+        stream: Socket,
         tls: Option<Arc<rustls::ServerConfig>>,
         grace: Duration,
-    ) -> Result<(), TcpStream> {
+    ) -> Result<(), Socket> {
         let capacity = usize::try_from(self.shared.config.read().maxclients).unwrap_or(usize::MAX);
         if self.conns.lock().len >= capacity {
             if !self.some_hung_up() {
@@ -674,6 +674,7 @@ impl Wake for Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpStream;
 
     fn conn() -> Conn {
         Conn {
@@ -696,7 +697,8 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (stream, _) = listener.accept().unwrap();
-        pool.admit(stream, None, Duration::ZERO).unwrap();
+        pool.admit(Socket::Tcp(stream), None, Duration::ZERO)
+            .unwrap();
         client
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();

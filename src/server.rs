@@ -6,7 +6,7 @@
 //! or maxclients lowered to what it allows (see `fdlimit`).
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +17,7 @@ use crate::listen::Listening;
 use crate::loading;
 use crate::pool::Pool;
 use crate::shared::Shared;
+use crate::util::net::Socket;
 
 #[derive(Debug)]
 pub enum ServerError {
@@ -206,6 +207,18 @@ pub fn run(mut config: Config) -> Result<(), ServerError> {
     let tls_port = crate::tls::tls_port(&config);
     let plain = bind(config.port)?;
     let tls = bind(tls_port)?;
+    let unix = match config.get("unixsocket").filter(|p| !p.is_empty()) {
+        None => None,
+        Some(path) => {
+            let perm = config
+                .get("unixsocketperm")
+                .and_then(|p| u32::from_str_radix(&p, 8).ok())
+                .unwrap_or(0);
+            let l = crate::listen::bind_unix(&path, perm, config.tcp_backlog)
+                .map_err(|e| ServerError::Startup(format!("Failed opening Unix socket: {e}")))?;
+            Some((l, path))
+        }
+    };
     let addr = plain
         .iter()
         .chain(&tls)
@@ -221,7 +234,8 @@ pub fn run(mut config: Config) -> Result<(), ServerError> {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     install_panic_hook();
-    let nowhere = plain.is_empty() && tls.is_empty();
+    let nowhere = plain.is_empty() && tls.is_empty() && unix.is_none();
+    config.apply_proc_title();
     let shared = new_shared(config)?;
     shared
         .tls
@@ -234,10 +248,17 @@ pub fn run(mut config: Config) -> Result<(), ServerError> {
     // As Redis: clients are served while the data loads, and answered -LOADING by every
     // command not flagged `loading` (the dispatcher's gate) until it is in.
     shared.set_loading(true);
+    let (unix, unix_path) = unix.unzip();
+    let addr = [addr]
+        .into_iter()
+        .chain(unix_path)
+        .filter(|a| !a.is_empty());
+    let addr = addr.collect::<Vec<_>>().join(" ");
     let listeners = plain
         .into_iter()
-        .map(|l| (l, false))
-        .chain(tls.into_iter().map(|l| (l, true)))
+        .map(|l| Listening::new(l, false))
+        .chain(tls.into_iter().map(|l| Listening::new(l, true)))
+        .chain(unix.map(|l| Listening::of(l, false)))
         .collect();
     start_serving(&shared, listeners, workers)?;
     let loaded = load_and_start(&shared);
@@ -323,6 +344,10 @@ pub fn serve_listeners(
     listeners: Vec<(TcpListener, bool)>,
     workers: usize,
 ) -> Result<(), ServerError> {
+    let listeners = listeners
+        .into_iter()
+        .map(|(l, tls)| Listening::new(l, tls))
+        .collect();
     start_serving(shared, listeners, workers)?;
     serve_forever()
 }
@@ -337,7 +362,7 @@ fn serve_forever() -> Result<(), ServerError> {
 /// Starts the pool and the accept loops, and returns.
 fn start_serving(
     shared: &Arc<Shared>,
-    listeners: Vec<(TcpListener, bool)>,
+    listeners: Vec<Arc<Listening>>,
     workers: usize,
 ) -> Result<(), ServerError> {
     // Idempotent; here for servers built without `prepare` (tests embedding one).
@@ -353,10 +378,6 @@ fn start_serving(
             .spawn(move || accept_loop(&shared, &pool, &l))
             .map(|_| ())
     });
-    let listeners = listeners
-        .into_iter()
-        .map(|(l, tls)| Listening::new(l, tls))
-        .collect();
     shared
         .ports
         .serve(spawn, listeners)
@@ -396,15 +417,16 @@ fn accept_loop(shared: &Arc<Shared>, pool: &Arc<Pool>, listening: &Listening) {
     // attempt (hundreds a second); one a second, with a count, says the same.
     let mut refusals = Throttled::default();
     let mut failures = Throttled::default();
-    for stream in listener.incoming() {
+    loop {
+        let stream = listener.accept();
         if listening.is_closed() {
             return;
         }
         match stream {
             Ok(stream) => {
                 let keepalive = shared.config.read().tcp_keepalive;
-                if keepalive > 0 {
-                    if let Err(e) = crate::listen::keepalive(&stream, keepalive) {
+                if let (Socket::Tcp(tcp), true) = (&stream, keepalive > 0) {
+                    if let Err(e) = crate::listen::keepalive(tcp, keepalive) {
                         log::warn!("cannot set TCP keepalive on a client: {e}");
                     }
                 }
@@ -434,12 +456,12 @@ fn accept_loop(shared: &Arc<Shared>, pool: &Arc<Pool>, listening: &Listening) {
     }
 }
 
-fn reject(shared: &Shared, mut stream: TcpStream, log: &mut Throttled) {
+fn reject(shared: &Shared, mut stream: Socket, log: &mut Throttled) {
     shared.stats.rejected_connections.fetch_add(1, Relaxed);
     log.warn(|| {
         format!(
             "refused client {:?}: max number of clients reached (maxclients {})",
-            stream.peer_addr().ok(),
+            stream.peer_addr(),
             shared.config.read().maxclients
         )
     });

@@ -390,8 +390,8 @@ impl Shared {
         // A rewrite still dumping is abandoned with its temp file, as Redis kills its child.
         let _ = std::fs::remove_file(crate::aof::rewrite::temp_path(self.aof.path()));
         crate::util::children::kill_all();
-        log::warn!("rudis is now ready to exit, bye bye...");
         self.ports.close_all();
+        log::warn!("rudis is now ready to exit, bye bye...");
         std::process::exit(0)
     }
 }

@@ -17,6 +17,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{NoServerSessionStorage, ServerSessionMemoryCache, WebPkiClientVerifier};
 use rustls::{RootCertStore, ServerConfig, ServerConnection, SupportedCipherSuite};
 
+use crate::util::net::Socket;
+
 use crate::config::Config;
 
 /// The TLS settings in force: built at start, rebuilt by CONFIG SET of a `tls-*` setting
@@ -311,25 +313,25 @@ fn cipher_suites(ciphers: &str, suites13: &str) -> Vec<SupportedCipherSuite> {
     out
 }
 
-/// A client's byte stream: plain TCP, or TLS over it. Plain reads and writes are the
-/// socket's own; TLS ones go through a non-blocking rustls connection.
+/// A client's byte stream: a plain socket (TCP or Unix), or TLS over TCP. Plain reads and
+/// writes are the socket's own; TLS ones go through a non-blocking rustls connection.
 pub enum Transport {
-    Plain(TcpStream),
+    Plain(Socket),
     Tls(Box<TlsStream>),
 }
 
 pub struct TlsStream {
-    tcp: TcpStream,
+    tcp: Socket,
     conn: ServerConnection,
 }
 
 impl Transport {
-    pub fn tls(tcp: TcpStream, config: Arc<ServerConfig>) -> io::Result<Transport> {
+    pub fn tls(tcp: Socket, config: Arc<ServerConfig>) -> io::Result<Transport> {
         let conn = ServerConnection::new(config).map_err(io::Error::other)?;
         Ok(Transport::Tls(Box::new(TlsStream { tcp, conn })))
     }
 
-    pub fn tcp(&self) -> &TcpStream {
+    pub fn socket(&self) -> &Socket {
         match self {
             Transport::Plain(s) => s,
             Transport::Tls(t) => &t.tcp,

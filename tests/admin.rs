@@ -595,3 +595,76 @@ fn config_set_bind_moves_the_listeners_as_redis() {
     assert_eq!(admin.cmd(&["CONFIG", "SET", "bind", "*"]), b"+OK\r\n");
     assert!(try_connect("127.0.0.1", r.port).is_some());
 }
+
+/// CONFIG SET dir as Redis's: the server moves into the directory (a SAVE writes there), a
+/// missing one is strerror's words (differential), and while the data loads the setting is
+/// refused with -LOADING (DENY_LOADING_CONFIG) where loglevel is taken.
+#[test]
+fn config_set_dir_moves_the_server_and_waits_for_the_load() {
+    let protected = ["--enable-protected-configs", "yes", "--appendonly", "no"];
+    let real = common::RealRedis::start(&protected);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut r = Rudis::start_in(tmp.path(), &protected);
+    let mut c = r.raw();
+    let missing = ["CONFIG", "SET", "dir", "/nonexistent/rudis-dir"];
+    assert_eq!(show(&c.cmd(&missing)), show(&real.raw().cmd(&missing)));
+    let other = tempfile::tempdir().unwrap();
+    let other_path = std::fs::canonicalize(other.path()).unwrap();
+    let other_path = other_path.to_str().unwrap();
+    assert_eq!(c.cmd(&["CONFIG", "SET", "dir", other_path]), b"+OK\r\n");
+    let Frame::Array(got) = c.frame(&["CONFIG", "GET", "dir"]) else {
+        panic!("CONFIG GET dir")
+    };
+    assert_eq!(bulk(got[1].clone()), other_path);
+    for batch in 0..20 {
+        let mut mset = vec!["MSET".to_string()];
+        for i in 0..1000 {
+            mset.push(format!("key:{batch}:{i}"));
+            mset.push("v".into());
+        }
+        assert_eq!(c.cmd(&mset), b"+OK\r\n");
+    }
+    assert_eq!(c.cmd(&["SAVE"]), b"+OK\r\n");
+    assert!(
+        other.path().join("dump.rdb").exists(),
+        "saved in the new dir"
+    );
+    assert!(!tmp.path().join("dump.rdb").exists());
+    r.kill9();
+
+    // 20,000 keys at 100 µs each: two seconds of loading to look at.
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args(["--port", &port.to_string(), "--dir", other_path])
+        .args(protected)
+        .args(["--key-load-delay", "100"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut c = loop {
+        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            break Raw::from_stream(s);
+        }
+        assert!(Instant::now() < deadline, "no listener");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(
+        info_field(&mut c, "persistence", "loading") == "1",
+        "still loading"
+    );
+    assert_eq!(c.cmd(&["CONFIG", "SET", "loglevel", "debug"]), b"+OK\r\n");
+    assert_eq!(
+        show(&c.cmd(&["CONFIG", "SET", "dir", "/tmp"])),
+        "-LOADING Redis is loading the dataset in memory\\r\\n"
+    );
+    // An immutable setting before it is its own error, as Redis checks in order.
+    assert!(
+        show(&c.cmd(&["CONFIG", "SET", "daemonize", "yes", "dir", "/tmp"]))
+            .contains("can't set immutable config")
+    );
+    assert_eq!(info_field(&mut c, "persistence", "loading"), "1");
+    let _ = child.kill();
+    let _ = child.wait();
+}

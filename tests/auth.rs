@@ -242,23 +242,35 @@ fn config_set_requirepass_like_redis() {
 }
 
 /// Issue 21: `/proc/PID/cmdline` is readable by every local user; a password given as a flag
-/// must not be in it (Redis rewrites its process title for the same reason).
+/// must not be in it. As Redis (`set-proc-title yes`), the process title replaces the
+/// arguments; with `set-proc-title no` they stay, the secrets blanked.
 #[test]
 fn a_password_flag_is_not_visible_in_the_process_arguments() {
-    let server = Rudis::start(&[
-        "--requirepass",
-        "s3cret-in-argv",
-        "--masterauth=other-s3cret",
-    ]);
-    let cmdline = std::fs::read(format!("/proc/{}/cmdline", server.child.id())).unwrap();
-    let text = String::from_utf8_lossy(&cmdline);
-    assert!(!text.contains("s3cret"), "cmdline shows a secret: {text:?}");
-    // The rest is still there (pgrep -f patterns keep working), and the password works.
+    let start = |first: &[&str]| {
+        let mut args = first.to_vec();
+        args.extend([
+            "--requirepass",
+            "s3cret-in-argv",
+            "--masterauth=other-s3cret",
+        ]);
+        let server = Rudis::start(&args);
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", server.child.id())).unwrap();
+        let text = String::from_utf8_lossy(&cmdline).into_owned();
+        assert!(!text.contains("s3cret"), "cmdline shows a secret: {text:?}");
+        let mut c = server.raw();
+        assert_eq!(show(&c.cmd(&["AUTH", "s3cret-in-argv"])), "+OK\\r\\n");
+        (server, text)
+    };
+    let (server, text) = start(&[]);
+    // Redis's default template, "{title} {listen-addr} {server-mode}".
+    let title = format!("{} *:{}", env!("CARGO_BIN_EXE_rudis-server"), server.port);
+    assert!(text.starts_with(&format!("{title}\0")), "{text:?}");
+
+    let (server, text) = start(&["--set-proc-title", "no"]);
+    // The rest is still there (pgrep -f patterns keep working).
     assert!(text.contains("--requirepass\0"), "{text:?}");
     assert!(
         text.contains(&format!("--port\0{}\0", server.port)),
         "{text:?}"
     );
-    let mut c = server.raw();
-    assert_eq!(show(&c.cmd(&["AUTH", "s3cret-in-argv"])), "+OK\\r\\n");
 }

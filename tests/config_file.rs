@@ -179,8 +179,12 @@ fn refused_directives_stop_start_up_naming_them() {
         ("replicaof 10.0.0.1 nope", "Invalid master port"),
         ("slaveof 10.0.0.1", "wrong number of arguments"),
         (
-            "rename-command CONFIG \"\"",
-            "'rename-command' asks for renaming commands",
+            "rename-command nosuch x",
+            "No such command in rename-command",
+        ),
+        (
+            "rename-command get set",
+            "Target command name already exists",
         ),
         (
             "cluster-enabled yes",
@@ -720,4 +724,47 @@ fn command_line_errors_read_as_redis_reads_them() {
             + &String::from_utf8_lossy(&out.stdout);
         assert_eq!(fatal_lines(&err), fatal_lines(&redis), "{args:?}");
     }
+}
+
+/// `rename-command` as Redis applies it: the old name is an unknown command, the new one runs
+/// it (under its own name in COMMAND INFO), an empty one removes it; CONFIG REWRITE keeps the
+/// lines, so a restart renames again. Differential against redis-server.
+#[test]
+fn rename_command_renames_as_redis_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let conf = tmp.path().join("r.conf");
+    std::fs::write(
+        &conf,
+        "rename-command flushdb badger\nrename-command LOLWUT \"\"\n",
+    )
+    .unwrap();
+    let conf = conf.to_str().unwrap();
+    let real = RealRedis::start(&["--rename-command", "flushdb", "badger"]);
+    let real_gone = RealRedis::start(&["--rename-command", "LOLWUT", ""]);
+    let mut ours = common::Rudis::start(&[conf]);
+    let script: &[&[&str]] = &[
+        &["SET", "k", "v"],
+        &["FLUSHDB"],
+        &["flushdb", "async"],
+        &["DBSIZE"],
+        &["BADGER"],
+        &["DBSIZE"],
+        &["COMMAND", "INFO", "badger"],
+    ];
+    let run = |c: &mut Raw| -> Vec<Vec<u8>> { script.iter().map(|a| c.cmd(a)).collect() };
+    let theirs = run(&mut real.raw());
+    assert_eq!(run(&mut ours.raw()), theirs);
+    assert!(String::from_utf8_lossy(&theirs[1]).contains("unknown command 'FLUSHDB'"));
+    assert_eq!(
+        ours.raw().cmd(&["LOLWUT"]),
+        real_gone.raw().cmd(&["LOLWUT"])
+    );
+
+    assert_eq!(ours.raw().cmd(&["CONFIG", "REWRITE"]), b"+OK\r\n");
+    let text = std::fs::read_to_string(conf).unwrap();
+    assert!(text.contains("rename-command flushdb badger"), "{text}");
+    ours.restart();
+    let mut c = ours.raw();
+    assert!(String::from_utf8_lossy(&c.cmd(&["FLUSHDB"])).starts_with("-ERR unknown command"));
+    assert_eq!(c.cmd(&["BADGER"]), b"+OK\r\n");
 }

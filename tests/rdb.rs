@@ -305,12 +305,12 @@ fn corrupt_and_truncated_files_are_refused_with_the_offset() {
     populate(&mut ours);
     assert_eq!(ours.cmd(&["SAVE"]), b"+OK\r\n");
     let data = std::fs::read(rudis.dir.join("dump.rdb")).unwrap();
-    assert!(rudis::rdb::file::parse(&data, 16).is_ok());
+    assert!(rudis::rdb::file::parse(&data, 16, 0).is_ok());
     // Every truncation is refused (a sample of lengths, the last bytes each).
     let mut cuts: Vec<usize> = (0..data.len()).step_by(97).collect();
     cuts.extend(data.len() - 12..data.len());
     for n in cuts {
-        let e = rudis::rdb::file::parse(&data[..n], 16)
+        let e = rudis::rdb::file::parse(&data[..n], 16, 0)
             .err()
             .expect("refused");
         assert!(e.offset <= n, "{n}: {e}");
@@ -319,7 +319,10 @@ fn corrupt_and_truncated_files_are_refused_with_the_offset() {
     for at in (10..data.len() - 9).step_by(53) {
         let mut bad = data.clone();
         bad[at] ^= 0x5a;
-        assert!(rudis::rdb::file::parse(&bad, 16).is_err(), "flip at {at}");
+        assert!(
+            rudis::rdb::file::parse(&bad, 16, 0).is_err(),
+            "flip at {at}"
+        );
     }
     // A server given a truncated file stops with the offset and does not serve half of it.
     let dir = tempfile::tempdir().unwrap();
@@ -414,7 +417,7 @@ fn bgsave_shows_each_cross_shard_transaction_whole_or_not_at_all() {
             }
         }
         let data = std::fs::read(rudis.dir.join("dump.rdb")).unwrap();
-        let parsed = rudis::rdb::file::parse(&data, 16).unwrap();
+        let parsed = rudis::rdb::file::parse(&data, 16, 0).unwrap();
         let store = rudis::store::Store::new(16);
         parsed.install(&store);
         let get = |k: &str| -> i64 {
@@ -480,7 +483,7 @@ fn kill_9_during_bgsave_leaves_the_previous_file_loadable() {
     rudis.kill9();
     let after = std::fs::read(rudis.dir.join("dump.rdb")).unwrap();
     // Either the old file whole or the new one whole, never a torn one.
-    let parsed = rudis::rdb::file::parse(&after, 16).expect("loadable");
+    let parsed = rudis::rdb::file::parse(&after, 16, 0).expect("loadable");
     assert!(parsed.summary.keys >= 100_000);
     assert!(after == before || parsed.summary.keys == 100_001);
     rudis.restart();
@@ -1257,7 +1260,9 @@ fn types_rudis_cannot_hold_are_refused_by_name_and_nothing_is_loaded() {
         (hfe.finish(), ["field expirations", "'h'"]),
         (module.finish(), ["ReJSON-RL", "'doc'"]),
     ] {
-        let e = rudis::rdb::file::parse(&file, 16).err().expect("refused");
+        let e = rudis::rdb::file::parse(&file, 16, 0)
+            .err()
+            .expect("refused");
         for name in names {
             assert!(e.expected.contains(name), "{e}");
         }

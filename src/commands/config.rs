@@ -88,7 +88,7 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     // allows this client (yes, or local for a loopback one), before anything is set.
     let allowed = match config.get("enable-protected-configs").as_deref() {
         Some("yes") => true,
-        Some("local") => crate::util::net::is_local(ctx.client.addr),
+        Some("local") => ctx.client.local,
         _ => false,
     };
     if !allowed {
@@ -103,8 +103,22 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         }
     }
     let before = config.clone();
-    match config.set_at_runtime(&pairs) {
+    match config.set_at_runtime(&pairs, ctx.shared.is_loading()) {
         Ok(replaced) => {
+            if config.dir != before.dir {
+                // As Redis's setConfigDirOption: the server moves into it (snapshots are
+                // written there from now on; the AOF open stays where it is).
+                if let Err(e) = std::env::set_current_dir(&config.dir) {
+                    config.restore(before, replaced);
+                    return Err(CommandError::Err(format!(
+                        "CONFIG SET failed (possibly related to argument 'dir') - {}",
+                        crate::util::strerror(&e)
+                    )));
+                }
+                if let Ok(cwd) = std::env::current_dir() {
+                    config.dir = cwd;
+                }
+            }
             if config.maxclients != before.maxclients {
                 // As Redis's updateMaxclients: a value the open files limit cannot cover
                 // undoes the whole CONFIG SET.
@@ -200,6 +214,7 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             ctx.out.ok();
             Ok(())
         }
+        Err((_, ConfigError::Loading)) => Err(CommandError::loading()),
         Err((name, ConfigError::UnknownSetting(_))) => Err(CommandError::Err(format!(
             "Unknown option or number of arguments for CONFIG SET - '{name}'"
         ))),
@@ -252,6 +267,8 @@ fn rebind(shared: &Shared, before: &Config, config: &Config) -> Result<(), &'sta
 /// rewrite thread reads.
 fn apply(shared: &Shared, config: &Config) {
     shared.repl.apply_config(config);
+    // As Redis after a change of the template or of the ports it shows.
+    config.apply_proc_title();
     // Records made from now on follow it; one made under `always` still waits for its
     // fsync.
     shared.aof_handle().set_policy(config.appendfsync);

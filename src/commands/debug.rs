@@ -2,7 +2,7 @@
 //! client libraries' tests use. DIGEST and DIGEST-VALUE are Redis's digests exactly (see
 //! `ops::digest`), so that equal digests prove two servers hold the same data; RELOAD and
 //! LOADAOF go through the server's own save and load paths. Subcommands that only C's memory
-//! layout gives meaning to (SDSLEN, HTSTATS, MALLCTL, ...) get Redis's unknown-subcommand error.
+//! layout gives meaning to (SDSLEN, MALLCTL, ...) get Redis's unknown-subcommand error.
 //!
 //! DEBUG names no keys, as Redis's spec: the subcommands that read or write the store lock
 //! what they touch themselves, for as long as they run (see `with_locks`).
@@ -142,7 +142,7 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let allowed = match ctx.shared.config.read().enable_debug_command {
         DebugCommand::Yes => true,
         DebugCommand::No => false,
-        DebugCommand::Local => crate::util::net::is_local(ctx.client.addr),
+        DebugCommand::Local => ctx.client.local,
     };
     if !allowed {
         return Err(CommandError::Err(NOT_ALLOWED.into()));
@@ -205,6 +205,7 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         (b"reload", _) => return reload(ctx, &argv[2..]),
         (b"loadaof", 2) => return loadaof(ctx),
         (b"object", 3) => return object(ctx, argv[2]),
+        (b"htstats", 3) => return htstats(ctx, argv[2]),
         (b"htstats-key", 3) => return htstats_key(ctx, argv[2]),
         (b"populate", 3..=5) => return populate(ctx, argv),
         (b"listpack", 3) | (b"quicklist", 3 | 4) => return packed(ctx, &sub, argv[2]),
@@ -441,8 +442,7 @@ fn object(ctx: &mut Ctx, key: &[u8]) -> Result<(), CommandError> {
 }
 
 /// DEBUG HTSTATS-KEY <key>: Redis's dictGetStats for a value kept in a hash table, in its
-/// words. rudis's tables are open-addressed (hashbrown): each member has a slot of its own, so
-/// every chain is one long, and a table grows at once, so there is never a rehashing target.
+/// words (see `table_stats`).
 fn htstats_key(ctx: &mut Ctx, key: &[u8]) -> Result<(), CommandError> {
     use crate::store::value::Hash;
     let db = ctx.client.db;
@@ -474,7 +474,46 @@ fn htstats_key(ctx: &mut Ctx, key: &[u8]) -> Result<(), CommandError> {
         }
         Some(Some(t)) => t,
     };
-    let text = if used == 0 {
+    ctx.out.verbatim("txt", table_stats(slots, used).as_bytes());
+    Ok(())
+}
+
+/// DEBUG HTSTATS <dbid>: Redis's stats of a database's keys and of its expires, each summed
+/// over the database's shards (their tables are the one table Redis has). Read a shard at a
+/// time: figures, not a snapshot.
+fn htstats(ctx: &mut Ctx, dbid: &[u8]) -> Result<(), CommandError> {
+    let dbid = crate::resp::parse::parse_i64(dbid).ok_or(CommandError::NotInteger)?;
+    let dbs = &ctx.shared.store.dbs;
+    let Some(db) = usize::try_from(dbid).ok().and_then(|i| dbs.get(i)) else {
+        return Err(CommandError::Err("Out of range database".into()));
+    };
+    if !ctx.ks.locked.shard_ids().is_empty() {
+        return Err(CommandError::Err(
+            "this DEBUG subcommand cannot run inside a transaction that touches keys".into(),
+        ));
+    }
+    let (mut keys, mut expires) = ((0, 0), (0, 0));
+    for shard in db.shards.iter() {
+        let s = shard.read();
+        keys.0 += crate::store::slots_of_capacity(s.map.capacity());
+        keys.1 += s.map.len();
+        expires.0 += crate::store::slots_of_capacity(s.expires.capacity());
+        expires.1 += s.expires.len();
+    }
+    let text = format!(
+        "[Dictionary HT]\n{}[Expires HT]\n{}",
+        table_stats(keys.0, keys.1),
+        table_stats(expires.0, expires.1)
+    );
+    ctx.out.verbatim("txt", text.as_bytes());
+    Ok(())
+}
+
+/// Redis's dictGetStats text for an open-addressed table of `slots` holding `used`: each
+/// member has a slot of its own, so every chain is one long, and a table grows at once, so
+/// there is never a rehashing target.
+fn table_stats(slots: usize, used: usize) -> String {
+    if used == 0 {
         "Hash table 0 stats (main hash table):\nNo stats available for empty dictionaries\n"
             .to_string()
     } else {
@@ -489,9 +528,7 @@ fn htstats_key(ctx: &mut Ctx, key: &[u8]) -> Result<(), CommandError> {
         }
         t += &format!("   1: {used} ({:.2}%)\n", pct(used));
         t
-    };
-    ctx.out.verbatim("txt", text.as_bytes());
-    Ok(())
+    }
 }
 
 /// DEBUG LISTPACK / QUICKLIST <key>: Redis prints the structure on its stdout; rudis logs the

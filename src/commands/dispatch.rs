@@ -280,9 +280,7 @@ fn replica_gate(
     let loading_ok = spec.has(flags::LOADING)
         && (!spec.has(flags::RUNS_QUEUE) || all_queued(client, flags::LOADING));
     if shared.is_loading() && !loading_ok {
-        return Some(CommandError::Coded(
-            "LOADING Redis is loading the dataset in memory".into(),
-        ));
+        return Some(CommandError::loading());
     }
     None
 }

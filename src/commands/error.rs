@@ -43,6 +43,11 @@ pub enum CommandError {
 }
 
 impl CommandError {
+    /// Redis's shared.loadingerr: what a command refused while the data loads gets.
+    pub fn loading() -> Self {
+        CommandError::Coded("LOADING Redis is loading the dataset in memory".into())
+    }
+
     /// Redis's addReplySubcommandSyntaxError for `cmd`'s subcommand `argv[1]`.
     pub fn subcommand_syntax(cmd: &'static str, argv: &[&[u8]]) -> Self {
         CommandError::SubcommandSyntax {

@@ -63,7 +63,7 @@ fn check_allowed(ctx: &Ctx) -> Result<(), CommandError> {
     let setting = ctx.shared.config.read().get("enable-module-command");
     let allowed = match setting.as_deref() {
         Some("yes") => true,
-        Some("local") => crate::util::net::is_local(ctx.client.addr),
+        Some("local") => ctx.client.local,
         _ => false,
     };
     if allowed {

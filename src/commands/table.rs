@@ -146,7 +146,66 @@ fn table() -> &'static Table {
 
 /// Case-insensitive lookup, without allocating.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    table().get(name)
+    match RENAMED.get() {
+        None => table().get(name),
+        Some(r) => r.get(name),
+    }
+}
+
+/// The names `rename-command` changed: the table's own names that are gone, and the new
+/// names (lowercase). Made once at start; absent, as almost always, lookups never see it.
+#[derive(Default)]
+struct Renamed {
+    gone: std::collections::HashSet<&'static str>,
+    added: std::collections::HashMap<Vec<u8>, &'static CommandSpec>,
+}
+
+static RENAMED: OnceLock<Renamed> = OnceLock::new();
+
+impl Renamed {
+    fn get(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+        if !self.added.is_empty() {
+            if let Some(spec) = self.added.get(&name.to_ascii_lowercase()) {
+                return Some(spec);
+            }
+        }
+        table().get(name).filter(|s| !self.gone.contains(s.name))
+    }
+
+    /// As Redis's rename-command: the command `from` names now (after earlier renames) is
+    /// named `to` instead, or none at all for an empty `to`.
+    fn rename(&mut self, from: &str, to: &str) -> Result<(), &'static str> {
+        let from = from.as_bytes().to_ascii_lowercase();
+        let spec = self.get(&from).ok_or("No such command in rename-command")?;
+        if self.added.remove(&from).is_none() {
+            self.gone.insert(spec.name);
+        }
+        if !to.is_empty() {
+            let to = to.as_bytes().to_ascii_lowercase();
+            if self.get(&to).is_some() {
+                return Err("Target command name already exists");
+            }
+            self.added.insert(to, spec);
+        }
+        Ok(())
+    }
+}
+
+/// Applies redis.conf's `rename-command` lines in order, before any client is served; Err
+/// gives the index of the line that cannot be applied and Redis's reason.
+pub fn rename_commands<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<(), (usize, &'static str)> {
+    let mut renamed = Renamed::default();
+    let mut any = false;
+    for (i, (from, to)) in pairs.into_iter().enumerate() {
+        renamed.rename(from, to).map_err(|e| (i, e))?;
+        any = true;
+    }
+    if any {
+        let _ = RENAMED.set(renamed);
+    }
+    Ok(())
 }
 
 /// Commands that exist only to test the server's own defences; compiled into debug builds and
@@ -193,6 +252,28 @@ mod test_hooks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renames_as_redis_applies_them() {
+        let mut r = Renamed::default();
+        r.rename("FLUSHDB", "badger").unwrap();
+        assert!(r.get(b"flushdb").is_none());
+        assert_eq!(r.get(b"BADGER").unwrap().name, "flushdb");
+        r.rename("badger", "flushdb").unwrap();
+        assert_eq!(r.get(b"flushdb").unwrap().name, "flushdb");
+        assert!(r.get(b"badger").is_none());
+        r.rename("config", "").unwrap();
+        assert!(r.get(b"config").is_none());
+        assert_eq!(
+            r.rename("config", "x"),
+            Err("No such command in rename-command")
+        );
+        assert_eq!(
+            r.rename("get", "set"),
+            Err("Target command name already exists")
+        );
+        assert_eq!(r.get(b"ping").unwrap().name, "ping");
+    }
 
     #[test]
     fn names_are_lowercase_and_unique() {

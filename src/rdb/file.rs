@@ -151,11 +151,23 @@ pub struct Parsed {
 }
 
 /// Parses `data` into a store of its own, so that a file that fails half way leaves the live
-/// store untouched.
-pub fn parse(data: &[u8], databases: usize) -> Result<Parsed, RdbError> {
+/// store untouched. `key_delay`: Redis's hidden `key-load-delay`, microseconds slept after
+/// each key (negative: one in that many keys sleeps 1 µs), so that tests can watch a load.
+pub fn parse(data: &[u8], databases: usize, key_delay: i64) -> Result<Parsed, RdbError> {
     let mut staging = Store::new(databases);
     let now = crate::util::clock::now_ms();
+    let mut loaded = 0u64;
     let summary = read::parse(data, now, |db, key, v, deadline| {
+        loaded += 1;
+        match key_delay {
+            0 => {}
+            d if d > 0 => std::thread::sleep(std::time::Duration::from_micros(d as u64)),
+            d => {
+                if loaded.is_multiple_of(d.unsigned_abs()) {
+                    std::thread::sleep(std::time::Duration::from_micros(1));
+                }
+            }
+        }
         if db >= databases {
             return Err(format!(
                 "database numbers below {databases} (the file has db {db}; raise 'databases')"

@@ -399,7 +399,7 @@ struct Link<'a> {
 
 impl Link<'_> {
     fn fd(&self) -> i32 {
-        self.stream.tcp().as_raw_fd()
+        self.stream.socket().as_raw_fd()
     }
 
     /// Waits up to `ms` for the socket (`events`) or the replica's wake-up; the socket's

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod glob;
 pub mod ldouble;
 pub mod net;
+pub mod proctitle;
 pub mod sha1;
 pub mod sha256;
 pub mod strtod;

@@ -123,3 +123,113 @@ mod tests {
         assert!(!is_local(None));
     }
 }
+
+/// An accepted client's socket: TCP, or the Unix socket `unixsocket` names. The session
+/// treats both alike; only addresses, keepalive and Nagle differ.
+#[derive(Debug)]
+pub enum Socket {
+    Tcp(TcpStream),
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Socket {
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.set_nonblocking(on),
+            Socket::Unix(s) => s.set_nonblocking(on),
+        }
+    }
+
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.set_read_timeout(t),
+            Socket::Unix(s) => s.set_read_timeout(t),
+        }
+    }
+
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.set_write_timeout(t),
+            Socket::Unix(s) => s.set_write_timeout(t),
+        }
+    }
+
+    pub fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.shutdown(how),
+            Socket::Unix(s) => s.shutdown(how),
+        }
+    }
+
+    /// The peer's TCP address (none for a Unix socket's).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Socket::Tcp(s) => s.peer_addr().ok(),
+            Socket::Unix(_) => None,
+        }
+    }
+
+    /// The client's and the server's ends as CLIENT LIST's `addr` and `laddr` show them:
+    /// `ip:port`, or for a Unix socket its path and `:0` on both, as Redis's
+    /// genClientAddrString.
+    pub fn addresses(&self) -> (String, String) {
+        let text = |a: io::Result<SocketAddr>| a.map(|a| a.to_string()).unwrap_or_default();
+        match self {
+            Socket::Tcp(s) => (text(s.peer_addr()), text(s.local_addr())),
+            Socket::Unix(s) => {
+                let path = s
+                    .local_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+                    .unwrap_or_default();
+                (format!("{path}:0"), format!("{path}:0"))
+            }
+        }
+    }
+
+    /// Protected mode and `enable-*-command local` count a Unix socket's clients as local,
+    /// as Redis's islocalClient.
+    pub fn is_local(&self) -> bool {
+        match self {
+            Socket::Tcp(s) => is_local(s.peer_addr().ok()),
+            Socket::Unix(_) => true,
+        }
+    }
+
+    pub fn is_unix(&self) -> bool {
+        matches!(self, Socket::Unix(_))
+    }
+}
+
+impl io::Read for Socket {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => s.read(buf),
+            Socket::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl io::Write for Socket {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => s.write(buf),
+            Socket::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsRawFd for Socket {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        match self {
+            Socket::Tcp(s) => s.as_raw_fd(),
+            Socket::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
