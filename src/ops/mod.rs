@@ -142,11 +142,11 @@ fn shown<'a>(argv: &[&'a [u8]]) -> Vec<&'a [u8]> {
         .collect()
 }
 
-fn who(client: &Client) -> String {
+fn who(client: &Client) -> &str {
     if client.in_script {
-        "lua".into()
+        "lua"
     } else {
-        client.handle.addr.clone()
+        &client.handle.addr
     }
 }
 
@@ -156,8 +156,9 @@ impl Ops {
         if shared.is_loading() && !client.pausable {
             return;
         }
-        let line = monitor::line(client.db, &who(client), &shown(argv));
-        self.monitors.feed(&line);
+        let hidden = redacted(argv);
+        self.monitors
+            .feed(|out| monitor::append_line(out, client.db, who(client), argv, &hidden));
     }
 
     /// Before a command's handler: scripts show in MONITOR before the commands they run, as
@@ -208,8 +209,12 @@ impl Ops {
             && (client.pausable || !shared.is_loading())
         {
             let name = client.handle.state.lock().name.clone();
-            self.slowlog
-                .push(slowlog::trimmed(&shown(argv)), usec, who(client), name);
+            self.slowlog.push(
+                slowlog::trimmed(&shown(argv)),
+                usec,
+                who(client).into(),
+                name,
+            );
         }
         if self.monitors.active() && !real.has(flags::ADMIN) && !spec.has(flags::SKIP_MONITOR) {
             self.feed_monitors(shared, client, argv);

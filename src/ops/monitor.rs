@@ -33,6 +33,15 @@ thread_local! {
 /// Appends `arg` as Redis's sdscatrepr quotes it.
 pub fn repr(out: &mut Vec<u8>, arg: &[u8]) {
     out.push(b'"');
+    // Keys and values are mostly printable: copied whole.
+    if arg
+        .iter()
+        .all(|&b| (b.is_ascii_graphic() || b == b' ') && b != b'\\' && b != b'"')
+    {
+        out.extend_from_slice(arg);
+        out.push(b'"');
+        return;
+    }
     for &b in arg {
         match b {
             b'\\' | b'"' => {
@@ -53,6 +62,7 @@ pub fn repr(out: &mut Vec<u8>, arg: &[u8]) {
     out.push(b'"');
 }
 
+/// `write!` into a byte buffer.
 struct HexSink<'a>(&'a mut Vec<u8>);
 
 impl std::fmt::Write for HexSink<'_> {
@@ -63,19 +73,36 @@ impl std::fmt::Write for HexSink<'_> {
 }
 
 /// One MONITOR line: `+<secs>.<usecs> [<db> <who>] "arg" ...\r\n`.
+#[cfg(test)]
 pub fn line(db: usize, who: &str, argv: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    append_line(&mut out, db, who, argv, &[]);
+    out
+}
+
+/// Appends one MONITOR line to `out`, the arguments at `hidden` shown as `(redacted)`:
+/// written in place, as every command run while someone monitors makes one.
+pub fn append_line(out: &mut Vec<u8>, db: usize, who: &str, argv: &[&[u8]], hidden: &[usize]) {
     let t = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let mut out = format!("+{}.{:06} [{db} {who}] ", t.as_secs(), t.subsec_micros()).into_bytes();
+    let _ = write!(
+        HexSink(out),
+        "+{}.{:06} [{db} {who}] ",
+        t.as_secs(),
+        t.subsec_micros()
+    );
     for (i, a) in argv.iter().enumerate() {
         if i > 0 {
             out.push(b' ');
         }
-        repr(&mut out, a);
+        if hidden.contains(&i) {
+            repr(out, b"(redacted)");
+        } else {
+            repr(out, a);
+        }
     }
     out.extend_from_slice(b"\r\n");
-    out
 }
 
 impl Monitors {
@@ -110,17 +137,19 @@ impl Monitors {
         }
     }
 
-    /// Sends `line` to every monitor. Its output limit is the `normal` class's, enforced by
-    /// its own session when it takes the outbox (as for any delivery), so the feed reads no
-    /// setting.
-    pub fn feed(&self, line: &[u8]) {
+    /// Sends the line `write` appends to every monitor: on a worker, into its batch's
+    /// buffer directly. Its output limit is the `normal` class's, enforced by its own session
+    /// when it takes the outbox (as for any delivery), so the feed reads no setting.
+    pub fn feed(&self, write: impl FnOnce(&mut Vec<u8>)) {
         if crate::clients::on_worker() {
-            LINES.with(|l| l.borrow_mut().extend_from_slice(line));
+            LINES.with(|l| write(&mut l.borrow_mut()));
             return;
         }
+        let mut line = Vec::new();
+        write(&mut line);
         for m in self.list.lock().iter() {
             if !m.is_killed() {
-                m.deliver(line);
+                m.deliver(&line);
             }
         }
     }
