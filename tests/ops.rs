@@ -108,13 +108,17 @@ fn monitor_lines(port: u16) -> Vec<String> {
         &["EVAL", "return redis.call('get', KEYS[1])", "1", "a"],
         &["AUTH", "secret"],
         &["CONFIG", "GET", "maxclients"],
+        // Admin commands are not shown; passwords are redacted.
+        &["CONFIG", "SET", "masterauth", "pw", "maxclients", "9000"],
+        &["HELLO", "2", "AUTH", "default", "pw"],
         &["PING"],
     ];
     for cmd in cmds {
         c.cmd(cmd);
     }
     let mut out = Vec::new();
-    for _ in 0..11 {
+    // One line each, less the admin ones, plus the script's call.
+    for _ in 0..cmds.len() - 1 {
         let line = String::from_utf8_lossy(&m.read_reply()).into_owned();
         // +1700000000.123456 [0 127.0.0.1:PORT] ...
         let rest = line.split_once(' ').map_or("", |x| x.1).to_string();
