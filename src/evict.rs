@@ -22,6 +22,32 @@ use crate::store::evict::{self as policy_of, Policy, Pool};
 use crate::store::{Bytes, ShardId, SHARDS};
 use crate::util::alloc;
 
+/// Under a memory limit, the free space inside the heap past which it is given back (a
+/// fraction of `maxmemory`, 1 MB at least): eviction frees blocks all over the heap, which the
+/// allocator keeps, so the resident set would drift above the limit by that much.
+const TRIM_AT_FRACTION: u64 = 32;
+
+/// Once a second from the pool's cron: under a memory limit, gives the heap's free pages back
+/// to the system when the free space has grown by `TRIM_AT_FRACTION` of the limit since the
+/// last trim (free blocks between live ones cannot go back, so a heap that stays fragmented
+/// is not trimmed again and again). MEMORY PURGE by hand does the same.
+pub fn trim_heap() {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    static LEFT_AFTER_TRIM: AtomicU64 = AtomicU64::new(0);
+    let limit = policy_of::maxmemory();
+    if limit == 0 {
+        return;
+    }
+    let free = alloc::heap_free();
+    let left = LEFT_AFTER_TRIM.load(Relaxed);
+    if free < left {
+        LEFT_AFTER_TRIM.store(free, Relaxed);
+    } else if free - left > (limit / TRIM_AT_FRACTION).max(1 << 20) {
+        alloc::purge();
+        LEFT_AFTER_TRIM.store(alloc::heap_free(), Relaxed);
+    }
+}
+
 pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
 static POOL: Mutex<Pool> = Mutex::new(Pool::new());

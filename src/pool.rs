@@ -557,6 +557,7 @@ impl Pool {
         let mut last_cron = Instant::now();
         let mut quiet_ticks = 0u32;
         let mut cron_cursor = 0;
+        let mut cron_passes = 0u32;
         loop {
             let idle = quiet_ticks > 50;
             self.watch_idle.store(idle, Relaxed);
@@ -584,6 +585,10 @@ impl Pool {
             if last_cron.elapsed() >= CRON {
                 last_cron = Instant::now();
                 self.cron(&mut cron_cursor);
+                cron_passes += 1;
+                if cron_passes.is_multiple_of(10) {
+                    crate::evict::trim_heap();
+                }
             }
         }
     }

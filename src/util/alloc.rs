@@ -158,6 +158,11 @@ pub fn configure() {
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
 }
 
+/// Bytes free inside glibc's heap: held from the system, in use by nobody.
+pub fn heap_free() -> u64 {
+    allocator_active().saturating_sub(allocator_allocated())
+}
+
 /// Gives free memory back to the system (MEMORY PURGE).
 pub fn purge() {
     // SAFETY: malloc_trim is safe to call at any time.
