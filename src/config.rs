@@ -763,19 +763,6 @@ fn output_limits(value: &str, limits: &mut [OutputLimit; 3]) -> Result<(), Confi
 fn special_value(name: &str, v: &str) -> Result<String, &'static str> {
     let words: Vec<&str> = v.split_whitespace().collect();
     match name {
-        "proc-title-template" => {
-            // As Redis's validateProcTitleTemplate: known variables only, and not empty
-            // (checked with an empty title, as Redis does).
-            let known = |n: &str| match n {
-                "title" | "server-mode" | "unixsocket" => Some(String::new()),
-                "listen-addr" | "config-file" | "port" | "tls-port" => Some("-".into()),
-                _ => None,
-            };
-            match crate::util::proctitle::expand(v, known) {
-                Some(t) if !t.is_empty() => Ok(v.to_string()),
-                _ => Err("template format is invalid or contains unknown variables"),
-            }
-        }
         // Redis's OCTAL_CONFIG: read and shown in octal.
         "unixsocketperm" => {
             let n = u32::from_str_radix(v, 8)
@@ -1208,6 +1195,16 @@ impl Config {
             Parsed::Str(s) => s.split_whitespace().collect::<Vec<_>>().join(" "),
         };
         let v = special_value(o.name, &v).map_err(|reason| bad(o.name, value, reason))?;
+        // As Redis's validateProcTitleTemplate: expanded with these settings and an empty
+        // title, known variables only, and not empty.
+        if o.name == "proc-title-template" && self.expand_title(&v, "").is_none_or(|t| t.is_empty())
+        {
+            return Err(bad(
+                o.name,
+                value,
+                "template format is invalid or contains unknown variables",
+            ));
+        }
         if let Status::Refused(what) = o.status {
             if v != o.default {
                 return Err(bad(
@@ -1235,11 +1232,17 @@ impl Config {
             return None;
         }
         let template = self.get("proc-title-template").unwrap_or_default();
+        self.expand_title(&template, &crate::util::proctitle::arg0())
+    }
+
+    /// `template` with Redis's variables filled from these settings and `title`; None for an
+    /// invalid template.
+    fn expand_title(&self, template: &str, title: &str) -> Option<String> {
         let tls_port = self.get("tls-port").unwrap_or_default();
         let unixsocket = self.get("unixsocket").unwrap_or_default();
-        crate::util::proctitle::expand(&template, |name| {
+        crate::util::proctitle::expand(template, |name| {
             Some(match name {
-                "title" => crate::util::proctitle::arg0(),
+                "title" => title.to_string(),
                 "listen-addr" if self.port != 0 || tls_port != "0" => {
                     let first = self.bind.split_whitespace().next().unwrap_or("*");
                     let port = match self.port {

@@ -207,23 +207,24 @@ pub fn run(mut config: Config) -> Result<(), ServerError> {
     let tls_port = crate::tls::tls_port(&config);
     let plain = bind(config.port)?;
     let tls = bind(tls_port)?;
-    let unix = match config.get("unixsocket").filter(|p| !p.is_empty()) {
-        None => None,
-        Some(path) => {
+    let unix_path = config.get("unixsocket").filter(|p| !p.is_empty());
+    let unix = unix_path
+        .as_deref()
+        .map(|path| {
             let perm = config
                 .get("unixsocketperm")
                 .and_then(|p| u32::from_str_radix(&p, 8).ok())
                 .unwrap_or(0);
-            let l = crate::listen::bind_unix(&path, perm, config.tcp_backlog)
-                .map_err(|e| ServerError::Startup(format!("Failed opening Unix socket: {e}")))?;
-            Some((l, path))
-        }
-    };
+            crate::listen::bind_unix(path, perm, config.tcp_backlog)
+                .map_err(|e| ServerError::Startup(format!("Failed opening Unix socket: {e}")))
+        })
+        .transpose()?;
     let addr = plain
         .iter()
         .chain(&tls)
         .filter_map(|l| l.local_addr().ok())
         .map(|a| a.to_string())
+        .chain(unix_path)
         .collect::<Vec<_>>()
         .join(" ");
     let workers = config.workers;
@@ -248,12 +249,6 @@ pub fn run(mut config: Config) -> Result<(), ServerError> {
     // As Redis: clients are served while the data loads, and answered -LOADING by every
     // command not flagged `loading` (the dispatcher's gate) until it is in.
     shared.set_loading(true);
-    let (unix, unix_path) = unix.unzip();
-    let addr = [addr]
-        .into_iter()
-        .chain(unix_path)
-        .filter(|a| !a.is_empty());
-    let addr = addr.collect::<Vec<_>>().join(" ");
     let listeners = plain
         .into_iter()
         .map(|l| Listening::new(l, false))

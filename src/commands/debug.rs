@@ -286,20 +286,26 @@ fn unknown_subcommand(argv: &[&[u8]]) -> CommandError {
     CommandError::subcommand_syntax("debug", argv)
 }
 
-/// Runs `f` with `ids` locked (for writing when `write`) in place of the none DEBUG's plan
-/// took, and releases them after. Refused while the command already holds locks (a
+/// Refuses a subcommand that locks shards itself while the command already holds locks (a
 /// transaction's): locking a shard this thread holds could deadlock.
+fn outside_keyed_transaction(ctx: &Ctx) -> Result<(), CommandError> {
+    if !ctx.ks.locked.shard_ids().is_empty() {
+        return Err(CommandError::Err(
+            "this DEBUG subcommand cannot run inside a transaction that touches keys".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `f` with `ids` locked (for writing when `write`) in place of the none DEBUG's plan
+/// took, and releases them after (see `outside_keyed_transaction`).
 fn with_locks<'a, R>(
     ctx: &mut Ctx<'a>,
     ids: ShardIds,
     write: bool,
     f: impl FnOnce(&mut Ctx<'a>) -> R,
 ) -> Result<R, CommandError> {
-    if !ctx.ks.locked.shard_ids().is_empty() {
-        return Err(CommandError::Err(
-            "this DEBUG subcommand cannot run inside a transaction that touches keys".into(),
-        ));
-    }
+    outside_keyed_transaction(ctx)?;
     let shared = ctx.shared;
     let held = shared.lock(ids, write);
     let none = std::mem::replace(&mut ctx.ks.locked, held);
@@ -362,11 +368,7 @@ fn loadaof(ctx: &mut Ctx) -> Result<(), CommandError> {
                 .into(),
         ));
     }
-    if !ctx.ks.locked.shard_ids().is_empty() {
-        return Err(CommandError::Err(
-            "this DEBUG subcommand cannot run inside a transaction that touches keys".into(),
-        ));
-    }
+    outside_keyed_transaction(ctx)?;
     if aof.enabled() && !aof.has_base() {
         // Just turned on, the file is not this data set's yet: loading it would lose data.
         return Err(CommandError::Err(
@@ -487,11 +489,7 @@ fn htstats(ctx: &mut Ctx, dbid: &[u8]) -> Result<(), CommandError> {
     let Some(db) = usize::try_from(dbid).ok().and_then(|i| dbs.get(i)) else {
         return Err(CommandError::Err("Out of range database".into()));
     };
-    if !ctx.ks.locked.shard_ids().is_empty() {
-        return Err(CommandError::Err(
-            "this DEBUG subcommand cannot run inside a transaction that touches keys".into(),
-        ));
-    }
+    outside_keyed_transaction(ctx)?;
     let (mut keys, mut expires) = ((0, 0), (0, 0));
     for shard in db.shards.iter() {
         let s = shard.read();

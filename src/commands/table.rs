@@ -197,12 +197,11 @@ pub fn rename_commands<'a>(
     pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<(), (usize, &'static str)> {
     let mut renamed = Renamed::default();
-    let mut any = false;
     for (i, (from, to)) in pairs.into_iter().enumerate() {
         renamed.rename(from, to).map_err(|e| (i, e))?;
-        any = true;
     }
-    if any {
+    // Every rename leaves a name gone or added: none, and lookups never see the table.
+    if !renamed.gone.is_empty() || !renamed.added.is_empty() {
         let _ = RENAMED.set(renamed);
     }
     Ok(())

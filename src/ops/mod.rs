@@ -94,6 +94,9 @@ pub fn apply_setting(name: &str, value: &str) {
     }
 }
 
+/// What MONITOR and SLOWLOG show in place of a password.
+const REDACTED: &[u8] = b"(redacted)";
+
 /// The positions of `argv` that MONITOR and SLOWLOG show as `(redacted)`: passwords.
 fn redacted(argv: &[&[u8]]) -> Vec<usize> {
     let is = |i: usize, w: &[u8]| argv.get(i).is_some_and(|a| a.eq_ignore_ascii_case(w));
@@ -132,13 +135,7 @@ fn shown<'a>(argv: &[&'a [u8]]) -> Vec<&'a [u8]> {
     let hide = redacted(argv);
     argv.iter()
         .enumerate()
-        .map(|(i, a)| {
-            if hide.contains(&i) {
-                &b"(redacted)"[..]
-            } else {
-                *a
-            }
-        })
+        .map(|(i, a)| if hide.contains(&i) { REDACTED } else { *a })
         .collect()
 }
 

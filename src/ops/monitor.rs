@@ -55,7 +55,7 @@ pub fn repr(out: &mut Vec<u8>, arg: &[u8]) {
             8 => out.extend_from_slice(b"\\b"),
             b if b.is_ascii_graphic() || b == b' ' => out.push(b),
             b => {
-                let _ = write!(HexSink(out), "\\x{b:02x}");
+                let _ = write!(ByteSink(out), "\\x{b:02x}");
             }
         }
     }
@@ -63,9 +63,9 @@ pub fn repr(out: &mut Vec<u8>, arg: &[u8]) {
 }
 
 /// `write!` into a byte buffer.
-struct HexSink<'a>(&'a mut Vec<u8>);
+struct ByteSink<'a>(&'a mut Vec<u8>);
 
-impl std::fmt::Write for HexSink<'_> {
+impl std::fmt::Write for ByteSink<'_> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
         self.0.extend_from_slice(s.as_bytes());
         Ok(())
@@ -87,7 +87,7 @@ pub fn append_line(out: &mut Vec<u8>, db: usize, who: &str, argv: &[&[u8]], hidd
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let _ = write!(
-        HexSink(out),
+        ByteSink(out),
         "+{}.{:06} [{db} {who}] ",
         t.as_secs(),
         t.subsec_micros()
@@ -97,7 +97,7 @@ pub fn append_line(out: &mut Vec<u8>, db: usize, who: &str, argv: &[&[u8]], hidd
             out.push(b' ');
         }
         if hidden.contains(&i) {
-            repr(out, b"(redacted)");
+            repr(out, super::REDACTED);
         } else {
             repr(out, a);
         }
