@@ -118,7 +118,6 @@ pub fn bgsave(shared: &Shared) -> bool {
 /// The saver thread: runs BGSAVE's requests, SCHEDULEd ones once no AOF rewrite runs, and the
 /// `save` schedule (`seconds changes` pairs: save when that many changes are that old).
 pub fn saver_loop(shared: Arc<Shared>) {
-    lower_priority();
     let snaps = &shared.snapshots;
     loop {
         let requested = snaps.wait_request(Duration::from_millis(100));
@@ -136,28 +135,15 @@ pub fn saver_loop(shared: Arc<Shared>) {
         }
         log::info!("Background saving started");
         let path = rdb_path(&shared);
-        match save_claimed(&shared, &path, None) {
+        // Background work: where cores are short, clients' commands come first.
+        snaps.saver.begin();
+        let res = save_claimed(&shared, &path, None);
+        snaps.saver.end();
+        match res {
             Ok(_) => log::info!("Background saving terminated with success"),
             Err(SaveError::InProgress) => {}
             Err(SaveError::Io(_)) => log::warn!("Background saving error"),
         }
-    }
-}
-
-/// A background save is background work: where cores are short, clients' commands come first
-/// (with the saver at the workers' priority, a SET load kept 0.40 of its throughput during
-/// back-to-back BGSAVEs on 2 cores, Redis 0.59; at nice 10, 0.54 against Redis's 0.39 in the
-/// same run). Where a core is idle the save runs at full speed all the same. Linux's nice is
-/// per thread.
-fn lower_priority() {
-    const NICE: libc::c_int = 10;
-    // SAFETY: plain system calls on this thread's own id; a failure only leaves the priority.
-    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, NICE) };
-    if rc != 0 {
-        log::debug!(
-            "the saver thread keeps its priority: {}",
-            std::io::Error::last_os_error()
-        );
     }
 }
 

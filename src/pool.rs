@@ -588,6 +588,7 @@ impl Pool {
                 cron_passes += 1;
                 if cron_passes.is_multiple_of(10) {
                     crate::evict::trim_heap();
+                    self.shared.snapshots.saver.check();
                 }
             }
         }

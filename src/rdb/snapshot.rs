@@ -93,6 +93,8 @@ pub struct Snapshots {
     /// A BGSAVE SCHEDULE waiting for an AOF rewrite to end.
     pub scheduled: AtomicBool,
     pub status: SaveStatus,
+    /// The saver thread's priority: background saves yield to clients.
+    pub saver: crate::util::yielding::Yielding,
 }
 
 impl Default for Snapshots {
@@ -103,6 +105,7 @@ impl Default for Snapshots {
             busy: AtomicBool::new(false),
             scheduled: AtomicBool::new(false),
             status: SaveStatus::default(),
+            saver: Default::default(),
         }
     }
 }

@@ -12,12 +12,17 @@ use super::{hash_key, is_key, Bytes};
 #[derive(Debug, Clone)]
 pub struct KeyMap<V> {
     table: HashTable<(Bytes, V)>,
+    /// Counts the changes that may have moved entries to other buckets (a growth, a rehash in
+    /// place, a shrink, a clear), so that a walk by bucket index that lets go of the shard's
+    /// lock between steps can tell whether its position still means anything (`layout`).
+    moves: u32,
 }
 
 impl<V> Default for KeyMap<V> {
     fn default() -> Self {
         KeyMap {
             table: HashTable::new(),
+            moves: 0,
         }
     }
 }
@@ -48,6 +53,10 @@ impl<V> KeyMap<V> {
     /// Adds a key known to be absent (`key` made with `Bytes::key_from` for a keyspace map).
     #[inline]
     pub fn insert_new_hashed(&mut self, hash: u64, key: Bytes, value: V) -> &mut V {
+        // hashbrown grows or rehashes in place only when no room is left.
+        if self.table.len() >= self.table.capacity() {
+            self.moves = self.moves.wrapping_add(1);
+        }
         &mut self
             .table
             .insert_unique(hash, (key, value), rehash)
@@ -107,11 +116,28 @@ impl<V> KeyMap<V> {
     }
 
     pub fn clear(&mut self) {
+        self.moves = self.moves.wrapping_add(1);
         self.table.clear();
     }
 
     pub fn shrink_to(&mut self, min: usize) {
+        self.moves = self.moves.wrapping_add(1);
         self.table.shrink_to(min, rehash);
+    }
+
+    /// The bucket count and the move count: while both are unchanged, every entry is in the
+    /// bucket it was in (removals leave the others where they are).
+    pub fn layout(&self) -> (usize, u32) {
+        (self.table.num_buckets(), self.moves)
+    }
+
+    pub fn num_buckets(&self) -> usize {
+        self.table.num_buckets()
+    }
+
+    /// The entry in bucket `index`, if it is full.
+    pub fn bucket(&self, index: usize) -> Option<&(Bytes, V)> {
+        self.table.get_bucket(index)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &V)> + '_ {
@@ -192,6 +218,29 @@ mod tests {
         assert_eq!(m.remove_entry_hashed(hash_key(b"k5"), b"k5").unwrap().1, 5);
         assert!(m.get(b"k5").is_none());
         assert_eq!(m.len(), 99);
+    }
+
+    #[test]
+    fn the_layout_changes_only_when_entries_may_move() {
+        let mut m = numbered(10);
+        let before = m.layout();
+        while m.len() < m.capacity() {
+            let i = m.len();
+            m.insert(Bytes::from(format!("k{i}")), i as u32);
+            assert_eq!(m.layout(), before, "an insert with room left");
+        }
+        m.remove_entry_hashed(hash_key(b"k3"), b"k3");
+        assert_eq!(m.layout(), before, "a removal");
+        // No room is left (a removal does not give its slot back to the growth count).
+        while m.len() < m.capacity() {
+            let i = m.len() + 100;
+            m.insert(Bytes::from(format!("k{i}")), i as u32);
+        }
+        m.insert(Bytes::from("one more"), 0);
+        assert_ne!(m.layout(), before, "an insert into a full table");
+        let grown = m.layout();
+        m.shrink_to(0);
+        assert_ne!(m.layout(), grown, "a shrink");
     }
 
     #[test]

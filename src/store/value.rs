@@ -26,6 +26,19 @@ pub enum Value {
 }
 
 impl Value {
+    /// Where the value's first bytes outside its bucket are (or the bucket's, for an inline
+    /// string): what a walk over many values prefetches (see `util::prefetch`).
+    pub fn first_byte(&self) -> *const u8 {
+        match self {
+            Value::Str(s) => s.as_ptr(),
+            Value::Hash(h) => std::ptr::from_ref(&**h).cast(),
+            Value::List(l) => std::ptr::from_ref(&**l).cast(),
+            Value::Set(s) => std::ptr::from_ref(&**s).cast(),
+            Value::ZSet(z) => std::ptr::from_ref(&**z).cast(),
+            Value::Stream(s) => std::ptr::from_ref(&**s).cast(),
+        }
+    }
+
     pub fn str(b: &[u8]) -> Value {
         Value::Str(Str::from(b))
     }

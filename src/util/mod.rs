@@ -11,6 +11,7 @@ pub mod proctitle;
 pub mod sha1;
 pub mod sha256;
 pub mod strtod;
+pub mod yielding;
 
 /// An I/O error's text as C's strerror gives it ("No such file or directory"), without Rust's
 /// " (os error N)": Redis's messages quote strerror, and tools grep for them.
@@ -20,4 +21,16 @@ pub fn strerror(e: &std::io::Error) -> String {
         Some(i) => s[..i].to_string(),
         None => s,
     }
+}
+
+/// Asks the CPU to bring the cache line at `p` in: a hint, which never faults.
+#[inline(always)]
+pub fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it does not dereference the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
