@@ -10,7 +10,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -25,8 +25,12 @@ use crate::store::{
 pub trait Encoding: Send + Sync {
     /// Appends what makes what follows belong to database `db`.
     fn select(&self, out: &mut Vec<u8>, db: usize);
-    /// Appends one live key of database `db`.
+    /// Appends one key of database `db`.
     fn key(&self, out: &mut Vec<u8>, db: usize, key: &[u8], v: &Value, deadline: Option<u64>);
+    /// Whether keys already past their deadline are written too (else left out).
+    fn keeps_expired(&self) -> bool {
+        false
+    }
 }
 
 /// What a write does when it has locked shards that the run has not dumped yet.
@@ -225,7 +229,7 @@ pub struct Run {
     /// Taken out when the walk is done (a writer may still hold the run a moment, having
     /// found every one of its shards dumped).
     out: Mutex<Option<Sink>>,
-    /// Keys past their deadline at the start are left out.
+    /// Keys past their deadline at the start are left out, unless the encoding keeps them.
     now: u64,
     /// Which AOF rewrite this is (0 for a snapshot), for the records of its tail.
     pub gen: u64,
@@ -233,6 +237,12 @@ pub struct Run {
     copied_keys: AtomicU64,
     copied_bytes: AtomicU64,
     keys: AtomicU64,
+    /// The keys there were at the instant, as far as the caller counted them (INFO's
+    /// `current_save_keys_total`).
+    total: AtomicU64,
+    /// Redis's `rdb-key-save-delay` (see `util::debug_delay`), slept by the walk between
+    /// steps, never under a lock.
+    key_delay: AtomicI64,
 }
 
 impl Run {
@@ -260,7 +270,33 @@ impl Run {
             copied_keys: AtomicU64::new(0),
             copied_bytes: AtomicU64::new(0),
             keys: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            key_delay: AtomicI64::new(0),
         })
+    }
+
+    pub fn set_key_delay(&self, delay: i64) {
+        self.key_delay.store(delay, Ordering::Relaxed);
+    }
+
+    pub fn set_total(&self, keys: u64) {
+        self.total.store(keys, Ordering::Relaxed);
+    }
+
+    /// Where the run is: keys written, the keys at the instant, and the bytes of the keys
+    /// writes copied (Redis's fork reports its copy-on-write there).
+    pub fn progress(&self) -> (u64, u64, u64) {
+        let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        (ld(&self.keys), ld(&self.total), ld(&self.copied_bytes))
+    }
+
+    /// `rdb-key-save-delay` after `n` more keys written by the walk.
+    fn delay(&self, n: u64) {
+        let d = self.key_delay.load(Ordering::Relaxed);
+        if d != 0 && n > 0 {
+            let done = self.keys.load(Ordering::Relaxed).saturating_sub(n);
+            std::thread::sleep(crate::util::debug_delay(d, done, n));
+        }
     }
 
     pub fn is_dumped(&self, id: ShardId) -> bool {
@@ -316,12 +352,13 @@ impl Run {
         loop {
             let urgent = crate::util::yielding::urgent();
             let shard = lock.read();
-            let done = self.step(id, &shard, &mut at, buf);
+            let (done, keys) = self.step(id, &shard, &mut at, buf);
             drop(shard);
             drop(urgent);
             self.emit(id.db as usize, buf);
             buf.clear();
             self.write_copies();
+            self.delay(keys);
             if done {
                 return;
             }
@@ -333,13 +370,13 @@ impl Run {
     /// write copies them again: writes between steps settle each key they change
     /// (`WriteHook::key`). The position is a bucket index; a growth or rehash that moved the
     /// entries sends the walk back to the first bucket, and the names recorded skip what it
-    /// has written already. True once the shard is dumped.
-    fn step(&self, id: ShardId, shard: &Shard, at: &mut Cursor, buf: &mut Vec<u8>) -> bool {
+    /// has written already. True once the shard is dumped; and the keys written.
+    fn step(&self, id: ShardId, shard: &Shard, at: &mut Cursor, buf: &mut Vec<u8>) -> (bool, u64) {
         let Some(written) = self.written(id) else {
-            return true;
+            return (true, 0);
         };
         if self.is_dumped(id) {
-            return true;
+            return (true, 0);
         }
         let layout = shard.map.layout();
         if at.layout != Some(layout) {
@@ -369,13 +406,15 @@ impl Run {
             self.dumped.mark(id);
             drop(std::mem::take(&mut *names));
         }
-        done
+        (done, keys)
     }
 
     /// Dumps `shard` for a write about to change it, unless the run has already.
     fn copy_shard(&self, id: ShardId, shard: &Shard) {
         if !self.is_dumped(id) {
             let buf = self.encode_shard(id, shard);
+            self.copied_bytes
+                .fetch_add(buf.len() as u64, Ordering::Relaxed);
             self.copy(id.db as usize, buf);
             self.copied.fetch_add(1, Ordering::Relaxed);
         }
@@ -412,7 +451,9 @@ impl Run {
         v: &Value,
     ) -> bool {
         let deadline = shard.deadline_hashed(hash, key);
-        if deadline.is_some_and(|d| value::is_expired(d, self.now)) {
+        if deadline.is_some_and(|d| value::is_expired(d, self.now))
+            && !self.encoding.keeps_expired()
+        {
             return false;
         }
         self.encoding.key(buf, id.db as usize, key, v, deadline);
@@ -472,9 +513,11 @@ impl Run {
                 None => {
                     let g = lock.read();
                     if !self.is_dumped(id) {
+                        let before = self.keys.load(Ordering::Relaxed);
                         let buf = self.encode_shard(id, &g);
                         drop(g);
                         self.emit(id.db as usize, &buf);
+                        self.delay(self.keys.load(Ordering::Relaxed).saturating_sub(before));
                     }
                 }
             }
@@ -626,6 +669,12 @@ mod tests {
             .collect()
     }
 
+    /// One step of the walk under the shard's read lock: true when the shard is done.
+    fn step(run: &Run, store: &Store, id: ShardId, at: &mut Cursor, buf: &mut Vec<u8>) -> bool {
+        run.step(id, store.lock(smallvec![id], false).shard(id), at, buf)
+            .0
+    }
+
     /// A write as a command makes it after the instant: through the run's hook.
     fn write(run: &Arc<Run>, store: &Store, id: ShardId, key: &[u8], value: Option<&str>) {
         let mut l = store.lock(smallvec![id], true);
@@ -689,12 +738,7 @@ mod tests {
         let (mut steps, mut restarts) = (0, 0);
         loop {
             let before = at.layout;
-            let done = run.step(
-                id,
-                store.lock(smallvec![id], false).shard(id),
-                &mut at,
-                &mut buf,
-            );
+            let done = step(&run, &store, id, &mut at, &mut buf);
             if before.is_some() && at.layout != before {
                 restarts += 1;
             }
@@ -733,12 +777,7 @@ mod tests {
         let mut at = Cursor::default();
         let mut buf = Vec::new();
         for _ in 0..4 {
-            assert!(!run.step(
-                id,
-                store.lock(smallvec![id], false).shard(id),
-                &mut at,
-                &mut buf
-            ));
+            assert!(!step(&run, &store, id, &mut at, &mut buf));
         }
         // Most keys go, and the table is cut down (as `shrink_if_sparse` does): the ones
         // left move to buckets the walk has passed.
@@ -750,12 +789,7 @@ mod tests {
             .key_mut(id, b"-")
             .map
             .shrink_to(0);
-        while !run.step(
-            id,
-            store.lock(smallvec![id], false).shard(id),
-            &mut at,
-            &mut buf,
-        ) {}
+        while !step(&run, &store, id, &mut at, &mut buf) {}
         run.emit(0, &buf);
         assert_eq!(written(&run, &out), instant);
     }
@@ -768,12 +802,7 @@ mod tests {
         let (run, out, instant) = shard_with(&store, id, &old);
         let mut at = Cursor::default();
         let mut buf = Vec::new();
-        assert!(!run.step(
-            id,
-            store.lock(smallvec![id], false).shard(id),
-            &mut at,
-            &mut buf
-        ));
+        assert!(!step(&run, &store, id, &mut at, &mut buf));
         run.emit(0, &buf);
         write(&run, &store, id, &old[0], Some("changed"));
         // FLUSHDB, as far as the run sees it.
@@ -782,12 +811,7 @@ mod tests {
         l.shard_mut(id).map.clear();
         drop(l);
         assert!(run.is_dumped(id));
-        assert!(run.step(
-            id,
-            store.lock(smallvec![id], false).shard(id),
-            &mut at,
-            &mut buf
-        ));
+        assert!(step(&run, &store, id, &mut at, &mut buf));
         assert_eq!(written(&run, &out), instant);
     }
 }

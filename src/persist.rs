@@ -43,9 +43,11 @@ pub fn aof_base(shared: &Shared) -> crate::aof::rewrite::Base {
         .read()
         .get("aof-use-rdb-preamble")
         .is_none_or(|v| v == "yes");
+    let rdb = crate::commands::dump::rdb_options(shared);
     crate::aof::rewrite::Base {
         functions: functions(shared),
-        rdb: preamble.then(|| crate::commands::dump::rdb_options(shared)),
+        rdb: preamble.then_some(rdb),
+        key_delay: rdb.key_delay,
     }
 }
 

@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{Raw, RealRedis, Rudis};
+use common::{info_number, Raw, RealRedis, Rudis};
 use rudis::resp::frame::Frame;
 
 /// Commands that make one key of every type in every encoding Redis 7.0 has, in two dbs.
@@ -315,6 +315,12 @@ fn corrupt_and_truncated_files_are_refused_with_the_offset() {
             .expect("refused");
         assert!(e.offset <= n, "{n}: {e}");
     }
+    // A wrong checksum is named in Redis's words ("RDB CRC error", which its tests grep).
+    let mut bad = data.clone();
+    let n = bad.len();
+    bad[n - 8..].copy_from_slice(b"foobar00");
+    let e = rudis::rdb::file::parse(&bad, 16, 0).err().expect("refused");
+    assert!(e.to_string().contains("RDB CRC error"), "{e}");
     // A flipped byte is caught by the structure or by the CRC-64.
     for at in (10..data.len() - 9).step_by(53) {
         let mut bad = data.clone();
@@ -1304,4 +1310,81 @@ fn flushall_with_save_points_saves_at_once() {
             assert!(ok && out.contains("0 keys read"), "{out}");
         }
     }
+}
+
+/// As Redis's rdbSaveRio, a snapshot keeps keys already past their deadline, and a master
+/// loading it leaves them out and counts them: the same INFO counts on both servers.
+#[test]
+fn expired_keys_are_saved_and_counted_at_load_as_redis_does() {
+    let redis = RealRedis::start(&["--enable-debug-command", "yes"]);
+    let rudis = Rudis::start(&["--appendonly", "no", "--enable-debug-command", "yes"]);
+    let counts = |port: u16| {
+        let mut c = Raw::connect(port);
+        c.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+        for i in 0..40 {
+            c.cmd(&["SELECT", &(i % 4).to_string()]);
+            c.cmd(&["SET", &format!("short{i}"), "v", "PX", "10"]);
+            if i % 4 == 0 {
+                c.cmd(&["SET", &format!("long{i}"), "v"]);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(c.cmd(&["DEBUG", "RELOAD"]), b"+OK\r\n");
+        (
+            info_number(&mut c, "persistence", "rdb_last_load_keys_expired"),
+            info_number(&mut c, "persistence", "rdb_last_load_keys_loaded"),
+        )
+    };
+    assert_eq!(counts(redis.port), (40, 10));
+    assert_eq!(counts(rudis.port), (40, 10));
+}
+
+/// A BGSAVE's progress in INFO (Redis's fork fields: keys written of the keys at the instant,
+/// and the copy-on-write, here the keys writes copied before changing them), with Redis's
+/// hidden `rdb-key-save-delay` slowing it enough to watch.
+#[test]
+fn bgsave_reports_its_progress_and_honours_rdb_key_save_delay() {
+    let rudis = Rudis::start(&["--appendonly", "no"]);
+    let mut c = rudis.raw();
+    const KEYS: u64 = 3000;
+    for chunk in 0..3 {
+        let mut mset = vec!["MSET".to_string()];
+        for j in 0..1000 {
+            mset.push(format!("k{chunk}:{j}"));
+            mset.push(format!("value-{j}-{}", "z".repeat(40)));
+        }
+        c.cmd(&mset);
+    }
+    // 3,000 keys at 300 us: 0.9 s at least.
+    c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "300"]);
+    let started = std::time::Instant::now();
+    assert_eq!(c.cmd(&["BGSAVE"]), b"+Background saving started\r\n");
+    let (mut seen_mid, mut seen_cow, mut last) = (false, false, 0);
+    let mut j = 0;
+    while info_number(&mut c, "persistence", "rdb_bgsave_in_progress") == 1 {
+        // 0 until the saver thread has taken the request.
+        let total = info_number(&mut c, "persistence", "current_save_keys_total");
+        let done = info_number(&mut c, "persistence", "current_save_keys_processed");
+        assert!(
+            total == KEYS || (total, done) == (0, 0),
+            "{done} of {total}"
+        );
+        assert!(done >= last && done <= KEYS, "{last} then {done}");
+        seen_mid |= done > 0 && done < KEYS;
+        last = done;
+        // Keys the walk has likely not reached yet: their old values are copied.
+        c.cmd(&["SET", &format!("k2:{}", 999 - j), "new"]);
+        j += 1;
+        seen_cow |= info_number(&mut c, "persistence", "current_cow_size") > 0;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    assert!(seen_mid, "progress between none and all");
+    assert!(seen_cow, "a copy-on-write counted");
+    assert!(info_number(&mut c, "persistence", "rdb_last_cow_size") > 0);
+    assert_eq!(
+        info_number(&mut c, "persistence", "current_save_keys_total"),
+        0
+    );
+    assert_eq!(info_number(&mut c, "persistence", "current_cow_size"), 0);
 }

@@ -45,6 +45,8 @@ pub struct Base {
     pub functions: Vec<Vec<u8>>,
     /// `aof-use-rdb-preamble yes`: the keys as RDB, with these options; else as commands.
     pub rdb: Option<Options>,
+    /// Redis's `rdb-key-save-delay`, which its rewrite applies too.
+    pub key_delay: i64,
 }
 
 /// Keys as the commands that rebuild them.
@@ -327,6 +329,7 @@ impl Rewrite {
             }
         };
         let run = dump::Run::new(store.dbs.len(), Policy::Settle, encoding, sink, gen);
+        run.set_key_delay(base.key_delay);
         {
             // Not while a script holding the script token runs (see `Shared::lock_for_script`).
             let _token = store.token.lock();

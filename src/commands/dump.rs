@@ -40,6 +40,10 @@ pub fn rdb_options(shared: &Shared) -> Options {
     Options {
         compression: yes("rdbcompression"),
         checksum: yes("rdbchecksum"),
+        key_delay: c
+            .get("rdb-key-save-delay")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
     }
 }
 

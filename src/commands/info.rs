@@ -466,16 +466,20 @@ fn persistence(shared: &Shared, put: &mut impl FnMut(&str, String)) {
     let st = &shared.snapshots.status;
     let ld = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
     let running = shared.snapshots.in_progress();
-    for k in [
-        "current_cow_peak",
-        "current_cow_size",
-        "current_cow_size_age",
-        "current_fork_perc",
-    ] {
-        put(k, "0".into());
-    }
-    put("current_save_keys_processed", "0".into());
-    put("current_save_keys_total", "0".into());
+    // A snapshot's copy-on-write is the keys writes copied before changing them (per entry,
+    // where Redis's fork copies pages), counted as they are copied.
+    let (done, total, copied) = shared.snapshots.progress().unwrap_or_default();
+    put("current_cow_peak", copied.to_string());
+    put("current_cow_size", copied.to_string());
+    put("current_cow_size_age", "0".into());
+    let perc = if total == 0 {
+        0.0
+    } else {
+        (done as f64 * 100.0 / total as f64).min(100.0)
+    };
+    put("current_fork_perc", format!("{perc:.2}"));
+    put("current_save_keys_processed", done.to_string());
+    put("current_save_keys_total", total.to_string());
     put(
         "rdb_changes_since_last_save",
         shared

@@ -125,7 +125,7 @@ pub static REDIS_ONLY: &[RedisOnly] = &[
     r("repl-timeout", None, Int { min: 1, max: I32_MAX }, "60", MUT, Applied),
     r("repl-ping-replica-period", Some("repl-ping-slave-period"), Int { min: 1, max: I32_MAX }, "10", MUT, Applied),
     r("list-compress-depth", None, Int { min: 0, max: I32_MAX }, "0", MUT, Ignored),
-    r("rdb-key-save-delay", None, Int { min: I32_MIN, max: I32_MAX }, "0", MUT | HIDDEN, Ignored),
+    r("rdb-key-save-delay", None, Int { min: I32_MIN, max: I32_MAX }, "0", MUT | HIDDEN, Applied),
     r("key-load-delay", None, Int { min: I32_MIN, max: I32_MAX }, "0", MUT | HIDDEN, Applied),
     r("active-expire-effort", None, Int { min: 1, max: 10 }, "1", MUT, Ignored),
     r("hz", None, Int { min: 0, max: I32_MAX }, "10", MUT, Ignored),

@@ -12,11 +12,13 @@ use super::{opcode, RdbError, RDB_VERSION};
 use crate::dump::{Output, Sink};
 use crate::store::{Locked, Shard, ShardId, Store};
 
-/// `rdbcompression` and `rdbchecksum`.
+/// `rdbcompression`, `rdbchecksum`, and Redis's hidden `rdb-key-save-delay`.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     pub compression: bool,
     pub checksum: bool,
+    /// Microseconds a save waits per key (see `util::debug_delay`).
+    pub key_delay: i64,
 }
 
 impl Default for Options {
@@ -24,6 +26,7 @@ impl Default for Options {
         Options {
             compression: true,
             checksum: true,
+            key_delay: 0,
         }
     }
 }
@@ -158,16 +161,10 @@ pub fn parse(data: &[u8], databases: usize, key_delay: i64) -> Result<Parsed, Rd
     let now = crate::util::clock::now_ms();
     let mut loaded = 0u64;
     let summary = read::parse(data, now, |db, key, v, deadline| {
-        loaded += 1;
-        match key_delay {
-            0 => {}
-            d if d > 0 => std::thread::sleep(std::time::Duration::from_micros(d as u64)),
-            d => {
-                if loaded.is_multiple_of(d.unsigned_abs()) {
-                    std::thread::sleep(std::time::Duration::from_micros(1));
-                }
-            }
+        if key_delay != 0 {
+            std::thread::sleep(crate::util::debug_delay(key_delay, loaded, 1));
         }
+        loaded += 1;
         if db >= databases {
             return Err(format!(
                 "database numbers below {databases} (the file has db {db}; raise 'databases')"

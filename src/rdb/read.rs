@@ -594,7 +594,10 @@ pub fn parse(
             if crc != stored {
                 return r.error(
                     end,
-                    format!("the CRC-64 {crc:016x} of the bytes before it, not {stored:016x}"),
+                    format!(
+                        "the CRC-64 {crc:016x} of the bytes before it, not {stored:016x} \
+                         (RDB CRC error)"
+                    ),
                 );
             }
         }

@@ -37,6 +37,12 @@ impl dump::Encoding for RdbEncoding {
         e.key(key, v, deadline);
         *out = e.buf;
     }
+
+    /// As Redis's rdbSaveRio: a master loading the file leaves them out and counts them
+    /// (`rdb_last_load_keys_expired`); a replica keeps them until its master's DEL.
+    fn keeps_expired(&self) -> bool {
+        true
+    }
 }
 
 /// What INFO persistence reports, and the schedule reads.
@@ -95,6 +101,14 @@ pub struct Snapshots {
     pub status: SaveStatus,
     /// The saver thread's priority: background saves yield to clients.
     pub saver: crate::util::yielding::Yielding,
+}
+
+impl Snapshots {
+    /// The snapshot in progress, if any: keys written, keys at its instant, bytes its
+    /// copy-on-write copied (see `dump::Run::progress`).
+    pub fn progress(&self) -> Option<(u64, u64, u64)> {
+        self.current.get().map(|r| r.progress())
+    }
 }
 
 impl Default for Snapshots {
@@ -264,6 +278,15 @@ impl Snapshots {
                 sink,
                 0,
             );
+            run.set_key_delay(opts.key_delay);
+            let count =
+                |l: &Locked| -> usize { store.all_shards().map(|id| l.shard(id).map.len()).sum() };
+            let total: usize = match (held, &_all) {
+                (Some(l), _) => count(l),
+                (None, Some(l)) => count(l),
+                (None, None) => store.dbs.iter().map(|d| d.len()).sum(),
+            };
+            run.set_total(total as u64);
             self.current.start(run.clone());
             run
         };

@@ -23,6 +23,20 @@ pub fn strerror(e: &std::io::Error) -> String {
     }
 }
 
+/// Redis's debugDelay for `n` keys after the first `done` (its hidden `key-load-delay` and
+/// `rdb-key-save-delay`, which tests use to watch a load or a save): `delay` microseconds a
+/// key, or, negative, 1 µs for one key in that many.
+pub fn debug_delay(delay: i64, done: u64, n: u64) -> std::time::Duration {
+    let us = match delay {
+        d if d >= 0 => d as u64 * n,
+        d => {
+            let every = d.unsigned_abs();
+            (done + n) / every - done / every
+        }
+    };
+    std::time::Duration::from_micros(us)
+}
+
 /// Asks the CPU to bring the cache line at `p` in: a hint, which never faults.
 #[inline(always)]
 pub fn prefetch<T>(p: *const T) {
