@@ -231,6 +231,12 @@ fn layout(cap: usize) -> Layout {
 /// jemalloc's size classes): growth stays geometric, so repeated APPENDs cost amortized linear
 /// time, while a block is at most a quarter larger than asked, not twice (a dense HLL of 12,304
 /// bytes takes 14,336, not 16,384). Class c is 2^(c/4) times (4 + c%4)/4, from 16 bytes.
+/// The heap class of a block exactly as long as the string: what a string stored whole (SET,
+/// a clone, a load) gets, as Redis's sdsnewlen does. Rounding it up to a class would cost up to
+/// a quarter more (a 1,000-byte value took a 1,040-byte malloc chunk, now 1,008); the first
+/// growth moves it to a class. Classes under 16 bytes are never used otherwise.
+const EXACT: u8 = 0;
+
 fn class_capacity(class: u8) -> usize {
     let (e, q) = ((class >> 2) as u32, (class & 3) as usize);
     ((4 + q) << e) >> 2
@@ -353,9 +359,17 @@ impl CompactBytes {
     pub fn capacity(&self) -> usize {
         if self.is_inline() {
             INLINE_CAP
+        } else if self.is_exact() {
+            self.len()
         } else {
             class_capacity(self.tag.get() - HEAP_TAG)
         }
+    }
+
+    /// A heap block exactly as long as the string (see `EXACT`): its length is its capacity,
+    /// so it may only change by moving to another block.
+    fn is_exact(&self) -> bool {
+        self.tag.get() == HEAP_TAG + EXACT
     }
 
     pub fn as_slice(&self) -> &[u8] {
@@ -383,8 +397,16 @@ impl CompactBytes {
 
     /// A heap block of at least `min_cap` bytes (a power of two) holding `data`.
     fn heap_with(data: &[u8], min_cap: usize) -> Self {
-        let class = class_for(min_cap);
-        let l = layout(class_capacity(class));
+        Self::heap_in(data, class_for(min_cap))
+    }
+
+    /// A heap block of class `class` holding `data` (which fits it).
+    fn heap_in(data: &[u8], class: u8) -> Self {
+        let cap = match class {
+            EXACT => data.len(),
+            c => class_capacity(c),
+        };
+        let l = layout(cap);
         // SAFETY: the layout is non-zero-sized.
         let ptr = unsafe { alloc::alloc(l) };
         if ptr.is_null() {
@@ -405,7 +427,7 @@ impl CompactBytes {
             c.tag = tag(data.len() as u8 + 1);
             c
         } else {
-            Self::heap_with(data, data.len())
+            Self::heap_in(data, EXACT)
         }
     }
 
@@ -447,6 +469,10 @@ impl CompactBytes {
 
     fn set_len(&mut self, n: usize) {
         debug_assert!(n <= self.capacity());
+        debug_assert!(
+            !self.is_exact() || n == self.len(),
+            "an exact block never changes length"
+        );
         if self.is_inline() {
             self.tag = tag((self.tag.get() & RAW_TAG) | (n as u8 + 1));
         } else {
@@ -465,6 +491,14 @@ impl CompactBytes {
     /// Grows to `new_len` with `fill`, or truncates.
     pub fn resize(&mut self, new_len: usize, fill: u8) {
         let old = self.len();
+        if new_len < old && self.is_exact() {
+            let raw = self.is_raw();
+            *self = Self::from_slice(&self.as_slice()[..new_len]);
+            if raw {
+                self.set_raw();
+            }
+            return;
+        }
         if new_len <= old {
             self.set_len(new_len);
             return;
@@ -674,6 +708,31 @@ mod tests {
     }
 
     #[test]
+    fn a_string_stored_whole_takes_a_block_of_its_length_until_it_grows() {
+        let data = vec![b'v'; 1000];
+        let mut c = CompactBytes::from_slice(&data);
+        assert_eq!(c.capacity(), 1000);
+        assert_eq!(c.clone().capacity(), 1000);
+        c.set_raw();
+        c.resize(900, 0);
+        assert_eq!((c.len(), c.capacity(), c.is_raw()), (900, 900, true));
+        c.extend_from_slice(b"more");
+        assert_eq!(
+            c.capacity(),
+            class_capacity(class_for(904)),
+            "a class once it grows"
+        );
+        assert_eq!(&c[..900], &data[..900]);
+        assert_eq!(&c[900..], b"more");
+        c.resize(10, 0);
+        assert_eq!(
+            (c.len(), c.is_raw()),
+            (10, true),
+            "a class block shrinks in place"
+        );
+    }
+
+    #[test]
     fn sizes() {
         assert_eq!(std::mem::size_of::<CompactBytes>(), 16);
         assert_eq!(std::mem::size_of::<Option<CompactBytes>>(), 16);
@@ -739,6 +798,7 @@ mod tests {
                 }
                 proptest::prop_assert_eq!(c.as_slice(), &v[..]);
                 proptest::prop_assert_eq!(c.clone().to_vec(), v.clone());
+                proptest::prop_assert!(c.capacity() >= c.len());
             }
         }
     }
