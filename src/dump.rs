@@ -136,7 +136,8 @@ pub struct Counts {
     pub keys: u64,
     /// Shards dumped by writes rather than by the walk.
     pub copied: u64,
-    /// Keys a write copied into the dump before changing them, and their bytes there.
+    /// Keys a write copied into the dump before changing them; the bytes of all that writes
+    /// copied (those keys and the whole shards).
     pub copied_keys: u64,
     pub copied_bytes: u64,
 }
