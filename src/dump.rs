@@ -13,9 +13,7 @@ use std::io::{self, BufWriter, Write};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
-
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use crate::store::{
     hash_key, value, DumpMarks, Locked, Shard, ShardId, Store, Value, WriteHook, SHARDS,
@@ -170,10 +168,7 @@ impl Names {
 
     /// Adds `key` (of hash `hash`); false if it was there already.
     fn insert(&mut self, hash: u64, key: &[u8]) -> bool {
-        let found = self
-            .table
-            .find(hash, |&(h, at, len)| h == hash && self.name(at, len) == key);
-        if found.is_some() {
+        if self.contains(hash, key) {
             return false;
         }
         let at = self.bytes.len();
@@ -312,19 +307,19 @@ impl Run {
     /// Writes the live keys of `shard` (locked by the caller) not written yet, and marks it
     /// dumped.
     pub fn dump_shard(&self, id: ShardId, shard: &Shard) {
-        let buf = self.encode_shard(id, shard);
+        let (buf, _) = self.encode_shard(id, shard);
         self.emit(id.db as usize, &buf);
     }
 
-    /// `dump_shard`'s keys, encoded.
-    fn encode_shard(&self, id: ShardId, shard: &Shard) -> Vec<u8> {
+    /// `dump_shard`'s keys, encoded, and how many.
+    fn encode_shard(&self, id: ShardId, shard: &Shard) -> (Vec<u8>, u64) {
         self.dumped.mark(id);
         let written = self
             .written(id)
             .map(|m| std::mem::take(&mut *m.lock()))
             .unwrap_or_default();
         if shard.map.is_empty() {
-            return Vec::new();
+            return (Vec::new(), 0);
         }
         let mut buf = Vec::with_capacity(shard.map.len() * 32);
         let mut keys = 0;
@@ -343,7 +338,7 @@ impl Run {
             }
         }
         self.keys.fetch_add(keys, Ordering::Relaxed);
-        buf
+        (buf, keys)
     }
 
     /// A point-in-time run's walk of one shard, in steps of `STEP_BUCKETS` buckets, each
@@ -413,7 +408,7 @@ impl Run {
     /// Dumps `shard` for a write about to change it, unless the run has already.
     fn copy_shard(&self, id: ShardId, shard: &Shard) {
         if !self.is_dumped(id) {
-            let buf = self.encode_shard(id, shard);
+            let (buf, _) = self.encode_shard(id, shard);
             self.copied_bytes
                 .fetch_add(buf.len() as u64, Ordering::Relaxed);
             self.copy(id.db as usize, buf);
@@ -514,11 +509,10 @@ impl Run {
                 None => {
                     let g = lock.read();
                     if !self.is_dumped(id) {
-                        let before = self.keys.load(Ordering::Relaxed);
-                        let buf = self.encode_shard(id, &g);
+                        let (buf, keys) = self.encode_shard(id, &g);
                         drop(g);
                         self.emit(id.db as usize, &buf);
-                        self.delay(self.keys.load(Ordering::Relaxed).saturating_sub(before));
+                        self.delay(keys);
                     }
                 }
             }

@@ -279,6 +279,7 @@ impl Snapshots {
                 0,
             );
             run.set_key_delay(opts.key_delay);
+            // Through the locks held, where they are: taking them again could deadlock.
             let count =
                 |l: &Locked| -> usize { store.all_shards().map(|id| l.shard(id).map.len()).sum() };
             let total: usize = match (held, &_all) {
