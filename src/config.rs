@@ -46,11 +46,13 @@ impl LogLevel {
         }
     }
 
-    /// The most verbose records this level lets through.
+    /// The most verbose records this level lets through: Redis's four levels are `log`'s
+    /// trace, debug, info and warn (what Redis logs at VERBOSE is a `log::debug!`).
     pub fn level_filter(self) -> log::LevelFilter {
         match self {
-            LogLevel::Debug => log::LevelFilter::Debug,
-            LogLevel::Verbose | LogLevel::Notice => log::LevelFilter::Info,
+            LogLevel::Debug => log::LevelFilter::Trace,
+            LogLevel::Verbose => log::LevelFilter::Debug,
+            LogLevel::Notice => log::LevelFilter::Info,
             LogLevel::Warning => log::LevelFilter::Warn,
         }
     }

@@ -70,9 +70,13 @@ fn main() {
     if let Some(w) = config.ignored_warning() {
         log::warn!("{w}");
     }
+    let logs_to_stderr = config.logfile.is_empty();
     if let Err(e) = rudis::server::run(config) {
         log::error!("{e}");
-        eprintln!("rudis-server: {e}");
+        // The log is stderr already unless it is a file.
+        if !logs_to_stderr {
+            eprintln!("rudis-server: {e}");
+        }
         std::process::exit(1);
     }
 }
@@ -89,7 +93,10 @@ fn init_logger(config: &Config, file: Option<std::fs::File>) {
         // Every level passes the logger's own filter; the global maximum, which CONFIG SET
         // loglevel moves, does the filtering.
         let mut b = env_logger::Builder::new();
+        // Trace (Redis's debug level) for rudis's own records only: libraries' trace output
+        // is theirs, not Redis's.
         b.filter_level(log::LevelFilter::Debug);
+        b.filter_module("rudis", log::LevelFilter::Trace);
         b
     };
     if let Some(f) = file {

@@ -210,8 +210,23 @@ pub fn install_rdb(
     path: &Path,
     started: std::time::Instant,
 ) -> Result<crate::rdb::read::Summary, LoadError> {
-    let parsed = file::parse(data, shared.store.dbs.len(), key_load_delay(shared))
-        .map_err(LoadError::Rdb)?;
+    let parsed = match file::parse(data, shared.store.dbs.len(), key_load_delay(shared)) {
+        Ok(p) => p,
+        Err(e) => {
+            // What redis-check-rdb would report, as Redis runs it on a file it cannot load.
+            log::warn!(
+                "--- RDB ERROR DETECTED --- {} ({}, {} bytes): at byte {} ({:.1}% in), expected {}",
+                path.display(),
+                data.get(..9)
+                    .map_or("no header".into(), String::from_utf8_lossy),
+                data.len(),
+                e.offset,
+                100.0 * e.offset as f64 / data.len().max(1) as f64,
+                e.expected
+            );
+            return Err(LoadError::Rdb(e));
+        }
+    };
     let s = parsed.install(&shared.store);
     restore_functions(shared, &s.functions).map_err(|e| {
         LoadError::Rdb(crate::rdb::RdbError {
@@ -220,8 +235,8 @@ pub fn install_rdb(
         })
     })?;
     log::info!(
-        "DB loaded from disk: {} (RDB version {}, written by Redis {}): {} keys loaded, {} expired \
-         keys skipped, {} function libraries, {} bytes in {:.3} seconds",
+        "DB loaded from disk: {} (RDB version {}, written by Redis {}): keys loaded: {}, keys \
+         expired: {}, empty keys skipped: {}, function libraries: {}, {} bytes in {:.3} seconds",
         path.display(),
         s.version,
         s.aux("redis-ver")
@@ -229,6 +244,7 @@ pub fn install_rdb(
             .unwrap_or_else(|| "?".into()),
         s.keys,
         s.expired,
+        s.empty,
         s.functions.len(),
         s.len,
         started.elapsed().as_secs_f64()

@@ -99,8 +99,12 @@ fn load_and_start(shared: &Arc<Shared>) -> Result<(), ServerError> {
     // With the AOF off, or no AOF file yet, the data is in dump.rdb (as Redis loads it).
     if !aof_file && manifest.is_none() {
         let path = crate::persist::rdb_path(&shared);
-        crate::persist::load_at_start(&shared, &path)
-            .map_err(|e| ServerError::Aof(format!("{}: {e}", path.display())))?;
+        crate::persist::load_at_start(&shared, &path).map_err(|e| {
+            ServerError::Aof(format!(
+                "{}: {e}. Terminating server after rdb file reading failure.",
+                path.display()
+            ))
+        })?;
     }
     {
         let s = shared.clone();

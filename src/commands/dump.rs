@@ -112,10 +112,19 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         ));
     };
     let bad = || CommandError::Err("Bad data format".into());
+    // Why, in the log at verbose (as Redis's rdbReportError in a RESTORE): the client only
+    // hears "Bad data format".
+    let refused = |e: crate::rdb::RdbError| {
+        log::debug!(
+            "RESTORE of key '{}' refused: bad payload {e}",
+            String::from_utf8_lossy(key)
+        );
+        bad()
+    };
     let mut r = read::Reader::new(body, 0);
-    let t = r.byte("a type").map_err(|_| bad())?;
+    let t = r.byte("a type").map_err(refused)?;
     // An empty collection is as bad a payload here as a malformed one.
-    let v = read::value(&mut r, t).map_err(|_| bad())?.ok_or_else(bad)?;
+    let v = read::value(&mut r, t).map_err(refused)?.ok_or_else(bad)?;
     let deleted = replace && ctx.ks.remove(key).is_some();
     let deadline = match ttl {
         0 => None,

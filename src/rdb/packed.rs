@@ -68,6 +68,12 @@ pub fn listpack_each<'a>(blob: &'a [u8], mut f: impl FnMut(Elem<'a>)) -> R<usize
         return c.err("a listpack whose size is its header's");
     }
     let count = c.le(2, "a listpack header")? as usize;
+    if blob.last() != Some(&0xff) {
+        return Err(PackError {
+            at: blob.len().saturating_sub(1),
+            expected: "a listpack that ends with its end marker",
+        });
+    }
     let mut seen = 0;
     loop {
         let start = c.pos;
@@ -100,8 +106,13 @@ pub fn listpack_each<'a>(blob: &'a [u8], mut f: impl FnMut(Elem<'a>)) -> R<usize
                 return c.err("a valid listpack entry encoding");
             }
         };
-        let backlen = backlen_size(c.pos - start);
-        c.take(backlen, "a listpack entry's back length")?;
+        let len = c.pos - start;
+        let back = c.take(backlen_size(len), "a listpack entry's back length")?;
+        // Read backwards, as lpPrev does: a wrong one would walk a reverse scan off course.
+        if decode_backlen(back) != Some(len) {
+            c.pos -= back.len();
+            return c.err("a listpack entry's back length that is its length");
+        }
         seen += 1;
         f(e);
     }
@@ -117,6 +128,21 @@ pub fn listpack_each<'a>(blob: &'a [u8], mut f: impl FnMut(Elem<'a>)) -> R<usize
     Ok(seen)
 }
 
+/// A back length as `lpDecodeBacklen` reads it: from its last byte towards the first, seven
+/// bits per byte, each byte but the first flagged as continued. None: it does not end where
+/// it should (at `back`'s first byte).
+fn decode_backlen(back: &[u8]) -> Option<usize> {
+    let mut v = 0usize;
+    for (i, &b) in back.iter().rev().enumerate() {
+        v |= ((b & 127) as usize) << (7 * i);
+        let last = i + 1 == back.len();
+        if (b & 128 != 0) == last {
+            return None;
+        }
+    }
+    Some(v)
+}
+
 fn backlen_size(l: usize) -> usize {
     match l {
         0..=127 => 1,
@@ -127,23 +153,45 @@ fn backlen_size(l: usize) -> usize {
     }
 }
 
-/// Calls `f` on each entry of a ziplist; returns how many there were.
+/// Calls `f` on each entry of a ziplist; returns how many there were. Checked as Redis's
+/// `ziplistValidateIntegrity` checks it deeply: each entry's previous length is the size of
+/// the entry before it, and the tail offset is where the last entry starts.
 pub fn ziplist_each<'a>(blob: &'a [u8], mut f: impl FnMut(Elem<'a>)) -> R<usize> {
     let mut c = Cur { b: blob, pos: 0 };
     let total = c.le(4, "a ziplist header")? as usize;
     if total != blob.len() {
         return c.err("a ziplist whose size is its header's");
     }
-    c.le(4, "a ziplist header")?;
+    let tail = c.le(4, "a ziplist header")? as usize;
     let count = c.le(2, "a ziplist header")? as usize;
+    if blob.last() != Some(&0xff) {
+        return Err(PackError {
+            at: blob.len().saturating_sub(1),
+            expected: "a ziplist that ends with its end marker",
+        });
+    }
+    if tail > blob.len() - 1 {
+        return Err(PackError {
+            at: 4,
+            expected: "a ziplist tail offset inside the ziplist",
+        });
+    }
     let mut seen = 0;
+    let mut prev: Option<usize> = None;
     loop {
+        let start = c.pos;
         let first = c.byte("a ziplist entry or its end")?;
         if first == 0xff {
             break;
         }
-        if first == 0xfe {
-            c.take(4, "a ziplist entry's previous length")?;
+        let prevlen = if first == 0xfe {
+            c.le(4, "a ziplist entry's previous length")? as usize
+        } else {
+            first as usize
+        };
+        if prevlen != prev.map_or(0, |p| start - p) {
+            c.pos = start;
+            return c.err("a ziplist entry's previous length that is the entry before it");
         }
         let h = c.byte("a ziplist entry encoding")?;
         let e = match h >> 6 {
@@ -168,11 +216,18 @@ pub fn ziplist_each<'a>(blob: &'a [u8], mut f: impl FnMut(Elem<'a>)) -> R<usize>
                 _ => return c.err("a valid ziplist entry encoding"),
             },
         };
+        prev = Some(start);
         seen += 1;
         f(e);
     }
     if c.pos != blob.len() {
         return c.err("the ziplist to end at its end marker");
+    }
+    if prev.is_some_and(|p| p != tail) {
+        return Err(PackError {
+            at: 4,
+            expected: "a ziplist tail offset that is where its last entry starts",
+        });
     }
     if count != 0xffff && count != seen {
         return Err(PackError {
@@ -234,6 +289,19 @@ pub fn zipmap_each<'a>(blob: &'a [u8], mut f: impl FnMut(&'a [u8], &'a [u8])) ->
     }
     if c.pos != blob.len() {
         return c.err("the zipmap to end at its end marker");
+    }
+    // As zipmapValidateIntegrity: never empty, and a count below 254 is the real one.
+    if n == 0 {
+        return Err(PackError {
+            at: 0,
+            expected: "a zipmap with at least one field",
+        });
+    }
+    if blob[0] < 254 && blob[0] as usize != n {
+        return Err(PackError {
+            at: 0,
+            expected: "a zipmap count that matches its fields",
+        });
     }
     Ok(n)
 }
@@ -468,10 +536,87 @@ mod tests {
         z.push(0xff);
         let n = z.len() as u32;
         z[..4].copy_from_slice(&n.to_le_bytes());
+        z[4..8].copy_from_slice(&16u32.to_le_bytes());
         z[8..10].copy_from_slice(&3u16.to_le_bytes());
         let mut got = Vec::new();
         ziplist_each(&z, |e| got.push(e.to_vec())).unwrap();
         assert_eq!(got, vec![b"ab".to_vec(), b"12".to_vec(), b"1000".to_vec()]);
+    }
+
+    /// A ziplist of `entries` (already encoded, without their previous lengths), each entry's
+    /// previous length right unless `prevlens` says otherwise.
+    fn ziplist(entries: &[&[u8]], prevlens: Option<&[u8]>) -> Vec<u8> {
+        let mut z = vec![0u8; 10];
+        let mut prev = 0;
+        let mut tail = 10;
+        for (i, e) in entries.iter().enumerate() {
+            tail = z.len();
+            z.push(prevlens.map_or(prev as u8, |p| p[i]));
+            z.extend_from_slice(e);
+            prev = 1 + e.len();
+        }
+        z.push(0xff);
+        let n = z.len() as u32;
+        z[..4].copy_from_slice(&n.to_le_bytes());
+        z[4..8].copy_from_slice(&(tail as u32).to_le_bytes());
+        z[8..10].copy_from_slice(&(entries.len() as u16).to_le_bytes());
+        z
+    }
+
+    #[test]
+    fn ziplists_are_checked_as_deeply_as_redis_checks_them() {
+        let entries: [&[u8]; 2] = [&[0x01, b'a'], &[0x02, b'b', b'c']];
+        assert_eq!(ziplist_each(&ziplist(&entries, None), |_| {}), Ok(2));
+        // A previous length that is not the entry before it (Redis's "ziplist prev len").
+        for wrong in [[0, 2], [0, 14], [1, 3]] {
+            let z = ziplist(&entries, Some(&wrong));
+            let e = ziplist_each(&z, |_| {}).unwrap_err();
+            assert!(e.expected.contains("previous length"), "{wrong:?}: {e:?}");
+        }
+        // A tail offset that is not the last entry's start.
+        let mut z = ziplist(&entries, None);
+        z[4] = 10;
+        assert!(ziplist_each(&z, |_| {})
+            .unwrap_err()
+            .expected
+            .contains("tail"));
+        z[4] = 200;
+        assert!(ziplist_each(&z, |_| {})
+            .unwrap_err()
+            .expected
+            .contains("tail"));
+    }
+
+    #[test]
+    fn listpack_back_lengths_must_be_the_entries_lengths() {
+        let mut w = ListpackWriter::default();
+        w.push(b"hello");
+        w.push(&[b'x'; 200]);
+        let good = w.finish();
+        assert_eq!(listpack_each(&good, |_| {}), Ok(2));
+        // "hello": header 1 + 5 bytes, back length 6 at offset 12.
+        for (at, v) in [(12, 7u8), (12, 0x86), (good.len() - 3, 0x81)] {
+            let mut bad = good.clone();
+            bad[at] = v;
+            let e = listpack_each(&bad, |_| {}).unwrap_err();
+            assert!(e.expected.contains("back length"), "{at}={v:#x}: {e:?}");
+        }
+        let mut bad = good.clone();
+        *bad.last_mut().unwrap() = 0;
+        assert!(listpack_each(&bad, |_| {}).is_err());
+    }
+
+    #[test]
+    fn zipmaps_are_never_empty_and_count_their_fields() {
+        assert!(zipmap_each(&[0, 0xff], |_, _| {}).is_err());
+        let z = [3, 1, b'a', 1, 0, b'x', 0xff];
+        assert!(zipmap_each(&z, |_, _| {})
+            .unwrap_err()
+            .expected
+            .contains("count"));
+        // 254 and up: a count too big for the byte, so it is not checked.
+        let z = [254, 1, b'a', 1, 0, b'x', 0xff];
+        assert_eq!(zipmap_each(&z, |_, _| {}), Ok(1));
     }
 
     #[test]

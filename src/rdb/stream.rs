@@ -52,13 +52,33 @@ pub fn read(r: &mut Reader, t: u8) -> Result<Stream> {
         let lp = r.string()?;
         let mut elems: Vec<Elem> = Vec::new();
         if let Err(e) = listpack_each(&lp, |e| elems.push(e)) {
-            return r.error(at, format!("a stream node's listpack: {}", e.expected));
+            return r.error(
+                at,
+                format!(
+                    "a stream node's listpack: {} (Stream listpack integrity check failed.)",
+                    e.expected
+                ),
+            );
+        }
+        if elems.is_empty() {
+            return r.error(
+                at,
+                "a stream node with entries (Empty listpack inside stream)",
+            );
         }
         let Some((b, live, deleted)) = node(master, &elems) else {
-            return r.error(at, "a stream node's listpack: its master entry and entries");
+            return r.error(
+                at,
+                "a stream node's listpack: its master entry and entries \
+                 (Stream listpack integrity check failed.)",
+            );
         };
         if !s.add_loaded_node(b, lp.len(), live, deleted) {
-            return r.error(at, "a stream node with entries, above the nodes before it");
+            return r.error(
+                at,
+                "a stream node with entries, above the nodes before it \
+                 (Listpack re-added with existing key)",
+            );
         }
     }
     let at = r.pos();
@@ -101,7 +121,10 @@ pub fn read(r: &mut Reader, t: u8) -> Result<Stream> {
         };
         let g = group(r, t, Group::new(last_id, entries_read))?;
         if s.groups.insert(name, g).is_some() {
-            return r.error(at, "a group name not seen before in the stream");
+            return r.error(
+                at,
+                "a group name not seen before in the stream (Duplicated consumer group name)",
+            );
         }
     }
     Ok(s)
@@ -133,13 +156,23 @@ fn group(r: &mut Reader, t: u8, mut g: Group) -> Result<Group> {
         let time = millis(r, "a pending entry's delivery time")?;
         let count = r.length("a pending entry's delivery count")?;
         if unowned.insert(id, (time, count)).is_some() {
-            return r.error(at, "a pending entry not seen before in the group");
+            return r.error(
+                at,
+                "a pending entry not seen before in the group (Duplicated global PEL entry)",
+            );
         }
     }
     let consumers = r.count("a group's consumer count", 10)?;
     for _ in 0..consumers {
         let at = r.pos();
         let name = r.string()?.into_owned().into_boxed_slice();
+        if g.consumers.contains_key(&name) {
+            return r.error(
+                at,
+                "a consumer name not seen before in the group \
+                 (Duplicate stream consumer detected.)",
+            );
+        }
         let seen_time = millis(r, "a consumer's seen time")?;
         if t == kind::STREAM_LISTPACKS_3 {
             // Redis 7.2's active time: rudis reports the seen time only, as Redis 7.0.
@@ -154,9 +187,14 @@ fn group(r: &mut Reader, t: u8, mut g: Group) -> Result<Group> {
             let at = r.pos();
             let id = raw_id(r, "a consumer's pending entry ID")?;
             let Some((delivery_time, delivery_count)) = unowned.remove(&id) else {
+                let why = if g.pel.contains_key(&id) {
+                    "Duplicated consumer PEL entry"
+                } else {
+                    "Consumer entry not found in group global PEL"
+                };
                 return r.error(
                     at,
-                    "an ID pending in the group and owned by no other consumer",
+                    format!("an ID pending in the group and owned by no other consumer ({why})"),
                 );
             };
             g.pel.insert(
@@ -169,14 +207,13 @@ fn group(r: &mut Reader, t: u8, mut g: Group) -> Result<Group> {
             );
             c.pel.insert(id);
         }
-        if g.consumers.insert(name, c).is_some() {
-            return r.error(at, "a consumer name not seen before in the group");
-        }
+        g.consumers.insert(name, c);
     }
     if !unowned.is_empty() {
         return r.error(
             r.pos(),
-            "every pending entry of the group owned by a consumer",
+            "every pending entry of the group owned by a consumer \
+             (Stream CG PEL entry without consumer)",
         );
     }
     Ok(g)

@@ -869,8 +869,8 @@ unsafe extern "C-unwind" fn redis_log(l: *mut lua_State) -> c_int {
     }
     let text = String::from_utf8_lossy(&text);
     match level {
-        0 => log::debug!("{text}"),
-        1 => log::info!("{text}"),
+        0 => log::trace!("{text}"),
+        1 => log::debug!("{text}"),
         2 => log::info!("{text}"),
         _ => log::warn!("{text}"),
     }
