@@ -253,6 +253,20 @@ pub fn run(mut config: Config) -> Result<(), ServerError> {
     // As Redis: clients are served while the data loads, and answered -LOADING by every
     // command not flagged `loading` (the dispatcher's gate) until it is in.
     shared.set_loading(true);
+    // INFO's loading_total_bytes is the file's size from the first moment a client can ask
+    // (Redis starts serving only once it has opened the file).
+    // (With the AOF on and no file of it, a manifest may name what loads: its loader says.)
+    let first = match shared.aof() {
+        Some(a) if a.path().exists() => Some(a.path().to_path_buf()),
+        Some(_) => None,
+        None => Some(crate::persist::rdb_path(&shared)),
+    };
+    if let Some(size) = first
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+    {
+        shared.load_progress(size, 0);
+    }
     let listeners = plain
         .into_iter()
         .map(|l| Listening::new(l, false))
