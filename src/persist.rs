@@ -137,8 +137,9 @@ pub fn saver_loop(shared: Arc<Shared>) {
         }
         log::info!("Background saving started");
         let path = rdb_path(&shared);
-        // Background work: where cores are short, clients' commands come first.
-        snaps.saver.begin();
+        // Background work once its instant is taken: where cores are short, clients'
+        // commands come first.
+        snaps.saver.begin_after_start();
         let res = save_claimed(&shared, &path, None);
         snaps.saver.end();
         match res {

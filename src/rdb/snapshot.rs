@@ -291,6 +291,7 @@ impl Snapshots {
             self.current.start(run.clone());
             run
         };
+        self.saver.started();
         self.status.dirty_at_save.store(dirty, Ordering::Relaxed);
         run.walk(store, held);
         self.current.end();

@@ -33,6 +33,8 @@ const RAISED_NICE: libc::c_int = 10;
 thread_local! {
     /// Set on a thread while its yielding job runs, to what `urgent` must check.
     static JOB: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
+    /// Set by `begin_after_start`: the job yields once `started` says its instant is taken.
+    static PENDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// True if it worked; a failure (no privilege, a kernel without SCHED_IDLE, a seccomp
@@ -110,10 +112,32 @@ impl Yielding {
         self.running.store(true, Relaxed);
     }
 
+    /// Like `begin`, but only at `started`: what comes first (a snapshot taking its instant)
+    /// runs at the thread's normal priority, as it must happen when it was asked for; a
+    /// starved start would move the instant past later writes.
+    pub fn begin_after_start(&self) {
+        PENDING.with(|p| p.set(true));
+    }
+
+    /// The job's instant is taken: from here on it is background work (if this thread asked
+    /// for it with `begin_after_start`; any other caller, a worker's SAVE, is untouched).
+    pub fn started(&self) {
+        if PENDING.with(|p| p.replace(false)) {
+            self.begin();
+        }
+    }
+
     /// Called by the background thread as its job ends.
     pub fn end(&self) {
+        PENDING.with(|p| p.set(false));
         JOB.with(|j| *j.borrow_mut() = None);
         self.running.store(false, Relaxed);
+        // Between jobs the thread waits for the next request, which it must take up at once.
+        if idle_is_reversible() {
+            set_class(0, libc::SCHED_OTHER);
+            // SAFETY: about the calling thread.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 0) };
+        }
     }
 
     /// Called once a second or so by another thread: raises a starved job (see the module).
@@ -228,6 +252,7 @@ mod tests {
                 "an urgent step leaves a raised job"
             );
             y.end();
+            assert_eq!((class(), nice()), (libc::SCHED_OTHER, 0), "between jobs");
             y.begin();
             assert_eq!(
                 (class(), nice()),
@@ -235,6 +260,27 @@ mod tests {
                 "the next job starts idle"
             );
             y.end();
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_job_begun_after_its_start_yields_only_once_started() {
+        std::thread::spawn(|| {
+            if !idle_is_reversible() {
+                return;
+            }
+            let y = Yielding::default();
+            y.begin_after_start();
+            assert_eq!(class(), libc::SCHED_OTHER, "its instant is taken at once");
+            y.started();
+            assert_eq!(class(), libc::SCHED_IDLE);
+            y.end();
+            assert_eq!(class(), libc::SCHED_OTHER);
+            // `started` on a thread that did not ask (a worker's SAVE) changes nothing.
+            y.started();
+            assert_eq!(class(), libc::SCHED_OTHER);
         })
         .join()
         .unwrap();
