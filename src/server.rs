@@ -58,7 +58,8 @@ const HANDOFF_GRACE: Duration = Duration::from_millis(200);
 /// Replays the AOF into a new store, then starts its writer and rewrite threads.
 pub fn prepare(config: Config) -> Result<Arc<Shared>, ServerError> {
     let shared = new_shared(config)?;
-    load_and_start(&shared)?;
+    let first = data_file(&shared);
+    load_and_start(&shared, first)?;
     Ok(shared)
 }
 
@@ -80,26 +81,43 @@ fn new_shared(config: Config) -> Result<Arc<Shared>, ServerError> {
     Ok(shared)
 }
 
-/// Loads the RDB or the AOF, then starts what writes them and the link to a master.
-fn load_and_start(shared: &Arc<Shared>) -> Result<(), ServerError> {
-    let shared = shared.clone();
-    // With the AOF on and no AOF file, a Redis 7 data directory keeps it as a manifest of
-    // files in appendonlydir/.
-    let aof_file = shared.aof().is_some_and(|a| a.path().exists());
-    let manifest = match shared.aof() {
-        Some(_) if !aof_file => {
-            let c = shared.config.read();
-            let dirname = c
-                .get("appenddirname")
-                .unwrap_or_else(|| "appendonlydir".into());
-            loading::manifest_path(&c.dir, &dirname, &c.appendfilename)
-        }
-        _ => None,
+/// What start-up loads first.
+enum DataFile {
+    /// rudis's own AOF, which is on and exists.
+    Aof(std::path::PathBuf),
+    /// With the AOF on and no AOF file, a Redis 7 data directory's manifest of the files in
+    /// appendonlydir/.
+    RedisAofDir(std::path::PathBuf),
+    /// With the AOF off, or no AOF yet, dump.rdb (as Redis loads it); it may not exist.
+    Rdb(std::path::PathBuf),
+}
+
+fn data_file(shared: &Shared) -> DataFile {
+    let Some(aof) = shared.aof() else {
+        return DataFile::Rdb(crate::persist::rdb_path(shared));
     };
-    // With the AOF off, or no AOF file yet, the data is in dump.rdb (as Redis loads it).
-    if !aof_file && manifest.is_none() {
-        let path = crate::persist::rdb_path(&shared);
-        crate::persist::load_at_start(&shared, &path).map_err(|e| {
+    if aof.path().exists() {
+        return DataFile::Aof(aof.path().to_path_buf());
+    }
+    let manifest = {
+        let c = shared.config.read();
+        let dirname = c
+            .get("appenddirname")
+            .unwrap_or_else(|| "appendonlydir".into());
+        loading::manifest_path(&c.dir, &dirname, &c.appendfilename)
+    };
+    match manifest {
+        Some(m) => DataFile::RedisAofDir(m),
+        None => DataFile::Rdb(crate::persist::rdb_path(shared)),
+    }
+}
+
+/// Loads the RDB or the AOF (`first`, from `data_file`), then starts what writes them and
+/// the link to a master.
+fn load_and_start(shared: &Arc<Shared>, first: DataFile) -> Result<(), ServerError> {
+    let shared = shared.clone();
+    if let DataFile::Rdb(path) = &first {
+        crate::persist::load_at_start(&shared, path).map_err(|e| {
             ServerError::Aof(format!(
                 "{}: {e}. Terminating server after rdb file reading failure.",
                 path.display()
@@ -116,9 +134,9 @@ fn load_and_start(shared: &Arc<Shared>) -> Result<(), ServerError> {
     let aof = shared.aof_handle();
     remove_stale_rewrites(aof.path());
     if aof.enabled() {
-        match &manifest {
-            Some(m) => load_redis_aof_dir(&shared, aof, m)?,
-            None => {
+        match &first {
+            DataFile::RedisAofDir(m) => load_redis_aof_dir(&shared, aof, m)?,
+            _ => {
                 loading::load(&shared, aof.path()).map_err(|e| ServerError::Aof(e.to_string()))?;
             }
         }
@@ -254,18 +272,13 @@ pub fn run(mut config: Config) -> Result<(), ServerError> {
     // command not flagged `loading` (the dispatcher's gate) until it is in.
     shared.set_loading(true);
     // INFO's loading_total_bytes is the file's size from the first moment a client can ask
-    // (Redis starts serving only once it has opened the file).
-    // (With the AOF on and no file of it, a manifest may name what loads: its loader says.)
-    let first = match shared.aof() {
-        Some(a) if a.path().exists() => Some(a.path().to_path_buf()),
-        Some(_) => None,
-        None => Some(crate::persist::rdb_path(&shared)),
-    };
-    if let Some(size) = first
-        .and_then(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-    {
-        shared.load_progress(size, 0);
+    // (Redis starts serving only once it has opened the file). A manifest's loader gives
+    // each of its files' sizes itself.
+    let first = data_file(&shared);
+    if let DataFile::Aof(p) | DataFile::Rdb(p) = &first {
+        if let Ok(m) = std::fs::metadata(p) {
+            shared.load_progress(m.len(), 0);
+        }
     }
     let listeners = plain
         .into_iter()
@@ -274,7 +287,7 @@ pub fn run(mut config: Config) -> Result<(), ServerError> {
         .chain(unix.map(|l| Listening::of(l, false)))
         .collect();
     start_serving(&shared, listeners, workers)?;
-    let loaded = load_and_start(&shared);
+    let loaded = load_and_start(&shared, first);
     shared.set_loading(false);
     loaded?;
     // After the load (unlike Redis), so that `--port 0` checks a data file's errors.
