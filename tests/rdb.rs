@@ -465,16 +465,21 @@ fn bgsave_shows_each_cross_shard_transaction_whole_or_not_at_all() {
     assert!(churn.join().unwrap() > 0);
 }
 
-/// Enough data for a dump to take a while: 100,000 keys.
-fn hundred_thousand_keys(r: &mut Raw) {
-    for chunk in 0..50 {
+/// `chunks` MSETs of `per_chunk` keys each, values of about `pad` + 10 bytes.
+fn mset_keys(r: &mut Raw, chunks: usize, per_chunk: usize, pad: usize) {
+    for chunk in 0..chunks {
         let mut mset = vec!["MSET".to_string()];
-        for j in 0..2000 {
+        for j in 0..per_chunk {
             mset.push(format!("k:{chunk}:{j}"));
-            mset.push(format!("value-{j}-{}", "y".repeat(30)));
+            mset.push(format!("value-{j}-{}", "y".repeat(pad)));
         }
         r.cmd(&mset);
     }
+}
+
+/// Enough data for a dump to take a while: 100,000 keys.
+fn hundred_thousand_keys(r: &mut Raw) {
+    mset_keys(r, 50, 2000, 30);
 }
 
 #[test]
@@ -1347,14 +1352,7 @@ fn bgsave_reports_its_progress_and_honours_rdb_key_save_delay() {
     let rudis = Rudis::start(&["--appendonly", "no"]);
     let mut c = rudis.raw();
     const KEYS: u64 = 3000;
-    for chunk in 0..3 {
-        let mut mset = vec!["MSET".to_string()];
-        for j in 0..1000 {
-            mset.push(format!("k{chunk}:{j}"));
-            mset.push(format!("value-{j}-{}", "z".repeat(40)));
-        }
-        c.cmd(&mset);
-    }
+    mset_keys(&mut c, 3, 1000, 40);
     // 3,000 keys at 300 us: 0.9 s.
     c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "300"]);
     let started = std::time::Instant::now();
@@ -1387,7 +1385,7 @@ fn bgsave_reports_its_progress_and_honours_rdb_key_save_delay() {
         seen_mid |= done > 0 && done < KEYS;
         last = done;
         // Keys the walk has likely not reached yet: their old values are copied.
-        c.cmd(&["SET", &format!("k2:{}", 999 - j), "new"]);
+        c.cmd(&["SET", &format!("k:2:{}", 999 - j), "new"]);
         j += 1;
         seen_cow |= info_number(&mut c, "persistence", "current_cow_size") > 0;
         std::thread::sleep(std::time::Duration::from_millis(20));

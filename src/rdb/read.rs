@@ -174,9 +174,15 @@ impl<'a> Reader<'a> {
         check: &str,
         each: impl FnOnce(&[u8]) -> std::result::Result<T, PackError>,
     ) -> Result<T> {
-        let s = self.string()?;
-        let start = self.pos - s.len().min(self.pos);
+        let (start, s) = self.packed()?;
         each(&s).or_else(|e| self.packed_error(start, e, check))
+    }
+
+    /// A string holding a packed blob, and where its bytes start in the file (for the
+    /// offsets of errors inside it).
+    fn packed(&mut self) -> Result<(usize, Cow<'a, [u8]>)> {
+        let s = self.string()?;
+        Ok((self.pos - s.len().min(self.pos), s))
     }
 
     fn packed_error<T>(&self, blob_at: usize, e: PackError, check: &str) -> Result<T> {
@@ -190,7 +196,7 @@ fn int_string(v: i64) -> Cow<'static, [u8]> {
 
 /// Redis's words (rdbLoadObject's) for a packed value of type `t` that fails its checks:
 /// what its users, and its tests, look for in the log.
-fn integrity(t: u8) -> &'static str {
+pub(super) fn integrity(t: u8) -> &'static str {
     match t {
         kind::LIST_QUICKLIST => "Ziplist integrity check failed.",
         kind::LIST_QUICKLIST_2 => "Listpack integrity check failed.",
@@ -202,7 +208,10 @@ fn integrity(t: u8) -> &'static str {
         kind::ZSET_LISTPACK => "Zset listpack integrity check failed.",
         kind::HASH_ZIPLIST => "Hash ziplist integrity check failed.",
         kind::HASH_LISTPACK => "Hash listpack integrity check failed.",
-        _ => "Stream listpack integrity check failed.",
+        kind::STREAM_LISTPACKS | kind::STREAM_LISTPACKS_2 | kind::STREAM_LISTPACKS_3 => {
+            "Stream listpack integrity check failed."
+        }
+        _ => "Integrity check failed.",
     }
 }
 
@@ -228,12 +237,12 @@ fn hset(r: &Reader, h: &mut Hash, at: usize, f: &[u8], v: &[u8], check: &str) ->
     Ok(())
 }
 
+/// A set member seen twice, in Redis's words.
+const DUPLICATE_MEMBER: &str = "set members without duplicates (Duplicate set members detected)";
+
 fn sadd(r: &Reader, s: &mut Set, at: usize, m: &[u8]) -> Result<()> {
     if !s.insert(m) {
-        return r.error(
-            at,
-            "set members without duplicates (Duplicate set members detected)",
-        );
+        return r.error(at, DUPLICATE_MEMBER);
     }
     Ok(())
 }
@@ -334,10 +343,7 @@ pub fn value(r: &mut Reader, t: u8) -> Result<Option<Value>> {
                 packed::listpack_each(b, |e| dup |= !e.with_bytes(|b| s.insert(b)))
             })?;
             if dup {
-                return r.error(
-                    at,
-                    "set members without duplicates (Duplicate set members detected)",
-                );
+                return r.error(at, DUPLICATE_MEMBER);
             }
             Value::Set(Box::new(s))
         }
@@ -365,12 +371,11 @@ pub fn value(r: &mut Reader, t: u8) -> Result<Option<Value>> {
                     );
                 }
                 let node_at = r.pos();
-                let blob = r.string()?;
+                let (start, blob) = r.packed()?;
                 // Redis refuses an empty node of either kind (an empty packed one has a header).
                 if blob.is_empty() {
                     return r.error(node_at, "a quicklist node that is not empty");
                 }
-                let start = r.pos() - blob.len();
                 match container {
                     // A plain node: one element, as is.
                     1 => l.push(End::Right, &blob),
@@ -399,8 +404,7 @@ pub fn value(r: &mut Reader, t: u8) -> Result<Option<Value>> {
             Value::hash(h)
         }
         kind::ZSET_ZIPLIST | kind::ZSET_LISTPACK | kind::HASH_ZIPLIST | kind::HASH_LISTPACK => {
-            let blob = r.string()?;
-            let start = r.pos() - blob.len();
+            let (start, blob) = r.packed()?;
             let check = integrity(t);
             let mut items = Vec::new();
             let res = if t == kind::ZSET_LISTPACK || t == kind::HASH_LISTPACK {

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use super::kind;
 use super::packed::{listpack_each, ListpackWriter};
-use super::read::{Reader, Result};
+use super::read::{integrity, Reader, Result};
 use super::write::Encoder;
 use crate::store::list::Elem;
 use crate::store::stream::{Consumer, Group, Nack, NodeBuilder, Stream, StreamId};
@@ -55,8 +55,9 @@ pub fn read(r: &mut Reader, t: u8) -> Result<Stream> {
             return r.error(
                 at,
                 format!(
-                    "a stream node's listpack: {} (Stream listpack integrity check failed.)",
-                    e.expected
+                    "a stream node's listpack: {} ({})",
+                    e.expected,
+                    integrity(t)
                 ),
             );
         }
@@ -69,8 +70,10 @@ pub fn read(r: &mut Reader, t: u8) -> Result<Stream> {
         let Some((b, live, deleted)) = node(master, &elems) else {
             return r.error(
                 at,
-                "a stream node's listpack: its master entry and entries \
-                 (Stream listpack integrity check failed.)",
+                format!(
+                    "a stream node's listpack: its master entry and entries ({})",
+                    integrity(t)
+                ),
             );
         };
         if !s.add_loaded_node(b, lp.len(), live, deleted) {
