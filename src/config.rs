@@ -314,6 +314,7 @@ pub static SETTINGS: &[Setting] = &[
     setting("dir", Kind::Str, true),
     setting("appendonly", Kind::Bool, true),
     setting("appendfilename", Kind::Str, false),
+    setting("aof-multi-part", Kind::Bool, false),
     setting(
         "appendfsync",
         Kind::Enum(&["everysec", "always", "no"]),
@@ -811,8 +812,9 @@ fn special_value(name: &str, v: &str) -> Result<String, &'static str> {
             [no, one] if no.eq_ignore_ascii_case("no") && one.eq_ignore_ascii_case("one") => {
                 Ok(String::new())
             }
+            // Port 0 too, as Redis takes it (its tests use it for a master never reached).
             [host, port] => match port.parse::<u16>() {
-                Ok(p) if p > 0 => Ok(format!("{host} {p}")),
+                Ok(p) => Ok(format!("{host} {p}")),
                 _ => Err("Invalid master port"),
             },
             _ => Err("wrong number of arguments"),
@@ -869,6 +871,9 @@ pub struct Config {
     pub dir: PathBuf,
     pub appendonly: bool,
     pub appendfilename: String,
+    /// Write the AOF in Redis 7's layout (`appenddirname`, a manifest, base and incr files)
+    /// rather than as one file; a start on such a directory keeps it (see `aof_layout`).
+    pub aof_multi_part: bool,
     pub appendfsync: FsyncPolicy,
     pub loglevel: LogLevel,
     pub databases: usize,
@@ -976,6 +981,7 @@ impl Default for Config {
             dir: PathBuf::from("."),
             appendonly: true,
             appendfilename: "appendonly.aof".into(),
+            aof_multi_part: false,
             appendfsync: FsyncPolicy::EverySec,
             loglevel: LogLevel::Notice,
             databases: 16,
@@ -1086,6 +1092,7 @@ impl Config {
                 self.dir = PathBuf::from(value)
             }
             "appendonly" => self.appendonly = v.bool(),
+            "aof-multi-part" => self.aof_multi_part = v.bool(),
             "appendfilename" => {
                 if value.is_empty() || value.contains('/') {
                     return Err(bad(
@@ -1312,6 +1319,7 @@ impl Config {
                 .to_string(),
             "appendonly" => if self.appendonly { "yes" } else { "no" }.into(),
             "appendfilename" => self.appendfilename.clone(),
+            "aof-multi-part" => if self.aof_multi_part { "yes" } else { "no" }.into(),
             "appendfsync" => self.appendfsync.name().into(),
             "loglevel" => self.loglevel.name().into(),
             "databases" => self.databases.to_string(),
@@ -1944,6 +1952,10 @@ pub struct Cli {
     /// Name of the append-only file inside --dir.
     #[arg(long, value_name = "NAME")]
     pub appendfilename: Option<String>,
+    /// Write the AOF as Redis 7 does, in --dir's appendonlydir/ (a manifest, a base and incr
+    /// files), rather than as one file (yes|no). A start on such a directory keeps it anyway.
+    #[arg(long, value_name = "yes|no")]
+    pub aof_multi_part: Option<String>,
     /// When to fsync the AOF: always (before each write is acknowledged), everysec, or no.
     #[arg(long, value_name = "always|everysec|no")]
     pub appendfsync: Option<String>,
@@ -2099,6 +2111,7 @@ impl Cli {
         put("dir", self.dir.as_ref().map(|d| d.display().to_string()));
         put("appendonly", self.appendonly.clone());
         put("appendfilename", self.appendfilename.clone());
+        put("aof-multi-part", self.aof_multi_part.clone());
         put("appendfsync", self.appendfsync.clone());
         put("loglevel", self.loglevel.clone());
         put("databases", self.databases.map(|d| d.to_string()));

@@ -7,6 +7,8 @@ use std::time::Instant;
 
 use smallvec::SmallVec;
 
+use crate::aof::manifest::{Dir, Manifest};
+use crate::aof::Layout;
 use crate::client::Client;
 use crate::commands;
 use crate::resp::parse::{Limits, Parsed, RequestParser};
@@ -21,6 +23,15 @@ pub enum LoadError {
         offset: usize,
         reason: String,
     },
+    /// A command rudis does not know, at `offset`.
+    UnknownCommand {
+        offset: usize,
+        name: String,
+    },
+    /// An incomplete command at the end, with `aof-load-truncated no`.
+    Truncated {
+        offset: usize,
+    },
     /// A Redis 7 AOF manifest that is not one, at `line`.
     Manifest {
         path: std::path::PathBuf,
@@ -33,10 +44,23 @@ impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadError::Io(e) => write!(f, "cannot read the AOF: {e}"),
+            // Redis's sentences (its tests look for them), with where and why.
             LoadError::Corrupt { offset, reason } => write!(
                 f,
-                "bad file format reading the append only file at offset {offset}: {reason}; \
-                 make a backup of it and run 'redis-check-aof --fix <file>'"
+                "Bad file format reading the append only file at offset {offset} ({reason}): \
+                 make a backup of your AOF file, then use ./redis-check-aof --fix \
+                 <filename.manifest>"
+            ),
+            LoadError::UnknownCommand { offset, name } => write!(
+                f,
+                "Unknown command '{name}' reading the append only file at offset {offset}"
+            ),
+            LoadError::Truncated { offset } => write!(
+                f,
+                "Unexpected end of file reading the append only file at offset {offset}. You \
+                 can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix \
+                 <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' \
+                 configuration option to yes and restart the server."
             ),
             LoadError::Manifest { path, line, reason } => write!(
                 f,
@@ -109,6 +133,10 @@ fn load_file(
     shared.set_loading(false);
     let mut stats = res?;
     if let Some(at) = stats.truncated_at {
+        let allowed = shared.config.read().get("aof-load-truncated").as_deref() != Some("no");
+        if last && !allowed {
+            return Err(LoadError::Truncated { offset: at });
+        }
         if !last {
             return Err(LoadError::Corrupt {
                 offset: at,
@@ -155,6 +183,16 @@ fn replay(shared: &Shared, data: &[u8], base: usize) -> Result<LoadStats, LoadEr
     // crash, and is dropped with what follows it (Redis does the same).
     let mut before_multi = 0;
     loop {
+        if parser.is_idle() && data.get(last_complete) == Some(&b'#') {
+            // An annotation line (`aof-timestamp-enabled`'s `#TS:`), skipped as Redis's
+            // loader skips it, to the end of the file if it has no newline.
+            last_complete = match data[last_complete..].iter().position(|&b| b == b'\n') {
+                Some(i) => last_complete + i + 1,
+                None => data.len(),
+            };
+            parser.skip_to(last_complete);
+            continue;
+        }
         if parser.is_idle() && last_complete < data.len() && data[last_complete] != b'*' {
             return Err(LoadError::Corrupt {
                 offset: base + last_complete,
@@ -166,9 +204,9 @@ fn replay(shared: &Shared, data: &[u8], base: usize) -> Result<LoadStats, LoadEr
                 let argv: SmallVec<[&[u8]; 8]> =
                     parser.args().iter().map(|a| a.bytes(data)).collect();
                 if commands::lookup(argv[0]).is_none() {
-                    return Err(LoadError::Corrupt {
+                    return Err(LoadError::UnknownCommand {
                         offset: base + last_complete,
-                        reason: format!("unknown command '{}'", String::from_utf8_lossy(argv[0])),
+                        name: String::from_utf8_lossy(argv[0]).into_owned(),
                     });
                 }
                 // Like Redis, a command that fails on replay (it failed live too) is
@@ -203,105 +241,39 @@ fn replay(shared: &Shared, data: &[u8], base: usize) -> Result<LoadStats, LoadEr
     }
 }
 
-/// Redis 7's multi-part AOF: `<dir>/<appenddirname>/<appendfilename>.manifest` lists a base
-/// file (RDB or AOF), history files (no longer part of the data) and incr files, in order.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Manifest {
-    pub path: std::path::PathBuf,
-    pub base: Option<std::path::PathBuf>,
-    pub incrs: Vec<std::path::PathBuf>,
-}
-
-/// Where Redis 7 keeps the manifest of `appendfilename` (None: no such file).
-pub fn manifest_path(
-    dir: &Path,
-    dirname: &str,
-    appendfilename: &str,
-) -> Option<std::path::PathBuf> {
-    let p = dir.join(dirname).join(format!("{appendfilename}.manifest"));
-    p.is_file().then_some(p)
-}
-
-/// Reads a manifest as Redis 7.0's `aofLoadManifestFromFile`: one `file NAME seq N type T`
-/// per line (keys in any order, `#` comments), at most one base, incr files in rising seq.
-pub fn read_manifest(path: &Path) -> Result<Manifest, LoadError> {
-    let text = std::fs::read(path).map_err(LoadError::Io)?;
-    let text = String::from_utf8_lossy(&text);
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut m = Manifest {
-        path: path.to_path_buf(),
-        base: None,
-        incrs: Vec::new(),
-    };
-    let bad = |line: usize, why: &str| LoadError::Manifest {
-        path: path.to_path_buf(),
-        line,
-        reason: why.to_string(),
-    };
-    let mut max_seq = 0i64;
-    let mut lines = 0;
-    for (i, raw) in text.split_inclusive('\n').enumerate() {
-        let n = i + 1;
-        lines = n;
-        if raw.starts_with('#') {
-            continue;
-        }
-        if !raw.ends_with('\n') {
-            return Err(bad(n, "The AOF manifest file contains too long line"));
-        }
-        let line = raw.trim_matches([' ', '\t', '\r', '\n']);
-        let words = crate::config::split_args(line)
-            .filter(|w| !line.is_empty() && w.len() >= 6 && w.len() % 2 == 0)
-            .ok_or_else(|| bad(n, "Invalid AOF manifest file format"))?;
-        let (mut name, mut seq, mut kind) = (None, 0i64, None);
-        for pair in words.chunks(2) {
-            match pair[0].to_ascii_lowercase().as_str() {
-                "file" => name = Some(pair[1].clone()),
-                "seq" => seq = pair[1].parse().unwrap_or(0),
-                "type" => kind = pair[1].chars().next(),
-                _ => {}
-            }
-        }
-        let (Some(name), Some(kind)) = (name, kind) else {
-            return Err(bad(n, "Invalid AOF manifest file format"));
-        };
-        if seq == 0 {
-            return Err(bad(n, "Invalid AOF manifest file format"));
-        }
-        if name.contains('/') {
-            return Err(bad(n, "File can't be a path, just a filename"));
-        }
-        match kind {
-            'b' if m.base.is_some() => return Err(bad(n, "Found duplicate base file information")),
-            'b' => m.base = Some(dir.join(name)),
-            'h' => {}
-            'i' if seq <= max_seq => return Err(bad(n, "Found a non-monotonic sequence number")),
-            'i' => {
-                max_seq = seq;
-                m.incrs.push(dir.join(name));
-            }
-            _ => return Err(bad(n, "Unknown AOF file type")),
+/// Loads the AOF in its layout: the single file, or a multi-part AOF's parts in order (none
+/// when it has no manifest yet).
+pub fn load_aof(shared: &Shared, layout: &Layout) -> Result<LoadStats, LoadError> {
+    match layout {
+        Layout::Single(p) => load(shared, p),
+        Layout::MultiPart(dir) => {
+            let m = match dir.read().map_err(LoadError::Io)? {
+                None => return Ok(LoadStats::default()),
+                Some(m) => m.map_err(|e| LoadError::Manifest {
+                    path: dir.manifest_path(),
+                    line: e.line,
+                    reason: e.reason.into(),
+                })?,
+            };
+            load_manifest(shared, dir, &m)
         }
     }
-    if lines == 0 {
-        return Err(bad(0, "Found an empty AOF manifest"));
-    }
-    Ok(m)
 }
 
 /// Loads the base, then each incr file, as Redis 7.0's `loadAppendOnlyFiles`: only the last
 /// file may end with an incomplete command; a file the manifest names must exist.
-pub fn load_manifest(shared: &Shared, m: &Manifest) -> Result<LoadStats, LoadError> {
+fn load_manifest(shared: &Shared, dir: &Dir, m: &Manifest) -> Result<LoadStats, LoadError> {
     let started = Instant::now();
-    let files: Vec<(&Path, &str)> = m
+    let manifest = dir.manifest_path();
+    let files: Vec<(std::path::PathBuf, &str)> = m
         .base
         .iter()
-        .map(|b| (b.as_path(), "base"))
-        .chain(m.incrs.iter().map(|i| (i.as_path(), "incr")))
+        .map(|b| (dir.file(&b.name), "base"))
+        .chain(m.incrs.iter().map(|i| (dir.file(&i.name), "incr")))
         .collect();
     log::info!(
         "Loading the multi-part AOF of {}: {} base file, {} incr files",
-        m.path.display(),
+        manifest.display(),
         if m.base.is_some() { "a" } else { "no" },
         m.incrs.len()
     );
@@ -310,7 +282,7 @@ pub fn load_manifest(shared: &Shared, m: &Manifest) -> Result<LoadStats, LoadErr
         let data = std::fs::read(path).map_err(|e| {
             LoadError::Io(std::io::Error::new(
                 e.kind(),
-                format!("{} (named by {}): {e}", path.display(), m.path.display()),
+                format!("{} (named by {}): {e}", path.display(), manifest.display()),
             ))
         })?;
         let format = if crate::rdb::read::is_rdb(&data) {
@@ -332,7 +304,7 @@ pub fn load_manifest(shared: &Shared, m: &Manifest) -> Result<LoadStats, LoadErr
     let keys: usize = shared.store.dbs.iter().map(|d| d.len()).sum();
     log::info!(
         "DB loaded from the multi-part AOF {}: {} files, {keys} keys, {} bytes in {:.3} seconds",
-        m.path.display(),
+        manifest.display(),
         files.len(),
         total.bytes,
         started.elapsed().as_secs_f64()

@@ -38,16 +38,19 @@ pub(crate) fn functions(shared: &Shared) -> Vec<Vec<u8>> {
 /// `aof-use-rdb-preamble yes` (Redis's default) the keys as RDB (`rdbcompression`,
 /// `rdbchecksum` apply).
 pub fn aof_base(shared: &Shared) -> crate::aof::rewrite::Base {
-    let preamble = shared
-        .config
-        .read()
-        .get("aof-use-rdb-preamble")
-        .is_none_or(|v| v == "yes");
+    let (preamble, timestamp) = {
+        let c = shared.config.read();
+        (
+            c.get("aof-use-rdb-preamble").is_none_or(|v| v == "yes"),
+            c.get("aof-timestamp-enabled").is_some_and(|v| v == "yes"),
+        )
+    };
     let rdb = crate::commands::dump::rdb_options(shared);
     crate::aof::rewrite::Base {
         functions: functions(shared),
         rdb: preamble.then_some(rdb),
         key_delay: rdb.key_delay,
+        timestamp,
     }
 }
 

@@ -68,7 +68,23 @@ fn new_shared(config: Config) -> Result<Arc<Shared>, ServerError> {
     // Before anything is timed or stamped: the loaders, the replica link and every client
     // handle read `ticks`, whose unit changes when calibration switches to the TSC.
     crate::util::clock::calibrate();
-    let aof = Aof::new(config.aof_path(), config.appendfsync, config.appendonly);
+    let layout = crate::aof::Layout::of(&config);
+    if let (crate::aof::Layout::MultiPart(dir), true) = (&layout, config.appendonly) {
+        // As Redis 7 with a pre-7 AOF in its dir: it becomes the directory's base.
+        dir.upgrade_from(&config.aof_path()).map_err(|e| {
+            ServerError::Aof(format!(
+                "cannot move {} into {}: {e}",
+                config.aof_path().display(),
+                dir.path.display()
+            ))
+        })?;
+    }
+    let aof = Aof::new(layout, config.appendfsync, config.appendonly);
+    aof.set_keep_history(config.get("aof-disable-auto-gc").as_deref() == Some("yes"));
+    aof.status.timestamps.store(
+        config.get("aof-timestamp-enabled").as_deref() == Some("yes"),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let shared = Arc::new(Shared::with_aof(config, aof));
     {
         let c = shared.config.read();
@@ -85,30 +101,21 @@ fn new_shared(config: Config) -> Result<Arc<Shared>, ServerError> {
 enum DataFile {
     /// rudis's own AOF, which is on and exists.
     Aof(std::path::PathBuf),
-    /// With the AOF on and no AOF file, a Redis 7 data directory's manifest of the files in
-    /// appendonlydir/.
-    RedisAofDir(std::path::PathBuf),
+    /// With the AOF on, a multi-part AOF's manifest (Redis 7's layout), which names them.
+    Manifest,
     /// With the AOF off, or no AOF yet, dump.rdb (as Redis loads it); it may not exist.
     Rdb(std::path::PathBuf),
 }
 
 fn data_file(shared: &Shared) -> DataFile {
+    let rdb = || DataFile::Rdb(crate::persist::rdb_path(shared));
     let Some(aof) = shared.aof() else {
-        return DataFile::Rdb(crate::persist::rdb_path(shared));
+        return rdb();
     };
-    if aof.path().exists() {
-        return DataFile::Aof(aof.path().to_path_buf());
-    }
-    let manifest = {
-        let c = shared.config.read();
-        let dirname = c
-            .get("appenddirname")
-            .unwrap_or_else(|| "appendonlydir".into());
-        loading::manifest_path(&c.dir, &dirname, &c.appendfilename)
-    };
-    match manifest {
-        Some(m) => DataFile::RedisAofDir(m),
-        None => DataFile::Rdb(crate::persist::rdb_path(shared)),
+    match aof.layout() {
+        crate::aof::Layout::Single(p) if p.exists() => DataFile::Aof(p.clone()),
+        crate::aof::Layout::MultiPart(d) if d.manifest_path().is_file() => DataFile::Manifest,
+        _ => rdb(),
     }
 }
 
@@ -132,13 +139,14 @@ fn load_and_start(shared: &Arc<Shared>, first: DataFile) -> Result<(), ServerErr
             .map_err(ServerError::Thread)?;
     }
     let aof = shared.aof_handle();
-    remove_stale_rewrites(aof.path());
+    remove_stale_rewrites(&aof.layout().dir());
     if aof.enabled() {
-        match &first {
-            DataFile::RedisAofDir(m) => load_redis_aof_dir(&shared, aof, m)?,
-            _ => {
-                loading::load(&shared, aof.path()).map_err(|e| ServerError::Aof(e.to_string()))?;
-            }
+        if let DataFile::Aof(_) | DataFile::Manifest = &first {
+            loading::load_aof(&shared, aof.layout())
+                .map_err(|e| ServerError::Aof(e.to_string()))?;
+        }
+        if let crate::aof::Layout::MultiPart(dir) = aof.layout() {
+            create_base_if_none(&shared, aof, dir)?;
         }
     }
     // Both threads run with the AOF off too: CONFIG SET appendonly may turn it on.
@@ -172,35 +180,35 @@ fn load_and_start(shared: &Arc<Shared>, first: DataFile) -> Result<(), ServerErr
     Ok(())
 }
 
-/// Loads a Redis 7 multi-part AOF, then writes what it held to rudis's own AOF (as an RDB
-/// preamble), before any write is logged there: rudis appends to one file, and a restart
-/// must find everything in it. The directory is left as it was.
-fn load_redis_aof_dir(
+/// A multi-part AOF that names no file yet gets a base of the data set at start (empty, or
+/// what dump.rdb held), as Redis's `aofOpenIfNeededOnServerStart` makes one: the incr file
+/// the writer opens next then follows a base, and a restart finds the data.
+fn create_base_if_none(
     shared: &Shared,
     aof: &Aof,
-    manifest: &std::path::Path,
+    dir: &crate::aof::manifest::Dir,
 ) -> Result<(), ServerError> {
-    let fail = |e: loading::LoadError| ServerError::Aof(e.to_string());
-    let m = loading::read_manifest(manifest).map_err(fail)?;
-    loading::load_manifest(shared, &m).map_err(fail)?;
+    let fail = |e: std::io::Error| ServerError::Aof(format!("{}: {e}", dir.path.display()));
+    let mut m = match dir.read().map_err(fail)? {
+        Some(Ok(m)) if !m.is_empty() => return Ok(()),
+        Some(Ok(m)) => m,
+        // The load stopped at a bad manifest already.
+        Some(Err(_)) => return Ok(()),
+        None => crate::aof::manifest::Manifest::default(),
+    };
+    dir.create().map_err(fail)?;
     let base = crate::persist::aof_base(shared);
+    let name = m.new_base(&dir.name, base.rdb.is_some());
     aof.rewrite
-        .write_whole(&shared.store, aof.path(), &base)
-        .map_err(|e| ServerError::Aof(format!("cannot write {}: {e}", aof.path().display())))?;
-    log::info!(
-        "{} now holds the data of {}; rudis appends there from now on",
-        aof.path().display(),
-        manifest.display()
-    );
+        .write_whole(&shared.store, &dir.file(&name), &base)
+        .map_err(fail)?;
+    dir.persist(&m).map_err(fail)?;
+    log::info!("Creating AOF base file {name} on server start");
     Ok(())
 }
 
 /// Temp files of rewrites a crash interrupted: never part of the data, so they go.
-fn remove_stale_rewrites(aof: &std::path::Path) {
-    let dir = match aof.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => std::path::Path::new("."),
-    };
+fn remove_stale_rewrites(dir: &std::path::Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -287,9 +295,10 @@ pub fn run(mut config: Config) -> Result<(), ServerError> {
         .chain(unix.map(|l| Listening::of(l, false)))
         .collect();
     start_serving(&shared, listeners, workers)?;
-    let loaded = load_and_start(&shared, first);
+    // A failed load ends the process still loading: no client is served the half-loaded
+    // data, nor told that loading ended.
+    load_and_start(&shared, first)?;
     shared.set_loading(false);
-    loaded?;
     // After the load (unlike Redis), so that `--port 0` checks a data file's errors.
     if nowhere {
         return Err(ServerError::Startup(

@@ -81,7 +81,8 @@ struct Loading {
 impl Shared {
     /// With the AOF off, and no writer to turn it on (for in-process users: tests, benches).
     pub fn new(config: Config) -> Self {
-        let aof = Aof::new(config.aof_path(), config.appendfsync, false);
+        let layout = crate::aof::Layout::Single(config.aof_path());
+        let aof = Aof::new(layout, config.appendfsync, false);
         Shared::with_aof(config, aof)
     }
 
@@ -388,7 +389,7 @@ impl Shared {
             );
         }
         // A rewrite still dumping is abandoned with its temp file, as Redis kills its child.
-        let _ = std::fs::remove_file(crate::aof::rewrite::temp_path(self.aof.path()));
+        let _ = std::fs::remove_file(crate::aof::rewrite::temp_path(&self.aof.layout().dir()));
         crate::util::children::kill_all();
         self.ports.close_all();
         log::warn!("rudis is now ready to exit, bye bye...");

@@ -410,7 +410,12 @@ impl SendOnly for Raw {
 }
 
 /// rudis's own settings, which Redis does not have.
-const RUDIS_ONLY: &[&str] = &["workers", "busy-poll-us", "client-write-timeout"];
+const RUDIS_ONLY: &[&str] = &[
+    "workers",
+    "busy-poll-us",
+    "client-write-timeout",
+    "aof-multi-part",
+];
 
 /// Compares CONFIG GET * of rudis and a real redis-server: the same names (rudis's own
 /// aside), the same values but for `differ`, each there with its reason.

@@ -681,22 +681,56 @@ fn rudis_starts_on_a_redis_7_appendonlydir_with_an_rdb_base_and_incr_files() {
     ] {
         assert!(log.contains(line), "no {line:?} in\n{log}");
     }
-    // rudis's own AOF holds it all now: a restart loads it from there.
+    // rudis goes on in Redis's layout: the write lands in the last incr file, and no
+    // appendonly.aof of its own is made.
     ours.cmd(&["SET", "written", "by rudis"]);
     want.insert((0, "written".into()), "string none [\"by rudis\"]".into());
-    rudis.restart();
-    assert_eq!(contents(&mut rudis.raw()), want);
-    assert_eq!(
-        rudis.log().matches("multi-part").count(),
-        0,
-        "{}",
-        rudis.log()
-    );
-    // Redis's directory is as it was.
+    let last = std::fs::read(dir.path().join("appendonlydir").join(incr)).unwrap();
+    assert!(last.ends_with(b"$7\r\nwritten\r\n$8\r\nby rudis\r\n"));
+    assert!(!dir.path().join("appendonly.aof").exists());
     assert_eq!(
         manifest_of(dir.path()),
         format!("{manifest}file {incr} seq 99 type i\n")
     );
+    rudis.restart();
+    assert_eq!(contents(&mut rudis.raw()), want);
+    // A rewrite makes the next base and incr file, as Redis's would, and deletes the rest.
+    let mut ours = rudis.raw();
+    assert!(ours.cmd(&["BGREWRITEAOF"]).starts_with(b"+"));
+    wait_rewrites(&rudis, 1);
+    let base_seq = manifest
+        .lines()
+        .find(|l| l.ends_with("type b"))
+        .and_then(|l| l.split(' ').nth(3))
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap();
+    let next = format!(
+        "file appendonly.aof.{}.base.rdb seq {} type b\nfile appendonly.aof.100.incr.aof seq 100 type i\n",
+        base_seq + 1,
+        base_seq + 1
+    );
+    assert_eq!(manifest_of(dir.path()), next);
+    let mut files: Vec<String> = std::fs::read_dir(dir.path().join("appendonlydir"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "appendonly.aof.100.incr.aof".to_string(),
+            format!("appendonly.aof.{}.base.rdb", base_seq + 1),
+            "appendonly.aof.manifest".to_string(),
+        ]
+    );
+    ours.cmd(&["INCR", "after:rewrite"]);
+    want.insert((0, "after:rewrite".into()), "string none [\"1\"]".into());
+    drop(rudis);
+    // And redis-server starts on the directory rudis left, with everything in it.
+    let d = dir.path().to_str().unwrap().to_string();
+    let redis = RealRedis::start(&["--appendonly", "yes", "--dir", &d]);
+    assert_eq!(contents(&mut redis.raw()), want);
 }
 
 #[test]

@@ -203,7 +203,13 @@ fn the_socket_file_is_replaced_at_start_and_removed_at_shutdown() {
         .unwrap();
     wait_for_socket(&path);
     let mut s = connect(&path);
-    assert_eq!(cmd(&mut s, &["SET", "a", "1"]), b"+OK\r\n");
+    // Served from the start, as Redis serves while it loads: -LOADING until it is in.
+    let mut reply = cmd(&mut s, &["SET", "a", "1"]);
+    while reply.starts_with(b"-LOADING") {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        reply = cmd(&mut s, &["SET", "a", "1"]);
+    }
+    assert_eq!(reply, b"+OK\r\n");
     // No TCP port at all: the Unix socket is somewhere to listen.
     let _ = s.write_all(b"*1\r\n$8\r\nSHUTDOWN\r\n");
     let status = child.wait().unwrap();

@@ -15,6 +15,7 @@
 //! complete. A rewrite that overlapped a time the AOF was off may have missed that time's
 //! writes, so the writer discards it (`epoch`).
 
+pub mod manifest;
 pub mod rewrite;
 pub mod writer;
 
@@ -28,6 +29,63 @@ use parking_lot::Mutex;
 use crate::config::FsyncPolicy;
 use crate::store::{Locked, Store};
 use crate::util::clock::now_ms;
+
+/// Where the AOF lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// rudis's own: one file, `dir/appendfilename`.
+    Single(PathBuf),
+    /// Redis 7's: a directory with a manifest, a base and incr files (see `manifest`), so
+    /// that a Redis 7 data directory stays one that Redis can start on again.
+    MultiPart(manifest::Dir),
+}
+
+impl Layout {
+    /// Redis 7's multi-part layout with `aof-multi-part yes`, or when the data directory
+    /// holds one and no `appendonly.aof` (so that a directory Redis made stays one it can
+    /// start on again); else rudis's single file.
+    pub fn of(config: &crate::config::Config) -> Layout {
+        let dir = manifest::Dir {
+            path: config.dir.join(
+                config
+                    .get("appenddirname")
+                    .unwrap_or_else(|| "appendonlydir".into()),
+            ),
+            name: config.appendfilename.clone(),
+        };
+        let single = config.aof_path();
+        if config.aof_multi_part || (!single.exists() && dir.manifest_path().is_file()) {
+            Layout::MultiPart(dir)
+        } else {
+            Layout::Single(single)
+        }
+    }
+
+    /// The file that says what the AOF holds: the AOF itself, or the manifest.
+    pub fn path(&self) -> PathBuf {
+        match self {
+            Layout::Single(p) => p.clone(),
+            Layout::MultiPart(d) => d.manifest_path(),
+        }
+    }
+
+    /// The directory the AOF's files (and a rewrite's temp file) are in.
+    pub fn dir(&self) -> PathBuf {
+        match self {
+            Layout::Single(p) => match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => PathBuf::from("."),
+            },
+            Layout::MultiPart(d) => d.path.clone(),
+        }
+    }
+}
+
+/// Redis's timestamp annotation (`aof-timestamp-enabled`): a line loaders skip, which
+/// redis-check-aof --truncate-to-timestamp cuts at.
+pub fn timestamp_annotation() -> String {
+    format!("#TS:{}\r\n", now_ms() / 1000)
+}
 
 /// One command's effect, as RESP text, to be applied in database `db`. A record that selects
 /// other databases inside its text must select `db` again at its end.
@@ -71,7 +129,11 @@ pub enum Msg {
         /// The AOF was off when it began (BGREWRITEAOF runs then too, as in Redis 7.0): the
         /// file is written for DEBUG LOADAOF or a later start, but nothing appends to it.
         began_off: bool,
+        /// The dump is RDB (a multi-part AOF names its base `.rdb`, else `.aof`).
+        rdb: bool,
     },
+    /// `aof-disable-auto-gc` was turned off: delete a multi-part AOF's history files now.
+    CollectHistory,
     /// The AOF is turned off: write and fsync what is pending, close the file, signal whether
     /// that worked. `epoch` is the new `Aof::epoch`.
     Stop {
@@ -105,6 +167,12 @@ pub struct AofStatus {
     pub current_size: AtomicU64,
     pub base_size: AtomicU64,
     pub rewrite_in_progress: AtomicBool,
+    /// `aof-timestamp-enabled`: records are preceded by a `#TS:` annotation each new second.
+    pub timestamps: AtomicBool,
+    /// DEBUG AOF-FLUSH-SLEEP: microseconds each write of the file first sleeps.
+    pub flush_sleep_us: AtomicU64,
+    /// `aof-disable-auto-gc yes`: a multi-part AOF keeps its history files.
+    pub keep_history: AtomicBool,
     /// A rewrite is wanted as soon as the running one ends (INFO's aof_rewrite_scheduled).
     pub rewrite_scheduled: AtomicBool,
     /// Turned on, the AOF has no file until a rewrite succeeds: the rewrite thread retries.
@@ -203,6 +271,8 @@ pub struct Aof {
     rx: Receiver<Msg>,
     /// The writer, once started (after the load); pumped by its thread and by workers.
     core: std::sync::OnceLock<Arc<Mutex<writer::Writer>>>,
+    layout: Layout,
+    /// `layout.path()`.
     path: PathBuf,
     pub status: Arc<AofStatus>,
     pub rewrite: rewrite::Rewrite,
@@ -220,7 +290,7 @@ pub use crate::util::strerror as error_text;
 impl Aof {
     /// The handle, on or off; records queue up until [`Aof::start_writer`] (called once the
     /// file is loaded, so the writer appends after whatever the loader truncated).
-    pub fn new(path: PathBuf, policy: FsyncPolicy, enabled: bool) -> Aof {
+    pub fn new(layout: Layout, policy: FsyncPolicy, enabled: bool) -> Aof {
         let (tx, rx) = crossbeam_channel::unbounded();
         let (rewrite_tx, rewrite_rx) = crossbeam_channel::unbounded();
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
@@ -237,7 +307,8 @@ impl Aof {
             tx,
             rx,
             core: std::sync::OnceLock::new(),
-            path,
+            path: layout.path(),
+            layout,
             status,
             rewrite: rewrite::Rewrite::default(),
         }
@@ -249,7 +320,7 @@ impl Aof {
         if self.core.get().is_some() {
             return Ok(());
         }
-        let w = writer::Writer::open(self.path.clone(), self.status.clone(), self.enabled())?;
+        let w = writer::Writer::open(&self.layout, self.status.clone(), self.enabled())?;
         let w = Arc::new(Mutex::new(w));
         let _ = self.core.set(w.clone());
         let (rx, wake) = (self.rx.clone(), self.wake_rx.clone());
@@ -361,8 +432,29 @@ impl Aof {
         log::info!("AOF turned off");
     }
 
+    /// The AOF, or a multi-part AOF's manifest.
     pub fn path(&self) -> &std::path::Path {
         &self.path
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// `aof-disable-auto-gc`: turned off, the history files kept meanwhile go at once (as
+    /// Redis's CONFIG SET does).
+    pub fn set_keep_history(&self, keep: bool) {
+        if self.status.keep_history.swap(keep, Ordering::SeqCst) && !keep {
+            self.send(Msg::CollectHistory);
+        }
+    }
+
+    /// DEBUG LOADAOF, before it loads: a multi-part AOF's manifest is read again from disk.
+    pub fn reload_manifest(&self) -> std::io::Result<()> {
+        match self.core.get() {
+            Some(w) => w.lock().reload_manifest(),
+            None => Ok(()),
+        }
     }
 
     pub fn policy(&self) -> FsyncPolicy {

@@ -47,6 +47,8 @@ pub struct Base {
     pub rdb: Option<Options>,
     /// Redis's `rdb-key-save-delay`, which its rewrite applies too.
     pub key_delay: i64,
+    /// `aof-timestamp-enabled`: a base of commands starts with a `#TS:` annotation.
+    pub timestamp: bool,
 }
 
 /// Keys as the commands that rebuild them.
@@ -203,12 +205,9 @@ fn dump_stream(out: &mut Vec<u8>, key: &[u8], s: &crate::store::Stream) {
     }
 }
 
-/// Where this process's rewrite writes its dump, beside the AOF (Redis's child uses this name).
-pub fn temp_path(aof: &Path) -> PathBuf {
-    let dir = match aof.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+/// Where this process's rewrite writes its dump, in `dir` beside the AOF's files (Redis's
+/// child uses this name).
+pub fn temp_path(dir: &Path) -> PathBuf {
     dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()))
 }
 
@@ -249,10 +248,12 @@ impl Rewrite {
         epoch: u64,
         began_off: bool,
     ) {
-        let temp = temp_path(aof.path());
+        let dir = aof.layout().dir();
+        let temp = temp_path(&dir);
         let started = std::time::Instant::now();
         let gen = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let base = base();
+        let rdb = base.rdb.is_some();
         log::info!(
             "Background append only file rewriting started{}",
             if base.rdb.is_some() {
@@ -261,7 +262,8 @@ impl Rewrite {
                 ""
             }
         );
-        match self.dump(store, &temp, gen, &base) {
+        // A multi-part AOF's directory may not be there yet (the AOF was off until now).
+        match std::fs::create_dir_all(&dir).and_then(|()| self.dump(store, &temp, gen, &base)) {
             Ok(()) => {
                 log::info!(
                     "AOF rewrite: base written to {} in {:.3} seconds",
@@ -276,6 +278,7 @@ impl Rewrite {
                     gen,
                     epoch,
                     began_off,
+                    rdb,
                 });
             }
             Err(e) => {
@@ -291,10 +294,9 @@ impl Rewrite {
     }
 
     /// Writes the whole AOF to `path` at once (through a temp file), before its writer starts
-    /// and while nothing else writes: at start, to turn a data set loaded from elsewhere into
-    /// rudis's own AOF.
+    /// and while nothing else writes: at start, the base of a multi-part AOF that has none.
     pub fn write_whole(&self, store: &Store, path: &Path, base: &Base) -> std::io::Result<()> {
-        let temp = temp_path(path);
+        let temp = temp_path(path.parent().unwrap_or(Path::new(".")));
         let gen = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let res = self.dump(store, &temp, gen, base);
         self.current.end();
@@ -321,6 +323,9 @@ impl Rewrite {
             }
             None => {
                 let mut text = Vec::new();
+                if base.timestamp {
+                    text.extend_from_slice(super::timestamp_annotation().as_bytes());
+                }
                 for code in &base.functions {
                     encode_command(&mut text, &[&b"FUNCTION"[..], b"LOAD", code]);
                 }

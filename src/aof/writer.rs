@@ -31,7 +31,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use parking_lot::Mutex;
 
-use super::{error_text, AofStatus, Msg, Record};
+use super::manifest::{Dir, Manifest};
+use super::{error_text, AofStatus, Layout, Msg, Record};
 use crate::config::FsyncPolicy;
 use crate::resp::reply::encode_command;
 
@@ -55,7 +56,11 @@ pub struct Writer {
     /// None while the AOF is off, and while turning it on until the first rewrite gives it a
     /// base: records are then dropped from the batch (a rewrite's tail keeps those it needs).
     file: Option<File>,
+    /// The file appended to: the AOF, or the multi-part AOF's last incr file (its manifest
+    /// while there is none).
     path: PathBuf,
+    /// Multi-part: the manifest as on disk, and the size of its parts other than `file`.
+    parts: Option<Parts>,
     status: Arc<AofStatus>,
     /// The database the file's last SELECT chose (None: not known, so select before the next).
     selected: Option<usize>,
@@ -75,24 +80,93 @@ pub struct Writer {
     /// `Aof::epoch` as of the last stop processed: a rewrite begun in an older one overlapped
     /// a time the AOF was off, whose writes it may have missed.
     epoch: u64,
+    /// The second of the last `#TS:` annotation written (`aof-timestamp-enabled`).
+    annotated_secs: u64,
+}
+
+/// A multi-part AOF's state.
+struct Parts {
+    dir: Dir,
+    manifest: Manifest,
+    /// Bytes in the base and the incr files before the one appended to (INFO's
+    /// aof_current_size counts them all, as Redis's does).
+    before: u64,
+}
+
+impl Parts {
+    fn before(&self) -> u64 {
+        let mut m = self.manifest.clone();
+        m.incrs.pop();
+        self.dir.data_size(&m)
+    }
+}
+
+fn bad_manifest(dir: &Dir, e: super::manifest::BadLine) -> std::io::Error {
+    std::io::Error::new(
+        ErrorKind::InvalidData,
+        format!(
+            "bad AOF manifest {}, at line {}: {}",
+            dir.manifest_path().display(),
+            e.line,
+            e.reason
+        ),
+    )
 }
 
 impl Writer {
-    /// `open`: append to the file at `path` (the AOF is on); else the writer starts off.
-    pub fn open(path: PathBuf, status: Arc<AofStatus>, open: bool) -> std::io::Result<Writer> {
-        let file = match open {
-            true => Some(OpenOptions::new().create(true).append(true).open(&path)?),
-            false => None,
+    /// `open`: append to the AOF (the AOF is on); else the writer starts off. A multi-part
+    /// AOF appends to its last incr file, or to a new one it adds to the manifest, as Redis's
+    /// `aofOpenIfNeededOnServerStart`.
+    pub fn open(layout: &Layout, status: Arc<AofStatus>, open: bool) -> std::io::Result<Writer> {
+        let append = |p: &Path| OpenOptions::new().create(true).append(true).open(p);
+        let (file, path, parts) = match layout {
+            Layout::Single(p) => (open.then(|| append(p)).transpose()?, p.clone(), None),
+            Layout::MultiPart(dir) => {
+                let mut manifest = match dir.read()? {
+                    Some(m) => m.map_err(|e| bad_manifest(dir, e))?,
+                    None => Manifest::default(),
+                };
+                let mut path = dir.manifest_path();
+                let mut file = None;
+                if open {
+                    dir.create()?;
+                    let (name, created) = manifest.last_incr(&dir.name);
+                    path = dir.file(&name);
+                    file = Some(append(&path)?);
+                    if created {
+                        dir.persist(&manifest)?;
+                        log::info!("Creating AOF incr file {name} on server start");
+                    } else {
+                        log::info!("Opening AOF incr file {name} on server start");
+                    }
+                }
+                let mut parts = Parts {
+                    dir: dir.clone(),
+                    manifest,
+                    before: 0,
+                };
+                if file.is_some() {
+                    parts.before = parts.before();
+                }
+                (file, path, Some(parts))
+            }
         };
         let good_len = match &file {
             Some(f) => f.metadata()?.len(),
             None => 0,
         };
-        status.current_size.store(good_len, Relaxed);
-        status.base_size.store(good_len, Relaxed);
+        let before = parts.as_ref().map_or(0, |p| p.before);
+        status.current_size.store(before + good_len, Relaxed);
+        // As Redis at start: the base alone (the single file is its own base).
+        let base = match &parts {
+            Some(p) if file.is_some() => p.manifest.base.as_ref().map_or(0, |b| p.dir.size(b)),
+            _ => good_len,
+        };
+        status.base_size.store(base, Relaxed);
         Ok(Writer {
             file,
             path,
+            parts,
             status,
             selected: None,
             buf: Vec::with_capacity(64 * 1024),
@@ -105,6 +179,7 @@ impl Writer {
             syncs: Vec::new(),
             drained: 0,
             epoch: 0,
+            annotated_secs: 0,
         })
     }
 
@@ -191,6 +266,15 @@ impl Writer {
             Msg::Record(r) => {
                 self.drained += 1;
                 self.status.records.fetch_add(1, Relaxed);
+                if self.status.timestamps.load(Relaxed) {
+                    // As Redis's feedAppendOnlyFile: once per second that has writes.
+                    let now = crate::util::clock::now_ms() / 1000;
+                    if now > self.annotated_secs {
+                        self.annotated_secs = now;
+                        self.buf
+                            .extend_from_slice(super::timestamp_annotation().as_bytes());
+                    }
+                }
                 add_record(&mut self.buf, &mut self.selected, &r);
                 // A record of a rewrite already finished is in the new file as it is.
                 if r.tail > self.done_gen {
@@ -207,6 +291,7 @@ impl Writer {
                 gen,
                 epoch,
                 began_off,
+                rdb,
             } => {
                 self.done_gen = gen;
                 // Turned on since an off rewrite began: the writes made before that to shards
@@ -223,12 +308,12 @@ impl Writer {
                     return;
                 }
                 if began_off {
-                    self.publish_off(&temp);
+                    self.publish_off(&temp, rdb);
                     return;
                 }
                 // The old file stays complete until the rename replaces it.
                 let _ = self.flush_and_sync(true);
-                self.finish_rewrite(&temp);
+                self.finish_rewrite(&temp, rdb);
             }
             Msg::Stop { epoch, done } => {
                 let ok = self.flush_and_sync(true).is_ok();
@@ -249,6 +334,7 @@ impl Writer {
                 self.status.base_size.store(0, Relaxed);
                 let _ = done.send(ok);
             }
+            Msg::CollectHistory => self.collect_history(),
             Msg::RewriteFailed { gen } => {
                 self.done_gen = gen;
                 self.tail = None;
@@ -265,6 +351,10 @@ impl Writer {
             self.buf.clear();
             return Ok(());
         };
+        let sleep = self.status.flush_sleep_us.load(Relaxed);
+        if sleep > 0 {
+            std::thread::sleep(Duration::from_micros(sleep));
+        }
         let mut written = 0;
         let res = loop {
             if written >= self.buf.len() {
@@ -281,10 +371,15 @@ impl Writer {
             return Err(self.undo_partial(written, e));
         }
         self.good_len += written as u64;
-        self.status.current_size.store(self.good_len, Relaxed);
+        self.status.current_size.store(self.total_len(), Relaxed);
         self.buf.clear();
         self.unsynced = true;
         Ok(())
+    }
+
+    /// INFO's aof_current_size: every part's bytes.
+    fn total_len(&self) -> u64 {
+        self.parts.as_ref().map_or(0, |p| p.before) + self.good_len
     }
 
     fn undo_partial(&mut self, written: usize, e: std::io::Error) -> std::io::Error {
@@ -310,7 +405,7 @@ impl Writer {
                 );
                 self.buf.drain(..written);
                 self.good_len += written as u64;
-                self.status.current_size.store(self.good_len, Relaxed);
+                self.status.current_size.store(self.total_len(), Relaxed);
                 self.unsynced = true;
             }
         }
@@ -387,69 +482,75 @@ impl Writer {
         }
     }
 
-    /// Completes a rewrite made with the AOF off: the dump is the whole file (no record was
-    /// made meanwhile), renamed over the AOF but not opened, since nothing is appended. The
-    /// sizes stay 0, as Redis updates aof_current_size only with the AOF on.
-    fn publish_off(&mut self, temp: &Path) {
-        let res = crate::rdb::file::publish(temp, &self.path);
+    /// Completes a rewrite made with the AOF off: the dump is the whole data (no record was
+    /// made meanwhile), published as the AOF (or a multi-part AOF's base, with no incr file
+    /// after it, as Redis leaves it) but not opened, since nothing is appended. The sizes
+    /// stay 0, as Redis updates aof_current_size only with the AOF on.
+    fn publish_off(&mut self, temp: &Path, rdb: bool) {
+        let res = match &mut self.parts {
+            None => crate::rdb::file::publish(temp, &self.path).map(|()| self.path.clone()),
+            Some(p) => p.publish(temp, rdb, None).map(|(path, _)| path),
+        };
         match &res {
-            Ok(()) => log::info!(
+            Ok(path) => log::info!(
                 "Background AOF rewrite finished successfully: {} written (the AOF is off)",
-                self.path.display()
+                path.display()
             ),
             Err(e) => {
                 let _ = std::fs::remove_file(temp);
-                log::warn!("Background AOF rewrite failed: cannot rename it: {e}");
+                log::warn!("Background AOF rewrite failed: {e}");
             }
         }
+        self.collect_history();
         self.status.rewrite_ended(res.is_err());
     }
 
-    /// Completes a rewrite: appends what arrived meanwhile to the dump, fsyncs it, and renames
-    /// it over the AOF. Until the rename the old file is whole; after it the new one is.
-    fn finish_rewrite(&mut self, temp: &Path) {
+    /// Completes a rewrite: what arrived meanwhile (the tail) is appended to the dump, which
+    /// is renamed over the AOF; or, in a multi-part AOF, the dump becomes the new base and the
+    /// tail the start of a new incr file. Until the rename (of the manifest) the old files
+    /// are whole; after it the new ones are.
+    fn finish_rewrite(&mut self, temp: &Path, rdb: bool) {
         let tail = self.tail.take().unwrap_or_default();
-        let res = (|| -> std::io::Result<File> {
-            let mut f = OpenOptions::new().append(true).open(temp)?;
-            f.write_all(&tail.buf)?;
-            self.status.fsyncs.fetch_add(1, Relaxed);
-            f.sync_data()?;
-            std::fs::rename(temp, &self.path)?;
-            Ok(f)
-        })();
-        if res.is_ok() {
-            // Makes the rename itself durable. Past the rename there is no going back, so a
-            // failure here is only reported.
-            let dir = match self.path.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d,
-                _ => Path::new("."),
-            };
-            if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
-                log::warn!("cannot fsync the directory {}: {e}", dir.display());
+        let res = match &mut self.parts {
+            None => self
+                .publish_single(temp, &tail.buf)
+                .map(|f| (self.path.clone(), f)),
+            Some(p) => {
+                self.status.fsyncs.fetch_add(1, Relaxed);
+                p.publish(temp, rdb, Some(&tail.buf))
+                    .map(|(path, f)| (path, f.expect("an incr file with a tail")))
             }
-        }
+        };
         let res_failed = res.is_err();
         match res {
-            Ok(f) => {
-                // The temp file's descriptor now is the AOF's: keep appending to it. Every
-                // record still buffered is in the new file already (in the dump, or in the
-                // tail if its shard had been dumped).
+            Ok((path, f)) => {
+                // Every record still buffered is in the new file already (in the dump, or in
+                // the tail if its shard had been dumped).
                 self.good_len = f.metadata().map(|m| m.len()).unwrap_or(0);
                 self.file = Some(f);
+                self.path = path;
+                if let Some(p) = &mut self.parts {
+                    p.before = p.before();
+                }
                 self.buf.clear();
                 self.selected = tail.selected;
                 self.unsynced = false;
-                self.status.current_size.store(self.good_len, Relaxed);
-                self.status.base_size.store(self.good_len, Relaxed);
+                self.status.current_size.store(self.total_len(), Relaxed);
+                self.status.base_size.store(self.total_len(), Relaxed);
                 self.status.needs_base.store(false, SeqCst);
                 self.report(&Ok(()));
                 log::info!(
-                    "Background AOF rewrite finished successfully: {} is now {} bytes \
-                     ({} bytes of writes made during the rewrite appended)",
+                    "Background AOF rewrite finished successfully: {} is now {} bytes ({} \
+                     bytes of writes made during the rewrite appended){}",
                     self.path.display(),
                     self.good_len,
-                    tail.buf.len()
+                    tail.buf.len(),
+                    match &self.parts {
+                        Some(_) => format!(", {} bytes in all parts", self.total_len()),
+                        None => String::new(),
+                    }
                 );
+                self.collect_history();
             }
             Err(e) => {
                 let _ = std::fs::remove_file(temp);
@@ -460,5 +561,103 @@ impl Writer {
             }
         }
         self.status.rewrite_ended(res_failed);
+    }
+
+    /// The single file's rewrite: the tail appended to the dump, fsynced, renamed over the
+    /// AOF; the temp file's descriptor then is the AOF's, to keep appending to.
+    fn publish_single(&self, temp: &Path, tail: &[u8]) -> std::io::Result<File> {
+        let mut f = OpenOptions::new().append(true).open(temp)?;
+        f.write_all(tail)?;
+        self.status.fsyncs.fetch_add(1, Relaxed);
+        f.sync_data()?;
+        std::fs::rename(temp, &self.path)?;
+        // Makes the rename itself durable. Past the rename there is no going back, so a
+        // failure here is only reported.
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+            log::warn!("cannot fsync the directory {}: {e}", dir.display());
+        }
+        Ok(f)
+    }
+
+    /// A multi-part AOF's history files are deleted, unless `aof-disable-auto-gc` keeps
+    /// them.
+    fn collect_history(&mut self) {
+        if self.status.keep_history.load(Relaxed) {
+            return;
+        }
+        if let Some(p) = &mut self.parts {
+            if let Err(e) = p.dir.delete_history(&mut p.manifest) {
+                log::warn!("cannot write the AOF manifest without its history files: {e}");
+            }
+        }
+    }
+
+    /// DEBUG LOADAOF: the manifest is read again from disk, as Redis reads it then (so the
+    /// seqs new parts get are counted from what it names).
+    pub fn reload_manifest(&mut self) -> std::io::Result<()> {
+        if let Some(p) = &mut self.parts {
+            if let Some(m) = p.dir.read()? {
+                p.manifest = m.map_err(|e| bad_manifest(&p.dir, e))?;
+            }
+        }
+        self.collect_history();
+        Ok(())
+    }
+}
+
+impl Parts {
+    /// Makes `temp` the new base and, with the AOF on, `tail` the start of a new incr file
+    /// (returned open for appending); every earlier incr file becomes history. The manifest's
+    /// rename is the switch: a crash before it leaves the old parts named, after it the new.
+    fn publish(
+        &mut self,
+        temp: &Path,
+        rdb: bool,
+        tail: Option<&[u8]>,
+    ) -> std::io::Result<(PathBuf, Option<File>)> {
+        let mut m = self.manifest.clone();
+        let base = self.dir.file(&m.new_base(&self.dir.name, rdb));
+        let incr = tail.map(|_| self.dir.file(&m.new_incr(&self.dir.name)));
+        m.incrs_to_history(incr.is_some());
+        let res = (|| {
+            let file = match (&incr, tail) {
+                (Some(path), Some(tail)) => {
+                    let mut f = File::create(path)?;
+                    f.write_all(tail)?;
+                    f.sync_data()?;
+                    Some(OpenOptions::new().append(true).open(path)?)
+                }
+                _ => None,
+            };
+            std::fs::rename(temp, &base)?;
+            self.dir.persist(&m)?;
+            Ok(file)
+        })();
+        match res {
+            Ok(file) => {
+                log::info!(
+                    "AOF manifest {} now names base {}{}",
+                    self.dir.manifest_path().display(),
+                    base.display(),
+                    match &incr {
+                        Some(i) => format!(" and incr file {}", i.display()),
+                        None => String::new(),
+                    }
+                );
+                self.manifest = m;
+                Ok((incr.unwrap_or(base), file))
+            }
+            Err(e) => {
+                // Not named by the manifest on disk: not data.
+                for p in incr.iter().chain([&base]) {
+                    let _ = std::fs::remove_file(p);
+                }
+                Err(e)
+            }
+        }
     }
 }

@@ -162,6 +162,17 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             }
             ctx.out.ok();
         }
+        (b"aof-flush-sleep", 3) => {
+            // Each AOF write first sleeps this long, for Redis's test that no reply overtakes
+            // its write.
+            let us = atoi(argv[2]).max(0) as u64;
+            ctx.shared
+                .aof_handle()
+                .status
+                .flush_sleep_us
+                .store(us, std::sync::atomic::Ordering::Relaxed);
+            ctx.out.ok();
+        }
         (b"protocol", 3) => return protocol(ctx, argv[2]),
         (b"set-disable-deny-scripts", 3) => {
             // Lets scripts run `noscript` commands, for Redis's own tests.
@@ -384,7 +395,11 @@ fn loadaof(ctx: &mut Ctx) -> Result<(), CommandError> {
             shard.expires.clear();
         }
     }
-    if let Err(e) = crate::loading::load(shared, aof.path()) {
+    if let Err(e) = aof
+        .reload_manifest()
+        .map_err(crate::loading::LoadError::Io)
+        .and_then(|()| crate::loading::load_aof(shared, aof.layout()))
+    {
         log::warn!("DEBUG LOADAOF: {e}");
         return Err(CommandError::Err(format!("DEBUG LOADAOF failed: {e}")));
     }

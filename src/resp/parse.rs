@@ -153,6 +153,13 @@ impl RequestParser {
         }
     }
 
+    /// Between requests: the next one starts at `pos` (the bytes before it are not requests,
+    /// such as an AOF's annotations).
+    pub fn skip_to(&mut self, pos: usize) {
+        debug_assert!(self.is_idle() && pos >= self.pos);
+        self.pos = pos;
+    }
+
     /// True between requests (nothing of a partial request has been consumed).
     pub fn is_idle(&self) -> bool {
         matches!(self.state, State::Start)
