@@ -44,20 +44,57 @@ pub fn spawn(shared: Arc<Shared>) -> std::io::Result<()> {
                 // As Redis, nothing expires actively while clients are paused (a pause is a
                 // failover's window: the data must not change under it).
                 let paused = shared.ops.pause.kind() != crate::ops::pause::PauseKind::Off;
-                // A replica's keys expire by its master's DELs.
-                if !shared.is_loading()
-                    && !paused
-                    && ACTIVE.load(Ordering::Relaxed)
-                    && !shared.repl.is_replica()
-                {
+                // A replica's keys expire by its master's DELs, but for those its own
+                // clients wrote (Redis's expireSlaveKeys).
+                if !shared.is_loading() && !paused && ACTIVE.load(Ordering::Relaxed) {
                     let started = std::time::Instant::now();
-                    sweeper.sweep(&shared, now_ms());
+                    if shared.repl.is_replica() {
+                        sweep_local(&shared, now_ms());
+                    } else {
+                        shared.repl.local_expires.lock().clear();
+                        sweeper.sweep(&shared, now_ms());
+                    }
                     let ms = started.elapsed().as_millis() as u64;
                     shared.ops.latency.add_if_needed("expire-cycle", ms);
                 }
             }
         })?;
     Ok(())
+}
+
+/// A replica's pass over the keys its own clients gave a deadline: the expired ones are
+/// removed (and their DELs logged and passed on, as Redis's expireSlaveKeys does), those
+/// without a deadline any more are forgotten.
+fn sweep_local(shared: &Shared, now: u64) {
+    let keys: Vec<(usize, Vec<u8>)> = {
+        let set = shared.repl.local_expires.lock();
+        if set.is_empty() {
+            return;
+        }
+        set.iter().cloned().collect()
+    };
+    for (db, key) in keys {
+        let id = ShardId::of_key(db, &key);
+        let mut locked = shared.lock(smallvec![id], true);
+        let shard = locked.shard_mut(id);
+        let Some(deadline) = shard.deadline(&key) else {
+            shared.repl.local_expires.lock().remove(&(db, key));
+            continue;
+        };
+        if !crate::store::value::is_expired(deadline, now) {
+            continue;
+        }
+        if let Some(v) = shard.remove(&key) {
+            shared.blocking.value_left(db, &key, &v);
+            crate::notify::key_expired(shared, db, &key);
+            shared.stats.expired_keys(1);
+            let mut record = Vec::new();
+            encode_command(&mut record, &[&b"DEL"[..], &key]);
+            shared.propagate(db, record, &locked);
+        }
+        shared.repl.local_expires.lock().remove(&(db, key));
+    }
+    shared.blocking.drain(shared);
 }
 
 /// Where each shard's window starts.

@@ -1925,3 +1925,69 @@ fn a_replica_connects_from_bind_source_addr() {
         replicas.push(replica);
     }
 }
+
+/// A writable replica expires the keys its own clients gave a deadline (the master sends no
+/// DEL for them), as Redis's expireSlaveKeys does, and logs their DELs in its own AOF; keys
+/// from its master still wait for the master's DEL.
+#[test]
+fn a_writable_replica_expires_the_keys_its_own_clients_wrote() {
+    let master = Rudis::start(&["--appendonly", "no", "--enable-debug-command", "yes"]);
+    let mport = master.port.to_string();
+    let replica = Rudis::start(&[
+        "--appendonly",
+        "yes",
+        "--replica-read-only",
+        "no",
+        "--enable-debug-command",
+        "yes",
+        "--replicaof",
+        "127.0.0.1",
+        &mport,
+    ]);
+    let mut m = master.raw();
+    let mut r = replica.raw();
+    // The master's key, whose expiry is the master's to send (its active expiry is off here,
+    // so no DEL comes).
+    m.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    // Once the link is up (the stream then has an offset to catch up with).
+    while !String::from_utf8_lossy(&r.cmd(&["INFO", "replication"]))
+        .contains("master_link_status:up")
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    m.cmd(&["SET", "from-master", "v", "PX", "50"]);
+    wait_caught_up(master.port, replica.port, Duration::from_secs(20));
+    let before = common::info_number(&mut r, "stats", "expired_keys");
+    assert_eq!(r.cmd(&["SET", "local", "v", "PX", "50"]), b"+OK\r\n");
+    assert_eq!(r.cmd(&["SET", "local-kept", "v", "EX", "1000"]), b"+OK\r\n");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while common::info_number(&mut r, "stats", "expired_keys") < before + 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the local key never expired"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        common::info_number(&mut r, "stats", "expired_keys"),
+        before + 1
+    );
+    // Gone from the data, not only hidden, and its DEL is in the replica's AOF.
+    assert_eq!(
+        r.cmd(&["DEBUG", "OBJECT", "local"]),
+        b"-ERR no such key\r\n"
+    );
+    let aof = std::fs::read(replica.aof_path()).unwrap();
+    let text = String::from_utf8_lossy(&aof);
+    assert!(
+        text.contains("*2\r\n$3\r\nDEL\r\n$5\r\nlocal\r\n"),
+        "{text:?}"
+    );
+    assert_eq!(r.cmd(&["EXISTS", "local-kept"]), b":1\r\n");
+    assert_eq!(
+        r.cmd(&["DBSIZE"]),
+        b":2\r\n",
+        "the master's key stays until its DEL"
+    );
+}

@@ -412,6 +412,21 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[&[u8]]) -> Result<
     result
 }
 
+/// A writable replica's own client wrote keys: those that now have a deadline are the
+/// replica's to expire (see `Repl::local_expires`).
+#[cold]
+fn remember_local_expires(ctx: &Ctx, spec: &CommandSpec, argv: &[&[u8]]) {
+    if let Keys::Custom { .. } = spec.keys {
+        return;
+    }
+    let db = ctx.ks.db;
+    for i in spec.key_positions(argv) {
+        if ctx.ks.deadline(argv[i]).is_some() {
+            (ctx.shared.repl.local_expires.lock()).insert((db, argv[i].to_vec()));
+        }
+    }
+}
+
 /// A tracking client may now cache `keys`.
 pub(crate) fn remember_reads<'k>(ctx: &Ctx, keys: impl Iterator<Item = &'k [u8]>) {
     if ctx.client.tracking.remembers() {
@@ -460,6 +475,9 @@ pub(crate) fn call_in_script(
     let failed = !matches!(ran, Ok(Ok(()))) || std::mem::take(&mut ctx.failed);
     if !ctx.client.serves_waiter {
         ops.after_call(ctx.shared, ctx.client, spec, argv, usec, failed);
+    }
+    if spec.is_write() && !ctx.client.master && ctx.shared.repl.is_replica() {
+        remember_local_expires(ctx, spec, argv);
     }
     match ran {
         Ok(result) => Ok(result),

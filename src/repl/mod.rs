@@ -102,6 +102,10 @@ pub struct Repl {
     min_replicas_lag: std::sync::atomic::AtomicU64,
     /// A FAILOVER under way (see `failover`).
     pub failover: failover::Failover,
+    /// Keys a writable replica's own clients gave a deadline (Redis's slaveKeysWithExpire):
+    /// the master sends no DEL for them, so the replica expires them itself (see
+    /// `crate::expiry`).
+    pub local_expires: Mutex<std::collections::HashSet<(usize, Vec<u8>)>>,
 }
 
 impl Default for Repl {
@@ -130,6 +134,7 @@ impl Default for Repl {
             min_replicas: Default::default(),
             min_replicas_lag: std::sync::atomic::AtomicU64::new(10),
             failover: Default::default(),
+            local_expires: Mutex::new(Default::default()),
         }
     }
 }
