@@ -239,6 +239,9 @@ pub struct Run {
     /// Redis's `rdb-key-save-delay` (see `util::debug_delay`), slept by the walk between
     /// steps, never under a lock.
     key_delay: AtomicI64,
+    /// The run's result will be thrown away (the AOF was turned off during its rewrite, as
+    /// Redis kills its child then): the walk stops at its next step.
+    aborted: std::sync::atomic::AtomicBool,
 }
 
 impl Run {
@@ -268,6 +271,7 @@ impl Run {
             keys: AtomicU64::new(0),
             total: AtomicU64::new(0),
             key_delay: AtomicI64::new(0),
+            aborted: Default::default(),
         })
     }
 
@@ -286,12 +290,28 @@ impl Run {
         (ld(&self.keys), ld(&self.total), ld(&self.copied_bytes))
     }
 
-    /// `rdb-key-save-delay` after `n` more keys written by the walk.
+    /// Stops the walk at its next step; what it wrote is incomplete and must be discarded.
+    pub fn abort(&self) {
+        self.aborted.store(true, Ordering::SeqCst);
+    }
+
+    fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::Relaxed)
+    }
+
+    /// `rdb-key-save-delay` after `n` more keys written by the walk, cut short by `abort`.
     fn delay(&self, n: u64) {
         let d = self.key_delay.load(Ordering::Relaxed);
         if d != 0 && n > 0 {
             let done = self.keys.load(Ordering::Relaxed).saturating_sub(n);
-            std::thread::sleep(crate::util::debug_delay(d, done, n));
+            let until = std::time::Instant::now() + crate::util::debug_delay(d, done, n);
+            while !self.is_aborted() {
+                let left = until.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                std::thread::sleep(left.min(std::time::Duration::from_millis(10)));
+            }
         }
     }
 
@@ -501,6 +521,9 @@ impl Run {
     pub fn walk(&self, store: &Store, held: Option<&Locked>) {
         let mut buf = Vec::new();
         for (id, lock) in store.shard_locks() {
+            if self.is_aborted() {
+                break;
+            }
             match held {
                 Some(all) => self.dump_shard(id, all.shard(id)),
                 None if self.policy == Policy::Instant => {

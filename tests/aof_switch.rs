@@ -313,3 +313,40 @@ fn a_transaction_schedules_the_rewrite() {
         .log()
         .contains("AOF was enabled during a transaction. An AOF background was scheduled"));
 }
+
+/// Turned off while a rewrite runs, the rewrite stops at once and its file is thrown away, as
+/// Redis kills its rewrite child: a slow rewrite (10 s per key here) would otherwise hold
+/// off the next BGREWRITEAOF for as long as it takes.
+#[test]
+fn turning_the_aof_off_stops_a_running_rewrite() {
+    let r = Rudis::start(&["--appendonly", "yes", "--enable-debug-command", "yes"]);
+    let mut c = r.raw();
+    populate(&mut c, 10);
+    let before = std::fs::read(r.aof_path()).unwrap();
+    c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "10000000"]);
+    assert!(c.cmd(&["BGREWRITEAOF"]).starts_with(b"+"));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(persistence(&mut c, "aof_rewrite_in_progress"), "1");
+    let off = Instant::now();
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "no"]), b"+OK\r\n");
+    while persistence(&mut c, "aof_rewrite_in_progress") == "1" {
+        assert!(
+            off.elapsed() < Duration::from_secs(5),
+            "the rewrite went on"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        r.log().contains("Killing running AOF rewrite child"),
+        "{}",
+        r.log()
+    );
+    // Not a failure, and the file is the one from before the rewrite.
+    assert_eq!(persistence(&mut c, "aof_last_bgrewrite_status"), "ok");
+    assert_eq!(std::fs::read(r.aof_path()).unwrap(), before);
+    c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    assert_eq!(
+        c.cmd(&["BGREWRITEAOF"]),
+        b"+Background append only file rewriting started\r\n"
+    );
+}

@@ -429,6 +429,7 @@ impl Aof {
         self.send(Msg::Stop { epoch, done });
         // The writer lives as long as the process; it answers unless exiting.
         let _ = r.recv();
+        self.rewrite.abort();
         log::info!("AOF turned off");
     }
 

@@ -218,6 +218,18 @@ impl Rewrite {
         self.current.is_active()
     }
 
+    /// The AOF was turned off: the running rewrite's walk stops (its file is discarded when it
+    /// reports, see `Msg::RewriteDone`), as Redis kills its rewrite child.
+    pub fn abort(&self) {
+        if let Some(run) = self.current.get() {
+            log::info!(
+                "Killing running AOF rewrite child (a thread of this process in rudis): its \
+                 file is discarded"
+            );
+            run.abort();
+        }
+    }
+
     /// For a record made under the locks of `ids`: the rewrite whose tail must get it, or 0.
     pub fn needs_tail(&self, ids: &[ShardId]) -> u64 {
         let Some(run) = self.current.get() else {
