@@ -89,6 +89,9 @@ pub struct Stats {
     pub evicted_keys: AtomicU64,
     pub dirty: Counter,
     pub error_replies: AtomicU64,
+    /// Errors a replica's commands from its master ended in (INFO's
+    /// unexpected_error_replies): the master applied them, the replica did not.
+    pub unexpected_error_replies: AtomicU64,
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
     /// The replication stream's bytes: read from this server's master, written to its
@@ -202,6 +205,7 @@ impl Stats {
             &self.expired_keys,
             &self.evicted_keys,
             &self.error_replies,
+            &self.unexpected_error_replies,
             &self.net_input_bytes,
             &self.net_output_bytes,
             &self.net_repl_input_bytes,

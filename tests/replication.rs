@@ -1991,3 +1991,47 @@ fn a_writable_replica_expires_the_keys_its_own_clients_wrote() {
         "the master's key stays until its DEL"
     );
 }
+
+/// A command from the master that fails on the replica (DEBUG REPLICATE sends one only to
+/// the replicas) is logged as Redis logs it and counted in unexpected_error_replies; the
+/// stream goes on.
+#[test]
+fn a_master_command_that_fails_on_the_replica_is_logged_and_counted() {
+    let master = Rudis::start(&["--appendonly", "no", "--enable-debug-command", "yes"]);
+    let mport = master.port.to_string();
+    let replica = Rudis::start(&["--appendonly", "no", "--replicaof", "127.0.0.1", &mport]);
+    let mut m = master.raw();
+    let mut r = replica.raw();
+    while !String::from_utf8_lossy(&r.cmd(&["INFO", "replication"]))
+        .contains("master_link_status:up")
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        m.cmd(&["DEBUG", "REPLICATE", "fake-command-1", "x"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(m.cmd(&["SET", "after", "1"]), b"+OK\r\n");
+    wait_caught_up(master.port, replica.port, Duration::from_secs(20));
+    assert_eq!(r.cmd(&["GET", "after"]), b"$1\r\n1\r\n");
+    assert_eq!(
+        common::info_number(&mut r, "stats", "unexpected_error_replies"),
+        1
+    );
+    assert_eq!(
+        common::info_number(&mut m, "stats", "unexpected_error_replies"),
+        0
+    );
+    let log = replica.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("== CRITICAL =="))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        line.contains(
+            "This replica is sending an error to its master: 'ERR unknown command \
+             'fake-command-1'"
+        ) && line.ends_with("after processing the command '<unknown>'"),
+        "{line}"
+    );
+}

@@ -173,6 +173,13 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
                 .store(us, std::sync::atomic::Ordering::Relaxed);
             ctx.out.ok();
         }
+        (b"replicate", n) if n >= 3 => {
+            // To the replicas only, not the AOF: for Redis's tests of data divergence.
+            let mut record = Vec::new();
+            crate::resp::reply::encode_command(&mut record, &argv[2..]);
+            ctx.shared.repl.backlog.feed(ctx.client.db, &record);
+            ctx.out.ok();
+        }
         (b"protocol", 3) => return protocol(ctx, argv[2]),
         (b"set-disable-deny-scripts", 3) => {
             // Lets scripts run `noscript` commands, for Redis's own tests.

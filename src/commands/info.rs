@@ -166,7 +166,7 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
             put("tracking_total_keys", t.key_count().to_string());
             put("tracking_total_items", t.item_count().to_string());
             put("tracking_total_prefixes", t.prefix_count().to_string());
-            put("unexpected_error_replies", "0".into());
+            put("unexpected_error_replies", n(&s.unexpected_error_replies));
             put("total_error_replies", n(&s.error_replies));
             put("dump_payload_sanitizations", "0".into());
             put("total_reads_processed", s.reads_processed.get().to_string());

@@ -570,6 +570,9 @@ impl Session<'_> {
                         } else if !argv.is_empty() {
                             out.clear();
                             crate::commands::execute(shared, &mut client, &argv, &mut out);
+                            if out.as_bytes().first() == Some(&b'-') {
+                                diverged(shared, &argv, out.as_bytes());
+                            }
                         }
                         in_multi += (end - consumed) as i64;
                         to_feed.extend_from_slice(&data[consumed..end]);
@@ -634,4 +637,23 @@ impl Session<'_> {
             }
         }
     }
+}
+
+/// A command from the master failed here, which it did not there: the data sets may now
+/// differ. Logged as Redis's afterErrorReply logs it (its tests look for the line), and
+/// counted; the stream goes on (`propagation-error-behavior ignore`, Redis's default).
+#[cold]
+fn diverged(shared: &Shared, argv: &[&[u8]], reply: &[u8]) {
+    let err = reply[1..].strip_suffix(b"\r\n").unwrap_or(&reply[1..]);
+    let err = &err[..err.len().min(4096)];
+    let name = crate::commands::lookup(argv[0]).map_or("<unknown>", |s| s.name);
+    log::warn!(
+        "== CRITICAL == This replica is sending an error to its master: '{}' after \
+         processing the command '{name}'",
+        String::from_utf8_lossy(err)
+    );
+    shared
+        .stats
+        .unexpected_error_replies
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
