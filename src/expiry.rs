@@ -85,16 +85,22 @@ fn sweep_local(shared: &Shared, now: u64) {
             continue;
         }
         if let Some(v) = shard.remove(&key) {
-            shared.blocking.value_left(db, &key, &v);
-            crate::notify::key_expired(shared, db, &key);
-            shared.stats.expired_keys(1);
             let mut record = Vec::new();
-            encode_command(&mut record, &[&b"DEL"[..], &key]);
+            expired(shared, db, &key, &v, &mut record);
+            shared.stats.expired_keys(1);
             shared.propagate(db, record, &locked);
         }
         shared.repl.local_expires.lock().remove(&(db, key));
     }
     shared.blocking.drain(shared);
+}
+
+/// What follows a key's removal by active expiry, under its shard's lock: its DEL for the
+/// record, its blocked clients told, its keyspace event.
+fn expired(shared: &Shared, db: usize, key: &[u8], v: &crate::store::Value, record: &mut Vec<u8>) {
+    encode_command(record, &[&b"DEL"[..], key]);
+    shared.blocking.value_left(db, key, v);
+    crate::notify::key_expired(shared, db, key);
 }
 
 /// Where each shard's window starts.
@@ -127,11 +133,9 @@ impl Sweeper {
                 let mut locked = shared.lock(smallvec![id], true);
                 let mut record = Vec::new();
                 // No WATCH flag: EXEC tells an expiry from the state it saw at WATCH.
-                let n = locked.shard_mut(id).expire_sample(offset, now, |k, v| {
-                    encode_command(&mut record, &[&b"DEL"[..], k]);
-                    shared.blocking.value_left(db, k, v);
-                    crate::notify::key_expired(shared, db, k);
-                });
+                let n = locked
+                    .shard_mut(id)
+                    .expire_sample(offset, now, |k, v| expired(shared, db, k, v, &mut record));
                 removed += n;
                 shared.stats.expired_keys(n);
                 if !record.is_empty() {

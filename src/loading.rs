@@ -32,12 +32,8 @@ pub enum LoadError {
     Truncated {
         offset: usize,
     },
-    /// A Redis 7 AOF manifest that is not one, at `line`.
-    Manifest {
-        path: std::path::PathBuf,
-        line: usize,
-        reason: String,
-    },
+    /// A Redis 7 AOF manifest that is not one.
+    Manifest(crate::aof::manifest::BadManifest),
 }
 
 impl fmt::Display for LoadError {
@@ -62,11 +58,7 @@ impl fmt::Display for LoadError {
                  <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' \
                  configuration option to yes and restart the server."
             ),
-            LoadError::Manifest { path, line, reason } => write!(
-                f,
-                "bad AOF manifest {}, at line {line}: {reason}",
-                path.display()
-            ),
+            LoadError::Manifest(e) => e.fmt(f),
         }
     }
 }
@@ -249,11 +241,7 @@ pub fn load_aof(shared: &Shared, layout: &Layout) -> Result<LoadStats, LoadError
         Layout::MultiPart(dir) => {
             let m = match dir.read().map_err(LoadError::Io)? {
                 None => return Ok(LoadStats::default()),
-                Some(m) => m.map_err(|e| LoadError::Manifest {
-                    path: dir.manifest_path(),
-                    line: e.line,
-                    reason: e.reason.into(),
-                })?,
+                Some(m) => m.map_err(LoadError::Manifest)?,
             };
             load_manifest(shared, dir, &m)
         }

@@ -80,11 +80,7 @@ fn new_shared(config: Config) -> Result<Arc<Shared>, ServerError> {
         })?;
     }
     let aof = Aof::new(layout, config.appendfsync, config.appendonly);
-    aof.set_keep_history(config.get("aof-disable-auto-gc").as_deref() == Some("yes"));
-    aof.status.timestamps.store(
-        config.get("aof-timestamp-enabled").as_deref() == Some("yes"),
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    aof.apply_config(&config);
     let shared = Arc::new(Shared::with_aof(config, aof));
     {
         let c = shared.config.read();

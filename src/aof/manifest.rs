@@ -55,6 +55,27 @@ pub struct BadLine {
     pub reason: &'static str,
 }
 
+/// A manifest on disk that Redis would refuse: the report a start or the writer gives.
+#[derive(Debug)]
+pub struct BadManifest {
+    pub path: PathBuf,
+    pub bad: BadLine,
+}
+
+impl std::fmt::Display for BadManifest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "bad AOF manifest {}, at line {}: {}",
+            self.path.display(),
+            self.bad.line,
+            self.bad.reason
+        )
+    }
+}
+
+impl std::error::Error for BadManifest {}
+
 impl Manifest {
     /// Parses as `aofLoadManifestFromFile`: one `file NAME seq N type T` per line (keys in any
     /// order, more pairs allowed, `#` comments), at most one base, incr files in rising seq.
@@ -258,9 +279,12 @@ impl Dir {
     }
 
     /// The manifest on disk; None when there is none (an empty or new directory).
-    pub fn read(&self) -> std::io::Result<Option<Result<Manifest, BadLine>>> {
-        match std::fs::read(self.manifest_path()) {
-            Ok(text) => Ok(Some(Manifest::parse(&text))),
+    pub fn read(&self) -> std::io::Result<Option<Result<Manifest, BadManifest>>> {
+        let path = self.manifest_path();
+        match std::fs::read(&path) {
+            Ok(text) => Ok(Some(
+                Manifest::parse(&text).map_err(|bad| BadManifest { path, bad }),
+            )),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
@@ -351,11 +375,6 @@ impl Dir {
     /// A part's size (0 if it is not there).
     pub fn size(&self, p: &Part) -> u64 {
         std::fs::metadata(self.file(&p.name)).map_or(0, |m| m.len())
-    }
-
-    /// Total size of the base and incr files.
-    pub fn data_size(&self, m: &Manifest) -> u64 {
-        m.base.iter().chain(&m.incrs).map(|p| self.size(p)).sum()
     }
 }
 

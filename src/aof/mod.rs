@@ -72,10 +72,7 @@ impl Layout {
     /// The directory the AOF's files (and a rewrite's temp file) are in.
     pub fn dir(&self) -> PathBuf {
         match self {
-            Layout::Single(p) => match p.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-                _ => PathBuf::from("."),
-            },
+            Layout::Single(p) => crate::rdb::file::dir_of(p).to_path_buf(),
             Layout::MultiPart(d) => d.path.clone(),
         }
     }
@@ -465,6 +462,17 @@ impl Aof {
     /// For CONFIG SET appendfsync: takes effect with the next record.
     pub fn set_policy(&self, p: FsyncPolicy) {
         self.status.set_policy(p)
+    }
+
+    /// The settings the AOF follows at run time, at start and after each CONFIG SET:
+    /// `appendfsync`, `aof-timestamp-enabled` and `aof-disable-auto-gc`.
+    pub fn apply_config(&self, config: &crate::config::Config) {
+        let yes = |name| config.get(name).as_deref() == Some("yes");
+        self.set_policy(config.appendfsync);
+        self.status
+            .timestamps
+            .store(yes("aof-timestamp-enabled"), Ordering::Relaxed);
+        self.set_keep_history(yes("aof-disable-auto-gc"));
     }
 
     /// INFO persistence's AOF fields, in Redis's order and spelling (Redis lists the sizes and

@@ -308,7 +308,7 @@ impl Rewrite {
     /// Writes the whole AOF to `path` at once (through a temp file), before its writer starts
     /// and while nothing else writes: at start, the base of a multi-part AOF that has none.
     pub fn write_whole(&self, store: &Store, path: &Path, base: &Base) -> std::io::Result<()> {
-        let temp = temp_path(path.parent().unwrap_or(Path::new(".")));
+        let temp = temp_path(crate::rdb::file::dir_of(path));
         let gen = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let res = self.dump(store, &temp, gen, base);
         self.current.end();

@@ -95,22 +95,15 @@ struct Parts {
 
 impl Parts {
     fn before(&self) -> u64 {
-        let mut m = self.manifest.clone();
-        m.incrs.pop();
-        self.dir.data_size(&m)
+        let m = &self.manifest;
+        let earlier = &m.incrs[..m.incrs.len().saturating_sub(1)];
+        m.base.iter().chain(earlier).map(|p| self.dir.size(p)).sum()
     }
 }
 
-fn bad_manifest(dir: &Dir, e: super::manifest::BadLine) -> std::io::Error {
-    std::io::Error::new(
-        ErrorKind::InvalidData,
-        format!(
-            "bad AOF manifest {}, at line {}: {}",
-            dir.manifest_path().display(),
-            e.line,
-            e.reason
-        ),
-    )
+/// A bad manifest as the writer's open and reload report it.
+fn bad_manifest(e: super::manifest::BadManifest) -> std::io::Error {
+    std::io::Error::new(ErrorKind::InvalidData, e)
 }
 
 impl Writer {
@@ -123,7 +116,7 @@ impl Writer {
             Layout::Single(p) => (open.then(|| append(p)).transpose()?, p.clone(), None),
             Layout::MultiPart(dir) => {
                 let mut manifest = match dir.read()? {
-                    Some(m) => m.map_err(|e| bad_manifest(dir, e))?,
+                    Some(m) => m.map_err(bad_manifest)?,
                     None => Manifest::default(),
                 };
                 let mut path = dir.manifest_path();
@@ -573,10 +566,7 @@ impl Writer {
         std::fs::rename(temp, &self.path)?;
         // Makes the rename itself durable. Past the rename there is no going back, so a
         // failure here is only reported.
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
+        let dir = crate::rdb::file::dir_of(&self.path);
         if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
             log::warn!("cannot fsync the directory {}: {e}", dir.display());
         }
@@ -601,7 +591,7 @@ impl Writer {
     pub fn reload_manifest(&mut self) -> std::io::Result<()> {
         if let Some(p) = &mut self.parts {
             if let Some(m) = p.dir.read()? {
-                p.manifest = m.map_err(|e| bad_manifest(&p.dir, e))?;
+                p.manifest = m.map_err(bad_manifest)?;
             }
         }
         self.collect_history();

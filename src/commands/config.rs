@@ -271,14 +271,7 @@ fn apply(shared: &Shared, config: &Config) {
     config.apply_proc_title();
     // Records made from now on follow it; one made under `always` still waits for its
     // fsync.
-    shared.aof_handle().set_policy(config.appendfsync);
-    shared.aof_handle().status.timestamps.store(
-        config.get("aof-timestamp-enabled").as_deref() == Some("yes"),
-        std::sync::atomic::Ordering::Relaxed,
-    );
-    shared
-        .aof_handle()
-        .set_keep_history(config.get("aof-disable-auto-gc").as_deref() == Some("yes"));
+    shared.aof_handle().apply_config(config);
     // With RUST_LOG set, the environment's filter stays in charge.
     if std::env::var_os("RUST_LOG").is_none() {
         log::set_max_level(config.loglevel.level_filter());

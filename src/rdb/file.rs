@@ -114,20 +114,20 @@ pub fn end(sink: &mut Sink) -> io::Result<()> {
 /// Renames `temp` over `path` and fsyncs the directory, so the new name survives a crash.
 pub fn publish(temp: &Path, path: &Path) -> io::Result<()> {
     std::fs::rename(temp, path)?;
-    let dir = match path.parent() {
+    File::open(dir_of(path))?.sync_all()
+}
+
+/// The directory `path` is in (`.` for a bare file name).
+pub fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
-    };
-    File::open(dir)?.sync_all()
+    }
 }
 
 /// Where a snapshot of `path` is written before it is renamed (Redis's name).
 pub fn temp_path(path: &Path) -> PathBuf {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    dir.join(format!("temp-{}.rdb", std::process::id()))
+    dir_of(path).join(format!("temp-{}.rdb", std::process::id()))
 }
 
 #[derive(Debug)]
