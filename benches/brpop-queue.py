@@ -3,7 +3,7 @@
 
     benches/brpop-queue.py [--consumers 1000] [--keys 100] [--producers 10] [--elements 200000]
                            [--procs 2] [--rounds 3] [--workers W] [--bin target/release/rudis-server]
-                           [--crash]
+                           [--crash] [--rudis-arg=ARG ...]
 
 CONSUMERS clients blocked on BRPOP over KEYS keys (consumer i waits on key i % KEYS, and sends
 its next BRPOP as soon as it is served), fed by PRODUCERS clients that LPUSH ELEMENTS unique
@@ -220,6 +220,7 @@ class Server:
             argv = [self.a.bin, "--port", str(self.port), "--dir", self.dir, "--maxclients", "10000"] + aof
             if self.a.workers:
                 argv += ["--workers", str(self.a.workers)]
+            argv += self.a.rudis_arg
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(200):
             try:
@@ -276,6 +277,8 @@ def main():
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--bin", default="target/release/rudis-server")
     ap.add_argument("--crash", action="store_true")
+    ap.add_argument("--rudis-arg", action="append", default=[],
+                    help="one more argument for rudis (repeat: --rudis-arg=--busy-poll-us --rudis-arg=0)")
     a = ap.parse_args()
     if not os.path.exists(a.bin):
         subprocess.check_call(["cargo", "build", "--release"])

@@ -126,6 +126,11 @@ pub struct Session {
     /// The peer has shut its side: read to the end, as no further event will say there is
     /// more to read.
     hung_up: bool,
+    /// The last read left the socket empty, and no event has come since: a step for a
+    /// wake-up (a reply another client delivered) need not read, and with edge-triggered
+    /// epoll whatever arrives later brings its own event. Skipping that read saves a
+    /// syscall per served blocked client, one that always failed with EAGAIN.
+    drained: bool,
     /// A request CLIENT PAUSE holds back (see `ops::pause`): run first once the pause ends,
     /// before anything after it.
     held: Option<Vec<Vec<u8>>>,
@@ -287,6 +292,7 @@ impl Session {
             unsent_since: None,
             closing: false,
             hung_up: false,
+            drained: false,
             held: None,
         })
     }
@@ -329,9 +335,13 @@ impl Session {
     /// Reads once and runs the complete requests; the replies stay in the output buffer for
     /// `output`. Replies still pending from an earlier step are written first: they were
     /// cleared with the AOF then.
-    /// `hung_up`: the event that led here says the peer has shut its side.
-    pub fn input(&mut self, shared: &Shared, hung_up: bool) -> Next {
+    /// `hung_up`: the event that led here says the peer has shut its side. `woken`: no
+    /// socket event led here, only another thread's wake-up.
+    pub fn input(&mut self, shared: &Shared, hung_up: bool, woken: bool) -> Next {
         self.hung_up |= hung_up;
+        if !woken {
+            self.drained = false;
+        }
         if self.client.handle.is_killed() {
             return Next::Close;
         }
@@ -360,7 +370,8 @@ impl Session {
                 _ => {}
             }
         }
-        let mut read = false;
+        // Nothing new to read since the socket was last found empty: run what is buffered.
+        let mut read = self.drained && !self.hung_up;
         let mut full = false;
         loop {
             // A blocked client's further requests wait, as in Redis; its input is still read,
@@ -400,8 +411,12 @@ impl Session {
                     // A read that filled the room may have left more behind, for which the
                     // socket signals nothing new.
                     full = self.inbuf.is_full() || self.stream.may_hold_input();
+                    self.drained = !full;
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Next::Wait,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.drained = true;
+                    return Next::Wait;
+                }
                 Err(e) => {
                     log::debug!("client {} read failed: {e}", self.client.id);
                     return Next::Close;

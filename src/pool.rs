@@ -57,6 +57,10 @@ const BUSY_POLL_IF_SLEPT_UNDER_US: u64 = 20;
 /// epoll data of the pool's eventfd (connection tokens never reach it).
 const WAKE_TOKEN: u64 = u64::MAX;
 
+/// The events of a step queued by another thread's wake-up rather than by epoll (a bit epoll
+/// never reports).
+const WOKEN: u32 = 1 << 30;
+
 /// Events saying the peer has shut its side (or the socket failed).
 const HUNG_UP: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
 
@@ -478,7 +482,7 @@ impl Pool {
             return;
         };
         let next = catch_unwind(AssertUnwindSafe(|| {
-            s.input(&self.shared, events & HUNG_UP != 0)
+            s.input(&self.shared, events & HUNG_UP != 0, events == WOKEN)
         }))
         .unwrap_or_else(|_| {
             log::error!("closing client {}: its step panicked", s.client.id);
@@ -631,7 +635,10 @@ impl Pool {
             if expired {
                 self.close(&conn);
             } else if conn.release() {
-                self.wake(conn.token);
+                // An event came while the cron held it: stepped as that event would be.
+                let mut c = self.coord.lock();
+                c.queue.push_back((conn.token, 0));
+                self.nudge_locked(&c);
             }
         }
         // Buffers given back by many clients at once (a crowd of subscribers gone idle) sit
@@ -670,7 +677,7 @@ impl Wake for Pool {
     /// the step runs long).
     fn wake(&self, token: u64) {
         let mut c = self.coord.lock();
-        c.queue.push_back((token, 0));
+        c.queue.push_back((token, WOKEN));
         if !crate::clients::on_worker() {
             self.nudge_locked(&c);
         }

@@ -152,6 +152,12 @@ fn serving(
     mut attempt: impl FnMut(&Shared, &mut Client, &[u8], &mut ReplyBuf) -> bool + Send + 'static,
 ) -> Serve {
     Box::new(move |shared: &Shared, key: &[u8]| {
+        // A key that is gone serves no pop: after one push has served its element, each
+        // waiter after it would otherwise cost a whole command run to learn that. A stream
+        // reader (`pass`) is told of a deleted stream by its command, so it always runs.
+        if !pass && !shared.store.holds(db, key) {
+            return Served::NotYet;
+        }
         let mut client = Client::acting_for(handle.clone(), db);
         let mut out = ReplyBuf::new();
         out.set_protocol(protocol);

@@ -548,6 +548,20 @@ impl Store {
         }
     }
 
+    /// True if `key` of `db` is held, expired or not: a look under the shard's read lock,
+    /// for a caller that only needs to know whether running a command on it can find
+    /// anything.
+    pub fn holds(&self, db: usize, key: &[u8]) -> bool {
+        let hash = hash_key(key);
+        self.dbs.get(db).is_some_and(|d| {
+            d.shards[shard_of_hash(hash)]
+                .read()
+                .map
+                .find_hashed(hash, key)
+                .is_some()
+        })
+    }
+
     /// Every shard of every database, in order, with its lock (a dump's walk).
     pub fn shard_locks(&self) -> impl Iterator<Item = (ShardId, &RwLock<Shard>)> {
         self.dbs.iter().enumerate().flat_map(|(db, d)| {
