@@ -86,6 +86,12 @@ fn link_loop(shared: &Shared) {
         };
         match link.run(&host, port) {
             Ok(()) | Err(LinkError::Superseded) => {}
+            Err(LinkError::Timeout)
+                if matches!(repl.state().link, Link::Connecting | Link::Handshake) =>
+            {
+                // Redis's words for a master that stops answering before the sync begins.
+                log::warn!("Timeout connecting to the MASTER...")
+            }
             Err(e) => log::warn!("Lost the link with MASTER {host}:{port}: {e}"),
         }
         {
