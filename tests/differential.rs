@@ -23,6 +23,14 @@
 //!                    multiset
 //!   `^ @ev PING`     reads Pub/Sub messages (pushes, or RESP2 message arrays) up to the
 //!                    command's reply: what a subscriber received before it, in order
+//!   `!no-aof-compare reason`  (anywhere) the AOFs are not compared (see below)
+//!
+//! In the RESP2 run both servers also keep an AOF (Redis 7's multi-part layout on both), and
+//! at the end the commands in their incr files must be the same: what each command propagates
+//! (to the AOF, and so to replicas) is Redis's too. Times a command turns into absolute ones
+//! (EXPIRE's PEXPIREAT, SET EX's PXAT, XADD's `*`) are compared as `<ms>`/`<s>`; what the
+//! lines compared by shape or as multisets (`~`, `%`: random picks, hash order) logged is left
+//! out; a run of DELs (keys expired in one pass, in hash order) is compared as a multiset.
 mod common;
 
 use common::{show, RealRedis, Rng, Rudis};
@@ -143,8 +151,22 @@ fn run_in(name: &str, text: &str, protocol: u8) -> Vec<String> {
     } else {
         &[]
     };
-    let redis = RealRedis::start(debug);
-    let rudis = Rudis::start(&[&["--appendonly", "no", "--save", ""], debug].concat());
+    let compare_aof = protocol == 2
+        && !text
+            .lines()
+            .any(|l| l.trim().starts_with("!no-aof-compare"));
+    let aof: &[&str] = if compare_aof {
+        &["--appendonly", "yes", "--appendfsync", "always"]
+    } else {
+        &["--appendonly", "no"]
+    };
+    let redis = RealRedis::start(&[debug, aof].concat());
+    let rudis_aof: &[&str] = if compare_aof {
+        &["--aof-multi-part", "yes"]
+    } else {
+        &[]
+    };
+    let rudis = Rudis::start(&[aof, &["--save", ""], rudis_aof, debug].concat());
     let hello = ["HELLO".to_string(), protocol.to_string()];
     let connect = || {
         let (mut a, mut b) = (redis.raw(), rudis.raw());
@@ -157,9 +179,20 @@ fn run_in(name: &str, text: &str, protocol: u8) -> Vec<String> {
     conns.insert(String::new(), connect());
     let name = format!("{name} (RESP{protocol})");
     let mut failures = Vec::new();
+    let (redis_aof, rudis_aof) = (
+        redis.dir().join("appendonlydir"),
+        rudis.dir.join("appendonlydir"),
+    );
+    let aof_len = |dir: &std::path::Path| propagated(dir).len();
+    // The records of lines not compared, by index, for each server.
+    let mut skipped: [Vec<std::ops::Range<usize>>; 2] = Default::default();
     for (no, line) in text.lines().enumerate() {
         let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line == "!debug" {
+        if line.is_empty()
+            || line.starts_with('#')
+            || line == "!debug"
+            || line.starts_with("!no-aof-compare")
+        {
             continue;
         }
         if let Some(ms) = line.strip_prefix("!sleep ") {
@@ -190,6 +223,9 @@ fn run_in(name: &str, text: &str, protocol: u8) -> Vec<String> {
         }
         let (a, b) = conns.entry(conn.to_string()).or_insert_with(connect);
         let before = (mode == 'c').then(|| (changes(a), changes(b)));
+        // Where the AOFs stood before a line whose records are not compared.
+        let unlogged_from = (compare_aof && matches!(mode, '~' | '%'))
+            .then(|| [aof_len(&redis_aof), aof_len(&rudis_aof)]);
         if !cmd.is_empty() {
             let words = split_words(&cmd.replace("{proto}", &protocol.to_string()));
             a.send(&words);
@@ -223,6 +259,10 @@ fn run_in(name: &str, text: &str, protocol: u8) -> Vec<String> {
             };
             (same, want, got)
         };
+        if let Some([a, b]) = unlogged_from {
+            skipped[0].push(a..aof_len(&redis_aof));
+            skipped[1].push(b..aof_len(&rudis_aof));
+        }
         if !same {
             failures.push(format!(
                 "{name}:{}: {cmd}\n  redis: {}\n  rudis: {}",
@@ -232,7 +272,118 @@ fn run_in(name: &str, text: &str, protocol: u8) -> Vec<String> {
             ));
         }
     }
+    if compare_aof {
+        let compared = |dir: &std::path::Path, skip: &[std::ops::Range<usize>]| {
+            let all = propagated(dir);
+            let kept: Vec<String> = all
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| !skip.iter().any(|r| r.contains(i)))
+                .map(|(_, c)| c)
+                .collect();
+            sort_del_runs(kept)
+        };
+        let (want, got) = (
+            compared(&redis_aof, &skipped[0]),
+            compared(&rudis_aof, &skipped[1]),
+        );
+        if let Some(at) = (0..want.len().max(got.len())).find(|&i| want.get(i) != got.get(i)) {
+            let around =
+                |v: &[String]| v[at.saturating_sub(3)..(at + 3).min(v.len())].join("\n    ");
+            failures.push(format!(
+                "{name}: the AOFs differ at command {at} of {} (redis) / {} (rudis)\n  redis:\n    {}\n  rudis:\n    {}",
+                want.len(),
+                got.len(),
+                around(&want),
+                around(&got)
+            ));
+        }
+    }
     failures
+}
+
+/// Each run of consecutive DELs sorted: keys expired in one pass are deleted in hash order.
+fn sort_del_runs(mut commands: Vec<String>) -> Vec<String> {
+    let is_del = |c: &String| c.starts_with("\"DEL\" ");
+    let mut i = 0;
+    while i < commands.len() {
+        let run = commands[i..].iter().take_while(|c| is_del(c)).count();
+        commands[i..i + run].sort();
+        i += run.max(1);
+    }
+    commands
+}
+
+/// The commands of the incr files in a multi-part AOF directory, in order, one line each,
+/// with times near now written as `<ms>` or `<s>`.
+fn propagated(dir: &std::path::Path) -> Vec<String> {
+    let mut incrs: Vec<(u64, std::path::PathBuf)> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            let name = path.file_name()?.to_str()?.to_string();
+            let seq = name
+                .strip_suffix(".incr.aof")?
+                .rsplit('.')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((seq, path))
+        })
+        .collect();
+    incrs.sort();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    // Within 400 days of now: a time a command computed from a relative one.
+    let near = |n: i64, scale: i64| (n - now_ms / scale).abs() < 400 * 86_400_000 / scale;
+    let word = |w: &[u8]| -> String {
+        let text = String::from_utf8_lossy(w).into_owned();
+        let (head, tail) = text.split_once('-').unwrap_or((&text, ""));
+        match head.parse::<i64>() {
+            Ok(n)
+                if head.len() == 13
+                    && near(n, 1)
+                    && (tail.is_empty() || tail.parse::<u64>().is_ok()) =>
+            {
+                format!(
+                    "<ms>{}",
+                    if tail.is_empty() {
+                        String::new()
+                    } else {
+                        format!("-{tail}")
+                    }
+                )
+            }
+            Ok(n) if text.len() == 10 && near(n, 1000) => "<s>".into(),
+            _ => format!("{text:?}"),
+        }
+    };
+    let mut out = Vec::new();
+    for (_, path) in incrs {
+        let bytes = std::fs::read(&path).unwrap();
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            let (frame, n) = match Frame::parse(rest) {
+                Ok(Some(parsed)) => parsed,
+                other => panic!("{}: unreadable AOF at {other:?}", path.display()),
+            };
+            rest = &rest[n..];
+            let Frame::Array(items) = frame else {
+                panic!("{}: not a command: {frame:?}", path.display());
+            };
+            let words: Vec<String> = items
+                .iter()
+                .map(|i| match i {
+                    Frame::Bulk(b) => word(b),
+                    other => format!("{other:?}"),
+                })
+                .collect();
+            out.push(words.join(" "));
+        }
+    }
+    out
 }
 
 /// INFO's `rdb_changes_since_last_save`.
@@ -285,7 +436,8 @@ scripts!(
     acl,
     debug,
     watch_stale,
-    lolwut
+    lolwut,
+    propagation
 );
 
 /// A script word holding exactly `b`, whatever its bytes.

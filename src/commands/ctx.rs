@@ -27,6 +27,8 @@ pub struct Ctx<'a> {
     dirty: u64,
     /// AOF text that replaces the command (e.g. SET ... EX becomes SET ... PXAT).
     aof_custom: Option<Vec<u8>>,
+    /// The commands in `aof_custom`.
+    aof_custom_ops: usize,
     /// Inside EXEC: the transaction's record, which a script it runs adds its effects to.
     pub(crate) effects: Option<super::transaction::Effects>,
     /// The handler wrote an error reply itself, though it returned Ok (a script's error): the
@@ -50,6 +52,8 @@ pub struct Keyspace<'a> {
     loading: bool,
     /// AOF text to log before the command itself (DELs of keys found expired).
     aof_pre: Vec<u8>,
+    /// The DELs in `aof_pre` (its SELECTs are not commands of their own).
+    aof_pre_ops: usize,
     /// Keys a read found expired: removed once its (read) locks are released, see
     /// `Shared::remove_expired`.
     seen_expired: RefCell<Vec<(usize, Box<[u8]>)>>,
@@ -135,6 +139,7 @@ impl<'a> Ctx<'a> {
                 now: Cell::new(0),
                 loading: shared.is_loading() || master,
                 aof_pre: Vec::new(),
+                aof_pre_ops: 0,
                 seen_expired: RefCell::new(Vec::new()),
                 known: KnownKeys::default(),
                 client_id,
@@ -142,6 +147,7 @@ impl<'a> Ctx<'a> {
             },
             dirty: 0,
             aof_custom: None,
+            aof_custom_ops: 0,
             effects: None,
             failed: false,
         }
@@ -194,11 +200,16 @@ impl<'a> Ctx<'a> {
     /// to be logged; several calls log several commands.
     pub fn propagate<A: AsRef<[u8]>>(&mut self, args: &[A]) {
         encode_command(self.aof_custom.get_or_insert_with(Vec::new), args);
+        self.aof_custom_ops += 1;
     }
-    /// After the handler: the AOF text of the command's effect (None if there is nothing to
-    /// log), resetting what the command recorded so that the same Ctx can run the next command
-    /// of a transaction.
-    pub(crate) fn take_record(&mut self, spec: &CommandSpec, argv: &[&[u8]]) -> Option<Vec<u8>> {
+    /// After the handler: the AOF text of the command's effect and the number of commands in
+    /// it (None if there is nothing to log), resetting what the command recorded so that the
+    /// same Ctx can run the next command of a transaction.
+    pub(crate) fn take_record(
+        &mut self,
+        spec: &CommandSpec,
+        argv: &[&[u8]],
+    ) -> Option<(Vec<u8>, usize)> {
         // A container's subcommand says whether it writes (FUNCTION LOAD does).
         let spec = spec.resolve(argv);
         // The common cases, a read or no AOF: nothing to log, only the changes to count.
@@ -209,11 +220,15 @@ impl<'a> Ctx<'a> {
             if self.aof_custom.is_some() {
                 self.aof_custom = None;
             }
+            self.aof_custom_ops = 0;
             self.ks.aof_pre.clear();
+            self.ks.aof_pre_ops = 0;
             return None;
         }
         let dirty = std::mem::take(&mut self.dirty);
         let custom = self.aof_custom.take();
+        let mut ops =
+            std::mem::take(&mut self.ks.aof_pre_ops) + std::mem::take(&mut self.aof_custom_ops);
         let mut text = std::mem::take(&mut self.ks.aof_pre);
         if dirty > 0 {
             self.shared.stats.dirty(dirty);
@@ -227,17 +242,26 @@ impl<'a> Ctx<'a> {
         }
         match custom {
             Some(custom) => text.extend_from_slice(&custom),
-            None if dirty > 0 => encode_command(&mut text, argv),
+            None if dirty > 0 => {
+                encode_command(&mut text, argv);
+                ops += 1;
+            }
             None => {}
         }
-        (!text.is_empty()).then_some(text)
+        (!text.is_empty()).then_some((text, ops))
     }
 
     /// After the handler: log the command's effect (under the locks still held) and release
     /// the locks.
     /// (By reference: a Ctx is large, and moving it here cost a memcpy per command.)
     pub(super) fn finish(&mut self, spec: &CommandSpec, argv: &[&[u8]]) {
-        if let Some(text) = self.take_record(spec, argv) {
+        if let Some((mut text, ops)) = self.take_record(spec, argv) {
+            if ops > 1 {
+                // As Redis's propagatePendingCommands: what one command logged as several
+                // (SPOP's SREMs, a DEL of a key found expired and the write after it) is
+                // applied by a replica, or a load cut short, wholly or not at all.
+                text = super::transaction::wrapped(text);
+            }
             // Sent before the locks are released below: this is what makes the AOF's order the
             // store's order (see aof/mod.rs), and what places the record in a running rewrite
             // (see aof/rewrite.rs).
@@ -592,6 +616,7 @@ impl<'a> Keyspace<'a> {
         }
         self.shared.stats.expired_keys(1);
         crate::notify::key_expired(self.shared, db, key);
+        self.aof_pre_ops += 1;
         if db == self.db {
             encode_command(&mut self.aof_pre, &[&b"DEL"[..], key]);
         } else {

@@ -204,7 +204,8 @@ fn geoadd(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         ctx.notify(ZSET, "zadd", key);
     }
     let scores: Vec<String> = items.iter().map(|(s, _)| s.to_string()).collect();
-    let mut logged: Vec<&[u8]> = vec![b"ZADD"];
+    // In lower case, as Redis's geoaddCommand writes it.
+    let mut logged: Vec<&[u8]> = vec![b"zadd"];
     logged.extend_from_slice(&argv[1..first]);
     for ((_, member), score) in items.iter().zip(&scores) {
         logged.push(score.as_bytes());

@@ -195,10 +195,9 @@ fn spop(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     for m in &popped {
         ctx.out.bulk(m);
     }
-    for chunk in popped.chunks(ITEMS_PER_SREM) {
-        let mut srem: Vec<&[u8]> = vec![b"SREM", key];
-        srem.extend(chunk.iter().map(Vec::as_slice));
-        ctx.propagate(&srem);
+    // One SREM per member, as Redis 7.0 logs it (the record is then a MULTI/EXEC).
+    for m in &popped {
+        ctx.propagate(&[b"SREM", key, m]);
     }
     ctx.dirty(popped.len() as u64);
     notify_spop(ctx, key);
@@ -211,9 +210,6 @@ fn notify_spop(ctx: &mut Ctx, key: &[u8]) {
     let emptied = ctx.ks.get(key).is_none();
     ctx.notify_del_if(emptied, key);
 }
-
-/// Members per SREM that SPOP with a count is logged as.
-const ITEMS_PER_SREM: usize = 64;
 
 /// The most picks SRANDMEMBER with a negative count makes: its reply is built in memory.
 const MAX_RANDOM_PICKS: u64 = 10_000_000;

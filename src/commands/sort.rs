@@ -354,10 +354,11 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) -> Result<(), Com
     }
     let db = ctx.ks.db;
     ctx.ks.expire_if_needed(db, dest);
+    // Logged as sent, as Redis logs it: the result does not depend on a set's iteration
+    // order (a set with nothing to sort by was sorted above).
     if out.is_empty() {
         if ctx.ks.remove(dest).is_some() {
             ctx.dirty(1);
-            ctx.propagate(&[&b"DEL"[..], dest]);
             ctx.notify(GENERIC, "del", dest);
         }
     } else {
@@ -368,11 +369,6 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) -> Result<(), Com
         ctx.ks.set(dest, Value::List(Box::new(list)));
         ctx.dirty(out.len() as u64);
         ctx.notify(LIST, "sortstore", dest);
-        // Logged as its effect: a replay must not depend on a set's iteration order.
-        ctx.propagate(&[&b"DEL"[..], dest]);
-        let mut rpush: Vec<&[u8]> = vec![b"RPUSH", dest];
-        rpush.extend(out.iter().map(|v| &v[..]));
-        ctx.propagate(&rpush);
     }
     ctx.out.int(out.len() as i64);
     Ok(())

@@ -1316,9 +1316,10 @@ fn xclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         if forced {
             g.pel.insert(
                 id,
+                // Counted as delivered once, as Redis's streamCreateNACK starts it.
                 crate::store::stream::Nack {
                     delivery_time: delivery,
-                    delivery_count: 0,
+                    delivery_count: 1,
                     consumer: name.into(),
                 },
             );

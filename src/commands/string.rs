@@ -248,6 +248,8 @@ fn getset(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     ctx.out.bulk_opt(old);
     ctx.ks.set(argv[1], Value::str(argv[2]));
     ctx.dirty(1);
+    // As Redis 7.0: the AOF and the replicas get a SET (a replica's commandstats count it).
+    ctx.propagate(&[b"SET", argv[1], argv[2]]);
     ctx.notify(STRING, "set", argv[1]);
     Ok(())
 }

@@ -277,6 +277,15 @@ pub struct Effects {
     targets: Option<Vec<(std::ops::Range<usize>, u8)>>,
 }
 
+/// `body`, several commands, between a MULTI and an EXEC.
+pub(crate) fn wrapped(body: Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 32);
+    encode_command(&mut out, &[b"MULTI"]);
+    out.extend_from_slice(&body);
+    encode_command(&mut out, &[b"EXEC"]);
+    out
+}
+
 /// The targets of a record (Redis's PROPAGATE_AOF and PROPAGATE_REPL).
 pub const TO_AOF: u8 = 1;
 pub const TO_REPLICAS: u8 = 2;
@@ -306,7 +315,7 @@ impl Effects {
             return;
         }
         let before = self.record.len();
-        if let Some(text) = ctx.take_record(spec, argv) {
+        if let Some((text, ops)) = ctx.take_record(spec, argv) {
             let start = *self.start_db.get_or_insert(ctx.ks.db);
             if self.logged == 0 {
                 self.record_db = start;
@@ -319,7 +328,7 @@ impl Effects {
                 );
             }
             self.record.extend_from_slice(&text);
-            self.logged += 1;
+            self.logged += ops;
             let both = TO_AOF | TO_REPLICAS;
             if to != both || self.targets.is_some() {
                 let targets = self.targets.get_or_insert_with(|| vec![(0..before, both)]);
@@ -350,15 +359,7 @@ impl Effects {
         // each stream, even where set_repl left one of them a single command.
         let (logged, record_db) = (self.logged, self.record_db);
         let finish = |body: Vec<u8>| {
-            let mut record = if logged > 1 {
-                let mut wrapped = Vec::with_capacity(body.len() + 48);
-                encode_command(&mut wrapped, &[b"MULTI"]);
-                wrapped.extend_from_slice(&body);
-                encode_command(&mut wrapped, &[b"EXEC"]);
-                wrapped
-            } else {
-                body
-            };
+            let mut record = if logged > 1 { wrapped(body) } else { body };
             // A record must leave the stream's selected database where it found it: after
             // the EXEC, so that the transaction reads as Redis propagates it.
             if record_db != start_db {

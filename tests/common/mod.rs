@@ -272,6 +272,10 @@ impl RealRedis {
     pub fn raw(&self) -> Raw {
         Raw::connect(self.port)
     }
+
+    pub fn dir(&self) -> &Path {
+        self._tmp.path()
+    }
 }
 
 impl Drop for RealRedis {
