@@ -61,9 +61,15 @@ pub enum End {
     Error,
     /// The client disconnected: nothing to send.
     Gone,
+    /// This master became a replica: the error, then the connection is closed (Redis's
+    /// disconnectAllBlockedClients), since what the client waited for may now come from
+    /// the new master's stream, which a pop must not take from.
+    Demoted,
 }
 
 const UNBLOCKED_ERROR: &[u8] = b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n";
+const DEMOTED_ERROR: &[u8] = b"-UNBLOCKED force unblock from blocking operation, \
+    instance state changed (master -> replica?)\r\n";
 
 /// What a waiter is answered when its time is up.
 pub enum TimeoutReply {
@@ -148,8 +154,12 @@ impl State {
                 TimeoutReply::Computed(f) => f(),
             },
             End::Error => UNBLOCKED_ERROR.to_vec(),
+            End::Demoted => DEMOTED_ERROR.to_vec(),
             End::Gone => Vec::new(),
         };
+        if how == End::Demoted {
+            w.handle.close_after_outbox();
+        }
         Some(Unblocked {
             handle: w.handle,
             command: w.command,
@@ -508,6 +518,14 @@ impl Blocking {
             }
         }
         true
+    }
+
+    /// Ends every wait with `how` (see `End::Demoted`).
+    pub fn end_all(&self, shared: &Shared, how: End) {
+        let ids: Vec<u64> = self.inner.state.lock().waiters.keys().copied().collect();
+        for id in ids {
+            self.end(shared, id, how);
+        }
     }
 
     fn start_timer(&self) {

@@ -115,6 +115,9 @@ pub struct ClientHandle {
     resp3: AtomicBool,
     /// Held by CLIENT PAUSE (see `ops::pause`): shown as blocked.
     postponed: AtomicBool,
+    /// Another thread asked for the connection to close once what its outbox holds is
+    /// written (Redis's CLIENT_CLOSE_AFTER_REPLY, set from outside).
+    close_after_outbox: AtomicBool,
     /// The buffers' figures CLIENT LIST shows, published by the owner (relaxed stores to a
     /// line only it writes).
     pub io: IoFigures,
@@ -193,6 +196,7 @@ impl ClientHandle {
             waker: OnceLock::new(),
             resp3: AtomicBool::new(false),
             postponed: AtomicBool::new(false),
+            close_after_outbox: AtomicBool::new(false),
             io: IoFigures::default(),
             no_evict: AtomicBool::new(false),
             monitor: AtomicBool::new(false),
@@ -254,6 +258,16 @@ impl ClientHandle {
         if self.signalled.load(Ordering::SeqCst) {
             self.wake_owner();
         }
+    }
+
+    /// The connection closes once what was delivered so far is written: call before the
+    /// delivery.
+    pub fn close_after_outbox(&self) {
+        self.close_after_outbox.store(true, Ordering::SeqCst);
+    }
+
+    pub fn closes_after_outbox(&self) -> bool {
+        self.close_after_outbox.load(Ordering::Relaxed)
     }
 
     /// Marks the client killed and wakes its connection, which then closes.

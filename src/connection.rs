@@ -360,6 +360,9 @@ impl Session {
         if unblocked {
             self.client.blocked = false;
         }
+        if self.client.handle.closes_after_outbox() {
+            self.closing = true;
+        }
         if self.closing {
             return Next::Wait;
         }

@@ -167,7 +167,7 @@ fn load_and_start(shared: &Arc<Shared>, first: DataFile) -> Result<(), ServerErr
     let replicaof = shared.config.read().get("replicaof").unwrap_or_default();
     if let Some((host, port)) = replicaof.split_once(' ') {
         if let Ok(port) = port.parse() {
-            shared.repl.set_master(host, port);
+            shared.become_replica(host, port);
         }
     }
     crate::repl::replica::spawn(shared.clone()).map_err(ServerError::Thread)?;

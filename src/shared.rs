@@ -323,6 +323,17 @@ impl Shared {
 }
 
 impl Shared {
+    /// REPLICAOF host port (the command, a failover, the config at start): follows that
+    /// master from now on, and ends every client's wait as Redis's replicationSetMaster
+    /// does (see `blocking::End::Demoted`).
+    pub fn become_replica(&self, host: &str, port: u16) -> crate::repl::RoleChange {
+        let change = self.repl.set_master(host, port);
+        if matches!(change, crate::repl::RoleChange::Changed) {
+            self.blocking.end_all(self, crate::blocking::End::Demoted);
+        }
+        change
+    }
+
     /// Stops the process cleanly: waits for every command in flight (by taking every shard's
     /// lock, so no command changes data after this), writes and fsyncs the AOF, and exits 0.
     /// Returns only if the AOF could not be written and `force` is false: the server then

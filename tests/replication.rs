@@ -2035,3 +2035,43 @@ fn a_master_command_that_fails_on_the_replica_is_logged_and_counted() {
         "{line}"
     );
 }
+
+/// A master that becomes a replica ends its clients' waits with Redis's error and closes
+/// them (Redis's disconnectAllBlockedClients): a pop served from its new master's stream
+/// would take an element the master keeps, and the two would differ (Redis's issue #2473).
+#[test]
+fn a_master_turned_replica_ends_its_blocked_clients_and_stays_in_sync() {
+    let new_master = Rudis::start(&["--appendonly", "no", "--repl-diskless-sync-delay", "0"]);
+    let old_master = Rudis::start(&["--appendonly", "no"]);
+    let mut blocked = old_master.raw();
+    blocked.send(&["BLPOP", "foo", "0"]);
+    let mut waiting_for_a_reply = old_master.raw();
+    waiting_for_a_reply.send(&["BRPOPLPUSH", "bar", "baz", "100"]);
+    common::wait_blocked(old_master.port, 2);
+    let mut c = old_master.raw();
+    let port = new_master.port.to_string();
+    assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), b"+OK\r\n");
+    let want: &[u8] = b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n";
+    for client in [&mut blocked, &mut waiting_for_a_reply] {
+        assert_eq!(client.read_reply(), want);
+        assert!(
+            client.is_closed(),
+            "closed after the error, as Redis closes it"
+        );
+    }
+    assert_eq!(common::info_number(&mut c, "clients", "blocked_clients"), 0);
+    wait_caught_up(new_master.port, old_master.port, Duration::from_secs(20));
+    let mut m = new_master.raw();
+    assert_eq!(m.cmd(&["RPUSH", "foo", "a", "b", "c"]), b":3\r\n");
+    wait_caught_up(new_master.port, old_master.port, Duration::from_secs(20));
+    let all = ["LRANGE", "foo", "0", "-1"];
+    let list: &[u8] = b"*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n";
+    assert_eq!(m.cmd(&all), list);
+    assert_eq!(
+        c.cmd(&all),
+        list,
+        "the replica popped from its master's list"
+    );
+    // The other clients stay connected.
+    assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
+}

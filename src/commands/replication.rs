@@ -93,7 +93,7 @@ fn replicaof(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         .and_then(|p| p.parse::<u16>().ok())
         .ok_or_else(|| CommandError::Err("Invalid master port".into()))?;
     let host = String::from_utf8_lossy(argv[1]).into_owned();
-    match repl.set_master(&host, port) {
+    match ctx.shared.become_replica(&host, port) {
         RoleChange::AlreadyThere => {
             log::info!(
                 "REPLICAOF would result into synchronization with the master we are already \

@@ -251,6 +251,6 @@ pub fn tick(shared: &Shared) {
 /// Turns this server into a replica of the target; its link's PSYNC carries FAILOVER.
 fn go(shared: &Shared, host: &str, port: u16) {
     shared.repl.failover.set_phase(Phase::InProgress);
-    shared.repl.set_master(host, port);
+    shared.become_replica(host, port);
     remember_master(shared, Some((host, port)));
 }
