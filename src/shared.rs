@@ -278,8 +278,14 @@ impl Shared {
         let id = ShardId::of_key(db, key);
         let mut locked = self.lock(smallvec![id], true);
         let shard = locked.key_mut(id, key);
-        // A replica's keys expire by its master's DELs (reads only hide them meanwhile).
-        if !shard.is_expired(key, now_ms()) || self.is_loading() || self.repl.is_replica() {
+        // A replica's keys expire by its master's DELs (reads only hide them meanwhile); and
+        // as in Redis, nothing is removed while clients are paused, reads hide it then too
+        // (a pause is a failover's window: the data must not change under it).
+        if !shard.is_expired(key, now_ms())
+            || self.is_loading()
+            || self.repl.is_replica()
+            || self.ops.pause.kind() != crate::ops::pause::PauseKind::Off
+        {
             return;
         }
         if let Some(old) = shard.remove(key) {

@@ -2075,3 +2075,37 @@ fn a_master_turned_replica_ends_its_blocked_clients_and_stays_in_sync() {
     // The other clients stay connected.
     assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
 }
+
+/// A replica under CLIENT PAUSE WRITE reads its master's stream but applies none of its
+/// writes until the pause ends (Redis's unit/pause 'Test when replica paused, offset would
+/// not grow'): slave_read_repl_offset reaches the master's, slave_repl_offset stays.
+#[test]
+fn a_paused_replica_reads_but_does_not_apply_its_masters_writes() {
+    let master = Rudis::start(&["--appendonly", "no", "--repl-diskless-sync-delay", "0"]);
+    let replica = Rudis::start(&["--appendonly", "no"]);
+    let mut r = replica.raw();
+    let port = master.port.to_string();
+    assert_eq!(r.cmd(&["REPLICAOF", "127.0.0.1", &port]), b"+OK\r\n");
+    let mut m = master.raw();
+    wait_caught_up(master.port, replica.port, Duration::from_secs(20));
+    // Once streaming: the stream's SELECT is behind, as in Redis's test.
+    assert_eq!(m.cmd(&["SET", "foo", "bar"]), b"+OK\r\n");
+    wait_caught_up(master.port, replica.port, Duration::from_secs(20));
+    let applied = common::info_number(&mut r, "replication", "slave_repl_offset");
+    assert_eq!(r.cmd(&["CLIENT", "PAUSE", "100000", "WRITE"]), b"+OK\r\n");
+    assert_eq!(m.cmd(&["SET", "foo2", "bar2"]), b"+OK\r\n");
+    let want = common::info_number(&mut m, "replication", "master_repl_offset");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while common::info_number(&mut r, "replication", "slave_read_repl_offset") != want {
+        assert!(Instant::now() < deadline, "the replica stopped reading");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        common::info_number(&mut r, "replication", "slave_repl_offset"),
+        applied
+    );
+    assert_eq!(r.cmd(&["GET", "foo2"]), b"$-1\r\n");
+    assert_eq!(r.cmd(&["CLIENT", "UNPAUSE"]), b"+OK\r\n");
+    wait_caught_up(master.port, replica.port, Duration::from_secs(10));
+    assert_eq!(r.cmd(&["GET", "foo2"]), b"$4\r\nbar2\r\n");
+}

@@ -206,7 +206,9 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
         }
     }
     // Redis's last gate: CLIENT PAUSE holds the request; the session parks the client.
-    if client.pausable && shared.ops.pause.kind() != PauseKind::Off && paused(shared, client, spec)
+    if client.pausable
+        && shared.ops.pause.kind() != PauseKind::Off
+        && paused(shared, client, gate_flags)
     {
         client.postponed = true;
         return;
@@ -293,22 +295,43 @@ fn all_queued(client: &Client, flag: u32) -> bool {
         .is_none_or(|m| m.queue.iter().all(|q| q.flags & flag != 0))
 }
 
-/// Whether the pause on now holds `spec` back: everything under PAUSE ALL; under PAUSE WRITE
-/// what may write or replicate (Redis's `is_may_replicate_command`): writes, PUBLISH and
-/// PFCOUNT (MAY_REPLICATE), scripts that are not `_RO`, and an EXEC whose queue has any.
-fn paused(shared: &Shared, client: &Client, spec: &CommandSpec) -> bool {
-    let may_write =
-        |s: &CommandSpec| s.may_change() || (s.has(flags::RUNS_SCRIPT) && !s.has(flags::READONLY));
+/// Whether the pause on now holds back `argv` from `client` (a command from the master: as in
+/// Redis, a paused replica reads its master's stream but applies no write of it until the
+/// pause ends).
+pub fn held_by_pause(shared: &Shared, client: &Client, argv: &[&[u8]]) -> bool {
+    if shared.ops.pause.kind() == PauseKind::Off {
+        return false;
+    }
+    let Some(spec) = lookup(argv[0]) else {
+        return false;
+    };
+    let effective = spec.resolve(argv);
+    paused(shared, client, || {
+        if effective.has(flags::RUNS_SCRIPT) {
+            super::script::command_flags(shared, effective, argv)
+        } else {
+            effective.flags
+        }
+    })
+}
+
+/// Whether the pause on now holds the command (of gate flags `flags_of`) back: everything
+/// under PAUSE ALL; under PAUSE WRITE what may write or replicate (Redis's
+/// `is_may_replicate_command`): writes, PUBLISH and PFCOUNT (MAY_REPLICATE), scripts unless
+/// they are `_RO` or declare `no-writes`, and an EXEC whose queue has any.
+fn paused(shared: &Shared, client: &Client, flags_of: impl Fn() -> u32) -> bool {
+    let may_write = |f: u32| f & (flags::WRITE | flags::MAY_REPLICATE) != 0;
     match shared.ops.pause.kind() {
         PauseKind::Off => false,
         PauseKind::All => true,
         PauseKind::Write => {
-            may_write(spec)
-                || (spec.has(flags::RUNS_QUEUE)
+            let f = flags_of();
+            may_write(f)
+                || (f & flags::RUNS_QUEUE != 0
                     && client
                         .multi
                         .as_ref()
-                        .is_some_and(|m| m.queue.iter().any(|q| may_write(q.effective()))))
+                        .is_some_and(|m| m.queue.iter().any(|q| may_write(q.flags))))
         }
     }
 }

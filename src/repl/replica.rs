@@ -521,11 +521,12 @@ impl Session<'_> {
     /// REPLCONF GETACK; REPLCONF ACK every second.
     fn stream_loop(&mut self, input: &mut Input) -> Result<(), LinkError> {
         let shared = self.shared;
-        let mut parser = RequestParser::new(Limits {
+        let limits = Limits {
             max_bulk_len: usize::MAX / 2,
             max_multibulk_len: usize::MAX / 2,
             max_inline_len: 64 * 1024,
-        });
+        };
+        let mut parser = RequestParser::new(limits);
         let mut client = Client::new(None);
         client.master = true;
         // Listed (flags=M) and killable (CLIENT KILL TYPE master) as Redis's master client.
@@ -558,11 +559,18 @@ impl Session<'_> {
             parser.rebase(0);
             let mut consumed = 0;
             let apply = shared.repl.apply.lock();
+            // A command CLIENT PAUSE holds: it stays in `input`, and the link goes on reading
+            // (slave_read_repl_offset grows, slave_repl_offset does not) until the pause ends.
+            let mut held = false;
             loop {
                 let data = &input.buf[..];
                 match parser.parse(data) {
                     Ok(Parsed::Request { end }) => {
                         let argv = parser.argv(data);
+                        if crate::commands::dispatch::held_by_pause(shared, &client, &argv) {
+                            held = true;
+                            break;
+                        }
                         let getack = argv.len() >= 2
                             && argv[0].eq_ignore_ascii_case(b"replconf")
                             && argv[1].eq_ignore_ascii_case(b"getack");
@@ -594,7 +602,7 @@ impl Session<'_> {
                 }
             }
             // The parser skips blank lines without a request: they count as read.
-            if parser.is_idle() && parser.position() > consumed {
+            if !held && parser.is_idle() && parser.position() > consumed {
                 in_multi += (parser.position() - consumed) as i64;
                 to_feed.extend_from_slice(&input.buf[consumed..parser.position()]);
                 consumed = parser.position();
@@ -609,9 +617,15 @@ impl Session<'_> {
                 to_feed.drain(..ready_to_feed);
                 ready_to_feed = 0;
             }
-            let start = parser.request_start();
-            input.buf.drain(..start);
-            parser.rebase(start);
+            if held {
+                // Parsed again from its start once the pause is over.
+                input.buf.drain(..consumed);
+                parser = RequestParser::new(limits);
+            } else {
+                let start = parser.request_start();
+                input.buf.drain(..start);
+                parser.rebase(start);
+            }
             if let Some(wait) = client.pending_ack.take() {
                 shared.aof_handle().write_through(wait.ticket());
             }

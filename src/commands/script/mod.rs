@@ -428,7 +428,10 @@ pub fn command_flags(shared: &Shared, spec: &CommandSpec, argv: &[&[u8]]) -> u32
             }
             flags
         }
-        _ => spec.flags,
+        // As Redis's EVAL, EVALSHA and FCALL, which are MAY_REPLICATE until a script says
+        // what it does (their _RO forms are not).
+        _ if spec.has(READONLY) => spec.flags,
+        _ => spec.flags | MAY_REPLICATE,
     }
 }
 

@@ -310,7 +310,10 @@ impl Run<'_, '_, '_> {
             ));
         }
         let write = spec.is_write();
-        if write && self.read_only {
+        // As Redis's scriptVerifyWriteCommandAllow, a read-only script may not run what may
+        // replicate either (PUBLISH, PFCOUNT): that is what lets such scripts run during
+        // CLIENT PAUSE WRITE.
+        if spec.may_change() && self.read_only {
             return Err((
                 Some(spec),
                 "Write commands are not allowed from read-only scripts.".into(),
