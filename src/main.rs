@@ -60,7 +60,13 @@ fn main() {
     if config.daemonize {
         daemonize();
     }
+    // The crash report writes to the log's own descriptor: kept open for the process's life.
+    let crash_fd = log_file
+        .as_ref()
+        .and_then(|f| f.try_clone().ok())
+        .map(std::os::fd::IntoRawFd::into_raw_fd);
     init_logger(&config, log_file);
+    rudis::util::crash::install(crash_fd);
     if config.daemonize && config.pidfile.is_empty() {
         config.pidfile = "/var/run/redis.pid".into();
     }

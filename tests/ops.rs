@@ -554,3 +554,40 @@ fn a_large_reply_leaves_no_room_behind() {
         assert_eq!(admin.cmd(args), want, "{args:?}");
     }
 }
+
+/// A fatal signal writes Redis's crash report to the log (stderr here, or the log file) and
+/// ends the process by that signal: DEBUG SEGFAULT, and a SIGABRT from outside (Redis's
+/// integration/logging).
+#[test]
+fn a_fatal_signal_writes_the_crash_report_and_ends_the_process_by_it() {
+    use std::os::unix::process::ExitStatusExt;
+    for (how, sig) in [("DEBUG SEGFAULT", 11), ("SIGABRT", 6)] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("server.log");
+        let mut r = Rudis::start_in(
+            dir.path(),
+            &[
+                "--enable-debug-command",
+                "yes",
+                "--logfile",
+                log.to_str().unwrap(),
+            ],
+        );
+        if sig == 11 {
+            let mut c = Raw::connect(r.port);
+            c.send(&["DEBUG", "SEGFAULT"]);
+            assert!(c.is_closed());
+        } else {
+            unsafe { libc::kill(r.child.id() as i32, libc::SIGABRT) };
+        }
+        let status = r.child.wait().unwrap();
+        assert_eq!(status.signal(), Some(sig), "{how}: {status:?}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            text.contains(&format!("crashed by signal: {sig}, si_code: "))
+                && text.contains("------ STACK TRACE ------")
+                && text.contains("=== RUDIS BUG REPORT END."),
+            "{how}: {text}"
+        );
+    }
+}

@@ -154,6 +154,11 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             ctx.out.array(HELP.len());
             HELP.iter().for_each(|l| ctx.out.simple(l));
         }
+        (b"segfault", 2) => crate::util::crash::segfault_now(),
+        (b"panic", 2) => crate::util::crash::panic_now(&format!(
+            "DEBUG PANIC called at Unix time {}",
+            crate::util::clock::now_ms() / 1000
+        )),
         (b"sleep", 3) => {
             // As Redis, with C's atof: what is not a number sleeps for no time.
             let secs = atof(argv[2]);

@@ -4,6 +4,7 @@ pub mod alloc;
 pub mod children;
 pub mod chunks;
 pub mod clock;
+pub mod crash;
 pub mod glob;
 pub mod ldouble;
 pub mod net;
