@@ -329,6 +329,21 @@ impl Shared {
 }
 
 impl Shared {
+    /// Sets the process's oom_score_adj for its role (see `util::oom`): at start, after CONFIG
+    /// SET, and when the role changes.
+    pub fn apply_oom_score(&self) -> Result<(), String> {
+        let (mode, values) = {
+            let c = self.config.read();
+            (
+                c.get("oom-score-adj").unwrap_or_default(),
+                c.get("oom-score-adj-values").unwrap_or_default(),
+            )
+        };
+        crate::util::oom::apply(&mode, &values, self.repl.is_replica()).inspect_err(|e| {
+            log::warn!("{e}");
+        })
+    }
+
     /// REPLICAOF host port (the command, a failover, the config at start): follows that
     /// master from now on, and ends every client's wait as Redis's replicationSetMaster
     /// does (see `blocking::End::Demoted`).
@@ -336,8 +351,15 @@ impl Shared {
         let change = self.repl.set_master(host, port);
         if matches!(change, crate::repl::RoleChange::Changed) {
             self.blocking.end_all(self, crate::blocking::End::Demoted);
+            let _ = self.apply_oom_score();
         }
         change
+    }
+
+    /// REPLICAOF NO ONE (the command, a failover's promotion): a master from now on.
+    pub fn become_master(&self) {
+        self.repl.unset_master();
+        let _ = self.apply_oom_score();
     }
 
     /// Stops the process cleanly: waits for every command in flight (by taking every shard's

@@ -591,3 +591,42 @@ fn a_fatal_signal_writes_the_crash_report_and_ends_the_process_by_it() {
         );
     }
 }
+
+/// `oom-score-adj` moves the process's oom_score_adj by its role's value (master, replica),
+/// relative to the score it started with or as given, and puts the score back when turned
+/// off (Redis's unit/oom-score-adj, but for the fork child's class: rudis has no child).
+#[test]
+fn oom_score_adj_follows_the_role_and_is_restored_when_off() {
+    let r = Rudis::start(&[]);
+    let path = format!("/proc/{}/oom_score_adj", r.child.id());
+    let score = || -> i32 {
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let base = score();
+    let mut c = Raw::connect(r.port);
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "oom-score-adj-values", "10 20 30"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(score(), base, "not touched while off");
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "oom-score-adj", "yes"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(score(), base + 10);
+    assert_eq!(c.cmd(&["REPLICAOF", "localhost", "1"]), b"+OK\r\n");
+    assert_eq!(score(), base + 20, "a replica's value");
+    assert_eq!(c.cmd(&["REPLICAOF", "NO", "ONE"]), b"+OK\r\n");
+    assert_eq!(score(), base + 10);
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "oom-score-adj", "absolute"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(score(), 10);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "oom-score-adj", "no"]), b"+OK\r\n");
+    assert_eq!(score(), base, "restored");
+}

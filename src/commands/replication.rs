@@ -77,7 +77,7 @@ fn replicaof(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     }
     if argv[1].eq_ignore_ascii_case(b"no") && argv[2].eq_ignore_ascii_case(b"one") {
         if repl.is_replica() {
-            repl.unset_master();
+            ctx.shared.become_master();
             failover::remember_master(ctx.shared, None);
             log::info!(
                 "MASTER MODE enabled (user request from 'id={} addr={}')",
@@ -229,7 +229,7 @@ fn promote_for_failover(ctx: &mut Ctx, replid: &[u8]) -> Result<(), CommandError
             "PSYNC FAILOVER replid must match my replid.".into(),
         ));
     }
-    repl.unset_master();
+    ctx.shared.become_master();
     failover::remember_master(ctx.shared, None);
     log::info!(
         "MASTER MODE enabled (failover request from 'id={} addr={}')",

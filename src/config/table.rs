@@ -99,7 +99,7 @@ pub static REDIS_ONLY: &[RedisOnly] = &[
     r("masterauth", None, Str, "", MUT, Applied),
     r("syslog-facility", None, Enum(&["user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"]), "local0", FIXED, Ignored),
     r("repl-diskless-load", None, Enum(&["disabled", "on-empty-db", "swapdb"]), "disabled", MUT, Ignored),
-    r("oom-score-adj", None, Enum(&["no", "yes", "relative", "absolute"]), "no", MUT, Ignored),
+    r("oom-score-adj", None, Enum(&["no", "yes", "relative", "absolute"]), "no", MUT, Applied),
     r("acl-pubsub-default", None, Enum(&["allchannels", "resetchannels"]), "resetchannels", MUT, Observed),
     r("sanitize-dump-payload", None, Enum(&["no", "yes", "clients"]), "no", MUT, Ignored),
     r("enable-protected-configs", None, Enum(&["no", "yes", "local"]), "no", FIXED, Applied),
@@ -169,7 +169,7 @@ pub static REDIS_ONLY: &[RedisOnly] = &[
     r("tls-protocols", None, Str, "", MUT, Applied),
     r("tls-ciphers", None, Str, "", MUT, Applied),
     r("tls-ciphersuites", None, Str, "", MUT, Applied),
-    r("oom-score-adj-values", None, Str, "0 200 800", MUT | MULTI, Ignored),
+    r("oom-score-adj-values", None, Str, "0 200 800", MUT | MULTI, Applied),
     r("replicaof", Some("slaveof"), Str, "", MULTI, Applied),
     r("latency-tracking-info-percentiles", None, Str, "50 99 99.9", MUT | MULTI, Observed),
 ];

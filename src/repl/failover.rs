@@ -178,7 +178,7 @@ pub fn abort(shared: &Shared, why: &str) {
         None => log::info!("FAILOVER to any replica aborted: {why}"),
     }
     if phase == Phase::InProgress {
-        shared.repl.unset_master();
+        shared.become_master();
         remember_master(shared, None);
     }
     clear_locked(shared, &mut plan);

@@ -8,6 +8,7 @@ pub mod crash;
 pub mod glob;
 pub mod ldouble;
 pub mod net;
+pub mod oom;
 pub mod proctitle;
 pub mod sha1;
 pub mod sha256;
