@@ -2109,3 +2109,48 @@ fn a_paused_replica_reads_but_does_not_apply_its_masters_writes() {
     wait_caught_up(master.port, replica.port, Duration::from_secs(10));
     assert_eq!(r.cmd(&["GET", "foo2"]), b"$4\r\nbar2\r\n");
 }
+
+/// redis-cli --functions-rdb asks (REPLCONF rdb-filter-only functions) for a snapshot with
+/// the function libraries and no data: a Redis started on the file has the libraries and no
+/// key. A filter Redis does not know is refused with its words.
+#[test]
+fn redis_cli_functions_rdb_gets_the_libraries_without_the_data() {
+    common::require_tool("redis-cli");
+    let master = Rudis::start(&[NO_AOF, NO_DELAY].concat());
+    preload(master.port, 100);
+    let mut c = master.raw();
+    let keys = c.cmd(&["DBSIZE"]);
+    assert_ne!(keys, b":0\r\n");
+    let lib = "#!lua name=lib1\nredis.register_function('func1', function() return 123 end)";
+    assert_eq!(c.cmd(&["FUNCTION", "LOAD", lib]), b"$4\r\nlib1\r\n");
+    assert_eq!(
+        c.cmd(&["REPLCONF", "rdb-filter-only", "keys"]),
+        b"-ERR Unsupported rdb-filter-only option: keys\r\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dump.rdb");
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &master.port.to_string(), "--functions-rdb"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && said.contains("Transfer finished with success"),
+        "{said}"
+    );
+    let (ok, report) = common::check_rdb(&file);
+    assert!(ok, "{report}");
+    let copy = RealRedis::start(&[
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--dbfilename",
+        "dump.rdb",
+    ]);
+    let mut theirs = copy.raw();
+    assert_eq!(theirs.cmd(&["DBSIZE"]), b":0\r\n");
+    assert_eq!(theirs.cmd(&["FCALL", "func1", "0"]), b":123\r\n");
+    // The master goes on serving as before.
+    assert_eq!(c.cmd(&["DBSIZE"]), keys);
+}

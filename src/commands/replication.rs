@@ -155,6 +155,24 @@ fn apply_replconf(conf: &mut ReplConf, argv: &[&[u8]]) -> Result<bool, CommandEr
             // which is how rudis sends it.
             b"capa" => conf.capa_psync2 |= val.eq_ignore_ascii_case(b"psync2"),
             b"ack" | b"getack" => return Ok(false),
+            b"rdb-filter-only" => {
+                // As Redis: words split as its sdssplitargs splits them; `functions` is the
+                // one filter there is, and none leaves the snapshot empty.
+                let words = crate::resp::parse::split_args(val)
+                    .ok_or_else(|| CommandError::Err("Missing rdb-filter-only values".into()))?;
+                let mut functions = false;
+                for w in &words {
+                    if w.eq_ignore_ascii_case(b"functions") {
+                        functions = true;
+                    } else {
+                        return Err(CommandError::Err(format!(
+                            "Unsupported rdb-filter-only option: {}",
+                            String::from_utf8_lossy(w)
+                        )));
+                    }
+                }
+                conf.rdb_filter = Some(functions);
+            }
             b"rdb-only" => {
                 conf.rdb_only = match crate::resp::parse::parse_i64(val) {
                     Some(0) => false,

@@ -95,6 +95,21 @@ pub fn header_for_sync<'a>(
     e.buf
 }
 
+/// A whole RDB with no keys, only `functions` (a replica's `rdb-filter-only`, redis-cli
+/// --functions-rdb): the header, the libraries, EOF and the checksum.
+pub fn without_data(compress: bool, repl: &ReplPoint, functions: &[Vec<u8>]) -> Vec<u8> {
+    let mut buf = header_for_sync(
+        compress,
+        false,
+        Some(repl),
+        functions.iter().map(|f| &f[..]),
+    );
+    buf.push(opcode::EOF);
+    let crc = super::crc64::crc64(0, &buf);
+    buf.extend_from_slice(&crc.to_le_bytes());
+    buf
+}
+
 /// A new file to write a dump to, buffered.
 pub fn create(path: &Path) -> io::Result<Box<dyn Output>> {
     Ok(Box::new(BufWriter::with_capacity(

@@ -42,6 +42,9 @@ pub struct ReplConf {
     pub capa_psync2: bool,
     /// `rdb-only 1` (redis-cli --rdb): the snapshot, then the link ends.
     pub rdb_only: bool,
+    /// `rdb-filter-only`: a snapshot without the data, with the functions if true
+    /// (redis-cli --functions-rdb sends `functions`; an empty filter leaves them out too).
+    pub rdb_filter: Option<bool>,
 }
 
 /// The request that made a client a replica.
@@ -127,7 +130,7 @@ fn run(shared: &Shared, conn: &mut Detached) {
         match continued {
             Some(line) => link.write_all(line.as_bytes())?,
             None => {
-                link.full_sync(matches!(req, SyncRequest::Psync { .. }))?;
+                link.full_sync(matches!(req, SyncRequest::Psync { .. }), conf.rdb_filter)?;
                 if conf.rdb_only {
                     return Ok(());
                 }
@@ -306,6 +309,34 @@ fn batched_snapshot(shared: &Shared, replica: &Arc<Replica>) -> Snapshot {
         }
         batch.done.wait_for(&mut r, Duration::from_millis(100));
     }
+}
+
+/// A snapshot without the data for `replica` (see `ReplConf::rdb_filter`), and where the
+/// stream stands: it receives the stream from there, as from any snapshot.
+fn filtered_snapshot(
+    shared: &Shared,
+    replica: &Arc<Replica>,
+    with_functions: bool,
+) -> (Vec<u8>, ReplPoint) {
+    let functions = if with_functions {
+        crate::persist::functions(shared)
+    } else {
+        Vec::new()
+    };
+    let compress = crate::commands::dump::rdb_options(shared).compression;
+    let replid = shared.repl.state().replid.clone();
+    let g = shared.repl.backlog.lock();
+    replica.sent.store(g.offset, Ordering::SeqCst);
+    replica.ack.store(g.offset, Ordering::SeqCst);
+    replica.set_state(ReplicaState::SendBulk);
+    let point = ReplPoint {
+        stream_db: 0,
+        replid,
+        offset: g.offset,
+    };
+    drop(g);
+    let payload = crate::rdb::file::without_data(compress, &point, &functions);
+    (payload, point)
 }
 
 /// A point-in-time snapshot of this server for `replicas`, and where the stream stood at its
@@ -487,7 +518,9 @@ impl Link<'_> {
         Ok(())
     }
 
-    fn full_sync(&mut self, psync: bool) -> LinkResult {
+    /// `filter`: the replica asked for no data (`rdb-filter-only`), and for the functions if
+    /// true: a snapshot of its own, the data's walk not needed.
+    fn full_sync(&mut self, psync: bool, filter: Option<bool>) -> LinkResult {
         let r = self.replica;
         log::info!(
             "Replica {}:{} asks for synchronization; starting a snapshot for it",
@@ -496,10 +529,20 @@ impl Link<'_> {
         );
         self.shared.repl.backlog.lock().replicas.push(r.clone());
         self.shared.stats.sync_full.fetch_add(1, Ordering::Relaxed);
-        let snapshot = batched_snapshot(self.shared, r);
-        let (payload, point) = match &*snapshot {
-            Ok(s) => s,
-            Err(e) => return Err(e.clone()),
+        let filtered;
+        let snapshot;
+        let (payload, point) = match filter {
+            Some(with_functions) => {
+                filtered = filtered_snapshot(self.shared, r, with_functions);
+                (&filtered.0, &filtered.1)
+            }
+            None => {
+                snapshot = batched_snapshot(self.shared, r);
+                match &*snapshot {
+                    Ok((p, at)) => (p, at),
+                    Err(e) => return Err(e.clone()),
+                }
+            }
         };
         if psync {
             let line = format!("+FULLRESYNC {} {}\r\n", point.replid, point.offset);
