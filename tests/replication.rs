@@ -1128,28 +1128,8 @@ fn redis_cli_rdb_and_replica_work_against_rudis() {
     common::require_tool("redis-cli");
     let master = Rudis::start(&[NO_AOF, NO_DELAY].concat());
     preload(master.port, 100);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("dump.rdb");
-    let out = std::process::Command::new("redis-cli")
-        .args(["-p", &master.port.to_string(), "--rdb"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (ok, report) = common::check_rdb(&file);
-    assert!(ok, "{report}");
     // The file holds the data: a Redis started on it has every key.
-    let copy = RealRedis::start(&[
-        "--dir",
-        dir.path().to_str().unwrap(),
-        "--dbfilename",
-        "dump.rdb",
-    ]);
+    let (copy, _dir) = redis_on_cli_dump(master.port, "--rdb");
     assert_same_data(master.port, copy.port);
     let mut child = std::process::Command::new("redis-cli")
         .args(["-p", &master.port.to_string(), "--replica"])
@@ -2110,6 +2090,34 @@ fn a_paused_replica_reads_but_does_not_apply_its_masters_writes() {
     assert_eq!(r.cmd(&["GET", "foo2"]), b"$4\r\nbar2\r\n");
 }
 
+/// `redis-cli --rdb` (or `--functions-rdb`) against `port` into a fresh directory, the file
+/// checked with redis-check-rdb, and a redis-server started on it (with the directory, which
+/// must outlive it).
+fn redis_on_cli_dump(port: u16, flag: &str) -> (RealRedis, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dump.rdb");
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &port.to_string(), flag])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && said.contains("Transfer finished with success"),
+        "{said}"
+    );
+    let (ok, report) = common::check_rdb(&file);
+    assert!(ok, "{report}");
+    let redis = RealRedis::start(&[
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--dbfilename",
+        "dump.rdb",
+    ]);
+    (redis, dir)
+}
+
 /// redis-cli --functions-rdb asks (REPLCONF rdb-filter-only functions) for a snapshot with
 /// the function libraries and no data: a Redis started on the file has the libraries and no
 /// key. A filter Redis does not know is refused with its words.
@@ -2127,27 +2135,7 @@ fn redis_cli_functions_rdb_gets_the_libraries_without_the_data() {
         c.cmd(&["REPLCONF", "rdb-filter-only", "keys"]),
         b"-ERR Unsupported rdb-filter-only option: keys\r\n"
     );
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("dump.rdb");
-    let out = std::process::Command::new("redis-cli")
-        .args(["-p", &master.port.to_string(), "--functions-rdb"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    let said =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && said.contains("Transfer finished with success"),
-        "{said}"
-    );
-    let (ok, report) = common::check_rdb(&file);
-    assert!(ok, "{report}");
-    let copy = RealRedis::start(&[
-        "--dir",
-        dir.path().to_str().unwrap(),
-        "--dbfilename",
-        "dump.rdb",
-    ]);
+    let (copy, _dir) = redis_on_cli_dump(master.port, "--functions-rdb");
     let mut theirs = copy.raw();
     assert_eq!(theirs.cmd(&["DBSIZE"]), b":0\r\n");
     assert_eq!(theirs.cmd(&["FCALL", "func1", "0"]), b":123\r\n");
