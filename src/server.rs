@@ -171,7 +171,7 @@ fn load_and_start(shared: &Arc<Shared>, first: DataFile) -> Result<(), ServerErr
         }
     }
     // The role is known: the process's oom score follows it.
-    let _ = shared.apply_oom_score();
+    let _ = shared.apply_oom_score(&shared.config.read());
     crate::repl::replica::spawn(shared.clone()).map_err(ServerError::Thread)?;
     shared.repl.apply_config(&shared.config.read());
     crate::repl::master::spawn_cron(shared.clone()).map_err(ServerError::Thread)?;

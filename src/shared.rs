@@ -329,16 +329,11 @@ impl Shared {
 }
 
 impl Shared {
-    /// Sets the process's oom_score_adj for its role (see `util::oom`): at start, after CONFIG
-    /// SET, and when the role changes.
-    pub fn apply_oom_score(&self) -> Result<(), String> {
-        let (mode, values) = {
-            let c = self.config.read();
-            (
-                c.get("oom-score-adj").unwrap_or_default(),
-                c.get("oom-score-adj-values").unwrap_or_default(),
-            )
-        };
+    /// Sets the process's oom_score_adj for its role by `config` (see `util::oom`): at start,
+    /// in CONFIG SET (with the settings it is making), and when the role changes.
+    pub fn apply_oom_score(&self, config: &crate::config::Config) -> Result<(), String> {
+        let mode = config.get("oom-score-adj").unwrap_or_default();
+        let values = config.get("oom-score-adj-values").unwrap_or_default();
         crate::util::oom::apply(&mode, &values, self.repl.is_replica()).inspect_err(|e| {
             log::warn!("{e}");
         })
@@ -351,7 +346,7 @@ impl Shared {
         let change = self.repl.set_master(host, port);
         if matches!(change, crate::repl::RoleChange::Changed) {
             self.blocking.end_all(self, crate::blocking::End::Demoted);
-            let _ = self.apply_oom_score();
+            let _ = self.apply_oom_score(&self.config.read());
         }
         change
     }
@@ -359,7 +354,7 @@ impl Shared {
     /// REPLICAOF NO ONE (the command, a failover's promotion): a master from now on.
     pub fn become_master(&self) {
         self.repl.unset_master();
-        let _ = self.apply_oom_score();
+        let _ = self.apply_oom_score(&self.config.read());
     }
 
     /// Stops the process cleanly: waits for every command in flight (by taking every shard's

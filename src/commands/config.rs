@@ -198,25 +198,19 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             let oom_changed = ["oom-score-adj", "oom-score-adj-values"]
                 .iter()
                 .any(|n| config.get(n) != before.get(n));
-            if oom_changed {
-                drop(config);
-                if ctx.shared.apply_oom_score().is_err() {
-                    let mut config = ctx.shared.config.write();
-                    config.restore(before, replaced);
-                    drop(config);
-                    // Back to the score of the settings restored.
-                    let _ = ctx.shared.apply_oom_score();
-                    let name = pairs
-                        .iter()
-                        .map(|(n, _)| n.to_ascii_lowercase())
-                        .find(|n| n.starts_with("oom-score-adj"))
-                        .unwrap_or_else(|| "oom-score-adj".into());
-                    return Err(CommandError::Err(format!(
-                        "CONFIG SET failed (possibly related to argument '{name}') - Failed to \
+            if oom_changed && ctx.shared.apply_oom_score(&config).is_err() {
+                config.restore(before, replaced);
+                // Back to the score of the settings restored.
+                let _ = ctx.shared.apply_oom_score(&config);
+                let name = pairs
+                    .iter()
+                    .map(|(n, _)| n.to_ascii_lowercase())
+                    .find(|n| n.starts_with("oom-score-adj"))
+                    .unwrap_or_else(|| "oom-score-adj".into());
+                return Err(CommandError::Err(format!(
+                    "CONFIG SET failed (possibly related to argument '{name}') - Failed to \
                          set current oom_score_adj. Check server logs."
-                    )));
-                }
-                config = ctx.shared.config.write();
+                )));
             }
             apply(ctx.shared, &config);
             if pairs

@@ -183,13 +183,7 @@ pub fn execute(shared: &Shared, client: &mut Client, argv: &[&[u8]], out: &mut R
     // What the gates below judge: a script's declared flags stand in for its command's.
     // Looked up only by a gate that applies (a replica's, maxmemory's, a queued command's):
     // an EVALSHA on a plain master finds its script once, when it runs.
-    let gate_flags = || {
-        if effective.has(flags::RUNS_SCRIPT) {
-            super::script::command_flags(shared, effective, argv)
-        } else {
-            effective.flags
-        }
-    };
+    let gate_flags = || gate_flags_of(shared, effective, argv);
     match crate::evict::gate(shared, client, effective, gate_flags) {
         Err(e) => return reject(shared, client, out, Some(spec), e),
         // As Redis: the evicted keys' invalidations reach this client before the reply.
@@ -306,13 +300,17 @@ pub fn held_by_pause(shared: &Shared, client: &Client, argv: &[&[u8]]) -> bool {
         return false;
     };
     let effective = spec.resolve(argv);
-    paused(shared, client, || {
-        if effective.has(flags::RUNS_SCRIPT) {
-            super::script::command_flags(shared, effective, argv)
-        } else {
-            effective.flags
-        }
-    })
+    paused(shared, client, || gate_flags_of(shared, effective, argv))
+}
+
+/// The flags the gates judge `effective` (run as `argv`) by: a script's declared flags stand
+/// in for its command's.
+fn gate_flags_of(shared: &Shared, effective: &CommandSpec, argv: &[&[u8]]) -> u32 {
+    if effective.has(flags::RUNS_SCRIPT) {
+        super::script::command_flags(shared, effective, argv)
+    } else {
+        effective.flags
+    }
 }
 
 /// Whether the pause on now holds the command (of gate flags `flags_of`) back: everything

@@ -324,19 +324,37 @@ fn filtered_snapshot(
         Vec::new()
     };
     let compress = crate::commands::dump::rdb_options(shared).compression;
-    let replid = shared.repl.state().replid.clone();
-    let g = shared.repl.backlog.lock();
-    replica.sent.store(g.offset, Ordering::SeqCst);
-    replica.ack.store(g.offset, Ordering::SeqCst);
-    replica.set_state(ReplicaState::SendBulk);
-    let point = ReplPoint {
-        stream_db: 0,
-        replid,
-        offset: g.offset,
-    };
-    drop(g);
+    let point = stream_from_here(shared, std::slice::from_ref(replica));
     let payload = crate::rdb::file::without_data(compress, &point, &functions);
     (payload, point)
+}
+
+/// A snapshot's instant: `replicas` receive the stream from where it stands now (the backlog
+/// made, and on a master fed, if it was not yet); returns that point.
+fn stream_from_here(shared: &Shared, replicas: &[Arc<Replica>]) -> ReplPoint {
+    let (replid, stream_db, is_replica) = {
+        let st = shared.repl.state();
+        (st.replid.clone(), st.master_db, st.master.is_some())
+    };
+    let backlog = &shared.repl.backlog;
+    let mut g = backlog.lock();
+    g.create();
+    if !is_replica {
+        // This replica's stream starts with no database selected (Redis's slaveseldb = -1):
+        // the next write selects its own.
+        g.forget_db();
+        backlog.set_feeding(true);
+    }
+    for replica in replicas {
+        replica.sent.store(g.offset, Ordering::SeqCst);
+        replica.ack.store(g.offset, Ordering::SeqCst);
+        replica.set_state(ReplicaState::SendBulk);
+    }
+    ReplPoint {
+        stream_db: if is_replica { stream_db } else { 0 },
+        replid,
+        offset: g.offset,
+    }
 }
 
 /// A point-in-time snapshot of this server for `replicas`, and where the stream stood at its
@@ -363,30 +381,7 @@ fn snapshot_for(
     let dirty = shared.stats.dirty.get();
     let res = {
         let mut instant = || {
-            let (replid, stream_db, is_replica) = {
-                let st = shared.repl.state();
-                (st.replid.clone(), st.master_db, st.master.is_some())
-            };
-            let backlog = &shared.repl.backlog;
-            let mut g = backlog.lock();
-            g.create();
-            if !is_replica {
-                // This replica's stream starts with no database selected (Redis's
-                // slaveseldb = -1): the next write selects its own.
-                g.forget_db();
-                backlog.set_feeding(true);
-            }
-            for replica in replicas {
-                replica.sent.store(g.offset, Ordering::SeqCst);
-                replica.ack.store(g.offset, Ordering::SeqCst);
-                replica.set_state(ReplicaState::SendBulk);
-            }
-            let p = ReplPoint {
-                stream_db: if is_replica { stream_db } else { 0 },
-                replid,
-                offset: g.offset,
-            };
-            drop(g);
+            let p = stream_from_here(shared, replicas);
             drop(gate.take());
             point = Some(p.clone());
             p
