@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use smallvec::smallvec;
 
+use crate::notify::events::class::{GENERIC, HASH};
 use crate::resp::reply::encode_command;
 use crate::shared::Shared;
 use crate::store::{ShardId, SHARDS};
@@ -103,15 +104,54 @@ fn expired(shared: &Shared, db: usize, key: &[u8], v: &crate::store::Value, reco
     crate::notify::key_expired(shared, db, key);
 }
 
-/// Where each shard's window starts.
+/// One turn of hash field expiry in shard `shard` of `db`: the fields past their deadline go,
+/// each logged as an HDEL (with no DEL when the key goes with its last field: the replica's
+/// HDEL removes it too), as Redis 7.4's active expiry of fields does.
+fn expire_fields(shared: &Shared, db: usize, shard: usize, offset: &mut usize, now: u64) {
+    let id = ShardId {
+        db: db as u32,
+        shard: shard as u32,
+    };
+    let mut locked = shared.lock(smallvec![id], true);
+    let candidates = locked.shard(id).field_candidates(offset, now);
+    let mut record = Vec::new();
+    let mut quota = crate::store::expire::FIELDS_PER_TURN;
+    for key in candidates {
+        if quota == 0 {
+            break;
+        }
+        let Some(gone) = locked.key_mut(id, &key).expire_fields(&key, now, quota) else {
+            continue;
+        };
+        quota = quota.saturating_sub(gone.fields.len());
+        for f in &gone.fields {
+            encode_command(&mut record, &[&b"HDEL"[..], &key, f]);
+        }
+        // Watchers and tracking clients hear of it, as Redis signals the key modified.
+        shared.watches.touch(db, &key);
+        shared.tracking.invalidate(shared, &key, 0);
+        crate::notify::events::emit(shared, HASH, "hexpired", db, &key, None);
+        if gone.emptied {
+            crate::notify::events::emit(shared, GENERIC, "del", db, &key, None);
+        }
+    }
+    if !record.is_empty() {
+        shared.propagate(db, record, &locked);
+        shared.tracking.broadcast(shared);
+    }
+}
+
+/// Where each shard's windows start (its keys' deadlines, its hashes' field deadlines).
 pub struct Sweeper {
     offsets: Vec<usize>,
+    field_offsets: Vec<usize>,
 }
 
 impl Sweeper {
     pub fn new(shared: &Shared) -> Self {
         Sweeper {
             offsets: vec![0; shared.store.dbs.len() * SHARDS],
+            field_offsets: vec![0; shared.store.dbs.len() * SHARDS],
         }
     }
 
@@ -120,7 +160,15 @@ impl Sweeper {
         let mut removed = 0;
         for (db, d) in shared.store.dbs.iter().enumerate() {
             for (i, lock) in d.shards.iter().enumerate() {
-                if lock.read().expires.is_empty() {
+                let (keys, fields) = {
+                    let s = lock.read();
+                    (!s.expires.is_empty(), !s.field_expires.is_empty())
+                };
+                if fields {
+                    let offset = &mut self.field_offsets[db * SHARDS + i];
+                    expire_fields(shared, db, i, offset, now);
+                }
+                if !keys {
                     continue;
                 }
                 let offset = &mut self.offsets[db * SHARDS + i];

@@ -298,6 +298,50 @@ impl Shared {
         self.propagate(db, record, &locked);
     }
 
+    /// `remove_expired` for hash fields a read found past their deadline (Redis 7.4's lazy
+    /// field expiry): those still past it go, each with an HDEL, and the key with the last.
+    pub fn remove_expired_fields(&self, db: usize, key: &[u8], fields: &[Box<[u8]>]) {
+        let id = ShardId::of_key(db, key);
+        let mut locked = self.lock(smallvec![id], true);
+        if self.is_loading()
+            || self.repl.is_replica()
+            || self.ops.pause.kind() != crate::ops::pause::PauseKind::Off
+        {
+            return;
+        }
+        let now = now_ms();
+        let shard = locked.key_mut(id, key);
+        let h = crate::store::hash_key(key);
+        let Some(crate::store::Value::Hash(hash)) = shard.get_mut_hashed(h, key) else {
+            return;
+        };
+        let mut record = Vec::new();
+        for f in fields {
+            if hash
+                .ttl_of(f)
+                .is_some_and(|at| crate::store::value::is_expired(at, now))
+                && hash.remove(f)
+            {
+                encode_command(&mut record, &[&b"HDEL"[..], key, f]);
+            }
+        }
+        if record.is_empty() {
+            return;
+        }
+        let emptied = hash.is_empty();
+        if emptied {
+            shard.remove_hashed(h, key);
+        }
+        self.watches.touch(db, key);
+        self.tracking.invalidate(self, key, 0);
+        use crate::notify::events::{class, emit};
+        emit(self, class::HASH, "hexpired", db, key, None);
+        if emptied {
+            emit(self, class::GENERIC, "del", db, key, None);
+        }
+        self.propagate(db, record, &locked);
+    }
+
     /// True when a write's effect has somewhere to go (the AOF, replicas): otherwise
     /// commands need not build their records.
     #[inline]

@@ -1018,6 +1018,8 @@ impl RdbBytes {
 /// A listpack entry small enough for the one-byte forms.
 enum Lp<'a> {
     I(u8),
+    /// A 64-bit integer: 0xf4 and 8 bytes little-endian.
+    I64(i64),
     S(&'a str),
 }
 
@@ -1030,6 +1032,10 @@ fn listpack(items: &[Lp]) -> Vec<u8> {
         let start = body.len();
         match item {
             Lp::I(v) => body.push(*v & 0x7f),
+            Lp::I64(v) => {
+                body.push(0xf4);
+                body.extend_from_slice(&v.to_le_bytes());
+            }
             Lp::S(s) => {
                 body.push(0x80 | s.len() as u8);
                 body.extend_from_slice(s.as_bytes());
@@ -1279,17 +1285,21 @@ fn rdb_11_and_12_load_as_their_redis_7_0_form() {
     }
 }
 
-/// Values rudis cannot hold (Redis 7.4's hashes with field TTLs, a module's type) stop the
-/// load with the type and the key named, and nothing of the file is served.
+/// Values rudis cannot hold (a module's type), or a hash field deadline no Redis writes, stop
+/// the load with the type and the key named, and nothing of the file is served.
 #[test]
 fn types_rudis_cannot_hold_are_refused_by_name_and_nothing_is_loaded() {
-    // Redis 7.4's HASH_LISTPACK_EX (25): the smallest field deadline (8 bytes), then a
-    // listpack of field, value, deadline triples (0: none).
+    // Redis 7.4's HASH_METADATA (24): the soonest field deadline, the field count, then per
+    // field its deadline (relative to the soonest, plus one), field and value; a deadline
+    // past 2^48 - 1 ms is corrupt.
     let mut hfe = RdbBytes::new(12);
     hfe.byte(0xfe).len(0).key(0, "before").str(b"x");
-    hfe.key(25, "h")
-        .millis(T0 as i64 + 5000)
-        .str(&listpack(&[Lp::S("f"), Lp::S("v"), Lp::I(0)]));
+    hfe.key(24, "h")
+        .millis(T0 as i64)
+        .len(1)
+        .len(1 << 50)
+        .str(b"f")
+        .str(b"v");
     hfe.key(0, "after").str(b"y");
     // A module value (MODULE_2, 7): the module type id as a length, nine 6-bit characters
     // of its name and a 10-bit encoding version ("ReJSON-RL", version 3).
@@ -1302,7 +1312,7 @@ fn types_rudis_cannot_hold_are_refused_by_name_and_nothing_is_loaded() {
     module.byte(0xfe).len(0).key(0, "before").str(b"x");
     module.key(7, "doc").len(id).len(2).len(0);
     for (file, names) in [
-        (hfe.finish(), ["field expirations", "'h'"]),
+        (hfe.finish(), ["field deadline", "'h'"]),
         (module.finish(), ["ReJSON-RL", "'doc'"]),
     ] {
         let e = rudis::rdb::file::parse(&file, 16, 0)
@@ -1324,6 +1334,140 @@ fn types_rudis_cannot_hold_are_refused_by_name_and_nothing_is_loaded() {
         for name in names {
             assert!(text.contains(name), "{text}");
         }
+    }
+}
+
+/// A dump.rdb that Redis 7.4.1 wrote with hash field deadlines (tests/fixtures/rdb/README.md
+/// says how it was made): every hash loads with its deadlines, its order and its encoding as
+/// Redis 7.4.1 loads it, and rudis's own SAVE and DUMP of them (types 25 and 24) load back
+/// the same.
+#[test]
+fn redis_7_4_hashes_with_field_deadlines_load_and_save_as_redis_7_4_holds_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("dump.rdb"),
+        fixture("hash-field-ttl-7.4.rdb"),
+    )
+    .unwrap();
+    let mut r = Rudis::start_in(dir.path(), &["--appendonly", "no"]);
+    // What Redis 7.4.1 answered on the same file: (key, encoding, fields in order, deadlines).
+    let expected: [(&str, &str, &[&str], &[i64]); 4] = [
+        (
+            "small",
+            "listpackex",
+            &["b", "a", "c", "d"],
+            &[4102444800000, 4102444800500, -1, -1],
+        ),
+        (
+            "big",
+            "listpackex",
+            &["f6", "f5", "f7", "f32"],
+            &[4102444801000, 4102444801000, 4102444802000, -1],
+        ),
+        ("persisted", "listpackex", &["y", "x"], &[-1, -1]),
+        ("plain", "listpack", &["p"], &[-1]),
+    ];
+    let check = |c: &mut Raw, when: &str| {
+        for (key, encoding, fields, deadlines) in expected {
+            let enc = c.cmd(&["OBJECT", "ENCODING", key]);
+            assert_eq!(
+                enc,
+                format!("${}\r\n{encoding}\r\n", encoding.len()).as_bytes(),
+                "{key} {when}"
+            );
+            let keys = c.frame(&["HKEYS", key]);
+            let Frame::Array(keys) = keys else {
+                panic!("{keys:?}")
+            };
+            let got: Vec<Frame> = keys.into_iter().take(fields.len()).collect();
+            let want: Vec<Frame> = fields
+                .iter()
+                .map(|f| Frame::Bulk(f.as_bytes().to_vec()))
+                .collect();
+            assert_eq!(got, want, "{key} {when}");
+            let mut cmd = vec!["HPEXPIRETIME", key, "FIELDS"];
+            let n = fields.len().to_string();
+            cmd.push(&n);
+            cmd.extend(fields.iter());
+            let want: Vec<Frame> = deadlines.iter().map(|d| Frame::Integer(*d)).collect();
+            assert_eq!(c.frame(&cmd), Frame::Array(want), "{key} {when}");
+        }
+        assert_eq!(c.cmd(&["HLEN", "big"]), b":200\r\n");
+        assert_eq!(c.cmd(&["GET", "str"]), b"$5\r\nhello\r\n");
+    };
+    let mut c = r.raw();
+    check(&mut c, "as loaded");
+    // DUMP and RESTORE keep them.
+    let Frame::Bulk(payload) = c.frame(&["DUMP", "small"]) else {
+        panic!()
+    };
+    c.send(&[&b"RESTORE"[..], b"again", b"0", &payload]);
+    assert_eq!(c.read_reply(), b"+OK\r\n");
+    assert_eq!(c.cmd(&["HKEYS", "again"]), c.cmd(&["HKEYS", "small"]));
+    assert_eq!(
+        c.cmd(&["HPEXPIRETIME", "again", "FIELDS", "2", "a", "b"]),
+        b"*2\r\n:4102444800500\r\n:4102444800000\r\n"
+    );
+    assert_eq!(c.cmd(&["DEL", "again"]), b":1\r\n");
+    assert_eq!(c.cmd(&["SAVE"]), b"+OK\r\n");
+    drop(c);
+    r.restart();
+    check(&mut r.raw(), "after rudis saved and loaded it");
+    // Written as Redis 7.4 writes them: the small ones as type 25 (HASH_LISTPACK_EX).
+    let ours = std::fs::read(dir.path().join("dump.rdb")).unwrap();
+    let at = ours
+        .windows(6)
+        .position(|w| w == b"\x05small")
+        .expect("small");
+    assert_eq!(ours[at - 1], 25);
+}
+
+/// Redis 7.4's release candidates wrote field deadlines as absolute times, with no soonest
+/// deadline first (types 22 and 23); a field already past its deadline in the file reads as
+/// absent and is removed by active expiry.
+#[test]
+fn hash_field_deadlines_of_redis_7_4_release_candidates_load() {
+    let later = 4102444800000u64;
+    let mut b = RdbBytes::new(12);
+    b.byte(0xfe).len(0);
+    // 22: count, then (absolute deadline or 0, field, value).
+    b.key(22, "meta")
+        .len(2)
+        .len(later)
+        .str(b"a")
+        .str(b"1")
+        .len(0)
+        .str(b"b")
+        .str(b"2");
+    // 23: a listpack of (field, value, deadline) triples; "old" is long past its deadline.
+    b.key(23, "lpex").str(&listpack(&[
+        Lp::S("old"),
+        Lp::S("1"),
+        Lp::I64(T0 as i64),
+        Lp::S("new"),
+        Lp::S("2"),
+        Lp::I64(later as i64),
+        Lp::S("none"),
+        Lp::S("3"),
+        Lp::I(0),
+    ]));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("dump.rdb"), b.finish()).unwrap();
+    let r = Rudis::start_in(dir.path(), &["--appendonly", "no"]);
+    let mut c = r.raw();
+    assert_eq!(
+        c.cmd(&["HPEXPIRETIME", "meta", "FIELDS", "2", "a", "b"]),
+        format!("*2\r\n:{later}\r\n:-1\r\n").as_bytes()
+    );
+    assert_eq!(
+        c.cmd(&["HPEXPIRETIME", "lpex", "FIELDS", "3", "old", "new", "none"]),
+        format!("*3\r\n:-2\r\n:{later}\r\n:-1\r\n").as_bytes()
+    );
+    assert_eq!(c.cmd(&["HGET", "lpex", "old"]), b"$-1\r\n");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while c.cmd(&["HLEN", "lpex"]) != b":2\r\n" {
+        assert!(std::time::Instant::now() < until, "the expired field stays");
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 

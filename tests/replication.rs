@@ -2142,3 +2142,40 @@ fn redis_cli_functions_rdb_gets_the_libraries_without_the_data() {
     // The master goes on serving as before.
     assert_eq!(c.cmd(&["DBSIZE"]), keys);
 }
+
+/// Hash field deadlines (Redis 7.4's HEXPIRE) reach a replica through the full sync (its
+/// snapshot's type 25 hash) and the stream (HPEXPIREAT at the master's absolute time), and a
+/// field the master expires goes from the replica by the master's HDEL, the key with it.
+#[test]
+fn a_replica_gets_hash_field_deadlines_and_their_expiry_from_its_master() {
+    let master = Rudis::start(&[NO_AOF, NO_DELAY].concat());
+    let mut m = master.raw();
+    m.cmd(&["HSET", "synced", "a", "1", "b", "2"]);
+    m.cmd(&["HPEXPIREAT", "synced", "4102444800000", "FIELDS", "1", "b"]);
+    let replica = replica_of(master.port, false);
+    wait_caught_up(master.port, replica.port(), Duration::from_secs(10));
+    m.cmd(&["HSET", "streamed", "x", "1", "y", "2"]);
+    m.cmd(&["HEXPIRE", "streamed", "1000", "FIELDS", "1", "x"]);
+    m.cmd(&["HSET", "short", "z", "1"]);
+    m.cmd(&["HPEXPIRE", "short", "300", "FIELDS", "1", "z"]);
+    wait_caught_up(master.port, replica.port(), Duration::from_secs(10));
+    let mut r = common::Raw::connect(replica.port());
+    for (key, fields) in [("synced", ["a", "b"]), ("streamed", ["x", "y"])] {
+        let cmd = ["HPEXPIRETIME", key, "FIELDS", "2", fields[0], fields[1]];
+        assert_eq!(r.cmd(&cmd), m.cmd(&cmd), "{key}");
+        assert_eq!(r.cmd(&["HGETALL", key]), m.cmd(&["HGETALL", key]), "{key}");
+    }
+    assert_eq!(
+        r.cmd(&["OBJECT", "ENCODING", "synced"]),
+        b"$10\r\nlistpackex\r\n"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while r.cmd(&["EXISTS", "short"]) != b":0\r\n" {
+        assert!(
+            Instant::now() < deadline,
+            "the replica keeps the expired field"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(m.cmd(&["EXISTS", "short"]), b":0\r\n");
+}

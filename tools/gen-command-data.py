@@ -7,7 +7,11 @@ replies (taken after HELLO 3, so that maps and sets are marked as such), for the
 has; the RESP2 form is the reply layer's fallback. Redis is BSD-3 licensed; the text is its commands/*.json.
 
     redis-server --port 7379 --save '' --appendonly no &
-    tools/gen-command-data.py 7379
+    tools/gen-command-data.py 7379 [7474]
+
+The second port, a Redis 7.4 server, gives command-{info,docs}-hfe.resp: the hash field
+expiration commands (HEXPIRE ...), which rudis has so that Redis 7.4's field deadlines in an
+RDB file, a DUMP payload or an AOF keep working, and which Redis 7.0 does not know.
 """
 import socket
 import sys
@@ -49,6 +53,12 @@ def main():
         name = out + "resp2-command-%s-sample.resp" % kind.lower()
         command = b"COMMAND " + kind.encode() + b" " + sample + b"\r\n"
         open(name, "wb").write(raw_reply(port, command, protocol=2))
+    if len(sys.argv) > 2:
+        port74 = int(sys.argv[2])
+        names = b"hexpire hpexpire hexpireat hpexpireat httl hpttl hexpiretime hpexpiretime hpersist"
+        for kind in ["DOCS", "INFO"]:
+            name = out + "command-%s-hfe.resp" % kind.lower()
+            open(name, "wb").write(raw_reply(port74, b"COMMAND " + kind.encode() + b" " + names + b"\r\n"))
 
 
 if __name__ == "__main__":

@@ -84,6 +84,19 @@ fn dump_value(out: &mut Vec<u8>, key: &[u8], v: &Value) {
                 }
                 encode_command(out, &args);
             }
+            // Field deadlines (Redis 7.4) as HPEXPIREAT, last field first: each goes before
+            // those of the same deadline, so this leaves a small hash in the order it had.
+            if h.has_ttls() {
+                for (f, _) in pairs.iter().rev() {
+                    if let Some(at) = h.ttl_of(f) {
+                        let at = at.to_string();
+                        encode_command(
+                            out,
+                            &[&b"HPEXPIREAT"[..], key, at.as_bytes(), b"FIELDS", b"1", f],
+                        );
+                    }
+                }
+            }
         }
         Value::List(l) => {
             let items: Vec<Vec<u8>> = l.iter().map(|e| e.to_vec()).collect();

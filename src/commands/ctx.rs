@@ -7,7 +7,7 @@ use smallvec::SmallVec;
 
 use super::{CommandError, CommandSpec};
 use crate::client::Client;
-use crate::notify::events::class::{KEY_MISS, NEW};
+use crate::notify::events::class::{GENERIC, HASH, KEY_MISS, NEW};
 use crate::resp::reply::encode_command;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
@@ -57,6 +57,8 @@ pub struct Keyspace<'a> {
     /// Keys a read found expired: removed once its (read) locks are released, see
     /// `Shared::remove_expired`.
     seen_expired: RefCell<Vec<(usize, Box<[u8]>)>>,
+    /// See `saw_expired_field`.
+    seen_expired_fields: RefCell<Option<ExpiredFields>>,
     /// The hashes of the running command's keys, computed once when its locks were planned.
     known: KnownKeys,
     /// The client running the command: a tracking client with NOLOOP is not told of its
@@ -141,6 +143,7 @@ impl<'a> Ctx<'a> {
                 aof_pre: Vec::new(),
                 aof_pre_ops: 0,
                 seen_expired: RefCell::new(Vec::new()),
+                seen_expired_fields: RefCell::new(None),
                 known: KnownKeys::default(),
                 client_id,
                 report_misses: false,
@@ -289,6 +292,9 @@ fn key_event(shared: &Shared, class: u32, event: &str, db: usize, key: &[u8]) {
         crate::notify::events::emit(shared, class, event, db, key, None);
     }
 }
+
+/// A key's hash fields found past their deadline: (db, key, fields).
+pub type ExpiredFields = (usize, Box<[u8]>, Vec<Box<[u8]>>);
 
 impl<'a> Keyspace<'a> {
     /// The wall-clock milliseconds of this command: read at the first call, the same after.
@@ -520,6 +526,24 @@ impl<'a> Keyspace<'a> {
         Ok(())
     }
 
+    /// A hash field a read found past its deadline (HGET and the like): removed after the
+    /// command, as Redis 7.4 removes it lazily. Only the current command's one key is kept.
+    pub fn saw_expired_field(&self, key: &[u8], field: &[u8]) {
+        if self.clock() == 0 {
+            return;
+        }
+        let mut seen = self.seen_expired_fields.borrow_mut();
+        match &mut *seen {
+            Some((db, k, fields)) if *db == self.db && &**k == key => fields.push(field.into()),
+            _ => *seen = Some((self.db, key.into(), vec![field.into()])),
+        }
+    }
+
+    /// The hash fields reads found past their deadline (see `saw_expired_field`).
+    pub fn take_seen_expired_fields(&mut self) -> Option<ExpiredFields> {
+        self.seen_expired_fields.get_mut().take()
+    }
+
     /// The expired keys reads came across, for removal after the command (Redis deletes a key
     /// that a read finds expired; a read here holds only read locks).
     pub fn take_seen_expired(&mut self) -> Option<Vec<(usize, Box<[u8]>)>> {
@@ -616,17 +640,63 @@ impl<'a> Keyspace<'a> {
         }
         self.shared.stats.expired_keys(1);
         crate::notify::key_expired(self.shared, db, key);
+        self.log_before(db, &[&b"DEL"[..], key]);
+    }
+
+    /// Logs `args`, something the keyspace did in database `db` on its own (an expiry it
+    /// found), ahead of the command's own record.
+    fn log_before(&mut self, db: usize, args: &[&[u8]]) {
         self.aof_pre_ops += 1;
         if db == self.db {
-            encode_command(&mut self.aof_pre, &[&b"DEL"[..], key]);
+            encode_command(&mut self.aof_pre, args);
         } else {
             // A record must leave the AOF's selected database where it found it.
             let there = db.to_string();
             let here = self.db.to_string();
             encode_command(&mut self.aof_pre, &[b"SELECT", there.as_bytes()]);
-            encode_command(&mut self.aof_pre, &[&b"DEL"[..], key]);
+            encode_command(&mut self.aof_pre, args);
             encode_command(&mut self.aof_pre, &[b"SELECT", here.as_bytes()]);
         }
+    }
+
+    /// Before a write to the hash at `key`: its fields past their deadline go, each with an
+    /// HDEL logged (as Redis 7.4 propagates a field's expiry), and the key with the last one.
+    fn expire_fields_hashed(&mut self, db: usize, key: &[u8], h: u64) {
+        // A replica's fields expire by its master's HDELs, even under its own clients' writes.
+        let clock = if self.shared.repl.is_replica() {
+            0
+        } else {
+            self.clock()
+        };
+        let id = ShardId::of_hash(db, h);
+        match self.locked.shard(id).get_hashed(h, key) {
+            Some(Value::Hash(hash)) if hash.has_due(clock) => {}
+            _ => return,
+        }
+        let shard = self.locked.key_mut(id, key);
+        let Some(Value::Hash(hash)) = shard.get_mut_hashed(h, key) else {
+            return;
+        };
+        let fields = hash.take_due(clock, usize::MAX);
+        let emptied = hash.is_empty();
+        if emptied {
+            shard.remove_hashed(h, key);
+        }
+        for f in &fields {
+            self.log_before(db, &[&b"HDEL"[..], key, f]);
+        }
+        key_event(self.shared, HASH, "hexpired", db, key);
+        if emptied {
+            key_event(self.shared, GENERIC, "del", db, key);
+        }
+    }
+
+    /// Files the hash at `key` for active expiry by `at`, a field deadline it was just given.
+    pub fn note_field_deadline(&mut self, key: &[u8], at: u64) {
+        let (db, h) = (self.db, self.hash(key));
+        self.locked
+            .key_mut(ShardId::of_hash(db, h), key)
+            .note_field_deadline(h, key, at);
     }
 
     /// The string at `key`: `None` if absent, WRONGTYPE if it holds something else.
@@ -652,6 +722,7 @@ impl<'a> Keyspace<'a> {
     pub fn hash_mut(&mut self, key: &[u8]) -> Result<&mut Hash, CommandError> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
+        self.expire_fields_hashed(db, key, h);
         modified(self.shared, self.client_id, db, key);
         let shared = self.shared;
         let shard = self.locked.key_mut(ShardId::of_hash(db, h), key);

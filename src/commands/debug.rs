@@ -405,6 +405,7 @@ fn loadaof(ctx: &mut Ctx) -> Result<(), CommandError> {
             let shard = all.shard_mut(id);
             shard.map.clear();
             shard.expires.clear();
+            shard.field_expires.clear();
         }
     }
     if let Err(e) = aof
@@ -473,7 +474,7 @@ fn object(ctx: &mut Ctx, key: &[u8]) -> Result<(), CommandError> {
 /// DEBUG HTSTATS-KEY <key>: Redis's dictGetStats for a value kept in a hash table, in its
 /// words (see `table_stats`).
 fn htstats_key(ctx: &mut Ctx, key: &[u8]) -> Result<(), CommandError> {
-    use crate::store::value::Hash;
+    use crate::store::hash::Fields;
     let db = ctx.client.db;
     let ids = smallvec::smallvec![crate::store::ShardId::of_key(db, key)];
     let found = with_locks(ctx, ids, false, |ctx| {
@@ -482,8 +483,8 @@ fn htstats_key(ctx: &mut Ctx, key: &[u8]) -> Result<(), CommandError> {
                 crate::store::set::Set::Table(t) => Some((t.slots(), t.len())),
                 _ => None,
             },
-            Value::Hash(h) => match &**h {
-                Hash::Large(t) => Some((t.slots(), t.len())),
+            Value::Hash(h) => match h.fields() {
+                Fields::Large(t) => Some((t.slots(), t.len())),
                 _ => None,
             },
             Value::ZSet(z) => match &**z {

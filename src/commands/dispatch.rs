@@ -416,6 +416,9 @@ pub fn run(
             shared.remove_expired(db, &key);
         }
     }
+    if let Some((db, key, fields)) = ctx.ks.take_seen_expired_fields() {
+        shared.remove_expired_fields(db, &key, &fields);
+    }
     if !ctx.client.serves_waiter {
         shared.stats.commands_processed();
     }

@@ -1,9 +1,12 @@
-//! Hash commands (Redis's t_hash.c).
+//! Hash commands (Redis's t_hash.c), and Redis 7.4's field deadlines (HEXPIRE and its
+//! kin, see `store::hash` for why a Redis 7.0 server has them).
 
+use super::ctx::Keyspace;
 use super::flags::*;
 use super::{args, CommandError, CommandSpec, Ctx, KEY1};
 use crate::notify::events::class::HASH;
-use crate::store::Hash;
+use crate::store::hash::MAX_SET_DEADLINE;
+use crate::store::{Hash, Value};
 use crate::util::glob;
 use crate::util::ldouble::{self, FloatError};
 
@@ -30,6 +33,15 @@ pub static COMMANDS: &[CommandSpec] = &[
     ),
     cmd!("hrandfield", -2, READONLY, KEY1, hrandfield),
     cmd!("hscan", -3, READONLY, KEY1, hscan),
+    cmd!("hexpire", -6, WRITE | DENYOOM | FAST, KEY1, hexpire),
+    cmd!("hpexpire", -6, WRITE | DENYOOM | FAST, KEY1, hpexpire),
+    cmd!("hexpireat", -6, WRITE | DENYOOM | FAST, KEY1, hexpireat),
+    cmd!("hpexpireat", -6, WRITE | DENYOOM | FAST, KEY1, hpexpireat),
+    cmd!("httl", -5, READONLY | FAST, KEY1, httl),
+    cmd!("hpttl", -5, READONLY | FAST, KEY1, hpttl),
+    cmd!("hexpiretime", -5, READONLY | FAST, KEY1, hexpiretime),
+    cmd!("hpexpiretime", -5, READONLY | FAST, KEY1, hpexpiretime),
+    cmd!("hpersist", -5, WRITE | FAST, KEY1, hpersist),
 ];
 
 /// Sets every field/value pair of HSET/HMSET; returns how many fields were new.
@@ -60,10 +72,11 @@ fn hmset(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 fn hsetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let clock = ctx.ks.clock();
     if ctx
         .ks
         .get_hash(argv[1])?
-        .is_some_and(|h| h.get(argv[2]).is_some())
+        .is_some_and(|h| h.get_live(argv[2], clock).is_some())
     {
         ctx.out.int(0);
         return Ok(());
@@ -75,17 +88,32 @@ fn hsetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     Ok(())
 }
 
+/// A field's value as a read of it sees it: none past its deadline, and such a field is
+/// removed after the command (Redis 7.4's lazy expiry of a field read).
+fn read_field<'h>(ks: &Keyspace, h: &'h Hash, key: &[u8], field: &[u8]) -> Option<&'h [u8]> {
+    let v = h.get_live(field, ks.clock());
+    if v.is_none() && h.has_ttls() && h.get(field).is_some() {
+        ks.saw_expired_field(key, field);
+    }
+    v
+}
+
 fn hget(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
-    let v = ctx.ks.get_hash(argv[1])?.and_then(|h| h.get(argv[2]));
+    let ks = &ctx.ks;
+    let v = ks
+        .get_hash(argv[1])?
+        .and_then(|h| read_field(ks, h, argv[1], argv[2]));
     ctx.out.bulk_opt(v);
     Ok(())
 }
 
 fn hmget(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
-    let h = ctx.ks.get_hash(argv[1])?;
+    let ks = &ctx.ks;
+    let h = ks.get_hash(argv[1])?;
     ctx.out.array(argv.len() - 2);
     for f in &argv[2..] {
-        ctx.out.bulk_opt(h.and_then(|h| h.get(f)));
+        ctx.out
+            .bulk_opt(h.and_then(|h| read_field(ks, h, argv[1], f)));
     }
     Ok(())
 }
@@ -93,6 +121,7 @@ fn hmget(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 /// HGETALL (a map), HKEYS, HVALS: the fields and/or values, in the hash's order.
 fn list(ctx: &mut Ctx, key: &[u8], fields: bool, values: bool) -> Result<(), CommandError> {
     let both = fields && values;
+    let clock = ctx.ks.clock();
     let Some(h) = ctx.ks.get_hash(key)? else {
         if both {
             ctx.out.map(0);
@@ -101,12 +130,13 @@ fn list(ctx: &mut Ctx, key: &[u8], fields: bool, values: bool) -> Result<(), Com
         }
         return Ok(());
     };
+    let n = h.live_len(clock);
     if both {
-        ctx.out.map(h.len());
+        ctx.out.map(n);
     } else {
-        ctx.out.array(h.len());
+        ctx.out.array(n);
     }
-    for (f, v) in h.iter() {
+    for (f, v) in h.iter_live(clock) {
         if fields {
             ctx.out.bulk(f);
         }
@@ -150,14 +180,15 @@ fn hdel(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 fn hexists(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
-    let found = ctx
-        .ks
+    let ks = &ctx.ks;
+    let found = ks
         .get_hash(argv[1])?
-        .is_some_and(|h| h.get(argv[2]).is_some());
+        .is_some_and(|h| read_field(ks, h, argv[1], argv[2]).is_some());
     ctx.out.int(found as i64);
     Ok(())
 }
 
+/// Fields past their deadline but not yet removed are counted, as Redis 7.4 counts them.
 fn hlen(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let n = ctx.ks.get_hash(argv[1])?.map_or(0, Hash::len);
     ctx.out.int(n as i64);
@@ -165,10 +196,10 @@ fn hlen(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 fn hstrlen(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
-    let n = ctx
-        .ks
+    let ks = &ctx.ks;
+    let n = ks
         .get_hash(argv[1])?
-        .and_then(|h| h.get(argv[2]))
+        .and_then(|h| read_field(ks, h, argv[1], argv[2]))
         .map_or(0, <[u8]>::len);
     ctx.out.int(n as i64);
     Ok(())
@@ -184,7 +215,8 @@ fn hincrby(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         None => 0,
     };
     let new = cur.checked_add(incr).ok_or(CommandError::Overflow)?;
-    h.insert(argv[2], itoa::Buffer::new().format(new).as_bytes());
+    // The field keeps its deadline, as in Redis 7.4.
+    h.insert_keep_ttl(argv[2], itoa::Buffer::new().format(new).as_bytes());
     ctx.dirty(1);
     ctx.notify(HASH, "hincrby", argv[1]);
     ctx.out.int(new);
@@ -208,7 +240,7 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         }
         Err(e) => return Err(e.into()),
     };
-    h.insert(argv[2], &text);
+    h.insert_keep_ttl(argv[2], &text);
     ctx.dirty(1);
     ctx.notify(HASH, "hincrbyfloat", argv[1]);
     // Replayed as the value it produced, as Redis logs it, so a replay cannot round differently.
@@ -258,9 +290,24 @@ pub(crate) fn distinct_picks(size: usize, n: usize) -> Vec<usize> {
     }
 }
 
+/// The hash at `key` as HRANDFIELD picks from it: without the fields past their deadline
+/// (Redis 7.4 removes them first; a read here holds a read lock, so it picks from a copy).
+fn random_source<'a>(
+    ks: &'a super::ctx::Keyspace,
+    key: &[u8],
+) -> Result<Option<std::borrow::Cow<'a, Hash>>, CommandError> {
+    let clock = ks.clock();
+    Ok(match ks.get_hash(key)? {
+        Some(h) if h.has_due(clock) => Some(h.live_copy(clock))
+            .filter(|h| !h.is_empty())
+            .map(std::borrow::Cow::Owned),
+        h => h.map(std::borrow::Cow::Borrowed),
+    })
+}
+
 fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if argv.len() == 2 {
-        match ctx.ks.get_hash(argv[1])? {
+        match random_source(&ctx.ks, argv[1])?.as_deref() {
             None => ctx.out.null_bulk(),
             Some(h) => {
                 let (f, _) = h.at(random(h.len()));
@@ -285,7 +332,8 @@ fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     if withvalues && !(-i64::MAX / 2..=i64::MAX / 2).contains(&count) {
         return Err(CommandError::Err("value is out of range".into()));
     }
-    let Some(h) = ctx.ks.get_hash(argv[1])? else {
+    let source = random_source(&ctx.ks, argv[1])?;
+    let Some(h) = source.as_deref() else {
         ctx.out.array(0);
         return Ok(());
     };
@@ -352,6 +400,7 @@ pub fn parse_cursor(arg: &[u8]) -> Result<u64, CommandError> {
 /// millions of fields never builds one huge reply under the shard's lock.
 fn hscan(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let cursor = parse_cursor(argv[2])?;
+    let clock = ctx.ks.clock();
     let Some(h) = ctx.ks.get_hash(argv[1])? else {
         ctx.out.array(2);
         ctx.out.bulk(b"0");
@@ -363,6 +412,7 @@ fn hscan(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let matched: Vec<(&[u8], &[u8])> = fields
         .into_iter()
         .filter(|(f, _)| pattern.is_none_or(|p| glob::matches(p, f, false)))
+        .filter(|(f, _)| h.get_live(f, clock).is_some())
         .collect();
     ctx.out.array(2);
     ctx.out.bulk(itoa::Buffer::new().format(next).as_bytes());
@@ -370,6 +420,305 @@ fn hscan(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     for (f, v) in matched {
         ctx.out.bulk(f);
         ctx.out.bulk(v);
+    }
+    Ok(())
+}
+
+// ----- field deadlines (Redis 7.4) -----
+
+/// HEXPIRE's reply for a field: absent, condition not met, set, removed (a time past).
+const NO_FIELD: i64 = -2;
+const NOT_MET: i64 = 0;
+const SET: i64 = 1;
+const DELETED: i64 = 2;
+/// HTTL's and HPERSIST's for a field without a deadline.
+const NO_TTL: i64 = -1;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Cond {
+    Always,
+    Nx,
+    Xx,
+    Gt,
+    Lt,
+}
+
+/// The fields a FIELDS clause names, `numfields` at `at` (after the word FIELDS), with
+/// Redis's errors (`bad_count`: its message for a count that is not a positive number).
+fn fields_clause<'a, 'b>(
+    argv: &'b [&'a [u8]],
+    at: usize,
+    bad_count: &str,
+) -> Result<&'b [&'a [u8]], CommandError> {
+    if !argv[at - 1].eq_ignore_ascii_case(b"FIELDS") {
+        return Err(CommandError::Err(
+            "Mandatory argument FIELDS is missing or not at the right position".into(),
+        ));
+    }
+    let n = args::int(argv[at])
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| CommandError::Err(bad_count.into()))?;
+    if n as u64 != (argv.len() - at - 1) as u64 {
+        return Err(CommandError::Err(
+            "The `numfields` parameter must match the number of arguments".into(),
+        ));
+    }
+    Ok(&argv[at + 1..])
+}
+
+fn hexpire(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    set_deadlines(ctx, argv, "hexpire", 1000, true)
+}
+
+fn hpexpire(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    set_deadlines(ctx, argv, "hpexpire", 1, true)
+}
+
+fn hexpireat(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    set_deadlines(ctx, argv, "hexpireat", 1000, false)
+}
+
+fn hpexpireat(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    set_deadlines(ctx, argv, "hpexpireat", 1, false)
+}
+
+/// What HEXPIRE does to one field of `h` given deadline `at`: its reply.
+fn deadline_outcome(h: &Hash, f: &[u8], at: u64, cond: Cond, clock: u64, delete: bool) -> i64 {
+    if h.get_live(f, clock).is_none() {
+        return NO_FIELD;
+    }
+    let met = match (h.ttl_of(f), cond) {
+        (_, Cond::Always) => true,
+        // A field without a deadline meets LT (and NX), not XX or GT.
+        (None, c) => !matches!(c, Cond::Xx | Cond::Gt),
+        (Some(_), Cond::Nx) => false,
+        (Some(prev), Cond::Gt) => prev < at,
+        (Some(prev), Cond::Lt) => prev > at,
+        (Some(_), Cond::Xx) => true,
+    };
+    match (met, delete) {
+        (false, _) => NOT_MET,
+        (true, true) => DELETED,
+        (true, false) => SET,
+    }
+}
+
+/// HEXPIRE, HPEXPIRE, HEXPIREAT, HPEXPIREAT: `unit` ms per unit of the time given, relative
+/// to now or absolute. Logged as HPEXPIREAT with the fields it set (and an HDEL for each
+/// field a time already past removed), as Redis 7.4 propagates it.
+fn set_deadlines(
+    ctx: &mut Ctx,
+    argv: &[&[u8]],
+    name: &str,
+    unit: u64,
+    relative: bool,
+) -> Result<(), CommandError> {
+    let key = argv[1];
+    let exists = ctx.ks.get_hash(key)?.is_some();
+    let t = args::int(argv[2])?;
+    if t < 0 {
+        return Err(CommandError::Err(
+            "invalid expire time, must be >= 0".into(),
+        ));
+    }
+    let bad_time = || CommandError::Err(format!("invalid expire time in '{name}' command"));
+    let now = ctx.ks.now();
+    let base = if relative { now } else { 0 };
+    let t = (t as u64).checked_mul(unit).ok_or_else(bad_time)?;
+    if t > MAX_SET_DEADLINE / unit * unit || t > MAX_SET_DEADLINE - base.min(MAX_SET_DEADLINE) {
+        return Err(bad_time());
+    }
+    let at = t + base;
+    let cond = match argv[3].to_ascii_uppercase().as_slice() {
+        b"NX" => Cond::Nx,
+        b"XX" => Cond::Xx,
+        b"GT" => Cond::Gt,
+        b"LT" => Cond::Lt,
+        _ => Cond::Always,
+    };
+    let at_count = if cond == Cond::Always { 4 } else { 5 };
+    let fields = fields_clause(
+        argv,
+        at_count,
+        "Parameter `numFields` should be greater than 0",
+    )?;
+    ctx.out.array(fields.len());
+    if !exists {
+        for _ in fields {
+            ctx.out.int(NO_FIELD);
+        }
+        return Ok(());
+    }
+    // A time already past removes the fields, but not while loading, on a replica or for its
+    // master (Redis's checkAlreadyExpired): there the master's HDEL does.
+    let clock = ctx.ks.clock();
+    let delete = at <= now && clock != 0 && !ctx.shared.repl.is_replica();
+    // Nothing changes unless some field would: then neither WATCH nor the AOF hears of it.
+    let changes = {
+        let h = ctx.ks.get_hash(key)?.expect("exists");
+        fields.iter().any(|f| {
+            matches!(
+                deadline_outcome(h, f, at, cond, clock, delete),
+                SET | DELETED
+            )
+        })
+    };
+    if !changes {
+        // As Redis, the hash still becomes one that can hold deadlines (a listpackex).
+        if let Some(Value::Hash(h)) = ctx.ks.get_mut_unsignalled(key) {
+            h.allow_ttls();
+        }
+        let h = ctx.ks.get_hash(key)?.expect("exists");
+        for f in fields {
+            ctx.out.int(deadline_outcome(h, f, at, cond, clock, delete));
+        }
+        return Ok(());
+    }
+    let h = ctx.ks.hash_mut(key)?;
+    h.allow_ttls();
+    let (mut set, mut deleted) = (Vec::new(), Vec::new());
+    let mut replies = Vec::with_capacity(fields.len());
+    for f in fields {
+        let r = deadline_outcome(h, f, at, cond, clock, delete);
+        match r {
+            SET => {
+                h.set_ttl(f, Some(at));
+                set.push(*f);
+            }
+            DELETED => {
+                h.remove(f);
+                deleted.push(*f);
+            }
+            _ => {}
+        }
+        replies.push(r);
+    }
+    let emptied = h.is_empty();
+    for r in replies {
+        ctx.out.int(r);
+    }
+    if emptied {
+        ctx.ks.remove(key);
+    } else if !set.is_empty() {
+        ctx.ks.note_field_deadline(key, at);
+    }
+    ctx.dirty((set.len() + deleted.len()) as u64);
+    for f in &deleted {
+        ctx.propagate(&[b"HDEL", key, f]);
+    }
+    if !set.is_empty() {
+        let (at, n) = (at.to_string(), set.len().to_string());
+        let mut record: Vec<&[u8]> = vec![b"HPEXPIREAT", key, at.as_bytes()];
+        if cond != Cond::Always {
+            record.push(argv[3]);
+        }
+        record.extend([&b"FIELDS"[..], n.as_bytes()]);
+        record.extend(set.iter().copied());
+        ctx.propagate(&record);
+    }
+    if !deleted.is_empty() {
+        ctx.notify(HASH, "hdel", key);
+        ctx.notify_del_if(emptied, key);
+    } else {
+        ctx.notify(HASH, "hexpire", key);
+    }
+    Ok(())
+}
+
+fn httl(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    deadlines(ctx, argv, 1000, true)
+}
+
+fn hpttl(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    deadlines(ctx, argv, 1, true)
+}
+
+fn hexpiretime(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    deadlines(ctx, argv, 1000, false)
+}
+
+fn hpexpiretime(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    deadlines(ctx, argv, 1, false)
+}
+
+/// A field's deadline if it has one and it has not passed. A listpackex in Redis counts a
+/// deadline equal to now as passed, a hash table does not: kept, as HTTL shows the difference.
+fn live_deadline(h: &Hash, f: &[u8], now: u64) -> Result<Option<u64>, ()> {
+    h.get(f).ok_or(())?;
+    match h.ttl_of(f) {
+        None => Ok(None),
+        Some(at) if at < now || (h.is_small() && at == now) => Err(()),
+        Some(at) => Ok(Some(at)),
+    }
+}
+
+/// HTTL, HPTTL, HEXPIRETIME, HPEXPIRETIME: each field's time left (`relative`) or deadline,
+/// in units of `unit` ms (seconds rounded up, as Redis does).
+fn deadlines(ctx: &mut Ctx, argv: &[&[u8]], unit: u64, relative: bool) -> Result<(), CommandError> {
+    let now = ctx.ks.now();
+    let h = ctx.ks.get_hash(argv[1])?;
+    let fields = fields_clause(argv, 3, "Number of fields must be a positive integer")?;
+    let base = if relative { now } else { 0 };
+    ctx.out.array(fields.len());
+    for f in fields {
+        let r = match h.map(|h| live_deadline(h, f, now)) {
+            None | Some(Err(())) => NO_FIELD,
+            Some(Ok(None)) => NO_TTL,
+            Some(Ok(Some(at))) => (at - base).div_ceil(unit) as i64,
+        };
+        ctx.out.int(r);
+    }
+    Ok(())
+}
+
+/// HPERSIST: the fields' deadlines cleared. Logged as it came, as Redis does.
+fn hpersist(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let key = argv[1];
+    let now = ctx.ks.now();
+    let outcome = |h: &Hash, f: &[u8]| match live_deadline(h, f, now) {
+        Err(()) => NO_FIELD,
+        Ok(None) => NO_TTL,
+        Ok(Some(_)) => SET,
+    };
+    let changes = match ctx.ks.get_hash(key)? {
+        None => None,
+        Some(h) => Some(
+            fields_clause(argv, 3, "Number of fields must be a positive integer")?
+                .iter()
+                .any(|f| outcome(h, f) == SET),
+        ),
+    };
+    let fields = fields_clause(argv, 3, "Number of fields must be a positive integer")?;
+    ctx.out.array(fields.len());
+    match changes {
+        None => {
+            for _ in fields {
+                ctx.out.int(NO_FIELD);
+            }
+        }
+        Some(false) => {
+            let h = ctx.ks.get_hash(key)?.expect("exists");
+            for f in fields {
+                ctx.out.int(outcome(h, f));
+            }
+        }
+        Some(true) => {
+            let h = ctx.ks.hash_mut(key)?;
+            let mut replies = Vec::with_capacity(fields.len());
+            for f in fields {
+                let r = outcome(h, f);
+                if r == SET {
+                    h.set_ttl(f, None);
+                }
+                replies.push(r);
+            }
+            for r in replies {
+                ctx.out.int(r);
+            }
+            ctx.dirty(1);
+            ctx.notify(HASH, "hpersist", key);
+        }
     }
     Ok(())
 }

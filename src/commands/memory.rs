@@ -9,7 +9,7 @@ use super::flags::*;
 use super::{dispatch_sub, help, CommandError, CommandSpec, Ctx, Keys};
 use crate::resp::parse::parse_i64;
 use crate::shared::Shared;
-use crate::store::value::Hash;
+use crate::store::hash::{Fields, Hash};
 use crate::store::{Bytes, Value};
 use crate::util::alloc;
 
@@ -91,10 +91,10 @@ pub fn value_usage(v: &Value, samples: usize) -> usize {
             let items = sampled(h.iter(), h.len(), samples, pair);
             block(std::mem::size_of::<Hash>())
                 + items
-                + match **h {
-                    Hash::Small(ref p) => block(p.capacity() * 32),
+                + match h.fields() {
+                    Fields::Small(p) => block(p.capacity() * 32),
                     // The pair, and its slot in the index.
-                    Hash::Large(_) => h.len() * (32 + 9),
+                    Fields::Large(_) => h.len() * (32 + 9),
                 }
         }
         Value::List(l) => {

@@ -8,7 +8,6 @@
 use super::flags::*;
 use super::{dispatch_sub, help, CommandError, CommandSpec, Ctx, Keys};
 use crate::resp::parse::parse_i64;
-use crate::store::value::Hash;
 use crate::store::{evict, Value};
 
 const KEY2: Keys = Keys::Range {
@@ -63,10 +62,7 @@ pub fn encoding_name(v: &Value) -> &'static str {
         Value::Str(s) if parse_i64(s).is_some() => "int",
         Value::Str(s) if s.len() <= EMBSTR_MAX => "embstr",
         Value::Str(_) => "raw",
-        Value::Hash(h) => match **h {
-            Hash::Small(_) => "listpack",
-            Hash::Large(_) => "hashtable",
-        },
+        Value::Hash(h) => h.encoding(),
         Value::List(l) => l.encoding(),
         Value::Set(s) => s.encoding(),
         Value::ZSet(z) => z.encoding(),

@@ -169,7 +169,7 @@ fn lookup<'v>(ks: &'v Keyspace, pattern: &[u8], elem: &'v [u8]) -> Option<&'v [u
     key.extend_from_slice(elem);
     key.extend_from_slice(&pattern[star + 1..key_end]);
     match (ks.get(&key)?, field) {
-        (Value::Hash(h), Some(f)) => h.get(&pattern[f + 2..]),
+        (Value::Hash(h), Some(f)) => h.get_live(&pattern[f + 2..], ks.clock()),
         (Value::Str(s), None) => Some(s),
         _ => None,
     }

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use super::packed::{self, PackError};
 use super::{kind, lzf, module_name, opcode, RdbError, MAX_READ_VERSION};
+use crate::store::hash::MAX_FIELD_DEADLINE;
 use crate::store::list::{Elem, End};
 use crate::store::{Hash, List, Set, Value, ZSet};
 
@@ -207,7 +208,9 @@ pub(super) fn integrity(t: u8) -> &'static str {
         kind::ZSET_ZIPLIST => "Zset ziplist integrity check failed.",
         kind::ZSET_LISTPACK => "Zset listpack integrity check failed.",
         kind::HASH_ZIPLIST => "Hash ziplist integrity check failed.",
-        kind::HASH_LISTPACK => "Hash listpack integrity check failed.",
+        kind::HASH_LISTPACK | kind::HASH_LISTPACK_EX | kind::HASH_LISTPACK_EX_PRE_GA => {
+            "Hash listpack integrity check failed."
+        }
         kind::STREAM_LISTPACKS | kind::STREAM_LISTPACKS_2 | kind::STREAM_LISTPACKS_3 => {
             "Stream listpack integrity check failed."
         }
@@ -447,14 +450,80 @@ pub fn value(r: &mut Reader, t: u8) -> Result<Option<Value>> {
         kind::STREAM_LISTPACKS | kind::STREAM_LISTPACKS_2 | kind::STREAM_LISTPACKS_3 => {
             Value::Stream(Box::new(super::stream::read(r, t)?))
         }
-        kind::HASH_METADATA_PRE_GA
-        | kind::HASH_LISTPACK_EX_PRE_GA
-        | kind::HASH_METADATA
-        | kind::HASH_LISTPACK_EX => {
-            return r.error(
-                at.saturating_sub(1),
-                "no hash with field expirations (Redis 7.4's HEXPIRE): rudis has no field TTLs",
-            );
+        kind::HASH_METADATA_PRE_GA | kind::HASH_METADATA => {
+            // Redis 7.4's hash table with field deadlines: (deadline, field, value) triples,
+            // each deadline relative to the soonest (written first), plus one, 0 for none; a
+            // release candidate's (22) are absolute.
+            let soonest = if t == kind::HASH_METADATA {
+                let ms = u64::from_le_bytes(r.le("the hash's soonest field deadline")?);
+                if ms > MAX_FIELD_DEADLINE + 1 {
+                    return r.error(r.pos() - 8, "Hash read invalid minExpire value");
+                }
+                Some(ms)
+            } else {
+                None
+            };
+            let n = r.count("a hash size", 3)?;
+            let mut h = Hash::default();
+            h.allow_ttls();
+            for _ in 0..n {
+                let at = r.pos();
+                let ttl = r.length("a hash field's deadline")?;
+                let deadline = match (ttl, soonest) {
+                    (0, _) => None,
+                    (ttl, Some(soonest)) => Some((ttl - 1).saturating_add(soonest)),
+                    (ttl, None) => Some(ttl),
+                };
+                if deadline.is_some_and(|d| d > MAX_FIELD_DEADLINE) {
+                    return r.error(at, format!("a field deadline, not {}", deadline.unwrap()));
+                }
+                let f = r.string()?;
+                let v = r.string()?;
+                if h.get(&f).is_some() {
+                    return r.error(
+                        at,
+                        "hash fields without duplicates (Duplicate hash fields detected)",
+                    );
+                }
+                // As Redis inserts them: a small one's fields in deadline order.
+                h.insert(&f, &v);
+                if let Some(d) = deadline {
+                    h.set_ttl(&f, Some(d));
+                }
+            }
+            Value::hash(h)
+        }
+        kind::HASH_LISTPACK_EX_PRE_GA | kind::HASH_LISTPACK_EX => {
+            // Redis 7.4's small hash with field deadlines: the soonest one (unused, as in
+            // Redis), then a listpack of (field, value, deadline) triples, 0 for none.
+            if t == kind::HASH_LISTPACK_EX {
+                r.le::<8>("the hash's soonest field deadline")?;
+            }
+            let (start, blob) = r.packed()?;
+            let check = integrity(t);
+            let mut items = Vec::new();
+            packed::listpack_each(&blob, |e| items.push(e))
+                .or_else(|e| r.packed_error(start, e, check))?;
+            if !items.len().is_multiple_of(3) {
+                return r.error(
+                    start,
+                    format!("entries in (field, value, deadline) triples ({check})"),
+                );
+            }
+            let mut h = Hash::default();
+            for t in items.chunks_exact(3) {
+                let deadline = match t[2] {
+                    Elem::Int(0) => None,
+                    Elem::Int(d) if (1..=MAX_FIELD_DEADLINE as i64).contains(&d) => Some(d as u64),
+                    _ => return r.error(start, format!("a field deadline ({check})")),
+                };
+                let f = t[0].to_vec();
+                let added = t[1].with_bytes(|v| h.push_loaded(&f, v, deadline));
+                if !added {
+                    return r.error(start, format!("hash fields without duplicates ({check})"));
+                }
+            }
+            Value::hash(h)
         }
         t => return r.error(at.saturating_sub(1), format!("a value type, not {t}")),
     };

@@ -156,20 +156,38 @@ impl Encoder {
     }
 
     fn hash(&mut self, h: &Hash) {
-        if let Hash::Small(_) = h {
+        // With field deadlines (Redis 7.4's types 25 and 24), the soonest deadline first.
+        let soonest = h.next_deadline();
+        if h.is_listpackex() || (!h.is_small() && soonest.is_some()) {
+            self.millis(soonest.unwrap_or(0));
+        }
+        if h.is_small() {
             let mut lp = ListpackWriter::default();
             for (f, v) in h.iter() {
                 lp.push(f);
                 lp.push(v);
+                if h.is_listpackex() {
+                    // A deadline is a listpack integer, 0 for none.
+                    lp.push_int(h.ttl_of(f).unwrap_or(0) as i64);
+                }
             }
             self.string(&lp.finish());
             return;
         }
         self.len(h.len() as u64);
         for (f, v) in h.iter() {
+            if let Some(soonest) = soonest {
+                // Each deadline relative to the soonest, plus one: 0 is none.
+                self.len(h.ttl_of(f).map_or(0, |at| at - soonest + 1));
+            }
             self.string(f);
             self.string(v);
         }
+    }
+
+    /// An 8-byte little-endian millisecond time (rdbSaveMillisecondTime).
+    pub fn millis(&mut self, ms: u64) {
+        self.buf.extend_from_slice(&ms.to_le_bytes());
     }
 
     fn zset(&mut self, z: &ZSet) {
@@ -199,7 +217,9 @@ fn type_of(v: &Value) -> u8 {
         Value::List(_) => kind::LIST_QUICKLIST_2,
         Value::Set(s) if s.is_intset() => kind::SET_INTSET,
         Value::Set(_) => kind::SET,
-        Value::Hash(h) if matches!(**h, Hash::Small(_)) => kind::HASH_LISTPACK,
+        Value::Hash(h) if h.is_listpackex() => kind::HASH_LISTPACK_EX,
+        Value::Hash(h) if h.is_small() => kind::HASH_LISTPACK,
+        Value::Hash(h) if h.has_ttls() => kind::HASH_METADATA,
         Value::Hash(_) => kind::HASH,
         Value::ZSet(z) if matches!(**z, ZSet::Packed(_)) => kind::ZSET_LISTPACK,
         Value::ZSet(_) => kind::ZSET_2,

@@ -9,7 +9,8 @@ use std::sync::OnceLock;
 
 use crossbeam_channel::Sender;
 
-use super::value::{Hash, Set, Value};
+use super::hash::Fields;
+use super::value::{Set, Value};
 
 /// Redis's LAZYFREE_THRESHOLD: values whose freeing costs more than this many allocations go to
 /// the background thread.
@@ -50,9 +51,9 @@ fn queue() -> Option<&'static Sender<Garbage>> {
 pub fn effort(v: &Value) -> usize {
     match v {
         Value::Str(_) => 1,
-        Value::Hash(h) => match &**h {
-            Hash::Small(_) => 1,
-            Hash::Large(t) => t.len(),
+        Value::Hash(h) => match h.fields() {
+            Fields::Small(_) => 1,
+            Fields::Large(t) => t.len(),
         },
         Value::List(l) => l.node_count(),
         Value::Set(s) => match &**s {

@@ -19,6 +19,7 @@ pub mod dense;
 pub mod evict;
 pub mod expire;
 pub mod geo;
+pub mod hash;
 pub mod hll;
 pub mod keymap;
 pub mod lazyfree;
@@ -65,6 +66,10 @@ pub struct Shard {
     pub map: Map,
     /// Absolute deadlines in Unix milliseconds.
     pub expires: keymap::KeyMap<u64>,
+    /// The keys whose hash has field deadlines, each with a time no later than its soonest
+    /// one, for active expiry to visit (see `expire`). An entry may outlive what it names
+    /// (the key deleted, overwritten, its deadlines cleared): the visit checks and drops it.
+    pub field_expires: keymap::KeyMap<u64>,
 }
 
 /// True if the map key `k` is `key`. Keys of 8 to 16 bytes (the usual `key:NNNN...`) are
@@ -149,6 +154,11 @@ impl Shard {
     /// Stores `value` under `key`, replacing its value (its deadline is left as it was).
     #[inline]
     pub fn insert_hashed(&mut self, hash: u64, key: &[u8], value: Value) {
+        if let Value::Hash(h) = &value {
+            if let Some(at) = h.next_deadline() {
+                self.note_field_deadline(hash, key, at);
+            }
+        }
         if let Some(e) = self.map.find_mut_hashed(hash, key) {
             evict::touch(&e.0);
             e.1 = value;
@@ -185,7 +195,23 @@ impl Shard {
         let (_, v) = self.map.remove_entry_hashed(hash, key)?;
         shrink_if_sparse(&mut self.map);
         self.clear_deadline_hashed(hash, key);
+        if !self.field_expires.is_empty()
+            && self.field_expires.remove_entry_hashed(hash, key).is_some()
+        {
+            shrink_if_sparse(&mut self.field_expires);
+        }
         Some(v)
+    }
+
+    /// Active expiry is to look at `key`'s hash by `at` (a field deadline it was given).
+    pub fn note_field_deadline(&mut self, hash: u64, key: &[u8], at: u64) {
+        match self.field_expires.find_mut_hashed(hash, key) {
+            Some(e) => e.1 = e.1.min(at),
+            None => {
+                self.field_expires
+                    .insert_new_hashed(hash, Bytes::from_slice(key), at);
+            }
+        }
     }
 
     /// The deadline of `key`, if it has one.
