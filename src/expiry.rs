@@ -14,6 +14,7 @@ use smallvec::smallvec;
 use crate::notify::events::class::{GENERIC, HASH};
 use crate::resp::reply::encode_command;
 use crate::shared::Shared;
+use crate::store::expire::FIELD_DEADLINES;
 use crate::store::{ShardId, SHARDS};
 use crate::util::clock::now_ms;
 
@@ -104,26 +105,39 @@ fn expired(shared: &Shared, db: usize, key: &[u8], v: &crate::store::Value, reco
     crate::notify::key_expired(shared, db, key);
 }
 
-/// One turn of hash field expiry in shard `shard` of `db`: the fields past their deadline go,
-/// each logged as an HDEL (with no DEL when the key goes with its last field: the replica's
-/// HDEL removes it too), as Redis 7.4's active expiry of fields does.
-fn expire_fields(shared: &Shared, db: usize, shard: usize, offset: &mut usize, now: u64) {
-    let id = ShardId {
-        db: db as u32,
-        shard: shard as u32,
-    };
-    let mut locked = shared.lock(smallvec![id], true);
-    let candidates = locked.shard(id).field_candidates(offset, now);
-    let mut record = Vec::new();
+/// One turn of hash field expiry in database `db`: the fields past their deadline go, each
+/// logged as an HDEL (with no DEL when the key goes with its last field: the replica's HDEL
+/// removes it too), hash by hash in the order of their soonest deadline across the shards,
+/// as Redis 7.4's active expiry of fields takes them (its AOF and replicas see that order).
+/// Returns false if no shard of `db` has any hash filed.
+fn expire_fields(shared: &Shared, db: usize, offsets: &mut [usize], now: u64) -> bool {
+    let mut due: Vec<(u64, usize, crate::store::Bytes)> = Vec::new();
+    let mut any = false;
+    for (i, lock) in shared.store.dbs[db].shards.iter().enumerate() {
+        let s = lock.read();
+        if !s.field_expires.is_empty() {
+            any = true;
+            let found = s.field_candidates(&mut offsets[i], now);
+            due.extend(found.into_iter().map(|(at, key)| (at, i, key)));
+        }
+    }
+    due.sort_unstable_by_key(|(at, i, _)| (*at, *i));
     let mut quota = crate::store::expire::FIELDS_PER_TURN;
-    for key in candidates {
+    for (_, shard, key) in due {
         if quota == 0 {
             break;
         }
+        let id = ShardId {
+            db: db as u32,
+            shard: shard as u32,
+        };
+        let mut locked = shared.lock(smallvec![id], true);
         let Some(gone) = locked.key_mut(id, &key).expire_fields(&key, now, quota) else {
             continue;
         };
         quota = quota.saturating_sub(gone.fields.len());
+        shared.stats.expired_subkeys(gone.fields.len() as u64);
+        let mut record = Vec::new();
         for f in &gone.fields {
             encode_command(&mut record, &[&b"HDEL"[..], &key, f]);
         }
@@ -134,11 +148,10 @@ fn expire_fields(shared: &Shared, db: usize, shard: usize, offset: &mut usize, n
         if gone.emptied {
             crate::notify::events::emit(shared, GENERIC, "del", db, &key, None);
         }
-    }
-    if !record.is_empty() {
         shared.propagate(db, record, &locked);
         shared.tracking.broadcast(shared);
     }
+    any
 }
 
 /// Where each shard's windows start (its keys' deadlines, its hashes' field deadlines).
@@ -158,17 +171,15 @@ impl Sweeper {
     /// One pass over every shard; returns how many keys it removed.
     pub fn sweep(&mut self, shared: &Shared, now: u64) -> u64 {
         let mut removed = 0;
+        // Cleared before the pass: a hash filed meanwhile sets it again.
+        let fields = FIELD_DEADLINES.swap(false, Ordering::AcqRel);
         for (db, d) in shared.store.dbs.iter().enumerate() {
+            let offsets = &mut self.field_offsets[db * SHARDS..(db + 1) * SHARDS];
+            if fields && expire_fields(shared, db, offsets, now) {
+                FIELD_DEADLINES.store(true, Ordering::Release);
+            }
             for (i, lock) in d.shards.iter().enumerate() {
-                let (keys, fields) = {
-                    let s = lock.read();
-                    (!s.expires.is_empty(), !s.field_expires.is_empty())
-                };
-                if fields {
-                    let offset = &mut self.field_offsets[db * SHARDS + i];
-                    expire_fields(shared, db, i, offset, now);
-                }
-                if !keys {
+                if lock.read().expires.is_empty() {
                     continue;
                 }
                 let offset = &mut self.offsets[db * SHARDS + i];

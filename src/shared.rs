@@ -315,7 +315,7 @@ impl Shared {
         let Some(crate::store::Value::Hash(hash)) = shard.get_mut_hashed(h, key) else {
             return;
         };
-        let mut record = Vec::new();
+        let (mut record, mut removed) = (Vec::new(), 0);
         for f in fields {
             if hash
                 .ttl_of(f)
@@ -323,21 +323,28 @@ impl Shared {
                 && hash.remove(f)
             {
                 encode_command(&mut record, &[&b"HDEL"[..], key, f]);
+                removed += 1;
             }
         }
-        if record.is_empty() {
+        if removed == 0 {
             return;
         }
         let emptied = hash.is_empty();
         if emptied {
             shard.remove_hashed(h, key);
         }
+        self.stats.expired_subkeys(removed);
         self.watches.touch(db, key);
         self.tracking.invalidate(self, key, 0);
         use crate::notify::events::{class, emit};
         emit(self, class::HASH, "hexpired", db, key, None);
         if emptied {
             emit(self, class::GENERIC, "del", db, key, None);
+        }
+        // As Redis's propagatePendingCommands: one command's several HDELs (HRANDFIELD's)
+        // are applied by a replica, or a load cut short, wholly or not at all.
+        if removed > 1 {
+            record = crate::commands::transaction::wrapped(record);
         }
         self.propagate(db, record, &locked);
     }

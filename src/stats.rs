@@ -85,6 +85,8 @@ pub struct Stats {
     pub rejected_connections: AtomicU64,
     pub connected_clients: AtomicU64,
     pub expired_keys: AtomicU64,
+    /// Hash fields removed past their deadline (Redis 7.4's INFO field).
+    pub expired_subkeys: AtomicU64,
     /// Keys removed to stay under `maxmemory`.
     pub evicted_keys: AtomicU64,
     pub dirty: Counter,
@@ -147,6 +149,10 @@ impl Stats {
         self.expired_keys.fetch_add(n, Relaxed);
     }
 
+    pub fn expired_subkeys(&self, n: u64) {
+        self.expired_subkeys.fetch_add(n, Relaxed);
+    }
+
     /// Counts an error reply; `msg` is its text, code first (`ERR ...`).
     pub fn error_reply(&self, msg: &str) {
         self.error_replies.fetch_add(1, Relaxed);
@@ -203,6 +209,7 @@ impl Stats {
             &self.total_connections,
             &self.rejected_connections,
             &self.expired_keys,
+            &self.expired_subkeys,
             &self.evicted_keys,
             &self.error_replies,
             &self.unexpected_error_replies,

@@ -371,3 +371,52 @@ fn field_deadline_events_are_redis_7_4_s() {
         common::show(b"*3\r\n$7\r\nmessage\r\n$18\r\n__keyevent@0__:del\r\n$1\r\nd\r\n")
     );
 }
+
+/// What each command does with a field past its deadline that nothing removed yet, as Redis
+/// 7.4.1 does (its unit/type/hash-field-expire, lazy expiry): HDEL still deletes it, HINCRBY
+/// starts it again from 0 without a deadline, HRANDFIELD removes every such field (the key
+/// with the last); INFO counts them (`expired_subkeys`) and the hashes that have deadlines
+/// (`subexpiry`, absent when there are none, as in Redis 7.0's INFO).
+#[test]
+fn fields_past_their_deadline_meet_each_command_as_in_redis_7_4() {
+    let r = Rudis::start(&["--enable-debug-command", "yes"]);
+    let mut c = r.raw();
+    assert_eq!(c.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]), b"+OK\r\n");
+    c.cmd(&["HSET", "h1", "01", "01"]);
+    c.cmd(&["HSET", "h4", "1", "99", "2", "99"]);
+    c.cmd(&["HSET", "r", "f1", "v1", "f2", "v2", "f3", "v3"]);
+    let keyspace = |c: &mut common::Raw| {
+        let info = String::from_utf8_lossy(&c.cmd(&["INFO", "keyspace"])).into_owned();
+        info.lines()
+            .find(|l| l.starts_with("db0:"))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(
+        !keyspace(&mut c).contains("subexpiry"),
+        "{}",
+        keyspace(&mut c)
+    );
+    c.cmd(&["HPEXPIRE", "h1", "1", "FIELDS", "1", "01"]);
+    c.cmd(&["HPEXPIRE", "h4", "1", "FIELDS", "1", "2"]);
+    c.cmd(&["HPEXPIRE", "r", "1", "FIELDS", "2", "f1", "f2"]);
+    assert!(
+        keyspace(&mut c).ends_with(",subexpiry=3"),
+        "{}",
+        keyspace(&mut c)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(10));
+    c.cmd(&["CONFIG", "RESETSTAT"]);
+    assert_eq!(c.cmd(&["HDEL", "h1", "01"]), b":1\r\n");
+    assert_eq!(c.cmd(&["EXISTS", "h1"]), b":0\r\n");
+    assert_eq!(c.cmd(&["HINCRBY", "h4", "2", "1"]), b":1\r\n");
+    assert_eq!(c.cmd(&["HTTL", "h4", "FIELDS", "1", "2"]), b"*1\r\n:-1\r\n");
+    assert_eq!(common::info_number(&mut c, "stats", "expired_subkeys"), 1);
+    assert_eq!(c.cmd(&["HRANDFIELD", "r", "5"]), b"*1\r\n$2\r\nf3\r\n");
+    assert_eq!(common::info_number(&mut c, "stats", "expired_subkeys"), 3);
+    assert_eq!(c.cmd(&["HLEN", "r"]), b":1\r\n");
+    c.cmd(&["HPEXPIRE", "r", "1", "FIELDS", "1", "f3"]);
+    std::thread::sleep(std::time::Duration::from_millis(10));
+    assert_eq!(c.cmd(&["HRANDFIELD", "r"]), b"$-1\r\n");
+    assert_eq!(c.cmd(&["EXISTS", "r"]), b":0\r\n");
+}

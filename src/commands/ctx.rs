@@ -659,32 +659,37 @@ impl<'a> Keyspace<'a> {
         }
     }
 
-    /// Before a write to the hash at `key`: its fields past their deadline go, each with an
-    /// HDEL logged (as Redis 7.4 propagates a field's expiry), and the key with the last one.
-    fn expire_fields_hashed(&mut self, db: usize, key: &[u8], h: u64) {
+    /// Before a write that reads `field` of the hash at `key` (HINCRBY, HSETNX): if it is past
+    /// its deadline it goes first, with its HDEL logged, and the key with it if it was the
+    /// last (Redis 7.4's lazy expiry of a field; other fields wait for their own reads or
+    /// for active expiry, as there).
+    pub fn expire_field(&mut self, key: &[u8], field: &[u8]) {
+        let (db, h) = (self.db, self.hash(key));
         // A replica's fields expire by its master's HDELs, even under its own clients' writes.
-        let clock = if self.shared.repl.is_replica() {
-            0
-        } else {
-            self.clock()
-        };
+        if self.shared.repl.is_replica() {
+            return;
+        }
+        let clock = self.clock();
         let id = ShardId::of_hash(db, h);
         match self.locked.shard(id).get_hashed(h, key) {
-            Some(Value::Hash(hash)) if hash.has_due(clock) => {}
+            Some(Value::Hash(hash))
+                if hash
+                    .ttl_of(field)
+                    .is_some_and(|at| crate::store::value::is_expired(at, clock)) => {}
             _ => return,
         }
         let shard = self.locked.key_mut(id, key);
         let Some(Value::Hash(hash)) = shard.get_mut_hashed(h, key) else {
             return;
         };
-        let fields = hash.take_due(clock, usize::MAX);
+        hash.remove(field);
         let emptied = hash.is_empty();
         if emptied {
             shard.remove_hashed(h, key);
         }
-        for f in &fields {
-            self.log_before(db, &[&b"HDEL"[..], key, f]);
-        }
+        modified(self.shared, self.client_id, db, key);
+        self.shared.stats.expired_subkeys(1);
+        self.log_before(db, &[&b"HDEL"[..], key, field]);
         key_event(self.shared, HASH, "hexpired", db, key);
         if emptied {
             key_event(self.shared, GENERIC, "del", db, key);
@@ -722,7 +727,6 @@ impl<'a> Keyspace<'a> {
     pub fn hash_mut(&mut self, key: &[u8]) -> Result<&mut Hash, CommandError> {
         let (db, h) = (self.db, self.hash(key));
         self.expire_hashed(db, key, h);
-        self.expire_fields_hashed(db, key, h);
         modified(self.shared, self.client_id, db, key);
         let shared = self.shared;
         let shard = self.locked.key_mut(ShardId::of_hash(db, h), key);

@@ -581,7 +581,8 @@ fn packed(ctx: &mut Ctx, sub: &[u8], key: &[u8]) -> Result<(), CommandError> {
             "Not a quicklist encoded object.",
         )
     };
-    if encoding != want {
+    // A hash with field deadlines is a listpack too (Redis 7.4's listpackex).
+    if encoding != want && !(want == "listpack" && encoding == "listpackex") {
         return Err(CommandError::Err(not.into()));
     }
     log::info!(

@@ -72,11 +72,12 @@ fn hmset(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 fn hsetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
-    let clock = ctx.ks.clock();
+    ctx.ks.get_hash(argv[1])?;
+    ctx.ks.expire_field(argv[1], argv[2]);
     if ctx
         .ks
         .get_hash(argv[1])?
-        .is_some_and(|h| h.get_live(argv[2], clock).is_some())
+        .is_some_and(|h| h.get(argv[2]).is_some())
     {
         ctx.out.int(0);
         return Ok(());
@@ -207,6 +208,8 @@ fn hstrlen(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 
 fn hincrby(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let incr = args::int(argv[3])?;
+    ctx.ks.get_hash(argv[1])?;
+    ctx.ks.expire_field(argv[1], argv[2]);
     let h = ctx.ks.hash_mut(argv[1])?;
     let cur = match h.get(argv[2]) {
         Some(v) => {
@@ -232,6 +235,8 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             return Err(CommandError::Err("value is NaN or Infinity".into()))
         }
     }
+    ctx.ks.get_hash(argv[1])?;
+    ctx.ks.expire_field(argv[1], argv[2]);
     let h = ctx.ks.hash_mut(argv[1])?;
     let text = match ldouble::incr_by_float(h.get(argv[2]), argv[3]) {
         Ok(t) => t,
@@ -291,16 +296,22 @@ pub(crate) fn distinct_picks(size: usize, n: usize) -> Vec<usize> {
 }
 
 /// The hash at `key` as HRANDFIELD picks from it: without the fields past their deadline
-/// (Redis 7.4 removes them first; a read here holds a read lock, so it picks from a copy).
+/// (Redis 7.4 removes them first; a read here holds a read lock, so it picks from a copy
+/// and they are removed after the command).
 fn random_source<'a>(
     ks: &'a super::ctx::Keyspace,
     key: &[u8],
 ) -> Result<Option<std::borrow::Cow<'a, Hash>>, CommandError> {
     let clock = ks.clock();
     Ok(match ks.get_hash(key)? {
-        Some(h) if h.has_due(clock) => Some(h.live_copy(clock))
-            .filter(|h| !h.is_empty())
-            .map(std::borrow::Cow::Owned),
+        Some(h) if h.has_due(clock) => {
+            for f in h.due_fields(clock) {
+                ks.saw_expired_field(key, f);
+            }
+            Some(h.live_copy(clock))
+                .filter(|h| !h.is_empty())
+                .map(std::borrow::Cow::Owned)
+        }
         h => h.map(std::borrow::Cow::Borrowed),
     })
 }
@@ -604,6 +615,7 @@ fn set_deadlines(
         ctx.ks.note_field_deadline(key, at);
     }
     ctx.dirty((set.len() + deleted.len()) as u64);
+    ctx.shared.stats.expired_subkeys(deleted.len() as u64);
     for f in &deleted {
         ctx.propagate(&[b"HDEL", key, f]);
     }

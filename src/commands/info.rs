@@ -121,6 +121,7 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
             put("sync_full", n(&s.sync_full));
             put("sync_partial_ok", n(&s.sync_partial_ok));
             put("sync_partial_err", n(&s.sync_partial_err));
+            put("expired_subkeys", n(&s.expired_subkeys));
             put("expired_keys", n(&s.expired_keys));
             // What rudis has no counterpart of reads as Redis's neutral values: its expiry
             // has no time cap, it evicts no clients (maxmemory-clients is refused), forks
@@ -563,12 +564,13 @@ fn cpu(put: &mut impl FnMut(&str, String)) {
     put("used_cpu_user_children", cuser);
 }
 
-/// `dbN:keys=..,expires=..,avg_ttl=..` for every non-empty database. The shards are read one
-/// at a time; INFO holds no other lock.
+/// `dbN:keys=..,expires=..,avg_ttl=..` for every non-empty database, and Redis 7.4's
+/// `subexpiry=..` (hashes with field deadlines) where there are any: a data set without them
+/// reads as Redis 7.0's. The shards are read one at a time; INFO holds no other lock.
 fn keyspace(ctx: &Ctx, put: &mut impl FnMut(&str, String)) {
     let now = ctx.ks.now();
     for (i, db) in ctx.shared.store.dbs.iter().enumerate() {
-        let (mut keys, mut expires, mut ttl_sum) = (0u64, 0u64, 0u128);
+        let (mut keys, mut expires, mut ttl_sum, mut subexpiry) = (0u64, 0u64, 0u128, 0u64);
         for (j, shard) in db.shards.iter().enumerate() {
             let slot = ShardId {
                 db: i as u32,
@@ -585,6 +587,7 @@ fn keyspace(ctx: &Ctx, put: &mut impl FnMut(&str, String)) {
             };
             keys += s.map.len() as u64;
             expires += s.expires.len() as u64;
+            subexpiry += s.field_expires.len() as u64;
             ttl_sum += s
                 .expires
                 .values()
@@ -597,10 +600,11 @@ fn keyspace(ctx: &Ctx, put: &mut impl FnMut(&str, String)) {
             } else {
                 0
             };
-            put(
-                &format!("db{i}"),
-                format!("keys={keys},expires={expires},avg_ttl={avg}"),
-            );
+            let mut line = format!("keys={keys},expires={expires},avg_ttl={avg}");
+            if subexpiry > 0 {
+                line += &format!(",subexpiry={subexpiry}");
+            }
+            put(&format!("db{i}"), line);
         }
     }
 }

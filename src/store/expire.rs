@@ -13,6 +13,8 @@
 //! such hash gives up its fields past their deadline (`expire_fields`), at most
 //! `FIELDS_PER_TURN` of them a turn.
 
+use std::sync::atomic::AtomicBool;
+
 use super::keymap::KeyMap;
 use super::value::is_expired;
 use super::{hash_key, Bytes, Shard, Value};
@@ -24,6 +26,10 @@ const MAX_ROUNDS: usize = 16;
 /// fields per cycle too): a hash of millions of expired fields cannot hold the lock long.
 pub const FIELDS_PER_TURN: usize = 1000;
 
+/// False while no shard has filed a hash with field deadlines since the sweep last found
+/// none: the sweep then skips the pass over every shard (most data sets have none).
+pub static FIELD_DEADLINES: AtomicBool = AtomicBool::new(false);
+
 /// What active expiry took from one hash.
 pub struct ExpiredFields {
     pub fields: Vec<Bytes>,
@@ -31,14 +37,14 @@ pub struct ExpiredFields {
     pub emptied: bool,
 }
 
-/// The keys of `times` past their time at `now` in a window of at most `size` entries from
-/// `offset` (reset to the start once past the end), and the window's length.
+/// The keys of `times` past their time at `now` (with the time) in a window of at most `size`
+/// entries from `offset` (reset to the start once past the end), and the window's length.
 fn due_in_window(
     times: &KeyMap<u64>,
     offset: &mut usize,
     size: usize,
     now: u64,
-) -> (usize, Vec<Bytes>) {
+) -> (usize, Vec<(u64, Bytes)>) {
     let len = times.len();
     if *offset >= len {
         *offset = 0;
@@ -49,7 +55,7 @@ fn due_in_window(
         .skip(*offset)
         .take(window)
         .filter(|(_, t)| is_expired(**t, now))
-        .map(|(k, _)| k.clone())
+        .map(|(k, t)| (*t, k.clone()))
         .collect();
     (window, due)
 }
@@ -67,6 +73,7 @@ impl Shard {
         let mut count = 0;
         for _ in 0..MAX_ROUNDS {
             let (window, expired) = due_in_window(&self.expires, offset, SAMPLE, now);
+            let expired: Vec<Bytes> = expired.into_iter().map(|(_, k)| k).collect();
             // Removing leaves the others' iteration order as it was (the window moves past
             // the keys that stay), unless the table shrank (see `Shard::remove`): then the
             // walk starts over.
@@ -91,8 +98,8 @@ impl Shard {
 
 impl Shard {
     /// The keys of a window of `field_expires` (from `offset`, moved on) whose hash may have
-    /// a field past its deadline at `now`.
-    pub fn field_candidates(&self, offset: &mut usize, now: u64) -> Vec<Bytes> {
+    /// a field past its deadline at `now`, each with the time it was filed by.
+    pub fn field_candidates(&self, offset: &mut usize, now: u64) -> Vec<(u64, Bytes)> {
         let (window, due) = due_in_window(&self.field_expires, offset, SAMPLE * 4, now);
         *offset += window;
         due
@@ -179,7 +186,10 @@ mod tests {
             s.field_candidates(&mut offset, 5).is_empty(),
             "not yet past"
         );
-        assert_eq!(s.field_candidates(&mut offset, 10), vec![Bytes::from("h")]);
+        assert_eq!(
+            s.field_candidates(&mut offset, 10),
+            vec![(5, Bytes::from("h"))]
+        );
         let got = s.expire_fields(b"h", 10, 100).unwrap();
         assert_eq!((got.fields, got.emptied), (vec![Bytes::from("a")], false));
         assert_eq!(s.field_expires.get(b"h"), Some(&50));

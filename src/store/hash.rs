@@ -321,6 +321,17 @@ impl Hash {
         true
     }
 
+    /// The fields whose deadline has passed at `clock`, soonest first.
+    pub fn due_fields(&self, clock: u64) -> impl Iterator<Item = &[u8]> + '_ {
+        let due = self.ttl.as_deref().map(|t| {
+            t.by_time
+                .iter()
+                .take_while(move |(at, _)| is_expired(*at, clock))
+                .map(|(_, f)| &f[..])
+        });
+        due.into_iter().flatten()
+    }
+
     /// Removes up to `max` fields whose deadline has passed at `clock`, soonest first, and
     /// returns them.
     pub fn take_due(&mut self, clock: u64, max: usize) -> Vec<Bytes> {

@@ -205,6 +205,7 @@ impl Shard {
 
     /// Active expiry is to look at `key`'s hash by `at` (a field deadline it was given).
     pub fn note_field_deadline(&mut self, hash: u64, key: &[u8], at: u64) {
+        expire::FIELD_DEADLINES.store(true, Ordering::Release);
         match self.field_expires.find_mut_hashed(hash, key) {
             Some(e) => e.1 = e.1.min(at),
             None => {
