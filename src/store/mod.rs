@@ -154,10 +154,17 @@ impl Shard {
     /// Stores `value` under `key`, replacing its value (its deadline is left as it was).
     #[inline]
     pub fn insert_hashed(&mut self, hash: u64, key: &[u8], value: Value) {
-        if let Value::Hash(h) = &value {
-            if let Some(at) = h.next_deadline() {
-                self.note_field_deadline(hash, key, at);
+        match &value {
+            Value::Hash(h) if h.has_ttls() => {
+                if let Some(at) = h.next_deadline() {
+                    self.note_field_deadline(hash, key, at);
+                }
             }
+            // What replaces a hash with deadlines has none (INFO's subexpiry counts them).
+            _ if !self.field_expires.is_empty() => {
+                self.field_expires.remove_entry_hashed(hash, key);
+            }
+            _ => {}
         }
         if let Some(e) = self.map.find_mut_hashed(hash, key) {
             evict::touch(&e.0);
