@@ -121,7 +121,11 @@ fn fields(ctx: &Ctx, section: &str) -> Vec<(String, String)> {
             put("sync_full", n(&s.sync_full));
             put("sync_partial_ok", n(&s.sync_partial_ok));
             put("sync_partial_err", n(&s.sync_partial_err));
-            put("expired_subkeys", n(&s.expired_subkeys));
+            // Redis 7.4's count of hash fields expired, only once there are any: until then
+            // the section reads as Redis 7.0's.
+            if s.expired_subkeys.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+                put("expired_subkeys", n(&s.expired_subkeys));
+            }
             put("expired_keys", n(&s.expired_keys));
             // What rudis has no counterpart of reads as Redis's neutral values: its expiry
             // has no time cap, it evicts no clients (maxmemory-clients is refused), forks
