@@ -22,15 +22,19 @@ use crate::store::evict::{self as policy_of, Policy, Pool};
 use crate::store::{Bytes, ShardId, SHARDS};
 use crate::util::alloc;
 
-/// Under a memory limit, the free space inside the heap past which it is given back (a
-/// fraction of `maxmemory`, 1 MB at least): eviction frees blocks all over the heap, which the
-/// allocator keeps, so the resident set would drift above the limit by that much.
-const TRIM_AT_FRACTION: u64 = 32;
+/// Under a memory limit, how far the resident set may grow past what is in use before the
+/// heap's free pages are given back (a fraction of `maxmemory`, 1 MB at least): eviction
+/// frees blocks all over the heap, which glibc keeps resident, and new blocks touch them
+/// again, so the resident set would drift above the limit.
+const TRIM_AT_FRACTION: u64 = 64;
 
 /// Once a second from the pool's cron: under a memory limit, gives the heap's free pages back
-/// to the system when the free space has grown by `TRIM_AT_FRACTION` of the limit since the
-/// last trim (free blocks between live ones cannot go back, so a heap that stays fragmented
-/// is not trimmed again and again). MEMORY PURGE by hand does the same.
+/// to the system (as jemalloc's decay does for Redis) once the resident set's excess over the
+/// memory in use has grown by `TRIM_AT_FRACTION` of the limit since the last trim. The excess
+/// is measured on the resident set, not on glibc's free total: a trim leaves the free total
+/// as it was (the blocks stay free, their pages go), so only the resident set tells that
+/// reused pages came back. Free blocks between live ones keep their partial pages, so a heap
+/// that stays fragmented is not trimmed again and again. MEMORY PURGE by hand does the same.
 pub fn trim_heap() {
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     static LEFT_AFTER_TRIM: AtomicU64 = AtomicU64::new(0);
@@ -38,14 +42,20 @@ pub fn trim_heap() {
     if limit == 0 {
         return;
     }
-    let free = alloc::heap_free();
-    let left = LEFT_AFTER_TRIM.load(Relaxed);
-    if free < left {
-        LEFT_AFTER_TRIM.store(free, Relaxed);
-    } else if free - left > (limit / TRIM_AT_FRACTION).max(1 << 20) {
+    let excess = || crate::util::resident::resident().saturating_sub(alloc::used());
+    let (now, left) = (excess(), LEFT_AFTER_TRIM.load(Relaxed));
+    if now < left {
+        LEFT_AFTER_TRIM.store(now, Relaxed);
+    } else if wants_trim(now, left, limit) {
         alloc::purge();
-        LEFT_AFTER_TRIM.store(alloc::heap_free(), Relaxed);
+        LEFT_AFTER_TRIM.store(excess(), Relaxed);
     }
+}
+
+/// True when the resident set's excess over the memory in use (`excess`) has grown past
+/// what the last trim left (`left`) by `TRIM_AT_FRACTION` of `limit` (1 MB at least).
+fn wants_trim(excess: u64, left: u64, limit: u64) -> bool {
+    excess.saturating_sub(left) > (limit / TRIM_AT_FRACTION).max(1 << 20)
 }
 
 pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
@@ -260,4 +270,24 @@ fn remove(shared: &Shared, policy: Policy, db: usize, key: &[u8]) -> bool {
     drop(locked);
     drop(value);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_heap_is_trimmed_once_its_resident_excess_grew_by_a_64th_of_the_limit() {
+        let mb = 1 << 20;
+        let limit = 100 * mb;
+        assert!(
+            !super::wants_trim(9 * mb, 8 * mb, limit),
+            "1 MB of 100: not yet"
+        );
+        assert!(super::wants_trim(10 * mb, 8 * mb, limit));
+        // A small limit still waits for a megabyte.
+        assert!(!super::wants_trim(8 * mb + mb / 2, 8 * mb, 10 * mb));
+        assert!(
+            !super::wants_trim(5 * mb, 8 * mb, limit),
+            "less than the trim left"
+        );
+    }
 }

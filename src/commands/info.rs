@@ -348,17 +348,6 @@ pub fn human(n: u64) -> String {
     format!("{:.2}{}", n_f / unit.0, unit.1)
 }
 
-/// Resident set size in bytes, from /proc/self/statm.
-pub fn rss_bytes() -> u64 {
-    let pages = std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * page.max(0) as u64
-}
-
 /// A `Key: N kB` line of a /proc file, in bytes.
 fn proc_kb(path: &str, key: &str) -> u64 {
     std::fs::read_to_string(path)
@@ -381,7 +370,7 @@ fn memory(shared: &Shared, put: &mut impl FnMut(&str, String)) {
     // maxmemory is held to; the resident set beside it.
     let o = super::memory::overhead(shared);
     let used = o.used;
-    let rss = rss_bytes();
+    let rss = crate::util::resident::resident();
     let peak = o.peak;
     let net = used.saturating_sub(o.startup);
     let pct = |a: u64, b: u64| {
@@ -623,6 +612,6 @@ mod tests {
         assert_eq!(human(1023), "1023B");
         assert_eq!(human(1024), "1.00K");
         assert_eq!(human(7626752), "7.27M");
-        assert!(rss_bytes() > 0);
+        assert!(crate::util::resident::resident() > 0);
     }
 }

@@ -217,7 +217,7 @@ fn ratio(a: u64, b: u64) -> f64 {
 
 fn stats(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     let o = overhead(ctx.shared);
-    let rss = super::info::rss_bytes();
+    let rss = crate::util::resident::resident();
     let allocated = alloc::allocator_allocated();
     let active = alloc::allocator_active();
     let net = o.used.saturating_sub(o.startup);
@@ -288,7 +288,7 @@ fn stats(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
 
 fn doctor(ctx: &mut Ctx, _argv: &[&[u8]]) -> Result<(), CommandError> {
     let o = overhead(ctx.shared);
-    let rss = super::info::rss_bytes();
+    let rss = crate::util::resident::resident();
     let report = if o.used < 5 << 20 {
         "Hi Sam, this instance is empty or is using very little memory, my issues detector \
          can't be used in these conditions. Please, leave for your mission on Earth and fill it \

@@ -10,6 +10,7 @@ pub mod ldouble;
 pub mod net;
 pub mod oom;
 pub mod proctitle;
+pub mod resident;
 pub mod sha1;
 pub mod sha256;
 pub mod strtod;
