@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use smallvec::smallvec;
 
-use crate::notify::events::class::{GENERIC, HASH};
 use crate::resp::reply::encode_command;
 use crate::shared::Shared;
 use crate::store::expire::FIELD_DEADLINES;
@@ -136,18 +135,12 @@ fn expire_fields(shared: &Shared, db: usize, offsets: &mut [usize], now: u64) ->
             continue;
         };
         quota = quota.saturating_sub(gone.fields.len());
-        shared.stats.expired_subkeys(gone.fields.len() as u64);
         let mut record = Vec::new();
         for f in &gone.fields {
             encode_command(&mut record, &[&b"HDEL"[..], &key, f]);
         }
-        // Watchers and tracking clients hear of it, as Redis signals the key modified.
-        shared.watches.touch(db, &key);
-        shared.tracking.invalidate(shared, &key, 0);
-        crate::notify::events::emit(shared, HASH, "hexpired", db, &key, None);
-        if gone.emptied {
-            crate::notify::events::emit(shared, GENERIC, "del", db, &key, None);
-        }
+        let n = gone.fields.len() as u64;
+        crate::notify::fields_expired(shared, db, &key, n, gone.emptied);
         shared.propagate(db, record, &locked);
         shared.tracking.broadcast(shared);
     }

@@ -333,14 +333,7 @@ impl Shared {
         if emptied {
             shard.remove_hashed(h, key);
         }
-        self.stats.expired_subkeys(removed);
-        self.watches.touch(db, key);
-        self.tracking.invalidate(self, key, 0);
-        use crate::notify::events::{class, emit};
-        emit(self, class::HASH, "hexpired", db, key, None);
-        if emptied {
-            emit(self, class::GENERIC, "del", db, key, None);
-        }
+        crate::notify::fields_expired(self, db, key, removed, emptied);
         // As Redis's propagatePendingCommands: one command's several HDELs (HRANDFIELD's)
         // are applied by a replica, or a load cut short, wholly or not at all.
         if removed > 1 {

@@ -7,7 +7,7 @@ use smallvec::SmallVec;
 
 use super::{CommandError, CommandSpec};
 use crate::client::Client;
-use crate::notify::events::class::{GENERIC, HASH, KEY_MISS, NEW};
+use crate::notify::events::class::{KEY_MISS, NEW};
 use crate::resp::reply::encode_command;
 use crate::resp::ReplyBuf;
 use crate::shared::Shared;
@@ -687,13 +687,8 @@ impl<'a> Keyspace<'a> {
         if emptied {
             shard.remove_hashed(h, key);
         }
-        modified(self.shared, self.client_id, db, key);
-        self.shared.stats.expired_subkeys(1);
         self.log_before(db, &[&b"HDEL"[..], key, field]);
-        key_event(self.shared, HASH, "hexpired", db, key);
-        if emptied {
-            key_event(self.shared, GENERIC, "del", db, key);
-        }
+        crate::notify::fields_expired(self.shared, db, key, 1, emptied);
     }
 
     /// Files the hash at `key` for active expiry by `at`, a field deadline it was just given.

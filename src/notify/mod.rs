@@ -22,6 +22,20 @@ pub fn key_expired(shared: &Shared, db: usize, key: &[u8]) {
     shared.tracking.broadcast(shared);
 }
 
+/// Hash fields removed past their deadline (`n` of them; the key with them when `emptied`),
+/// wherever that happened (a read, a write, active expiry): INFO's expired_subkeys, WATCH's
+/// flag, the tracking clients' invalidation, `hexpired` (and `del`), as Redis 7.4 signals the
+/// key modified. The caller logs the HDELs.
+pub fn fields_expired(shared: &Shared, db: usize, key: &[u8], n: u64, emptied: bool) {
+    shared.stats.expired_subkeys(n);
+    shared.watches.touch(db, key);
+    shared.tracking.invalidate(shared, key, 0);
+    events::emit(shared, events::class::HASH, "hexpired", db, key, None);
+    if emptied {
+        events::emit(shared, events::class::GENERIC, "del", db, key, None);
+    }
+}
+
 /// A key eviction removed to stay under `maxmemory`: its `evicted` event, WATCH's flag and
 /// its tracking clients' invalidation, as Redis's performEvictions (a modified key).
 pub fn key_evicted(shared: &Shared, db: usize, key: &[u8]) {
