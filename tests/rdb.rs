@@ -1707,3 +1707,75 @@ fn a_corrupt_rdb_stops_the_start_and_empty_keys_are_skipped_by_name() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// DUMP payloads of hashes with field deadlines (types 25 and 24), corrupted byte by byte
+/// and cut short, with checksums not checked (DEBUG SET-SKIP-CHECKSUM-VALIDATION, as Redis's
+/// corrupt-dump fuzzer runs): each RESTORE either succeeds, and the hash then serves every
+/// field-deadline command, or fails with an error; the server never goes down.
+#[test]
+fn corrupt_field_deadline_payloads_are_restored_or_refused_never_a_crash() {
+    let r = Rudis::start(&["--enable-debug-command", "yes"]);
+    let mut c = r.raw();
+    assert_eq!(
+        c.cmd(&["DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "1"]),
+        b"+OK\r\n"
+    );
+    let mut fields = vec!["HSET", "small"];
+    let names: Vec<String> = (0..10).map(|i| format!("f{i}")).collect();
+    for n in &names {
+        fields.extend([n.as_str(), "v"]);
+    }
+    c.cmd(&fields);
+    c.cmd(&[
+        "HPEXPIRE", "small", "100000", "FIELDS", "3", "f1", "f2", "f3",
+    ]);
+    c.cmd(&["CONFIG", "SET", "hash-max-listpack-entries", "0"]);
+    fields[1] = "big";
+    c.cmd(&fields);
+    c.cmd(&["HPEXPIRE", "big", "100000", "FIELDS", "2", "f1", "f5"]);
+    c.cmd(&["CONFIG", "SET", "hash-max-listpack-entries", "512"]);
+    let payloads: Vec<Vec<u8>> = ["small", "big"]
+        .iter()
+        .map(|k| match c.frame(&["DUMP", k]) {
+            Frame::Bulk(p) => p,
+            f => panic!("{f:?}"),
+        })
+        .collect();
+    assert_eq!((payloads[0][0], payloads[1][0]), (25, 24));
+    let mut rng = common::Rng::seeded(16);
+    let (mut restored, mut refused) = (0, 0);
+    for _ in 0..3000 {
+        let mut p = payloads[rng.below(2) as usize].clone();
+        for _ in 0..1 + rng.below(4) {
+            let i = rng.below(p.len() as u64 - 10) as usize;
+            p[i] = rng.below(256) as u8;
+        }
+        if rng.below(5) == 0 {
+            let cut = 1 + rng.below(p.len() as u64 - 11) as usize;
+            p.drain(cut..p.len() - 10);
+        }
+        c.send(&[&b"RESTORE"[..], b"k", b"0", &p, b"REPLACE"]);
+        match c.read_reply().first() {
+            Some(b'+') => restored += 1,
+            Some(b'-') => {
+                refused += 1;
+                continue;
+            }
+            other => panic!("{other:?}"),
+        }
+        for cmd in [
+            &["HGETALL", "k"][..],
+            &["HPEXPIRETIME", "k", "FIELDS", "2", "f1", "f5"],
+            &["HRANDFIELD", "k", "-5", "WITHVALUES"],
+            &["HPERSIST", "k", "FIELDS", "1", "f1"],
+            &["HEXPIRE", "k", "10", "FIELDS", "1", "f2"],
+            &["HSET", "k", "new", "1"],
+            &["DUMP", "k"],
+        ] {
+            c.cmd(cmd);
+        }
+    }
+    assert!(restored > 100 && refused > 100, "{restored} / {refused}");
+    assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
+    assert!(!r.log().contains("panicked"), "{}", r.log());
+}
