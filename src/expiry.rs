@@ -135,16 +135,21 @@ fn expire_fields(shared: &Shared, db: usize, offsets: &mut [usize], now: u64) ->
             continue;
         };
         quota = quota.saturating_sub(gone.fields.len());
-        let mut record = Vec::new();
-        for f in &gone.fields {
-            encode_command(&mut record, &[&b"HDEL"[..], &key, f]);
-        }
         let n = gone.fields.len() as u64;
         crate::notify::fields_expired(shared, db, &key, n, gone.emptied);
-        shared.propagate(db, record, &locked);
+        shared.propagate(db, hdels(&key, &gone.fields), &locked);
         shared.tracking.broadcast(shared);
     }
     any
+}
+
+/// The record of hash fields' expiry: an HDEL per field, as Redis 7.4 propagates it.
+pub fn hdels(key: &[u8], fields: &[crate::store::Bytes]) -> Vec<u8> {
+    let mut record = Vec::new();
+    for f in fields {
+        encode_command(&mut record, &[&b"HDEL"[..], key, f]);
+    }
+    record
 }
 
 /// Where each shard's windows start (its keys' deadlines, its hashes' field deadlines).

@@ -309,34 +309,16 @@ impl Shared {
         {
             return;
         }
-        let now = now_ms();
         let shard = locked.key_mut(id, key);
-        let h = crate::store::hash_key(key);
-        let Some(crate::store::Value::Hash(hash)) = shard.get_mut_hashed(h, key) else {
+        let Some(gone) = shard.remove_expired_fields(key, fields, now_ms()) else {
             return;
         };
-        let (mut record, mut removed) = (Vec::new(), 0);
-        for f in fields {
-            if hash
-                .ttl_of(f)
-                .is_some_and(|at| crate::store::value::is_expired(at, now))
-                && hash.remove(f)
-            {
-                encode_command(&mut record, &[&b"HDEL"[..], key, f]);
-                removed += 1;
-            }
-        }
-        if removed == 0 {
-            return;
-        }
-        let emptied = hash.is_empty();
-        if emptied {
-            shard.remove_hashed(h, key);
-        }
-        crate::notify::fields_expired(self, db, key, removed, emptied);
+        let n = gone.fields.len() as u64;
+        crate::notify::fields_expired(self, db, key, n, gone.emptied);
+        let mut record = crate::expiry::hdels(key, &gone.fields);
         // As Redis's propagatePendingCommands: one command's several HDELs (HRANDFIELD's)
         // are applied by a replica, or a load cut short, wholly or not at all.
-        if removed > 1 {
+        if n > 1 {
             record = crate::commands::transaction::wrapped(record);
         }
         self.propagate(db, record, &locked);

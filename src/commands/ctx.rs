@@ -671,24 +671,18 @@ impl<'a> Keyspace<'a> {
         }
         let clock = self.clock();
         let id = ShardId::of_hash(db, h);
+        // Looked at first under the shard's own guard: a running dump copies the key only
+        // when it is about to change.
         match self.locked.shard(id).get_hashed(h, key) {
-            Some(Value::Hash(hash))
-                if hash
-                    .ttl_of(field)
-                    .is_some_and(|at| crate::store::value::is_expired(at, clock)) => {}
+            Some(Value::Hash(hash)) if hash.is_field_expired(field, clock) => {}
             _ => return,
         }
         let shard = self.locked.key_mut(id, key);
-        let Some(Value::Hash(hash)) = shard.get_mut_hashed(h, key) else {
+        let Some(gone) = shard.remove_expired_fields(key, &[field], clock) else {
             return;
         };
-        hash.remove(field);
-        let emptied = hash.is_empty();
-        if emptied {
-            shard.remove_hashed(h, key);
-        }
         self.log_before(db, &[&b"HDEL"[..], key, field]);
-        crate::notify::fields_expired(self.shared, db, key, 1, emptied);
+        crate::notify::fields_expired(self.shared, db, key, 1, gone.emptied);
     }
 
     /// Files the hash at `key` for active expiry by `at`, a field deadline it was just given.

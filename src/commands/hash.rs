@@ -72,7 +72,6 @@ fn hmset(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 fn hsetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
-    ctx.ks.get_hash(argv[1])?;
     ctx.ks.expire_field(argv[1], argv[2]);
     if ctx
         .ks
@@ -92,11 +91,11 @@ fn hsetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 /// A field's value as a read of it sees it: none past its deadline, and such a field is
 /// removed after the command (Redis 7.4's lazy expiry of a field read).
 fn read_field<'h>(ks: &Keyspace, h: &'h Hash, key: &[u8], field: &[u8]) -> Option<&'h [u8]> {
-    let v = h.get_live(field, ks.clock());
-    if v.is_none() && h.has_ttls() && h.get(field).is_some() {
+    if h.is_field_expired(field, ks.clock()) {
         ks.saw_expired_field(key, field);
+        return None;
     }
-    v
+    h.get(field)
 }
 
 fn hget(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
@@ -208,7 +207,6 @@ fn hstrlen(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 
 fn hincrby(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
     let incr = args::int(argv[3])?;
-    ctx.ks.get_hash(argv[1])?;
     ctx.ks.expire_field(argv[1], argv[2]);
     let h = ctx.ks.hash_mut(argv[1])?;
     let cur = match h.get(argv[2]) {
@@ -235,7 +233,6 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             return Err(CommandError::Err("value is NaN or Infinity".into()))
         }
     }
-    ctx.ks.get_hash(argv[1])?;
     ctx.ks.expire_field(argv[1], argv[2]);
     let h = ctx.ks.hash_mut(argv[1])?;
     let text = match ldouble::incr_by_float(h.get(argv[2]), argv[3]) {
@@ -299,7 +296,7 @@ pub(crate) fn distinct_picks(size: usize, n: usize) -> Vec<usize> {
 /// (Redis 7.4 removes them first; a read here holds a read lock, so it picks from a copy
 /// and they are removed after the command).
 fn random_source<'a>(
-    ks: &'a super::ctx::Keyspace,
+    ks: &'a Keyspace,
     key: &[u8],
 ) -> Result<Option<std::borrow::Cow<'a, Hash>>, CommandError> {
     let clock = ks.clock();
@@ -526,7 +523,8 @@ fn set_deadlines(
     relative: bool,
 ) -> Result<(), CommandError> {
     let key = argv[1];
-    let exists = ctx.ks.get_hash(key)?.is_some();
+    // WRONGTYPE before the arguments' errors, as Redis looks the key up first.
+    let h = ctx.ks.get_hash(key)?;
     let t = args::int(argv[2])?;
     if t < 0 {
         return Err(CommandError::Err(
@@ -555,34 +553,28 @@ fn set_deadlines(
         "Parameter `numFields` should be greater than 0",
     )?;
     ctx.out.array(fields.len());
-    if !exists {
+    let Some(h) = h else {
         for _ in fields {
             ctx.out.int(NO_FIELD);
         }
         return Ok(());
-    }
+    };
     // A time already past removes the fields, but not while loading, on a replica or for its
     // master (Redis's checkAlreadyExpired): there the master's HDEL does.
     let clock = ctx.ks.clock();
     let delete = at <= now && clock != 0 && !ctx.shared.repl.is_replica();
+    let outcome = |h: &Hash, f: &[u8]| deadline_outcome(h, f, at, cond, clock, delete);
     // Nothing changes unless some field would: then neither WATCH nor the AOF hears of it.
-    let changes = {
-        let h = ctx.ks.get_hash(key)?.expect("exists");
-        fields.iter().any(|f| {
-            matches!(
-                deadline_outcome(h, f, at, cond, clock, delete),
-                SET | DELETED
-            )
-        })
-    };
-    if !changes {
+    if !fields
+        .iter()
+        .any(|f| matches!(outcome(h, f), SET | DELETED))
+    {
+        for f in fields {
+            ctx.out.int(outcome(h, f));
+        }
         // As Redis, the hash still becomes one that can hold deadlines (a listpackex).
         if let Some(Value::Hash(h)) = ctx.ks.get_mut_unsignalled(key) {
             h.allow_ttls();
-        }
-        let h = ctx.ks.get_hash(key)?.expect("exists");
-        for f in fields {
-            ctx.out.int(deadline_outcome(h, f, at, cond, clock, delete));
         }
         return Ok(());
     }
@@ -591,7 +583,7 @@ fn set_deadlines(
     let (mut set, mut deleted) = (Vec::new(), Vec::new());
     let mut replies = Vec::with_capacity(fields.len());
     for f in fields {
-        let r = deadline_outcome(h, f, at, cond, clock, delete);
+        let r = outcome(h, f);
         match r {
             SET => {
                 h.set_ttl(f, Some(at));
@@ -693,44 +685,39 @@ fn hpersist(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
         Ok(None) => NO_TTL,
         Ok(Some(_)) => SET,
     };
-    let changes = match ctx.ks.get_hash(key)? {
-        None => None,
-        Some(h) => Some(
-            fields_clause(argv, 3, "Number of fields must be a positive integer")?
-                .iter()
-                .any(|f| outcome(h, f) == SET),
-        ),
-    };
+    // WRONGTYPE before the arguments' errors, as Redis looks the key up first.
+    let h = ctx.ks.get_hash(key)?;
     let fields = fields_clause(argv, 3, "Number of fields must be a positive integer")?;
     ctx.out.array(fields.len());
-    match changes {
+    // Nothing changes unless some field has a deadline: then WATCH does not hear of it.
+    match h {
         None => {
             for _ in fields {
                 ctx.out.int(NO_FIELD);
             }
+            return Ok(());
         }
-        Some(false) => {
-            let h = ctx.ks.get_hash(key)?.expect("exists");
+        Some(h) if !fields.iter().any(|f| outcome(h, f) == SET) => {
             for f in fields {
                 ctx.out.int(outcome(h, f));
             }
+            return Ok(());
         }
-        Some(true) => {
-            let h = ctx.ks.hash_mut(key)?;
-            let mut replies = Vec::with_capacity(fields.len());
-            for f in fields {
-                let r = outcome(h, f);
-                if r == SET {
-                    h.set_ttl(f, None);
-                }
-                replies.push(r);
-            }
-            for r in replies {
-                ctx.out.int(r);
-            }
-            ctx.dirty(1);
-            ctx.notify(HASH, "hpersist", key);
-        }
+        Some(_) => {}
     }
+    let h = ctx.ks.hash_mut(key)?;
+    let mut replies = Vec::with_capacity(fields.len());
+    for f in fields {
+        let r = outcome(h, f);
+        if r == SET {
+            h.set_ttl(f, None);
+        }
+        replies.push(r);
+    }
+    for r in replies {
+        ctx.out.int(r);
+    }
+    ctx.dirty(1);
+    ctx.notify(HASH, "hpersist", key);
     Ok(())
 }

@@ -474,19 +474,13 @@ pub fn value(r: &mut Reader, t: u8) -> Result<Option<Value>> {
                     (ttl, Some(soonest)) => Some((ttl - 1).saturating_add(soonest)),
                     (ttl, None) => Some(ttl),
                 };
-                if deadline.is_some_and(|d| d > MAX_FIELD_DEADLINE) {
-                    return r.error(at, format!("a field deadline, not {}", deadline.unwrap()));
+                if let Some(d) = deadline.filter(|d| *d > MAX_FIELD_DEADLINE) {
+                    return r.error(at, format!("a field deadline, not {d}"));
                 }
                 let f = r.string()?;
                 let v = r.string()?;
-                if h.get(&f).is_some() {
-                    return r.error(
-                        at,
-                        "hash fields without duplicates (Duplicate hash fields detected)",
-                    );
-                }
+                hset(r, &mut h, at, &f, &v, "Duplicate hash fields detected")?;
                 // As Redis inserts them: a small one's fields in deadline order.
-                h.insert(&f, &v);
                 if let Some(d) = deadline {
                     h.set_ttl(&f, Some(d));
                 }
@@ -511,14 +505,14 @@ pub fn value(r: &mut Reader, t: u8) -> Result<Option<Value>> {
                 );
             }
             let mut h = Hash::default();
-            for t in items.chunks_exact(3) {
-                let deadline = match t[2] {
+            for triple in items.chunks_exact(3) {
+                let deadline = match triple[2] {
                     Elem::Int(0) => None,
                     Elem::Int(d) if (1..=MAX_FIELD_DEADLINE as i64).contains(&d) => Some(d as u64),
                     _ => return r.error(start, format!("a field deadline ({check})")),
                 };
-                let f = t[0].to_vec();
-                let added = t[1].with_bytes(|v| h.push_loaded(&f, v, deadline));
+                let f = triple[0].to_vec();
+                let added = triple[1].with_bytes(|v| h.push_loaded(&f, v, deadline));
                 if !added {
                     return r.error(start, format!("hash fields without duplicates ({check})"));
                 }

@@ -156,9 +156,10 @@ impl Encoder {
     }
 
     fn hash(&mut self, h: &Hash) {
+        let t = hash_type(h);
         // With field deadlines (Redis 7.4's types 25 and 24), the soonest deadline first.
         let soonest = h.next_deadline();
-        if h.is_listpackex() || (!h.is_small() && soonest.is_some()) {
+        if t == kind::HASH_LISTPACK_EX || t == kind::HASH_METADATA {
             self.millis(soonest.unwrap_or(0));
         }
         if h.is_small() {
@@ -166,7 +167,7 @@ impl Encoder {
             for (f, v) in h.iter() {
                 lp.push(f);
                 lp.push(v);
-                if h.is_listpackex() {
+                if t == kind::HASH_LISTPACK_EX {
                     // A deadline is a listpack integer, 0 for none.
                     lp.push_int(h.ttl_of(f).unwrap_or(0) as i64);
                 }
@@ -210,6 +211,17 @@ impl Encoder {
     }
 }
 
+/// The RDB type a hash is written as: a listpack, or Redis 7.4's listpackex (25) once it had
+/// field deadlines; a hash table, with deadlines (24) while it has any.
+fn hash_type(h: &Hash) -> u8 {
+    match (h.is_small(), h.is_listpackex(), h.has_ttls()) {
+        (true, true, _) => kind::HASH_LISTPACK_EX,
+        (true, false, _) => kind::HASH_LISTPACK,
+        (false, _, true) => kind::HASH_METADATA,
+        (false, _, false) => kind::HASH,
+    }
+}
+
 /// The RDB type a value is written as: Redis 7.0's choice for its encoding.
 fn type_of(v: &Value) -> u8 {
     match v {
@@ -217,10 +229,7 @@ fn type_of(v: &Value) -> u8 {
         Value::List(_) => kind::LIST_QUICKLIST_2,
         Value::Set(s) if s.is_intset() => kind::SET_INTSET,
         Value::Set(_) => kind::SET,
-        Value::Hash(h) if h.is_listpackex() => kind::HASH_LISTPACK_EX,
-        Value::Hash(h) if h.is_small() => kind::HASH_LISTPACK,
-        Value::Hash(h) if h.has_ttls() => kind::HASH_METADATA,
-        Value::Hash(_) => kind::HASH,
+        Value::Hash(h) => hash_type(h),
         Value::ZSet(z) if matches!(**z, ZSet::Packed(_)) => kind::ZSET_LISTPACK,
         Value::ZSet(_) => kind::ZSET_2,
         Value::Stream(_) => kind::STREAM_LISTPACKS_2,

@@ -6,7 +6,6 @@
 //! over time every deadline is seen) and removes the expired keys. If more than a quarter of
 //! the window had expired it looks again, at most `MAX_ROUNDS` times: the work under one lock
 //! stays bounded.
-
 //!
 //! Hash fields with deadlines (Redis 7.4's HEXPIRE) expire the same way: a turn looks at a
 //! window of the keys in `field_expires` whose time has come (`field_candidates`), and each
@@ -94,9 +93,7 @@ impl Shard {
         }
         count
     }
-}
 
-impl Shard {
     /// The keys of a window of `field_expires` (from `offset`, moved on) whose hash may have
     /// a field past its deadline at `now`, each with the time it was filed by.
     pub fn field_candidates(&self, offset: &mut usize, now: u64) -> Vec<(u64, Bytes)> {
@@ -136,6 +133,37 @@ impl Shard {
             }
         }
         (!fields.is_empty()).then_some(ExpiredFields { fields, emptied })
+    }
+
+    /// Removes those of `fields` of the hash at `key` whose deadline has passed at `now` (the
+    /// key too if that empties it): the lazy expiry of the fields a command read.
+    pub fn remove_expired_fields<F: AsRef<[u8]>>(
+        &mut self,
+        key: &[u8],
+        fields: &[F],
+        now: u64,
+    ) -> Option<ExpiredFields> {
+        let h = hash_key(key);
+        let Some(Value::Hash(hash)) = self.get_mut_hashed(h, key) else {
+            return None;
+        };
+        let gone: Vec<Bytes> = fields
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|f| hash.is_field_expired(f, now) && hash.remove(f))
+            .map(Bytes::from)
+            .collect();
+        if gone.is_empty() {
+            return None;
+        }
+        let emptied = hash.is_empty();
+        if emptied {
+            self.remove_hashed(h, key);
+        }
+        Some(ExpiredFields {
+            fields: gone,
+            emptied,
+        })
     }
 }
 

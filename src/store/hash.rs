@@ -123,14 +123,8 @@ impl Hash {
     /// Sets a field, clearing any deadline it had (HSET): true if it is new.
     pub fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
         let added = self.set_value(field, value);
-        let cleared = !added
-            && self
-                .ttl
-                .as_deref_mut()
-                .is_some_and(|t| t.clear(field).is_some());
-        if cleared {
-            self.placed(field, None);
-            self.drop_ttls_if_large_and_none();
+        if !added {
+            self.set_ttl(field, None);
         }
         added
     }
@@ -236,16 +230,7 @@ impl Hash {
 
     /// How many fields are live at `clock`.
     pub fn live_len(&self, clock: u64) -> usize {
-        match self.ttl.as_deref() {
-            Some(t) if self.has_due(clock) => {
-                self.len()
-                    - t.by_time
-                        .iter()
-                        .take_while(|(at, _)| is_expired(*at, clock))
-                        .count()
-            }
-            _ => self.len(),
-        }
+        self.len() - self.due_fields(clock).count()
     }
 
     /// A copy without the fields past their deadline at `clock` (for the reads that pick by
@@ -277,7 +262,8 @@ impl Hash {
         self.ttl.as_deref()?.at.get(field).copied()
     }
 
-    fn is_field_expired(&self, field: &[u8], clock: u64) -> bool {
+    /// True if `field` has a deadline that has passed at `clock`.
+    pub fn is_field_expired(&self, field: &[u8], clock: u64) -> bool {
         self.ttl_of(field).is_some_and(|at| is_expired(at, clock))
     }
 
@@ -335,16 +321,7 @@ impl Hash {
     /// Removes up to `max` fields whose deadline has passed at `clock`, soonest first, and
     /// returns them.
     pub fn take_due(&mut self, clock: u64, max: usize) -> Vec<Bytes> {
-        let Some(t) = self.ttl.as_deref() else {
-            return Vec::new();
-        };
-        let due: Vec<Bytes> = t
-            .by_time
-            .iter()
-            .take_while(|(at, _)| is_expired(*at, clock))
-            .take(max)
-            .map(|(_, f)| Bytes::from(&f[..]))
-            .collect();
+        let due: Vec<Bytes> = self.due_fields(clock).take(max).map(Bytes::from).collect();
         for f in &due {
             self.remove(f);
         }
