@@ -121,6 +121,44 @@ struct Coord {
     polling: bool,
     /// Workers asleep, waiting for work.
     parked: usize,
+    /// Workers started.
+    workers: usize,
+}
+
+/// Which worker is to take what was just queued.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum Taker {
+    /// The one in epoll_wait, told through the eventfd.
+    Poller,
+    /// A parked one, woken.
+    Parked,
+    /// One busy with steps, which looks at the queue next.
+    Busy,
+}
+
+impl Coord {
+    /// Who takes a queued step when the queuer wants another worker on it (`nudge`).
+    fn nudged(&self) -> Option<Taker> {
+        if self.polling {
+            Some(Taker::Poller)
+        } else if self.parked > 0 {
+            Some(Taker::Parked)
+        } else {
+            None
+        }
+    }
+
+    /// Who takes what another thread queued (`hand_over_locked`).
+    fn handed_over(&self) -> Option<Taker> {
+        let busy = self
+            .workers
+            .saturating_sub(self.parked + usize::from(self.polling));
+        if busy > 0 && !self.polling {
+            Some(Taker::Busy)
+        } else {
+            self.nudged()
+        }
+    }
 }
 
 pub struct Pool {
@@ -211,6 +249,9 @@ impl Pool {
     /// stack limit` error, not overflow the 2 MiB of a default thread.
     pub fn start(self: &Arc<Self>, workers: usize) -> std::io::Result<()> {
         for i in 0..workers {
+            // Counted before it runs: until then it is as a busy worker, whose first look is
+            // at the queue.
+            self.coord.lock().workers += 1;
             let pool = self.clone();
             std::thread::Builder::new()
                 .name(format!("worker-{i}"))
@@ -544,13 +585,31 @@ impl Pool {
         self.nudge_locked(&self.coord.lock());
     }
 
+    /// The worker in epoll_wait is told first: under load it is spinning and takes the queue
+    /// without a thread switch.
     fn nudge_locked(&self, c: &Coord) {
-        if c.parked > 0 {
-            self.work.notify_one();
-        } else if c.polling {
-            let one: u64 = 1;
-            // SAFETY: writes 8 bytes from `one` to the eventfd.
-            unsafe { libc::write(self.wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        match c.nudged() {
+            Some(Taker::Poller) => {
+                let one: u64 = 1;
+                // SAFETY: writes 8 bytes from `one` to the eventfd.
+                unsafe { libc::write(self.wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
+            }
+            Some(Taker::Parked) => {
+                self.work.notify_one();
+            }
+            Some(Taker::Busy) | None => {}
+        }
+    }
+
+    /// Gets a worker to what another thread queued (a wake-up, the cron's re-queue). A worker
+    /// busy with steps takes the queue before it parks or polls, so it is left to: waking a
+    /// parked one instead put a second worker on the clients for good, each a thread switch
+    /// away from the other and sharing their locks (a monitor, woken every slice by the
+    /// watchdog, spread a one-worker redis-benchmark load over all five workers and cost 13 %
+    /// of its rate). A busy worker stuck in a long command is the watchdog's, within a slice.
+    fn hand_over_locked(&self, c: &Coord) {
+        if c.handed_over() != Some(Taker::Busy) {
+            self.nudge_locked(c);
         }
     }
 
@@ -638,7 +697,7 @@ impl Pool {
                 // An event came while the cron held it: stepped as that event would be.
                 let mut c = self.coord.lock();
                 c.queue.push_back((conn.token, 0));
-                self.nudge_locked(&c);
+                self.hand_over_locked(&c);
             }
         }
         // Buffers given back by many clients at once (a crowd of subscribers gone idle) sit
@@ -679,7 +738,7 @@ impl Wake for Pool {
         let mut c = self.coord.lock();
         c.queue.push_back((token, WOKEN));
         if !crate::clients::on_worker() {
-            self.nudge_locked(&c);
+            self.hand_over_locked(&c);
         }
     }
 }
@@ -696,6 +755,26 @@ mod tests {
             state: AtomicU8::new(IDLE),
             session: Mutex::new(None),
         }
+    }
+
+    #[test]
+    fn a_wake_up_goes_to_the_poller_then_a_busy_worker_then_a_parked_one() {
+        let at = |workers, parked, polling| Coord {
+            workers,
+            parked,
+            polling,
+            ..Coord::default()
+        };
+        // One worker busy, four parked: the busy one takes it, no thread is woken.
+        assert_eq!(at(5, 4, false).handed_over(), Some(Taker::Busy));
+        // Busy, polling and parked ones: the poller, as it may be spinning.
+        assert_eq!(at(5, 3, true).handed_over(), Some(Taker::Poller));
+        // Nobody busy or polling: a parked one is woken.
+        assert_eq!(at(5, 5, false).handed_over(), Some(Taker::Parked));
+        // A worker about to wait on an fsync wants another one: never itself.
+        assert_eq!(at(5, 4, false).nudged(), Some(Taker::Parked));
+        assert_eq!(at(5, 3, true).nudged(), Some(Taker::Poller));
+        assert_eq!(at(1, 0, false).nudged(), None);
     }
 
     /// A pool on its own listener, and a client connected to it and served once.
