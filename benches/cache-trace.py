@@ -35,10 +35,10 @@ def zipf_sampler(n, s, rng):
     return lambda: perm[bisect.bisect_left(cum, rng.random() * total)]
 
 
-def rss(pid):
+def rss(pid, field="VmRSS"):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return 0
 
@@ -128,9 +128,11 @@ def main():
                 hit, tput = run(c, measured, value)
                 info = c.info()
                 r = rss(p.pid)
+                anon, file = rss(p.pid, "RssAnon"), rss(p.pid, "RssFile")
                 results[(policy, kind)] = (hit, tput)
                 print(f"{policy:12} {kind:6} hit {hit:.4f}  {tput:9.0f} ops/s  "
-                      f"rss {r / 2**20:6.1f} MB ({r / limit:.2f}x limit)  "
+                      f"rss {r / 2**20:6.1f} MB ({r / limit:.2f}x limit; anon {anon / 2**20:.1f}, "
+                      f"file {file / 2**20:.1f})  "
                       f"used {info['used_memory'] / 2**20:6.1f} MB  "
                       f"evicted {info['evicted_keys']}")
             finally:
