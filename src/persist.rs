@@ -139,6 +139,7 @@ pub fn saver_loop(shared: Arc<Shared>) {
             }
         }
         log::info!("Background saving started");
+        crate::util::children::background_job();
         let path = rdb_path(&shared);
         // Background work once its instant is taken: where cores are short, clients'
         // commands come first.

@@ -526,6 +526,34 @@ fn lastsave_bgsave_and_info_fields() {
     assert_eq!(r.cmd(&["BGSAVE", "NOW"]), b"-ERR syntax error\r\n");
 }
 
+/// Redis's total_forks counts its BGSAVE and BGREWRITEAOF children (unit/multi waits on it):
+/// rudis's background jobs in their place count, SAVE (no child in Redis either) does not.
+#[test]
+fn total_forks_counts_background_saves_and_rewrites_and_not_save() {
+    let rudis = Rudis::start(&["--appendonly", "no"]);
+    let mut r = rudis.raw();
+    let forks = |r: &mut Raw| info_number(r, "stats", "total_forks");
+    let wait_idle = |r: &mut Raw, field: &str| {
+        for _ in 0..300 {
+            if info_number(r, "persistence", field) == 0 {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("{field} stayed 1");
+    };
+    assert_eq!(forks(&mut r), 0);
+    r.cmd(&["SET", "a", "1"]);
+    assert_eq!(r.cmd(&["SAVE"]), b"+OK\r\n");
+    assert_eq!(forks(&mut r), 0);
+    assert_eq!(r.cmd(&["BGSAVE"]), b"+Background saving started\r\n");
+    wait_idle(&mut r, "rdb_bgsave_in_progress");
+    assert_eq!(forks(&mut r), 1);
+    r.cmd(&["BGREWRITEAOF"]);
+    wait_idle(&mut r, "aof_rewrite_in_progress");
+    assert_eq!(forks(&mut r), 2);
+}
+
 /// Waits for the `n`th finished rewrite.
 fn wait_rewrites(r: &Rudis, n: usize) {
     aofutil::wait_log(r, "Background AOF rewrite finished successfully", n, 60);

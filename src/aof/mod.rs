@@ -683,6 +683,7 @@ impl Aof {
             // Read after the request: a BGREWRITEAOF with the AOF off writes the file all the
             // same (Redis 7.0's rewriteAppendOnlyFileBackground does not look at aof_state).
             let began_off = !self.enabled();
+            crate::util::children::background_job();
             self.rewrite.run(self, store, &base, epoch, began_off);
             last_run = std::time::Instant::now();
         }

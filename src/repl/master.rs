@@ -371,6 +371,7 @@ fn snapshot_for(
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    crate::util::children::background_job();
     // On a replica, the applier passes each batch of its master's stream on after applying
     // it: held from before the instant to it, no batch is applied but not yet passed on.
     let mut gate = shared.repl.is_replica().then(|| shared.repl.apply.lock());

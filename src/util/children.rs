@@ -1,15 +1,22 @@
 //! The child processes the server forks (forked Lua debugging sessions): reaped by the cron,
-//! killed at shutdown as Redis kills its children.
+//! killed at shutdown as Redis kills its children. INFO's total_forks counts them and the
+//! background jobs Redis forks for, which are threads here (`background_job`).
 
 use parking_lot::Mutex;
 
 static CHILDREN: Mutex<Vec<libc::pid_t>> = parking_lot::const_mutex(Vec::new());
-/// Every fork since start (INFO's total_forks).
+/// Every fork, and every background job in a fork's place, since start (INFO's total_forks).
 static FORKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 pub fn add(pid: libc::pid_t) {
     FORKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     CHILDREN.lock().push(pid);
+}
+
+/// A background save, AOF rewrite or replication snapshot began: Redis forks a child for
+/// each, and monitoring (and Redis's own tests) count them by total_forks.
+pub fn background_job() {
+    FORKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 pub fn forks() -> u64 {
