@@ -125,19 +125,17 @@ struct Coord {
     workers: usize,
 }
 
-/// Which worker is to take what was just queued.
+/// Which other worker `nudge` tells of a queued step.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 enum Taker {
-    /// The one in epoll_wait, told through the eventfd.
+    /// The one in epoll_wait, through the eventfd: under load it is spinning and takes the
+    /// queue without a thread switch.
     Poller,
     /// A parked one, woken.
     Parked,
-    /// One busy with steps, which looks at the queue next.
-    Busy,
 }
 
 impl Coord {
-    /// Who takes a queued step when the queuer wants another worker on it (`nudge`).
     fn nudged(&self) -> Option<Taker> {
         if self.polling {
             Some(Taker::Poller)
@@ -148,16 +146,10 @@ impl Coord {
         }
     }
 
-    /// Who takes what another thread queued (`hand_over_locked`).
-    fn handed_over(&self) -> Option<Taker> {
-        let busy = self
-            .workers
-            .saturating_sub(self.parked + usize::from(self.polling));
-        if busy > 0 && !self.polling {
-            Some(Taker::Busy)
-        } else {
-            self.nudged()
-        }
+    /// What another thread queued is left to a worker busy with steps (neither parked nor
+    /// polling): it looks at the queue before it parks or polls. See `hand_over_locked`.
+    fn left_to_busy(&self) -> bool {
+        !self.polling && self.workers > self.parked
     }
 }
 
@@ -585,8 +577,6 @@ impl Pool {
         self.nudge_locked(&self.coord.lock());
     }
 
-    /// The worker in epoll_wait is told first: under load it is spinning and takes the queue
-    /// without a thread switch.
     fn nudge_locked(&self, c: &Coord) {
         match c.nudged() {
             Some(Taker::Poller) => {
@@ -597,7 +587,7 @@ impl Pool {
             Some(Taker::Parked) => {
                 self.work.notify_one();
             }
-            Some(Taker::Busy) | None => {}
+            None => {}
         }
     }
 
@@ -608,7 +598,7 @@ impl Pool {
     /// watchdog, spread a one-worker redis-benchmark load over all five workers and cost 13 %
     /// of its rate). A busy worker stuck in a long command is the watchdog's, within a slice.
     fn hand_over_locked(&self, c: &Coord) {
-        if c.handed_over() != Some(Taker::Busy) {
+        if !c.left_to_busy() {
             self.nudge_locked(c);
         }
     }
@@ -766,14 +756,15 @@ mod tests {
             ..Coord::default()
         };
         // One worker busy, four parked: the busy one takes it, no thread is woken.
-        assert_eq!(at(5, 4, false).handed_over(), Some(Taker::Busy));
+        assert!(at(5, 4, false).left_to_busy());
         // Busy, polling and parked ones: the poller, as it may be spinning.
-        assert_eq!(at(5, 3, true).handed_over(), Some(Taker::Poller));
+        assert!(!at(5, 3, true).left_to_busy());
+        assert_eq!(at(5, 3, true).nudged(), Some(Taker::Poller));
         // Nobody busy or polling: a parked one is woken.
-        assert_eq!(at(5, 5, false).handed_over(), Some(Taker::Parked));
+        assert!(!at(5, 5, false).left_to_busy());
+        assert_eq!(at(5, 5, false).nudged(), Some(Taker::Parked));
         // A worker about to wait on an fsync wants another one: never itself.
         assert_eq!(at(5, 4, false).nudged(), Some(Taker::Parked));
-        assert_eq!(at(5, 3, true).nudged(), Some(Taker::Poller));
         assert_eq!(at(1, 0, false).nudged(), None);
     }
 
