@@ -35,7 +35,8 @@ use crate::resp::{InBuf, ReplyBuf};
 use crate::shared::Shared;
 
 /// Pending replies beyond this stop the session from running further requests until they are
-/// written: a pipeline of large replies does not pile up in memory.
+/// handed to the socket: a pipeline of large replies goes out as it runs. When the socket
+/// takes no more (the client is not reading yet), the requests run still, as in Redis.
 const OUT_FLUSH: usize = 64 * 1024;
 
 pub const PROTECTED_MODE_ERROR: &[u8] = b"-DENIED Redis is running in protected mode because \
@@ -366,13 +367,15 @@ impl Session {
         if self.closing {
             return Next::Wait;
         }
-        if self.has_unsent_output() {
-            match self.write_out(shared) {
-                Next::Close => return Next::Close,
-                _ if self.has_unsent_output() => return Next::Wait,
-                _ => {}
-            }
+        if self.has_unsent_output() && self.write_out(shared) == Next::Close {
+            return Next::Close;
         }
+        // The socket takes none of the replies now, yet the client is read and its requests
+        // run, their replies kept: a client may write a whole pipeline before it reads any
+        // reply (redis-py's pipelines do), and not reading it then would leave both sides
+        // waiting on each other for good. As in Redis, what piles up counts in used_memory
+        // (maxmemory evicts keys for it) and is bounded by client-output-buffer-limit.
+        let stuck = self.has_unsent_output();
         // Nothing new to read since the socket was last found empty: run what is buffered.
         let mut read = self.drained && !self.hung_up;
         let mut full = false;
@@ -380,7 +383,7 @@ impl Session {
             // A blocked client's further requests wait, as in Redis; its input is still read,
             // so that a disconnect ends the wait.
             if !self.client.blocked {
-                match self.run_buffered(shared, &policy) {
+                match self.run_buffered(shared, &policy, stuck) {
                     Next::Wait => {}
                     other => return other,
                 }
@@ -429,8 +432,9 @@ impl Session {
     }
 
     /// Runs the complete requests in the input buffer. `Wait` once they are all run; `Again`
-    /// when replies piled up first (the rest runs once they are written); `Close`.
-    fn run_buffered(&mut self, shared: &Shared, policy: &Policy) -> Next {
+    /// when replies piled up first (the rest runs once they are written, or found not to be
+    /// taken: `stuck`); `Close`.
+    fn run_buffered(&mut self, shared: &Shared, policy: &Policy, stuck: bool) -> Next {
         if let Some(held) = self.held.take() {
             let argv: smallvec::SmallVec<[&[u8]; 8]> = held.iter().map(|a| a.as_slice()).collect();
             self.publish_request(&argv, 0);
@@ -454,7 +458,7 @@ impl Session {
             }
         }
         let next = loop {
-            if self.pending() > OUT_FLUSH {
+            if self.pending() > OUT_FLUSH && !stuck {
                 break Next::Again;
             }
             self.parser
@@ -638,11 +642,15 @@ impl Session {
         // churns the heap (under maxmemory 100mb that left 5 MB of free holes between the
         // values: RSS 1.17x the limit, 1.12x without). The cron's peak check gives that room
         // back once the habit ends (`resize_buffers`).
-        let burst = self.out.len() > self.out_peak;
+        // A burst goes back to what the client's habit was (a tracking client's invalidations
+        // for a hundred evicted keys must not leave each such client 16 KB fatter, for
+        // eviction to evict more keys for).
+        let (burst, habit) = (self.out.len() > self.out_peak, self.out_peak);
         self.out_peak = self.out_peak.max(self.out.len());
         self.out.clear();
-        if self.out.buf.capacity() > sizing::CHUNK && burst {
-            self.out.buf.shrink_to(sizing::CHUNK);
+        let keep = habit.clamp(sizing::MIN, sizing::CHUNK);
+        if self.out.buf.capacity() > keep && burst {
+            self.out.buf.shrink_to(keep);
             let io = &self.client.handle.io;
             io.rbs.store(self.out.buf.capacity() as u64, Relaxed);
         }
@@ -702,7 +710,11 @@ impl Session {
     pub fn expired(&self, shared: &Shared) -> bool {
         let c = shared.config.read();
         if let Some(since) = self.unsent_since {
-            let mut limit = (c.client_write_timeout > 0).then_some(c.client_write_timeout);
+            // client-write-timeout is for a client silent both ways: one still sending
+            // requests reads its replies once it has sent them all.
+            let silent = |secs: u64| self.client.handle.idle_us() >= secs * 1_000_000;
+            let mut limit = (c.client_write_timeout > 0 && silent(c.client_write_timeout))
+                .then_some(c.client_write_timeout);
             // Replies held above the soft limit for its seconds close the client too; for us
             // that is a socket that takes none of them that long.
             let soft = c.client_output_buffer_limit[output_class(self.client.subs.active())];

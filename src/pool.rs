@@ -554,7 +554,6 @@ impl Pool {
             } else {
                 catch_unwind(AssertUnwindSafe(|| s.output(&self.shared))).unwrap_or(Next::Close)
             };
-            let unsent = s.has_unsent_output();
             drop(guard);
             if out == Next::Close {
                 self.close(&d.conn);
@@ -565,7 +564,9 @@ impl Pool {
                 continue;
             }
             let again = d.conn.release();
-            if again || (d.next == Next::Again && !unsent) {
+            // Again with replies unsent: more input waits, which the client may send only
+            // once it has written the rest of its pipeline (see `Session::input`).
+            if again || d.next == Next::Again {
                 self.coord.lock().queue.push_back((d.conn.token, 0));
             }
         }

@@ -155,12 +155,18 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap()
 }
 
-/// A client that pipelines requests for large replies and never reads them: the server's
-/// memory stays bounded (it stops reading the client while its replies are stuck) and the
-/// client is closed once it has read nothing for client-write-timeout.
+/// A client that pipelines requests for large replies and never reads them: as in Redis, the
+/// server keeps its replies (it cannot tell it from a client still writing its pipeline, see
+/// the next test) up to client-output-buffer-limit, which closes it; the memory goes back,
+/// and other clients are served meanwhile.
 #[test]
-fn client_that_never_reads_is_closed_and_memory_stays_bounded() {
-    let r = Rudis::start(&["--client-write-timeout", "1", "--appendonly", "no"]);
+fn client_that_never_reads_is_closed_at_its_output_limit() {
+    let r = Rudis::start(&[
+        "--client-output-buffer-limit",
+        "normal 32mb 0 0",
+        "--appendonly",
+        "no",
+    ]);
     let mut other = r.raw();
     let big = vec![b'v'; 1 << 20];
     assert_eq!(other.cmd(&[&b"SET"[..], b"big", &big]), b"+OK\r\n");
@@ -170,24 +176,76 @@ fn client_that_never_reads_is_closed_and_memory_stays_bounded() {
     hostile
         .set_write_timeout(Some(Duration::from_secs(3)))
         .unwrap();
-    let started = Instant::now();
     // 500 MB of replies asked for, never read.
     let req = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(500);
     let _ = hostile.write_all(&req);
-    // Meanwhile other clients are served.
     assert_eq!(other.cmd(&["PING"]), b"+PONG\r\n");
-    let mut closed = false;
-    while started.elapsed() < Duration::from_secs(8) {
-        if r.log().contains("read none of its replies") {
-            closed = true;
-            break;
-        }
+    let started = Instant::now();
+    while !r
+        .log()
+        .contains("closed for overcoming of output buffer limits")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "not closed:\n{}",
+            r.log()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(closed, "not closed:\n{}", r.log());
     let grown = rss_kb(r.child.id()).saturating_sub(before);
     assert!(grown < 64 * 1024, "the server grew by {grown} kB");
     assert_eq!(other.cmd(&["PING"]), b"+PONG\r\n");
+}
+
+/// A client that asked for replies and then went silent both ways (sends nothing, reads
+/// nothing) is closed after client-write-timeout, rudis's own guard for the pool.
+#[test]
+fn client_silent_both_ways_is_closed_after_client_write_timeout() {
+    let r = Rudis::start(&["--client-write-timeout", "1", "--appendonly", "no"]);
+    let mut other = r.raw();
+    let big = vec![b'v'; 1 << 20];
+    assert_eq!(other.cmd(&[&b"SET"[..], b"big", &big]), b"+OK\r\n");
+    let mut hostile = TcpStream::connect(("127.0.0.1", r.port)).unwrap();
+    // 20 MB of replies, more than the sockets hold.
+    let req = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(20);
+    hostile.write_all(&req).unwrap();
+    let started = Instant::now();
+    while !r.log().contains("read none of its replies") {
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "not closed:\n{}",
+            r.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(other.cmd(&["PING"]), b"+PONG\r\n");
+}
+
+/// A client that writes its whole pipeline before it reads a reply (redis-py's pipelines,
+/// redis-cli --pipe's peers) is served, as by Redis: the server reads on while the socket
+/// takes none of the replies. Rudis once stopped reading such a client, and with more
+/// requests than the sockets hold both sides waited on each other for good.
+#[test]
+fn a_pipeline_written_whole_before_any_reply_is_read_is_served() {
+    let r = Rudis::start(&["--appendonly", "no"]);
+    let key = vec![b'k'; 200];
+    let value = vec![b'x'; 200];
+    assert_eq!(r.raw().cmd(&[&b"SET"[..], &key, &value]), b"+OK\r\n");
+    let n = 200_000;
+    let mut c = TcpStream::connect(("127.0.0.1", r.port)).unwrap();
+    c.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    // 45 MB of requests, 41 MB of replies: neither fits in the sockets' buffers.
+    let get = [&b"*2\r\n$3\r\nGET\r\n$200\r\n"[..], &key, b"\r\n"].concat();
+    c.write_all(&get.repeat(n))
+        .expect("the server stopped reading the pipeline");
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let reply = [&b"$200\r\n"[..], &value, b"\r\n"].concat();
+    let mut buf = vec![0u8; reply.len()];
+    for i in 0..n {
+        c.read_exact(&mut buf)
+            .unwrap_or_else(|e| panic!("reply {i}: {e}"));
+        assert_eq!(buf, reply, "reply {i}");
+    }
 }
 
 /// `client-output-buffer-limit normal <hard>`: a reply past the hard limit closes the client
