@@ -86,6 +86,24 @@ pub enum ClientKind {
     Pubsub,
 }
 
+/// Bytes queued in outboxes, not yet taken by their connections' workers.
+static IN_OUTBOXES: AtomicU64 = AtomicU64::new(0);
+/// Outbox room kept between bursts (Redis's PROTO_REPLY_MIN_BYTES): a few messages.
+const OUTBOX_KEEP: usize = 1024;
+
+fn queue(outbox: &mut Vec<u8>, bytes: &[u8]) {
+    outbox.extend_from_slice(bytes);
+    IN_OUTBOXES.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+}
+
+/// What other threads queued for clients and their workers have yet to take: output in
+/// flight, which Redis, one thread, would have written to the sockets before its next
+/// command ran. Eviction leaves it out (see `evict::not_counted`): tracking invalidations
+/// for the keys it evicted would otherwise have it evict again for them.
+pub fn in_outboxes() -> u64 {
+    IN_OUTBOXES.load(Ordering::Relaxed)
+}
+
 pub struct ClientHandle {
     pub id: u64,
     pub addr: String,
@@ -286,7 +304,7 @@ impl ClientHandle {
     pub fn deliver(&self, bytes: &[u8]) -> usize {
         let len = {
             let mut outbox = self.outbox.lock();
-            outbox.extend_from_slice(bytes);
+            queue(&mut outbox, bytes);
             outbox.len()
         };
         self.signal();
@@ -303,7 +321,7 @@ impl ClientHandle {
 
     /// `deliver` without the wake-up, which the caller owes (see `ops::monitor`).
     pub fn deliver_quietly(&self, bytes: &[u8]) {
-        self.outbox.lock().extend_from_slice(bytes);
+        queue(&mut self.outbox.lock(), bytes);
     }
 
     fn wake_owner(&self) {
@@ -325,7 +343,14 @@ impl ClientHandle {
             return false;
         }
         out.extend_from_slice(&outbox);
-        outbox.clear();
+        IN_OUTBOXES.fetch_sub(outbox.len() as u64, Ordering::Relaxed);
+        // A burst (invalidations of many keys, a slow subscriber's backlog) gives its room
+        // back once passed on; the usual few messages keep theirs.
+        if outbox.capacity() > OUTBOX_KEEP {
+            *outbox = Vec::new();
+        } else {
+            outbox.clear();
+        }
         true
     }
 
@@ -344,7 +369,7 @@ impl ClientHandle {
     pub fn unblock_with(&self, reply: &[u8]) {
         {
             let mut outbox = self.outbox.lock();
-            outbox.extend_from_slice(reply);
+            queue(&mut outbox, reply);
             self.blocked.store(false, Ordering::SeqCst);
         }
         self.signalled.store(true, Ordering::SeqCst);
@@ -484,8 +509,26 @@ impl Clients {
         }
     }
 
+    /// INFO's mem_clients_normal: what every client but the replicas holds (its session and
+    /// buffers, as CLIENT LIST's tot-mem), as Redis sums its normal, pub/sub and master
+    /// clients.
+    pub fn normal_memory(&self) -> u64 {
+        self.map
+            .lock()
+            .values()
+            .filter(|h| !h.replica.load(Ordering::Relaxed))
+            .map(|h| h.io.tot_mem.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// A snapshot, in id order.
     pub fn all(&self) -> Vec<Arc<ClientHandle>> {
         self.map.lock().values().cloned().collect()
+    }
+}
+
+impl Drop for ClientHandle {
+    fn drop(&mut self) {
+        IN_OUTBOXES.fetch_sub(self.outbox.get_mut().len() as u64, Ordering::Relaxed);
     }
 }

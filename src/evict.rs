@@ -19,7 +19,7 @@ use crate::commands::{flags, CommandError, CommandSpec};
 use crate::resp::reply::encode_command;
 use crate::shared::Shared;
 use crate::store::evict::{self as policy_of, Policy, Pool};
-use crate::store::{Bytes, ShardId, SHARDS};
+use crate::store::{ShardId, SHARDS};
 use crate::util::alloc;
 
 /// Under a memory limit, how far the resident set may grow past what is in use before the
@@ -145,21 +145,34 @@ fn perform_for(shared: &Shared, budget: Option<Duration>) -> bool {
     if limit == 0 || alloc::used() <= limit || shared.is_loading() {
         return true;
     }
+    let used = counted_used(shared);
+    if used <= limit {
+        return true;
+    }
     let policy = policy_of::policy();
     if policy == Policy::NoEviction {
         return false;
     }
+    // As Redis's performEvictions: what is to be freed is fixed now, and each key counts
+    // what its removal freed, not what its notifications took (invalidation messages to
+    // clients that do not read them would otherwise drive the loop on until the database is
+    // empty).
+    let to_free = (used - limit) as i64;
     let start = Instant::now();
     let mut evicted = 0u64;
-    while alloc::used() > limit {
+    let mut freed = 0i64;
+    let mut key = KEY.take();
+    while freed < to_free {
         // The pool's lock covers the choice only: removing the key (its shard's lock, the free
         // of a cold value, the AOF record) runs beside other workers' choices, so workers at
         // the limit evict in parallel. Together they may overshoot by a key each.
-        let Some((db, key)) = pick(shared, policy, &mut POOL.lock()) else {
+        let Some(db) = pick(shared, policy, &mut POOL.lock(), &mut key) else {
+            KEY.set(key);
             return false;
         };
-        if remove(shared, policy, db, &key) {
+        if let Some(n) = remove(shared, policy, db, &key) {
             evicted += 1;
+            freed += n;
         }
         // What this thread freed, in the total now (see `alloc`).
         alloc::flush();
@@ -167,20 +180,51 @@ fn perform_for(shared: &Shared, budget: Option<Duration>) -> bool {
             break;
         }
     }
+    KEY.set(key);
     true
 }
 
+/// `used_memory` as eviction counts it: less what Redis's freeMemoryGetNotCountedMemory
+/// leaves out, the replication buffer beyond the backlog's size (what replicas have yet to
+/// be sent: evicting keys for it would only feed them more), and output in flight.
+pub fn counted_used(shared: &Shared) -> u64 {
+    alloc::used().saturating_sub(not_counted(shared))
+}
+
+/// INFO's `mem_not_counted_for_evict`: with the replicas' part, the AOF records the writer
+/// has yet to take (Redis's aof_buf) and the output other threads queued for clients (see
+/// `clients::in_outboxes`).
+pub fn not_counted(shared: &Shared) -> u64 {
+    shared.repl.backlog.memory().replicas_part + aof_buffer(shared) + crate::clients::in_outboxes()
+}
+
+/// INFO's `mem_aof_buffer`: the records queued for the writer and its batch buffer.
+pub fn aof_buffer(shared: &Shared) -> u64 {
+    use std::sync::atomic::Ordering::Relaxed;
+    let status = &shared.aof_handle().status;
+    status.queued_bytes.load(Relaxed) + status.buf_bytes.load(Relaxed)
+}
+
+thread_local! {
+    /// The key being evicted, copied out of the pool: a buffer per thread, not a block per
+    /// eviction.
+    static KEY: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// Database numbers, inline up to Redis's default 16: copied out per eviction.
+type LiveDbs = smallvec::SmallVec<[usize; 16]>;
+
 /// The databases holding keys, looked up again every 100 ms: a database's size is a walk
 /// over its shards, too much to pay for each key evicted.
-fn live_dbs(shared: &Shared) -> Vec<usize> {
-    static CACHE: Mutex<Option<(Instant, Vec<usize>)>> = Mutex::new(None);
+fn live_dbs(shared: &Shared) -> LiveDbs {
+    static CACHE: Mutex<Option<(Instant, LiveDbs)>> = Mutex::new(None);
     let mut cache = CACHE.lock();
     if let Some((at, dbs)) = &*cache {
         if at.elapsed() < Duration::from_millis(100) {
             return dbs.clone();
         }
     }
-    let dbs: Vec<usize> = (0..shared.store.dbs.len())
+    let dbs: LiveDbs = (0..shared.store.dbs.len())
         .filter(|&db| {
             shared.store.dbs[db]
                 .shards
@@ -207,8 +251,8 @@ fn shards_to_try(db: usize) -> impl Iterator<Item = ShardId> {
         })
 }
 
-/// The next key to evict: Redis's choice of `bestkey`.
-fn pick(shared: &Shared, policy: Policy, pool: &mut Pool) -> Option<(usize, Bytes)> {
+/// The next key to evict, copied into `key`, and its database: Redis's choice of `bestkey`.
+fn pick(shared: &Shared, policy: Policy, pool: &mut Pool, key: &mut Vec<u8>) -> Option<usize> {
     let dbs = live_dbs(shared);
     if policy.random() {
         // As Redis: the next database with a key, round robin, and a random key there.
@@ -219,7 +263,9 @@ fn pick(shared: &Shared, policy: Policy, pool: &mut Pool) -> Option<(usize, Byte
             for id in shards_to_try(db) {
                 let shard = shared.store.dbs[db].shards[id.shard as usize].read();
                 if let Some(k) = shard.random_evictable(policy) {
-                    return Some((db, k));
+                    key.clear();
+                    key.extend_from_slice(&k);
+                    return Some(db);
                 }
             }
         }
@@ -240,36 +286,56 @@ fn pick(shared: &Shared, policy: Policy, pool: &mut Pool) -> Option<(usize, Byte
         }
         while let Some(c) = pool.pop() {
             let id = ShardId::of_key(c.db, &c.key);
-            let shard = shared.store.dbs[c.db].shards[id.shard as usize].read();
-            if shard.evictable(policy, &c.key) {
-                return Some((c.db, c.key));
+            let evictable = shared.store.dbs[c.db].shards[id.shard as usize]
+                .read()
+                .evictable(policy, &c.key);
+            if evictable {
+                key.clear();
+                key.extend_from_slice(&c.key);
+            }
+            pool.recycle(c.key);
+            if evictable {
+                return Some(c.db);
             }
         }
     }
     None
 }
 
-/// Removes `key` from `db` if `policy` still may, as a DEL in the AOF.
-fn remove(shared: &Shared, policy: Policy, db: usize, key: &[u8]) -> bool {
+/// Removes `key` from `db` if `policy` still may, as a DEL in the AOF; returns the bytes its
+/// removal freed (its notifications and its record not counted, as Redis counts them).
+fn remove(shared: &Shared, policy: Policy, db: usize, key: &[u8]) -> Option<i64> {
     let id = ShardId::of_key(db, key);
     let mut locked = shared.lock(smallvec![id], true);
     let shard = locked.key_mut(id, key);
     if !shard.evictable(policy, key) {
-        return false;
+        return None;
     }
-    let value = shard.remove(key);
+    // This thread's own count: other workers' allocations meanwhile (the clients its
+    // invalidations reach, writing them out) are not this key's.
+    let before = alloc::thread_net();
+    let value = shard.evict(key);
+    // The free at the end reads the block's header, a cold line (an evicted value is the
+    // least used there is): asked for now, it arrives while the rest is done.
+    if let Some(v) = &value {
+        crate::util::prefetch(v.first_byte().wrapping_sub(8));
+    }
     shared
         .stats
         .evicted_keys
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let unnoticed = alloc::thread_net();
     crate::notify::key_evicted(shared, db, key);
-    let mut record = Vec::new();
-    encode_command(&mut record, &[&b"DEL"[..], key]);
-    // Under the shard's lock: the AOF's order stays the store's order.
-    shared.propagate(db, record, &locked);
+    if shared.propagates() {
+        let mut record = Vec::new();
+        encode_command(&mut record, &[&b"DEL"[..], key]);
+        // Under the shard's lock: the AOF's order stays the store's order.
+        shared.propagate(db, record, &locked);
+    }
+    let noticed = alloc::thread_net();
     drop(locked);
     drop(value);
-    true
+    Some(before - alloc::thread_net() + (noticed - unnoticed))
 }
 
 #[cfg(test)]

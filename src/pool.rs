@@ -401,6 +401,7 @@ impl Pool {
 
     fn work(&self) {
         crate::clients::mark_worker();
+        crate::ops::cmdstats::prepare_thread();
         let mut done: Vec<Done> = Vec::new();
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
         // Steps since this worker last looked at the epoll set: with clients always queued

@@ -187,6 +187,11 @@ pub struct AofStatus {
     queued: AtomicU64,
     synced: AtomicU64,
     synced_changed: (Mutex<()>, parking_lot::Condvar),
+    /// Bytes of the records queued and not yet taken by the writer (Redis's aof_buf, as
+    /// INFO's mem_aof_buffer and eviction count it).
+    pub queued_bytes: AtomicU64,
+    /// The writer's batch buffer, written or not.
+    pub buf_bytes: AtomicU64,
 }
 
 impl AofStatus {
@@ -557,6 +562,9 @@ impl Aof {
         };
         let tail = self.rewrite.needs_tail(locked.shard_ids());
         self.status.queued.fetch_add(1, Ordering::SeqCst);
+        self.status
+            .queued_bytes
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
         // The writer lives as long as the process; a send can only fail during exit.
         let _ = self.tx.send(Msg::Record(Record {
             db,

@@ -36,6 +36,9 @@ use super::{error_text, AofStatus, Layout, Msg, Record};
 use crate::config::FsyncPolicy;
 use crate::resp::reply::encode_command;
 
+/// Batch room kept between writes (Redis keeps an aof_buf under 4000 bytes).
+const BUF_KEEP: usize = 16 * 1024;
+
 /// Records for a running rewrite, in the order the main file gets them.
 #[derive(Default)]
 struct Tail {
@@ -258,6 +261,9 @@ impl Writer {
         match msg {
             Msg::Record(r) => {
                 self.drained += 1;
+                self.status
+                    .queued_bytes
+                    .fetch_sub(r.data.len() as u64, Relaxed);
                 self.status.records.fetch_add(1, Relaxed);
                 if self.status.timestamps.load(Relaxed) {
                     // As Redis's feedAppendOnlyFile: once per second that has writes.
@@ -269,6 +275,9 @@ impl Writer {
                     }
                 }
                 add_record(&mut self.buf, &mut self.selected, &r);
+                self.status
+                    .buf_bytes
+                    .store(self.buf.capacity() as u64, Relaxed);
                 // A record of a rewrite already finished is in the new file as it is.
                 if r.tail > self.done_gen {
                     let t = self.tail.get_or_insert_with(Tail::default);
@@ -365,7 +374,16 @@ impl Writer {
         }
         self.good_len += written as u64;
         self.status.current_size.store(self.total_len(), Relaxed);
-        self.buf.clear();
+        // As Redis's aof_buf: a batch's room goes back once written, unless it is small, so
+        // that a burst of writes (a hundred evicted keys' DELs) leaves no memory behind.
+        if self.buf.capacity() > BUF_KEEP {
+            self.buf = Vec::new();
+        } else {
+            self.buf.clear();
+        }
+        self.status
+            .buf_bytes
+            .store(self.buf.capacity() as u64, Relaxed);
         self.unsynced = true;
         Ok(())
     }

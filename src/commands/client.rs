@@ -390,8 +390,12 @@ fn kill(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
             ctx.client.close_after_reply = true;
         } else {
             c.kill();
-            // Gone from CLIENT LIST now, as in Redis, not once its worker notices.
+            // Gone from CLIENT LIST now, as in Redis, not once its worker notices; a replica
+            // is gone from INFO too (its thread may be stuck writing to it).
             ctx.shared.clients.unregister(c.id);
+            if c.kind() == ClientKind::Replica {
+                ctx.shared.repl.backlog.end_replica(c.id);
+            }
         }
         killed += 1;
     }

@@ -442,11 +442,29 @@ fn memory(shared: &Shared, put: &mut impl FnMut(&str, String)) {
         "mem_fragmentation_bytes",
         (rss as i64 - used as i64).to_string(),
     );
-    put("mem_not_counted_for_evict", "0".into());
-    put("mem_replication_backlog", "0".into());
-    put("mem_clients_slaves", "0".into());
-    put("mem_clients_normal", "0".into());
-    put("mem_aof_buffer", "0".into());
+    // As Redis's getMemoryOverheadData: with replicas, the replication buffer beyond the
+    // backlog's size is theirs.
+    let repl = shared.repl.backlog.memory();
+    let (backlog, replicas) = if repl.replicas > 0 {
+        let own = repl.buffer.min(shared.repl.backlog.lock().size as u64);
+        (own, repl.replicas_part)
+    } else {
+        (repl.buffer, 0)
+    };
+    put(
+        "mem_not_counted_for_evict",
+        crate::evict::not_counted(shared).to_string(),
+    );
+    put("mem_replication_backlog", backlog.to_string());
+    put("mem_clients_slaves", replicas.to_string());
+    put(
+        "mem_clients_normal",
+        shared.clients.normal_memory().to_string(),
+    );
+    put(
+        "mem_aof_buffer",
+        crate::evict::aof_buffer(shared).to_string(),
+    );
     put("mem_allocator", "libc".into());
     put("active_defrag_running", "0".into());
     let (pending, freed) = crate::store::lazyfree::stats();

@@ -96,14 +96,16 @@ fn refcount(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
 }
 
 /// The refcount Redis would show for the same value (OBJECT REFCOUNT, DEBUG OBJECT): its
-/// shared small integers have the shared refcount, every other value one reference.
+/// shared small integers have the shared refcount (when it shares them), every other value
+/// one reference.
 pub fn refcount_of(v: &Value) -> i64 {
-    let shared = match v {
-        Value::Str(s) => {
-            !s.is_raw() && parse_i64(s).is_some_and(|n| (0..SHARED_INTEGERS).contains(&n))
-        }
-        _ => false,
-    };
+    let shared = crate::store::evict::shares_integers()
+        && match v {
+            Value::Str(s) => {
+                !s.is_raw() && parse_i64(s).is_some_and(|n| (0..SHARED_INTEGERS).contains(&n))
+            }
+            _ => false,
+        };
     if shared {
         SHARED_REFCOUNT
     } else {

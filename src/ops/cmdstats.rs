@@ -115,9 +115,9 @@ impl Default for Hist {
 }
 
 impl Hist {
+    /// Shared by the threads (see `hist_of`): an atomic add.
     fn record(&self, ns: u64) {
-        let c = &self.counts[counts_index(ns.clamp(HIST_MIN, HIST_MAX))];
-        c.store(c.load(Relaxed) + 1, Relaxed);
+        self.counts[counts_index(ns.clamp(HIST_MIN, HIST_MAX))].fetch_add(1, Relaxed);
     }
 
     fn clear(&self) {
@@ -125,7 +125,7 @@ impl Hist {
     }
 }
 
-/// A histogram summed over threads.
+/// A histogram's counts, copied out for a reply.
 #[derive(Clone)]
 pub struct Merged {
     counts: Vec<u64>,
@@ -193,7 +193,14 @@ struct Slot {
     usec: AtomicU64,
     rejected: AtomicU64,
     failed: AtomicU64,
-    hist: OnceLock<Hist>,
+}
+
+/// A command's latency histogram, made on its first call, one per command for every thread
+/// (as Redis's): 24 KB each, which per thread would make used_memory jump by that much
+/// whenever a client's command first ran on another worker.
+fn hist_of(i: usize) -> &'static OnceLock<Hist> {
+    static HISTS: OnceLock<Box<[OnceLock<Hist>]>> = OnceLock::new();
+    &HISTS.get_or_init(|| (0..index().specs.len()).map(|_| OnceLock::new()).collect())[i]
 }
 
 fn bump(a: &AtomicU64, n: u64) {
@@ -214,6 +221,13 @@ thread_local! {
     static MINE: Cell<Option<&'static ThreadTable>> = const { Cell::new(None) };
 }
 
+/// Makes this thread's table now (a worker, as it starts): otherwise the first command each
+/// worker runs would allocate it, and a client moved to another worker would see
+/// used_memory jump by its size (Redis's maxmemory tests measure to 4 KB).
+pub fn prepare_thread() {
+    my_table();
+}
+
 fn my_table() -> &'static ThreadTable {
     MINE.with(|m| match m.get() {
         Some(t) => t,
@@ -230,14 +244,14 @@ fn my_table() -> &'static ThreadTable {
 }
 
 #[inline]
-fn with_slot(spec: &CommandSpec, f: impl FnOnce(&Slot)) {
+fn with_slot(spec: &CommandSpec, f: impl FnOnce(usize, &Slot)) {
     let Some(i) = index().find(spec) else { return };
     let t = my_table();
     let now = EPOCH.load(Relaxed);
     if t.epoch.load(Relaxed) != now {
         t.reset(now);
     }
-    f(&t.slots[i]);
+    f(i, &t.slots[i]);
 }
 
 impl ThreadTable {
@@ -247,9 +261,6 @@ impl ThreadTable {
             for a in [&s.calls, &s.usec, &s.rejected, &s.failed] {
                 a.store(0, Relaxed);
             }
-            if let Some(h) = s.hist.get() {
-                h.clear();
-            }
         }
         self.epoch.store(now, Relaxed);
     }
@@ -257,14 +268,14 @@ impl ThreadTable {
 
 /// A command ran for `usec`; `failed`: it replied with an error.
 pub fn record_call(spec: &CommandSpec, usec: u64, failed: bool, histogram: bool) {
-    with_slot(spec, |s| {
+    with_slot(spec, |i, s| {
         bump(&s.calls, 1);
         bump(&s.usec, usec);
         if failed {
             bump(&s.failed, 1);
         }
         if histogram {
-            s.hist.get_or_init(Hist::default).record(usec * 1000);
+            hist_of(i).get_or_init(Hist::default).record(usec * 1000);
         }
     });
 }
@@ -272,10 +283,10 @@ pub fn record_call(spec: &CommandSpec, usec: u64, failed: bool, histogram: bool)
 /// A blocked command was served: `usec` more of its time, and the whole `total` for its
 /// latency histogram (Redis records a blocked command's latency once, when it is served).
 pub fn record_unblocked(spec: &CommandSpec, usec: u64, total: u64, histogram: bool) {
-    with_slot(spec, |s| {
+    with_slot(spec, |i, s| {
         bump(&s.usec, usec);
         if histogram {
-            s.hist.get_or_init(Hist::default).record(total * 1000);
+            hist_of(i).get_or_init(Hist::default).record(total * 1000);
         }
     });
 }
@@ -283,16 +294,21 @@ pub fn record_unblocked(spec: &CommandSpec, usec: u64, total: u64, histogram: bo
 /// A blocked command, counted as a call when it blocked, was answered with an error once
 /// woken (Redis's updateStatsOnUnblock).
 pub fn record_failed(spec: &CommandSpec) {
-    with_slot(spec, |s| bump(&s.failed, 1));
+    with_slot(spec, |_, s| bump(&s.failed, 1));
 }
 
 /// A command was refused before it ran (arity, auth, OOM, ...).
 pub fn record_rejected(spec: &CommandSpec) {
-    with_slot(spec, |s| bump(&s.rejected, 1));
+    with_slot(spec, |_, s| bump(&s.rejected, 1));
 }
 
 pub fn reset() {
     EPOCH.fetch_add(1, Relaxed);
+    for i in 0..index().specs.len() {
+        if let Some(h) = hist_of(i).get() {
+            h.clear();
+        }
+    }
 }
 
 /// One command's figures, summed over threads.
@@ -330,10 +346,10 @@ pub fn snapshot(with_hist: bool) -> Vec<CmdStat> {
             st.usec += s.usec.load(Relaxed);
             st.rejected += s.rejected.load(Relaxed);
             st.failed += s.failed.load(Relaxed);
-            if with_hist {
-                if let Some(h) = s.hist.get() {
-                    st.hist.get_or_insert_with(Merged::new).add(h);
-                }
+        }
+        if with_hist {
+            if let Some(h) = hist_of(i).get() {
+                st.hist.get_or_insert_with(Merged::new).add(h);
             }
         }
         if st.calls + st.rejected + st.failed > 0 {

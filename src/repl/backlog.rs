@@ -59,6 +59,8 @@ pub struct Replica {
     pub dropped: AtomicBool,
     /// Unix ms since it has been further behind than the soft output limit (0: it is not).
     over_soft_since: AtomicU64,
+    /// What its link holds of the stream, copied out to be written (its send buffer).
+    pub held: AtomicU64,
     /// Written to wake its thread when new bytes arrive while it waits (an eventfd).
     wake: OwnedFd,
     parked: AtomicBool,
@@ -83,6 +85,7 @@ impl Replica {
             ack_ms: AtomicU64::new(crate::util::clock::now_ms()),
             dropped: AtomicBool::new(false),
             over_soft_since: AtomicU64::new(0),
+            held: AtomicU64::new(0),
             wake,
             parked: AtomicBool::new(false),
         })
@@ -206,6 +209,12 @@ impl Inner {
         if self.head > 64 * 1024 && self.head * 2 > self.buf.len() {
             self.buf.drain(..self.head);
             self.head = 0;
+            // The room a replica's lag took goes back once it has caught up (Redis frees
+            // its buffer's blocks as they are sent).
+            let want = self.buf.len().max(self.size) * 2;
+            if self.buf.capacity() > want.max(1 << 20) {
+                self.buf.shrink_to(want);
+            }
         }
     }
 
@@ -341,7 +350,38 @@ impl Default for Backlog {
     }
 }
 
+/// What the replication stream holds, as INFO's memory section splits it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// The shared buffer (Redis's repl_buffer_mem).
+    pub buffer: u64,
+    /// Its part beyond `repl-backlog-size`, and what the links hold copied out: what
+    /// replicas have yet to be sent, counted as their output buffers (mem_clients_slaves)
+    /// and left out of eviction's count.
+    pub replicas_part: u64,
+    pub replicas: usize,
+}
+
 impl Backlog {
+    /// The stream's memory, as Redis's getMemoryOverheadData and
+    /// freeMemoryGetNotCountedMemory count it. A replica killed a moment ago is gone, as in
+    /// Redis; its thread leaves the list shortly.
+    pub fn memory(&self) -> Memory {
+        let g = self.inner.lock();
+        let buffer = g.buf.capacity() as u64;
+        let live = || {
+            g.replicas
+                .iter()
+                .filter(|r| !r.dropped.load(Ordering::Relaxed))
+        };
+        Memory {
+            buffer,
+            replicas_part: buffer.saturating_sub(g.size as u64)
+                + live().map(|r| r.held.load(Ordering::Relaxed)).sum::<u64>(),
+            replicas: live().count(),
+        }
+    }
+
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock()
     }
@@ -403,6 +443,14 @@ impl Backlog {
     /// lock that found nothing, so that no feed slips between.
     pub fn park(r: &Replica) {
         r.parked.store(true, Ordering::SeqCst);
+    }
+
+    /// Ends the link of the replica that is client `id` (CLIENT KILL).
+    pub fn end_replica(&self, id: u64) {
+        let g = self.inner.lock();
+        for r in g.replicas.iter().filter(|r| r.client_id == id) {
+            r.end();
+        }
     }
 
     /// Drops every replica (a role change: they reconnect and learn the new history).

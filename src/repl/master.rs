@@ -560,6 +560,7 @@ impl Link<'_> {
         let backlog = &shared.repl.backlog;
         let mut parser = RequestParser::new(Limits::default());
         let mut pending: Vec<u8> = Vec::with_capacity(CHUNK);
+        r.held.store(pending.capacity() as u64, Ordering::Relaxed);
         let mut pos = 0;
         let mut buf = vec![0u8; 16 * 1024];
         self.take_acks(&mut parser)?;
@@ -575,6 +576,7 @@ impl Link<'_> {
                     if g.copy_from(next, CHUNK, &mut pending).is_none() {
                         return Err("it fell behind what the backlog holds".into());
                     }
+                    r.held.store(pending.capacity() as u64, Ordering::Relaxed);
                 } else {
                     // Under the lock that found nothing: the next feed wakes this link.
                     Backlog::park(r);
@@ -691,7 +693,7 @@ fn cron(shared: &Shared, last_ping: &mut Instant) {
     let (size, limit, period, ttl) = {
         let c = shared.config.read();
         (
-            c.number("repl-backlog-size", 1 << 20),
+            super::backlog_size(&c),
             c.client_output_buffer_limit[1],
             c.number("repl-ping-replica-period", 10),
             c.number("repl-backlog-ttl", 3600),
@@ -699,7 +701,7 @@ fn cron(shared: &Shared, last_ping: &mut Instant) {
     };
     let backlog = &shared.repl.backlog;
     let mut g = backlog.lock();
-    g.size = size.max(16 * 1024) as usize;
+    g.size = size;
     g.hard_limit = limit.hard;
     g.check_soft_limit(limit.soft, limit.soft_seconds);
     let master = !shared.repl.is_replica();

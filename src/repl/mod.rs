@@ -239,6 +239,9 @@ impl Repl {
             .store(config.number("min-replicas-to-write", 0), Ordering::SeqCst);
         self.min_replicas_lag
             .store(config.number("min-replicas-max-lag", 10), Ordering::SeqCst);
+        // At once, as Redis's resizeReplicationBacklog (the cron applies it too): what the
+        // replicas hold beyond it is theirs for INFO and for eviction.
+        self.backlog.lock().size = backlog_size(config);
     }
 
     /// True when a write must be refused for want of good replicas (min-replicas-to-write),
@@ -411,4 +414,9 @@ impl Repl {
         f.push(("repl_backlog_histlen", hist.to_string()));
         f
     }
+}
+
+/// repl-backlog-size, at least Redis's CONFIG_REPL_BACKLOG_MIN_SIZE (16 KB).
+pub fn backlog_size(config: &crate::config::Config) -> usize {
+    config.number("repl-backlog-size", 1 << 20).max(16 * 1024) as usize
 }

@@ -11,7 +11,7 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
-use super::{Bytes, Shard};
+use super::{Bytes, Shard, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -67,6 +67,17 @@ impl Policy {
     pub fn random(self) -> bool {
         matches!(self, Policy::AllkeysRandom | Policy::VolatileRandom)
     }
+}
+
+/// Redis's MAXMEMORY_FLAG_NO_SHARED_INTEGERS: under a memory limit with an LRU or LFU policy
+/// Redis gives each small integer an object of its own (the access clock lives there), so
+/// OBJECT REFCOUNT shows one reference rather than the shared count.
+pub fn shares_integers() -> bool {
+    maxmemory() == 0
+        || !matches!(
+            policy(),
+            Policy::AllkeysLru | Policy::VolatileLru | Policy::AllkeysLfu | Policy::VolatileLfu
+        )
 }
 
 static POLICY: AtomicU8 = AtomicU8::new(Policy::NoEviction as u8);
@@ -285,23 +296,27 @@ fn score(policy: Policy, key: &Bytes, deadline: Option<u64>) -> u64 {
 pub struct Candidate {
     pub score: u64,
     pub db: usize,
-    pub key: Bytes,
+    pub key: Vec<u8>,
 }
 
 /// Redis's EVPOOL_SIZE.
 const POOL_SIZE: usize = 16;
 
 /// The best candidates seen so far, ascending by score, kept between evictions as Redis's
-/// `EvictionPoolLRU`: each round adds a few samples, and the best of all goes.
+/// `EvictionPoolLRU`: each round adds a few samples, and the best of all goes. As Redis's
+/// pool keeps a cached sds per entry, the keys' buffers are reused: a sample that enters costs
+/// a copy, not an allocation and a free.
 #[derive(Debug, Default)]
 pub struct Pool {
     entries: Vec<Candidate>,
+    spare: Vec<Vec<u8>>,
 }
 
 impl Pool {
     pub const fn new() -> Self {
         Pool {
             entries: Vec::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -311,31 +326,52 @@ impl Pool {
         self.entries.len() < POOL_SIZE || score > self.entries[0].score
     }
 
-    fn offer(&mut self, c: Candidate) {
-        if !self.admits(c.score) {
+    fn offer(&mut self, score: u64, db: usize, key: &[u8]) {
+        if !self.admits(score) {
             return;
         }
         if self
             .entries
             .iter()
-            .any(|e| e.db == c.db && e.key.as_slice() == c.key.as_slice())
+            .any(|e| e.db == db && e.key.as_slice() == key)
         {
             return;
         }
-        let at = self.entries.partition_point(|e| e.score < c.score);
-        self.entries.insert(at, c);
+        let mut buf = self.spare.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(key);
+        let at = self.entries.partition_point(|e| e.score < score);
+        self.entries.insert(
+            at,
+            Candidate {
+                score,
+                db,
+                key: buf,
+            },
+        );
         if self.entries.len() > POOL_SIZE {
-            self.entries.remove(0);
+            let gone = self.entries.remove(0);
+            self.recycle(gone.key);
         }
     }
 
-    /// The best candidate, taken out of the pool.
+    /// The best candidate, taken out of the pool (its key's buffer is the caller's, to hand
+    /// back with `recycle`).
     pub fn pop(&mut self) -> Option<Candidate> {
         self.entries.pop()
     }
 
+    /// Keeps a popped candidate's key buffer for the next sample that enters.
+    pub fn recycle(&mut self, key: Vec<u8>) {
+        if self.spare.len() < POOL_SIZE {
+            self.spare.push(key);
+        }
+    }
+
     pub fn clear(&mut self) {
-        self.entries.clear();
+        while let Some(c) = self.entries.pop() {
+            self.recycle(c.key);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -355,10 +391,7 @@ impl Shard {
         let mut found = 0;
         let mut consider = |score: u64, key: &[u8]| {
             found += 1;
-            if pool.admits(score) {
-                let key = Bytes::from_slice(key);
-                pool.offer(Candidate { score, db, key });
-            }
+            pool.offer(score, db, key);
         };
         if !policy.volatile() {
             for (k, _) in self.map.sample_run(random(), n) {
@@ -387,6 +420,15 @@ impl Shard {
         }
     }
 
+    /// Removes `key` for eviction: as `remove`, and the tables shrink down to none at all
+    /// (see `shrink_for_eviction`).
+    pub fn evict(&mut self, key: &[u8]) -> Option<Value> {
+        let value = self.remove(key)?;
+        super::shrink_for_eviction(&mut self.map);
+        super::shrink_for_eviction(&mut self.expires);
+        Some(value)
+    }
+
     /// True if `policy` may evict `key` from here (still present, with a deadline if volatile).
     pub fn evictable(&self, policy: Policy, key: &[u8]) -> bool {
         if policy.volatile() {
@@ -400,7 +442,7 @@ impl Shard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{hash_key, Value};
+    use crate::store::hash_key;
 
     #[test]
     fn lfu_counter_grows_logarithmically() {
@@ -417,15 +459,20 @@ mod tests {
     fn the_pool_keeps_the_best_candidates() {
         let mut p = Pool::new();
         for i in 0..40u64 {
-            p.offer(Candidate {
-                score: (i * 7) % 40,
-                db: 0,
-                key: Bytes::from(format!("k{i}")),
-            });
+            p.offer((i * 7) % 40, 0, format!("k{i}").as_bytes());
         }
         assert_eq!(p.len(), POOL_SIZE);
-        assert_eq!(p.pop().unwrap().score, 39);
+        let best = p.pop().unwrap();
+        assert_eq!((best.score, &best.key[..]), (39, &b"k17"[..]));
+        p.recycle(best.key);
         assert_eq!(p.pop().unwrap().score, 38);
+        // A key already in the pool is not added twice.
+        let before = p.len();
+        p.offer(100, 0, b"new");
+        p.offer(101, 0, b"new");
+        assert_eq!(p.len(), before + 1);
+        let c = p.pop().unwrap();
+        assert_eq!((c.score, &c.key[..]), (100, &b"new"[..]));
     }
 
     #[test]
@@ -439,7 +486,7 @@ mod tests {
         let mut pool = Pool::new();
         s.evict_sample(Policy::VolatileTtl, 0, 5, &mut pool);
         let c = pool.pop().unwrap();
-        assert_eq!(c.key.as_slice(), b"k7");
+        assert_eq!(&c.key[..], b"k7");
         assert!(pool.is_empty());
     }
 }

@@ -97,6 +97,20 @@ fn shrink_if_sparse<V>(map: &mut keymap::KeyMap<V>) {
     }
 }
 
+/// `shrink_if_sparse` for eviction, whose purpose is memory: small tables too, and an empty
+/// one goes whole. A key and a value of a few bytes live in their table's slot, so evicting
+/// them frees nothing until the table shrinks (with few keys per shard, the tables are most
+/// of what the keys cost).
+pub(crate) fn shrink_for_eviction<V>(map: &mut keymap::KeyMap<V>) {
+    if map.is_empty() {
+        if map.capacity() > 0 {
+            map.shrink_to(0);
+        }
+    } else if map.len() < map.capacity() / 8 {
+        map.shrink_to(map.len() * 2);
+    }
+}
+
 /// The eight bytes of `b` from `i` (the caller knows they are there).
 #[inline]
 fn word_at(b: &[u8], i: usize) -> u64 {
