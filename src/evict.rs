@@ -284,14 +284,14 @@ fn pick(shared: &Shared, policy: Policy, pool: &mut Pool, key: &mut Vec<u8>) -> 
                 }
             }
         }
-        while let Some(c) = pool.pop() {
+        while let Some(mut c) = pool.pop() {
             let id = ShardId::of_key(c.db, &c.key);
             let evictable = shared.store.dbs[c.db].shards[id.shard as usize]
                 .read()
                 .evictable(policy, &c.key);
+            // The chosen key's buffer becomes the caller's, and the caller's goes back.
             if evictable {
-                key.clear();
-                key.extend_from_slice(&c.key);
+                std::mem::swap(key, &mut c.key);
             }
             pool.recycle(c.key);
             if evictable {

@@ -421,11 +421,11 @@ impl Shard {
     }
 
     /// Removes `key` for eviction: as `remove`, and the tables shrink down to none at all
-    /// (see `shrink_for_eviction`).
+    /// (see `shrink_if_sparse_above`).
     pub fn evict(&mut self, key: &[u8]) -> Option<Value> {
         let value = self.remove(key)?;
-        super::shrink_for_eviction(&mut self.map);
-        super::shrink_for_eviction(&mut self.expires);
+        super::shrink_if_sparse_above(&mut self.map, 0);
+        super::shrink_if_sparse_above(&mut self.expires, 0);
         Some(value)
     }
 

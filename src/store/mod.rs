@@ -92,21 +92,17 @@ pub fn is_key(k: &Bytes, key: &[u8]) -> bool {
 /// dicts). An eighth full before shrinking to half full keeps the rehashes amortized.
 #[inline]
 fn shrink_if_sparse<V>(map: &mut keymap::KeyMap<V>) {
-    if map.capacity() > 64 && map.len() < map.capacity() / 8 {
-        map.shrink_to(map.len() * 2);
-    }
+    shrink_if_sparse_above(map, 64);
 }
 
-/// `shrink_if_sparse` for eviction, whose purpose is memory: small tables too, and an empty
-/// one goes whole. A key and a value of a few bytes live in their table's slot, so evicting
-/// them frees nothing until the table shrinks (with few keys per shard, the tables are most
-/// of what the keys cost).
-pub(crate) fn shrink_for_eviction<V>(map: &mut keymap::KeyMap<V>) {
-    if map.is_empty() {
-        if map.capacity() > 0 {
-            map.shrink_to(0);
-        }
-    } else if map.len() < map.capacity() / 8 {
+/// `shrink_if_sparse` for tables of more than `floor` entries' room. Eviction, whose purpose
+/// is memory, passes 0: small tables shrink too, and an empty one goes whole. A key and a
+/// value of a few bytes live in their table's slot, so evicting them frees nothing until the
+/// table shrinks (with few keys per shard, the tables are most of what the keys cost).
+#[inline]
+pub(crate) fn shrink_if_sparse_above<V>(map: &mut keymap::KeyMap<V>, floor: usize) {
+    // An empty table of a few entries' room has no eighth to fall under.
+    if map.capacity() > floor && (map.is_empty() || map.len() < map.capacity() / 8) {
         map.shrink_to(map.len() * 2);
     }
 }

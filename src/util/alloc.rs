@@ -4,9 +4,10 @@
 //! Each thread adds to a counter of its own and moves it to the shared total once it passes
 //! `BATCH` either way, so an allocation costs a thread-local add, no shared cache line; the
 //! total is off by at most `BATCH` per thread, and a thread reading it sees its own count
-//! exact (the client whose write passes the limit is the one whose worker checks it). A block is counted as glibc's malloc carves it
-//! (an 8-byte header, 16-byte granules, 32 bytes at least; large blocks mmapped whole pages),
-//! so the total follows what mallinfo says is in use (`allocator_allocated`).
+//! exact (the client whose write passes the limit is the one whose worker checks it). A
+//! block is counted as glibc's malloc carves it (an 8-byte header, 16-byte granules, 32 bytes
+//! at least; large blocks mmapped whole pages), so the total follows what mallinfo says is in
+//! use (`allocator_allocated`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -52,12 +53,9 @@ fn account(delta: isize) {
     MINE.with(|m| m.set(m.get() + delta));
     PENDING.with(|p| {
         let v = p.get() + delta;
+        p.set(v);
         if !(-BATCH..=BATCH).contains(&v) {
-            USED.fetch_add(v, Ordering::Relaxed);
-            MOVED.with(|m| m.set(m.get() + v));
-            p.set(0);
-        } else {
-            p.set(v);
+            move_pending(p);
         }
     });
 }
@@ -139,12 +137,15 @@ pub fn mark_startup() {
 /// Adds this thread's pending count to the total now (a test that reads `used` right after
 /// allocating).
 pub fn flush() {
-    account(0);
-    PENDING.with(|p| {
-        let v = p.replace(0);
-        USED.fetch_add(v, Ordering::Relaxed);
-        MOVED.with(|m| m.set(m.get() + v));
-    });
+    PENDING.with(move_pending);
+}
+
+/// Moves this thread's pending count to the shared total.
+#[inline]
+fn move_pending(p: &Cell<isize>) {
+    let v = p.replace(0);
+    USED.fetch_add(v, Ordering::Relaxed);
+    MOVED.with(|m| m.set(m.get() + v));
 }
 
 /// What this thread has allocated less what it freed, since it started: the difference of

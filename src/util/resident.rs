@@ -71,17 +71,17 @@ fn clean_file_mappings(smaps: &str) -> Vec<Mapping> {
                 });
             continue;
         }
-        let kb = || fields.clone().next().and_then(|v| v.parse::<u64>().ok());
+        let kb = fields.next().and_then(|v| v.parse::<u64>().ok());
         match first {
             "Rss:" => {
-                if let (Some(m), Some(v)) = (current.as_mut(), kb()) {
+                if let (Some(m), Some(v)) = (current.as_mut(), kb) {
                     m.resident = v * 1024;
                 }
             }
             // Listed after Rss; a mapping qualifies only once it is seen to be zero.
             "Anonymous:" => {
                 if let Some(m) = current.take() {
-                    if kb() == Some(0) {
+                    if kb == Some(0) {
                         out.push(m);
                     }
                 }
