@@ -446,8 +446,7 @@ fn memory(shared: &Shared, put: &mut impl FnMut(&str, String)) {
     // backlog's size is theirs.
     let repl = shared.repl.backlog.memory();
     let (backlog, replicas) = if repl.replicas > 0 {
-        let own = repl.buffer.min(shared.repl.backlog.lock().size as u64);
-        (own, repl.replicas_part)
+        (repl.backlog_part, repl.replicas_part)
     } else {
         (repl.buffer, 0)
     };

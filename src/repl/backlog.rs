@@ -355,6 +355,8 @@ impl Default for Backlog {
 pub struct Memory {
     /// The shared buffer (Redis's repl_buffer_mem).
     pub buffer: u64,
+    /// Its part up to `repl-backlog-size`: the backlog's own (mem_replication_backlog).
+    pub backlog_part: u64,
     /// Its part beyond `repl-backlog-size`, and what the links hold copied out: what
     /// replicas have yet to be sent, counted as their output buffers (mem_clients_slaves)
     /// and left out of eviction's count.
@@ -364,21 +366,26 @@ pub struct Memory {
 
 impl Backlog {
     /// The stream's memory, as Redis's getMemoryOverheadData and
-    /// freeMemoryGetNotCountedMemory count it. A replica killed a moment ago is gone, as in
-    /// Redis; its thread leaves the list shortly.
+    /// freeMemoryGetNotCountedMemory count it. A replica killed a moment ago is gone from the
+    /// count of replicas, as in Redis, but its link's buffer is still left out of eviction's
+    /// count until its thread, leaving the list shortly, frees it.
     pub fn memory(&self) -> Memory {
         let g = self.inner.lock();
         let buffer = g.buf.capacity() as u64;
-        let live = || {
-            g.replicas
-                .iter()
-                .filter(|r| !r.dropped.load(Ordering::Relaxed))
-        };
+        let held: u64 = g
+            .replicas
+            .iter()
+            .map(|r| r.held.load(Ordering::Relaxed))
+            .sum();
         Memory {
             buffer,
-            replicas_part: buffer.saturating_sub(g.size as u64)
-                + live().map(|r| r.held.load(Ordering::Relaxed)).sum::<u64>(),
-            replicas: live().count(),
+            backlog_part: buffer.min(g.size as u64),
+            replicas_part: buffer.saturating_sub(g.size as u64) + held,
+            replicas: g
+                .replicas
+                .iter()
+                .filter(|r| !r.dropped.load(Ordering::Relaxed))
+                .count(),
         }
     }
 

@@ -559,8 +559,8 @@ impl Link<'_> {
         let r = self.replica;
         let backlog = &shared.repl.backlog;
         let mut parser = RequestParser::new(Limits::default());
-        let mut pending: Vec<u8> = Vec::with_capacity(CHUNK);
-        r.held.store(pending.capacity() as u64, Ordering::Relaxed);
+        let mut held = Held::new(r);
+        let pending = &mut held.buf;
         let mut pos = 0;
         let mut buf = vec![0u8; 16 * 1024];
         self.take_acks(&mut parser)?;
@@ -573,7 +573,7 @@ impl Link<'_> {
                 let g = backlog.lock();
                 let next = r.sent.load(Ordering::SeqCst) + 1;
                 if next <= g.offset {
-                    if g.copy_from(next, CHUNK, &mut pending).is_none() {
+                    if g.copy_from(next, CHUNK, pending).is_none() {
                         return Err("it fell behind what the backlog holds".into());
                     }
                     r.held.store(pending.capacity() as u64, Ordering::Relaxed);
@@ -736,5 +736,28 @@ fn cron(shared: &Shared, last_ping: &mut Instant) {
         st.replid2 = "0".repeat(40);
         st.second_offset = -1;
         log::info!("Replication backlog freed after {ttl} seconds without connected replicas.");
+    }
+}
+
+/// A link's copy of the stream for its socket, its room published as the replica's `held`
+/// (the replica's memory for INFO and eviction) for as long as it exists: freed first, then
+/// unpublished, so that eviction never counts it as the dataset's.
+struct Held<'a> {
+    buf: Vec<u8>,
+    replica: &'a Replica,
+}
+
+impl<'a> Held<'a> {
+    fn new(replica: &'a Replica) -> Self {
+        let buf = Vec::with_capacity(CHUNK);
+        replica.held.store(buf.capacity() as u64, Ordering::Relaxed);
+        Held { buf, replica }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        drop(std::mem::take(&mut self.buf));
+        self.replica.held.store(0, Ordering::Relaxed);
     }
 }
